@@ -1,0 +1,37 @@
+# Two commands do all the set-up from a fresh clone:
+#   make demo   build the demo catalogue and serve it on http://127.0.0.1:8000
+#   make test   install what the tests need and run the whole test suite
+SHELL := /bin/bash
+VENV  ?= .venv
+PY     = $(VENV)/bin/python
+HOST  ?= 127.0.0.1
+PORT  ?= 8000
+
+.PHONY: demo serve test venv system-deps bench clean
+
+$(VENV)/.installed: pyproject.toml
+	@set -e; py="$$(.ci/find-python312)"; echo "using $$py"; \
+	  if [ ! -x "$(PY)" ]; then "$$py" -m venv "$(VENV)"; fi; \
+	  "$(PY)" -m pip install -q --upgrade pip; \
+	  "$(PY)" -m pip install -q -e '.[test]'; \
+	  touch "$@"
+
+venv: $(VENV)/.installed
+
+system-deps:
+	@.ci/system-deps
+
+demo: venv
+	$(VENV)/bin/wodp demo --host $(HOST) --port $(PORT)
+
+serve: venv
+	$(VENV)/bin/wodp serve --host $(HOST) --port $(PORT)
+
+test: system-deps venv
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: venv
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

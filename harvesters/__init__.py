@@ -1,0 +1,1 @@
+"""harvesters: placeholder for a later issue (see ../shared/DESIGN.md)."""

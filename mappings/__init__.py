@@ -1,0 +1,1 @@
+"""mappings: placeholder for a later issue (see ../shared/DESIGN.md)."""

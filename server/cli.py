@@ -1,0 +1,222 @@
+"""Run the platform from the command line: wodp demo | serve | load | remove | export."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from config.settings import Settings, SettingsError, load_settings
+from sparql.errors import StoreBusyError, WodpError
+
+log = logging.getLogger("wodp")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, dict] = {}
+    if getattr(args, "host", None):
+        overrides.setdefault("server", {})["host"] = args.host
+    if getattr(args, "port", None):
+        overrides.setdefault("server", {})["port"] = args.port
+    settings = load_settings(overrides=overrides)
+    logging.basicConfig(level=settings.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return settings
+
+
+def serve(settings: Settings, platform=None) -> int:
+    """Serve the platform with waitress until interrupted."""
+    from waitress import create_server
+
+    from server.app import create_app
+    from server.internal import write_server_file
+    from server.platform import Platform
+
+    platform = platform or Platform.open(settings)
+    app = create_app(settings, platform)
+    host, port = settings.server.host, settings.server.port
+    server = create_server(app, host=host, port=port, threads=settings.server.threads,
+                           max_request_body_size=settings.server.max_request_bytes, ident="wodp")
+    url = f"http://{host}:{port}"
+    app.config["WODP_INTERNAL_TOKEN"] = write_server_file(settings.home, url, os.getpid())
+
+    def _stop(signum, frame):  # noqa: ARG001
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)
+    print(f"wodp serving {settings.home} on {url}  (catalogue {settings.base_uri}/catalog)", flush=True)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+        (settings.home / "server.json").unlink(missing_ok=True)
+        platform.close()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    from demo.generator import build_demo_catalog
+    from server import catalogue
+    from server.platform import Platform
+
+    d = settings.demo
+    demo = build_demo_catalog(settings.base_uri, d.seed, d.datasets, d.spatial)
+    platform = Platform.open(settings, start_workers=not args.build_only)
+    store = platform.store
+    store.clear()
+    catalogue.install(store, settings)
+    store.put_datasets({ds.uri: list(ds.triples) for ds in demo.datasets})
+    platform.demo = demo
+    platform.extras["demo_index"] = {ds.id: ds for ds in demo.datasets}
+    stored = store.count_datasets()
+    print("demo catalogue built:")
+    for key, value in sorted(demo.totals.items()):
+        print(f"  {key:<28} {value}")
+    print(f"  {'stored datasets':<28} {stored}")
+    print(f"  {'search index datasets':<28} {platform.search.count()}")
+    if args.build_only:
+        platform.close()
+        return 0
+    return serve(settings, platform)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    from server import catalogue
+    from server.platform import Platform
+
+    platform = Platform.open(settings)
+    catalogue.install(platform.store, settings)
+    return serve(settings, platform)
+
+
+def _running_server(settings: Settings) -> dict | None:
+    path = settings.home / "server.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _post(server: dict, path: str, body: bytes, content_type: str) -> dict:
+    req = urllib.request.Request(server["url"] + path, data=body, method="POST",
+                                 headers={"Content-Type": content_type, "X-WODP-Token": server["token"]})
+    try:
+        with urllib.request.urlopen(req, timeout=300) as resp:
+            return json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        raise WodpError(f"the server refused: {exc.read().decode('utf-8', 'replace')}") from exc
+
+
+def _with_store(settings: Settings, local, remote) -> int:
+    """Write through the running server if it holds the store, else open the store here."""
+    from sparql.store import open_store
+
+    try:
+        store = open_store(settings.path(settings.store.path))
+    except StoreBusyError:
+        server = _running_server(settings)
+        if server is None:
+            raise
+        print(json.dumps(remote(server)))
+        return 0
+    try:
+        from server.search import SearchIndex
+
+        search = SearchIndex(settings.path(settings.search.path))
+        store.subscribe(lambda event: search.follow(store, event))
+        print(json.dumps(local(store)))
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    import pyoxigraph as ox
+
+    from sparql.loader import read_files
+
+    graphs = read_files(Path(p) for p in args.files)
+    quads = [ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(uri)) for uri, ts in graphs.items() for t in ts]
+    body = ox.serialize(quads, format=ox.RdfFormat.N_QUADS)
+    return _with_store(
+        settings,
+        lambda store: {"put": len(store.put_datasets(graphs).put)},
+        lambda server: _post(server, "/internal/load", body, "application/n-quads"),
+    )
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    uris = [f"{settings.base_uri}/datasets/{i}" for i in args.ids]
+    return _with_store(
+        settings,
+        lambda store: {"removed": len(store.remove_datasets(uris).removed)},
+        lambda server: _post(server, "/internal/remove", json.dumps(args.ids).encode(), "application/json"),
+    )
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    import pyoxigraph as ox
+
+    from sparql.store import open_store
+
+    store = open_store(settings.path(settings.store.path))
+    fmt = ox.RdfFormat.TRIG if args.format == "trig" else ox.RdfFormat.N_QUADS
+    out = open(args.output, "wb") if args.output else sys.stdout.buffer
+    try:
+        ox.serialize(store.quads(), out, fmt)
+    finally:
+        store.close()
+        if args.output:
+            out.close()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wodp", description="Wuhan open government data platform")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, func, text in (("demo", cmd_demo, "build the demo catalogue into WODP_HOME and serve it"),
+                             ("serve", cmd_serve, "serve the catalogue in WODP_HOME")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--host", help="address to listen on (default from settings: 127.0.0.1)")
+        p.add_argument("--port", type=int, help="port to listen on (default from settings: 8000)")
+        p.set_defaults(func=func)
+    sub.choices["demo"].add_argument("--build-only", action="store_true", help="build, print totals, do not serve")
+    p = sub.add_parser("load", help="publish the datasets of RDF files (.ttl .nt .nq .trig .rdf .jsonld)")
+    p.add_argument("files", nargs="+")
+    p.set_defaults(func=cmd_load)
+    p = sub.add_parser("remove", help="remove datasets by identifier")
+    p.add_argument("ids", nargs="+")
+    p.set_defaults(func=cmd_remove)
+    p = sub.add_parser("export", help="write the whole store as N-Quads or TriG")
+    p.add_argument("--format", choices=["nquads", "trig"], default="nquads")
+    p.add_argument("-o", "--output")
+    p.set_defaults(func=cmd_export)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except SettingsError as exc:
+        print(f"wodp: settings: {exc}", file=sys.stderr)
+        return 2
+    except WodpError as exc:
+        print(f"wodp: {exc.message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

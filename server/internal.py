@@ -1,0 +1,64 @@
+"""Let local commands write through the running server, which holds the only store handle."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+from pathlib import Path
+
+import pyoxigraph as ox
+from flask import Blueprint, current_app, jsonify, request
+
+from sparql.errors import BadRequestError, WodpError
+from sparql.identifiers import is_dataset_id
+from sparql.loader import parse_rdf, split_datasets
+
+bp = Blueprint("internal", __name__, url_prefix="/internal")
+TOKEN_HEADER = "X-WODP-Token"
+
+
+class ForbiddenError(WodpError):
+    status = 403
+    code = "forbidden"
+
+
+def write_server_file(home: Path, url: str, pid: int) -> str:
+    """Record where the server listens and the token local commands must show; return the token."""
+    token = secrets.token_urlsafe(32)
+    path = home / "server.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"url": url, "pid": pid, "token": token}))
+    tmp.chmod(0o600)
+    tmp.replace(path)
+    return token
+
+
+def _check() -> None:
+    expected = current_app.config.get("WODP_INTERNAL_TOKEN")
+    given = request.headers.get(TOKEN_HEADER, "")
+    if request.remote_addr not in ("127.0.0.1", "::1") or not expected or not hmac.compare_digest(given, expected):
+        raise ForbiddenError("internal endpoints answer local commands of this data directory only")
+
+
+@bp.post("/load")
+def load():
+    """Publish the dataset graphs of an N-Quads body."""
+    _check()
+    graphs = split_datasets(parse_rdf(request.get_data(), ox.RdfFormat.N_QUADS, "request body"))
+    if not graphs:
+        raise BadRequestError("no dcat:Dataset in the request body")
+    event = current_app.extensions["wodp"].store.put_datasets(graphs)
+    return jsonify(put=len(event.put), generation=event.generation)
+
+
+@bp.post("/remove")
+def remove():
+    """Remove datasets by identifier."""
+    _check()
+    ids = request.get_json(silent=True)
+    if not isinstance(ids, list) or not all(isinstance(i, str) and is_dataset_id(i) for i in ids):
+        raise BadRequestError("expected a JSON list of dataset identifiers")
+    platform = current_app.extensions["wodp"]
+    event = platform.store.remove_datasets(platform.dataset_uri(i) for i in ids)
+    return jsonify(removed=len(event.removed), generation=event.generation)
