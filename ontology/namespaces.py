@@ -59,6 +59,7 @@ WODP = ClosedNamespace(
 )
 # Concept schemes whose members are minted from codes (see the Turtle files).
 DEPARTMENT = Namespace(DEF + "department/")
+DEPARTMENT_CATEGORY = Namespace(DEF + "department-category/")
 THEME = Namespace(DEF + "theme/")
 OPEN_TYPE = ClosedNamespace(DEF + "open-type/", {"unconditional", "conditional", "closed"})
 UPDATE_CYCLE = ClosedNamespace(
@@ -101,8 +102,8 @@ PREFIXES: dict[str, str] = {
     "dcat": DCAT.base, "dct": DCT.base, "foaf": FOAF.base, "vcard": VCARD.base,
     "skos": SKOS.base, "xsd": XSD.base, "rdf": RDF.base, "rdfs": RDFS.base, "org": ORG.base,
     "locn": LOCN.base, "gsp": GSP.base, "adms": ADMS.base, "hydra": HYDRA.base,
-    "wodp": WODP.base, "dept": DEPARTMENT.base, "theme": THEME.base,
-    "opentype": OPEN_TYPE.base, "cycle": UPDATE_CYCLE.base,
+    "wodp": WODP.base, "dept": DEPARTMENT.base, "deptcat": DEPARTMENT_CATEGORY.base, "theme": THEME.base,
+    "opentype": OPEN_TYPE.base, "cycle": UPDATE_CYCLE.base, "spatialization": SPATIALIZATION.base,
     "eutheme": DATA_THEME.base, "freq": FREQUENCY.base, "access": ACCESS_RIGHT.base,
     "filetype": FILE_TYPE.base,
 }

@@ -52,3 +52,19 @@ def install(store: OxigraphStore, settings: Settings) -> None:
     """Write the vocabulary and catalogue graphs (idempotent)."""
     store.put_graph(VOCABULARY_GRAPH.value, vocabulary_triples())
     store.put_graph(settings.base_uri + "/catalog", catalogue_triples(settings))
+
+
+def load_demo(platform) -> "object":
+    """Replace the store's content with the generated demo catalogue; return the DemoCatalog."""
+    from demo.generator import build_demo_catalog
+
+    settings = platform.settings
+    d = settings.demo
+    demo = build_demo_catalog(settings.base_uri, d.seed, d.datasets, d.spatial)
+    store = platform.store
+    store.clear()
+    install(store, settings)
+    store.put_datasets({ds.uri: list(ds.triples) for ds in demo.datasets})
+    platform.demo = demo
+    platform.extras["demo_index"] = {ds.id: ds for ds in demo.datasets}
+    return demo

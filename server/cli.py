@@ -63,20 +63,12 @@ def serve(settings: Settings, platform=None) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    from demo.generator import build_demo_catalog
     from server import catalogue
     from server.platform import Platform
 
-    d = settings.demo
-    demo = build_demo_catalog(settings.base_uri, d.seed, d.datasets, d.spatial)
     platform = Platform.open(settings, start_workers=not args.build_only)
-    store = platform.store
-    store.clear()
-    catalogue.install(store, settings)
-    store.put_datasets({ds.uri: list(ds.triples) for ds in demo.datasets})
-    platform.demo = demo
-    platform.extras["demo_index"] = {ds.id: ds for ds in demo.datasets}
-    stored = store.count_datasets()
+    demo = catalogue.load_demo(platform)
+    stored = platform.store.count_datasets()
     print("demo catalogue built:")
     for key, value in sorted(demo.totals.items()):
         print(f"  {key:<28} {value}")

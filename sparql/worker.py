@@ -22,7 +22,7 @@ from sparql.results import Limits, write_boolean, write_graph, write_solutions
 
 HEADER = struct.Struct(">I")
 _UPDATE_WORDS = re.compile(
-    r"^\s*(?:(?:PREFIX\s+[\w.-]*:\s*<[^>]*>|BASE\s*<[^>]*>)\s*)*"
+    r"^\s*(?:(?:PREFIX\s+[\w.-]*:|BASE)\s*)*"
     r"(INSERT|DELETE|LOAD|CLEAR|CREATE|DROP|COPY|MOVE|ADD|WITH)\b",
     re.IGNORECASE,
 )
@@ -48,10 +48,21 @@ class QueryAnswer:
     error_message: str = ""
 
 
+_NOISE = re.compile(
+    r'"""(?:[^"\\]|\\.|"(?!""))*"""|\'\'\'(?:[^\'\\]|\\.|\'(?!\'\'))*\'\'\''
+    r'|"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|<[^<>"{}|^`\\\s]*>|#[^\n]*'
+)
+_SERVICE = re.compile(r"\bSERVICE\b", re.IGNORECASE)
+
+
+def uses_service(query: str) -> bool:
+    """Tell whether a query calls a remote endpoint (SERVICE), outside strings, IRIs and comments."""
+    return bool(_SERVICE.search(_NOISE.sub(" ", query)))
+
+
 def looks_like_update(query: str) -> bool:
     """Tell whether a request text is a SPARQL Update rather than a query."""
-    stripped = re.sub(r"#[^\n]*", "", query)
-    return bool(_UPDATE_WORDS.match(stripped))
+    return bool(_UPDATE_WORDS.match(_NOISE.sub(" ", query)))
 
 
 def query_kind(result) -> str:
@@ -66,6 +77,8 @@ def execute(store: ox.Store, request: QueryRequest) -> QueryAnswer:
     """Run one query and serialize its result in the negotiated format."""
     if looks_like_update(request.query):
         raise QueryRefusedError("SPARQL Update is not allowed: this endpoint answers queries only")
+    if uses_service(request.query):
+        raise QueryRefusedError("federated queries (SERVICE) are not allowed: this endpoint reaches no other server")
     kwargs: dict = {"use_default_graph_as_union": not request.default_graphs}
     if request.default_graphs:
         kwargs["default_graph"] = [ox.NamedNode(g) for g in request.default_graphs]

@@ -1,0 +1,136 @@
+"""Shared fixtures: settings over a temporary data directory, the demo platform, a live server."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+
+
+def shared_path(*parts: str) -> Path:
+    """Return a path in ../shared, skipping the test when it is absent (failing under CI)."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{path} is missing: under CI the shared reference data must be present")
+        pytest.skip(f"{path} is absent")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def settings_factory(tmp_path):
+    from config import load_settings
+
+    def make(**sections):
+        return load_settings({}, overrides=sections, home=tmp_path)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def demo_platform(tmp_path_factory):
+    """The full demo catalogue in a temporary store, with query workers, shared by a session."""
+    from config import load_settings
+    from server.catalogue import load_demo
+    from server.platform import Platform
+
+    home = tmp_path_factory.mktemp("demo-home")
+    settings = load_settings({}, overrides={"sparql": {"timeout_s": 5.0}}, home=home)
+    platform = Platform.open(settings)
+    load_demo(platform)
+    yield platform
+    platform.close()
+
+
+@pytest.fixture(scope="session")
+def demo_app(demo_platform):
+    from server.app import create_app
+
+    app = create_app(platform=demo_platform)
+    app.config["TESTING"] = True
+    return app
+
+
+@pytest.fixture
+def demo_client(demo_app):
+    return demo_app.test_client()
+
+
+class LiveServer:
+    """A real `wodp demo` process on a free loopback port."""
+
+    def __init__(self, home: Path, port: int, env: dict[str, str]) -> None:
+        self.home = home
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.env = env
+        self.log = home / "server.log"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "server.cli", "demo", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT, env=env, stdout=open(self.log, "wb"), stderr=subprocess.STDOUT,
+        )
+        self._wait()
+        self.totals = self._totals()
+
+    def _wait(self) -> None:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("wodp demo exited:\n" + self.log.read_text(errors="replace"))
+            try:
+                with urllib.request.urlopen(self.url + "/catalog.ttl?page_size=1", timeout=5) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.5)
+        raise RuntimeError("wodp demo did not start in time:\n" + self.log.read_text(errors="replace"))
+
+    def _totals(self) -> dict[str, int]:
+        totals = {}
+        for line in self.log.read_text(encoding="utf-8", errors="replace").splitlines():
+            match = re.match(r"^\s{2}(\S.*?)\s{2,}(\d+)$", line)
+            if match:
+                totals[match.group(1).strip()] = int(match.group(2))
+        return totals
+
+    def wodp(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "server.cli", *args], cwd=ROOT, env=self.env,
+                              capture_output=True, text=True, timeout=300)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+@pytest.fixture(scope="session")
+def live_demo(tmp_path_factory):
+    """`wodp demo` serving the demo catalogue over HTTP, as a user starts it."""
+    home = tmp_path_factory.mktemp("live-home")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WODP_")}
+    env.update(WODP_HOME=str(home), WODP_SITE__BASE_URI=f"http://127.0.0.1:{port}",
+               WODP_SPARQL__TIMEOUT_S="3", WODP_SPARQL__WORKERS="4", PYTHONPATH=str(ROOT))
+    server = LiveServer(home, port, env)
+    yield server
+    server.stop()
