@@ -46,7 +46,8 @@ class SparqlSettings(_Section):
     max_results: int = Field(100_000, ge=1)
     max_result_bytes: int = Field(64 * 1024 * 1024, ge=1024)
     max_query_chars: int = Field(20_000, ge=100)
-    workers: int = Field(2, ge=1, le=32)
+    workers: int = Field(4, ge=1, le=32)
+    max_workers: int = Field(8, ge=1, le=64)
     worker_nice: int = Field(10, ge=0, le=19)
     queue_timeout_s: float = Field(5.0, gt=0)
 

@@ -105,6 +105,7 @@ class QueryPool:
         self._lock = threading.Lock()
         self._snapshot: tuple[int, str] | None = None
         self._closed = False
+        self._starting = 0
         shutil.rmtree(self.root, ignore_errors=True)
         self.root.mkdir(parents=True, exist_ok=True)
 
@@ -155,12 +156,7 @@ class QueryPool:
                 f"the query has {len(query)} characters; at most {self.settings.max_query_chars} are accepted"
             )
         started = time.monotonic()
-        try:
-            worker = self._idle.get(timeout=self.settings.queue_timeout_s)
-        except queue.Empty:
-            raise errors.ServiceBusyError(
-                "all SPARQL workers are busy; try again shortly", status=503
-            ) from None
+        worker = self._take_worker()
         request = QueryRequest(
             snapshot=self._current_snapshot(), query=query, accept=accept, format_name=format_name,
             max_results=self.settings.max_results, max_bytes=self.settings.max_result_bytes,
@@ -183,11 +179,38 @@ class QueryPool:
             raise cls(answer.error_message)
         return QueryResult(answer.media_type, answer.body, time.monotonic() - started)
 
+    def _take_worker(self) -> _Worker:
+        """Take an idle worker; when none is idle, start one more up to max_workers, else wait."""
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            pass
+        with self._lock:
+            grow = len(self._all) + self._starting < self.settings.max_workers
+            if grow:
+                self._starting += 1
+        if grow:
+            try:
+                worker = _Worker(self.settings.worker_nice)
+            finally:
+                with self._lock:
+                    self._starting -= 1
+            with self._lock:
+                self._all.add(worker)
+            return worker
+        try:
+            return self._idle.get(timeout=self.settings.queue_timeout_s)
+        except queue.Empty:
+            raise errors.ServiceBusyError(
+                f"all {self.settings.max_workers} SPARQL workers are busy; try again shortly") from None
+
     def _replace(self, worker: _Worker) -> None:
         worker.kill()
         with self._lock:
             self._all.discard(worker)
-        threading.Thread(target=self._add_worker, daemon=True).start()
+            below = len(self._all) + self._starting < self.settings.workers
+        if below:
+            threading.Thread(target=self._add_worker, daemon=True).start()
 
     def worker_pids(self) -> list[int]:
         with self._lock:
