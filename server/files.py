@@ -63,4 +63,7 @@ def data_api(dataset_id: str):
         raise BadRequestError("page and page_size must be whole numbers") from None
     if page < 1 or not 1 <= size <= 1000:
         raise BadRequestError("page must be at least 1 and page_size between 1 and 1000")
-    return jsonify(render_api_page(dataset, page, size))
+    try:
+        return jsonify(render_api_page(dataset, page, size))
+    except (KeyError, ValueError):
+        raise NotFoundError(f"dataset {dataset_id} has no data API") from None

@@ -14,10 +14,11 @@ from urllib.parse import urlencode
 import psutil
 import pytest
 import rdflib
-from rdflib.namespace import DCAT, DCTERMS, RDF
+from rdflib.namespace import DCTERMS, RDF
 from SPARQLWrapper import JSON, SPARQLWrapper
 
 pytestmark = pytest.mark.slow
+DCAT = rdflib.Namespace("http://www.w3.org/ns/dcat#")
 HYDRA = rdflib.Namespace("http://www.w3.org/ns/hydra/core#")
 COUNT = "SELECT (COUNT(?d) AS ?n) WHERE { ?d a <http://www.w3.org/ns/dcat#Dataset> }"
 HEAVY = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }"
@@ -55,8 +56,8 @@ def catalog_count(server) -> int:
         assert status == 200, url
         g = rdflib.Graph().parse(data=body, format="nt")
         seen |= {str(d) for d in g.subjects(RDF.type, DCAT.Dataset)}
-        total = int(g.value(predicate=HYDRA.totalItems, any=True))
-        nxt = g.value(predicate=HYDRA.nextPage, any=True)
+        total = int(next(g.objects(None, HYDRA.totalItems), None))
+        nxt = next(g.objects(None, HYDRA.nextPage), None)
         url = str(nxt) if nxt else None
     assert len(seen) == total
     return total
