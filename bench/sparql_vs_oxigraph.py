@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import json
 import os
 import shutil
 import signal
@@ -113,13 +112,12 @@ def main() -> None:
     ours, theirs = start_servers(env)
     try:
         base = f"http://127.0.0.1:{OURS_PORT}"
-        dataset = f"<{base}/datasets/" + json.loads(subprocess.run(
-            ["curl", "-s", f"{base}/datasets?format=json"], capture_output=True).stdout)["hits"][0]["id"] + ">"
+        dataset = f"<{base}/datasets/demo.D004-00003>"
         queries = saved_queries()
         mix = {
             "dataset-description": bind(queries["dataset-description"], dataset=dataset),
             "department-newest": bind(queries["department-newest"],
-                                      department="<https://data.wuhan.gov.cn/def/department/D005>"),
+                                      department="<https://data.wuhan.gov.cn/def/department/D004>"),
             "theme-counts": queries["theme-counts"],
             "keyword": bind(queries["keyword"], keyword='"交通"@zh-CN'),
         }

@@ -16,6 +16,8 @@ import threading
 from pathlib import Path
 from typing import Iterable
 
+import pyoxigraph as ox
+
 from server.search_query import (FACETS, SearchResult, Transaction, index_text, run_search,
                                  vocabulary_labels)
 
@@ -40,8 +42,9 @@ DATASET_FIELDS = """SELECT ?d ?p ?o WHERE { %s GRAPH ?d { ?d a dcat:Dataset ; ?p
                 wodp:openType, dct:modified, dct:issued, wodp:spatializationStatus, dct:spatial)) }"""
 DISTRIBUTIONS = """SELECT ?d ?x ?f ?dl WHERE { %s GRAPH ?d { ?d a dcat:Dataset ; dcat:distribution ?x .
   OPTIONAL { ?x dct:format ?f } OPTIONAL { ?x dcat:downloadURL ?dl } } }"""
-LABELS = """SELECT ?s ?p ?l WHERE { VALUES ?p { skos:prefLabel foaf:name } ?s ?p ?l
+LABELS = """SELECT ?g ?s ?p ?l WHERE { VALUES ?p { skos:prefLabel foaf:name } GRAPH ?g { ?s ?p ?l }
   FILTER(isLiteral(?l) && STRSTARTS(STR(?s), "%s")) }""" % DEF
+VOCABULARY_GRAPH = DEF + "graph/vocabulary"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -70,10 +73,18 @@ def _lang(literal) -> str:
     return "en" if (getattr(literal, "language", None) or "").lower().startswith("en") else "zh"
 
 
+def _iri(uri: str) -> str | None:
+    try:
+        return str(ox.NamedNode(uri))
+    except ValueError:
+        return None
+
+
 def _values(uris: Iterable[str] | None) -> str:
     if uris is None:
         return ""
-    return "VALUES ?d { %s }" % " ".join(f"<{u}>" for u in uris)
+    iris = [iri for iri in map(_iri, uris) if iri]  # not an IRI: not in the store either
+    return "VALUES ?d { %s }" % " ".join(iris)
 
 
 def _empty_doc(uri: str) -> dict:
@@ -127,14 +138,17 @@ def read_datasets(store, uris: Iterable[str] | None = None) -> list[dict]:
 
 
 def read_labels(store) -> list[tuple[str, str, str, str]]:
-    """Read (kind, code, lang, label) of departments, themes, open types and cycles from the store."""
+    """Read (kind, code, lang, label) of departments, themes, open types and cycles from the store.
+
+    The vocabulary graph's skos:prefLabel wins, then its foaf:name, then names in dataset graphs.
+    """
     best: dict[tuple[str, str, str], tuple[int, str]] = {}
     for row in store.query(PREFIXES + LABELS):
         uri = row["s"].value
         kind = next((k for p, k in LABEL_KINDS.items() if uri.startswith(DEF + p)), None)
         if kind is None:
             continue
-        rank = 0 if row["p"].value.endswith("prefLabel") else 1
+        rank = 2 * (row["g"].value != VOCABULARY_GRAPH) + (not row["p"].value.endswith("prefLabel"))
         key = (kind, _local(uri), _lang(row["l"]))
         if key not in best or rank < best[key][0]:
             best[key] = (rank, row["l"].value)
@@ -212,15 +226,16 @@ class SearchIndex:
 
     # -- writes ----------------------------------------------------------------------------
     def rebuild(self, store) -> None:
-        """Replace the whole index by the store's datasets in one transaction."""
-        generation = store.generation
-        docs, labels = read_datasets(store), read_labels(store)
-        with self._write_lock, self._transaction() as conn:
-            for table in ("docs", "facets", "fts", "labels"):
-                conn.execute(f"DELETE FROM {table}")
-            self._insert(conn, docs)
-            self._write_labels(conn, labels)
-            self._set_generation(conn, generation, keep_newer=False)
+        """Replace the whole index by the store's datasets in one transaction (readers see old or new)."""
+        with self._write_lock:  # read under the lock too, so a later event is never overwritten
+            generation = store.generation
+            docs, labels = read_datasets(store), read_labels(store)
+            with self._transaction() as conn:
+                for table in ("docs", "facets", "fts", "labels"):
+                    conn.execute(f"DELETE FROM {table}")
+                self._insert(conn, docs)
+                self._write_labels(conn, labels)
+                self._set_generation(conn, generation, keep_newer=False)
         log.info("search index rebuilt: %d datasets at generation %d", len(docs), generation)
 
     def follow(self, store, event) -> None:
@@ -230,13 +245,14 @@ class SearchIndex:
             return
         uris = list(dict.fromkeys((*event.put, *event.removed)))
         put = list(event.put)
-        docs = [d for i in range(0, len(put), 500) for d in read_datasets(store, put[i:i + 500])]
-        labels = read_labels(store)
-        with self._write_lock, self._transaction() as conn:
-            self._delete(conn, uris)
-            self._insert(conn, docs)
-            self._write_labels(conn, labels)
-            self._set_generation(conn, event.generation, keep_newer=True)
+        with self._write_lock:
+            docs = [d for i in range(0, len(put), 500) for d in read_datasets(store, put[i:i + 500])]
+            labels = read_labels(store)
+            with self._transaction() as conn:
+                self._delete(conn, uris)
+                self._insert(conn, docs)
+                self._write_labels(conn, labels)
+                self._set_generation(conn, event.generation, keep_newer=True)
 
     def _transaction(self):
         return Transaction(self._conn(), "BEGIN IMMEDIATE")

@@ -1,0 +1,308 @@
+"""The portal's search index over a small hand-written catalogue: Chinese words, facets, paging, following."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+
+import pytest
+
+from server.search import SearchIndex
+from server.search_query import index_text, match_expression, snippet
+from sparql.store import OxigraphStore
+from tests.catalog_samples import SAMPLES, Sample, dataset_triples, fill_store
+
+ALL = {s.id for s in SAMPLES}
+
+
+@pytest.fixture
+def store(tmp_path):
+    store = OxigraphStore(tmp_path / "store")
+    fill_store(store)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def index(tmp_path, store):
+    index = SearchIndex(tmp_path / "search.sqlite")
+    index.rebuild(store)
+    store.subscribe(lambda event: index.follow(store, event))
+    yield index
+    index.close()
+
+
+def ids(result) -> list[str]:
+    return [hit["id"] for hit in result.hits]
+
+
+def facet(result, name: str) -> dict[str, int]:
+    return {value: count for value, _, count in result.facets[name]}
+
+
+def everything(index: SearchIndex, q: str = "", **filters) -> list[str]:
+    return ids(index.search(q, filters, page_size=100))
+
+
+# -- words ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("q, expected, first", [
+    ("交通", {"demo.traffic-flow", "demo.bus-routes"}, "demo.traffic-flow"),   # title before keyword
+    ("教育", {"demo.teacher-training", "demo.schools"}, "demo.teacher-training"),  # title before description
+    ("公交", {"demo.bus-routes", "demo.charging", "demo.vehicle-inspection"}, "demo.bus-routes"),
+])
+def test_two_character_words_match_and_title_hits_rank_first(index, q, expected, first):
+    result = index.search(q)
+    assert set(ids(result)) == expected
+    assert result.total == len(expected)
+    assert ids(result)[0] == first
+
+
+def test_a_three_character_query_matches_as_a_phrase(index):
+    # 机动车检验记录 holds 公交 and 交车 but not 公交车
+    assert set(everything(index, "公交车")) == {"demo.bus-routes", "demo.charging"}
+
+
+def test_one_character_queries_match_single_characters(index):
+    assert set(everything(index, "车")) == {"demo.bus-routes", "demo.charging", "demo.vehicle-inspection"}
+    assert everything(index, "霾") == []
+
+
+def test_words_separated_by_spaces_are_all_required(index):
+    assert everything(index, "交通 道路") == ["demo.traffic-flow"]
+    assert everything(index, "公交 充电") == ["demo.charging"]
+    assert everything(index, "交通 空气") == []
+
+
+def test_english_words_match_case_insensitively_and_titles_follow_the_language(index):
+    zh = index.search("SCHOOLS")
+    en = index.search("school", lang="en")
+    assert ids(zh) == ids(en) == ["demo.schools"]
+    assert zh.hits[0]["title"] == "中小学校名录"
+    assert en.hits[0]["title"] == "Primary and secondary schools"
+    assert en.hits[0]["department_label"] == "Municipal Education Bureau"
+    assert everything(index, "aqi") == ["demo.air-quality"]
+
+
+def test_a_missing_english_title_falls_back_to_chinese(index, store):
+    bare = replace(SAMPLES[0], key="no-english")
+    triples = [t for t in dataset_triples(bare) if getattr(t.object, "language", None) != "en"]
+    store.put_datasets({bare.uri: triples})
+    hit = next(h for h in index.search("公交车", lang="en").hits if h["id"] == bare.id)
+    assert hit["title"] == bare.title_zh
+
+
+def test_hits_carry_what_the_result_list_shows(index):
+    hit = index.search("空气质量").hits[0]
+    assert hit["id"] == "demo.air-quality"
+    assert hit["uri"] == "http://127.0.0.1:8000/datasets/demo.air-quality"
+    assert hit["department"] == "D030" and hit["department_label"] == "市生态环境局"
+    assert hit["themes"] == [{"code": "T07", "label": "生态环境"}]
+    assert hit["formats"] == ["CSV"]
+    assert hit["open_type"] == "unconditional" and hit["open_type_label"] == "无条件开放"
+    assert hit["modified"] == "2024-12-01"
+    assert "AQI" in hit["description"]
+
+
+# -- facets and filters --------------------------------------------------------------------------
+def test_facet_counts_of_the_whole_catalogue_are_exact(index):
+    result = index.search()
+    assert result.total == len(SAMPLES)
+    assert facet(result, "department") == {"D012": 3, "D020": 2, "D015": 1, "D030": 1}
+    assert facet(result, "theme") == {"T03": 4, "T05": 2, "T06": 1, "T07": 1}
+    assert facet(result, "format") == {"CSV": 5, "JSON": 2, "XLSX": 2}
+    assert facet(result, "open_type") == {"unconditional": 5, "conditional": 2}
+    assert ("T03", "交通出行", 4) in result.facets["theme"]
+    assert ("T03", "Transport", 4) in index.search(lang="en").facets["theme"]
+
+
+def test_filters_narrow_exactly_and_facets_count_with_the_other_filters(index):
+    d012 = index.search(filters={"department": ["D012"]})
+    assert d012.total == 3
+    assert facet(d012, "department") == {"D012": 3, "D020": 2, "D015": 1, "D030": 1}  # own filter ignored
+    assert facet(d012, "format") == {"CSV": 2, "JSON": 2}
+    assert facet(d012, "open_type") == {"unconditional": 1, "conditional": 2}
+    both = index.search(filters={"department": ["D012"], "format": ["CSV"]})
+    assert set(ids(both)) == {"demo.bus-routes", "demo.vehicle-inspection"}
+    assert facet(both, "format") == {"CSV": 2, "JSON": 2}
+    either = index.search(filters={"department": ["D012", "D020"]})
+    assert either.total == 5  # values of one facet are alternatives
+
+
+def test_words_and_filters_combine(index):
+    result = index.search("交通", {"open_type": ["conditional"]})
+    assert ids(result) == ["demo.traffic-flow"]
+    assert facet(result, "open_type") == {"conditional": 1, "unconditional": 1}
+
+
+def test_unknown_filters_and_values_are_harmless(index):
+    assert index.search(filters={"colour": ["red"]}).total == len(SAMPLES)
+    result = index.search(filters={"theme": ["T99"]})
+    assert result.total == 0 and ("T99", "T99", 0) in result.facets["theme"]
+    assert index.search(filters={"theme": "T05"}).total == 2
+
+
+def test_sorting_by_modification_date_and_title(index):
+    modified = [h["modified"] for h in index.search(sort="modified", page_size=100).hits]
+    assert modified == sorted(modified, reverse=True)
+    titles = [h["title"] for h in index.search(sort="title", lang="en", page_size=100).hits]
+    assert titles == sorted(titles)
+
+
+# -- paging and hostile input --------------------------------------------------------------------
+def test_pages_cover_the_result_once(index):
+    pages = [index.search(page=p, page_size=3) for p in (1, 2, 3)]
+    assert [len(p.hits) for p in pages] == [3, 3, 1]
+    assert {i for p in pages for i in ids(p)} == ALL
+    assert all(p.total == len(SAMPLES) and p.pages == 3 for p in pages)
+
+
+@pytest.mark.parametrize("page, size, expected_page, hits", [
+    (4, 3, 4, 0), (10**9, 20, 10**9, 0), (10**30, 20, 10**9, 0), (-1, 20, 1, 7), (0, 20, 1, 7),
+    ("x", 20, 1, 7), (1, 0, 1, 1), (1, 10**6, 1, 7),
+])
+def test_page_edges_never_fail(index, page, size, expected_page, hits):
+    result = index.search(page=page, page_size=size)
+    assert result.total == len(SAMPLES)
+    assert result.page == expected_page
+    assert len(result.hits) == hits
+
+
+HOSTILE = ['"', '交通"', '"交通', "*", "交*", "NEAR(交通 教育)", "NEAR", "AND", "OR OR", "NOT 交通", "(交通",
+           "交通)", "-", "^", ":", "title:交通", "{title}: 交通", "'; DROP TABLE docs; --", "\x00",
+           "交" * 10_000, "a " * 5_000, "🚌", "　交通　", "％", "a*b", "+", "col:"]
+
+
+@pytest.mark.parametrize("q", HOSTILE)
+def test_hostile_queries_never_raise(index, q):
+    result = index.search(q, sort="nonsense", lang="xx")
+    assert result.total >= 0
+    assert index.count() == len(SAMPLES)
+
+
+def test_query_syntax_characters_are_text_not_operators(index):
+    assert set(everything(index, "(交通")) == set(everything(index, "交通"))
+    assert set(everything(index, 'NOT 交通')) <= set(everything(index, "交通"))
+    assert everything(index, "交通)") == everything(index, "交通")
+
+
+def test_match_expression_quotes_every_term():
+    expression = match_expression('交通 NEAR("x" OR y*) 公交车')
+    assert expression.count(" AND ") == 4  # punctuation inside a word keeps its parts as one phrase
+    assert '"交通"' in expression and '"公交 交车"' in expression and '"NEAR x"' in expression
+    assert match_expression("  ()*\"  ") is None
+
+
+def test_index_text_makes_bigrams_and_characters():
+    assert index_text("公交车 Bus 2号线") == ("公交 交车 Bus 2 号线", "公 交 车 号 线")
+
+
+def test_snippet_cuts_around_the_first_word():
+    text = "甲" * 300 + "交通" + "乙" * 300
+    cut = snippet(text, ["交通"], width=60)
+    assert "交通" in cut and cut.startswith("…") and cut.endswith("…") and len(cut) == 62
+
+
+# -- following the store -------------------------------------------------------------------------
+NEW = Sample("metro-stations", "地铁站点", "Metro stations", "轨道交通站点位置。", "Stations of the metro.",
+             "D012", ("T03",), ("地铁",), "unconditional", ("CSV",), "2025-01-01", spatial=True)
+
+
+def test_a_put_adds_exactly_that_dataset(index, store):
+    store.put_datasets({NEW.uri: dataset_triples(NEW)})
+    assert index.count() == len(SAMPLES) + 1
+    assert everything(index, "地铁") == [NEW.id]
+    assert facet(index.search(), "department")["D012"] == 4
+    assert index.in_step_with(store)
+
+
+def test_a_put_of_an_existing_dataset_replaces_it(index, store):
+    changed = replace(SAMPLES[5], title_zh="空气污染日报", desc_zh="各站点污染物浓度。")
+    store.put_datasets({changed.uri: dataset_triples(changed)})
+    assert index.count() == len(SAMPLES)
+    assert everything(index, "污染") == [changed.id]
+    assert everything(index, "质量") == []
+
+
+def test_a_removal_drops_exactly_those_datasets(index, store):
+    store.remove_datasets([SAMPLES[0].uri, SAMPLES[1].uri, "http://127.0.0.1:8000/datasets/demo.unknown"])
+    assert index.count() == len(SAMPLES) - 2
+    assert set(everything(index)) == ALL - {SAMPLES[0].id, SAMPLES[1].id}
+    assert facet(index.search(), "format") == {"CSV": 3, "JSON": 1, "XLSX": 1}
+    assert index.in_step_with(store)
+
+
+def test_a_reset_rebuilds(index, store):
+    store.clear()
+    assert index.count() == 0 and index.in_step_with(store)
+
+
+def test_following_equals_rebuilding(index, store, tmp_path):
+    store.put_datasets({NEW.uri: dataset_triples(NEW)})
+    store.remove_datasets([SAMPLES[2].uri])
+    store.put_datasets({SAMPLES[3].uri: dataset_triples(replace(SAMPLES[3], themes=("T07",)))})
+    fresh = SearchIndex(tmp_path / "fresh.sqlite")
+    fresh.rebuild(store)
+    for q, lang in (("", "zh"), ("交通", "en"), ("车", "zh")):
+        followed, rebuilt = index.search(q, page_size=100, lang=lang), fresh.search(q, page_size=100, lang=lang)
+        assert followed.total == rebuilt.total
+        assert followed.facets == rebuilt.facets
+        assert sorted(ids(followed)) == sorted(ids(rebuilt))
+    assert index.stats() == fresh.stats()
+    fresh.close()
+
+
+def test_in_step_with_tracks_generation_and_count(tmp_path, store):
+    index = SearchIndex(tmp_path / "other.sqlite")
+    assert not index.in_step_with(store)
+    index.rebuild(store)
+    assert index.in_step_with(store)
+    store.put_datasets({NEW.uri: dataset_triples(NEW)})  # this index does not follow the store
+    assert not index.in_step_with(store)
+    index.close()
+    reopened = SearchIndex(tmp_path / "other.sqlite")
+    assert reopened.count() == len(SAMPLES) and not reopened.in_step_with(store)
+    reopened.close()
+
+
+def test_stats_count_what_the_home_page_shows(index):
+    assert index.stats() == {"datasets": 7, "departments": 4, "spatial": 2, "distributions": 9,
+                             "downloadable": 5}
+
+
+def test_readers_in_other_threads_never_see_a_half_update(index, store):
+    extra = [replace(NEW, key=f"extra-{n}") for n in range(40)]
+    allowed = {len(SAMPLES), len(SAMPLES) + len(extra)}
+    seen: list[int] = []
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def read() -> None:
+        try:
+            while not done.is_set():
+                seen.append(index.search("", page_size=5).total)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    readers = [threading.Thread(target=read) for _ in range(4)]
+    for thread in readers:
+        thread.start()
+    for _ in range(3):
+        store.put_datasets({s.uri: dataset_triples(s) for s in extra})
+        store.remove_datasets([s.uri for s in extra])
+    done.set()
+    for thread in readers:
+        thread.join()
+    assert not errors
+    assert seen and set(seen) <= allowed
+
+
+def test_vocabulary_labels_win_over_names_in_dataset_graphs(index, store):
+    import pyoxigraph as ox
+
+    from ontology.namespaces import DEPARTMENT, FOAF
+
+    renamed = replace(NEW, key="renamed")
+    triples = [t for t in dataset_triples(renamed) if t.predicate != FOAF.name]
+    triples.append(ox.Triple(DEPARTMENT.D012, FOAF.name, ox.Literal("旧名称", language="zh-CN")))
+    store.put_datasets({renamed.uri: triples})
+    assert ("D012", "市交通运输局", 4) in index.search().facets["department"]
