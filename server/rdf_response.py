@@ -8,7 +8,7 @@ import pyoxigraph as ox
 from flask import request
 
 from sparql.errors import NotAcceptableError
-from sparql.formats import GRAPH_FORMATS, Format, graph_format_by_suffix, negotiate
+from sparql.formats import GRAPH_FORMATS, Format, graph_format_by_suffix, negotiate, parse_accept
 from sparql.results import Limits, write_graph
 
 HTML = "text/html"
@@ -35,21 +35,17 @@ def choose(html_default: bool) -> Format | str:
             raise NotAcceptableError(
                 f"unknown format {name!r}; use one of html, {', '.join(f.names[0] for f in GRAPH_FORMATS)}")
         return fmt
-    accept = request.accept_mimetypes
-    offered = [HTML] + [f.media_type for f in GRAPH_FORMATS]
     header = request.headers.get("Accept", "")
-    if not header.strip() or header.strip() == "*/*":
-        return HTML if html_default else GRAPH_FORMATS[0]
-    best = accept.best_match(offered)
-    if best == HTML:
-        return HTML
-    if best is None:
-        fmt = negotiate(GRAPH_FORMATS, header, None, "graph")
-        if fmt is None:
-            raise NotAcceptableError(
-                "cannot answer in the requested type; offered: " + ", ".join(offered))
-        return fmt
-    return next(f for f in GRAPH_FORMATS if f.media_type == best)
+    for media, _q in parse_accept(header):
+        if media in (HTML, "application/xhtml+xml"):
+            return HTML
+        if media in ("*/*", "text/*"):
+            return HTML if html_default else GRAPH_FORMATS[0]
+        fmt = negotiate(GRAPH_FORMATS, media, None, "graph")
+        if fmt is not None:
+            return fmt
+    offered = [HTML] + [f.media_type for f in GRAPH_FORMATS]
+    raise NotAcceptableError("cannot answer in the requested type; offered: " + ", ".join(offered))
 
 
 def serialize(triples: Iterable[ox.Triple], fmt: Format) -> bytes:
