@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import re
 from typing import Iterable, Iterator
-from xml.sax.saxutils import escape, quoteattr
 
 import pyoxigraph as ox
 
@@ -67,88 +65,25 @@ def _capped(items: Iterable, limits: Limits) -> Iterator:
         yield item
 
 
-def _json_term(term) -> dict:
-    if isinstance(term, ox.NamedNode):
-        return {"type": "uri", "value": term.value}
-    if isinstance(term, ox.BlankNode):
-        return {"type": "bnode", "value": term.value}
-    if isinstance(term, ox.Literal):
-        out = {"type": "literal", "value": term.value}
-        if term.language:
-            out["xml:lang"] = term.language
-        elif term.datatype.value != XSD_STRING:
-            out["datatype"] = term.datatype.value
-        return out
-    if isinstance(term, ox.Triple):
-        return {"type": "triple", "value": {
-            "subject": _json_term(term.subject), "predicate": _json_term(term.predicate),
-            "object": _json_term(term.object)}}
-    raise TypeError(f"unexpected term {term!r}")
-
-
-def _xml_term(term) -> str:
-    if isinstance(term, ox.NamedNode):
-        return f"<uri>{escape(term.value)}</uri>"
-    if isinstance(term, ox.BlankNode):
-        return f"<bnode>{escape(term.value)}</bnode>"
-    if isinstance(term, ox.Literal):
-        if term.language:
-            return f"<literal xml:lang={quoteattr(term.language)}>{escape(term.value)}</literal>"
-        if term.datatype.value != XSD_STRING:
-            return f"<literal datatype={quoteattr(term.datatype.value)}>{escape(term.value)}</literal>"
-        return f"<literal>{escape(term.value)}</literal>"
-    return f"<literal>{escape(str(term))}</literal>"
-
-
-def _csv_value(term) -> str:
-    if term is None:
-        return ""
-    if isinstance(term, ox.BlankNode):
-        return "_:" + term.value
-    if isinstance(term, (ox.NamedNode, ox.Literal)):
-        return term.value
-    return str(term)
+NATIVE_RESULTS = {
+    "application/sparql-results+json": ox.QueryResultsFormat.JSON,
+    "application/sparql-results+xml": ox.QueryResultsFormat.XML,
+    "text/csv": ox.QueryResultsFormat.CSV,
+    "text/tab-separated-values": ox.QueryResultsFormat.TSV,
+}
 
 
 def write_solutions(solutions: ox.QuerySolutions, fmt: Format, limits: Limits) -> bytes:
-    """Serialize SELECT solutions in fmt, stopping at the limits."""
-    names = [v.value for v in solutions.variables]
+    """Serialize SELECT solutions in fmt with Oxigraph's writers, stopping at the byte limit."""
     out = CappedBuffer(limits)
-    rows = _capped(solutions, limits)
-    if fmt.media_type.endswith("+json"):
-        out.write(json.dumps({"head": {"vars": names}}, ensure_ascii=False)[:-1].encode())
-        out.write(b',"results":{"bindings":[')
-        for i, row in enumerate(rows):
-            binding = {n: _json_term(row[n]) for n in names if row[n] is not None}
-            out.write((b"," if i else b"") + json.dumps(binding, ensure_ascii=False).encode())
-        out.write(b"]}}")
-    elif fmt.media_type.endswith("+xml"):
-        out.write(b'<?xml version="1.0" encoding="UTF-8"?>\n'
-                  b'<sparql xmlns="http://www.w3.org/2005/sparql-results#"><head>')
-        out.write("".join(f"<variable name={quoteattr(n)}/>" for n in names).encode())
-        out.write(b"</head><results>")
-        for row in rows:
-            cells = "".join(
-                f"<binding name={quoteattr(n)}>{_xml_term(row[n])}</binding>"
-                for n in names if row[n] is not None
-            )
-            out.write(f"<result>{cells}</result>".encode())
-        out.write(b"</results></sparql>\n")
-    elif fmt.media_type == "text/csv":
-        text = io.StringIO()
-        writer = csv.writer(text, lineterminator="\r\n")
-        writer.writerow(names)
-        out.write(text.getvalue().encode())
-        for row in rows:
-            text.seek(0)
-            text.truncate()
-            writer.writerow([_csv_value(row[n]) for n in names])
-            out.write(text.getvalue().encode())
-    else:  # TSV: terms in their Turtle form
-        out.write(("\t".join("?" + n for n in names) + "\n").encode())
-        for row in rows:
-            cells = ["" if row[n] is None else str(row[n]) for n in names]
-            out.write(("\t".join(c.replace("\t", "\\t").replace("\n", "\\n") for c in cells) + "\n").encode())
+    try:
+        solutions.serialize(out, NATIVE_RESULTS[fmt.media_type])
+    except QueryTooLargeError:
+        raise
+    except Exception:
+        if out.size > limits.max_bytes:
+            raise limits.too_big() from None
+        raise
     return out.getvalue()
 
 

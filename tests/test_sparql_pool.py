@@ -22,7 +22,8 @@ HEAVY = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i . ?j ?k 
 @pytest.fixture(scope="module")
 def pool(tmp_path_factory):
     home = tmp_path_factory.mktemp("pool")
-    settings = load_settings({}, overrides={"sparql": {"timeout_s": 1.5, "workers": 3, "max_results": 500}},
+    settings = load_settings({}, overrides={"sparql": {"timeout_s": 1.5, "workers": 3, "max_results": 500,
+                                                       "max_result_bytes": 60000}},
                              home=home)
     store = OxigraphStore(home / "store")
     store.put_datasets({
@@ -66,9 +67,13 @@ def test_heavy_query_is_stopped_at_the_limit_and_its_process_killed(pool):
     assert pool.run("ASK { ?s ?p ?o }", accept="application/sparql-results+json").body == b'{"head": {}, "boolean": true}'
 
 
-def test_result_size_limit(pool):
-    with pytest.raises(errors.QueryTooLargeError, match="more than 500 solutions"):
+def test_result_size_limits(pool):
+    with pytest.raises(errors.QueryTooLargeError, match="larger than 60000 bytes"):
         pool.run("SELECT * WHERE { ?s ?p ?o }")
+    with pytest.raises(errors.QueryTooLargeError, match="more than 500 solutions"):
+        pool.run("CONSTRUCT { ?s ?p ?o } WHERE { ?s ?p ?o }", accept="application/n-triples")
+    # the worker that refused is whole and answers the next query
+    assert b"true" in pool.run("ASK { ?s ?p ?o }").body
 
 
 @pytest.mark.parametrize("query, error", [
