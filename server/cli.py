@@ -16,6 +16,7 @@ from config.settings import Settings, SettingsError, load_settings
 from sparql.errors import StoreBusyError, WodpError
 
 log = logging.getLogger("wodp")
+DEFAULT_BASE_URI = "http://127.0.0.1:8000"
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -25,6 +26,11 @@ def _settings(args: argparse.Namespace) -> Settings:
     if getattr(args, "port", None):
         overrides.setdefault("server", {})["port"] = args.port
     settings = load_settings(overrides=overrides)
+    if overrides and settings.site.base_uri == DEFAULT_BASE_URI:
+        # base_uri left at its default follows the address given on the command line
+        host = settings.server.host if settings.server.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+        overrides["site"] = {"base_uri": f"http://{host}:{settings.server.port}"}
+        settings = load_settings(overrides=overrides)
     logging.basicConfig(level=settings.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return settings
 

@@ -75,3 +75,17 @@ def test_every_setting_is_documented_in_default_yml():
     data = yaml.safe_load(resources.files("config").joinpath("default.yml").read_text("utf-8"))
     for section, model in SECTIONS.items():
         assert set(data[section]) == set(model.model_fields), section
+
+
+def test_cli_address_moves_the_default_base_uri_only(monkeypatch, tmp_path):
+    import argparse
+
+    from server.cli import _settings
+
+    for name in [n for n in __import__("os").environ if n.startswith("WODP_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("WODP_HOME", str(tmp_path))
+    assert _settings(argparse.Namespace(host=None, port=9123)).base_uri == "http://127.0.0.1:9123"
+    assert _settings(argparse.Namespace(host="0.0.0.0", port=9124)).base_uri == "http://127.0.0.1:9124"
+    monkeypatch.setenv("WODP_SITE__BASE_URI", "https://data.example.org")
+    assert _settings(argparse.Namespace(host=None, port=9125)).base_uri == "https://data.example.org"
