@@ -349,7 +349,8 @@ def _totals(datasets: tuple[DemoDataset, ...]) -> dict[str, int]:
     """Count datasets, departments, spatial datasets, distributions, formats and open types."""
     totals = {"datasets": len(datasets), "departments": len({d.department for d in datasets}),
               "spatial": sum(d.spatial for d in datasets),
-              "distributions": sum(len(d.formats) for d in datasets)}
+              "distributions": sum(len(d.formats) for d in datasets),
+              "downloadable": sum(any(f != "API" for f in d.formats) for d in datasets)}
     for fmt in FORMATS:
         totals[f"format.{fmt}"] = sum(fmt in d.formats for d in datasets)
     for name in ("unconditional", "conditional", "closed"):

@@ -283,3 +283,14 @@ def test_a_demo_dataset_page_has_its_title_in_json_ld(demo_client):
     data = json.loads(body)
     assert data["@type"] == "Dataset" and data["name"] == hit["title"]
     assert p.by_id["m-title"].endswith(hit["title"])
+
+
+def test_home_counts_equal_the_generator_totals(demo_client, demo_platform):
+    """The home page's counts come from the search index; they must equal what the generator built."""
+    import re
+
+    html = demo_client.get("/").get_data(as_text=True)
+    totals = demo_platform.demo.totals
+    for name in ("datasets", "departments", "spatial", "downloadable", "distributions"):
+        shown = re.search(rf'id="stat-{name}">(\d+)<', html)
+        assert shown and int(shown.group(1)) == totals[name], name
