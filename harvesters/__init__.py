@@ -1,1 +1,1 @@
-"""harvesters: placeholder for a later issue (see ../shared/DESIGN.md)."""
+"""Harvesting: sources, change detection, jobs, and the publication gate every write goes through."""
