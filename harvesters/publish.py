@@ -44,7 +44,7 @@ class Publisher:
         self.quarantine = quarantine
         self.validator = validator
         self.profile = profile
-        self.quality = quality  # callable(uri, triples, report) -> list[Triple] of DQV measurements
+        self.quality = quality  # callable(uri, triples, report) -> the graph with DQV measurements
 
     def publish(self, graphs: Mapping[str, Sequence[ox.Triple]], source: str) -> PublishOutcome:
         """Validate every dataset graph; store those without violations in one publish."""
@@ -55,8 +55,7 @@ class Publisher:
             report = self.validator.validate(list(triples), profile=self.profile)
             dataset_id = uri.rsplit("/", 1)[-1]
             if report.conforms:
-                measured = list(self.quality(uri, triples, report)) if self.quality else []
-                accepted[uri] = list(triples) + measured
+                accepted[uri] = list(self.quality(uri, triples, report)) if self.quality else list(triples)
                 warnings += report.count("Warning")
             else:
                 held[uri] = report

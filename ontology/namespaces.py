@@ -52,6 +52,8 @@ WODP = ClosedNamespace(
         # properties
         "resourceCode", "openType", "updateCycle", "spatializationStatus", "dataVolume",
         "departmentCategory", "source", "sourceKey",
+        # quality metrics (DQV)
+        "QualityDimension", "qualityScore", "completeness", "freshness", "conformance", "linkAvailability",
         # concept schemes
         "Departments", "DepartmentCategories", "Themes", "OpenTypes", "UpdateCycles",
         "SpatializationStatuses",
@@ -105,5 +107,5 @@ PREFIXES: dict[str, str] = {
     "wodp": WODP.base, "dept": DEPARTMENT.base, "deptcat": DEPARTMENT_CATEGORY.base, "theme": THEME.base,
     "opentype": OPEN_TYPE.base, "cycle": UPDATE_CYCLE.base, "spatialization": SPATIALIZATION.base,
     "eutheme": DATA_THEME.base, "freq": FREQUENCY.base, "access": ACCESS_RIGHT.base,
-    "filetype": FILE_TYPE.base,
+    "filetype": FILE_TYPE.base, "dqv": DQV.base, "prov": PROV.base,
 }
