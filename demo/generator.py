@@ -12,11 +12,13 @@ import math
 import random
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import cache
 
-from pyoxigraph import Literal, NamedNode, Triple
+from pyoxigraph import Literal, NamedNode, RdfFormat, Triple, parse
 
 from demo import vocabulary
 from demo.topics import CITY, DISTRICT_GOVERNMENTS, DISTRICTS, PROFILES, SUBJECTS, ZONES, Area, Subject
+from ontology import turtle_sources
 from ontology.namespaces import (
     ACCESS_RIGHT, CRS_4490, DCAT, DCT, DEPARTMENT, FILE_TYPE, FOAF, FREQUENCY, GSP, IANA, LANGUAGE, LOCN,
     OPEN_TYPE, ORG, RDF, SKOS, SPATIALIZATION, THEME, UPDATE_CYCLE, VCARD, WODP, XSD,
@@ -39,6 +41,19 @@ FORMATS: dict[str, tuple[str, str, str | None, str, str]] = {
     "GEOJSON": ("GEOJSON", "application/geo+json", "data.geojson", "GeoJSON 文件", "GeoJSON file"),
     "API": ("JSON", "application/json", None, "数据接口（API）", "Data API"),
 }
+# English labels of the EU data themes (EU Publications Office authority table "data-theme"): DCAT-AP 3
+# requires a skos:prefLabel on every skos:Concept a dataset uses.
+EU_THEME_LABELS = {
+    "AGRI": "Agriculture, fisheries, forestry and food", "ECON": "Economy and finance",
+    "EDUC": "Education, culture and sport", "ENER": "Energy", "ENVI": "Environment",
+    "GOVE": "Government and public sector", "HEAL": "Health", "INTR": "International issues",
+    "JUST": "Justice, legal system and public safety", "OP_DATPRO": "Provisional data",
+    "REGI": "Regions and cities", "SOCI": "Population and society", "TECH": "Science and technology",
+    "TRAN": "Transport",
+}
+# DCAT-AP planned availability of our distributions (EU authority table "planned-availability").
+AVAILABILITY = NamedNode("http://publications.europa.eu/resource/authority/planned-availability/STABLE")
+DCATAP_AVAILABILITY = NamedNode("http://data.europa.eu/r5r/availability")
 _ROW_RANGES = {"F": (5, 600), "L": (10, 500), "R": (20, MAX_ROWS), "S": (12, 300), "M": (30, MAX_ROWS)}
 
 
@@ -279,16 +294,30 @@ def _triples(base: str, plan: _Plan, v: dict) -> list[Triple]:
         Triple(dept, RDF.type, FOAF.Agent), Triple(dept, RDF.type, ORG.Organization),
         Triple(dept, FOAF.name, _lit(names[0], "zh-CN")),
         Triple(theme, RDF.type, SKOS.Concept), Triple(eu_theme, RDF.type, SKOS.Concept),
+        Triple(eu_theme, SKOS.prefLabel, _lit(EU_THEME_LABELS[eu_theme.value.rsplit("/", 1)[1]], "en")),
         Triple(open_type, RDF.type, SKOS.Concept), Triple(open_type, RDF.type, DCT.RightsStatement),
         Triple(access, RDF.type, DCT.RightsStatement),
         Triple(cycle, RDF.type, SKOS.Concept), Triple(cycle, RDF.type, DCT.Frequency),
         Triple(freq, RDF.type, DCT.Frequency),
+        *(Triple(node, SKOS.prefLabel, label) for node in (theme, open_type, cycle) for label in _pref_labels()[node]),
+        Triple(AVAILABILITY, RDF.type, SKOS.Concept), Triple(AVAILABILITY, SKOS.prefLabel, _lit("stable", "en")),
     ]
     for kind in dict.fromkeys(FORMATS[f][0] for f in v["formats"]):
         t.append(Triple(FILE_TYPE[kind], RDF.type, DCT.MediaTypeOrExtent))
     for media in dict.fromkeys(FORMATS[f][1] for f in v["formats"]):
         t.append(Triple(IANA[media], RDF.type, DCT.MediaType))
     return t
+
+
+@cache
+def _pref_labels() -> dict[NamedNode, tuple[Literal, ...]]:
+    """Return the skos:prefLabel literals of every concept of the ontology."""
+    labels: dict[NamedNode, list[Literal]] = {}
+    for name, data in turtle_sources().items():
+        for q in parse(data, format=RdfFormat.TURTLE, base_iri=f"https://data.wuhan.gov.cn/def/{name}"):
+            if q.predicate == SKOS.prefLabel:
+                labels.setdefault(q.subject, []).append(q.object)
+    return {node: tuple(values) for node, values in labels.items()}
 
 
 def department_phone(code: str) -> str:
@@ -301,9 +330,11 @@ def _extent(d: NamedNode, bbox: tuple[float, float, float, float]) -> list[Tripl
     w, s, e, n = bbox
     ring = ", ".join(f"{lat:.2f} {lon:.2f}" for lat, lon in ((s, w), (n, w), (n, e), (s, e), (s, w)))
     wkt = Literal(f"<{CRS_4490.value}> POLYGON(({ring}))", datatype=GSP.wktLiteral)
+    centroid = Literal(f"<{CRS_4490.value}> POINT({(s + n) / 2:.3f} {(w + e) / 2:.3f})", datatype=GSP.wktLiteral)
     extent = NamedNode(f"{d.value}#extent")
     return [Triple(d, DCT.spatial, extent), Triple(extent, RDF.type, DCT.Location),
-            Triple(extent, DCAT.bbox, wkt), Triple(extent, LOCN.geometry, wkt)]
+            Triple(extent, DCAT.bbox, wkt), Triple(extent, LOCN.geometry, wkt), Triple(extent, DCAT.centroid, centroid),
+            Triple(d, DCT.conformsTo, CRS_4490), Triple(CRS_4490, RDF.type, DCT.Standard)]
 
 
 def _distribution(base: str, d: NamedNode, n: int, fmt: str, v: dict) -> list[Triple]:
@@ -312,7 +343,10 @@ def _distribution(base: str, d: NamedNode, n: int, fmt: str, v: dict) -> list[Tr
     dist = NamedNode(f"{d.value}#dist-{n}")
     t = [Triple(d, DCAT.distribution, dist), Triple(dist, RDF.type, DCAT.Distribution),
          Triple(dist, DCT.title, _lit(title_zh, "zh-CN")), Triple(dist, DCT.title, _lit(title_en, "en")),
-         Triple(dist, DCT.format, FILE_TYPE[kind]), Triple(dist, DCAT.mediaType, IANA[media])]
+         Triple(dist, DCT.format, FILE_TYPE[kind]), Triple(dist, DCAT.mediaType, IANA[media]),
+         Triple(dist, DCT.description, _lit(f"{title_zh}，{media}", "zh-CN")),
+         Triple(dist, DCT.description, _lit(f"{title_en}, {media}", "en")),
+         Triple(dist, DCATAP_AVAILABILITY, AVAILABILITY)]
     if name is None:
         t.append(Triple(dist, DCAT.accessURL, NamedNode(f"{base}/api/data/{v['ident']}")))
     else:

@@ -33,11 +33,15 @@ def catalogue_triples(settings: Settings) -> list[ox.Triple]:
         ox.Triple(cat, DCT.description, en(site.description_en)),
         ox.Triple(cat, DCT.publisher, publisher),
         ox.Triple(publisher, RDF.type, FOAF.Agent),
+        *(ox.Triple(publisher, FOAF.name, t) for t in _department_names(site.publisher)),
         ox.Triple(cat, DCT.language, LANGUAGE.ZHO),
         ox.Triple(LANGUAGE.ZHO, RDF.type, DCT.LinguisticSystem),
         ox.Triple(cat, FOAF.homepage, ox.NamedNode(settings.base_uri + "/")),
+        ox.Triple(ox.NamedNode(settings.base_uri + "/"), RDF.type, FOAF.Document),
         ox.Triple(cat, DCAT.themeTaxonomy, WODP.Themes),
         ox.Triple(WODP.Themes, RDF.type, ox.NamedNode("http://www.w3.org/2004/02/skos/core#ConceptScheme")),
+        ox.Triple(WODP.Themes, DCT.title, zh("数据领域")),
+        ox.Triple(WODP.Themes, DCT.title, en("Data themes")),
         ox.Triple(cat, DCAT.service, ox.NamedNode(settings.base_uri + "/sparql")),
         ox.Triple(ox.NamedNode(settings.base_uri + "/sparql"), RDF.type, DCAT.DataService),
         ox.Triple(ox.NamedNode(settings.base_uri + "/sparql"), DCAT.endpointURL,
@@ -45,7 +49,14 @@ def catalogue_triples(settings: Settings) -> list[ox.Triple]:
         ox.Triple(ox.NamedNode(settings.base_uri + "/sparql"), DCT.title, zh("SPARQL 查询服务")),
         ox.Triple(ox.NamedNode(settings.base_uri + "/sparql"), DCT.conformsTo,
                   ox.NamedNode("https://www.w3.org/TR/sparql11-protocol/")),
+        ox.Triple(ox.NamedNode("https://www.w3.org/TR/sparql11-protocol/"), RDF.type, DCT.Standard),
     ]
+
+
+def _department_names(code: str) -> list[ox.Literal]:
+    """Return the foaf:name literals of one of our departments, from ontology/departments.ttl."""
+    subject = DEPARTMENT[code]
+    return [t.object for t in vocabulary_triples() if t.subject == subject and t.predicate == FOAF.name]
 
 
 def install(store: OxigraphStore, settings: Settings) -> None:
