@@ -38,21 +38,45 @@ def department_of(uri: str, triples: Sequence[ox.Triple]) -> str | None:
 class Publisher:
     """The one way datasets enter the store: validate each, store the valid, quarantine the rest."""
 
+    BATCH = 50  # from this many datasets on, validate them as one graph with the batch engine
+
     def __init__(self, store: OxigraphStore, quarantine: Quarantine, validator, profile: str = "wuhan",
-                 quality=None) -> None:
+                 quality=None, batch_validator=None) -> None:
         self.store = store
         self.quarantine = quarantine
         self.validator = validator
+        self.batch_validator = batch_validator
         self.profile = profile
         self.quality = quality  # callable(uri, triples, report) -> the graph with DQV measurements
 
-    def publish(self, graphs: Mapping[str, Sequence[ox.Triple]], source: str) -> PublishOutcome:
+    def reports(self, graphs: Mapping[str, Sequence[ox.Triple]], profile: str) -> dict[str, ValidationReport]:
+        """Validate each dataset graph; many at once go through the batch engine as one graph."""
+        if self.batch_validator is None or len(graphs) < self.BATCH:
+            return {uri: self.validator.validate(list(t), profile=profile) for uri, t in graphs.items()}
+        merged = list({t: None for triples in graphs.values() for t in triples})
+        report = self.batch_validator.validate(merged, profile=profile)
+        owners: dict[str, list[str]] = {}
+        for uri, triples in graphs.items():
+            for subject in {_label(t.subject) for t in triples}:
+                owners.setdefault(subject, []).append(uri)
+        findings: dict[str, list] = {uri: [] for uri in graphs}
+        for finding in report.findings:
+            if finding.focus not in owners and finding.severity == "Violation":
+                # a violation we cannot attribute (a relabelled blank node): validate one by one
+                return {uri: self.validator.validate(list(t), profile=profile) for uri, t in graphs.items()}
+            for uri in owners.get(finding.focus, ()):
+                findings[uri].append(finding)
+        return {uri: ValidationReport(tuple(f), report.engine, profile) for uri, f in findings.items()}
+
+    def publish(self, graphs: Mapping[str, Sequence[ox.Triple]], source: str,
+                profile: str | None = None) -> PublishOutcome:
         """Validate every dataset graph; store those without violations in one publish."""
         accepted: dict[str, list[ox.Triple]] = {}
         held: dict[str, ValidationReport] = {}
         warnings = 0
+        reports = self.reports(graphs, profile or self.profile)
         for uri, triples in graphs.items():
-            report = self.validator.validate(list(triples), profile=self.profile)
+            report = reports[uri]
             dataset_id = uri.rsplit("/", 1)[-1]
             if report.conforms:
                 accepted[uri] = list(self.quality(uri, triples, report)) if self.quality else list(triples)
@@ -68,6 +92,10 @@ class Publisher:
         if held:
             log.info("%s: %d datasets held back by validation", source, len(held))
         return PublishOutcome(tuple(accepted), held, warnings)
+
+
+def _label(term) -> str:
+    return "_:" + term.value if isinstance(term, ox.BlankNode) else term.value
 
 
 def report_to_json(report: ValidationReport) -> dict:

@@ -22,7 +22,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.json.ensure_ascii = False
     app.extensions["wodp"] = platform
 
-    from server import dcat, errors, files, http, internal, sparql_endpoint
+    from server import dcat, errors, files, http, internal, sparql_endpoint, validation_api
     from server.portal import portal_bp
 
     app.register_blueprint(portal_bp)
@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.register_blueprint(sparql_endpoint.bp)
     app.register_blueprint(files.bp)
     app.register_blueprint(internal.bp)
+    app.register_blueprint(validation_api.bp)
     errors.register(app)
     http.register(app)
     if settings.site.proxies:

@@ -17,6 +17,7 @@ from sparql.errors import StoreBusyError, WodpError
 
 log = logging.getLogger("wodp")
 DEFAULT_BASE_URI = "http://127.0.0.1:8000"
+_LAST: dict = {}  # the answer of the last write, for the exit code
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -124,14 +125,18 @@ def _with_store(settings: Settings, local, remote) -> int:
         server = _running_server(settings)
         if server is None:
             raise
-        print(json.dumps(remote(server)))
+        answer = remote(server)
+        _LAST.update(answer)
+        print(json.dumps(answer, ensure_ascii=False, indent=1))
         return 0
     try:
         from server.search import SearchIndex
 
         search = SearchIndex(settings.path(settings.search.path))
         store.subscribe(lambda event: search.follow(store, event))
-        print(json.dumps(local(store)))
+        answer = local(store)
+        _LAST.update(answer)
+        print(json.dumps(answer, ensure_ascii=False, indent=1))
     finally:
         store.close()
     return 0
@@ -146,11 +151,16 @@ def cmd_load(args: argparse.Namespace) -> int:
     graphs = read_files(Path(p) for p in args.files)
     quads = [ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(uri)) for uri, ts in graphs.items() for t in ts]
     body = ox.serialize(quads, format=ox.RdfFormat.N_QUADS)
-    return _with_store(
-        settings,
-        lambda store: {"put": len(store.put_datasets(graphs).put)},
-        lambda server: _post(server, "/internal/load", body, "application/n-quads"),
-    )
+    from server.internal import outcome_json
+    from server.platform import build_publisher
+
+    def local(store):
+        return outcome_json(build_publisher(store, settings.home).publish(graphs, "load", profile=args.profile))
+
+    code = _with_store(settings, local,
+                       lambda server: _post(server, f"/internal/load?profile={args.profile}", body,
+                                            "application/n-quads"))
+    return code or (3 if _LAST.get("held") else 0)
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
@@ -161,6 +171,42 @@ def cmd_remove(args: argparse.Namespace) -> int:
         lambda store: {"removed": len(store.remove_datasets(uris).removed)},
         lambda server: _post(server, "/internal/remove", json.dumps(args.ids).encode(), "application/json"),
     )
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Validate files (RDF, or record files through --mapping) and print the report; 1 on violations."""
+    settings = _settings(args)
+    from harvesters.publish import report_to_json
+    from server.validation_api import graphs_from_upload, merge_reports
+    from shapes.validate import get_validator
+
+    validator = get_validator(args.engine)
+    violations = 0
+    documents = []
+    for name in args.files:
+        path = Path(name)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise WodpError(f"{path}: cannot read: {exc.strerror}") from exc
+        graphs, problems = graphs_from_upload(data, path.name, args.mapping, settings.base_uri)
+        report = merge_reports([validator.validate(list(t), profile=args.profile) for t in graphs.values()])
+        violations += report.count("Violation")
+        documents.append((path, len(graphs), report, problems))
+    if args.format == "json":
+        print(json.dumps([{"file": str(p), "datasets": n, **report_to_json(r),
+                           "mapping_problems": [x.__dict__ for x in pr]} for p, n, r, pr in documents],
+                         ensure_ascii=False, indent=1))
+    else:
+        for path, count, report, problems in documents:
+            verdict = "conforms" if report.conforms else "does not conform"
+            print(f"{path}: {count} datasets, {report.count('Violation')} violations, "
+                  f"{report.count('Warning')} warnings: {verdict} to profile {args.profile}")
+            for f in report.findings:
+                print(f"  {f.severity:<9} {f.focus}  {f.path or ''}\n            {f.message_zh} / {f.message_en}")
+            for problem in problems:
+                print(f"  mapping   {problem.origin} {problem.field or ''}: {problem.message}")
+    return 1 if violations else 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -191,9 +237,19 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--port", type=int, help="port to listen on (default from settings: 8000)")
         p.set_defaults(func=func)
     sub.choices["demo"].add_argument("--build-only", action="store_true", help="build, print totals, do not serve")
-    p = sub.add_parser("load", help="publish the datasets of RDF files (.ttl .nt .nq .trig .rdf .jsonld)")
+    p = sub.add_parser("load", help="publish the datasets of RDF files (.ttl .nt .nq .trig .rdf .jsonld); "
+                                    "datasets with SHACL violations are held back (exit code 3)")
     p.add_argument("files", nargs="+")
+    p.add_argument("--profile", default="wuhan", help="validation profile (default: wuhan)")
     p.set_defaults(func=cmd_load)
+    p = sub.add_parser("validate", help="validate RDF or record files against a SHACL profile; "
+                                        "exit 1 on violations")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--mapping", help="mapping for record files (.csv .xlsx .json .xml), e.g. china-core")
+    p.add_argument("--profile", default="wuhan", help="profile: wuhan, wuhan-harvested, dcat-ap-3, geodcat-ap")
+    p.add_argument("--engine", default="pyshacl", choices=["pyshacl", "pyrudof"])
+    p.add_argument("--format", default="text", choices=["text", "json"])
+    p.set_defaults(func=cmd_validate)
     p = sub.add_parser("remove", help="remove datasets by identifier")
     p.add_argument("ids", nargs="+")
     p.set_defaults(func=cmd_remove)

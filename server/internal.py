@@ -48,8 +48,17 @@ def load():
     graphs = split_datasets(parse_rdf(request.get_data(), ox.RdfFormat.N_QUADS, "request body"))
     if not graphs:
         raise BadRequestError("no dcat:Dataset in the request body")
-    event = current_app.extensions["wodp"].store.put_datasets(graphs)
-    return jsonify(put=len(event.put), generation=event.generation)
+    profile = request.args.get("profile", "wuhan")
+    outcome = current_app.extensions["wodp"].publisher.publish(graphs, "load", profile=profile)
+    return jsonify(outcome_json(outcome))
+
+
+def outcome_json(outcome) -> dict:
+    """Summarise a publication: counts, and the reasons of each dataset held back."""
+    from harvesters.publish import report_to_json
+
+    return {"put": len(outcome.published), "held": len(outcome.held), "warnings": outcome.warnings,
+            "held_reports": {uri: report_to_json(r) for uri, r in outcome.held.items()}}
 
 
 @bp.post("/remove")

@@ -21,6 +21,9 @@ class Platform:
     store: OxigraphStore
     pool: QueryPool | None = None
     search: object | None = None  # server.search.SearchIndex
+    validator: object | None = None  # shapes.validate.Validator (single datasets)
+    quarantine: object | None = None  # sparql.quarantine.Quarantine
+    publisher: object | None = None  # harvesters.publish.Publisher: the only way datasets are published
     demo: object | None = None  # demo.generator.DemoCatalog when serving the demo
     extras: dict = field(default_factory=dict)
 
@@ -33,6 +36,7 @@ class Platform:
         from server.search import SearchIndex  # derived index, follows publish events
 
         platform.search = SearchIndex(settings.path(settings.search.path))
+        platform._open_gate()
         store.subscribe(platform._on_publish)
         if not platform.search.in_step_with(store):
             platform.search.rebuild(store)
@@ -40,6 +44,12 @@ class Platform:
             platform.pool = QueryPool(store, settings.sparql, settings.home / "snapshots")
             platform.pool.start()
         return platform
+
+    def _open_gate(self) -> None:
+        """Make the publication gate: SHACL validation, quarantine, quality measurements."""
+        self.publisher = build_publisher(self.store, self.settings.home)
+        self.validator = self.publisher.validator
+        self.quarantine = self.publisher.quarantine
 
     def _on_publish(self, event) -> None:
         if self.search is not None:
@@ -56,3 +66,20 @@ class Platform:
 
 def home_lock_path(home: Path) -> Path:
     return home / "server.json"
+
+
+def build_publisher(store: OxigraphStore, home: Path):
+    """Make the gate every publication goes through: pySHACL per dataset, pyrudof for batches."""
+    from harvesters.publish import Publisher
+    from shapes.errors import EngineUnavailableError
+    from shapes.quality import with_quality
+    from shapes.validate import get_validator
+    from sparql.quarantine import Quarantine
+
+    try:
+        batch = get_validator("pyrudof")
+    except EngineUnavailableError:
+        log.warning("pyrudof is not available: batches are validated one dataset at a time")
+        batch = None
+    return Publisher(store, Quarantine(home / "quarantine"), get_validator("pyshacl"), profile="wuhan",
+                     quality=with_quality, batch_validator=batch)

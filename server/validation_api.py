@@ -54,7 +54,8 @@ def _input() -> tuple[bytes, str, str | None]:
     return request.get_data(), f"request-body.{suffix}", mapping
 
 
-def graphs_from_upload(data: bytes, name: str, mapping: str | None, base_uri: str) -> tuple[dict, list]:
+def graphs_from_upload(data: bytes, name: str, mapping: str | None, base_uri: str,
+                       max_bytes: int = 100 * 1024 * 1024) -> tuple[dict, list]:
     """Turn an upload into dataset graphs; return (graphs, mapping problems)."""
     suffix = name.rsplit(".", 1)[-1].lower() if "." in name else ""
     if not data.strip():
@@ -73,7 +74,10 @@ def graphs_from_upload(data: bytes, name: str, mapping: str | None, base_uri: st
             spec = load_mapping(mapping)
         except (KeyError, FileNotFoundError):
             raise BadRequestError(f"unknown mapping {mapping!r}; see GET /api/mappings") from None
-        result = apply_mapping(read_records(data, name, source="upload"), spec, base_uri)
+        result = apply_mapping(read_records(data, name, "upload", mapping=spec, max_bytes=max_bytes),
+                               spec, base_uri)
+        if not result.graphs:
+            raise BadRequestError(f"{name}: no record found through mapping {mapping!r}")
         return result.graphs, list(result.problems)
     raise BadRequestError(f"{name}: unknown format .{suffix}; use .ttl .jsonld .rdf .nt or .csv .xlsx .json .xml")
 
@@ -113,14 +117,10 @@ def validate():
     """Validate uploaded metadata against a profile and answer the report."""
     platform = _platform()
     data, name, mapping = _input()
-    graphs, problems = graphs_from_upload(data, name, mapping, platform.settings.base_uri)
+    graphs, problems = graphs_from_upload(data, name, mapping, platform.settings.base_uri,
+                                          platform.settings.server.max_request_bytes)
     profile = request.args.get("profile", "wuhan")
-    validator = platform.validator
-    try:
-        reports = [validator.validate(list(triples), profile=profile) for triples in graphs.values()]
-    except KeyError:
-        raise BadRequestError(f"unknown profile {profile!r}") from None
-    report = merge_reports(reports)
+    report = merge_reports([platform.validator.validate(list(t), profile=profile) for t in graphs.values()])
     return _render(report, len(graphs), problems)
 
 
@@ -157,6 +157,31 @@ def _html(report: ValidationReport, datasets: int, problems: list) -> str:
         f"<span id='warnings'>{report.count('Warning')}</span></p>"
         "<table><thead><tr><th>级别</th><th>对象</th><th>属性</th><th>说明</th></tr></thead>"
         f"<tbody>{rows}</tbody></table>{'<ul>' + extra + '</ul>' if extra else ''}</main></body></html>")
+
+
+@bp.get("/api/quarantine")
+def quarantine_list():
+    """List the datasets held back by validation (?department=D012 for one department)."""
+    held = _platform().quarantine.list(request.args.get("department"))
+    items = [{"id": m["id"], "uri": m["uri"], "department": m.get("department"), "source": m.get("source"),
+              "held_at": m["held_at"], "violations": m["report"].get("violations"),
+              "warnings": m["report"].get("warnings")} for m in held]
+    return Response(json.dumps({"total": len(items), "held": items}, ensure_ascii=False),
+                    mimetype="application/json")
+
+
+@bp.get("/api/quarantine/<dataset_id>")
+def quarantine_item(dataset_id: str):
+    """Show why one dataset is held back: its full validation report."""
+    from sparql.errors import NotFoundError
+    from sparql.identifiers import is_dataset_id
+
+    held = _platform().quarantine.get(dataset_id) if is_dataset_id(dataset_id) else None
+    if held is None:
+        raise NotFoundError(f"no dataset {dataset_id!r} is held back")
+    body = {"id": held.id, "uri": held.uri, "department": held.department, "source": held.source,
+            "held_at": held.held_at, "report": held.report}
+    return Response(json.dumps(body, ensure_ascii=False), mimetype="application/json")
 
 
 @bp.get("/api/mappings")
