@@ -12,13 +12,12 @@ import math
 import random
 from dataclasses import dataclass
 from datetime import date, timedelta
-from functools import cache
 
-from pyoxigraph import Literal, NamedNode, RdfFormat, Triple, parse
+from pyoxigraph import Literal, NamedNode, Triple
 
 from demo import vocabulary
 from demo.topics import CITY, DISTRICT_GOVERNMENTS, DISTRICTS, PROFILES, SUBJECTS, ZONES, Area, Subject
-from ontology import turtle_sources
+from ontology.labels import EU_THEME_LABELS, concept_labels
 from ontology.namespaces import (
     ACCESS_RIGHT, CRS_4490, DCAT, DCT, DEPARTMENT, FILE_TYPE, FOAF, FREQUENCY, GSP, IANA, LANGUAGE, LOCN,
     OPEN_TYPE, ORG, RDF, SKOS, SPATIALIZATION, THEME, UPDATE_CYCLE, VCARD, WODP, XSD,
@@ -40,16 +39,6 @@ FORMATS: dict[str, tuple[str, str, str | None, str, str]] = {
     "JSON": ("JSON", "application/json", "data.json", "JSON 文件", "JSON file"),
     "GEOJSON": ("GEOJSON", "application/geo+json", "data.geojson", "GeoJSON 文件", "GeoJSON file"),
     "API": ("JSON", "application/json", None, "数据接口（API）", "Data API"),
-}
-# English labels of the EU data themes (EU Publications Office authority table "data-theme"): DCAT-AP 3
-# requires a skos:prefLabel on every skos:Concept a dataset uses.
-EU_THEME_LABELS = {
-    "AGRI": "Agriculture, fisheries, forestry and food", "ECON": "Economy and finance",
-    "EDUC": "Education, culture and sport", "ENER": "Energy", "ENVI": "Environment",
-    "GOVE": "Government and public sector", "HEAL": "Health", "INTR": "International issues",
-    "JUST": "Justice, legal system and public safety", "OP_DATPRO": "Provisional data",
-    "REGI": "Regions and cities", "SOCI": "Population and society", "TECH": "Science and technology",
-    "TRAN": "Transport",
 }
 # DCAT-AP planned availability of our distributions (EU authority table "planned-availability").
 AVAILABILITY = NamedNode("http://publications.europa.eu/resource/authority/planned-availability/STABLE")
@@ -299,7 +288,7 @@ def _triples(base: str, plan: _Plan, v: dict) -> list[Triple]:
         Triple(access, RDF.type, DCT.RightsStatement),
         Triple(cycle, RDF.type, SKOS.Concept), Triple(cycle, RDF.type, DCT.Frequency),
         Triple(freq, RDF.type, DCT.Frequency),
-        *(Triple(node, SKOS.prefLabel, label) for node in (theme, open_type, cycle) for label in _pref_labels()[node]),
+        *(Triple(node, SKOS.prefLabel, label) for node in (theme, open_type, cycle) for label in concept_labels()[node]),
         Triple(AVAILABILITY, RDF.type, SKOS.Concept), Triple(AVAILABILITY, SKOS.prefLabel, _lit("stable", "en")),
     ]
     for kind in dict.fromkeys(FORMATS[f][0] for f in v["formats"]):
@@ -307,17 +296,6 @@ def _triples(base: str, plan: _Plan, v: dict) -> list[Triple]:
     for media in dict.fromkeys(FORMATS[f][1] for f in v["formats"]):
         t.append(Triple(IANA[media], RDF.type, DCT.MediaType))
     return t
-
-
-@cache
-def _pref_labels() -> dict[NamedNode, tuple[Literal, ...]]:
-    """Return the skos:prefLabel literals of every concept of the ontology."""
-    labels: dict[NamedNode, list[Literal]] = {}
-    for name, data in turtle_sources().items():
-        for q in parse(data, format=RdfFormat.TURTLE, base_iri=f"https://data.wuhan.gov.cn/def/{name}"):
-            if q.predicate == SKOS.prefLabel:
-                labels.setdefault(q.subject, []).append(q.object)
-    return {node: tuple(values) for node, values in labels.items()}
 
 
 def department_phone(code: str) -> str:

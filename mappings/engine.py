@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+from ontology.labels import label_triples
 from mappings.extract import Extracted, extract, record_fields, record_key
 from mappings.paths import first_segment
 from mappings.graph import Builder, build
@@ -33,7 +34,8 @@ def apply_mapping(records: list[SourceRecord], mapping: Mapping, base_uri: str) 
         key, _ = record_key(record, mapping, ext)
         ident = _unique_id(record, key, graphs, base, problems)
         builder = Builder(base, record.source, key, ident, mapping, ext, record.origin)
-        graphs[builder.uri.value] = build(builder)
+        graph = build(builder)
+        graphs[builder.uri.value] = graph + label_triples(graph)
         problems += builder.problems
     problems += [Problem(first_origin[name], name, "unplaced-field",
                          f"field {name!r} fits no target of mapping {mapping.name!r} ({count} records)")

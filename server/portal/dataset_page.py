@@ -9,7 +9,7 @@ from collections import defaultdict
 import pyoxigraph as ox
 from markupsafe import Markup
 
-from ontology.namespaces import DCAT, DCT, DEF, FOAF, GSP, LOCN, SKOS, VCARD, WODP
+from ontology.namespaces import DQV, DCAT, DCT, DEF, FOAF, GSP, LOCN, SKOS, VCARD, WODP
 from server.portal.i18n import normalize_lang
 from server.portal.views import render_page
 from sparql.errors import NotFoundError
@@ -155,7 +155,26 @@ def dataset_view(store, uri: str, base_uri: str, lang: str) -> dict:
         "issued": d.value(DCT.issued)[:10], "modified": d.value(DCT.modified)[:10],
         "volume": d.value(WODP.dataVolume), "contact": _contact(d, graph, lang),
         "bbox": _spatial(d, graph), "distributions": _distributions(d, graph, base_uri, lang),
+        "quality": _quality(d, graph),
     }
+
+
+QUALITY_METRICS = ("qualityScore", "completeness", "freshness", "conformance", "linkAvailability")
+
+
+def _quality(dataset: Resource, graph: dict) -> dict[str, float]:
+    """Read the DQV measurements stored with the dataset: metric name → value."""
+    out = {}
+    for node in dataset.all(DQV.hasQualityMeasurement):
+        m = Resource(node, graph)
+        metric, value = m.value(DQV.isMeasurementOf), m.value(DQV.value)
+        name = metric.rsplit("#", 1)[-1]
+        if name in QUALITY_METRICS and value:
+            try:
+                out[name] = float(value)
+            except ValueError:
+                continue
+    return out
 
 
 def schema_org(view: dict) -> dict:
