@@ -19,6 +19,8 @@ def distribution_triples(b) -> None:
     n = 0
     for item in items:
         kinds = _kinds(b, item)
+        if kinds == (None, None) and not (item.get("download_url") or item.get("access_url")):
+            continue  # only an unknown format word (reported): no distribution is invented from it
         ident = (kinds, item.get("download_url"), item.get("access_url"), item.get("title"))
         if ident in seen:
             continue
