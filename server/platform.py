@@ -69,7 +69,7 @@ def home_lock_path(home: Path) -> Path:
 
 
 def build_publisher(store: OxigraphStore, home: Path):
-    """Make the gate every publication goes through: pySHACL per dataset, pyrudof for batches."""
+    """Make the gate every publication goes through: pyrudof (pySHACL where it is missing)."""
     from harvesters.publish import Publisher
     from shapes.errors import EngineUnavailableError
     from shapes.quality import with_quality
@@ -81,5 +81,5 @@ def build_publisher(store: OxigraphStore, home: Path):
     except EngineUnavailableError:
         log.warning("pyrudof is not available: batches are validated one dataset at a time")
         batch = None
-    return Publisher(store, Quarantine(home / "quarantine"), get_validator("pyshacl"), profile="wuhan",
+    return Publisher(store, Quarantine(home / "quarantine"), batch or get_validator("pyshacl"), profile="wuhan",
                      quality=with_quality, batch_validator=batch)

@@ -144,18 +144,39 @@ class PyrudofValidator(_Engine):
 
         session = pyrudof.Rudof(pyrudof.RudofConfig())
         session.read_shacl(ntriples.decode(), pyrudof.ShaclFormat.NTriples)
+        # read_data costs ~70 ms a call whatever the size; load one inert triple once, then stage each
+        # run's data over it (add ~3 ms, roll back ~0.2 ms)
+        session.read_data(_INERT, pyrudof.RDFFormat.NTriples)
         return session
 
     def _run(self, session, data: list[ox.Triple]) -> list:
         import pyrudof
 
-        session.reset_data()
-        session.read_data(ox.serialize(data, format=ox.RdfFormat.N_TRIPLES).decode(), pyrudof.RDFFormat.NTriples,
-                          merge=False)
-        report = session.validate_shacl()
+        if len(data) > self.BULK:  # a whole catalogue: parsing N-Triples in bulk is faster than adding
+            session.read_data(ox.serialize(data, format=ox.RdfFormat.N_TRIPLES).decode(),
+                              pyrudof.RDFFormat.NTriples, merge=False)
+            try:
+                return self._findings(session.validate_shacl())
+            finally:
+                session.read_data(_INERT, pyrudof.RDFFormat.NTriples, merge=False)
+        session.begin_staging()
+        try:
+            session.add_triples([(str(t.subject), str(t.predicate), str(t.object)) for t in data],
+                                strict_iris=True)
+            return self._findings(session.validate_shacl())
+        finally:
+            session.rollback_staging()
+
+    BULK = 5000
+
+    @staticmethod
+    def _findings(report) -> list:
         return [finding(_rudof_node(e.focus_node), _rudof_path(e.path), e.constraint_component, e.severity,
                         _rudof_node(e.source_shape or ""), e.message, _rudof_value(e.value))
                 for e in report]
+
+
+_INERT = "<urn:wodp:inert> <urn:wodp:inert> <urn:wodp:inert> .\n"
 
 
 def _rudof_node(text: str) -> str:
