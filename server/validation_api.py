@@ -184,6 +184,23 @@ def quarantine_item(dataset_id: str):
     return Response(json.dumps(body, ensure_ascii=False), mimetype="application/json")
 
 
+def department_scores(store) -> list[dict]:
+    """Return each department's mean quality score over its measured datasets."""
+    from sparql.saved import saved_queries
+
+    rows = store.query(saved_queries()["department-quality"])
+    return [{"department": row["department"].value.rsplit("/", 1)[-1], "uri": row["department"].value,
+             "score": round(float(row["score"].value), 1), "datasets": int(row["datasets"].value)}
+            for row in rows]
+
+
+@bp.get("/api/quality")
+def quality():
+    """Answer the quality score of every department (mean of its datasets' scores)."""
+    scores = department_scores(_platform().store)
+    return Response(json.dumps({"departments": scores}, ensure_ascii=False), mimetype="application/json")
+
+
 @bp.get("/api/mappings")
 def mappings_list():
     """List the mapping names a record file can be validated through."""

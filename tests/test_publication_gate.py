@@ -159,3 +159,18 @@ def test_wodp_validate_and_load_exit_codes(tmp_path, demo_client, demo_platform)
     assert answer["put"] == 1 and answer["held"] == 1
     held_uri = next(iter(answer["held_reports"]))
     assert held_uri.endswith(demo_platform.store.dataset_uris()[6].rsplit("/", 1)[1])
+
+
+def test_department_scores_are_the_mean_of_their_datasets(demo_client, demo_platform):
+    scores = {d["department"]: d for d in demo_client.get("/api/quality").get_json()["departments"]}
+    assert sum(d["datasets"] for d in scores.values()) == demo_platform.store.count_datasets()
+    rows = demo_platform.store.query(
+        "PREFIX dqv: <http://www.w3.org/ns/dqv#> SELECT ?v WHERE { ?d <http://purl.org/dc/terms/publisher> "
+        "<https://data.wuhan.gov.cn/def/department/D017> ; dqv:hasQualityMeasurement ?m . ?m dqv:isMeasurementOf "
+        "<https://data.wuhan.gov.cn/def/wodp#qualityScore> ; dqv:value ?v }")
+    values = [float(r[0].value) for r in rows]
+    assert scores["D017"]["datasets"] == len(values)
+    assert scores["D017"]["score"] == round(sum(values) / len(values), 1)
+    dataset = next(u for u in demo_platform.store.dataset_uris() if "D017-" in u)
+    page = demo_client.get("/datasets/" + dataset.rsplit("/", 1)[1], headers={"Accept": "text/html"})
+    assert f'id="q-department">{scores["D017"]["score"]}<' in page.get_data(as_text=True)

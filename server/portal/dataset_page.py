@@ -156,7 +156,23 @@ def dataset_view(store, uri: str, base_uri: str, lang: str) -> dict:
         "volume": d.value(WODP.dataVolume), "contact": _contact(d, graph, lang),
         "bbox": _spatial(d, graph), "distributions": _distributions(d, graph, base_uri, lang),
         "quality": _quality(d, graph),
+        "department_score": _department_score(store, publisher.value) if publisher is not None else None,
     }
+
+
+DEPARTMENT_SCORE = """PREFIX dqv: <http://www.w3.org/ns/dqv#>
+SELECT (AVG(xsd:decimal(?v)) AS ?score) (COUNT(?d) AS ?n) WHERE {
+  ?d <http://purl.org/dc/terms/publisher> <%s> ; dqv:hasQualityMeasurement ?m .
+  ?m dqv:isMeasurementOf <https://data.wuhan.gov.cn/def/wodp#qualityScore> ; dqv:value ?v }"""
+
+
+def _department_score(store, department: str) -> float | None:
+    """Return the mean quality score of a department's datasets."""
+    row = next(iter(store.query(DEPARTMENT_SCORE.replace("xsd:decimal", "<http://www.w3.org/2001/XMLSchema#decimal>")
+                                % department.replace(">", "%3E"))), None)
+    if row is None or row[0] is None or int(row[1].value) == 0:
+        return None
+    return round(float(row[0].value), 1)
 
 
 QUALITY_METRICS = ("qualityScore", "completeness", "freshness", "conformance", "linkAvailability")

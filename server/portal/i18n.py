@@ -62,6 +62,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "q_freshness": ("时效性", "Freshness"),
     "q_conformance": ("规范性", "Conformance"),
     "q_linkAvailability": ("链接可用性", "Link availability"),
+    "q_department": ("提供部门平均得分", "Department's mean score"),
     "q_note": ("得分 0–100：完整性 40%、时效性 30%、规范性 30%；各项 0–1，发布时测量。",
                "Score 0–100: completeness 40%, freshness 30%, conformance 30%; each measure 0–1, taken at publication."),
     "f_contact": ("联系方式", "Contact point"),
