@@ -41,9 +41,10 @@ class Publisher:
     BATCH = 50  # from this many datasets on, validate them as one graph with the batch engine
 
     def __init__(self, store: OxigraphStore, quarantine: Quarantine, validator, profile: str = "wuhan",
-                 quality=None, batch_validator=None) -> None:
+                 quality=None, batch_validator=None, tombstones: Quarantine | None = None) -> None:
         self.store = store
         self.quarantine = quarantine
+        self.tombstones = tombstones
         self.validator = validator
         self.batch_validator = batch_validator
         self.profile = profile
@@ -89,9 +90,28 @@ class Publisher:
             self.store.put_datasets(accepted)
             for uri in accepted:
                 self.quarantine.release(uri.rsplit("/", 1)[-1])
+                if self.tombstones is not None:
+                    self.tombstones.release(uri.rsplit("/", 1)[-1])
         if held:
             log.info("%s: %d datasets held back by validation", source, len(held))
         return PublishOutcome(tuple(accepted), held, warnings)
+
+
+    def withdraw(self, uris: Sequence[str], source: str, reason: str = "withdrawn") -> tuple[str, ...]:
+        """Take datasets out of publication, keeping each as a tombstone (answering 410); return those withdrawn."""
+        if self.tombstones is None:
+            raise RuntimeError("this publisher keeps no tombstones")
+        kept = []
+        for uri in uris:
+            triples = self.store.dataset_triples(uri)
+            if not triples:
+                continue
+            self.tombstones.hold(uri.rsplit("/", 1)[-1], uri, triples, {"reason": reason}, source,
+                                 department_of(uri, triples))
+            kept.append(uri)
+        if kept:
+            self.store.remove_datasets(kept, reason=reason)
+        return tuple(kept)
 
 
 def _label(term) -> str:

@@ -12,7 +12,7 @@ from flask import Blueprint, Response, current_app, redirect, request, url_for
 from ontology.namespaces import HYDRA, RDF, XSD
 from server import http, rdf_response
 from server.rdf_response import HTML
-from sparql.errors import BadRequestError, NotFoundError
+from sparql.errors import BadRequestError, GoneError, NotFoundError
 from sparql.identifiers import is_dataset_id
 
 bp = Blueprint("dcat", __name__)
@@ -145,6 +145,8 @@ def dataset(name: str):
     uri = platform.dataset_uri(dataset_id)
     modified = platform.store.record_modified(uri)
     if modified is None:
+        if platform.tombstones is not None and platform.tombstones.get(dataset_id) is not None:
+            raise GoneError(f"dataset {dataset_id!r} was withdrawn from publication")
         raise NotFoundError(f"no dataset {dataset_id!r} in this catalogue")
     if fmt is None:
         fmt = rdf_response.choose(html_default=True)

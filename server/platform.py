@@ -22,7 +22,8 @@ class Platform:
     pool: QueryPool | None = None
     search: object | None = None  # server.search.SearchIndex
     validator: object | None = None  # shapes.validate.Validator (single datasets)
-    quarantine: object | None = None  # sparql.quarantine.Quarantine
+    quarantine: object | None = None  # sparql.quarantine.Quarantine: held back by validation
+    tombstones: object | None = None  # sparql.quarantine.Quarantine: withdrawn datasets (410)
     publisher: object | None = None  # harvesters.publish.Publisher: the only way datasets are published
     demo: object | None = None  # demo.generator.DemoCatalog when serving the demo
     extras: dict = field(default_factory=dict)
@@ -50,6 +51,7 @@ class Platform:
         self.publisher = build_publisher(self.store, self.settings.home)
         self.validator = self.publisher.validator
         self.quarantine = self.publisher.quarantine
+        self.tombstones = self.publisher.tombstones
 
     def _on_publish(self, event) -> None:
         if self.search is not None:
@@ -82,4 +84,4 @@ def build_publisher(store: OxigraphStore, home: Path):
         log.warning("pyrudof is not available: batches are validated one dataset at a time")
         batch = None
     return Publisher(store, Quarantine(home / "quarantine"), batch or get_validator("pyshacl"), profile="wuhan",
-                     quality=with_quality, batch_validator=batch)
+                     quality=with_quality, batch_validator=batch, tombstones=Quarantine(home / "withdrawn"))

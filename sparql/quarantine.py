@@ -28,7 +28,11 @@ class HeldDataset:
 
 
 class Quarantine:
-    """Datasets held back, one N-Triples file and one JSON report each, written atomically."""
+    """Datasets kept outside the published store, one N-Triples file and one JSON record each.
+
+    Used twice: for datasets held back by validation (with their report) and, as tombstones, for
+    datasets withdrawn from publication (kept, marked, answering 410).
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root

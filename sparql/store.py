@@ -30,6 +30,8 @@ class PublishEvent:
     generation: int
     put: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
+    created: tuple[str, ...] = ()  # those of put that were not in the store before
+    reason: str = ""  # why datasets were removed, e.g. "withdrawn"
     reset: bool = False
     at: float = field(default_factory=time.time)
 
@@ -43,14 +45,9 @@ class CatalogStore(Protocol):
     generation: int
 
     def put_datasets(self, graphs: Mapping[str, Sequence[ox.Triple]]) -> PublishEvent: ...
-    def remove_datasets(self, uris: Iterable[str]) -> PublishEvent: ...
+    def remove_datasets(self, uris: Iterable[str], reason: str = "") -> PublishEvent: ...
     def put_graph(self, uri: str, triples: Iterable[ox.Triple]) -> None: ...
     def dataset_triples(self, uri: str) -> list[ox.Triple]: ...
-    def record_modified(self, uri: str) -> datetime | None:
-        """Return when the dataset last changed in this catalogue, or None if it is not here."""
-        quads = self._store.quads_for_pattern(records.record_uri(uri), records.MODIFIED, None, ox.NamedNode(uri))
-        return records.parse_datetime(next((q.object for q in quads), None))
-
     def has_dataset(self, uri: str) -> bool: ...
     def record_modified(self, uri: str) -> datetime | None: ...
     def quads(self, graph: str | None = None) -> Iterator[ox.Quad]: ...
@@ -132,7 +129,7 @@ class OxigraphStore:
                 for uri, triples in graphs.items():
                     issued, _ = records.record_dates(self.dataset_triples(uri), uri)
                     self._replace(uri, records.with_record(uri, triples, stamp, issued))
-            event = PublishEvent(self._bump(), put=tuple(graphs))
+            event = PublishEvent(self._bump(), put=tuple(graphs), created=tuple(fresh))
         self._emit(event)
         return event
 
@@ -157,7 +154,7 @@ class OxigraphStore:
         except (OSError, SyntaxError, ValueError) as exc:
             raise StoreError(f"cannot store {uri}: {exc}") from exc
 
-    def remove_datasets(self, uris: Iterable[str]) -> PublishEvent:
+    def remove_datasets(self, uris: Iterable[str], reason: str = "") -> PublishEvent:
         """Remove dataset graphs; unknown URIs are ignored."""
         uris = tuple(uris)
         with self._write_lock:
@@ -167,7 +164,7 @@ class OxigraphStore:
                 if self._store.contains_named_graph(graph):
                     self._store.update(f"DROP SILENT GRAPH {graph}")
                     gone.append(uri)
-            event = PublishEvent(self._bump(), removed=tuple(gone))
+            event = PublishEvent(self._bump(), removed=tuple(gone), reason=reason)
         self._emit(event)
         return event
 

@@ -174,3 +174,19 @@ def test_department_scores_are_the_mean_of_their_datasets(demo_client, demo_plat
     dataset = next(u for u in demo_platform.store.dataset_uris() if "D017-" in u)
     page = demo_client.get("/datasets/" + dataset.rsplit("/", 1)[1], headers={"Accept": "text/html"})
     assert f'id="q-department">{scores["D017"]["score"]}<' in page.get_data(as_text=True)
+
+
+def test_withdrawn_dataset_answers_410_and_is_kept(demo_platform, demo_client):
+    uri = demo_platform.store.dataset_uris()[11]
+    dataset_id = uri.rsplit("/", 1)[1]
+    triples = demo_platform.store.dataset_triples(uri)
+    before = demo_platform.store.count_datasets()
+    assert demo_platform.publisher.withdraw([uri], "test") == (uri,)
+    assert demo_platform.store.count_datasets() == before - 1
+    assert demo_client.get(f"/datasets/{dataset_id}.ttl").status_code == 410
+    assert len(demo_platform.tombstones.get(dataset_id).triples) == len(triples)
+    # published again, it is no longer a tombstone
+    demo_platform.publisher.publish({uri: [t for t in triples]}, "test")
+    assert demo_client.get(f"/datasets/{dataset_id}.ttl").status_code == 200
+    assert demo_platform.tombstones.get(dataset_id) is None
+    assert demo_platform.store.count_datasets() == before
