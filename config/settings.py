@@ -76,6 +76,35 @@ class TiandituSettings(_Section):
     key: str | None = Field(None, json_schema_extra={"secret": True})
 
 
+class HarvestSource(_Section):
+    """One harvest source: where it is, how it is read and mapped, when it runs."""
+
+    name: str = Field(pattern=r"^[a-z0-9_-]+$")
+    kind: str
+    url: str | None = None
+    path: str | None = None
+    mapping: str | None = None
+    profile: str | None = None
+    schedule: str | None = None
+    channel: str | None = None
+    priority: int | None = None
+    enabled: bool = True
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class HarvestSettings(_Section):
+    db_path: str = "harvest.sqlite"
+    timeout_s: float = Field(30.0, gt=0)
+    page_size: int = Field(100, ge=1, le=10000)
+    max_pages: int = Field(1000, ge=1)
+    max_bytes: int = Field(50 * 1024 * 1024, ge=1024)
+    stale_after_s: float = Field(120.0, gt=0)
+    scheduler: bool = False
+    tick_s: float = Field(30.0, gt=0)
+    precedence: list[str] = Field(default_factory=lambda: ["push", "cloud", "file"])
+    sources: list[HarvestSource] = Field(default_factory=list)
+
+
 class Settings(_Section):
     """All settings of one process, plus the data directory they were loaded for."""
 
@@ -89,6 +118,7 @@ class Settings(_Section):
     demo: DemoSettings
     logging: LoggingSettings
     tianditu: TiandituSettings
+    harvest: HarvestSettings
 
     def path(self, relative: str) -> Path:
         """Resolve a path setting against the data directory."""

@@ -23,6 +23,7 @@ class PublishOutcome:
     published: tuple[str, ...] = ()
     held: dict[str, ValidationReport] = field(default_factory=dict)
     warnings: int = 0
+    superseded: tuple[str, ...] = ()  # kept out because a higher-ranked channel holds them (precedence)
 
 
 def department_of(uri: str, triples: Sequence[ox.Triple]) -> str | None:
@@ -41,7 +42,8 @@ class Publisher:
     BATCH = 50  # from this many datasets on, validate them as one graph with the batch engine
 
     def __init__(self, store: OxigraphStore, quarantine: Quarantine, validator, profile: str = "wuhan",
-                 quality=None, batch_validator=None, tombstones: Quarantine | None = None) -> None:
+                 quality=None, batch_validator=None, tombstones: Quarantine | None = None,
+                 ledger=None) -> None:
         self.store = store
         self.quarantine = quarantine
         self.tombstones = tombstones
@@ -49,6 +51,7 @@ class Publisher:
         self.batch_validator = batch_validator
         self.profile = profile
         self.quality = quality  # callable(uri, triples, report) -> the graph with DQV measurements
+        self.ledger = ledger  # harvesters.provenance.Ledger: provenance, history and precedence (optional)
 
     def reports(self, graphs: Mapping[str, Sequence[ox.Triple]], profile: str) -> dict[str, ValidationReport]:
         """Validate each dataset graph; many at once go through the batch engine as one graph."""
@@ -70,8 +73,18 @@ class Publisher:
         return {uri: ValidationReport(tuple(f), report.engine, profile) for uri, f in findings.items()}
 
     def publish(self, graphs: Mapping[str, Sequence[ox.Triple]], source: str,
-                profile: str | None = None) -> PublishOutcome:
+                profile: str | None = None, *, job: int | None = None,
+                hashes: Mapping[str, str] | None = None) -> PublishOutcome:
         """Validate every dataset graph; store those without violations in one publish."""
+        superseded: tuple[str, ...] = ()
+        if self.ledger is not None:
+            graphs, superseded = self.ledger.admit(graphs, source)
+            if hashes is None:
+                from harvesters.provenance import content_hash
+
+                hashes = {uri: content_hash(uri, triples) for uri, triples in graphs.items()}
+        if not graphs:
+            return PublishOutcome(superseded=superseded)
         accepted: dict[str, list[ox.Triple]] = {}
         held: dict[str, ValidationReport] = {}
         warnings = 0
@@ -86,18 +99,25 @@ class Publisher:
                 held[uri] = report
                 self.quarantine.hold(dataset_id, uri, list(triples), report_to_json(report), source,
                                      department_of(uri, triples))
+        created: tuple[str, ...] = ()
         if accepted:
-            self.store.put_datasets(accepted)
+            created = self.store.put_datasets(accepted).created
             for uri in accepted:
                 self.quarantine.release(uri.rsplit("/", 1)[-1])
                 if self.tombstones is not None:
                     self.tombstones.release(uri.rsplit("/", 1)[-1])
         if held:
             log.info("%s: %d datasets held back by validation", source, len(held))
-        return PublishOutcome(tuple(accepted), held, warnings)
+        if self.ledger is not None:
+            self.ledger.note(created, source, "published", "created", hashes, job)
+            self.ledger.note([u for u in accepted if u not in set(created)], source, "published", "updated",
+                             hashes, job)
+            self.ledger.note(held, source, "held", "held", hashes, job)
+        return PublishOutcome(tuple(accepted), held, warnings, superseded)
 
 
-    def withdraw(self, uris: Sequence[str], source: str, reason: str = "withdrawn") -> tuple[str, ...]:
+    def withdraw(self, uris: Sequence[str], source: str, reason: str = "withdrawn", *,
+                 job: int | None = None) -> tuple[str, ...]:
         """Take datasets out of publication, keeping each as a tombstone (answering 410); return those withdrawn."""
         if self.tombstones is None:
             raise RuntimeError("this publisher keeps no tombstones")
@@ -111,6 +131,8 @@ class Publisher:
             kept.append(uri)
         if kept:
             self.store.remove_datasets(kept, reason=reason)
+            if self.ledger is not None:
+                self.ledger.note(kept, source, "withdrawn", "withdrawn", None, job)
         return tuple(kept)
 
 

@@ -1,4 +1,4 @@
-"""Run the platform from the command line: wodp demo | serve | load | remove | export."""
+"""Run the platform from the command line: wodp demo | serve | load | remove | export | account."""
 
 from __future__ import annotations
 
@@ -46,6 +46,11 @@ def serve(settings: Settings, platform=None) -> int:
 
     platform = platform or Platform.open(settings)
     app = create_app(settings, platform)
+    if settings.harvest.scheduler and platform.harvesting is not None:
+        from harvesters.scheduler import Scheduler
+
+        platform.scheduler = Scheduler(platform.harvesting, settings.harvest)
+        platform.scheduler.start()
     host, port = settings.server.host, settings.server.port
     server = create_server(app, host=host, port=port, threads=settings.server.threads,
                            max_request_body_size=settings.server.max_request_bytes, ident="wodp")
@@ -173,6 +178,32 @@ def cmd_remove(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_harvest(args: argparse.Namespace) -> int:
+    """Run one harvest source, or all, here or through the running server; exit 1 if a job failed."""
+    settings = _settings(args)
+    if not args.all and not args.source:
+        raise WodpError("name a harvest source, or give --all")
+
+    def local(store):
+        from harvesters.service import Harvesting
+        from server.platform import build_publisher
+
+        harvesting = Harvesting(settings, build_publisher(store, settings.home))
+        try:
+            retried = harvesting.recover()
+            if args.all:
+                reports = [r for r in harvesting.run_all() if r["source"] not in {x["source"] for x in retried}]
+            else:
+                reports = [r for r in retried if r["source"] == args.source] or [harvesting.run(args.source)]
+            return {"jobs": retried + reports if args.all else reports}
+        finally:
+            harvesting.close()
+
+    body = json.dumps({"all": bool(args.all), "source": args.source}).encode()
+    _with_store(settings, local, lambda server: _post(server, "/internal/harvest", body, "application/json"))
+    return 1 if any(job.get("status") != "succeeded" for job in _LAST.get("jobs", [])) else 0
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     """Validate files (RDF, or record files through --mapping) and print the report; 1 on violations."""
     settings = _settings(args)
@@ -227,6 +258,30 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_account(args: argparse.Namespace) -> int:
+    """Add, list or revoke the department accounts of the push API (a token is printed once, at add)."""
+    settings = _settings(args)
+    from server.accounts import AccountStore
+
+    accounts = AccountStore(settings.home / "accounts.sqlite")
+    try:
+        if args.action == "add":
+            account, token = accounts.create(args.department, args.name)
+            print(f"account {account.id} for {account.department} {account.name}")
+            print(f"token (shown this once only; it is stored hashed): {token}")
+        elif args.action == "revoke":
+            account = accounts.revoke(args.id)
+            print(f"account {account.id} of {account.department} revoked at {account.revoked}")
+        else:
+            for a in accounts.list(args.department):
+                state = f"revoked {a.revoked}" if a.revoked else "active"
+                print(f"{a.id}  {a.department}  {state:<28} created {a.created}  last used {a.last_used or '-'}"
+                      f"  {a.name}")
+    finally:
+        accounts.close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wodp", description="Wuhan open government data platform")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -250,6 +305,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", default="pyshacl", choices=["pyshacl", "pyrudof"])
     p.add_argument("--format", default="text", choices=["text", "json"])
     p.set_defaults(func=cmd_validate)
+    p = sub.add_parser("harvest", help="run a harvest source (or --all) now and print the job reports")
+    p.add_argument("source", nargs="?")
+    p.add_argument("--all", action="store_true", help="run every enabled source")
+    p.set_defaults(func=cmd_harvest)
     p = sub.add_parser("remove", help="remove datasets by identifier")
     p.add_argument("ids", nargs="+")
     p.set_defaults(func=cmd_remove)
@@ -257,6 +316,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["nquads", "trig"], default="nquads")
     p.add_argument("-o", "--output")
     p.set_defaults(func=cmd_export)
+    p = sub.add_parser("account", help="department accounts of the push API: add, list, revoke")
+    actions = p.add_subparsers(dest="action", required=True)
+    a = actions.add_parser("add", help="make an account for a department and print its token once")
+    a.add_argument("department", help="department code of ontology/departments.ttl, e.g. D017")
+    a.add_argument("--name", help="who holds the account (default: the department's name)")
+    actions.add_parser("list", help="list the accounts (never their tokens)").add_argument(
+        "--department", help="only this department's accounts")
+    actions.add_parser("revoke", help="revoke an account's token at once").add_argument("id")
+    p.set_defaults(func=cmd_account)
     return parser
 
 

@@ -61,6 +61,19 @@ def outcome_json(outcome) -> dict:
             "held_reports": {uri: report_to_json(r) for uri, r in outcome.held.items()}}
 
 
+@bp.post("/harvest")
+def harvest():
+    """Run one harvest source, or all ({"source": NAME} or {"all": true}), and answer the job reports."""
+    _check()
+    ask = request.get_json(silent=True) or {}
+    harvesting = current_app.extensions["wodp"].harvesting
+    if ask.get("all"):
+        return jsonify(jobs=harvesting.recover() + harvesting.run_all())
+    if not isinstance(ask.get("source"), str):
+        raise BadRequestError('expected {"source": NAME} or {"all": true}')
+    return jsonify(jobs=[harvesting.run(ask["source"])])
+
+
 @bp.post("/remove")
 def remove():
     """Remove datasets by identifier."""

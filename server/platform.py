@@ -26,6 +26,10 @@ class Platform:
     tombstones: object | None = None  # sparql.quarantine.Quarantine: withdrawn datasets (410)
     publisher: object | None = None  # harvesters.publish.Publisher: the only way datasets are published
     demo: object | None = None  # demo.generator.DemoCatalog when serving the demo
+    harvesting: object | None = None  # harvesters.service.Harvesting: jobs, ledger, sources
+    scheduler: object | None = None  # harvesters.scheduler.Scheduler when harvest.scheduler is on
+    accounts: object | None = None  # server.accounts.AccountStore: department tokens for the push API
+    changes: object | None = None  # server.changes.ChangeLog: derived index behind /changes
     extras: dict = field(default_factory=dict)
 
     @classmethod
@@ -38,9 +42,12 @@ class Platform:
 
         platform.search = SearchIndex(settings.path(settings.search.path))
         platform._open_gate()
+        platform._open_push(settings.home)
         store.subscribe(platform._on_publish)
         if not platform.search.in_step_with(store):
             platform.search.rebuild(store)
+        if not platform.changes.in_step_with(store):
+            platform.changes.reconcile(store)
         if start_workers:
             platform.pool = QueryPool(store, settings.sparql, settings.home / "snapshots")
             platform.pool.start()
@@ -52,17 +59,39 @@ class Platform:
         self.validator = self.publisher.validator
         self.quarantine = self.publisher.quarantine
         self.tombstones = self.publisher.tombstones
+        from harvesters.service import Harvesting
+
+        self.harvesting = Harvesting(self.settings, self.publisher)  # gives the publisher its ledger
+
+    def _open_push(self, home: Path) -> None:
+        """Open the department accounts and the change log (which follows publish events)."""
+        from server.accounts import AccountStore
+        from server.changes import ChangeLog
+
+        self.accounts = AccountStore(home / "accounts.sqlite")
+        tombstones = self.tombstones
+        self.changes = ChangeLog(home / "changes.sqlite",
+                                 withdrawn=lambda i: tombstones is not None and tombstones.get(i) is not None)
 
     def _on_publish(self, event) -> None:
         if self.search is not None:
             self.search.follow(self.store, event)
+        if self.changes is not None:
+            self.changes.follow(self.store, event)
 
     def dataset_uri(self, dataset_id: str) -> str:
         return f"{self.settings.base_uri}/datasets/{dataset_id}"
 
     def close(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.stop()
+        if self.harvesting is not None:
+            self.harvesting.close()
         if self.pool is not None:
             self.pool.close()
+        for index in (self.accounts, self.changes):
+            if index is not None:
+                index.close()
         self.store.close()
 
 

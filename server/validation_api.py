@@ -55,7 +55,7 @@ def _input() -> tuple[bytes, str, str | None]:
 
 
 def graphs_from_upload(data: bytes, name: str, mapping: str | None, base_uri: str,
-                       max_bytes: int = 100 * 1024 * 1024) -> tuple[dict, list]:
+                       max_bytes: int = 100 * 1024 * 1024, source: str = "upload") -> tuple[dict, list]:
     """Turn an upload into dataset graphs; return (graphs, mapping problems)."""
     suffix = name.rsplit(".", 1)[-1].lower() if "." in name else ""
     if not data.strip():
@@ -74,7 +74,7 @@ def graphs_from_upload(data: bytes, name: str, mapping: str | None, base_uri: st
             spec = load_mapping(mapping)
         except (KeyError, FileNotFoundError):
             raise BadRequestError(f"unknown mapping {mapping!r}; see GET /api/mappings") from None
-        result = apply_mapping(read_records(data, name, "upload", mapping=spec, max_bytes=max_bytes),
+        result = apply_mapping(read_records(data, name, source, mapping=spec, max_bytes=max_bytes),
                                spec, base_uri)
         if not result.graphs:
             raise BadRequestError(f"{name}: no record found through mapping {mapping!r}")
