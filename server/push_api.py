@@ -17,6 +17,7 @@ from harvesters.publish import department_of, report_to_json
 from server.accounts import Account
 from server.errors import render_error
 from server.internal import ForbiddenError
+from harvesters.provenance import DEPARTMENT_ID_SPACE
 from server.validation_api import RDF_SUFFIXES, RDF_TYPES, graphs_from_upload
 from sparql.errors import BadRequestError, GoneError, NotFoundError, WodpError
 from sparql.identifiers import is_dataset_id
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("push", __name__)
 
-PUSH_SOURCE = "push"
+PUSH_SOURCE = "push"  # the channel; records get department ids wuhan.{资源代码}, shared with file and cloud
 DEFAULT_MAPPING = "china-core"
 MAX_BYTES = 1024 * 1024  # app.config["WODP_PUSH_MAX_BYTES"] overrides
 MAX_DATASETS = 100  # app.config["WODP_PUSH_MAX_DATASETS"] overrides
@@ -132,7 +133,7 @@ def _graphs() -> tuple[dict, list]:
     platform = _platform()
     data, name, mapping = _body()
     graphs, problems = graphs_from_upload(data, name, mapping, platform.settings.base_uri,
-                                          _limit("WODP_PUSH_MAX_BYTES", MAX_BYTES), source=PUSH_SOURCE)
+                                          _limit("WODP_PUSH_MAX_BYTES", MAX_BYTES), source=DEPARTMENT_ID_SPACE)
     most = _limit("WODP_PUSH_MAX_DATASETS", MAX_DATASETS)
     if len(graphs) > most:
         raise BadRequestError(f"the body holds {len(graphs)} datasets; a push takes at most {most}",

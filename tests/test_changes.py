@@ -46,7 +46,7 @@ def feed(tmp_path_factory):
     time.sleep(0.01)
     body = json.dumps(RECORD | {"资源代码": "420100-D017-08001", "数据量": "999"}, ensure_ascii=False).encode()
     assert client.post("/api/datasets", data=body, content_type="application/json", headers=headers).status_code == 200
-    assert client.delete("/api/datasets/push.420100-D017-08002", headers=headers).status_code == 200
+    assert client.delete("/api/datasets/wuhan.420100-D017-08002", headers=headers).status_code == 200
     yield client, platform, marks
     platform.close()
 
@@ -61,8 +61,8 @@ def test_json_lists_created_updated_withdrawn_in_order(feed):
     assert answer.status_code == 200 and answer.mimetype == "application/json"
     doc = answer.get_json()
     actions = [(c["id"], c["action"]) for c in doc["changes"]]
-    assert actions == [(f"push.420100-D017-0800{n}", "created") for n in range(5)] + [
-        ("push.420100-D017-08001", "updated"), ("push.420100-D017-08002", "withdrawn")]
+    assert actions == [(f"wuhan.420100-D017-0800{n}", "created") for n in range(5)] + [
+        ("wuhan.420100-D017-08001", "updated"), ("wuhan.420100-D017-08002", "withdrawn")]
     seqs = [c["seq"] for c in doc["changes"]]
     assert seqs == sorted(seqs) and len(set(seqs)) == 7
     times = [c["at"] for c in doc["changes"]]
@@ -114,7 +114,7 @@ def test_atom_feed(feed):
         assert len(set(ids)) == 5
         for entry in entries:
             href = entry.find(f"{A}link").get("href")
-            assert href.startswith(f"{BASE}/datasets/push.420100-D017-0800")
+            assert href.startswith(f"{BASE}/datasets/wuhan.420100-D017-0800")
             assert entry.find(f"{A}category").get("term") == "created"
             datetime.fromisoformat(entry.findtext(f"{A}updated"))
             assert entry.findtext(f"{A}title")
@@ -164,14 +164,14 @@ def test_log_catches_up_with_writes_made_while_it_was_not_listening(tmp_path):
         body = json.dumps(RECORD | {"资源代码": f"420100-D017-0900{n}"}, ensure_ascii=False).encode()
         assert client.post("/api/datasets", data=body, content_type="application/json",
                            headers=headers).status_code == 201
-    assert client.delete("/api/datasets/push.420100-D017-09000", headers=headers).status_code == 200
-    uris = {n: f"{BASE}/datasets/push.420100-D017-0900{n}" for n in range(3)}
+    assert client.delete("/api/datasets/wuhan.420100-D017-09000", headers=headers).status_code == 200
+    uris = {n: f"{BASE}/datasets/wuhan.420100-D017-0900{n}" for n in range(3)}
     platform.close()
 
     store = open_store(tmp_path / "store")  # as `wodp remove` and `wodp load` do without a server
     store.remove_datasets([uris[1]])
     store.put_datasets({uris[2]: platform_triples_changed(store.dataset_triples(uris[2]))})
-    new = ox.NamedNode(f"{BASE}/datasets/push.420100-D017-09009")  # any graph: the log reads the store only
+    new = ox.NamedNode(f"{BASE}/datasets/wuhan.420100-D017-09009")  # any graph: the log reads the store only
     store.put_datasets({new.value: [ox.Triple(new, ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type"),
                                               ox.NamedNode("http://www.w3.org/ns/dcat#Dataset"))]})
     store.close()
@@ -181,8 +181,8 @@ def test_log_catches_up_with_writes_made_while_it_was_not_listening(tmp_path):
         client = create_app(platform=platform).test_client()
         doc = client.get("/changes?after=5").get_json()  # 4 created, 1 withdrawn; 09003 left untouched
         assert sorted((c["id"], c["action"]) for c in doc["changes"]) == [
-            ("push.420100-D017-09001", "removed"), ("push.420100-D017-09002", "updated"),
-            ("push.420100-D017-09009", "created")]
+            ("wuhan.420100-D017-09001", "removed"), ("wuhan.420100-D017-09002", "updated"),
+            ("wuhan.420100-D017-09009", "created")]
         assert platform.changes.reconcile(platform.store) == 0  # nothing more to catch up
     finally:
         platform.close()

@@ -39,11 +39,14 @@ def test_unchanged_source_does_no_work(ckan):
     source, fake, h = ckan
     h.run("ck")
     generation, digest, hits = h.store.generation, h.digest(), source.hits_304
+    last_change = h.changes.last_seq()
+    assert last_change == 60  # the first harvest created 60 datasets
     report = h.run("ck")
     assert report["status"] == "succeeded" and report["unchanged"] == 60
     assert report["new"] == report["updated"] == report["withdrawn"] == 0
     assert h.store.generation == generation and h.digest() == digest
     assert source.hits_304 - hits == 3   # every page (25 + 25 + 10) answered 304
+    assert h.changes.page(after=last_change)[0] == []  # /changes has nothing new
 
 
 def test_only_changed_datasets_are_rewritten_and_gone_ones_withdrawn(ckan):

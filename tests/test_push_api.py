@@ -19,7 +19,7 @@ RECORD = {
     "更新周期": "每月", "发布日期": "2021-03-04", "更新日期": "2024-10-01", "资源格式": "csv,xlsx",
     "关键字": "停车场、交通", "联系方式": "027-85123456 opendata@jtj.wuhan.gov.cn", "数据量": "12345",
 }
-DATASET_ID = "push.420100-D017-07001"
+DATASET_ID = "wuhan.420100-D017-07001"
 DATASET_URI = f"{BASE}/datasets/{DATASET_ID}"
 
 
@@ -167,10 +167,10 @@ def test_other_departments_datasets_are_forbidden(client, push_platform, tokens)
     assert renamed.status_code == 403 and "belongs to department D017" in renamed.get_json()["detail"]
     unknown = push(client, tokens["D017"], record | {"资源提供方": "某某公司"})
     assert unknown.status_code == 403 and "publisher" in unknown.get_json()["detail"]
-    assert client.delete("/api/datasets/push.420100-D017-07002", headers=bearer(tokens["D012"])).status_code == 403
-    assert client.get("/api/datasets/push.420100-D017-07002/report",
+    assert client.delete("/api/datasets/wuhan.420100-D017-07002", headers=bearer(tokens["D012"])).status_code == 403
+    assert client.get("/api/datasets/wuhan.420100-D017-07002/report",
                       headers=bearer(tokens["D012"])).status_code == 403
-    assert client.get("/datasets/push.420100-D017-07002.ttl").status_code == 200
+    assert client.get("/datasets/wuhan.420100-D017-07002.ttl").status_code == 200
     assert client.delete("/api/datasets/push.nope", headers=bearer(tokens["D017"])).status_code == 404
 
 
@@ -194,8 +194,8 @@ def test_datasets_of_no_department_cannot_be_taken_over(client, push_platform, t
 def test_push_rdf(client, tokens):
     record = RECORD | {"资源代码": "420100-D017-07003"}
     assert push(client, tokens["D017"], record).status_code == 201
-    uri = f"{BASE}/datasets/push.420100-D017-07003"
-    g = rdflib.Graph().parse(data=client.get("/datasets/push.420100-D017-07003.ttl").data, format="turtle")
+    uri = f"{BASE}/datasets/wuhan.420100-D017-07003"
+    g = rdflib.Graph().parse(data=client.get("/datasets/wuhan.420100-D017-07003.ttl").data, format="turtle")
     g.set((rdflib.URIRef(uri), rdflib.namespace.DCTERMS.title, rdflib.Literal("停车场（RDF 推送）", lang="zh-CN")))
     for fmt, media in (("turtle", "text/turtle"), ("json-ld", "application/ld+json"), ("xml", "application/rdf+xml"),
                        ("nt", "application/n-triples")):
@@ -203,7 +203,7 @@ def test_push_rdf(client, tokens):
                              headers=bearer(tokens["D017"]))
         assert answer.status_code == 200, (media, answer.get_data(as_text=True))
         assert answer.get_json()["published"][0]["status"] == "updated"
-    assert "RDF 推送" in client.get("/datasets/push.420100-D017-07003.ttl").get_data(as_text=True)
+    assert "RDF 推送" in client.get("/datasets/wuhan.420100-D017-07003.ttl").get_data(as_text=True)
     foreign = g.serialize(format="turtle").replace(uri, "http://example.org/datasets/x")
     answer = client.post("/api/datasets", data=foreign, content_type="text/turtle", headers=bearer(tokens["D017"]))
     assert answer.status_code == 400 and "not one of this catalogue" in answer.get_json()["detail"]
@@ -236,7 +236,7 @@ def test_gbk_body_with_declared_charset_is_read(client, tokens):
     answer = client.post("/api/datasets", data=json.dumps(record, ensure_ascii=False).encode("gbk"),
                          content_type="application/json; charset=GBK", headers=bearer(tokens["D017"]))
     assert answer.status_code == 201, answer.get_data(as_text=True)
-    page = client.get("/datasets/push.420100-D017-07004.ttl").get_data(as_text=True)
+    page = client.get("/datasets/wuhan.420100-D017-07004.ttl").get_data(as_text=True)
     assert "停车场" in page
 
 

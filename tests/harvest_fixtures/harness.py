@@ -18,8 +18,12 @@ class Harness:
 
         harvest = {"timeout_s": 1.0, "page_size": 25, **harvest, "sources": sources}
         self.settings = load_settings({}, overrides={"harvest": harvest}, home=home)
+        from server.changes import ChangeLog
+
         self.store = OxigraphStore(home / "store")
         self.publisher = build_publisher(self.store, home)
+        self.changes = ChangeLog(home / "changes.sqlite")
+        self.store.subscribe(lambda event: self.changes.follow(self.store, event))
         self.harvesting = Harvesting(self.settings, self.publisher)
         self.jobs = self.harvesting.jobs
 
@@ -34,6 +38,7 @@ class Harness:
         return store_digest(self.store)
 
     def close(self) -> None:
+        self.changes.close()
         self.harvesting.close()
         self.store.close()
 
