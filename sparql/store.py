@@ -119,16 +119,15 @@ class OxigraphStore:
 
     # -- writes ----------------------------------------------------------------------------
     def put_datasets(self, graphs: Mapping[str, Sequence[ox.Triple]]) -> PublishEvent:
-        """Replace each dataset graph with the given triples, each atomically."""
+        """Replace the dataset graphs with the given triples, all in one transaction."""
         with self._write_lock:
             stamp = records.now_literal()
             fresh = [uri for uri in graphs if not self._store.contains_named_graph(ox.NamedNode(uri))]
             if len(fresh) == len(graphs) and len(graphs) > 50:
                 self._bulk_insert({u: records.with_record(u, t, stamp) for u, t in graphs.items()})
             else:
-                for uri, triples in graphs.items():
-                    issued, _ = records.record_dates(self.dataset_triples(uri), uri)
-                    self._replace(uri, records.with_record(uri, triples, stamp, issued))
+                self._replace_many({uri: records.with_record(uri, triples, stamp, self._issued(uri))
+                                    for uri, triples in graphs.items()})
             event = PublishEvent(self._bump(), put=tuple(graphs), created=tuple(fresh))
         self._emit(event)
         return event
@@ -153,6 +152,22 @@ class OxigraphStore:
             self._store.update(update)  # one transaction: readers see the old or the new graph
         except (OSError, SyntaxError, ValueError) as exc:
             raise StoreError(f"cannot store {uri}: {exc}") from exc
+
+    def _issued(self, uri: str) -> ox.Literal | None:
+        quads = self._store.quads_for_pattern(records.record_uri(uri), records.ISSUED, None, ox.NamedNode(uri))
+        return next((q.object for q in quads), None)
+
+    def _replace_many(self, graphs: Mapping[str, Sequence[ox.Triple]]) -> None:
+        """Replace several dataset graphs in one transaction: readers see all old or all new."""
+        parts = []
+        for uri, triples in graphs.items():
+            graph = ox.NamedNode(uri)
+            body = ox.serialize(triples, format=ox.RdfFormat.N_TRIPLES).decode("utf-8")
+            parts.append(f"DROP SILENT GRAPH {graph} ; INSERT DATA {{ GRAPH {graph} {{ {body} }} }}")
+        try:
+            self._store.update(" ;\n".join(parts))
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise StoreError(f"cannot store {len(graphs)} datasets: {exc}") from exc
 
     def remove_datasets(self, uris: Iterable[str], reason: str = "") -> PublishEvent:
         """Remove dataset graphs; unknown URIs are ignored."""
