@@ -57,6 +57,7 @@ def main() -> None:
         if profiler:
             profiler.disable()
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+            pstats.Stats(profiler).sort_stats("tottime").print_stats(20)
         print(f"{label:<22} {elapsed:8.2f} s  {args.datasets / elapsed:8.0f} datasets/s  "
               f"new {report['new']} updated {report['updated']} unchanged {report['unchanged']} "
               f"failed {report['failed']} 304s {report['conditional_hits']}  store {platform.store.count_datasets()}"

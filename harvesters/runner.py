@@ -18,7 +18,6 @@ from harvesters.provenance import (DEPARTMENT_ID_SPACE, content_hash, job_uri, s
                                    with_provenance)
 
 log = logging.getLogger(__name__)
-BATCH = 50  # datasets per publish: per-dataset transactions in the store, batch validation in the gate
 
 
 @dataclass
@@ -215,8 +214,9 @@ def _publish(ctx, src, harvester, changed: dict, hashes: dict, owned, run: _Run,
     started = started_literal(run.started)
     uris = list(changed)
     note(f"publishing {len(uris)} changed datasets (profile {profile})")
-    for n in range(0, len(uris), BATCH):
-        batch = {u: with_provenance(u, changed[u], src.name, job_node, started) for u in uris[n:n + BATCH]}
+    size = ctx.settings.harvest.batch_size
+    for n in range(0, len(uris), size):
+        batch = {u: with_provenance(u, changed[u], src.name, job_node, started) for u in uris[n:n + size]}
         outcome = ctx.publisher.publish(batch, src.name, profile, job=run.job, hashes=hashes)
         for uri in outcome.published:
             run.counts["updated" if uri in owned and owned[uri].state != "withdrawn" else "new"] += 1
@@ -226,7 +226,7 @@ def _publish(ctx, src, harvester, changed: dict, hashes: dict, owned, run: _Run,
             run.errors.append((uri, "validation", f"{report.count('Violation')} violations"
                                + (f", first: {first.path}: {first.message_en}" if first else "")))
         run.counts["superseded"] += len(outcome.superseded)
-        note(f"batch {n // BATCH + 1}: {len(outcome.published)} published, {len(outcome.held)} held, "
+        note(f"batch {n // size + 1}: {len(outcome.published)} published, {len(outcome.held)} held, "
              f"{len(outcome.superseded)} superseded")
 
 

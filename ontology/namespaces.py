@@ -10,14 +10,18 @@ class Namespace:
 
     def __init__(self, base: str) -> None:
         self.base = base
+        self._made: dict[str, NamedNode] = {}
 
     def __getattr__(self, name: str) -> NamedNode:
-        if name.startswith("__"):
+        if name.startswith("__") or name == "_made":
             raise AttributeError(name)
-        return NamedNode(self.base + name)
+        return self[name]
 
     def __getitem__(self, name: str) -> NamedNode:
-        return NamedNode(self.base + name)
+        node = self._made.get(name)
+        if node is None:
+            node = self._made[name] = NamedNode(self.base + name)
+        return node
 
     def __str__(self) -> str:
         return self.base
@@ -31,11 +35,11 @@ class ClosedNamespace(Namespace):
         self.terms = frozenset(terms)
 
     def __getattr__(self, name: str) -> NamedNode:
-        if name.startswith("__"):
+        if name.startswith("__") or name == "_made":
             raise AttributeError(name)
         if name not in self.terms:
             raise AttributeError(f"{name!r} is not a term of {self.base}")
-        return NamedNode(self.base + name)
+        return Namespace.__getitem__(self, name)
 
     def __getitem__(self, name: str) -> NamedNode:
         return self.__getattr__(name)

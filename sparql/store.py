@@ -126,8 +126,10 @@ class OxigraphStore:
             if len(fresh) == len(graphs) and len(graphs) > 50:
                 self._bulk_insert({u: records.with_record(u, t, stamp) for u, t in graphs.items()})
             else:
+                new = set(fresh)
+                self._insert_new({u: records.with_record(u, t, stamp) for u, t in graphs.items() if u in new})
                 self._replace_many({uri: records.with_record(uri, triples, stamp, self._issued(uri))
-                                    for uri, triples in graphs.items()})
+                                    for uri, triples in graphs.items() if uri not in new})
             event = PublishEvent(self._bump(), put=tuple(graphs), created=tuple(fresh))
         self._emit(event)
         return event
@@ -157,8 +159,16 @@ class OxigraphStore:
         quads = self._store.quads_for_pattern(records.record_uri(uri), records.ISSUED, None, ox.NamedNode(uri))
         return next((q.object for q in quads), None)
 
+    def _insert_new(self, graphs: Mapping[str, Sequence[ox.Triple]]) -> None:
+        """Add graphs the store does not hold yet, in one transaction."""
+        if graphs:
+            self._store.extend(ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(uri))
+                               for uri, triples in graphs.items() for t in triples)
+
     def _replace_many(self, graphs: Mapping[str, Sequence[ox.Triple]]) -> None:
         """Replace several dataset graphs in one transaction: readers see all old or all new."""
+        if not graphs:
+            return
         parts = []
         for uri, triples in graphs.items():
             graph = ox.NamedNode(uri)

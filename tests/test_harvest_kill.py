@@ -57,7 +57,8 @@ def test_sigkill_leaves_each_dataset_before_or_after(tmp_path, point):
     if point == "fetching":
         source.fault_when = lambda path, query: "block" if query.get("start") == "100" else None
     config = tmp_path / "wodp.yml"
-    config.write_text(yaml.safe_dump({"harvest": {"sources": sources, "page_size": 50, "timeout_s": 60}}))
+    config.write_text(yaml.safe_dump({"harvest": {"sources": sources, "page_size": 50, "batch_size": 50,
+                                                  "timeout_s": 60}}))
     env = {k: v for k, v in os.environ.items() if not k.startswith("WODP_")}
     env.update(WODP_HOME=str(tmp_path), WODP_CONFIG=str(config), PYTHONPATH=str(ROOT))
     proc = subprocess.Popen([sys.executable, "-m", "server.cli", "harvest", "ck"], cwd=ROOT, env=env,
