@@ -256,8 +256,10 @@ class OxigraphStore:
             self._store.backup(str(directory))
 
     def close(self) -> None:
-        self._store.flush()
-        del self._store
+        """Flush and release the store (twice is harmless)."""
+        store = self.__dict__.pop("_store", None)
+        if store is not None:
+            store.flush()
 
 
 def open_store(path: Path | None) -> OxigraphStore:

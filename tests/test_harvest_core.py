@@ -141,3 +141,25 @@ def _inventory_graph(h, uri):
     mapping = load_mapping("china-core")
     records = read_records(data, "inv.json", id_space(h.settings.harvest.sources[0]), mapping=mapping)
     return apply_mapping(records, mapping, h.settings.base_uri).graphs[uri]
+
+
+def test_jobs_and_reports_are_served(ckan):
+    """A job's report is readable over HTTP: counts, errors, log; bad requests are clear."""
+    from server.app import create_app
+    from server.platform import Platform
+
+    source, fake, h = ckan
+    report = h.run("ck")
+    h.close()
+    platform = Platform.open(h.settings, start_workers=False)
+    try:
+        client = create_app(platform=platform).test_client()
+        listing = client.get("/api/harvest/jobs?source=ck").get_json()["jobs"]
+        assert [j["id"] for j in listing] == [report["id"]] and listing[0]["new"] == 60
+        one = client.get(f"/api/harvest/jobs/{report['id']}").get_json()
+        assert one["status"] == "succeeded" and one["log"] and one["errors"] == []
+        assert client.get("/api/harvest/sources").get_json()["sources"][0]["latest_job"]["id"] == report["id"]
+        assert client.get("/api/harvest/jobs/999999").status_code == 404
+        assert client.get("/api/harvest/jobs?limit=0").status_code == 400
+    finally:
+        platform.close()
