@@ -22,6 +22,8 @@ class SourceUnavailableError(HarvestError):
     """The source could not be reached, answered an error status, or timed out."""
 
     code = "source-unavailable"
+    answered: int | None = None       # the status the source answered, when it answered one
+    retry_after: str | None = None    # its Retry-After header, if any
 
 
 class SourceFormatError(HarvestError):

@@ -70,8 +70,10 @@ class HttpClient:
         if status == 304:
             self.conditional_hits += 1
         elif status >= 400:
-            raise SourceUnavailableError(f"{final_url}: the source answered HTTP {status}",
-                                         status=502 if status >= 500 else 502)
+            error = SourceUnavailableError(f"{final_url}: the source answered HTTP {status}", status=502)
+            error.answered = status  # the source's own status (401, 429, 500 …) for harvesters that react to it
+            error.retry_after = {k.lower(): v for k, v in answered.items()}.get("retry-after")
+            raise error
         return Response(final_url, status, {k.lower(): v for k, v in answered.items()}, bytes(body))
 
     def close(self) -> None:

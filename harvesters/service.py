@@ -21,6 +21,11 @@ class Harvesting:
         self.jobs = JobStore(settings.path(settings.harvest.db_path))
         self.ledger = Ledger(self.jobs, settings.harvest.precedence, settings.harvest.sources)
         publisher.ledger = self.ledger
+        from harvesters.links import LinkTable
+
+        self.links = LinkTable(settings.path(settings.harvest.db_path))
+        if getattr(publisher.quality, "links_of", False) is None:  # shapes.quality.QualityHook
+            publisher.quality.links_of = self.links.counts  # link availability in every publication
         self.context = HarvestContext(settings, publisher, self.jobs, transport)
         self._lock = threading.Lock()
         self._running: set[str] = set()
@@ -36,6 +41,11 @@ class Harvesting:
                 raise HarvestBusyError(f"a harvest of {name!r} is already running")
             self._running.add(name)
         try:
+            src = self.context.source(name)
+            if src.kind == "links":
+                from harvesters.links import run_link_check
+
+                return run_link_check(src, self.context, self.links, trigger)
             return run_harvest(name, self.context, trigger)
         finally:
             with self._lock:
@@ -56,4 +66,5 @@ class Harvesting:
         return out
 
     def close(self) -> None:
+        self.links.close()
         self.jobs.close()

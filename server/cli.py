@@ -36,8 +36,8 @@ def _settings(args: argparse.Namespace) -> Settings:
     return settings
 
 
-def serve(settings: Settings, platform=None) -> int:
-    """Serve the platform with waitress until interrupted."""
+def serve(settings: Settings, platform=None, demo=None) -> int:
+    """Serve the platform with waitress until interrupted (with the demo's local sources when given)."""
     from waitress import create_server
 
     from server.app import create_app
@@ -46,6 +46,11 @@ def serve(settings: Settings, platform=None) -> int:
 
     platform = platform or Platform.open(settings)
     app = create_app(settings, platform)
+    gate = None
+    if demo is not None:
+        from server.demo_sources import WarmUpGate
+
+        app.wsgi_app = gate = WarmUpGate(app.wsgi_app, demo)
     if settings.harvest.scheduler and platform.harvesting is not None:
         from harvesters.scheduler import Scheduler
 
@@ -62,6 +67,14 @@ def serve(settings: Settings, platform=None) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     print(f"wodp serving {settings.home} on {url}  (catalogue {settings.base_uri}/catalog)", flush=True)
+    if gate is not None:
+        import threading
+
+        from server.demo_sources import run_demo_harvests
+
+        names = [s.name for s in settings.harvest.sources if s.name.startswith("sample-")]
+        threading.Thread(target=run_demo_harvests, args=(platform, names, platform.demo.totals["datasets"], gate),
+                         name="demo-harvests", daemon=True).start()
     try:
         server.run()
     except KeyboardInterrupt:
@@ -78,18 +91,37 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from server import catalogue
     from server.platform import Platform
 
+    sources = None
+    if not args.build_only:
+        settings, sources = _with_demo_sources(settings)
     platform = Platform.open(settings, start_workers=not args.build_only)
     demo = catalogue.load_demo(platform)
     stored = platform.store.count_datasets()
     print("demo catalogue built:")
     for key, value in sorted(demo.totals.items()):
-        print(f"  {key:<28} {value}")
+        print(f"  {'generator ' + key if key == 'datasets' else key:<28} {value}")
     print(f"  {'stored datasets':<28} {stored}")
     print(f"  {'search index datasets':<28} {platform.search.count()}")
     if args.build_only:
+        print(f"  {'datasets':<28} {stored}")
         platform.close()
         return 0
-    return serve(settings, platform)
+    return serve(settings, platform, demo=sources)
+
+
+def _with_demo_sources(settings: Settings):
+    """Add the demo's local sources (served by the demo server under /demo-sources) and turn the scheduler on."""
+    from config.settings import HarvestSource
+    from server.demo_sources import DemoSources
+
+    host = settings.server.host if settings.server.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    sources = DemoSources(settings.base_uri)
+    configured = [s for s in settings.harvest.sources if not s.name.startswith("sample-")]
+    added = [HarvestSource(**s) for s in sources.sources(f"http://{host}:{settings.server.port}")]
+    # the cloud token is a secret (never in a file): the demo's own center gets a fresh one per run
+    harvest = settings.harvest.model_copy(update={"sources": configured + added, "scheduler": True,
+                                                  "cloud_token": sources.token})
+    return settings.model_copy(update={"harvest": harvest}), sources
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

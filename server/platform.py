@@ -103,7 +103,7 @@ def build_publisher(store: OxigraphStore, home: Path):
     """Make the gate every publication goes through: pyrudof (pySHACL where it is missing)."""
     from harvesters.publish import Publisher
     from shapes.errors import EngineUnavailableError
-    from shapes.quality import with_quality
+    from shapes.quality import QualityHook
     from shapes.validate import get_validator
     from sparql.quarantine import Quarantine
 
@@ -113,4 +113,4 @@ def build_publisher(store: OxigraphStore, home: Path):
         log.warning("pyrudof is not available: batches are validated one dataset at a time")
         batch = None
     return Publisher(store, Quarantine(home / "quarantine"), batch or get_validator("pyshacl"), profile="wuhan",
-                     quality=with_quality, batch_validator=batch, tombstones=Quarantine(home / "withdrawn"))
+                     quality=QualityHook(), batch_validator=batch, tombstones=Quarantine(home / "withdrawn"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import pyoxigraph as ox
 
@@ -122,7 +122,22 @@ def strip_measurements(uri: str, triples: Sequence[ox.Triple]) -> list[ox.Triple
             and not (t.predicate == RDF.type and t.object == DQV.Metric)]
 
 
-def with_quality(uri: str, triples: Sequence[ox.Triple], report: ValidationReport) -> list[ox.Triple]:
+def with_quality(uri: str, triples: Sequence[ox.Triple], report: ValidationReport,
+                 links: tuple[int, int] | None = None) -> list[ox.Triple]:
     """Return the dataset graph with fresh measurements in place of any earlier ones (measured today)."""
     plain = strip_measurements(uri, triples)
-    return plain + measurement_triples(uri, measure(uri, plain, report))
+    return plain + measurement_triples(uri, measure(uri, plain, report, links=links))
+
+
+class QualityHook:
+    """The publisher's quality hook: with_quality, with link counts looked up per dataset when known.
+
+    ``links_of(uri)`` returns (answering, checked) from the link monitor, or None when it has not checked the
+    dataset's links; it is set once the monitor's table is open (harvesters.service.Harvesting).
+    """
+
+    def __init__(self, links_of: Callable[[str], tuple[int, int] | None] | None = None) -> None:
+        self.links_of = links_of
+
+    def __call__(self, uri: str, triples: Sequence[ox.Triple], report: ValidationReport) -> list[ox.Triple]:
+        return with_quality(uri, triples, report, self.links_of(uri) if self.links_of else None)

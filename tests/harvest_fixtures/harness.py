@@ -11,13 +11,13 @@ from config import load_settings
 class Harness:
     """A store, the publication gate and Harvesting for a list of source settings."""
 
-    def __init__(self, home: Path, sources: list[dict], **harvest) -> None:
+    def __init__(self, home: Path, sources: list[dict], environ: dict | None = None, **harvest) -> None:
         from harvesters.service import Harvesting
         from server.platform import build_publisher
         from sparql.store import OxigraphStore
 
         harvest = {"timeout_s": 1.0, "page_size": 25, **harvest, "sources": sources}
-        self.settings = load_settings({}, overrides={"harvest": harvest}, home=home)
+        self.settings = load_settings(environ or {}, overrides={"harvest": harvest}, home=home)
         from server.changes import ChangeLog
 
         self.store = OxigraphStore(home / "store")
