@@ -107,6 +107,12 @@ class HarvestSettings(_Section):
     sources: list[HarvestSource] = Field(default_factory=list)
 
 
+class PushSettings(_Section):
+    max_bytes: int = Field(1024 * 1024, ge=1024)
+    max_datasets: int = Field(100, ge=1, le=10000)
+    default_mapping: str = "china-core"
+
+
 class Settings(_Section):
     """All settings of one process, plus the data directory they were loaded for."""
 
@@ -119,6 +125,7 @@ class Settings(_Section):
     search: SearchSettings
     demo: DemoSettings
     logging: LoggingSettings
+    push: PushSettings
     tianditu: TiandituSettings
     harvest: HarvestSettings
 

@@ -27,9 +27,8 @@ log = logging.getLogger(__name__)
 bp = Blueprint("push", __name__)
 
 PUSH_SOURCE = "push"  # the channel; records get department ids wuhan.{资源代码}, shared with file and cloud
-DEFAULT_MAPPING = "china-core"
-MAX_BYTES = 1024 * 1024  # app.config["WODP_PUSH_MAX_BYTES"] overrides
-MAX_DATASETS = 100  # app.config["WODP_PUSH_MAX_DATASETS"] overrides
+MAX_BYTES = 1024 * 1024  # defaults of push.max_bytes / push.max_datasets in config/default.yml
+MAX_DATASETS = 100
 GB_CHARSETS = ("gbk", "gb2312", "gb18030")
 
 
@@ -70,8 +69,14 @@ def _account() -> Account:
     return account
 
 
+def _settings():
+    return current_app.extensions["wodp"].settings.push
+
+
 def _limit(name: str, default: int) -> int:
-    return int(current_app.config.get(name, default))
+    """Return a push limit: from the settings (push.max_bytes, push.max_datasets), or a test's app.config."""
+    configured = {"WODP_PUSH_MAX_BYTES": _settings().max_bytes, "WODP_PUSH_MAX_DATASETS": _settings().max_datasets}
+    return int(current_app.config.get(name, configured.get(name, default)))
 
 
 # -- reading the body ----------------------------------------------------------------------------
@@ -87,7 +92,7 @@ def _body() -> tuple[bytes, str, str | None]:
                               status=413, code="payload-too-large")
     if request.mimetype in ("application/json", "text/json"):
         data = _json_body(data, request.mimetype_params.get("charset"))
-        return data, "request-body.json", request.args.get("mapping") or DEFAULT_MAPPING
+        return data, "request-body.json", request.args.get("mapping") or _settings().default_mapping
     fmt = RDF_TYPES.get(request.mimetype)
     if fmt is None:
         raise BadRequestError(

@@ -1,0 +1,236 @@
+"""Load typed settings from default.yml, the WODP_CONFIG overlay and WODP_* variables."""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class SettingsError(Exception):
+    """Settings could not be read or are invalid; the message names the key or file."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SiteSettings(_Section):
+    base_uri: str = "http://127.0.0.1:8000"
+    title_zh: str
+    title_en: str
+    description_zh: str
+    description_en: str
+    publisher: str
+    proxies: int = Field(0, ge=0, le=5)
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    threads: int = Field(16, ge=1, le=256)
+    max_request_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+
+
+class StoreSettings(_Section):
+    backend: str = "oxigraph"
+    path: str = "store"
+
+
+class SparqlSettings(_Section):
+    timeout_s: float = Field(10.0, gt=0)
+    max_results: int = Field(100_000, ge=1)
+    max_result_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    max_query_chars: int = Field(20_000, ge=100)
+    workers: int = Field(4, ge=1, le=32)
+    max_workers: int = Field(8, ge=1, le=64)
+    worker_nice: int = Field(10, ge=0, le=19)
+    queue_timeout_s: float = Field(5.0, gt=0)
+
+
+class CatalogSettings(_Section):
+    page_size: int = Field(100, ge=1)
+    max_page_size: int = Field(1000, ge=1)
+
+
+class SearchSettings(_Section):
+    path: str = "search.sqlite"
+    page_size: int = Field(20, ge=1, le=200)
+
+
+class DemoSettings(_Section):
+    seed: int = 20261129
+    datasets: int = Field(1700, ge=1)
+    spatial: int = Field(200, ge=0)
+
+
+class LoggingSettings(_Section):
+    level: str = "INFO"
+
+
+class TiandituSettings(_Section):
+    key: str | None = Field(None, json_schema_extra={"secret": True})
+
+
+class HarvestSource(_Section):
+    """One harvest source: where it is, how it is read and mapped, when it runs."""
+
+    name: str = Field(pattern=r"^[a-z0-9_-]+$")
+    kind: str
+    url: str | None = None
+    path: str | None = None
+    mapping: str | None = None
+    profile: str | None = None
+    schedule: str | None = None
+    channel: str | None = None
+    priority: int | None = None
+    enabled: bool = True
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class HarvestSettings(_Section):
+    db_path: str = "harvest.sqlite"
+    timeout_s: float = Field(30.0, gt=0)
+    page_size: int = Field(100, ge=1, le=10000)
+    batch_size: int = Field(200, ge=1, le=5000)
+    max_pages: int = Field(1000, ge=1)
+    max_bytes: int = Field(50 * 1024 * 1024, ge=1024)
+    stale_after_s: float = Field(120.0, gt=0)
+    scheduler: bool = False
+    tick_s: float = Field(30.0, gt=0)
+    precedence: list[str] = Field(default_factory=lambda: ["push", "cloud", "file"])
+    cloud_token: str | None = Field(None, json_schema_extra={"secret": True})
+    sources: list[HarvestSource] = Field(default_factory=list)
+
+
+class Settings(_Section):
+    """All settings of one process, plus the data directory they were loaded for."""
+
+    home: Path
+    site: SiteSettings
+    server: ServerSettings
+    store: StoreSettings
+    sparql: SparqlSettings
+    catalog: CatalogSettings
+    search: SearchSettings
+    demo: DemoSettings
+    logging: LoggingSettings
+    tianditu: TiandituSettings
+    harvest: HarvestSettings
+
+    def path(self, relative: str) -> Path:
+        """Resolve a path setting against the data directory."""
+        p = Path(relative)
+        return p if p.is_absolute() else self.home / p
+
+    @property
+    def base_uri(self) -> str:
+        return self.site.base_uri.rstrip("/")
+
+
+SECTIONS: dict[str, type[_Section]] = {
+    name: field.annotation  # type: ignore[misc]
+    for name, field in Settings.model_fields.items()
+    if name != "home"
+}
+
+
+def _secret_keys() -> set[tuple[str, str]]:
+    out = set()
+    for section, model in SECTIONS.items():
+        for key, field in model.model_fields.items():
+            extra = field.json_schema_extra
+            if isinstance(extra, dict) and extra.get("secret"):
+                out.add((section, key))
+    return out
+
+
+def _read_yaml(text: str, origin: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"{origin}: not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SettingsError(f"{origin}: expected a mapping of sections at the top level")
+    return data
+
+
+def _merge(base: dict[str, Any], overlay: Mapping[str, Any], origin: str) -> None:
+    secrets = _secret_keys()
+    for section, values in overlay.items():
+        if section not in SECTIONS:
+            raise SettingsError(
+                f"{origin}: unknown section {section!r} (known: {', '.join(sorted(SECTIONS))})"
+            )
+        if not isinstance(values, dict):
+            raise SettingsError(f"{origin}: section {section!r} must be a mapping")
+        known = SECTIONS[section].model_fields
+        for key, value in values.items():
+            if key not in known:
+                raise SettingsError(
+                    f"{origin}: unknown key {section}.{key} (known: {', '.join(sorted(known))})"
+                )
+            if (section, key) in secrets and value is not None and origin != "environment":
+                raise SettingsError(
+                    f"{origin}: {section}.{key} is a secret; set WODP_{section.upper()}__{key.upper()} "
+                    "in the environment instead of writing it in a file"
+                )
+            base.setdefault(section, {})[key] = value
+
+
+def _env_overlay(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for name, raw in environ.items():
+        if not name.startswith("WODP_") or name in ("WODP_HOME", "WODP_CONFIG"):
+            continue
+        rest = name[len("WODP_"):]
+        if "__" not in rest:
+            raise SettingsError(
+                f"environment: {name} is not a setting; use WODP_<SECTION>__<KEY>, e.g. WODP_SERVER__PORT"
+            )
+        section, key = rest.lower().split("__", 1)
+        try:
+            value = yaml.safe_load(raw) if raw != "" else None
+        except yaml.YAMLError:
+            value = raw
+        out.setdefault(section, {})[key] = value
+    return out
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    home: str | os.PathLike[str] | None = None,
+) -> Settings:
+    """Load settings once at an entry point; nothing else reads the environment."""
+    env = os.environ if environ is None else environ
+    data: dict[str, Any] = {}
+    default_text = resources.files("config").joinpath("default.yml").read_text("utf-8")
+    _merge(data, _read_yaml(default_text, "config/default.yml"), "config/default.yml")
+    overlay_file = env.get("WODP_CONFIG")
+    if overlay_file:
+        path = Path(overlay_file)
+        try:
+            text = path.read_text("utf-8")
+        except OSError as exc:
+            raise SettingsError(f"WODP_CONFIG={overlay_file}: cannot read: {exc.strerror}") from exc
+        except UnicodeDecodeError as exc:
+            raise SettingsError(f"WODP_CONFIG={overlay_file}: not UTF-8 text") from exc
+        _merge(data, _read_yaml(text, str(path)), str(path))
+    _merge(data, _env_overlay(env), "environment")
+    if overrides:
+        _merge(data, {k: dict(v) for k, v in overrides.items()}, "overrides")
+    data["home"] = Path(home or env.get("WODP_HOME") or "var").absolute()
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise SettingsError(f"invalid settings: {problems}") from exc

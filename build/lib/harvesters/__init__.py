@@ -1,0 +1,1 @@
+"""Harvesting: sources, change detection, jobs, and the publication gate every write goes through."""

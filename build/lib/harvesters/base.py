@@ -1,0 +1,126 @@
+"""The harvester contract, its values and errors, and the registry of harvester kinds."""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import pyoxigraph as ox
+
+from mappings.model import SourceRecord
+from sparql.errors import WodpError
+
+
+class HarvestError(WodpError):
+    status = 502
+    code = "harvest-error"
+
+
+class SourceUnavailableError(HarvestError):
+    """The source could not be reached, answered an error status, or timed out."""
+
+    code = "source-unavailable"
+    answered: int | None = None       # the status the source answered, when it answered one
+    retry_after: str | None = None    # its Retry-After header, if any
+
+
+class SourceFormatError(HarvestError):
+    """The source answered something we cannot read (malformed page, unexpected document)."""
+
+    code = "source-malformed"
+
+
+class SourceChangedError(HarvestError):
+    """The source changed while it was being paged through (counts or items moved between pages)."""
+
+    code = "source-changed"
+
+
+class HarvestBusyError(HarvestError):
+    """A harvest of the same source is already running."""
+
+    status = 409
+    code = "harvest-busy"
+
+
+class UnknownSourceError(HarvestError):
+    status = 404
+    code = "unknown-source"
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """What one fetch of a source gave: records (to map) or dataset graphs, and the new state."""
+
+    records: tuple[SourceRecord, ...] = ()
+    graphs: Mapping[str, list[ox.Triple]] = field(default_factory=dict)
+    complete: bool = True            # the listing holds every dataset of the source (absent ones are withdrawn)
+    not_modified: bool = False       # the source said nothing changed (304): nothing to map or publish
+    state: Mapping[str, Any] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()   # per-record problems met while fetching (the harvest carries on)
+    log: tuple[str, ...] = ()        # what the fetch did (pages, conditional hits)
+
+
+class Harvester(ABC):
+    """A source kind: fetch a source's listing, given the state its previous fetch left."""
+
+    kind: str = ""
+    default_mapping: str | None = None
+    default_profile: str = "dcat-ap-3"
+    channel: str = "external"        # push, cloud, file (department channels) or external catalogues
+
+    def __init__(self, source, http, base_uri: str) -> None:
+        self.source = source         # config.settings.HarvestSource
+        self.http = http             # harvesters.http.HttpClient
+        self.base_uri = base_uri.rstrip("/")
+
+    @abstractmethod
+    def fetch(self, state: Mapping[str, Any]) -> FetchResult:
+        """Fetch every record of the source (all pages), or raise a HarvestError leaving nothing half-read."""
+
+    def option(self, name: str, default: Any = None) -> Any:
+        """Return one of the source's options."""
+        return (self.source.options or {}).get(name, default)
+
+
+KINDS: dict[str, str] = {
+    "inventory": "harvesters.inventory.InventoryHarvester",
+    "dcat": "harvesters.dcat.DcatHarvester",
+    "ckan": "harvesters.ckan.CkanHarvester",
+    "csw": "harvesters.csw.CswHarvester",
+    "cloud": "harvesters.cloud.CloudCenterHarvester",
+    "links": "harvesters.links.LinkMonitor",
+}
+
+
+def harvester_class(kind: str) -> type[Harvester]:
+    """Return the harvester class registered for a kind."""
+    try:
+        dotted = KINDS[kind]
+    except KeyError:
+        raise UnknownSourceError(f"unknown harvester kind {kind!r}; known: {', '.join(sorted(KINDS))}") from None
+    module, name = dotted.rsplit(".", 1)
+    return getattr(importlib.import_module(module), name)
+
+
+def id_space(source) -> str:
+    """Return the first part of a source's dataset ids: department channels share ``wuhan`` (资源代码 keys)."""
+    from harvesters.provenance import DEFAULT_CHANNEL, DEPARTMENT_CHANNELS, DEPARTMENT_ID_SPACE
+
+    channel = source.channel or DEFAULT_CHANNEL.get(source.kind, "external")
+    return DEPARTMENT_ID_SPACE if channel in DEPARTMENT_CHANNELS else source.name
+
+
+def json_body(resp, what: str) -> Any:
+    """Parse a JSON answer or raise SourceFormatError naming the URL."""
+    import json
+
+    try:
+        return json.loads(resp.body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SourceFormatError(f"{resp.url}: {what} is not valid JSON: {exc}") from exc
+
+
+Harvester.note = staticmethod(lambda line: None)  # the runner sets a per-job logger with heartbeat

@@ -1,0 +1,242 @@
+"""Keep harvest jobs, their logs and errors, dataset hashes, change history and source state in SQLite."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+  id INTEGER PRIMARY KEY, source TEXT NOT NULL, status TEXT NOT NULL, started REAL NOT NULL,
+  finished REAL, heartbeat REAL NOT NULL, pid INTEGER, host TEXT, retry_of INTEGER, trigger TEXT,
+  new INTEGER DEFAULT 0, updated INTEGER DEFAULT 0, unchanged INTEGER DEFAULT 0, withdrawn INTEGER DEFAULT 0,
+  failed INTEGER DEFAULT 0, superseded INTEGER DEFAULT 0, message TEXT DEFAULT '');
+CREATE INDEX IF NOT EXISTS jobs_source ON jobs(source, id);
+CREATE TABLE IF NOT EXISTS job_errors (job INTEGER NOT NULL, origin TEXT, kind TEXT, message TEXT);
+CREATE TABLE IF NOT EXISTS job_log (job INTEGER NOT NULL, at REAL NOT NULL, line TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS datasets (
+  uri TEXT PRIMARY KEY, source TEXT NOT NULL, channel TEXT, rank INTEGER, hash TEXT, state TEXT NOT NULL,
+  job INTEGER, updated REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS datasets_source ON datasets(source);
+CREATE TABLE IF NOT EXISTS history (
+  dataset TEXT NOT NULL, job INTEGER, source TEXT, at REAL NOT NULL, action TEXT NOT NULL, hash TEXT);
+CREATE INDEX IF NOT EXISTS history_dataset ON history(dataset, at);
+CREATE TABLE IF NOT EXISTS source_state (source TEXT PRIMARY KEY, state TEXT NOT NULL, updated REAL NOT NULL);
+"""
+COUNTS = ("new", "updated", "unchanged", "withdrawn", "failed", "superseded")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One harvest job as recorded."""
+
+    id: int
+    source: str
+    status: str            # running, succeeded, failed, interrupted
+    started: float
+    finished: float | None
+    heartbeat: float
+    pid: int | None
+    retry_of: int | None
+    counts: dict[str, int]
+    message: str
+
+    def as_json(self) -> dict:
+        """Return the job as plain JSON, with its duration in seconds."""
+        end = self.finished or time.time()
+        return {"id": self.id, "source": self.source, "status": self.status, "started": self.started,
+                "finished": self.finished, "duration_s": round(end - self.started, 3),
+                "retry_of": self.retry_of, **self.counts, "message": self.message}
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    """Where a dataset last came from, its content hash and its state (published, held, withdrawn)."""
+
+    uri: str
+    source: str
+    channel: str | None
+    rank: int | None
+    hash: str | None
+    state: str
+
+
+class JobStore:
+    """The harvest database: safe across threads of one process and across processes (WAL)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=30, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._lock = threading.RLock()
+        with self._lock:
+            self._db.executescript(SCHEMA)
+
+    def _run(self, sql: str, args: Iterable[Any] = ()) -> sqlite3.Cursor:
+        with self._lock:
+            return self._db.execute(sql, tuple(args))
+
+    def _many(self, sql: str, rows: Iterable[tuple]) -> None:
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany(sql, rows)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    # -- jobs --------------------------------------------------------------------------------
+    def start(self, source: str, retry_of: int | None = None, trigger: str = "manual") -> int:
+        """Record a new running job and return its id."""
+        now = time.time()
+        cur = self._run("INSERT INTO jobs (source, status, started, heartbeat, pid, host, retry_of, trigger) "
+                        "VALUES (?, 'running', ?, ?, ?, ?, ?, ?)",
+                        (source, now, now, os.getpid(), socket.gethostname(), retry_of, trigger))
+        return int(cur.lastrowid)
+
+    def heartbeat(self, job: int) -> None:
+        self._run("UPDATE jobs SET heartbeat = ? WHERE id = ? AND status = 'running'", (time.time(), job))
+
+    def finish(self, job: int, status: str, counts: dict[str, int], message: str = "") -> None:
+        """Close a job with its status, counts and a one-line message."""
+        sets = ", ".join(f"{k} = ?" for k in COUNTS)
+        self._run(f"UPDATE jobs SET status = ?, finished = ?, heartbeat = ?, message = ?, {sets} WHERE id = ?",
+                  (status, time.time(), time.time(), message, *(counts.get(k, 0) for k in COUNTS), job))
+
+    def log(self, job: int, line: str) -> None:
+        self._run("INSERT INTO job_log (job, at, line) VALUES (?, ?, ?)", (job, time.time(), line))
+
+    def errors(self, job: int, errors: Iterable[tuple[str, str, str]]) -> None:
+        """Record per-record errors: (origin, kind, message)."""
+        self._many("INSERT INTO job_errors (job, origin, kind, message) VALUES (?, ?, ?, ?)",
+                   ((job, *e) for e in errors))
+
+    def job(self, job: int) -> Job | None:
+        row = self._run(f"SELECT id, source, status, started, finished, heartbeat, pid, retry_of, "
+                        f"{', '.join(COUNTS)}, message FROM jobs WHERE id = ?", (job,)).fetchone()
+        return _job(row) if row else None
+
+    def jobs(self, source: str | None = None, limit: int = 50) -> list[Job]:
+        """Return the latest jobs, newest first."""
+        where, args = ("WHERE source = ?", (source,)) if source else ("", ())
+        rows = self._run(f"SELECT id, source, status, started, finished, heartbeat, pid, retry_of, "
+                         f"{', '.join(COUNTS)}, message FROM jobs {where} ORDER BY id DESC LIMIT ?",
+                         (*args, limit)).fetchall()
+        return [_job(r) for r in rows]
+
+    def job_log(self, job: int) -> list[str]:
+        return [r[0] for r in self._run("SELECT line FROM job_log WHERE job = ? ORDER BY rowid", (job,))]
+
+    def job_errors(self, job: int) -> list[dict]:
+        rows = self._run("SELECT origin, kind, message FROM job_errors WHERE job = ? ORDER BY rowid", (job,))
+        return [{"origin": o, "kind": k, "message": m} for o, k, m in rows]
+
+    def recover(self, stale_after_s: float, source: str | None = None) -> list[Job]:
+        """Mark running jobs whose process is gone or whose heartbeat is stale as interrupted; return them."""
+        host = socket.gethostname()
+        found = []
+        for job in self.jobs(source, limit=1000):
+            if job.status != "running":
+                continue
+            row = self._run("SELECT host FROM jobs WHERE id = ?", (job.id,)).fetchone()
+            dead = row[0] == host and job.pid is not None and not _alive(job.pid)
+            if dead or time.time() - job.heartbeat > stale_after_s:
+                why = "its process ended" if dead else f"no heartbeat for {stale_after_s:.0f} s"
+                self._run("UPDATE jobs SET status = 'interrupted', finished = ?, message = ? "
+                          "WHERE id = ? AND status = 'running'",
+                          (time.time(), f"interrupted: {why}; published datasets are each before or after "
+                                        "the job, never between; a retry completes it", job.id))
+                found.append(self.job(job.id))
+        return found
+
+    def running(self, source: str) -> Job | None:
+        """Return a running job of a source, if any."""
+        return next((j for j in self.jobs(source, limit=20) if j.status == "running"), None)
+
+    # -- datasets and history ----------------------------------------------------------------
+    def entries(self, source: str | None = None) -> dict[str, DatasetEntry]:
+        where, args = ("WHERE source = ?", (source,)) if source else ("", ())
+        rows = self._run(f"SELECT uri, source, channel, rank, hash, state FROM datasets {where}", args)
+        return {r[0]: DatasetEntry(*r) for r in rows}
+
+    def entry(self, uri: str) -> DatasetEntry | None:
+        row = self._run("SELECT uri, source, channel, rank, hash, state FROM datasets WHERE uri = ?",
+                        (uri,)).fetchone()
+        return DatasetEntry(*row) if row else None
+
+    def record(self, changes: Iterable[tuple[str, str, str | None, int | None, str | None, str, str]],
+               job: int | None) -> None:
+        """Record dataset changes (uri, source, channel, rank, hash, state, action) and their history."""
+        changes = list(changes)
+        now = time.time()
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany(
+                    "INSERT INTO datasets (uri, source, channel, rank, hash, state, job, updated) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(uri) DO UPDATE SET source = excluded.source, "
+                    "channel = excluded.channel, rank = excluded.rank, hash = excluded.hash, "
+                    "state = excluded.state, job = excluded.job, updated = excluded.updated",
+                    [(u, s, c, r, h, st, job, now) for u, s, c, r, h, st, _ in changes])
+                self._db.executemany(
+                    "INSERT INTO history (dataset, job, source, at, action, hash) VALUES (?, ?, ?, ?, ?, ?)",
+                    [(u, job, s, now, a, h) for u, s, c, r, h, st, a in changes])
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def history(self, uri: str) -> list[dict]:
+        rows = self._run("SELECT job, source, at, action, hash FROM history WHERE dataset = ? ORDER BY rowid",
+                         (uri,))
+        return [{"job": j, "source": s, "at": a, "action": act, "hash": h} for j, s, a, act, h in rows]
+
+    # -- source state ------------------------------------------------------------------------
+    def state(self, source: str) -> dict:
+        row = self._run("SELECT state FROM source_state WHERE source = ?", (source,)).fetchone()
+        return json.loads(row[0]) if row else {}
+
+    def save_state(self, source: str, state: dict) -> None:
+        self._run("INSERT INTO source_state (source, state, updated) VALUES (?, ?, ?) ON CONFLICT(source) "
+                  "DO UPDATE SET state = excluded.state, updated = excluded.updated",
+                  (source, json.dumps(state, ensure_ascii=False), time.time()))
+
+    def last_finished(self, source: str) -> float | None:
+        row = self._run("SELECT MAX(finished) FROM jobs WHERE source = ? AND status = 'succeeded'",
+                        (source,)).fetchone()
+        return row[0] if row else None
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _job(row) -> Job:
+    counts = dict(zip(COUNTS, row[8:8 + len(COUNTS)]))
+    return Job(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], counts, row[-1] or "")
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (killed, not yet reaped) counts as gone
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][:1] != "Z"
+    except OSError:
+        return True

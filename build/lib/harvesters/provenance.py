@@ -1,0 +1,123 @@
+"""Content hashes, provenance triples, dataset ids of department channels, and the precedence rule."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Iterable, Mapping, Sequence
+
+import pyoxigraph as ox
+
+from ontology.namespaces import PROV, RDF, WODP, XSD
+from sparql import records
+from sparql.identifiers import dataset_id
+
+# Department channels share one id space keyed by 资源代码, so a dataset keeps one URI whichever way it comes.
+DEPARTMENT_ID_SPACE = "wuhan"
+DEPARTMENT_CHANNELS = ("push", "cloud", "file")
+DEFAULT_CHANNEL = {"inventory": "file", "cloud": "cloud"}
+DQV_HAS_MEASUREMENT = "http://www.w3.org/ns/dqv#hasQualityMeasurement"
+
+
+def channel_dataset_id(resource_code: str) -> str:
+    """Return the id of a department's dataset, whichever channel brings it: ``wuhan.{资源代码}``."""
+    return dataset_id(DEPARTMENT_ID_SPACE, resource_code.strip())
+
+
+def content_triples(uri: str, triples: Sequence[ox.Triple]) -> list[ox.Triple]:
+    """Return a dataset graph without its catalogue record, quality measurements and provenance."""
+    record = records.record_uri(uri)
+    quality = f"{uri}#quality-"
+    out = []
+    for t in triples:
+        s = t.subject
+        if s == record or t.predicate == records.DCAT_RECORD or t.predicate.value == DQV_HAS_MEASUREMENT:
+            continue
+        if isinstance(s, ox.NamedNode) and (s.value.startswith(quality) or "/harvest/jobs/" in s.value):
+            continue
+        if t.predicate == PROV.wasGeneratedBy or (t.predicate == RDF.type and t.object.value.endswith("dqv#Metric")):
+            continue
+        out.append(t)
+    return out
+
+
+def content_hash(uri: str, triples: Sequence[ox.Triple]) -> str:
+    """Hash a dataset's content: sorted canonical N-Triples (blank nodes canonicalised) → SHA-256 hex."""
+    kept = content_triples(uri, triples)
+    if any(isinstance(t.subject, ox.BlankNode) or isinstance(t.object, ox.BlankNode) for t in kept):
+        data = ox.Dataset(ox.Quad(t.subject, t.predicate, t.object, ox.DefaultGraph()) for t in kept)
+        data.canonicalize(ox.CanonicalizationAlgorithm.UNSTABLE)
+        kept = [q.triple for q in data]
+    lines = sorted({str(t) for t in kept})
+    return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
+
+
+def job_uri(base_uri: str, job: int) -> str:
+    return f"{base_uri.rstrip('/')}/harvest/jobs/{job}"
+
+
+def with_provenance(uri: str, triples: Sequence[ox.Triple], source: str, job_node: str,
+                    started: ox.Literal) -> list[ox.Triple]:
+    """Return the graph with wodp:source set to the source and prov:wasGeneratedBy the harvest job."""
+    dataset = ox.NamedNode(uri)
+    job = ox.NamedNode(job_node)
+    out = [t for t in triples if not (t.subject == dataset and t.predicate in (WODP.source, PROV.wasGeneratedBy))
+           and t.subject != job]
+    return out + [
+        ox.Triple(dataset, WODP.source, ox.Literal(source)),
+        ox.Triple(dataset, PROV.wasGeneratedBy, job),
+        ox.Triple(job, RDF.type, PROV.Activity),
+        ox.Triple(job, PROV.startedAtTime, started),
+    ]
+
+
+def started_literal(at: float) -> ox.Literal:
+    from datetime import datetime, timezone
+
+    moment = datetime.fromtimestamp(at, tz=timezone.utc)
+    return ox.Literal(moment.strftime("%Y-%m-%dT%H:%M:%SZ"), datatype=XSD.dateTime)
+
+
+class Ledger:
+    """Who holds each dataset, its hash and history, and the precedence between department channels."""
+
+    def __init__(self, jobs, precedence: Sequence[str] = DEPARTMENT_CHANNELS,
+                 sources: Iterable = ()) -> None:
+        self.jobs = jobs   # harvesters.jobs.JobStore
+        self.order = list(precedence)
+        self._sources: dict[str, tuple[str | None, int | None]] = {}
+        for s in sources:
+            channel = s.channel or DEFAULT_CHANNEL.get(s.kind, "external")
+            self._sources[s.name] = (channel, s.priority)
+
+    def channel(self, source: str) -> str | None:
+        """Return the channel of a source: configured, 'push' for the push API, else None."""
+        if source in self._sources:
+            return self._sources[source][0]
+        return "push" if source == "push" or source.startswith("push-") else None
+
+    def rank(self, source: str) -> int | None:
+        """Return the rank of a source (smaller wins), or None when precedence does not apply to it."""
+        channel, priority = self._sources.get(source, (self.channel(source), None))
+        if priority is not None:
+            return priority
+        return self.order.index(channel) if channel in self.order else None
+
+    def admit(self, graphs: Mapping[str, Sequence[ox.Triple]], source: str) -> tuple[dict, tuple[str, ...]]:
+        """Split graphs into those the source may write and those a higher-ranked channel holds."""
+        mine = self.rank(source)
+        allowed, superseded = {}, []
+        for uri, triples in graphs.items():
+            entry = self.jobs.entry(uri)
+            if (mine is not None and entry is not None and entry.source != source and entry.rank is not None
+                    and entry.state in ("published", "held") and entry.rank < mine):
+                superseded.append(uri)
+            else:
+                allowed[uri] = triples
+        return allowed, tuple(superseded)
+
+    def note(self, uris: Iterable[str], source: str, state: str, action: str,
+             hashes: Mapping[str, str] | None = None, job: int | None = None) -> None:
+        """Record that datasets were published, held or withdrawn by a source."""
+        hashes = hashes or {}
+        channel, rank = self.channel(source), self.rank(source)
+        self.jobs.record(((u, source, channel, rank, hashes.get(u), state, action) for u in uris), job)

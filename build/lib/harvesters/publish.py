@@ -1,0 +1,156 @@
+"""Publish dataset graphs through the SHACL gate: valid ones are stored, the others held back."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+import pyoxigraph as ox
+
+from ontology.namespaces import DCT, DEPARTMENT
+from shapes.report import ValidationReport
+from sparql.quarantine import Quarantine
+from sparql.store import OxigraphStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PublishOutcome:
+    """What one publication did: datasets stored, datasets held back with their reports."""
+
+    published: tuple[str, ...] = ()
+    held: dict[str, ValidationReport] = field(default_factory=dict)
+    warnings: int = 0
+    superseded: tuple[str, ...] = ()  # kept out because a higher-ranked channel holds them (precedence)
+
+
+def department_of(uri: str, triples: Sequence[ox.Triple]) -> str | None:
+    """Return the code of the dataset's publisher when it is one of our departments."""
+    subject = ox.NamedNode(uri)
+    for t in triples:
+        if t.subject == subject and t.predicate == DCT.publisher and isinstance(t.object, ox.NamedNode):
+            if t.object.value.startswith(DEPARTMENT.base):
+                return t.object.value[len(DEPARTMENT.base):]
+    return None
+
+
+class Publisher:
+    """The one way datasets enter the store: validate each, store the valid, quarantine the rest."""
+
+    BATCH = 50  # from this many datasets on, validate them as one graph with the batch engine
+
+    def __init__(self, store: OxigraphStore, quarantine: Quarantine, validator, profile: str = "wuhan",
+                 quality=None, batch_validator=None, tombstones: Quarantine | None = None,
+                 ledger=None) -> None:
+        self.store = store
+        self.quarantine = quarantine
+        self.tombstones = tombstones
+        self.validator = validator
+        self.batch_validator = batch_validator
+        self.profile = profile
+        self.quality = quality  # callable(uri, triples, report) -> the graph with DQV measurements
+        self.ledger = ledger  # harvesters.provenance.Ledger: provenance, history and precedence (optional)
+
+    def reports(self, graphs: Mapping[str, Sequence[ox.Triple]], profile: str) -> dict[str, ValidationReport]:
+        """Validate each dataset graph; many at once go through the batch engine as one graph."""
+        if self.batch_validator is None or len(graphs) < self.BATCH:
+            return {uri: self.validator.validate(list(t), profile=profile) for uri, t in graphs.items()}
+        merged = list({t: None for triples in graphs.values() for t in triples})
+        report = self.batch_validator.validate(merged, profile=profile)
+        owners: dict[str, list[str]] = {}
+        for uri, triples in graphs.items():
+            for subject in {_label(t.subject) for t in triples}:
+                owners.setdefault(subject, []).append(uri)
+        findings: dict[str, list] = {uri: [] for uri in graphs}
+        for finding in report.findings:
+            if finding.focus not in owners and finding.severity == "Violation":
+                # a violation we cannot attribute (a relabelled blank node): validate one by one
+                return {uri: self.validator.validate(list(t), profile=profile) for uri, t in graphs.items()}
+            for uri in owners.get(finding.focus, ()):
+                findings[uri].append(finding)
+        return {uri: ValidationReport(tuple(f), report.engine, profile) for uri, f in findings.items()}
+
+    def publish(self, graphs: Mapping[str, Sequence[ox.Triple]], source: str,
+                profile: str | None = None, *, job: int | None = None,
+                hashes: Mapping[str, str] | None = None) -> PublishOutcome:
+        """Validate every dataset graph; store those without violations in one publish."""
+        superseded: tuple[str, ...] = ()
+        if self.ledger is not None:
+            graphs, superseded = self.ledger.admit(graphs, source)
+            if hashes is None:
+                from harvesters.provenance import content_hash
+
+                hashes = {uri: content_hash(uri, triples) for uri, triples in graphs.items()}
+        if not graphs:
+            return PublishOutcome(superseded=superseded)
+        accepted: dict[str, list[ox.Triple]] = {}
+        held: dict[str, ValidationReport] = {}
+        warnings = 0
+        reports = self.reports(graphs, profile or self.profile)
+        for uri, triples in graphs.items():
+            report = reports[uri]
+            dataset_id = uri.rsplit("/", 1)[-1]
+            if report.conforms:
+                accepted[uri] = list(self.quality(uri, triples, report)) if self.quality else list(triples)
+                warnings += report.count("Warning")
+            else:
+                held[uri] = report
+                self.quarantine.hold(dataset_id, uri, list(triples), report_to_json(report), source,
+                                     department_of(uri, triples))
+        created: tuple[str, ...] = ()
+        if accepted:
+            created = self.store.put_datasets(accepted).created
+            for uri in accepted:
+                self.quarantine.release(uri.rsplit("/", 1)[-1])
+                if self.tombstones is not None:
+                    self.tombstones.release(uri.rsplit("/", 1)[-1])
+        if held:
+            log.info("%s: %d datasets held back by validation", source, len(held))
+        if self.ledger is not None:
+            self.ledger.note(created, source, "published", "created", hashes, job)
+            self.ledger.note([u for u in accepted if u not in set(created)], source, "published", "updated",
+                             hashes, job)
+            self.ledger.note(held, source, "held", "held", hashes, job)
+        return PublishOutcome(tuple(accepted), held, warnings, superseded)
+
+
+    def withdraw(self, uris: Sequence[str], source: str, reason: str = "withdrawn", *,
+                 job: int | None = None) -> tuple[str, ...]:
+        """Take datasets out of publication, keeping each as a tombstone (answering 410); return those withdrawn."""
+        if self.tombstones is None:
+            raise RuntimeError("this publisher keeps no tombstones")
+        kept = []
+        for uri in uris:
+            triples = self.store.dataset_triples(uri)
+            if not triples:
+                continue
+            self.tombstones.hold(uri.rsplit("/", 1)[-1], uri, triples, {"reason": reason}, source,
+                                 department_of(uri, triples))
+            kept.append(uri)
+        if kept:
+            self.store.remove_datasets(kept, reason=reason)
+            if self.ledger is not None:
+                self.ledger.note(kept, source, "withdrawn", "withdrawn", None, job)
+        return tuple(kept)
+
+
+def _label(term) -> str:
+    return "_:" + term.value if isinstance(term, ox.BlankNode) else term.value
+
+
+def report_to_json(report: ValidationReport) -> dict:
+    """Write a report as plain JSON (for the quarantine, the API and the CLI)."""
+    return {
+        "conforms": report.conforms,
+        "engine": report.engine,
+        "profile": report.profile,
+        "violations": report.count("Violation"),
+        "warnings": report.count("Warning"),
+        "findings": [
+            {"focus": f.focus, "path": f.path, "constraint": f.constraint, "severity": f.severity,
+             "shape": f.shape, "message_zh": f.message_zh, "message_en": f.message_en, "value": f.value}
+            for f in report.findings
+        ],
+    }

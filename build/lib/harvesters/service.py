@@ -1,0 +1,70 @@
+"""Hold the harvest parts of one process: job store, ledger, and running sources by name."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from harvesters.base import HarvestBusyError
+from harvesters.jobs import JobStore
+from harvesters.provenance import Ledger
+from harvesters.runner import HarvestContext, run_harvest
+
+log = logging.getLogger(__name__)
+
+
+class Harvesting:
+    """Run harvests of the configured sources against one publisher; one job per source at a time."""
+
+    def __init__(self, settings, publisher, transport=None) -> None:
+        self.settings = settings
+        self.jobs = JobStore(settings.path(settings.harvest.db_path))
+        self.ledger = Ledger(self.jobs, settings.harvest.precedence, settings.harvest.sources)
+        publisher.ledger = self.ledger
+        from harvesters.links import LinkTable
+
+        self.links = LinkTable(settings.path(settings.harvest.db_path))
+        if getattr(publisher.quality, "links_of", False) is None:  # shapes.quality.QualityHook
+            publisher.quality.links_of = self.links.counts  # link availability in every publication
+        self.context = HarvestContext(settings, publisher, self.jobs, transport)
+        self._lock = threading.Lock()
+        self._running: set[str] = set()
+
+    def sources(self) -> list[str]:
+        """Return the names of the enabled sources."""
+        return [s.name for s in self.settings.harvest.sources if s.enabled]
+
+    def run(self, name: str, trigger: str = "manual") -> dict:
+        """Run one source now (refused while the same source runs in this process)."""
+        with self._lock:
+            if name in self._running:
+                raise HarvestBusyError(f"a harvest of {name!r} is already running")
+            self._running.add(name)
+        try:
+            src = self.context.source(name)
+            if src.kind == "links":
+                from harvesters.links import run_link_check
+
+                return run_link_check(src, self.context, self.links, trigger)
+            return run_harvest(name, self.context, trigger)
+        finally:
+            with self._lock:
+                self._running.discard(name)
+
+    def run_all(self, trigger: str = "manual") -> list[dict]:
+        """Run every enabled source in turn; one failing source does not stop the others."""
+        return [self.run(name, trigger) for name in self.sources()]
+
+    def recover(self) -> list[dict]:
+        """Mark stale running jobs interrupted and retry their sources; return the retries' reports."""
+        stale = self.jobs.recover(self.settings.harvest.stale_after_s)
+        out = []
+        for name in dict.fromkeys(j.source for j in stale):
+            if name in self.sources():
+                log.info("retrying the interrupted harvest of %s", name)
+                out.append(self.run(name, trigger="retry"))
+        return out
+
+    def close(self) -> None:
+        self.links.close()
+        self.jobs.close()

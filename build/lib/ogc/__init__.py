@@ -1,0 +1,1 @@
+"""ogc: placeholder for a later issue (see ../shared/DESIGN.md)."""

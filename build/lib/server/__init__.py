@@ -1,0 +1,1 @@
+"""The web application, the command line and the portal."""

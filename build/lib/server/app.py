@@ -1,0 +1,49 @@
+"""Make the Flask application: one blueprint per door, one error handler for all."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from config.settings import Settings, load_settings
+from server.platform import Platform
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, platform: Platform | None = None,
+               *, start_workers: bool = True) -> Flask:
+    """Build the application over an opened platform (opened here when not given)."""
+    settings = settings or (platform.settings if platform else load_settings())
+    platform = platform or Platform.open(settings, start_workers=start_workers)
+    app = Flask(__name__, static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = settings.server.max_request_bytes
+    app.json.ensure_ascii = False
+    app.extensions["wodp"] = platform
+
+    from server import (changes, dcat, errors, files, harvest_api, http, internal, push_api, sparql_endpoint,
+                        validation_api)
+    from server.portal import portal_bp
+
+    app.register_blueprint(portal_bp)
+    app.register_blueprint(dcat.bp)
+    app.register_blueprint(sparql_endpoint.bp)
+    app.register_blueprint(files.bp)
+    app.register_blueprint(internal.bp)
+    app.register_blueprint(validation_api.bp)
+    app.register_blueprint(harvest_api.bp)
+    app.register_blueprint(push_api.bp)
+    app.register_blueprint(changes.bp)
+    errors.register(app)
+    http.register(app)
+    if settings.site.proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = settings.site.proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)
+    return app
+
+
+def platform_of(app: Flask) -> Platform:
+    return app.extensions["wodp"]

@@ -1,0 +1,84 @@
+"""Install the vocabulary graph and the catalogue's own description in the store."""
+
+from __future__ import annotations
+
+import pyoxigraph as ox
+
+from config.settings import Settings
+from ontology import turtle_sources
+from ontology.namespaces import DCAT, DCT, DEPARTMENT, FOAF, LANGUAGE, RDF, WODP
+from sparql.store import VOCABULARY_GRAPH, OxigraphStore
+
+
+def vocabulary_triples() -> list[ox.Triple]:
+    """Return the triples of every ontology Turtle file."""
+    triples: list[ox.Triple] = []
+    for name, data in turtle_sources().items():
+        triples += [q.triple for q in ox.parse(data, ox.RdfFormat.TURTLE, base_iri=WODP.base)]
+    return triples
+
+
+def catalogue_triples(settings: Settings) -> list[ox.Triple]:
+    """Describe the catalogue itself (DCAT-AP mandatory and recommended properties)."""
+    site = settings.site
+    cat = ox.NamedNode(settings.base_uri + "/catalog")
+    zh = lambda text: ox.Literal(text, language="zh-CN")  # noqa: E731
+    en = lambda text: ox.Literal(text, language="en")  # noqa: E731
+    publisher = DEPARTMENT[site.publisher]
+    return [
+        ox.Triple(cat, RDF.type, DCAT.Catalog),
+        ox.Triple(cat, DCT.title, zh(site.title_zh)),
+        ox.Triple(cat, DCT.title, en(site.title_en)),
+        ox.Triple(cat, DCT.description, zh(site.description_zh)),
+        ox.Triple(cat, DCT.description, en(site.description_en)),
+        ox.Triple(cat, DCT.publisher, publisher),
+        ox.Triple(publisher, RDF.type, FOAF.Agent),
+        *(ox.Triple(publisher, FOAF.name, t) for t in _department_names(site.publisher)),
+        ox.Triple(cat, DCT.language, LANGUAGE.ZHO),
+        ox.Triple(LANGUAGE.ZHO, RDF.type, DCT.LinguisticSystem),
+        ox.Triple(cat, FOAF.homepage, ox.NamedNode(settings.base_uri + "/")),
+        ox.Triple(ox.NamedNode(settings.base_uri + "/"), RDF.type, FOAF.Document),
+        ox.Triple(cat, DCAT.themeTaxonomy, WODP.Themes),
+        ox.Triple(WODP.Themes, RDF.type, ox.NamedNode("http://www.w3.org/2004/02/skos/core#ConceptScheme")),
+        ox.Triple(WODP.Themes, DCT.title, zh("数据领域")),
+        ox.Triple(WODP.Themes, DCT.title, en("Data themes")),
+        ox.Triple(cat, DCAT.service, ox.NamedNode(settings.base_uri + "/sparql")),
+        ox.Triple(ox.NamedNode(settings.base_uri + "/sparql"), RDF.type, DCAT.DataService),
+        ox.Triple(ox.NamedNode(settings.base_uri + "/sparql"), DCAT.endpointURL,
+                  ox.NamedNode(settings.base_uri + "/sparql")),
+        ox.Triple(ox.NamedNode(settings.base_uri + "/sparql"), DCT.title, zh("SPARQL 查询服务")),
+        ox.Triple(ox.NamedNode(settings.base_uri + "/sparql"), DCT.conformsTo,
+                  ox.NamedNode("https://www.w3.org/TR/sparql11-protocol/")),
+        ox.Triple(ox.NamedNode("https://www.w3.org/TR/sparql11-protocol/"), RDF.type, DCT.Standard),
+    ]
+
+
+def _department_names(code: str) -> list[ox.Literal]:
+    """Return the foaf:name literals of one of our departments, from ontology/departments.ttl."""
+    subject = DEPARTMENT[code]
+    return [t.object for t in vocabulary_triples() if t.subject == subject and t.predicate == FOAF.name]
+
+
+def install(store: OxigraphStore, settings: Settings) -> None:
+    """Write the vocabulary and catalogue graphs (idempotent)."""
+    store.put_graph(VOCABULARY_GRAPH.value, vocabulary_triples())
+    store.put_graph(settings.base_uri + "/catalog", catalogue_triples(settings))
+
+
+def load_demo(platform) -> "object":
+    """Replace the store's content with the generated demo catalogue; return the DemoCatalog."""
+    from demo.generator import build_demo_catalog
+
+    settings = platform.settings
+    d = settings.demo
+    demo = build_demo_catalog(settings.base_uri, d.seed, d.datasets, d.spatial)
+    store = platform.store
+    store.clear()
+    install(store, settings)
+    outcome = platform.publisher.publish({ds.uri: list(ds.triples) for ds in demo.datasets}, "demo")
+    if outcome.held:
+        held = ", ".join(sorted(outcome.held)[:5])
+        raise RuntimeError(f"{len(outcome.held)} demo datasets failed validation, e.g. {held}")
+    platform.demo = demo
+    platform.extras["demo_index"] = {ds.id: ds for ds in demo.datasets}
+    return demo

@@ -1,0 +1,376 @@
+"""Run the platform from the command line: wodp demo | serve | load | remove | export | account."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from config.settings import Settings, SettingsError, load_settings
+from sparql.errors import StoreBusyError, WodpError
+
+log = logging.getLogger("wodp")
+DEFAULT_BASE_URI = "http://127.0.0.1:8000"
+_LAST: dict = {}  # the answer of the last write, for the exit code
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, dict] = {}
+    if getattr(args, "host", None):
+        overrides.setdefault("server", {})["host"] = args.host
+    if getattr(args, "port", None):
+        overrides.setdefault("server", {})["port"] = args.port
+    settings = load_settings(overrides=overrides)
+    if overrides and settings.site.base_uri == DEFAULT_BASE_URI:
+        # base_uri left at its default follows the address given on the command line
+        host = settings.server.host if settings.server.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+        overrides["site"] = {"base_uri": f"http://{host}:{settings.server.port}"}
+        settings = load_settings(overrides=overrides)
+    logging.basicConfig(level=settings.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return settings
+
+
+def serve(settings: Settings, platform=None, demo=None) -> int:
+    """Serve the platform with waitress until interrupted (with the demo's local sources when given)."""
+    from waitress import create_server
+
+    from server.app import create_app
+    from server.internal import write_server_file
+    from server.platform import Platform
+
+    platform = platform or Platform.open(settings)
+    app = create_app(settings, platform)
+    gate = None
+    if demo is not None:
+        from server.demo_sources import WarmUpGate
+
+        app.wsgi_app = gate = WarmUpGate(app.wsgi_app, demo)
+    if settings.harvest.scheduler and platform.harvesting is not None:
+        from harvesters.scheduler import Scheduler
+
+        platform.scheduler = Scheduler(platform.harvesting, settings.harvest)
+        platform.scheduler.start()
+    host, port = settings.server.host, settings.server.port
+    server = create_server(app, host=host, port=port, threads=settings.server.threads,
+                           max_request_body_size=settings.server.max_request_bytes, ident="wodp")
+    url = f"http://{host}:{port}"
+    app.config["WODP_INTERNAL_TOKEN"] = write_server_file(settings.home, url, os.getpid())
+
+    def _stop(signum, frame):  # noqa: ARG001
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)
+    print(f"wodp serving {settings.home} on {url}  (catalogue {settings.base_uri}/catalog)", flush=True)
+    if gate is not None:
+        import threading
+
+        from server.demo_sources import run_demo_harvests
+
+        names = [s.name for s in settings.harvest.sources if s.name.startswith("sample-")]
+        threading.Thread(target=run_demo_harvests, args=(platform, names, platform.demo.totals["datasets"], gate),
+                         name="demo-harvests", daemon=True).start()
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+        (settings.home / "server.json").unlink(missing_ok=True)
+        platform.close()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    from server import catalogue
+    from server.platform import Platform
+
+    sources = None
+    if not args.build_only:
+        settings, sources = _with_demo_sources(settings)
+    platform = Platform.open(settings, start_workers=not args.build_only)
+    demo = catalogue.load_demo(platform)
+    stored = platform.store.count_datasets()
+    print("demo catalogue built:")
+    for key, value in sorted(demo.totals.items()):
+        print(f"  {'generator ' + key if key == 'datasets' else key:<28} {value}")
+    print(f"  {'stored datasets':<28} {stored}")
+    print(f"  {'search index datasets':<28} {platform.search.count()}")
+    if args.build_only:
+        print(f"  {'datasets':<28} {stored}")
+        platform.close()
+        return 0
+    return serve(settings, platform, demo=sources)
+
+
+def _with_demo_sources(settings: Settings):
+    """Add the demo's local sources (served by the demo server under /demo-sources) and turn the scheduler on."""
+    from config.settings import HarvestSource
+    from server.demo_sources import DemoSources
+
+    host = settings.server.host if settings.server.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    sources = DemoSources(settings.base_uri)
+    configured = [s for s in settings.harvest.sources if not s.name.startswith("sample-")]
+    added = [HarvestSource(**s) for s in sources.sources(f"http://{host}:{settings.server.port}")]
+    # the cloud token is a secret (never in a file): the demo's own center gets a fresh one per run
+    harvest = settings.harvest.model_copy(update={"sources": configured + added, "scheduler": True,
+                                                  "cloud_token": sources.token})
+    return settings.model_copy(update={"harvest": harvest}), sources
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    from server import catalogue
+    from server.platform import Platform
+
+    platform = Platform.open(settings)
+    catalogue.install(platform.store, settings)
+    return serve(settings, platform)
+
+
+def _running_server(settings: Settings) -> dict | None:
+    path = settings.home / "server.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _post(server: dict, path: str, body: bytes, content_type: str) -> dict:
+    req = urllib.request.Request(server["url"] + path, data=body, method="POST",
+                                 headers={"Content-Type": content_type, "X-WODP-Token": server["token"]})
+    try:
+        with urllib.request.urlopen(req, timeout=300) as resp:
+            return json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        raise WodpError(f"the server refused: {exc.read().decode('utf-8', 'replace')}") from exc
+
+
+def _with_store(settings: Settings, local, remote) -> int:
+    """Write through the running server if it holds the store, else open the store here."""
+    from sparql.store import open_store
+
+    try:
+        store = open_store(settings.path(settings.store.path))
+    except StoreBusyError:
+        server = _running_server(settings)
+        if server is None:
+            raise
+        answer = remote(server)
+        _LAST.update(answer)
+        print(json.dumps(answer, ensure_ascii=False, indent=1))
+        return 0
+    try:
+        from server.search import SearchIndex
+
+        search = SearchIndex(settings.path(settings.search.path))
+        store.subscribe(lambda event: search.follow(store, event))
+        answer = local(store)
+        _LAST.update(answer)
+        print(json.dumps(answer, ensure_ascii=False, indent=1))
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    import pyoxigraph as ox
+
+    from sparql.loader import read_files
+
+    graphs = read_files(Path(p) for p in args.files)
+    quads = [ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(uri)) for uri, ts in graphs.items() for t in ts]
+    body = ox.serialize(quads, format=ox.RdfFormat.N_QUADS)
+    from server.internal import outcome_json
+    from server.platform import build_publisher
+
+    def local(store):
+        return outcome_json(build_publisher(store, settings.home).publish(graphs, "load", profile=args.profile))
+
+    code = _with_store(settings, local,
+                       lambda server: _post(server, f"/internal/load?profile={args.profile}", body,
+                                            "application/n-quads"))
+    return code or (3 if _LAST.get("held") else 0)
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    uris = [f"{settings.base_uri}/datasets/{i}" for i in args.ids]
+    return _with_store(
+        settings,
+        lambda store: {"removed": len(store.remove_datasets(uris).removed)},
+        lambda server: _post(server, "/internal/remove", json.dumps(args.ids).encode(), "application/json"),
+    )
+
+
+def cmd_harvest(args: argparse.Namespace) -> int:
+    """Run one harvest source, or all, here or through the running server; exit 1 if a job failed."""
+    settings = _settings(args)
+    if not args.all and not args.source:
+        raise WodpError("name a harvest source, or give --all")
+
+    def local(store):
+        from harvesters.service import Harvesting
+        from server.platform import build_publisher
+
+        harvesting = Harvesting(settings, build_publisher(store, settings.home))
+        try:
+            retried = harvesting.recover()
+            if args.all:
+                reports = [r for r in harvesting.run_all() if r["source"] not in {x["source"] for x in retried}]
+            else:
+                reports = [r for r in retried if r["source"] == args.source] or [harvesting.run(args.source)]
+            return {"jobs": retried + reports if args.all else reports}
+        finally:
+            harvesting.close()
+
+    body = json.dumps({"all": bool(args.all), "source": args.source}).encode()
+    _with_store(settings, local, lambda server: _post(server, "/internal/harvest", body, "application/json"))
+    return 1 if any(job.get("status") != "succeeded" for job in _LAST.get("jobs", [])) else 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Validate files (RDF, or record files through --mapping) and print the report; 1 on violations."""
+    settings = _settings(args)
+    from harvesters.publish import report_to_json
+    from server.validation_api import graphs_from_upload, merge_reports
+    from shapes.validate import get_validator
+
+    validator = get_validator(args.engine)
+    violations = 0
+    documents = []
+    for name in args.files:
+        path = Path(name)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise WodpError(f"{path}: cannot read: {exc.strerror}") from exc
+        graphs, problems = graphs_from_upload(data, path.name, args.mapping, settings.base_uri)
+        report = merge_reports([validator.validate(list(t), profile=args.profile) for t in graphs.values()])
+        violations += report.count("Violation")
+        documents.append((path, len(graphs), report, problems))
+    if args.format == "json":
+        print(json.dumps([{"file": str(p), "datasets": n, **report_to_json(r),
+                           "mapping_problems": [x.__dict__ for x in pr]} for p, n, r, pr in documents],
+                         ensure_ascii=False, indent=1))
+    else:
+        for path, count, report, problems in documents:
+            verdict = "conforms" if report.conforms else "does not conform"
+            print(f"{path}: {count} datasets, {report.count('Violation')} violations, "
+                  f"{report.count('Warning')} warnings: {verdict} to profile {args.profile}")
+            for f in report.findings:
+                print(f"  {f.severity:<9} {f.focus}  {f.path or ''}\n            {f.message_zh} / {f.message_en}")
+            for problem in problems:
+                print(f"  mapping   {problem.origin} {problem.field or ''}: {problem.message}")
+    return 1 if violations else 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    import pyoxigraph as ox
+
+    from sparql.store import open_store
+
+    store = open_store(settings.path(settings.store.path))
+    fmt = ox.RdfFormat.TRIG if args.format == "trig" else ox.RdfFormat.N_QUADS
+    out = open(args.output, "wb") if args.output else sys.stdout.buffer
+    try:
+        ox.serialize(store.quads(), out, fmt)
+    finally:
+        store.close()
+        if args.output:
+            out.close()
+    return 0
+
+
+def cmd_account(args: argparse.Namespace) -> int:
+    """Add, list or revoke the department accounts of the push API (a token is printed once, at add)."""
+    settings = _settings(args)
+    from server.accounts import AccountStore
+
+    accounts = AccountStore(settings.home / "accounts.sqlite")
+    try:
+        if args.action == "add":
+            account, token = accounts.create(args.department, args.name)
+            print(f"account {account.id} for {account.department} {account.name}")
+            print(f"token (shown this once only; it is stored hashed): {token}")
+        elif args.action == "revoke":
+            account = accounts.revoke(args.id)
+            print(f"account {account.id} of {account.department} revoked at {account.revoked}")
+        else:
+            for a in accounts.list(args.department):
+                state = f"revoked {a.revoked}" if a.revoked else "active"
+                print(f"{a.id}  {a.department}  {state:<28} created {a.created}  last used {a.last_used or '-'}"
+                      f"  {a.name}")
+    finally:
+        accounts.close()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wodp", description="Wuhan open government data platform")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, func, text in (("demo", cmd_demo, "build the demo catalogue into WODP_HOME and serve it"),
+                             ("serve", cmd_serve, "serve the catalogue in WODP_HOME")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--host", help="address to listen on (default from settings: 127.0.0.1)")
+        p.add_argument("--port", type=int, help="port to listen on (default from settings: 8000)")
+        p.set_defaults(func=func)
+    sub.choices["demo"].add_argument("--build-only", action="store_true", help="build, print totals, do not serve")
+    p = sub.add_parser("load", help="publish the datasets of RDF files (.ttl .nt .nq .trig .rdf .jsonld); "
+                                    "datasets with SHACL violations are held back (exit code 3)")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--profile", default="wuhan", help="validation profile (default: wuhan)")
+    p.set_defaults(func=cmd_load)
+    p = sub.add_parser("validate", help="validate RDF or record files against a SHACL profile; "
+                                        "exit 1 on violations")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--mapping", help="mapping for record files (.csv .xlsx .json .xml), e.g. china-core")
+    p.add_argument("--profile", default="wuhan", help="profile: wuhan, wuhan-harvested, dcat-ap-3, geodcat-ap")
+    p.add_argument("--engine", default="pyshacl", choices=["pyshacl", "pyrudof"])
+    p.add_argument("--format", default="text", choices=["text", "json"])
+    p.set_defaults(func=cmd_validate)
+    p = sub.add_parser("harvest", help="run a harvest source (or --all) now and print the job reports")
+    p.add_argument("source", nargs="?")
+    p.add_argument("--all", action="store_true", help="run every enabled source")
+    p.set_defaults(func=cmd_harvest)
+    p = sub.add_parser("remove", help="remove datasets by identifier")
+    p.add_argument("ids", nargs="+")
+    p.set_defaults(func=cmd_remove)
+    p = sub.add_parser("export", help="write the whole store as N-Quads or TriG")
+    p.add_argument("--format", choices=["nquads", "trig"], default="nquads")
+    p.add_argument("-o", "--output")
+    p.set_defaults(func=cmd_export)
+    p = sub.add_parser("account", help="department accounts of the push API: add, list, revoke")
+    actions = p.add_subparsers(dest="action", required=True)
+    a = actions.add_parser("add", help="make an account for a department and print its token once")
+    a.add_argument("department", help="department code of ontology/departments.ttl, e.g. D017")
+    a.add_argument("--name", help="who holds the account (default: the department's name)")
+    actions.add_parser("list", help="list the accounts (never their tokens)").add_argument(
+        "--department", help="only this department's accounts")
+    actions.add_parser("revoke", help="revoke an account's token at once").add_argument("id")
+    p.set_defaults(func=cmd_account)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except SettingsError as exc:
+        print(f"wodp: settings: {exc}", file=sys.stderr)
+        return 2
+    except WodpError as exc:
+        print(f"wodp: {exc.message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

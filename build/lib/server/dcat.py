@@ -1,0 +1,164 @@
+"""Serve the DCAT doors: the paged catalogue and dereferenceable dataset URIs."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+from urllib.parse import urlencode
+
+import pyoxigraph as ox
+from flask import Blueprint, Response, current_app, redirect, request, url_for
+
+from ontology.namespaces import HYDRA, RDF, XSD
+from server import http, rdf_response
+from server.rdf_response import HTML
+from sparql.errors import BadRequestError, GoneError, NotFoundError
+from sparql.identifiers import is_dataset_id
+
+bp = Blueprint("dcat", __name__)
+
+CATALOG_GRAPH_SUFFIX = "/catalog"
+
+
+def _platform():
+    return current_app.extensions["wodp"]
+
+
+def _int_arg(name: str, default: int, low: int, high: int | None = None) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequestError(f"{name} must be a whole number, got {raw[:40]!r}") from None
+    if value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise BadRequestError(f"{name} must be {bound}, got {value}")
+    return value
+
+
+def _since_arg() -> str | None:
+    raw = request.args.get("modified_since")
+    if not raw:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00").replace(" ", "+"))
+    except ValueError:
+        raise BadRequestError(
+            f"modified_since must be an ISO 8601 date or date-time, got {raw[:40]!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _page_query(since: str | None, limit: int | None = None, offset: int = 0, count: bool = False) -> str:
+    where = ("GRAPH ?d { ?d a <http://www.w3.org/ns/dcat#Dataset> . "
+             "OPTIONAL { ?r <http://xmlns.com/foaf/0.1/primaryTopic> ?d ; <http://purl.org/dc/terms/modified> ?m } }")
+    if since:
+        where += f' FILTER(?m >= "{since}"^^<http://www.w3.org/2001/XMLSchema#dateTime>)'
+    if count:
+        return f"SELECT (COUNT(?d) AS ?n) WHERE {{ {where} }}"
+    return f"SELECT ?d WHERE {{ {where} }} ORDER BY ?d LIMIT {limit} OFFSET {offset}"
+
+
+def _page_url(base: str, page: int, page_size: int, since: str | None, default_size: int) -> str:
+    params: dict[str, object] = {}
+    if since:
+        params["modified_since"] = since
+    if page_size != default_size:
+        params["page_size"] = page_size
+    params["page"] = page
+    return f"{base}?{urlencode(params)}"
+
+
+def _paging_triples(base: str, page: int, pages: int, size: int, total: int, since: str | None,
+                    default_size: int) -> list[ox.Triple]:
+    """Describe the page as ckanext-dcat and piveau read it, and as a Hydra PartialCollectionView."""
+    url = lambda n: _page_url(base, n, size, since, default_size)  # noqa: E731
+    view = ox.NamedNode(url(page))
+    out = [
+        ox.Triple(view, RDF.type, HYDRA.PagedCollection),
+        ox.Triple(view, RDF.type, HYDRA.PartialCollectionView),
+        ox.Triple(ox.NamedNode(base), HYDRA.view, view),
+        ox.Triple(view, HYDRA.totalItems, ox.Literal(str(total), datatype=XSD.integer)),
+        ox.Triple(view, HYDRA.itemsPerPage, ox.Literal(str(size), datatype=XSD.integer)),
+        ox.Triple(view, HYDRA.firstPage, ox.Literal(url(1))),
+        ox.Triple(view, HYDRA.lastPage, ox.Literal(url(pages))),
+        ox.Triple(view, HYDRA.first, ox.NamedNode(url(1))),
+        ox.Triple(view, HYDRA.last, ox.NamedNode(url(pages))),
+    ]
+    if page < pages:
+        out += [ox.Triple(view, HYDRA.nextPage, ox.Literal(url(page + 1))),
+                ox.Triple(view, HYDRA.next, ox.NamedNode(url(page + 1)))]
+    if page > 1:
+        out += [ox.Triple(view, HYDRA.previousPage, ox.Literal(url(page - 1))),
+                ox.Triple(view, HYDRA.previous, ox.NamedNode(url(page - 1)))]
+    return out
+
+
+@bp.route("/catalog", methods=["GET", "HEAD"])
+@bp.route("/catalog.<suffix>", methods=["GET", "HEAD"])
+def catalog(suffix: str | None = None):
+    """Answer one page of the DCAT catalogue with Hydra paging."""
+    platform = _platform()
+    settings = platform.settings
+    if suffix is not None:
+        _, fmt = rdf_response.split_suffix("catalog." + suffix)
+        if fmt is None:
+            raise NotFoundError(f"unknown catalogue format .{suffix}; use .ttl, .jsonld, .rdf or .nt")
+    else:
+        fmt = rdf_response.choose(html_default=False)
+        if fmt == HTML:
+            return redirect(url_for("portal.search", **request.args), code=303)
+    size = _int_arg("page_size", settings.catalog.page_size, 1, settings.catalog.max_page_size)
+    page = _int_arg("page", 1, 1, 10**9)
+    since = _since_arg()
+    store = platform.store
+    total = int(next(iter(store.query(_page_query(since, count=True))))[0].value)
+    pages = max(1, math.ceil(total / size))
+    if page > pages:
+        raise NotFoundError(f"page {page} is past the last page ({pages}) of {total} datasets")
+    base = settings.base_uri + "/catalog"
+    etag = http.etag_for("catalog", store.generation, fmt.media_type, page, size, since)
+    if request.if_none_match and etag in request.if_none_match:
+        return http.conditional(Response(), etag, store.last_modified())
+    uris = [row[0].value for row in store.query(_page_query(since, size, (page - 1) * size))]
+    triples = list(store.quads(settings.base_uri + CATALOG_GRAPH_SUFFIX))
+    body_triples = [q.triple for q in triples]
+    for uri in uris:
+        body_triples.extend(store.dataset_triples(uri))
+    body_triples += _paging_triples(base, page, pages, size, total, since, settings.catalog.page_size)
+    response = Response(rdf_response.serialize(body_triples, fmt),
+                        content_type=rdf_response.content_type(fmt))
+    response.vary.add("Accept")
+    return http.conditional(response, etag, store.last_modified())
+
+
+@bp.route("/datasets/<path:name>", methods=["GET", "HEAD"])
+def dataset(name: str):
+    """Dereference a dataset URI: HTML for browsers, RDF by Accept header or suffix."""
+    platform = _platform()
+    dataset_id, fmt = rdf_response.split_suffix(name)
+    if not is_dataset_id(dataset_id):
+        raise NotFoundError(f"{name!r} is not a dataset identifier")
+    uri = platform.dataset_uri(dataset_id)
+    modified = platform.store.record_modified(uri)
+    if modified is None:
+        if platform.tombstones is not None and platform.tombstones.get(dataset_id) is not None:
+            raise GoneError(f"dataset {dataset_id!r} was withdrawn from publication")
+        raise NotFoundError(f"no dataset {dataset_id!r} in this catalogue")
+    if fmt is None:
+        fmt = rdf_response.choose(html_default=True)
+    lang = request.args.get("lang", "zh")
+    etag = http.etag_for("dataset", uri, modified.isoformat(), getattr(fmt, "media_type", fmt), lang)
+    if fmt == HTML:
+        from server.portal import render_dataset_page
+
+        response = Response(render_dataset_page(platform, uri, lang), mimetype="text/html")
+    else:
+        triples = platform.store.dataset_triples(uri)
+        response = Response(rdf_response.serialize(triples, fmt), content_type=rdf_response.content_type(fmt))
+        response.headers["Link"] = f'<{uri}>; rel="canonical"'
+    response.vary.add("Accept")
+    return http.conditional(response, etag, modified.replace(microsecond=0))

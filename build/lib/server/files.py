@@ -1,0 +1,69 @@
+"""Serve the demo catalogue's downloads and data APIs, generated from the dataset on request."""
+
+from __future__ import annotations
+
+import threading
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from server import http
+from sparql.errors import BadRequestError, NotFoundError
+from sparql.identifiers import is_dataset_id
+
+bp = Blueprint("files", __name__)
+_lock = threading.Lock()
+
+
+def _demo_dataset(dataset_id: str):
+    """Find a demo dataset; the generator is deterministic, so it is rebuilt from the settings once."""
+    platform = current_app.extensions["wodp"]
+    if not is_dataset_id(dataset_id) or not dataset_id.startswith("demo."):
+        raise NotFoundError(f"no downloadable files for {dataset_id!r}")
+    uri = platform.dataset_uri(dataset_id)
+    if platform.store.record_modified(uri) is None:
+        raise NotFoundError(f"no dataset {dataset_id!r} in this catalogue")
+    with _lock:
+        if platform.demo is None:
+            from demo.generator import build_demo_catalog
+
+            d = platform.settings.demo
+            platform.demo = build_demo_catalog(platform.settings.base_uri, d.seed, d.datasets, d.spatial)
+            platform.extras["demo_index"] = {ds.id: ds for ds in platform.demo.datasets}
+    found = platform.extras["demo_index"].get(dataset_id)
+    if found is None:
+        raise NotFoundError(f"no downloadable files for {dataset_id!r}")
+    return found
+
+
+@bp.route("/files/<dataset_id>/<name>", methods=["GET", "HEAD"])
+def download(dataset_id: str, name: str):
+    """Download one distribution file of a demo dataset."""
+    dataset = _demo_dataset(dataset_id)
+    from demo.files import render_file
+
+    try:
+        content, media_type = render_file(dataset, name)
+    except (KeyError, ValueError):
+        raise NotFoundError(f"dataset {dataset_id} has no file {name!r}") from None
+    response = Response(content, mimetype=media_type)
+    response.headers["Content-Disposition"] = f'attachment; filename="{dataset_id}-{name}"'
+    return http.conditional(response, http.etag_for("file", dataset_id, name, len(content)), None)
+
+
+@bp.route("/api/data/<dataset_id>", methods=["GET", "HEAD"])
+def data_api(dataset_id: str):
+    """Answer the rows of a demo dataset as paged JSON."""
+    dataset = _demo_dataset(dataset_id)
+    from demo.files import render_api_page
+
+    try:
+        page = int(request.args.get("page", "1"))
+        size = int(request.args.get("page_size", "50"))
+    except ValueError:
+        raise BadRequestError("page and page_size must be whole numbers") from None
+    if page < 1 or not 1 <= size <= 1000:
+        raise BadRequestError("page must be at least 1 and page_size between 1 and 1000")
+    try:
+        return jsonify(render_api_page(dataset, page, size))
+    except (KeyError, ValueError):
+        raise NotFoundError(f"dataset {dataset_id} has no data API") from None

@@ -1,0 +1,56 @@
+"""Show harvest jobs and their reports: status, counts, per-record errors, log; dataset history."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, Response, current_app, request
+
+from sparql.errors import BadRequestError, NotFoundError
+
+bp = Blueprint("harvest_api", __name__)
+
+
+def _jobs():
+    harvesting = current_app.extensions["wodp"].harvesting
+    if harvesting is None:
+        raise NotFoundError("harvesting is not enabled in this process")
+    return harvesting
+
+
+def _json(body: dict) -> Response:
+    return Response(json.dumps(body, ensure_ascii=False, default=str), mimetype="application/json")
+
+
+@bp.get("/api/harvest/sources")
+def sources():
+    """List the configured harvest sources with their latest job."""
+    harvesting = _jobs()
+    out = []
+    for name in harvesting.sources():
+        latest = harvesting.jobs.jobs(name, limit=1)
+        out.append({"name": name, "latest_job": latest[0].as_json() if latest else None})
+    return _json({"sources": out})
+
+
+@bp.get("/api/harvest/jobs")
+def jobs():
+    """List recent jobs, newest first (?source=NAME, ?limit=N up to 500)."""
+    try:
+        limit = int(request.args.get("limit", "50"))
+    except ValueError:
+        raise BadRequestError("limit must be a whole number") from None
+    if not 1 <= limit <= 500:
+        raise BadRequestError("limit must be between 1 and 500")
+    found = _jobs().jobs.jobs(request.args.get("source"), limit=limit)
+    return _json({"jobs": [job.as_json() for job in found]})
+
+
+@bp.get("/api/harvest/jobs/<int:job_id>")
+def job(job_id: int):
+    """Show one job's report: status, counts, duration, per-record errors and its log."""
+    store = _jobs().jobs
+    found = store.job(job_id)
+    if found is None:
+        raise NotFoundError(f"no harvest job {job_id}")
+    return _json({**found.as_json(), "errors": store.job_errors(job_id), "log": store.job_log(job_id)})

@@ -1,0 +1,86 @@
+"""Let local commands write through the running server, which holds the only store handle."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+from pathlib import Path
+
+import pyoxigraph as ox
+from flask import Blueprint, current_app, jsonify, request
+
+from sparql.errors import BadRequestError, WodpError
+from sparql.identifiers import is_dataset_id
+from sparql.loader import parse_rdf, split_datasets
+
+bp = Blueprint("internal", __name__, url_prefix="/internal")
+TOKEN_HEADER = "X-WODP-Token"
+
+
+class ForbiddenError(WodpError):
+    status = 403
+    code = "forbidden"
+
+
+def write_server_file(home: Path, url: str, pid: int) -> str:
+    """Record where the server listens and the token local commands must show; return the token."""
+    token = secrets.token_urlsafe(32)
+    path = home / "server.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"url": url, "pid": pid, "token": token}))
+    tmp.chmod(0o600)
+    tmp.replace(path)
+    return token
+
+
+def _check() -> None:
+    expected = current_app.config.get("WODP_INTERNAL_TOKEN")
+    given = request.headers.get(TOKEN_HEADER, "")
+    if request.remote_addr not in ("127.0.0.1", "::1") or not expected or not hmac.compare_digest(given, expected):
+        raise ForbiddenError("internal endpoints answer local commands of this data directory only")
+
+
+@bp.post("/load")
+def load():
+    """Publish the dataset graphs of an N-Quads body."""
+    _check()
+    graphs = split_datasets(parse_rdf(request.get_data(), ox.RdfFormat.N_QUADS, "request body"))
+    if not graphs:
+        raise BadRequestError("no dcat:Dataset in the request body")
+    profile = request.args.get("profile", "wuhan")
+    outcome = current_app.extensions["wodp"].publisher.publish(graphs, "load", profile=profile)
+    return jsonify(outcome_json(outcome))
+
+
+def outcome_json(outcome) -> dict:
+    """Summarise a publication: counts, and the reasons of each dataset held back."""
+    from harvesters.publish import report_to_json
+
+    return {"put": len(outcome.published), "held": len(outcome.held), "warnings": outcome.warnings,
+            "held_reports": {uri: report_to_json(r) for uri, r in outcome.held.items()}}
+
+
+@bp.post("/harvest")
+def harvest():
+    """Run one harvest source, or all ({"source": NAME} or {"all": true}), and answer the job reports."""
+    _check()
+    ask = request.get_json(silent=True) or {}
+    harvesting = current_app.extensions["wodp"].harvesting
+    if ask.get("all"):
+        return jsonify(jobs=harvesting.recover() + harvesting.run_all())
+    if not isinstance(ask.get("source"), str):
+        raise BadRequestError('expected {"source": NAME} or {"all": true}')
+    return jsonify(jobs=[harvesting.run(ask["source"])])
+
+
+@bp.post("/remove")
+def remove():
+    """Remove datasets by identifier."""
+    _check()
+    ids = request.get_json(silent=True)
+    if not isinstance(ids, list) or not all(isinstance(i, str) and is_dataset_id(i) for i in ids):
+        raise BadRequestError("expected a JSON list of dataset identifiers")
+    platform = current_app.extensions["wodp"]
+    event = platform.store.remove_datasets(platform.dataset_uri(i) for i in ids)
+    return jsonify(removed=len(event.removed), generation=event.generation)

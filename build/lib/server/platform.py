@@ -1,0 +1,116 @@
+"""Hold the parts of one running platform: settings, store, query pool, search index."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from config.settings import Settings
+from sparql.pool import QueryPool
+from sparql.store import OxigraphStore, open_store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Platform:
+    """Everything a request handler needs; made once per process by create_app."""
+
+    settings: Settings
+    store: OxigraphStore
+    pool: QueryPool | None = None
+    search: object | None = None  # server.search.SearchIndex
+    validator: object | None = None  # shapes.validate.Validator (single datasets)
+    quarantine: object | None = None  # sparql.quarantine.Quarantine: held back by validation
+    tombstones: object | None = None  # sparql.quarantine.Quarantine: withdrawn datasets (410)
+    publisher: object | None = None  # harvesters.publish.Publisher: the only way datasets are published
+    demo: object | None = None  # demo.generator.DemoCatalog when serving the demo
+    harvesting: object | None = None  # harvesters.service.Harvesting: jobs, ledger, sources
+    scheduler: object | None = None  # harvesters.scheduler.Scheduler when harvest.scheduler is on
+    accounts: object | None = None  # server.accounts.AccountStore: department tokens for the push API
+    changes: object | None = None  # server.changes.ChangeLog: derived index behind /changes
+    extras: dict = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, settings: Settings, *, start_workers: bool = True) -> "Platform":
+        """Open the store and the derived indexes under the data directory."""
+        settings.home.mkdir(parents=True, exist_ok=True)
+        store = open_store(settings.path(settings.store.path))
+        platform = cls(settings=settings, store=store)
+        from server.search import SearchIndex  # derived index, follows publish events
+
+        platform.search = SearchIndex(settings.path(settings.search.path))
+        platform._open_gate()
+        platform._open_push(settings.home)
+        store.subscribe(platform._on_publish)
+        if not platform.search.in_step_with(store):
+            platform.search.rebuild(store)
+        if not platform.changes.in_step_with(store):
+            platform.changes.reconcile(store)
+        if start_workers:
+            platform.pool = QueryPool(store, settings.sparql, settings.home / "snapshots")
+            platform.pool.start()
+        return platform
+
+    def _open_gate(self) -> None:
+        """Make the publication gate: SHACL validation, quarantine, quality measurements."""
+        self.publisher = build_publisher(self.store, self.settings.home)
+        self.validator = self.publisher.validator
+        self.quarantine = self.publisher.quarantine
+        self.tombstones = self.publisher.tombstones
+        from harvesters.service import Harvesting
+
+        self.harvesting = Harvesting(self.settings, self.publisher)  # gives the publisher its ledger
+
+    def _open_push(self, home: Path) -> None:
+        """Open the department accounts and the change log (which follows publish events)."""
+        from server.accounts import AccountStore
+        from server.changes import ChangeLog
+
+        self.accounts = AccountStore(home / "accounts.sqlite")
+        tombstones = self.tombstones
+        self.changes = ChangeLog(home / "changes.sqlite",
+                                 withdrawn=lambda i: tombstones is not None and tombstones.get(i) is not None)
+
+    def _on_publish(self, event) -> None:
+        if self.search is not None:
+            self.search.follow(self.store, event)
+        if self.changes is not None:
+            self.changes.follow(self.store, event)
+
+    def dataset_uri(self, dataset_id: str) -> str:
+        return f"{self.settings.base_uri}/datasets/{dataset_id}"
+
+    def close(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.stop()
+        if self.harvesting is not None:
+            self.harvesting.close()
+        if self.pool is not None:
+            self.pool.close()
+        for index in (self.accounts, self.changes):
+            if index is not None:
+                index.close()
+        self.store.close()
+
+
+def home_lock_path(home: Path) -> Path:
+    return home / "server.json"
+
+
+def build_publisher(store: OxigraphStore, home: Path):
+    """Make the gate every publication goes through: pyrudof (pySHACL where it is missing)."""
+    from harvesters.publish import Publisher
+    from shapes.errors import EngineUnavailableError
+    from shapes.quality import QualityHook
+    from shapes.validate import get_validator
+    from sparql.quarantine import Quarantine
+
+    try:
+        batch = get_validator("pyrudof")
+    except EngineUnavailableError:
+        log.warning("pyrudof is not available: batches are validated one dataset at a time")
+        batch = None
+    return Publisher(store, Quarantine(home / "quarantine"), batch or get_validator("pyshacl"), profile="wuhan",
+                     quality=QualityHook(), batch_validator=batch, tombstones=Quarantine(home / "withdrawn"))

@@ -1,0 +1,237 @@
+"""Render the HTML page of one dataset: core metadata, distributions, RDF links, schema.org JSON-LD."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+
+import pyoxigraph as ox
+from markupsafe import Markup
+
+from ontology.namespaces import DQV, DCAT, DCT, DEF, FOAF, GSP, LOCN, SKOS, VCARD, WODP
+from server.portal.i18n import normalize_lang
+from server.portal.views import render_page
+from sparql.errors import NotFoundError
+from sparql.store import VOCABULARY_GRAPH
+
+RDF_FORMS = (("ttl", "Turtle"), ("jsonld", "JSON-LD"), ("rdf", "RDF/XML"), ("nt", "N-Triples"))
+THEME_BASE = DEF + "theme/"
+LABELS = """SELECT ?s ?p ?l WHERE { GRAPH <%s> { VALUES ?s { %s } VALUES ?p { <%s> <%s> } ?s ?p ?l } }"""
+
+
+class Resource:
+    """The triples of one subject, read by predicate."""
+
+    def __init__(self, node: ox.NamedNode | ox.BlankNode, graph: dict) -> None:
+        self.node, self.props = node, graph.get(node, {})
+
+    def all(self, predicate: ox.NamedNode) -> list:
+        return self.props.get(predicate, [])
+
+    def one(self, predicate: ox.NamedNode):
+        values = self.all(predicate)
+        return values[0] if values else None
+
+    def text(self, predicate: ox.NamedNode, lang: str) -> str:
+        """Return the literal in lang, else the Chinese one, else any."""
+        literals = [v for v in self.all(predicate) if isinstance(v, ox.Literal)]
+        for wanted in (lang, "zh"):
+            for v in literals:
+                if normalize_lang(v.language) == wanted:
+                    return v.value
+        return literals[0].value if literals else ""
+
+    def value(self, predicate: ox.NamedNode) -> str:
+        term = self.one(predicate)
+        return term.value if term is not None else ""
+
+
+def _graph(triples: list[ox.Triple]) -> dict:
+    graph: dict = defaultdict(lambda: defaultdict(list))
+    for t in triples:
+        graph[t.subject][t.predicate].append(t.object)
+    return graph
+
+
+def _labels(store, nodes: set[str], lang: str) -> dict[str, str]:
+    """Return URI → label (prefLabel before foaf:name; lang before Chinese) from the vocabulary graph."""
+    if not nodes:
+        return {}
+    values = " ".join(f"<{n}>" for n in sorted(nodes))
+    query = LABELS % (VOCABULARY_GRAPH.value, values, SKOS.prefLabel.value, FOAF.name.value)
+    ranked: dict[str, tuple[int, str]] = {}
+    for row in store.query(query):
+        literal = row["l"]
+        rank = (0 if normalize_lang(literal.language) == lang else 2) + (row["p"] != SKOS.prefLabel)
+        uri = row["s"].value
+        if uri not in ranked or rank < ranked[uri][0]:
+            ranked[uri] = (rank, literal.value)
+    return {uri: label for uri, (_, label) in ranked.items()}
+
+
+def _local(uri: str) -> str:
+    return re.split(r"[/#]", uri.rstrip("/"))[-1]
+
+
+def _bbox(wkt: str) -> tuple[float, float, float, float] | None:
+    """Return (west, south, east, north) of a WKT literal (an optional <crs> prefix is skipped)."""
+    numbers = re.findall(r"-?\d+(?:\.\d+)?", re.sub(r"^\s*<[^>]*>", "", wkt))
+    if len(numbers) < 2 or len(numbers) % 2:
+        return None
+    xs, ys = [float(n) for n in numbers[0::2]], [float(n) for n in numbers[1::2]]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def _spatial(dataset: Resource, graph: dict) -> tuple[float, float, float, float] | None:
+    for place in dataset.all(DCT.spatial):
+        extent = Resource(place, graph)
+        for predicate in (DCAT.bbox, LOCN.geometry):
+            literal = extent.one(predicate)
+            if literal is not None and literal.datatype == GSP.wktLiteral:
+                box = _bbox(literal.value)
+                if box:
+                    return box
+    return None
+
+
+def _contact(dataset: Resource, graph: dict, lang: str) -> dict:
+    node = dataset.one(DCAT.contactPoint)
+    if node is None:
+        return {}
+    contact = Resource(node, graph)
+    phone, email = contact.value(VCARD.hasTelephone), contact.value(VCARD.hasEmail)
+    return {"name": contact.text(VCARD.fn, lang), "phone": phone.removeprefix("tel:"),
+            "email": email.removeprefix("mailto:")}
+
+
+def local_href(url: str, base_uri: str) -> str:
+    """Make links into this site relative to its root, so they work behind any host name."""
+    return url[len(base_uri):] if url.startswith(base_uri + "/") else url
+
+
+def _distributions(dataset: Resource, graph: dict, base_uri: str, lang: str) -> list[dict]:
+    out = []
+    for node in sorted(dataset.all(DCAT.distribution), key=lambda n: n.value):
+        dist = Resource(node, graph)
+        download, access = dist.value(DCAT.downloadURL), dist.value(DCAT.accessURL)
+        media = dist.value(DCAT.mediaType)
+        out.append({
+            "title": dist.text(DCT.title, lang), "format": _local(dist.value(DCT.format)).upper(),
+            "media_type": media.split("media-types/")[-1] if media else "",
+            "download": download, "download_href": local_href(download, base_uri) if download else "",
+            "access_href": local_href(access, base_uri) if access and access != dataset.node.value else "",
+            "size": dist.value(DCAT.byteSize), "license": dist.value(DCT.license),
+        })
+    return out
+
+
+def dataset_view(store, uri: str, base_uri: str, lang: str) -> dict:
+    """Read one dataset from the store into the values its page shows."""
+    triples = store.dataset_triples(uri)
+    graph = _graph(triples)
+    node = ox.NamedNode(uri)
+    if node not in graph:
+        raise NotFoundError(f"no dataset {uri} in this catalogue")
+    d = Resource(node, graph)
+    publisher = d.one(DCT.publisher)
+    themes = [t.value for t in d.all(DCAT.theme) if t.value.startswith(THEME_BASE)]
+    coded = {v.value for v in (publisher, d.one(WODP.openType), d.one(WODP.updateCycle)) if v is not None}
+    labels = _labels(store, coded | set(themes), lang)
+    if publisher is not None and publisher.value not in labels:
+        labels[publisher.value] = Resource(publisher, graph).text(FOAF.name, lang) or _local(publisher.value)
+    label = lambda term: labels.get(term.value, _local(term.value)) if term is not None else ""  # noqa: E731
+    return {
+        "uri": uri, "id": d.value(DCT.identifier) or _local(uri), "code": d.value(WODP.resourceCode),
+        "title": d.text(DCT.title, lang), "title_zh": d.text(DCT.title, "zh"),
+        "description": d.text(DCT.description, lang), "description_zh": d.text(DCT.description, "zh"),
+        "publisher": label(publisher), "publisher_code": _local(publisher.value) if publisher else "",
+        "publisher_uri": publisher.value if publisher else "",
+        "themes": [{"code": _local(t), "label": labels.get(t, _local(t))} for t in sorted(themes)],
+        "keywords": sorted(k.value for k in d.all(DCAT.keyword)),
+        "open_type": label(d.one(WODP.openType)),
+        "open_code": _local(d.value(WODP.openType)) if d.one(WODP.openType) else "",
+        "cycle": label(d.one(WODP.updateCycle)),
+        "issued": d.value(DCT.issued)[:10], "modified": d.value(DCT.modified)[:10],
+        "volume": d.value(WODP.dataVolume), "contact": _contact(d, graph, lang),
+        "bbox": _spatial(d, graph), "distributions": _distributions(d, graph, base_uri, lang),
+        "quality": _quality(d, graph),
+        "department_score": _department_score(store, publisher.value) if publisher is not None else None,
+    }
+
+
+DEPARTMENT_SCORE = """PREFIX dqv: <http://www.w3.org/ns/dqv#>
+SELECT (AVG(xsd:decimal(?v)) AS ?score) (COUNT(?d) AS ?n) WHERE {
+  ?d <http://purl.org/dc/terms/publisher> <%s> ; dqv:hasQualityMeasurement ?m .
+  ?m dqv:isMeasurementOf <https://data.wuhan.gov.cn/def/wodp#qualityScore> ; dqv:value ?v }"""
+
+
+def _department_score(store, department: str) -> float | None:
+    """Return the mean quality score of a department's datasets."""
+    row = next(iter(store.query(DEPARTMENT_SCORE.replace("xsd:decimal", "<http://www.w3.org/2001/XMLSchema#decimal>")
+                                % department.replace(">", "%3E"))), None)
+    if row is None or row[0] is None or int(row[1].value) == 0:
+        return None
+    return round(float(row[0].value), 1)
+
+
+QUALITY_METRICS = ("qualityScore", "completeness", "freshness", "conformance", "linkAvailability")
+
+
+def _quality(dataset: Resource, graph: dict) -> dict[str, float]:
+    """Read the DQV measurements stored with the dataset: metric name → value."""
+    out = {}
+    for node in dataset.all(DQV.hasQualityMeasurement):
+        m = Resource(node, graph)
+        metric, value = m.value(DQV.isMeasurementOf), m.value(DQV.value)
+        name = metric.rsplit("#", 1)[-1]
+        if name in QUALITY_METRICS and value:
+            try:
+                out[name] = float(value)
+            except ValueError:
+                continue
+    return out
+
+
+def schema_org(view: dict) -> dict:
+    """Describe the dataset as a schema.org Dataset (what search engines read)."""
+    doc = {
+        "@context": "https://schema.org", "@type": "Dataset", "@id": view["uri"], "url": view["uri"],
+        "name": view["title_zh"] or view["title"], "description": view["description_zh"] or view["description"],
+        "identifier": [v for v in (view["id"], view["code"]) if v], "keywords": view["keywords"],
+        "publisher": {"@type": "Organization", "@id": view["publisher_uri"], "name": view["publisher"]},
+        "inLanguage": "zh-CN", "isAccessibleForFree": view["open_code"] != "closed",
+    }
+    if view["issued"]:
+        doc["dateCreated"] = doc["datePublished"] = view["issued"]
+    if view["modified"]:
+        doc["dateModified"] = view["modified"]
+    licences = sorted({d["license"] for d in view["distributions"] if d["license"]})
+    if licences:
+        doc["license"] = licences[0]
+    if view["bbox"]:
+        west, south, east, north = view["bbox"]
+        doc["spatialCoverage"] = {"@type": "Place", "geo": {"@type": "GeoShape",
+                                                            "box": f"{south} {west} {north} {east}"}}
+    doc["distribution"] = [
+        {"@type": "DataDownload", "name": d["title"], "encodingFormat": d["media_type"] or d["format"],
+         "contentUrl": d["download"]}
+        for d in view["distributions"] if d["download"]
+    ]
+    return doc
+
+
+def json_for_script(data: dict) -> Markup:
+    """Serialize JSON that is safe inside a <script> element (no "</", "<!--" or "&" left raw)."""
+    text = json.dumps(data, ensure_ascii=False, indent=1)
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return Markup(text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+def render_dataset_page(platform, dataset_uri: str, lang: str) -> str:
+    """Return the HTML page of one dataset in lang ("zh" or "en")."""
+    lang = normalize_lang(lang)
+    view = dataset_view(platform.store, dataset_uri, platform.settings.base_uri, lang)
+    return render_page("portal_dataset.html", lang, settings=platform.settings, d=view,
+                       jsonld=json_for_script(schema_org(view)), title=view["title"] or view["id"],
+                       rdf_forms=RDF_FORMS)

@@ -1,0 +1,118 @@
+"""Hold the portal's words in Chinese and English, and read the language of a request."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from flask import has_request_context, request
+
+LANGS = ("zh", "en")
+
+TEXT: dict[str, tuple[str, str]] = {
+    # key: (zh-CN, en)
+    "home": ("首页", "Home"),
+    "catalogue": ("数据目录", "Data catalogue"),
+    "sparql": ("SPARQL", "SPARQL"),
+    "developers": ("开发者接口", "Developer APIs"),
+    "switch": ("English", "中文"),
+    "search": ("搜索", "Search"),
+    "search_placeholder": ("搜索数据集，如：交通、教育、公交车", "Search datasets, e.g. transport, schools"),
+    "stat_datasets": ("数据集", "datasets"),
+    "stat_departments": ("提供部门", "departments"),
+    "stat_spatial": ("空间数据集", "spatial datasets"),
+    "stat_distributions": ("数据资源文件", "distributions"),
+    "stat_downloadable": ("可下载数据集", "downloadable datasets"),
+    "themes": ("数据领域", "Themes"),
+    "newest": ("最新更新", "Recently updated"),
+    "all_datasets": ("全部数据集", "All datasets"),
+    "total_before": ("共 ", ""),
+    "total_after": (" 个数据集", " datasets"),
+    "no_results": ("没有找到符合条件的数据集。", "No dataset matches your search."),
+    "page_empty": ("该页没有数据集，共 {pages} 页。", "This page has no datasets; there are {pages} pages."),
+    "first_page": ("回到第一页", "Back to the first page"),
+    "prev": ("上一页", "Previous"),
+    "next": ("下一页", "Next"),
+    "page_of": ("第 {page} / {pages} 页", "Page {page} of {pages}"),
+    "sort": ("排序", "Sort"),
+    "sort_relevance": ("相关度", "Relevance"),
+    "sort_modified": ("更新时间", "Last updated"),
+    "sort_title": ("名称", "Title"),
+    "clear_filters": ("清除筛选", "Clear filters"),
+    "facet_department": ("提供部门", "Department"),
+    "facet_theme": ("数据领域", "Theme"),
+    "facet_format": ("数据格式", "Format"),
+    "facet_open_type": ("开放类型", "Open type"),
+    "modified_on": ("更新于", "Updated"),
+    # the Chinese core metadata (GB/T 21063, DB4201/T 677.1)
+    "f_title": ("资源名称", "Title"),
+    "f_code": ("资源代码", "Resource code"),
+    "f_identifier": ("数据集标识", "Identifier"),
+    "f_publisher": ("资源提供方", "Publisher"),
+    "f_description": ("资源摘要", "Description"),
+    "f_theme": ("资源分类/主题", "Theme"),
+    "f_keyword": ("关键字", "Keywords"),
+    "f_open_type": ("开放类型", "Open type"),
+    "f_cycle": ("更新周期", "Update cycle"),
+    "f_issued": ("发布日期", "Issued"),
+    "f_modified": ("更新日期", "Last modified"),
+    "f_volume": ("数据量", "Data volume"),
+    "quality": ("数据质量", "Quality"),
+    "q_qualityScore": ("质量得分", "Quality score"),
+    "q_completeness": ("完整性", "Completeness"),
+    "q_freshness": ("时效性", "Freshness"),
+    "q_conformance": ("规范性", "Conformance"),
+    "q_linkAvailability": ("链接可用性", "Link availability"),
+    "q_department": ("提供部门平均得分", "Department's mean score"),
+    "q_note": ("得分 0–100：完整性 40%、时效性 30%、规范性 30%；各项 0–1，发布时测量。",
+               "Score 0–100: completeness 40%, freshness 30%, conformance 30%; each measure 0–1, taken at publication."),
+    "f_contact": ("联系方式", "Contact point"),
+    "f_spatial": ("空间范围", "Spatial coverage"),
+    "records": (" 条", " records"),
+    "bbox": ("东经 {w}–{e}，北纬 {s}–{n}（CGCS2000）", "{w}–{e}°E, {s}–{n}°N (CGCS2000)"),
+    "breadcrumb": ("当前位置", "You are here"),
+    "interfaces": ("开发者接口", "Developer interfaces"),
+    "api_catalog": ("DCAT 数据目录（分页）", "DCAT catalogue (paged)"),
+    "api_sparql": ("SPARQL 1.1 查询端点", "SPARQL 1.1 query endpoint"),
+    "api_search": ("数据集搜索（JSON）", "Dataset search (JSON)"),
+    "metadata": ("核心元数据", "Core metadata"),
+    "distributions": ("数据资源", "Distributions"),
+    "d_title": ("名称", "Name"),
+    "d_format": ("格式", "Format"),
+    "d_size": ("大小", "Size"),
+    "d_license": ("许可", "Licence"),
+    "download": ("下载", "Download"),
+    "access": ("访问", "Access"),
+    "no_distributions": ("暂无可下载的数据资源。", "No downloadable distribution."),
+    "conditional_note": ("有条件开放数据需向提供部门申请。", "Conditionally open data is available on request."),
+    "metadata_forms": ("元数据（RDF）", "Metadata (RDF)"),
+    "query_sparql": ("用 SPARQL 查询", "Query with SPARQL"),
+    "footer": ("武汉市公共数据开放平台 · 元数据遵循 DCAT-AP 3 与 GB/T 21063",
+               "Wuhan Open Government Data Platform · metadata follow DCAT-AP 3 and GB/T 21063"),
+}
+
+
+def current_lang() -> str:
+    """Return the language the request asks for: "en" with ?lang=en, else "zh"."""
+    return normalize_lang(request.args.get("lang"))
+
+
+def normalize_lang(lang: str | None) -> str:
+    """Map any language parameter to one of LANGS."""
+    return "en" if str(lang or "").lower().startswith("en") else "zh"
+
+
+def translate(key: str, lang: str, **values) -> str:
+    """Return the words for key in lang, with {placeholders} filled."""
+    zh, en = TEXT[key]
+    text = en if lang == "en" else zh
+    return text.format(**values) if values else text
+
+
+def link(path: str, lang: str, params: dict | None = None) -> str:
+    """Make a site-relative link that keeps the language; None and empty values are left out."""
+    items = [(k, v) for k, v in (params or {}).items() if v not in (None, "", [])]
+    if lang == "en":
+        items.append(("lang", "en"))
+    query = urlencode(items, doseq=True)
+    root = request.script_root if has_request_context() else ""
+    return f"{root}{path}?{query}" if query else f"{root}{path}"

@@ -1,0 +1,224 @@
+"""Turn user text into safe FTS5 queries and run faceted, paged searches over the index tables."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping
+
+FACETS = ("department", "theme", "format", "open_type")
+SORTS = ("relevance", "modified", "title")
+MAX_QUERY_CHARS = 200
+MAX_TERMS = 12
+MAX_PAGE = 10**9
+MAX_PAGE_SIZE = 100
+MAX_FILTER_VALUES = 50
+WEIGHTS = (10.0, 1.0, 4.0, 10.0, 1.0, 4.0)  # bm25: title, description, keywords (bigram, char columns)
+
+_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff"
+_RUN = re.compile(rf"[{_CJK}]+|[^\W_{_CJK}]+")
+_IS_CJK = re.compile(rf"[{_CJK}]")
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """One page of hits with the facet counts of the whole result."""
+
+    total: int
+    page: int
+    page_size: int
+    hits: list[dict] = field(default_factory=list)
+    facets: dict[str, list[tuple[str, str, int]]] = field(default_factory=dict)
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+
+# -- text ----------------------------------------------------------------------------------------
+def _is_cjk(run: str) -> bool:
+    return _IS_CJK.match(run) is not None
+
+
+def _bigrams(run: str) -> list[str]:
+    return [run] if len(run) == 1 else [run[i:i + 2] for i in range(len(run) - 1)]
+
+
+def index_text(text: str) -> tuple[str, str]:
+    """Return the bigram-and-word column text and the single-character column text of a string."""
+    grams: list[str] = []
+    chars: list[str] = []
+    for run in _RUN.findall(text or ""):
+        if _is_cjk(run):
+            grams += _bigrams(run)
+            chars += list(run)
+        else:
+            grams.append(run)
+    return " ".join(grams), " ".join(chars)
+
+
+def _term(runs: list[str]) -> list[str]:
+    """Turn the runs of one query word into FTS5 terms: one phrase, or one term per run."""
+    words = "{title description keywords}"
+    if any(_is_cjk(r) and len(r) == 1 for r in runs) and len(runs) > 1:
+        return [t for r in runs for t in _term([r])]
+    if len(runs) == 1 and _is_cjk(runs[0]) and len(runs[0]) == 1:
+        return ['{title_c description_c keywords_c} : "%s"' % runs[0]]
+    tokens = [g for r in runs for g in (_bigrams(r) if _is_cjk(r) else [r])]
+    return ['%s : "%s"' % (words, " ".join(tokens))]
+
+
+def match_expression(q: str) -> str | None:
+    """Make a safe FTS5 query from user text: words ANDed, CJK runs as bigram phrases; None if empty."""
+    terms: list[str] = []
+    for word in (q or "")[:MAX_QUERY_CHARS].split():
+        runs = _RUN.findall(word)
+        if runs:
+            terms += _term(runs)
+    return " AND ".join(terms[:MAX_TERMS]) or None
+
+
+def query_words(q: str) -> list[str]:
+    """Return the plain words of a query (for snippets and highlighting)."""
+    return [r for r in _RUN.findall((q or "")[:MAX_QUERY_CHARS])][:MAX_TERMS]
+
+
+def snippet(text: str, words: Iterable[str], width: int = 120) -> str:
+    """Cut text to about width characters around the first word found in it."""
+    text = " ".join((text or "").split())
+    if len(text) <= width:
+        return text
+    lower = text.lower()
+    found = [i for i in (lower.find(w.lower()) for w in words) if i >= 0]
+    start = max(0, min(found) - width // 4) if found else 0
+    start = min(start, len(text) - width)
+    return ("…" if start else "") + text[start:start + width] + ("…" if start + width < len(text) else "")
+
+
+# -- running a search ---------------------------------------------------------------------------
+def _clamp(value, low: int, high: int, default: int) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
+        return default
+    return max(low, min(high, number))
+
+
+def clean_filters(filters: Mapping[str, Iterable[str]] | None) -> dict[str, list[str]]:
+    """Keep known facets with their distinct, non-empty, short values."""
+    out: dict[str, list[str]] = {}
+    for facet in FACETS:
+        raw = (filters or {}).get(facet) or []
+        if isinstance(raw, str):
+            raw = [raw]
+        values = [v.strip() for v in raw if isinstance(v, str) and v.strip() and len(v) <= 100]
+        values = list(dict.fromkeys(values))[:MAX_FILTER_VALUES]
+        if values:
+            out[facet] = values
+    return out
+
+
+def _where(match: str | None, filters: dict[str, list[str]], skip: str | None = None) -> tuple[str, list]:
+    clauses: list[str] = []
+    params: list = []
+    if match:
+        clauses.append("d.n IN (SELECT rowid FROM fts WHERE fts MATCH ?)")
+        params.append(match)
+    for facet, values in filters.items():
+        if facet != skip:
+            marks = ",".join("?" * len(values))
+            clauses.append(f"d.n IN (SELECT n FROM facets WHERE facet = ? AND value IN ({marks}))")
+            params += [facet, *values]
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def vocabulary_labels(conn: sqlite3.Connection, kind: str, lang: str) -> dict[str, str]:
+    rows = conn.execute("SELECT code, lang, label FROM labels WHERE kind = ? ORDER BY lang = ?", (kind, lang))
+    return {code: label for code, _, label in rows}
+
+
+def _facet(conn: sqlite3.Connection, facet: str, match: str | None, filters: dict[str, list[str]],
+           labels: dict[str, str]) -> list[tuple[str, str, int]]:
+    where, params = _where(match, filters, skip=facet)
+    rows = conn.execute(
+        f"SELECT f.value, COUNT(*) FROM docs d JOIN facets f ON f.n = d.n AND f.facet = ?{where}"
+        " GROUP BY f.value ORDER BY COUNT(*) DESC, f.value", [facet, *params]).fetchall()
+    out = [(value, labels.get(value, value), count) for value, count in rows]
+    seen = {value for value, _ in rows}
+    out += [(v, labels.get(v, v), 0) for v in filters.get(facet, []) if v not in seen]
+    return out
+
+
+def _order(sort: str, match: str | None, lang: str) -> str:
+    if sort == "title":
+        return f"COALESCE(d.title_{lang}, d.title_zh, d.id), d.n"
+    if sort == "relevance" and match:
+        return "bm25(fts, %s), d.modified DESC, d.n" % ", ".join(str(w) for w in WEIGHTS)
+    return "d.modified DESC, d.n"
+
+
+def _hit(row: sqlite3.Row, lang: str, words: list[str], labels: dict[str, dict[str, str]]) -> dict:
+    title = row[f"title_{lang}"] or row["title_zh"] or row["id"]
+    description = row[f"desc_{lang}"] or row["desc_zh"] or ""
+    return {
+        "id": row["id"], "uri": row["uri"], "title": title, "description": snippet(description, words),
+        "department": row["department"],
+        "department_label": labels["department"].get(row["department"], row["department"]),
+        "themes": [{"code": t, "label": labels["theme"].get(t, t)} for t in json.loads(row["themes"])],
+        "formats": json.loads(row["formats"]), "open_type": row["open_type"],
+        "open_type_label": labels["open_type"].get(row["open_type"], row["open_type"]),
+        "modified": row["modified"], "issued": row["issued"], "spatial": bool(row["spatial"]),
+    }
+
+
+def _hits(conn: sqlite3.Connection, match: str | None, filters: dict[str, list[str]], sort: str,
+          lang: str, limit: int, offset: int) -> list[sqlite3.Row]:
+    where, params = _where(None, filters)
+    if sort == "relevance" and match:
+        source = "fts JOIN docs d ON d.n = fts.rowid"
+        where = (where + " AND" if where else " WHERE") + " fts MATCH ?"
+        params.append(match)
+    else:
+        source = "docs d"
+        where, params = _where(match, filters)
+    conn.row_factory = sqlite3.Row
+    try:
+        return conn.execute(f"SELECT d.* FROM {source}{where} ORDER BY {_order(sort, match, lang)}"
+                            " LIMIT ? OFFSET ?", [*params, limit, offset]).fetchall()
+    finally:
+        conn.row_factory = None
+
+
+def run_search(conn: sqlite3.Connection, q: str, filters: Mapping[str, Iterable[str]] | None, page,
+               page_size, lang: str, sort: str) -> SearchResult:
+    """Search the index in one read snapshot, so that total, hits and facets agree."""
+    lang = "en" if str(lang or "").lower().startswith("en") else "zh"
+    page = _clamp(page, 1, MAX_PAGE, 1)
+    page_size = _clamp(page_size, 1, MAX_PAGE_SIZE, 20)
+    sort = sort if sort in SORTS else "relevance"
+    match, chosen = match_expression(q), clean_filters(filters)
+    with Transaction(conn):
+        labels = {kind: vocabulary_labels(conn, kind, lang) for kind in ("department", "theme", "open_type")}
+        where, params = _where(match, chosen)
+        total = conn.execute(f"SELECT COUNT(*) FROM docs d{where}", params).fetchone()[0]
+        offset = (page - 1) * page_size
+        rows = _hits(conn, match, chosen, sort, lang, page_size, offset) if offset < total else []
+        facets = {f: _facet(conn, f, match, chosen, labels.get(f, {})) for f in FACETS}
+    hits = [_hit(row, lang, query_words(q), labels) for row in rows]
+    return SearchResult(total, page, page_size, hits, facets)
+
+
+class Transaction:
+    """Run a block in one SQLite transaction: commit on success, roll back on error."""
+
+    def __init__(self, conn: sqlite3.Connection, begin: str = "BEGIN") -> None:
+        self.conn, self.begin = conn, begin
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute(self.begin)
+        return self.conn
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")

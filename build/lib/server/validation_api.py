@@ -1,0 +1,209 @@
+"""Answer POST /api/validate: metadata in (RDF or a record file through a mapping), a SHACL report out."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import PurePath
+
+import pyoxigraph as ox
+from flask import Blueprint, Response, current_app, request
+
+from harvesters.publish import report_to_json
+from shapes.report import ValidationReport
+from sparql.errors import BadRequestError, NotAcceptableError
+from sparql.formats import parse_accept
+from sparql.loader import parse_rdf, split_datasets
+
+bp = Blueprint("validation", __name__)
+
+RDF_TYPES = {
+    "text/turtle": ox.RdfFormat.TURTLE, "application/x-turtle": ox.RdfFormat.TURTLE,
+    "application/ld+json": ox.RdfFormat.JSON_LD, "application/rdf+xml": ox.RdfFormat.RDF_XML,
+    "application/n-triples": ox.RdfFormat.N_TRIPLES, "application/n-quads": ox.RdfFormat.N_QUADS,
+    "application/trig": ox.RdfFormat.TRIG,
+}
+RDF_SUFFIXES = {"ttl": ox.RdfFormat.TURTLE, "jsonld": ox.RdfFormat.JSON_LD, "rdf": ox.RdfFormat.RDF_XML,
+                "owl": ox.RdfFormat.RDF_XML, "nt": ox.RdfFormat.N_TRIPLES, "nq": ox.RdfFormat.N_QUADS,
+                "trig": ox.RdfFormat.TRIG}
+RECORD_SUFFIXES = ("csv", "xlsx", "json", "xml")
+RECORD_TYPES = {"text/csv": "csv", "application/json": "json", "application/xml": "xml", "text/xml": "xml",
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx"}
+SH = "http://www.w3.org/ns/shacl#"
+
+
+def _platform():
+    return current_app.extensions["wodp"]
+
+
+def _input() -> tuple[bytes, str, str | None]:
+    """Return (bytes, file name, mapping name) from a raw body or a multipart upload."""
+    mapping = request.args.get("mapping") or request.form.get("mapping") or None
+    if request.mimetype == "multipart/form-data":
+        upload = request.files.get("file")
+        if upload is None or not upload.filename:
+            raise BadRequestError("no file in the upload; send it in the form field 'file'")
+        return upload.read(), PurePath(upload.filename).name, mapping
+    suffix = {v: k for k, v in RDF_SUFFIXES.items()}.get(RDF_TYPES.get(request.mimetype), None)
+    suffix = suffix or RECORD_TYPES.get(request.mimetype)
+    if suffix is None:
+        raise BadRequestError(
+            f"unsupported Content-Type {request.mimetype or '(none)'}: send Turtle, JSON-LD, RDF/XML, "
+            "N-Triples, or a CSV/XLSX/JSON/XML record file with ?mapping=NAME",
+            status=415, code="unsupported-media-type")
+    return request.get_data(), f"request-body.{suffix}", mapping
+
+
+def graphs_from_upload(data: bytes, name: str, mapping: str | None, base_uri: str,
+                       max_bytes: int = 100 * 1024 * 1024, source: str = "upload") -> tuple[dict, list]:
+    """Turn an upload into dataset graphs; return (graphs, mapping problems)."""
+    suffix = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    if not data.strip():
+        raise BadRequestError(f"{name}: the file is empty")
+    if suffix in RDF_SUFFIXES and not (suffix == "json" and mapping):
+        graphs = split_datasets(parse_rdf(data, RDF_SUFFIXES[suffix], name, base_iri=base_uri + "/"))
+        if not graphs:
+            raise BadRequestError(f"{name}: no dcat:Dataset found")
+        return graphs, []
+    if suffix in RECORD_SUFFIXES:
+        if not mapping:
+            raise BadRequestError(f"{name}: a record file needs ?mapping=NAME (see GET /api/mappings)")
+        from mappings import apply_mapping, load_mapping, read_records
+
+        try:
+            spec = load_mapping(mapping)
+        except (KeyError, FileNotFoundError):
+            raise BadRequestError(f"unknown mapping {mapping!r}; see GET /api/mappings") from None
+        result = apply_mapping(read_records(data, name, source, mapping=spec, max_bytes=max_bytes),
+                               spec, base_uri)
+        if not result.graphs:
+            raise BadRequestError(f"{name}: no record found through mapping {mapping!r}")
+        return result.graphs, list(result.problems)
+    raise BadRequestError(f"{name}: unknown format .{suffix}; use .ttl .jsonld .rdf .nt or .csv .xlsx .json .xml")
+
+
+def merge_reports(reports: list[ValidationReport]) -> ValidationReport:
+    findings = tuple(f for r in reports for f in r.findings)
+    first = reports[0] if reports else ValidationReport()
+    return ValidationReport(findings, first.engine, first.profile)
+
+
+def report_triples(report: ValidationReport) -> list[ox.Triple]:
+    """Write the report as a sh:ValidationReport graph."""
+    node = ox.BlankNode()
+    sh = lambda name: ox.NamedNode(SH + name)  # noqa: E731
+    rdf_type = ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
+    out = [ox.Triple(node, rdf_type, sh("ValidationReport")),
+           ox.Triple(node, sh("conforms"), ox.Literal("true" if report.conforms else "false",
+                                                      datatype=ox.NamedNode("http://www.w3.org/2001/XMLSchema#boolean")))]
+    for f in report.findings:
+        result = ox.BlankNode()
+        focus = ox.BlankNode(f.focus[2:]) if f.focus.startswith("_:") else ox.NamedNode(f.focus)
+        out += [ox.Triple(node, sh("result"), result), ox.Triple(result, rdf_type, sh("ValidationResult")),
+                ox.Triple(result, sh("focusNode"), focus),
+                ox.Triple(result, sh("resultSeverity"), sh(f.severity)),
+                ox.Triple(result, sh("sourceConstraintComponent"), ox.NamedNode(f.constraint)),
+                ox.Triple(result, sh("resultMessage"), ox.Literal(f.message_zh, language="zh-CN")),
+                ox.Triple(result, sh("resultMessage"), ox.Literal(f.message_en, language="en"))]
+        if f.path and f.path.startswith("http"):
+            out.append(ox.Triple(result, sh("resultPath"), ox.NamedNode(f.path)))
+        if f.shape.startswith("http"):
+            out.append(ox.Triple(result, sh("sourceShape"), ox.NamedNode(f.shape)))
+    return out
+
+
+@bp.post("/api/validate")
+def validate():
+    """Validate uploaded metadata against a profile and answer the report."""
+    platform = _platform()
+    data, name, mapping = _input()
+    graphs, problems = graphs_from_upload(data, name, mapping, platform.settings.base_uri,
+                                          platform.settings.server.max_request_bytes)
+    profile = request.args.get("profile", "wuhan")
+    report = merge_reports([platform.validator.validate(list(t), profile=profile) for t in graphs.values()])
+    return _render(report, len(graphs), problems)
+
+
+def _render(report: ValidationReport, datasets: int, problems: list) -> Response:
+    for media, _q in parse_accept(request.headers.get("Accept")):
+        if media in ("application/json", "*/*", "application/*"):
+            body = report_to_json(report) | {"datasets": datasets,
+                                             "mapping_problems": [p.__dict__ for p in problems]}
+            return Response(json.dumps(body, ensure_ascii=False), mimetype="application/json")
+        if media in ("text/turtle", "application/n-triples"):
+            fmt = ox.RdfFormat.TURTLE if media == "text/turtle" else ox.RdfFormat.N_TRIPLES
+            prefixes = {"sh": SH} if fmt == ox.RdfFormat.TURTLE else None
+            return Response(ox.serialize(report_triples(report), format=fmt, prefixes=prefixes),
+                            content_type=media + "; charset=utf-8")
+        if media == "text/html":
+            return Response(_html(report, datasets, problems), mimetype="text/html")
+    raise NotAcceptableError("offered: application/json, text/turtle, application/n-triples, text/html")
+
+
+def _html(report: ValidationReport, datasets: int, problems: list) -> str:
+    rows = "".join(
+        f"<tr class='{html.escape(f.severity.lower())}'><td>{html.escape(f.severity)}</td>"
+        f"<td><code>{html.escape(f.focus)}</code></td><td><code>{html.escape(f.path or '')}</code></td>"
+        f"<td>{html.escape(f.message_zh)}<br><small>{html.escape(f.message_en)}</small></td></tr>"
+        for f in report.findings)
+    verdict = "通过 / conforms" if report.conforms else "未通过 / does not conform"
+    extra = "".join(f"<li>{html.escape(p.message)}</li>" for p in problems)
+    return (
+        "<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'><title>校验报告 / Validation report</title>"
+        "<link rel='stylesheet' href='/static/portal.css'></head><body><main class='validation-report'>"
+        f"<h1>校验报告 / Validation report</h1><p id='verdict'>{verdict}</p>"
+        f"<p>数据集 / datasets: <span id='datasets'>{datasets}</span> · 违规 / violations: "
+        f"<span id='violations'>{report.count('Violation')}</span> · 警告 / warnings: "
+        f"<span id='warnings'>{report.count('Warning')}</span></p>"
+        "<table><thead><tr><th>级别</th><th>对象</th><th>属性</th><th>说明</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>{'<ul>' + extra + '</ul>' if extra else ''}</main></body></html>")
+
+
+@bp.get("/api/quarantine")
+def quarantine_list():
+    """List the datasets held back by validation (?department=D012 for one department)."""
+    held = _platform().quarantine.list(request.args.get("department"))
+    items = [{"id": m["id"], "uri": m["uri"], "department": m.get("department"), "source": m.get("source"),
+              "held_at": m["held_at"], "violations": m["report"].get("violations"),
+              "warnings": m["report"].get("warnings")} for m in held]
+    return Response(json.dumps({"total": len(items), "held": items}, ensure_ascii=False),
+                    mimetype="application/json")
+
+
+@bp.get("/api/quarantine/<dataset_id>")
+def quarantine_item(dataset_id: str):
+    """Show why one dataset is held back: its full validation report."""
+    from sparql.errors import NotFoundError
+    from sparql.identifiers import is_dataset_id
+
+    held = _platform().quarantine.get(dataset_id) if is_dataset_id(dataset_id) else None
+    if held is None:
+        raise NotFoundError(f"no dataset {dataset_id!r} is held back")
+    body = {"id": held.id, "uri": held.uri, "department": held.department, "source": held.source,
+            "held_at": held.held_at, "report": held.report}
+    return Response(json.dumps(body, ensure_ascii=False), mimetype="application/json")
+
+
+def department_scores(store) -> list[dict]:
+    """Return each department's mean quality score over its measured datasets."""
+    from sparql.saved import saved_queries
+
+    rows = store.query(saved_queries()["department-quality"])
+    return [{"department": row["department"].value.rsplit("/", 1)[-1], "uri": row["department"].value,
+             "score": round(float(row["score"].value), 1), "datasets": int(row["datasets"].value)}
+            for row in rows]
+
+
+@bp.get("/api/quality")
+def quality():
+    """Answer the quality score of every department (mean of its datasets' scores)."""
+    scores = department_scores(_platform().store)
+    return Response(json.dumps({"departments": scores}, ensure_ascii=False), mimetype="application/json")
+
+
+@bp.get("/api/mappings")
+def mappings_list():
+    """List the mapping names a record file can be validated through."""
+    from mappings import available_mappings
+
+    return Response(json.dumps({"mappings": available_mappings()}), mimetype="application/json")

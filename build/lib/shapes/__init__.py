@@ -1,0 +1,1 @@
+"""shapes: placeholder for a later issue (see ../shared/DESIGN.md)."""

@@ -1,0 +1,159 @@
+"""Run user SPARQL queries in a separate, killable process over a read-only store snapshot.
+
+The parent (sparql.pool.QueryPool) writes framed pickled requests to our stdin and reads framed
+pickled answers from our stdout. pyoxigraph cannot cancel a query, so the parent enforces the
+time limit by killing this process.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import struct
+import sys
+from dataclasses import dataclass
+
+import pyoxigraph as ox
+
+from sparql.errors import NotAcceptableError, QueryError, QueryRefusedError, WodpError
+from sparql.formats import formats_for, negotiate
+from sparql.results import Limits, write_boolean, write_graph, write_solutions
+
+HEADER = struct.Struct(">I")
+_UPDATE_WORDS = re.compile(
+    r"^\s*(?:(?:PREFIX\s+[\w.-]*:|BASE)\s*)*"
+    r"(INSERT|DELETE|LOAD|CLEAR|CREATE|DROP|COPY|MOVE|ADD|WITH)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class QueryRequest:
+    snapshot: str
+    query: str
+    accept: str | None
+    format_name: str | None
+    max_results: int
+    max_bytes: int
+    default_graphs: tuple[str, ...] = ()
+    named_graphs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class QueryAnswer:
+    media_type: str = ""
+    body: bytes = b""
+    error_class: str = ""
+    error_message: str = ""
+
+
+_NOISE = re.compile(
+    r'"""(?:[^"\\]|\\.|"(?!""))*"""|\'\'\'(?:[^\'\\]|\\.|\'(?!\'\'))*\'\'\''
+    r'|"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|<[^<>"{}|^`\\\s]*>|#[^\n]*'
+)
+_SERVICE = re.compile(r"\bSERVICE\b", re.IGNORECASE)
+
+
+def uses_service(query: str) -> bool:
+    """Tell whether a query calls a remote endpoint (SERVICE), outside strings, IRIs and comments."""
+    return bool(_SERVICE.search(_NOISE.sub(" ", query)))
+
+
+def looks_like_update(query: str) -> bool:
+    """Tell whether a request text is a SPARQL Update rather than a query."""
+    return bool(_UPDATE_WORDS.match(_NOISE.sub(" ", query)))
+
+
+def query_kind(result) -> str:
+    if isinstance(result, ox.QuerySolutions):
+        return "select"
+    if isinstance(result, ox.QueryBoolean):
+        return "ask"
+    return "graph"
+
+
+def execute(store: ox.Store, request: QueryRequest) -> QueryAnswer:
+    """Run one query and serialize its result in the negotiated format."""
+    if looks_like_update(request.query):
+        raise QueryRefusedError("SPARQL Update is not allowed: this endpoint answers queries only")
+    if uses_service(request.query):
+        raise QueryRefusedError("federated queries (SERVICE) are not allowed: this endpoint reaches no other server")
+    kwargs: dict = {"use_default_graph_as_union": not request.default_graphs}
+    if request.default_graphs:
+        kwargs["default_graph"] = [ox.NamedNode(g) for g in request.default_graphs]
+    if request.named_graphs:
+        kwargs["named_graphs"] = [ox.NamedNode(g) for g in request.named_graphs]
+    try:
+        result = store.query(request.query, **kwargs)
+    except SyntaxError as exc:
+        raise QueryError(f"malformed query: {exc}") from exc
+    except ValueError as exc:
+        raise QueryError(f"invalid query: {exc}") from exc
+    kind = query_kind(result)
+    fmt = negotiate(formats_for(kind), request.accept, request.format_name, kind)
+    if fmt is None:
+        offered = ", ".join(f.media_type for f in formats_for(kind))
+        raise NotAcceptableError(f"cannot answer a {kind.upper()} query in the requested type; offered: {offered}")
+    limits = Limits(request.max_results, request.max_bytes)
+    try:
+        if kind == "select":
+            body = write_solutions(result, fmt, limits)
+        elif kind == "ask":
+            body = write_boolean(bool(result), fmt)
+        else:
+            body = write_graph(result, fmt, limits)
+    except OSError as exc:
+        raise QueryError(f"query failed: {exc}") from exc
+    return QueryAnswer(media_type=fmt.media_type, body=body)
+
+
+def _read_exact(stream, size: int) -> bytes | None:
+    data = b""
+    while len(data) < size:
+        chunk = stream.read(size - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
+def main() -> None:
+    """Serve requests from the parent until stdin closes."""
+    nice = int(os.environ.get("WODP_WORKER_NICE", "0") or 0)
+    if nice:
+        os.nice(nice)
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # nothing else may write to the answer channel
+    store: ox.Store | None = None
+    opened = ""
+    stdout.write(HEADER.pack(5) + b"ready")
+    stdout.flush()
+    while True:
+        header = _read_exact(stdin, HEADER.size)
+        if header is None:
+            return
+        payload = _read_exact(stdin, HEADER.unpack(header)[0])
+        if payload is None:
+            return
+        request: QueryRequest = pickle.loads(payload)
+        try:
+            if request.snapshot != opened:
+                store = None
+                store = ox.Store.read_only(request.snapshot)
+                opened = request.snapshot
+            answer = execute(store, request)
+        except WodpError as exc:
+            answer = QueryAnswer(error_class=type(exc).__name__, error_message=exc.message)
+        except Exception as exc:  # report, never die silently
+            answer = QueryAnswer(error_class="WodpError", error_message=f"query failed: {exc}")
+        data = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
+        stdout.write(HEADER.pack(len(data)) + data)
+        stdout.flush()
+
+
+if __name__ == "__main__":
+    # Run the importable copy of this module, so pickled classes are named sparql.worker.*.
+    from sparql.worker import main as _main
+
+    _main()
