@@ -1,1 +1,1 @@
-"""ogc: placeholder for a later issue (see ../shared/DESIGN.md)."""
+"""ogc: spatialization of datasets (coordinates, geocoding, boundaries); CSW and OGC API follow (DESIGN.md)."""

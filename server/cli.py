@@ -33,6 +33,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         overrides["site"] = {"base_uri": f"http://{host}:{settings.server.port}"}
         settings = load_settings(overrides=overrides)
     logging.basicConfig(level=settings.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every request URL at INFO; URLs may carry keys (Tianditu's tk=), so keep it to warnings
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     return settings
 
 

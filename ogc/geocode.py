@@ -1,0 +1,267 @@
+"""Geocode addresses: the offline gazetteer of Wuhan, Tianditu's geocoder, and a chain of both."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import socket
+import unicodedata
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Protocol, Sequence
+from urllib.error import HTTPError, URLError
+from urllib.parse import urlencode
+from urllib.request import Request, urlopen
+
+from sparql.errors import WodpError
+
+log = logging.getLogger(__name__)
+
+TIANDITU_API = "https://api.tianditu.gov.cn"
+COARSE_LEVELS = frozenset({"district", "city"})
+_PREFIXES = ("中华人民共和国", "中国", "湖北省", "湖北", "武汉市")
+
+
+class GeocoderError(WodpError):
+    """A geocoding service failed: unreachable, refused, or answered something unreadable."""
+
+    status = 502
+    code = "geocoder-error"
+
+
+class GeocoderUnavailableError(GeocoderError):
+    """The service could not be reached, timed out, or answered an HTTP error."""
+
+    code = "geocoder-unavailable"
+
+
+@dataclass(frozen=True)
+class GeocodeResult:
+    """Where an address was placed: CGCS2000 lon/lat, by which method, matching what, at what level."""
+
+    lon: float
+    lat: float
+    method: str          # "gazetteer" or "tianditu"
+    matched: str         # the name (or service keyword) that placed it
+    level: str           # "district", "road", "area", "city", or the service's own level (门址, 道路 …)
+    score: float | None = None
+
+
+class Geocoder(Protocol):
+    """Turn an address into a CGCS2000 point, or None when the address is not known."""
+
+    name: str
+
+    def geocode(self, address: str) -> GeocodeResult | None:
+        """Return the address's position, None when not found; raise GeocoderError when the service fails."""
+
+
+def normalise_name(text: str) -> str:
+    """Return an address reduced for matching: NFKC, no spaces or punctuation, lower case, no country/province/city prefix."""
+    text = unicodedata.normalize("NFKC", str(text)).lower()
+    text = re.sub(r"[\s,，。.、;；:：()（）\[\]【】\"'“”‘’·\-_/]+", "", text)
+    changed = True
+    while changed:
+        changed = False
+        for prefix in _PREFIXES:
+            if text.startswith(prefix) and len(text) > len(prefix):
+                text, changed = text[len(prefix):], True
+    return text
+
+
+@dataclass(frozen=True)
+class _Entry:
+    name: str
+    key: str          # normalised form matched against addresses
+    level: str
+    district: str | None
+    lon: float
+    lat: float
+
+
+def _entries(data: dict[str, Any]) -> tuple[list[_Entry], list[_Entry]]:
+    districts, places = [], []
+    for item in data.get("districts", ()):
+        for name in (item["name"], *item.get("aliases", ())):
+            districts.append(_Entry(item["name"], normalise_name(name), "district", item["name"],
+                                    float(item["lon"]), float(item["lat"])))
+    for item in data.get("places", ()):
+        for name in (item["name"], *item.get("aliases", ())):
+            places.append(_Entry(item["name"], normalise_name(name), item.get("kind", "area"),
+                                 item.get("district"), float(item["lon"]), float(item["lat"])))
+    return districts, places
+
+
+def load_gazetteer_data() -> dict[str, Any]:
+    """Read the gazetteer the project ships (ogc/gazetteer.json)."""
+    return json.loads(resources.files("ogc").joinpath("gazetteer.json").read_text(encoding="utf-8"))
+
+
+class GazetteerGeocoder:
+    """Place addresses offline on Wuhan's districts and major roads and areas (longest name match)."""
+
+    name = "gazetteer"
+
+    def __init__(self, data: dict[str, Any] | None = None) -> None:
+        data = data if data is not None else load_gazetteer_data()
+        self._districts, self._places = _entries(data)
+        self._districts.sort(key=lambda e: len(e.key), reverse=True)
+        city = data.get("city")
+        self._city = _Entry(city["name"], normalise_name(city["name"]), "city", None,
+                            float(city["lon"]), float(city["lat"])) if city else None
+
+    def geocode(self, address: str) -> GeocodeResult | None:
+        """Return the longest road/area named in the address (in its named district), else the district."""
+        text = normalise_name(address)
+        if not text:
+            return None
+        hits = [e for e in self._places if e.key and e.key in text]
+        longest = max((len(e.key) for e in hits), default=0)
+        hits = [e for e in hits if len(e.key) == longest]
+        # a district named in full, else by a short alias outside the matched name ("江汉路" is no "江汉")
+        rest = text.replace(hits[0].key, "", 1) if hits else text
+        district = next((e for e in self._districts if e.key in text and e.key.endswith("区")), None) \
+            or next((e for e in self._districts if e.key in rest), None)
+        if hits:
+            if district:
+                hits = [e for e in hits if e.district == district.name] or hits
+            best = hits[0]
+            return GeocodeResult(best.lon, best.lat, self.name, _label(best, district), best.level)
+        if district:
+            return GeocodeResult(district.lon, district.lat, self.name, district.name, "district")
+        if self._city and text in {self._city.key, "武汉"}:
+            return GeocodeResult(self._city.lon, self._city.lat, self.name, self._city.name, "city")
+        return None
+
+
+def _label(entry: _Entry, district: _Entry | None) -> str:
+    if entry.district and (district is None or district.name == entry.district):
+        return f"{entry.district}{entry.name}"
+    return entry.name
+
+
+class TiandituGeocoder:
+    """Ask Tianditu's geocoder (GET /geocoder?ds={"keyWord": …}&tk=KEY); its answers are CGCS2000.
+
+    urllib rather than httpx: httpx logs every request URL at INFO, and the URL carries the key.
+    """
+
+    name = "tianditu"
+
+    def __init__(self, key: str, *, base_url: str = TIANDITU_API, timeout_s: float = 5.0,
+                 city_prefix: str = "武汉市") -> None:
+        if not key:
+            raise ValueError("a Tianditu key is required")
+        self._key = key
+        self._base = base_url.rstrip("/")
+        self._timeout = timeout_s
+        self._prefix = city_prefix
+
+    def __repr__(self) -> str:
+        return f"TiandituGeocoder(base_url={self._base!r}, key=***)"
+
+    def keyword(self, address: str) -> str:
+        """Return the keyword sent for an address (with the city prefix unless it names one)."""
+        address = unicodedata.normalize("NFKC", address).strip()
+        if address and self._prefix and "武汉" not in address and "湖北" not in address:
+            return self._prefix + address
+        return address
+
+    def geocode(self, address: str) -> GeocodeResult | None:
+        """Return Tianditu's position for the address, None on its "no result" answer (status 101)."""
+        keyword = self.keyword(address)
+        if not keyword:
+            return None
+        query = urlencode({"ds": json.dumps({"keyWord": keyword}, ensure_ascii=False), "tk": self._key})
+        request = Request(f"{self._base}/geocoder?{query}", headers={"User-Agent": "wodp-spatialization"})
+        try:
+            with urlopen(request, timeout=self._timeout) as response:  # noqa: S310 (http/https base from settings)
+                status, body = response.status, response.read(1_000_000)
+        except HTTPError as exc:
+            status, body = exc.code, exc.read(100_000)
+        except (TimeoutError, socket.timeout):
+            raise GeocoderUnavailableError("Tianditu geocoder timed out") from None
+        except (URLError, OSError) as exc:
+            raise GeocoderUnavailableError(f"Tianditu geocoder unreachable ({exc.__class__.__name__})") from None
+        if status != 200:
+            raise GeocoderUnavailableError(f"Tianditu geocoder answered HTTP {status}{_service_message(body)}")
+        return self._result(body, keyword)
+
+    def _result(self, raw: bytes, keyword: str) -> GeocodeResult | None:
+        try:
+            body = json.loads(raw.decode("utf-8"))
+        except ValueError:
+            raise GeocoderError("Tianditu geocoder answered something that is not JSON") from None
+        if not isinstance(body, dict):
+            raise GeocoderError("Tianditu geocoder answered an unexpected document")
+        status = str(body.get("status", ""))
+        if status == "101":
+            return None
+        if status != "0":
+            raise GeocoderError(f"Tianditu geocoder status {status or '?'}: {str(body.get('msg', ''))[:200]}")
+        location = body.get("location") or {}
+        try:
+            lon, lat = float(location["lon"]), float(location["lat"])
+        except (KeyError, TypeError, ValueError):
+            raise GeocoderError("Tianditu geocoder answered status 0 without a location") from None
+        score = location.get("score")
+        return GeocodeResult(lon, lat, self.name, str(location.get("keyWord") or keyword),
+                             str(location.get("level") or ""), float(score) if score is not None else None)
+
+
+def _service_message(raw: bytes) -> str:
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except ValueError:
+        return ""
+    msg = body.get("msg") if isinstance(body, dict) else None
+    return f": {str(msg)[:200]}" if msg else ""
+
+
+class ChainGeocoder:
+    """Try geocoders in order; keep a coarse (district, city) answer only when no later one does better.
+
+    A service that failed as unavailable is skipped for the rest of the run (no timeout per row).
+    """
+
+    name = "chain"
+
+    def __init__(self, geocoders: Sequence[Geocoder], coarse_levels: frozenset[str] = COARSE_LEVELS) -> None:
+        self.geocoders = list(geocoders)
+        self.coarse_levels = coarse_levels
+        self._down: set[int] = set()
+
+    def geocode(self, address: str) -> GeocodeResult | None:
+        """Return the first precise result, else the first coarse one; raise the last error when none placed it."""
+        error: GeocoderError | None = None
+        coarse: GeocodeResult | None = None
+        for index, geocoder in enumerate(self.geocoders):
+            if index in self._down:
+                continue
+            try:
+                result = geocoder.geocode(address)
+            except GeocoderUnavailableError as exc:
+                log.warning("geocoder %s unavailable, skipped for the rest of this run: %s", geocoder.name, exc.message)
+                self._down.add(index)
+                error = exc
+                continue
+            except GeocoderError as exc:
+                error = exc
+                continue
+            if result is not None and result.level not in self.coarse_levels:
+                return result
+            coarse = coarse or result
+        if coarse is not None:
+            return coarse
+        if error is not None:
+            raise error
+        return None
+
+
+def make_geocoder(tianditu_key: str | None = None, **tianditu_options: Any) -> Geocoder:
+    """Return the gazetteer, followed by Tianditu when a key is set (the key from settings)."""
+    gazetteer = GazetteerGeocoder()
+    if not tianditu_key:
+        return gazetteer
+    return ChainGeocoder([gazetteer, TiandituGeocoder(tianditu_key, **tianditu_options)])
