@@ -1,1 +1,0 @@
-"""The bundled demo catalogue: a deterministic, realistic Wuhan catalogue and its generated data files."""

@@ -1,1 +1,0 @@
-"""Harvesting: sources, change detection, jobs, and the publication gate every write goes through."""

@@ -1,1 +1,0 @@
-"""ogc: placeholder for a later issue (see ../shared/DESIGN.md)."""

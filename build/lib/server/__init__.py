@@ -1,1 +1,0 @@
-"""The web application, the command line and the portal."""

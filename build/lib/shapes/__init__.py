@@ -1,1 +1,0 @@
-"""shapes: placeholder for a later issue (see ../shared/DESIGN.md)."""
