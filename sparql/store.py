@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping, Protocol, Sequence
 
@@ -54,6 +54,15 @@ class CatalogStore(Protocol):
     def dataset_uris(self) -> list[str]: ...
     def count_datasets(self) -> int: ...
     def query(self, sparql: str, **kwargs) -> object: ...
+    def _next_stamp(self) -> datetime:
+        """Return the time of a publish, strictly later than the previous one (records are at 1 ms)."""
+        moment = datetime.now(timezone.utc)
+        last = getattr(self, "_last_stamp", None)
+        if last is not None and moment <= last + timedelta(milliseconds=1):
+            moment = last + timedelta(milliseconds=1)
+        self._last_stamp = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+        return self._last_stamp
+
     def last_modified(self) -> datetime: ...
     def subscribe(self, listener: Listener) -> None: ...
     def snapshot(self, directory: Path) -> None: ...
@@ -101,6 +110,15 @@ class OxigraphStore:
             tmp.replace(self._state_file)
         return self.generation
 
+    def _next_stamp(self) -> datetime:
+        """Return the time of a publish, strictly later than the previous one (records are at 1 ms)."""
+        moment = datetime.now(timezone.utc)
+        last = getattr(self, "_last_stamp", None)
+        if last is not None and moment <= last + timedelta(milliseconds=1):
+            moment = last + timedelta(milliseconds=1)
+        self._last_stamp = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+        return self._last_stamp
+
     def last_modified(self) -> datetime:
         """Return the time of the last publish (whole seconds, UTC)."""
         return datetime.fromtimestamp(int(self._modified), tz=timezone.utc)
@@ -121,7 +139,7 @@ class OxigraphStore:
     def put_datasets(self, graphs: Mapping[str, Sequence[ox.Triple]]) -> PublishEvent:
         """Replace the dataset graphs with the given triples, all in one transaction."""
         with self._write_lock:
-            stamp = records.now_literal()
+            stamp = records.now_literal(self._next_stamp())
             fresh = [uri for uri in graphs if not self._store.contains_named_graph(ox.NamedNode(uri))]
             if len(fresh) == len(graphs) and len(graphs) > 50:
                 self._bulk_insert({u: records.with_record(u, t, stamp) for u, t in graphs.items()})

@@ -104,3 +104,12 @@ def test_bad_files_are_named(tmp_path, name, content, needle):
     assert name in str(info.value)
     if needle != "bad.ttl":
         assert needle in str(info.value)
+
+
+def test_record_modified_moves_on_every_publish_even_within_a_millisecond(store):
+    uri = "http://h/datasets/x.1"
+    seen = []
+    for n in range(20):
+        store.put_datasets({uri: dataset(uri, f"v{n}")})
+        seen.append(store.record_modified(uri))
+    assert seen == sorted(seen) and len(set(seen)) == 20
