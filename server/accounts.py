@@ -13,7 +13,6 @@ import os
 import re
 import secrets
 import sqlite3
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -24,6 +23,7 @@ import pyoxigraph as ox
 
 from ontology.namespaces import DEPARTMENT, FOAF, RDF, WODP
 from sparql.errors import BadRequestError, NotFoundError
+from server.sqlite import ThreadConnections
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P, DKLEN = 2 ** 14, 8, 1, 32
 TOKEN_PREFIX = "wodp"
@@ -104,29 +104,16 @@ class AccountStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
+        self._db = ThreadConnections(self.path)
         self._conn().executescript(SCHEMA)
         os.chmod(self.path, 0o600)
 
     def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            self._local.conn = conn
-            with self._lock:
-                self._connections.append(conn)
-        return conn
+        return self._db.get()
 
     def close(self) -> None:
         """Close every connection of every thread."""
-        with self._lock:
-            for conn in self._connections:
-                conn.close()
-            self._connections.clear()
-        self._local = threading.local()
+        self._db.close()
 
     def create(self, department: str, name: str | None = None) -> tuple[Account, str]:
         """Make an account for a department; return it and its token (shown this once only)."""

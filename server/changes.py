@@ -27,6 +27,7 @@ from server.search_query import Transaction
 from sparql.errors import BadRequestError, NotAcceptableError, NotFoundError
 from sparql import records
 from sparql.formats import parse_accept
+from server.sqlite import ThreadConnections
 
 log = logging.getLogger(__name__)
 
@@ -82,32 +83,18 @@ class ChangeLog:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.withdrawn = withdrawn or (lambda dataset_id: False)
-        self._local = threading.local()
+        self._db = ThreadConnections(self.path)
         self._write_lock = threading.Lock()
-        self._connections: list[sqlite3.Connection] = []
-        self._connections_lock = threading.Lock()
         conn = self._conn()
         conn.executescript(SCHEMA)
         conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
 
     def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            self._local.conn = conn
-            with self._connections_lock:
-                self._connections.append(conn)
-        return conn
+        return self._db.get()
 
     def close(self) -> None:
         """Close every connection of every thread."""
-        with self._connections_lock:
-            for conn in self._connections:
-                conn.close()
-            self._connections.clear()
-        self._local = threading.local()
+        self._db.close()
 
     # -- state -----------------------------------------------------------------------------
     def generation(self) -> int:

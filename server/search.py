@@ -20,6 +20,7 @@ import pyoxigraph as ox
 
 from server.search_query import (FACETS, SearchResult, Transaction, index_text, run_search,
                                  vocabulary_labels)
+from server.sqlite import ThreadConnections
 
 __all__ = ["FACETS", "SearchIndex", "SearchResult", "read_datasets", "read_labels"]
 
@@ -162,22 +163,12 @@ class SearchIndex:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
+        self._db = ThreadConnections(self.path)
         self._write_lock = threading.Lock()
-        self._connections: list[sqlite3.Connection] = []
-        self._connections_lock = threading.Lock()
         self._prepare()
 
     def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            self._local.conn = conn
-            with self._connections_lock:
-                self._connections.append(conn)
-        return conn
+        return self._db.get()
 
     def _prepare(self) -> None:
         conn = self._conn()
@@ -194,11 +185,7 @@ class SearchIndex:
 
     def close(self) -> None:
         """Close every connection of every thread."""
-        with self._connections_lock:
-            for conn in self._connections:
-                conn.close()
-            self._connections.clear()
-        self._local = threading.local()
+        self._db.close()
 
     # -- state -----------------------------------------------------------------------------
     def _meta(self, key: str) -> str | None:

@@ -54,15 +54,6 @@ class CatalogStore(Protocol):
     def dataset_uris(self) -> list[str]: ...
     def count_datasets(self) -> int: ...
     def query(self, sparql: str, **kwargs) -> object: ...
-    def _next_stamp(self) -> datetime:
-        """Return the time of a publish, strictly later than the previous one (records are at 1 ms)."""
-        moment = datetime.now(timezone.utc)
-        last = getattr(self, "_last_stamp", None)
-        if last is not None and moment <= last + timedelta(milliseconds=1):
-            moment = last + timedelta(milliseconds=1)
-        self._last_stamp = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
-        return self._last_stamp
-
     def last_modified(self) -> datetime: ...
     def subscribe(self, listener: Listener) -> None: ...
     def snapshot(self, directory: Path) -> None: ...
@@ -90,6 +81,7 @@ class OxigraphStore:
         self._listeners: list[Listener] = []
         self._state_file = None if path is None else path.parent / (path.name + ".state.json")
         self.generation, self._modified = self._read_state()
+        self._last_stamp: datetime | None = None
 
     # -- state -----------------------------------------------------------------------------
     def _read_state(self) -> tuple[int, float]:
@@ -113,7 +105,7 @@ class OxigraphStore:
     def _next_stamp(self) -> datetime:
         """Return the time of a publish, strictly later than the previous one (records are at 1 ms)."""
         moment = datetime.now(timezone.utc)
-        last = getattr(self, "_last_stamp", None)
+        last = self._last_stamp
         if last is not None and moment <= last + timedelta(milliseconds=1):
             moment = last + timedelta(milliseconds=1)
         self._last_stamp = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
