@@ -3,6 +3,7 @@
 #   make test   install what the tests need and run the whole test suite
 SHELL := /bin/bash
 VENV  ?= .venv
+CSW_VENV ?= .venv-csw
 PY     = $(VENV)/bin/python
 HOST  ?= 127.0.0.1
 PORT  ?= 8000
@@ -16,7 +17,14 @@ $(VENV)/.installed: pyproject.toml
 	  "$(PY)" -m pip install -q -e '.[test]'; \
 	  touch "$@"
 
-venv: $(VENV)/.installed
+# pycsw 2.6.2 runs in its own environment and process (its pins clash with pygeoapi's: docs/architecture.md)
+$(CSW_VENV)/.installed: ogc/csw/requirements.txt
+	@set -e; py="$$(.ci/find-python312)"; \
+	  if [ ! -x "$(CSW_VENV)/bin/python" ]; then "$$py" -m venv "$(CSW_VENV)"; fi; \
+	  "$(CSW_VENV)/bin/python" -m pip install -q -r ogc/csw/requirements.txt; \
+	  touch "$@"
+
+venv: $(VENV)/.installed $(CSW_VENV)/.installed
 
 system-deps:
 	@.ci/system-deps
@@ -31,7 +39,8 @@ test: system-deps venv
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: venv
+	@.ci/system-deps bench
 	$(PY) bench/run.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) $(CSW_VENV) var .pytest_cache

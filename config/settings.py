@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -74,6 +74,35 @@ class LoggingSettings(_Section):
 
 class TiandituSettings(_Section):
     key: str | None = Field(None, json_schema_extra={"secret": True})
+    layers: Literal["vec", "img"] = "vec"  # vec+cva (vector) or img+cia (imagery)
+    matrix_set: Literal["c", "w"] = "c"  # c: geographic CGCS2000 tiles, w: web Mercator
+    url: str = "https://t{s}.tianditu.gov.cn"
+    subdomains: str = "01234567"
+    geocoder_url: str = "https://api.tianditu.gov.cn/geocoder"
+
+
+class FeaturesSettings(_Section):
+    backend: Literal["sqlite", "postgis"] = "sqlite"
+    path: str = "features.sqlite"
+    dsn: str | None = Field(None, json_schema_extra={"secret": True})
+    default_limit: int = Field(10, ge=1, le=10000)
+    max_limit: int = Field(10000, ge=1, le=100000)
+
+
+class CswSettings(_Section):
+    enabled: bool = True
+    path: str = "csw.sqlite"
+    python: str | None = None
+    timeout_s: float = Field(30.0, gt=0)
+    max_records: int = Field(100, ge=1, le=10000)
+
+
+class SpatialSettings(_Section):
+    boundary_file: str | None = None
+    boundary_crs: str = "CGCS2000"
+    geocoder: Literal["gazetteer", "tianditu"] = "gazetteer"
+    max_rows: int = Field(200_000, ge=1)
+    max_bytes: int = Field(100 * 1024 * 1024, ge=1024)
 
 
 class HarvestSource(_Section):
@@ -128,6 +157,9 @@ class Settings(_Section):
     push: PushSettings
     tianditu: TiandituSettings
     harvest: HarvestSettings
+    features: FeaturesSettings
+    csw: CswSettings
+    spatial: SpatialSettings
 
     def path(self, relative: str) -> Path:
         """Resolve a path setting against the data directory."""

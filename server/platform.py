@@ -30,6 +30,11 @@ class Platform:
     scheduler: object | None = None  # harvesters.scheduler.Scheduler when harvest.scheduler is on
     accounts: object | None = None  # server.accounts.AccountStore: department tokens for the push API
     changes: object | None = None  # server.changes.ChangeLog: derived index behind /changes
+    features: object | None = None  # ogc.features.FeatureStore: layers behind /ogc (derived)
+    layers: object | None = None  # ogc.layers.Layers: spatialization at the gate, layers kept in step
+    ogc: object | None = None  # ogc.api.OgcApi: pygeoapi driven with our collections
+    csw: object | None = None  # ogc.csw.CswService: the pycsw repository and its process
+    followers: list = field(default_factory=list)  # more derived indexes: each has follow(store, event)
     extras: dict = field(default_factory=dict)
 
     @classmethod
@@ -78,6 +83,8 @@ class Platform:
             self.search.follow(self.store, event)
         if self.changes is not None:
             self.changes.follow(self.store, event)
+        for index in self.followers:
+            index.follow(self.store, event)
 
     def dataset_uri(self, dataset_id: str) -> str:
         return f"{self.settings.base_uri}/datasets/{dataset_id}"
