@@ -232,6 +232,10 @@ def render_dataset_page(platform, dataset_uri: str, lang: str) -> str:
     """Return the HTML page of one dataset in lang ("zh" or "en")."""
     lang = normalize_lang(lang)
     view = dataset_view(platform.store, dataset_uri, platform.settings.base_uri, lang)
+    from server.portal.maps import dataset_map
+
+    map_config = dataset_map(platform, dataset_uri.rsplit("/", 1)[-1], lang)
     return render_page("portal_dataset.html", lang, settings=platform.settings, d=view,
                        jsonld=json_for_script(schema_org(view)), title=view["title"] or view["id"],
-                       rdf_forms=RDF_FORMS)
+                       rdf_forms=RDF_FORMS, map_config=map_config,
+                       map_json=json_for_script(map_config) if map_config else None)
