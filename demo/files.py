@@ -50,11 +50,25 @@ def rows(dataset: DemoDataset, start: int = 0, stop: int | None = None) -> list[
         rng = random.Random(f"{dataset.id}:{i}")
         row = make(rng, dataset, i)
         if dataset.spatial:
-            w, s, e, n = dataset.bbox  # type: ignore[misc]
-            row["经度"] = round(rng.uniform(w, e), 6)
-            row["纬度"] = round(rng.uniform(s, n), 6)
+            _place(rng, dataset, row)
         out.append(row)
     return out
+
+
+MISSING_COORDINATES = 0.03  # share of a spatial dataset's rows with an address but no coordinates
+UNKNOWN_ADDRESS = 0.005  # share with neither (left unresolved by spatialization)
+
+
+def _place(rng: random.Random, dataset: DemoDataset, row: Row) -> None:
+    """Give a row its coordinates; a few rows, as in real department files, have only an address or nothing."""
+    w, s, e, n = dataset.bbox  # type: ignore[misc]
+    row["经度"] = round(rng.uniform(w, e), 6)
+    row["纬度"] = round(rng.uniform(s, n), 6)
+    chance = rng.random()
+    if chance < MISSING_COORDINATES + UNKNOWN_ADDRESS:
+        row["经度"] = row["纬度"] = ""
+        if chance < UNKNOWN_ADDRESS:
+            row["详细地址"] = "地址不详"
 
 
 def render_file(dataset: DemoDataset, name: str) -> tuple[bytes, str]:
@@ -188,7 +202,6 @@ def _geojson(dataset: DemoDataset, data: list[Row]) -> dict:
     features = []
     for row in data:
         props = {k: v for k, v in row.items() if k not in ("经度", "纬度")}
-        features.append({"type": "Feature", "id": row["序号"],
-                         "geometry": {"type": "Point", "coordinates": [row["经度"], row["纬度"]]},
-                         "properties": props})
+        point = {"type": "Point", "coordinates": [row["经度"], row["纬度"]]} if row["经度"] != "" else None
+        features.append({"type": "Feature", "id": row["序号"], "geometry": point, "properties": props})
     return {"type": "FeatureCollection", "name": dataset.title, "features": features}

@@ -43,7 +43,7 @@ class Publisher:
 
     def __init__(self, store: OxigraphStore, quarantine: Quarantine, validator, profile: str = "wuhan",
                  quality=None, batch_validator=None, tombstones: Quarantine | None = None,
-                 ledger=None) -> None:
+                 ledger=None, layers=None) -> None:
         self.store = store
         self.quarantine = quarantine
         self.tombstones = tombstones
@@ -52,6 +52,7 @@ class Publisher:
         self.profile = profile
         self.quality = quality  # callable(uri, triples, report) -> the graph with DQV measurements
         self.ledger = ledger  # harvesters.provenance.Ledger: provenance, history and precedence (optional)
+        self.layers = layers  # ogc.layers.Layers: spatial datasets get their layer and its DCAT links (optional)
 
     def reports(self, graphs: Mapping[str, Sequence[ox.Triple]], profile: str) -> dict[str, ValidationReport]:
         """Validate each dataset graph; many at once go through the batch engine as one graph."""
@@ -85,6 +86,8 @@ class Publisher:
                 hashes = {uri: content_hash(uri, triples) for uri, triples in graphs.items()}
         if not graphs:
             return PublishOutcome(superseded=superseded)
+        if self.layers is not None:  # the layer's distributions and extent are validated with the rest
+            graphs = {uri: self.layers.enrich(uri, triples) for uri, triples in graphs.items()}
         accepted: dict[str, list[ox.Triple]] = {}
         held: dict[str, ValidationReport] = {}
         warnings = 0
@@ -108,6 +111,8 @@ class Publisher:
                     self.tombstones.release(uri.rsplit("/", 1)[-1])
         if held:
             log.info("%s: %d datasets held back by validation", source, len(held))
+            if self.layers is not None:
+                self.layers.discard(list(held))
         if self.ledger is not None:
             self.ledger.note(created, source, "published", "created", hashes, job)
             self.ledger.note([u for u in accepted if u not in set(created)], source, "published", "updated",

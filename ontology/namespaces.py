@@ -15,7 +15,9 @@ class Namespace:
     def __getattr__(self, name: str) -> NamedNode:
         if name.startswith("__") or name == "_made":
             raise AttributeError(name)
-        return self[name]
+        node = self[name]
+        self.__dict__[name] = node  # later lookups are plain attribute reads (hot loops use these terms)
+        return node
 
     def __getitem__(self, name: str) -> NamedNode:
         node = self._made.get(name)
@@ -39,7 +41,8 @@ class ClosedNamespace(Namespace):
             raise AttributeError(name)
         if name not in self.terms:
             raise AttributeError(f"{name!r} is not a term of {self.base}")
-        return Namespace.__getitem__(self, name)
+        node = self.__dict__[name] = Namespace.__getitem__(self, name)
+        return node
 
     def __getitem__(self, name: str) -> NamedNode:
         return self.__getattr__(name)

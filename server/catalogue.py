@@ -75,10 +75,10 @@ def load_demo(platform) -> "object":
     store = platform.store
     store.clear()
     install(store, settings)
+    platform.demo = demo  # the gate reads the spatial datasets' files from it (ogc.layers)
+    platform.extras["demo_index"] = {ds.id: ds for ds in demo.datasets}
     outcome = platform.publisher.publish({ds.uri: list(ds.triples) for ds in demo.datasets}, "demo")
     if outcome.held:
         held = ", ".join(sorted(outcome.held)[:5])
         raise RuntimeError(f"{len(outcome.held)} demo datasets failed validation, e.g. {held}")
-    platform.demo = demo
-    platform.extras["demo_index"] = {ds.id: ds for ds in demo.datasets}
     return demo

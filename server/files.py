@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from server import http
@@ -11,25 +9,16 @@ from sparql.errors import BadRequestError, NotFoundError
 from sparql.identifiers import is_dataset_id
 
 bp = Blueprint("files", __name__)
-_lock = threading.Lock()
 
 
 def _demo_dataset(dataset_id: str):
-    """Find a demo dataset; the generator is deterministic, so it is rebuilt from the settings once."""
+    """Find a published demo dataset (the generator is deterministic, so it is rebuilt from the settings)."""
     platform = current_app.extensions["wodp"]
     if not is_dataset_id(dataset_id) or not dataset_id.startswith("demo."):
         raise NotFoundError(f"no downloadable files for {dataset_id!r}")
-    uri = platform.dataset_uri(dataset_id)
-    if platform.store.record_modified(uri) is None:
+    if platform.store.record_modified(platform.dataset_uri(dataset_id)) is None:
         raise NotFoundError(f"no dataset {dataset_id!r} in this catalogue")
-    with _lock:
-        if platform.demo is None:
-            from demo.generator import build_demo_catalog
-
-            d = platform.settings.demo
-            platform.demo = build_demo_catalog(platform.settings.base_uri, d.seed, d.datasets, d.spatial)
-            platform.extras["demo_index"] = {ds.id: ds for ds in platform.demo.datasets}
-    found = platform.extras["demo_index"].get(dataset_id)
+    found = platform.demo_dataset(dataset_id)
     if found is None:
         raise NotFoundError(f"no downloadable files for {dataset_id!r}")
     return found

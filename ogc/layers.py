@@ -1,0 +1,280 @@
+"""Turn spatial datasets into layers at publication, and keep the layers in step with the catalogue.
+
+At the gate (``Publisher``), ``Layers.enrich`` reads a spatial dataset's data (its CSV, XLSX, JSON or GeoJSON
+distribution), spatializes it (``ogc.spatialize``) and adds to the dataset graph what a user of the catalogue
+should find there: its OGC API Features collection and GeoJSON download as distributions, the
+``dcat:DataService`` serving them, and the layer's extent as ``dct:spatial`` with a geometry. The features wait
+until the store has really published the dataset (``follow``, a publish-event listener): a dataset held back by
+validation never replaces the features of its published version; a withdrawn dataset loses its layer.
+
+A dataset is spatial when it says so (``wodp:spatializationStatus wodp:spatial``) or has a GeoJSON
+distribution. Data that cannot be read (too large, unreachable, no coordinates at all) leaves the dataset
+published without a layer, with the reason in ``Layers.problems``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import pyoxigraph as ox
+
+from ogc.datafiles import DataFileError, parse_data
+from ogc.features import FeatureStore, LayerInfo
+from ogc.spatialize import SpatializationResult, SpatializeOptions, spatialize
+from ontology.namespaces import DCAT, DCT, LOCN, RDF, WODP
+
+log = logging.getLogger(__name__)
+
+GSP_WKT = ox.NamedNode("http://www.opengis.net/ont/geosparql#wktLiteral")
+CRS_4490 = "http://www.opengis.net/def/crs/EPSG/0/4490"
+OGC_FEATURES = ox.NamedNode("http://www.opengis.net/doc/IS/ogcapi-features-1/1.0")
+GEOJSON_TYPE = ox.NamedNode("http://publications.europa.eu/resource/authority/file-type/GEOJSON")
+GEOJSON_MEDIA = ox.NamedNode("https://www.iana.org/assignments/media-types/application/geo+json")
+_PREFERENCE = ("text/csv", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+               "application/json", "application/geo+json")
+Fetch = Callable[[str], bytes]  # URL -> the file's bytes (raises DataFileError)
+_DROP = object()  # pending marker: the dataset was published without a layer; drop the old one
+
+
+@dataclass(frozen=True)
+class Spatialized:
+    """A dataset's features waiting for its publication, with its layer description."""
+
+    info: LayerInfo
+    features: tuple[dict[str, Any], ...]
+
+
+class Layers:
+    """Spatialization at the gate and the layers that follow the store."""
+
+    def __init__(self, features: FeatureStore, base_uri: str, fetch: Fetch, *,
+                 options: SpatializeOptions = SpatializeOptions(), max_rows: int = 200_000) -> None:
+        self.features = features
+        self.base = base_uri.rstrip("/")
+        self.fetch = fetch
+        self.options = options
+        self.max_rows = max_rows
+        self.problems: dict[str, str] = {}  # dataset id -> why it has no layer
+        self.listeners: list[Callable[[str, LayerInfo | None], None]] = []  # told of every layer put or dropped
+        self._pending: dict[str, Any] = {}  # dataset URI -> Spatialized, or _DROP
+        self._lock = threading.Lock()
+
+    # -- at the gate ---------------------------------------------------------------------------------------
+    def enrich(self, uri: str, triples: Sequence[ox.Triple]) -> list[ox.Triple]:
+        """Spatialize a spatial dataset; return its graph with the layer's distributions, service and extent."""
+        triples = list(triples)
+        dataset_id = uri.rsplit("/", 1)[-1]
+        with self._lock:
+            self._pending[uri] = _DROP
+        if not is_spatial(uri, triples):
+            return triples
+        try:
+            result = self._spatialize(uri, triples)
+        except DataFileError as exc:
+            self.problems[dataset_id] = str(exc)
+            log.info("%s: no layer: %s", dataset_id, exc)
+            return triples
+        if not result.features:
+            self.problems[dataset_id] = f"no row could be placed ({result.report.unresolved} unresolved)"
+            return triples
+        self.problems.pop(dataset_id, None)
+        info = _layer_info(dataset_id, uri, triples, result)
+        with self._lock:
+            self._pending[uri] = Spatialized(info, result.features)
+        return layer_triples(self.base, uri, dataset_id, triples, result)
+
+    def discard(self, uris: Sequence[str]) -> None:
+        """Forget the features of datasets the gate held back (their published layer stays as it was)."""
+        with self._lock:
+            for uri in uris:
+                self._pending.pop(uri, None)
+
+    def _spatialize(self, uri: str, triples: Sequence[ox.Triple]) -> SpatializationResult:
+        url, media = data_distribution(uri, triples)
+        if url is None:
+            raise DataFileError("no CSV, XLSX, JSON or GeoJSON distribution to read")
+        data = parse_data(self.fetch(url), media, url, max_rows=self.max_rows)
+        options = self.options
+        declared = declared_crs(uri, triples)
+        if declared and not options.crs:
+            from dataclasses import replace
+
+            options = replace(options, crs=declared)
+        return spatialize(data, options)
+
+    # -- after publication ---------------------------------------------------------------------------------
+    def follow(self, store, event) -> None:
+        """Write the features of datasets just published; drop the layers of datasets removed."""
+        for uri in event.put:
+            with self._lock:
+                pending = self._pending.pop(uri, None)
+            if pending is None:
+                continue
+            if pending is _DROP:
+                if self.features.drop_layer(uri.rsplit("/", 1)[-1]):
+                    self._tell(uri.rsplit("/", 1)[-1], None)
+                continue
+            modified = store.record_modified(uri)
+            info = _with(pending.info, modified=modified)
+            stored = self.features.put_layer(info, pending.features)
+            self._tell(info.id, stored)
+        for uri in event.removed:
+            layer_id = uri.rsplit("/", 1)[-1]
+            if self.features.drop_layer(layer_id):
+                self._tell(layer_id, None)
+        if event.reset:
+            self.reconcile(store)
+
+    def reconcile(self, store) -> int:
+        """Drop layers whose dataset is no longer published; return how many were dropped."""
+        published = set(store.dataset_uris())
+        dropped = 0
+        for info in self.features.layers():
+            if info.kind == "feature" and info.dataset_uri and info.dataset_uri not in published:
+                self.features.drop_layer(info.id)
+                self._tell(info.id, None)
+                dropped += 1
+        return dropped
+
+    def _tell(self, layer_id: str, info: LayerInfo | None) -> None:
+        for listener in self.listeners:
+            try:
+                listener(layer_id, info)
+            except Exception:  # a derived view must not break publication
+                log.exception("layer listener failed for %s", layer_id)
+
+
+def _with(info: LayerInfo, **changes) -> LayerInfo:
+    from dataclasses import replace
+
+    return replace(info, **changes)
+
+
+def _objects(triples: Sequence[ox.Triple], subject: ox.Term, predicate: ox.NamedNode) -> list[ox.Term]:
+    return [t.object for t in triples if t.subject == subject and t.predicate == predicate]
+
+
+def is_spatial(uri: str, triples: Sequence[ox.Triple]) -> bool:
+    """A dataset is spatial when it declares so, or has a GeoJSON distribution."""
+    d = ox.NamedNode(uri)
+    status = _objects(triples, d, WODP.spatializationStatus)
+    if any(isinstance(s, ox.NamedNode) and s.value.endswith("/spatial") for s in status):
+        return True
+    return any(t.predicate == DCAT.mediaType and t.object == GEOJSON_MEDIA for t in triples)
+
+
+def data_distribution(uri: str, triples: Sequence[ox.Triple]) -> tuple[str | None, str | None]:
+    """Pick the distribution to spatialize: CSV first, then XLSX, JSON, GeoJSON (a file, not an API)."""
+    d = ox.NamedNode(uri)
+    found: dict[str, str] = {}
+    for dist in _objects(triples, d, DCAT.distribution):
+        urls = _objects(triples, dist, DCAT.downloadURL)
+        media = _objects(triples, dist, DCAT.mediaType)
+        if not urls or not media:
+            continue
+        kind = media[0].value.rsplit("/media-types/", 1)[-1]
+        if kind in _PREFERENCE and "/layers/" not in urls[0].value:
+            found.setdefault(kind, urls[0].value)
+    for kind in _PREFERENCE:
+        if kind in found:
+            return found[kind], kind
+    return None, None
+
+
+def declared_crs(uri: str, triples: Sequence[ox.Triple]) -> str | None:
+    """The coordinate system a dataset declares through dct:conformsTo (an EPSG or OGC CRS URI)."""
+    for o in _objects(triples, ox.NamedNode(uri), DCT.conformsTo):
+        if isinstance(o, ox.NamedNode) and "/def/crs/" in o.value:
+            code = o.value.rstrip("/").rsplit("/", 1)[-1]
+            return "CRS84" if code == "CRS84" else f"EPSG:{code}"
+    return None
+
+
+def _text(triples: Sequence[ox.Triple], uri: str, predicate: ox.NamedNode, lang: str) -> str:
+    values = [o for o in _objects(triples, ox.NamedNode(uri), predicate) if isinstance(o, ox.Literal)]
+    chosen = [o.value for o in values if (o.language or "").lower().startswith(lang)]
+    return (chosen or [v.value for v in values] or [""])[0]
+
+
+def _layer_info(dataset_id: str, uri: str, triples: Sequence[ox.Triple], result: SpatializationResult) -> LayerInfo:
+    kinds = {f["geometry"]["type"] for f in result.features}
+    fields: dict[str, str] = {}
+    for feature in result.features[:500]:
+        for name, value in feature["properties"].items():
+            kind = ("boolean" if isinstance(value, bool) else "integer" if isinstance(value, int)
+                    else "number" if isinstance(value, float) else "string")
+            if fields.get(name, kind) != kind:
+                kind = "string"
+            fields[name] = kind
+    date_field = next((n for n in fields if "日期" in n or n.lower() in ("date", "datetime", "time")), None)
+    return LayerInfo(id=dataset_id, dataset_uri=uri, title_zh=_text(triples, uri, DCT.title, "zh"),
+                     title_en=_text(triples, uri, DCT.title, "en"), count=len(result.features),
+                     bbox=result.extent, geometry_type=kinds.pop() if len(kinds) == 1 else "Geometry",
+                     fields=fields, datetime_field=date_field, kind="feature",
+                     report=result.report.to_dict())
+
+
+def _lit(text: str, lang: str) -> ox.Literal:
+    return ox.Literal(text, language=lang)
+
+
+def layer_triples(base: str, uri: str, dataset_id: str, triples: Sequence[ox.Triple],
+                  result: SpatializationResult) -> list[ox.Triple]:
+    """Add the layer's distributions, its data service and its extent to a dataset graph."""
+    d = ox.NamedNode(uri)
+    extent_node = ox.NamedNode(f"{uri}#extent")
+    ours = {ox.NamedNode(f"{uri}#{n}") for n in ("ogc-features", "geojson-layer", "ogc-service")} | {extent_node}
+    kept = [t for t in triples if t.subject not in ours and t.object not in ours]
+    licence = next((o for t in triples if t.predicate == DCT.license for o in [t.object]), None)
+    collection = ox.NamedNode(f"{base}/ogc/collections/{dataset_id}")
+    service = ox.NamedNode(f"{uri}#ogc-service")
+    features = ox.NamedNode(f"{uri}#ogc-features")
+    download = ox.NamedNode(f"{uri}#geojson-layer")
+    added = [
+        ox.Triple(d, DCAT.distribution, features), ox.Triple(features, RDF.type, DCAT.Distribution),
+        ox.Triple(features, DCT.title, _lit("OGC API Features 图层（CGCS2000）", "zh-CN")),
+        ox.Triple(features, DCT.title, _lit("OGC API Features layer (CGCS2000)", "en")),
+        ox.Triple(features, DCT.description, _lit(f"{result.report.placed} 个要素，可按范围、时间和属性查询", "zh-CN")),
+        ox.Triple(features, DCT.description, _lit(f"{result.report.placed} features, queryable by bbox, time "
+                                                  "and properties", "en")),
+        ox.Triple(features, DCAT.accessURL, collection), ox.Triple(features, DCAT.accessService, service),
+        ox.Triple(features, DCAT.mediaType, GEOJSON_MEDIA), ox.Triple(features, DCT.format, GEOJSON_TYPE),
+        ox.Triple(features, DCT.conformsTo, OGC_FEATURES),
+        ox.Triple(d, DCAT.distribution, download), ox.Triple(download, RDF.type, DCAT.Distribution),
+        ox.Triple(download, DCT.title, _lit("GeoJSON 图层下载", "zh-CN")),
+        ox.Triple(download, DCT.title, _lit("GeoJSON layer download", "en")),
+        ox.Triple(download, DCT.description, _lit("全部要素，CGCS2000 经纬度（CRS84 轴序）", "zh-CN")),
+        ox.Triple(download, DCT.description, _lit("All features, CGCS2000 longitude/latitude (CRS84 axis order)",
+                                                  "en")),
+        ox.Triple(download, DCAT.accessURL, ox.NamedNode(f"{base}/layers/{dataset_id}.geojson")),
+        ox.Triple(download, DCAT.downloadURL, ox.NamedNode(f"{base}/layers/{dataset_id}.geojson")),
+        ox.Triple(download, DCAT.mediaType, GEOJSON_MEDIA), ox.Triple(download, DCT.format, GEOJSON_TYPE),
+        ox.Triple(service, RDF.type, DCAT.DataService),
+        ox.Triple(service, DCT.title, _lit("武汉市开放数据 OGC API Features 服务", "zh-CN")),
+        ox.Triple(service, DCT.title, _lit("Wuhan open data OGC API Features service", "en")),
+        ox.Triple(service, DCAT.endpointURL, ox.NamedNode(f"{base}/ogc")),
+        ox.Triple(service, DCAT.endpointDescription, ox.NamedNode(f"{base}/ogc/openapi")),
+        ox.Triple(service, DCAT.servesDataset, d), ox.Triple(service, DCT.conformsTo, OGC_FEATURES),
+        ox.Triple(OGC_FEATURES, RDF.type, DCT.Standard),
+        ox.Triple(GEOJSON_TYPE, RDF.type, DCT.MediaTypeOrExtent), ox.Triple(GEOJSON_MEDIA, RDF.type, DCT.MediaType),
+        *_extent(d, extent_node, result.extent),
+    ]
+    if licence is not None:
+        added += [ox.Triple(features, DCT.license, licence), ox.Triple(download, DCT.license, licence),
+                  ox.Triple(service, DCT.license, licence)]
+    return kept + [t for t in added if t not in set(kept)]
+
+
+def _extent(d: ox.NamedNode, node: ox.NamedNode, extent) -> list[ox.Triple]:
+    """The layer's extent as a dct:Location with a CGCS2000 WKT polygon (EPSG:4490 axis order: lat lon)."""
+    w, s, e, n = extent
+    if e - w < 1e-6 or n - s < 1e-6:  # a single point: a box of about 10 m around it
+        w, e, s, n = w - 5e-5, e + 5e-5, s - 5e-5, n + 5e-5
+    ring = ", ".join(f"{lat:.6f} {lon:.6f}" for lat, lon in ((s, w), (n, w), (n, e), (s, e), (s, w)))
+    wkt = ox.Literal(f"<{CRS_4490}> POLYGON(({ring}))", datatype=GSP_WKT)
+    centroid = ox.Literal(f"<{CRS_4490}> POINT({(s + n) / 2:.6f} {(w + e) / 2:.6f})", datatype=GSP_WKT)
+    return [ox.Triple(d, DCT.spatial, node), ox.Triple(node, RDF.type, DCT.Location),
+            ox.Triple(node, DCAT.bbox, wkt), ox.Triple(node, LOCN.geometry, wkt), ox.Triple(node, DCAT.centroid, centroid)]
