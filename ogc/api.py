@@ -1,0 +1,169 @@
+"""Drive pygeoapi 0.24 with our own collections: OGC API Features and Records at /ogc, changed without a restart.
+
+``OgcApi(settings, features)`` builds pygeoapi's config dict from our settings (never from pygeoapi's
+environment variables; ``pygeoapi.flask_app`` is never imported) and one ``pygeoapi.api.API`` over it. The
+collections are the feature store's layers: one per spatialized dataset plus ``catalog`` (the records).
+
+For the code that publishes layers (``ogc.layers``):
+
+- ``OgcApi.sync_layer(layer_id)``: call after ``FeatureStore.put_layer`` (new or replaced layer): the
+  collection appears or is updated at once (extent, fields, titles);
+- ``OgcApi.drop(layer_id)``: call after ``FeatureStore.drop_layer``: the collection answers 404 at once;
+- ``OgcApi.sync_all()``: re-read every layer (e.g. after a bulk rebuild).
+
+Each change swaps in a new ``resources`` dict (requests in flight keep the old one) and marks the OpenAPI
+document stale; it is regenerated on the next ``/ogc/openapi`` request, so adding a layer costs microseconds.
+The CRS and logging fixes pygeoapi needs are installed by ``ogc.crs.install`` (see its docstring).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from importlib import resources as importlib_resources
+
+from ogc import crs as ogc_crs
+from ogc.features import LayerInfo
+from ogc.provider import register_store, unregister_store
+
+log = logging.getLogger(__name__)
+
+LANGUAGES = ["zh-CN", "en"]
+WUHAN_BBOX = [113.68, 29.97, 115.08, 31.36]
+PROVIDERS = {"feature": "ogc.provider.FeatureStoreProvider", "record": "ogc.provider.CatalogRecordProvider"}
+
+
+def _both(zh: str, en: str) -> dict:
+    return {"zh-CN": zh, "en": en or zh}
+
+
+def build_config(settings) -> dict:
+    """Return pygeoapi's configuration dict (no collections) made from our settings."""
+    site = settings.site
+    base = settings.base_uri
+    return {
+        "server": {
+            "bind": {"host": settings.server.host, "port": settings.server.port},
+            "url": f"{base}/ogc",
+            "mimetype": "application/json; charset=UTF-8",
+            "encoding": "utf-8",
+            "gzip": False,
+            "languages": list(LANGUAGES),
+            "pretty_print": False,
+            "limits": {"default_items": settings.features.default_limit,
+                       "max_items": settings.features.max_limit, "on_exceed": "error"},
+            "map": {"url": f"{base}/static", "attribution": "天地图 Tianditu"},
+            "templates": {"path": str(importlib_resources.files("ogc") / "templates")},
+        },
+        "logging": {"level": "ERROR"},
+        "metadata": {
+            "identification": {
+                "title": _both(site.title_zh, site.title_en),
+                "description": _both(site.description_zh, site.description_en),
+                "keywords": {"zh-CN": ["开放数据", "武汉"], "en": ["open data", "Wuhan"]},
+                "keywords_type": "theme",
+                "terms_of_service": f"{base}/",
+                "url": f"{base}/",
+            },
+            "license": {"name": "CC-BY 4.0", "url": "https://creativecommons.org/licenses/by/4.0/"},
+            "provider": {"name": _both(site.title_zh, site.title_en), "url": f"{base}/"},
+            "contact": {"name": _both(site.title_zh, site.title_en), "url": f"{base}/",
+                        "role": "pointOfContact"},
+        },
+        "resources": {},
+    }
+
+
+class OgcApi:
+    """pygeoapi's API over the feature store's layers; collections added and removed while serving."""
+
+    def __init__(self, settings, features) -> None:
+        ogc_crs.install()
+        from pygeoapi.api import API  # imported here, deliberately: pygeoapi is configured by our dict
+
+        self.settings = settings
+        self.features = features
+        self._key = register_store(features)
+        self._lock = threading.Lock()
+        self._openapi: dict | None = None
+        self.config = build_config(settings)
+        self.config["resources"] = {info.id: self.resource(info) for info in features.layers()}
+        self.api = API(self.config, {})
+
+    # -- collections -------------------------------------------------------------------------
+    def resource(self, info: LayerInfo) -> dict:
+        """Return the pygeoapi resource (collection) definition of one layer."""
+        kind = "record" if info.kind == "record" else "feature"
+        provider = {"type": kind, "name": PROVIDERS[kind], "data": self._key, "layer": info.id, "id_field": "id"}
+        if kind == "feature":
+            provider.update(crs=list(ogc_crs.SUPPORTED_CRS), storage_crs=ogc_crs.STORAGE_CRS)
+        links = []
+        if info.dataset_uri:
+            links.append({"type": "text/html", "rel": "describedby", "title": "数据集 Dataset",
+                          "href": info.dataset_uri})
+            links.append({"type": "application/geo+json", "rel": "alternate", "title": "GeoJSON (whole layer)",
+                          "href": f"{self.settings.base_uri}/layers/{info.id}.geojson"})
+        return {
+            "type": "collection",
+            "title": _both(info.title_zh, info.title_en),
+            "description": _both(info.title_zh, info.title_en),
+            "keywords": {"zh-CN": ["数据目录"] if kind == "record" else ["空间数据"],
+                         "en": ["catalogue"] if kind == "record" else ["spatial data"]},
+            "links": links,
+            "extents": {"spatial": {"bbox": list(info.bbox or WUHAN_BBOX), "crs": ogc_crs.CRS84}},
+            "providers": [provider],
+        }
+
+    def collection_ids(self) -> list[str]:
+        return list(self.api.config["resources"])
+
+    def _swap(self, change) -> None:
+        with self._lock:
+            resources = dict(self.api.config["resources"])
+            change(resources)
+            self.api.config["resources"] = resources
+            self._openapi = None
+
+    def sync_layer(self, layer_id: str) -> bool:
+        """Publish (or update) the collection of a layer now in the store; False when the store has no such layer."""
+        info = self.features.layer(layer_id)
+        if info is None:
+            self.drop(layer_id)
+            return False
+        self._swap(lambda resources: resources.__setitem__(layer_id, self.resource(info)))
+        return True
+
+    def drop(self, layer_id: str) -> bool:
+        """Withdraw a collection; False when there was none."""
+        present = layer_id in self.api.config["resources"]
+        if present:
+            self._swap(lambda resources: resources.pop(layer_id, None))
+        return present
+
+    def on_layer(self, layer_id: str, info: LayerInfo | None) -> None:
+        """Follow ogc.layers.Layers: a layer put (info) or dropped (None)."""
+        if info is None:
+            self.drop(layer_id)
+        else:
+            self.sync_layer(layer_id)
+
+    def sync_all(self) -> None:
+        """Make the collections exactly the store's layers."""
+        layers = {info.id: self.resource(info) for info in self.features.layers()}
+        self._swap(lambda resources: (resources.clear(), resources.update(layers)))
+
+    # -- OpenAPI -----------------------------------------------------------------------------
+    def openapi(self) -> dict:
+        """Return the OpenAPI document of the current collections (regenerated after a change)."""
+        document = self._openapi
+        if document is None:
+            from pygeoapi.openapi import get_oas
+
+            document = get_oas(self.api.config, fail_on_invalid_collection=False)
+            with self._lock:
+                self._openapi = document
+        self.api.openapi = document
+        return document
+
+    def close(self) -> None:
+        unregister_store(self._key)

@@ -1,0 +1,204 @@
+"""Keep the catalogue as OGC API Records: one record per dataset in the feature-store layer 'catalog'.
+
+``CatalogRecords.follow(store, event)`` is a publish follower (Platform.followers): the datasets an event put
+are re-read from their graphs and upserted, removed ones deleted, a reset rebuilds everything; so after every
+publish the layer holds exactly the store's datasets (same count, record times from the store). Updates
+touch only the datasets of the event (``upsert_features``/``delete_features``; a backend without them gets
+the whole layer rewritten through ``put_layer``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Callable, Iterable
+
+import pyoxigraph as ox
+
+from ogc.features import Feature, LayerInfo
+from sparql import records as catalog_records
+
+log = logging.getLogger(__name__)
+
+LAYER_ID = "catalog"
+DCT = "http://purl.org/dc/terms/"
+DCAT = "http://www.w3.org/ns/dcat#"
+VCARD = "http://www.w3.org/2006/vcard/ns#"
+FOAF_NAME = "http://xmlns.com/foaf/0.1/name"
+WKT_POLYGON = re.compile(r"POLYGON\s*\(\(([^)]*)\)\)", re.I)
+FIELDS = {"type": "string", "title": "string", "description": "string", "keywords": "string",
+          "language": "string", "created": "date", "updated": "date", "publisher": "string",
+          "formats": "string", "identifier": "string"}
+
+
+def catalog_info(title_zh: str = "数据目录", title_en: str = "Catalogue") -> LayerInfo:
+    return LayerInfo(id=LAYER_ID, dataset_uri=None, title_zh=title_zh, title_en=title_en, kind="record",
+                     fields=dict(FIELDS), datetime_field="updated", geometry_type="Polygon")
+
+
+def _lang(term) -> str:
+    return (getattr(term, "language", None) or "").lower()
+
+
+def _pick(values: list, prefer: str = "zh") -> str | None:
+    """Return the literal in the preferred language (then any)."""
+    for value in values:
+        if _lang(value).startswith(prefer):
+            return value.value
+    return values[0].value if values else None
+
+
+def bbox_polygon(wkt: str) -> dict | None:
+    """Return a GeoJSON polygon in lon/lat from an EPSG:4490 WKT polygon written lat lon (None if unreadable)."""
+    match = WKT_POLYGON.search(wkt or "")
+    if not match:
+        return None
+    ring = []
+    try:
+        for pair in match.group(1).split(","):
+            lat, lon = (float(v) for v in pair.split()[:2])
+            ring.append([lon, lat])
+    except ValueError:
+        return None
+    if "CRS84" in wkt.upper():  # a CRS84 literal is lon lat already
+        ring = [[b, a] for a, b in ring]
+    return {"type": "Polygon", "coordinates": [ring]} if len(ring) >= 4 else None
+
+
+class _Graph:
+    """Index of one dataset graph: subject -> predicate -> objects."""
+
+    def __init__(self, triples: Iterable[ox.Triple]) -> None:
+        self.index: dict[str, dict[str, list]] = {}
+        for t in triples:
+            self.index.setdefault(t.subject.value, {}).setdefault(t.predicate.value, []).append(t.object)
+
+    def objects(self, subject: str, predicate: str) -> list:
+        return self.index.get(subject, {}).get(predicate, [])
+
+    def first(self, subject: str, predicate: str) -> str | None:
+        values = self.objects(subject, predicate)
+        return values[0].value if values else None
+
+
+def _geometry(g: _Graph, uri: str) -> dict | None:
+    for place in g.objects(uri, DCT + "spatial"):
+        for wkt in g.objects(place.value, DCAT + "bbox"):
+            polygon = bbox_polygon(wkt.value)
+            if polygon:
+                return polygon
+    return None
+
+
+def _contacts(g: _Graph, uri: str) -> list[dict]:
+    contacts = []
+    for node in g.objects(uri, DCAT + "contactPoint"):
+        contact = {"name": _pick(g.objects(node.value, VCARD + "fn")), "roles": ["pointOfContact"]}
+        phones = [p.value.removeprefix("tel:") for p in g.objects(node.value, VCARD + "hasTelephone")]
+        emails = [e.value.removeprefix("mailto:") for e in g.objects(node.value, VCARD + "hasEmail")]
+        if phones:
+            contact["phones"] = [{"value": p} for p in phones]
+        if emails:
+            contact["emails"] = [{"value": e} for e in emails]
+        contacts.append(contact)
+    return contacts
+
+
+def _distributions(g: _Graph, uri: str) -> tuple[list[dict], list[dict]]:
+    formats, links = [], []
+    for dist in g.objects(uri, DCAT + "distribution"):
+        d = dist.value
+        fmt = g.first(d, DCT + "format")
+        media = g.first(d, DCAT + "mediaType")
+        name = fmt.rstrip("/").rsplit("/", 1)[-1] if fmt else None
+        if name and all(f["name"] != name for f in formats):
+            formats.append({"name": name, **({"mediaType": media.rsplit("/", 2)[-2] + "/" + media.rsplit("/", 1)[-1]}
+                                             if media and media.count("/") >= 2 else {})})
+        href = g.first(d, DCAT + "downloadURL") or g.first(d, DCAT + "accessURL")
+        if href:
+            links.append({"rel": "enclosure" if g.first(d, DCAT + "downloadURL") else "service",
+                          "href": href, "title": _pick(g.objects(d, DCT + "title")) or name or "distribution",
+                          **({"type": f["mediaType"]} if (f := next((x for x in formats if x["name"] == name), None))
+                             and "mediaType" in f else {})})
+    return formats, links
+
+
+def record_id(uri: str) -> str:
+    """Return the record id of a dataset: its id, the last segment of its URI."""
+    return uri.rstrip("/").rsplit("/", 1)[-1]
+
+
+def record_feature(uri: str, triples: Iterable[ox.Triple]) -> Feature | None:
+    """Build the OGC API Records record of one dataset from its graph (None if the graph has no dataset)."""
+    triples = list(triples)
+    g = _Graph(triples)
+    if not g.index.get(uri):
+        return None
+    issued, modified = catalog_records.record_dates(triples, uri)
+    publisher = g.first(uri, DCT + "publisher")
+    formats, links = _distributions(g, uri)
+    props = {
+        "type": "dataset",
+        "title": _pick(g.objects(uri, DCT + "title")),
+        "title_en": _pick(g.objects(uri, DCT + "title"), "en"),
+        "description": _pick(g.objects(uri, DCT + "description")),
+        "keywords": [k.value for k in g.objects(uri, DCAT + "keyword")],
+        "themes": [{"concepts": [{"id": t.value}]} for t in g.objects(uri, DCAT + "theme")],
+        "language": {"code": "zh"},
+        "identifier": g.first(uri, DCT + "identifier"),
+        "created": issued.value if issued is not None else None,
+        "updated": modified.value if modified is not None else None,
+        "publisher": _pick(g.objects(publisher, FOAF_NAME)) if publisher else None,
+        "contacts": _contacts(g, uri),
+        "formats": formats,
+        "links": [{"rel": "alternate", "type": "text/html", "href": uri, "title": "dataset page"}, *links],
+    }
+    return {"type": "Feature", "id": record_id(uri), "geometry": _geometry(g, uri), "properties": props}
+
+
+class CatalogRecords:
+    """The records layer, kept in step with the catalogue store by its publish events."""
+
+    def __init__(self, features, on_change: Callable[[str], object] | None = None) -> None:
+        self.features = features
+        self.on_change = on_change
+
+    def _records(self, store, uris: Iterable[str]) -> list[Feature]:
+        out = []
+        for uri in uris:
+            feature = record_feature(uri, store.dataset_triples(uri))
+            if feature is not None:
+                out.append(feature)
+        return out
+
+    def in_step_with(self, store) -> bool:
+        info = self.features.layer(LAYER_ID)
+        return info is not None and info.count == store.count_datasets()
+
+    def rebuild(self, store) -> LayerInfo:
+        """Write every dataset's record again (one atomic layer replacement)."""
+        info = self.features.put_layer(catalog_info(), self._records(store, store.dataset_uris()))
+        log.info("catalogue records rebuilt: %d records", info.count)
+        self._changed()
+        return info
+
+    def follow(self, store, event) -> None:
+        """Apply one publish event: upsert the records of the datasets it put, delete those it removed."""
+        if event.reset or self.features.layer(LAYER_ID) is None:
+            self.rebuild(store)
+            return
+        put = self._records(store, event.put)
+        gone = [record_id(uri) for uri in event.removed]
+        if hasattr(self.features, "upsert_features"):
+            if gone:
+                self.features.delete_features(LAYER_ID, gone)
+            if put:
+                self.features.upsert_features(LAYER_ID, put, catalog_info())
+        else:  # a backend without incremental writes: replace the layer
+            self.rebuild(store)
+            return
+        self._changed()
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change(LAYER_ID)

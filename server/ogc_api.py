@@ -1,0 +1,180 @@
+"""Serve OGC API Features and Records at /ogc by calling pygeoapi's framework-free API functions.
+
+Each route adapts the Flask request (``APIRequest.from_flask``) and hands it to the pygeoapi function with
+the platform's ``OgcApi.api``, whose collections change while serving (``ogc.api``). Checks pygeoapi leaves
+out are made here: unknown query parameters (/req/core/query-param-unknown), non-finite bbox numbers and
+offsets beyond SQLite integers answer 400. ``/layers/<id>.geojson`` streams a whole layer (CRS84).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from http import HTTPStatus
+
+from flask import Blueprint, Response, current_app, request, stream_with_context
+
+from ogc.features import FeatureQuery
+
+bp = Blueprint("ogc_api", __name__)
+
+RESERVED = {"bbox", "bbox-crs", "crs", "f", "lang", "limit", "offset", "resulttype", "datetime", "sortby",
+            "properties", "skipGeometry", "q", "filter", "filter-lang", "filter-crs"}
+MAX_OFFSET = 2 ** 53
+PAGE = 1000
+
+
+def _platform():
+    return current_app.extensions["wodp"]
+
+
+def _ogc():
+    ogc = getattr(_platform(), "ogc", None)
+    if ogc is None:
+        raise _Refusal(HTTPStatus.SERVICE_UNAVAILABLE, "NoApplicableCode", "OGC API is not enabled")
+    return ogc
+
+
+class _Refusal(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = int(status), code, message
+
+
+@bp.errorhandler(_Refusal)
+def _refused(exc: _Refusal) -> Response:
+    body = {"code": exc.code, "type": exc.code, "description": exc.message}
+    return Response(json.dumps(body, ensure_ascii=False), status=exc.status, mimetype="application/json")
+
+
+def _run(func, *args, skip_valid_check: bool = False) -> Response:
+    from pygeoapi.api import APIRequest, apply_gzip
+
+    api = _ogc().api
+    api_request = APIRequest.from_flask(request, api.locales)
+    if not skip_valid_check and not api_request.is_valid():
+        headers, status, content = api.get_format_exception(api_request)
+    else:
+        headers, status, content = func(api, api_request, *args)
+        content = apply_gzip(headers, content)
+    response = Response(content, status=status)
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def _check_items_params(collection_id: str) -> None:
+    """Refuse unknown parameters, non-finite bbox numbers and absurd offsets with 400."""
+    info = _ogc().features.layer(collection_id)
+    if info is None:
+        return  # pygeoapi answers 404
+    unknown = sorted(set(request.args) - RESERVED - set(info.fields))
+    if unknown:
+        raise _Refusal(400, "InvalidParameterValue", f"unknown query parameter(s): {', '.join(unknown)}")
+    bbox = request.args.get("bbox")
+    if bbox:
+        try:
+            numbers = [float(v) for v in bbox.split(",")]
+        except ValueError:
+            numbers = []  # pygeoapi names the problem
+        if not all(map(math.isfinite, numbers)):
+            raise _Refusal(400, "InvalidParameterValue", "bbox values must be finite numbers")
+    offset = request.args.get("offset", "0")
+    if offset.lstrip("-").isdigit() and abs(int(offset)) > MAX_OFFSET:
+        raise _Refusal(400, "InvalidParameterValue", f"offset must be at most {MAX_OFFSET}")
+
+
+@bp.route("/ogc", strict_slashes=False)
+@bp.route("/ogc/")
+def landing_page() -> Response:
+    from pygeoapi.api import landing_page as handler
+
+    return _run(handler)
+
+
+@bp.route("/ogc/conformance")
+def conformance() -> Response:
+    from pygeoapi.api import conformance as handler
+
+    return _run(handler)
+
+
+@bp.route("/ogc/openapi")
+def openapi() -> Response:
+    from pygeoapi.api import openapi_ as handler
+
+    _ogc().openapi()
+    return _run(handler)
+
+
+@bp.route("/ogc/collections")
+def collections() -> Response:
+    from pygeoapi.api import describe_collections
+
+    return _run(describe_collections)
+
+
+@bp.route("/ogc/collections/<collection_id>")
+def collection(collection_id: str) -> Response:
+    from pygeoapi.api import describe_collections
+
+    return _run(describe_collections, collection_id)
+
+
+@bp.route("/ogc/collections/<collection_id>/queryables")
+def queryables(collection_id: str) -> Response:
+    from pygeoapi.api.itemtypes import get_collection_queryables
+
+    return _run(get_collection_queryables, collection_id)
+
+
+@bp.route("/ogc/collections/<collection_id>/items")
+def items(collection_id: str) -> Response:
+    from pygeoapi.api.itemtypes import get_collection_items
+
+    _check_items_params(collection_id)
+    return _run(get_collection_items, collection_id, skip_valid_check=True)
+
+
+@bp.route("/ogc/collections/<collection_id>/items/<feature_id>")
+def item(collection_id: str, feature_id: str) -> Response:
+    from pygeoapi.api.itemtypes import get_collection_item
+
+    return _run(get_collection_item, collection_id, feature_id)
+
+
+def _all_features(store, layer_id: str):
+    if hasattr(store, "iter_features"):
+        yield from store.iter_features(layer_id)
+        return
+    offset = 0
+    while True:
+        page, _ = store.query(layer_id, FeatureQuery(offset=offset, limit=PAGE))
+        yield from page
+        if len(page) < PAGE:
+            return
+        offset += PAGE
+
+
+@bp.route("/layers/<layer_id>.geojson")
+def layer_geojson(layer_id: str) -> Response:
+    """Stream a whole layer as one GeoJSON FeatureCollection (CRS84 lon/lat), for download distributions."""
+    store = _ogc().features
+    info = store.layer(layer_id)
+    if info is None or info.kind != "feature":
+        raise _Refusal(404, "NotFound", f"no layer {layer_id}")
+
+    def generate():
+        head = {"type": "FeatureCollection", "name": layer_id, "numberMatched": info.count}
+        if info.bbox:
+            head["bbox"] = list(info.bbox)
+        yield json.dumps(head, ensure_ascii=False)[:-1] + ', "features": ['
+        for n, feature in enumerate(_all_features(store, layer_id)):
+            yield ("," if n else "") + json.dumps(feature, ensure_ascii=False)
+        yield "]}"
+
+    response = Response(stream_with_context(generate()), mimetype="application/geo+json")
+    response.headers["Content-Disposition"] = f'attachment; filename="{layer_id}.geojson"'
+    if info.modified:
+        response.last_modified = info.modified
+    return response
