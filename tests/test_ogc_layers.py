@@ -157,3 +157,19 @@ def test_gbk_csv_with_gcj02_coordinates_is_read_and_converted():
     lon, lat = result.features[0]["geometry"]["coordinates"]
     expected = gcj02_to_wgs84(114.255753, 30.618019)
     assert abs(lon - expected[0]) < 1e-7 and abs(lat - expected[1]) < 1e-7
+
+
+def test_layer_reports_are_served(small_demo):
+    from server.app import create_app
+
+    platform, demo = small_demo
+    client = create_app(platform=platform).test_client()
+    body = client.get("/api/layers").get_json()
+    assert body["total"] == 12 and body["without_layer"] == {}
+    first = body["layers"][0]
+    assert first["features"] == first["placed"] == first["rows"] - first["unresolved"]
+    detail = client.get(f"/api/layers/{first['id']}").get_json()
+    assert len(detail["report"]["unresolved_rows"]) == first["unresolved"]
+    assert detail["fields"]["详细地址"] == "string"
+    assert client.get("/api/layers/demo.nothing-here").status_code == 404
+    assert client.get("/api/layers/..%2Fetc").status_code == 404
