@@ -102,14 +102,15 @@
   }
   function draw(layer, doc) {
     var drawn = 0;
+    var point = {radius: 6, color: "#ffffff", weight: 1.5, fillColor: layer.color, fillOpacity: 1,
+                 className: "wodp-feature"};
+    var area = {color: layer.color, weight: 2, fillColor: layer.color, fillOpacity: 0.35, className: "wodp-feature"};
     var group = L.geoJSON(doc, {
-      style: function () {
-        return {color: layer.color, weight: 2, fillColor: layer.color, fillOpacity: 0.35, className: "wodp-feature"};
+      style: function (feature) {   // applied to every feature, circle markers included
+        var type = feature && feature.geometry && feature.geometry.type;
+        return type === "Point" || type === "MultiPoint" ? point : area;
       },
-      pointToLayer: function (feature, latlng) {
-        return L.circleMarker(latlng, {radius: 6, color: "#ffffff", weight: 1.5, fillColor: layer.color,
-                                       fillOpacity: 1, className: "wodp-feature"});
-      },
+      pointToLayer: function (feature, latlng) { return L.circleMarker(latlng, point); },
       onEachFeature: function (feature, item) {
         drawn += 1;
         item.bindPopup(function () { return popup(layer, feature); });
