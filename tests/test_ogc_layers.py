@@ -173,3 +173,58 @@ def test_layer_reports_are_served(small_demo):
     assert detail["fields"]["详细地址"] == "string"
     assert client.get("/api/layers/demo.nothing-here").status_code == 404
     assert client.get("/api/layers/..%2Fetc").status_code == 404
+
+
+@pytest.fixture(scope="module")
+def served_demo(tmp_path_factory):
+    """A small demo catalogue served over real HTTP (waitress in a thread), its base URI the server's."""
+    import threading
+
+    from waitress import create_server
+
+    from config import load_settings
+    from server.app import create_app
+    from server.catalogue import load_demo
+    from server.platform import Platform
+    from tests.conftest import free_port
+
+    port = free_port()
+    home = tmp_path_factory.mktemp("ogrinfo-home")
+    settings = load_settings({}, overrides={"demo": {"datasets": 40, "spatial": 6},
+                                            "site": {"base_uri": f"http://127.0.0.1:{port}"}}, home=home)
+    platform = Platform.open(settings, start_workers=False)
+    demo = load_demo(platform)
+    server = create_server(create_app(platform=platform), host="127.0.0.1", port=port, threads=4)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield platform, demo, f"http://127.0.0.1:{port}"
+    server.close()
+    platform.close()
+
+
+def test_ogrinfo_reads_every_layer_with_the_placed_count(served_demo):
+    import re
+    import subprocess
+
+    from demo.files import rows
+    from tests.conftest import require_tool
+
+    ogrinfo = require_tool("ogrinfo")
+    platform, demo, base = served_demo
+    spatial = [d for d in demo.datasets if d.spatial]
+    listing = subprocess.run([ogrinfo, "-ro", "-q", f"OAPIF:{base}/ogc"], capture_output=True, text=True, timeout=120)
+    assert listing.returncode == 0, listing.stderr
+    for d in spatial:
+        assert d.id in listing.stdout
+        unresolved = len(platform.features.layer(d.id).report["unresolved_rows"])
+        expected = len(rows(d)) - unresolved  # the source's rows minus those the report lists as unresolved
+        out = subprocess.run([ogrinfo, "-ro", "-so", f"OAPIF:{base}/ogc", d.id], capture_output=True, text=True,
+                             timeout=120)
+        assert out.returncode == 0, out.stderr
+        count = int(re.search(r"Feature Count: (\d+)", out.stdout).group(1))
+        assert count == expected, (d.id, count, expected)
+        # and reading the features themselves gives as many (paging through /items)
+        full = subprocess.run([ogrinfo, "-ro", "-al", "-q", "-geom=NO", f"OAPIF:{base}/ogc", d.id],
+                              capture_output=True, text=True, timeout=120)
+        assert full.returncode == 0, full.stderr
+        assert len(re.findall(r"^OGRFeature\(", full.stdout, re.M)) == expected
