@@ -134,3 +134,35 @@ def live_demo(tmp_path_factory):
     server = LiveServer(home, port, env)
     yield server
     server.stop()
+
+
+def _claim_tests_package() -> None:
+    """Make the package name `tests` mean this folder: pygeoapi 0.24.0's wheel installs a top-level `tests`
+    package into site-packages, which otherwise shadows it (`from tests.conftest import ...` then fails)."""
+    here = str(Path(__file__).resolve().parent)
+    module = sys.modules.get("tests")
+    if module is None or here not in [str(Path(p).resolve()) for p in getattr(module, "__path__", [])]:
+        import types
+
+        package = types.ModuleType("tests")
+        package.__path__ = [here]
+        sys.modules["tests"] = package
+
+
+_claim_tests_package()
+
+
+@pytest.fixture(scope="session")
+def postgis_dsn():
+    """A temporary PostgreSQL + PostGIS cluster for the session (tests/pg.py); skips when absent, fails under CI."""
+    from tests.pg import PostgresUnavailable, start_cluster
+
+    try:
+        cluster, seconds = start_cluster()
+    except PostgresUnavailable as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{exc}: under CI `make test` installs PostgreSQL and PostGIS (.ci/system-deps)")
+        pytest.skip(str(exc))
+    print(f"PostGIS cluster up in {seconds:.2f} s at {cluster.dsn}")
+    yield cluster.dsn
+    cluster.stop()
