@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 
 LANGUAGES = ["zh-CN", "en"]
 WUHAN_BBOX = [113.68, 29.97, 115.08, 31.36]
+DATETIME_PARAMETER = {
+    "name": "datetime", "in": "query", "required": False, "style": "form", "explode": False,
+    "description": "RFC 3339 date-time or interval (open ends as '..'): only items whose time intersects it",
+    "schema": {"type": "string"}}
 PROVIDERS = {"feature": "ogc.provider.FeatureStoreProvider", "record": "ogc.provider.CatalogRecordProvider"}
 
 
@@ -160,10 +164,24 @@ class OgcApi:
             from pygeoapi.openapi import get_oas
 
             document = get_oas(self.api.config, fail_on_invalid_collection=False)
+            self._declare_limits(document)
             with self._lock:
                 self._openapi = document
         self.api.openapi = document
         return document
+
+    def _declare_limits(self, document: dict) -> None:
+        """Make every ``limit`` parameter say our limits (pygeoapi writes default 100, maximum 10000)."""
+        features = self.settings.features
+        for name, path in document.get("paths", {}).items():
+            for operation in path.values():
+                parameters = operation.get("parameters", []) if isinstance(operation, dict) else []
+                for parameter in parameters:
+                    if parameter.get("name") == "limit" and "schema" in parameter:
+                        parameter["schema"].update(minimum=1, maximum=features.max_limit,
+                                                   default=features.default_limit)
+                if name.endswith("/items") and not any("datetime" in str(p) for p in parameters):
+                    parameters.append(DATETIME_PARAMETER)
 
     def close(self) -> None:
         unregister_store(self._key)

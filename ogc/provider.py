@@ -109,6 +109,8 @@ class FeatureStoreProvider(BaseProvider):
     def query(self, offset=0, limit=10, resulttype="results", bbox=[], datetime_=None, properties=[], sortby=[],
               select_properties=[], skip_geometry=False, q=None, crs_transform_spec=None, **kwargs) -> dict:
         """Return one page of the layer as a GeoJSON FeatureCollection with numberMatched/numberReturned."""
+        if kwargs.get("filterq") is not None:
+            raise ProviderInvalidQueryError(user_msg="filter (CQL2) is not supported by this collection")
         query = self._query_of(offset, 0 if resulttype == "hits" else limit, bbox, datetime_, properties, sortby,
                                select_properties, skip_geometry, q)
         try:

@@ -166,3 +166,18 @@ def postgis_dsn():
     print(f"PostGIS cluster up in {seconds:.2f} s at {cluster.dsn}")
     yield cluster.dsn
     cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def ogc_platform(tmp_path_factory):
+    """A small demo catalogue (60 datasets, 8 spatial) on an opened platform without query workers, for /ogc."""
+    from config import load_settings
+    from server.catalogue import load_demo
+    from server.platform import Platform
+
+    home = tmp_path_factory.mktemp("ogc-home")
+    settings = load_settings({}, overrides={"demo": {"datasets": 60, "spatial": 8}}, home=home)
+    platform = Platform.open(settings, start_workers=False)
+    load_demo(platform)
+    yield platform
+    platform.close()

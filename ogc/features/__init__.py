@@ -77,6 +77,16 @@ class FeatureStore(Protocol):
 
     def close(self) -> None: ...
 
+    # Optional, added for the catalogue's records layer (ogc.records); backward compatible: a backend without
+    # them gets the whole 'catalog' layer rewritten by put_layer on every publish. PostGIS: please implement
+    # both (same semantics as ogc/features/sqlite.py) so a 200-dataset publish does not rewrite 10,000 records.
+    # def upsert_features(self, layer_id: str, features: Iterable[Feature], info: LayerInfo | None = None) -> LayerInfo:
+    #     """Insert or replace features by id (layer created empty from info when missing); return the new info."""
+    # def delete_features(self, layer_id: str, feature_ids: Iterable[str]) -> LayerInfo | None:
+    #     """Delete features by id; return the new info (None when the layer does not exist)."""
+    # def iter_features(self, layer_id: str) -> Iterator[Feature]:
+    #     """Yield the whole layer in order (GET /layers/<id>.geojson; else it pages through query)."""
+
 
 def open_feature_store(settings) -> FeatureStore:
     """Open the backend the settings name (features.backend)."""

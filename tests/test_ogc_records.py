@@ -1,0 +1,135 @@
+"""The catalogue as OGC API Records (/ogc/collections/catalog): search by q, bbox, datetime; in step with the store."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from urllib.parse import quote
+
+import pyoxigraph as ox
+import pytest
+
+DCT_TITLE = "http://purl.org/dc/terms/title"
+DCAT_BBOX = "http://www.w3.org/ns/dcat#bbox"
+
+
+@pytest.fixture(scope="module")
+def client(ogc_platform):
+    from server.app import create_app
+
+    app = create_app(platform=ogc_platform, start_workers=False)
+    app.config["TESTING"] = True
+    return app.test_client()
+
+
+def _items(client, query: str = "") -> dict:
+    response = client.get(f"/ogc/collections/catalog/items?f=json&limit=10000&{query}")
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    return response.get_json()
+
+
+def _ids(uris) -> set[str]:
+    return {u.rsplit("/", 1)[-1] for u in uris}
+
+
+def _literals(store, uri) -> list[str]:
+    return [t.object.value for t in store.dataset_triples(uri) if isinstance(t.object, ox.Literal)]
+
+
+def _bbox(store, uri):
+    """The dataset's dcat:bbox (EPSG:4490 WKT, lat lon) as lon/lat min/max, read independently of ogc.records."""
+    for t in store.dataset_triples(uri):
+        if t.predicate.value == DCAT_BBOX:
+            pairs = re.findall(r"(-?\d+(?:\.\d+)?) (-?\d+(?:\.\d+)?)", t.object.value)
+            lats, lons = [float(a) for a, _ in pairs], [float(b) for _, b in pairs]
+            return min(lons), min(lats), max(lons), max(lats)
+    return None
+
+
+def test_collection_is_a_record_collection(client):
+    doc = client.get("/ogc/collections/catalog?f=json").get_json()
+    assert doc["itemType"] == "record"
+    assert any("ogcapi-records-1" in c for c in client.get("/ogc/conformance?f=json").get_json()["conformsTo"])
+
+
+def test_number_matched_is_the_catalogue_count(client, ogc_platform):
+    doc = _items(client)
+    assert doc["numberMatched"] == ogc_platform.store.count_datasets() == len(doc["features"]) == 60
+    assert {f["id"] for f in doc["features"]} == _ids(ogc_platform.store.dataset_uris())
+
+
+def test_record_content(client, ogc_platform):
+    store = ogc_platform.store
+    uri = store.dataset_uris()[0]
+    record = client.get(f"/ogc/collections/catalog/items/{uri.rsplit('/', 1)[-1]}?f=json").get_json()
+    props = record["properties"]
+    titles = [t.object.value for t in store.dataset_triples(uri) if t.predicate.value == DCT_TITLE]
+    assert props["type"] == "dataset" and props["title"] in titles
+    assert props["updated"].startswith(store.record_modified(uri).strftime("%Y-%m-%dT%H:%M:%S"))
+    assert any(link["href"] == uri and link["rel"] == "alternate" for link in record["links"])
+    assert props["contacts"] and props["formats"]
+
+
+def test_q_chinese_word(client, ogc_platform):
+    store = ogc_platform.store
+    word = "江夏区"
+    expected = {u for u in store.dataset_uris() if any(word in v for v in _literals(store, u))}
+    doc = _items(client, f"q={quote(word)}")
+    assert expected and doc["numberMatched"] == len(expected) and {f["id"] for f in doc["features"]} == _ids(expected)
+    assert _items(client, f"q={quote(word + ' 不存在的词')}")["numberMatched"] == 0
+
+
+def test_bbox(client, ogc_platform):
+    store = ogc_platform.store
+    box = (114.2, 30.5, 114.4, 30.7)
+    expected = set()
+    for uri in store.dataset_uris():
+        b = _bbox(store, uri)
+        if b and b[0] <= box[2] and b[2] >= box[0] and b[1] <= box[3] and b[3] >= box[1]:
+            expected.add(uri)
+    doc = _items(client, "bbox=" + ",".join(map(str, box)))
+    assert expected and {f["id"] for f in doc["features"]} == _ids(expected)
+    for f in doc["features"]:
+        lons = [p[0] for p in f["geometry"]["coordinates"][0]]
+        assert 113 < min(lons) < 116  # lon/lat order
+
+
+def test_datetime(client, ogc_platform):
+    store = ogc_platform.store
+    times = sorted((store.record_modified(u), u) for u in store.dataset_uris())
+    start = times[0][0] - timedelta(seconds=1)
+    end = times[-1][0] + timedelta(seconds=1)
+    fmt = "%Y-%m-%dT%H:%M:%SZ"
+    doc = _items(client, f"datetime={start.strftime(fmt)}/{end.strftime(fmt)}")
+    assert doc["numberMatched"] == len(times)
+    assert _items(client, f"datetime=../{(start - timedelta(days=1)).strftime(fmt)}")["numberMatched"] == 0
+    assert client.get("/ogc/collections/catalog/items?f=json&datetime=not-a-date").status_code == 400
+
+
+def test_hostile_q_is_refused_or_harmless(client):
+    assert client.get("/ogc/collections/catalog/items?f=json&q=" + quote("x" * 1000)).status_code == 400
+    assert _items(client, "q=" + quote("%' OR '1'='1"))["numberMatched"] == 0
+
+
+def test_in_step_after_publish_and_withdrawal(client, ogc_platform):
+    store, publisher = ogc_platform.store, ogc_platform.publisher
+    uri = store.dataset_uris()[-1]
+    triples = [t for t in store.dataset_triples(uri) if not t.subject.value.endswith("#record")]
+    renamed = [ox.Triple(t.subject, t.predicate, ox.Literal("记录同步测试数据集", language="zh-CN"))
+               if t.predicate.value == DCT_TITLE and getattr(t.object, "language", "").startswith("zh") else t
+               for t in triples]
+    new_uri = uri + "-copy"
+    copy = [ox.Triple(ox.NamedNode(new_uri) if t.subject.value == uri else t.subject, t.predicate,
+                      ox.NamedNode(new_uri) if t.object == ox.NamedNode(uri) else t.object) for t in renamed
+            if t.predicate.value != "http://purl.org/dc/terms/identifier"]
+    copy.append(ox.Triple(ox.NamedNode(new_uri), ox.NamedNode("http://purl.org/dc/terms/identifier"),
+                          ox.Literal(new_uri.rsplit("/", 1)[-1])))
+    outcome = publisher.publish({uri: renamed, new_uri: copy}, "demo")
+    assert not outcome.held
+    doc = _items(client, "q=" + quote("记录同步测试"))
+    assert {f["id"] for f in doc["features"]} == _ids([uri, new_uri])
+    assert _items(client)["numberMatched"] == store.count_datasets() == 61
+    publisher.withdraw([new_uri], "demo")
+    assert _items(client)["numberMatched"] == store.count_datasets() == 60
+    assert {f["id"] for f in _items(client, "q=" + quote("记录同步测试"))["features"]} == _ids([uri])
+    assert client.get(f"/ogc/collections/catalog/items/{new_uri.rsplit('/', 1)[-1]}?f=json").status_code == 404
