@@ -354,8 +354,10 @@ class PostGISFeatureStore:
         order, order_params = _order(query)
         table = sql.Identifier(table_name(layer_id))
         geometry = sql.SQL("NULL" if query.skip_geometry else f"ST_AsGeoJSON(geom, {PRECISION}, 0)")
-        page = sql.SQL("SELECT fid, properties, {} FROM {} WHERE {} ORDER BY {} LIMIT %s OFFSET %s").format(
-            geometry, table, where, order)
+        # page the positions first, so that skipped rows are never turned into GeoJSON
+        page = sql.SQL("SELECT fid, properties, {} FROM unnest(ARRAY(SELECT position FROM {} WHERE {} ORDER BY {} "
+                       "LIMIT %s OFFSET %s)) WITH ORDINALITY AS p(position, k) JOIN {} USING (position) "
+                       "ORDER BY p.k").format(geometry, table, where, order, table)
         limit, offset = max(0, query.limit), max(0, query.offset)
         try:
             with self._transaction(f"query layer {layer_id!r}") as conn:  # both statements read the same table
