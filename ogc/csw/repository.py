@@ -1,0 +1,153 @@
+"""Keep pycsw's repository: the SQLite table pycsw 2.6.2 reads, written from the store's publish events.
+
+pycsw's own loader parses every record with OWSLib and writes through SQLAlchemy (~40 records/s here); this
+writes the same rows with plain sqlite3 from the dataset graphs, in one transaction per publish event, in WAL
+mode so that the pycsw process reads the previous state while a publish is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Iterable
+
+from ogc.csw.records import COLUMNS, dataset_row
+
+log = logging.getLogger(__name__)
+
+TABLE = "records"
+NOT_NULL = ("identifier", "typename", "schema", "mdsource", "insert_date", "xml", "anytext")
+UNINDEXED = ("identifier", "xml", "anytext", "wkt_geometry")  # pycsw indexes every other column
+WGS84_WKT = ('GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563,AUTHORITY["EPSG","7030"]],'
+             'AUTHORITY["EPSG","6326"]],PRIMEM["Greenwich",0,AUTHORITY["EPSG","8901"]],UNIT["degree",'
+             '0.01745329251994328,AUTHORITY["EPSG","9122"]],AUTHORITY["EPSG","4326"]]')
+MODIFIED_QUERY = """SELECT ?d ?m WHERE { GRAPH ?d { ?d a <http://www.w3.org/ns/dcat#Dataset> .
+  ?r a <http://www.w3.org/ns/dcat#CatalogRecord> ; <http://xmlns.com/foaf/0.1/primaryTopic> ?d ;
+     <http://purl.org/dc/terms/modified> ?m } }"""
+
+
+def records_ddl(table: str = TABLE) -> list[str]:
+    """Return the statements of pycsw 2.6.2's ``admin.setup_db`` for SQLite (tables and indexes)."""
+    columns = ", ".join(f"{c} {'VARCHAR' if c == 'xml' else 'TEXT'}{' NOT NULL' if c in NOT_NULL else ''}"
+                        for c in COLUMNS)
+    ddl = [
+        "CREATE TABLE IF NOT EXISTS spatial_ref_sys (srid INTEGER NOT NULL, auth_name TEXT, auth_srid INTEGER,"
+        " srtext TEXT, PRIMARY KEY (srid))",
+        "CREATE TABLE IF NOT EXISTS geometry_columns (f_table_catalog TEXT NOT NULL, f_table_schema TEXT NOT NULL,"
+        " f_table_name TEXT NOT NULL, f_geometry_column TEXT NOT NULL, geometry_type INTEGER,"
+        " coord_dimension INTEGER, srid INTEGER NOT NULL, geometry_format TEXT NOT NULL)",
+        f"CREATE TABLE IF NOT EXISTS {table} ({columns}, PRIMARY KEY (identifier))",
+    ]
+    ddl += [f"CREATE INDEX IF NOT EXISTS ix_{table}_{c} ON {table} ({c})" for c in COLUMNS if c not in UNINDEXED]
+    return ddl
+
+
+class CswRepository:
+    """pycsw's repository file, derived from the store: one row per published dataset."""
+
+    def __init__(self, path: Path, table: str = TABLE) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.table = table
+        self._lock = threading.RLock()
+        self._conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._prepare()
+        self.last_write: dict[str, float] = {}  # rows, seconds and rows/s of the last write
+
+    def _prepare(self) -> None:
+        with self._lock:
+            fresh = not self._conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (self.table,)).fetchone()
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in records_ddl(self.table):
+                    self._conn.execute(statement)
+                if fresh:
+                    self._conn.execute("INSERT OR IGNORE INTO spatial_ref_sys VALUES (4326, 'EPSG', 4326, ?)",
+                                       (WGS84_WKT,))
+                    self._conn.execute("INSERT INTO geometry_columns VALUES ('public', 'public', ?,"
+                                       " 'wkt_geometry', 3, 2, 4326, 'WKT')", (self.table,))
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        """Close the connection (twice is harmless)."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    # -- state ---------------------------------------------------------------------------------
+    def count(self) -> int:
+        """Return the number of records."""
+        with self._lock:
+            return self._conn.execute(f"SELECT COUNT(*) FROM {self.table}").fetchone()[0]
+
+    def modified(self) -> set[tuple[str, str]]:
+        """Return the (identifier, date_modified) of every record."""
+        with self._lock:
+            return set(self._conn.execute(f"SELECT identifier, date_modified FROM {self.table}"))
+
+    @staticmethod
+    def store_modified(store) -> set[tuple[str, str]]:
+        """Return the (dataset URI, catalogue record modified) of every dataset in the store."""
+        return {(row["d"].value, row["m"].value) for row in store.query(MODIFIED_QUERY)}
+
+    def in_step_with(self, store) -> bool:
+        """Tell whether the repository holds exactly the store's datasets at their modification times."""
+        with self._lock:
+            return self.count() == store.count_datasets() and self.modified() == self.store_modified(store)
+
+    # -- writes --------------------------------------------------------------------------------
+    def rebuild(self, store) -> None:
+        """Replace every record by the store's datasets in one transaction (readers see old or new)."""
+        with self._lock:
+            started = time.perf_counter()
+            rows = list(self._rows(store, store.dataset_uris()))
+            self._write(rows, delete_all=True)
+            self._measure(len(rows), started)
+        log.info("csw repository rebuilt: %d records (%.0f rows/s)", len(rows), self.last_write["rows_per_s"])
+
+    def follow(self, store, event) -> None:
+        """Apply one publish event: upsert the datasets it put, delete those it removed."""
+        if event.reset:
+            self.rebuild(store)
+            return
+        with self._lock:  # read under the lock too, so an older event never overwrites a newer row
+            started = time.perf_counter()
+            rows = list(self._rows(store, event.put))
+            gone = set(event.removed) | (set(event.put) - {row["identifier"] for row in rows})
+            self._write(rows, delete=gone)
+            self._measure(len(rows) + len(gone), started)
+
+    @staticmethod
+    def _rows(store, uris: Iterable[str]):
+        for uri in uris:
+            triples = store.dataset_triples(uri)
+            if triples:
+                yield dataset_row(triples, uri)
+
+    def _write(self, rows: list[dict], *, delete: Iterable[str] = (), delete_all: bool = False) -> None:
+        columns = ", ".join(COLUMNS)
+        insert = f"INSERT OR REPLACE INTO {self.table} ({columns}) VALUES ({', '.join('?' * len(COLUMNS))})"
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if delete_all:
+                conn.execute(f"DELETE FROM {self.table}")
+            conn.executemany(f"DELETE FROM {self.table} WHERE identifier = ?", [(uri,) for uri in delete])
+            conn.executemany(insert, [tuple(row[c] for c in COLUMNS) for row in rows])
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _measure(self, rows: int, started: float) -> None:
+        seconds = time.perf_counter() - started
+        self.last_write = {"rows": rows, "seconds": seconds, "rows_per_s": rows / seconds if seconds else 0.0}

@@ -1,0 +1,134 @@
+"""Serve pycsw 2.6.2 over WSGI on loopback: runs in pycsw's own environment (.venv-csw), started by ogc.csw.process.
+
+    python -m ogc.csw.service --port 8123 --config /path/pycsw.json
+
+The config file is the pycsw configuration as JSON (section → option → value), written by the main process
+from the platform settings. Each request gets ``pycsw.server.Csw(config, environ)`` directly: pycsw's own
+dispatcher (pycsw.wsgi) lets a ``config`` query parameter choose another configuration file, so that parameter
+is dropped here and never reaches pycsw. XML with a DTD or entity declarations is refused before parsing.
+Only the standard library, pycsw and waitress are imported (the main environment's packages are not here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import configparser
+import io
+import json
+import logging
+import os
+import re
+import sys
+import threading
+import time
+import warnings
+from urllib.parse import parse_qsl, urlencode
+
+from ogc.csw.owsexception import CONTENT_TYPE, exception_report, has_doctype, request_version
+
+log = logging.getLogger("ogc.csw.service")
+SAFE_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+(;[\w\s=.+\"-]*)?$")
+STATUS = re.compile(r"^\d{3} [^\r\n]*$")
+
+
+def pycsw_config(sections: dict) -> configparser.ConfigParser:
+    """Build pycsw's configuration from a dict, with no interpolation (values are taken literally)."""
+    config = configparser.ConfigParser(interpolation=None)
+    for section, options in sections.items():
+        config.add_section(section)
+        for key, value in options.items():
+            config.set(section, key, str(value))
+    return config
+
+
+def _without_config(query: str) -> str:
+    pairs = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k.lower() != "config"]
+    return urlencode(pairs)
+
+
+class CswApp:
+    """The WSGI application: one pycsw Csw object per request, over a fixed configuration."""
+
+    def __init__(self, sections: dict, max_body: int = 10 * 1024 * 1024) -> None:
+        self.sections = sections
+        self.max_body = max_body
+
+    def __call__(self, environ, start_response):
+        try:
+            status, content_type, body = self.handle(environ)
+        except Exception:  # never a traceback to the client
+            log.exception("pycsw failed on %s %s", environ.get("REQUEST_METHOD"), environ.get("QUERY_STRING"))
+            status, content_type = "500 Internal Server Error", CONTENT_TYPE
+            body = exception_report(request_version(environ.get("QUERY_STRING", "")), "NoApplicableCode",
+                                    "service", "the catalogue service failed on this request; it has been logged")
+        start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(body)))])
+        return [body]
+
+    def handle(self, environ) -> tuple[str, str, bytes]:
+        """Answer one request: (status line, content type, body)."""
+        from pycsw.server import Csw
+
+        environ = dict(environ)
+        environ["QUERY_STRING"] = _without_config(environ.get("QUERY_STRING", ""))
+        if environ.get("REQUEST_METHOD") == "POST":
+            refused = self._read_post(environ)
+            if refused:
+                return refused
+        csw = Csw(pycsw_config(self.sections), environ)
+        status, body = csw.dispatch_wsgi()
+        content_type = getattr(csw, "contenttype", CONTENT_TYPE)
+        if isinstance(content_type, bytes):
+            content_type = content_type.decode("latin-1")
+        if csw.exception or not SAFE_TYPE.match(content_type or ""):
+            content_type = CONTENT_TYPE  # an exception is XML whatever outputFormat asked
+        if not STATUS.match(status):
+            status = "500 Internal Server Error"
+        return status, content_type, body
+
+    def _read_post(self, environ) -> tuple[str, str, bytes] | None:
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        body = environ["wsgi.input"].read(min(max(length, 0), self.max_body))
+        version = request_version("", body) if body else "3.0.0"
+        if has_doctype(body):
+            return ("400 Bad Request", CONTENT_TYPE,
+                    exception_report(version, "NoApplicableCode", "request",
+                                     "XML with a DOCTYPE or ENTITY declaration is not accepted"))
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        return None
+
+
+def _watch_parent(parent: int) -> None:
+    """Exit when the process that started us is gone (no orphaned pycsw)."""
+    while True:
+        if os.getppid() != parent:
+            os._exit(0)
+        time.sleep(1.0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--config", required=True, help="pycsw configuration as JSON")
+    parser.add_argument("--threads", type=int, default=8)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    warnings.filterwarnings("ignore")  # pkg_resources and SQLAlchemy deprecation notes, once per import
+    with open(args.config, encoding="utf-8") as handle:
+        sections = json.load(handle)
+    import pycsw.server  # noqa: F401  import before listening: the first request is then fast
+
+    from waitress import serve
+
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
+    serve(CswApp(sections), host=args.host, port=args.port, threads=args.threads, ident="pycsw",
+          _quiet=True)
+
+
+if __name__ == "__main__":
+    main()
