@@ -35,6 +35,9 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.register_blueprint(harvest_api.bp)
     app.register_blueprint(push_api.bp)
     app.register_blueprint(changes.bp)
+    from server import csw
+
+    app.register_blueprint(csw.bp)
     errors.register(app)
     http.register(app)
     if settings.site.proxies:

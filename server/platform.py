@@ -48,11 +48,14 @@ class Platform:
         platform.search = SearchIndex(settings.path(settings.search.path))
         platform._open_gate()
         platform._open_push(settings.home)
+        platform._open_csw()
         store.subscribe(platform._on_publish)
         if not platform.search.in_step_with(store):
             platform.search.rebuild(store)
         if not platform.changes.in_step_with(store):
             platform.changes.reconcile(store)
+        if platform.csw is not None and not platform.csw.in_step_with(store):
+            platform.csw.rebuild(store)
         if start_workers:
             platform.pool = QueryPool(store, settings.sparql, settings.home / "snapshots")
             platform.pool.start()
@@ -78,6 +81,14 @@ class Platform:
         self.changes = ChangeLog(home / "changes.sqlite",
                                  withdrawn=lambda i: tombstones is not None and tombstones.get(i) is not None)
 
+    def _open_csw(self) -> None:
+        """Open pycsw's repository (it follows publish events); its process starts on the first /csw request."""
+        if self.settings.csw.enabled:
+            from ogc.csw.process import CswService
+
+            self.csw = CswService(self.settings)
+            self.followers.append(self.csw.repository)
+
     def _on_publish(self, event) -> None:
         if self.search is not None:
             self.search.follow(self.store, event)
@@ -96,6 +107,8 @@ class Platform:
             self.harvesting.close()
         if self.pool is not None:
             self.pool.close()
+        if self.csw is not None:
+            self.csw.close()
         for index in (self.accounts, self.changes):
             if index is not None:
                 index.close()
