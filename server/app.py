@@ -22,8 +22,8 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.json.ensure_ascii = False
     app.extensions["wodp"] = platform
 
-    from server import (changes, dcat, errors, files, harvest_api, http, internal, push_api, sparql_endpoint,
-                        validation_api)
+    from server import (changes, csw, dcat, errors, files, harvest_api, http, internal, layers_api, ogc_api,
+                        push_api, sparql_endpoint, validation_api)
     from server.portal import portal_bp
 
     app.register_blueprint(portal_bp)
@@ -33,11 +33,11 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.register_blueprint(internal.bp)
     app.register_blueprint(validation_api.bp)
     app.register_blueprint(harvest_api.bp)
+    app.register_blueprint(layers_api.bp)
     app.register_blueprint(push_api.bp)
     app.register_blueprint(changes.bp)
-    from server import csw
-
     app.register_blueprint(csw.bp)
+    app.register_blueprint(ogc_api.bp)
     errors.register(app)
     http.register(app)
     if settings.site.proxies:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from sparql.pool import QueryPool
 from sparql.store import OxigraphStore, open_store
 
 log = logging.getLogger(__name__)
+_demo_lock = threading.Lock()
 
 
 @dataclass
@@ -48,6 +50,8 @@ class Platform:
         platform.search = SearchIndex(settings.path(settings.search.path))
         platform._open_gate()
         platform._open_push(settings.home)
+        platform._open_layers()
+        platform._open_ogc()
         platform._open_csw()
         store.subscribe(platform._on_publish)
         if not platform.search.in_step_with(store):
@@ -81,6 +85,65 @@ class Platform:
         self.changes = ChangeLog(home / "changes.sqlite",
                                  withdrawn=lambda i: tombstones is not None and tombstones.get(i) is not None)
 
+    def _open_layers(self) -> None:
+        """Open the feature store and the spatialization at the gate; layers follow publish events."""
+        from ogc.features import open_feature_store
+        from ogc.layers import Layers
+
+        if self.features is None:
+            self.features = open_feature_store(self.settings)
+        spatial = self.settings.spatial
+        self.layers = Layers(self.features, self.settings.base_uri, self.fetch_data,
+                             options=spatialize_options(self.settings), max_rows=spatial.max_rows)
+        self.publisher.layers = self.layers
+        self.followers.append(self.layers)
+
+    def fetch_data(self, url: str) -> bytes:
+        """Read a distribution's file: the demo's own files are rendered here, others fetched over HTTP."""
+        from ogc.datafiles import DataFileError, http_fetch
+
+        prefix = f"{self.settings.base_uri}/files/"
+        if url.startswith(prefix):
+            dataset_id, _, name = url[len(prefix):].partition("/")
+            dataset = self.demo_dataset(dataset_id)
+            if dataset is None:
+                raise DataFileError(f"{url}: no such file in this catalogue")
+            from demo.files import render_file
+
+            try:
+                return render_file(dataset, name)[0]
+            except KeyError:
+                raise DataFileError(f"{url}: no such file in this catalogue") from None
+        spatial = self.settings.spatial
+        return http_fetch(url, timeout_s=self.settings.harvest.timeout_s, max_bytes=spatial.max_bytes)
+
+    def demo_dataset(self, dataset_id: str):
+        """Return a demo dataset by id (the generator is deterministic: rebuilt from the settings once)."""
+        if not dataset_id.startswith("demo."):
+            return None
+        with _demo_lock:
+            if self.demo is None:
+                from demo.generator import build_demo_catalog
+
+                d = self.settings.demo
+                self.demo = build_demo_catalog(self.settings.base_uri, d.seed, d.datasets, d.spatial)
+            if "demo_index" not in self.extras:
+                self.extras["demo_index"] = {ds.id: ds for ds in self.demo.datasets}
+        return self.extras["demo_index"].get(dataset_id)
+
+    def _open_ogc(self) -> None:
+        """Serve the layers through pygeoapi (collections follow the layers) and the catalogue as records."""
+        from ogc.api import OgcApi
+        from ogc.records import CatalogRecords
+
+        self.ogc = OgcApi(self.settings, self.features)
+        if self.layers is not None:
+            self.layers.listeners.append(self.ogc.on_layer)
+        records = CatalogRecords(self.features, on_change=self.ogc.sync_layer)
+        self.followers.append(records)
+        if not records.in_step_with(self.store):
+            records.rebuild(self.store)
+
     def _open_csw(self) -> None:
         """Open pycsw's repository (it follows publish events); its process starts on the first /csw request."""
         if self.settings.csw.enabled:
@@ -109,10 +172,30 @@ class Platform:
             self.pool.close()
         if self.csw is not None:
             self.csw.close()
+        if self.ogc is not None:
+            self.ogc.close()
+        if self.features is not None:
+            self.features.close()
         for index in (self.accounts, self.changes):
             if index is not None:
                 index.close()
         self.store.close()
+
+
+def spatialize_options(settings: Settings):
+    """Spatialization options from the settings: the geocoder and the boundary that flags outliers."""
+    from ogc.geocode import GazetteerGeocoder, make_geocoder
+    from ogc.spatialize import SpatializeOptions
+
+    spatial, tianditu = settings.spatial, settings.tianditu
+    geocoder = (make_geocoder(tianditu.key, base_url=tianditu.geocoder_url)
+                if spatial.geocoder == "tianditu" and tianditu.key else GazetteerGeocoder())
+    boundary = None
+    if spatial.boundary_file:
+        from ogc.boundary import load_boundary
+
+        boundary = load_boundary(settings.path(spatial.boundary_file), crs=spatial.boundary_crs)
+    return SpatializeOptions(geocoder=geocoder, boundary=boundary)
 
 
 def home_lock_path(home: Path) -> Path:

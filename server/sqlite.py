@@ -10,8 +10,9 @@ from pathlib import Path
 class ThreadConnections:
     """One SQLite connection per thread to the same file, for the server's small derived databases."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, setup=None) -> None:
         self.path = Path(path)
+        self._setup = setup  # called with each new connection (e.g. to register SQL functions)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
@@ -24,6 +25,8 @@ class ThreadConnections:
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
+            if self._setup is not None:
+                self._setup(conn)
             self._local.conn = conn
             with self._lock:
                 self._all.append(conn)

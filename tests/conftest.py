@@ -28,6 +28,18 @@ def shared_path(*parts: str) -> Path:
     return path
 
 
+def require_tool(name: str) -> str:
+    """Return the path of a system tool `make test` installs (.ci/system-deps); skip when absent, fail under CI."""
+    import shutil
+
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{name} is missing: under CI `make test` installs it (.ci/system-deps)")
+        pytest.skip(f"{name} is not installed")
+    return path
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

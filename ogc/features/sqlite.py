@@ -64,6 +64,8 @@ def geometry_bbox(geometry: dict | None) -> BBox | None:
     ys: list[float] = []
 
     def walk(coords: Any) -> None:
+        if not isinstance(coords, (list, tuple)):
+            raise FeatureStoreError(f"a {geometry.get('type')} geometry has coordinates that are not arrays")
         if coords and isinstance(coords[0], (int, float)):
             xs.append(float(coords[0]))
             ys.append(float(coords[1]))
@@ -118,7 +120,7 @@ class SQLiteFeatureStore:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self._connections = ThreadConnections(self.path)
+        self._connections = ThreadConnections(self.path, setup=_register_functions)
         self._write_lock = threading.Lock()
         self._conn().executescript(SCHEMA)
 
@@ -356,6 +358,9 @@ def _conditions(tbl: str, query: FeatureQuery) -> tuple[list[str], list, str]:
         where.append("r.minx <= ? AND r.maxx >= ? AND r.miny <= ? AND r.maxy >= ?"
                      " AND t.minx <= ? AND t.maxx >= ? AND t.miny <= ? AND t.maxy >= ?")
         params += [maxx, minx, maxy, miny] * 2
+        # the R*Tree compares bounding boxes; a line or polygon must itself intersect the window
+        where.append("(t.geometry LIKE '{\"type\": \"Point\"%' OR geom_intersects(t.geometry, ?, ?, ?, ?))")
+        params += [minx, miny, maxx, maxy]
     if query.datetime_start:
         where.append("t.dt_end >= ?")
         params.append(normalise_instant(query.datetime_start))
@@ -369,6 +374,22 @@ def _conditions(tbl: str, query: FeatureQuery) -> tuple[list[str], list, str]:
         where.append("instr(t.text, ?) > 0")
         params.append(word.lower())
     return where, params, join
+
+
+def _register_functions(conn: sqlite3.Connection) -> None:
+    conn.create_function("geom_intersects", 5, _geom_intersects, deterministic=True)
+
+
+def _geom_intersects(geometry: str | None, minx: float, miny: float, maxx: float, maxy: float) -> int:
+    """SQL function: does a GeoJSON geometry intersect a lon/lat box (exactly, not by its bounding box)?"""
+    if not geometry:
+        return 0
+    from shapely.geometry import box, shape
+
+    try:
+        return int(shape(json.loads(geometry)).intersects(box(minx, miny, maxx, maxy)))
+    except (ValueError, TypeError, AttributeError):
+        return 0
 
 
 def _order(query: FeatureQuery) -> str:
