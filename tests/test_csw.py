@@ -407,3 +407,55 @@ def test_csw_switched_off(settings_factory):
         assert _exception(response)[1] == "NoApplicableCode"
     finally:
         platform.close()
+
+
+def test_repository_has_pycsws_own_schema(tmp_path):
+    """Our DDL equals what pycsw 2.6.2's admin.setup_db creates for SQLite (columns, types, indexes)."""
+    import sqlite3
+    import subprocess
+
+    from ogc.csw.process import ROOT
+    from ogc.csw.repository import CswRepository
+
+    python = ROOT / ".venv-csw" / "bin" / "python"
+    if not python.exists():
+        pytest.skip("pycsw's environment is not installed (make venv)")
+    theirs = tmp_path / "pycsw.db"
+    subprocess.run([str(python), "-W", "ignore", "-c",
+                    f"from pycsw.core import admin; admin.setup_db('sqlite:///{theirs}', 'records', '.')"],
+                   check=True, capture_output=True, timeout=120)
+    ours = CswRepository(tmp_path / "ours.db")
+    ours.close()
+
+    def schema(path):
+        conn = sqlite3.connect(path)
+        tables = {t: [(r[1], r[2], r[3], r[5]) for r in conn.execute(f"PRAGMA table_info({t})")]
+                  for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        indexes = {(r[0], r[1]) for r in conn.execute(
+            "SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")}
+        rows = {t: sorted(conn.execute(f"SELECT * FROM {t}")) for t in ("spatial_ref_sys", "geometry_columns")}
+        conn.close()
+        return tables, indexes, rows
+
+    assert schema(tmp_path / "ours.db") == schema(theirs)
+
+
+def test_repository_write_rate(tmp_path):
+    """Rebuild 1,700 demo datasets and follow a 200-dataset batch; print the rates (rows/s)."""
+    from demo.generator import build_demo_catalog
+    from ogc.csw.repository import CswRepository
+    from sparql.store import OxigraphStore
+
+    catalog = build_demo_catalog("http://127.0.0.1:8000")
+    store = OxigraphStore(None)
+    store.put_datasets({d.uri: list(d.triples) for d in catalog.datasets})
+    repo = CswRepository(tmp_path / "csw.sqlite")
+    repo.rebuild(store)
+    rebuild = repo.last_write
+    event = store.put_datasets({d.uri: list(d.triples) for d in catalog.datasets[:200]})
+    repo.follow(store, event)
+    batch = repo.last_write
+    assert repo.in_step_with(store) and repo.count() == 1700
+    print(f"csw repository: rebuild {rebuild['rows']} rows at {rebuild['rows_per_s']:.0f} rows/s;"
+          f" batch of {batch['rows']} at {batch['rows_per_s']:.0f} rows/s")
+    repo.close()

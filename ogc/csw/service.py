@@ -41,9 +41,31 @@ def pycsw_config(sections: dict) -> configparser.ConfigParser:
     return config
 
 
+DEFAULT_MAX_RECORDS = "10"  # CSW 2.0.2 and 3.0: maxRecords defaults to 10 (pycsw would use its cap instead)
+GET_RECORDS = "GetRecords"
+
+
 def _without_config(query: str) -> str:
+    """Drop any `config` parameter; give GetRecords the standard default maxRecords when it has none."""
     pairs = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k.lower() != "config"]
+    names = {k.lower(): v for k, v in pairs}
+    if names.get("request") == GET_RECORDS and "maxrecords" not in names:
+        pairs.append(("maxrecords", DEFAULT_MAX_RECORDS))
     return urlencode(pairs)
+
+
+def _with_default_max(body: bytes) -> bytes:
+    """Give an XML GetRecords the standard default maxRecords when it has none (the body has no DTD)."""
+    from lxml import etree
+
+    try:
+        root = etree.fromstring(body, etree.XMLParser(resolve_entities=False, no_network=True))
+    except etree.XMLSyntaxError:
+        return body  # pycsw answers the parse error
+    if etree.QName(root).localname == GET_RECORDS and root.get("maxRecords") is None:
+        root.set("maxRecords", DEFAULT_MAX_RECORDS)
+        return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    return body
 
 
 class CswApp:
@@ -96,6 +118,7 @@ class CswApp:
             return ("400 Bad Request", CONTENT_TYPE,
                     exception_report(version, "NoApplicableCode", "request",
                                      "XML with a DOCTYPE or ENTITY declaration is not accepted"))
+        body = _with_default_max(body)
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))
         return None
