@@ -12,6 +12,7 @@ is a range read on the primary key (``position > offset``): page 1 and page 10,0
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import sqlite3
@@ -108,7 +109,9 @@ def _info_to_json(info: LayerInfo) -> str:
     return json.dumps(data, ensure_ascii=False)
 
 
+@functools.lru_cache(maxsize=1024)
 def _info_from_json(text: str) -> LayerInfo:
+    """Parse a registry entry (cached by its text: a layer's report can be long, and every query reads it)."""
     data = json.loads(text)
     data["bbox"] = tuple(data["bbox"]) if data.get("bbox") else None
     data["modified"] = datetime.fromisoformat(data["modified"]) if data.get("modified") else None
@@ -321,15 +324,15 @@ class SQLiteFeatureStore:
             tbl, dense, info = entry
             where, params, join = _conditions(tbl, query)
             if not where and not query.sortby and dense:
-                sql = (f"SELECT fid, geometry, properties FROM {tbl} WHERE position > ? ORDER BY position LIMIT ?")
+                sql = f"SELECT {_FEATURE_JSON} FROM {tbl} t WHERE position > ? ORDER BY position LIMIT ?"
                 rows = conn.execute(sql, (query.offset, query.limit)).fetchall()
-                return [_feature(r, query) for r in rows], info.count
+                return _features(rows, query), info.count
             clause = (" WHERE " + " AND ".join(where)) if where else ""
             matched = conn.execute(f"SELECT count(*) FROM {tbl} t{join}{clause}", params).fetchone()[0]
             order = _order(query)
-            sql = f"SELECT t.fid, t.geometry, t.properties FROM {tbl} t{join}{clause} ORDER BY {order} LIMIT ? OFFSET ?"
+            sql = f"SELECT {_FEATURE_JSON} FROM {tbl} t{join}{clause} ORDER BY {order} LIMIT ? OFFSET ?"
             rows = conn.execute(sql, (*params, *_order_params(query), query.limit, query.offset)).fetchall()
-        return [_feature(r, query) for r in rows], matched
+        return _features(rows, query), matched
 
     def iter_features(self, layer_id: str) -> Iterator[Feature]:
         """Yield every feature of a layer in order, reading in batches (for whole-layer downloads)."""
@@ -399,6 +402,23 @@ def _order(query: FeatureQuery) -> str:
 
 def _order_params(query: FeatureQuery) -> list[str]:
     return [_json_path(name) for name, _ in query.sortby]
+
+
+# each feature written as GeoJSON by SQLite itself, so a page is parsed by one json.loads call
+_FEATURE_JSON = ("'{\"type\":\"Feature\",\"id\":' || json_quote(t.fid) || ',\"geometry\":' || "
+                 "coalesce(t.geometry, 'null') || ',\"properties\":' || t.properties || '}'")
+
+
+def _features(rows: list[tuple], query: FeatureQuery) -> list[Feature]:
+    features = json.loads("[" + ",".join(r[0] for r in rows) + "]")
+    if query.select_properties or query.skip_geometry:
+        for feature in features:
+            if query.select_properties:
+                feature["properties"] = {k: v for k, v in feature["properties"].items()
+                                         if k in query.select_properties}
+            if query.skip_geometry:
+                feature["geometry"] = None
+    return features
 
 
 def _feature(row: tuple, query: FeatureQuery) -> Feature:
