@@ -163,10 +163,11 @@ class CatalogRecords:
         self.features = features
         self.on_change = on_change
 
-    def _records(self, store, uris: Iterable[str]) -> list[Feature]:
+    def _records(self, store, uris: Iterable[str], event=None) -> list[Feature]:
         out = []
         for uri in uris:
-            feature = record_feature(uri, store.dataset_triples(uri))
+            triples = event.triples(store, uri) if event is not None else store.dataset_triples(uri)
+            feature = record_feature(uri, triples)
             if feature is not None:
                 out.append(feature)
         return out
@@ -187,7 +188,7 @@ class CatalogRecords:
         if event.reset or self.features.layer(LAYER_ID) is None:
             self.rebuild(store)
             return
-        put = self._records(store, event.put)
+        put = self._records(store, event.put, event)
         gone = [record_id(uri) for uri in event.removed]
         if hasattr(self.features, "upsert_features"):
             if gone:

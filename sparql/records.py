@@ -20,9 +20,14 @@ XSD_DATETIME = ox.NamedNode("http://www.w3.org/2001/XMLSchema#dateTime")
 
 
 def now_literal(moment: datetime | None = None) -> ox.Literal:
-    """Return the time as an xsd:dateTime literal in UTC with milliseconds."""
+    """Return the time as an xsd:dateTime literal in UTC with milliseconds, in canonical form.
+
+    Canonical as Oxigraph writes it back (``…00.3Z``, ``…00Z``: no trailing zeros), so the triples a publish
+    event carries are the very ones a reader gets from the store.
+    """
     moment = (moment or datetime.now(timezone.utc)).astimezone(timezone.utc)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    fraction = f"{moment.microsecond // 1000:03d}".rstrip("0")
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S") + (f".{fraction}" if fraction else "") + "Z"
     return ox.Literal(text, datatype=XSD_DATETIME)
 
 

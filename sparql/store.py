@@ -34,6 +34,14 @@ class PublishEvent:
     reason: str = ""  # why datasets were removed, e.g. "withdrawn"
     reset: bool = False
     at: float = field(default_factory=time.time)
+    # the graphs of `put` exactly as stored (with their catalogue records), so that derived indexes
+    # following the event need not read them back from the store
+    graphs: Mapping[str, Sequence[ox.Triple]] = field(default_factory=dict, repr=False, compare=False)
+
+    def triples(self, store: "CatalogStore", uri: str) -> list[ox.Triple]:
+        """The stored triples of a dataset this event put (read from the store when not carried)."""
+        carried = self.graphs.get(uri)
+        return list(carried) if carried is not None else store.dataset_triples(uri)
 
 
 Listener = Callable[[PublishEvent], None]
@@ -133,14 +141,15 @@ class OxigraphStore:
         with self._write_lock:
             stamp = records.now_literal(self._next_stamp())
             fresh = [uri for uri in graphs if not self._store.contains_named_graph(ox.NamedNode(uri))]
+            new = set(fresh)
+            stored = {uri: records.with_record(uri, triples, stamp, None if uri in new else self._issued(uri))
+                      for uri, triples in graphs.items()}
             if len(fresh) == len(graphs) and len(graphs) > 50:
-                self._bulk_insert({u: records.with_record(u, t, stamp) for u, t in graphs.items()})
+                self._bulk_insert(stored)
             else:
-                new = set(fresh)
-                self._insert_new({u: records.with_record(u, t, stamp) for u, t in graphs.items() if u in new})
-                self._replace_many({uri: records.with_record(uri, triples, stamp, self._issued(uri))
-                                    for uri, triples in graphs.items() if uri not in new})
-            event = PublishEvent(self._bump(), put=tuple(graphs), created=tuple(fresh))
+                self._insert_new({u: t for u, t in stored.items() if u in new})
+                self._replace_many({u: t for u, t in stored.items() if u not in new})
+            event = PublishEvent(self._bump(), put=tuple(graphs), created=tuple(fresh), graphs=stored)
         self._emit(event)
         return event
 

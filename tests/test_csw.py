@@ -166,8 +166,9 @@ def test_repository_in_step_after_publish_and_withdraw(csw_platform):
     csw_platform.publisher.publish({dataset.uri: list(dataset.triples)}, "demo")
     assert repo.count() == store.count_datasets()
     assert repo.modified() == repo.store_modified(store)
-    assert (dataset.uri, store.record_modified(dataset.uri).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z") \
-        in repo.modified()
+    from sparql.records import now_literal
+
+    assert (dataset.uri, now_literal(store.record_modified(dataset.uri)).value) in repo.modified()
     csw_platform.publisher.withdraw([dataset.uri], "demo")
     assert dataset.uri not in {i for i, _ in repo.modified()}
     assert repo.count() == store.count_datasets() == 239

@@ -155,6 +155,7 @@ class CswService:
 
     def forward(self, method: str, query: str, body: bytes, headers: dict[str, str]) -> CswAnswer:
         """Send one CSW request to pycsw and return its answer; restart it once if it died."""
+        self.repository.flush()  # every publish finished before this request is in the answer
         sent = {k: v for k, v in headers.items() if k in FORWARDED_HEADERS}
         for attempt in (1, 2):
             url = self.ensure_running()

@@ -14,10 +14,14 @@ import time
 from pathlib import Path
 from typing import Iterable
 
+import pyoxigraph as ox
+
+from ogc.csw.indexer import IndexerError, RowWorker
 from ogc.csw.records import COLUMNS, dataset_row
 
 log = logging.getLogger(__name__)
 
+PARALLEL_FROM = 100  # from a publish of this many datasets on, rows are built in a worker process (indexer.py)
 TABLE = "records"
 NOT_NULL = ("identifier", "typename", "schema", "mdsource", "insert_date", "xml", "anytext")
 UNINDEXED = ("identifier", "xml", "anytext", "wkt_geometry")  # pycsw indexes every other column
@@ -58,6 +62,8 @@ class CswRepository:
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._prepare()
         self.last_write: dict[str, float] = {}  # rows, seconds and rows/s of the last write
+        self._worker: RowWorker | None = None
+        self._store = None  # the store last followed, to rebuild from if the worker fails
 
     def _prepare(self) -> None:
         with self._lock:
@@ -77,20 +83,44 @@ class CswRepository:
                 raise
 
     def close(self) -> None:
-        """Close the connection (twice is harmless)."""
+        """Finish handing over, stop the worker and close the connection (twice is harmless)."""
+        self.flush()
         with self._lock:
+            if self._worker is not None:
+                self._worker.close()
+                self._worker = None
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
 
     # -- state ---------------------------------------------------------------------------------
+    def flush(self) -> None:
+        """Wait until every publish handed to the worker is written (a reader never sees the index behind)."""
+        with self._lock:
+            if self._worker is None:
+                return
+            try:
+                self._worker.flush()
+            except IndexerError as exc:
+                self._worker_failed(exc)
+
+    def _worker_failed(self, exc: Exception) -> None:
+        log.error("csw index worker: %s; rebuilding the repository from the store", exc)
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.proc.kill()
+        if self._store is not None:
+            self.rebuild(self._store)
+
     def count(self) -> int:
         """Return the number of records."""
+        self.flush()
         with self._lock:
             return self._conn.execute(f"SELECT COUNT(*) FROM {self.table}").fetchone()[0]
 
     def modified(self) -> set[tuple[str, str]]:
         """Return the (identifier, date_modified) of every record."""
+        self.flush()
         with self._lock:
             return set(self._conn.execute(f"SELECT identifier, date_modified FROM {self.table}"))
 
@@ -107,6 +137,7 @@ class CswRepository:
     # -- writes --------------------------------------------------------------------------------
     def rebuild(self, store) -> None:
         """Replace every record by the store's datasets in one transaction (readers see old or new)."""
+        self.flush()
         with self._lock:
             started = time.perf_counter()
             rows = list(self._rows(store, store.dataset_uris()))
@@ -116,20 +147,44 @@ class CswRepository:
 
     def follow(self, store, event) -> None:
         """Apply one publish event: upsert the datasets it put, delete those it removed."""
+        self._store = store
         if event.reset:
             self.rebuild(store)
             return
+        if self._worker is not None or len(event.put) >= PARALLEL_FROM:
+            self._hand_over(store, event)
+            return
         with self._lock:  # read under the lock too, so an older event never overwrites a newer row
             started = time.perf_counter()
-            rows = list(self._rows(store, event.put))
+            rows = list(self._rows(store, event.put, event))
             gone = set(event.removed) | (set(event.put) - {row["identifier"] for row in rows})
             self._write(rows, delete=gone)
             self._measure(len(rows) + len(gone), started)
 
+    def _hand_over(self, store, event) -> None:
+        """Give the event to the worker process (started on the first large publish); it writes in order."""
+        with self._lock:
+            try:
+                if self._worker is None:
+                    self._worker = RowWorker(self.path, self.table)
+                quads = (ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(uri))
+                         for uri in event.put for t in event.triples(store, uri))
+                self._worker.submit(ox.serialize(quads, format=ox.RdfFormat.N_QUADS), list(event.put),
+                                    list(event.removed))
+            except IndexerError as exc:
+                self._worker_failed(exc)
+
+    def write(self, rows: list[dict], *, delete: Iterable[str] = ()) -> None:
+        """Write rows and delete records in one transaction (the worker process's way in)."""
+        with self._lock:
+            started = time.perf_counter()
+            self._write(rows, delete=delete)
+            self._measure(len(rows), started)
+
     @staticmethod
-    def _rows(store, uris: Iterable[str]):
+    def _rows(store, uris: Iterable[str], event=None):
         for uri in uris:
-            triples = store.dataset_triples(uri)
+            triples = event.triples(store, uri) if event is not None else store.dataset_triples(uri)
             if triples:
                 yield dataset_row(triples, uri)
 

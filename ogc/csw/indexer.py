@@ -1,0 +1,132 @@
+"""Write pycsw's repository rows in a worker process, in publish order, beside the publisher.
+
+Building a record (its ISO 19139 document above all) costs about a millisecond per dataset; a harvest of
+10,000 datasets would spend ten seconds of its one Python thread on it. So from the first large publish on,
+``CswRepository`` hands each publish event to this worker as N-Quads (serialised by pyoxigraph, cheap) and
+goes on; the worker, on the second core, builds the rows and writes them in one transaction per event, in
+the order received. ``flush()`` waits until every event handed over is written: the repository calls it
+before it answers anything (counts, CSW requests), so no reader sees the index behind a finished publish.
+
+Protocol (our stdin → worker, worker → our stdout): frames of a 4-byte big-endian length and a pickle.
+Requests: ``(seq, nquads: bytes, put: list[str], removed: list[str])``; answers: ``(seq, error or None)``.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import select
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HEADER = struct.Struct(">I")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class IndexerError(Exception):
+    """The worker failed or died; the caller rebuilds the index from the store."""
+
+
+class RowWorker:
+    """The parent's handle on one worker process."""
+
+    def __init__(self, path: Path, table: str) -> None:
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+        self.proc = subprocess.Popen([sys.executable, "-m", "ogc.csw.indexer", str(path), table],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True)
+        self.submitted = 0
+        self.done = 0
+
+    def submit(self, nquads: bytes, put: list[str], removed: list[str]) -> None:
+        """Hand one event over (blocks only while the worker is still busy with the one before)."""
+        self.submitted += 1
+        data = pickle.dumps((self.submitted, nquads, put, removed), protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            self.proc.stdin.write(HEADER.pack(len(data)) + data)
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError) as exc:
+            raise IndexerError("the CSW index worker is gone") from exc
+        self._collect(0)
+
+    def flush(self, timeout_s: float = 300.0) -> None:
+        """Wait until every event handed over is written."""
+        deadline = time.monotonic() + timeout_s
+        while self.done < self.submitted:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise IndexerError(f"the CSW index worker did not finish within {timeout_s:.0f} s")
+            self._collect(left)
+
+    def _collect(self, wait_s: float) -> None:
+        """Read the answers that are ready (waiting up to wait_s for the first)."""
+        fd = self.proc.stdout.fileno()
+        while select.select([fd], [], [], wait_s)[0]:
+            header = _read_exact(self.proc.stdout, HEADER.size)
+            if header is None:
+                raise IndexerError(f"the CSW index worker died (exit {self.proc.poll()})")
+            seq, error = pickle.loads(_read_exact(self.proc.stdout, HEADER.unpack(header)[0]) or b"")
+            if error:
+                raise IndexerError(f"the CSW index worker failed on event {seq}: {error}")
+            self.done = seq
+            wait_s = 0
+
+    def close(self) -> None:
+        """Stop the worker after it has written what it was given."""
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+
+
+def _read_exact(stream, size: int) -> bytes | None:
+    data = b""
+    while len(data) < size:
+        chunk = stream.read(size - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
+def _rows(nquads: bytes, put: list[str]) -> list[dict]:
+    import pyoxigraph as ox
+
+    from ogc.csw.records import dataset_row
+
+    graphs: dict[str, list] = {uri: [] for uri in put}
+    for quad in ox.parse(nquads, ox.RdfFormat.N_QUADS):
+        graphs[quad.graph_name.value].append(quad.triple)
+    return [dataset_row(triples, uri) for uri, triples in graphs.items() if triples]
+
+
+def main() -> None:
+    """Serve events from the parent until our stdin closes."""
+    from ogc.csw.repository import CswRepository
+
+    path, table = sys.argv[1], sys.argv[2]
+    repository = CswRepository(Path(path), table)
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # nothing else may write to the answer channel
+    while (header := _read_exact(stdin, HEADER.size)) is not None:
+        seq, nquads, put, removed = pickle.loads(_read_exact(stdin, HEADER.unpack(header)[0]) or b"")
+        error = None
+        try:
+            rows = _rows(nquads, put)
+            gone = set(removed) | (set(put) - {row["identifier"] for row in rows})
+            repository.write(rows, delete=gone)
+        except Exception as exc:  # reported to the parent, which rebuilds from the store
+            error = f"{type(exc).__name__}: {exc}"
+        answer = pickle.dumps((seq, error), protocol=pickle.HIGHEST_PROTOCOL)
+        stdout.write(HEADER.pack(len(answer)) + answer)
+        stdout.flush()
+    repository.close()
+
+
+if __name__ == "__main__":
+    main()
