@@ -138,6 +138,40 @@ def read_datasets(store, uris: Iterable[str] | None = None) -> list[dict]:
     return list(docs.values())
 
 
+_FIELDS = {"http://purl.org/dc/terms/" + n for n in ("identifier", "title", "description", "publisher", "modified",
+                                                     "issued", "spatial")} | {
+    "http://www.w3.org/ns/dcat#keyword", "http://www.w3.org/ns/dcat#theme", "https://data.wuhan.gov.cn/def/wodp#openType",
+    "https://data.wuhan.gov.cn/def/wodp#spatializationStatus"}
+_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
+_DATASET = "http://www.w3.org/ns/dcat#Dataset"
+_DISTRIBUTION = "http://www.w3.org/ns/dcat#distribution"
+_FORMAT = "http://purl.org/dc/terms/format"
+_DOWNLOAD = "http://www.w3.org/ns/dcat#downloadURL"
+
+
+def doc_from_triples(uri: str, triples) -> dict | None:
+    """Read the indexed fields of one dataset from its graph, as read_datasets does from the store."""
+    subject = ox.NamedNode(uri)
+    own = [t for t in triples if t.subject == subject]
+    if not any(t.predicate.value == _TYPE and t.object.value == _DATASET for t in own):
+        return None
+    doc = _empty_doc(uri)
+    for t in own:
+        if t.predicate.value in _FIELDS:
+            _add_field(doc, t.predicate.value, t.object)
+    dists = {t.object for t in own if t.predicate.value == _DISTRIBUTION}
+    for t in triples:
+        if t.subject in dists:
+            if t.predicate.value == _FORMAT:
+                fmt = _local(t.object.value).upper()
+                if fmt not in doc["formats"]:
+                    doc["formats"].append(fmt)
+            elif t.predicate.value == _DOWNLOAD:
+                doc["downloadable"].add(t.subject.value)
+    doc["distributions"] = {d.value for d in dists}
+    return doc
+
+
 def read_labels(store) -> list[tuple[str, str, str, str]]:
     """Read (kind, code, lang, label) of departments, themes, open types and cycles from the store.
 
@@ -232,8 +266,11 @@ class SearchIndex:
             return
         uris = list(dict.fromkeys((*event.put, *event.removed)))
         put = list(event.put)
+        carried = getattr(event, "graphs", None) or {}
         with self._write_lock:
-            docs = [d for i in range(0, len(put), 500) for d in read_datasets(store, put[i:i + 500])]
+            docs = [d for uri in put if uri in carried if (d := doc_from_triples(uri, carried[uri]))]
+            rest = [uri for uri in put if uri not in carried]
+            docs += [d for i in range(0, len(rest), 500) for d in read_datasets(store, rest[i:i + 500])]
             labels = read_labels(store)
             with self._transaction() as conn:
                 self._delete(conn, uris)

@@ -138,6 +138,7 @@ class PyrudofValidator(_Engine):
         except ImportError as exc:
             raise EngineUnavailableError("the pyrudof engine is not installed (pip install pyrudof)") from exc
         super().__init__()
+        self._dirty: set[int] = set()  # sessions holding a bulk run's data instead of the inert base
 
     def _load_shapes(self, ntriples: bytes):
         import pyrudof
@@ -155,10 +156,11 @@ class PyrudofValidator(_Engine):
         if len(data) > self.BULK:  # a whole catalogue: parsing N-Triples in bulk is faster than adding
             session.read_data(ox.serialize(data, format=ox.RdfFormat.N_TRIPLES).decode(),
                               pyrudof.RDFFormat.NTriples, merge=False)
-            try:
-                return self._findings(session.validate_shacl())
-            finally:
-                session.read_data(_INERT, pyrudof.RDFFormat.NTriples, merge=False)
+            self._dirty.add(id(session))  # the next bulk run replaces this data; a staged run resets it first
+            return self._findings(session.validate_shacl())
+        if id(session) in self._dirty:
+            session.read_data(_INERT, pyrudof.RDFFormat.NTriples, merge=False)
+            self._dirty.discard(id(session))
         session.begin_staging()
         try:
             session.add_triples([(str(t.subject), str(t.predicate), str(t.object)) for t in data],

@@ -306,3 +306,21 @@ def test_vocabulary_labels_win_over_names_in_dataset_graphs(index, store):
     triples.append(ox.Triple(DEPARTMENT.D012, FOAF.name, ox.Literal("旧名称", language="zh-CN")))
     store.put_datasets({renamed.uri: triples})
     assert ("D012", "市交通运输局", 4) in index.search().facets["department"]
+
+
+def test_a_dataset_read_from_its_graph_equals_the_store_reading(demo_platform):
+    """Publish events carry the stored graphs; the index reads them instead of querying the store."""
+    from server.search import doc_from_triples, read_datasets
+
+    store = demo_platform.store
+    uris = store.dataset_uris()[:60] + [d.uri for d in demo_platform.demo.datasets if d.spatial][:20]
+    from_store = {d["uri"]: d for d in read_datasets(store, uris)}
+    for uri in uris:
+        doc = doc_from_triples(uri, store.dataset_triples(uri))
+        expected = from_store[uri]
+        for key in ("id", "title", "description", "department", "open_type", "modified", "issued", "spatial",
+                    "distributions", "downloadable"):
+            assert doc[key] == expected[key], (uri, key)
+        assert sorted(doc["keywords"]) == sorted(expected["keywords"])
+        assert sorted(doc["themes"]) == sorted(expected["themes"])
+        assert sorted(doc["formats"]) == sorted(expected["formats"])

@@ -64,3 +64,23 @@ def test_demo_datasets_conform_to_our_wuhan_profile() -> None:
         report = validator.validate(d.triples)
         assert report.conforms, (d.id, [(f.path, f.constraint) for f in report.findings if f.severity == "Violation"])
     assert sum(d.spatial for d in sample) == 200
+
+
+def test_a_small_run_after_a_bulk_run_sees_only_its_own_data() -> None:
+    """pyrudof keeps a bulk run's data until the next one replaces it; a staged run must not see it."""
+    from demo.generator import build_demo_catalog
+    from ontology.namespaces import DCT
+
+    try:
+        validator = get_validator("pyrudof")
+    except EngineUnavailableError:
+        pytest.skip("pyrudof is not installed")
+    catalog = build_demo_catalog(BASE, count=300, spatial=10)
+    broken = [t for d in catalog.datasets for t in d.triples if t.predicate != DCT.description]
+    assert len(broken) > validator.BULK
+    bulk = validator.validate(broken)
+    assert sum(f.severity == "Violation" for f in bulk.findings) >= 300
+    single = validator.validate(list(catalog.datasets[0].triples))
+    assert single.conforms, [(f.focus, f.path) for f in single.findings if f.severity == "Violation"][:3]
+    again = validator.validate(broken)
+    assert len(again.findings) == len(bulk.findings)
