@@ -191,6 +191,13 @@ def test_iso_records_parse_into_md_metadata(csw, csw_platform):
     urls = [o.url for o in md.distribution.online]
     protocols = {o.protocol for o in md.distribution.online}
     assert any(u.endswith(".geojson") for u in urls) and "WWW:DOWNLOAD-1.0-http--download" in protocols
+    # the record carries the layer's DCAT links: its OGC API collection and its GeoJSON download
+    base = csw_platform.settings.base_uri
+    links = {(o.url, o.protocol) for o in md.distribution.online}
+    assert (f"{base}/ogc/collections/{spatial.id}", "OGC:API-Features") in links
+    assert (f"{base}/layers/{spatial.id}.geojson", "WWW:DOWNLOAD-1.0-http--download") in links
+    layer = csw_platform.features.layer(spatial.id)
+    assert (float(ident.bbox.minx), float(ident.bbox.miny)) == pytest.approx(layer.bbox[:2], abs=1e-6)
 
 
 def test_getrecords_iso_and_dc(csw):
