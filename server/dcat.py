@@ -152,7 +152,9 @@ def dataset(name: str):
         fmt = rdf_response.choose(html_default=True)
     lang = request.args.get("lang", "zh")
     etag = http.etag_for("dataset", uri, modified.isoformat(), getattr(fmt, "media_type", fmt), lang)
-    if fmt == HTML:
+    if fmt == HTML:  # the page also shows the map: a change of its settings must not be answered by a 304
+        s = platform.settings
+        etag = http.etag_for(etag, s.tianditu.model_dump_json(), s.spatial.boundary_file, s.features.max_limit)
         from server.portal import render_dataset_page
 
         response = Response(render_dataset_page(platform, uri, lang), mimetype="text/html")

@@ -280,3 +280,14 @@ def test_no_template_or_script_of_the_portal_loads_anything_from_elsewhere():
     for path in files:
         text = path.read_text("utf-8")
         assert not CDN.search(text.replace('href="https://www.tianditu.gov.cn/"', "")), path.name
+
+
+def test_a_change_of_the_map_settings_is_not_answered_by_a_stale_page(platform):
+    """A browser revalidating a dataset page after the Tianditu key was set gets the new page, not a 304."""
+    plain = client_for(platform).get(f"/datasets/{BUS.id}", headers=HTML)
+    assert plain.status_code == 200 and plain.headers["ETag"]
+    keyed = client_for(platform, {"WODP_TIANDITU__KEY": KEY})
+    again = keyed.get(f"/datasets/{BUS.id}", headers={**HTML, "If-None-Match": plain.headers["ETag"]})
+    assert again.status_code == 200 and again.headers["ETag"] != plain.headers["ETag"]
+    same = keyed.get(f"/datasets/{BUS.id}", headers={**HTML, "If-None-Match": again.headers["ETag"]})
+    assert same.status_code == 304
