@@ -22,7 +22,7 @@ from typing import Any
 import shapely
 from shapely.geometry import MultiPoint, Point, Polygon, mapping, shape
 
-from ogc.boundary import BoundaryFileError, geojson_crs, map_coordinates
+from ogc.boundary import BoundaryFileError, geojson_crs, map_coordinates, read_boundary_file
 from ogc.coords import WUHAN_EXTENT, Crs, parse_crs, to_cgcs2000
 
 # A coarse outline of Wuhan (lon, lat), clockwise from the northern tip of Huangpi, written from the city's
@@ -85,12 +85,7 @@ def _first(properties: dict[str, Any], keys: tuple[str, ...]) -> str:
 def boundary_districts(path: str | Path, crs: str | None = None) -> dict[str, Any]:
     """Return the polygons of a deployment's boundary file in CGCS2000, with their names and codes."""
     path = Path(path)
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8-sig"))
-    except (OSError, ValueError) as exc:
-        raise BoundaryFileError(f"{path.name}: cannot read a GeoJSON boundary ({exc.__class__.__name__})") from exc
-    if not isinstance(doc, dict):
-        raise BoundaryFileError(f"{path.name}: not a GeoJSON object")
+    doc = read_boundary_file(path)
     source = parse_crs(crs) or geojson_crs(doc) or Crs.WGS84  # the setting names the file's system
     convert = lambda lon, lat: to_cgcs2000(lon, lat, source)  # noqa: E731
     items = doc.get("features") if doc.get("type") == "FeatureCollection" else [doc]

@@ -146,8 +146,8 @@ def _geometries(doc: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield doc
 
 
-def load_boundary(path: str | Path, crs: Crs | str | None = None) -> Boundary:
-    """Read a boundary GeoJSON file (a setting, or a test's real file); `crs` overrides its declaration."""
+def read_boundary_file(path: str | Path) -> dict[str, Any]:
+    """Read a boundary file's GeoJSON object, or fail with a BoundaryFileError naming the file."""
     path = Path(path)
     try:
         doc = json.loads(path.read_text(encoding="utf-8-sig"))
@@ -155,5 +155,10 @@ def load_boundary(path: str | Path, crs: Crs | str | None = None) -> Boundary:
         raise BoundaryFileError(f"{path.name}: cannot read a GeoJSON boundary ({exc.__class__.__name__})") from exc
     if not isinstance(doc, dict):
         raise BoundaryFileError(f"{path.name}: not a GeoJSON object")
-    return Boundary.from_geojson(doc, crs, name=path.name)
+    return doc
+
+
+def load_boundary(path: str | Path, crs: Crs | str | None = None) -> Boundary:
+    """Read a boundary GeoJSON file (a setting, or a test's real file); `crs` overrides its declaration."""
+    return Boundary.from_geojson(read_boundary_file(path), crs, name=Path(path).name)
 

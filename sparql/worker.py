@@ -108,7 +108,8 @@ def execute(store: ox.Store, request: QueryRequest) -> QueryAnswer:
     return QueryAnswer(media_type=fmt.media_type, body=body)
 
 
-def _read_exact(stream, size: int) -> bytes | None:
+def read_exact(stream, size: int) -> bytes | None:
+    """Read exactly size bytes from a pipe, or None at its end (framed messages between processes)."""
     data = b""
     while len(data) < size:
         chunk = stream.read(size - len(data))
@@ -130,10 +131,10 @@ def main() -> None:
     stdout.write(HEADER.pack(5) + b"ready")
     stdout.flush()
     while True:
-        header = _read_exact(stdin, HEADER.size)
+        header = read_exact(stdin, HEADER.size)
         if header is None:
             return
-        payload = _read_exact(stdin, HEADER.unpack(header)[0])
+        payload = read_exact(stdin, HEADER.unpack(header)[0])
         if payload is None:
             return
         request: QueryRequest = pickle.loads(payload)

@@ -16,13 +16,13 @@ from __future__ import annotations
 import os
 import pickle
 import select
-import struct
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-HEADER = struct.Struct(">I")
+from sparql.worker import HEADER, read_exact
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -65,10 +65,10 @@ class RowWorker:
         """Read the answers that are ready (waiting up to wait_s for the first)."""
         fd = self.proc.stdout.fileno()
         while select.select([fd], [], [], wait_s)[0]:
-            header = _read_exact(self.proc.stdout, HEADER.size)
+            header = read_exact(self.proc.stdout, HEADER.size)
             if header is None:
                 raise IndexerError(f"the CSW index worker died (exit {self.proc.poll()})")
-            seq, error = pickle.loads(_read_exact(self.proc.stdout, HEADER.unpack(header)[0]) or b"")
+            seq, error = pickle.loads(read_exact(self.proc.stdout, HEADER.unpack(header)[0]) or b"")
             if error:
                 raise IndexerError(f"the CSW index worker failed on event {seq}: {error}")
             self.done = seq
@@ -82,16 +82,6 @@ class RowWorker:
         except (OSError, subprocess.TimeoutExpired):
             self.proc.kill()
             self.proc.wait(timeout=5)
-
-
-def _read_exact(stream, size: int) -> bytes | None:
-    data = b""
-    while len(data) < size:
-        chunk = stream.read(size - len(data))
-        if not chunk:
-            return None
-        data += chunk
-    return data
 
 
 def _rows(nquads: bytes, put: list[str]) -> list[dict]:
@@ -113,8 +103,8 @@ def main() -> None:
     repository = CswRepository(Path(path), table)
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing else may write to the answer channel
-    while (header := _read_exact(stdin, HEADER.size)) is not None:
-        seq, nquads, put, removed = pickle.loads(_read_exact(stdin, HEADER.unpack(header)[0]) or b"")
+    while (header := read_exact(stdin, HEADER.size)) is not None:
+        seq, nquads, put, removed = pickle.loads(read_exact(stdin, HEADER.unpack(header)[0]) or b"")
         error = None
         try:
             rows = _rows(nquads, put)
