@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -146,7 +147,7 @@ http {{
 """
 
 
-def start_mapserver(work: Path, features: list[dict]) -> tuple[list[subprocess.Popen], str]:
+def start_mapserver(work: Path, features: list[dict]) -> tuple[list[subprocess.Popen], str, list[int]]:
     for tool in ("mapserv", "spawn-fcgi", "nginx", "ogr2ogr"):
         if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists():
             raise SystemExit(f"{tool} is missing: run `make bench` (it installs the bench's system packages)")
@@ -161,16 +162,17 @@ def start_mapserver(work: Path, features: list[dict]) -> tuple[list[subprocess.P
         f'CONFIG\n  ENV\n    MS_MAP_PATTERN "^{work}"\n  END\n  MAPS\n    bench "{work}/bench.map"\n  END\nEND\n',
         encoding="utf-8")
     env = dict(os.environ, MAPSERVER_CONFIG_FILE=str(work / "mapserver.conf"))
-    fcgi_proc = subprocess.Popen(["spawn-fcgi", "-n", "-a", "127.0.0.1", "-p", str(fcgi), "-F", "2", "--",
-                                  shutil.which("mapserv")], env=env, start_new_session=True,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # spawn-fcgi starts the mapserv processes in sessions of their own and says their pids
+    spawned = subprocess.run(["spawn-fcgi", "-a", "127.0.0.1", "-p", str(fcgi), "-F", "2", "--",
+                              shutil.which("mapserv")], env=env, capture_output=True, text=True, check=True)
+    mapservs = [int(pid) for pid in re.findall(r"PID: (\d+)", spawned.stdout + spawned.stderr)]
     (work / "nginx.conf").write_text(NGINX.format(work=work, port=port, fcgi=fcgi), encoding="utf-8")
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     nginx_proc = subprocess.Popen([nginx, "-c", str(work / "nginx.conf"), "-p", str(work)], start_new_session=True,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}/ms/ogcapi"
     wait_for(f"{base}/collections/points/items?f=json&limit=1")
-    return [fcgi_proc, nginx_proc], base
+    return [nginx_proc], base, mapservs
 
 
 def cases(ours: str, theirs: str) -> list[tuple[str, str, str]]:
@@ -214,10 +216,11 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="wodp-bench-ogc-"))
     features = make_features(args.features)
     procs: list[subprocess.Popen] = []
+    pids: list[int] = []
     try:
         ours_proc, ours = start_ours(work, features)
         procs.append(ours_proc)
-        ms_procs, theirs = start_mapserver(work, features)
+        ms_procs, theirs, pids = start_mapserver(work, features)
         procs += ms_procs
         table = cases(ours, theirs)
         crs_pair = (f"{ours}/collections/{LAYER}/items?f=json&limit=100&crs={CRS84}",
@@ -243,6 +246,11 @@ def main() -> None:
         for proc in procs:
             try:
                 os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for pid in pids:  # mapserv's FastCGI loop ignores SIGTERM
+            try:
+                os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
         shutil.rmtree(work, ignore_errors=True)
