@@ -104,6 +104,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"  {'generator ' + key if key == 'datasets' else key:<28} {value}")
     print(f"  {'stored datasets':<28} {stored}")
     print(f"  {'search index datasets':<28} {platform.search.count()}")
+    layers = [info for info in platform.features.layers() if info.kind == "feature"]
+    print(f"  {'layers (OGC API Features)':<28} {len(layers)}")
+    print(f"  {'layer features placed':<28} {sum(i.count for i in layers)} of "
+          f"{sum(i.report.get('rows', 0) for i in layers)} rows "
+          f"({sum(i.report.get('unresolved', 0) for i in layers)} unresolved, /api/layers)")
+    if platform.csw is not None:
+        print(f"  {'CSW records':<28} {platform.csw.repository.count()}")
     if args.build_only:
         print(f"  {'datasets':<28} {stored}")
         platform.close()

@@ -63,12 +63,32 @@ def catalog_count(server) -> int:
     return total
 
 
+def csw_count(server) -> int:
+    """numberOfRecordsMatched of a CSW 2.0.2 GetRecords hits request (pycsw behind /csw)."""
+    import re
+
+    query = urlencode({"service": "CSW", "version": "2.0.2", "request": "GetRecords", "typenames": "csw:Record",
+                       "elementsetname": "brief", "resultType": "hits"})
+    status, body, _ = get(f"{server.url}/csw?{query}")
+    assert status == 200, body[:300]
+    return int(re.search(rb'numberOfRecordsMatched="(\d+)"', body).group(1))
+
+
+def records_count(server) -> int:
+    """numberMatched of the OGC API Records collection of the catalogue."""
+    status, body, _ = get(f"{server.url}/ogc/collections/catalog/items?f=json&limit=1", "application/geo+json")
+    assert status == 200, body[:300]
+    return json.loads(body)["numberMatched"]
+
+
 def test_doors_agree_with_the_generator_and_follow_a_replace_and_a_remove(live_demo, tmp_path):
     expected = live_demo.totals["datasets"]  # what the store holds: the generator's plus the demo harvests'
     assert live_demo.totals["generator datasets"] == 1700
     assert live_demo.totals["harvested datasets"] > 0
     assert expected == 1700 + live_demo.totals["harvested datasets"]
     assert portal_count(live_demo) == catalog_count(live_demo) == sparql_count(live_demo) == expected
+    assert csw_count(live_demo) == records_count(live_demo) == expected
+    assert live_demo.totals["layers (OGC API Features)"] == live_demo.totals["spatial"] == 200
 
     # replace one dataset (new title) and remove another, through the CLI while the server runs
     status, body, _ = get(live_demo.url + "/catalog?page_size=2", "text/turtle")
@@ -87,6 +107,7 @@ def test_doors_agree_with_the_generator_and_follow_a_replace_and_a_remove(live_d
     assert json.loads(remove.stdout)["removed"] == 1
 
     assert portal_count(live_demo) == catalog_count(live_demo) == sparql_count(live_demo) == expected - 1
+    assert csw_count(live_demo) == records_count(live_demo) == expected - 1
     status, body, _ = get(first + ".ttl")
     assert "替换后的测试数据集标题" in body.decode("utf-8")
     status, _, _ = get(second + ".ttl")
