@@ -10,12 +10,12 @@ the whole layer rewritten through ``put_layer``).
 from __future__ import annotations
 
 import logging
-import re
 from typing import Callable, Iterable
 
 import pyoxigraph as ox
 
 from ogc.features import Feature, LayerInfo
+from ogc.wkt import wkt_bbox
 from sparql import records as catalog_records
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,6 @@ DCT = "http://purl.org/dc/terms/"
 DCAT = "http://www.w3.org/ns/dcat#"
 VCARD = "http://www.w3.org/2006/vcard/ns#"
 FOAF_NAME = "http://xmlns.com/foaf/0.1/name"
-WKT_POLYGON = re.compile(r"POLYGON\s*\(\(([^)]*)\)\)", re.I)
 FIELDS = {"type": "string", "title": "string", "description": "string", "keywords": "string",
           "language": "string", "created": "date", "updated": "date", "publisher": "string",
           "formats": "string", "identifier": "string"}
@@ -49,20 +48,12 @@ def _pick(values: list, prefer: str = "zh") -> str | None:
 
 
 def bbox_polygon(wkt: str) -> dict | None:
-    """Return a GeoJSON polygon in lon/lat from an EPSG:4490 WKT polygon written lat lon (None if unreadable)."""
-    match = WKT_POLYGON.search(wkt or "")
-    if not match:
+    """Return the extent of a WKT literal as a GeoJSON polygon in lon/lat (None if unreadable)."""
+    box = wkt_bbox(wkt or "")
+    if box is None:
         return None
-    ring = []
-    try:
-        for pair in match.group(1).split(","):
-            lat, lon = (float(v) for v in pair.split()[:2])
-            ring.append([lon, lat])
-    except ValueError:
-        return None
-    if "CRS84" in wkt.upper():  # a CRS84 literal is lon lat already
-        ring = [[b, a] for a, b in ring]
-    return {"type": "Polygon", "coordinates": [ring]} if len(ring) >= 4 else None
+    w, s, e, n = box
+    return {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
 
 
 class _Graph:

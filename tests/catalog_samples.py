@@ -11,8 +11,8 @@ from ontology.namespaces import (ACCESS_RIGHT, DCAT, DCT, DEPARTMENT, FILE_TYPE,
 from sparql.store import VOCABULARY_GRAPH
 
 BASE = "http://127.0.0.1:8000"
-WKT = ("<http://www.opengis.net/def/crs/EPSG/0/4490> "
-       "POLYGON((114.0 30.3,114.6 30.3,114.6 30.8,114.0 30.8,114.0 30.3))")
+WKT = ("<http://www.opengis.net/def/crs/EPSG/0/4490> "  # EPSG:4490 axis order: latitude first
+       "POLYGON((30.3 114.0,30.3 114.6,30.8 114.6,30.8 114.0,30.3 114.0))")
 
 
 @dataclass(frozen=True)

@@ -299,3 +299,26 @@ def test_home_counts_equal_the_generator_totals(demo_client, demo_platform):
     for name in ("datasets", "departments", "spatial", "downloadable", "distributions"):
         shown = re.search(rf'id="stat-{name}">(\d+)<', html)
         assert shown and int(shown.group(1)) == totals[name], name
+
+
+def test_the_spatial_extent_follows_the_axis_order_of_its_crs():
+    from ogc.wkt import wkt_bbox
+
+    assert wkt_bbox("<http://www.opengis.net/def/crs/EPSG/0/4490> POLYGON((30.3 114.0,30.8 114.6,30.3 114.0))") \
+        == (114.0, 30.3, 114.6, 30.8)
+    assert wkt_bbox("<http://www.opengis.net/def/crs/OGC/1.3/CRS84> POLYGON((114.0 30.3,114.6 30.8,114.0 30.3))") \
+        == (114.0, 30.3, 114.6, 30.8)
+    assert wkt_bbox("POLYGON((114.0 30.3,114.6 30.8,114.0 30.3))") == (114.0, 30.3, 114.6, 30.8)  # CRS84 default
+    assert wkt_bbox("<http://www.opengis.net/def/crs/EPSG/0/4490> POLYGON((114.0 30.3,114.6 30.8))") is None
+    assert wkt_bbox("POINT EMPTY") is None
+
+
+def test_a_demo_dataset_page_shows_longitude_as_east(demo_client, demo_platform):
+    d = next(d for d in demo_platform.demo.datasets if d.spatial)
+    text = demo_client.get(f"/datasets/{d.id}", headers=HTML).get_data(as_text=True)
+    import re
+
+    shown = re.search(r"东经 ([\d.]+)–([\d.]+)，北纬 ([\d.]+)–([\d.]+)", text)
+    assert shown, "no extent on the page"
+    w, s, e, n = demo_platform.features.layer(d.id).bbox  # the layer's extent, lon/lat
+    assert [float(v) for v in shown.groups()] == pytest.approx([w, e, s, n], abs=2e-6)

@@ -19,6 +19,7 @@ import pyoxigraph as ox
 from lxml import etree
 
 from ogc.csw.iso import NS, iso_document
+from ogc.wkt import wkt_bbox
 from sparql import records as store_records
 
 DCAT = "http://www.w3.org/ns/dcat#"
@@ -41,9 +42,6 @@ TOPIC_CATEGORIES = {"AGRI": "farming", "ECON": "economy", "EDUC": "society", "EN
                     "ENVI": "environment", "HEAL": "health", "REGI": "planningCadastre", "SOCI": "society",
                     "TECH": "utilitiesCommunication", "TRAN": "transportation", "GOVE": "society",
                     "JUST": "society", "INTR": "society"}
-# EPSG codes of geographic CRSs whose axis order is latitude, longitude
-LAT_FIRST = {"4326", "4490", "4490.0", "4258", "4610"}
-NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
 
 COLUMNS = ("identifier", "typename", "schema", "mdsource", "insert_date", "xml", "anytext", "language", "type",
            "title", "title_alternate", "abstract", "keywords", "keywordstype", "parentidentifier", "relation",
@@ -82,25 +80,6 @@ class Graph:
 
 
 # -- geometry ------------------------------------------------------------------------------------
-def wkt_bbox(literal: str) -> tuple[float, float, float, float] | None:
-    """Return (minlon, minlat, maxlon, maxlat) of a GeoSPARQL WKT literal, honouring its CRS axis order."""
-    text = literal.strip()
-    lat_first = False
-    if text.startswith("<"):
-        crs, _, text = text[1:].partition(">")
-        code = crs.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
-        lat_first = "EPSG" in crs.upper() and code in LAT_FIRST
-    numbers = [float(n) for n in NUMBER.findall(text.split("(", 1)[-1])] if "(" in text else []
-    if len(numbers) < 2 or len(numbers) % 2:
-        return None
-    first, second = numbers[0::2], numbers[1::2]
-    lons, lats = (second, first) if lat_first else (first, second)
-    box = (min(lons), min(lats), max(lons), max(lats))
-    if not (-180 <= box[0] <= box[2] <= 180 and -90 <= box[1] <= box[3] <= 90):
-        return None
-    return box
-
-
 def bbox_polygon(box: tuple[float, float, float, float]) -> str:
     """Write the box as pycsw's lon/lat WKT polygon (the ring order of pycsw.core.util.bbox2wktpolygon)."""
     w, s, e, n = (_num(v) for v in box)

@@ -9,6 +9,7 @@ from collections import defaultdict
 import pyoxigraph as ox
 from markupsafe import Markup
 
+from ogc.wkt import wkt_bbox
 from ontology.namespaces import DQV, DCAT, DCT, DEF, FOAF, GSP, LOCN, SKOS, VCARD, WODP
 from server.portal.i18n import normalize_lang
 from server.portal.views import render_page
@@ -74,22 +75,13 @@ def _local(uri: str) -> str:
     return re.split(r"[/#]", uri.rstrip("/"))[-1]
 
 
-def _bbox(wkt: str) -> tuple[float, float, float, float] | None:
-    """Return (west, south, east, north) of a WKT literal (an optional <crs> prefix is skipped)."""
-    numbers = re.findall(r"-?\d+(?:\.\d+)?", re.sub(r"^\s*<[^>]*>", "", wkt))
-    if len(numbers) < 2 or len(numbers) % 2:
-        return None
-    xs, ys = [float(n) for n in numbers[0::2]], [float(n) for n in numbers[1::2]]
-    return min(xs), min(ys), max(xs), max(ys)
-
-
 def _spatial(dataset: Resource, graph: dict) -> tuple[float, float, float, float] | None:
     for place in dataset.all(DCT.spatial):
         extent = Resource(place, graph)
         for predicate in (DCAT.bbox, LOCN.geometry):
             literal = extent.one(predicate)
             if literal is not None and literal.datatype == GSP.wktLiteral:
-                box = _bbox(literal.value)
+                box = wkt_bbox(literal.value)
                 if box:
                     return box
     return None
