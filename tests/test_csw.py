@@ -397,10 +397,19 @@ def test_timeout_answers_an_exception_report_503(csw_platform, monkeypatch):
         monkeypatch.setattr(service, "timeout_s", 0.5)
         response = httpx.get(f"{url}?{CSW202}&request=GetCapabilities", timeout=60)
     finally:
-        os.kill(os_pid, signal.SIGCONT)
+        try:
+            os.kill(os_pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
     assert response.status_code == 503
     assert _exception(response) == (NS["ows"], "NoApplicableCode")
     assert "did not answer within 0.5 s" in response.text
+    # the stalled process was stopped; the next request starts a fresh one and is answered
+    assert service.pid != os_pid
+    monkeypatch.setattr(service, "_client", httpx.Client(timeout=30, trust_env=False))
+    monkeypatch.setattr(service, "timeout_s", 30)
+    again = httpx.get(f"{url}?{CSW202}&request=GetCapabilities", timeout=60)
+    assert again.status_code == 200 and b"Capabilities" in again.content
 
 
 def test_csw_switched_off(settings_factory):

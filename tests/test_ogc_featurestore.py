@@ -179,6 +179,17 @@ def test_property_equality_with_chinese_text_and_numbers(store):
     assert query(store, properties=[("不存在", "x")])[1] == 0
 
 
+def test_property_equality_on_booleans_and_nulls_is_the_same_on_every_backend(store):
+    features = [{"type": "Feature", "id": f"b{i}", "geometry": {"type": "Point", "coordinates": [114.3, 30.6]},
+                 "properties": {"开放": flag, "备注": note}}
+                for i, (flag, note) in enumerate([(True, None), (False, "无"), (True, "有")])]
+    store.put_layer(info(), features)
+    assert ids(query(store, properties=[("开放", "true")])[0]) == ["b0", "b2"]
+    assert ids(query(store, properties=[("开放", "false")])[0]) == ["b1"]
+    assert query(store, properties=[("开放", "1")])[1] == 0
+    assert ids(query(store, properties=[("备注", "无")])[0]) == ["b1"]
+
+
 def test_q_matches_every_chinese_word(store):
     store.put_layer(info(), STATIONS)
     assert ids(query(store, q=["广场"])[0]) == ["s5"]

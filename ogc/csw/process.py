@@ -163,6 +163,10 @@ class CswService:
                 response = self._client.request(method, f"{url}?{query}" if query else url,
                                                 content=body or None, headers=sent)
             except httpx.TimeoutException as exc:
+                log.warning("pycsw did not answer within %g s: stopping it (the next request restarts it)",
+                            self.timeout_s)
+                with self._lock:
+                    self._stop()
                 raise CswUnavailableError(f"the CSW service did not answer within {self.timeout_s:g} s") from exc
             except httpx.TransportError as exc:
                 if attempt == 2:

@@ -370,9 +370,10 @@ def _conditions(tbl: str, query: FeatureQuery) -> tuple[list[str], list, str]:
     if query.datetime_end:
         where.append("t.dt_start <= ?")
         params.append(normalise_instant(query.datetime_end, end=True))
-    for name, value in query.properties:
-        where.append("CAST(json_extract(t.properties, ?) AS TEXT) = ?")
-        params += [_json_path(name), str(value)]
+    for name, value in query.properties:  # booleans compare as true/false, as JSON (and PostGIS's ->>) writes them
+        where.append("(CASE json_type(t.properties, ?) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false'"
+                     " ELSE CAST(json_extract(t.properties, ?) AS TEXT) END) = ?")
+        params += [_json_path(name), _json_path(name), str(value)]
     for word in query.q:
         where.append("instr(t.text, ?) > 0")
         params.append(word.lower())
