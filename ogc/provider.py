@@ -18,7 +18,7 @@ from pygeoapi.provider.base import (BaseProvider, ProviderConnectionError, Provi
 
 from ogc import crs as ogc_crs
 from ogc.features import FeatureQuery, FeatureStoreError
-from ogc.features.sqlite import normalise_instant
+from ogc.features.values import normalise_instant
 
 _STORES: dict[str, object] = {}
 _lock = threading.Lock()

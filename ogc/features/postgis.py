@@ -31,7 +31,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from ogc.features import BBox, Feature, FeatureQuery, FeatureStoreError, LayerInfo
-from ogc.features.sqlite import normalise_instant  # one definition of datetime semantics for both backends
+from ogc.features.values import normalise_instant
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,59 @@
+"""Values both feature-store backends read the same way: instants for `datetime`, a geometry's bounding box."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from ogc.features import BBox, FeatureStoreError
+
+
+def normalise_instant(value: str, *, end: bool = False) -> str:
+    """Return an ISO 8601 date or date-time as 'YYYY-MM-DDTHH:MM:SSZ' (UTC); a date is its first/last second.
+
+    Raises ValueError on anything else (the message names the value).
+    """
+    text = str(value).strip()
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            moment = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+            if end:
+                moment += timedelta(days=1, seconds=-1)
+        else:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=timezone.utc)
+            moment = moment.astimezone(timezone.utc)
+    except (ValueError, OverflowError) as exc:
+        raise ValueError(f"not an RFC 3339 date or date-time: {text!r}") from exc
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def geometry_bbox(geometry: dict | None) -> BBox | None:
+    """Return the lon/lat bounding box of a GeoJSON geometry (None when empty or absent)."""
+    if not geometry:
+        return None
+    xs: list[float] = []
+    ys: list[float] = []
+
+    def walk(coords: Any) -> None:
+        if not isinstance(coords, (list, tuple)):
+            raise FeatureStoreError(f"a {geometry.get('type')} geometry has coordinates that are not arrays")
+        if coords and isinstance(coords[0], (int, float)):
+            xs.append(float(coords[0]))
+            ys.append(float(coords[1]))
+        else:
+            for part in coords or ():
+                walk(part)
+
+    if geometry.get("type") == "GeometryCollection":
+        boxes = [b for g in geometry.get("geometries", ()) if (b := geometry_bbox(g))]
+        for b in boxes:
+            xs += [b[0], b[2]]
+            ys += [b[1], b[3]]
+    else:
+        walk(geometry.get("coordinates"))
+    if not xs:
+        return None
+    return min(xs), min(ys), max(xs), max(ys)
