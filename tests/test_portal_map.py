@@ -240,6 +240,10 @@ def test_the_map_page_switches_on_the_layers_asked_for(client):
     boxes = {a["value"]: "checked" in a for t, a in p.tags if t == "input" and a.get("type") == "checkbox"}
     assert boxes == {BUS.id: False, SCHOOLS.id: True}
     assert "Primary and secondary schools" in p.by_id["map-layers"] and "2 features" in p.by_id["map-layers"]
+    # the map opens on the layers asked for (the two school squares), not on the whole city
+    assert map_config(p)["view"] == pytest.approx([114.2, 30.5, 114.45, 30.65])
+    overview, _ = get_page(client, "/map")
+    assert map_config(overview)["view"] == pytest.approx([113.68, 29.97, 115.08, 31.36])
 
 
 def test_every_page_links_to_the_map(client):

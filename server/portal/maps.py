@@ -113,7 +113,10 @@ def map_page():
         entry["checked"] = entry["id"] in wanted if wanted else n == 0
     from server.portal.dataset_page import json_for_script
 
-    config = map_config(plat.settings, lang, layers)
+    chosen = [e["bbox"] for e in layers if e["checked"] and e.get("bbox")] if wanted else []
+    view = [min(b[0] for b in chosen), min(b[1] for b in chosen), max(b[2] for b in chosen),
+            max(b[3] for b in chosen)] if chosen else None  # the layers asked for; else the whole city
+    config = map_config(plat.settings, lang, layers, view=view)
     return render_page("portal_map.html", lang, layers=layers, map_json=json_for_script(config),
                        config=config, title=translate("map", lang))
 
