@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
 import pyoxigraph as ox
@@ -67,8 +67,9 @@ class Layers:
         """Spatialize a spatial dataset; return its graph with the layer's distributions, service and extent."""
         triples = list(triples)
         dataset_id = uri.rsplit("/", 1)[-1]
-        with self._lock:
-            self._pending[uri] = _DROP
+        if self.features.layer(dataset_id) is not None:  # unless this version brings a layer, drop the old one
+            with self._lock:
+                self._pending[uri] = _DROP
         if not is_spatial(uri, triples):
             return triples
         try:
@@ -100,8 +101,6 @@ class Layers:
         options = self.options
         declared = declared_crs(uri, triples)
         if declared and not options.crs:
-            from dataclasses import replace
-
             options = replace(options, crs=declared)
         return spatialize(data, options)
 
@@ -118,7 +117,7 @@ class Layers:
                     self._tell(uri.rsplit("/", 1)[-1], None)
                 continue
             modified = store.record_modified(uri)
-            info = _with(pending.info, modified=modified)
+            info = replace(pending.info, modified=modified)
             stored = self.features.put_layer(info, pending.features)
             self._tell(info.id, stored)
         for uri in event.removed:
@@ -145,12 +144,6 @@ class Layers:
                 listener(layer_id, info)
             except Exception:  # a derived view must not break publication
                 log.exception("layer listener failed for %s", layer_id)
-
-
-def _with(info: LayerInfo, **changes) -> LayerInfo:
-    from dataclasses import replace
-
-    return replace(info, **changes)
 
 
 def _objects(triples: Sequence[ox.Triple], subject: ox.Term, predicate: ox.NamedNode) -> list[ox.Term]:

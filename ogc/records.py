@@ -17,14 +17,15 @@ import pyoxigraph as ox
 from ogc.features import Feature, LayerInfo
 from ogc.wkt import wkt_bbox
 from sparql import records as catalog_records
+from ontology import namespaces as ns
 
 log = logging.getLogger(__name__)
 
 LAYER_ID = "catalog"
-DCT = "http://purl.org/dc/terms/"
-DCAT = "http://www.w3.org/ns/dcat#"
-VCARD = "http://www.w3.org/2006/vcard/ns#"
-FOAF_NAME = "http://xmlns.com/foaf/0.1/name"
+DCT = ns.DCT.base
+DCAT = ns.DCAT.base
+VCARD = ns.VCARD.base
+FOAF_NAME = ns.FOAF.name.value
 FIELDS = {"type": "string", "title": "string", "description": "string", "keywords": "string",
           "language": "string", "created": "date", "updated": "date", "publisher": "string",
           "formats": "string", "identifier": "string"}

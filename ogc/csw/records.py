@@ -21,15 +21,16 @@ from lxml import etree
 from ogc.csw.iso import NS, iso_document
 from ogc.wkt import wkt_bbox
 from sparql import records as store_records
+from ontology import namespaces as ns
 
-DCAT = "http://www.w3.org/ns/dcat#"
-DCT = "http://purl.org/dc/terms/"
-FOAF = "http://xmlns.com/foaf/0.1/"
-VCARD = "http://www.w3.org/2006/vcard/ns#"
-SKOS = "http://www.w3.org/2004/02/skos/core#"
-LOCN = "http://www.w3.org/ns/locn#"
-SCHEMA = "http://schema.org/"
-RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
+DCAT = ns.DCAT.base
+DCT = ns.DCT.base
+FOAF = ns.FOAF.base
+VCARD = ns.VCARD.base
+SKOS = ns.SKOS.base
+LOCN = ns.LOCN.base
+SCHEMA = ns.SCHEMA.base
+RDF_TYPE = ns.RDF.type.value
 OGC_FEATURES = "http://www.opengis.net/doc/IS/ogcapi-features-1/1.0"
 EU_THEME = "http://publications.europa.eu/resource/authority/data-theme/"
 
