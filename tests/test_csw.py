@@ -149,8 +149,10 @@ def test_count_and_dates_follow_publish_and_withdrawal(csw, csw_platform):
     csw.getrecordbyid([uri], outputschema=GMD)
     md = csw.records[uri]
     assert md.identification[0].title == "CSW测试新增数据集"
-    stamp = md.datetimestamp
-    assert stamp == store.record_modified(uri).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    from sparql.records import now_literal
+
+    stamp = md.datetimestamp  # the catalogue record's own literal, in canonical form (…13.62Z, not …13.620Z)
+    assert stamp == now_literal(store.record_modified(uri)).value
 
     publisher.withdraw([uri], "demo")
     csw.getrecords2(esn="brief", maxrecords=1)
