@@ -22,7 +22,7 @@ from ontology.namespaces import (
     ACCESS_RIGHT, CRS_4490, DCAT, DCT, DEPARTMENT, FILE_TYPE, FOAF, FREQUENCY, GSP, IANA, LANGUAGE, LOCN,
     OPEN_TYPE, ORG, RDF, SKOS, SPATIALIZATION, THEME, UPDATE_CYCLE, VCARD, WODP, XSD,
 )
-from sparql.identifiers import dataset_id
+from core.identifiers import dataset_id
 
 SOURCE = "demo"
 AREA_CODE = "420100"

@@ -10,7 +10,7 @@ from typing import Any, Mapping
 import pyoxigraph as ox
 
 from mappings.model import SourceRecord
-from sparql.errors import WodpError
+from core.errors import WodpError
 
 
 class HarvestError(WodpError):

@@ -11,8 +11,8 @@ import pyoxigraph as ox
 
 from harvesters.base import FetchResult, Harvester, SourceChangedError, SourceFormatError
 from ontology.namespaces import DCAT, DCT, WODP
-from sparql.errors import WodpError
-from sparql.identifiers import dataset_id
+from core.errors import WodpError
+from core.identifiers import dataset_id
 from sparql.loader import format_for, parse_rdf, split_datasets
 
 HYDRA = "http://www.w3.org/ns/hydra/core#"

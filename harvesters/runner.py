@@ -13,7 +13,7 @@ from typing import Any, Mapping
 from harvesters.base import FetchResult, HarvestBusyError, HarvestError, UnknownSourceError, harvester_class
 from harvesters.http import HttpClient
 from harvesters.jobs import JobStore
-from sparql.errors import WodpError
+from core.errors import WodpError
 from harvesters.provenance import (DEPARTMENT_ID_SPACE, content_hash, job_uri, started_literal,
                                    with_provenance)
 
@@ -25,7 +25,7 @@ class HarvestContext:
     """The parts a harvest needs: settings, the publication gate, the job store, an HTTP transport seam."""
 
     settings: Any                    # config.settings.Settings
-    publisher: Any                   # harvesters.publish.Publisher (with a Ledger)
+    publisher: Any                   # publish.gate.Publisher (with a Ledger)
     jobs: JobStore
     transport: Any = None            # httpx.BaseTransport for tests
     headers: dict = field(default_factory=dict)

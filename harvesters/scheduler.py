@@ -8,7 +8,7 @@ import time
 from collections import Counter
 from datetime import datetime, timedelta
 
-from sparql.errors import WodpError
+from core.errors import WodpError
 
 log = logging.getLogger(__name__)
 FIELDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 6))

@@ -20,12 +20,13 @@ class Harvesting:
         self.settings = settings
         self.jobs = JobStore(settings.path(settings.harvest.db_path))
         self.ledger = Ledger(self.jobs, settings.harvest.precedence, settings.harvest.sources)
-        publisher.ledger = self.ledger
+        publisher.add_hook(self.ledger)  # precedence, provenance and history of every publication
         from harvesters.links import LinkTable
 
         self.links = LinkTable(settings.path(settings.harvest.db_path))
-        if getattr(publisher.quality, "links_of", False) is None:  # shapes.quality.QualityHook
-            publisher.quality.links_of = self.links.counts  # link availability in every publication
+        for hook in publisher.hooks:
+            if getattr(hook, "links_of", False) is None:  # shapes.quality.QualityHook
+                hook.links_of = self.links.counts  # link availability in every publication
         self.context = HarvestContext(settings, publisher, self.jobs, transport)
         self._lock = threading.Lock()
         self._running: set[str] = set()

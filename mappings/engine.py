@@ -12,7 +12,7 @@ from mappings.graph import Builder, build
 from mappings.model import MappingResult, Problem, SourceRecord
 from mappings.spec import Mapping
 from mappings.targets import MANDATORY
-from sparql.identifiers import dataset_id
+from core.identifiers import dataset_id
 
 
 def apply_mapping(records: list[SourceRecord], mapping: Mapping, base_uri: str) -> MappingResult:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sparql.errors import BadRequestError
+from core.errors import BadRequestError
 
 
 class MappingInputError(BadRequestError):

@@ -14,7 +14,7 @@ from mappings.values import bbox, check_bbox, emails, lookup, parse_date, parse_
 from ontology.namespaces import (ACCESS_RIGHT, DATA_THEME, DCAT, DCT, FOAF, FREQUENCY, GSP, LANGUAGE, LOCN,
                                  OPEN_TYPE, ORG, RDF, SKOS, SPATIALIZATION, THEME, UPDATE_CYCLE, VCARD, WODP,
                                  XSD)
-from sparql.identifiers import dataset_id
+from core.identifiers import dataset_id
 
 CRS = {"CRS84": "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
        "EPSG:4490": "http://www.opengis.net/def/crs/EPSG/0/4490"}

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ogc.coords import Crs, in_extent, parse_crs, to_cgcs2000
-from sparql.errors import BadRequestError
+from core.errors import BadRequestError
 
 Ring = tuple[tuple[float, float], ...]
 Extent = tuple[float, float, float, float]

@@ -12,7 +12,7 @@ import io
 import json
 from typing import Any
 
-from sparql.errors import BadRequestError
+from core.errors import BadRequestError
 
 
 class DataFileError(BadRequestError):

@@ -87,6 +87,10 @@ class Layers:
             self._pending[uri] = Spatialized(info, result.features)
         return layer_triples(self.base, uri, dataset_id, triples, result)
 
+    def held(self, reports, source, hashes, job) -> None:
+        """The gate's held hook (publish/hooks.py): the published layer of a held dataset stays as it was."""
+        self.discard(list(reports))
+
     def discard(self, uris: Sequence[str]) -> None:
         """Forget the features of datasets the gate held back (their published layer stays as it was)."""
         with self._lock:

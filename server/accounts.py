@@ -22,8 +22,8 @@ from pathlib import Path
 import pyoxigraph as ox
 
 from ontology.namespaces import DEPARTMENT, FOAF, RDF, WODP
-from sparql.errors import BadRequestError, NotFoundError
-from server.sqlite import ThreadConnections
+from core.errors import BadRequestError, NotFoundError
+from core.sqlite import ThreadConnections
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P, DKLEN = 2 ** 14, 8, 1, 32
 TOKEN_PREFIX = "wodp"

@@ -24,10 +24,10 @@ from flask import Blueprint, Response, current_app, request
 
 from server import http
 from server.search_query import Transaction
-from sparql.errors import BadRequestError, NotAcceptableError, NotFoundError
+from core.errors import BadRequestError, NotAcceptableError, NotFoundError
 from sparql import records
 from sparql.formats import parse_accept
-from server.sqlite import ThreadConnections
+from core.sqlite import ThreadConnections
 
 log = logging.getLogger(__name__)
 

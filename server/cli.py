@@ -13,7 +13,8 @@ import urllib.request
 from pathlib import Path
 
 from config.settings import Settings, SettingsError, load_settings
-from sparql.errors import StoreBusyError, WodpError
+from core.errors import WodpError
+from sparql.errors import StoreBusyError
 
 log = logging.getLogger("wodp")
 DEFAULT_BASE_URI = "http://127.0.0.1:8000"
@@ -175,16 +176,19 @@ def _with_store(settings: Settings, local, remote) -> int:
         _LAST.update(answer)
         print(json.dumps(answer, ensure_ascii=False, indent=1))
         return 0
-    try:
-        from server.search import SearchIndex
+    from server.platform import Platform
 
-        search = SearchIndex(settings.path(settings.search.path))
-        store.subscribe(lambda event: search.follow(store, event))
-        answer = local(store)
+    try:
+        platform = Platform.open(settings, start_workers=False, store=store)  # every hook and derived index follows
+    except BaseException:
+        store.close()
+        raise
+    try:
+        answer = local(platform)
         _LAST.update(answer)
         print(json.dumps(answer, ensure_ascii=False, indent=1))
     finally:
-        store.close()
+        platform.close()
     return 0
 
 
@@ -198,10 +202,9 @@ def cmd_load(args: argparse.Namespace) -> int:
     quads = [ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(uri)) for uri, ts in graphs.items() for t in ts]
     body = ox.serialize(quads, format=ox.RdfFormat.N_QUADS)
     from server.internal import outcome_json
-    from server.platform import build_publisher
 
-    def local(store):
-        return outcome_json(build_publisher(store, settings.home).publish(graphs, "load", profile=args.profile))
+    def local(platform):
+        return outcome_json(platform.publisher.publish(graphs, "load", profile=args.profile))
 
     code = _with_store(settings, local,
                        lambda server: _post(server, f"/internal/load?profile={args.profile}", body,
@@ -214,7 +217,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
     uris = [f"{settings.base_uri}/datasets/{i}" for i in args.ids]
     return _with_store(
         settings,
-        lambda store: {"removed": len(store.remove_datasets(uris).removed)},
+        lambda platform: {"removed": len(platform.store.remove_datasets(uris).removed)},
         lambda server: _post(server, "/internal/remove", json.dumps(args.ids).encode(), "application/json"),
     )
 
@@ -225,20 +228,14 @@ def cmd_harvest(args: argparse.Namespace) -> int:
     if not args.all and not args.source:
         raise WodpError("name a harvest source, or give --all")
 
-    def local(store):
-        from harvesters.service import Harvesting
-        from server.platform import build_publisher
-
-        harvesting = Harvesting(settings, build_publisher(store, settings.home))
-        try:
-            retried = harvesting.recover()
-            if args.all:
-                reports = [r for r in harvesting.run_all() if r["source"] not in {x["source"] for x in retried}]
-            else:
-                reports = [r for r in retried if r["source"] == args.source] or [harvesting.run(args.source)]
-            return {"jobs": retried + reports if args.all else reports}
-        finally:
-            harvesting.close()
+    def local(platform):
+        harvesting = platform.harvesting
+        retried = harvesting.recover()
+        if args.all:
+            reports = [r for r in harvesting.run_all() if r["source"] not in {x["source"] for x in retried}]
+        else:
+            reports = [r for r in retried if r["source"] == args.source] or [harvesting.run(args.source)]
+        return {"jobs": retried + reports if args.all else reports}
 
     body = json.dumps({"all": bool(args.all), "source": args.source}).encode()
     _with_store(settings, local, lambda server: _post(server, "/internal/harvest", body, "application/json"))
@@ -248,7 +245,7 @@ def cmd_harvest(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     """Validate files (RDF, or record files through --mapping) and print the report; 1 on violations."""
     settings = _settings(args)
-    from harvesters.publish import report_to_json
+    from publish.gate import report_to_json
     from server.validation_api import graphs_from_upload, merge_reports
     from shapes.validate import get_validator
 

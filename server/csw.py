@@ -9,7 +9,7 @@ from werkzeug.exceptions import HTTPException
 
 from ogc.csw.owsexception import CONTENT_TYPE, exception_report, request_version
 from server.http import conditional, etag_for
-from sparql.errors import WodpError
+from core.errors import WodpError
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from flask import Blueprint, Response, current_app, redirect, request, url_for
 from ontology.namespaces import HYDRA, RDF, XSD
 from server import http, rdf_response
 from server.rdf_response import HTML
-from sparql.errors import BadRequestError, GoneError, NotFoundError
-from sparql.identifiers import is_dataset_id
+from core.errors import BadRequestError, GoneError, NotFoundError
+from core.identifiers import is_dataset_id
 
 bp = Blueprint("dcat", __name__)
 

@@ -9,7 +9,7 @@ import logging
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from sparql.errors import WodpError
+from core.errors import WodpError
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from server import http
-from sparql.errors import BadRequestError, NotFoundError
-from sparql.identifiers import is_dataset_id
+from core.errors import BadRequestError, NotFoundError
+from core.identifiers import is_dataset_id
 
 bp = Blueprint("files", __name__)
 

@@ -6,7 +6,7 @@ import json
 
 from flask import Blueprint, Response, current_app, request
 
-from sparql.errors import BadRequestError, NotFoundError
+from core.errors import BadRequestError, NotFoundError
 
 bp = Blueprint("harvest_api", __name__)
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pyoxigraph as ox
 from flask import Blueprint, current_app, jsonify, request
 
-from sparql.errors import BadRequestError, WodpError
-from sparql.identifiers import is_dataset_id
+from core.errors import BadRequestError, WodpError
+from core.identifiers import is_dataset_id
 from sparql.loader import parse_rdf, split_datasets
 
 bp = Blueprint("internal", __name__, url_prefix="/internal")
@@ -55,7 +55,7 @@ def load():
 
 def outcome_json(outcome) -> dict:
     """Summarise a publication: counts, and the reasons of each dataset held back."""
-    from harvesters.publish import report_to_json
+    from publish.gate import report_to_json
 
     return {"put": len(outcome.published), "held": len(outcome.held), "warnings": outcome.warnings,
             "held_reports": {uri: report_to_json(r) for uri, r in outcome.held.items()}}

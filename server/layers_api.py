@@ -7,8 +7,8 @@ from dataclasses import asdict
 
 from flask import Blueprint, Response, current_app
 
-from sparql.errors import NotFoundError
-from sparql.identifiers import is_dataset_id
+from core.errors import NotFoundError
+from core.identifiers import is_dataset_id
 
 bp = Blueprint("layers_api", __name__)
 

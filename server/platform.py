@@ -26,7 +26,7 @@ class Platform:
     validator: object | None = None  # shapes.validate.Validator (single datasets)
     quarantine: object | None = None  # sparql.quarantine.Quarantine: held back by validation
     tombstones: object | None = None  # sparql.quarantine.Quarantine: withdrawn datasets (410)
-    publisher: object | None = None  # harvesters.publish.Publisher: the only way datasets are published
+    publisher: object | None = None  # publish.gate.Publisher: the only way datasets are published
     demo: object | None = None  # demo.generator.DemoCatalog when serving the demo
     harvesting: object | None = None  # harvesters.service.Harvesting: jobs, ledger, sources
     scheduler: object | None = None  # harvesters.scheduler.Scheduler when harvest.scheduler is on
@@ -40,10 +40,10 @@ class Platform:
     extras: dict = field(default_factory=dict)
 
     @classmethod
-    def open(cls, settings: Settings, *, start_workers: bool = True) -> "Platform":
-        """Open the store and the derived indexes under the data directory."""
+    def open(cls, settings: Settings, *, start_workers: bool = True, store: OxigraphStore | None = None) -> "Platform":
+        """Open the store, the gate with all its hooks and the derived indexes: the one factory of the server and CLI."""
         settings.home.mkdir(parents=True, exist_ok=True)
-        store = open_store(settings.path(settings.store.path))
+        store = store or open_store(settings.path(settings.store.path))
         platform = cls(settings=settings, store=store)
         from server.search import SearchIndex  # derived index, follows publish events
 
@@ -95,7 +95,7 @@ class Platform:
         spatial = self.settings.spatial
         self.layers = Layers(self.features, self.settings.base_uri, self.fetch_data,
                              options=spatialize_options(self.settings), max_rows=spatial.max_rows)
-        self.publisher.layers = self.layers
+        self.publisher.add_hook(self.layers)
         self.followers.append(self.layers)
 
     def fetch_data(self, url: str) -> bytes:
@@ -203,8 +203,8 @@ def home_lock_path(home: Path) -> Path:
 
 
 def build_publisher(store: OxigraphStore, home: Path):
-    """Make the gate every publication goes through: pyrudof (pySHACL where it is missing)."""
-    from harvesters.publish import Publisher
+    """Make the gate with its own hooks (quality); Platform.open adds the ledger's and the layers'."""
+    from publish.gate import Publisher
     from shapes.errors import EngineUnavailableError
     from shapes.quality import QualityHook
     from shapes.validate import get_validator
@@ -216,4 +216,4 @@ def build_publisher(store: OxigraphStore, home: Path):
         log.warning("pyrudof is not available: batches are validated one dataset at a time")
         batch = None
     return Publisher(store, Quarantine(home / "quarantine"), batch or get_validator("pyshacl"), profile="wuhan",
-                     quality=QualityHook(), batch_validator=batch, tombstones=Quarantine(home / "withdrawn"))
+                     batch_validator=batch, tombstones=Quarantine(home / "withdrawn"), hooks=[QualityHook()])

@@ -13,14 +13,14 @@ import logging
 
 from flask import Blueprint, Response, current_app, request
 
-from harvesters.publish import department_of, report_to_json
+from publish.gate import department_of, report_to_json
 from server.accounts import Account
 from server.errors import render_error
 from server.internal import ForbiddenError
 from harvesters.provenance import DEPARTMENT_ID_SPACE
 from server.validation_api import RDF_SUFFIXES, RDF_TYPES, graphs_from_upload
-from sparql.errors import BadRequestError, GoneError, NotFoundError, WodpError
-from sparql.identifiers import is_dataset_id
+from core.errors import BadRequestError, GoneError, NotFoundError, WodpError
+from core.identifiers import is_dataset_id
 
 log = logging.getLogger(__name__)
 

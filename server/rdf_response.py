@@ -7,7 +7,7 @@ from typing import Iterable
 import pyoxigraph as ox
 from flask import request
 
-from sparql.errors import NotAcceptableError
+from core.errors import NotAcceptableError
 from sparql.formats import GRAPH_FORMATS, Format, graph_format_by_suffix, negotiate, parse_accept
 from sparql.results import Limits, write_graph
 

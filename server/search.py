@@ -20,7 +20,7 @@ import pyoxigraph as ox
 
 from server.search_query import (FACETS, SearchResult, Transaction, index_text, run_search,
                                  vocabulary_labels)
-from server.sqlite import ThreadConnections
+from core.sqlite import ThreadConnections
 
 __all__ = ["FACETS", "SearchIndex", "SearchResult", "read_datasets", "read_labels"]
 

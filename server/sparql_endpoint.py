@@ -6,7 +6,8 @@ from flask import Blueprint, Response, current_app, render_template_string, requ
 
 from server import http, rdf_response
 from server.rdf_response import HTML
-from sparql.errors import BadRequestError, QueryRefusedError, ServiceBusyError
+from core.errors import BadRequestError
+from sparql.errors import QueryRefusedError, ServiceBusyError
 from sparql.formats import GRAPH_FORMATS
 
 bp = Blueprint("sparql", __name__)

@@ -9,9 +9,9 @@ from pathlib import PurePath
 import pyoxigraph as ox
 from flask import Blueprint, Response, current_app, request
 
-from harvesters.publish import report_to_json
+from publish.gate import report_to_json
 from shapes.report import ValidationReport
-from sparql.errors import BadRequestError, NotAcceptableError
+from core.errors import BadRequestError, NotAcceptableError
 from sparql.formats import parse_accept
 from sparql.loader import parse_rdf, split_datasets
 
@@ -173,8 +173,8 @@ def quarantine_list():
 @bp.get("/api/quarantine/<dataset_id>")
 def quarantine_item(dataset_id: str):
     """Show why one dataset is held back: its full validation report."""
-    from sparql.errors import NotFoundError
-    from sparql.identifiers import is_dataset_id
+    from core.errors import NotFoundError
+    from core.identifiers import is_dataset_id
 
     held = _platform().quarantine.get(dataset_id) if is_dataset_id(dataset_id) else None
     if held is None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sparql.errors import BadRequestError, WodpError
+from core.errors import BadRequestError, WodpError
 
 
 class UnknownProfileError(BadRequestError):

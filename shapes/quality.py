@@ -139,5 +139,6 @@ class QualityHook:
     def __init__(self, links_of: Callable[[str], tuple[int, int] | None] | None = None) -> None:
         self.links_of = links_of
 
-    def __call__(self, uri: str, triples: Sequence[ox.Triple], report: ValidationReport) -> list[ox.Triple]:
+    def assess(self, uri: str, triples: Sequence[ox.Triple], report: ValidationReport) -> list[ox.Triple]:
+        """The gate's assess hook (publish/hooks.py): measure a valid dataset."""
         return with_quality(uri, triples, report, self.links_of(uri) if self.links_of else None)

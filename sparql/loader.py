@@ -8,7 +8,7 @@ from typing import Iterable
 
 import pyoxigraph as ox
 
-from sparql.errors import BadRequestError
+from core.errors import BadRequestError
 
 DATASET = ox.NamedNode("http://www.w3.org/ns/dcat#Dataset")
 CATALOG_DATASET = ox.NamedNode("http://www.w3.org/ns/dcat#dataset")

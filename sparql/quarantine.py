@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pyoxigraph as ox
 
-from sparql.identifiers import is_dataset_id
+from core.identifiers import is_dataset_id
 
 
 @dataclass(frozen=True)

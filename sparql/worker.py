@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import pyoxigraph as ox
 
-from sparql.errors import NotAcceptableError, QueryError, QueryRefusedError, WodpError
+from core.errors import NotAcceptableError, WodpError
+from sparql.errors import QueryError, QueryRefusedError
 from sparql.formats import formats_for, negotiate
 from sparql.results import Limits, write_boolean, write_graph, write_solutions
 

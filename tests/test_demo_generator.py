@@ -17,7 +17,7 @@ from demo import vocabulary
 from demo.files import columns, render_api_page, render_file
 from demo.generator import DemoCatalog, build_demo_catalog
 from ontology.namespaces import DCAT, DCT, RDF, VCARD, WODP
-from sparql.identifiers import dataset_id, is_dataset_id
+from core.identifiers import dataset_id, is_dataset_id
 
 BASE = "http://127.0.0.1:8000"
 FILES = {"CSV": "data.csv", "XLSX": "data.xlsx", "JSON": "data.json", "GEOJSON": "data.geojson"}

@@ -9,7 +9,7 @@ import pytest
 
 from mappings import (InputTooLargeError, MappingError, MappingInputError, apply_mapping, available_mappings,
                       load_mapping, read_records)
-from sparql.errors import BadRequestError
+from core.errors import BadRequestError
 
 BASE = "https://data.wuhan.gov.cn"
 

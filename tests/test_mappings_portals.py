@@ -217,7 +217,7 @@ def shacl_gaps(report) -> set[str]:
 def test_share_passing_the_wuhan_profile_through_the_publication_gate(name):
     """Every mapped dataset goes through the gate's validation (profile wuhan-harvested): the share that
     passes and the reasons of the others are exactly the figures above."""
-    from harvesters.publish import Publisher
+    from publish.gate import Publisher
     from shapes.validate import get_validator
 
     _, result = mapped(name)

@@ -11,6 +11,7 @@ import pytest
 
 from config import load_settings
 from sparql import errors
+from core.errors import NotAcceptableError
 from sparql.pool import QueryPool
 from sparql.store import OxigraphStore
 
@@ -117,5 +118,5 @@ def test_construct_in_every_rdf_format_parses(pool):
 
 
 def test_unacceptable_type(pool):
-    with pytest.raises(errors.NotAcceptableError, match="offered"):
+    with pytest.raises(NotAcceptableError, match="offered"):
         pool.run("SELECT * WHERE { ?s ?p ?o } LIMIT 1", accept="image/png")

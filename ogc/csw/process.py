@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 
 from ogc.csw.repository import CswRepository
-from sparql.errors import WodpError
+from core.errors import WodpError
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from typing import Iterable, Iterator
 
 from ogc.features import Feature, FeatureQuery, FeatureStoreError, LayerInfo
 from ogc.features.values import geometry_bbox, normalise_instant
-from server.sqlite import ThreadConnections
+from core.sqlite import ThreadConnections
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS layers(id TEXT PRIMARY KEY, tbl TEXT NOT NULL, dense INTEGER NOT NULL,

@@ -13,7 +13,7 @@ from ogc.wkt import wkt_bbox
 from ontology.namespaces import DQV, DCAT, DCT, DEF, FOAF, GSP, LOCN, SKOS, VCARD, WODP
 from server.portal.i18n import normalize_lang
 from server.portal.views import render_page
-from sparql.errors import NotFoundError
+from core.errors import NotFoundError
 from sparql.store import VOCABULARY_GRAPH
 
 RDF_FORMS = (("ttl", "Turtle"), ("jsonld", "JSON-LD"), ("rdf", "RDF/XML"), ("nt", "N-Triples"))

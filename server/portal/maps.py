@@ -19,7 +19,7 @@ from ogc.coords import WUHAN_EXTENT
 from server import http
 from server.portal.i18n import current_lang, link, translate
 from server.portal.views import platform, portal_bp, render_page
-from sparql.errors import WodpError
+from core.errors import WodpError
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,9 @@
-"""Publish dataset graphs through the SHACL gate: valid ones are stored, the others held back."""
+"""Publish dataset graphs through the SHACL gate: valid ones are stored, the others held back.
+
+The parts that take part in publication (precedence and provenance, layers, quality) are hooks
+(publish/hooks.py), added by the one factory that builds the gate for the server and the CLI
+(server.platform.Platform).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from typing import Mapping, Sequence
 import pyoxigraph as ox
 
 from ontology.namespaces import DCT, DEPARTMENT
+from publish.hooks import GateHook
 from shapes.report import ValidationReport
 from sparql.quarantine import Quarantine
 from sparql.store import OxigraphStore
@@ -42,17 +48,25 @@ class Publisher:
     BATCH = 50  # from this many datasets on, validate them as one graph with the batch engine
 
     def __init__(self, store: OxigraphStore, quarantine: Quarantine, validator, profile: str = "wuhan",
-                 quality=None, batch_validator=None, tombstones: Quarantine | None = None,
-                 ledger=None, layers=None) -> None:
+                 batch_validator=None, tombstones: Quarantine | None = None, hooks: Sequence[GateHook] = ()) -> None:
         self.store = store
         self.quarantine = quarantine
         self.tombstones = tombstones
         self.validator = validator
         self.batch_validator = batch_validator
         self.profile = profile
-        self.quality = quality  # callable(uri, triples, report) -> the graph with DQV measurements
-        self.ledger = ledger  # harvesters.provenance.Ledger: provenance, history and precedence (optional)
-        self.layers = layers  # ogc.layers.Layers: spatial datasets get their layer and its DCAT links (optional)
+        self.hooks: list[GateHook] = list(hooks)  # called in this order at each point of a publication
+
+    def add_hook(self, hook: GateHook) -> None:
+        """Add a part to every publication from now on (after the hooks already there)."""
+        self.hooks.append(hook)
+
+    def _each(self, point: str):
+        """Yield the bound method of every hook that implements a point of the contract."""
+        for hook in self.hooks:
+            method = getattr(hook, point, None)
+            if method is not None:
+                yield method
 
     def reports(self, graphs: Mapping[str, Sequence[ox.Triple]], profile: str) -> dict[str, ValidationReport]:
         """Validate each dataset graph; many at once go through the batch engine as one graph."""
@@ -77,17 +91,14 @@ class Publisher:
                 profile: str | None = None, *, job: int | None = None,
                 hashes: Mapping[str, str] | None = None) -> PublishOutcome:
         """Validate every dataset graph; store those without violations in one publish."""
-        superseded: tuple[str, ...] = ()
-        if self.ledger is not None:
-            graphs, superseded = self.ledger.admit(graphs, source)
-            if hashes is None:
-                from harvesters.provenance import content_hash
-
-                hashes = {uri: content_hash(uri, triples) for uri, triples in graphs.items()}
+        superseded: list[str] = []
+        for admit in self._each("admit"):
+            graphs, refused = admit(graphs, source)
+            superseded += refused
         if not graphs:
-            return PublishOutcome(superseded=superseded)
-        if self.layers is not None:  # the layer's distributions and extent are validated with the rest
-            graphs = {uri: self.layers.enrich(uri, triples) for uri, triples in graphs.items()}
+            return PublishOutcome(superseded=tuple(superseded))
+        for enrich in self._each("enrich"):  # e.g. a layer's distributions and extent, validated with the rest
+            graphs = {uri: enrich(uri, triples) for uri, triples in graphs.items()}
         accepted: dict[str, list[ox.Triple]] = {}
         held: dict[str, ValidationReport] = {}
         warnings = 0
@@ -96,7 +107,10 @@ class Publisher:
             report = reports[uri]
             dataset_id = uri.rsplit("/", 1)[-1]
             if report.conforms:
-                accepted[uri] = list(self.quality(uri, triples, report)) if self.quality else list(triples)
+                triples = list(triples)
+                for assess in self._each("assess"):
+                    triples = assess(uri, triples, report)
+                accepted[uri] = triples
                 warnings += report.count("Warning")
             else:
                 held[uri] = report
@@ -109,17 +123,14 @@ class Publisher:
                 self.quarantine.release(uri.rsplit("/", 1)[-1])
                 if self.tombstones is not None:
                     self.tombstones.release(uri.rsplit("/", 1)[-1])
+            fresh = set(created)
+            for published in self._each("published"):
+                published(created, [u for u in accepted if u not in fresh], source, hashes, job)
         if held:
             log.info("%s: %d datasets held back by validation", source, len(held))
-            if self.layers is not None:
-                self.layers.discard(list(held))
-        if self.ledger is not None:
-            self.ledger.note(created, source, "published", "created", hashes, job)
-            self.ledger.note([u for u in accepted if u not in set(created)], source, "published", "updated",
-                             hashes, job)
-            self.ledger.note(held, source, "held", "held", hashes, job)
-        return PublishOutcome(tuple(accepted), held, warnings, superseded)
-
+            for note_held in self._each("held"):
+                note_held(held, source, hashes, job)
+        return PublishOutcome(tuple(accepted), held, warnings, tuple(superseded))
 
     def withdraw(self, uris: Sequence[str], source: str, reason: str = "withdrawn", *,
                  job: int | None = None) -> tuple[str, ...]:
@@ -136,8 +147,8 @@ class Publisher:
             kept.append(uri)
         if kept:
             self.store.remove_datasets(kept, reason=reason)
-            if self.ledger is not None:
-                self.ledger.note(kept, source, "withdrawn", "withdrawn", None, job)
+            for withdrawn in self._each("withdrawn"):
+                withdrawn(kept, source, job)
         return tuple(kept)
 
 

@@ -1,0 +1,1 @@
+"""Leaf helpers every part may use: the root error, dataset identifiers, SQLite connections."""
