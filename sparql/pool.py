@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from config.settings import SparqlSettings
+from core import errors as core_errors
 from sparql import errors
 from sparql.store import OxigraphStore
 from sparql.worker import HEADER, QueryAnswer, QueryRequest
@@ -175,7 +176,8 @@ class QueryPool:
             )
         self._idle.put(worker)
         if answer.error_class:
-            cls = getattr(errors, answer.error_class, errors.WodpError)
+            # the worker names its error's class: one of the store's, or a generic one of core.errors
+            cls = getattr(errors, answer.error_class, None) or getattr(core_errors, answer.error_class, errors.WodpError)
             raise cls(answer.error_message)
         return QueryResult(answer.media_type, answer.body, time.monotonic() - started)
 
