@@ -10,7 +10,7 @@ from mappings.model import SourceRecord
 from mappings.paths import first_segment, resolve, text
 from mappings.spec import FieldSpec, Mapping, bare_name, synonyms
 from mappings.targets import DATASET_TARGETS, DEFAULT_SPLIT, DISTRIBUTION_TARGETS
-from mappings.values import split_values
+from mappings.values import folded, split_values
 
 
 @dataclass
@@ -101,7 +101,15 @@ def _distribution(item: Any, specs: dict[str, FieldSpec]) -> dict[str, str]:
 
 
 def record_key(record: SourceRecord, mapping: Mapping, ext: Extracted) -> tuple[str, str]:
-    """Return (key, how it was found): the source's key, else the detail-page URL, else title+publisher."""
+    """Return (key, how it was found): the source's key, else the detail-page URL, else title+publisher.
+
+    The key is compared in NFKC form ('ＷＨ－００１' and 'WH-001' are one key); the values stay exact.
+    """
+    key, how = _raw_key(record, mapping, ext)
+    return folded(key), how
+
+
+def _raw_key(record: SourceRecord, mapping: Mapping, ext: Extracted) -> tuple[str, str]:
     if record.key:
         return record.key, "record"
     if mapping.key is not None:

@@ -37,7 +37,10 @@ def _mapping_section(m: Mapping) -> list[str]:
         lines.append(f"- extends: {' → '.join(m.chain[1:])}")
     key = _cell(m.key) or (" + ".join(f"`{k}`" for k in m.key_hash) + " (hashed)" if m.key_hash else "")
     lines += [f"- key: {key or 'detail-page URL, else title + publisher'}",
-              f"- publishers: {'matched to our departments' if m.publishers == 'wuhan' else 'minted under the source'}",
+              "- publishers: " + (f"matched to our departments unless the source states another jurisdiction "
+                                  f"(default {m.jurisdiction})" if m.jurisdiction else
+                                  "organisations of the source's jurisdiction, never our departments "
+                                  "unless the source states 420100"),
               f"- field-name synonyms: {'yes' if m.synonyms else 'no'}; language: {m.language or '—'}; "
               f"text tag: {m.lang or '—'}; boxes in {m.crs}"]
     if m.records:

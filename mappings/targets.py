@@ -15,7 +15,7 @@ DATASET_TARGETS: dict[str, tuple[str, str]] = {
     "contact_phone": ("dcat:contactPoint → vcard:hasTelephone", "text"),
     "theme": ("dcat:theme → our theme + its EU data theme", "list"),
     "keyword": ("dcat:keyword", "list"),
-    "open_type": ("wodp:openType + dct:accessRights", "text"),
+    "open_type": ("wodp:openType + dct:accessRights (several: the most restrictive, reported)", "list"),
     "update_cycle": ("wodp:updateCycle + dct:accrualPeriodicity", "text"),
     "issued": ("dct:issued (xsd:date)", "text"),
     "modified": ("dct:modified (xsd:date)", "text"),
@@ -44,5 +44,7 @@ DISTRIBUTION_TARGETS: dict[str, tuple[str, str]] = {
 # Targets the Wuhan profile makes mandatory; a record without them gets a missing-field problem.
 MANDATORY = ("title", "description", "publisher", "open_type", "update_cycle", "issued", "format", "contact")
 
-# Default separators of list targets (after NFKC: full-width commas are already ',').
-DEFAULT_SPLIT = {"theme": r"[,;]", "keyword": r"[,;、|]", "format": r"[,;、|]"}
+# Default separators of list targets, half- and full-width (values are not normalised: "，" stays "，").
+# A theme word that is unknown as a whole is tried again split on 、 and spaces (mappings/graph.py).
+DEFAULT_SPLIT = {"theme": r"[,;，；|｜/／\n]", "keyword": r"[,;，；、|｜\n]", "format": r"[,;，；、|｜\n]",
+                 "open_type": r"[,;，；、|｜/／\n]"}

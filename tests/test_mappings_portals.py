@@ -20,6 +20,10 @@ PORTALS = {
     "shaanxi_shaanxi": ("shaanxi", "shaanxi"), "shanghai_shanghai": ("shanghai", "shanghai"),
     "xinjiang_wlmq": ("odweb", "wlmq"), "zhejiang_zhejiang": ("zhejiang", "zhejiang"),
 }
+# catalogue file → the jurisdiction its source states (GB/T 2260 administrative division code)
+JURISDICTIONS = {"anhui_anhui": "340000", "anhui_hefei": "340100", "jiangxi_jiangxi": "360000",
+                 "ningxia_yinchuan": "640100", "shaanxi_shaanxi": "610000", "shanghai_shanghai": "310000",
+                 "xinjiang_wlmq": "650100", "zhejiang_zhejiang": "330000"}
 # Mandatory in the Wuhan profile (issue 3): dataset property, or a distribution having dct:format.
 MANDATORY = {"title": DCT.title, "description": DCT.description, "publisher": DCT.publisher,
              "open_type": WODP.openType, "update_cycle": WODP.updateCycle, "issued": DCT.issued,
@@ -48,7 +52,7 @@ def mapped(name: str):
         mapping = load_mapping(mapping_name)
         data = path.read_bytes()
         records = read_records(data, path.name, source, mapping=mapping)
-        _CACHE[name] = (json.loads(data), apply_mapping(records, mapping, BASE))
+        _CACHE[name] = (json.loads(data), apply_mapping(records, mapping, BASE, jurisdiction=JURISDICTIONS[name]))
     return _CACHE[name]
 
 
@@ -189,7 +193,7 @@ def test_hand_picked_records(name, ident, expected):
 def test_publishers_of_other_portals_are_minted_and_reported():
     _, result = mapped("anhui_anhui")
     got = dataset(result, "anhui.00821a44dc5a451c99778ca55c74fa8b")
-    assert got[P["publisher"]][0].startswith(f"{BASE}/agents/anhui.")
+    assert got[P["publisher"]][0].startswith(f"{BASE}/def/org/340000/")
     names = {p.value for p in result.problems if p.kind == "not-in-our-scheme" and p.field == "提供单位"}
     assert len(names) == 15 and "省统计局" in names
 
@@ -198,8 +202,13 @@ def test_identifiers_are_stable_across_runs():
     raw, result = mapped("shanghai_shanghai")
     path = shared_path("data", "catalogs", "shanghai_shanghai.json")
     mapping = load_mapping("shanghai")
-    again = apply_mapping(read_records(path.read_bytes(), path.name, "shanghai", mapping=mapping), mapping, BASE)
+    records = read_records(path.read_bytes(), path.name, "shanghai", mapping=mapping)
+    again = apply_mapping(records, mapping, BASE, jurisdiction="310000")
     assert list(again.graphs) == list(result.graphs)
+    # and across record order: the same record gets the same dataset IRI when the records come reversed
+    backwards = apply_mapping(records[::-1], mapping, BASE, jurisdiction="310000")
+    assert set(backwards.graphs) == set(result.graphs)
+    assert backwards.origins == result.origins
 
 
 SHACL_NAMES = {DCT.title.value: "title", DCT.description.value: "description", DCT.publisher.value: "publisher",
