@@ -27,7 +27,13 @@ _PHONE = re.compile(r"\+?\d[\d\s()-]{5,}\d")
 def vocabulary() -> dict[str, dict]:
     """Return the value vocabularies of mappings/vocabulary.yml, keys as compared (see word_key)."""
     raw = yaml.safe_load(resources.files("mappings").joinpath("vocabulary.yml").read_text(encoding="utf-8"))
-    return {name: {word_key(str(k)): v for k, v in table.items()} for name, table in raw.items()}
+    return {name: ({word_key(str(k)): v for k, v in table.items()} if isinstance(table, dict)
+                   else {word_key(str(k)): True for k in table}) for name, table in raw.items()}
+
+
+def is_service(word: str) -> bool:
+    """Tell whether a format word names an API (接口, api, API服务 …) rather than a file format."""
+    return bool(lookup("services", word))
 
 
 @lru_cache(maxsize=None)

@@ -77,7 +77,8 @@ def dataset(result, ident: str) -> dict[str, list[str]]:
 # name → records in the raw file, exact duplicates, datasets, datasets passing the Wuhan mandatory elements,
 # and the number of datasets lacking each mandatory element (measured on the files of ../shared).
 FIGURES = {
-    "anhui_anhui": (700, 0, 700, 0, {"contact": 700, "format": 1, "update_cycle": 1}),
+    # 573 anhui records offer only an API ("['api']"): a data service, no file format (issue 9)
+    "anhui_anhui": (700, 0, 700, 0, {"contact": 700, "format": 574, "update_cycle": 1}),
     "anhui_hefei": (321, 0, 321, 0, {"contact": 321, "format": 3, "title": 3, "update_cycle": 318}),
     "jiangxi_jiangxi": (279, 0, 279, 0, {"contact": 279, "description": 279, "format": 17,
                                          "update_cycle": 279}),
@@ -87,6 +88,9 @@ FIGURES = {
     "xinjiang_wlmq": (99, 0, 99, 0, {"contact": 99, "format": 78}),
     "zhejiang_zhejiang": (1309, 0, 1309, 822, {"format": 14, "open_type": 479}),
 }
+# The Wuhan profile asks a format of every distribution (w:format): 2 anhui records offering xlsx and an API
+# have a file format, but their API distribution has none, so the gate counts them too.
+GATE_ONLY = {"anhui_anhui": {"format": 2}}
 # Fields of each catalogue that fit no target (all of its records have them).
 UNPLACED = {"ningxia_yinchuan": {"所属行业": 1005}, "xinjiang_wlmq": {"所属行业": 99},
             "shanghai_shanghai": {"国家主题分类": 2234}, "zhejiang_zhejiang": {"行业分类": 1309}}
@@ -139,7 +143,8 @@ IANA = "http://www.iana.org/assignments/media-types/"
 P = {"title": str(DCT.title.value), "issued": str(DCT.issued.value), "modified": str(DCT.modified.value),
      "open": str(WODP.openType.value), "access": str(DCT.accessRights.value), "cycle": str(WODP.updateCycle.value),
      "freq": str(DCT.accrualPeriodicity.value), "format": "dist:" + DCT.format.value,
-     "media": "dist:" + DCAT.mediaType.value, "theme": DCAT.theme.value, "publisher": DCT.publisher.value,
+     "media": "dist:" + DCAT.mediaType.value, "service": "dist:" + DCAT.accessService.value,
+     "download": "dist:" + DCAT.downloadURL.value, "theme": DCAT.theme.value, "publisher": DCT.publisher.value,
      "tel": "contact:http://www.w3.org/2006/vcard/ns#hasTelephone",
      "mail": "contact:http://www.w3.org/2006/vcard/ns#hasEmail", "volume": WODP.dataVolume.value}
 
@@ -149,7 +154,8 @@ PICKED = [
         "title": ["六次全省人口普查基本情况信息"], "issued": ["2020-07-20"], "modified": ["2020-07-20"],
         "open": [DEF + "open-type/unconditional"], "access": [EU + "access-right/PUBLIC"],
         "cycle": [DEF + "update-cycle/yearly"], "freq": [EU + "frequency/ANNUAL"],
-        "format": [EU + "file-type/JSON"], "media": [IANA + "application/json"], "theme": None}),
+        "format": None, "media": None, "download": None, "theme": None,
+        "service": [BASE + "/datasets/anhui.00821a44dc5a451c99778ca55c74fa8b#service-1"]}),
     ("anhui_hefei", "hefei.ff80808187735f120188da12f7fe7bf6", {
         "title": ["动漫企业年审"], "issued": ["2023-08-01"], "open": [DEF + "open-type/unconditional"],
         "cycle": None, "freq": [EU + "frequency/BIENNIAL"], "format": None,
@@ -233,6 +239,7 @@ def test_share_passing_the_wuhan_profile_through_the_publication_gate(name):
     gate = Publisher(None, None, get_validator("pyshacl"), batch_validator=get_validator("pyrudof"))
     reports = gate.reports(result.graphs, "wuhan-harvested")
     _, _, datasets, passing, reasons = FIGURES[name]
+    reasons = {k: v + GATE_ONLY.get(name, {}).get(k, 0) for k, v in reasons.items()}
     assert len(reports) == datasets
     assert sum(r.conforms for r in reports.values()) == passing
     assert dict(Counter(x for r in reports.values() for x in shacl_gaps(r))) == reasons
