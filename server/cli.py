@@ -339,7 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
                                         "exit 1 on violations")
     p.add_argument("files", nargs="+")
     p.add_argument("--mapping", help="mapping for record files (.csv .xlsx .json .xml), e.g. china-core")
-    p.add_argument("--profile", default="wuhan", help="profile: wuhan, wuhan-harvested, dcat-ap-3, geodcat-ap")
+    p.add_argument("--profile", default="wuhan", help="profile: wuhan, wuhan-harvested, external, dcat-ap-3, geodcat-ap")
     p.add_argument("--engine", default="pyshacl", choices=["pyshacl", "pyrudof"])
     p.add_argument("--format", default="text", choices=["text", "json"])
     p.set_defaults(func=cmd_validate)
