@@ -78,10 +78,21 @@ def organisation_iri(base: str, jurisdiction: str | None, source: str, name: str
     one, else ``source-{source}`` (the harvest source's name); hash is the first 16 hex digits of the SHA-1
     of the name as compared (``match_key``), so the same name in the same scope always gives the same IRI.
     """
+    return f"{base}/def/org/{_scope(jurisdiction, source)}/{_digest(name)}"
+
+
+def source_concept_iri(base: str, jurisdiction: str | None, source: str, kind: str, word: str) -> str:
+    """Return the stable IRI of a source's own concept (a theme none of ours): ``{base}/def/{kind}-of/{scope}/{hash}``."""
+    return f"{base}/def/{kind}-of/{_scope(jurisdiction, source)}/{_digest(word)}"
+
+
+def _scope(jurisdiction: str | None, source: str) -> str:
     code = (jurisdiction or "").strip()
-    scope = code if _CODE.match(code) else f"source-{source}"
-    digest = hashlib.sha1(match_key(name).encode("utf-8")).hexdigest()[:16]
-    return f"{base}/def/org/{scope}/{digest}"
+    return code if _CODE.match(code) else f"source-{source}"
+
+
+def _digest(name: str) -> str:
+    return hashlib.sha1(match_key(name).encode("utf-8")).hexdigest()[:16]
 
 
 @lru_cache(maxsize=None)

@@ -10,6 +10,7 @@ from ontology.labels import label_triples
 from mappings.extract import Extracted, extract, record_fields, record_key
 from mappings.paths import first_segment
 from mappings.graph import Builder, build
+from mappings.infer import infer_fields
 from mappings.model import MappingResult, Problem, SourceRecord
 from mappings.spec import Mapping
 from mappings.targets import MANDATORY
@@ -30,13 +31,18 @@ def apply_mapping(records: list[SourceRecord], mapping: Mapping, base_uri: str, 
     where = mapping.jurisdiction if jurisdiction is None else (jurisdiction.strip() or None)
     problems: list[Problem] = []
     unique, duplicates = _deduplicate(records, problems)
-    extracted = [_extracted(record, mapping) for record in unique]
+    inferred = infer_fields(unique, mapping)
+    extracted = [_extracted(record, mapping, inferred) for record in unique]
     keys, collisions = _keys(unique, mapping, extracted, problems)
     graphs: dict[str, list] = {}
     origins: dict[str, str] = {}
     unplaced: Counter[str] = Counter()
     first_origin: dict[str, str] = {}
+    used: Counter[str] = Counter()
     for record, ext, key in zip(unique, extracted, keys):
+        used.update(ext.inferred)
+        problems += [Problem(record.origin, name, "empty-value", f"{word!r} says there is no value", word)
+                     for name, word in ext.empty]
         for name in record_fields(record):
             if name not in ext.placed:
                 unplaced[name] += 1
@@ -49,6 +55,9 @@ def apply_mapping(records: list[SourceRecord], mapping: Mapping, base_uri: str, 
         origins[record.origin] = builder.uri.value
         problems += builder.problems
     origins.update((dropped, origins[kept]) for kept, dropped in duplicates)
+    problems += [Problem(next(r.origin for r, e in zip(unique, extracted) if name in e.inferred), name,
+                         "inferred-field", f"field {name!r} placed on {inferred[name][0]}: {inferred[name][1]} "
+                         f"({count} records)", inferred[name][0]) for name, count in used.items()]
     problems += [Problem(first_origin[name], name, "unplaced-field",
                          f"field {name!r} fits no target of mapping {mapping.name!r} ({count} records)")
                  for name, count in unplaced.items()]
@@ -57,9 +66,9 @@ def apply_mapping(records: list[SourceRecord], mapping: Mapping, base_uri: str, 
                          unknown_values=_unknown_values(problems), key_collisions=collisions, origins=origins)
 
 
-def _extracted(record: SourceRecord, mapping: Mapping) -> Extracted:
+def _extracted(record: SourceRecord, mapping: Mapping, inferred: dict) -> Extracted:
     """Extract a record's targets; the fields its key is read from count as placed."""
-    ext = extract(record, mapping)
+    ext = extract(record, mapping, inferred)
     ext.placed.update(first_segment(path) for path in _key_paths(mapping))
     return ext
 

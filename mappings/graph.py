@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 
 from pyoxigraph import Literal, NamedNode, Triple
 
-from mappings.departments import department_label, is_wuhan, match_department, organisation_iri
+from mappings.departments import (department_label, is_wuhan, match_department, organisation_iri,
+                                  source_concept_iri)
 from mappings.extract import Extracted
 from mappings.model import Problem
 from mappings.spec import Mapping
-from mappings.values import bbox, check_bbox, emails, lookup, parse_date, parse_int, phones
+from mappings.values import bbox, check_bbox, emails, lookup, lookup_open_type, parse_date, parse_int, phones
 from ontology.namespaces import (ACCESS_RIGHT, DATA_THEME, DCAT, DCT, FOAF, FREQUENCY, GSP, LANGUAGE, LOCN,
                                  OPEN_TYPE, ORG, RDF, SKOS, SPATIALIZATION, THEME, UPDATE_CYCLE, VCARD, WODP,
                                  XSD)
@@ -154,14 +155,18 @@ def _contact(b: Builder) -> None:
 
 
 def _themes(b: Builder) -> None:
-    """Add our themes and their EU data themes; a word unknown as a whole is tried split on 、 and spaces."""
+    """Add our themes and their EU data themes; a word unknown as a whole is tried split on 、 and spaces.
+
+    A word that is none of our themes is reported; in a source outside Wuhan it is kept as a concept of the
+    source's own themes (``source_concept_iri``), its label the word as given, never one of ours.
+    """
     for word in dict.fromkeys(b.ext.values.get("theme", [])):
         found = lookup("themes", word)
         parts = [p for p in re.split(r"[、\s]+", word) if p] if found is None else []
         if found is None and len(parts) > 1 and all(lookup("themes", p) for p in parts):
             pairs = [lookup("themes", p) for p in parts]
         elif found is None:
-            b.problem("theme", "unknown-value", f"theme {word!r} matches none of our themes", word)
+            _source_theme(b, word)
             continue
         else:
             pairs = [found]
@@ -173,6 +178,19 @@ def _themes(b: Builder) -> None:
                 b.add(DATA_THEME[eu], RDF.type, SKOS.Concept)
 
 
+def _source_theme(b: Builder, word: str) -> None:
+    """Report a theme word none of ours; outside Wuhan keep it as a concept of the source's own themes."""
+    if is_wuhan(b.jurisdiction):
+        b.problem("theme", "unknown-value", f"theme {word!r} matches none of our themes", word)
+        return
+    concept = NamedNode(source_concept_iri(b.base, b.jurisdiction, b.source, "theme", word))
+    b.problem("theme", "unknown-value", f"theme {word!r} matches none of our themes; kept as the source's own "
+              f"theme <{concept.value}>", word)
+    b.add(b.uri, DCAT.theme, concept)
+    b.add(concept, RDF.type, SKOS.Concept)
+    b.add(concept, SKOS.prefLabel, b.text(word))
+
+
 _RESTRICTION = {"unconditional": 0, "conditional": 1, "closed": 2}
 
 
@@ -180,11 +198,14 @@ def _open_type(b: Builder) -> None:
     """Add the open type and its EU access right; of several, the most restrictive (reported)."""
     codes = []
     for word in dict.fromkeys(b.ext.values.get("open_type", [])):
-        code = lookup("open_types", word)
-        if code is None:
+        found = lookup_open_type(word)
+        if found is None:
             b.problem("open_type", "unknown-value", f"open type {word!r} is none of ours", word)
-        else:
-            codes.append(code)
+            continue
+        codes.append(found[0])
+        if found[1]:
+            b.problem("open_type", "inferred-value", f"open type {word!r} read as {found[0]} by the marker "
+                      f"{found[1]!r} it contains", word)
     if not codes:
         return
     code = max(codes, key=_RESTRICTION.__getitem__)

@@ -27,8 +27,27 @@ _PHONE = re.compile(r"\+?\d[\d\s()-]{5,}\d")
 def vocabulary() -> dict[str, dict]:
     """Return the value vocabularies of mappings/vocabulary.yml, keys as compared (see word_key)."""
     raw = yaml.safe_load(resources.files("mappings").joinpath("vocabulary.yml").read_text(encoding="utf-8"))
-    return {name: ({word_key(str(k)): v for k, v in table.items()} if isinstance(table, dict)
-                   else {word_key(str(k)): True for k in table}) for name, table in raw.items()}
+    return {name: ({k if name == "open_type_markers" else word_key(str(k)): v for k, v in table.items()}
+                   if isinstance(table, dict) else {word_key(str(k)): True for k in table})
+            for name, table in raw.items()}
+
+
+def lookup_open_type(word: str) -> tuple[str, str | None] | None:
+    """Return (our open type, the marker it was recognised by or None when listed) of a word, else None."""
+    code = lookup("open_types", word)
+    if code is not None:
+        return code, None
+    key = word_key(word)
+    for code, markers in vocabulary()["open_type_markers"].items():
+        for marker in markers:
+            if word_key(str(marker)) in key:
+                return code, str(marker)
+    return None
+
+
+def is_empty_word(word: str) -> bool:
+    """Tell whether a value says there is none (暂无, 无, '-' …)."""
+    return word_key(word) in vocabulary()["empty_words"]
 
 
 def is_service(word: str) -> bool:
