@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter, defaultdict
+from collections.abc import Mapping as dictlike, Sequence
 
 from ontology.labels import label_triples
 from mappings.extract import Extracted, extract, record_fields, record_key
@@ -14,24 +15,28 @@ from mappings.infer import infer_fields
 from mappings.model import MappingResult, Problem, SourceRecord
 from mappings.spec import Mapping
 from mappings.targets import MANDATORY
+from mappings.values import word_key
 from core.identifiers import dataset_id
 
 
 def apply_mapping(records: list[SourceRecord], mapping: Mapping, base_uri: str, *,
-                  jurisdiction: str | None = None) -> MappingResult:
+                  jurisdiction: str | None = None, publishers: Sequence[str] = (),
+                  themes: dictlike[str, str] | None = None) -> MappingResult:
     """Map records to dataset graphs (docs/model.md), reporting duplicates, gaps and unknown values.
 
     ``jurisdiction`` is the source's administrative division code (420100 is Wuhan); None takes the
     mapping's own (``jurisdiction:`` of the mapping file). Publishers are matched to our departments only
     when it is Wuhan's; otherwise each becomes an organisation of its own (mappings/departments.py).
-    Keys are computed over all records together, so map a source's records in one call: records whose keys
+    ``publishers`` and ``themes`` are the source's own lists (harvest.sources[]): publisher names help place
+    a field we have never seen; theme words map to our theme codes. Keys are computed over all records together, so map a source's records in one call: records whose keys
     collide are keyed by their other fields instead, and the collision is reported (never a record dropped).
     """
     base = base_uri.rstrip("/")
     where = mapping.jurisdiction if jurisdiction is None else (jurisdiction.strip() or None)
     problems: list[Problem] = []
     unique, duplicates = _deduplicate(records, problems)
-    inferred = infer_fields(unique, mapping)
+    inferred = infer_fields(unique, mapping, publishers)
+    declared = {word_key(k): str(v) for k, v in (themes or {}).items()}
     extracted = [_extracted(record, mapping, inferred) for record in unique]
     keys, collisions = _keys(unique, mapping, extracted, problems)
     graphs: dict[str, list] = {}
@@ -49,7 +54,7 @@ def apply_mapping(records: list[SourceRecord], mapping: Mapping, base_uri: str, 
                 first_origin.setdefault(name, record.origin)
         _report_missing(record, mapping, ext, problems)
         builder = Builder(base, record.source, key, dataset_id(record.source, key), mapping, ext, record.origin,
-                          jurisdiction=where)
+                          jurisdiction=where, source_themes=declared)
         graph = build(builder)
         graphs[builder.uri.value] = graph + label_triples(graph)
         origins[record.origin] = builder.uri.value

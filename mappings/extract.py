@@ -44,6 +44,8 @@ def extract(record: SourceRecord, mapping: Mapping,
         _fill(out, target, record.fields, spec, DATASET_TARGETS)
     if mapping.synonyms:
         _fill_synonyms(out, record.fields)
+    for path in mapping.pairs:
+        _fill_pairs(out, record.fields, path)
     for name, (target, _) in (inferred or {}).items():
         if name in record.fields and target not in out.values:
             _fill(out, target, record.fields, FieldSpec((name,)), DATASET_TARGETS)
@@ -87,6 +89,16 @@ def _fill_synonyms(out: Extracted, fields: dict) -> None:
             out.placed.add(name)
         else:
             _fill(out, target, fields, FieldSpec((name,)), DATASET_TARGETS)
+
+
+def _fill_pairs(out: Extracted, fields: dict, path: str) -> None:
+    """Place the {key, value} items at a path (CKAN extras) whose key is a field-name synonym."""
+    known = synonyms()
+    for item in resolve(fields, path):
+        name = text(item.get("key")) if isinstance(item, dict) else None
+        target = known.get(bare_name(name)) if name and not re.search(r"[\[\]=.]", name) else None
+        if target and target not in out.values:
+            _fill(out, target, fields, FieldSpec((f"{path}[key={name}].value",)), DATASET_TARGETS)
 
 
 def _values(fields: Any, path: str, target: str, spec: FieldSpec, table: dict) -> list[str]:

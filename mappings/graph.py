@@ -12,7 +12,8 @@ from mappings.departments import (department_label, is_wuhan, match_department, 
 from mappings.extract import Extracted
 from mappings.model import Problem
 from mappings.spec import Mapping
-from mappings.values import bbox, check_bbox, emails, lookup, lookup_open_type, parse_date, parse_int, phones
+from mappings.values import (bbox, check_bbox, emails, lookup, lookup_open_type, parse_date, parse_int, phones,
+                             theme_of_code, word_key)
 from ontology.namespaces import (ACCESS_RIGHT, DATA_THEME, DCAT, DCT, FOAF, FREQUENCY, GSP, LANGUAGE, LOCN,
                                  OPEN_TYPE, ORG, RDF, SKOS, SPATIALIZATION, THEME, UPDATE_CYCLE, VCARD, WODP,
                                  XSD)
@@ -36,6 +37,7 @@ class Builder:
     triples: list[Triple] = field(default_factory=list)
     lang: str | None = None
     jurisdiction: str | None = None     # the source's administrative division code (420100: Wuhan)
+    source_themes: dict[str, str] = field(default_factory=dict)  # the source's theme words → our codes
 
     @property
     def uri(self) -> NamedNode:
@@ -161,7 +163,7 @@ def _themes(b: Builder) -> None:
     source's own themes (``source_concept_iri``), its label the word as given, never one of ours.
     """
     for word in dict.fromkeys(b.ext.values.get("theme", [])):
-        found = lookup("themes", word)
+        found = lookup("themes", word) or _declared_theme(b, word)
         parts = [p for p in re.split(r"[、\s]+", word) if p] if found is None else []
         if found is None and len(parts) > 1 and all(lookup("themes", p) for p in parts):
             pairs = [lookup("themes", p) for p in parts]
@@ -176,6 +178,16 @@ def _themes(b: Builder) -> None:
             if eu:
                 b.add(b.uri, DCAT.theme, DATA_THEME[eu])
                 b.add(DATA_THEME[eu], RDF.type, SKOS.Concept)
+
+
+def _declared_theme(b: Builder, word: str) -> tuple[str, str | None] | None:
+    """Return our theme of a word through the source's own theme list (harvest.sources[].themes)."""
+    code = b.source_themes.get(word_key(word))
+    found = theme_of_code(code) if code else None
+    if code and found is None:
+        b.problem("theme", "bad-value", f"the source's theme list gives {word!r} → {code!r}, none of our "
+                  "theme codes", word)
+    return found
 
 
 def _source_theme(b: Builder, word: str) -> None:

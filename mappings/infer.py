@@ -4,7 +4,8 @@ A portal's field name we have never seen is placed when
 - its name ends with a field name we know (``数据集名称`` ends with ``名称``: title; ``数据提供方`` with
   ``提供方``: publisher), the longest such ending winning; or
 - most of its values are words of one of our vocabularies (themes of ontology/themes.ttl and the value
-  synonyms of vocabulary.yml; open types, update cycles, formats): a field whose values are 无条件开放 and
+  synonyms of vocabulary.yml; open types, update cycles, formats) or names of publishers (the source's
+  own list, or our departments' names, which tell a field of bureau names — never who publishes): a field whose values are 无条件开放 and
   有条件开放 is the open type, whatever it is called.
 An inferred field fills a target only where no named field did, and each is reported (kind
 ``inferred-field``) with the number of records it was used in: nothing is placed without a word.
@@ -13,7 +14,9 @@ An inferred field fills a target only where no named field did, and each is repo
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 
+from mappings.departments import WUHAN, match_department, match_key
 from mappings.model import SourceRecord
 from mappings.paths import first_segment
 from mappings.spec import Mapping, bare_name, synonyms
@@ -30,8 +33,12 @@ _VALUE_TESTS = {
 SHARE = 0.6          # share of a field's non-empty records whose words are all known, to place it by value
 
 
-def infer_fields(records: list[SourceRecord], mapping: Mapping) -> dict[str, tuple[str, str]]:
-    """Return field name → (target, how) for the fields of records that no name of ours places."""
+def infer_fields(records: list[SourceRecord], mapping: Mapping,
+                 publishers: Sequence[str] = ()) -> dict[str, tuple[str, str]]:
+    """Return field name → (target, how) for the fields of records that no name of ours places.
+
+    ``publishers`` are the source's own publisher names: a field holding them is the publisher.
+    """
     named = {first_segment(p) for spec in mapping.fields.values() for p in spec.paths}
     known = synonyms() if mapping.synonyms else {}
     values: dict[str, list] = {}
@@ -45,7 +52,7 @@ def infer_fields(records: list[SourceRecord], mapping: Mapping) -> dict[str, tup
         if by_name:
             out[name] = (by_name[0], f"its name ends with {by_name[1]!r}")
             continue
-        by_value = _by_values(found)
+        by_value = _by_values(found, {match_key(p) for p in publishers})
         if by_value:
             out[name] = by_value
     return out
@@ -60,12 +67,15 @@ def _by_ending(name: str, known: dict[str, str]) -> tuple[str, str] | None:
     return known[ending], ending
 
 
-def _by_values(found: list) -> tuple[str, str] | None:
+def _by_values(found: list, publishers: set[str]) -> tuple[str, str] | None:
     """Return (target, how) when most of a field's values are words of one of our vocabularies."""
     shares: Counter[str] = Counter()
+    tests = {**_VALUE_TESTS, "publisher": lambda w: match_key(w) in publishers or
+             match_department(w, WUHAN) is not None}
     for value in found:
-        for target, test in _VALUE_TESTS.items():
-            words = split_values(value, DEFAULT_SPLIT.get(target))
+        for target, test in tests.items():
+            words = split_values(value, DEFAULT_SPLIT.get(target)) if target != "publisher" else \
+                split_values(value, None)
             if words and all(test(w) for w in words):
                 shares[target] += 1
     if not shares:

@@ -15,7 +15,7 @@ from mappings.targets import DATASET_TARGETS, DISTRIBUTION_TARGETS
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _TOP_KEYS = {"name", "description", "extends", "lang", "language", "country_code", "publishers", "jurisdiction",
-             "synonyms", "records", "columns", "key", "fields", "distribution", "crs"}
+             "synonyms", "pairs", "records", "columns", "key", "fields", "distribution", "crs"}
 _RESERVED = {"synonyms", "vocabulary"}
 
 
@@ -39,6 +39,7 @@ class Mapping:
     country_code: str | None = None
     jurisdiction: str | None = None     # default jurisdiction of the records (a source's own one wins)
     synonyms: bool = False
+    pairs: tuple[str, ...] = ()         # lists of {key, value} objects (CKAN extras) read through the synonyms
     records: tuple[str, ...] = ()
     columns: tuple[str, ...] = ()
     key: FieldSpec | None = None
@@ -177,6 +178,7 @@ def _build(name: str, data: dict) -> Mapping:
         name=name, description=str(data.get("description", "")), lang=data.get("lang"),
         language=data.get("language"), country_code=data.get("country_code"),
         jurisdiction=None if jurisdiction is None else str(jurisdiction), synonyms=bool(data.get("synonyms", False)),
+        pairs=as_tuple(data.get("pairs")),
         records=as_tuple(data.get("records")), columns=as_tuple(data.get("columns")),
         key=_field({k: v for k, v in key.items() if k != "hash"}, f"{name}.key") if "from" in key else None,
         key_hash=as_tuple(key.get("hash")),

@@ -70,7 +70,14 @@ def theme_labels() -> dict[str, tuple[str, str | None]]:
         elif p.value.endswith("core#prefLabel"):
             labels[word_key(o.value)] = code
     labels.update({k: v for k, v in vocabulary()["themes"].items()})
-    return {word: (code, eu.get(code)) for word, code in labels.items()}
+    out = {word: (code, eu.get(code)) for word, code in labels.items()}
+    out.update({f"#{code}": (code, eu.get(code)) for code in set(labels.values())})  # by code: "#T02"
+    return out
+
+
+def theme_of_code(code: str) -> tuple[str, str | None] | None:
+    """Return (our theme code, EU data theme) of one of our theme codes ('T02'), else None."""
+    return theme_labels().get(f"#{code.strip()}")
 
 
 def folded(value: str) -> str:
