@@ -82,7 +82,10 @@ def organisation_iri(base: str, jurisdiction: str | None, source: str, name: str
 
 
 def source_concept_iri(base: str, jurisdiction: str | None, source: str, kind: str, word: str) -> str:
-    """Return the stable IRI of a source's own concept (a theme none of ours): ``{base}/def/{kind}-of/{scope}/{hash}``."""
+    """Return the stable IRI of a source's own concept (a theme none of ours).
+
+    ``{base}/def/{kind}-of/{scope}/{hash}``, scope and hash as for ``organisation_iri``.
+    """
     return f"{base}/def/{kind}-of/{_scope(jurisdiction, source)}/{_digest(word)}"
 
 

@@ -28,10 +28,10 @@ def apply_mapping(records: list[SourceRecord], mapping: Mapping, base_uri: str, 
     mapping's own (``jurisdiction:`` of the mapping file). Publishers are matched to our departments only
     when it is Wuhan's; otherwise each becomes an organisation of its own (mappings/departments.py).
     ``publishers`` and ``themes`` are the source's own lists (harvest.sources[]): publisher names help place
-    a field we have never seen; theme words map to our theme codes. Keys are computed over all records together, so map a source's records in one call: records whose keys
-    collide are keyed by their other fields instead, and the collision is reported (never a record dropped).
+    a field we have never seen; theme words map to our theme codes. Keys are computed over all records
+    together, so map a source's records in one call: records whose keys collide are keyed by their other
+    fields instead, and the collision is reported (never a record dropped).
     """
-    base = base_uri.rstrip("/")
     where = mapping.jurisdiction if jurisdiction is None else (jurisdiction.strip() or None)
     problems: list[Problem] = []
     unique, duplicates = _deduplicate(records, problems)
@@ -41,34 +41,43 @@ def apply_mapping(records: list[SourceRecord], mapping: Mapping, base_uri: str, 
     keys, collisions = _keys(unique, mapping, extracted, problems)
     graphs: dict[str, list] = {}
     origins: dict[str, str] = {}
-    unplaced: Counter[str] = Counter()
-    first_origin: dict[str, str] = {}
-    used: Counter[str] = Counter()
     for record, ext, key in zip(unique, extracted, keys):
-        used.update(ext.inferred)
-        problems += [Problem(record.origin, name, "empty-value", f"{word!r} says there is no value", word)
-                     for name, word in ext.empty]
-        for name in record_fields(record):
-            if name not in ext.placed:
-                unplaced[name] += 1
-                first_origin.setdefault(name, record.origin)
         _report_missing(record, mapping, ext, problems)
-        builder = Builder(base, record.source, key, dataset_id(record.source, key), mapping, ext, record.origin,
-                          jurisdiction=where, source_themes=declared)
+        builder = Builder(base_uri.rstrip("/"), record.source, key, dataset_id(record.source, key), mapping, ext,
+                          record.origin, jurisdiction=where, source_themes=declared)
         graph = build(builder)
         graphs[builder.uri.value] = graph + label_triples(graph)
         origins[record.origin] = builder.uri.value
         problems += builder.problems
     origins.update((dropped, origins[kept]) for kept, dropped in duplicates)
-    problems += [Problem(next(r.origin for r, e in zip(unique, extracted) if name in e.inferred), name,
-                         "inferred-field", f"field {name!r} placed on {inferred[name][0]}: {inferred[name][1]} "
-                         f"({count} records)", inferred[name][0]) for name, count in used.items()]
-    problems += [Problem(first_origin[name], name, "unplaced-field",
+    unplaced = _report_fields(unique, extracted, mapping, inferred, problems)
+    return MappingResult(graphs=graphs, problems=tuple(_once_per_agent(problems)), records=len(records),
+                         duplicates=tuple(duplicates), unplaced_fields=unplaced,
+                         unknown_values=_unknown_values(problems), key_collisions=collisions, origins=origins)
+
+
+def _report_fields(records: list[SourceRecord], exts: list[Extracted], mapping: Mapping, inferred: dict,
+                   problems: list[Problem]) -> dict[str, int]:
+    """Report empty values, inferred fields and unplaced fields with counts; return field → records unplaced."""
+    unplaced: Counter[str] = Counter()
+    used: Counter[str] = Counter()
+    first: dict[str, str] = {}
+    for record, ext in zip(records, exts):
+        problems += [Problem(record.origin, name, "empty-value", f"{word!r} says there is no value", word)
+                     for name, word in ext.empty]
+        for name in ext.inferred:
+            used[name] += 1
+            first.setdefault(name, record.origin)
+        for name in record_fields(record):
+            if name not in ext.placed:
+                unplaced[name] += 1
+                first.setdefault(name, record.origin)
+    problems += [Problem(first[name], name, "inferred-field", f"field {name!r} placed on {inferred[name][0]}: "
+                         f"{inferred[name][1]} ({count} records)", inferred[name][0]) for name, count in used.items()]
+    problems += [Problem(first[name], name, "unplaced-field",
                          f"field {name!r} fits no target of mapping {mapping.name!r} ({count} records)")
                  for name, count in unplaced.items()]
-    return MappingResult(graphs=graphs, problems=tuple(_once_per_agent(problems)), records=len(records),
-                         duplicates=tuple(duplicates), unplaced_fields=dict(unplaced),
-                         unknown_values=_unknown_values(problems), key_collisions=collisions, origins=origins)
+    return dict(unplaced)
 
 
 def _extracted(record: SourceRecord, mapping: Mapping, inferred: dict) -> Extracted:

@@ -126,8 +126,9 @@ def _publisher(b: Builder) -> None:
         b.add(agent, FOAF.name, b.text(name))
         if b.jurisdiction:
             b.add(agent, WODP.jurisdiction, Literal(b.jurisdiction))
+        place = b.jurisdiction or "(not stated)"
         why = "is none of our departments" if is_wuhan(b.jurisdiction) else \
-            f"belongs to jurisdiction {b.jurisdiction or '(not stated)'}, not Wuhan's: never matched to our departments"
+            f"belongs to jurisdiction {place}, not Wuhan's: never one of our departments"
         b.problem("publisher", "not-in-our-scheme", f"publisher {name!r} {why}; published as an organisation "
                   f"of its own <{agent.value}>", name)
     b.add(b.uri, DCT.publisher, agent)

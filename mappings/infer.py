@@ -5,8 +5,8 @@ A portal's field name we have never seen is placed when
   ``提供方``: publisher), the longest such ending winning; or
 - most of its values are words of one of our vocabularies (themes of ontology/themes.ttl and the value
   synonyms of vocabulary.yml; open types, update cycles, formats) or names of publishers (the source's
-  own list, or our departments' names, which tell a field of bureau names — never who publishes): a field whose values are 无条件开放 and
-  有条件开放 is the open type, whatever it is called.
+  own list, or our departments' names, which tell a field of bureau names — never who publishes): a field
+  whose values are 无条件开放 and 有条件开放 is the open type, whatever it is called.
 An inferred field fills a target only where no named field did, and each is reported (kind
 ``inferred-field``) with the number of records it was used in: nothing is placed without a word.
 """

@@ -7,13 +7,15 @@ DATASET_TARGETS: dict[str, tuple[str, str]] = {
     "title": ("dct:title", "text"),
     "description": ("dct:description", "text"),
     "resource_code": ("wodp:resourceCode", "text"),
-    "publisher": ("dct:publisher → department of our scheme, or an agent minted under the source", "text"),
+    "publisher": ("dct:publisher → a department of ours (Wuhan sources), else an organisation of the source's "
+                  "jurisdiction", "text"),
     "contact": ("dcat:contactPoint → vcard:hasEmail / vcard:hasTelephone found in the text, else vcard:fn",
                 "text"),
     "contact_name": ("dcat:contactPoint → vcard:fn", "text"),
     "contact_email": ("dcat:contactPoint → vcard:hasEmail", "text"),
     "contact_phone": ("dcat:contactPoint → vcard:hasTelephone", "text"),
-    "theme": ("dcat:theme → our theme + its EU data theme", "list"),
+    "theme": ("dcat:theme → our theme + its EU data theme (outside Wuhan, words none of ours: the source's "
+              "own concept)", "list"),
     "keyword": ("dcat:keyword", "list"),
     "open_type": ("wodp:openType + dct:accessRights (several: the most restrictive, reported)", "list"),
     "update_cycle": ("wodp:updateCycle + dct:accrualPeriodicity", "text"),

@@ -55,6 +55,12 @@ def test_a_bureau_of_another_city_is_its_own_organisation():
     assert objects(mapped([BUREAU], jurisdiction="310000"), DCT.publisher) != [publisher]
 
 
+def test_an_external_source_stating_no_jurisdiction_matches_no_department_even_through_china_core():
+    result = mapped([BUREAU], jurisdiction="")
+    [publisher] = objects(result, DCT.publisher)
+    assert publisher.value.startswith(BASE + "/def/org/source-demo/")
+
+
 def test_a_portal_without_a_stated_jurisdiction_matches_no_department():
     result = mapped([{"标题": "统计年鉴", "数源单位": "市统计局", "摘要": "年鉴。"}], mapping="china-portal",
                     source="other")
