@@ -158,7 +158,8 @@ def _contact(b: Builder) -> None:
 
 
 def _themes(b: Builder) -> None:
-    """Add our themes and their EU data themes; a word unknown as a whole is tried split on 、 and spaces.
+    """Add our themes and their EU data themes; a word unknown as a whole is tried split on 、 and spaces
+    (each part that is ours is added; unless all are, the whole word is kept as the source's own theme).
 
     A word that is none of our themes is reported; in a source outside Wuhan it is kept as a concept of the
     source's own themes (``source_concept_iri``), its label the word as given, never one of ours.
@@ -166,13 +167,9 @@ def _themes(b: Builder) -> None:
     for word in dict.fromkeys(b.ext.values.get("theme", [])):
         found = lookup("themes", word) or _declared_theme(b, word)
         parts = [p for p in re.split(r"[、\s]+", word) if p] if found is None else []
-        if found is None and len(parts) > 1 and all(lookup("themes", p) for p in parts):
-            pairs = [lookup("themes", p) for p in parts]
-        elif found is None:
-            _source_theme(b, word)
-            continue
-        else:
-            pairs = [found]
+        pairs = [found] if found else [f for f in (lookup("themes", p) for p in parts) if f] if len(parts) > 1 else []
+        if found is None and len(pairs) < max(len(parts), 1):
+            _source_theme(b, word)      # not all of it is ours: the word itself is kept (and reported)
         for code, eu in pairs:
             b.add(b.uri, DCAT.theme, THEME[code])
             b.add(THEME[code], RDF.type, SKOS.Concept)

@@ -188,9 +188,11 @@ def test_portal_left_out_is_published_under_the_external_profile(name, left_out)
         lacking.update(["violation"] if not reports[uri].conforms else [])
         good += reports[uri].conforms and not missing
     share = good / len(records)
+    ours = sum(1 for r in records if any(t.predicate == DCAT.theme and t.object.value.startswith(BASE + "/def/theme/")
+                                         for t in result.graphs[result.origins[r.origin]]))
     _FIGURES[name] = figures = {
         "records": len(records), "datasets": len(result.graphs), "passing": good, "share": round(share, 4),
-        "lacking": dict(lacking), "left_out_names": sorted(names), "left_out_words": len(values),
+        "lacking": dict(lacking), "with_our_theme": ours, "left_out_names": sorted(names), "left_out_words": len(values),
         "unplaced": result.unplaced_fields,
         "unknown": {f: dict(Counter(v).most_common(5)) for f, v in result.unknown_values.items()},
         "inferred": sorted(p.message for p in result.problems if p.kind == "inferred-field"),
