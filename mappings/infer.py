@@ -59,11 +59,18 @@ def infer_fields(records: list[SourceRecord], mapping: Mapping,
 
 
 def _by_ending(name: str, known: dict[str, str]) -> tuple[str, str] | None:
-    """Return (target, ending) of the longest known field name (two characters or more) a name ends with."""
+    """Return (target, ending) of the longest known field name (two characters or more) a name ends with.
+
+    None when what comes before the ending holds a known name of another target (联系人名称: a contact's
+    name, not a title).
+    """
     endings = [k for k in known if len(k) >= 2 and name.endswith(k) and k != name]
     if not endings:
         return None
     ending = max(endings, key=len)
+    head = name[:-len(ending)]
+    if any(len(k) >= 2 and k in head and t != known[ending] for k, t in known.items()):
+        return None
     return known[ending], ending
 
 

@@ -151,3 +151,10 @@ def test_the_source_theme_list_maps_its_words():
                     themes={"政府机构": "T22"})
     assert BASE + "/def/theme/T22" in {o.value for o in objects(result, DCAT.theme)}
     assert result.unknown_values == {}
+
+
+def test_a_name_ending_is_not_trusted_when_it_starts_with_another_target():
+    rows = [{"资源代码": "B1", "联系人名称": "张三", "资源摘要": "说明。", "数据集名称": "公交站点"}]
+    result = mapped(rows, jurisdiction="420100")
+    assert [o.value for o in objects(result, DCT.title)] == ["公交站点"]
+    assert result.unplaced_fields == {"联系人名称": 1}
