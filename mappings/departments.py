@@ -24,6 +24,17 @@ _WUHAN_NAMES = {WUHAN, _CITY, "武汉"}
 _CODE = re.compile(r"^\d{6}$")
 
 
+def source_jurisdiction(stated: str | None, department_channel: bool) -> str:
+    """Return the jurisdiction a harvest source's records are mapped with (never None, so never a default).
+
+    The source's stated code; else Wuhan's for our departments' channels (push, cloud, file); else "" (none
+    stated: publishers become organisations of the source, never our departments).
+    """
+    if stated and stated.strip():
+        return stated.strip()
+    return WUHAN if department_channel else ""
+
+
 def is_wuhan(jurisdiction: str | None) -> bool:
     """Tell whether a stated jurisdiction is Wuhan's (its code 420100 or its full name)."""
     return (jurisdiction or "").strip() in _WUHAN_NAMES

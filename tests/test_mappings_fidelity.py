@@ -158,3 +158,14 @@ def test_a_name_ending_is_not_trusted_when_it_starts_with_another_target():
     result = mapped(rows, jurisdiction="420100")
     assert [o.value for o in objects(result, DCT.title)] == ["公交站点"]
     assert result.unplaced_fields == {"联系人名称": 1}
+
+
+def test_a_harvest_source_is_mapped_with_an_explicit_jurisdiction():
+    from mappings.departments import source_jurisdiction
+
+    assert source_jurisdiction("340100", department_channel=False) == "340100"
+    assert source_jurisdiction(None, department_channel=True) == "420100"
+    # an external source stating none: even china-core (whose own default is Wuhan) matches no department
+    assert source_jurisdiction(None, department_channel=False) == ""
+    result = mapped([BUREAU], jurisdiction=source_jurisdiction(None, department_channel=False))
+    assert not objects(result, DCT.publisher)[0].value.startswith(DEPARTMENTS)
