@@ -113,6 +113,12 @@ class HarvestSource(_Section):
     url: str | None = None
     path: str | None = None
     mapping: str | None = None
+    # administrative division code (GB/T 2260) of the source's government: 420100 is Wuhan, whose
+    # departments alone are matched by name; any other (or none) makes publishers organisations of their own
+    jurisdiction: str | None = Field(None, pattern=r"^\d{6}$")
+    # the source's own publisher names and theme words (theme word → our theme code, e.g. {政府机构: T22})
+    publishers: list[str] = Field(default_factory=list)
+    themes: dict[str, str] = Field(default_factory=dict)
     profile: str | None = None
     schedule: str | None = None
     channel: str | None = None

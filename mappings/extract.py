@@ -10,7 +10,9 @@ from mappings.model import SourceRecord
 from mappings.paths import first_segment, resolve, text
 from mappings.spec import FieldSpec, Mapping, bare_name, synonyms
 from mappings.targets import DATASET_TARGETS, DEFAULT_SPLIT, DISTRIBUTION_TARGETS
-from mappings.values import split_values
+from mappings.values import folded, is_empty_word, split_values
+
+_EXACT = {"title", "description"}      # texts: carried whatever they say
 
 
 @dataclass
@@ -21,6 +23,8 @@ class Extracted:
     sources: dict[str, str] = field(default_factory=dict)
     distributions: list[dict[str, str]] = field(default_factory=list)
     placed: set[str] = field(default_factory=set)
+    inferred: set[str] = field(default_factory=set)     # fields placed by mappings/infer.py
+    empty: list[tuple[str, str]] = field(default_factory=list)  # (field, word) saying there is no value
 
     def first(self, target: str) -> str | None:
         """Return the first value of a target, or None."""
@@ -28,13 +32,25 @@ class Extracted:
         return found[0] if found else None
 
 
-def extract(record: SourceRecord, mapping: Mapping) -> Extracted:
-    """Return the target values of a record and the top-level fields that were placed."""
+def extract(record: SourceRecord, mapping: Mapping,
+            inferred: dict[str, tuple[str, str]] | None = None) -> Extracted:
+    """Return the target values of a record and the top-level fields that were placed.
+
+    Named fields come first (the mapping's paths, then the synonyms); ``inferred`` fields (mappings/infer.py)
+    fill only the targets still empty.
+    """
     out = Extracted()
     for target, spec in mapping.fields.items():
         _fill(out, target, record.fields, spec, DATASET_TARGETS)
     if mapping.synonyms:
         _fill_synonyms(out, record.fields)
+    for path in mapping.pairs:
+        _fill_pairs(out, record.fields, path)
+    for name, (target, _) in (inferred or {}).items():
+        if name in record.fields and target not in out.values:
+            _fill(out, target, record.fields, FieldSpec((name,)), DATASET_TARGETS)
+            if target in out.values:
+                out.inferred.add(name)
     for path in mapping.distribution_from:
         out.placed.add(first_segment(path))
         for item in resolve(record.fields, path):
@@ -50,10 +66,13 @@ def record_fields(record: SourceRecord) -> list[str]:
 
 
 def _fill(out: Extracted, target: str, fields: Any, spec: FieldSpec, table: dict) -> None:
-    """Set a target from the first path of a spec that holds a value."""
+    """Set a target from the first path of a spec that holds a value (words saying 'none' are no value)."""
     for path in spec.paths:
         out.placed.add(first_segment(path))
         values = _values(fields, path, target, spec, table)
+        if target not in _EXACT:
+            out.empty += [(path, w) for w in values if is_empty_word(w)]
+            values = [w for w in values if not is_empty_word(w)]
         if values and target not in out.values:
             out.values[target] = values
             out.sources[target] = path
@@ -66,12 +85,20 @@ def _fill_synonyms(out: Extracted, fields: dict) -> None:
         target = known.get(bare_name(name))
         if target is None or name in out.placed:
             continue
-        out.placed.add(name)
-        if target not in out.values:
-            values = _values(fields, name, target, FieldSpec((name,)), DATASET_TARGETS)
-            if values:
-                out.values[target] = values
-                out.sources[target] = name
+        if target in out.values:
+            out.placed.add(name)
+        else:
+            _fill(out, target, fields, FieldSpec((name,)), DATASET_TARGETS)
+
+
+def _fill_pairs(out: Extracted, fields: dict, path: str) -> None:
+    """Place the {key, value} items at a path (CKAN extras) whose key is a field-name synonym."""
+    known = synonyms()
+    for item in resolve(fields, path):
+        name = text(item.get("key")) if isinstance(item, dict) else None
+        target = known.get(bare_name(name)) if name and not re.search(r"[\[\]=.]", name) else None
+        if target and target not in out.values:
+            _fill(out, target, fields, FieldSpec((f"{path}[key={name}].value",)), DATASET_TARGETS)
 
 
 def _values(fields: Any, path: str, target: str, spec: FieldSpec, table: dict) -> list[str]:
@@ -101,7 +128,15 @@ def _distribution(item: Any, specs: dict[str, FieldSpec]) -> dict[str, str]:
 
 
 def record_key(record: SourceRecord, mapping: Mapping, ext: Extracted) -> tuple[str, str]:
-    """Return (key, how it was found): the source's key, else the detail-page URL, else title+publisher."""
+    """Return (key, how it was found): the source's key, else the detail-page URL, else title+publisher.
+
+    The key is compared in NFKC form ('ＷＨ－００１' and 'WH-001' are one key); the values stay exact.
+    """
+    key, how = _raw_key(record, mapping, ext)
+    return folded(key), how
+
+
+def _raw_key(record: SourceRecord, mapping: Mapping, ext: Extracted) -> tuple[str, str]:
     if record.key:
         return record.key, "record"
     if mapping.key is not None:

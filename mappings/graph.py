@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from pyoxigraph import Literal, NamedNode, Triple
 
-from mappings.departments import department_label, match_department
+from mappings.departments import (department_label, is_wuhan, match_department, organisation_iri,
+                                  source_concept_iri)
 from mappings.extract import Extracted
 from mappings.model import Problem
 from mappings.spec import Mapping
-from mappings.values import bbox, check_bbox, emails, lookup, parse_date, parse_int, phones
+from mappings.values import (bbox, check_bbox, emails, lookup, lookup_open_type, parse_date, parse_int, phones,
+                             theme_of_code, word_key)
 from ontology.namespaces import (ACCESS_RIGHT, DATA_THEME, DCAT, DCT, FOAF, FREQUENCY, GSP, LANGUAGE, LOCN,
                                  OPEN_TYPE, ORG, RDF, SKOS, SPATIALIZATION, THEME, UPDATE_CYCLE, VCARD, WODP,
                                  XSD)
-from core.identifiers import dataset_id
 
 CRS = {"CRS84": "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
        "EPSG:4490": "http://www.opengis.net/def/crs/EPSG/0/4490"}
@@ -34,6 +36,8 @@ class Builder:
     problems: list[Problem] = field(default_factory=list)
     triples: list[Triple] = field(default_factory=list)
     lang: str | None = None
+    jurisdiction: str | None = None     # the source's administrative division code (420100: Wuhan)
+    source_themes: dict[str, str] = field(default_factory=dict)  # the source's theme words → our codes
 
     @property
     def uri(self) -> NamedNode:
@@ -109,22 +113,27 @@ def _core(b: Builder) -> None:
 
 
 def _publisher(b: Builder) -> None:
-    """Link the publisher: one of our departments, else an agent minted under the source."""
+    """Link the publisher: one of our departments in a Wuhan source, else an organisation of its own."""
     name = b.ext.first("publisher")
     if not name:
         return
-    uri = match_department(name) if b.mapping.publishers == "wuhan" else None
-    label = department_label(uri) if uri else name
-    if uri is None:
-        uri = f"{b.base}/agents/{dataset_id(b.source, name)}"
-        b.problem("publisher", "not-in-our-scheme", f"publisher {name!r} is not one of our departments; "
-                  "an agent is minted under the source", name)
-    agent = NamedNode(uri)
+    uri = match_department(name, b.jurisdiction)
+    if uri:
+        agent = NamedNode(uri)
+        b.add(agent, FOAF.name, Literal(department_label(uri), language="zh-CN"))
+    else:
+        agent = NamedNode(organisation_iri(b.base, b.jurisdiction, b.source, name))
+        b.add(agent, FOAF.name, b.text(name))
+        if b.jurisdiction:
+            b.add(agent, WODP.jurisdiction, Literal(b.jurisdiction))
+        place = b.jurisdiction or "(not stated)"
+        why = "is none of our departments" if is_wuhan(b.jurisdiction) else \
+            f"belongs to jurisdiction {place}, not Wuhan's: never one of our departments"
+        b.problem("publisher", "not-in-our-scheme", f"publisher {name!r} {why}; published as an organisation "
+                  f"of its own <{agent.value}>", name)
     b.add(b.uri, DCT.publisher, agent)
     b.add(agent, RDF.type, FOAF.Agent)
     b.add(agent, RDF.type, ORG.Organization)
-    b.add(agent, FOAF.name, Literal(label, language="zh-CN") if uri.startswith("https://data.wuhan.gov.cn/def/")
-          else b.text(label))
 
 
 def _contact(b: Builder) -> None:
@@ -149,29 +158,70 @@ def _contact(b: Builder) -> None:
 
 
 def _themes(b: Builder) -> None:
-    """Add our themes and their EU data themes; report words matching none."""
+    """Add our themes and their EU data themes; a word unknown as a whole is tried split on 、 and spaces
+    (each part that is ours is added; unless all are, the whole word is kept as the source's own theme).
+
+    A word that is none of our themes is reported; in a source outside Wuhan it is kept as a concept of the
+    source's own themes (``source_concept_iri``), its label the word as given, never one of ours.
+    """
     for word in dict.fromkeys(b.ext.values.get("theme", [])):
-        found = lookup("themes", word)
-        if not found:
-            b.problem("theme", "unknown-value", f"theme {word!r} matches none of our themes", word)
-            continue
-        code, eu = found
-        b.add(b.uri, DCAT.theme, THEME[code])
-        b.add(THEME[code], RDF.type, SKOS.Concept)
-        if eu:
-            b.add(b.uri, DCAT.theme, DATA_THEME[eu])
-            b.add(DATA_THEME[eu], RDF.type, SKOS.Concept)
+        found = lookup("themes", word) or _declared_theme(b, word)
+        parts = [p for p in re.split(r"[、\s]+", word) if p] if found is None else []
+        pairs = [found] if found else [f for f in (lookup("themes", p) for p in parts) if f] if len(parts) > 1 else []
+        if found is None and len(pairs) < max(len(parts), 1):
+            _source_theme(b, word)      # not all of it is ours: the word itself is kept (and reported)
+        for code, eu in pairs:
+            b.add(b.uri, DCAT.theme, THEME[code])
+            b.add(THEME[code], RDF.type, SKOS.Concept)
+            if eu:
+                b.add(b.uri, DCAT.theme, DATA_THEME[eu])
+                b.add(DATA_THEME[eu], RDF.type, SKOS.Concept)
+
+
+def _declared_theme(b: Builder, word: str) -> tuple[str, str | None] | None:
+    """Return our theme of a word through the source's own theme list (harvest.sources[].themes)."""
+    code = b.source_themes.get(word_key(word))
+    found = theme_of_code(code) if code else None
+    if code and found is None:
+        b.problem("theme", "bad-value", f"the source's theme list gives {word!r} → {code!r}, none of our "
+                  "theme codes", word)
+    return found
+
+
+def _source_theme(b: Builder, word: str) -> None:
+    """Report a theme word none of ours; outside Wuhan keep it as a concept of the source's own themes."""
+    if is_wuhan(b.jurisdiction):
+        b.problem("theme", "unknown-value", f"theme {word!r} matches none of our themes", word)
+        return
+    concept = NamedNode(source_concept_iri(b.base, b.jurisdiction, b.source, "theme", word))
+    b.problem("theme", "unknown-value", f"theme {word!r} matches none of our themes; kept as the source's own "
+              f"theme <{concept.value}>", word)
+    b.add(b.uri, DCAT.theme, concept)
+    b.add(concept, RDF.type, SKOS.Concept)
+    b.add(concept, SKOS.prefLabel, b.text(word))
+
+
+_RESTRICTION = {"unconditional": 0, "conditional": 1, "closed": 2}
 
 
 def _open_type(b: Builder) -> None:
-    """Add the open type and its EU access right."""
-    word = b.ext.first("open_type")
-    if not word:
+    """Add the open type and its EU access right; of several, the most restrictive (reported)."""
+    codes = []
+    for word in dict.fromkeys(b.ext.values.get("open_type", [])):
+        found = lookup_open_type(word)
+        if found is None:
+            b.problem("open_type", "unknown-value", f"open type {word!r} is none of ours", word)
+            continue
+        codes.append(found[0])
+        if found[1]:
+            b.problem("open_type", "inferred-value", f"open type {word!r} read as {found[0]} by the marker "
+                      f"{found[1]!r} it contains", word)
+    if not codes:
         return
-    code = lookup("open_types", word)
-    if code is None:
-        b.problem("open_type", "unknown-value", f"open type {word!r} is none of ours", word)
-        return
+    code = max(codes, key=_RESTRICTION.__getitem__)
+    if len(set(codes)) > 1:
+        b.problem("open_type", "conflicting-values", f"open types {sorted(set(codes))} given; the most "
+                  f"restrictive, {code}, is published", ",".join(b.ext.values["open_type"]))
     right = ACCESS_RIGHT[lookup("access_rights", code)]
     b.add(b.uri, WODP.openType, OPEN_TYPE[code])
     b.add(b.uri, DCT.accessRights, right)

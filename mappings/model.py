@@ -37,3 +37,6 @@ class MappingResult:
     records: int = 0                         # records read
     duplicates: tuple[tuple[str, str], ...] = ()   # (origin kept, origin dropped) for exact duplicates
     unplaced_fields: dict[str, int] = field(default_factory=dict)  # source field name → records having it
+    unknown_values: dict[str, dict[str, int]] = field(default_factory=dict)  # source field → value → records
+    key_collisions: dict[str, int] = field(default_factory=dict)   # key shared by several records → records
+    origins: dict[str, str] = field(default_factory=dict)  # record origin → dataset URI (a duplicate: its twin's)

@@ -21,14 +21,18 @@ _DATA_CELL = re.compile(r"^\s*(\d[\d\s./:年月日-]*|https?://\S+|\S+@\S+\.\S+|
 
 
 def normalise_text(value: str) -> str:
-    """Return a string in NFKC form (full-width letters, digits and punctuation made half-width), trimmed."""
+    """Return a field name in NFKC form (full-width letters, digits and punctuation made half-width), trimmed.
+
+    Only names are normalised (they are matched against mappings and synonyms); values are carried exactly
+    and normalised only where they are compared (mappings/values.py).
+    """
     return unicodedata.normalize("NFKC", value).strip()
 
 
 def normalise_value(value: Any) -> Any:
-    """Normalise every string inside a JSON-like value."""
+    """Return a JSON-like value with its field names normalised and its strings trimmed, otherwise exact."""
     if isinstance(value, str):
-        return normalise_text(value)
+        return value.strip()
     if isinstance(value, list):
         return [normalise_value(v) for v in value]
     if isinstance(value, dict):
@@ -181,10 +185,10 @@ def _table(rows: list[list[str]], filename: str, mapping: Any) -> list[dict]:
     """Turn rows into field dicts, using the header row or the mapping's column names."""
     if not rows:
         return []
-    rows = [[normalise_text(c) for c in row] for row in rows]
+    rows = [[c.strip() for c in row] for row in rows]
     columns = [normalise_text(c) for c in (getattr(mapping, "columns", None) or [])]
     if _is_header(rows[0], columns, mapping):
-        header, body = rows[0], rows[1:]
+        header, body = [normalise_text(c) for c in rows[0]], rows[1:]
     elif columns:
         header, body = columns, rows
     else:

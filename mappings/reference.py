@@ -15,6 +15,34 @@ Each mapping turns one source schema into the dataset graph of [model.md](model.
 first listed source path that holds a value; paths use `.` for nesting, `*` for any child and
 `[path=value]` to pick list items. Value words (update cycles, open types, formats, themes, languages) are
 normalised through `mappings/vocabulary.yml`; anything unknown is reported, never invented.
+
+What every mapping does (issue 9; `mappings/engine.py`):
+
+- **Text is carried exactly.** Titles, descriptions, keywords and names keep their characters (full-width
+  `（）`, `，` included); NFKC, lower case and space removal are applied only to compare (field names, value
+  words, keys) and to parse (dates, phone numbers, counts).
+- **Jurisdiction.** `apply_mapping(records, mapping, base, jurisdiction=…)` takes the source's administrative
+  division code (docs/sources.md); None takes the mapping's `jurisdiction:` (china-core: 420100, our
+  departments' channels). Publishers are matched to our departments (by code `D001` or full name) only when
+  it is Wuhan's; otherwise each is an organisation `{base}/def/org/{jurisdiction}/{hash}` (16 hex digits of
+  the SHA-1 of the NFKC name without spaces; `source-{name}` when no jurisdiction is stated) with its name
+  as `foaf:name` and `wodp:jurisdiction`, and a theme word none of ours becomes the source's own concept
+  `{base}/def/theme-of/{jurisdiction}/{hash}` (reported as an unknown value).
+- **Fields never seen** are placed by the longest known field name they end with (`数据集名称` → title), or by
+  their values (a field whose values are mostly our themes, open types, update cycles, formats or publisher
+  names): kind `inferred-field`, with the number of records. Open types not listed are read by the markers
+  of `open_type_markers` (kind `inferred-value`); several open types give the most restrictive (kind
+  `conflicting-values`); `暂无`, `无` … are no value (kind `empty-value`).
+- **Separators**: list targets split on `, ; ， ； 、 |` (themes also on `/ ／`; a theme unknown as a whole is
+  tried again split on `、` and spaces), and `"['a', 'b']"` / `"[a]"` are lists.
+- **Keys**: records whose keys collide are keyed by title + publisher + issue date, and where those agree too
+  by a hash of all their fields — the same key whatever the record order; kind `key-collision` with the
+  number of records, and `MappingResult.key_collisions`. Map a source's records in one call.
+- **APIs**: a format word of `services` (api, 接口, API服务 …) becomes a distribution with `dcat:accessService`
+  → `dcat:DataService` (`dcat:endpointURL`: the source's URL, else the landing page), never a download.
+- **Key/value lists** (`pairs:`, CKAN `extras`): an item whose key is a field-name synonym fills that target.
+- `MappingResult` lists `unplaced_fields` and `unknown_values` (field → value → records) with counts, and
+  `origins` (record → dataset IRI).
 """
 
 
@@ -37,7 +65,10 @@ def _mapping_section(m: Mapping) -> list[str]:
         lines.append(f"- extends: {' → '.join(m.chain[1:])}")
     key = _cell(m.key) or (" + ".join(f"`{k}`" for k in m.key_hash) + " (hashed)" if m.key_hash else "")
     lines += [f"- key: {key or 'detail-page URL, else title + publisher'}",
-              f"- publishers: {'matched to our departments' if m.publishers == 'wuhan' else 'minted under the source'}",
+              "- publishers: " + (f"matched to our departments unless the source states another jurisdiction "
+                                  f"(default {m.jurisdiction})" if m.jurisdiction else
+                                  "organisations of the source's jurisdiction, never our departments "
+                                  "unless the source states 420100"),
               f"- field-name synonyms: {'yes' if m.synonyms else 'no'}; language: {m.language or '—'}; "
               f"text tag: {m.lang or '—'}; boxes in {m.crs}"]
     if m.records:

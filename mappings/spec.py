@@ -14,8 +14,8 @@ from mappings.errors import MappingError
 from mappings.targets import DATASET_TARGETS, DISTRIBUTION_TARGETS
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
-_TOP_KEYS = {"name", "description", "extends", "lang", "language", "country_code", "publishers", "synonyms",
-             "records", "columns", "key", "fields", "distribution", "crs"}
+_TOP_KEYS = {"name", "description", "extends", "lang", "language", "country_code", "publishers", "jurisdiction",
+             "synonyms", "pairs", "records", "columns", "key", "fields", "distribution", "crs"}
 _RESERVED = {"synonyms", "vocabulary"}
 
 
@@ -37,8 +37,9 @@ class Mapping:
     lang: str | None = None
     language: str | None = None
     country_code: str | None = None
-    publishers: str = "source"          # "wuhan": match names to our departments; "source": mint agents
+    jurisdiction: str | None = None     # default jurisdiction of the records (a source's own one wins)
     synonyms: bool = False
+    pairs: tuple[str, ...] = ()         # lists of {key, value} objects (CKAN extras) read through the synonyms
     records: tuple[str, ...] = ()
     columns: tuple[str, ...] = ()
     key: FieldSpec | None = None
@@ -169,11 +170,15 @@ def _build(name: str, data: dict) -> Mapping:
         raise MappingError(f"{name}.yml: crs is 'CRS84' or 'EPSG:4490'")
     if data.get("publishers", "source") not in ("wuhan", "source"):
         raise MappingError(f"{name}.yml: publishers is 'wuhan' or 'source'")
+    jurisdiction = data.get("jurisdiction", "420100" if data.get("publishers") == "wuhan" else None)
+    if jurisdiction is not None and not re.fullmatch(r"\d{6}", str(jurisdiction)):
+        raise MappingError(f"{name}.yml: jurisdiction is a six-digit administrative division code or null")
     as_tuple = lambda v: tuple(v) if isinstance(v, list) else ((v,) if v else ())  # noqa: E731
     return Mapping(
         name=name, description=str(data.get("description", "")), lang=data.get("lang"),
         language=data.get("language"), country_code=data.get("country_code"),
-        publishers=data.get("publishers", "source"), synonyms=bool(data.get("synonyms", False)),
+        jurisdiction=None if jurisdiction is None else str(jurisdiction), synonyms=bool(data.get("synonyms", False)),
+        pairs=as_tuple(data.get("pairs")),
         records=as_tuple(data.get("records")), columns=as_tuple(data.get("columns")),
         key=_field({k: v for k, v in key.items() if k != "hash"}, f"{name}.key") if "from" in key else None,
         key_hash=as_tuple(key.get("hash")),

@@ -7,15 +7,17 @@ DATASET_TARGETS: dict[str, tuple[str, str]] = {
     "title": ("dct:title", "text"),
     "description": ("dct:description", "text"),
     "resource_code": ("wodp:resourceCode", "text"),
-    "publisher": ("dct:publisher → department of our scheme, or an agent minted under the source", "text"),
+    "publisher": ("dct:publisher → a department of ours (Wuhan sources), else an organisation of the source's "
+                  "jurisdiction", "text"),
     "contact": ("dcat:contactPoint → vcard:hasEmail / vcard:hasTelephone found in the text, else vcard:fn",
                 "text"),
     "contact_name": ("dcat:contactPoint → vcard:fn", "text"),
     "contact_email": ("dcat:contactPoint → vcard:hasEmail", "text"),
     "contact_phone": ("dcat:contactPoint → vcard:hasTelephone", "text"),
-    "theme": ("dcat:theme → our theme + its EU data theme", "list"),
+    "theme": ("dcat:theme → our theme + its EU data theme (outside Wuhan, words none of ours: the source's "
+              "own concept)", "list"),
     "keyword": ("dcat:keyword", "list"),
-    "open_type": ("wodp:openType + dct:accessRights", "text"),
+    "open_type": ("wodp:openType + dct:accessRights (several: the most restrictive, reported)", "list"),
     "update_cycle": ("wodp:updateCycle + dct:accrualPeriodicity", "text"),
     "issued": ("dct:issued (xsd:date)", "text"),
     "modified": ("dct:modified (xsd:date)", "text"),
@@ -44,5 +46,7 @@ DISTRIBUTION_TARGETS: dict[str, tuple[str, str]] = {
 # Targets the Wuhan profile makes mandatory; a record without them gets a missing-field problem.
 MANDATORY = ("title", "description", "publisher", "open_type", "update_cycle", "issued", "format", "contact")
 
-# Default separators of list targets (after NFKC: full-width commas are already ',').
-DEFAULT_SPLIT = {"theme": r"[,;]", "keyword": r"[,;、|]", "format": r"[,;、|]"}
+# Default separators of list targets, half- and full-width (values are not normalised: "，" stays "，").
+# A theme word that is unknown as a whole is tried again split on 、 and spaces (mappings/graph.py).
+DEFAULT_SPLIT = {"theme": r"[,;，；|｜/／\n]", "keyword": r"[,;，；、|｜\n]", "format": r"[,;，；、|｜\n]",
+                 "open_type": r"[,;，；、|｜/／\n]"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+import unicodedata
 from datetime import date, datetime, timezone
 from functools import lru_cache
 from importlib import resources
@@ -26,7 +27,32 @@ _PHONE = re.compile(r"\+?\d[\d\s()-]{5,}\d")
 def vocabulary() -> dict[str, dict]:
     """Return the value vocabularies of mappings/vocabulary.yml, keys as compared (see word_key)."""
     raw = yaml.safe_load(resources.files("mappings").joinpath("vocabulary.yml").read_text(encoding="utf-8"))
-    return {name: {word_key(str(k)): v for k, v in table.items()} for name, table in raw.items()}
+    return {name: ({k if name == "open_type_markers" else word_key(str(k)): v for k, v in table.items()}
+                   if isinstance(table, dict) else {word_key(str(k)): True for k in table})
+            for name, table in raw.items()}
+
+
+def lookup_open_type(word: str) -> tuple[str, str | None] | None:
+    """Return (our open type, the marker it was recognised by or None when listed) of a word, else None."""
+    code = lookup("open_types", word)
+    if code is not None:
+        return code, None
+    key = word_key(word)
+    for code, markers in vocabulary()["open_type_markers"].items():
+        for marker in markers:
+            if word_key(str(marker)) in key:
+                return code, str(marker)
+    return None
+
+
+def is_empty_word(word: str) -> bool:
+    """Tell whether a value says there is none (暂无, 无, '-' …)."""
+    return word_key(word) in vocabulary()["empty_words"]
+
+
+def is_service(word: str) -> bool:
+    """Tell whether a format word names an API (接口, api, API服务 …) rather than a file format."""
+    return bool(lookup("services", word))
 
 
 @lru_cache(maxsize=None)
@@ -44,12 +70,24 @@ def theme_labels() -> dict[str, tuple[str, str | None]]:
         elif p.value.endswith("core#prefLabel"):
             labels[word_key(o.value)] = code
     labels.update({k: v for k, v in vocabulary()["themes"].items()})
-    return {word: (code, eu.get(code)) for word, code in labels.items()}
+    out = {word: (code, eu.get(code)) for word, code in labels.items()}
+    out.update({f"#{code}": (code, eu.get(code)) for code in set(labels.values())})  # by code: "#T02"
+    return out
+
+
+def theme_of_code(code: str) -> tuple[str, str | None] | None:
+    """Return (our theme code, EU data theme) of one of our theme codes ('T02'), else None."""
+    return theme_labels().get(f"#{code.strip()}")
+
+
+def folded(value: str) -> str:
+    """Return a value as compared or parsed (NFKC: full-width forms made half-width); never published."""
+    return unicodedata.normalize("NFKC", value)
 
 
 def word_key(word: str) -> str:
-    """Return a vocabulary word as compared: lower case, without spaces."""
-    return re.sub(r"\s+", "", word).lower()
+    """Return a vocabulary word as compared: NFKC, lower case, without spaces."""
+    return re.sub(r"\s+", "", folded(word)).lower()
 
 
 def lookup(table: str, word: str) -> Any:
@@ -58,22 +96,22 @@ def lookup(table: str, word: str) -> Any:
     key = word_key(word)
     if key in entries:
         return entries[key]
-    stripped = word_key(_PAREN.sub("", word))
+    stripped = word_key(_PAREN.sub("", folded(word)))
     return entries.get(stripped)
 
 
 def lookup_format(word: str) -> tuple[str | None, str | None] | None:
     """Find a format word, then the parts after and before a '-' ('数据库-sqlServer')."""
     found = lookup("formats", word)
-    if found is None and "-" in word:
-        head, _, tail = word.partition("-")
+    if found is None and "-" in folded(word):
+        head, _, tail = folded(word).partition("-")
         found = lookup("formats", tail) or lookup("formats", head)
     return tuple(found) if found else None
 
 
 def parse_date(value: str) -> date | None:
     """Parse '2022-6-27', '2022/06/27', '2022年6月27日', '2022-06-27 10:00:00', ISO, '20220627', epoch ms."""
-    value = value.strip()
+    value = folded(value).strip()
     if _EPOCH.match(value):
         seconds = int(value) / (1000 if len(value) == 13 else 1)
         return datetime.fromtimestamp(seconds, tz=timezone.utc).date()
@@ -117,19 +155,19 @@ def _bracket_list(item: str) -> list[str]:
 
 def parse_int(value: str) -> int | None:
     """Parse a non-negative integer count ('19053', '1,234', '42 octets'); None if there is none."""
-    match = re.match(r"^\s*(\d[\d,]*)\b", value)
+    match = re.match(r"^\s*(\d[\d,]*)\b", folded(value))
     return int(match.group(1).replace(",", "")) if match else None
 
 
 def emails(value: str) -> list[str]:
     """Return the e-mail addresses in a text ('mailto:' prefixes allowed)."""
-    return _EMAIL.findall(value)
+    return _EMAIL.findall(folded(value))
 
 
 def phones(value: str, country_code: str | None) -> list[str]:
     """Return tel: URIs of the phone numbers in a text; with a country code, '0571-…' becomes '+86-571-…'."""
     out = []
-    for raw in _PHONE.findall(_EMAIL.sub(" ", value)):
+    for raw in _PHONE.findall(_EMAIL.sub(" ", folded(value))):
         digits = re.sub(r"[^\d+]", "", raw)
         if len(digits.lstrip("+")) < 7:
             continue
@@ -155,7 +193,7 @@ def _area_split(raw: str, digits: str) -> tuple[str, str]:
 
 def bbox(value: str) -> tuple[float, float, float, float] | None:
     """Parse 'west,south,east,north' into floats; None unless four numbers in range."""
-    parts = re.split(r"[,;\s]+", value.strip())
+    parts = re.split(r"[,;\s]+", folded(value).strip())
     try:
         w, s, e, n = (float(p) for p in parts)
     except ValueError:

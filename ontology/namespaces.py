@@ -58,7 +58,7 @@ WODP = ClosedNamespace(
         "OpenType", "UpdateCycle", "SpatializationStatus", "Department", "DepartmentCategory",
         # properties
         "resourceCode", "openType", "updateCycle", "spatializationStatus", "dataVolume",
-        "departmentCategory", "source", "sourceKey",
+        "departmentCategory", "source", "sourceKey", "jurisdiction",
         # quality metrics (DQV)
         "QualityDimension", "qualityScore", "completeness", "freshness", "conformance", "linkAvailability",
         # concept schemes

@@ -258,7 +258,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
             data = path.read_bytes()
         except OSError as exc:
             raise WodpError(f"{path}: cannot read: {exc.strerror}") from exc
-        graphs, problems = graphs_from_upload(data, path.name, args.mapping, settings.base_uri)
+        graphs, problems = graphs_from_upload(data, path.name, args.mapping, settings.base_uri,
+                                              jurisdiction=args.jurisdiction)
         report = merge_reports([validator.validate(list(t), profile=args.profile) for t in graphs.values()])
         violations += report.count("Violation")
         documents.append((path, len(graphs), report, problems))
@@ -339,7 +340,9 @@ def build_parser() -> argparse.ArgumentParser:
                                         "exit 1 on violations")
     p.add_argument("files", nargs="+")
     p.add_argument("--mapping", help="mapping for record files (.csv .xlsx .json .xml), e.g. china-core")
-    p.add_argument("--profile", default="wuhan", help="profile: wuhan, wuhan-harvested, dcat-ap-3, geodcat-ap")
+    p.add_argument("--jurisdiction", help="administrative division code of the records' source, e.g. 340100 "
+                   "(default: the mapping's; docs/sources.md)")
+    p.add_argument("--profile", default="wuhan", help="profile: wuhan, wuhan-harvested, external, dcat-ap-3, geodcat-ap")
     p.add_argument("--engine", default="pyshacl", choices=["pyshacl", "pyrudof"])
     p.add_argument("--format", default="text", choices=["text", "json"])
     p.set_defaults(func=cmd_validate)

@@ -55,8 +55,12 @@ def _input() -> tuple[bytes, str, str | None]:
 
 
 def graphs_from_upload(data: bytes, name: str, mapping: str | None, base_uri: str,
-                       max_bytes: int = 100 * 1024 * 1024, source: str = "upload") -> tuple[dict, list]:
-    """Turn an upload into dataset graphs; return (graphs, mapping problems)."""
+                       max_bytes: int = 100 * 1024 * 1024, source: str = "upload",
+                       jurisdiction: str | None = None) -> tuple[dict, list]:
+    """Turn an upload into dataset graphs; return (graphs, mapping problems).
+
+    ``jurisdiction`` is the records' administrative division code (docs/sources.md); None: the mapping's.
+    """
     suffix = name.rsplit(".", 1)[-1].lower() if "." in name else ""
     if not data.strip():
         raise BadRequestError(f"{name}: the file is empty")
@@ -75,7 +79,7 @@ def graphs_from_upload(data: bytes, name: str, mapping: str | None, base_uri: st
         except (KeyError, FileNotFoundError):
             raise BadRequestError(f"unknown mapping {mapping!r}; see GET /api/mappings") from None
         result = apply_mapping(read_records(data, name, source, mapping=spec, max_bytes=max_bytes),
-                               spec, base_uri)
+                               spec, base_uri, jurisdiction=jurisdiction)
         if not result.graphs:
             raise BadRequestError(f"{name}: no record found through mapping {mapping!r}")
         return result.graphs, list(result.problems)
@@ -118,7 +122,8 @@ def validate():
     platform = _platform()
     data, name, mapping = _input()
     graphs, problems = graphs_from_upload(data, name, mapping, platform.settings.base_uri,
-                                          platform.settings.server.max_request_bytes)
+                                          platform.settings.server.max_request_bytes,
+                                          jurisdiction=request.args.get("jurisdiction"))
     profile = request.args.get("profile", "wuhan")
     report = merge_reports([platform.validator.validate(list(t), profile=profile) for t in graphs.values()])
     return _render(report, len(graphs), problems)

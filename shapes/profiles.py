@@ -33,6 +33,10 @@ PROFILES: dict[str, Profile] = {
         Profile("wuhan-harvested", ("dcat-ap-3.ttl", "wuhan.ttl", "geodcat-ap.ttl"),
                 title_zh="武汉市公共数据资源目录规范（采集的其他目录）",
                 title_en="Wuhan profile of DCAT-AP 3 (harvested catalogues: any publisher)"),
+        Profile("external", ("dcat-ap-3.ttl", "external.ttl"),
+                title_zh="外部目录（DCAT-AP 3 与通用的核心元数据，不含武汉专用要求）",
+                title_en="External catalogues (DCAT-AP 3 and the Chinese core metadata any catalogue can meet; "
+                         "no Wuhan-only requirement)"),
         Profile("dcat-ap-3", ("dcat-ap-3.ttl",), title_zh="DCAT-AP 3", title_en="DCAT-AP 3"),
         Profile("geodcat-ap", ("geodcat-ap.ttl",), title_zh="GeoDCAT-AP", title_en="GeoDCAT-AP"),
     )

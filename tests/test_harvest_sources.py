@@ -117,7 +117,7 @@ def test_gbk_inventory_without_header_over_http(tmp_path, source):
         assert report["status"] == "succeeded" and report["new"] == 3, report
         uri = h.uri("wuhan.420100-D017-09002")                  # department channels: ids by 资源代码
         titles = [t.object.value for t in h.store.dataset_triples(uri) if t.predicate.value.endswith("/title")]
-        assert "武汉市公交线路(2024)" in titles                    # full-width characters normalised
+        assert "武汉市公交线路（２０２４）" in titles              # carried exactly: no NFKC of titles (issue 9)
         dates = [t.object.value for t in h.store.dataset_triples(uri) if t.predicate.value.endswith("/issued")]
         assert "2020-01-02" in dates                             # 2020年1月2日
         again = h.run("d017-files")

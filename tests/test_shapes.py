@@ -14,7 +14,8 @@ BASE = "http://127.0.0.1:8000"
 
 
 def test_profiles_name_existing_shape_files() -> None:
-    assert set(PROFILES) == {"wuhan", "wuhan-harvested", "dcat-ap-3", "geodcat-ap"}
+    assert set(PROFILES) == {"wuhan", "wuhan-harvested", "external", "dcat-ap-3", "geodcat-ap"}
+    assert PROFILES["external"].files == ("dcat-ap-3.ttl", "external.ttl")
     assert PROFILES["wuhan"].files == ("dcat-ap-3.ttl", "wuhan.ttl", "wuhan-own.ttl", "geodcat-ap.ttl")
     for p in PROFILES.values():
         for name in p.files:
