@@ -64,10 +64,8 @@ def run_harvest(name: str, ctx: HarvestContext, trigger: str = "manual") -> dict
     http = HttpClient(ctx.settings.harvest.timeout_s, ctx.settings.harvest.max_bytes, ctx.transport, ctx.headers)
     status, message = "failed", ""
     try:
-        harvester = harvester_class(src.kind)(src, http, ctx.settings.base_uri)
-        harvester.note = note
-        harvester.settings = ctx.settings.harvest
-        harvester.home = ctx.settings.home
+        harvester = harvester_class(src.kind)(src, ctx.settings.harvest, ctx.settings.home, note, http=http,
+                                               base_uri=ctx.settings.base_uri)
         previous = ctx.jobs.state(name)
         result = harvester.fetch(previous)
         for line in result.log:
