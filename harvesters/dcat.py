@@ -80,33 +80,38 @@ class DcatHarvester(Harvester):
             raise SourceFormatError(f"{resp.url}: {exc.message}") from exc
 
     def _datasets(self, quads: list[ox.Quad], page: str, problems: list[str]) -> dict[str, list[ox.Triple]]:
-        """Split a page into dataset graphs under our URIs, keyed by dct:identifier or the source URI.
+        return dataset_graphs(quads, page, self.source.name, self.base_uri, problems)
 
-        The source's own dct:identifier stays dct:identifier; the key it gave is also kept as wodp:sourceKey.
-        """
-        out = {}
-        for old_uri, triples in split_datasets(quads).items():
-            node = ox.NamedNode(old_uri)
-            own = sorted(t.object.value for t in triples if t.subject == node and t.predicate == DCT.identifier
-                         and isinstance(t.object, ox.Literal))
-            key = own[0] if own else resolved(old_uri, page)
-            if old_uri.startswith(RELATIVE):
-                problems.append(f"{page}: relative dataset IRI {_shown(old_uri)!r} resolved against the page as "
-                                f"{resolved(old_uri, page)}")
-            ident = dataset_id(self.source.name, key)
-            new = ox.NamedNode(f"{self.base_uri}/datasets/{ident}")
-            swap = lambda term: new if term == node else term  # noqa: E731
-            graph = [ox.Triple(swap(t.subject), t.predicate, swap(t.object)) for t in triples
-                     if t.predicate != DCAT.dataset]
-            graph, found = normalise(graph, page, f"{page} dataset {_shown(old_uri)}")
-            problems += found
-            graph += [ox.Triple(ox.NamedNode(f"{self.base_uri}/catalog"), DCAT.dataset, new),
-                      ox.Triple(new, WODP.source, ox.Literal(self.source.name)),
-                      ox.Triple(new, WODP.sourceKey, ox.Literal(key))]
-            if not own:
-                graph.append(ox.Triple(new, DCT.identifier, ox.Literal(ident)))
-            out[new.value] = graph
-        return out
+
+def dataset_graphs(quads: list[ox.Quad], page: str, source: str, base_uri: str,
+                   problems: list[str]) -> dict[str, list[ox.Triple]]:
+    """Split a page into dataset graphs under our URIs, keyed by dct:identifier or the source URI.
+
+    The source's own dct:identifier stays dct:identifier; the key it gave is also kept as wodp:sourceKey.
+    """
+    out = {}
+    for old_uri, triples in split_datasets(quads).items():
+        node = ox.NamedNode(old_uri)
+        own = sorted(t.object.value for t in triples if t.subject == node and t.predicate == DCT.identifier
+                     and isinstance(t.object, ox.Literal))
+        key = own[0] if own else resolved(old_uri, page)
+        if old_uri.startswith(RELATIVE):
+            problems.append(f"{page}: relative dataset IRI {_shown(old_uri)!r} resolved against the page as "
+                            f"{resolved(old_uri, page)}")
+        ident = dataset_id(source, key)
+        new = ox.NamedNode(f"{base_uri}/datasets/{ident}")
+        swap = lambda term: new if term == node else term  # noqa: E731
+        graph = [ox.Triple(swap(t.subject), t.predicate, swap(t.object)) for t in triples
+                 if t.predicate != DCAT.dataset]
+        graph, found = normalise(graph, page, f"{page} dataset {_shown(old_uri)}")
+        problems += found
+        graph += [ox.Triple(ox.NamedNode(f"{base_uri}/catalog"), DCAT.dataset, new),
+                  ox.Triple(new, WODP.source, ox.Literal(source)),
+                  ox.Triple(new, WODP.sourceKey, ox.Literal(key))]
+        if not own:
+            graph.append(ox.Triple(new, DCT.identifier, ox.Literal(ident)))
+        out[new.value] = graph
+    return out
 
 
 def _shown(uri: str) -> str:
