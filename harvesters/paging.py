@@ -85,7 +85,7 @@ class Pager:
 
     def finish(self) -> None:
         """Fail a listing cut by max_pages, or (strict) one whose total does not match what was read."""
-        if not self.ended:
+        if not self.ended and self.pages >= self.max_pages:
             raise SourceFormatError(f"{self.where}: stopped after {self.max_pages} pages with {len(self.seen)} "
                                     f"{self.what} read and more announced (settings harvest.max_pages)")
         if self.total is None or self.ignores_paging or len(self.seen) == self.total:

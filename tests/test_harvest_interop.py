@@ -176,3 +176,86 @@ def test_shipped_file_types_are_in_the_eu_table():
     codes = {row.split(",", 1)[0] for row in rows}
     shipped = yaml.safe_load((Path(__file__).parents[1] / "harvesters" / "eu_vocabularies.yml").read_text())
     assert set(shipped["file_types"]) <= codes
+
+
+def _package_search(packages: list[dict]) -> bytes:
+    import json
+
+    return json.dumps({"success": True, "result": {"count": len(packages), "results": packages}}).encode()
+
+
+def _packages(name: str) -> list[dict]:
+    import json
+
+    doc = json.loads(shared_path("data", "interop", name).read_bytes())
+    result = doc["result"]
+    return result if isinstance(result, list) else result["results"]
+
+
+@pytest.mark.parametrize("name", ["ckan_package_search_data_birmingham_gov_uk.json",
+                                  "dkan_package_show_french_udata.json"])
+def test_ckan_and_dkan_packages_keep_titles_ids_resources_and_extents(tmp_path, source, name):
+    packages = _packages(name)
+    source.static("/api/3/action/package_search", _package_search(packages), "application/json")
+    h = Harness(tmp_path, [{"name": "ck", "kind": "ckan", "url": source.url, "options": {"rows": 100}}])
+    try:
+        report = h.run("ck")
+        assert report["status"] == "succeeded" and report["new"] + report["failed"] == len(packages)
+        for package in packages:
+            uri = h.uri(f"ck.{package['id']}")
+            triples = h.store.dataset_triples(uri) or h.publisher.quarantine.get(uri.rsplit("/", 1)[-1]).triples
+            node = ox.NamedNode(uri)
+            assert [t.object.value for t in triples if t.subject == node and t.predicate == DCT.title] == \
+                [package["title"].strip()]
+            assert ox.Triple(node, WODP.sourceKey, ox.Literal(package["id"])) in triples
+            resources = [r for r in package.get("resources", []) if r.get("url")]
+            assert len([t for t in triples if t.subject == node and t.predicate == DCAT.distribution]) == \
+                len(resources)
+            extras = {e["key"] for e in package.get("extras", [])}
+            has_box = {"bbox-west-long", "bbox-east-long", "bbox-south-lat", "bbox-north-lat"} <= extras
+            assert len([t for t in triples if t.subject == node and t.predicate == DCT.spatial]) == int(has_box)
+    finally:
+        h.close()
+
+
+def test_ckan_extras_and_groups_are_carried(tmp_path, source):
+    """Extras become fields extras:<key> of the record and groups stay; the ckan mapping places both."""
+    from config import load_settings
+    from harvest_fixtures.fake_sources import FakeCkan, ckan_package
+    from harvesters.base import harvester_class
+    from harvesters.http import HttpClient
+    from mappings import apply_mapping, load_mapping
+
+    packages = []
+    for n, (open_type, group) in enumerate([("无条件开放", "交通运输"), ("有条件开放", "医疗卫生"),
+                                            ("spelled-our-way", "Council Business")]):
+        p = ckan_package(n)
+        p["extras"] = [{"key": "open_type", "value": open_type}, {"key": "custom-field", "value": "kept"}]
+        p["groups"] = [{"name": f"g{n}", "title": group, "display_name": group}]
+        packages.append(p)
+    FakeCkan(source, packages)
+    settings = load_settings({}, overrides={"harvest": {"sources": [
+        {"name": "ck", "kind": "ckan", "url": source.url}]}}, home=tmp_path)
+    lines: list[str] = []
+    http = HttpClient(2.0)
+    try:
+        harvester = harvester_class("ckan")(settings.harvest.sources[0], settings.harvest, tmp_path, lines.append,
+                                            http=http, base_uri=settings.base_uri)
+        result = harvester.fetch({})
+    finally:
+        http.close()
+    assert lines and len(result.records) == len(packages)                  # the log it was given was used
+    fields = result.records[0].fields
+    assert fields["extras:open_type"] == "无条件开放" and "extras" not in fields
+    assert fields["groups"][0]["title"] == "交通运输"
+    mapped = apply_mapping(list(result.records), load_mapping("ckan"), settings.base_uri)
+    placed = {}
+    for uri, triples in mapped.graphs.items():
+        key = next(t.object.value for t in triples if t.predicate == WODP.sourceKey)
+        placed[key] = {t.predicate for t in triples if t.subject == ox.NamedNode(uri)}
+    assert WODP.openType in placed["pkg-00000"] and DCAT.theme in placed["pkg-00000"]
+    assert WODP.openType in placed["pkg-00001"] and DCAT.theme in placed["pkg-00001"]
+    assert WODP.openType not in placed["pkg-00002"] and DCAT.theme not in placed["pkg-00002"]
+    problems = {(p.kind, p.value) for p in mapped.problems}
+    assert ("unknown-value", "spelled-our-way") in problems and ("unknown-value", "Council Business") in problems
+    assert mapped.unplaced_fields.get("extras:custom-field") == len(packages)   # an unplaced extra is named
