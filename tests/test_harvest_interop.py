@@ -74,7 +74,7 @@ def harvested(h: Harness, report: dict) -> tuple[list[dict], dict[str, str]]:
 
 DOCUMENTS = ["ckanext-dcat_catalog_example.rdf", "ckanext-dcat_dataset_gob_es_madrid.ttl",
              "ckanext-dcat_dataset_gov_de_rostock.rdf", "geodcatap_datara_geonetwork_udata.rdf",
-             "dcat_ap_1_1_style.ttl", "dcat_blank_node_dataset.rdf"]
+             "dcat_ap_1_1_style.ttl", "dcat_blank_node_dataset.rdf", "dcat_ap_it.ttl", "dcat_ap_ch.rdf"]
 
 
 @pytest.mark.parametrize("name", DOCUMENTS)
@@ -101,9 +101,10 @@ def test_every_dataset_reaches_the_gate_whole(tmp_path, source, name):
 
 
 def test_national_and_1x_documents_are_published_not_held(tmp_path, source):
-    """DCAT-AP.de, GeoDCAT-AP, ckanext-dcat and DCAT-AP 1.1 forms pass DCAT-AP 3 once their implicit types are read."""
+    """DCAT-AP.de, DCAT-AP_IT, DCAT-AP-CH, GeoDCAT-AP, ckanext-dcat and DCAT-AP 1.1 forms pass DCAT-AP 3 once their implicit types are read."""
     names = ["ckanext-dcat_dataset_gov_de_rostock.rdf", "geodcatap_datara_geonetwork_udata.rdf",
-             "ckanext-dcat_catalog_example.rdf", "dcat_ap_1_1_style.ttl", "dcat_blank_node_dataset.rdf"]
+             "ckanext-dcat_catalog_example.rdf", "dcat_ap_1_1_style.ttl", "dcat_blank_node_dataset.rdf",
+             "dcat_ap_it.ttl", "dcat_ap_ch.rdf"]
     total = sum(len(in_file(n)) for n in names)
     sources = []
     for n, name in enumerate(names):
