@@ -118,8 +118,8 @@ def _absolute(term, page: str, label: str, problems: list[str]):
     """Resolve an IRI that was relative in the source against its page, and report it."""
     if isinstance(term, ox.NamedNode) and term.value.startswith(RELATIVE):
         absolute = resolved(term.value, page)
-        problems.append(f"{label}: relative IRI {term.value[len(RELATIVE):]!r} resolved against {page} "
-                        f"as {absolute}")
+        problems.append(f"{label}: a relative IRI (path {term.value[len(RELATIVE):]!r} once resolved) taken "
+                        f"against the page it came from: {absolute}")
         return ox.NamedNode(absolute)
     return term
 
