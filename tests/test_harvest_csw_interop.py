@@ -185,3 +185,35 @@ def test_geodcat_ap_records_through_the_dcat_reading(tmp_path, source):
                                        ("EPSG:3857", None), (None, None)])
 def test_bounding_box_axis_order_follows_the_crs(crs, order):
     assert axis_order(crs) == order
+
+
+def test_an_iso_record_without_file_identifier_is_kept_and_reported(tmp_path, source):
+    body = whole(shared_path("data", "interop", "csw_getrecords_iso19139_inspire_OWSLib.xml").read_bytes())
+    body, removed = re.subn(rb"<gmd:fileIdentifier>.*?</gmd:fileIdentifier>", b"", body, count=1, flags=re.S)
+    assert removed == 1
+    serve(source, body)
+    h = Harness(tmp_path, [{"name": "geo", "kind": "csw", "url": source.url + "/csw"}])
+    try:
+        report = h.run("geo")
+        assert report["status"] == "succeeded", report["message"]
+        records = len(re.findall(rb"<gmd:MD_Metadata", body))
+        assert report["new"] + report["failed"] == records, report["message"]
+        errors = [e["message"] for e in h.jobs.job_errors(report["id"])]
+        assert len([m for m in errors if "without an identifier" in m]) == 1
+        assert h.run("geo")["unchanged"] == records
+    finally:
+        h.close()
+
+
+def test_records_in_a_schema_we_do_not_read_fail_the_job(tmp_path, source):
+    body = (b'<csw:GetRecordsResponse xmlns:csw="http://www.opengis.net/cat/csw/2.0.2"><csw:SearchResults '
+            b'numberOfRecordsMatched="1" numberOfRecordsReturned="1" nextRecord="0">'
+            b'<metadata xmlns="http://www.fgdc.gov/metadata"><idinfo/></metadata></csw:SearchResults>'
+            b'</csw:GetRecordsResponse>')
+    serve(source, body)
+    h = Harness(tmp_path, [{"name": "fgdc", "kind": "csw", "url": source.url + "/csw"}])
+    try:
+        report = h.run("fgdc")
+        assert report["status"] == "failed" and "no record in a schema we read" in report["message"]
+    finally:
+        h.close()
