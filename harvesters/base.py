@@ -61,6 +61,7 @@ class FetchResult:
     not_modified: bool = False       # the source said nothing changed (304): nothing to map or publish
     state: Mapping[str, Any] = field(default_factory=dict)
     problems: tuple[str, ...] = ()   # per-record problems met while fetching (the harvest carries on)
+    mapped: tuple = ()               # mappings.model.Problem of records the harvester mapped itself (CSW)
     log: tuple[str, ...] = ()        # what the fetch did (pages, conditional hits)
 
 

@@ -27,7 +27,6 @@ from mappings.xmlread import xml_to_tree
 SCHEMAS = {"iso19139": ("http://www.isotc211.org/2005/gmd", "gmd:MD_Metadata"),
            "dublin-core": ("http://www.opengis.net/cat/csw/2.0.2", "csw:Record"),
            "geodcat-ap": ("http://data.europa.eu/930/", "csw:Record")}
-REPORTED = ("bad-value", "bad-date", "key-collision", "duplicate", "unplaced-field", "unknown-value")
 
 
 class CswHarvester(Harvester):
@@ -72,8 +71,10 @@ class CswHarvester(Harvester):
                 pager.stop()
             position = following
         pager.finish()
-        graphs.update(self._mapped(records, problems))
-        return FetchResult(graphs=graphs, complete=pager.complete, problems=tuple(problems + pager.problems))
+        mapped: list = []
+        graphs.update(self._mapped(records, mapped))
+        return FetchResult(graphs=graphs, complete=pager.complete, problems=tuple(problems + pager.problems),
+                           mapped=tuple(mapped))
 
     def _page(self, body: bytes, page: str, problems: list[str]) -> tuple[int | None, int, list]:
         """Return (matched, nextRecord, [(id, kind, record or graphs)]) of one GetRecords answer."""
@@ -124,8 +125,8 @@ class CswHarvester(Harvester):
                     out.append((ident or key, kind, SourceRecord(space, key, fields, origin)))
         return out
 
-    def _mapped(self, records: dict[str, list[SourceRecord]], problems: list[str]) -> dict[str, list]:
-        """Map the ISO and Dublin Core records; add their localised texts; report what the mapping met."""
+    def _mapped(self, records: dict[str, list[SourceRecord]], problems: list) -> dict[str, list]:
+        """Map the ISO and Dublin Core records; add their localised texts; keep every problem the mapping met."""
         graphs: dict[str, list] = {}
         for kind, found in records.items():
             if not found:
@@ -136,8 +137,7 @@ class CswHarvester(Harvester):
                 result = apply_mapping(found, mapping, self.base_uri)
             except MappingError as exc:
                 raise SourceFormatError(f"{self.source.url}: mapping {name!r}: {exc}") from exc
-            problems += [f"{p.origin}: {p.kind} {p.field or ''}: {p.message}" for p in result.problems
-                         if p.kind in REPORTED]
+            problems += result.problems
             by_origin = {r.origin: r for r in found}
             for uri, triples in result.graphs.items():
                 origin = next((t.object.value for t in triples if t.predicate.value.endswith("sourceKey")), None)

@@ -71,6 +71,8 @@ def run_harvest(name: str, ctx: HarvestContext, trigger: str = "manual") -> dict
         for line in result.log:
             note(line)
         run.errors += [("fetch", "record", p) for p in result.problems]
+        run.errors += [(p.origin, p.kind, f"{p.field or ''}: {p.message}") for p in result.mapped
+                       if p.kind in ("bad-value", "bad-date", "key-collision", "duplicate")]
         _process(ctx, src, harvester, result, previous, run, note)
         status, message = "succeeded", _summary(run.counts, http.conditional_hits)
     except WodpError as exc:
