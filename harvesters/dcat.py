@@ -39,21 +39,13 @@ class DcatHarvester(Harvester):
                 pages[url] = {**old}
                 count, following = old.get("total"), old.get("next")
             else:
-                quads = self._parse(resp)
-                count, following = _paging(quads, url)
-                quads, notes = skolemise(quads, resp.url)
-                found = self._datasets(quads, resp.url, problems)
-                if not found and (not pages or (count is None and not following)):
-                    raise SourceFormatError(f"{resp.url}: no dcat:Dataset found in the document")
+                count, following, found = self._read(resp, url, first=not pages, problems=problems)
                 moved = set(found) & set(graphs)
                 if moved:
                     raise SourceChangedError(f"{url}: dataset {sorted(moved)[0]} came on two pages")
                 graphs.update(found)
                 page_uris[url] = list(found)
                 pages[url] = {"http": resp.validators, "total": count, "next": following}
-                for line in notes:
-                    self.note(line)
-                self.note(f"{url}: {len(found)} datasets" + (f" of {count}" if count is not None else ""))
             if total is not None and count is not None and count != total:
                 raise SourceChangedError(f"{self.source.url}: hydra:totalItems moved from {total} to {count}")
             total = count if count is not None else total
@@ -66,6 +58,20 @@ class DcatHarvester(Harvester):
         return FetchResult(graphs=graphs, complete=True, not_modified=len(kept) == len(pages) > 0,
                            state={"pages": pages, "kept_pages": kept, "page_uris": page_uris},
                            problems=tuple(problems))
+
+    def _read(self, resp, url: str, first: bool, problems: list[str]):
+        """Return (total, next page, dataset graphs) of one page; a page without a dataset fails unless it
+        is a later page of a paged collection."""
+        quads = self._parse(resp)
+        count, following = _paging(quads, url)
+        quads, notes = skolemise(quads, resp.url)
+        found = self._datasets(quads, resp.url, problems)
+        if not found and (first or (count is None and not following)):
+            raise SourceFormatError(f"{resp.url}: no dcat:Dataset found in the document")
+        for line in notes:
+            self.note(line)
+        self.note(f"{url}: {len(found)} datasets" + (f" of {count}" if count is not None else ""))
+        return count, following, found
 
     def _parse(self, resp) -> list[ox.Quad]:
         """Parse a page; IRIs that were relative in it carry the RELATIVE base (resolved and reported later)."""
