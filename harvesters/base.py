@@ -5,7 +5,8 @@ from __future__ import annotations
 import importlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from pathlib import Path
+from typing import Any, Callable, Mapping
 
 import pyoxigraph as ox
 
@@ -60,19 +61,30 @@ class FetchResult:
     not_modified: bool = False       # the source said nothing changed (304): nothing to map or publish
     state: Mapping[str, Any] = field(default_factory=dict)
     problems: tuple[str, ...] = ()   # per-record problems met while fetching (the harvest carries on)
+    mapped: tuple = ()               # mappings.model.Problem of records the harvester mapped itself (CSW)
     log: tuple[str, ...] = ()        # what the fetch did (pages, conditional hits)
 
 
 class Harvester(ABC):
-    """A source kind: fetch a source's listing, given the state its previous fetch left."""
+    """A source kind: fetch a source's listing, given the state its previous fetch left.
+
+    Every harvester is built the same way, with everything it may use: ``Harvester(source, settings, home, log,
+    http=…, base_uri=…)``. ``settings`` are the harvest settings (page_size, max_pages, max_bytes, cloud_token …),
+    ``home`` the data folder relative paths are read from, ``log`` a callable taking one line (the job log with
+    its heartbeat). Paging invariants live in harvesters.paging, shared by the paged kinds.
+    """
 
     kind: str = ""
     default_mapping: str | None = None
     default_profile: str = "dcat-ap-3"
     channel: str = "external"        # push, cloud, file (department channels) or external catalogues
 
-    def __init__(self, source, http, base_uri: str) -> None:
+    def __init__(self, source, settings, home, log: Callable[[str], None] | None = None, *,
+                 http=None, base_uri: str = "") -> None:
         self.source = source         # config.settings.HarvestSource
+        self.settings = settings     # config.settings.HarvestSettings
+        self.home = Path(home) if home is not None else Path(".")
+        self.note = log or _quiet
         self.http = http             # harvesters.http.HttpClient
         self.base_uri = base_uri.rstrip("/")
 
@@ -123,4 +135,5 @@ def json_body(resp, what: str) -> Any:
         raise SourceFormatError(f"{resp.url}: {what} is not valid JSON: {exc}") from exc
 
 
-Harvester.note = staticmethod(lambda line: None)  # the runner sets a per-job logger with heartbeat
+def _quiet(line: str) -> None:
+    """The log of a harvester built without one."""

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from harvesters.base import FetchResult, Harvester, SourceChangedError, SourceFormatError, id_space, json_body
+from harvesters.base import FetchResult, Harvester, SourceFormatError, id_space, json_body
+from harvesters.paging import Pager
 from mappings.model import SourceRecord
 from mappings.readers import normalise_value
 
 
 class CkanHarvester(Harvester):
-    """Page through package_search sorted by id; a moving count or a repeated id fails the job."""
+    """Page through package_search sorted by id; the paging invariants are harvesters.paging's."""
 
     kind = "ckan"
     default_mapping = "ckan"
@@ -22,9 +23,10 @@ class CkanHarvester(Harvester):
         rows = int(self.option("rows", self.settings.page_size))
         before = state.get("pages", {})
         space = id_space(self.source)
-        records, pages, kept, seen, log = [], {}, [], set(), []
-        count, start = None, 0
-        for _ in range(self.settings.max_pages):
+        records, pages, kept, problems = [], {}, [], []
+        pager = Pager(endpoint, self.settings.max_pages, "packages", self.note)
+        start = 0
+        while pager.more:
             params = {"rows": rows, "start": start, "sort": self.option("sort", "id asc")}
             if self.option("fq"):
                 params["fq"] = self.option("fq")
@@ -32,29 +34,49 @@ class CkanHarvester(Harvester):
             old = before.get(page, {})
             resp = self.http.get(endpoint, params=params, validators=old.get("http") if "uris" in old else None)
             if resp.status == 304:
-                total, got, ids = old.get("count"), old.get("n", 0), old.get("ids", [])
+                total, ids, packages = old.get("count"), old.get("ids", []), None
                 kept.append(page)
             else:
                 total, packages = _packages(json_body(resp, "package_search"), resp.url)
-                got, ids = len(packages), [str(p.get("id") or p.get("name")) for p in packages]
-                records += [SourceRecord(space, None, normalise_value(p), f"{page}#{n}")
-                            for n, p in enumerate(packages, 1)]
-            if count is not None and total != count:
-                raise SourceChangedError(f"{endpoint}: the count moved from {count} to {total} while paging")
-            if seen.intersection(ids):
-                raise SourceChangedError(f"{endpoint}: package {sorted(seen.intersection(ids))[0]} came twice")
-            seen.update(ids)
-            count = total
+                ids = [str(p.get("id") or p.get("name")) for p in packages]
+            keep = pager.take(page, total, ids)
+            for n in keep if packages is not None else ():
+                fields, notes = package_fields(packages[n])
+                records.append(SourceRecord(space, None, normalise_value(fields), f"{page}#{n + 1}"))
+                problems += [f"{page}#{n + 1}: {line}" for line in notes]
             pages[page] = {"http": resp.validators if resp.status != 304 else old.get("http"),
-                           "count": total, "n": got, "ids": ids}
-            self.note(f"page start={start}: {got} packages of {total}" + (" (304)" if resp.status == 304 else ""))
-            start += got
-            if got == 0 or start >= total:
-                break
-        if count is not None and len(seen) != count:
-            raise SourceChangedError(f"{endpoint}: {len(seen)} packages read but the count says {count}")
-        return FetchResult(records=tuple(records), complete=True, not_modified=len(kept) == len(pages) > 0,
-                           state={"pages": pages, "kept_pages": kept}, log=tuple(log))
+                           "count": total, "n": len(ids), "ids": ids}
+            self.note(f"page start={start}: {len(ids)} packages of {total}" + (" (304)" if resp.status == 304 else ""))
+            start += len(ids)
+        pager.finish()
+        return FetchResult(records=tuple(records), complete=pager.complete,
+                           not_modified=len(kept) == len(pages) > 0 and pager.complete,
+                           state={"pages": pages, "kept_pages": kept}, problems=tuple(problems + pager.problems))
+
+
+def package_fields(package: dict) -> tuple[dict, list[str]]:
+    """Return a package's fields with each extras entry as a field ``extras:<key>``, and what could not be read.
+
+    Extras are {key, value} pairs; flattened, each is a field of its own that a mapping places by name
+    (``extras:frequency``) and that the unplaced-field report names when nothing places it.
+    """
+    fields = {k: v for k, v in package.items() if k != "extras"}
+    notes = []
+    extras = package.get("extras") or []
+    if not isinstance(extras, list):
+        return {**fields, "extras": extras}, ["extras is not a list of {key, value}; kept as one field"]
+    for n, entry in enumerate(extras, 1):
+        key = entry.get("key") if isinstance(entry, dict) else None
+        if not isinstance(key, str) or not key.strip():
+            notes.append(f"extras entry {n} has no key; kept under extras:#{n}")
+            key = f"#{n}"
+        name = f"extras:{key}"
+        if name in fields:
+            notes.append(f"extras key {key!r} comes twice; the values are kept together")
+            fields[name] = [*(fields[name] if isinstance(fields[name], list) else [fields[name]]), entry.get("value")]
+        else:
+            fields[name] = entry.get("value") if isinstance(entry, dict) else entry
+    return fields, notes
 
 
 def _packages(doc: Any, url: str) -> tuple[int, list[dict]]:

@@ -8,8 +8,8 @@ from __future__ import annotations
 import time
 from typing import Any, Mapping
 
-from harvesters.base import (FetchResult, Harvester, SourceChangedError, SourceFormatError,
-                             SourceUnavailableError, id_space, json_body)
+from harvesters.base import FetchResult, Harvester, SourceFormatError, SourceUnavailableError, id_space, json_body
+from harvesters.paging import Pager
 from mappings.model import SourceRecord
 from mappings.readers import normalise_value
 
@@ -38,13 +38,16 @@ class CloudCenterHarvester(Harvester):
         size = int(self.option("page_size", self.settings.page_size))
         before = state.get("pages", {}) if since is None else {}
         space = id_space(self.source)
-        records, pages, kept, seen, problems = [], {}, [], set(), []
-        total, as_of, newest = None, None, since
-        for number in range(1, self.settings.max_pages + 1):
+        records, pages, kept, problems = [], {}, [], []
+        pager = Pager(endpoint, self.settings.max_pages, "resources", self.note)
+        as_of, newest, number = None, since, 0
+        while pager.more:
+            number += 1
             params = {"page": number, "page_size": size, **({"updated_since": since} if since else {})}
             key = f"{endpoint}?page={number}&page_size={size}" + (f"&updated_since={since}" if since else "")
             old = before.get(key, {})
             resp = self._get(endpoint, params, token, old.get("http") if "uris" in old else None)
+            items = None
             if resp.status == 304:
                 count, codes = old.get("count"), old.get("codes", [])
                 kept.append(key)
@@ -53,29 +56,23 @@ class CloudCenterHarvester(Harvester):
                 count, items = _page(doc, resp.url, number)
                 as_of = as_of or doc.get("as_of")
                 codes = [str(item.get("资源代码") or "").strip() or f"{key}#{n}" for n, item in enumerate(items, 1)]
-                for n, item in enumerate(items, 1):
-                    if not str(item.get("资源代码") or "").strip():
-                        problems.append(f"{key}#{n}: item without 资源代码, skipped")
-                        continue
-                    newest = max(filter(None, (newest, item.get("updated_at"))), default=None)
-                    fields = {k: v for k, v in item.items() if k not in META_FIELDS}
-                    records.append(SourceRecord(space, None, normalise_value(fields), f"{key}#{n}"))
-            if total is not None and count != total:
-                raise SourceChangedError(f"{endpoint}: the total moved from {total} to {count} while paging")
-            if seen.intersection(codes):
-                raise SourceChangedError(f"{endpoint}: resource {sorted(seen.intersection(codes))[0]} came twice")
-            seen.update(codes)
-            total = count
+            keep = pager.take(key, count, codes)
+            for n in keep if items is not None else ():
+                item = items[n]
+                if not str(item.get("资源代码") or "").strip():
+                    problems.append(f"{key}#{n + 1}: item without 资源代码, skipped")
+                    continue
+                newest = max(filter(None, (newest, item.get("updated_at"))), default=None)
+                fields = {k: v for k, v in item.items() if k not in META_FIELDS}
+                records.append(SourceRecord(space, None, normalise_value(fields), f"{key}#{n + 1}"))
             pages[key] = {"http": resp.validators if resp.status != 304 else old.get("http"),
                           "count": count, "codes": codes}
             self.note(f"page {number}: {len(codes)} resources of {count}"
                       + (f" updated since {since}" if since else "") + (" (304)" if resp.status == 304 else ""))
-            if not codes or len(seen) >= count:
-                break
-        if total is not None and len(seen) != total:
-            raise SourceChangedError(f"{endpoint}: {len(seen)} resources read but the total says {total}")
+        pager.finish()
+        problems += pager.problems
         mark = as_of or newest
-        return FetchResult(records=tuple(records), complete=since is None,
+        return FetchResult(records=tuple(records), complete=since is None and pager.complete,
                            not_modified=len(kept) == len(pages) > 0,
                            state={"pages": pages, "kept_pages": kept, "updated_since": mark or since},
                            problems=tuple(problems),

@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 from pathlib import PurePosixPath
 from typing import Any, Mapping
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import pyoxigraph as ox
 
 from harvesters.base import FetchResult, Harvester, SourceChangedError, SourceFormatError
+from harvesters.dcat_forms import RELATIVE, normalise, resolved, skolemise
 from ontology.namespaces import DCAT, DCT, WODP
 from core.errors import WodpError
 from core.identifiers import dataset_id
@@ -28,7 +29,7 @@ class DcatHarvester(Harvester):
         before = state.get("pages", {})
         url, total = self.source.url, None
         graphs: dict[str, list[ox.Triple]] = {}
-        pages, kept, page_uris = {}, [], {}
+        pages, kept, page_uris, problems = {}, [], {}, []
         for _ in range(self.settings.max_pages):
             old = before.get(url, {})
             resp = self.http.get(url, headers={"Accept": ACCEPT},
@@ -38,52 +39,90 @@ class DcatHarvester(Harvester):
                 pages[url] = {**old}
                 count, following = old.get("total"), old.get("next")
             else:
-                quads = self._parse(resp)
-                count, following = _paging(quads, url)
-                found = self._datasets(quads)
+                count, following, found = self._read(resp, url, first=not pages, problems=problems)
                 moved = set(found) & set(graphs)
                 if moved:
                     raise SourceChangedError(f"{url}: dataset {sorted(moved)[0]} came on two pages")
                 graphs.update(found)
                 page_uris[url] = list(found)
                 pages[url] = {"http": resp.validators, "total": count, "next": following}
-                self.note(f"{url}: {len(found)} datasets" + (f" of {count}" if count is not None else ""))
             if total is not None and count is not None and count != total:
                 raise SourceChangedError(f"{self.source.url}: hydra:totalItems moved from {total} to {count}")
             total = count if count is not None else total
             if not following or following in pages:
                 break
             url = following
+        else:
+            raise SourceFormatError(f"{self.source.url}: stopped after {self.settings.max_pages} pages with more "
+                                    "announced (settings harvest.max_pages)")
         return FetchResult(graphs=graphs, complete=True, not_modified=len(kept) == len(pages) > 0,
-                           state={"pages": pages, "kept_pages": kept, "page_uris": page_uris})
+                           state={"pages": pages, "kept_pages": kept, "page_uris": page_uris},
+                           problems=tuple(problems))
+
+    def _read(self, resp, url: str, first: bool, problems: list[str]):
+        """Return (total, next page, dataset graphs) of one page; a page without a dataset fails unless it
+        is a later page of a paged collection."""
+        quads = self._parse(resp)
+        count, following = _paging(quads, url)
+        quads, notes = skolemise(quads, resp.url)
+        found = self._datasets(quads, resp.url, problems)
+        if not found and (first or (count is None and not following)):
+            raise SourceFormatError(f"{resp.url}: no dcat:Dataset found in the document")
+        for line in notes:
+            self.note(line)
+        self.note(f"{url}: {len(found)} datasets" + (f" of {count}" if count is not None else ""))
+        return count, following, found
 
     def _parse(self, resp) -> list[ox.Quad]:
+        """Parse a page; IRIs that were relative in it carry the RELATIVE base (resolved and reported later)."""
         media = resp.headers.get("content-type", "")
         suffix = PurePosixPath(resp.url.split("?")[0]).suffix or ".ttl"
+        parts = urlsplit(resp.url)
+        base = RELATIVE + (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         try:
             fmt = format_for(PurePosixPath("page" + suffix), media if "html" not in media else None)
-            return parse_rdf(resp.body, fmt, resp.url, base_iri=resp.url)
+            return parse_rdf(resp.body, fmt, resp.url, base_iri=base)
         except WodpError as exc:
             raise SourceFormatError(f"{resp.url}: {exc.message}") from exc
 
-    def _datasets(self, quads: list[ox.Quad]) -> dict[str, list[ox.Triple]]:
-        """Split a page into dataset graphs under our URIs, keyed by dct:identifier or the source URI."""
-        out = {}
-        for old_uri, triples in split_datasets(quads).items():
-            node = ox.NamedNode(old_uri)
-            key = next((t.object.value for t in triples if t.subject == node and t.predicate == DCT.identifier
-                        and isinstance(t.object, ox.Literal)), old_uri)
-            ident = dataset_id(self.source.name, key)
-            new = ox.NamedNode(f"{self.base_uri}/datasets/{ident}")
-            swap = lambda term: new if term == node else term  # noqa: E731
-            graph = [ox.Triple(swap(t.subject), t.predicate, swap(t.object)) for t in triples
-                     if t.predicate != DCAT.dataset and not (t.subject == node and t.predicate == DCT.identifier)]
-            graph += [ox.Triple(ox.NamedNode(f"{self.base_uri}/catalog"), DCAT.dataset, new),
-                      ox.Triple(new, DCT.identifier, ox.Literal(ident)),
-                      ox.Triple(new, WODP.source, ox.Literal(self.source.name)),
-                      ox.Triple(new, WODP.sourceKey, ox.Literal(key))]
-            out[new.value] = graph
-        return out
+    def _datasets(self, quads: list[ox.Quad], page: str, problems: list[str]) -> dict[str, list[ox.Triple]]:
+        return dataset_graphs(quads, page, self.source.name, self.base_uri, problems)
+
+
+def dataset_graphs(quads: list[ox.Quad], page: str, source: str, base_uri: str,
+                   problems: list[str]) -> dict[str, list[ox.Triple]]:
+    """Split a page into dataset graphs under our URIs, keyed by dct:identifier or the source URI.
+
+    The source's own dct:identifier stays dct:identifier; the key it gave is also kept as wodp:sourceKey.
+    """
+    out = {}
+    for old_uri, triples in split_datasets(quads).items():
+        node = ox.NamedNode(old_uri)
+        own = sorted(t.object.value for t in triples if t.subject == node and t.predicate == DCT.identifier
+                     and isinstance(t.object, ox.Literal))
+        key = own[0] if own else resolved(old_uri, page)
+        if old_uri.startswith(RELATIVE):
+            problems.append(f"{page}: relative dataset IRI {_shown(old_uri)!r} resolved against the page as "
+                            f"{resolved(old_uri, page)}")
+        ident = dataset_id(source, key)
+        new = ox.NamedNode(f"{base_uri}/datasets/{ident}")
+        swap = lambda term: new if term == node else term  # noqa: E731
+        graph = [ox.Triple(swap(t.subject), t.predicate, swap(t.object)) for t in triples
+                 if t.predicate != DCAT.dataset]
+        graph, found = normalise(graph, page, f"{page} dataset {_shown(old_uri)}")
+        problems += found
+        graph += [ox.Triple(ox.NamedNode(f"{base_uri}/catalog"), DCAT.dataset, new),
+                  ox.Triple(new, WODP.source, ox.Literal(source)),
+                  ox.Triple(new, WODP.sourceKey, ox.Literal(key))]
+        if not own:
+            graph.append(ox.Triple(new, DCT.identifier, ox.Literal(ident)))
+        out[new.value] = graph
+    return out
+
+
+def _shown(uri: str) -> str:
+    """Return a dataset's source IRI as the source wrote it (a relative one without our parse base)."""
+    return uri[len(RELATIVE):] if uri.startswith(RELATIVE) else uri
 
 
 def _paging(quads: list[ox.Quad], url: str) -> tuple[int | None, str | None]:
@@ -98,6 +137,8 @@ def _paging(quads: list[ox.Quad], url: str) -> tuple[int | None, str | None]:
                 raise SourceFormatError(f"{url}: hydra:totalItems {q.object.value!r} is not a number") from None
         elif p in (HYDRA + "nextPage", HYDRA + "next") and following is None:
             following = q.object.value
+    if following:
+        following = resolved(following, url)
     if following and not re.match(r"https?://", following):
         following = urljoin(url, following)
     return total, following

@@ -64,15 +64,15 @@ def run_harvest(name: str, ctx: HarvestContext, trigger: str = "manual") -> dict
     http = HttpClient(ctx.settings.harvest.timeout_s, ctx.settings.harvest.max_bytes, ctx.transport, ctx.headers)
     status, message = "failed", ""
     try:
-        harvester = harvester_class(src.kind)(src, http, ctx.settings.base_uri)
-        harvester.note = note
-        harvester.settings = ctx.settings.harvest
-        harvester.home = ctx.settings.home
+        harvester = harvester_class(src.kind)(src, ctx.settings.harvest, ctx.settings.home, note, http=http,
+                                               base_uri=ctx.settings.base_uri)
         previous = ctx.jobs.state(name)
         result = harvester.fetch(previous)
         for line in result.log:
             note(line)
         run.errors += [("fetch", "record", p) for p in result.problems]
+        run.errors += [(p.origin, p.kind, f"{p.field or ''}: {p.message}") for p in result.mapped
+                       if p.kind in ("bad-value", "bad-date", "key-collision", "duplicate")]
         _process(ctx, src, harvester, result, previous, run, note)
         status, message = "succeeded", _summary(run.counts, http.conditional_hits)
     except WodpError as exc:
