@@ -146,12 +146,17 @@ def _process(ctx: HarvestContext, src, harvester, result: FetchResult, previous:
             note(f"withdrawing {len(gone)} datasets gone from the source")
             done = ctx.publisher.withdraw(gone, src.name, reason="gone from source", job=run.job)
             run.counts["withdrawn"] += len(done)
+    ctx.jobs.save_state(src.name, _state(result, run))
+
+
+def _state(result: FetchResult, run: _Run) -> dict:
+    """Return the source state to keep: the harvester's, with each page's dataset URIs and mapping figures."""
+    if not run.pages:
+        return dict(result.state)
     pages = result.state.get("pages", {})
-    state = {**result.state, "pages": {url: {**pages.get(url, {}), "uris": sorted(run.pages.get(url, ())),
-                                             "figures": run.page_figures.get(url, {})}
-                                       for url in dict.fromkeys([*pages, *run.pages])}} if run.pages else {
-        **result.state}
-    ctx.jobs.save_state(src.name, state)
+    return {**result.state, "pages": {url: {**pages.get(url, {}), "uris": sorted(run.pages.get(url, ())),
+                                            "figures": run.page_figures.get(url, {})}
+                                      for url in dict.fromkeys([*pages, *run.pages])}}
 
 
 def _kept_page(ctx, page: str, previous: Mapping, owned, run: _Run) -> None:
@@ -211,8 +216,9 @@ def _check_found(src, result: FetchResult, owned, note, home) -> None:
 def _changed_graphs(ctx, src, harvester, result: FetchResult, owned, run: _Run):
     """Return the dataset graphs that differ from what this source last published, with their hashes."""
     candidates: dict[str, list] = {}
+    mapping = _mapping(src, harvester) if result.records else None
     for page, records in _by_page(result.records).items():
-        mapped = apply_mapping(records, _mapping(src, harvester), ctx.settings.base_uri)
+        mapped = apply_mapping(records, mapping, ctx.settings.base_uri)
         figures = Figures()
         figures.add_mapping(mapped)
         run.figures.add(figures)

@@ -156,11 +156,11 @@ def _render(report: ValidationReport, datasets: int, problems: list, figures: di
             return Response(ox.serialize(report_triples(report), format=fmt, prefixes=prefixes),
                             content_type=media + "; charset=utf-8")
         if media == "text/html":
-            return Response(_html(report, datasets, problems), mimetype="text/html")
+            return Response(_html(report, datasets, problems, figures), mimetype="text/html")
     raise NotAcceptableError("offered: application/json, text/turtle, application/n-triples, text/html")
 
 
-def _html(report: ValidationReport, datasets: int, problems: list) -> str:
+def _html(report: ValidationReport, datasets: int, problems: list, figures: dict) -> str:
     rows = "".join(
         f"<tr class='{html.escape(f.severity.lower())}'><td>{html.escape(f.severity)}</td>"
         f"<td><code>{html.escape(f.focus)}</code></td><td><code>{html.escape(f.path or '')}</code></td>"
@@ -174,9 +174,21 @@ def _html(report: ValidationReport, datasets: int, problems: list) -> str:
         f"<h1>校验报告 / Validation report</h1><p id='verdict'>{verdict}</p>"
         f"<p>数据集 / datasets: <span id='datasets'>{datasets}</span> · 违规 / violations: "
         f"<span id='violations'>{report.count('Violation')}</span> · 警告 / warnings: "
-        f"<span id='warnings'>{report.count('Warning')}</span></p>"
+        f"<span id='warnings'>{report.count('Warning')}</span></p>{_html_figures(figures)}"
         "<table><thead><tr><th>级别</th><th>对象</th><th>属性</th><th>说明</th></tr></thead>"
         f"<tbody>{rows}</tbody></table>{'<ul>' + extra + '</ul>' if extra else ''}</main></body></html>")
+
+
+def _html_figures(figures: dict) -> str:
+    """Write the figures of a validation (records, valid, held, unplaced fields, unknown values) as HTML."""
+    esc = html.escape
+    unplaced = ", ".join(f"{esc(k)} ({n})" for k, n in figures["unplaced_fields"].items()) or "—"
+    unknown = "; ".join(f"{esc(field)}: " + ", ".join(f"{esc(v)} ({n})" for v, n in values.items())
+                        for field, values in figures["unknown_values"].items()) or "—"
+    return (f"<p id='figures'>记录 / records read: {figures['records_read']} · 映射 / mapped: {figures['mapped']} · "
+            f"通过 / valid: {figures['valid']} · 未通过 / held: {figures['held']} · 键冲突 / key collisions: "
+            f"{figures['key_collisions']}</p><p>未映射字段 / unplaced fields: {unplaced}</p>"
+            f"<p>未识别的值 / unknown values: {unknown}</p>")
 
 
 @bp.get("/api/quarantine")

@@ -137,6 +137,9 @@ def test_validate_gives_the_same_figures(inventory, tmp_path, capsys):
                              content_type="application/json").get_json()
         _assert_mapping_figures(answer)
         assert (answer["valid"], answer["held"], answer["datasets"]) == (3, 2, 5)
+        page = client.post("/api/validate?mapping=china-core", data=CASES.read_bytes(),
+                           content_type="application/json", headers={"Accept": "text/html"}).get_data(as_text=True)
+        assert "unplaced fields: 备注 (2)" in page and "依申请公开 (1)" in page and "held: 2" in page
     finally:
         platform.close()
 
