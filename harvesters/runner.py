@@ -141,12 +141,26 @@ def _process(ctx: HarvestContext, src, harvester, result: FetchResult, previous:
     changed, hashes = _changed_graphs(ctx, src, harvester, result, owned, run)
     _publish(ctx, src, harvester, changed, hashes, owned, run, note)
     if result.complete:
-        gone = [u for u, e in owned.items() if e.state == "published" and u not in run.seen]
-        if gone:
-            note(f"withdrawing {len(gone)} datasets gone from the source")
-            done = ctx.publisher.withdraw(gone, src.name, reason="gone from source", job=run.job)
-            run.counts["withdrawn"] += len(done)
+        _withdraw_gone(ctx, src, owned, run, note)
     ctx.jobs.save_state(src.name, _state(result, run))
+
+
+def _withdraw_gone(ctx, src, owned, run: _Run, note) -> None:
+    """Withdraw the datasets a complete listing no longer holds; held ones leave the quarantine too."""
+    gone = [u for u, e in owned.items() if e.state in ("published", "held") and u not in run.seen]
+    if not gone:
+        return
+    note(f"withdrawing {len(gone)} datasets gone from the source")
+    done = set(ctx.publisher.withdraw(gone, src.name, reason="gone from source", job=run.job))
+    held = [u for u in gone if owned[u].state == "held"]
+    for uri in held:
+        ctx.publisher.quarantine.release(uri.rsplit("/", 1)[-1])
+    never = [u for u in held if u not in done]   # held back and never published: nothing to tombstone
+    if never:
+        note(f"{len(never)} held datasets gone from the source leave the quarantine")
+        ctx.jobs.record(((u, src.name, owned[u].channel, owned[u].rank, None, "withdrawn", "withdrawn")
+                         for u in never), run.job)
+    run.counts["withdrawn"] += len(done) + len(never)
 
 
 def _state(result: FetchResult, run: _Run) -> dict:

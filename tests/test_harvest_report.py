@@ -172,3 +172,15 @@ def test_source_that_became_empty_keeps_its_datasets_unless_allowed(tmp_path, in
     assert refused["status"] == "failed" and refused["withdrawn"] == 0
     assert f"{source.url}/inv.json" in refused["message"] and "allow_empty" in refused["message"]
     assert h.store.count_datasets() == 3
+
+
+def test_held_dataset_gone_from_the_source_leaves_the_quarantine(inventory):
+    source, records, h = inventory
+    h.run("inv")
+    untitled = records.pop()                          # the record without title and description
+    source.static("/inv.json", json.dumps(records, ensure_ascii=False).encode(), "application/json")
+    report = h.run("inv")
+    assert (report["withdrawn"], report["held"], report["unchanged"]) == (1, 1, 3)
+    assert report["changed_datasets"]["withdrawn"] == [f"wuhan.{untitled['资源代码']}"]
+    assert len(h.publisher.quarantine.list()) == 1                 # only the dataset with the unknown open type
+    assert h.jobs.entry(h.uri(f"wuhan.{untitled['资源代码']}")).state == "withdrawn"
