@@ -117,6 +117,20 @@ def harvester_class(kind: str) -> type[Harvester]:
     return getattr(importlib.import_module(module), name)
 
 
+def mapping_context(source, channel: str | None = None) -> dict:
+    """Return what a source states about its records, as apply_mapping takes it (docs/sources.md).
+
+    The jurisdiction is never left to a mapping's default: the source's stated code, else Wuhan's for our
+    departments' channels, else none (publishers become organisations of the source).
+    """
+    from harvesters.provenance import DEFAULT_CHANNEL, DEPARTMENT_CHANNELS
+    from mappings.departments import source_jurisdiction
+
+    channel = source.channel or channel or DEFAULT_CHANNEL.get(source.kind, "external")
+    where = source_jurisdiction(source.jurisdiction, department_channel=channel in DEPARTMENT_CHANNELS)
+    return {"jurisdiction": where, "publishers": tuple(source.publishers), "themes": dict(source.themes)}
+
+
 def id_space(source) -> str:
     """Return the first part of a source's dataset ids: department channels share ``wuhan`` (资源代码 keys)."""
     from harvesters.provenance import DEFAULT_CHANNEL, DEPARTMENT_CHANNELS, DEPARTMENT_ID_SPACE

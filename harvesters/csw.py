@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 import pyoxigraph as ox
 
-from harvesters.base import FetchResult, Harvester, SourceFormatError, id_space
+from harvesters.base import FetchResult, Harvester, SourceFormatError, id_space, mapping_context
 from harvesters.csw_read import DC, ISO, RDF_KINDS, boxes_in_axis_order, localised_texts, rdf_documents
 from harvesters.paging import Pager
 from mappings import MappingError, MappingInputError, apply_mapping, load_mapping
@@ -134,7 +134,7 @@ class CswHarvester(Harvester):
             name = self.source.mapping if kind == ISO and self.source.mapping else kind
             try:
                 mapping = load_mapping(name)
-                result = apply_mapping(found, mapping, self.base_uri)
+                result = apply_mapping(found, mapping, self.base_uri, **mapping_context(self.source, self.channel))
             except MappingError as exc:
                 raise SourceFormatError(f"{self.source.url}: mapping {name!r}: {exc}") from exc
             problems += result.problems

@@ -8,7 +8,7 @@ import socket
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -17,7 +17,8 @@ CREATE TABLE IF NOT EXISTS jobs (
   id INTEGER PRIMARY KEY, source TEXT NOT NULL, status TEXT NOT NULL, started REAL NOT NULL,
   finished REAL, heartbeat REAL NOT NULL, pid INTEGER, host TEXT, retry_of INTEGER, trigger TEXT,
   new INTEGER DEFAULT 0, updated INTEGER DEFAULT 0, unchanged INTEGER DEFAULT 0, withdrawn INTEGER DEFAULT 0,
-  failed INTEGER DEFAULT 0, superseded INTEGER DEFAULT 0, message TEXT DEFAULT '');
+  failed INTEGER DEFAULT 0, superseded INTEGER DEFAULT 0, message TEXT DEFAULT '', held INTEGER DEFAULT 0,
+  figures TEXT DEFAULT '{}');
 CREATE INDEX IF NOT EXISTS jobs_source ON jobs(source, id);
 CREATE TABLE IF NOT EXISTS job_errors (job INTEGER NOT NULL, origin TEXT, kind TEXT, message TEXT);
 CREATE TABLE IF NOT EXISTS job_log (job INTEGER NOT NULL, at REAL NOT NULL, line TEXT NOT NULL);
@@ -30,12 +31,14 @@ CREATE TABLE IF NOT EXISTS history (
 CREATE INDEX IF NOT EXISTS history_dataset ON history(dataset, at);
 CREATE TABLE IF NOT EXISTS source_state (source TEXT PRIMARY KEY, state TEXT NOT NULL, updated REAL NOT NULL);
 """
-COUNTS = ("new", "updated", "unchanged", "withdrawn", "failed", "superseded")
+COUNTS = ("new", "updated", "unchanged", "held", "withdrawn", "failed", "superseded")
+ADDED_COLUMNS = {"held": "INTEGER DEFAULT 0", "figures": "TEXT DEFAULT '{}'"}  # for databases made before them
+CHANGES = ("created", "updated", "withdrawn")
 
 
 @dataclass(frozen=True)
 class Job:
-    """One harvest job as recorded."""
+    """One harvest job as recorded: its counts and its figures (harvesters.figures)."""
 
     id: int
     source: str
@@ -47,13 +50,18 @@ class Job:
     retry_of: int | None
     counts: dict[str, int]
     message: str
+    figures: dict = field(default_factory=dict)
 
     def as_json(self) -> dict:
-        """Return the job as plain JSON, with its duration in seconds."""
+        """Return the job's report as plain JSON: counts, figures, duration in seconds (docs/harvesting.md)."""
         end = self.finished or time.time()
+        figures = dict(self.figures)
+        read = {k: figures.pop(k, 0) for k in ("records_read", "mapped")}
+        published = self.counts.get("new", 0) + self.counts.get("updated", 0)
         return {"id": self.id, "source": self.source, "status": self.status, "started": self.started,
                 "finished": self.finished, "duration_s": round(end - self.started, 3),
-                "retry_of": self.retry_of, **self.counts, "message": self.message}
+                "retry_of": self.retry_of, **read, "published": published, **self.counts,
+                "changed": published + self.counts.get("withdrawn", 0), **figures, "message": self.message}
 
 
 @dataclass(frozen=True)
@@ -80,6 +88,10 @@ class JobStore:
         self._lock = threading.RLock()
         with self._lock:
             self._db.executescript(SCHEMA)
+            have = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
+            for name, kind in ADDED_COLUMNS.items():
+                if name not in have:
+                    self._db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
 
     def _run(self, sql: str, args: Iterable[Any] = ()) -> sqlite3.Cursor:
         with self._lock:
@@ -107,11 +119,14 @@ class JobStore:
     def heartbeat(self, job: int) -> None:
         self._run("UPDATE jobs SET heartbeat = ? WHERE id = ? AND status = 'running'", (time.time(), job))
 
-    def finish(self, job: int, status: str, counts: dict[str, int], message: str = "") -> None:
-        """Close a job with its status, counts and a one-line message."""
+    def finish(self, job: int, status: str, counts: dict[str, int], message: str = "",
+               figures: dict | None = None) -> None:
+        """Close a job with its status, counts, figures (harvesters.figures) and a one-line message."""
         sets = ", ".join(f"{k} = ?" for k in COUNTS)
-        self._run(f"UPDATE jobs SET status = ?, finished = ?, heartbeat = ?, message = ?, {sets} WHERE id = ?",
-                  (status, time.time(), time.time(), message, *(counts.get(k, 0) for k in COUNTS), job))
+        self._run(f"UPDATE jobs SET status = ?, finished = ?, heartbeat = ?, message = ?, figures = ?, {sets} "
+                  "WHERE id = ?", (status, time.time(), time.time(), message,
+                                   json.dumps(figures or {}, ensure_ascii=False),
+                                   *(counts.get(k, 0) for k in COUNTS), job))
 
     def log(self, job: int, line: str) -> None:
         self._run("INSERT INTO job_log (job, at, line) VALUES (?, ?, ?)", (job, time.time(), line))
@@ -123,16 +138,31 @@ class JobStore:
 
     def job(self, job: int) -> Job | None:
         row = self._run(f"SELECT id, source, status, started, finished, heartbeat, pid, retry_of, "
-                        f"{', '.join(COUNTS)}, message FROM jobs WHERE id = ?", (job,)).fetchone()
+                        f"{', '.join(COUNTS)}, message, figures FROM jobs WHERE id = ?", (job,)).fetchone()
         return _job(row) if row else None
 
     def jobs(self, source: str | None = None, limit: int = 50) -> list[Job]:
         """Return the latest jobs, newest first."""
         where, args = ("WHERE source = ?", (source,)) if source else ("", ())
         rows = self._run(f"SELECT id, source, status, started, finished, heartbeat, pid, retry_of, "
-                         f"{', '.join(COUNTS)}, message FROM jobs {where} ORDER BY id DESC LIMIT ?",
+                         f"{', '.join(COUNTS)}, message, figures FROM jobs {where} ORDER BY id DESC LIMIT ?",
                          (*args, limit)).fetchall()
         return [_job(r) for r in rows]
+
+    def report(self, job: int) -> dict | None:
+        """Return a job's whole report: its counts and figures, and the ids of the datasets it changed."""
+        found = self.job(job)
+        if found is None:
+            return None
+        return {**found.as_json(), "changed_datasets": self.changed(job)}
+
+    def changed(self, job: int) -> dict[str, list[str]]:
+        """Return the datasets a job created, updated and withdrawn (by id), from the history."""
+        out: dict[str, list[str]] = {action: [] for action in CHANGES}
+        for uri, action in self._run("SELECT dataset, action FROM history WHERE job = ? ORDER BY rowid", (job,)):
+            if action in out:
+                out[action].append(uri.rsplit("/", 1)[-1])
+        return out
 
     def job_log(self, job: int) -> list[str]:
         return [r[0] for r in self._run("SELECT line FROM job_log WHERE job = ? ORDER BY rowid", (job,))]
@@ -223,7 +253,8 @@ class JobStore:
 
 def _job(row) -> Job:
     counts = dict(zip(COUNTS, row[8:8 + len(COUNTS)]))
-    return Job(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], counts, row[-1] or "")
+    return Job(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], counts, row[-2] or "",
+               json.loads(row[-1] or "{}"))
 
 
 def _alive(pid: int) -> bool:

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Mapping
 
-from harvesters.base import FetchResult, HarvestBusyError, HarvestError, UnknownSourceError, harvester_class
+from core.errors import WodpError
+from harvesters.base import (FetchResult, HarvestBusyError, HarvestError, UnknownSourceError, harvester_class,
+                              mapping_context)
+from harvesters.figures import Figures
 from harvesters.http import HttpClient
 from harvesters.jobs import JobStore
-from core.errors import WodpError
+from mappings import apply_mapping, load_mapping
+from publish.gate import report_to_json
 from harvesters.provenance import (DEPARTMENT_ID_SPACE, content_hash, job_uri, started_literal,
                                    with_provenance)
 
@@ -46,8 +49,15 @@ class _Run:
     counts: Counter = field(default_factory=Counter)
     errors: list = field(default_factory=list)
     seen: set = field(default_factory=set)
-    digests: dict = field(default_factory=dict)
-    pages: dict = field(default_factory=dict)
+    pages: dict = field(default_factory=dict)         # page → URIs of the datasets it gave
+    figures: Figures = field(default_factory=Figures)
+    page_figures: dict = field(default_factory=dict)  # page → its mapping figures (reused when it answers 304)
+
+
+class NoDatasetError(HarvestError):
+    """A document or page of the source gave no dataset (or the whole listing is empty)."""
+
+    code = "no-dataset"
 
 
 def run_harvest(name: str, ctx: HarvestContext, trigger: str = "manual") -> dict:
@@ -71,13 +81,15 @@ def run_harvest(name: str, ctx: HarvestContext, trigger: str = "manual") -> dict
         for line in result.log:
             note(line)
         run.errors += [("fetch", "record", p) for p in result.problems]
-        run.errors += [(p.origin, p.kind, f"{p.field or ''}: {p.message}") for p in result.mapped
-                       if p.kind in ("bad-value", "bad-date", "key-collision", "duplicate")]
+        # problems of records the harvester mapped itself (CSW): in the job's errors and its figures
+        run.errors += [(p.origin, p.kind, f"{p.field or ''}: {p.message}") for p in result.mapped]
+        run.figures.add_problems(result.mapped)
+        run.counts["fetch_problems"] = len(result.problems)
         _process(ctx, src, harvester, result, previous, run, note)
-        status, message = "succeeded", _summary(run.counts, http.conditional_hits)
+        status, message = "succeeded", _summary(run.counts, run.figures, http.conditional_hits)
     except WodpError as exc:
         message = f"{type(exc).__name__}: {exc.message}; nothing published from {name} was changed by fetching" \
-            if not run.counts else f"{type(exc).__name__}: {exc.message}"
+            if not _wrote(run.counts) else f"{type(exc).__name__}: {exc.message}"
         note(message)
     except Exception as exc:  # a bug must not leave the job running
         message = f"internal error: {type(exc).__name__}: {exc}"
@@ -86,11 +98,16 @@ def run_harvest(name: str, ctx: HarvestContext, trigger: str = "manual") -> dict
     finally:
         http.close()
         ctx.jobs.errors(run.job, run.errors)
-        ctx.jobs.finish(run.job, status, dict(run.counts), message)
-    report = ctx.jobs.job(run.job).as_json()
+        figures = {**run.figures.as_json(), "fetch_problems": run.counts.pop("fetch_problems", 0)}
+        ctx.jobs.finish(run.job, status, dict(run.counts), message, figures)
+    report = ctx.jobs.report(run.job)
     report["conditional_hits"] = http.conditional_hits
     report["errors"] = len(run.errors)
     return report
+
+
+def _wrote(counts: Counter) -> bool:
+    return any(counts.get(k) for k in ("new", "updated", "withdrawn", "held"))
 
 
 def _noter(jobs: JobStore, job: int):
@@ -100,116 +117,186 @@ def _noter(jobs: JobStore, job: int):
     return note
 
 
-def _summary(counts: Counter, hits: int) -> str:
-    parts = [f"{counts.get(k, 0)} {k}" for k in ("new", "updated", "unchanged", "withdrawn", "failed")]
+def _summary(counts: Counter, figures: Figures, hits: int) -> str:
+    head = f"{figures.records_read} records read, {figures.mapped} mapped; "
+    parts = [f"{counts.get(k, 0)} {k}" for k in ("new", "updated", "unchanged", "held", "withdrawn", "failed")]
     if counts.get("superseded"):
         parts.append(f"{counts['superseded']} superseded")
-    return ", ".join(parts) + (f"; {hits} conditional hits (304)" if hits else "")
+    unknown = sum(sum(values.values()) for values in figures.unknown_values.values())
+    tail = [f"{n} {what}" for n, what in ((len(figures.unplaced_fields), "unplaced fields"),
+                                          (unknown, "unknown values"), (figures.key_collisions, "key collisions"),
+                                          (figures.duplicates, "duplicates")) if n]
+    return head + ", ".join(parts) + (f"; {', '.join(tail)}" if tail else "") + (
+        f"; {hits} conditional hits (304)" if hits else "")
 
 
 def _process(ctx: HarvestContext, src, harvester, result: FetchResult, previous: Mapping, run: _Run, note) -> None:
     """Map, compare, publish and withdraw; save the source state only once everything is done."""
     owned = ctx.jobs.entries(src.name)
+    kept = result.state.get("kept_pages", ())
+    for page in kept:
+        _kept_page(ctx, page, previous, owned, run)
     if result.not_modified:
-        run.counts["unchanged"] = sum(1 for e in owned.values() if e.state in ("published", "held"))
         note("the source answered 304 Not Modified: nothing to do")
         return
-    changed, hashes = _changed_graphs(ctx, src, harvester, result, previous, owned, run)
+    _check_found(src, result, owned, note, ctx.settings.home)
+    changed, hashes = _changed_graphs(ctx, src, harvester, result, owned, run)
     _publish(ctx, src, harvester, changed, hashes, owned, run, note)
     if result.complete:
-        gone = [u for u, e in owned.items() if e.state == "published" and u not in run.seen]
-        if gone:
-            note(f"withdrawing {len(gone)} datasets gone from the source")
-            done = ctx.publisher.withdraw(gone, src.name, reason="gone from source", job=run.job)
-            run.counts["withdrawn"] += len(done)
-    state = {**result.state, "digests": run.digests}
-    if run.pages:
-        state["pages"] = {url: {**result.state.get("pages", {}).get(url, {}), "uris": sorted(uris)}
-                          for url, uris in run.pages.items()}
-    ctx.jobs.save_state(src.name, state)
+        _withdraw_gone(ctx, src, owned, run, note)
+    ctx.jobs.save_state(src.name, _state(result, run))
 
 
-def _changed_graphs(ctx, src, harvester, result: FetchResult, previous: Mapping, owned, run: _Run):
+def _withdraw_gone(ctx, src, owned, run: _Run, note) -> None:
+    """Withdraw the datasets a complete listing no longer holds; held ones leave the quarantine too."""
+    gone = [u for u, e in owned.items() if e.state in ("published", "held") and u not in run.seen]
+    if not gone:
+        return
+    note(f"withdrawing {len(gone)} datasets gone from the source")
+    done = set(ctx.publisher.withdraw(gone, src.name, reason="gone from source", job=run.job))
+    held = [u for u in gone if owned[u].state == "held"]
+    for uri in held:
+        ctx.publisher.quarantine.release(uri.rsplit("/", 1)[-1])
+    never = [u for u in held if u not in done]   # held back and never published: nothing to tombstone
+    if never:
+        note(f"{len(never)} held datasets gone from the source leave the quarantine")
+        ctx.jobs.record(((u, src.name, owned[u].channel, owned[u].rank, None, "withdrawn", "withdrawn")
+                         for u in never), run.job)
+    run.counts["withdrawn"] += len(done) + len(never)
+
+
+def _state(result: FetchResult, run: _Run) -> dict:
+    """Return the source state to keep: the harvester's, with each page's dataset URIs and mapping figures."""
+    if not run.pages:
+        return dict(result.state)
+    pages = result.state.get("pages", {})
+    return {**result.state, "pages": {url: {**pages.get(url, {}), "uris": sorted(run.pages.get(url, ())),
+                                            "figures": run.page_figures.get(url, {})}
+                                      for url in dict.fromkeys([*pages, *run.pages])}}
+
+
+def _kept_page(ctx, page: str, previous: Mapping, owned, run: _Run) -> None:
+    """Count the datasets of a page that answered 304 as they last were: unchanged, or held again."""
+    before = previous.get("pages", {}).get(page, {})
+    figures = before.get("figures") or {}
+    run.figures.add(Figures.from_json({**figures, "held_reasons": []}))
+    run.page_figures[page] = figures
+    for uri in before.get("uris", ()):
+        run.seen.add(uri)
+        run.pages.setdefault(page, set()).add(uri)
+        _again(ctx, uri, owned.get(uri), run)
+
+
+def _again(ctx, uri: str, entry, run: _Run) -> None:
+    """Count a dataset whose content did not change: held again if validation held it, else unchanged."""
+    if entry is None or entry.state != "held":
+        run.counts["unchanged"] += 1
+        return
+    run.counts["held"] += 1
+    kept = ctx.publisher.quarantine.get(uri.rsplit("/", 1)[-1])
+    report = kept.report if kept is not None else {"reason": "held back; its report is no longer kept"}
+    run.figures.add_held(report)
+    run.errors.append((uri, "validation", "still held (unchanged since it was held): " + _reason(report)))
+
+
+def _reason(report: Mapping) -> str:
+    first = next((f for f in report.get("findings", ()) if f.get("severity") == "Violation"), None)
+    if first is None:
+        return report.get("reason") or "held back"
+    return f"{report.get('violations', 0)} violations, first: {first.get('path')}: {first.get('message_en')}"
+
+
+def _check_found(src, result: FetchResult, owned, note, home) -> None:
+    """Fail on a document or page with no dataset, and on an empty listing, unless options.allow_empty."""
+    if not result.complete:
+        return   # an incremental listing may rightly bring nothing
+    read = Counter(r.origin.rsplit("#", 1)[0] for r in result.records)
+    read.update({page: len(uris) for page, uris in result.state.get("page_uris", {}).items()})
+    kept = set(result.state.get("kept_pages", ()))
+    empty = [page for page in result.state.get("pages", {}) if page not in kept and not read.get(page)]
+    if not result.records and not result.graphs and not kept:
+        path = src.path and (src.path if Path(src.path).is_absolute() else str(Path(home) / src.path))
+        empty = empty or [src.url or path or src.name]
+    if not empty:
+        return
+    published = sum(1 for e in owned.values() if e.state == "published")
+    where = ", ".join(empty[:5]) + (f" and {len(empty) - 5} more" if len(empty) > 5 else "")
+    if (src.options or {}).get("allow_empty"):
+        note(f"no dataset found in {where}; options.allow_empty is set, so its datasets are withdrawn")
+        return
+    raise NoDatasetError(f"no dataset found in {where}" + (
+        f"; the {published} datasets published from {src.name} stay published (set the source option "
+        "allow_empty: true to accept an empty listing and withdraw them)" if published else ""))
+
+
+def _changed_graphs(ctx, src, harvester, result: FetchResult, owned, run: _Run):
     """Return the dataset graphs that differ from what this source last published, with their hashes."""
-    store = ctx.publisher.store
-    base = ctx.settings.base_uri
-    known = previous.get("digests", {})
-    for page in result.state.get("kept_pages", ()):
-        for uri in previous.get("pages", {}).get(page, {}).get("uris", ()):
-            run.seen.add(uri)
-            run.pages.setdefault(page, set()).add(uri)
-            run.counts["unchanged"] += 1
-        run.digests.update({d: u for d, u in known.items() if u in run.seen})
     candidates: dict[str, list] = {}
     mapping = _mapping(src, harvester) if result.records else None
-    tag = mapping.name + ":" + ",".join(mapping.chain) if mapping else ""
-    for record in result.records:
-        digest = _digest(record, tag)
-        uri = known.get(digest)
-        entry = owned.get(uri) if uri else None
-        if entry and entry.state in ("published", "held") and uri not in run.seen and (
-                entry.state == "held" or store.has_dataset(uri)):
-            _seen(run, uri, record.origin, digest)
-            run.counts["unchanged"] += 1
-            continue
-        from mappings import apply_mapping
-
-        mapped = apply_mapping([record], mapping, base)
-        run.errors += [(p.origin, p.kind, f"{p.field or ''}: {p.message}") for p in mapped.problems
-                       if p.kind in ("bad-value", "bad-date", "key-collision", "duplicate")]
+    where = mapping_context(src, harvester.channel)
+    for page, records in _by_page(result.records).items():
+        mapped = apply_mapping(records, mapping, ctx.settings.base_uri, **where)
+        figures = Figures()
+        figures.add_mapping(mapped)
+        run.figures.add(figures)
+        run.page_figures[page] = figures.as_json()
+        run.errors += [(p.origin, p.kind, f"{p.field or ''}: {p.message}") for p in mapped.problems]
         for uri, triples in mapped.graphs.items():
-            if uri in run.seen or uri in candidates:
-                run.errors.append((record.origin, "key-collision", f"{uri} already came from another record"))
+            if uri in run.seen:
+                run.errors.append((page, "key-collision", f"{uri} already came from another document; "
+                                                          "this one is left out"))
+                run.figures.key_collisions += 1
                 run.counts["failed"] += 1
                 continue
             candidates[uri] = triples
-            _seen(run, uri, record.origin, digest)
-    for uri, triples in result.graphs.items():
-        if uri not in run.seen:
-            candidates[uri] = triples
             run.seen.add(uri)
-            origin = next((p for p, us in result.state.get("page_uris", {}).items() if uri in us), None)
-            if origin:
-                run.pages.setdefault(origin, set()).add(uri)
+            run.pages.setdefault(page, set()).add(uri)
+    origins = {u: p for p, us in result.state.get("page_uris", {}).items() for u in us}
+    fresh = [u for u in result.graphs if u not in run.seen]
+    run.figures.add_graphs(len(fresh))
+    for uri in fresh:
+        candidates[uri] = result.graphs[uri]
+        run.seen.add(uri)
+        if uri in origins:
+            run.pages.setdefault(origins[uri], set()).add(uri)
     changed, hashes = {}, {}
     for uri, triples in candidates.items():
         h = content_hash(uri, triples)
         entry = owned.get(uri)
         if entry and entry.hash == h and (entry.state == "held" or (entry.state == "published"
-                                                                    and store.has_dataset(uri))):
-            run.counts["unchanged"] += 1
+                                                                    and ctx.publisher.store.has_dataset(uri))):
+            _again(ctx, uri, entry, run)
             continue
         changed[uri], hashes[uri] = triples, h
     return changed, hashes
 
 
-def _seen(run: _Run, uri: str, origin: str, digest: str) -> None:
-    run.seen.add(uri)
-    run.digests[digest] = uri
-    run.pages.setdefault(origin.rsplit("#", 1)[0], set()).add(uri)
+def _by_page(records) -> dict[str, list]:
+    """Group records by the document or page they came from (their origin before '#')."""
+    pages: dict[str, list] = {}
+    for record in records:
+        pages.setdefault(record.origin.rsplit("#", 1)[0], []).append(record)
+    return pages
 
 
 def _mapping(src, harvester):
-    from mappings import load_mapping
-
     name = src.mapping or harvester.default_mapping
     if not name:
         raise HarvestError(f"source {src.name!r} gives records but no mapping")
     return load_mapping(name)
 
 
-def _digest(record, tag: str) -> str:
-    """Hash a raw record with the mapping that reads it: the same digest maps to the same graph."""
-    text = json.dumps([tag, record.source, record.key, record.fields], ensure_ascii=False, sort_keys=True,
-                      default=str)
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+def _default_profile(src, harvester) -> str:
+    """Return the kind's profile; a department kind (wuhan) used for another catalogue gets the external one."""
+    external = (src.channel or harvester.channel) == "external"
+    return "external" if external and harvester.default_profile == "wuhan" else harvester.default_profile
 
 
 def _publish(ctx, src, harvester, changed: dict, hashes: dict, owned, run: _Run, note) -> None:
     """Publish changed datasets in batches, each batch one publication through the gate."""
     if not changed:
         return
-    profile = src.profile or harvester.default_profile
+    profile = src.profile or _default_profile(src, harvester)
     job_node = job_uri(ctx.settings.base_uri, run.job)
     started = started_literal(run.started)
     uris = list(changed)
@@ -221,10 +308,10 @@ def _publish(ctx, src, harvester, changed: dict, hashes: dict, owned, run: _Run,
         for uri in outcome.published:
             run.counts["updated" if uri in owned and owned[uri].state != "withdrawn" else "new"] += 1
         for uri, report in outcome.held.items():
-            run.counts["failed"] += 1
-            first = next((f for f in report.findings if f.severity == "Violation"), None)
-            run.errors.append((uri, "validation", f"{report.count('Violation')} violations"
-                               + (f", first: {first.path}: {first.message_en}" if first else "")))
+            run.counts["held"] += 1
+            found = report_to_json(report)
+            run.figures.add_held(found)
+            run.errors.append((uri, "validation", "held: " + _reason(found)))
         run.counts["superseded"] += len(outcome.superseded)
         note(f"batch {n // size + 1}: {len(outcome.published)} published, {len(outcome.held)} held, "
              f"{len(outcome.superseded)} superseded")

@@ -108,7 +108,10 @@ class Scheduler:
             names, self._last = self.due(self._last, now), now
             for name in names:
                 try:
-                    self.harvesting.run(name, trigger="schedule")
+                    report = self.harvesting.run(name, trigger="schedule")
+                    if report.get("status") != "succeeded":   # e.g. no dataset found: say so once, here
+                        log.warning("scheduled harvest of %s %s: %s", name, report.get("status"),
+                                    report.get("message"))
                 except WodpError as exc:
                     log.warning("scheduled harvest of %s: %s", name, exc.message)
                 except Exception:

@@ -246,7 +246,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     """Validate files (RDF, or record files through --mapping) and print the report; 1 on violations."""
     settings = _settings(args)
     from publish.gate import report_to_json
-    from server.validation_api import graphs_from_upload, merge_reports
+    from server.validation_api import read_upload, validate_graphs
     from shapes.validate import get_validator
 
     validator = get_validator(args.engine)
@@ -258,25 +258,40 @@ def cmd_validate(args: argparse.Namespace) -> int:
             data = path.read_bytes()
         except OSError as exc:
             raise WodpError(f"{path}: cannot read: {exc.strerror}") from exc
-        graphs, problems = graphs_from_upload(data, path.name, args.mapping, settings.base_uri,
-                                              jurisdiction=args.jurisdiction)
-        report = merge_reports([validator.validate(list(t), profile=args.profile) for t in graphs.values()])
+        graphs, problems, figures = read_upload(data, path.name, args.mapping, settings.base_uri,
+                                                jurisdiction=args.jurisdiction)
+        report, counted = validate_graphs(validator, graphs, args.profile, figures)
         violations += report.count("Violation")
-        documents.append((path, len(graphs), report, problems))
+        documents.append((path, len(graphs), report, problems, counted))
     if args.format == "json":
-        print(json.dumps([{"file": str(p), "datasets": n, **report_to_json(r),
-                           "mapping_problems": [x.__dict__ for x in pr]} for p, n, r, pr in documents],
+        print(json.dumps([{"file": str(p), "datasets": n, **report_to_json(r), **c,
+                           "mapping_problems": [x.__dict__ for x in pr]} for p, n, r, pr, c in documents],
                          ensure_ascii=False, indent=1))
     else:
-        for path, count, report, problems in documents:
+        for path, count, report, problems, counted in documents:
             verdict = "conforms" if report.conforms else "does not conform"
             print(f"{path}: {count} datasets, {report.count('Violation')} violations, "
                   f"{report.count('Warning')} warnings: {verdict} to profile {args.profile}")
+            _print_figures(counted)
             for f in report.findings:
                 print(f"  {f.severity:<9} {f.focus}  {f.path or ''}\n            {f.message_zh} / {f.message_en}")
             for problem in problems:
                 print(f"  mapping   {problem.origin} {problem.field or ''}: {problem.message}")
     return 1 if violations else 0
+
+
+def _print_figures(figures: dict) -> None:
+    """Print the figures of a validation (harvesters.figures) as a few indented lines."""
+    print(f"  records read {figures['records_read']}, mapped {figures['mapped']}, valid {figures['valid']}, "
+          f"held {figures['held']}, duplicates {figures['duplicates']}, key collisions {figures['key_collisions']}")
+    for title, key in (("unplaced fields", "unplaced_fields"), ("missing fields", "missing_fields")):
+        if figures[key]:
+            print(f"  {title}: " + ", ".join(f"{k} ({n})" for k, n in figures[key].items()))
+    for title, key in (("unknown values", "unknown_values"), ("bad values", "bad_values")):
+        for where, values in figures[key].items():
+            print(f"  {title} of {where}: " + ", ".join(f"{v!r} ({n})" for v, n in values.items()))
+    for reason in figures["held_reasons"]:
+        print(f"  held for  {reason['path']}: {reason['message_en']} ({reason['datasets']} datasets)")
 
 
 def cmd_export(args: argparse.Namespace) -> int:

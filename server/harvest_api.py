@@ -48,9 +48,9 @@ def jobs():
 
 @bp.get("/api/harvest/jobs/<int:job_id>")
 def job(job_id: int):
-    """Show one job's report: status, counts, duration, per-record errors and its log."""
+    """Show one job's report: status, counts and figures, datasets changed, per-record errors and its log."""
     store = _jobs().jobs
-    found = store.job(job_id)
+    found = store.report(job_id)
     if found is None:
         raise NotFoundError(f"no harvest job {job_id}")
-    return _json({**found.as_json(), "errors": store.job_errors(job_id), "log": store.job_log(job_id)})
+    return _json({**found, "errors": store.job_errors(job_id), "log": store.job_log(job_id)})

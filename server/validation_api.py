@@ -9,6 +9,7 @@ from pathlib import PurePath
 import pyoxigraph as ox
 from flask import Blueprint, Response, current_app, request
 
+from harvesters.figures import Figures, held_reasons
 from publish.gate import report_to_json
 from shapes.report import ValidationReport
 from core.errors import BadRequestError, NotAcceptableError
@@ -57,18 +58,28 @@ def _input() -> tuple[bytes, str, str | None]:
 def graphs_from_upload(data: bytes, name: str, mapping: str | None, base_uri: str,
                        max_bytes: int = 100 * 1024 * 1024, source: str = "upload",
                        jurisdiction: str | None = None) -> tuple[dict, list]:
-    """Turn an upload into dataset graphs; return (graphs, mapping problems).
+    """Turn an upload into dataset graphs; return (graphs, mapping problems)."""
+    graphs, problems, _ = read_upload(data, name, mapping, base_uri, max_bytes, source, jurisdiction=jurisdiction)
+    return graphs, problems
+
+
+def read_upload(data: bytes, name: str, mapping: str | None, base_uri: str,
+                max_bytes: int = 100 * 1024 * 1024, source: str = "upload",
+                jurisdiction: str | None = None) -> tuple[dict, list, Figures]:
+    """Turn an upload into dataset graphs; return (graphs, mapping problems, figures of what was read).
 
     ``jurisdiction`` is the records' administrative division code (docs/sources.md); None: the mapping's.
     """
     suffix = name.rsplit(".", 1)[-1].lower() if "." in name else ""
     if not data.strip():
         raise BadRequestError(f"{name}: the file is empty")
+    figures = Figures()
     if suffix in RDF_SUFFIXES and not (suffix == "json" and mapping):
         graphs = split_datasets(parse_rdf(data, RDF_SUFFIXES[suffix], name, base_iri=base_uri + "/"))
         if not graphs:
             raise BadRequestError(f"{name}: no dcat:Dataset found")
-        return graphs, []
+        figures.add_graphs(len(graphs))
+        return graphs, [], figures
     if suffix in RECORD_SUFFIXES:
         if not mapping:
             raise BadRequestError(f"{name}: a record file needs ?mapping=NAME (see GET /api/mappings)")
@@ -82,8 +93,18 @@ def graphs_from_upload(data: bytes, name: str, mapping: str | None, base_uri: st
                                spec, base_uri, jurisdiction=jurisdiction)
         if not result.graphs:
             raise BadRequestError(f"{name}: no record found through mapping {mapping!r}")
-        return result.graphs, list(result.problems)
+        figures.add_mapping(result)
+        return result.graphs, list(result.problems), figures
     raise BadRequestError(f"{name}: unknown format .{suffix}; use .ttl .jsonld .rdf .nt or .csv .xlsx .json .xml")
+
+
+def validate_graphs(validator, graphs: dict, profile: str, figures: Figures) -> tuple[ValidationReport, dict]:
+    """Validate each dataset; return the merged report and the figures with valid and held counts."""
+    reports = [validator.validate(list(t), profile=profile) for t in graphs.values()]
+    held = [r for r in reports if not r.conforms]
+    for report in held:
+        figures.add_held(report_to_json(report))
+    return merge_reports(reports), {**figures.as_json(), "valid": len(reports) - len(held), "held": len(held)}
 
 
 def merge_reports(reports: list[ValidationReport]) -> ValidationReport:
@@ -121,18 +142,18 @@ def validate():
     """Validate uploaded metadata against a profile and answer the report."""
     platform = _platform()
     data, name, mapping = _input()
-    graphs, problems = graphs_from_upload(data, name, mapping, platform.settings.base_uri,
-                                          platform.settings.server.max_request_bytes,
-                                          jurisdiction=request.args.get("jurisdiction"))
+    graphs, problems, figures = read_upload(data, name, mapping, platform.settings.base_uri,
+                                            platform.settings.server.max_request_bytes,
+                                            jurisdiction=request.args.get("jurisdiction"))
     profile = request.args.get("profile", "wuhan")
-    report = merge_reports([platform.validator.validate(list(t), profile=profile) for t in graphs.values()])
-    return _render(report, len(graphs), problems)
+    report, counted = validate_graphs(platform.validator, graphs, profile, figures)
+    return _render(report, len(graphs), problems, counted)
 
 
-def _render(report: ValidationReport, datasets: int, problems: list) -> Response:
+def _render(report: ValidationReport, datasets: int, problems: list, figures: dict) -> Response:
     for media, _q in parse_accept(request.headers.get("Accept")):
         if media in ("application/json", "*/*", "application/*"):
-            body = report_to_json(report) | {"datasets": datasets,
+            body = report_to_json(report) | {"datasets": datasets, **figures,
                                              "mapping_problems": [p.__dict__ for p in problems]}
             return Response(json.dumps(body, ensure_ascii=False), mimetype="application/json")
         if media in ("text/turtle", "application/n-triples"):
@@ -141,11 +162,11 @@ def _render(report: ValidationReport, datasets: int, problems: list) -> Response
             return Response(ox.serialize(report_triples(report), format=fmt, prefixes=prefixes),
                             content_type=media + "; charset=utf-8")
         if media == "text/html":
-            return Response(_html(report, datasets, problems), mimetype="text/html")
+            return Response(_html(report, datasets, problems, figures), mimetype="text/html")
     raise NotAcceptableError("offered: application/json, text/turtle, application/n-triples, text/html")
 
 
-def _html(report: ValidationReport, datasets: int, problems: list) -> str:
+def _html(report: ValidationReport, datasets: int, problems: list, figures: dict) -> str:
     rows = "".join(
         f"<tr class='{html.escape(f.severity.lower())}'><td>{html.escape(f.severity)}</td>"
         f"<td><code>{html.escape(f.focus)}</code></td><td><code>{html.escape(f.path or '')}</code></td>"
@@ -159,20 +180,38 @@ def _html(report: ValidationReport, datasets: int, problems: list) -> str:
         f"<h1>校验报告 / Validation report</h1><p id='verdict'>{verdict}</p>"
         f"<p>数据集 / datasets: <span id='datasets'>{datasets}</span> · 违规 / violations: "
         f"<span id='violations'>{report.count('Violation')}</span> · 警告 / warnings: "
-        f"<span id='warnings'>{report.count('Warning')}</span></p>"
+        f"<span id='warnings'>{report.count('Warning')}</span></p>{_html_figures(figures)}"
         "<table><thead><tr><th>级别</th><th>对象</th><th>属性</th><th>说明</th></tr></thead>"
         f"<tbody>{rows}</tbody></table>{'<ul>' + extra + '</ul>' if extra else ''}</main></body></html>")
+
+
+def _html_figures(figures: dict) -> str:
+    """Write the figures of a validation (records, valid, held, unplaced fields, unknown values) as HTML."""
+    esc = html.escape
+    unplaced = ", ".join(f"{esc(k)} ({n})" for k, n in figures["unplaced_fields"].items()) or "—"
+    unknown = "; ".join(f"{esc(field)}: " + ", ".join(f"{esc(v)} ({n})" for v, n in values.items())
+                        for field, values in figures["unknown_values"].items()) or "—"
+    return (f"<p id='figures'>记录 / records read: {figures['records_read']} · 映射 / mapped: {figures['mapped']} · "
+            f"通过 / valid: {figures['valid']} · 未通过 / held: {figures['held']} · 键冲突 / key collisions: "
+            f"{figures['key_collisions']}</p><p>未映射字段 / unplaced fields: {unplaced}</p>"
+            f"<p>未识别的值 / unknown values: {unknown}</p>")
 
 
 @bp.get("/api/quarantine")
 def quarantine_list():
     """List the datasets held back by validation (?department=D012 for one department)."""
     held = _platform().quarantine.list(request.args.get("department"))
-    items = [{"id": m["id"], "uri": m["uri"], "department": m.get("department"), "source": m.get("source"),
-              "held_at": m["held_at"], "violations": m["report"].get("violations"),
-              "warnings": m["report"].get("warnings")} for m in held]
-    return Response(json.dumps({"total": len(items), "held": items}, ensure_ascii=False),
-                    mimetype="application/json")
+    figures = Figures()
+    items = []
+    for m in held:
+        figures.add_held(m["report"])
+        items.append({"id": m["id"], "uri": m["uri"], "department": m.get("department"), "source": m.get("source"),
+                      "held_at": m["held_at"], "violations": m["report"].get("violations"),
+                      "warnings": m["report"].get("warnings"),
+                      "reasons": [{"path": p, "message_en": en, "message_zh": zh}
+                                  for p, en, zh in sorted(held_reasons(m["report"]))]})
+    body = {"total": len(items), "reasons": figures.as_json()["held_reasons"], "held": items}
+    return Response(json.dumps(body, ensure_ascii=False), mimetype="application/json")
 
 
 @bp.get("/api/quarantine/<dataset_id>")

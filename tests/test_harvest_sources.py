@@ -71,7 +71,8 @@ def test_dcat_feed_follows_both_hydra_paging_forms(tmp_path, source):
     try:
         report = h.run("eu")
         assert report["status"] == "succeeded"
-        assert report["new"] + report["failed"] == 5          # every dataset of the four pages reached the gate
+        assert report["new"] + report["held"] == 5            # every dataset of the four pages reached the gate
+        assert report["records_read"] == report["mapped"] == 5 and report["failed"] == 0
         assert report["new"] >= 1 and h.store.count_datasets() == report["new"]
         errors = h.jobs.job_errors(report["id"])
         held = [e for e in errors if e["kind"] == "validation"]
@@ -79,7 +80,10 @@ def test_dcat_feed_follows_both_hydra_paging_forms(tmp_path, source):
         assert all(e["kind"] == "record" for e in errors if e["kind"] != "validation")  # forms read, reported
         assert {r.split("?")[0] for r in source.requests} == {"/feed.rdf", "/page2.ttl", "/page3.rdf", "/page4.rdf"}
         again = h.run("eu")
-        assert again["unchanged"] == 5 and again["conditional_hits"] == 4 and source.hits_304 == 4
+        assert again["conditional_hits"] == 4 and source.hits_304 == 4
+        # the datasets held back stay held (with their reasons), not unchanged
+        assert (again["unchanged"], again["held"]) == (report["new"], report["held"])
+        assert sum(r["datasets"] for r in again["held_reasons"]) >= again["held"]
     finally:
         h.close()
 
@@ -138,6 +142,15 @@ def test_drop_folder_inventory(tmp_path):
         generation = h.store.generation
         assert h.run("drop")["unchanged"] == 1 and h.store.generation == generation
         (drop / "d017.json").unlink()
-        assert h.run("drop")["withdrawn"] == 1 and h.store.count_datasets() == 0
+        # an emptied folder is refused (docs/harvesting.md): nothing is withdrawn unless the source allows it
+        refused = h.run("drop")
+        assert refused["status"] == "failed" and f"no dataset found in {drop}" in refused["message"]
+        assert "allow_empty" in refused["message"] and h.store.count_datasets() == 1
+    finally:
+        h.close()
+    h = Harness(tmp_path, [{"name": "drop", "kind": "inventory", "path": "drop", "options": {"allow_empty": True}}])
+    try:
+        emptied = h.run("drop")
+        assert emptied["status"] == "succeeded" and emptied["withdrawn"] == 1 and h.store.count_datasets() == 0
     finally:
         h.close()
