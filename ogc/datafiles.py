@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from typing import Any
 
 from core.errors import BadRequestError
@@ -21,14 +22,73 @@ class DataFileError(BadRequestError):
     code = "data-file"
 
 
+class Rows(list):
+    """Tabular rows (column → value mappings), with notes on how the file was read (header, encoding)."""
+
+    def __init__(self, rows=(), notes: tuple[str, ...] = ()) -> None:
+        super().__init__(rows)
+        self.notes = tuple(notes)
+
+
+_NUMBER = re.compile(r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) or bool(_NUMBER.match(str(value or "")))
+
+
+def first_row_is_data(lines: list[list[Any]]) -> bool:
+    """Tell whether a table's first row is data, not a header: it holds a number where the next row does too.
+
+    A header names its columns; a first row with a number (a coordinate, an id) in a column that holds
+    numbers below it is a row of data ("汉口北,114.329481,30.711953,1号线,1").
+    """
+    if not lines:
+        return False
+    first = lines[0]
+    below = lines[1] if len(lines) > 1 else None
+    for index, value in enumerate(first):
+        if _is_number(value) and (below is None or (index < len(below) and _is_number(below[index]))):
+            return True
+    return False
+
+
+def table_rows(lines: list[list[Any]], name: str, encoding: str | None = None) -> Rows:
+    """Turn a table's lines into rows keyed by its header, or by 列1, 列2 … when the first row is data."""
+    notes = [f"read as {encoding}"] if encoding else []
+    if first_row_is_data(lines):
+        width = max(len(line) for line in lines)
+        header = [f"列{i + 1}" for i in range(width)]
+        body = lines
+        notes.append(f"no header row: the first row holds numbers and is read as data; columns named "
+                     f"列1…列{width}")
+    else:
+        header = [str(h).strip() if h not in (None, "") else f"列{i + 1}" for i, h in enumerate(lines[0] if lines else ())]
+        body = lines[1:]
+        notes.append("first row read as the header")
+    wider = [n for n, line in enumerate(body, start=1) if len(line) > len(header)]
+    if wider:  # never drop a value: extra fields get columns of their own
+        extra = [f"列{i + 1}" for i in range(len(header), max(len(line) for line in body))]
+        header = header + extra
+        notes.append(f"{len(wider)} rows have more fields than the header (first: row {wider[0]}); "
+                     f"the extra fields are kept as {', '.join(extra)}")
+    rows = [{h: ("" if v is None else v) for h, v in zip(header, line)} for line in body
+            if any(v not in (None, "") for v in line)]
+    return Rows(rows, tuple(notes))
+
+
 def decode_text(raw: bytes, name: str) -> str:
     """Decode UTF-8 (with or without BOM), else GB18030 (which covers GBK); refuse anything else."""
+    return _decode(raw, name)[0]
+
+
+def _decode(raw: bytes, name: str) -> tuple[str, str]:
     try:
-        return raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig"), "UTF-8 with BOM" if raw.startswith(b"\xef\xbb\xbf") else "UTF-8"
     except UnicodeDecodeError:
         pass
     try:
-        return raw.decode("gb18030")
+        return raw.decode("gb18030"), "GB18030 (GBK)"
     except UnicodeDecodeError as exc:
         raise DataFileError(f"{name}: neither UTF-8 nor GB18030 text (byte {exc.start})") from None
 
@@ -42,7 +102,12 @@ def parse_data(raw: bytes, media: str | None, name: str, *, max_rows: int = 200_
     elif media in ("application/json", "application/geo+json") or raw.lstrip()[:1] in (b"{", b"["):
         return _json(raw, name, max_rows)
     else:
-        rows = list(csv.DictReader(io.StringIO(decode_text(raw, name))))
+        text, encoding = _decode(raw, name)
+        try:
+            lines = list(csv.reader(io.StringIO(text, newline=""), _dialect(text)))
+        except csv.Error as exc:
+            raise DataFileError(f"{name}: malformed CSV ({exc})") from None
+        rows = table_rows([line for line in lines if line], name, encoding)
     if len(rows) > max_rows:
         raise DataFileError(f"{name}: {len(rows)} rows, more than the {max_rows} spatialized per dataset")
     return rows
@@ -74,14 +139,28 @@ def _xlsx_rows(raw: bytes, name: str, max_rows: int) -> list[dict[str, Any]]:
     except Exception as exc:  # openpyxl raises many kinds for a broken file
         raise DataFileError(f"{name}: not a readable XLSX workbook ({type(exc).__name__})") from None
     sheet = book.worksheets[0]
-    lines = sheet.iter_rows(values_only=True)
-    header = [str(h) if h is not None else f"列{i + 1}" for i, h in enumerate(next(lines, ()) or ())]
-    rows = []
-    for line in lines:
-        if len(rows) > max_rows:
+    lines = []
+    for line in sheet.iter_rows(values_only=True):
+        if len(lines) > max_rows + 1:
             break
-        rows.append({h: ("" if v is None else v) for h, v in zip(header, line)})
-    return rows
+        if any(v not in (None, "") for v in line):
+            lines.append(list(line))
+    return table_rows(lines, name)
+
+
+def _dialect(text: str):
+    """Return the CSV dialect: comma, else the tab or semicolon the first line uses."""
+    first = text.split("\n", 1)[0]
+    for delimiter in (",", "\t", ";"):
+        if delimiter in first:
+            return _Dialect(delimiter)
+    return _Dialect(",")
+
+
+class _Dialect(csv.excel):
+    def __init__(self, delimiter: str) -> None:
+        super().__init__()
+        self.delimiter = delimiter
 
 
 def http_fetch(url: str, *, timeout_s: float = 30.0, max_bytes: int = 100 * 1024 * 1024) -> bytes:
