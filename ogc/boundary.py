@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -16,6 +17,7 @@ from core.errors import BadRequestError
 from ogc.coords import Crs, in_extent, parse_crs, to_cgcs2000
 from ogc.geometry import repaired
 
+log = logging.getLogger(__name__)
 Extent = tuple[float, float, float, float]
 
 
@@ -220,6 +222,12 @@ def read_boundary_file(path: str | Path) -> dict[str, Any]:
 
 
 def load_boundary(path: str | Path, crs: Crs | str | None = None) -> Boundary:
-    """Read a boundary GeoJSON or TopoJSON file (a setting, or a test's real file); `crs` overrides its declaration."""
-    return Boundary.from_geojson(read_boundary_file(path), crs, name=Path(path).name)
+    """Read a boundary GeoJSON or TopoJSON file (a setting, or a test's real file); `crs` overrides its declaration.
+
+    Each polygon repaired on the way is logged (a warning naming the polygon and shapely's reason).
+    """
+    boundary = Boundary.from_geojson(read_boundary_file(path), crs, name=Path(path).name)
+    for repair in boundary.repairs:
+        log.warning("boundary file %s: %s", Path(path).name, repair)
+    return boundary
 

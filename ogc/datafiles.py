@@ -11,7 +11,9 @@ import csv
 import io
 import json
 import re
+from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from core.errors import BadRequestError
 
@@ -180,3 +182,22 @@ def http_fetch(url: str, *, timeout_s: float = 30.0, max_bytes: int = 100 * 1024
             return b"".join(chunks)
     except httpx.HTTPError as exc:
         raise DataFileError(f"{url}: cannot be read ({type(exc).__name__})") from None
+
+
+def file_fetch(url: str, root: str | Path | None, *, max_bytes: int = 100 * 1024 * 1024) -> bytes:
+    """Read a file: URL, only inside the directory ``root`` (settings spatial.data_dir); refuse any other."""
+    if root is None:
+        raise DataFileError(f"{url}: file: URLs are not read (set spatial.data_dir to allow a directory)")
+    parts = urlsplit(url)
+    if parts.netloc not in ("", "localhost"):
+        raise DataFileError(f"{url}: a file: URL must name a local path")
+    path = Path(unquote(parts.path)).resolve()
+    base = Path(root).resolve()
+    if not path.is_relative_to(base):
+        raise DataFileError(f"{url}: outside spatial.data_dir; not read")
+    try:
+        if path.stat().st_size > max_bytes:
+            raise DataFileError(f"{url}: larger than {max_bytes} bytes")
+        return path.read_bytes()
+    except OSError as exc:
+        raise DataFileError(f"{url}: cannot be read ({exc.strerror})") from None

@@ -87,7 +87,7 @@ class SpatializationReport:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the report as JSON-ready data."""
-        return asdict(self)
+        return asdict(self) | {"crs_assumed": self.crs_assumed}
 
 
 @dataclass(frozen=True)
