@@ -139,6 +139,8 @@ def _find_columns(names: list[str], options: SpatializeOptions, sample: list[Map
             if plan.lon:
                 plan.notes.append(f"coordinate columns found by their values: longitude {plan.lon}, "
                                   f"latitude {plan.lat}")
+    if plan.lon and plan.lat and names.index(plan.lat) < names.index(plan.lon):
+        plan.notes.append(f"latitude column {plan.lat} comes before longitude column {plan.lon} in the file")
     if not plan.address:
         plan.address = columns.address_column(names, (plan.lon, plan.lat, plan.pair))
     _choose_crs(plan, options, crs_from_column_names([c for c in (plan.lon, plan.lat, plan.pair) if c]))
