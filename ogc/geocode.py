@@ -155,35 +155,60 @@ class GazetteerGeocoder:
         return self._one(text)
 
     def _one(self, text: str) -> GeocodeResult | None:
-        hits = [e for e in self._places if e.key and e.key in text]
-        longest = max((len(e.key) for e in hits), default=0)
-        hits = [e for e in hits if len(e.key) == longest]
-        # a district named in full, else by a short alias outside the matched name ("江汉路" is no "江汉")
-        rest = text.replace(hits[0].key, "", 1) if hits else text
+        found = [e for e in self._places if e.key and e.key in text]
+        found = [e for e in found if not any(len(f.key) > len(e.key) and e.key in f.key for f in found)]
+        rest = text  # the address without the names matched, to find the district it names ("江汉路" is no "江汉")
+        for entry in sorted(found, key=lambda e: -len(e.key)):
+            rest = rest.replace(entry.key, "", 1)
         full = {e.name for e in self._districts if e.key.endswith("区") and e.key in rest}
         district = next((e for e in self._districts if e.key in rest and e.key.endswith("区")), None) \
             or next((e for e in self._districts if e.key in rest), None)
         named = district.name if district else None
         if len(full) > 1:
-            first = hits[0] if hits else district
-            return GeocodeResult(first.lon, first.lat, self.name, first.name, first.level, named_district=named,
-                                 conflict=f"names {len(full)} districts ({'、'.join(sorted(full))})")
-        if hits:
-            inside = [e for e in hits if named is None or named in e.districts]
-            if not inside:
-                where = "、".join(hits[0].districts) or "?"
-                return GeocodeResult(hits[0].lon, hits[0].lat, self.name, hits[0].name, hits[0].level,
-                                     named_district=named,
-                                     conflict=f"names {named}, but {hits[0].name} lies in {where}")
-            best = inside[0]
-            return GeocodeResult(best.lon, best.lat, self.name, _label(best, district), best.level,
-                                 named_district=named)
+            first = found[0] if found else district
+            return self._result(first, named, conflict=f"names {len(full)} districts ({'、'.join(sorted(full))})")
+        places = [e for e in found if e.level != "functional-area"]
+        areas = [e for e in found if e.level == "functional-area"]
+        if places:
+            return self._place(places, district)
+        if areas:
+            return self._area(max(areas, key=lambda e: len(e.key)), district)
         if district:
-            return GeocodeResult(district.lon, district.lat, self.name, district.name, "district",
-                                 named_district=named)
+            return self._result(district, named)
         if self._city and text in {self._city.key, "武汉"}:
             return GeocodeResult(self._city.lon, self._city.lat, self.name, self._city.name, "city")
         return None
+
+    def _result(self, entry: _Entry, named: str | None, label: str | None = None,
+                conflict: str | None = None) -> GeocodeResult:
+        return GeocodeResult(entry.lon, entry.lat, self.name, label or entry.name, entry.level,
+                             named_district=named, conflict=conflict)
+
+    def _place(self, places: list[_Entry], district: _Entry | None) -> GeocodeResult:
+        """Place on the longest road or place named, in the named district; report a contradiction or a guess."""
+        longest = max(len(e.key) for e in places)
+        group = [e for e in places if len(e.key) == longest]
+        named = district.name if district else None
+        inside = [e for e in group if named is None or named in e.districts]
+        if not inside:
+            where = "、".join(group[0].districts) or "?"
+            return self._result(group[0], named, conflict=f"names {named}, but {group[0].name} lies in {where}")
+        spans = sorted({d for e in inside for d in e.districts})
+        if named is None and len(spans) > 1:
+            return self._result(inside[0], None, conflict=f"{inside[0].name} runs through {'、'.join(spans)} "
+                                                          "and the address names none of them")
+        return self._result(inside[0], named, _label(inside[0], district))
+
+    def _area(self, area: _Entry, district: _Entry | None) -> GeocodeResult:
+        """Place on a functional area: its centre, or the named district's centre when that is another district."""
+        named = district.name if district else None
+        if named and named not in area.districts:
+            return self._result(area, named, conflict=f"names {named}, but {area.name} lies in "
+                                                      f"{'、'.join(area.districts)}")
+        if named and named != area.district:  # 光谷 in 江夏区: the area's centre is in 洪山区
+            own = next(e for e in self._districts if e.name == named)
+            return self._result(own, named, f"{named}（{area.name}）")
+        return self._result(area, named)
 
     def named_district(self, address: str) -> str | None:
         """Return the administrative district an address names in full ("江汉区"), or None."""

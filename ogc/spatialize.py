@@ -7,7 +7,7 @@ lon/lat order (CGCS2000 ≈ WGS84 at the sub-metre level) plus a SpatializationR
 
 from __future__ import annotations
 
-import re
+import functools
 import unicodedata
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -20,7 +20,7 @@ from ogc.boundary import Boundary, Extent, geometry_extent, geojson_crs, iter_po
 from ogc.columns import PAIR, parse_number
 from ogc.coords import (WUHAN_EXTENT, Crs, crs_from_column_names, detect_order, in_extent, out_of_china,
                         parse_crs, to_cgcs2000)
-from ogc.geocode import Geocoder, GeocoderError
+from ogc.geocode import GazetteerGeocoder, Geocoder, GeocoderError
 from ogc.geometry import check_geometry
 
 PRECISIONS = ("exact", "street", "area", "district-centroid")
@@ -165,7 +165,8 @@ def _choose_crs(plan: _Plan, options: SpatializeOptions, named: Crs | None, insi
         plan.crs, plan.crs_source = default, "settings"
     else:
         plan.crs, plan.crs_source = Crs.WGS84, "assumed"
-        plan.notes.append("no source coordinate system declared: assumed WGS84 (= CGCS2000 to under a metre)")
+        if plan.lon or plan.pair or not plan.address:  # an address-only table has no coordinates to read
+            plan.notes.append("no source coordinate system declared: assumed WGS84 (= CGCS2000 to under a metre)")
 
 
 def _raw_pair(row: Mapping[str, Any], plan: _Plan) -> tuple[float, float] | None:
@@ -229,18 +230,23 @@ def _geocode(address: str, options: SpatializeOptions) -> tuple[tuple[float, flo
     if result.precision not in PRECISIONS:
         return None, f"address {address[:60]!r} names only the city"
     named = result.named_district or _named_district(geocoder, address)
-    held_by = options.districts.part_of(result.lon, result.lat) if options.districts and named else None
+    districts = options.districts or (options.boundary if options.boundary and len(options.boundary.parts) > 1
+                                      else None)  # a boundary file of named districts checks addresses too
+    held_by = districts.part_of(result.lon, result.lat) if districts and named else None
     if held_by and held_by != named:
         return None, f"address {address[:60]!r} names {named}, but {result.matched} was found in {held_by}"
     return (result.lon, result.lat, result.method, result.precision), ""
 
 
 def _named_district(geocoder: Geocoder, address: str) -> str | None:
-    finder = getattr(geocoder, "named_district", None)
-    if finder is None:
-        finder = getattr(next((g for g in getattr(geocoder, "geocoders", ()) if hasattr(g, "named_district")),
-                              None), "named_district", None)
-    return finder(address) if finder else None
+    """Return the district an address names, read by the gazetteer whatever geocoder placed it."""
+    finder = getattr(geocoder, "named_district", None) or _gazetteer().named_district
+    return finder(address)
+
+
+@functools.lru_cache(maxsize=1)
+def _gazetteer() -> GazetteerGeocoder:
+    return GazetteerGeocoder()
 
 
 def _place(row: Mapping[str, Any], plan: _Plan, options: SpatializeOptions
