@@ -52,7 +52,10 @@ def system_name(name: str | None) -> str | None:
     for system, aliases in ALIASES.items():
         if any(key.endswith(alias) for alias in aliases if len(alias) >= 4):
             return system
-    return None
+    # a name with a gloss ("GCJ-02（高德）", "百度坐标 BD09"): the one system whose distinctive names it holds
+    named = {system for system, aliases in ALIASES.items()
+             if any(alias in key for alias in aliases if len(alias) >= 4 or (len(alias) >= 2 and not alias.isascii()))}
+    return named.pop() if len(named) == 1 else None
 
 
 def crs_iri(name: str | None) -> str | None:
