@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import shapely
-from shapely.geometry import mapping, shape
+from shapely.geometry import MultiPolygon, mapping, shape
 from shapely.validation import explain_validity, make_valid
 
 _POLYGONAL = ("Polygon", "MultiPolygon")
@@ -38,6 +38,8 @@ def repaired(geom, label: str = "geometry") -> tuple[Any | None, str]:
         fixed = polygonal_part(fixed)
     if fixed is None or fixed.is_empty or not fixed.is_valid:
         return None, f"invalid {label} ({why}) cannot be repaired: refused"
+    if geom.geom_type == "MultiPolygon" and fixed.geom_type == "Polygon":  # keep the layer's one geometry type
+        fixed = MultiPolygon([fixed])
     return fixed, f"invalid {label} ({why}) repaired with make_valid"
 
 
