@@ -191,7 +191,7 @@ class GazetteerGeocoder:
         named = district.name if district else None
         inside = [e for e in group if named is None or named in e.districts]
         if not inside:
-            where = "、".join(group[0].districts) or "?"
+            where = "、".join(sorted({d for e in group for d in e.districts})) or "?"
             return self._result(group[0], named, conflict=f"names {named}, but {group[0].name} lies in {where}")
         spans = sorted({d for e in inside for d in e.districts})
         if named is None and len(spans) > 1:
