@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -348,3 +349,46 @@ def make_geocoder(tianditu_key: str | None = None, **tianditu_options: Any) -> G
     if not tianditu_key:
         return gazetteer
     return ChainGeocoder([gazetteer, TiandituGeocoder(tianditu_key, **tianditu_options)])
+
+
+PRECISIONS = ("exact", "street", "area", "district-centroid")  # what a layer may hold
+
+
+def place_address(address: str, geocoder: Geocoder | None, districts=None
+                  ) -> tuple[tuple[float, float, str, str] | None, str]:
+    """Return ((lon, lat, method, precision), "") for an address, or (None, why it stays unresolved).
+
+    Unresolved, never guessed: no geocoder, not found, a service failure, a conflict the geocoder found (two
+    addresses, a contradicting district, an ambiguous road), only the city, or — when named district polygons
+    (``districts.part_of(lon, lat)``) are given — a point outside the district the address names.
+    """
+    if not address:
+        return None, "no coordinates and no address"
+    if geocoder is None:
+        return None, f"address {address[:60]!r} needs a geocoder"
+    try:
+        result = geocoder.geocode(address)
+    except GeocoderError as exc:
+        return None, f"address {address[:60]!r}: {exc.message}"
+    if result is None:
+        return None, f"address {address[:60]!r} not found"
+    if result.conflict:
+        return None, f"address {address[:60]!r} {result.conflict}"
+    if result.precision not in PRECISIONS:
+        return None, f"address {address[:60]!r} names only the city"
+    named = result.named_district or _named_district(geocoder, address)
+    held_by = districts.part_of(result.lon, result.lat) if districts is not None and named else None
+    if held_by and held_by != named:
+        return None, f"address {address[:60]!r} names {named}, but {result.matched} was found in {held_by}"
+    return (result.lon, result.lat, result.method, result.precision), ""
+
+
+def _named_district(geocoder: Geocoder, address: str) -> str | None:
+    """Return the district an address names, read by the gazetteer whatever geocoder placed it."""
+    finder = getattr(geocoder, "named_district", None) or _gazetteer().named_district
+    return finder(address)
+
+
+@functools.lru_cache(maxsize=1)
+def _gazetteer() -> GazetteerGeocoder:
+    return GazetteerGeocoder()

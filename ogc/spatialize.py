@@ -7,7 +7,6 @@ lon/lat order (CGCS2000 ≈ WGS84 at the sub-metre level) plus a SpatializationR
 
 from __future__ import annotations
 
-import functools
 import unicodedata
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -20,10 +19,9 @@ from ogc.boundary import Boundary, Extent, geometry_extent, geojson_crs, iter_po
 from ogc.columns import PAIR, parse_number
 from ogc.coords import (WUHAN_EXTENT, Crs, crs_from_column_names, detect_order, in_extent, out_of_china,
                         parse_crs, to_cgcs2000)
-from ogc.geocode import GazetteerGeocoder, Geocoder, GeocoderError
+from ogc.geocode import Geocoder, place_address
 from ogc.geometry import check_geometry
 
-PRECISIONS = ("exact", "street", "area", "district-centroid")
 PLACEMENT, PRECISION = "wodp_placement", "wodp_precision"  # added to each feature's properties
 
 
@@ -212,43 +210,6 @@ def _flag(lon: float, lat: float, options: SpatializeOptions) -> str | None:
     return None if in_extent(lon, lat, options.extent) else "outside Wuhan's extent"
 
 
-def _geocode(address: str, options: SpatializeOptions) -> tuple[tuple[float, float, str, str] | None, str]:
-    """Return ((lon, lat, method, precision), "") for an address, or (None, why it stays unresolved)."""
-    geocoder = options.geocoder
-    if not address:
-        return None, "no coordinates and no address"
-    if geocoder is None:
-        return None, f"address {address[:60]!r} needs a geocoder"
-    try:
-        result = geocoder.geocode(address)
-    except GeocoderError as exc:
-        return None, f"address {address[:60]!r}: {exc.message}"
-    if result is None:
-        return None, f"address {address[:60]!r} not found"
-    if result.conflict:
-        return None, f"address {address[:60]!r} {result.conflict}"
-    if result.precision not in PRECISIONS:
-        return None, f"address {address[:60]!r} names only the city"
-    named = result.named_district or _named_district(geocoder, address)
-    districts = options.districts or (options.boundary if options.boundary and len(options.boundary.parts) > 1
-                                      else None)  # a boundary file of named districts checks addresses too
-    held_by = districts.part_of(result.lon, result.lat) if districts and named else None
-    if held_by and held_by != named:
-        return None, f"address {address[:60]!r} names {named}, but {result.matched} was found in {held_by}"
-    return (result.lon, result.lat, result.method, result.precision), ""
-
-
-def _named_district(geocoder: Geocoder, address: str) -> str | None:
-    """Return the district an address names, read by the gazetteer whatever geocoder placed it."""
-    finder = getattr(geocoder, "named_district", None) or _gazetteer().named_district
-    return finder(address)
-
-
-@functools.lru_cache(maxsize=1)
-def _gazetteer() -> GazetteerGeocoder:
-    return GazetteerGeocoder()
-
-
 def _place(row: Mapping[str, Any], plan: _Plan, options: SpatializeOptions
            ) -> tuple[float, float, str, str] | str:
     """Return (lon, lat, method, precision) for a row, or the reason it stays unresolved."""
@@ -265,7 +226,9 @@ def _place(row: Mapping[str, Any], plan: _Plan, options: SpatializeOptions
     address = str(row.get(plan.address) or "").strip() if plan.address else ""
     if reason and not address:
         return reason
-    placed, why = _geocode(address, options)
+    districts = options.districts or (options.boundary if options.boundary and len(options.boundary.parts) > 1
+                                      else None)  # a boundary file of named districts checks addresses too
+    placed, why = place_address(address, options.geocoder, districts)
     if placed:
         return placed
     return f"{reason}; {why}" if reason else why

@@ -173,3 +173,27 @@ def test_a_first_row_of_numbers_is_data_and_extra_fields_are_kept(stations):
     # one row of the real file has an empty extra field: its last value is kept in a column of its own
     shifted = next(r for r in with_header if r["station_name"] == "省博湖北日报")
     assert shifted["列6"] == "13" and any("more fields than the header" in n for n in with_header.notes)
+
+
+def test_the_source_system_comes_from_wodp_sourcecrs_never_from_dct_conformsto():
+    import pyoxigraph as ox
+
+    from ogc.layers import Layers, source_crs
+    from ogc.spatialize import UnknownCrsError
+
+    d, dist = ox.NamedNode("https://x/datasets/a"), ox.NamedNode("https://x/datasets/a#dist-1")
+    conforms = ox.Triple(d, ox.NamedNode("http://purl.org/dc/terms/conformsTo"),
+                         ox.NamedNode("http://www.opengis.net/def/crs/EPSG/0/4490"))
+    declared = ox.NamedNode("https://data.wuhan.gov.cn/def/wodp#sourceCRS")
+    assert source_crs(d.value, [conforms], dist) == (None, None)
+    on_dataset = [conforms, ox.Triple(d, declared, ox.NamedNode("https://data.wuhan.gov.cn/def/crs/bd09"))]
+    assert source_crs(d.value, on_dataset, dist) == ("https://data.wuhan.gov.cn/def/crs/bd09", "dataset")
+    on_both = on_dataset + [ox.Triple(dist, declared, ox.NamedNode("https://data.wuhan.gov.cn/def/crs/gcj02"))]
+    assert source_crs(d.value, on_both, dist) == ("https://data.wuhan.gov.cn/def/crs/gcj02", "distribution")
+    rows = [{"lng": "114.31094489", "lat": "30.59039056"}]
+    by_settings = spatialize(rows, SpatializeOptions(default_crs="GCJ-02")).report
+    assert (by_settings.source_crs, by_settings.crs_source, by_settings.crs_assumed) == ("GCJ02", "settings", False)
+    with pytest.raises(UnknownCrsError, match="EPSG/0/4547"):
+        spatialize(rows, SpatializeOptions(crs="http://www.opengis.net/def/crs/EPSG/0/4547"))
+    with pytest.raises(UnknownCrsError, match="spatial.source_crs"):
+        Layers(None, "https://x", lambda url: b"", options=SpatializeOptions(default_crs="Beijing 1954"))
