@@ -206,3 +206,26 @@ def test_wodp_load_a_dataset_whose_distribution_is_a_local_file(tmp_path, push_p
         assert "outside spatial.data_dir" in platform.layers.problems["wuhan.420100-D017-09003"]
     finally:
         platform.close()
+
+
+def test_the_profile_accepts_our_crs_iris_and_refuses_a_literal(push_platform, files):
+    from server.app import create_app
+
+    client = create_app(platform=push_platform).test_client()
+    headers = {"Authorization": f"Bearer {push_platform.accounts.create('D017')[1]}"}
+    record = RECORD | {"资源代码": "420100-D017-09004"}
+    created = client.post("/api/datasets", data=json.dumps(record, ensure_ascii=False).encode(),
+                          content_type="application/json", headers=headers)
+    dataset_id = created.get_json()["published"][0]["id"]
+    files.files["/s4.csv"] = _v1_without_header_gbk()
+    turtle = _spatial_turtle(client, headers, dataset_id, f"{files.url}/s4.csv", BD09).decode("utf-8")
+    assert client.post("/api/datasets", data=turtle.encode(), content_type="text/turtle",
+                       headers=headers).status_code == 200
+    g = rdflib.Graph().parse(data=turtle, format="turtle")
+    d = next(g.subjects(rdflib.RDF.type, DCAT.Dataset))
+    g.set((d, WODP.sourceCRS, rdflib.Literal("GCJ-02")))
+    held = client.post("/api/datasets", data=g.serialize(format="turtle").encode(), content_type="text/turtle",
+                       headers=headers)
+    assert held.status_code == 422
+    paths = {f["path"] for f in held.get_json()["held"][0]["report"]["findings"] if f["severity"] == "Violation"}
+    assert paths == {str(WODP.sourceCRS)}
