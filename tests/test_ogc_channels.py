@@ -229,3 +229,24 @@ def test_the_profile_accepts_our_crs_iris_and_refuses_a_literal(push_platform, f
     assert held.status_code == 422
     paths = {f["path"] for f in held.get_json()["held"][0]["report"]["findings"] if f["severity"] == "Violation"}
     assert paths == {str(WODP.sourceCRS)}
+
+
+def test_dcat_harvest_of_a_department_feed_gives_the_layer(tmp_path, files):
+    """The harvest route: a DCAT feed whose dataset declares wodp:sourceCRS on its CSV distribution."""
+    from config import load_settings
+    from server.catalogue import install
+    from server.platform import Platform
+
+    files.files["/h.csv"] = _v1_without_header_gbk()
+    files.files["/catalog.ttl"] = _dataset_file("http://dept.example/x", "09005", f"{files.url}/h.csv")
+    source = {"name": "dept", "kind": "dcat", "url": f"{files.url}/catalog.ttl", "profile": "wuhan"}
+    settings = load_settings({}, overrides={"harvest": {"sources": [source], "timeout_s": 5.0}}, home=tmp_path)
+    platform = Platform.open(settings, start_workers=False)
+    try:
+        install(platform.store, settings)
+        report = platform.harvesting.run("dept")
+        assert report["new"] == 1, (report, platform.harvesting.jobs.job_errors(report["id"]))
+        (info,) = [i for i in platform.features.layers() if i.kind == "feature"]
+        assert (info.count, info.report["source_crs"], info.report["crs_source"]) == (215, "GCJ02", "distribution")
+    finally:
+        platform.close()
