@@ -65,7 +65,8 @@ def table_rows(lines: list[list[Any]], name: str, encoding: str | None = None) -
         notes.append(f"no header row: the first row holds numbers and is read as data; columns named "
                      f"列1…列{width}")
     else:
-        header = [str(h).strip() if h not in (None, "") else f"列{i + 1}" for i, h in enumerate(lines[0] if lines else ())]
+        first = lines[0] if lines else ()
+        header = [str(h).strip() if h not in (None, "") else f"列{i + 1}" for i, h in enumerate(first)]
         body = lines[1:]
         notes.append("first row read as the header")
     wider = [n for n, line in enumerate(body, start=1) if len(line) > len(header)]

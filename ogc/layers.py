@@ -10,6 +10,11 @@ validation never replaces the features of its published version; a withdrawn dat
 A dataset is spatial when it says so (``wodp:spatializationStatus wodp:spatial``) or has a GeoJSON
 distribution. Data that cannot be read (too large, unreachable, no coordinates at all) leaves the dataset
 published without a layer, with the reason in ``Layers.problems``.
+
+The data file's coordinates are read in the *source* system the dataset declares with ``wodp:sourceCRS`` (on the
+distribution read, else on the dataset), else what the file says, else ``spatial.source_crs``, else WGS84 flagged
+as assumed in the report. ``dct:conformsTo`` is the CRS we publish (EPSG:4490, added to the layer's
+distributions and the dataset) and is never read as the source (docs/spatialization.md).
 """
 
 from __future__ import annotations
