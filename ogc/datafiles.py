@@ -69,6 +69,13 @@ def table_rows(lines: list[list[Any]], name: str, encoding: str | None = None) -
         header = [str(h).strip() if h not in (None, "") else f"列{i + 1}" for i, h in enumerate(first)]
         body = lines[1:]
         notes.append("first row read as the header")
+        twice = sorted({h for h in header if header.count(h) > 1})
+        if twice:  # a second column of the same name must not overwrite the first
+            seen: dict[str, int] = {}
+            for i, h in enumerate(header):
+                seen[h] = seen.get(h, 0) + 1
+                header[i] = h if seen[h] == 1 else f"{h}_{seen[h]}"
+            notes.append(f"columns named twice ({', '.join(twice)}): the later ones are read as name_2 …")
     wider = [n for n, line in enumerate(body, start=1) if len(line) > len(header)]
     if wider:  # never drop a value: extra fields get columns of their own
         extra = [f"列{i + 1}" for i in range(len(header), max(len(line) for line in body))]

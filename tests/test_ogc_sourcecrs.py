@@ -197,3 +197,9 @@ def test_the_source_system_comes_from_wodp_sourcecrs_never_from_dct_conformsto()
         spatialize(rows, SpatializeOptions(crs="http://www.opengis.net/def/crs/EPSG/0/4547"))
     with pytest.raises(UnknownCrsError, match="spatial.source_crs"):
         Layers(None, "https://x", lambda url: b"", options=SpatializeOptions(default_crs="Beijing 1954"))
+
+
+def test_columns_named_twice_keep_both_values():
+    rows = parse_data("名称,经度,纬度,名称\n汉口北,114.329481,30.711953,1号线\n".encode("gbk"), "text/csv", "d.csv")
+    assert rows[0] == {"名称": "汉口北", "经度": "114.329481", "纬度": "30.711953", "名称_2": "1号线"}
+    assert any("named twice" in n for n in rows.notes)
