@@ -100,6 +100,8 @@ class CswSettings(_Section):
 class SpatialSettings(_Section):
     boundary_file: str | None = None
     boundary_crs: str = "CGCS2000"
+    source_crs: str | None = None
+    data_dir: str | None = None
     geocoder: Literal["gazetteer", "tianditu"] = "gazetteer"
     max_rows: int = Field(200_000, ge=1)
     max_bytes: int = Field(100 * 1024 * 1024, ge=1024)

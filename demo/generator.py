@@ -312,7 +312,8 @@ def _extent(d: NamedNode, bbox: tuple[float, float, float, float]) -> list[Tripl
     extent = NamedNode(f"{d.value}#extent")
     return [Triple(d, DCT.spatial, extent), Triple(extent, RDF.type, DCT.Location),
             Triple(extent, DCAT.bbox, wkt), Triple(extent, LOCN.geometry, wkt), Triple(extent, DCAT.centroid, centroid),
-            Triple(d, DCT.conformsTo, CRS_4490), Triple(CRS_4490, RDF.type, DCT.Standard)]
+            Triple(d, DCT.conformsTo, CRS_4490), Triple(CRS_4490, RDF.type, DCT.Standard),
+            Triple(d, WODP.sourceCRS, CRS_4490)]  # the demo's data files are CGCS2000 (ogc/layers.py reads this)
 
 
 def _distribution(base: str, d: NamedNode, n: int, fmt: str, v: dict) -> list[Triple]:

@@ -17,6 +17,7 @@ from mappings.values import (bbox, check_bbox, emails, lookup, lookup_open_type,
 from ontology.namespaces import (ACCESS_RIGHT, DATA_THEME, DCAT, DCT, FOAF, FREQUENCY, GSP, LANGUAGE, LOCN,
                                  OPEN_TYPE, ORG, RDF, SKOS, SPATIALIZATION, THEME, UPDATE_CYCLE, VCARD, WODP,
                                  XSD)
+from ontology.crs import crs_iri
 
 CRS = {"CRS84": "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
        "EPSG:4490": "http://www.opengis.net/def/crs/EPSG/0/4490"}
@@ -67,7 +68,7 @@ class Builder:
 def build(b: Builder) -> list[Triple]:
     """Return the whole dataset graph (catalogue link, dataset, its nodes and vocabulary typing)."""
     for part in (_language, _core, _publisher, _contact, _themes, _open_type, _update_cycle, _dates,
-                 _volume, _spatial, _distributions):
+                 _volume, _spatial, _source_crs, _distributions):
         part(b)
     return list(dict.fromkeys(b.triples))
 
@@ -292,6 +293,19 @@ def _spatial(b: Builder) -> None:
     b.add(node, RDF.type, DCT.Location)
     b.add(node, DCAT.bbox, wkt)
     b.add(node, LOCN.geometry, wkt)
+
+
+def _source_crs(b: Builder) -> None:
+    """Declare the data file's own coordinate system (wodp:sourceCRS), apart from the published CRS."""
+    word = b.ext.first("source_crs")
+    if not word:
+        return
+    iri = crs_iri(word)
+    if iri is None:
+        b.problem("source_crs", "unknown-value", f"unknown coordinate system {word!r} (WGS84, CGCS2000, GCJ-02, "
+                  "BD-09, EPSG:n)", word)
+        return
+    b.add(b.uri, WODP.sourceCRS, NamedNode(iri))
 
 
 def _box(b: Builder) -> tuple[float, float, float, float] | None:

@@ -24,6 +24,8 @@ DATASET_TARGETS: dict[str, tuple[str, str]] = {
     "format": ("one dcat:Distribution per format: dct:format + dcat:mediaType", "list"),
     "data_volume": ("wodp:dataVolume (records)", "text"),
     "spatial": ("dct:spatial → dcat:bbox + locn:geometry from 'west,south,east,north'", "text"),
+    "source_crs": ("wodp:sourceCRS: the coordinate system of the data file (WGS84, CGCS2000, GCJ-02, BD-09, "
+                   "EPSG:n or an IRI; docs/spatialization.md)", "text"),
     "bbox_west": ("dct:spatial bounding box, west longitude", "text"),
     "bbox_east": ("dct:spatial bounding box, east longitude", "text"),
     "bbox_south": ("dct:spatial bounding box, south latitude", "text"),

@@ -14,6 +14,7 @@ Two sources, chosen by settings:
 from __future__ import annotations
 
 import json
+import logging
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -22,8 +23,11 @@ from typing import Any
 import shapely
 from shapely.geometry import MultiPoint, Point, Polygon, mapping, shape
 
-from ogc.boundary import BoundaryFileError, geojson_crs, map_coordinates, read_boundary_file
+from ogc.boundary import BoundaryFileError, geojson_crs, map_coordinates, read_boundary_file, topojson_to_geojson
 from ogc.coords import WUHAN_EXTENT, Crs, parse_crs, to_cgcs2000
+from ogc.geometry import repaired
+
+log = logging.getLogger(__name__)
 
 # A coarse outline of Wuhan (lon, lat), clockwise from the northern tip of Huangpi, written from the city's
 # published extent and the positions of its outer districts (黄陂 north, 新洲 north-east, 江夏 south,
@@ -86,6 +90,7 @@ def boundary_districts(path: str | Path, crs: str | None = None) -> dict[str, An
     """Return the polygons of a deployment's boundary file in CGCS2000, with their names and codes."""
     path = Path(path)
     doc = read_boundary_file(path)
+    doc = topojson_to_geojson(doc, path.name) if doc.get("type") == "Topology" else doc
     source = parse_crs(crs) or geojson_crs(doc) or Crs.WGS84  # the setting names the file's system
     convert = lambda lon, lat: to_cgcs2000(lon, lat, source)  # noqa: E731
     items = doc.get("features") if doc.get("type") == "FeatureCollection" else [doc]
@@ -95,9 +100,14 @@ def boundary_districts(path: str | Path, crs: str | None = None) -> dict[str, An
         if not geometry or geometry.get("type") not in ("Polygon", "MultiPolygon"):
             continue
         converted = {"type": geometry["type"], "coordinates": map_coordinates(geometry["coordinates"], convert)}
-        polygon = shape(converted).simplify(SIMPLIFY_DEG, preserve_topology=True)
         properties = item.get("properties") or {}
         name = _first(properties, NAME_KEYS) or f"#{n + 1}"
+        valid, problem = repaired(shape(converted), f"polygon {name}")  # never drawn invalid (ogc/geometry.py)
+        if valid is None:
+            raise BoundaryFileError(f"{path.name}: {problem}")
+        if problem:
+            log.warning("boundary file %s: %s", path.name, problem)
+        polygon = valid.simplify(SIMPLIFY_DEG, preserve_topology=True)
         features.append(_feature(polygon, name, _first(properties, CODE_KEYS), False, path.name))
     if not features:
         raise BoundaryFileError(f"{path.name}: no Polygon or MultiPolygon feature")

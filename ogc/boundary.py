@@ -1,16 +1,23 @@
-"""Boundaries and extents: load polygons from GeoJSON in any supported system, test points against them."""
+"""Boundaries and extents: load polygons from GeoJSON or TopoJSON in any supported system, check them valid
+(repaired with a report, or refused), test points against them and tell which named part holds a point."""
 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from ogc.coords import Crs, in_extent, parse_crs, to_cgcs2000
-from core.errors import BadRequestError
+import shapely
+from shapely.errors import GEOSException
+from shapely.geometry import Point, shape
 
-Ring = tuple[tuple[float, float], ...]
+from core.errors import BadRequestError
+from ogc.coords import Crs, in_extent, parse_crs, to_cgcs2000
+from ogc.geometry import repaired
+
+log = logging.getLogger(__name__)
 Extent = tuple[float, float, float, float]
 
 
@@ -62,88 +69,144 @@ def geometry_extent(geometry: dict[str, Any]) -> Extent | None:
     return min(xs), min(ys), max(xs), max(ys)
 
 
-def _ring_contains(ring: Ring, x: float, y: float) -> bool:
-    inside = False
-    j = len(ring) - 1
-    for i in range(len(ring)):
-        xi, yi = ring[i]
-        xj, yj = ring[j]
-        if (yi > y) != (yj > y) and x < (xj - xi) * (y - yi) / (yj - yi) + xi:
-            inside = not inside
-        j = i
-    return inside
-
-
-@dataclass(frozen=True)
-class Polygon:
-    """One polygon: an outer ring, its holes and its bounding box."""
-
-    outer: Ring
-    holes: tuple[Ring, ...]
-    extent: Extent
-
-    def contains(self, lon: float, lat: float) -> bool:
-        """Tell whether a point lies inside the outer ring and outside every hole (ray casting)."""
-        if not in_extent(lon, lat, self.extent):
-            return False
-        if not _ring_contains(self.outer, lon, lat):
-            return False
-        return not any(_ring_contains(hole, lon, lat) for hole in self.holes)
-
-
-def _polygon(rings: list[Any], convert: Callable[[float, float], tuple[float, float]]) -> Polygon:
-    converted = [tuple(convert(float(p[0]), float(p[1])) for p in ring) for ring in rings if ring]
-    outer = converted[0]
-    xs = [p[0] for p in outer]
-    ys = [p[1] for p in outer]
-    return Polygon(outer, tuple(converted[1:]), (min(xs), min(ys), max(xs), max(ys)))
+def _name(properties: dict[str, Any], number: int) -> str:
+    for key in ("name", "NAME", "名称", "adname", "district"):
+        if properties.get(key) not in (None, ""):
+            return str(properties[key])
+    return f"#{number}"
 
 
 @dataclass(frozen=True)
 class Boundary:
-    """A named area made of polygons in CGCS2000, with its extent."""
+    """A named area made of named polygons (districts …) in CGCS2000, checked valid, with its extent.
+
+    ``repairs`` lists the polygons that were invalid in the file and were repaired (make_valid); a polygon
+    that could not be repaired is refused with a BoundaryFileError, never used as it is.
+    """
 
     name: str
-    polygons: tuple[Polygon, ...]
+    parts: tuple[tuple[str, Any], ...]   # (name, shapely (Multi)Polygon) in CGCS2000
     extent: Extent
     source_crs: Crs
+    repairs: tuple[str, ...] = ()
+
+    @property
+    def polygons(self) -> tuple[Any, ...]:
+        """Return the shapely polygons of every part."""
+        return tuple(geom for _, geom in self.parts)
 
     def contains(self, lon: float, lat: float) -> bool:
-        """Tell whether a CGCS2000 point lies inside any polygon."""
-        return in_extent(lon, lat, self.extent) and any(p.contains(lon, lat) for p in self.polygons)
+        """Tell whether a CGCS2000 point lies inside (or on the edge of) any part."""
+        return self.part_of(lon, lat) is not None
+
+    def part_of(self, lon: float, lat: float) -> str | None:
+        """Return the name of the part (district) holding a CGCS2000 point, or None."""
+        if not in_extent(lon, lat, self.extent):
+            return None
+        point = Point(lon, lat)
+        return next((name for name, geom in self.parts if geom.covers(point)), None)
 
     @classmethod
     def from_geojson(cls, doc: dict[str, Any], crs: Crs | str | None = None, name: str = "boundary") -> Boundary:
-        """Build a boundary from every (Multi)Polygon of a GeoJSON document, converting from its system."""
+        """Build a boundary from every (Multi)Polygon of a GeoJSON (or TopoJSON) document, from its system."""
+        doc = topojson_to_geojson(doc, name) if doc.get("type") == "Topology" else doc
         source = parse_crs(crs) if isinstance(crs, str) else crs
         source = source or geojson_crs(doc) or Crs.WGS84
         convert = lambda lon, lat: to_cgcs2000(lon, lat, source)  # noqa: E731
-        polygons: list[Polygon] = []
-        for geometry in _geometries(doc):
-            if geometry.get("type") == "Polygon":
-                polygons.append(_polygon(geometry["coordinates"], convert))
-            elif geometry.get("type") == "MultiPolygon":
-                polygons.extend(_polygon(rings, convert) for rings in geometry["coordinates"])
-        if not polygons:
+        parts, repairs = [], []
+        for number, (properties, geometry) in enumerate(_geometries(doc), start=1):
+            if geometry.get("type") not in ("Polygon", "MultiPolygon"):
+                continue
+            label = _name(properties, number)
+            converted = {"type": geometry["type"], "coordinates": map_coordinates(geometry["coordinates"], convert)}
+            try:
+                geom = shape(converted)
+            except (ValueError, TypeError, IndexError, GEOSException) as exc:
+                raise BoundaryFileError(f"{name}: polygon {label} is unreadable ({exc})") from None
+            fixed, problem = repaired(geom, f"polygon {label}")
+            if fixed is None:
+                raise BoundaryFileError(f"{name}: {problem}")
+            if problem:
+                repairs.append(problem)
+            parts.append((label, prepared(fixed)))
+        if not parts:
             raise BoundaryFileError(f"{name}: no Polygon or MultiPolygon geometry")
-        extent = (min(p.extent[0] for p in polygons), min(p.extent[1] for p in polygons),
-                  max(p.extent[2] for p in polygons), max(p.extent[3] for p in polygons))
-        return cls(name, tuple(polygons), extent, source)
+        bounds = shapely.total_bounds([geom for _, geom in parts])
+        return cls(name, tuple(parts), tuple(float(b) for b in bounds), source, tuple(repairs))
 
 
-def _geometries(doc: dict[str, Any]) -> Iterator[dict[str, Any]]:
+def prepared(geom):
+    """Return the geometry prepared for fast repeated point tests."""
+    shapely.prepare(geom)
+    return geom
+
+
+def _geometries(doc: dict[str, Any], properties: dict[str, Any] | None = None
+                ) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """Yield (the feature's properties, geometry) for every geometry of a GeoJSON object."""
     kind = doc.get("type")
     if kind == "FeatureCollection":
         for feature in doc.get("features") or ():
             yield from _geometries(feature)
     elif kind == "Feature":
         if doc.get("geometry"):
-            yield from _geometries(doc["geometry"])
+            yield from _geometries(doc["geometry"], doc.get("properties") or {})
     elif kind == "GeometryCollection":
         for geometry in doc.get("geometries") or ():
-            yield from _geometries(geometry)
+            yield from _geometries(geometry, properties)
     elif kind:
-        yield doc
+        yield properties or {}, doc
+
+
+def topojson_to_geojson(doc: dict[str, Any], name: str = "boundary") -> dict[str, Any]:
+    """Return a TopoJSON topology's objects as one GeoJSON FeatureCollection (arcs decoded, transform applied)."""
+    try:
+        arcs = _decoded_arcs(doc)
+        features = []
+        for obj in (doc.get("objects") or {}).values():
+            items = obj.get("geometries") if obj.get("type") == "GeometryCollection" else [obj]
+            for item in items or ():
+                geometry = _topo_geometry(item, arcs)
+                if geometry:
+                    features.append({"type": "Feature", "properties": item.get("properties") or {},
+                                     "geometry": geometry})
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise BoundaryFileError(f"{name}: malformed TopoJSON ({exc.__class__.__name__}: {exc})") from None
+    return {"type": "FeatureCollection", "features": features, **({"crs": doc["crs"]} if "crs" in doc else {})}
+
+
+def _decoded_arcs(doc: dict[str, Any]) -> list[list[tuple[float, float]]]:
+    transform = doc.get("transform")
+    arcs = []
+    for arc in doc.get("arcs") or ():
+        if transform:  # quantized: delta-encoded integers
+            (sx, sy), (tx, ty) = transform["scale"], transform["translate"]
+            x = y = 0
+            points = []
+            for dx, dy, *_ in arc:
+                x, y = x + dx, y + dy
+                points.append((x * sx + tx, y * sy + ty))
+        else:
+            points = [(float(p[0]), float(p[1])) for p in arc]
+        arcs.append(points)
+    return arcs
+
+
+def _ring(indexes: list[int], arcs: list[list[tuple[float, float]]]) -> list[list[float]]:
+    ring: list[tuple[float, float]] = []
+    for index in indexes:
+        points = arcs[index] if index >= 0 else arcs[~index][::-1]
+        ring.extend(points[1:] if ring else points)
+    return [list(p) for p in ring]
+
+
+def _topo_geometry(item: dict[str, Any], arcs) -> dict[str, Any] | None:
+    kind = item.get("type")
+    if kind == "Polygon":
+        return {"type": "Polygon", "coordinates": [_ring(r, arcs) for r in item["arcs"]]}
+    if kind == "MultiPolygon":
+        return {"type": "MultiPolygon", "coordinates": [[_ring(r, arcs) for r in p] for p in item["arcs"]]}
+    return None
 
 
 def read_boundary_file(path: str | Path) -> dict[str, Any]:
@@ -159,6 +222,12 @@ def read_boundary_file(path: str | Path) -> dict[str, Any]:
 
 
 def load_boundary(path: str | Path, crs: Crs | str | None = None) -> Boundary:
-    """Read a boundary GeoJSON file (a setting, or a test's real file); `crs` overrides its declaration."""
-    return Boundary.from_geojson(read_boundary_file(path), crs, name=Path(path).name)
+    """Read a boundary GeoJSON or TopoJSON file (a setting, or a test's real file); `crs` overrides its declaration.
+
+    Each polygon repaired on the way is logged (a warning naming the polygon and shapely's reason).
+    """
+    boundary = Boundary.from_geojson(read_boundary_file(path), crs, name=Path(path).name)
+    for repair in boundary.repairs:
+        log.warning("boundary file %s: %s", Path(path).name, repair)
+    return boundary
 

@@ -10,9 +10,10 @@ All functions take and return (lon, lat) in degrees, GeoJSON order.
 from __future__ import annotations
 
 import math
-import re
 from enum import StrEnum
 from typing import Iterable
+
+from ontology.crs import IRIS, system_name
 
 WUHAN_EXTENT = (113.68, 29.97, 115.08, 31.36)   # lon min, lat min, lon max, lat max (CGCS2000)
 CHINA_BOX = (72.004, 0.8293, 137.8347, 55.8271)  # where GCJ-02 applies (the published rough box)
@@ -34,14 +35,6 @@ class Crs(StrEnum):
     BD09 = "BD09"
 
 
-# declared names (settings, GeoJSON crs members, metadata) → system; compared after _squash
-_CRS_ALIASES = {
-    Crs.WGS84: ("wgs84", "wgs", "epsg4326", "4326", "crs84", "ogcdefcrsogc13crs84", "ogcdefcrsepsg4326", "gps"),
-    Crs.CGCS2000: ("cgcs2000", "cgcs", "epsg4490", "4490", "ogcdefcrsepsg4490", "2000国家大地坐标系",
-                   "国家2000", "天地图", "tianditu"),
-    Crs.GCJ02: ("gcj02", "gcj", "火星坐标", "国测局", "amap", "gaode", "高德", "tencent", "qq", "腾讯"),
-    Crs.BD09: ("bd09", "bd09ll", "bd", "baidu", "百度"),
-}
 # substrings of column names that declare a system ("gcj_lng", "百度经度", "wgs84_lat")
 _CRS_NAME_HINTS = (
     (Crs.BD09, ("bd09", "baidu", "百度", "bdlng", "bdlat", "bdlon", "bd_")),
@@ -51,23 +44,15 @@ _CRS_NAME_HINTS = (
 )
 
 
-def _squash(text: str) -> str:
-    return re.sub(r"[\s_\-:./()（）]+", "", text.strip().lower())
-
-
 def parse_crs(name: str | None) -> Crs | None:
-    """Return the system a declared name denotes (EPSG code, URN, common name), or None."""
-    if not name:
-        return None
-    key = _squash(str(name))
-    key = key.removeprefix("urn").removeprefix("http")
-    for crs, aliases in _CRS_ALIASES.items():
-        if key in aliases:
-            return crs
-    for crs, aliases in _CRS_ALIASES.items():
-        if any(key.endswith(alias) for alias in aliases if len(alias) >= 4):
-            return crs
-    return None
+    """Return the system a declared name or IRI denotes (EPSG code, URN, our /def/crs/ IRIs, common name), or None."""
+    system = system_name(name)
+    return Crs(system) if system else None
+
+
+def crs_iri(crs: Crs) -> str:
+    """Return a system's IRI (EPSG's for WGS84 and CGCS2000, ours for GCJ-02 and BD-09)."""
+    return IRIS[crs.value]
 
 
 def crs_from_column_names(names: Iterable[str]) -> Crs | None:

@@ -10,7 +10,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from core.errors import BadRequestError
 
@@ -21,14 +24,81 @@ class DataFileError(BadRequestError):
     code = "data-file"
 
 
+class Rows(list):
+    """Tabular rows (column → value mappings), with notes on how the file was read (header, encoding)."""
+
+    def __init__(self, rows=(), notes: tuple[str, ...] = ()) -> None:
+        super().__init__(rows)
+        self.notes = tuple(notes)
+
+
+_NUMBER = re.compile(r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) or bool(_NUMBER.match(str(value or "")))
+
+
+def first_row_is_data(lines: list[list[Any]]) -> bool:
+    """Tell whether a table's first row is data, not a header: it holds a number where the next row does too.
+
+    A header names its columns; a first row with a number (a coordinate, an id) in a column that holds
+    numbers below it is a row of data ("汉口北,114.329481,30.711953,1号线,1").
+    """
+    if not lines:
+        return False
+    first = lines[0]
+    below = lines[1] if len(lines) > 1 else None
+    for index, value in enumerate(first):
+        if _is_number(value) and (below is None or (index < len(below) and _is_number(below[index]))):
+            return True
+    return False
+
+
+def table_rows(lines: list[list[Any]], name: str, encoding: str | None = None) -> Rows:
+    """Turn a table's lines into rows keyed by its header, or by 列1, 列2 … when the first row is data."""
+    notes = [f"read as {encoding}"] if encoding else []
+    if first_row_is_data(lines):
+        width = max(len(line) for line in lines)
+        header = [f"列{i + 1}" for i in range(width)]
+        body = lines
+        notes.append(f"no header row: the first row holds numbers and is read as data; columns named "
+                     f"列1…列{width}")
+    else:
+        first = lines[0] if lines else ()
+        header = [str(h).strip() if h not in (None, "") else f"列{i + 1}" for i, h in enumerate(first)]
+        body = lines[1:]
+        notes.append("first row read as the header")
+        twice = sorted({h for h in header if header.count(h) > 1})
+        if twice:  # a second column of the same name must not overwrite the first
+            seen: dict[str, int] = {}
+            for i, h in enumerate(header):
+                seen[h] = seen.get(h, 0) + 1
+                header[i] = h if seen[h] == 1 else f"{h}_{seen[h]}"
+            notes.append(f"columns named twice ({', '.join(twice)}): the later ones are read as name_2 …")
+    wider = [n for n, line in enumerate(body, start=1) if len(line) > len(header)]
+    if wider:  # never drop a value: extra fields get columns of their own
+        extra = [f"列{i + 1}" for i in range(len(header), max(len(line) for line in body))]
+        header = header + extra
+        notes.append(f"{len(wider)} rows have more fields than the header (first: row {wider[0]}); "
+                     f"the extra fields are kept as {', '.join(extra)}")
+    rows = [{h: ("" if v is None else v) for h, v in zip(header, line)} for line in body
+            if any(v not in (None, "") for v in line)]
+    return Rows(rows, tuple(notes))
+
+
 def decode_text(raw: bytes, name: str) -> str:
     """Decode UTF-8 (with or without BOM), else GB18030 (which covers GBK); refuse anything else."""
+    return _decode(raw, name)[0]
+
+
+def _decode(raw: bytes, name: str) -> tuple[str, str]:
     try:
-        return raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig"), "UTF-8 with BOM" if raw.startswith(b"\xef\xbb\xbf") else "UTF-8"
     except UnicodeDecodeError:
         pass
     try:
-        return raw.decode("gb18030")
+        return raw.decode("gb18030"), "GB18030 (GBK)"
     except UnicodeDecodeError as exc:
         raise DataFileError(f"{name}: neither UTF-8 nor GB18030 text (byte {exc.start})") from None
 
@@ -42,7 +112,12 @@ def parse_data(raw: bytes, media: str | None, name: str, *, max_rows: int = 200_
     elif media in ("application/json", "application/geo+json") or raw.lstrip()[:1] in (b"{", b"["):
         return _json(raw, name, max_rows)
     else:
-        rows = list(csv.DictReader(io.StringIO(decode_text(raw, name))))
+        text, encoding = _decode(raw, name)
+        try:
+            lines = list(csv.reader(io.StringIO(text, newline=""), _dialect(text)))
+        except csv.Error as exc:
+            raise DataFileError(f"{name}: malformed CSV ({exc})") from None
+        rows = table_rows([line for line in lines if line], name, encoding)
     if len(rows) > max_rows:
         raise DataFileError(f"{name}: {len(rows)} rows, more than the {max_rows} spatialized per dataset")
     return rows
@@ -74,14 +149,28 @@ def _xlsx_rows(raw: bytes, name: str, max_rows: int) -> list[dict[str, Any]]:
     except Exception as exc:  # openpyxl raises many kinds for a broken file
         raise DataFileError(f"{name}: not a readable XLSX workbook ({type(exc).__name__})") from None
     sheet = book.worksheets[0]
-    lines = sheet.iter_rows(values_only=True)
-    header = [str(h) if h is not None else f"列{i + 1}" for i, h in enumerate(next(lines, ()) or ())]
-    rows = []
-    for line in lines:
-        if len(rows) > max_rows:
+    lines = []
+    for line in sheet.iter_rows(values_only=True):
+        if len(lines) > max_rows + 1:
             break
-        rows.append({h: ("" if v is None else v) for h, v in zip(header, line)})
-    return rows
+        if any(v not in (None, "") for v in line):
+            lines.append(list(line))
+    return table_rows(lines, name)
+
+
+def _dialect(text: str):
+    """Return the CSV dialect: comma, else the tab or semicolon the first line uses."""
+    first = text.split("\n", 1)[0]
+    for delimiter in (",", "\t", ";"):
+        if delimiter in first:
+            return _Dialect(delimiter)
+    return _Dialect(",")
+
+
+class _Dialect(csv.excel):
+    def __init__(self, delimiter: str) -> None:
+        super().__init__()
+        self.delimiter = delimiter
 
 
 def http_fetch(url: str, *, timeout_s: float = 30.0, max_bytes: int = 100 * 1024 * 1024) -> bytes:
@@ -101,3 +190,22 @@ def http_fetch(url: str, *, timeout_s: float = 30.0, max_bytes: int = 100 * 1024
             return b"".join(chunks)
     except httpx.HTTPError as exc:
         raise DataFileError(f"{url}: cannot be read ({type(exc).__name__})") from None
+
+
+def file_fetch(url: str, root: str | Path | None, *, max_bytes: int = 100 * 1024 * 1024) -> bytes:
+    """Read a file: URL, only inside the directory ``root`` (settings spatial.data_dir); refuse any other."""
+    if root is None:
+        raise DataFileError(f"{url}: file: URLs are not read (set spatial.data_dir to allow a directory)")
+    parts = urlsplit(url)
+    if parts.netloc not in ("", "localhost"):
+        raise DataFileError(f"{url}: a file: URL must name a local path")
+    path = Path(unquote(parts.path)).resolve()
+    base = Path(root).resolve()
+    if not path.is_relative_to(base):
+        raise DataFileError(f"{url}: outside spatial.data_dir; not read")
+    try:
+        if path.stat().st_size > max_bytes:
+            raise DataFileError(f"{url}: larger than {max_bytes} bytes")
+        return path.read_bytes()
+    except OSError as exc:
+        raise DataFileError(f"{url}: cannot be read ({exc.strerror})") from None

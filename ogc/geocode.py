@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
 import socket
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from typing import Any, Protocol, Sequence
 from urllib.error import HTTPError, URLError
@@ -36,16 +37,34 @@ class GeocoderUnavailableError(GeocoderError):
     code = "geocoder-unavailable"
 
 
+# how precise a placement is, by the level a geocoder answered (gazetteer kinds, Tianditu's 门址/道路 …)
+PRECISION = {"exact": "exact", "门址": "exact", "兴趣点": "exact", "poi": "exact",
+             "road": "street", "道路": "street", "交叉路口": "street", "street": "street",
+             "area": "area", "functional-area": "area", "乡镇": "area", "村庄": "area", "地名": "area",
+             "district": "district-centroid", "区县": "district-centroid", "city": "city-centroid"}
+
+
 @dataclass(frozen=True)
 class GeocodeResult:
-    """Where an address was placed: CGCS2000 lon/lat, by which method, matching what, at what level."""
+    """Where an address was placed: CGCS2000 lon/lat, by which method, matching what, at what level.
+
+    ``conflict`` says why the address must not be placed although a place was found (it names a district
+    that does not hold the place, or holds two addresses); ``named_district`` is the district the address names.
+    """
 
     lon: float
     lat: float
     method: str          # "gazetteer" or "tianditu"
     matched: str         # the name (or service keyword) that placed it
-    level: str           # "district", "road", "area", "city", or the service's own level (门址, 道路 …)
+    level: str           # "district", "road", "area", "functional-area", "city", or the service's own level
     score: float | None = None
+    named_district: str | None = None
+    conflict: str | None = None
+
+    @property
+    def precision(self) -> str:
+        """Return how precise the placement is: exact, street, area, district-centroid, city-centroid."""
+        return PRECISION.get(self.level, "area")
 
 
 class Geocoder(Protocol):
@@ -78,6 +97,7 @@ class _Entry:
     district: str | None
     lon: float
     lat: float
+    districts: tuple[str, ...] = ()   # every district the place lies in (functional areas span several)
 
 
 def _entries(data: dict[str, Any]) -> tuple[list[_Entry], list[_Entry]]:
@@ -85,12 +105,17 @@ def _entries(data: dict[str, Any]) -> tuple[list[_Entry], list[_Entry]]:
     for item in data.get("districts", ()):
         for name in (item["name"], *item.get("aliases", ())):
             districts.append(_Entry(item["name"], normalise_name(name), "district", item["name"],
-                                    float(item["lon"]), float(item["lat"])))
+                                    float(item["lon"]), float(item["lat"]), (item["name"],)))
     for item in data.get("places", ()):
+        within = tuple(item.get("districts") or ([item["district"]] if item.get("district") else []))
         for name in (item["name"], *item.get("aliases", ())):
             places.append(_Entry(item["name"], normalise_name(name), item.get("kind", "area"),
-                                 item.get("district"), float(item["lon"]), float(item["lat"])))
+                                 item.get("district"), float(item["lon"]), float(item["lat"]), within))
     return districts, places
+
+
+# separators of two addresses in one cell ("江汉区解放大道1号；武昌区中南路2号", "… / …", "…、…")
+_SEPARATORS = re.compile(r"[;；|｜/／\n]|、|\s+(?:和|及|或)\s+")
 
 
 def load_gazetteer_data() -> dict[str, Any]:
@@ -112,30 +137,89 @@ class GazetteerGeocoder:
                             float(city["lon"]), float(city["lat"])) if city else None
 
     def geocode(self, address: str) -> GeocodeResult | None:
-        """Return the longest road/area named in the address (in its named district), else the district."""
+        """Return the longest road/area named in the address (in its named district), else the district.
+
+        An address naming two districts or holding two addresses, or whose named district does not hold the
+        place found, comes back with a ``conflict`` (to be reported, never placed).
+        """
         text = normalise_name(address)
         if not text:
             return None
-        hits = [e for e in self._places if e.key and e.key in text]
-        longest = max((len(e.key) for e in hits), default=0)
-        hits = [e for e in hits if len(e.key) == longest]
-        # a district named in full, else by a short alias outside the matched name ("江汉路" is no "江汉")
-        rest = text.replace(hits[0].key, "", 1) if hits else text
-        district = next((e for e in self._districts if e.key in text and e.key.endswith("区")), None) \
+        parts = [p for p in _SEPARATORS.split(unicodedata.normalize("NFKC", str(address))) if normalise_name(p)]
+        if len(parts) > 1:
+            found = [self._one(normalise_name(p)) for p in parts]
+            placed = {(r.lon, r.lat) for r in found if r is not None}
+            if len(placed) > 1:
+                first = next(r for r in found if r is not None)
+                return replace(first, conflict=f"holds {len(parts)} addresses ({' | '.join(parts)[:80]}); "
+                                               "not guessed which one")
+        return self._one(text)
+
+    def _one(self, text: str) -> GeocodeResult | None:
+        found = [e for e in self._places if e.key and e.key in text]
+        found = [e for e in found if not any(len(f.key) > len(e.key) and e.key in f.key for f in found)]
+        rest = text  # the address without the names matched, to find the district it names ("江汉路" is no "江汉")
+        for entry in sorted(found, key=lambda e: -len(e.key)):
+            rest = rest.replace(entry.key, "", 1)
+        full = {e.name for e in self._districts if e.key.endswith("区") and e.key in rest}
+        district = next((e for e in self._districts if e.key in rest and e.key.endswith("区")), None) \
             or next((e for e in self._districts if e.key in rest), None)
-        if hits:
-            if district:
-                hits = [e for e in hits if e.district == district.name] or hits
-            best = hits[0]
-            return GeocodeResult(best.lon, best.lat, self.name, _label(best, district), best.level)
+        named = district.name if district else None
+        if len(full) > 1:
+            first = found[0] if found else district
+            return self._result(first, named, conflict=f"names {len(full)} districts ({'、'.join(sorted(full))})")
+        places = [e for e in found if e.level != "functional-area"]
+        areas = [e for e in found if e.level == "functional-area"]
+        if places:
+            return self._place(places, district)
+        if areas:
+            return self._area(max(areas, key=lambda e: len(e.key)), district)
         if district:
-            return GeocodeResult(district.lon, district.lat, self.name, district.name, "district")
+            return self._result(district, named)
         if self._city and text in {self._city.key, "武汉"}:
             return GeocodeResult(self._city.lon, self._city.lat, self.name, self._city.name, "city")
         return None
 
+    def _result(self, entry: _Entry, named: str | None, label: str | None = None,
+                conflict: str | None = None) -> GeocodeResult:
+        return GeocodeResult(entry.lon, entry.lat, self.name, label or entry.name, entry.level,
+                             named_district=named, conflict=conflict)
+
+    def _place(self, places: list[_Entry], district: _Entry | None) -> GeocodeResult:
+        """Place on the longest road or place named, in the named district; report a contradiction or a guess."""
+        longest = max(len(e.key) for e in places)
+        group = [e for e in places if len(e.key) == longest]
+        named = district.name if district else None
+        inside = [e for e in group if named is None or named in e.districts]
+        if not inside:
+            where = "、".join(sorted({d for e in group for d in e.districts})) or "?"
+            return self._result(group[0], named, conflict=f"names {named}, but {group[0].name} lies in {where}")
+        spans = sorted({d for e in inside for d in e.districts})
+        if named is None and len(spans) > 1:
+            return self._result(inside[0], None, conflict=f"{inside[0].name} runs through {'、'.join(spans)} "
+                                                          "and the address names none of them")
+        return self._result(inside[0], named, _label(inside[0], district))
+
+    def _area(self, area: _Entry, district: _Entry | None) -> GeocodeResult:
+        """Place on a functional area: its centre, or the named district's centre when that is another district."""
+        named = district.name if district else None
+        if named and named not in area.districts:
+            return self._result(area, named, conflict=f"names {named}, but {area.name} lies in "
+                                                      f"{'、'.join(area.districts)}")
+        if named and named != area.district:  # 光谷 in 江夏区: the area's centre is in 洪山区
+            own = next(e for e in self._districts if e.name == named)
+            return self._result(own, named, f"{named}（{area.name}）")
+        return self._result(area, named)
+
+    def named_district(self, address: str) -> str | None:
+        """Return the administrative district an address names in full ("江汉区"), or None."""
+        text = normalise_name(address)
+        return next((e.name for e in self._districts if e.key.endswith("区") and e.key in text), None)
+
 
 def _label(entry: _Entry, district: _Entry | None) -> str:
+    if entry.level == "functional-area":
+        return entry.name
     if entry.district and (district is None or district.name == entry.district):
         return f"{entry.district}{entry.name}"
     return entry.name
@@ -249,7 +333,7 @@ class ChainGeocoder:
             except GeocoderError as exc:
                 error = exc
                 continue
-            if result is not None and result.level not in self.coarse_levels:
+            if result is not None and (result.conflict or result.level not in self.coarse_levels):
                 return result
             coarse = coarse or result
         if coarse is not None:
@@ -265,3 +349,46 @@ def make_geocoder(tianditu_key: str | None = None, **tianditu_options: Any) -> G
     if not tianditu_key:
         return gazetteer
     return ChainGeocoder([gazetteer, TiandituGeocoder(tianditu_key, **tianditu_options)])
+
+
+PRECISIONS = ("exact", "street", "area", "district-centroid")  # what a layer may hold
+
+
+def place_address(address: str, geocoder: Geocoder | None, districts=None
+                  ) -> tuple[tuple[float, float, str, str] | None, str]:
+    """Return ((lon, lat, method, precision), "") for an address, or (None, why it stays unresolved).
+
+    Unresolved, never guessed: no geocoder, not found, a service failure, a conflict the geocoder found (two
+    addresses, a contradicting district, an ambiguous road), only the city, or — when named district polygons
+    (``districts.part_of(lon, lat)``) are given — a point outside the district the address names.
+    """
+    if not address:
+        return None, "no coordinates and no address"
+    if geocoder is None:
+        return None, f"address {address[:60]!r} needs a geocoder"
+    try:
+        result = geocoder.geocode(address)
+    except GeocoderError as exc:
+        return None, f"address {address[:60]!r}: {exc.message}"
+    if result is None:
+        return None, f"address {address[:60]!r} not found"
+    if result.conflict:
+        return None, f"address {address[:60]!r} {result.conflict}"
+    if result.precision not in PRECISIONS:
+        return None, f"address {address[:60]!r} names only the city"
+    named = result.named_district or _named_district(geocoder, address)
+    held_by = districts.part_of(result.lon, result.lat) if districts is not None and named else None
+    if held_by and held_by != named:
+        return None, f"address {address[:60]!r} names {named}, but {result.matched} was found in {held_by}"
+    return (result.lon, result.lat, result.method, result.precision), ""
+
+
+def _named_district(geocoder: Geocoder, address: str) -> str | None:
+    """Return the district an address names, read by the gazetteer whatever geocoder placed it."""
+    finder = getattr(geocoder, "named_district", None) or _gazetteer().named_district
+    return finder(address)
+
+
+@functools.lru_cache(maxsize=1)
+def _gazetteer() -> GazetteerGeocoder:
+    return GazetteerGeocoder()

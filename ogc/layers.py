@@ -10,6 +10,11 @@ validation never replaces the features of its published version; a withdrawn dat
 A dataset is spatial when it says so (``wodp:spatializationStatus wodp:spatial``) or has a GeoJSON
 distribution. Data that cannot be read (too large, unreachable, no coordinates at all) leaves the dataset
 published without a layer, with the reason in ``Layers.problems``.
+
+The data file's coordinates are read in the *source* system the dataset declares with ``wodp:sourceCRS`` (on the
+distribution read, else on the dataset), else what the file says, else ``spatial.source_crs``, else WGS84 flagged
+as assumed in the report. ``dct:conformsTo`` is the CRS we publish (EPSG:4490, added to the layer's
+distributions and the dataset) and is never read as the source (docs/spatialization.md).
 """
 
 from __future__ import annotations
@@ -21,10 +26,11 @@ from typing import Any, Callable, Sequence
 
 import pyoxigraph as ox
 
+from ogc.coords import parse_crs
 from ogc.datafiles import DataFileError, parse_data
 from ogc.features import FeatureStore, LayerInfo
-from ogc.spatialize import SpatializationResult, SpatializeOptions, spatialize
-from ontology.namespaces import DCAT, DCT, LOCN, RDF, WODP
+from ogc.spatialize import SpatializationResult, SpatializeOptions, UnknownCrsError, spatialize
+from ontology.namespaces import CRS_4490 as PUBLISHED_CRS, DCAT, DCT, LOCN, RDF, WODP
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +58,9 @@ class Layers:
 
     def __init__(self, features: FeatureStore, base_uri: str, fetch: Fetch, *,
                  options: SpatializeOptions = SpatializeOptions(), max_rows: int = 200_000) -> None:
+        if options.default_crs and parse_crs(options.default_crs) is None:
+            raise UnknownCrsError(f"spatial.source_crs {options.default_crs!r} is not one we convert "
+                                  "(WGS84, CGCS2000, GCJ-02, BD-09, or their IRIs)")
         self.features = features
         self.base = base_uri.rstrip("/")
         self.fetch = fetch
@@ -98,15 +107,18 @@ class Layers:
                 self._pending.pop(uri, None)
 
     def _spatialize(self, uri: str, triples: Sequence[ox.Triple]) -> SpatializationResult:
-        url, media = data_distribution(uri, triples)
+        url, media, dist = data_distribution(uri, triples)
         if url is None:
             raise DataFileError("no CSV, XLSX, JSON or GeoJSON distribution to read")
         data = parse_data(self.fetch(url), media, url, max_rows=self.max_rows)
         options = self.options
-        declared = declared_crs(uri, triples)
-        if declared and not options.crs:
-            options = replace(options, crs=declared)
-        return spatialize(data, options)
+        declared, origin = source_crs(uri, triples, dist)
+        if declared:
+            options = replace(options, crs=declared, crs_origin=origin)
+        try:
+            return spatialize(data, options)
+        except UnknownCrsError as exc:
+            raise DataFileError(f"{url}: {exc.message}") from None
 
     # -- after publication ---------------------------------------------------------------------------------
     def follow(self, store, event) -> None:
@@ -163,10 +175,13 @@ def is_spatial(uri: str, triples: Sequence[ox.Triple]) -> bool:
     return any(t.predicate == DCAT.mediaType and t.object == GEOJSON_MEDIA for t in triples)
 
 
-def data_distribution(uri: str, triples: Sequence[ox.Triple]) -> tuple[str | None, str | None]:
-    """Pick the distribution to spatialize: CSV first, then XLSX, JSON, GeoJSON (a file, not an API)."""
+def data_distribution(uri: str, triples: Sequence[ox.Triple]) -> tuple[str | None, str | None, ox.Term | None]:
+    """Pick the distribution to spatialize: CSV first, then XLSX, JSON, GeoJSON (a file, not an API).
+
+    Returns (download URL, media type, the distribution node), or (None, None, None).
+    """
     d = ox.NamedNode(uri)
-    found: dict[str, str] = {}
+    found: dict[str, tuple[str, ox.Term]] = {}
     for dist in _objects(triples, d, DCAT.distribution):
         urls = _objects(triples, dist, DCAT.downloadURL)
         media = _objects(triples, dist, DCAT.mediaType)
@@ -174,20 +189,30 @@ def data_distribution(uri: str, triples: Sequence[ox.Triple]) -> tuple[str | Non
             continue
         kind = media[0].value.rsplit("/media-types/", 1)[-1]
         if kind in _PREFERENCE and "/layers/" not in urls[0].value:
-            found.setdefault(kind, urls[0].value)
+            found.setdefault(kind, (urls[0].value, dist))
     for kind in _PREFERENCE:
         if kind in found:
-            return found[kind], kind
+            return found[kind][0], kind, found[kind][1]
+    return None, None, None
+
+
+def source_crs(uri: str, triples: Sequence[ox.Triple], dist: ox.Term | None = None) -> tuple[str | None, str | None]:
+    """Return (the source coordinate system's IRI, "distribution" or "dataset"), or (None, None).
+
+    Only ``wodp:sourceCRS`` says what the data file's coordinates are in (on the distribution read, else on
+    the dataset). ``dct:conformsTo`` is the CRS of what we publish (EPSG:4490) and is never read as the source.
+    """
+    for subject, origin in ((dist, "distribution"), (ox.NamedNode(uri), "dataset")):
+        if subject is None:
+            continue
+        for o in _objects(triples, subject, WODP.sourceCRS):
+            return o.value, origin
     return None, None
 
 
 def declared_crs(uri: str, triples: Sequence[ox.Triple]) -> str | None:
-    """The coordinate system a dataset declares through dct:conformsTo (an EPSG or OGC CRS URI)."""
-    for o in _objects(triples, ox.NamedNode(uri), DCT.conformsTo):
-        if isinstance(o, ox.NamedNode) and "/def/crs/" in o.value:
-            code = o.value.rstrip("/").rsplit("/", 1)[-1]
-            return "CRS84" if code == "CRS84" else f"EPSG:{code}"
-    return None
+    """The source coordinate system a dataset declares (``wodp:sourceCRS``); never its published dct:conformsTo."""
+    return source_crs(uri, triples, data_distribution(uri, triples)[2])[0]
 
 
 def _text(triples: Sequence[ox.Triple], uri: str, predicate: ox.NamedNode, lang: str) -> str:
@@ -239,7 +264,9 @@ def layer_triples(base: str, uri: str, dataset_id: str, triples: Sequence[ox.Tri
                                                   "and properties", "en")),
         ox.Triple(features, DCAT.accessURL, collection), ox.Triple(features, DCAT.accessService, service),
         ox.Triple(features, DCAT.mediaType, GEOJSON_MEDIA), ox.Triple(features, DCT.format, GEOJSON_TYPE),
-        ox.Triple(features, DCT.conformsTo, OGC_FEATURES),
+        ox.Triple(features, DCT.conformsTo, OGC_FEATURES), ox.Triple(features, DCT.conformsTo, PUBLISHED_CRS),
+        ox.Triple(download, DCT.conformsTo, PUBLISHED_CRS), ox.Triple(d, DCT.conformsTo, PUBLISHED_CRS),
+        ox.Triple(PUBLISHED_CRS, RDF.type, DCT.Standard),
         ox.Triple(d, DCAT.distribution, download), ox.Triple(download, RDF.type, DCAT.Distribution),
         ox.Triple(download, DCT.title, _lit("GeoJSON 图层下载", "zh-CN")),
         ox.Triple(download, DCT.title, _lit("GeoJSON layer download", "en")),

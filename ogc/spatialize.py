@@ -7,37 +7,36 @@ lon/lat order (CGCS2000 ≈ WGS84 at the sub-metre level) plus a SpatializationR
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-import re
 import unicodedata
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from core.errors import BadRequestError
+from ogc import columns
 from ogc.boundary import Boundary, Extent, geometry_extent, geojson_crs, iter_positions, map_coordinates
+from ogc.columns import PAIR, parse_number
 from ogc.coords import (WUHAN_EXTENT, Crs, crs_from_column_names, detect_order, in_extent, out_of_china,
                         parse_crs, to_cgcs2000)
-from ogc.geocode import Geocoder, GeocoderError
+from ogc.geocode import Geocoder, place_address
+from ogc.geometry import check_geometry
 
-_LON_WORDS = {"lon", "lng", "long", "longitude", "x", "经度", "东经"}
-_LAT_WORDS = {"lat", "latitude", "y", "纬度", "北纬"}
-_PAIR_WORDS = {"经纬度", "坐标", "经纬度坐标", "lnglat", "lonlat", "latlng", "latlon", "location", "coordinates",
-               "coordinate", "coords", "coord", "point", "position", "位置", "gps", "xy"}
-_ADDRESS_WORDS = ("地址", "address", "addr", "地点", "所在地", "门址", "住所", "位置")
-_CRS_WORDS = re.compile(r"wgs84|wgs|gcj02|gcj|bd09ll|bd09|bd|baidu|gaode|amap|cgcs2000|cgcs|gps|百度|高德|火星|"
-                        r"腾讯|中心点|中心|坐标|point|center|centre")
-_PAIR = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*[,，;；\s]\s*(-?\d+(?:\.\d+)?)\s*$")
-_PLACEHOLDERS = {"", "-", "--", "null", "none", "nan", "n/a", "na", "无", "暂无", "空"}
+PLACEMENT, PRECISION = "wodp_placement", "wodp_precision"  # added to each feature's properties
 
+
+class UnknownCrsError(BadRequestError):
+    """A declared source coordinate system is not one the platform converts."""
+
+    code = "unknown-crs"
 
 @dataclass(frozen=True)
 class SpatializeOptions:
     """How to read one dataset: declared system, columns (else detected), geocoder, boundary or extent."""
 
-    crs: str | None = None              # declared system of the coordinates ("GCJ-02", "EPSG:4490", "baidu" …)
+    crs: str | None = None              # declared source system of the coordinates ("GCJ-02", "EPSG:4490", "baidu" …)
+    crs_origin: str | None = None       # where it was declared ("dataset", "distribution"), for the report
+    default_crs: str | None = None      # settings' spatial.source_crs: for data that declare nothing
     lon_column: str | None = None
     lat_column: str | None = None
     coord_column: str | None = None     # one column holding "lng,lat" (or "lat,lng")
@@ -45,6 +44,7 @@ class SpatializeOptions:
     order: str = "auto"                 # "auto", "lonlat" or "latlon"
     geocoder: Geocoder | None = None
     boundary: Boundary | None = None    # flag points outside it (else outside `extent`)
+    districts: Boundary | None = None   # named district polygons: an address's named district must hold its place
     extent: Extent = WUHAN_EXTENT
 
 
@@ -66,16 +66,26 @@ class SpatializationReport:
     flagged: int
     methods: dict[str, int]
     source_crs: str | None
-    crs_source: str                     # "declared", "column names", "geojson", "default"
+    crs_source: str                     # "declared"/"dataset"/"distribution", "column names", "geojson", "settings",
+                                        # "assumed" (nothing declared it: WGS84 assumed, said so in notes)
     order: str | None                   # "lonlat" or "latlon" as read from the data
     columns: dict[str, str]
     swapped: int = 0                    # rows whose pair only fitted the other order
     unresolved_rows: tuple[RowIssue, ...] = ()
     flagged_rows: tuple[RowIssue, ...] = ()
+    precision: dict[str, int] = field(default_factory=dict)   # placed features by precision (PRECISIONS)
+    order_source: str | None = None     # "values", "names", "settings": how the axis order was found
+    repaired: int = 0                   # invalid geometries repaired (make_valid), each listed in flagged_rows
+    notes: tuple[str, ...] = ()         # how the file was read: header, columns, system, order
+
+    @property
+    def crs_assumed(self) -> bool:
+        """Tell whether nothing declared the source system (WGS84 was assumed)."""
+        return self.crs_source == "assumed"
 
     def to_dict(self) -> dict[str, Any]:
         """Return the report as JSON-ready data."""
-        return asdict(self)
+        return asdict(self) | {"crs_assumed": self.crs_assumed}
 
 
 @dataclass(frozen=True)
@@ -101,67 +111,60 @@ class _Plan:
     pair: str | None = None
     address: str | None = None
     crs: Crs = Crs.WGS84
-    crs_source: str = "default"
+    crs_source: str = "assumed"
     order: str | None = None
     issues: list[RowIssue] = field(default_factory=list)
     flags: list[RowIssue] = field(default_factory=list)
     methods: Counter = field(default_factory=Counter)
+    precision: Counter = field(default_factory=Counter)
     swapped: int = 0
-
-
-def _word(name: str) -> str:
-    text = unicodedata.normalize("NFKC", str(name)).strip().lower()
-    text = re.sub(r"\(.*?\)|（.*?）|\[.*?\]", "", text)
-    return re.sub(r"[\s_\-.:/]+", "", _CRS_WORDS.sub("", text))
+    order_source: str | None = None
+    repaired: int = 0
+    notes: list[str] = field(default_factory=list)
 
 
 def _find_columns(names: list[str], options: SpatializeOptions, sample: list[Mapping[str, Any]]) -> _Plan:
     plan = _Plan(options.lon_column, options.lat_column, options.coord_column, options.address_column)
-    words = {name: _word(name) for name in names}
+    if options.lon_column or options.coord_column:
+        plan.notes.append("coordinate columns given by the mapping or settings")
     if not (plan.lon and plan.lat) and not plan.pair:
-        plan.lon = plan.lon or next((n for n in names if words[n] in _LON_WORDS or words[n].endswith("经度")), None)
-        plan.lat = plan.lat or next((n for n in names if words[n] in _LAT_WORDS or words[n].endswith("纬度")), None)
+        plan.lon, plan.lat = columns.by_names(names)
         if not (plan.lon and plan.lat):
-            plan.lon = plan.lat = None
-            plan.pair = next((n for n in names if _is_pair_name(n) and _pairs_in(sample, n)), None) \
-                or next((n for n in names if _pairs_in(sample, n)), None)
+            plan.pair = next((n for n in names if columns.is_pair_name(n) and columns.pairs_in(sample, n)), None) \
+                or next((n for n in names if columns.pairs_in(sample, n)), None)
+        if not (plan.lon or plan.pair):
+            plan.lon, plan.lat = columns.by_values(names, sample)
+            if plan.lon:
+                plan.notes.append(f"coordinate columns found by their values: longitude {plan.lon}, "
+                                  f"latitude {plan.lat}")
+    if plan.lon and plan.lat and names.index(plan.lat) < names.index(plan.lon):
+        plan.notes.append(f"latitude column {plan.lat} comes before longitude column {plan.lon} in the file")
     if not plan.address:
-        plan.address = next((n for n in names if n not in (plan.lon, plan.lat, plan.pair)
-                             and any(w in str(n).lower() for w in _ADDRESS_WORDS)), None)
-    declared = parse_crs(options.crs)
-    named = crs_from_column_names([c for c in (plan.lon, plan.lat, plan.pair) if c])
-    if declared:
-        plan.crs, plan.crs_source = declared, "declared"
-    elif named:
-        plan.crs, plan.crs_source = named, "column names"
+        plan.address = columns.address_column(names, (plan.lon, plan.lat, plan.pair))
+    _choose_crs(plan, options, crs_from_column_names([c for c in (plan.lon, plan.lat, plan.pair) if c]))
     return plan
 
 
-def _is_pair_name(name: str) -> bool:
-    raw = re.sub(r"[\s_\-.:/]+", "", unicodedata.normalize("NFKC", str(name)).strip().lower())
-    return raw in _PAIR_WORDS or _word(name) in _PAIR_WORDS
-
-
-def _pairs_in(sample: list[Mapping[str, Any]], column: str) -> bool:
-    values = [str(r.get(column) or "").strip() for r in sample]
-    values = [v for v in values if v]
-    return bool(values) and sum(bool(_PAIR.match(v)) for v in values) * 2 > len(values)
-
-
-def parse_number(value: Any) -> float | None:
-    """Read a coordinate value ("114.30", "114.30°E", "东经114.3"); None when empty; raise ValueError when unreadable."""
-    if value is None:
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    text = unicodedata.normalize("NFKC", str(value)).strip()
-    if text.lower() in _PLACEHOLDERS:
-        return None
-    text = re.sub(r"^(东经|北纬|e|n)\s*|\s*(°|度)?\s*[enEN]?$", "", text)
-    number = float(text)
-    if number != number:  # NaN
-        return None
-    return number
+def _choose_crs(plan: _Plan, options: SpatializeOptions, named: Crs | None, inside: Crs | None = None) -> None:
+    """Take the declared source system, else what the data says, else the settings' default, else assume WGS84."""
+    declared, default = parse_crs(options.crs), parse_crs(options.default_crs)
+    if options.crs and declared is None:
+        raise UnknownCrsError(f"source coordinate system {options.crs!r} is not one we convert "
+                              "(WGS84, CGCS2000, GCJ-02, BD-09)")
+    found = named or inside
+    if declared:
+        plan.crs, plan.crs_source = declared, options.crs_origin or "declared"
+        if found and found is not declared:
+            plan.notes.append(f"the data says {found.value} ({'column names' if named else 'geojson'}) but "
+                              f"{declared.value} is declared: read as {declared.value}")
+    elif found:
+        plan.crs, plan.crs_source = found, "column names" if named else "geojson"
+    elif default:
+        plan.crs, plan.crs_source = default, "settings"
+    else:
+        plan.crs, plan.crs_source = Crs.WGS84, "assumed"
+        if plan.lon or plan.pair or not plan.address:  # an address-only table has no coordinates to read
+            plan.notes.append("no source coordinate system declared: assumed WGS84 (= CGCS2000 to under a metre)")
 
 
 def _raw_pair(row: Mapping[str, Any], plan: _Plan) -> tuple[float, float] | None:
@@ -170,7 +173,7 @@ def _raw_pair(row: Mapping[str, Any], plan: _Plan) -> tuple[float, float] | None
         text = str(row.get(plan.pair) or "").strip()
         if not text:
             return None
-        match = _PAIR.match(unicodedata.normalize("NFKC", text))
+        match = PAIR.match(unicodedata.normalize("NFKC", text))
         if not match:
             raise ValueError(f"{plan.pair} is not a coordinate pair: {text[:40]!r}")
         return float(match.group(1)), float(match.group(2))
@@ -207,36 +210,25 @@ def _flag(lon: float, lat: float, options: SpatializeOptions) -> str | None:
     return None if in_extent(lon, lat, options.extent) else "outside Wuhan's extent"
 
 
-def _geocode(address: str, geocoder: Geocoder | None) -> tuple[tuple[float, float, str] | None, str]:
-    if not address:
-        return None, "no coordinates and no address"
-    if geocoder is None:
-        return None, f"address {address[:60]!r} needs a geocoder"
-    try:
-        result = geocoder.geocode(address)
-    except GeocoderError as exc:
-        return None, f"address {address[:60]!r}: {exc.message}"
-    if result is None:
-        return None, f"address {address[:60]!r} not found"
-    return (result.lon, result.lat, result.method), ""
-
-
-def _place(row: Mapping[str, Any], plan: _Plan, options: SpatializeOptions) -> tuple[float, float, str] | str:
-    """Return (lon, lat, method) for a row, or the reason it stays unresolved."""
+def _place(row: Mapping[str, Any], plan: _Plan, options: SpatializeOptions
+           ) -> tuple[float, float, str, str] | str:
+    """Return (lon, lat, method, precision) for a row, or the reason it stays unresolved."""
     reason = ""
     if plan.pair or (plan.lon and plan.lat):
         try:
             pair = _raw_pair(row, plan)
             if pair is not None:
                 lon, lat = to_cgcs2000(*_lonlat(pair, plan), plan.crs)
-                return lon, lat, f"coordinates:{plan.crs.value}"
+                return lon, lat, f"coordinates:{plan.crs.value}", "exact"
             reason = "no coordinates"
         except ValueError as exc:
             reason = str(exc)
     address = str(row.get(plan.address) or "").strip() if plan.address else ""
     if reason and not address:
         return reason
-    placed, why = _geocode(address, options.geocoder)
+    districts = options.districts or (options.boundary if options.boundary and len(options.boundary.parts) > 1
+                                      else None)  # a boundary file of named districts checks addresses too
+    placed, why = place_address(address, options.geocoder, districts)
     if placed:
         return placed
     return f"{reason}; {why}" if reason else why
@@ -244,6 +236,7 @@ def _place(row: Mapping[str, Any], plan: _Plan, options: SpatializeOptions) -> t
 
 def _detect_order(rows: list[Mapping[str, Any]], plan: _Plan, options: SpatializeOptions) -> str | None:
     if options.order in ("lonlat", "latlon"):
+        plan.order_source = "settings"
         return options.order
     pairs = []
     for row in rows:
@@ -253,18 +246,34 @@ def _detect_order(rows: list[Mapping[str, Any]], plan: _Plan, options: Spatializ
             continue
         if pair:
             pairs.append(pair)
-    default = "latlon" if plan.pair and _word(plan.pair) in ("latlng", "latlon") else "lonlat"
-    return detect_order(pairs, options.extent) or (default if pairs else None)
+    default = "latlon" if plan.pair and columns.word(plan.pair) in ("latlng", "latlon") else "lonlat"
+    found = detect_order(pairs, options.extent)
+    plan.order_source = "values" if found else "names" if pairs else None
+    order = found or (default if pairs else None)
+    if order:
+        named = (f"columns {plan.lon}, {plan.lat}" if plan.lon else f"column {plan.pair}")
+        plan.notes.append(f"axis order {order} ({named}), found by the {plan.order_source}")
+    return order
+
+
+def _properties(source: Mapping[str, Any], method: str, precision: str) -> dict[str, Any]:
+    """Return a feature's properties: the source's values as they are, then how it was placed."""
+    properties = dict(source)
+    properties.setdefault(PLACEMENT, method)
+    properties.setdefault(PRECISION, precision)
+    return properties
 
 
 def spatialize_rows(rows: Iterable[Mapping[str, Any]], options: SpatializeOptions = SpatializeOptions()
                     ) -> SpatializationResult:
     """Place tabular rows by their coordinates (any supported system, either order) or their address."""
+    notes = list(getattr(rows, "notes", ()))  # ogc.datafiles.Rows: how the file was read (header …)
     rows = list(rows)
     names: list[str] = []
     for row in rows:
         names.extend(k for k in row if k not in names)
     plan = _find_columns(names, options, rows[:200])
+    plan.notes[:0] = notes
     if plan.pair or (plan.lon and plan.lat):
         plan.order = _detect_order(rows, plan, options)
     features, xs, ys = [], [], []
@@ -273,32 +282,35 @@ def spatialize_rows(rows: Iterable[Mapping[str, Any]], options: SpatializeOption
         if isinstance(placed, str):
             plan.issues.append(RowIssue(number, placed))
             continue
-        lon, lat, method = placed
+        lon, lat, method, precision = placed
         plan.methods[method] += 1
+        plan.precision[precision] += 1
         if flag := _flag(lon, lat, options):
             plan.flags.append(RowIssue(number, flag))
         xs.append(lon)
         ys.append(lat)
-        features.append({"type": "Feature", "id": number, "properties": dict(row),
+        features.append({"type": "Feature", "id": number, "properties": _properties(row, method, precision),
                          "geometry": {"type": "Point", "coordinates": [round(lon, 8), round(lat, 8)]}})
-    columns = {k: v for k, v in (("lon", plan.lon), ("lat", plan.lat), ("pair", plan.pair),
-                                 ("address", plan.address)) if v}
-    return _result(features, len(rows), plan, columns, xs, ys)
+    found = {k: v for k, v in (("lon", plan.lon), ("lat", plan.lat), ("pair", plan.pair),
+                               ("address", plan.address)) if v}
+    return _result(features, len(rows), plan, found, xs, ys)
 
 
-def _result(features: list[dict[str, Any]], rows: int, plan: _Plan, columns: dict[str, str],
+def _result(features: list[dict[str, Any]], rows: int, plan: _Plan, found: dict[str, str],
             xs: list[float], ys: list[float]) -> SpatializationResult:
     report = SpatializationReport(
         rows=rows, placed=len(features), unresolved=len(plan.issues), flagged=len(plan.flags),
         methods=dict(plan.methods), source_crs=plan.crs.value, crs_source=plan.crs_source, order=plan.order,
-        columns=columns, swapped=plan.swapped, unresolved_rows=tuple(plan.issues), flagged_rows=tuple(plan.flags))
+        columns=found, swapped=plan.swapped, unresolved_rows=tuple(plan.issues), flagged_rows=tuple(plan.flags),
+        precision=dict(plan.precision), order_source=plan.order_source, repaired=plan.repaired,
+        notes=tuple(plan.notes))
     extent = (min(xs), min(ys), max(xs), max(ys)) if xs else None
     return SpatializationResult(tuple(features), report, extent)
 
 
 def spatialize_geojson(doc: Mapping[str, Any], options: SpatializeOptions = SpatializeOptions()
                        ) -> SpatializationResult:
-    """Take GeoJSON as it comes: keep every feature, convert its geometry to CGCS2000, note the system read."""
+    """Take GeoJSON as it comes: keep every feature, convert its geometry to CGCS2000, check it, note the system."""
     if doc.get("type") == "FeatureCollection":
         items = list(doc.get("features") or [])
     elif doc.get("type") == "Feature":
@@ -306,9 +318,7 @@ def spatialize_geojson(doc: Mapping[str, Any], options: SpatializeOptions = Spat
     else:
         items = [{"type": "Feature", "properties": {}, "geometry": dict(doc)}]
     plan = _Plan()
-    declared, inside = parse_crs(options.crs), geojson_crs(dict(doc))
-    plan.crs, plan.crs_source = (declared, "declared") if declared else (inside, "geojson") if inside \
-        else (Crs.WGS84, "default")
+    _choose_crs(plan, options, None, geojson_crs(dict(doc)))
     sample = [p for f in items[:50] for p in list(iter_positions((f.get("geometry") or {}).get("coordinates")))[:5]]
     plan.order = options.order if options.order in ("lonlat", "latlon") else detect_order(sample, options.extent)
     swap = plan.order == "latlon"
@@ -320,16 +330,24 @@ def spatialize_geojson(doc: Mapping[str, Any], options: SpatializeOptions = Spat
         if box is None:
             plan.issues.append(RowIssue(number, "feature has no geometry"))
             continue
-        converted = _convert_geometry(geometry, convert)
+        converted, problem = check_geometry(_convert_geometry(geometry, convert))
+        if converted is None:
+            plan.issues.append(RowIssue(number, problem))
+            continue
+        if problem:
+            plan.repaired += 1
+            plan.flags.append(RowIssue(number, problem))
         box = geometry_extent(converted)
         lon, lat = (converted["coordinates"][:2] if converted.get("type") == "Point"
                     else ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2))
         if flag := _flag(lon, lat, options):
             plan.flags.append(RowIssue(number, flag))
         plan.methods[f"geojson:{plan.crs.value}"] += 1
+        plan.precision["exact"] += 1
         xs += [box[0], box[2]]
         ys += [box[1], box[3]]
-        feature = {"type": "Feature", "properties": dict(item.get("properties") or {}), "geometry": converted}
+        feature = {"type": "Feature", "geometry": converted,
+                   "properties": _properties(item.get("properties") or {}, f"geojson:{plan.crs.value}", "exact")}
         feature["id"] = item.get("id", number)
         features.append(feature)
     return _result(features, len(items), plan, {}, xs, ys)
@@ -349,19 +367,17 @@ def spatialize(data: Any, options: SpatializeOptions = SpatializeOptions()) -> S
     return spatialize_rows(data, options)
 
 
-def read_rows(path: str | Path) -> list[dict[str, str]]:
-    """Read a CSV file's rows (UTF-8 with or without BOM, else GB18030)."""
-    raw = Path(path).read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("gb18030")
-    return list(csv.DictReader(io.StringIO(text)))
+def read_rows(path: str | Path) -> list[dict[str, Any]]:
+    """Read a CSV file's rows (UTF-8 with or without BOM, else GB18030; a first row of numbers is data)."""
+    from ogc.datafiles import parse_data
+
+    path = Path(path)
+    return parse_data(path.read_bytes(), "text/csv", path.name)
 
 
 def spatialize_file(path: str | Path, options: SpatializeOptions = SpatializeOptions()) -> SpatializationResult:
-    """Spatialize a CSV or GeoJSON file."""
+    """Spatialize a CSV, XLSX, JSON or GeoJSON file."""
+    from ogc.datafiles import parse_data
+
     path = Path(path)
-    if path.suffix.lower() in (".json", ".geojson"):
-        return spatialize(json.loads(path.read_text(encoding="utf-8-sig")), options)
-    return spatialize_rows(read_rows(path), options)
+    return spatialize(parse_data(path.read_bytes(), None, path.name), options)

@@ -58,12 +58,12 @@ WODP = ClosedNamespace(
         "OpenType", "UpdateCycle", "SpatializationStatus", "Department", "DepartmentCategory",
         # properties
         "resourceCode", "openType", "updateCycle", "spatializationStatus", "dataVolume",
-        "departmentCategory", "source", "sourceKey", "jurisdiction",
+        "departmentCategory", "source", "sourceKey", "jurisdiction", "sourceCRS",
         # quality metrics (DQV)
         "QualityDimension", "qualityScore", "completeness", "freshness", "conformance", "linkAvailability",
         # concept schemes
         "Departments", "DepartmentCategories", "Themes", "OpenTypes", "UpdateCycles",
-        "SpatializationStatuses",
+        "SpatializationStatuses", "CoordinateSystems",
     },
 )
 # Concept schemes whose members are minted from codes (see the Turtle files).
@@ -76,6 +76,8 @@ UPDATE_CYCLE = ClosedNamespace(
     {"realtime", "daily", "weekly", "monthly", "quarterly", "halfyearly", "yearly", "irregular", "never"},
 )
 SPATIALIZATION = ClosedNamespace(DEF + "spatialization/", {"spatialized", "spatial", "none"})
+# Source coordinate systems without an EPSG code (ontology/wodp.ttl, docs/spatialization.md).
+CRS = ClosedNamespace(DEF + "crs/", {"gcj02", "bd09"})
 
 # W3C and community vocabularies.
 RDF = Namespace("http://www.w3.org/1999/02/22-rdf-syntax-ns#")
@@ -113,6 +115,7 @@ PREFIXES: dict[str, str] = {
     "locn": LOCN.base, "gsp": GSP.base, "adms": ADMS.base, "hydra": HYDRA.base,
     "wodp": WODP.base, "dept": DEPARTMENT.base, "deptcat": DEPARTMENT_CATEGORY.base, "theme": THEME.base,
     "opentype": OPEN_TYPE.base, "cycle": UPDATE_CYCLE.base, "spatialization": SPATIALIZATION.base,
+    "crs": CRS.base,
     "eutheme": DATA_THEME.base, "freq": FREQUENCY.base, "access": ACCESS_RIGHT.base,
     "filetype": FILE_TYPE.base, "dqv": DQV.base, "prov": PROV.base,
 }

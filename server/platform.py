@@ -115,6 +115,11 @@ class Platform:
             except KeyError:
                 raise DataFileError(f"{url}: no such file in this catalogue") from None
         spatial = self.settings.spatial
+        if url.startswith("file:"):  # only inside spatial.data_dir (wodp load of a local data file)
+            from ogc.datafiles import file_fetch
+
+            root = self.settings.path(spatial.data_dir) if spatial.data_dir else None
+            return file_fetch(url, root, max_bytes=spatial.max_bytes)
         return http_fetch(url, timeout_s=self.settings.harvest.timeout_s, max_bytes=spatial.max_bytes)
 
     def demo_dataset(self, dataset_id: str):
@@ -195,7 +200,7 @@ def spatialize_options(settings: Settings):
         from ogc.boundary import load_boundary
 
         boundary = load_boundary(settings.path(spatial.boundary_file), crs=spatial.boundary_crs)
-    return SpatializeOptions(geocoder=geocoder, boundary=boundary)
+    return SpatializeOptions(geocoder=geocoder, boundary=boundary, default_crs=spatial.source_crs)
 
 
 def home_lock_path(home: Path) -> Path:

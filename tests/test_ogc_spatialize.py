@@ -6,6 +6,7 @@ import csv
 import json
 
 import pytest
+from shapely.geometry import shape
 
 from ogc.boundary import Boundary, load_boundary
 from ogc.coords import Crs, from_cgcs2000, haversine_m, wgs84_to_bd09, wgs84_to_gcj02
@@ -57,7 +58,8 @@ def test_metro_stations_crs_from_column_names(stations):
     assert (result.report.source_crs, result.report.crs_source, result.report.placed) == \
         ("GCJ02", "column names", len(stations))
     undeclared = spatialize(stations)                        # nothing declared: read as WGS84, said so
-    assert (undeclared.report.source_crs, undeclared.report.crs_source) == ("WGS84", "default")
+    assert (undeclared.report.source_crs, undeclared.report.crs_source) == ("WGS84", "assumed")
+    assert undeclared.report.crs_assumed and any("assumed WGS84" in n for n in undeclared.report.notes)
 
 
 def test_swapped_columns_and_pair_columns_give_the_same_points(stations):
@@ -140,7 +142,12 @@ def test_district_boundaries_taken_as_they_come_and_used_as_boundary(stations):
     doc = json.loads(_wuhan("wuhan_districts_420100_full_datav.json").read_text(encoding="utf-8"))
     result = spatialize(doc, SpatializeOptions(crs="GCJ-02"))
     report = result.report
-    assert (report.rows, report.placed, report.flagged, report.unresolved) == (13, 13, 0, 0)
+    # three DataV polygons (汉南区, 江夏区, 新洲区) self-intersect: repaired with a report, never published as they came
+    assert (report.rows, report.placed, report.flagged, report.unresolved, report.repaired) == (13, 13, 3, 0, 3)
+    assert sorted(doc["features"][i.row - 1]["properties"]["name"] for i in report.flagged_rows) == \
+        ["新洲区", "汉南区", "江夏区"]
+    assert all("repaired with make_valid" in i.reason for i in report.flagged_rows)
+    assert all(shape(f["geometry"]).is_valid for f in result.features)
     assert report.methods == {"geojson:GCJ02": 13} and report.crs_source == "declared"
     assert [f["properties"]["adcode"] for f in result.features] == [f["properties"]["adcode"] for f in doc["features"]]
     first_in = doc["features"][0]["geometry"]["coordinates"][0][0][0]
@@ -180,7 +187,7 @@ def test_report_and_output_are_json(stations):
     feature = result.feature_collection()["features"][0]
     lon, lat = feature["geometry"]["coordinates"]
     assert 113 < lon < 116 and 29 < lat < 32                     # CRS84 order: lon first
-    assert feature["properties"] == stations[0]
+    assert feature["properties"] == {**stations[0], "wodp_placement": "coordinates:GCJ02", "wodp_precision": "exact"}
 
 
 def test_from_cgcs2000_matches_spatialize_inverse():

@@ -11,7 +11,7 @@ import rdflib
 from rdflib.namespace import RDF, SKOS
 
 from ontology import TURTLE_FILES, turtle_sources
-from ontology.namespaces import OPEN_TYPE, SPATIALIZATION, UPDATE_CYCLE, WODP, ClosedNamespace
+from ontology.namespaces import CRS, OPEN_TYPE, SPATIALIZATION, UPDATE_CYCLE, WODP, ClosedNamespace
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 VOCAB = SHARED / "standards" / "vocab"
@@ -49,7 +49,7 @@ def defined_terms(g: rdflib.Graph, base: str) -> set[str]:
     return {str(s)[len(base):] for s in g.subjects(RDF.type, None) if str(s).startswith(base)}
 
 
-@pytest.mark.parametrize("namespace", [WODP, OPEN_TYPE, UPDATE_CYCLE, SPATIALIZATION], ids=str)
+@pytest.mark.parametrize("namespace", [WODP, OPEN_TYPE, UPDATE_CYCLE, SPATIALIZATION, CRS], ids=str)
 def test_closed_namespace_matches_turtle(graph: rdflib.Graph, namespace: ClosedNamespace) -> None:
     assert defined_terms(graph, namespace.base) == set(namespace.terms)
     used = {str(t)[len(namespace.base):] for triple in graph for t in triple
