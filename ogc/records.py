@@ -14,6 +14,7 @@ from typing import Callable, Iterable
 
 import pyoxigraph as ox
 
+from access.policy import public_view
 from ogc.features import Feature, LayerInfo
 from ogc.wkt import wkt_bbox
 from sparql import records as catalog_records
@@ -122,7 +123,7 @@ def record_id(uri: str) -> str:
 
 def record_feature(uri: str, triples: Iterable[ox.Triple]) -> Feature | None:
     """Build the OGC API Records record of one dataset from its graph (None if the graph has no dataset)."""
-    triples = list(triples)
+    triples = public_view(uri, list(triples))  # no links to data the open type keeps back (docs/access.md)
     g = _Graph(triples)
     if not g.index.get(uri):
         return None
