@@ -1,6 +1,6 @@
 """Measure what the doors serve of restricted data: build the demo, then ask every data URL anonymously.
 
-For every dataset whose open type is 有条件开放 (conditional) or 不予开放 (closed), the data URLs are those its
+For every dataset, by open type (无条件开放 for comparison, 有条件开放, 不予开放), the data URLs are those its
 stored graph names on this site (``dcat:downloadURL``/``dcat:accessURL`` under /files, /api/data, /layers,
 /ogc/collections) plus, for a dataset with a layer, ``/ogc/collections/{id}/items`` and ``/layers/{id}.geojson``.
 Each is requested with the Flask test client, as an anonymous user. Also counted: restricted layers listed in
@@ -65,7 +65,7 @@ def measure(datasets: int | None = None, spatial: int | None = None) -> dict:
     out: dict = {"datasets": len(kinds), "by_open_type": dict(Counter(kinds.values())), "build_s": round(built, 1)}
     listed = {c["id"] for c in client.get("/ogc/collections?f=json").get_json()["collections"]}
     catalog = _whole_catalog(client, platform.settings.catalog.max_page_size)
-    for kind in ("conditional", "closed"):
+    for kind in ("unconditional", "conditional", "closed"):
         uris = [u for u, k in kinds.items() if k == kind]
         per_door: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         with_data, answered, in_catalog, pages_download = 0, 0, 0, 0
