@@ -108,7 +108,7 @@ def _distributions(g: _Graph, uri: str) -> tuple[list[dict], list[dict]]:
             formats.append({"name": name, **({"mediaType": media.rsplit("/", 2)[-2] + "/" + media.rsplit("/", 1)[-1]}
                                              if media and media.count("/") >= 2 else {})})
         href = g.first(d, DCAT + "downloadURL") or g.first(d, DCAT + "accessURL")
-        if href:
+        if href and href != uri:  # the dataset page (restricted data: docs/access.md) is the record's alternate link
             links.append({"rel": "enclosure" if g.first(d, DCAT + "downloadURL") else "service",
                           "href": href, "title": _pick(g.objects(d, DCT + "title")) or name or "distribution",
                           **({"type": f["mediaType"]} if (f := next((x for x in formats if x["name"] == name), None))

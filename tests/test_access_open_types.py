@@ -254,7 +254,11 @@ def test_records_links(catalogue, kind):
         hrefs = [link["href"] for link in record.get_json()["links"]]
         data = [h for h in hrefs if h.startswith(_data_paths(platform, dataset_id))]
         assert bool(data) == (kind == "unconditional"), (dataset_id, hrefs)
-        assert record.get_json()["properties"]["title"]
+        assert record.get_json()["properties"]["title"] and record.get_json()["properties"]["formats"]
+        if kind != "unconditional":  # one way in: the dataset page, where one applies
+            base = platform.settings.base_uri
+            own = {h for h in hrefs if not h.startswith((f"{base}/ogc/collections/catalog", f"{base}/ogc?"))}
+            assert own == {platform.dataset_uri(dataset_id)}, hrefs
 
 
 @pytest.mark.parametrize("kind", KINDS)
