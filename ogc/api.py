@@ -11,6 +11,9 @@ For the code that publishes layers (``ogc.layers``):
 - ``OgcApi.drop(layer_id)``: call after ``FeatureStore.drop_layer``: the collection answers 404 at once;
 - ``OgcApi.sync_all()``: re-read every layer (e.g. after a bulk rebuild).
 
+A layer whose dataset's data not everyone may read (its open type: 有条件开放, 不予开放; docs/access.md) is not
+offered as a collection: ``OgcApi(..., public=...)`` is told by its caller which layers are public.
+
 Each change swaps in a new ``resources`` dict (requests in flight keep the old one) and marks the OpenAPI
 document stale; it is regenerated on the next ``/ogc/openapi`` request, so adding a layer costs microseconds.
 The CRS and logging fixes pygeoapi needs are installed by ``ogc.crs.install`` (see its docstring).
@@ -21,6 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 from importlib import resources as importlib_resources
+from typing import Callable
 
 from ogc import crs as ogc_crs
 from ogc.features import LayerInfo
@@ -81,17 +85,18 @@ def build_config(settings) -> dict:
 class OgcApi:
     """pygeoapi's API over the feature store's layers; collections added and removed while serving."""
 
-    def __init__(self, settings, features) -> None:
+    def __init__(self, settings, features, public: Callable[[LayerInfo], bool] | None = None) -> None:
         ogc_crs.install()
         from pygeoapi.api import API  # imported here, deliberately: pygeoapi is configured by our dict
 
         self.settings = settings
         self.features = features
+        self.public = public or (lambda info: True)  # may everyone read this layer's data?
         self._key = register_store(features)
         self._lock = threading.Lock()
         self._openapi: dict | None = None
         self.config = build_config(settings)
-        self.config["resources"] = {info.id: self.resource(info) for info in features.layers()}
+        self.config["resources"] = {info.id: self.resource(info) for info in features.layers() if self.public(info)}
         self.api = API(self.config, {})
 
     # -- collections -------------------------------------------------------------------------
@@ -129,9 +134,10 @@ class OgcApi:
             self._openapi = None
 
     def sync_layer(self, layer_id: str) -> bool:
-        """Publish (or update) the collection of a layer now in the store; False when the store has no such layer."""
+        """Publish (or update) the collection of a layer now in the store; False when the store has no such layer
+        or its data is not public (its collection is then withdrawn)."""
         info = self.features.layer(layer_id)
-        if info is None:
+        if info is None or not self.public(info):
             self.drop(layer_id)
             return False
         self._swap(lambda resources: resources.__setitem__(layer_id, self.resource(info)))
@@ -153,7 +159,7 @@ class OgcApi:
 
     def sync_all(self) -> None:
         """Make the collections exactly the store's layers."""
-        layers = {info.id: self.resource(info) for info in self.features.layers()}
+        layers = {info.id: self.resource(info) for info in self.features.layers() if self.public(info)}
         self._swap(lambda resources: (resources.clear(), resources.update(layers)))
 
     # -- OpenAPI -----------------------------------------------------------------------------

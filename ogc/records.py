@@ -14,6 +14,7 @@ from typing import Callable, Iterable
 
 import pyoxigraph as ox
 
+from access.policy import public_view
 from ogc.features import Feature, LayerInfo
 from ogc.wkt import wkt_bbox
 from sparql import records as catalog_records
@@ -107,7 +108,7 @@ def _distributions(g: _Graph, uri: str) -> tuple[list[dict], list[dict]]:
             formats.append({"name": name, **({"mediaType": media.rsplit("/", 2)[-2] + "/" + media.rsplit("/", 1)[-1]}
                                              if media and media.count("/") >= 2 else {})})
         href = g.first(d, DCAT + "downloadURL") or g.first(d, DCAT + "accessURL")
-        if href:
+        if href and href != uri:  # the dataset page (restricted data: docs/access.md) is the record's alternate link
             links.append({"rel": "enclosure" if g.first(d, DCAT + "downloadURL") else "service",
                           "href": href, "title": _pick(g.objects(d, DCT + "title")) or name or "distribution",
                           **({"type": f["mediaType"]} if (f := next((x for x in formats if x["name"] == name), None))
@@ -122,7 +123,7 @@ def record_id(uri: str) -> str:
 
 def record_feature(uri: str, triples: Iterable[ox.Triple]) -> Feature | None:
     """Build the OGC API Records record of one dataset from its graph (None if the graph has no dataset)."""
-    triples = list(triples)
+    triples = public_view(uri, list(triples))  # no links to data the open type keeps back (docs/access.md)
     g = _Graph(triples)
     if not g.index.get(uri):
         return None

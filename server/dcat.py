@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 import pyoxigraph as ox
 from flask import Blueprint, Response, current_app, redirect, request, url_for
 
+from access.policy import public_view
 from ontology.namespaces import HYDRA, RDF, XSD
 from server import http, rdf_response
 from server.rdf_response import HTML
@@ -127,7 +128,7 @@ def catalog(suffix: str | None = None):
     triples = list(store.quads(settings.base_uri + CATALOG_GRAPH_SUFFIX))
     body_triples = [q.triple for q in triples]
     for uri in uris:
-        body_triples.extend(store.dataset_triples(uri))
+        body_triples.extend(public_view(uri, store.dataset_triples(uri)))  # no links to data not open
     body_triples += _paging_triples(base, page, pages, size, total, since, settings.catalog.page_size)
     response = Response(rdf_response.serialize(body_triples, fmt),
                         content_type=rdf_response.content_type(fmt))
@@ -159,7 +160,7 @@ def dataset(name: str):
 
         response = Response(render_dataset_page(platform, uri, lang), mimetype="text/html")
     else:
-        triples = platform.store.dataset_triples(uri)
+        triples = public_view(uri, platform.store.dataset_triples(uri))  # docs/access.md
         response = Response(rdf_response.serialize(triples, fmt), content_type=rdf_response.content_type(fmt))
         response.headers["Link"] = f'<{uri}>; rel="canonical"'
     response.vary.add("Accept")

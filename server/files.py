@@ -1,10 +1,14 @@
-"""Serve the demo catalogue's downloads and data APIs, generated from the dataset on request."""
+"""Serve the demo catalogue's downloads and data APIs, generated from the dataset on request.
+
+Both doors serve data: the open type decides who gets it (server.access_guard, docs/access.md).
+"""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from server import http
+from server.access_guard import require_data
 from core.errors import BadRequestError, NotFoundError
 from core.identifiers import is_dataset_id
 
@@ -18,6 +22,7 @@ def _demo_dataset(dataset_id: str):
         raise NotFoundError(f"no downloadable files for {dataset_id!r}")
     if platform.store.record_modified(platform.dataset_uri(dataset_id)) is None:
         raise NotFoundError(f"no dataset {dataset_id!r} in this catalogue")
+    require_data(platform, platform.dataset_uri(dataset_id))
     found = platform.demo_dataset(dataset_id)
     if found is None:
         raise NotFoundError(f"no downloadable files for {dataset_id!r}")

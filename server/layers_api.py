@@ -9,6 +9,7 @@ from flask import Blueprint, Response, current_app
 
 from core.errors import NotFoundError
 from core.identifiers import is_dataset_id
+from server.access_guard import require_data
 
 bp = Blueprint("layers_api", __name__)
 
@@ -46,6 +47,8 @@ def layer(layer_id: str):
     if info is None or info.kind != "feature":
         problem = (platform.layers.problems.get(layer_id) if platform.layers is not None else None)
         raise NotFoundError(f"no layer {layer_id!r}" + (f": {problem}" if problem else ""))
+    if info.dataset_uri:  # the report quotes the rows it could not place: data, as the open type allows
+        require_data(platform, info.dataset_uri)
     body = _summary(info)
     body["report"] = info.report
     body["fields"] = info.fields

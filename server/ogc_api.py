@@ -4,6 +4,8 @@ Each route adapts the Flask request (``APIRequest.from_flask``) and hands it to 
 the platform's ``OgcApi.api``, whose collections change while serving (``ogc.api``). Checks pygeoapi leaves
 out are made here: unknown query parameters (/req/core/query-param-unknown), non-finite bbox numbers and
 offsets beyond SQLite integers answer 400. ``/layers/<id>.geojson`` streams a whole layer (CRS84).
+The layer of a dataset whose data the caller may not read (its open type, docs/access.md) is not listed as a
+collection (``ogc.api``); its collection, queryables, items and GeoJSON answer 403 with an OGC exception.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from http import HTTPStatus
 
 from flask import Blueprint, Response, current_app, request, stream_with_context
 
+from access.policy import DataAccessRefused
 from ogc.features import FeatureQuery
+from server.access_guard import require_data
 
 bp = Blueprint("ogc_api", __name__)
 
@@ -61,6 +65,17 @@ def _run(func, *args, skip_valid_check: bool = False) -> Response:
     for key, value in (headers or {}).items():
         response.headers[key] = value
     return response
+
+
+def _guard(collection_id: str) -> None:
+    """Refuse (403) the collection of a layer whose dataset's data the caller may not read."""
+    info = _ogc().features.layer(collection_id)
+    if info is None or info.kind != "feature" or not info.dataset_uri:
+        return
+    try:
+        require_data(_platform(), info.dataset_uri)
+    except DataAccessRefused as exc:
+        raise _Refusal(HTTPStatus.FORBIDDEN, "Forbidden", exc.message) from None
 
 
 def _check_items_params(collection_id: str) -> None:
@@ -118,6 +133,7 @@ def collections() -> Response:
 def collection(collection_id: str) -> Response:
     from pygeoapi.api import describe_collections
 
+    _guard(collection_id)
     return _run(describe_collections, collection_id)
 
 
@@ -125,6 +141,7 @@ def collection(collection_id: str) -> Response:
 def queryables(collection_id: str) -> Response:
     from pygeoapi.api.itemtypes import get_collection_queryables
 
+    _guard(collection_id)
     return _run(get_collection_queryables, collection_id)
 
 
@@ -132,6 +149,7 @@ def queryables(collection_id: str) -> Response:
 def items(collection_id: str) -> Response:
     from pygeoapi.api.itemtypes import get_collection_items
 
+    _guard(collection_id)
     _check_items_params(collection_id)
     return _run(get_collection_items, collection_id, skip_valid_check=True)
 
@@ -140,6 +158,7 @@ def items(collection_id: str) -> Response:
 def item(collection_id: str, feature_id: str) -> Response:
     from pygeoapi.api.itemtypes import get_collection_item
 
+    _guard(collection_id)
     return _run(get_collection_item, collection_id, feature_id)
 
 
@@ -163,6 +182,7 @@ def layer_geojson(layer_id: str) -> Response:
     info = store.layer(layer_id)
     if info is None or info.kind != "feature":
         raise _Refusal(404, "NotFound", f"no layer {layer_id}")
+    _guard(layer_id)
 
     def generate():
         head = {"type": "FeatureCollection", "name": layer_id, "numberMatched": info.count}

@@ -141,7 +141,10 @@ class Platform:
         from ogc.api import OgcApi
         from ogc.records import CatalogRecords
 
-        self.ogc = OgcApi(self.settings, self.features)
+        from server.access_guard import may_serve_layer
+
+        self.ogc = OgcApi(self.settings, self.features,
+                          public=lambda info: may_serve_layer(self.store, info.dataset_uri))
         if self.layers is not None:
             self.layers.listeners.append(self.ogc.on_layer)
         records = CatalogRecords(self.features, on_change=self.ogc.sync_layer)

@@ -18,6 +18,7 @@ from typing import Iterable, Sequence
 import pyoxigraph as ox
 from lxml import etree
 
+from access.policy import public_view
 from ogc.csw.iso import NS, iso_document
 from ogc.wkt import wkt_bbox
 from sparql import records as store_records
@@ -200,7 +201,7 @@ def crs_urn(uri: str) -> str:
 # -- the row -----------------------------------------------------------------------------------------
 def dataset_row(triples: Sequence[ox.Triple], uri: str) -> dict:
     """Return the pycsw repository row (column → value) of one stored dataset graph."""
-    d = read_dataset(triples, uri)
+    d = read_dataset(public_view(uri, triples), uri)  # no links to data the open type keeps back (docs/access.md)
     root = iso_document(d)
     xml = etree.tostring(root, encoding="unicode")
     anytext = " ".join(v.strip() for v in root.xpath("//text()") if v.strip())

@@ -9,6 +9,7 @@ from collections import defaultdict
 import pyoxigraph as ox
 from markupsafe import Markup
 
+from access.policy import ANONYMOUS, DatasetAccess, may_read_data, open_type_in, public_view
 from ogc.wkt import wkt_bbox
 from ontology.namespaces import DQV, DCAT, DCT, DEF, FOAF, GSP, LOCN, SKOS, VCARD, WODP
 from server.portal.i18n import normalize_lang
@@ -120,7 +121,9 @@ def _distributions(dataset: Resource, graph: dict, base_uri: str, lang: str) -> 
 
 def dataset_view(store, uri: str, base_uri: str, lang: str) -> dict:
     """Read one dataset from the store into the values its page shows."""
-    triples = store.dataset_triples(uri)
+    stored = store.dataset_triples(uri)
+    data_open = may_read_data(DatasetAccess(uri, open_type_in(uri, stored)), ANONYMOUS).allowed
+    triples = public_view(uri, stored, ANONYMOUS)  # no download of data the open type keeps back
     graph = _graph(triples)
     node = ox.NamedNode(uri)
     if node not in graph:
@@ -143,6 +146,7 @@ def dataset_view(store, uri: str, base_uri: str, lang: str) -> dict:
         "keywords": sorted(k.value for k in d.all(DCAT.keyword)),
         "open_type": label(d.one(WODP.openType)),
         "open_code": _local(d.value(WODP.openType)) if d.one(WODP.openType) else "",
+        "data_open": data_open,
         "cycle": label(d.one(WODP.updateCycle)),
         "issued": d.value(DCT.issued)[:10], "modified": d.value(DCT.modified)[:10],
         "volume": d.value(WODP.dataVolume), "contact": _contact(d, graph, lang),

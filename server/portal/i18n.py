@@ -84,6 +84,16 @@ TEXT: dict[str, tuple[str, str]] = {
     "access": ("访问", "Access"),
     "no_distributions": ("暂无可下载的数据资源。", "No downloadable distribution."),
     "conditional_note": ("有条件开放数据需向提供部门申请。", "Conditionally open data is available on request."),
+    "apply": ("申请", "Apply"),
+    "on_application": ("需申请", "On application"),
+    "not_open": ("不予开放", "Not open"),
+    "apply_note": ("本数据集为有条件开放数据：元数据公开，数据须向提供部门（{publisher}）申请，获得授权后方可使用。",
+                   "This dataset is conditionally open: its metadata is public; its data is provided by the "
+                   "publishing department ({publisher}) on application, to holders of a grant."),
+    "apply_contact": ("申请联系方式", "To apply, contact"),
+    "closed_note": ("本数据集为不予开放数据：仅公开元数据，不提供数据下载、数据接口或地图服务。",
+                    "This dataset is not open: only its metadata is published; its data cannot be downloaded, "
+                    "queried or shown on a map."),
     "metadata_forms": ("元数据（RDF）", "Metadata (RDF)"),
     "query_sparql": ("用 SPARQL 查询", "Query with SPARQL"),
     "map": ("地图", "Map"),

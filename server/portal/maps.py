@@ -74,12 +74,18 @@ def map_config(settings, lang: str, layers: list[dict], view: list[float] | None
     }
 
 
+def _public(plat, info) -> bool:
+    """Whether everyone may read the layer's features (its dataset's open type, docs/access.md)."""
+    ogc = getattr(plat, "ogc", None)
+    return ogc.public(info) if ogc is not None else True
+
+
 def feature_layers(plat) -> list:
     """Return the platform's feature layers (not the catalogue's records), or [] when there are none."""
     if plat.features is None:
         return []
     try:
-        return [info for info in plat.features.layers() if info.kind == "feature"]
+        return [info for info in plat.features.layers() if info.kind == "feature" and _public(plat, info)]
     except Exception:  # a broken feature store must not take the portal down
         log.exception("cannot list the feature layers")
         return []
@@ -94,7 +100,7 @@ def dataset_map(plat, dataset_id: str, lang: str) -> dict | None:
     except Exception:
         log.exception("cannot read the layer of %s", dataset_id)
         return None
-    if info is None or info.kind != "feature" or info.count == 0:
+    if info is None or info.kind != "feature" or info.count == 0 or not _public(plat, info):
         return None
     entry = layer_entry(info, 0, lang, plat.settings.features.max_limit)
     entry["checked"] = True
