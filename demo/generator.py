@@ -17,6 +17,7 @@ from pyoxigraph import Literal, NamedNode, Triple
 
 from demo import vocabulary
 from demo.topics import CITY, DISTRICT_GOVERNMENTS, DISTRICTS, PROFILES, SUBJECTS, ZONES, Area, Subject
+from ontology.extent import extent_triples
 from ontology.labels import EU_THEME_LABELS, concept_labels
 from ontology.namespaces import (
     ACCESS_RIGHT, CRS_4490, DCAT, DCT, DEPARTMENT, FILE_TYPE, FOAF, FREQUENCY, GSP, IANA, LANGUAGE, LOCN,
@@ -304,15 +305,9 @@ def department_phone(code: str) -> str:
 
 
 def _extent(d: NamedNode, bbox: tuple[float, float, float, float]) -> list[Triple]:
-    """Describe the bounding box as a dct:Location with an EPSG:4490 WKT polygon (lat lon order)."""
-    w, s, e, n = bbox
-    ring = ", ".join(f"{lat:.2f} {lon:.2f}" for lat, lon in ((s, w), (n, w), (n, e), (s, e), (s, w)))
-    wkt = Literal(f"<{CRS_4490.value}> POLYGON(({ring}))", datatype=GSP.wktLiteral)
-    centroid = Literal(f"<{CRS_4490.value}> POINT({(s + n) / 2:.3f} {(w + e) / 2:.3f})", datatype=GSP.wktLiteral)
-    extent = NamedNode(f"{d.value}#extent")
-    return [Triple(d, DCT.spatial, extent), Triple(extent, RDF.type, DCT.Location),
-            Triple(extent, DCAT.bbox, wkt), Triple(extent, LOCN.geometry, wkt), Triple(extent, DCAT.centroid, centroid),
-            Triple(d, DCT.conformsTo, CRS_4490), Triple(CRS_4490, RDF.type, DCT.Standard)]
+    """Describe the bounding box as GeoDCAT-AP WKT (EPSG:4490, lat lon) and as GeoJSON (ontology.extent)."""
+    return extent_triples(d, bbox, "EPSG:4490", 2) + [Triple(d, DCT.conformsTo, CRS_4490),
+                                                        Triple(CRS_4490, RDF.type, DCT.Standard)]
 
 
 def _distribution(base: str, d: NamedNode, n: int, fmt: str, v: dict) -> list[Triple]:
