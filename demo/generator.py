@@ -18,7 +18,7 @@ from pyoxigraph import Literal, NamedNode, Triple
 from demo import vocabulary
 from demo.topics import CITY, DISTRICT_GOVERNMENTS, DISTRICTS, PROFILES, SUBJECTS, ZONES, Area, Subject
 from ontology.extent import extent_triples
-from ontology.labels import EU_THEME_LABELS, concept_labels
+from ontology.labels import EU_THEME_LABELS, concept_labels, department_names
 from ontology.namespaces import (
     ACCESS_RIGHT, CRS_4490, DCAT, DCT, DEPARTMENT, FILE_TYPE, FOAF, FREQUENCY, GSP, IANA, LANGUAGE, LOCN,
     OPEN_TYPE, ORG, RDF, SKOS, SPATIALIZATION, THEME, UPDATE_CYCLE, VCARD, WODP, XSD,
@@ -282,7 +282,7 @@ def _triples(base: str, plan: _Plan, v: dict) -> list[Triple]:
         t += _distribution(base, d, n, fmt, v)
     t += [
         Triple(dept, RDF.type, FOAF.Agent), Triple(dept, RDF.type, ORG.Organization),
-        Triple(dept, FOAF.name, _lit(names[0], "zh-CN")),
+        *(Triple(dept, FOAF.name, name) for name in department_names().get(dept, (_lit(names[0], "zh-CN"),))),
         Triple(theme, RDF.type, SKOS.Concept), Triple(eu_theme, RDF.type, SKOS.Concept),
         Triple(eu_theme, SKOS.prefLabel, _lit(EU_THEME_LABELS[eu_theme.value.rsplit("/", 1)[1]], "en")),
         Triple(open_type, RDF.type, SKOS.Concept), Triple(open_type, RDF.type, DCT.RightsStatement),

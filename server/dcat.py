@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 import pyoxigraph as ox
 from flask import Blueprint, Response, current_app, redirect, request, url_for
 
+from ontology.labels import name_triples
 from ontology.namespaces import HYDRA, RDF, XSD
 from server import http, rdf_response
 from server.rdf_response import HTML
@@ -128,6 +129,7 @@ def catalog(suffix: str | None = None):
     body_triples = [q.triple for q in triples]
     for uri in uris:
         body_triples.extend(store.dataset_triples(uri))
+    body_triples += name_triples(body_triples)  # our departments by name in English too
     body_triples += _paging_triples(base, page, pages, size, total, since, settings.catalog.page_size)
     response = Response(rdf_response.serialize(body_triples, fmt),
                         content_type=rdf_response.content_type(fmt))
@@ -160,6 +162,7 @@ def dataset(name: str):
         response = Response(render_dataset_page(platform, uri, lang), mimetype="text/html")
     else:
         triples = platform.store.dataset_triples(uri)
+        triples += name_triples(triples)
         response = Response(rdf_response.serialize(triples, fmt), content_type=rdf_response.content_type(fmt))
         response.headers["Link"] = f'<{uri}>; rel="canonical"'
     response.vary.add("Accept")
