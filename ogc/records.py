@@ -115,6 +115,16 @@ def _distributions(g: _Graph, uri: str) -> tuple[list[dict], list[dict]]:
     return formats, links
 
 
+def _value(literal) -> str | None:
+    return literal.value if literal is not None else None
+
+
+def _date_of(values: list) -> str | None:
+    """Return the latest of a dataset's date literals (xsd:date or xsd:dateTime), as written."""
+    dates = sorted((v.value for v in values if isinstance(v, ox.Literal) and v.value[:4].isdigit()), reverse=True)
+    return dates[0] if dates else None
+
+
 def record_id(uri: str) -> str:
     """Return the record id of a dataset: its id, the last segment of its URI."""
     return uri.rstrip("/").rsplit("/", 1)[-1]
@@ -126,7 +136,10 @@ def record_feature(uri: str, triples: Iterable[ox.Triple]) -> Feature | None:
     g = _Graph(triples)
     if not g.index.get(uri):
         return None
-    issued, modified = catalog_records.record_dates(triples, uri)
+    record_issued, record_modified = catalog_records.record_dates(triples, uri)
+    # the dataset's own dates (what `datetime` filters on); the catalogue record's load time only where it has none
+    issued = _date_of(g.objects(uri, DCT + "issued")) or _value(record_issued)
+    modified = _date_of(g.objects(uri, DCT + "modified")) or _value(record_modified)
     publisher = g.first(uri, DCT + "publisher")
     formats, links = _distributions(g, uri)
     props = {
@@ -138,8 +151,9 @@ def record_feature(uri: str, triples: Iterable[ox.Triple]) -> Feature | None:
         "themes": [{"concepts": [{"id": t.value}]} for t in g.objects(uri, DCAT + "theme")],
         "language": {"code": "zh"},
         "identifier": g.first(uri, DCT + "identifier"),
-        "created": issued.value if issued is not None else None,
-        "updated": modified.value if modified is not None else None,
+        "created": issued,
+        "updated": modified,
+        "recordUpdated": _value(record_modified),
         "publisher": _pick(g.objects(publisher, FOAF_NAME)) if publisher else None,
         "contacts": _contacts(g, uri),
         "formats": formats,

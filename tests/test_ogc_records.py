@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from urllib.parse import quote
 
 import pyoxigraph as ox
@@ -11,6 +11,8 @@ import pytest
 
 DCT_TITLE = "http://purl.org/dc/terms/title"
 DCAT_BBOX = "http://www.w3.org/ns/dcat#bbox"
+DCT_MODIFIED = "http://purl.org/dc/terms/modified"
+DCT_ISSUED = "http://purl.org/dc/terms/issued"
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +67,13 @@ def test_record_content(client, ogc_platform):
     props = record["properties"]
     titles = [t.object.value for t in store.dataset_triples(uri) if t.predicate.value == DCT_TITLE]
     assert props["type"] == "dataset" and props["title"] in titles
-    assert props["updated"].startswith(store.record_modified(uri).strftime("%Y-%m-%dT%H:%M:%S"))
+    # the dataset's own dates (dct:issued, dct:modified), not the time its record was loaded
+    modified = [t.object.value for t in store.dataset_triples(uri)
+                if t.subject.value == uri and t.predicate.value == DCT_MODIFIED]
+    issued = [t.object.value for t in store.dataset_triples(uri)
+              if t.subject.value == uri and t.predicate.value == DCT_ISSUED]
+    assert modified and props["updated"] == max(modified) and props["created"] == max(issued)
+    assert props["recordUpdated"].startswith(store.record_modified(uri).strftime("%Y-%m-%dT%H:%M:%S"))
     assert any(link["href"] == uri and link["rel"] == "alternate" for link in record["links"])
     assert props["contacts"] and props["formats"]
 
@@ -94,15 +102,30 @@ def test_bbox(client, ogc_platform):
         assert 113 < min(lons) < 116  # lon/lat order
 
 
-def test_datetime(client, ogc_platform):
+MONTH_QUERY = """SELECT (COUNT(DISTINCT ?d) AS ?n) WHERE {{ ?d a <http://www.w3.org/ns/dcat#Dataset> ;
+  <http://purl.org/dc/terms/modified> ?m . FILTER(STR(?m) >= "{start}" && STR(?m) < "{end}") }}"""
+
+
+def _months(store) -> list[str]:
+    rows = store.query("SELECT DISTINCT ?m WHERE { ?d a <http://www.w3.org/ns/dcat#Dataset> ; "
+                       "<http://purl.org/dc/terms/modified> ?m }")
+    return sorted({row[0].value[:7] for row in rows})
+
+
+def test_datetime_finds_what_sparql_finds_on_the_datasets_own_dates(client, ogc_platform):
     store = ogc_platform.store
-    times = sorted((store.record_modified(u), u) for u in store.dataset_uris())
-    start = times[0][0] - timedelta(seconds=1)
-    end = times[-1][0] + timedelta(seconds=1)
-    fmt = "%Y-%m-%dT%H:%M:%SZ"
-    doc = _items(client, f"datetime={start.strftime(fmt)}/{end.strftime(fmt)}")
-    assert doc["numberMatched"] == len(times)
-    assert _items(client, f"datetime=../{(start - timedelta(days=1)).strftime(fmt)}")["numberMatched"] == 0
+    months = _months(store)
+    assert months, "no dataset has dct:modified"
+    for month in (months[0], months[len(months) // 2], months[-1]):
+        year, mon = map(int, month.split("-"))
+        following = f"{year + mon // 12}-{mon % 12 + 1:02d}"
+        expected = int(next(iter(store.query(MONTH_QUERY.format(start=month, end=following))))[0].value)
+        last_day = (date(year + mon // 12, mon % 12 + 1, 1) - timedelta(days=1)).isoformat()
+        doc = _items(client, f"datetime={month}-01T00:00:00Z/{last_day}T23:59:59Z")
+        assert doc["numberMatched"] == expected > 0, month
+        assert all(f["properties"]["updated"].startswith(month) for f in doc["features"])
+    first = date.fromisoformat(months[0] + "-01") - timedelta(days=1)
+    assert _items(client, f"datetime=../{first.isoformat()}T23:59:59Z")["numberMatched"] == 0
     assert client.get("/ogc/collections/catalog/items?f=json&datetime=not-a-date").status_code == 400
 
 

@@ -119,10 +119,13 @@ class CswRepository:
             return self._conn.execute(f"SELECT COUNT(*) FROM {self.table}").fetchone()[0]
 
     def modified(self) -> set[tuple[str, str]]:
-        """Return the (identifier, date_modified) of every record."""
+        """Return the (identifier, insert_date) of every record: when its catalogue record last changed.
+
+        date_modified is the dataset's own dct:modified (what apiso:Modified and dct:modified queries compare).
+        """
         self.flush()
         with self._lock:
-            return set(self._conn.execute(f"SELECT identifier, date_modified FROM {self.table}"))
+            return set(self._conn.execute(f"SELECT identifier, insert_date FROM {self.table}"))
 
     @staticmethod
     def store_modified(store) -> set[tuple[str, str]]:
