@@ -114,7 +114,7 @@ class FeatureStoreProvider(BaseProvider):
         query = self._query_of(offset, 0 if resulttype == "hits" else limit, bbox, datetime_, properties, sortby,
                                select_properties, skip_geometry, q)
         try:
-            features, matched = self.store.query(self.layer_id, query)
+            features, matched = self._run(query)
         except FeatureStoreError as exc:
             raise ProviderQueryError(user_msg=str(exc)) from exc
         func = self._output(crs_transform_spec)
@@ -122,6 +122,9 @@ class FeatureStoreProvider(BaseProvider):
             feature["geometry"] = ogc_crs.transform_geometry(feature["geometry"], func)
         return {"type": "FeatureCollection", "features": features, "numberMatched": matched,
                 "numberReturned": len(features)}
+
+    def _run(self, query: FeatureQuery) -> tuple[list, int]:
+        return self.store.query(self.layer_id, query)
 
     def get(self, identifier, crs_transform_spec=None, **kwargs) -> dict:
         """Return one feature by id (ProviderItemNotFoundError: 404)."""
@@ -155,6 +158,15 @@ class CatalogRecordProvider(FeatureStoreProvider):
         if links is not None:
             feature["links"] = links
         return feature
+
+    def _run(self, query: FeatureQuery) -> tuple[list, int]:
+        """``q`` is answered by the portal's search index where the platform gave one (ogc.records)."""
+        from ogc import records
+
+        index = records.text_index_for(self.store) if query.q else None
+        if index is None:
+            return super()._run(query)
+        return records.query_through_index(self.store, self.layer_id, query, index)
 
     def query(self, *args, **kwargs) -> dict:
         result = super().query(*args, **kwargs)

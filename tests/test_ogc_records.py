@@ -156,3 +156,26 @@ def test_in_step_after_publish_and_withdrawal(client, ogc_platform):
     assert _items(client)["numberMatched"] == store.count_datasets() == 60
     assert {f["id"] for f in _items(client, "q=" + quote("记录同步测试"))["features"]} == _ids([uri])
     assert client.get(f"/ogc/collections/catalog/items/{new_uri.rsplit('/', 1)[-1]}?f=json").status_code == 404
+
+
+@pytest.mark.parametrize("q", ["交通", "江夏区", "统计", "公交 线路", "data", "武汉市"])
+def test_q_agrees_with_the_portal_search(client, ogc_platform, q):
+    """One index: Records q is answered by the portal's search index, so the same word finds the same datasets."""
+    portal = ogc_platform.search.search(q, page_size=100)
+    doc = _items(client, "q=" + quote(q))
+    assert doc["numberMatched"] == portal.total == len(doc["features"])
+    assert {f["id"] for f in doc["features"]} == {h["uri"].rsplit("/", 1)[-1] for h in portal.hits}
+
+
+def test_q_with_other_filters_and_paging(client, ogc_platform):
+    everything = _items(client, "q=" + quote("数据") + "&sortby=-updated")
+    assert everything["numberMatched"] > 3
+    ids = [f["id"] for f in everything["features"]]
+    page = client.get("/ogc/collections/catalog/items?f=json&sortby=-updated&offset=2&limit=2&q=" + quote("数据"))
+    page = page.get_json()
+    assert page["numberMatched"] == everything["numberMatched"]
+    assert [f["id"] for f in page["features"]] == ids[2:4]
+    updated = [f["properties"]["updated"] for f in everything["features"]]
+    assert updated == sorted(updated, reverse=True)
+    hits = client.get("/ogc/collections/catalog/items?f=json&resulttype=hits&q=" + quote("数据")).get_json()
+    assert hits["numberMatched"] == everything["numberMatched"]
