@@ -31,6 +31,10 @@ FIRST_YEAR, LAST_YEAR = 2018, 2025
 LAST_MODIFIED = date(2026, 10, 31)
 MAX_ROWS = 2000
 LICENCE = NamedNode("http://publications.europa.eu/resource/authority/licence/CC_BY_4_0")
+# DCAT-AP recommended values a real Wuhan catalogue has: the kind of publisher (ADMS publisher type: a municipal
+# bureau is a local authority) and the kind of licence (ADMS licence type).
+LOCAL_AUTHORITY = NamedNode("http://purl.org/adms/publishertype/LocalAuthority")
+ATTRIBUTION = NamedNode("http://purl.org/adms/licencetype/Attribution")
 FILE_FORMATS = ("CSV", "XLSX", "JSON")
 # format → (EU file type, IANA media type, file name or None for the API, title zh, title en)
 FORMATS: dict[str, tuple[str, str, str | None, str, str]] = {
@@ -283,6 +287,9 @@ def _triples(base: str, plan: _Plan, v: dict) -> list[Triple]:
     t += [
         Triple(dept, RDF.type, FOAF.Agent), Triple(dept, RDF.type, ORG.Organization),
         *(Triple(dept, FOAF.name, name) for name in department_names().get(dept, (_lit(names[0], "zh-CN"),))),
+        Triple(dept, DCT.type, LOCAL_AUTHORITY), Triple(LOCAL_AUTHORITY, RDF.type, SKOS.Concept),
+        Triple(LOCAL_AUTHORITY, SKOS.prefLabel, _lit("Local Authority", "en")),
+        *_temporal(d, plan, v),
         Triple(theme, RDF.type, SKOS.Concept), Triple(eu_theme, RDF.type, SKOS.Concept),
         Triple(eu_theme, SKOS.prefLabel, _lit(EU_THEME_LABELS[eu_theme.value.rsplit("/", 1)[1]], "en")),
         Triple(open_type, RDF.type, SKOS.Concept), Triple(open_type, RDF.type, DCT.RightsStatement),
@@ -302,6 +309,14 @@ def _triples(base: str, plan: _Plan, v: dict) -> list[Triple]:
 def department_phone(code: str) -> str:
     """Return the made-up consultation phone number of a department."""
     return f"+86-27-8{int(code[1:]) * 7919 % 10**7:07d}"
+
+
+def _temporal(d: NamedNode, plan: _Plan, v: dict) -> list[Triple]:
+    """The time the data covers: a yearly edition its year; a running dataset from its first to its last issue."""
+    start, end = (date(plan.year, 1, 1), date(plan.year, 12, 31)) if plan.year else (v["issued"], v["modified"])
+    period = NamedNode(f"{d.value}#temporal")
+    return [Triple(d, DCT.temporal, period), Triple(period, RDF.type, DCT.PeriodOfTime),
+            Triple(period, DCAT.startDate, _date(start)), Triple(period, DCAT.endDate, _date(end))]
 
 
 def _extent(d: NamedNode, bbox: tuple[float, float, float, float]) -> list[Triple]:
@@ -325,7 +340,9 @@ def _distribution(base: str, d: NamedNode, n: int, fmt: str, v: dict) -> list[Tr
     else:
         t += [Triple(dist, DCAT.accessURL, d),
               Triple(dist, DCAT.downloadURL, NamedNode(f"{base}/files/{v['ident']}/{name}"))]
-    return t + [Triple(dist, DCT.license, LICENCE), Triple(LICENCE, RDF.type, DCT.LicenseDocument), Triple(dist, DCT.issued, _date(v["issued"])),
+    return t + [Triple(dist, DCT.license, LICENCE), Triple(LICENCE, RDF.type, DCT.LicenseDocument),
+                Triple(LICENCE, DCT.type, ATTRIBUTION), Triple(ATTRIBUTION, RDF.type, SKOS.Concept),
+                Triple(ATTRIBUTION, SKOS.prefLabel, _lit("Attribution", "en")), Triple(dist, DCT.issued, _date(v["issued"])),
                 Triple(dist, DCT.modified, _date(v["modified"]))]
 
 
