@@ -31,6 +31,12 @@ WGS84_WKT = ('GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257
 MODIFIED_QUERY = """SELECT ?d ?m WHERE { GRAPH ?d { ?d a <http://www.w3.org/ns/dcat#Dataset> .
   ?r a <http://www.w3.org/ns/dcat#CatalogRecord> ; <http://xmlns.com/foaf/0.1/primaryTopic> ?d ;
      <http://purl.org/dc/terms/modified> ?m } }"""
+# what the date_modified column holds: the dataset's latest dct:modified, else its catalogue record's
+DATASET_MODIFIED_QUERY = """SELECT ?d (COALESCE(MAX(STR(?dm)), MAX(STR(?rm))) AS ?m) WHERE {
+  GRAPH ?d { ?d a <http://www.w3.org/ns/dcat#Dataset> .
+    OPTIONAL { ?d <http://purl.org/dc/terms/modified> ?dm }
+    OPTIONAL { ?r <http://xmlns.com/foaf/0.1/primaryTopic> ?d ; <http://purl.org/dc/terms/modified> ?rm } } }
+GROUP BY ?d"""
 
 
 def records_ddl(table: str = TABLE) -> list[str]:
@@ -131,6 +137,11 @@ class CswRepository:
     def store_modified(store) -> set[tuple[str, str]]:
         """Return the (dataset URI, catalogue record modified) of every dataset in the store."""
         return {(row["d"].value, row["m"].value) for row in store.query(MODIFIED_QUERY)}
+
+    @staticmethod
+    def dataset_modified(store) -> set[tuple[str, str]]:
+        """Return the (dataset URI, date_modified) that dct:modified and apiso:Modified queries compare."""
+        return {(row["d"].value, row["m"].value) for row in store.query(DATASET_MODIFIED_QUERY)}
 
     def in_step_with(self, store) -> bool:
         """Tell whether the repository holds exactly the store's datasets at their modification times."""
