@@ -179,3 +179,48 @@ def test_q_with_other_filters_and_paging(client, ogc_platform):
     assert updated == sorted(updated, reverse=True)
     hits = client.get("/ogc/collections/catalog/items?f=json&resulttype=hits&q=" + quote("数据")).get_json()
     assert hits["numberMatched"] == everything["numberMatched"]
+
+
+@pytest.fixture(scope="module")
+def postgis_platform(tmp_path_factory, postgis_dsn):
+    """The small demo with its records (and layers) in PostGIS."""
+    import uuid
+
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    from config import load_settings
+    from server.catalogue import load_demo
+    from server.platform import Platform
+
+    schema = "rec_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(postgis_dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    dsn = make_conninfo(postgis_dsn, options=f"-c search_path={schema},public")
+    settings = load_settings({"WODP_FEATURES__BACKEND": "postgis", "WODP_FEATURES__DSN": dsn},
+                             overrides={"csw": {"enabled": False}, "demo": {"datasets": 60, "spatial": 8}},
+                             home=tmp_path_factory.mktemp("records-postgis"))
+    platform = Platform.open(settings, start_workers=False)
+    load_demo(platform)
+    yield platform
+    platform.close()
+    with psycopg.connect(postgis_dsn, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.mark.parametrize("q", ["江夏区", "统计", "data"])
+def test_q_and_dates_on_postgis(postgis_platform, q):
+    from server.app import create_app
+
+    app = create_app(platform=postgis_platform, start_workers=False)
+    client = app.test_client()
+    portal = postgis_platform.search.search(q, page_size=100)
+    doc = _items(client, "q=" + quote(q))
+    assert doc["numberMatched"] == portal.total and (portal.total > 0 or q == "data")
+    assert {f["id"] for f in doc["features"]} == {h["uri"].rsplit("/", 1)[-1] for h in portal.hits}
+    month = _months(postgis_platform.store)[-1]
+    year, mon = map(int, month.split("-"))
+    following = f"{year + mon // 12}-{mon % 12 + 1:02d}"
+    expected = int(next(iter(postgis_platform.store.query(MONTH_QUERY.format(start=month, end=following))))[0].value)
+    last_day = (date(year + mon // 12, mon % 12 + 1, 1) - timedelta(days=1)).isoformat()
+    assert _items(client, f"datetime={month}-01T00:00:00Z/{last_day}T23:59:59Z")["numberMatched"] == expected > 0
