@@ -17,7 +17,8 @@ from pyoxigraph import Literal, NamedNode, Triple
 
 from demo import vocabulary
 from demo.topics import CITY, DISTRICT_GOVERNMENTS, DISTRICTS, PROFILES, SUBJECTS, ZONES, Area, Subject
-from ontology.labels import EU_THEME_LABELS, concept_labels
+from ontology.extent import extent_triples
+from ontology.labels import EU_THEME_LABELS, concept_labels, department_names
 from ontology.namespaces import (
     ACCESS_RIGHT, CRS_4490, DCAT, DCT, DEPARTMENT, FILE_TYPE, FOAF, FREQUENCY, GSP, IANA, LANGUAGE, LOCN,
     OPEN_TYPE, ORG, RDF, SKOS, SPATIALIZATION, THEME, UPDATE_CYCLE, VCARD, WODP, XSD,
@@ -30,6 +31,10 @@ FIRST_YEAR, LAST_YEAR = 2018, 2025
 LAST_MODIFIED = date(2026, 10, 31)
 MAX_ROWS = 2000
 LICENCE = NamedNode("http://publications.europa.eu/resource/authority/licence/CC_BY_4_0")
+# DCAT-AP recommended values a real Wuhan catalogue has: the kind of publisher (ADMS publisher type: a municipal
+# bureau is a local authority) and the kind of licence (ADMS licence type).
+LOCAL_AUTHORITY = NamedNode("http://purl.org/adms/publishertype/LocalAuthority")
+ATTRIBUTION = NamedNode("http://purl.org/adms/licencetype/Attribution")
 FILE_FORMATS = ("CSV", "XLSX", "JSON")
 # format → (EU file type, IANA media type, file name or None for the API, title zh, title en)
 FORMATS: dict[str, tuple[str, str, str | None, str, str]] = {
@@ -281,7 +286,10 @@ def _triples(base: str, plan: _Plan, v: dict) -> list[Triple]:
         t += _distribution(base, d, n, fmt, v)
     t += [
         Triple(dept, RDF.type, FOAF.Agent), Triple(dept, RDF.type, ORG.Organization),
-        Triple(dept, FOAF.name, _lit(names[0], "zh-CN")),
+        *(Triple(dept, FOAF.name, name) for name in department_names().get(dept, (_lit(names[0], "zh-CN"),))),
+        Triple(dept, DCT.type, LOCAL_AUTHORITY), Triple(LOCAL_AUTHORITY, RDF.type, SKOS.Concept),
+        Triple(LOCAL_AUTHORITY, SKOS.prefLabel, _lit("Local Authority", "en")),
+        *_temporal(d, plan, v),
         Triple(theme, RDF.type, SKOS.Concept), Triple(eu_theme, RDF.type, SKOS.Concept),
         Triple(eu_theme, SKOS.prefLabel, _lit(EU_THEME_LABELS[eu_theme.value.rsplit("/", 1)[1]], "en")),
         Triple(open_type, RDF.type, SKOS.Concept), Triple(open_type, RDF.type, DCT.RightsStatement),
@@ -303,17 +311,19 @@ def department_phone(code: str) -> str:
     return f"+86-27-8{int(code[1:]) * 7919 % 10**7:07d}"
 
 
+def _temporal(d: NamedNode, plan: _Plan, v: dict) -> list[Triple]:
+    """The time the data covers: a yearly edition its year; a running dataset from its first to its last issue."""
+    start, end = (date(plan.year, 1, 1), date(plan.year, 12, 31)) if plan.year else (v["issued"], v["modified"])
+    period = NamedNode(f"{d.value}#temporal")
+    return [Triple(d, DCT.temporal, period), Triple(period, RDF.type, DCT.PeriodOfTime),
+            Triple(period, DCAT.startDate, _date(start)), Triple(period, DCAT.endDate, _date(end))]
+
+
 def _extent(d: NamedNode, bbox: tuple[float, float, float, float]) -> list[Triple]:
-    """Describe the bounding box as a dct:Location with an EPSG:4490 WKT polygon (lat lon order)."""
-    w, s, e, n = bbox
-    ring = ", ".join(f"{lat:.2f} {lon:.2f}" for lat, lon in ((s, w), (n, w), (n, e), (s, e), (s, w)))
-    wkt = Literal(f"<{CRS_4490.value}> POLYGON(({ring}))", datatype=GSP.wktLiteral)
-    centroid = Literal(f"<{CRS_4490.value}> POINT({(s + n) / 2:.3f} {(w + e) / 2:.3f})", datatype=GSP.wktLiteral)
-    extent = NamedNode(f"{d.value}#extent")
-    return [Triple(d, DCT.spatial, extent), Triple(extent, RDF.type, DCT.Location),
-            Triple(extent, DCAT.bbox, wkt), Triple(extent, LOCN.geometry, wkt), Triple(extent, DCAT.centroid, centroid),
-            Triple(d, DCT.conformsTo, CRS_4490), Triple(CRS_4490, RDF.type, DCT.Standard),
-            Triple(d, WODP.sourceCRS, CRS_4490)]  # the demo's data files are CGCS2000 (ogc/layers.py reads this)
+    """Describe the bounding box as GeoDCAT-AP WKT (EPSG:4490, lat lon) and as GeoJSON (ontology.extent)."""
+    return extent_triples(d, bbox, "EPSG:4490", 2) + [
+        Triple(d, DCT.conformsTo, CRS_4490), Triple(CRS_4490, RDF.type, DCT.Standard),
+        Triple(d, WODP.sourceCRS, CRS_4490)]  # the demo's data files are CGCS2000 (ogc/layers.py reads this)
 
 
 def _distribution(base: str, d: NamedNode, n: int, fmt: str, v: dict) -> list[Triple]:
@@ -331,7 +341,9 @@ def _distribution(base: str, d: NamedNode, n: int, fmt: str, v: dict) -> list[Tr
     else:
         t += [Triple(dist, DCAT.accessURL, d),
               Triple(dist, DCAT.downloadURL, NamedNode(f"{base}/files/{v['ident']}/{name}"))]
-    return t + [Triple(dist, DCT.license, LICENCE), Triple(LICENCE, RDF.type, DCT.LicenseDocument), Triple(dist, DCT.issued, _date(v["issued"])),
+    return t + [Triple(dist, DCT.license, LICENCE), Triple(LICENCE, RDF.type, DCT.LicenseDocument),
+                Triple(LICENCE, DCT.type, ATTRIBUTION), Triple(ATTRIBUTION, RDF.type, SKOS.Concept),
+                Triple(ATTRIBUTION, SKOS.prefLabel, _lit("Attribution", "en")), Triple(dist, DCT.issued, _date(v["issued"])),
                 Triple(dist, DCT.modified, _date(v["modified"]))]
 
 

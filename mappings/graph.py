@@ -14,6 +14,7 @@ from mappings.model import Problem
 from mappings.spec import Mapping
 from mappings.values import (bbox, check_bbox, emails, lookup, lookup_open_type, parse_date, parse_int, phones,
                              theme_of_code, word_key)
+from ontology.extent import extent_triples
 from ontology.namespaces import (ACCESS_RIGHT, DATA_THEME, DCAT, DCT, FOAF, FREQUENCY, GSP, LANGUAGE, LOCN,
                                  OPEN_TYPE, ORG, RDF, SKOS, SPATIALIZATION, THEME, UPDATE_CYCLE, VCARD, WODP,
                                  XSD)
@@ -283,16 +284,8 @@ def _spatial(b: Builder) -> None:
     b.add(b.uri, WODP.spatializationStatus, SPATIALIZATION[status])
     if not box:
         return
-    w, s, e, n = box
-    corners = ((w, s), (w, n), (e, n), (e, s), (w, s))
-    lat_first = b.mapping.crs == "EPSG:4490"
-    ring = ", ".join(f"{y} {x}" if lat_first else f"{x} {y}" for x, y in corners)
-    wkt = Literal(f"<{CRS[b.mapping.crs]}> POLYGON(({ring}))", datatype=GSP.wktLiteral)
-    node = NamedNode(f"{b.uri.value}#extent")
-    b.add(b.uri, DCT.spatial, node)
-    b.add(node, RDF.type, DCT.Location)
-    b.add(node, DCAT.bbox, wkt)
-    b.add(node, LOCN.geometry, wkt)
+    for t in extent_triples(b.uri, box, b.mapping.crs, None, centroid=False):
+        b.add(t.subject, t.predicate, t.object)
 
 
 def _source_crs(b: Builder) -> None:

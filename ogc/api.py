@@ -39,6 +39,24 @@ DATETIME_PARAMETER = {
     "description": "RFC 3339 date-time or interval (open ends as '..'): only items whose time intersects it",
     "schema": {"type": "string"}}
 PROVIDERS = {"feature": "ogc.provider.FeatureStoreProvider", "record": "ogc.provider.CatalogRecordProvider"}
+# Conformance classes pygeoapi claims for every feature collection that our providers do not implement: no
+# transactions (POST/PUT/DELETE answer 405), no ``/schema`` resource. CQL2 text filters work (ogc/cql.py, both
+# backends); CQL2 JSON is not claimed (pygeoapi reads it from a POST body, and /ogc answers GET only).
+# /ogc/conformance claims only what works (tests/test_ogc_conformance.py makes one request per claimed class).
+NOT_IMPLEMENTED = frozenset({
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete",
+    "http://www.opengis.net/spec/ogcapi-common-3/1.0/conf/schemas",
+    "http://www.opengis.net/spec/ogcapi-common-3/1.0/conf/advanced-property-roles",
+})
+
+
+def claim_only_what_works() -> None:
+    """Drop the classes we do not implement from the lists pygeoapi's conformance handler reads (idempotent)."""
+    from pygeoapi.api import itemtypes
+
+    for name in ("CONFORMANCE_CLASSES_FEATURES", "CONFORMANCE_CLASSES_RECORDS"):
+        classes = getattr(itemtypes, name)
+        classes[:] = [c for c in classes if c not in NOT_IMPLEMENTED]
 
 
 def _both(zh: str, en: str) -> dict:
@@ -87,6 +105,7 @@ class OgcApi:
 
     def __init__(self, settings, features, public: Callable[[LayerInfo], bool] | None = None) -> None:
         ogc_crs.install()
+        claim_only_what_works()
         from pygeoapi.api import API  # imported here, deliberately: pygeoapi is configured by our dict
 
         self.settings = settings

@@ -30,12 +30,11 @@ from ogc.coords import parse_crs
 from ogc.datafiles import DataFileError, parse_data
 from ogc.features import FeatureStore, LayerInfo
 from ogc.spatialize import SpatializationResult, SpatializeOptions, UnknownCrsError, spatialize
-from ontology.namespaces import CRS_4490 as PUBLISHED_CRS, DCAT, DCT, LOCN, RDF, WODP
+from ontology.extent import GEOJSON_SUFFIX, extent_triples
+from ontology.namespaces import CRS_4490 as PUBLISHED_CRS, DCAT, DCT, RDF, WODP
 
 log = logging.getLogger(__name__)
 
-GSP_WKT = ox.NamedNode("http://www.opengis.net/ont/geosparql#wktLiteral")
-CRS_4490 = "http://www.opengis.net/def/crs/EPSG/0/4490"
 OGC_FEATURES = ox.NamedNode("http://www.opengis.net/doc/IS/ogcapi-features-1/1.0")
 GEOJSON_TYPE = ox.NamedNode("http://publications.europa.eu/resource/authority/file-type/GEOJSON")
 GEOJSON_MEDIA = ox.NamedNode("https://www.iana.org/assignments/media-types/application/geo+json")
@@ -248,7 +247,8 @@ def layer_triples(base: str, uri: str, dataset_id: str, triples: Sequence[ox.Tri
     """Add the layer's distributions, its data service and its extent to a dataset graph."""
     d = ox.NamedNode(uri)
     extent_node = ox.NamedNode(f"{uri}#extent")
-    ours = {ox.NamedNode(f"{uri}#{n}") for n in ("ogc-features", "geojson-layer", "ogc-service")} | {extent_node}
+    ours = {ox.NamedNode(f"{uri}#{n}") for n in ("ogc-features", "geojson-layer", "ogc-service",
+                                                  "extent" + GEOJSON_SUFFIX)} | {extent_node}
     kept = [t for t in triples if t.subject not in ours and t.object not in ours]
     licence = next((o for t in triples if t.predicate == DCT.license for o in [t.object]), None)
     collection = ox.NamedNode(f"{base}/ogc/collections/{dataset_id}")
@@ -293,12 +293,8 @@ def layer_triples(base: str, uri: str, dataset_id: str, triples: Sequence[ox.Tri
 
 
 def _extent(d: ox.NamedNode, node: ox.NamedNode, extent) -> list[ox.Triple]:
-    """The layer's extent as a dct:Location with a CGCS2000 WKT polygon (EPSG:4490 axis order: lat lon)."""
+    """The layer's extent: CGCS2000 WKT (lat lon) and its GeoJSON twin (ontology.extent), node is d#extent."""
     w, s, e, n = extent
     if e - w < 1e-6 or n - s < 1e-6:  # a single point: a box of about 10 m around it
         w, e, s, n = w - 5e-5, e + 5e-5, s - 5e-5, n + 5e-5
-    ring = ", ".join(f"{lat:.6f} {lon:.6f}" for lat, lon in ((s, w), (n, w), (n, e), (s, e), (s, w)))
-    wkt = ox.Literal(f"<{CRS_4490}> POLYGON(({ring}))", datatype=GSP_WKT)
-    centroid = ox.Literal(f"<{CRS_4490}> POINT({(s + n) / 2:.6f} {(w + e) / 2:.6f})", datatype=GSP_WKT)
-    return [ox.Triple(d, DCT.spatial, node), ox.Triple(node, RDF.type, DCT.Location),
-            ox.Triple(node, DCAT.bbox, wkt), ox.Triple(node, LOCN.geometry, wkt), ox.Triple(node, DCAT.centroid, centroid)]
+    return extent_triples(d, (w, s, e, n), "EPSG:4490", 6)

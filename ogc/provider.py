@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import re
 import threading
+from dataclasses import replace
 
 from pygeoapi.provider.base import (BaseProvider, ProviderConnectionError, ProviderInvalidQueryError,
                                     ProviderItemNotFoundError, ProviderQueryError)
 
 from ogc import crs as ogc_crs
+from ogc.cql import FilterError, compile_filter
 from ogc.features import FeatureQuery, FeatureStoreError
 from ogc.features.values import normalise_instant
 
@@ -109,12 +111,11 @@ class FeatureStoreProvider(BaseProvider):
     def query(self, offset=0, limit=10, resulttype="results", bbox=[], datetime_=None, properties=[], sortby=[],
               select_properties=[], skip_geometry=False, q=None, crs_transform_spec=None, **kwargs) -> dict:
         """Return one page of the layer as a GeoJSON FeatureCollection with numberMatched/numberReturned."""
-        if kwargs.get("filterq") is not None:
-            raise ProviderInvalidQueryError(user_msg="filter (CQL2) is not supported by this collection")
+        predicate = self._filter(kwargs.get("filterq"))
         query = self._query_of(offset, 0 if resulttype == "hits" else limit, bbox, datetime_, properties, sortby,
                                select_properties, skip_geometry, q)
         try:
-            features, matched = self.store.query(self.layer_id, query)
+            features, matched = self._run(query) if predicate is None else self._run_filtered(query, predicate)
         except FeatureStoreError as exc:
             raise ProviderQueryError(user_msg=str(exc)) from exc
         func = self._output(crs_transform_spec)
@@ -122,6 +123,31 @@ class FeatureStoreProvider(BaseProvider):
             feature["geometry"] = ogc_crs.transform_geometry(feature["geometry"], func)
         return {"type": "FeatureCollection", "features": features, "numberMatched": matched,
                 "numberReturned": len(features)}
+
+    def _run(self, query: FeatureQuery) -> tuple[list, int]:
+        return self.store.query(self.layer_id, query)
+
+    def _filter(self, filterq):
+        """Compile a CQL2 filter (pygeofilter AST from pygeoapi) into a predicate (ogc.cql); None without one."""
+        if filterq is None:
+            return None
+        try:
+            return compile_filter(filterq, self.info.fields)
+        except FilterError as exc:
+            raise ProviderInvalidQueryError(user_msg=str(exc)) from exc
+
+    def _run_filtered(self, query: FeatureQuery, predicate) -> tuple[list, int]:
+        """Run the query's other conditions in the store, keep what the filter accepts, then page here."""
+        whole = replace(query, offset=0, limit=max(self.info.count, 1), select_properties=(), skip_geometry=False)
+        kept = [f for f in self._run(whole)[0] if predicate(f)]
+        page = kept[query.offset:query.offset + query.limit] if query.limit else []
+        for feature in page:
+            if query.select_properties:
+                feature["properties"] = {k: v for k, v in feature["properties"].items()
+                                         if k in query.select_properties}
+            if query.skip_geometry:
+                feature["geometry"] = None
+        return page, len(kept)
 
     def get(self, identifier, crs_transform_spec=None, **kwargs) -> dict:
         """Return one feature by id (ProviderItemNotFoundError: 404)."""
@@ -155,6 +181,15 @@ class CatalogRecordProvider(FeatureStoreProvider):
         if links is not None:
             feature["links"] = links
         return feature
+
+    def _run(self, query: FeatureQuery) -> tuple[list, int]:
+        """``q`` is answered by the portal's search index where the platform gave one (ogc.records)."""
+        from ogc import records
+
+        index = records.text_index_for(self.store) if query.q else None
+        if index is None:
+            return super()._run(query)
+        return records.query_through_index(self.store, self.layer_id, query, index)
 
     def query(self, *args, **kwargs) -> dict:
         result = super().query(*args, **kwargs)

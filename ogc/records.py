@@ -10,6 +10,7 @@ the whole layer rewritten through ``put_layer``).
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Callable, Iterable
 
 import pyoxigraph as ox
@@ -116,6 +117,16 @@ def _distributions(g: _Graph, uri: str) -> tuple[list[dict], list[dict]]:
     return formats, links
 
 
+def _value(literal) -> str | None:
+    return literal.value if literal is not None else None
+
+
+def _date_of(values: list) -> str | None:
+    """Return the latest of a dataset's date literals (xsd:date or xsd:dateTime), as written."""
+    dates = sorted((v.value for v in values if isinstance(v, ox.Literal) and v.value[:4].isdigit()), reverse=True)
+    return dates[0] if dates else None
+
+
 def record_id(uri: str) -> str:
     """Return the record id of a dataset: its id, the last segment of its URI."""
     return uri.rstrip("/").rsplit("/", 1)[-1]
@@ -127,7 +138,10 @@ def record_feature(uri: str, triples: Iterable[ox.Triple]) -> Feature | None:
     g = _Graph(triples)
     if not g.index.get(uri):
         return None
-    issued, modified = catalog_records.record_dates(triples, uri)
+    record_issued, record_modified = catalog_records.record_dates(triples, uri)
+    # the dataset's own dates (what `datetime` filters on); the catalogue record's load time only where it has none
+    issued = _date_of(g.objects(uri, DCT + "issued")) or _value(record_issued)
+    modified = _date_of(g.objects(uri, DCT + "modified")) or _value(record_modified)
     publisher = g.first(uri, DCT + "publisher")
     formats, links = _distributions(g, uri)
     props = {
@@ -139,8 +153,9 @@ def record_feature(uri: str, triples: Iterable[ox.Triple]) -> Feature | None:
         "themes": [{"concepts": [{"id": t.value}]} for t in g.objects(uri, DCAT + "theme")],
         "language": {"code": "zh"},
         "identifier": g.first(uri, DCT + "identifier"),
-        "created": issued.value if issued is not None else None,
-        "updated": modified.value if modified is not None else None,
+        "created": issued,
+        "updated": modified,
+        "recordUpdated": _value(record_modified),
         "publisher": _pick(g.objects(publisher, FOAF_NAME)) if publisher else None,
         "contacts": _contacts(g, uri),
         "formats": formats,
@@ -149,12 +164,55 @@ def record_feature(uri: str, triples: Iterable[ox.Triple]) -> Feature | None:
     return {"type": "Feature", "id": record_id(uri), "geometry": _geometry(g, uri), "properties": props}
 
 
+# -- q through the portal's search index ------------------------------------------------------------
+TextIndex = Callable[[str], "set[str] | None"]  # q -> URIs of the matching datasets (None: q has no words)
+_TEXT_INDEXES: dict[int, TextIndex] = {}
+
+
+def use_text_index(features, index: TextIndex | None) -> None:
+    """Answer ``q`` on the records of this feature store with a text index (the portal's: one index, one count)."""
+    if index is None:
+        _TEXT_INDEXES.pop(id(features), None)
+    else:
+        _TEXT_INDEXES[id(features)] = index
+
+
+def text_index_for(features) -> TextIndex | None:
+    return _TEXT_INDEXES.get(id(features))
+
+
+def query_through_index(features, layer_id: str, query, index: TextIndex) -> tuple[list[Feature], int]:
+    """Run a records query whose ``q`` is matched by the text index; the other filters and the order by the store.
+
+    The store lists the ids that pass the other filters (no geometry, in the query's order); those the index
+    matches are paged here and read whole. A catalogue has thousands of records, not millions.
+    """
+    uris = index(" ".join(query.q))
+    if uris is None:  # no word the index can search for: the store's own substring match
+        return features.query(layer_id, query)
+    wanted = {record_id(u) for u in uris}
+    if not wanted:
+        return [], 0
+    ids_only = replace(query, q=(), offset=0, limit=max(features.layer(layer_id).count, 1),
+                       skip_geometry=True, select_properties=("type",))
+    listed, _ = features.query(layer_id, ids_only)
+    matched = [str(f["id"]) for f in listed if str(f["id"]) in wanted]
+    page = matched[query.offset:query.offset + query.limit] if query.limit else []
+    out = [features.get(layer_id, fid) for fid in page]
+    if query.skip_geometry:
+        for feature in out:
+            feature["geometry"] = None
+    return [f for f in out if f is not None], len(matched)
+
+
 class CatalogRecords:
     """The records layer, kept in step with the catalogue store by its publish events."""
 
-    def __init__(self, features, on_change: Callable[[str], object] | None = None) -> None:
+    def __init__(self, features, on_change: Callable[[str], object] | None = None,
+                 text_index: TextIndex | None = None) -> None:
         self.features = features
         self.on_change = on_change
+        use_text_index(features, text_index)
 
     def _records(self, store, uris: Iterable[str], event=None) -> list[Feature]:
         out = []

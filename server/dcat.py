@@ -10,6 +10,7 @@ import pyoxigraph as ox
 from flask import Blueprint, Response, current_app, redirect, request, url_for
 
 from access.policy import public_view
+from ontology.labels import name_triples
 from ontology.namespaces import HYDRA, RDF, XSD
 from server import http, rdf_response
 from server.rdf_response import HTML
@@ -129,6 +130,7 @@ def catalog(suffix: str | None = None):
     body_triples = [q.triple for q in triples]
     for uri in uris:
         body_triples.extend(public_view(uri, store.dataset_triples(uri)))  # no links to data not open
+    body_triples += name_triples(body_triples)  # our departments by name in English too
     body_triples += _paging_triples(base, page, pages, size, total, since, settings.catalog.page_size)
     response = Response(rdf_response.serialize(body_triples, fmt),
                         content_type=rdf_response.content_type(fmt))
@@ -161,6 +163,7 @@ def dataset(name: str):
         response = Response(render_dataset_page(platform, uri, lang), mimetype="text/html")
     else:
         triples = public_view(uri, platform.store.dataset_triples(uri))  # docs/access.md
+        triples += name_triples(triples)
         response = Response(rdf_response.serialize(triples, fmt), content_type=rdf_response.content_type(fmt))
         response.headers["Link"] = f'<{uri}>; rel="canonical"'
     response.vary.add("Accept")

@@ -147,7 +147,8 @@ class Platform:
                           public=lambda info: may_serve_layer(self.store, info.dataset_uri))
         if self.layers is not None:
             self.layers.listeners.append(self.ogc.on_layer)
-        records = CatalogRecords(self.features, on_change=self.ogc.sync_layer)
+        records = CatalogRecords(self.features, on_change=self.ogc.sync_layer,
+                                 text_index=self.search.matching if self.search is not None else None)
         self.followers.append(records)
         if not records.in_step_with(self.store):
             records.rebuild(self.store)

@@ -48,8 +48,29 @@ def choose(html_default: bool) -> Format | str:
     raise NotAcceptableError("cannot answer in the requested type; offered: " + ", ".join(offered))
 
 
+def chinese_first(triples: Iterable[ox.Triple]) -> list[ox.Triple]:
+    """Group triples by subject, then property (first seen), Chinese literals before the others.
+
+    ckanext-dcat (profiles/base.py ``_object_value``) takes the literal whose tag equals ``ckan.locale_default``
+    and otherwise the first one it parsed. No language tag can equal a CKAN locale such as ``zh_CN`` or
+    ``zh_Hans_CN`` (BCP 47 has no underscore), so a CKAN in a Chinese locale shows whichever title comes first
+    in the document; one in English (``en``) still finds the ``@en`` one. See docs/interop.md.
+    Cost: about 0.4 s for a 1,000-dataset page (130,000 triples), a third of writing it.
+    """
+    subjects: dict[object, dict[object, list[list[ox.Triple]]]] = {}
+    for t in triples:
+        zh, rest = subjects.setdefault(t.subject, {}).setdefault(t.predicate, [[], []])
+        (zh if _is_zh(t.object) else rest).append(t)
+    return [t for by_predicate in subjects.values() for zh, rest in by_predicate.values() for t in zh + rest]
+
+
+def _is_zh(term) -> bool:
+    return isinstance(term, ox.Literal) and (term.language or "").startswith("zh")
+
+
 def serialize(triples: Iterable[ox.Triple], fmt: Format) -> bytes:
-    return write_graph(triples, fmt, UNLIMITED)
+    """Write triples in an RDF format, Chinese literals first (see chinese_first)."""
+    return write_graph(chinese_first(triples), fmt, UNLIMITED)
 
 
 def content_type(fmt: Format) -> str:

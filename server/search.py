@@ -18,7 +18,7 @@ from typing import Iterable
 
 import pyoxigraph as ox
 
-from server.search_query import (FACETS, SearchResult, Transaction, index_text, run_search,
+from server.search_query import (FACETS, SearchResult, Transaction, index_text, matching_uris, run_search,
                                  vocabulary_labels)
 from core.sqlite import ThreadConnections
 
@@ -333,3 +333,10 @@ class SearchIndex:
                page_size: int = 20, lang: str = "zh", sort: str = "relevance") -> SearchResult:
         """Return one page of datasets matching the words and filters, with facet counts."""
         return run_search(self._conn(), q, filters, page, page_size, lang, sort)
+
+    def matching(self, q: str) -> set[str] | None:
+        """Return the URIs of the datasets matching q, exactly as ``search`` counts them (None: q has no words).
+
+        OGC API Records ``q`` is answered by this (ogc.records.use_text_index): one index, the same counts.
+        """
+        return matching_uris(self._conn(), q)

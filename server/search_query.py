@@ -134,6 +134,16 @@ def _where(match: str | None, filters: dict[str, list[str]], skip: str | None = 
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
+def matching_uris(conn: sqlite3.Connection, q: str) -> set[str] | None:
+    """Return the URIs of the datasets whose text matches q as the portal search matches it (None: no words)."""
+    match = match_expression(q)
+    if match is None:
+        return None
+    with Transaction(conn):
+        where, params = _where(match, {})
+        return {row[0] for row in conn.execute(f"SELECT d.uri FROM docs d{where}", params)}
+
+
 def vocabulary_labels(conn: sqlite3.Connection, kind: str, lang: str) -> dict[str, str]:
     rows = conn.execute("SELECT code, lang, label FROM labels WHERE kind = ? ORDER BY lang = ?", (kind, lang))
     return {code: label for code, _, label in rows}

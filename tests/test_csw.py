@@ -251,18 +251,28 @@ def test_text_filter_with_a_chinese_word(csw, csw_platform):
     assert csw.results["matches"] >= in_titles
 
 
-def test_date_filter_on_modified(csw, csw_platform):
-    dataset = csw_platform.demo.datasets[7]
-    csw_platform.publisher.publish({dataset.uri: list(dataset.triples)}, "demo")  # now the newest record
-    dates = csw_platform.csw.repository.store_modified(csw_platform.store)
-    pivot = dict(dates)[dataset.uri]
+DATASET_MODIFIED = """SELECT ?d ?m WHERE { GRAPH ?d { ?d a <http://www.w3.org/ns/dcat#Dataset> ;
+  <http://purl.org/dc/terms/modified> ?m } }"""
+
+
+def test_date_filter_on_the_datasets_own_modified_date(csw, csw_platform):
+    """dct:modified (and apiso:Modified) compare the dataset's dct:modified, as SPARQL does, not the load time."""
+    dates = {(row["d"].value, row["m"].value) for row in csw_platform.store.query(DATASET_MODIFIED)}
+    assert len({u for u, _ in dates}) == csw_platform.store.count_datasets()
+    pivot = sorted(m for _, m in dates)[len(dates) // 2]
     newer = {u for u, m in dates if m >= pivot}
-    assert dataset.uri in newer and len(newer) < len(dates)
-    csw.getrecords2(constraints=[PropertyIsGreaterThanOrEqualTo("dct:modified", pivot)], esn="brief",
-                    maxrecords=500)
-    assert set(csw.records) == newer and csw.results["matches"] == len(newer)
+    assert 0 < len(newer) < len(dates)
+    for name in ("dct:modified", "apiso:Modified"):
+        csw.getrecords2(constraints=[PropertyIsGreaterThanOrEqualTo(name, pivot)], esn="brief", maxrecords=500)
+        assert csw.results["matches"] == len(newer) and set(csw.records) <= newer and csw.records, name
     csw.getrecords2(constraints=[PropertyIsLessThan("dct:modified", pivot)], esn="brief", maxrecords=1)
     assert csw.results["matches"] == len(dates) - len(newer)
+
+
+def test_a_republished_dataset_is_followed_by_its_record_time(csw_platform):
+    dataset = csw_platform.demo.datasets[7]
+    csw_platform.publisher.publish({dataset.uri: list(dataset.triples)}, "demo")  # a new catalogue record time
+    assert csw_platform.csw.repository.in_step_with(csw_platform.store)
 
 
 def test_cql_constraint(csw_platform):

@@ -81,8 +81,8 @@ def prop(name: str, value: str, op: str = "PropertyIsEqualTo", extra: str = "") 
 
 
 def modified_pivot(csw) -> tuple[str, int, int]:
-    """Return a record time that splits the catalogue, and how many records are older / at it."""
-    dates = sorted(m for _, m in csw.platform.csw.repository.store_modified(csw.platform.store))
+    """Return a dataset modification date (dct:modified) that splits the catalogue, and how many are older / at it."""
+    dates = sorted(m for _, m in csw.platform.csw.repository.dataset_modified(csw.platform.store))
     pivot = next((d for d in dates if d > dates[0]), dates[0])
     return pivot, sum(d < pivot for d in dates), sum(d == pivot for d in dates)
 

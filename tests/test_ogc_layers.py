@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pyoxigraph as ox
 import pytest
 
-from ontology.namespaces import DCAT, DCT, RDF
+from ontology.namespaces import DCAT, DCT, LOCN, RDF
 
 UNKNOWN = "地址不详"
 
@@ -73,9 +75,14 @@ def test_layer_links_are_in_the_dataset_graph(small_demo):
     assert [o.value for o in _objects(triples, services[0], DCAT.endpointURL)] == [f"{base}/ogc"]
     assert _objects(triples, services[0], DCAT.servesDataset) == [node]
     extents = _objects(triples, node, DCT.spatial)
-    wkt = [o.value for e in extents for o in _objects(triples, e, DCAT.bbox)]
-    assert len(wkt) == 1
+    wkt = sorted({o.value for e in extents for o in _objects(triples, e, DCAT.bbox)})
+    assert len(extents) == 2 and len(wkt) == 1  # the GeoDCAT-AP WKT location and its GeoJSON twin, one box
     w, s, e, n = info.bbox
+    geojson = [json.loads(o.value) for e in extents for o in _objects(triples, e, LOCN.geometry)
+               if o.datatype.value.endswith("vnd.geo+json")]
+    assert geojson == [{"type": "Polygon", "coordinates": [[[round(w, 6), round(s, 6)], [round(e, 6), round(s, 6)],
+                                                           [round(e, 6), round(n, 6)], [round(w, 6), round(n, 6)],
+                                                           [round(w, 6), round(s, 6)]]]}]
     assert wkt[0] == (f"<http://www.opengis.net/def/crs/EPSG/0/4490> POLYGON(({s:.6f} {w:.6f}, {n:.6f} {w:.6f}, "
                       f"{n:.6f} {e:.6f}, {s:.6f} {e:.6f}, {s:.6f} {w:.6f}))")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from urllib.parse import quote
 
 import pyoxigraph as ox
@@ -11,6 +11,8 @@ import pytest
 
 DCT_TITLE = "http://purl.org/dc/terms/title"
 DCAT_BBOX = "http://www.w3.org/ns/dcat#bbox"
+DCT_MODIFIED = "http://purl.org/dc/terms/modified"
+DCT_ISSUED = "http://purl.org/dc/terms/issued"
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +67,13 @@ def test_record_content(client, ogc_platform):
     props = record["properties"]
     titles = [t.object.value for t in store.dataset_triples(uri) if t.predicate.value == DCT_TITLE]
     assert props["type"] == "dataset" and props["title"] in titles
-    assert props["updated"].startswith(store.record_modified(uri).strftime("%Y-%m-%dT%H:%M:%S"))
+    # the dataset's own dates (dct:issued, dct:modified), not the time its record was loaded
+    modified = [t.object.value for t in store.dataset_triples(uri)
+                if t.subject.value == uri and t.predicate.value == DCT_MODIFIED]
+    issued = [t.object.value for t in store.dataset_triples(uri)
+              if t.subject.value == uri and t.predicate.value == DCT_ISSUED]
+    assert modified and props["updated"] == max(modified) and props["created"] == max(issued)
+    assert props["recordUpdated"].startswith(store.record_modified(uri).strftime("%Y-%m-%dT%H:%M:%S"))
     assert any(link["href"] == uri and link["rel"] == "alternate" for link in record["links"])
     assert props["contacts"] and props["formats"]
 
@@ -94,15 +102,30 @@ def test_bbox(client, ogc_platform):
         assert 113 < min(lons) < 116  # lon/lat order
 
 
-def test_datetime(client, ogc_platform):
+MONTH_QUERY = """SELECT (COUNT(DISTINCT ?d) AS ?n) WHERE {{ ?d a <http://www.w3.org/ns/dcat#Dataset> ;
+  <http://purl.org/dc/terms/modified> ?m . FILTER(STR(?m) >= "{start}" && STR(?m) < "{end}") }}"""
+
+
+def _months(store) -> list[str]:
+    rows = store.query("SELECT DISTINCT ?m WHERE { ?d a <http://www.w3.org/ns/dcat#Dataset> ; "
+                       "<http://purl.org/dc/terms/modified> ?m }")
+    return sorted({row[0].value[:7] for row in rows})
+
+
+def test_datetime_finds_what_sparql_finds_on_the_datasets_own_dates(client, ogc_platform):
     store = ogc_platform.store
-    times = sorted((store.record_modified(u), u) for u in store.dataset_uris())
-    start = times[0][0] - timedelta(seconds=1)
-    end = times[-1][0] + timedelta(seconds=1)
-    fmt = "%Y-%m-%dT%H:%M:%SZ"
-    doc = _items(client, f"datetime={start.strftime(fmt)}/{end.strftime(fmt)}")
-    assert doc["numberMatched"] == len(times)
-    assert _items(client, f"datetime=../{(start - timedelta(days=1)).strftime(fmt)}")["numberMatched"] == 0
+    months = _months(store)
+    assert months, "no dataset has dct:modified"
+    for month in (months[0], months[len(months) // 2], months[-1]):
+        year, mon = map(int, month.split("-"))
+        following = f"{year + mon // 12}-{mon % 12 + 1:02d}"
+        expected = int(next(iter(store.query(MONTH_QUERY.format(start=month, end=following))))[0].value)
+        last_day = (date(year + mon // 12, mon % 12 + 1, 1) - timedelta(days=1)).isoformat()
+        doc = _items(client, f"datetime={month}-01T00:00:00Z/{last_day}T23:59:59Z")
+        assert doc["numberMatched"] == expected > 0, month
+        assert all(f["properties"]["updated"].startswith(month) for f in doc["features"])
+    first = date.fromisoformat(months[0] + "-01") - timedelta(days=1)
+    assert _items(client, f"datetime=../{first.isoformat()}T23:59:59Z")["numberMatched"] == 0
     assert client.get("/ogc/collections/catalog/items?f=json&datetime=not-a-date").status_code == 400
 
 
@@ -133,3 +156,71 @@ def test_in_step_after_publish_and_withdrawal(client, ogc_platform):
     assert _items(client)["numberMatched"] == store.count_datasets() == 60
     assert {f["id"] for f in _items(client, "q=" + quote("记录同步测试"))["features"]} == _ids([uri])
     assert client.get(f"/ogc/collections/catalog/items/{new_uri.rsplit('/', 1)[-1]}?f=json").status_code == 404
+
+
+@pytest.mark.parametrize("q", ["交通", "江夏区", "统计", "公交 线路", "data", "武汉市"])
+def test_q_agrees_with_the_portal_search(client, ogc_platform, q):
+    """One index: Records q is answered by the portal's search index, so the same word finds the same datasets."""
+    portal = ogc_platform.search.search(q, page_size=100)
+    doc = _items(client, "q=" + quote(q))
+    assert doc["numberMatched"] == portal.total == len(doc["features"])
+    assert {f["id"] for f in doc["features"]} == {h["uri"].rsplit("/", 1)[-1] for h in portal.hits}
+
+
+def test_q_with_other_filters_and_paging(client, ogc_platform):
+    everything = _items(client, "q=" + quote("数据") + "&sortby=-updated")
+    assert everything["numberMatched"] > 3
+    ids = [f["id"] for f in everything["features"]]
+    page = client.get("/ogc/collections/catalog/items?f=json&sortby=-updated&offset=2&limit=2&q=" + quote("数据"))
+    page = page.get_json()
+    assert page["numberMatched"] == everything["numberMatched"]
+    assert [f["id"] for f in page["features"]] == ids[2:4]
+    updated = [f["properties"]["updated"] for f in everything["features"]]
+    assert updated == sorted(updated, reverse=True)
+    hits = client.get("/ogc/collections/catalog/items?f=json&resulttype=hits&q=" + quote("数据")).get_json()
+    assert hits["numberMatched"] == everything["numberMatched"]
+
+
+@pytest.fixture(scope="module")
+def postgis_platform(tmp_path_factory, postgis_dsn):
+    """The small demo with its records (and layers) in PostGIS."""
+    import uuid
+
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    from config import load_settings
+    from server.catalogue import load_demo
+    from server.platform import Platform
+
+    schema = "rec_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(postgis_dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    dsn = make_conninfo(postgis_dsn, options=f"-c search_path={schema},public")
+    settings = load_settings({"WODP_FEATURES__BACKEND": "postgis", "WODP_FEATURES__DSN": dsn},
+                             overrides={"csw": {"enabled": False}, "demo": {"datasets": 60, "spatial": 8}},
+                             home=tmp_path_factory.mktemp("records-postgis"))
+    platform = Platform.open(settings, start_workers=False)
+    load_demo(platform)
+    yield platform
+    platform.close()
+    with psycopg.connect(postgis_dsn, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.mark.parametrize("q", ["江夏区", "统计", "data"])
+def test_q_and_dates_on_postgis(postgis_platform, q):
+    from server.app import create_app
+
+    app = create_app(platform=postgis_platform, start_workers=False)
+    client = app.test_client()
+    portal = postgis_platform.search.search(q, page_size=100)
+    doc = _items(client, "q=" + quote(q))
+    assert doc["numberMatched"] == portal.total and (portal.total > 0 or q == "data")
+    assert {f["id"] for f in doc["features"]} == {h["uri"].rsplit("/", 1)[-1] for h in portal.hits}
+    month = _months(postgis_platform.store)[-1]
+    year, mon = map(int, month.split("-"))
+    following = f"{year + mon // 12}-{mon % 12 + 1:02d}"
+    expected = int(next(iter(postgis_platform.store.query(MONTH_QUERY.format(start=month, end=following))))[0].value)
+    last_day = (date(year + mon // 12, mon % 12 + 1, 1) - timedelta(days=1)).isoformat()
+    assert _items(client, f"datetime={month}-01T00:00:00Z/{last_day}T23:59:59Z")["numberMatched"] == expected > 0

@@ -210,7 +210,7 @@ def dataset_row(triples: Sequence[ox.Triple], uri: str) -> dict:
     row = dict.fromkeys(COLUMNS)
     row.update(
         identifier=uri, typename="gmd:MD_Metadata", schema=NS["gmd"], mdsource="local",
-        insert_date=d["record_issued"] or d["record_modified"], xml=xml, anytext=anytext,
+        insert_date=d["record_modified"] or d["record_issued"] or d["modified"], xml=xml, anytext=anytext,
         language=d["language"], resourcelanguage=d["language"], type="dataset", title=d["title"],
         title_alternate=d["title_en"], abstract=d["abstract"],
         keywords=",".join(_clean(k) for k in d["keywords"]) or None,
@@ -219,7 +219,7 @@ def dataset_row(triples: Sequence[ox.Triple], uri: str) -> dict:
         responsiblepartyrole="pointOfContact", accessconstraints=d["access"],
         otherconstraints=";".join(d["licenses"]) or None,
         date=d["modified"], date_revision=d["modified"], date_publication=d["issued"],
-        date_modified=d["record_modified"], format=",".join(d["formats"]) or None, source=uri,
+        date_modified=d["modified"] or d["record_modified"], format=",".join(d["formats"]) or None, source=uri,
         crs=crs_urn(d["crs"][0]) if d["crs"] else None,
         wkt_geometry=bbox_polygon(d["bbox"]) if d["bbox"] else None,
         time_begin=d["begin"], time_end=d["end"], links=links or None,

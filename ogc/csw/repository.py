@@ -31,6 +31,12 @@ WGS84_WKT = ('GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257
 MODIFIED_QUERY = """SELECT ?d ?m WHERE { GRAPH ?d { ?d a <http://www.w3.org/ns/dcat#Dataset> .
   ?r a <http://www.w3.org/ns/dcat#CatalogRecord> ; <http://xmlns.com/foaf/0.1/primaryTopic> ?d ;
      <http://purl.org/dc/terms/modified> ?m } }"""
+# what the date_modified column holds: the dataset's latest dct:modified, else its catalogue record's
+DATASET_MODIFIED_QUERY = """SELECT ?d (COALESCE(MAX(STR(?dm)), MAX(STR(?rm))) AS ?m) WHERE {
+  GRAPH ?d { ?d a <http://www.w3.org/ns/dcat#Dataset> .
+    OPTIONAL { ?d <http://purl.org/dc/terms/modified> ?dm }
+    OPTIONAL { ?r <http://xmlns.com/foaf/0.1/primaryTopic> ?d ; <http://purl.org/dc/terms/modified> ?rm } } }
+GROUP BY ?d"""
 
 
 def records_ddl(table: str = TABLE) -> list[str]:
@@ -119,15 +125,23 @@ class CswRepository:
             return self._conn.execute(f"SELECT COUNT(*) FROM {self.table}").fetchone()[0]
 
     def modified(self) -> set[tuple[str, str]]:
-        """Return the (identifier, date_modified) of every record."""
+        """Return the (identifier, insert_date) of every record: when its catalogue record last changed.
+
+        date_modified is the dataset's own dct:modified (what apiso:Modified and dct:modified queries compare).
+        """
         self.flush()
         with self._lock:
-            return set(self._conn.execute(f"SELECT identifier, date_modified FROM {self.table}"))
+            return set(self._conn.execute(f"SELECT identifier, insert_date FROM {self.table}"))
 
     @staticmethod
     def store_modified(store) -> set[tuple[str, str]]:
         """Return the (dataset URI, catalogue record modified) of every dataset in the store."""
         return {(row["d"].value, row["m"].value) for row in store.query(MODIFIED_QUERY)}
+
+    @staticmethod
+    def dataset_modified(store) -> set[tuple[str, str]]:
+        """Return the (dataset URI, date_modified) that dct:modified and apiso:Modified queries compare."""
+        return {(row["d"].value, row["m"].value) for row in store.query(DATASET_MODIFIED_QUERY)}
 
     def in_step_with(self, store) -> bool:
         """Tell whether the repository holds exactly the store's datasets at their modification times."""
