@@ -124,8 +124,19 @@ def _find_records(tree: Any, paths: list[str], filename: str) -> list[dict]:
         if len(records) != len(tree):
             raise MappingInputError("a JSON list of records holds non-objects", file=filename)
         return records
+    if isinstance(tree, dict) and _names_a_title(tree):
+        return [tree]  # one record that carries lists of its own (its data files), not a list of records
     best = _largest_dict_list(tree, depth=3)
     return best if best is not None else [tree]
+
+
+def _names_a_title(tree: dict) -> bool:
+    """Tell whether a JSON object is itself a record: one of its keys is a title field with a text value."""
+    from mappings.spec import bare_name, synonyms
+
+    table = synonyms()
+    return any(isinstance(value, str) and value.strip() and table.get(bare_name(str(key))) == "title"
+               for key, value in tree.items())
 
 
 def _largest_dict_list(tree: Any, depth: int) -> list[dict] | None:

@@ -32,6 +32,7 @@ from ogc.features import FeatureStore, LayerInfo
 from ogc.spatialize import SpatializationResult, SpatializeOptions, UnknownCrsError, spatialize
 from ontology.extent import GEOJSON_SUFFIX, extent_triples
 from ontology.namespaces import CRS_4490 as PUBLISHED_CRS, DCAT, DCT, RDF, WODP
+from sparql.followers import Follower
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ class Spatialized:
     features: tuple[dict[str, Any], ...]
 
 
-class Layers:
+class Layers(Follower):
     """Spatialization at the gate and the layers that follow the store."""
 
     def __init__(self, features: FeatureStore, base_uri: str, fetch: Fetch, *,

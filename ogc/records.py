@@ -20,6 +20,7 @@ from ogc.features import Feature, LayerInfo
 from ogc.wkt import wkt_bbox
 from sparql import records as catalog_records
 from ontology import namespaces as ns
+from sparql.followers import Follower
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +206,7 @@ def query_through_index(features, layer_id: str, query, index: TextIndex) -> tup
     return [f for f in out if f is not None], len(matched)
 
 
-class CatalogRecords:
+class CatalogRecords(Follower):
     """The records layer, kept in step with the catalogue store by its publish events."""
 
     def __init__(self, features, on_change: Callable[[str], object] | None = None,

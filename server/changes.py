@@ -28,6 +28,7 @@ from core.errors import BadRequestError, NotAcceptableError, NotFoundError
 from sparql import records
 from sparql.formats import parse_accept
 from core.sqlite import ThreadConnections
+from sparql.followers import Follower
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ def _id_of(uri: str) -> str:
     return uri.rsplit("/", 1)[-1]
 
 
-class ChangeLog:
+class ChangeLog(Follower):
     """The change log: one SQLite file, one connection per thread, writers serialised."""
 
     def __init__(self, path: Path, withdrawn: Callable[[str], bool] | None = None) -> None:
@@ -133,6 +134,10 @@ class ChangeLog:
                         continue  # a later event for this dataset was logged first: this one is stale
                     self._log(conn, at, event.generation, uri, action, present, modified.get(uri))
                 self._set_generation(conn, event.generation)
+
+    def catch_up(self, store) -> None:
+        """Follower contract: log what changed in the store while the log was not following."""
+        self.reconcile(store)
 
     def reconcile(self, store) -> int:
         """Log how the store differs from the datasets last seen; return the number of changes logged."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from config.settings import Settings
+from sparql.followers import catch_up_all
 from sparql.pool import QueryPool
 from sparql.store import OxigraphStore, open_store
 
@@ -36,7 +37,7 @@ class Platform:
     layers: object | None = None  # ogc.layers.Layers: spatialization at the gate, layers kept in step
     ogc: object | None = None  # ogc.api.OgcApi: pygeoapi driven with our collections
     csw: object | None = None  # ogc.csw.CswService: the pycsw repository and its process
-    followers: list = field(default_factory=list)  # more derived indexes: each has follow(store, event)
+    followers: list = field(default_factory=list)  # every derived index (sparql.followers.Follower), in order
     extras: dict = field(default_factory=dict)
 
     @classmethod
@@ -48,18 +49,16 @@ class Platform:
         from server.search import SearchIndex  # derived index, follows publish events
 
         platform.search = SearchIndex(settings.path(settings.search.path))
+        platform.followers.append(platform.search)
         platform._open_gate()
         platform._open_push(settings.home)
         platform._open_layers()
         platform._open_ogc()
         platform._open_csw()
         store.subscribe(platform._on_publish)
-        if not platform.search.in_step_with(store):
-            platform.search.rebuild(store)
-        if not platform.changes.in_step_with(store):
-            platform.changes.reconcile(store)
-        if platform.csw is not None and not platform.csw.in_step_with(store):
-            platform.csw.rebuild(store)
+        behind = catch_up_all(platform.followers, store)  # sparql/followers.py
+        if behind:
+            log.info("caught up with the store: %s", ", ".join(behind))
         if start_workers:
             platform.pool = QueryPool(store, settings.sparql, settings.home / "snapshots")
             platform.pool.start()
@@ -84,6 +83,7 @@ class Platform:
         tombstones = self.tombstones
         self.changes = ChangeLog(home / "changes.sqlite",
                                  withdrawn=lambda i: tombstones is not None and tombstones.get(i) is not None)
+        self.followers.append(self.changes)
 
     def _open_layers(self) -> None:
         """Open the feature store and the spatialization at the gate; layers follow publish events."""
@@ -150,8 +150,6 @@ class Platform:
         records = CatalogRecords(self.features, on_change=self.ogc.sync_layer,
                                  text_index=self.search.matching if self.search is not None else None)
         self.followers.append(records)
-        if not records.in_step_with(self.store):
-            records.rebuild(self.store)
 
     def _open_csw(self) -> None:
         """Open pycsw's repository (it follows publish events); its process starts on the first /csw request."""
@@ -162,11 +160,7 @@ class Platform:
             self.followers.append(self.csw.repository)
 
     def _on_publish(self, event) -> None:
-        if self.search is not None:
-            self.search.follow(self.store, event)
-        if self.changes is not None:
-            self.changes.follow(self.store, event)
-        for index in self.followers:
+        for index in self.followers:  # every derived index, in the order opened (sparql/followers.py)
             index.follow(self.store, event)
 
     def dataset_uri(self, dataset_id: str) -> str:

@@ -21,6 +21,7 @@ import pyoxigraph as ox
 from server.search_query import (FACETS, SearchResult, Transaction, index_text, matching_uris, run_search,
                                  vocabulary_labels)
 from core.sqlite import ThreadConnections
+from sparql.followers import Follower
 
 __all__ = ["FACETS", "SearchIndex", "SearchResult", "read_datasets", "read_labels"]
 
@@ -191,7 +192,7 @@ def read_labels(store) -> list[tuple[str, str, str, str]]:
 
 
 # -- the index -----------------------------------------------------------------------------------
-class SearchIndex:
+class SearchIndex(Follower):
     """The portal's search index: one SQLite file, one connection per thread, writers serialised."""
 
     def __init__(self, path: Path) -> None:

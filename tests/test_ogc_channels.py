@@ -250,3 +250,34 @@ def test_dcat_harvest_of_a_department_feed_gives_the_layer(tmp_path, files):
         assert (info.count, info.report["source_crs"], info.report["crs_source"]) == (215, "GCJ02", "distribution")
     finally:
         platform.close()
+
+
+def test_push_a_json_record_naming_its_data_file(push_platform, files):
+    """A china-core JSON record lists its data file under 资源文件: the record stays one record and gets a layer."""
+    from server.app import create_app
+
+    client = create_app(platform=push_platform).test_client()
+    headers = {"Authorization": f"Bearer {push_platform.accounts.create('D017')[1]}"}
+    raw = _v1_without_header_gbk()
+    files.files["/json-record-stations.csv"] = raw
+    record = {**RECORD, "资源代码": "420100-D017-09002", "资源名称": "武汉市轨道交通站点（JSON 推送）",
+              "空间范围": "113.68,29.97,115.08,31.36",
+              "资源文件": [{"文件名称": "站点表", "文件格式": "CSV",
+                          "下载地址": f"{files.url}/json-record-stations.csv"}]}
+    created = client.post("/api/datasets", data=json.dumps(record, ensure_ascii=False).encode(),
+                          content_type="application/json", headers=headers)
+    assert created.status_code == 201, created.get_data(as_text=True)
+    published = created.get_json()["published"]
+    assert len(published) == 1  # the file entry is not read as a record of its own
+    dataset_id = published[0]["id"]
+    g = rdflib.Graph().parse(data=client.get(f"/datasets/{dataset_id}.ttl").data, format="turtle")
+    d = rdflib.URIRef(f"{push_platform.settings.base_uri}/datasets/{dataset_id}")
+    assert str(next(g.objects(d, DCT.title))) == record["资源名称"]
+    urls = {str(u) for dist in g.objects(d, DCAT.distribution) for u in g.objects(dist, DCAT.downloadURL)}
+    assert f"{files.url}/json-record-stations.csv" in urls
+    report = client.get(f"/api/layers/{dataset_id}").get_json()["report"]
+    assert (report["rows"], report["placed"], report["source_crs"]) == (219, 215, "GCJ02")
+    items = client.get(f"/ogc/collections/{dataset_id}/items?limit=1000&f=json").get_json()["features"]
+    worst = max(haversine_m(*f["geometry"]["coordinates"], *gcj02_to_wgs84(*p))
+                for f, p in zip(sorted(items, key=lambda f: int(f["id"])), _gcj_points(raw)))
+    assert len(items) == 215 and worst < 0.5

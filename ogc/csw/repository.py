@@ -18,6 +18,7 @@ import pyoxigraph as ox
 
 from ogc.csw.indexer import IndexerError, RowWorker
 from ogc.csw.records import COLUMNS, dataset_row
+from sparql.followers import Follower
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def records_ddl(table: str = TABLE) -> list[str]:
     return ddl
 
 
-class CswRepository:
+class CswRepository(Follower):
     """pycsw's repository file, derived from the store: one row per published dataset."""
 
     def __init__(self, path: Path, table: str = TABLE) -> None:
