@@ -39,7 +39,7 @@ def _reasons(report) -> dict[str, int]:
 def _assert_mapping_figures(report) -> None:
     assert (report["records_read"], report["mapped"], report["key_collisions"]) == (5, 5, 1)
     assert report["unplaced_fields"] == {"备注": 2}
-    assert report["unknown_values"] == {"资源分类": {"宇宙探索": 1}, "开放类型": {"依申请公开": 1}}
+    assert report["unknown_values"] == {"资源分类": {"宇宙探索": 1}, "开放类型": {"内部使用": 1}}
     assert report["missing_fields"] == {"title": 1, "description": 1}
 
 
@@ -129,7 +129,7 @@ def test_validate_gives_the_same_figures(inventory, tmp_path, capsys):
     assert _reasons(printed) == _reasons(harvested)
     main(["validate", str(CASES), "--mapping", "china-core"])
     text = capsys.readouterr().out
-    assert "records read 5, mapped 5, valid 3, held 2" in text and "备注 (2)" in text and "'依申请公开' (1)" in text
+    assert "records read 5, mapped 5, valid 3, held 2" in text and "备注 (2)" in text and "'内部使用' (1)" in text
     platform = Platform.open(h.settings, start_workers=False)
     try:
         client = create_app(platform=platform).test_client()
@@ -139,7 +139,7 @@ def test_validate_gives_the_same_figures(inventory, tmp_path, capsys):
         assert (answer["valid"], answer["held"], answer["datasets"]) == (3, 2, 5)
         page = client.post("/api/validate?mapping=china-core", data=CASES.read_bytes(),
                            content_type="application/json", headers={"Accept": "text/html"}).get_data(as_text=True)
-        assert "unplaced fields: 备注 (2)" in page and "依申请公开 (1)" in page and "held: 2" in page
+        assert "unplaced fields: 备注 (2)" in page and "内部使用 (1)" in page and "held: 2" in page
     finally:
         platform.close()
 
