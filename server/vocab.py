@@ -17,6 +17,8 @@ from __future__ import annotations
 from functools import cache
 from html import escape
 
+import re
+
 import pyoxigraph as ox
 from flask import Blueprint, Response, current_app, request
 
@@ -28,7 +30,11 @@ from server.rdf_response import HTML
 
 bp = Blueprint("vocab", __name__)
 
-KINDS = ("department", "department-category", "theme", "open-type", "update-cycle", "spatialization")
+KINDS = ("department", "department-category", "theme", "open-type", "update-cycle", "spatialization", "crs")
+# terms minted while mapping other catalogues, under the site's base URI (docs/sources.md): described by the
+# dataset graphs that use them, so they are read from the store
+MINTED = ("org", "theme-of")
+_SEGMENTS = re.compile(r"[a-z-]+/[A-Za-z0-9_-]+/[A-Za-z0-9_-]+")
 ONTOLOGY = "wodp"
 LABELS = ("http://www.w3.org/2004/02/skos/core#prefLabel", "http://www.w3.org/2000/01/rdf-schema#label",
           "http://xmlns.com/foaf/0.1/name")
@@ -49,6 +55,13 @@ def term_triples(iri: str) -> list[ox.Triple]:
     if iri == DEF + ONTOLOGY:
         return [t for s, ts in subjects.items() if s == iri or s.startswith(iri + "#") for t in ts]
     return list(subjects.get(iri, ()))
+
+
+def minted_triples(iri: str) -> list[ox.Triple]:
+    """Return what the published dataset graphs say of an organisation or a source's theme minted by a mapping."""
+    store = current_app.extensions["wodp"].store
+    answer = store.query(f"CONSTRUCT {{ <{iri}> ?p ?o }} WHERE {{ GRAPH ?g {{ <{iri}> ?p ?o }} }}")
+    return list(dict.fromkeys(answer))
 
 
 def _label(iri: str, lang: str) -> str:
@@ -92,10 +105,14 @@ def term(path: str):
     """Answer the description of one vocabulary term, by content negotiation."""
     name, fmt = rdf_response.split_suffix(path)
     kind = name.split("/", 1)[0]
-    if not (name == ONTOLOGY or (kind in KINDS and name.count("/") == 1)):
+    if kind in MINTED and name.count("/") == 2 and _SEGMENTS.fullmatch(name):
+        iri = f"{current_app.extensions['wodp'].settings.base_uri}/def/{name}"
+        triples = minted_triples(iri)
+    elif name == ONTOLOGY or (kind in KINDS and name.count("/") == 1):
+        iri = DEF + name
+        triples = term_triples(iri)
+    else:
         raise NotFoundError(f"no vocabulary term /def/{path}")
-    iri = DEF + name
-    triples = term_triples(iri)
     if not triples:
         raise NotFoundError(f"no term {iri} in our vocabularies")
     if fmt is None:

@@ -96,3 +96,29 @@ def test_an_unacceptable_type_is_406(client):
 def test_the_canonical_iri_is_named_when_the_base_differs(client):
     response = client.get("/def/theme/T01.ttl")
     assert response.headers["Link"] == f'<{DEF}theme/T01>; rel="canonical"'
+
+
+def test_an_organisation_minted_for_another_city_dereferences(client):
+    """A bureau of another place becomes an organisation under /def/org/{code}/…: its IRI answers with its name."""
+    import json
+
+    from mappings import apply_mapping, load_mapping, read_records
+
+    platform = client.application.extensions["wodp"]
+    record = {"标题": "合肥市统计年鉴（2023）", "提供单位": "市统计局", "摘要信息": "合肥市国民经济和社会发展统计数据。",
+              "所属领域": "经济建设", "开放条件": "无条件开放", "更新频率": "每年", "发布时间": "2023-10-01",
+              "资源格式": "xlsx"}
+    mapping = load_mapping("china-portal")
+    records = read_records(json.dumps([record], ensure_ascii=False).encode(), "hefei.json", "hefei", mapping=mapping)
+    result = apply_mapping(records, mapping, platform.settings.base_uri, jurisdiction="340100")
+    outcome = platform.publisher.publish(result.graphs, "hefei", profile="external")
+    assert len(outcome.published) == 1, outcome.held
+    [graph] = result.graphs.values()
+    [org] = {t.object.value for t in graph if t.predicate.value == "http://purl.org/dc/terms/publisher"}
+    assert org.startswith(f"{platform.settings.base_uri}/def/org/340100/")   # never a Wuhan department
+    answer = client.get(org[len(platform.settings.base_uri):], headers={"Accept": "text/turtle"})
+    assert answer.status_code == 200, answer.get_data(as_text=True)[:300]
+    g = rdflib.Graph().parse(data=answer.data, format="turtle")
+    assert {str(o) for o in g.objects(rdflib.URIRef(org), FOAF_NAME)} == {"市统计局"}
+    assert client.get(org[len(platform.settings.base_uri):] + "0").status_code == 404
+    assert client.get("/def/org/340100/x%3E%20%3Fp").status_code == 404       # nothing but a term reaches a query
