@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 from collections import Counter
@@ -52,6 +54,7 @@ class _Run:
     pages: dict = field(default_factory=dict)         # page → URIs of the datasets it gave
     figures: Figures = field(default_factory=Figures)
     page_figures: dict = field(default_factory=dict)  # page → its mapping figures (reused when it answers 304)
+    page_digests: dict = field(default_factory=dict)  # page → digest of its raw records and how they are mapped
 
 
 class NoDatasetError(HarvestError):
@@ -140,7 +143,7 @@ def _process(ctx: HarvestContext, src, harvester, result: FetchResult, previous:
         note("the source answered 304 Not Modified: nothing to do")
         return
     _check_found(src, result, owned, note, ctx.settings.home)
-    changed, hashes = _changed_graphs(ctx, src, harvester, result, owned, run)
+    changed, hashes = _changed_graphs(ctx, src, harvester, result, owned, run, previous)
     _publish(ctx, src, harvester, changed, hashes, owned, run, note)
     if result.complete:
         _withdraw_gone(ctx, src, owned, run, note)
@@ -171,7 +174,8 @@ def _state(result: FetchResult, run: _Run) -> dict:
         return dict(result.state)
     pages = result.state.get("pages", {})
     return {**result.state, "pages": {url: {**pages.get(url, {}), "uris": sorted(run.pages.get(url, ())),
-                                            "figures": run.page_figures.get(url, {})}
+                                            "figures": run.page_figures.get(url, {}),
+                                            "digest": run.page_digests.get(url)}
                                       for url in dict.fromkeys([*pages, *run.pages])}}
 
 
@@ -229,12 +233,17 @@ def _check_found(src, result: FetchResult, owned, note, home) -> None:
         "allow_empty: true to accept an empty listing and withdraw them)" if published else ""))
 
 
-def _changed_graphs(ctx, src, harvester, result: FetchResult, owned, run: _Run):
+def _changed_graphs(ctx, src, harvester, result: FetchResult, owned, run: _Run, previous: Mapping):
     """Return the dataset graphs that differ from what this source last published, with their hashes."""
     candidates: dict[str, list] = {}
     mapping = _mapping(src, harvester) if result.records else None
     where = mapping_context(src, harvester.channel)
+    tag = repr((mapping, where, ctx.settings.base_uri))   # the same raw records, mapped the same way
     for page, records in _by_page(result.records).items():
+        digest = run.page_digests[page] = _page_digest(records, tag)
+        if _unchanged_page(ctx, page, digest, previous, owned):
+            _kept_page(ctx, page, previous, owned, run)   # no mapping, validation or hashing again
+            continue
         mapped = apply_mapping(records, mapping, ctx.settings.base_uri, **where)
         figures = Figures()
         figures.add_mapping(mapped)
@@ -269,6 +278,26 @@ def _changed_graphs(ctx, src, harvester, result: FetchResult, owned, run: _Run):
             continue
         changed[uri], hashes[uri] = triples, h
     return changed, hashes
+
+
+def _page_digest(records, tag: str) -> str:
+    """Hash a page's raw records in order, with what maps them (mapping, jurisdiction, base URI)."""
+    digest = hashlib.sha256(tag.encode("utf-8"))
+    for record in records:
+        digest.update(json.dumps([record.source, record.key, record.fields], ensure_ascii=False, sort_keys=True,
+                                 default=str).encode("utf-8"))
+    return digest.hexdigest()
+
+
+def _unchanged_page(ctx, page: str, digest: str, previous: Mapping, owned) -> bool:
+    """Tell whether a page brings exactly what it brought last time, and all it gave is still as it was left."""
+    before = previous.get("pages", {}).get(page, {})
+    if before.get("digest") != digest or not before.get("uris"):
+        return False
+    store = ctx.publisher.store
+    return all(entry is not None and (entry.state == "held" or (entry.state == "published"
+                                                                and store.has_dataset(uri)))
+               for uri, entry in ((u, owned.get(u)) for u in before["uris"]))
 
 
 def _by_page(records) -> dict[str, list]:
