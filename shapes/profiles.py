@@ -11,6 +11,7 @@ import pyoxigraph as ox
 from shapes.errors import UnknownProfileError
 
 SH = "http://www.w3.org/ns/shacl#"
+DCAT_AP_3 = "https://data.wuhan.gov.cn/def/shapes/dcat-ap-3#"
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,7 @@ class Profile:
     name: str
     files: tuple[str, ...]
     vocabulary: bool = False
+    warn: tuple[str, ...] = ()      # shapes of the files that this profile reports as warnings, not violations
     title_zh: str = ""
     title_en: str = ""
 
@@ -33,7 +35,9 @@ PROFILES: dict[str, Profile] = {
         Profile("wuhan-harvested", ("dcat-ap-3.ttl", "wuhan.ttl", "geodcat-ap.ttl"),
                 title_zh="武汉市公共数据资源目录规范（采集的其他目录）",
                 title_en="Wuhan profile of DCAT-AP 3 (harvested catalogues: any publisher)"),
-        Profile("external", ("dcat-ap-3.ttl", "external.ttl"),
+        # another catalogue's dataset without a description is published as its source has it, with a warning
+        # and a lower completeness score (docs/sources.md): the description is not invented, nor the dataset held
+        Profile("external", ("dcat-ap-3.ttl", "external.ttl"), warn=(DCAT_AP_3 + "Dataset-description",),
                 title_zh="外部目录（DCAT-AP 3 与通用的核心元数据，不含武汉专用要求）",
                 title_en="External catalogues (DCAT-AP 3 and the Chinese core metadata any catalogue can meet; "
                          "no Wuhan-only requirement)"),
@@ -60,9 +64,16 @@ def shape_file_bytes(name: str) -> bytes:
 def shapes_ntriples(name: str) -> bytes:
     """Return the shapes of a profile merged as N-Triples (blank nodes kept distinct per file)."""
     quads = []
-    for file in profile(name).files:
+    chosen = profile(name)
+    for file in chosen.files:
         quads += ox.parse(shape_file_bytes(file), format=ox.RdfFormat.TURTLE)
-    return ox.serialize([q.triple for q in quads], format=ox.RdfFormat.N_TRIPLES)
+    triples = [q.triple for q in quads]
+    if chosen.warn:
+        severity, warning, lowered = ox.NamedNode(SH + "severity"), ox.NamedNode(SH + "Warning"), set(chosen.warn)
+        triples = [ox.Triple(t.subject, severity, warning)
+                   if t.predicate == severity and isinstance(t.subject, ox.NamedNode) and t.subject.value in lowered
+                   else t for t in triples]
+    return ox.serialize(triples, format=ox.RdfFormat.N_TRIPLES)
 
 
 @dataclass(frozen=True)

@@ -45,8 +45,8 @@ SEPARATORS = r"[,;，；、|｜/／\s]+"
 # Share of records that must pass, by portal; below 95 % only for a reason in the data, said here.
 NEEDED = {name: 0.95 for name in PORTALS}
 # 江西 (jiangxi_jiangxi.json) has no description field at all (标题, 数源单位, 数据领域, 发布时间, 数据更新时间,
-# 开放类型, 数据格式, url): DCAT-AP 3 makes dct:description mandatory, so none of its 279 records can pass.
-NEEDED["jiangxi_jiangxi"] = 0.0
+# 开放类型, 数据格式, url): DCAT-AP 3 makes dct:description mandatory; the external profile publishes such a
+# dataset as its source has it, with a warning (shapes/profiles.py), so its 279 records pass.
 # 浙江 (zhejiang_zhejiang.json): its 开放条件 field holds, in 95 of 1,309 records, text that is no open type even
 # for our full tables (1级\t不脱敏, 根据接口规范, 用于数据校验, 信息参考, 业务协同, "3", "0", "L1" …): those are
 # reported as unknown values and have no open type; every other record passes (1,214 = 92.7 %).
@@ -207,9 +207,10 @@ def test_portal_left_out_is_published_under_the_external_profile(name, left_out)
     assert share >= NEEDED[name], figures
     if name == "zhejiang_zhejiang":  # the one reason: values of 开放条件 that are no open type at all
         assert dict(lacking) == {"open_type": not_open_types} and not_open_types == 95
-    if name == "jiangxi_jiangxi":   # the one reason: no description at the source
-        assert {f.path for r in reports.values() for f in r.findings if f.severity == "Violation"} == {
-            DCT.description.value}
+    if name == "jiangxi_jiangxi":   # no description at the source: a warning on every dataset, nothing invented
+        warned = [uri for uri, r in reports.items()
+                  if any(f.severity == "Warning" and f.path == DCT.description.value for f in r.findings)]
+        assert len(warned) == len(reports) == len(raw(name))
 
 
 @pytest.mark.parametrize("name", sorted(PORTALS))

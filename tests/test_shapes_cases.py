@@ -79,3 +79,15 @@ def test_pyrudof_finds_what_pyshacl_finds(case: str) -> None:
     ours = sorted(map(key, get_validator("pyshacl").validate(triples, profile=expected["profile"]).findings))
     theirs = sorted(map(key, get_validator("pyrudof").validate(triples, profile=expected["profile"]).findings))
     assert ours == theirs
+
+
+@pytest.mark.parametrize("engine", ["pyshacl", "pyrudof"])
+def test_an_external_dataset_without_description_is_warned_not_held(engine: str) -> None:
+    """The external profile lowers DCAT-AP 3's description shape to a warning; DCAT-AP 3 itself still holds it."""
+    triples, _ = load("external-without-description")
+    report = get_validator(engine).validate(triples, profile="external")
+    assert report.conforms
+    assert [f.path for f in report.findings if f.severity == "Warning" and f.path.endswith("/description")] == [
+        "http://purl.org/dc/terms/description"]
+    strict = get_validator(engine).validate(triples, profile="dcat-ap-3")
+    assert "http://purl.org/dc/terms/description" in {f.path for f in strict.findings if f.severity == "Violation"}
