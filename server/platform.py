@@ -42,7 +42,7 @@ class Platform:
 
     @classmethod
     def open(cls, settings: Settings, *, start_workers: bool = True, store: OxigraphStore | None = None) -> "Platform":
-        """Open the store, the gate with all its hooks and the derived indexes: the one factory of the server and CLI."""
+        """Open the store, the gate with its hooks and the derived indexes: the one factory of server and CLI."""
         settings.home.mkdir(parents=True, exist_ok=True)
         store = store or open_store(settings.path(settings.store.path))
         platform = cls(settings=settings, store=store)

@@ -177,7 +177,8 @@ class QueryPool:
         self._idle.put(worker)
         if answer.error_class:
             # the worker names its error's class: one of the store's, or a generic one of core.errors
-            cls = getattr(errors, answer.error_class, None) or getattr(core_errors, answer.error_class, errors.WodpError)
+            name = answer.error_class
+            cls = getattr(errors, name, None) or getattr(core_errors, name, errors.WodpError)
             raise cls(answer.error_message)
         return QueryResult(answer.media_type, answer.body, time.monotonic() - started)
 
