@@ -281,3 +281,34 @@ def test_push_a_json_record_naming_its_data_file(push_platform, files):
     worst = max(haversine_m(*f["geometry"]["coordinates"], *gcj02_to_wgs84(*p))
                 for f, p in zip(sorted(items, key=lambda f: int(f["id"])), _gcj_points(raw)))
     assert len(items) == 215 and worst < 0.5
+
+
+def test_an_inventory_file_record_names_its_data_file_and_gets_a_layer(tmp_path, files):
+    """The inventory route: a department's JSON file lists a record with 资源文件 and 坐标系; the harvest lays it out."""
+    from config import load_settings
+    from server.app import create_app
+    from server.platform import Platform
+
+    raw = _v1_without_header_gbk()
+    files.files["/inventory-stations.csv"] = raw
+    record = {**RECORD, "资源代码": "420100-D017-09003", "资源名称": "武汉市轨道交通站点（目录文件）",
+              "空间范围": "113.68,29.97,115.08,31.36", "坐标系": "GCJ-02",
+              "资源文件": [{"文件名称": "站点表", "文件格式": "CSV", "下载地址": f"{files.url}/inventory-stations.csv"}]}
+    (tmp_path / "d017.json").write_text(json.dumps([record], ensure_ascii=False), encoding="utf-8")
+    settings = load_settings({}, overrides={"harvest": {"sources": [
+        {"name": "d017-file", "kind": "inventory", "path": "d017.json", "jurisdiction": "420100"}]},
+        "csw": {"enabled": False}}, home=tmp_path)
+    platform = Platform.open(settings, start_workers=False)
+    try:
+        report = platform.harvesting.run("d017-file")
+        assert (report["status"], report["new"], report["held"]) == ("succeeded", 1, 0), report["message"]
+        [dataset_id] = report["changed_datasets"]["created"]
+        client = create_app(platform=platform, start_workers=False).test_client()
+        layer = client.get(f"/api/layers/{dataset_id}").get_json()["report"]
+        assert (layer["rows"], layer["placed"], layer["source_crs"]) == (219, 215, "GCJ02")
+        items = client.get(f"/ogc/collections/{dataset_id}/items?limit=1000&f=json").get_json()["features"]
+        worst = max(haversine_m(*f["geometry"]["coordinates"], *gcj02_to_wgs84(*p))
+                    for f, p in zip(sorted(items, key=lambda f: int(f["id"])), _gcj_points(raw)))
+        assert len(items) == 215 and worst < 0.5
+    finally:
+        platform.close()
