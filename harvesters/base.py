@@ -131,6 +131,16 @@ def mapping_context(source, channel: str | None = None) -> dict:
     return {"jurisdiction": where, "publishers": tuple(source.publishers), "themes": dict(source.themes)}
 
 
+def profile_of(source) -> str:
+    """Return the gate profile of a source: its own, else its kind's; a department kind (wuhan) reading another
+    catalogue (channel external) is validated with the external profile."""
+    if source.profile:
+        return source.profile
+    kind = harvester_class(source.kind)
+    external = (source.channel or kind.channel) == "external"
+    return "external" if external and kind.default_profile == "wuhan" else kind.default_profile
+
+
 def id_space(source) -> str:
     """Return the first part of a source's dataset ids: department channels share ``wuhan`` (资源代码 keys)."""
     from harvesters.provenance import DEFAULT_CHANNEL, DEPARTMENT_CHANNELS, DEPARTMENT_ID_SPACE

@@ -21,7 +21,7 @@ from typing import Any, Iterable, Mapping
 
 import httpx
 
-from harvesters.base import FetchResult, HarvestBusyError, HarvestError, Harvester, harvester_class
+from harvesters.base import FetchResult, HarvestBusyError, HarvestError, Harvester, profile_of
 from harvesters.http import USER_AGENT
 
 log = logging.getLogger(__name__)
@@ -290,5 +290,5 @@ def _profile(ctx, owner: str) -> str:
     """Return the gate profile of a source (the publisher's default for pushes, loads and the demo)."""
     for s in ctx.settings.harvest.sources:
         if s.name == owner:
-            return s.profile or harvester_class(s.kind).default_profile
+            return profile_of(s)
     return ctx.publisher.profile

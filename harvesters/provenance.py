@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import threading
 from typing import Iterable, Mapping, Sequence
 
 import pyoxigraph as ox
@@ -89,8 +88,6 @@ class Ledger:
         for s in sources:
             channel = s.channel or DEFAULT_CHANNEL.get(s.kind, "external")
             self._sources[s.name] = (channel, s.priority)
-        self._admitted: dict[str, Sequence[ox.Triple]] = {}  # graphs admitted, until the gate notes them
-        self._lock = threading.Lock()
 
     def channel(self, source: str) -> str | None:
         """Return the channel of a source: configured, 'push' for the push API, else None."""
@@ -108,30 +105,6 @@ class Ledger:
     # -- the gate's hooks (publish/hooks.py) ----------------------------------------------------------------
     def admit(self, graphs: Mapping[str, Sequence[ox.Triple]], source: str) -> tuple[dict, tuple[str, ...]]:
         """Split graphs into those the source may write and those a higher-ranked channel holds."""
-        allowed, superseded = self._precedence(graphs, source)
-        with self._lock:  # hashed when noted, for publications that bring no hashes of their own
-            self._admitted.update(allowed)
-        return allowed, superseded
-
-    def published(self, created, updated, source, hashes, job) -> None:
-        self.note(created, source, "published", "created", self._hashes_of(created, hashes), job)
-        self.note(updated, source, "published", "updated", self._hashes_of(updated, hashes), job)
-
-    def held(self, reports, source, hashes, job) -> None:
-        self.note(reports, source, "held", "held", self._hashes_of(reports, hashes), job)
-
-    def withdrawn(self, uris, source, job) -> None:
-        self.note(uris, source, "withdrawn", "withdrawn", None, job)
-
-    def _hashes_of(self, uris: Iterable[str], given: Mapping[str, str] | None) -> dict[str, str]:
-        """Return the content hash of each dataset: as the publication gave it, else of the admitted graph."""
-        given = given or {}
-        with self._lock:
-            admitted = {u: self._admitted.pop(u, None) for u in uris}
-        return {u: given.get(u) or content_hash(u, triples) for u, triples in admitted.items()
-                if given.get(u) or triples is not None}
-
-    def _precedence(self, graphs: Mapping[str, Sequence[ox.Triple]], source: str) -> tuple[dict, tuple[str, ...]]:
         mine = self.rank(source)
         allowed, superseded = {}, []
         for uri, triples in graphs.items():
@@ -142,6 +115,16 @@ class Ledger:
             else:
                 allowed[uri] = triples
         return allowed, tuple(superseded)
+
+    def published(self, created, updated, source, hashes, job) -> None:
+        self.note(created, source, "published", "created", hashes, job)
+        self.note(updated, source, "published", "updated", hashes, job)
+
+    def held(self, reports, source, hashes, job) -> None:
+        self.note(reports, source, "held", "held", hashes, job)
+
+    def withdrawn(self, uris, source, job) -> None:
+        self.note(uris, source, "withdrawn", "withdrawn", None, job)
 
     def note(self, uris: Iterable[str], source: str, state: str, action: str,
              hashes: Mapping[str, str] | None = None, job: int | None = None) -> None:

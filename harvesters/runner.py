@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 from core.errors import WodpError
 from harvesters.base import (FetchResult, HarvestBusyError, HarvestError, UnknownSourceError, harvester_class,
-                              mapping_context)
+                              mapping_context, profile_of)
 from harvesters.figures import Figures
 from harvesters.http import HttpClient
 from harvesters.jobs import JobStore
@@ -315,17 +315,11 @@ def _mapping(src, harvester):
     return load_mapping(name)
 
 
-def _default_profile(src, harvester) -> str:
-    """Return the kind's profile; a department kind (wuhan) used for another catalogue gets the external one."""
-    external = (src.channel or harvester.channel) == "external"
-    return "external" if external and harvester.default_profile == "wuhan" else harvester.default_profile
-
-
 def _publish(ctx, src, harvester, changed: dict, hashes: dict, owned, run: _Run, note) -> None:
     """Publish changed datasets in batches, each batch one publication through the gate."""
     if not changed:
         return
-    profile = src.profile or _default_profile(src, harvester)
+    profile = profile_of(src)
     job_node = job_uri(ctx.settings.base_uri, run.job)
     started = started_literal(run.started)
     uris = list(changed)

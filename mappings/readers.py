@@ -124,10 +124,12 @@ def _find_records(tree: Any, paths: list[str], filename: str) -> list[dict]:
         if len(records) != len(tree):
             raise MappingInputError("a JSON list of records holds non-objects", file=filename)
         return records
-    if isinstance(tree, dict) and _names_a_title(tree):
-        return [tree]  # one record that carries lists of its own (its data files), not a list of records
     best = _largest_dict_list(tree, depth=3)
-    return best if best is not None else [tree]
+    if best is None:
+        return [tree]
+    if isinstance(tree, dict) and _names_a_title(tree) and not any(_names_a_title(r) for r in best):
+        return [tree]  # one record carrying a list of its own (its data files), not a document of records
+    return best
 
 
 def _names_a_title(tree: dict) -> bool:

@@ -20,7 +20,7 @@ from pygeoapi.provider.base import (BaseProvider, ProviderConnectionError, Provi
 from ogc import crs as ogc_crs
 from ogc.cql import FilterError, compile_filter
 from ogc.features import FeatureQuery, FeatureStoreError
-from ogc.features.values import normalise_instant
+from ogc.features.values import normalise_instant, trim_features
 
 _STORES: dict[str, object] = {}
 _lock = threading.Lock()
@@ -141,13 +141,7 @@ class FeatureStoreProvider(BaseProvider):
         whole = replace(query, offset=0, limit=max(self.info.count, 1), select_properties=(), skip_geometry=False)
         kept = [f for f in self._run(whole)[0] if predicate(f)]
         page = kept[query.offset:query.offset + query.limit] if query.limit else []
-        for feature in page:
-            if query.select_properties:
-                feature["properties"] = {k: v for k, v in feature["properties"].items()
-                                         if k in query.select_properties}
-            if query.skip_geometry:
-                feature["geometry"] = None
-        return page, len(kept)
+        return trim_features(page, query), len(kept)
 
     def get(self, identifier, crs_transform_spec=None, **kwargs) -> dict:
         """Return one feature by id (ProviderItemNotFoundError: 404)."""

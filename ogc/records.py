@@ -17,6 +17,7 @@ import pyoxigraph as ox
 
 from access.policy import public_view
 from ogc.features import Feature, LayerInfo
+from ogc.features.values import trim_features
 from ogc.wkt import wkt_bbox
 from sparql import records as catalog_records
 from ontology import namespaces as ns
@@ -199,11 +200,8 @@ def query_through_index(features, layer_id: str, query, index: TextIndex) -> tup
     listed, _ = features.query(layer_id, ids_only)
     matched = [str(f["id"]) for f in listed if str(f["id"]) in wanted]
     page = matched[query.offset:query.offset + query.limit] if query.limit else []
-    out = [features.get(layer_id, fid) for fid in page]
-    if query.skip_geometry:
-        for feature in out:
-            feature["geometry"] = None
-    return [f for f in out if f is not None], len(matched)
+    found = [f for f in (features.get(layer_id, fid) for fid in page) if f is not None]  # gone since listed
+    return trim_features(found, query), len(matched)
 
 
 class CatalogRecords(Follower):

@@ -48,7 +48,8 @@ class Publisher:
     BATCH = 50  # from this many datasets on, validate them as one graph with the batch engine
 
     def __init__(self, store: OxigraphStore, quarantine: Quarantine, validator, profile: str = "wuhan",
-                 batch_validator=None, tombstones: Quarantine | None = None, hooks: Sequence[GateHook] = ()) -> None:
+                 batch_validator=None, tombstones: Quarantine | None = None, hooks: Sequence[GateHook] = (),
+                 digest=None) -> None:
         self.store = store
         self.quarantine = quarantine
         self.tombstones = tombstones
@@ -56,6 +57,7 @@ class Publisher:
         self.batch_validator = batch_validator
         self.profile = profile
         self.hooks: list[GateHook] = list(hooks)  # called in this order at each point of a publication
+        self.digest = digest  # (uri, triples) -> content hash, for publications that bring none (pushes, loads)
 
     def add_hook(self, hook: GateHook) -> None:
         """Add a part to every publication from now on (after the hooks already there)."""
@@ -97,6 +99,8 @@ class Publisher:
             superseded += refused
         if not graphs:
             return PublishOutcome(superseded=tuple(superseded))
+        if hashes is None and self.digest is not None:
+            hashes = {uri: self.digest(uri, triples) for uri, triples in graphs.items()}
         for enrich in self._each("enrich"):  # e.g. a layer's distributions and extent, validated with the rest
             graphs = {uri: enrich(uri, triples) for uri, triples in graphs.items()}
         accepted: dict[str, list[ox.Triple]] = {}

@@ -209,6 +209,7 @@ def build_publisher(store: OxigraphStore, home: Path):
     """Make the gate with its own hooks (quality); Platform.open adds the ledger's and the layers'."""
     from publish.gate import Publisher
     from shapes.errors import EngineUnavailableError
+    from harvesters.provenance import content_hash
     from shapes.quality import QualityHook
     from shapes.validate import get_validator
     from sparql.quarantine import Quarantine
@@ -219,4 +220,5 @@ def build_publisher(store: OxigraphStore, home: Path):
         log.warning("pyrudof is not available: batches are validated one dataset at a time")
         batch = None
     return Publisher(store, Quarantine(home / "quarantine"), batch or get_validator("pyshacl"), profile="wuhan",
-                     batch_validator=batch, tombstones=Quarantine(home / "withdrawn"), hooks=[QualityHook()])
+                     batch_validator=batch, tombstones=Quarantine(home / "withdrawn"), hooks=[QualityHook()],
+                     digest=content_hash)

@@ -145,3 +145,15 @@ def test_shipped_mappings_load():
     assert {"china-core", "ckan", "dcat-us", "iso19139", "shanghai", "zhejiang", "odweb"} <= set(names)
     for name in names:
         assert load_mapping(name).name == name
+
+
+def test_a_record_with_a_list_of_files_is_one_record_and_a_titled_document_of_records_is_not():
+    """A JSON object with a title field is one record only when its list items are not records themselves."""
+    mapping = load_mapping("china-core")
+    one = {"资源名称": "站点", "资源代码": "X-1", "资源文件": [{"文件名称": "a", "下载地址": "http://h/a.csv"},
+                                                      {"文件名称": "b", "下载地址": "http://h/b.csv"}]}
+    records = read_records(json.dumps(one, ensure_ascii=False).encode(), "one.json", "s", mapping=mapping)
+    assert [r.fields["资源名称"] for r in records] == ["站点"]
+    document = {"标题": "某市数据目录", "数据集": [{"资源名称": f"数据{n}", "资源代码": f"X-{n}"} for n in range(3)]}
+    records = read_records(json.dumps(document, ensure_ascii=False).encode(), "doc.json", "s", mapping=mapping)
+    assert [r.fields["资源名称"] for r in records] == ["数据0", "数据1", "数据2"]

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from ogc.features import Feature, FeatureQuery, FeatureStoreError, LayerInfo
-from ogc.features.values import geometry_bbox, normalise_instant
+from ogc.features.values import geometry_bbox, normalise_instant, trim_features
 from core.sqlite import ThreadConnections
 
 SCHEMA = """
@@ -360,15 +360,7 @@ _FEATURE_JSON = ("'{\"type\":\"Feature\",\"id\":' || json_quote(t.fid) || ',\"ge
 
 
 def _features(rows: list[tuple], query: FeatureQuery) -> list[Feature]:
-    features = json.loads("[" + ",".join(r[0] for r in rows) + "]")
-    if query.select_properties or query.skip_geometry:
-        for feature in features:
-            if query.select_properties:
-                feature["properties"] = {k: v for k, v in feature["properties"].items()
-                                         if k in query.select_properties}
-            if query.skip_geometry:
-                feature["geometry"] = None
-    return features
+    return trim_features(json.loads("[" + ",".join(r[0] for r in rows) + "]"), query)
 
 
 def _feature(row: tuple, query: FeatureQuery) -> Feature:

@@ -57,3 +57,15 @@ def geometry_bbox(geometry: dict | None) -> BBox | None:
     if not xs:
         return None
     return min(xs), min(ys), max(xs), max(ys)
+
+
+def trim_features(features: list[dict], query) -> list[dict]:
+    """Keep only the properties a query selects and drop geometries it skips, in place; return the features."""
+    if query.select_properties or query.skip_geometry:
+        for feature in features:
+            if query.select_properties:
+                feature["properties"] = {k: v for k, v in feature["properties"].items()
+                                         if k in query.select_properties}
+            if query.skip_geometry:
+                feature["geometry"] = None
+    return features
