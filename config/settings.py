@@ -144,6 +144,14 @@ class HarvestSettings(_Section):
     sources: list[HarvestSource] = Field(default_factory=list)
 
 
+class StorageSettings(_Section):
+    """Disk full and other I/O errors (docs/architecture.md): a floor of free space and a reserve file."""
+
+    min_free_mb: int = Field(64, ge=0)  # publications are refused (507) below this much free space
+    reserve_mb: int = Field(32, ge=0)  # kept in WODP_HOME/.disk-reserve, released to finish or undo a write
+    recheck_s: float = Field(2.0, gt=0)  # while degraded, how often requests look whether space is back
+
+
 class PushSettings(_Section):
     max_bytes: int = Field(1024 * 1024, ge=1024)
     max_datasets: int = Field(100, ge=1, le=10000)
@@ -168,6 +176,7 @@ class Settings(_Section):
     features: FeaturesSettings
     csw: CswSettings
     spatial: SpatialSettings
+    storage: StorageSettings = Field(default_factory=StorageSettings)
 
     def path(self, relative: str) -> Path:
         """Resolve a path setting against the data directory."""

@@ -39,3 +39,16 @@ class ThreadConnections:
                 conn.close()
             self._all.clear()
         self._local = threading.local()
+
+
+def rollback(conn: sqlite3.Connection) -> None:
+    """Roll back what is open; SQLite may have rolled back already (SQLITE_FULL, SQLITE_IOERR).
+
+    Called after a failed statement or COMMIT so that the connection stays usable once space is back
+    (a transaction left open would refuse every later BEGIN until a restart).
+    """
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from core.sqlite import rollback
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
   id INTEGER PRIMARY KEY, source TEXT NOT NULL, status TEXT NOT NULL, started REAL NOT NULL,
@@ -102,10 +104,10 @@ class JobStore:
             self._db.execute("BEGIN")
             try:
                 self._db.executemany(sql, rows)
+                self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                rollback(self._db)
                 raise
-            self._db.execute("COMMIT")
 
     # -- jobs --------------------------------------------------------------------------------
     def start(self, source: str, retry_of: int | None = None, trigger: str = "manual") -> int:
@@ -221,10 +223,10 @@ class JobStore:
                 self._db.executemany(
                     "INSERT INTO history (dataset, job, source, at, action, hash) VALUES (?, ?, ?, ?, ?, ?)",
                     [(u, job, s, now, a, h) for u, s, c, r, h, st, a in changes])
+                self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                rollback(self._db)  # also when COMMIT failed (e.g. SQLITE_FULL): the connection stays usable
                 raise
-            self._db.execute("COMMIT")
 
     def history(self, uri: str) -> list[dict]:
         rows = self._run("SELECT job, source, at, action, hash FROM history WHERE dataset = ? ORDER BY rowid",

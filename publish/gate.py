@@ -3,6 +3,12 @@
 The parts that take part in publication (precedence and provenance, layers, quality) are hooks
 (publish/hooks.py), added by the one factory that builds the gate for the server and the CLI
 (server.platform.Platform).
+
+The writes of one publication, in order: held datasets to the quarantine, the valid ones to the store (one
+transaction: all or none), then the ``published`` hooks (the ledger's rows). When the disk is full, the
+publication is refused before any write (``storage.check``); a write that fails half-way is retried with the
+disk reserve released (``storage.rescue``) and, when the ledger still cannot take its rows, the store write is
+undone, so a 507 means nothing was stored (docs/architecture.md, "Disk full and other I/O errors").
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ from typing import Mapping, Sequence
 
 import pyoxigraph as ox
 
+from core.errors import WodpError
+from core.storage import StorageFullError, guarded, storage_error, storage_kind
 from ontology.namespaces import DCT, DEPARTMENT
 from publish.hooks import GateHook
 from shapes.report import ValidationReport
@@ -49,7 +57,7 @@ class Publisher:
 
     def __init__(self, store: OxigraphStore, quarantine: Quarantine, validator, profile: str = "wuhan",
                  batch_validator=None, tombstones: Quarantine | None = None, hooks: Sequence[GateHook] = (),
-                 digest=None) -> None:
+                 digest=None, storage=None) -> None:
         self.store = store
         self.quarantine = quarantine
         self.tombstones = tombstones
@@ -58,6 +66,44 @@ class Publisher:
         self.profile = profile
         self.hooks: list[GateHook] = list(hooks)  # called in this order at each point of a publication
         self.digest = digest  # (uri, triples) -> content hash, for publications that bring none (pushes, loads)
+        self.storage = storage  # core.storage.DiskGuard: refuses writes on a full disk, releases its reserve
+        self._pending: list[tuple] = []  # hook calls that could not be made for lack of space, made at recovery
+
+    # -- the disk --------------------------------------------------------------------------------------------
+    def _ready(self, doing: str) -> None:
+        """Refuse a publication before any write when the disk is full (507); make the calls left pending."""
+        if self.storage is not None:
+            self.storage.check(doing)
+        guarded("writing ledger rows left pending by a full disk", self.flush_pending)
+
+    def _rescue(self, doing: str, fn):
+        if self.storage is None:
+            return fn()
+        return self.storage.rescue(doing, fn)
+
+    def flush_pending(self) -> bool:
+        """Make the hook calls (ledger rows) left pending by a full disk; True when none is left."""
+        while self._pending:
+            method, args = self._pending[0]
+            method(*args)
+            self._pending.pop(0)
+        return True
+
+    def _call_or_defer(self, doing: str, method, args: tuple) -> None:
+        """Call a hook after the store changed; on a full disk, keep the call to be made when space is back."""
+        try:
+            self._rescue(doing, lambda: method(*args))
+        except Exception as exc:
+            if storage_kind(exc) is None or self.storage is None:
+                raise
+            log.warning("%s is pending until space is freed: %s", doing, exc)
+            self._pending.append((method, args))
+            self.storage.mark_degraded()
+
+    def _note_published(self, created, updated, source, hashes, job) -> None:
+        for published in self._each("published"):
+            self._rescue("recording the publication in the ledger",
+                         lambda: published(created, updated, source, hashes, job))
 
     def add_hook(self, hook: GateHook) -> None:
         """Add a part to every publication from now on (after the hooks already there)."""
@@ -93,6 +139,7 @@ class Publisher:
                 profile: str | None = None, *, job: int | None = None,
                 hashes: Mapping[str, str] | None = None) -> PublishOutcome:
         """Validate every dataset graph; store those without violations in one publish."""
+        self._ready("publishing datasets")
         superseded: list[str] = []
         for admit in self._each("admit"):
             graphs, refused = admit(graphs, source)
@@ -118,41 +165,78 @@ class Publisher:
                 warnings += report.count("Warning")
             else:
                 held[uri] = report
-                self.quarantine.hold(dataset_id, uri, list(triples), report_to_json(report), source,
-                                     department_of(uri, triples))
-        created: tuple[str, ...] = ()
+                guarded("keeping a dataset held back by validation", lambda: self.quarantine.hold(
+                    dataset_id, uri, list(triples), report_to_json(report), source, department_of(uri, triples)))
         if accepted:
-            created = self.store.put_datasets(accepted).created
-            for uri in accepted:
-                self.quarantine.release(uri.rsplit("/", 1)[-1])
-                if self.tombstones is not None:
-                    self.tombstones.release(uri.rsplit("/", 1)[-1])
-            fresh = set(created)
-            for published in self._each("published"):
-                published(created, [u for u in accepted if u not in fresh], source, hashes, job)
+            self._store_accepted(accepted, source, hashes, job)
         if held:
             log.info("%s: %d datasets held back by validation", source, len(held))
             for note_held in self._each("held"):
-                note_held(held, source, hashes, job)
+                self._call_or_defer("recording datasets held back in the ledger", note_held,
+                                    (held, source, hashes, job))
         return PublishOutcome(tuple(accepted), held, warnings, tuple(superseded))
+
+    def _store_accepted(self, accepted: dict[str, list[ox.Triple]], source: str, hashes, job) -> None:
+        """Store valid datasets and record them in the ledger: both, or (when the disk is full) neither."""
+        previous = {uri: self.store.dataset_triples(uri) for uri in accepted} if self.storage is not None else None
+        try:
+            created = self.store.put_datasets(accepted).created  # one transaction: all or none
+        except WodpError as exc:
+            if storage_kind(exc) is not None and self.storage is not None:
+                self.storage.mark_degraded()
+            raise
+        for uri in accepted:
+            self.quarantine.release(uri.rsplit("/", 1)[-1])
+            if self.tombstones is not None:
+                self.tombstones.release(uri.rsplit("/", 1)[-1])
+        fresh = set(created)
+        updated = [u for u in accepted if u not in fresh]
+        try:
+            self._note_published(created, updated, source, hashes, job)
+        except Exception as exc:
+            error = storage_error(exc, "recording the publication in the ledger")
+            if error is None or previous is None:
+                raise
+            self._undo(previous, error, (created, updated, source, hashes, job))
+            raise error from exc
+
+    def _undo(self, previous: dict, error: WodpError, call: tuple) -> None:
+        """Put the store back as it was before a publication whose ledger rows could not be written."""
+        self.storage.mark_degraded()
+        try:
+            self._rescue("undoing a publication", lambda: self.store.restore(previous))
+            log.warning("publication of %d datasets undone: %s", len(previous), error.message)
+        except Exception as exc:  # the store keeps them: their ledger rows are written when space is back
+            log.error("cannot undo a publication of %d datasets (%s); their ledger rows are pending", len(previous), exc)
+            self._pending += [(published, call) for published in self._each("published")]
+            raise StorageFullError(
+                f"the server's disk is full: the datasets were stored but their ledger rows could not be written; "
+                "they will be written as soon as space is freed") from exc
 
     def withdraw(self, uris: Sequence[str], source: str, reason: str = "withdrawn", *,
                  job: int | None = None) -> tuple[str, ...]:
         """Take datasets out of publication, keeping each as a tombstone (answering 410); return those withdrawn."""
         if self.tombstones is None:
             raise RuntimeError("this publisher keeps no tombstones")
+        self._ready("withdrawing datasets")
         kept = []
         for uri in uris:
             triples = self.store.dataset_triples(uri)
             if not triples:
                 continue
-            self.tombstones.hold(uri.rsplit("/", 1)[-1], uri, triples, {"reason": reason}, source,
-                                 department_of(uri, triples))
+            guarded("keeping a withdrawn dataset's tombstone", lambda: self.tombstones.hold(
+                uri.rsplit("/", 1)[-1], uri, triples, {"reason": reason}, source, department_of(uri, triples)),
+                "nothing was withdrawn")
             kept.append(uri)
         if kept:
-            self.store.remove_datasets(kept, reason=reason)
+            try:
+                self.store.remove_datasets(kept, reason=reason)
+            except WodpError:
+                for uri in kept:
+                    self.tombstones.release(uri.rsplit("/", 1)[-1])
+                raise
             for withdrawn in self._each("withdrawn"):
-                withdrawn(kept, source, job)
+                self._call_or_defer("recording the withdrawal in the ledger", withdrawn, (kept, source, job))
         return tuple(kept)
 
 

@@ -41,6 +41,12 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.register_blueprint(vocab.bp)
     errors.register(app)
     http.register(app)
+
+    @app.before_request
+    def _recover_storage():
+        """Once the disk had no space left: look (at most every storage.recheck_s) whether it is back."""
+        if platform.storage is not None and platform.storage.degraded:
+            platform.storage.recover()
     if settings.site.proxies:
         from werkzeug.middleware.proxy_fix import ProxyFix
 

@@ -6,16 +6,18 @@ import html
 import json
 import logging
 
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
 from core.errors import WodpError
+from core.storage import storage_error
 
 log = logging.getLogger(__name__)
 
 TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
           406: "Not Acceptable", 410: "Gone", 413: "Payload Too Large", 415: "Unsupported Media Type",
-          422: "Unprocessable Content", 500: "Internal Server Error", 503: "Service Unavailable"}
+          422: "Unprocessable Content", 500: "Internal Server Error", 503: "Service Unavailable",
+          507: "Insufficient Storage"}
 
 
 def _prefers_html() -> bool:
@@ -64,5 +66,12 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
+        disk = storage_error(exc, f"answering {request.method} {request.path}", "the request was not completed")
+        if disk is not None:  # a full disk or an I/O error met outside the parts that name it themselves
+            log.warning("%s %s: %s (%s)", request.method, request.path, disk.message, exc)
+            storage = getattr(current_app.extensions.get("wodp"), "storage", None)
+            if storage is not None:
+                storage.mark_degraded()  # look again for space at the next requests and recover
+            return render_error(disk.status, disk.code, disk.message)
         log.exception("unhandled error on %s %s", request.method, request.path)
         return render_error(500, "internal-error", "an internal error occurred; it has been logged")

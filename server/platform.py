@@ -38,6 +38,8 @@ class Platform:
     ogc: object | None = None  # ogc.api.OgcApi: pygeoapi driven with our collections
     csw: object | None = None  # ogc.csw.CswService: the pycsw repository and its process
     followers: list = field(default_factory=list)  # every derived index (sparql.followers.Follower), in order
+    storage: object | None = None  # core.storage.DiskGuard: disk full and I/O errors, recovery without restart
+    _behind: set = field(default_factory=set)  # followers that failed an event; they catch up at recovery
     extras: dict = field(default_factory=dict)
 
     @classmethod
@@ -46,6 +48,7 @@ class Platform:
         settings.home.mkdir(parents=True, exist_ok=True)
         store = store or open_store(settings.path(settings.store.path))
         platform = cls(settings=settings, store=store)
+        platform._open_storage()
         from server.search import SearchIndex  # derived index, follows publish events
 
         platform.search = SearchIndex(settings.path(settings.search.path))
@@ -64,9 +67,29 @@ class Platform:
             platform.pool.start()
         return platform
 
+    def _open_storage(self) -> None:
+        """Guard the data directory: a floor of free space, a reserve file, recovery once space is back."""
+        from core.storage import DiskGuard
+
+        s = self.settings.storage
+        self.storage = DiskGuard(self.settings.home, s.reserve_mb << 20, s.min_free_mb << 20, s.recheck_s)
+        self.storage.on_recover(self.store.recover)  # reopen the store's handle after a failed write
+        self.storage.on_recover(self._catch_up_behind)  # derived indexes that missed events
+        self.storage.on_recover(lambda: self.publisher is None or self.publisher.flush_pending())  # ledger rows
+        self.storage.ensure_reserve()
+
+    def _catch_up_behind(self) -> bool:
+        """Let the derived indexes that failed to follow an event (e.g. on a full disk) catch up."""
+        for index in list(self._behind):
+            index.catch_up(self.store)
+            self._behind.discard(index)
+            log.info("%s caught up with the store after a failed write", type(index).__name__)
+        return True
+
     def _open_gate(self) -> None:
         """Make the publication gate: SHACL validation, quarantine, quality measurements."""
         self.publisher = build_publisher(self.store, self.settings.home)
+        self.publisher.storage = self.storage
         self.validator = self.publisher.validator
         self.quarantine = self.publisher.quarantine
         self.tombstones = self.publisher.tombstones
@@ -161,7 +184,22 @@ class Platform:
 
     def _on_publish(self, event) -> None:
         for index in self.followers:  # every derived index, in the order opened (sparql/followers.py)
-            index.follow(self.store, event)
+            if index in self._behind:
+                continue  # it catches up from the store at recovery
+            name = type(index).__name__
+            try:
+                self.storage.rescue(f"updating {name}", lambda: index.follow(self.store, event))
+            except Exception as exc:  # a derived index must not undo a publish: it catches up later
+                from core.storage import storage_kind
+
+                if storage_kind(exc) is None:
+                    log.exception("%s failed to follow generation %d; it catches up at recovery", name,
+                                  event.generation)
+                else:
+                    log.warning("%s failed to follow generation %d (%s); it catches up when space is back",
+                                name, event.generation, exc)
+                self._behind.add(index)
+                self.storage.mark_degraded()
 
     def dataset_uri(self, dataset_id: str) -> str:
         return f"{self.settings.base_uri}/datasets/{dataset_id}"

@@ -8,6 +8,8 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
+from core.sqlite import rollback
+
 FACETS = ("department", "theme", "format", "open_type")
 SORTS = ("relevance", "modified", "title")
 MAX_QUERY_CHARS = 200
@@ -231,4 +233,12 @@ class Transaction:
         return self.conn
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+        if exc_type is None:
+            try:
+                self.conn.execute("COMMIT")
+                return
+            except sqlite3.Error:
+                rollback(self.conn)  # e.g. SQLITE_FULL at commit: the connection must stay usable
+                raise
+        rollback(self.conn)
+

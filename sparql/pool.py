@@ -157,9 +157,10 @@ class QueryPool:
                 f"the query has {len(query)} characters; at most {self.settings.max_query_chars} are accepted"
             )
         started = time.monotonic()
+        snapshot = self._current_snapshot()  # before taking a worker: on a full disk this fails (507)
         worker = self._take_worker()
         request = QueryRequest(
-            snapshot=self._current_snapshot(), query=query, accept=accept, format_name=format_name,
+            snapshot=snapshot, query=query, accept=accept, format_name=format_name,
             max_results=self.settings.max_results, max_bytes=self.settings.max_result_bytes,
             default_graphs=default_graphs, named_graphs=named_graphs,
         )

@@ -13,6 +13,7 @@ from typing import Callable, Iterable, Iterator, Mapping, Protocol, Sequence
 
 import pyoxigraph as ox
 
+from core.storage import storage_error
 from sparql import records
 from sparql.errors import StoreBusyError, StoreError
 
@@ -73,23 +74,87 @@ class OxigraphStore:
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
-        try:
-            if path is None:
-                self._store = ox.Store()
-            else:
-                path.mkdir(parents=True, exist_ok=True)
-                self._store = ox.Store(str(path))
-        except OSError as exc:
-            if "lock" in str(exc).lower():
-                raise StoreBusyError(
-                    f"the store at {path} is held by another process (is `wodp serve` running?)"
-                ) from exc
-            raise StoreError(f"cannot open the store at {path}: {exc}") from exc
+        self._store = self._open()
         self._write_lock = threading.Lock()
         self._listeners: list[Listener] = []
         self._state_file = None if path is None else path.parent / (path.name + ".state.json")
         self.generation, self._modified = self._read_state()
         self._last_stamp: datetime | None = None
+        # RocksDB refuses every write after a failed one (its "background error") until the handle is reopened
+        self.broken: str | None = None
+        self._state_saved = True
+        self._handle_ready = threading.Event()
+        self._handle_ready.set()
+
+    def __getattr__(self, name: str):
+        # only reached while the handle is being reopened (or after close): wait for the new one
+        if name == "_store" and "_handle_ready" in self.__dict__ and not self._handle_ready.is_set():
+            if self._handle_ready.wait(10) and "_store" in self.__dict__:
+                return self.__dict__["_store"]
+            raise StoreError("the store is being reopened after a disk failure; try again shortly", status=503)
+        raise AttributeError(name)
+
+    def _open(self) -> ox.Store:
+        path = self.path
+        try:
+            if path is None:
+                return ox.Store()
+            path.mkdir(parents=True, exist_ok=True)
+            return ox.Store(str(path))
+        except OSError as exc:
+            if "lock" in str(exc).lower():
+                raise StoreBusyError(
+                    f"the store at {path} is held by another process (is `wodp serve` running?)"
+                ) from exc
+            full = storage_error(exc, "opening the store")
+            if full is not None:
+                raise full from exc
+            raise StoreError(f"cannot open the store at {path}: {exc}") from exc
+
+    # -- failures of the disk --------------------------------------------------------------
+    def _failed(self, exc: BaseException, doing: str, outcome: str = "nothing was stored") -> Exception:
+        """Note a failed write (the handle now refuses writes) and return the error to raise."""
+        self.broken = f"{doing}: {exc}"
+        log.warning("store write failed (%s): %s", doing, exc)
+        return storage_error(exc, doing, outcome) or StoreError(f"{doing} failed: {exc}")
+
+    def _reopen(self) -> bool:
+        """Replace the handle by a fresh one; when that fails, keep a read-only one so reads go on."""
+        self._handle_ready.clear()  # readers wait (see __getattr__) while there is no handle
+        try:
+            self.__dict__.pop("_store", None)  # RocksDB releases its lock when the last reference goes
+            error = None
+            for _ in range(40):
+                try:
+                    self._store = ox.Store(str(self.path))
+                    return True
+                except OSError as exc:
+                    error = exc
+                    if "lock" not in str(exc).lower():
+                        break
+                    time.sleep(0.05)  # a reader still holds the old handle for a moment
+            log.warning("cannot reopen the store yet: %s", error)
+            try:
+                self._store = ox.Store.read_only(str(self.path))
+            except OSError as exc:
+                log.error("cannot reopen the store even read-only: %s", exc)
+            return False
+        finally:
+            self._handle_ready.set()
+
+    def recover(self) -> bool:
+        """Reopen the store's handle after a failed write, and save the state file; True when whole again."""
+        with self._write_lock:
+            if self.broken is not None and self.path is not None:
+                if not self._reopen():
+                    return False
+                log.info("store reopened after a failed write (%s)", self.broken)
+                self.broken = None
+            elif self.broken is not None:
+                self.broken = None
+            if not self._state_saved:
+                self._save_state()
+            return self._state_saved
 
     # -- state -----------------------------------------------------------------------------
     def _read_state(self) -> tuple[int, float]:
@@ -102,13 +167,24 @@ class OxigraphStore:
         return 0, time.time()
 
     def _bump(self) -> int:
+        """Count one change; its state file is saved now or, when the disk is full, at recovery."""
         self.generation += 1
         self._modified = time.time()
-        if self._state_file:
-            tmp = self._state_file.with_suffix(".tmp")
+        self._save_state()
+        return self.generation
+
+    def _save_state(self) -> None:
+        if not self._state_file:
+            return
+        tmp = self._state_file.with_suffix(".tmp")
+        try:
             tmp.write_text(json.dumps({"generation": self.generation, "modified": self._modified}))
             tmp.replace(self._state_file)
-        return self.generation
+            self._state_saved = True
+        except OSError as exc:  # the change is in the store: only the counter's copy on disk is late
+            self._state_saved = False
+            tmp.unlink(missing_ok=True)
+            log.warning("cannot save the store state (generation %d): %s", self.generation, exc)
 
     def _next_stamp(self) -> datetime:
         """Return the time of a publish, strictly later than the previous one (records are at 1 ms)."""
@@ -139,17 +215,51 @@ class OxigraphStore:
     def put_datasets(self, graphs: Mapping[str, Sequence[ox.Triple]]) -> PublishEvent:
         """Replace the dataset graphs with the given triples, all in one transaction."""
         with self._write_lock:
+            self._check_writable("storing datasets")
             stamp = records.now_literal(self._next_stamp())
             fresh = [uri for uri in graphs if not self._store.contains_named_graph(ox.NamedNode(uri))]
             new = set(fresh)
             stored = {uri: records.with_record(uri, triples, stamp, None if uri in new else self._issued(uri))
                       for uri, triples in graphs.items()}
-            if len(fresh) == len(graphs) and len(graphs) > 50:
-                self._bulk_insert(stored)
-            else:
-                self._insert_new({u: t for u, t in stored.items() if u in new})
-                self._replace_many({u: t for u, t in stored.items() if u not in new})
+            try:
+                if len(fresh) == len(graphs) and len(graphs) > 50:
+                    self._bulk_insert(stored)
+                elif len(fresh) == len(graphs):
+                    self._insert_new(stored)
+                else:  # new and replaced graphs in one transaction: readers see all old or all new
+                    self._replace_many(stored)
+            except (OSError, StoreError) as exc:
+                raise self._failed(exc, f"storing {len(graphs)} datasets") from exc
             event = PublishEvent(self._bump(), put=tuple(graphs), created=tuple(fresh), graphs=stored)
+        self._emit(event)
+        return event
+
+    def _check_writable(self, doing: str) -> None:
+        if self.broken is not None:
+            raise storage_error(OSError(self.broken), doing) or StoreError(
+                f"{doing} was refused: the store failed a write and is not reopened yet ({self.broken})")
+
+    def restore(self, previous: Mapping[str, Sequence[ox.Triple]], reason: str = "undone") -> PublishEvent:
+        """Put graphs back exactly as they were (an empty one: the graph did not exist), in one transaction.
+
+        Undoes a put whose publication could not be completed (e.g. its ledger row could not be written).
+        """
+        with self._write_lock:
+            self._check_writable("undoing a publication")
+            gone = [uri for uri, triples in previous.items() if not triples]
+            parts = [f"DROP SILENT GRAPH {ox.NamedNode(uri)}" for uri in gone]
+            for uri, triples in previous.items():
+                if triples:
+                    body = ox.serialize(triples, format=ox.RdfFormat.N_TRIPLES).decode("utf-8")
+                    graph = ox.NamedNode(uri)
+                    parts.append(f"DROP SILENT GRAPH {graph} ; INSERT DATA {{ GRAPH {graph} {{ {body} }} }}")
+            try:
+                self._store.update(" ;\n".join(parts))
+            except (OSError, SyntaxError, ValueError) as exc:
+                raise self._failed(exc, "undoing a publication", "the publication may be half-stored") from exc
+            put = tuple(uri for uri in previous if previous[uri])
+            event = PublishEvent(self._bump(), put=put, removed=tuple(gone), reason=reason,
+                                 graphs={uri: list(previous[uri]) for uri in put})
         self._emit(event)
         return event
 
@@ -163,6 +273,11 @@ class OxigraphStore:
             self._store.bulk_extend(quads)
             self._store.flush()
         except (OSError, ValueError) as exc:
+            # the bulk loader is not one transaction: take out what it may have written
+            try:
+                self._store.update(" ;\n".join(f"DROP SILENT GRAPH {ox.NamedNode(uri)}" for uri in graphs))
+            except OSError:
+                log.warning("could not take out a failed bulk load of %d graphs", len(graphs))
             raise StoreError(f"bulk load failed: {exc}") from exc
 
     def _replace(self, uri: str, triples: Sequence[ox.Triple]) -> None:
@@ -181,8 +296,9 @@ class OxigraphStore:
     def _insert_new(self, graphs: Mapping[str, Sequence[ox.Triple]]) -> None:
         """Add graphs the store does not hold yet, in one transaction."""
         if graphs:
-            self._store.extend(ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(uri))
-                               for uri, triples in graphs.items() for t in triples)
+            quads = [ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(uri))
+                     for uri, triples in graphs.items() for t in triples]
+            self._store.extend(quads)
 
     def _replace_many(self, graphs: Mapping[str, Sequence[ox.Triple]]) -> None:
         """Replace several dataset graphs in one transaction: readers see all old or all new."""
@@ -202,12 +318,13 @@ class OxigraphStore:
         """Remove dataset graphs; unknown URIs are ignored."""
         uris = tuple(uris)
         with self._write_lock:
-            gone = []
-            for uri in uris:
-                graph = ox.NamedNode(uri)
-                if self._store.contains_named_graph(graph):
-                    self._store.update(f"DROP SILENT GRAPH {graph}")
-                    gone.append(uri)
+            self._check_writable("removing datasets")
+            gone = [uri for uri in uris if self._store.contains_named_graph(ox.NamedNode(uri))]
+            if gone:
+                try:  # one transaction
+                    self._store.update(" ;\n".join(f"DROP SILENT GRAPH {ox.NamedNode(uri)}" for uri in gone))
+                except OSError as exc:
+                    raise self._failed(exc, f"removing {len(gone)} datasets") from exc
             event = PublishEvent(self._bump(), removed=tuple(gone), reason=reason)
         self._emit(event)
         return event
@@ -215,7 +332,11 @@ class OxigraphStore:
     def put_graph(self, uri: str, triples: Iterable[ox.Triple]) -> None:
         """Replace a non-dataset graph (vocabulary, catalogue description)."""
         with self._write_lock:
-            self._replace(uri, list(triples))
+            self._check_writable("storing a graph")
+            try:
+                self._replace(uri, list(triples))
+            except StoreError as exc:
+                raise self._failed(exc, f"storing graph {uri}") from exc
             self._bump()
 
     def clear(self) -> PublishEvent:
@@ -271,14 +392,27 @@ class OxigraphStore:
         if self.path is None:
             raise StoreError("an in-memory store has no snapshots")
         with self._write_lock:
-            self._store.flush()
-            self._store.backup(str(directory))
+            try:
+                if self.broken is None:
+                    self._store.flush()
+                self._store.backup(str(directory))
+            except OSError as exc:
+                import shutil
+
+                shutil.rmtree(directory, ignore_errors=True)
+                err = storage_error(exc, "making a snapshot of the store for queries", "the query was not answered")
+                if err is None:
+                    raise StoreError(f"cannot make a snapshot of the store: {exc}") from exc
+                raise err from exc
 
     def close(self) -> None:
         """Flush and release the store (twice is harmless)."""
         store = self.__dict__.pop("_store", None)
-        if store is not None:
-            store.flush()
+        if store is not None and self.broken is None:
+            try:
+                store.flush()
+            except (OSError, RuntimeError) as exc:  # a full disk: what was acknowledged is in RocksDB's log
+                log.warning("cannot flush the store at close: %s", exc)
 
 
 def open_store(path: Path | None) -> OxigraphStore:

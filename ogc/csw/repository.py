@@ -16,6 +16,7 @@ from typing import Iterable
 
 import pyoxigraph as ox
 
+from core.sqlite import rollback
 from ogc.csw.indexer import IndexerError, RowWorker
 from ogc.csw.records import COLUMNS, dataset_row
 from sparql.followers import Follower
@@ -86,7 +87,7 @@ class CswRepository(Follower):
                                        " 'wkt_geometry', 3, 2, 4326, 'WKT')", (self.table,))
                 self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                rollback(self._conn)
                 raise
 
     def close(self) -> None:
@@ -215,7 +216,7 @@ class CswRepository(Follower):
             conn.executemany(insert, [tuple(row[c] for c in COLUMNS) for row in rows])
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            rollback(conn)
             raise
 
     def _measure(self, rows: int, started: float) -> None:

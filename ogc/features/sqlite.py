@@ -25,7 +25,7 @@ from typing import Iterable, Iterator
 
 from ogc.features import Feature, FeatureQuery, FeatureStoreError, LayerInfo
 from ogc.features.values import geometry_bbox, normalise_instant, trim_features
-from core.sqlite import ThreadConnections
+from core.sqlite import ThreadConnections, rollback
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS layers(id TEXT PRIMARY KEY, tbl TEXT NOT NULL, dense INTEGER NOT NULL,
@@ -89,10 +89,10 @@ class SQLiteFeatureStore:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
+                conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                rollback(conn)  # also after a failed COMMIT (SQLITE_FULL): the connection stays usable
                 raise
-            conn.execute("COMMIT")
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:

@@ -1,0 +1,238 @@
+"""Disk full: clear 507 answers, nothing half-stored, no ledger gap, recovery without a restart.
+
+Two tests. The first runs a real server on a small tmpfs it mounts (root only; skipped when mounting is not
+possible) and fills it. The second simulates ENOSPC in-process (a store handle that fails like RocksDB, a
+ledger that fails like SQLite) to reach each failure point of a publication deterministically.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pyoxigraph as ox
+import pytest
+
+from tests.conftest import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+RECORD = {
+    "资源名称": "武汉市公共停车场信息", "资源代码": "420100-D017-07001", "资源提供方": "武汉市交通运输局",
+    "资源摘要": "全市公共停车场名称、地址和泊位数。", "资源分类": "交通运输", "开放类型": "无条件开放",
+    "更新周期": "每月", "发布日期": "2021-03-04", "更新日期": "2024-10-01", "资源格式": "csv,xlsx",
+    "关键字": "停车场、交通", "联系方式": "027-85123456 opendata@jtj.wuhan.gov.cn", "数据量": "12345",
+}
+COUNT = "SELECT (COUNT(?d) AS ?n) WHERE { ?d a <http://www.w3.org/ns/dcat#Dataset> }"
+
+
+def record(n: int, title: str = "武汉市公共停车场信息") -> dict:
+    return RECORD | {"资源代码": f"420100-D017-{n:05d}", "资源名称": f"{title} {n}"}
+
+
+def dataset_id(n: int) -> str:
+    return f"wuhan.420100-D017-{n:05d}"
+
+
+def _disk_reason(text: str) -> bool:
+    return "disk is full" in text or "disk failed" in text
+
+
+# -- a real server on a small filesystem ---------------------------------------------------------
+class Mounted:
+    """A tmpfs of a given size mounted for the test, unmounted at the end."""
+
+    def __init__(self, path: Path, size_mb: int) -> None:
+        self.path = path
+        path.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() != 0:
+            pytest.skip("mounting a small filesystem needs root (the simulated test covers the rest)")
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(path)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+
+    def unmount(self) -> None:
+        for _ in range(20):
+            if subprocess.run(["umount", str(self.path)], capture_output=True).returncode == 0:
+                return
+            time.sleep(0.5)
+        subprocess.run(["umount", "-l", str(self.path)], capture_output=True)
+
+
+def _http(method: str, url: str, body: bytes | None = None, headers: dict | None = None) -> tuple[int, str]:
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return resp.status, resp.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode("utf-8", "replace")
+
+
+def _fill(filler: Path, leave: int = 0) -> None:
+    """Grow the filler file until the filesystem has at most `leave` bytes free."""
+    with open(filler, "ab") as f:
+        for size in (1 << 20, 64 << 10, 4 << 10, 512):
+            try:
+                while True:
+                    st = os.statvfs(filler.parent)
+                    if st.f_bavail * st.f_frsize - size < leave:
+                        break
+                    f.write(b"\0" * size)
+                    f.flush()
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC
+                f.truncate(f.tell())  # keep what was written; Python's buffer may hold a partial block
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    disk = Mounted(tmp_path / "home", 40)
+    yield disk.path
+    disk.unmount()
+
+
+@pytest.mark.parametrize("min_free_mb, reserve_mb", [(0, 0), (0, 2), (2, 2)])
+def test_disk_full_server(small_disk, min_free_mb, reserve_mb):
+    """Push until the disk is full: 201 or 507 with the reason, all-or-nothing; free space: all works again."""
+    home = small_disk
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WODP_")}
+    env.update(WODP_HOME=str(home), WODP_SITE__BASE_URI=base, WODP_SPARQL__WORKERS="1",
+               WODP_SPARQL__MAX_WORKERS="2", WODP_STORAGE__MIN_FREE_MB=str(min_free_mb),
+               WODP_STORAGE__RESERVE_MB=str(reserve_mb), WODP_STORAGE__RECHECK_S="0.5", PYTHONPATH=str(ROOT))
+    made = subprocess.run([sys.executable, "-m", "server.cli", "account", "add", "D017"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    token = next(w for w in made.stdout.split() if w.startswith("wodp."))
+    log = open(home.parent / f"server-{min_free_mb}.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    filler = home / "filler.bin"
+    try:
+        _wait_up(base, proc)
+        auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+        def push(n: int, title: str = "武汉市公共停车场信息") -> tuple[int, str]:
+            return _http("POST", base + "/api/datasets", json.dumps(record(n, title)).encode(), auth)
+
+        def sparql() -> tuple[int, str]:
+            return _http("GET", base + "/sparql?" + urllib.parse.urlencode({"query": COUNT}),
+                         headers={"Accept": "application/sparql-results+json"})
+
+        def in_store(n: int) -> bool:
+            status, text = _http("GET", f"{base}/datasets/{dataset_id(n)}.nt")
+            assert status in (200, 404), text
+            return status == 200
+
+        def in_ledger(n: int) -> bool:
+            with sqlite3.connect(f"file:{home / 'harvest.sqlite'}?mode=ro", uri=True) as db:
+                return db.execute("SELECT 1 FROM datasets WHERE uri LIKE ? AND state = 'published'",
+                                  (f"%/{dataset_id(n)}",)).fetchone() is not None
+
+        def in_search(n: int) -> bool:
+            with sqlite3.connect(f"file:{home / 'search.sqlite'}?mode=ro", uri=True) as db:
+                return db.execute("SELECT 1 FROM docs WHERE id = ?", (dataset_id(n),)).fetchone() is not None
+
+        created: list[int] = []
+        for n in range(1, 4):
+            status, text = push(n)
+            assert status == 201, text
+            created.append(n)
+        assert sparql()[0] == 200
+
+        refused, statuses, sparql_statuses = [], [], []
+        n = 10
+        full_streak = 0
+        while full_streak < 4 and n < 200:  # grow the filler a little before each push, to the brim
+            n += 1
+            st = os.statvfs(home)
+            free = st.f_bavail * st.f_frsize
+            _fill(filler, leave=max(free - (256 << 10), 0))
+            status, text = push(n)
+            statuses.append(status)
+            assert status in (201, 507), f"push {n}: {status} {text}"
+            if status == 201:
+                created.append(n)
+                assert in_store(n) and in_ledger(n), f"push {n} answered 201 but is not stored and recorded"
+                full_streak = 0
+            else:
+                assert _disk_reason(text), text
+                if "nothing was stored" in text:
+                    refused.append(n)
+                    # all or nothing: the refused dataset is in none of the store, the ledger, the search index
+                    assert (in_store(n), in_ledger(n), in_search(n)) == (False, False, False), f"push {n} half-stored"
+                else:
+                    # only without a reserve: stored, but the ledger could take its row only when space is back
+                    assert reserve_mb == 0 and "ledger rows" in text and "written as soon as space" in text, text
+                    assert in_store(n)
+                    created.append(n)
+                st = os.statvfs(home)
+                full_streak += st.f_bavail * st.f_frsize < (256 << 10)
+            q_status, q_text = sparql()
+            sparql_statuses.append(q_status)
+            assert q_status in (200, 503, 507), f"SPARQL while filling: {q_status} {q_text}"
+            if q_status != 200:
+                assert _disk_reason(q_text), q_text
+        print("pushes:", statuses, "SPARQL:", sparql_statuses)
+        assert refused, f"the disk never filled up: {statuses}"
+        status, text = _http("GET", base + "/datasets?format=json&q=" + urllib.parse.quote("停车场"))
+        assert status == 200, text  # search answers while the disk is full
+
+        filler.unlink()  # space is back: no restart
+        time.sleep(1.0)
+        deadline = time.monotonic() + 30
+        while True:
+            status, text = push(500, "恢复后推送")
+            if status == 201 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert status == 201, f"push after space was freed: {status} {text}"
+        created.append(500)
+        for again in refused[:2]:  # a refused push goes through now
+            status, text = push(again)
+            assert status == 201, text
+            created.append(again)
+        status, text = sparql()
+        assert status == 200, text
+        count = int(json.loads(text)["results"]["bindings"][0]["n"]["value"])
+        assert count == len(created), (count, created, statuses)
+        deadline = time.monotonic() + 30
+        while not all(in_search(m) for m in created) and time.monotonic() < deadline:
+            _http("GET", base + "/datasets?format=json")  # requests let the indexes catch up
+            time.sleep(0.5)
+        missing = [m for m in created if not (in_store(m) and in_ledger(m) and in_search(m))]
+        assert not missing, f"acknowledged datasets missing from store, ledger or search: {missing}"
+        status, text = _http("GET", base + "/datasets?format=json&q=" + urllib.parse.quote("恢复后推送"))
+        assert status == 200 and json.loads(text)["total"] == 1, text
+        assert proc.poll() is None, "the server stopped"
+    finally:
+        filler.unlink(missing_ok=True)
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def _wait_up(base: str, proc) -> None:
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the server exited at start-up"
+        try:
+            with urllib.request.urlopen(base + "/catalog.ttl?page_size=1", timeout=5) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError("the server did not start in time")
