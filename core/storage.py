@@ -57,7 +57,7 @@ def _chain(exc: BaseException):
 
 
 def storage_kind(exc: BaseException) -> str | None:
-    """Tell whether an exception (or one it was raised from) is a full disk ("full"), an I/O error ("io"), or neither."""
+    """Tell whether an exception (or one it was raised from) is a full disk ("full"), an I/O error ("io"), or None."""
     for e in _chain(exc):
         if isinstance(e, (StorageFullError, StorageIOError)):
             return "full" if isinstance(e, StorageFullError) else "io"
@@ -146,7 +146,7 @@ class DiskGuard:
             return True
         except OSError as exc:
             self.reserve.with_name(RESERVE_NAME + ".tmp").unlink(missing_ok=True)
-            log.warning("cannot keep the disk reserve %s: %s", self.reserve, exc)
+            log.warning("cannot keep the disk reserve %s: %s", self.reserve, str(exc))
             return False
 
     def release(self) -> bool:
@@ -156,7 +156,7 @@ class DiskGuard:
         except FileNotFoundError:
             return False
         except OSError as exc:
-            log.warning("cannot release the disk reserve %s: %s", self.reserve, exc)
+            log.warning("cannot release the disk reserve %s: %s", self.reserve, str(exc))
             return False
         self._degraded = True
         log.warning("the data directory is full: released the reserve of %d MB", self.reserve_bytes >> 20)
@@ -193,7 +193,7 @@ class DiskGuard:
                 try:
                     whole = bool(callback()) and whole
                 except Exception as exc:  # still failing: try again at the next check
-                    log.warning("recovery of %r failed: %s", callback, exc)
+                    log.warning("recovery of %r failed: %s", callback, str(exc))
                     whole = False
             whole = self.ensure_reserve() and whole
             if whole:

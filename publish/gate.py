@@ -14,6 +14,7 @@ undone, so a 507 means nothing was stored (docs/architecture.md, "Disk full and 
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
@@ -68,6 +69,7 @@ class Publisher:
         self.digest = digest  # (uri, triples) -> content hash, for publications that bring none (pushes, loads)
         self.storage = storage  # core.storage.DiskGuard: refuses writes on a full disk, releases its reserve
         self._pending: list[tuple] = []  # hook calls that could not be made for lack of space, made at recovery
+        self._pending_lock = threading.Lock()
 
     # -- the disk --------------------------------------------------------------------------------------------
     def _ready(self, doing: str) -> None:
@@ -83,10 +85,11 @@ class Publisher:
 
     def flush_pending(self) -> bool:
         """Make the hook calls (ledger rows) left pending by a full disk; True when none is left."""
-        while self._pending:
-            method, args = self._pending[0]
-            method(*args)
-            self._pending.pop(0)
+        with self._pending_lock:
+            while self._pending:
+                method, args = self._pending[0]
+                method(*args)
+                self._pending.pop(0)
         return True
 
     def _call_or_defer(self, doing: str, method, args: tuple) -> None:
@@ -96,7 +99,7 @@ class Publisher:
         except Exception as exc:
             if storage_kind(exc) is None or self.storage is None:
                 raise
-            log.warning("%s is pending until space is freed: %s", doing, exc)
+            log.warning("%s is pending until space is freed: %s", doing, str(exc))
             self._pending.append((method, args))
             self.storage.mark_degraded()
 
@@ -207,7 +210,8 @@ class Publisher:
             self._rescue("undoing a publication", lambda: self.store.restore(previous))
             log.warning("publication of %d datasets undone: %s", len(previous), error.message)
         except Exception as exc:  # the store keeps them: their ledger rows are written when space is back
-            log.error("cannot undo a publication of %d datasets (%s); their ledger rows are pending", len(previous), exc)
+            log.error("cannot undo a publication of %d datasets (%s); their ledger rows are pending",
+                      len(previous), str(exc))
             self._pending += [(published, call) for published in self._each("published")]
             raise StorageFullError(
                 f"the server's disk is full: the datasets were stored but their ledger rows could not be written; "

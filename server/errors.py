@@ -68,7 +68,7 @@ def register(app: Flask) -> None:
     def _unexpected(exc: Exception):
         disk = storage_error(exc, f"answering {request.method} {request.path}", "the request was not completed")
         if disk is not None:  # a full disk or an I/O error met outside the parts that name it themselves
-            log.warning("%s %s: %s (%s)", request.method, request.path, disk.message, exc)
+            log.warning("%s %s: %s (%s)", request.method, request.path, disk.message, str(exc))
             storage = getattr(current_app.extensions.get("wodp"), "storage", None)
             if storage is not None:
                 storage.mark_degraded()  # look again for space at the next requests and recover

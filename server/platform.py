@@ -197,7 +197,7 @@ class Platform:
                                   event.generation)
                 else:
                     log.warning("%s failed to follow generation %d (%s); it catches up when space is back",
-                                name, event.generation, exc)
+                                name, event.generation, str(exc))
                 self._behind.add(index)
                 self.storage.mark_degraded()
 

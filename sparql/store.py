@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import threading
@@ -13,7 +14,7 @@ from typing import Callable, Iterable, Iterator, Mapping, Protocol, Sequence
 
 import pyoxigraph as ox
 
-from core.storage import storage_error
+from core.storage import storage_error, storage_kind
 from sparql import records
 from sparql.errors import StoreBusyError, StoreError
 
@@ -83,6 +84,7 @@ class OxigraphStore:
         # RocksDB refuses every write after a failed one (its "background error") until the handle is reopened
         self.broken: str | None = None
         self._state_saved = True
+        self._orphans: set[str] = set()  # graphs of a failed bulk load, dropped at recovery
         self._handle_ready = threading.Event()
         self._handle_ready.set()
 
@@ -113,9 +115,12 @@ class OxigraphStore:
 
     # -- failures of the disk --------------------------------------------------------------
     def _failed(self, exc: BaseException, doing: str, outcome: str = "nothing was stored") -> Exception:
-        """Note a failed write (the handle now refuses writes) and return the error to raise."""
+        """Note a failed write (on a disk error the handle now refuses writes) and return the error to raise."""
+        if storage_kind(exc) is None:  # e.g. a malformed update: the handle is fine
+            return StoreError(f"{doing} failed: {exc}")
         self.broken = f"{doing}: {exc}"
-        log.warning("store write failed (%s): %s", doing, exc)
+        # the text, not the exception: a kept log record would keep the failed handle (and RocksDB's lock) alive
+        log.warning("store write failed (%s): %s", doing, str(exc))
         return storage_error(exc, doing, outcome) or StoreError(f"{doing} failed: {exc}")
 
     def _reopen(self) -> bool:
@@ -132,12 +137,15 @@ class OxigraphStore:
                     error = exc
                     if "lock" not in str(exc).lower():
                         break
-                    time.sleep(0.05)  # a reader still holds the old handle for a moment
+                    # the old handle lives on while something refers to it: often a traceback of the failed
+                    # write (a reference cycle, freed only by the collector), or a reader for a moment
+                    gc.collect()
+                    time.sleep(0.05)
             log.warning("cannot reopen the store yet: %s", error)
             try:
                 self._store = ox.Store.read_only(str(self.path))
             except OSError as exc:
-                log.error("cannot reopen the store even read-only: %s", exc)
+                log.error("cannot reopen the store even read-only: %s", str(exc))
             return False
         finally:
             self._handle_ready.set()
@@ -150,6 +158,9 @@ class OxigraphStore:
                     return False
                 log.info("store reopened after a failed write (%s)", self.broken)
                 self.broken = None
+            if self._orphans:
+                self._store.update(" ;\n".join(f"DROP SILENT GRAPH {ox.NamedNode(u)}" for u in self._orphans))
+                self._orphans.clear()
             elif self.broken is not None:
                 self.broken = None
             if not self._state_saved:
@@ -184,7 +195,7 @@ class OxigraphStore:
         except OSError as exc:  # the change is in the store: only the counter's copy on disk is late
             self._state_saved = False
             tmp.unlink(missing_ok=True)
-            log.warning("cannot save the store state (generation %d): %s", self.generation, exc)
+            log.warning("cannot save the store state (generation %d): %s", self.generation, str(exc))
 
     def _next_stamp(self) -> datetime:
         """Return the time of a publish, strictly later than the previous one (records are at 1 ms)."""
@@ -276,8 +287,9 @@ class OxigraphStore:
             # the bulk loader is not one transaction: take out what it may have written
             try:
                 self._store.update(" ;\n".join(f"DROP SILENT GRAPH {ox.NamedNode(uri)}" for uri in graphs))
-            except OSError:
-                log.warning("could not take out a failed bulk load of %d graphs", len(graphs))
+            except OSError:  # the handle refuses writes now: taken out once it is reopened (recover)
+                self._orphans.update(graphs)
+                log.warning("a failed bulk load of %d graphs is taken out at recovery", len(graphs))
             raise StoreError(f"bulk load failed: {exc}") from exc
 
     def _replace(self, uri: str, triples: Sequence[ox.Triple]) -> None:
@@ -412,7 +424,7 @@ class OxigraphStore:
             try:
                 store.flush()
             except (OSError, RuntimeError) as exc:  # a full disk: what was acknowledged is in RocksDB's log
-                log.warning("cannot flush the store at close: %s", exc)
+                log.warning("cannot flush the store at close: %s", str(exc))
 
 
 def open_store(path: Path | None) -> OxigraphStore:

@@ -19,7 +19,6 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-import pyoxigraph as ox
 import pytest
 
 from tests.conftest import free_port
@@ -236,3 +235,175 @@ def _wait_up(base: str, proc) -> None:
         except OSError:
             time.sleep(0.5)
     raise AssertionError("the server did not start in time")
+
+
+# -- simulated ENOSPC, in-process ----------------------------------------------------------------
+class Disk:
+    """What the fault-injecting wrappers read: is the disk full, and which parts fail."""
+
+    def __init__(self) -> None:
+        self.full: set[str] = set()  # "store", "ledger", "search", "snapshot"
+
+
+class FailingHandle:
+    """A pyoxigraph store that fails its writes like RocksDB on a full disk: once failed, always (until reopened)."""
+
+    WRITES = {"extend", "bulk_extend", "update", "flush", "backup", "load", "bulk_load", "add", "remove", "clear"}
+
+    def __init__(self, inner, disk: Disk) -> None:
+        self._inner, self._disk, self._failed = inner, disk, False
+
+    def __getattr__(self, name):
+        attr = getattr(self._inner, name)
+        if name not in self.WRITES:
+            return attr
+
+        def write(*args, **kwargs):
+            part = "snapshot" if name == "backup" else "store"
+            if self._failed or part in self._disk.full:
+                self._failed = part == "store" or self._failed
+                raise OSError("IO error: No space left on device: While appending to file: store/000042.log: "
+                              "No space left on device")
+            return attr(*args, **kwargs)
+        return write
+
+
+@pytest.fixture
+def simulated(tmp_path, monkeypatch):
+    """A platform whose store, ledger and search index fail on demand as on a full disk; a reserve of 1 MB."""
+    from config import load_settings
+    from server.app import create_app
+    from server.catalogue import install
+    from server.platform import Platform
+    from sparql.store import OxigraphStore
+
+    disk = Disk()
+    reopen = OxigraphStore._reopen
+
+    def reopen_failing(self):  # the reopened handle fails too while the disk is full
+        if "store" in disk.full:
+            return False
+        done = reopen(self)
+        self._store = FailingHandle(self._store, disk)
+        return done
+
+    monkeypatch.setattr(OxigraphStore, "_reopen", reopen_failing)
+    settings = load_settings({}, overrides={"storage": {"min_free_mb": 0, "reserve_mb": 1, "recheck_s": 0.01},
+                                            "sparql": {"workers": 1}}, home=tmp_path)
+    platform = Platform.open(settings)
+    install(platform.store, settings)
+    platform.store._store = FailingHandle(platform.store._store, disk)
+    jobs = platform.harvesting.jobs
+    record_rows = jobs.record
+
+    def record_failing(*args, **kwargs):
+        if "ledger" in disk.full:
+            raise sqlite3.OperationalError("database or disk is full")
+        return record_rows(*args, **kwargs)
+
+    monkeypatch.setattr(jobs, "record", record_failing)
+    search_follow = platform.search.follow
+
+    def follow_failing(store, event):
+        if "search" in disk.full:
+            raise sqlite3.OperationalError("database or disk is full")
+        return search_follow(store, event)
+
+    monkeypatch.setattr(platform.search, "follow", follow_failing)
+    account, token = platform.accounts.create("D017")
+    app = create_app(platform=platform)
+    app.config["TESTING"] = True
+    yield platform, app.test_client(), disk, token
+    platform.close()
+
+
+def test_simulated_disk_full_each_write(simulated):
+    """Each write of a publication failing on a full disk: 507 with the reason, all or none, recovery."""
+    platform, client, disk, token = simulated
+    auth = {"Authorization": f"Bearer {token}"}
+
+    def push(n: int, title: str = "武汉市公共停车场信息"):
+        return client.post("/api/datasets", data=json.dumps(record(n, title)), content_type="application/json",
+                           headers=auth)
+
+    def where(n: int) -> tuple[bool, bool, bool]:
+        uri = platform.dataset_uri(dataset_id(n))
+        entry = platform.harvesting.jobs.entry(uri)
+        found = platform.search.search(f"停车场 {n}").hits
+        return (platform.store.has_dataset(uri), entry is not None and entry.state == "published",
+                any(h["id"] == dataset_id(n) for h in found))
+
+    def title(n: int) -> str:
+        uri = platform.dataset_uri(dataset_id(n))
+        return next(t.object.value for t in platform.store.dataset_triples(uri)
+                    if t.subject.value == uri and t.predicate.value.endswith("/title"))
+
+    assert push(1).status_code == 201
+    assert where(1) == (True, True, True)
+
+    # the store's write fails: nothing is stored
+    disk.full = {"store"}
+    answer = push(2)
+    assert answer.status_code == 507, answer.get_data(as_text=True)
+    assert "the server's disk is full" in answer.get_json()["detail"]
+    assert "nothing was stored" in answer.get_json()["detail"]
+    assert where(2) == (False, False, False)
+    assert platform.store.broken  # RocksDB refuses writes until reopened
+    assert push(3).status_code == 507  # still full
+    disk.full = set()
+    time.sleep(0.05)
+    assert push(3).status_code == 201  # reopened without a restart
+    assert platform.store.broken is None and where(3) == (True, True, True)
+
+    # the store takes the datasets but the ledger cannot take its rows even with the reserve: undone
+    disk.full = {"ledger"}
+    answer = client.post("/api/datasets", data=json.dumps([record(1, "改过的标题"), record(4)]),
+                         content_type="application/json", headers=auth)
+    assert answer.status_code == 507, answer.get_data(as_text=True)
+    assert "nothing was stored" in answer.get_json()["detail"]
+    assert where(4) == (False, False, False)
+    assert title(1) == "武汉市公共停车场信息 1"  # the update was undone too
+    assert not (platform.settings.home / ".disk-reserve").exists()  # released to undo
+    disk.full = set()
+    time.sleep(0.05)
+    assert push(4).status_code == 201
+    assert where(4) == (True, True, True)
+    assert (platform.settings.home / ".disk-reserve").exists()  # made again once space is back
+
+    # the search index cannot follow: the publication stands, the index catches up once space is back
+    disk.full = {"search"}
+    answer = push(5)
+    assert answer.status_code == 201, answer.get_data(as_text=True)
+    assert where(5) == (True, True, False)
+    disk.full = set()
+    time.sleep(0.05)
+    client.get("/datasets?format=json")  # any request looks whether space is back
+    assert where(5) == (True, True, True)
+
+    # SPARQL: a snapshot cannot be made on a full disk
+    assert push(6).status_code == 201
+    disk.full = {"snapshot"}
+    answer = client.get("/sparql", query_string={"query": COUNT}, headers={"Accept": "application/sparql-results+json"})
+    assert answer.status_code == 507, answer.get_data(as_text=True)
+    assert "the server's disk is full" in answer.get_data(as_text=True)
+    disk.full = set()
+    answer = client.get("/sparql", query_string={"query": COUNT}, headers={"Accept": "application/sparql-results+json"})
+    assert answer.status_code == 200
+    assert int(answer.get_json()["results"]["bindings"][0]["n"]["value"]) == 5  # 1, 3, 4, 5, 6
+
+
+def test_storage_errors_are_named():
+    """OS, SQLite and RocksDB errors of a full disk or a failing disk become 507 / 503 with the reason."""
+    from core.storage import StorageFullError, StorageIOError, storage_error
+
+    full = [OSError(errno.ENOSPC, "No space left on device"), sqlite3.OperationalError("database or disk is full"),
+            OSError("IO error: No space left on device: While appending to file: store/000008.log")]
+    for exc in full:
+        error = storage_error(exc, "storing 1 datasets")
+        assert isinstance(error, StorageFullError) and error.status == 507
+        assert error.message.startswith("the server's disk is full: storing 1 datasets failed")
+    for exc in (OSError(errno.EIO, "Input/output error"), sqlite3.OperationalError("disk I/O error")):
+        error = storage_error(exc, "reading")
+        assert isinstance(error, StorageIOError) and error.status == 503
+    assert storage_error(ValueError("no"), "x") is None
+    assert storage_error(sqlite3.OperationalError("database is locked"), "x") is None
