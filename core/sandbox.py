@@ -239,6 +239,7 @@ class Sandbox:
             self._pid, self._waiting = os.getpid(), 0
         for worker in old:
             worker.forget()
+        self.start()
 
     def _take_worker(self) -> _Worker:
         with self._lock:
@@ -294,23 +295,23 @@ class Sandbox:
         retry = max(1, math.ceil(limits.queue_timeout_s))
         with self._lock:
             if not background and self._waiting >= limits.max_queue:
-                raise SandboxBusyError(f"the server is busy: {limits.max_tasks} tasks are running and "
-                                       f"{self._waiting} waiting; {what} was not started; try again in {retry} s",
-                                       retry)
+                raise SandboxBusyError(f"the server is busy: all {limits.max_tasks} task slots are taken and "
+                                       f"{self._waiting} requests wait; {what} was not started, try again in "
+                                       f"{retry} s", retry)
             self._waiting += 1
         wait = max(limits.queue_timeout_s, 10 * limits.timeout_s) if background else limits.queue_timeout_s
         deadline = time.monotonic() + wait
         try:
             while True:
                 time.sleep(POLL_S)
+                if gone is not None and gone():  # before taking a slot: an abandoned request starts nothing
+                    raise ClientGoneError("the client went away")
                 slot = self._slots.try_take()
                 if slot is not None:
                     return slot
-                if gone is not None and gone():
-                    raise ClientGoneError("the client went away")
                 if time.monotonic() >= deadline:
-                    raise SandboxBusyError(f"the server is busy: {limits.max_tasks} tasks are running; {what} "
-                                           f"waited {wait:g} s and was not started; try again in {retry} s", retry)
+                    raise SandboxBusyError(f"the server is busy: all {limits.max_tasks} task slots stayed taken "
+                                           f"for {wait:g} s; {what} was not started, try again in {retry} s", retry)
         finally:
             with self._lock:
                 self._waiting -= 1
