@@ -205,12 +205,17 @@ def _settle(pid: int, ceiling: float, within: float) -> float:
     return cpu
 
 
-def _abandon(port: int, body: bytes, after: float) -> None:
+def _abandon(port: int, body: bytes, after: float, answers: list) -> None:
+    """Upload, keep what the server answers within ``after`` seconds, and close the connection."""
     head = (f"POST /api/validate?mapping=china-core HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
             f"Content-Type: {XLSX}\r\nContent-Length: {len(body)}\r\n\r\n").encode()
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(head + body)
-        time.sleep(after)
+        sock.settimeout(after)
+        try:
+            answers.append(sock.recv(65536))
+        except TimeoutError:
+            answers.append(b"")
 
 
 def test_sixteen_abandoned_uploads_are_stopped_and_pages_stay_fast(server):
@@ -221,7 +226,8 @@ def test_sixteen_abandoned_uploads_are_stopped_and_pages_stay_fast(server):
                      .decode()).group(1)
     assert _settle(pid, 25, 60) <= 25, "the server was not idle before the storm"
     before = _sandbox_workers(pid)
-    clients = [threading.Thread(target=_abandon, args=(server.port, body, 0.5)) for _ in range(16)]
+    answers: list[bytes] = []
+    clients = [threading.Thread(target=_abandon, args=(server.port, body, 0.5, answers)) for _ in range(16)]
     for client in clients:
         client.start()
     time.sleep(0.2)
@@ -229,6 +235,9 @@ def test_sixteen_abandoned_uploads_are_stopped_and_pages_stay_fast(server):
     for client in clients:
         client.join()
     assert all(status == 200 and seconds < 2.0 for status, seconds in during.values()), during
+    # two ran, four waited, the others were told at once to come back later
+    refused = [a for a in answers if a.startswith(b"HTTP/1.1 503")]
+    assert len(refused) >= 8 and all(b"\r\nRetry-After: 10\r\n" in a for a in refused), answers
     # the running tasks were killed with their workers, the waiting ones left the queue: the CPU settles
     cpu = _settle(pid, 25, 5)
     assert cpu <= 25, f"the server still works on abandoned uploads ({cpu:.0f} % CPU)"
@@ -256,3 +265,34 @@ def test_a_small_upload_validates_as_it_does_in_process(server):
     assert sorted(f["message_en"] for f in answer["findings"]) == sorted(f.message_en for f in report.findings)
     assert answer["records_read"] == figures["records_read"] and answer["valid"] == figures["valid"]
     assert len(answer["mapping_problems"]) == len(problems)
+
+
+def test_a_push_is_read_in_a_worker_and_published(server):
+    added = server.wodp("account", "add", "D017")
+    assert added.returncode == 0, added.stderr
+    token = re.search(r"wodp\.\S+", added.stdout).group(0)
+    record = RECORD | {"资源代码": "420100-D017-07777", "资源名称": "武汉市公共停车场信息（推送）"}
+
+    def push(body: bytes, content_type: str = "application/json; charset=utf-8") -> tuple[int, dict]:
+        request = urllib.request.Request(server.url + "/api/datasets", data=body, method="POST", headers={
+            "Content-Type": content_type, "Authorization": f"Bearer {token}"})
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    status, answer = push(json.dumps(record, ensure_ascii=False).encode("gbk"), "application/json; charset=GBK")
+    assert status == 201, answer
+    [published] = answer["published"]
+    with urllib.request.urlopen(published["uri"] + ".ttl", timeout=30) as page:
+        assert "武汉市公共停车场信息（推送）" in page.read().decode()
+    status, problem = push('{"资源名称": }'.encode())
+    assert status == 400 and problem["detail"].startswith("request body: malformed JSON at line 1")
+
+
+def test_the_demo_data_files_were_spatialized_in_workers(server):
+    with urllib.request.urlopen(server.url + "/api/layers", timeout=30) as response:
+        layers = json.loads(response.read())
+    assert layers["total"] == 8 and layers["without_layer"] == {}, layers
+    assert all(layer["placed"] > 0 for layer in layers["layers"]), layers["layers"]
