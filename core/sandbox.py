@@ -251,7 +251,7 @@ class Sandbox:
         return worker
 
     def _drop(self, worker: _Worker) -> None:
-        """Kill a worker (its task is over its limit, or abandoned) and start a replacement when below the warm count."""
+        """Kill a worker (its task went over a limit, or was abandoned); start another when below the warm count."""
         worker.kill()
         with self._lock:
             self._all.discard(worker)
@@ -321,7 +321,12 @@ class Sandbox:
         worker = self._take_worker()
         started = time.monotonic()
         try:
-            worker.send(payload)
+            try:
+                worker.send(payload)
+            except OSError:  # an idle worker died (killed from outside): the task goes to a fresh one
+                self._drop(worker)
+                worker = self._take_worker()
+                worker.send(payload)
             frame = worker.read(started + limits.timeout_s, gone)
         except ClientGoneError:
             log.info("%s: the client went away after %.1f s; its worker was stopped", what, time.monotonic() - started)

@@ -135,6 +135,15 @@ def test_a_task_whose_client_went_away_is_stopped(sandbox):
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
 
+def test_a_worker_killed_while_idle_is_replaced_for_the_next_task(sandbox):
+    box = sandbox()
+    box.run(sum, [])
+    [pid] = box.worker_pids()
+    os.kill(pid, 9)
+    time.sleep(0.2)
+    assert box.run(sum, [1, 1]) == 2 and pid not in box.worker_pids()
+
+
 # -- a real server --------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
