@@ -9,7 +9,8 @@ validation never replaces the features of its published version; a withdrawn dat
 
 A dataset is spatial when it says so (``wodp:spatializationStatus wodp:spatial``) or has a GeoJSON
 distribution. Data that cannot be read (too large, unreachable, no coordinates at all) leaves the dataset
-published without a layer, with the reason in ``Layers.problems``.
+published without a layer, with the reason in ``Layers.problems``. In a running server the file is parsed and
+spatialized in a sandbox worker (``isolate``: core.sandbox, under its memory and time limits).
 
 The data file's coordinates are read in the *source* system the dataset declares with ``wodp:sourceCRS`` (on the
 distribution read, else on the dataset), else what the file says, else ``spatial.source_crs``, else WGS84 flagged
