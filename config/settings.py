@@ -158,6 +158,19 @@ class PushSettings(_Section):
     default_mapping: str = "china-core"
 
 
+class SandboxSettings(_Section):
+    """Worker processes for heavy per-request work: upload validation, push parsing, spatialization."""
+
+    enabled: bool = True
+    memory_mb: int = Field(1500, ge=256, le=65536)
+    timeout_s: float = Field(60.0, gt=0)
+    max_tasks: int = Field(2, ge=1, le=64)
+    workers: int = Field(2, ge=0, le=64)
+    max_queue: int = Field(4, ge=0, le=1000)
+    queue_timeout_s: float = Field(10.0, gt=0)
+    nice: int = Field(10, ge=0, le=19)
+
+
 class Settings(_Section):
     """All settings of one process, plus the data directory they were loaded for."""
 
@@ -177,6 +190,7 @@ class Settings(_Section):
     csw: CswSettings
     spatial: SpatialSettings
     storage: StorageSettings = Field(default_factory=StorageSettings)
+    sandbox: SandboxSettings
 
     def path(self, relative: str) -> Path:
         """Resolve a path setting against the data directory."""

@@ -9,7 +9,8 @@ validation never replaces the features of its published version; a withdrawn dat
 
 A dataset is spatial when it says so (``wodp:spatializationStatus wodp:spatial``) or has a GeoJSON
 distribution. Data that cannot be read (too large, unreachable, no coordinates at all) leaves the dataset
-published without a layer, with the reason in ``Layers.problems``.
+published without a layer, with the reason in ``Layers.problems``. In a running server the file is parsed and
+spatialized in a sandbox worker (``isolate``: core.sandbox, under its memory and time limits).
 
 The data file's coordinates are read in the *source* system the dataset declares with ``wodp:sourceCRS`` (on the
 distribution read, else on the dataset), else what the file says, else ``spatial.source_crs``, else WGS84 flagged
@@ -26,6 +27,7 @@ from typing import Any, Callable, Sequence
 
 import pyoxigraph as ox
 
+from core.sandbox import SandboxError
 from ogc.coords import parse_crs
 from ogc.datafiles import DataFileError, parse_data
 from ogc.features import FeatureStore, LayerInfo
@@ -42,6 +44,7 @@ GEOJSON_MEDIA = ox.NamedNode("https://www.iana.org/assignments/media-types/appli
 _PREFERENCE = ("text/csv", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                "application/json", "application/geo+json")
 Fetch = Callable[[str], bytes]  # URL -> the file's bytes (raises DataFileError)
+Isolate = Callable[..., Any]  # core.sandbox.Sandbox.run: (function, *args, what=, background=) -> its result
 _DROP = object()  # pending marker: the dataset was published without a layer; drop the old one
 
 
@@ -57,7 +60,8 @@ class Layers(Follower):
     """Spatialization at the gate and the layers that follow the store."""
 
     def __init__(self, features: FeatureStore, base_uri: str, fetch: Fetch, *,
-                 options: SpatializeOptions = SpatializeOptions(), max_rows: int = 200_000) -> None:
+                 options: SpatializeOptions = SpatializeOptions(), max_rows: int = 200_000,
+                 isolate: Isolate | None = None) -> None:
         if options.default_crs and parse_crs(options.default_crs) is None:
             raise UnknownCrsError(f"spatial.source_crs {options.default_crs!r} is not one we convert "
                                   "(WGS84, CGCS2000, GCJ-02, BD-09, or their IRIs)")
@@ -66,6 +70,7 @@ class Layers(Follower):
         self.fetch = fetch
         self.options = options
         self.max_rows = max_rows
+        self.isolate = isolate  # runs the parsing and spatialization of a data file in a sandbox worker
         self.problems: dict[str, str] = {}  # dataset id -> why it has no layer
         self.listeners: list[Callable[[str, LayerInfo | None], None]] = []  # told of every layer put or dropped
         self._pending: dict[str, Any] = {}  # dataset URI -> Spatialized, or _DROP
@@ -83,7 +88,7 @@ class Layers(Follower):
             return triples
         try:
             result = self._spatialize(uri, triples)
-        except DataFileError as exc:
+        except (DataFileError, SandboxError) as exc:
             self.problems[dataset_id] = str(exc)
             log.info("%s: no layer: %s", dataset_id, exc)
             return triples
@@ -110,15 +115,15 @@ class Layers(Follower):
         url, media, dist = data_distribution(uri, triples)
         if url is None:
             raise DataFileError("no CSV, XLSX, JSON or GeoJSON distribution to read")
-        data = parse_data(self.fetch(url), media, url, max_rows=self.max_rows)
+        raw = self.fetch(url)
         options = self.options
         declared, origin = source_crs(uri, triples, dist)
         if declared:
             options = replace(options, crs=declared, crs_origin=origin)
-        try:
-            return spatialize(data, options)
-        except UnknownCrsError as exc:
-            raise DataFileError(f"{url}: {exc.message}") from None
+        if self.isolate is None:
+            return spatialize_file_data(raw, media, url, self.max_rows, options)
+        return self.isolate(spatialize_file_data, raw, media, url, self.max_rows, options,
+                            what=f"the data file {url}", background=True)
 
     # -- after publication ---------------------------------------------------------------------------------
     def follow(self, store, event) -> None:
@@ -160,6 +165,16 @@ class Layers(Follower):
                 listener(layer_id, info)
             except Exception:  # a derived view must not break publication
                 log.exception("layer listener failed for %s", layer_id)
+
+
+def spatialize_file_data(raw: bytes, media: str | None, url: str, max_rows: int,
+                         options: SpatializeOptions) -> SpatializationResult:
+    """Parse a data file and spatialize it (geocoding addresses); a sandbox task, its result plain data."""
+    data = parse_data(raw, media, url, max_rows=max_rows)
+    try:
+        return spatialize(data, options)
+    except UnknownCrsError as exc:
+        raise DataFileError(f"{url}: {exc.message}") from None
 
 
 def _objects(triples: Sequence[ox.Triple], subject: ox.Term, predicate: ox.NamedNode) -> list[ox.Term]:
@@ -299,3 +314,10 @@ def _extent(d: ox.NamedNode, node: ox.NamedNode, extent) -> list[ox.Triple]:
     if e - w < 1e-6 or n - s < 1e-6:  # a single point: a box of about 10 m around it
         w, e, s, n = w - 5e-5, e + 5e-5, s - 5e-5, n + 5e-5
     return extent_triples(d, (w, s, e, n), "EPSG:4490", 6)
+
+
+def warm_up() -> None:
+    """Import the file readers and place one point, so that a sandbox worker's first data file is quick."""
+    import openpyxl  # noqa: F401
+
+    spatialize([{"name": "warm-up", "lon": "114.3", "lat": "30.6"}], SpatializeOptions())

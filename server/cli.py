@@ -61,7 +61,8 @@ def serve(settings: Settings, platform=None, demo=None) -> int:
         platform.scheduler.start()
     host, port = settings.server.host, settings.server.port
     server = create_server(app, host=host, port=port, threads=settings.server.threads,
-                           max_request_body_size=settings.server.max_request_bytes, ident="wodp")
+                           max_request_body_size=settings.server.max_request_bytes, ident="wodp",
+                           channel_request_lookahead=1)  # notices a client gone mid-request (server/disconnect.py)
     url = f"http://{host}:{port}"
     app.config["WODP_INTERNAL_TOKEN"] = write_server_file(settings.home, url, os.getpid())
 

@@ -54,7 +54,10 @@ def register(app: Flask) -> None:
     def _ours(exc: WodpError):
         if exc.status >= 500:
             log.warning("%s %s: %s", request.method, request.path, exc.message)
-        return render_error(exc.status, exc.code, exc.message)
+        response = render_error(exc.status, exc.code, exc.message)
+        if getattr(exc, "retry_after", None):  # a busy service says when to come back (core.sandbox)
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):

@@ -37,6 +37,7 @@ class Platform:
     layers: object | None = None  # ogc.layers.Layers: spatialization at the gate, layers kept in step
     ogc: object | None = None  # ogc.api.OgcApi: pygeoapi driven with our collections
     csw: object | None = None  # ogc.csw.CswService: the pycsw repository and its process
+    sandbox: object | None = None  # core.sandbox.Sandbox (InlineSandbox without workers): heavy work isolated
     followers: list = field(default_factory=list)  # every derived index (sparql.followers.Follower), in order
     storage: object | None = None  # core.storage.DiskGuard: disk full and I/O errors, recovery without restart
     _behind: set = field(default_factory=set)  # followers that failed an event; they catch up at recovery
@@ -49,6 +50,7 @@ class Platform:
         store = store or open_store(settings.path(settings.store.path))
         platform = cls(settings=settings, store=store)
         platform._open_storage()
+        platform.sandbox = open_sandbox(settings, start=start_workers)
         from server.search import SearchIndex  # derived index, follows publish events
 
         platform.search = SearchIndex(settings.path(settings.search.path))
@@ -117,7 +119,8 @@ class Platform:
             self.features = open_feature_store(self.settings)
         spatial = self.settings.spatial
         self.layers = Layers(self.features, self.settings.base_uri, self.fetch_data,
-                             options=spatialize_options(self.settings), max_rows=spatial.max_rows)
+                             options=spatialize_options(self.settings), max_rows=spatial.max_rows,
+                             isolate=self.sandbox.run if self.sandbox is not None else None)
         self.publisher.add_hook(self.layers)
         self.followers.append(self.layers)
 
@@ -211,6 +214,8 @@ class Platform:
             self.harvesting.close()
         if self.pool is not None:
             self.pool.close()
+        if self.sandbox is not None:
+            self.sandbox.close()
         if self.csw is not None:
             self.csw.close()
         if self.ogc is not None:
@@ -221,6 +226,24 @@ class Platform:
             if index is not None:
                 index.close()
         self.store.close()
+
+
+SANDBOX_TASKS = ("server.validation_api", "server.push_api", "ogc.layers")  # imported once by each worker
+
+
+def open_sandbox(settings: Settings, *, start: bool = True):
+    """Start the sandbox's warm workers (settings ``sandbox``); without workers, tasks run in this process."""
+    from core.sandbox import InlineSandbox, Limits, Sandbox
+
+    limits = settings.sandbox
+    if not (start and limits.enabled):
+        return InlineSandbox()
+    sandbox = Sandbox(Limits(memory_mb=limits.memory_mb, timeout_s=limits.timeout_s, max_tasks=limits.max_tasks,
+                             workers=limits.workers, max_queue=limits.max_queue,
+                             queue_timeout_s=limits.queue_timeout_s, nice=limits.nice),
+                      settings.home / "sandbox", preload=SANDBOX_TASKS)
+    sandbox.start()
+    return sandbox
 
 
 def spatialize_options(settings: Settings):

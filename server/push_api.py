@@ -18,7 +18,8 @@ from server.accounts import Account
 from server.errors import render_error
 from server.internal import ForbiddenError
 from harvesters.provenance import DEPARTMENT_ID_SPACE
-from server.validation_api import RDF_SUFFIXES, RDF_TYPES, graphs_from_upload
+from server.validation_api import (RDF_SUFFIXES, RDF_TYPES, graphs_from_ntriples, graphs_from_upload,
+                                   graphs_to_ntriples, isolated)
 from core.errors import BadRequestError, GoneError, NotFoundError, WodpError
 from core.identifiers import is_dataset_id
 
@@ -91,7 +92,6 @@ def _body() -> tuple[bytes, str, str | None]:
         raise BadRequestError(f"the body has {len(data)} bytes; a push takes at most {max_bytes}",
                               status=413, code="payload-too-large")
     if request.mimetype in ("application/json", "text/json"):
-        data = _json_body(data, request.mimetype_params.get("charset"))
         return data, "request-body.json", request.args.get("mapping") or _settings().default_mapping
     fmt = RDF_TYPES.get(request.mimetype)
     if fmt is None:
@@ -133,12 +133,23 @@ def _json_body(data: bytes, charset: str | None) -> bytes:
     return text.encode("utf-8")
 
 
+def read_push(data: bytes, name: str, mapping: str | None, charset: str | None, base_uri: str,
+              max_bytes: int) -> tuple[dict[str, bytes], list]:
+    """Read a push body into dataset graphs (N-Triples per dataset) and mapping problems; a sandbox task."""
+    if name.endswith(".json"):
+        data = _json_body(data, charset)
+    graphs, problems = graphs_from_upload(data, name, mapping, base_uri, max_bytes, source=DEPARTMENT_ID_SPACE)
+    return graphs_to_ntriples(graphs), problems
+
+
 def _graphs() -> tuple[dict, list]:
     """Turn the push body into dataset graphs of this catalogue; return (graphs, mapping problems)."""
     platform = _platform()
     data, name, mapping = _body()
-    graphs, problems = graphs_from_upload(data, name, mapping, platform.settings.base_uri,
-                                          _limit("WODP_PUSH_MAX_BYTES", MAX_BYTES), source=DEPARTMENT_ID_SPACE)
+    documents, problems = isolated(read_push, data, name, mapping, request.mimetype_params.get("charset"),
+                                   platform.settings.base_uri, _limit("WODP_PUSH_MAX_BYTES", MAX_BYTES),
+                                   what="the push body")
+    graphs = graphs_from_ntriples(documents)
     most = _limit("WODP_PUSH_MAX_DATASETS", MAX_DATASETS)
     if len(graphs) > most:
         raise BadRequestError(f"the body holds {len(graphs)} datasets; a push takes at most {most}",

@@ -31,6 +31,8 @@ RECORD_SUFFIXES = ("csv", "xlsx", "json", "xml")
 RECORD_TYPES = {"text/csv": "csv", "application/json": "json", "application/xml": "xml", "text/xml": "xml",
                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx"}
 SH = "http://www.w3.org/ns/shacl#"
+RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
+DCAT_DATASET = "http://www.w3.org/ns/dcat#Dataset"
 
 
 def _platform():
@@ -139,15 +141,65 @@ def report_triples(report: ValidationReport) -> list[ox.Triple]:
 
 @bp.post("/api/validate")
 def validate():
-    """Validate uploaded metadata against a profile and answer the report."""
+    """Validate uploaded metadata against a profile and answer the report (in a sandbox worker)."""
     platform = _platform()
     data, name, mapping = _input()
-    graphs, problems, figures = read_upload(data, name, mapping, platform.settings.base_uri,
-                                            platform.settings.server.max_request_bytes,
-                                            jurisdiction=request.args.get("jurisdiction"))
-    profile = request.args.get("profile", "wuhan")
-    report, counted = validate_graphs(platform.validator, graphs, profile, figures)
-    return _render(report, len(graphs), problems, counted)
+    report, datasets, problems, counted = isolated(
+        validate_upload, data, name, mapping, platform.settings.base_uri, platform.settings.server.max_request_bytes,
+        request.args.get("jurisdiction"), request.args.get("profile", "wuhan"), what="the upload")
+    return _render(report, datasets, problems, counted)
+
+
+def validate_upload(data: bytes, name: str, mapping: str | None, base_uri: str, max_bytes: int,
+                    jurisdiction: str | None, profile: str) -> tuple[ValidationReport, int, list, dict]:
+    """Read an upload and validate it: (report, datasets, mapping problems, figures); a sandbox task."""
+    graphs, problems, figures = read_upload(data, name, mapping, base_uri, max_bytes, jurisdiction=jurisdiction)
+    report, counted = validate_graphs(upload_validator(), graphs, profile, figures)
+    return report, len(graphs), problems, counted
+
+
+def upload_validator():
+    """The validator of single uploads: the gate's engine (pyrudof, else pySHACL), shared in this process."""
+    from shapes.errors import EngineUnavailableError
+    from shapes.validate import get_validator
+
+    try:
+        return get_validator("pyrudof")
+    except EngineUnavailableError:
+        return get_validator("pyshacl")
+
+
+def warm_up() -> None:
+    """Parse the shapes and the mappings once, so that a sandbox worker answers its first upload quickly."""
+    import openpyxl  # noqa: F401 - read XLSX uploads without a first-time import
+
+    from mappings import available_mappings, load_mapping
+
+    dataset = ox.NamedNode("urn:wodp:warm-up")
+    upload_validator().validate([ox.Triple(dataset, ox.NamedNode(RDF_TYPE), ox.NamedNode(DCAT_DATASET))],
+                                profile="wuhan")
+    for name in available_mappings():
+        load_mapping(name)
+
+
+def isolated(function, *args, what: str, **kwargs):
+    """Run a request's heavy work in the platform's sandbox; it is stopped when the client goes away."""
+    from server.disconnect import client_gone
+
+    sandbox = _platform().sandbox
+    if sandbox is None:  # a platform made without Platform.open (tests)
+        return function(*args, **kwargs)
+    return sandbox.run(function, *args, what=what, gone=client_gone(request.environ), **kwargs)
+
+
+def graphs_to_ntriples(graphs: dict) -> dict[str, bytes]:
+    """Write dataset graphs as N-Triples, one document per dataset (how graphs leave a sandbox worker)."""
+    return {uri: ox.serialize(triples, format=ox.RdfFormat.N_TRIPLES) for uri, triples in graphs.items()}
+
+
+def graphs_from_ntriples(documents: dict[str, bytes]) -> dict[str, list[ox.Triple]]:
+    """Read dataset graphs written by graphs_to_ntriples."""
+    return {uri: [q.triple for q in ox.parse(data, ox.RdfFormat.N_TRIPLES)] for uri, data in documents.items()}
 
 
 def _render(report: ValidationReport, datasets: int, problems: list, figures: dict) -> Response:
