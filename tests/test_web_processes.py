@@ -57,6 +57,8 @@ class Server:
             except OSError:
                 pass
             time.sleep(0.5)
+        os.killpg(self.proc.pid, signal.SIGKILL)  # leave nothing running behind a failed start
+        self.proc.wait()
         raise AssertionError("wodp serve did not start")
 
     def web_pids(self) -> list[int]:
