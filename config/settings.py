@@ -34,6 +34,12 @@ class ServerSettings(_Section):
     port: int = Field(8000, ge=1, le=65535)
     threads: int = Field(16, ge=1, le=256)
     max_request_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    processes: int = Field(1, ge=1, le=64)
+    connection_limit: int = Field(1000, ge=10, le=100_000)
+    header_timeout_s: float = Field(20.0, gt=0)
+    body_timeout_s: float = Field(120.0, gt=0)
+    idle_timeout_s: float = Field(60.0, gt=0)
+    cache_bytes: int = Field(64 * 1024 * 1024, ge=0)
 
 
 class StoreSettings(_Section):

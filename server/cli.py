@@ -40,10 +40,13 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def serve(settings: Settings, platform=None, demo=None) -> int:
-    """Serve the platform with waitress until interrupted (with the demo's local sources when given)."""
-    from waitress import create_server
+    """Serve the platform until interrupted (with the demo's local sources when given).
 
+    With server.processes 1, this process serves every request (waitress behind server/front.py's limits);
+    with more, it is the writer and runs that many web processes (server/processes.py, server/web.py).
+    """
     from server.app import create_app
+    from server.front import make_server
     from server.internal import write_server_file
     from server.platform import Platform
 
@@ -60,9 +63,13 @@ def serve(settings: Settings, platform=None, demo=None) -> int:
         platform.scheduler = Scheduler(platform.harvesting, settings.harvest)
         platform.scheduler.start()
     host, port = settings.server.host, settings.server.port
-    server = create_server(app, host=host, port=port, threads=settings.server.threads,
-                           max_request_body_size=settings.server.max_request_bytes, ident="wodp",
-                           channel_request_lookahead=1)  # notices a client gone mid-request (server/disconnect.py)
+    web = server = None
+    if settings.server.processes > 1:
+        from server.processes import WebProcesses
+
+        web = WebProcesses(settings, app, platform, ready=gate.ready if gate is not None else None)
+    else:
+        server = make_server(app, settings.server, host=host, port=port)
     url = f"http://{host}:{port}"
     app.config["WODP_INTERNAL_TOKEN"] = write_server_file(settings.home, url, os.getpid())
 
@@ -70,7 +77,10 @@ def serve(settings: Settings, platform=None, demo=None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _stop)
-    print(f"wodp serving {settings.home} on {url}  (catalogue {settings.base_uri}/catalog)", flush=True)
+    if web is not None:
+        web.start()
+    processes = f", {settings.server.processes} web processes" if web is not None else ""
+    print(f"wodp serving {settings.home} on {url}  (catalogue {settings.base_uri}/catalog{processes})", flush=True)
     if gate is not None:
         import threading
 
@@ -80,11 +90,15 @@ def serve(settings: Settings, platform=None, demo=None) -> int:
         threading.Thread(target=run_demo_harvests, args=(platform, names, platform.demo.totals["datasets"], gate),
                          name="demo-harvests", daemon=True).start()
     try:
-        server.run()
+        web.watch() if web is not None else server.run()
     except KeyboardInterrupt:
         pass
     finally:
-        server.close()
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean stop short
+        if web is not None:
+            web.stop()
+        else:
+            server.close()
         (settings.home / "server.json").unlink(missing_ok=True)
         platform.close()
     return 0

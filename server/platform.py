@@ -87,6 +87,43 @@ class Platform:
             self._behind.discard(index)
             log.info("%s caught up with the store after a failed write", type(index).__name__)
         return True
+    @classmethod
+    def open_reader(cls, settings: Settings) -> "Platform":
+        """Open what a web process reads: a snapshot of the store and the derived indexes, nothing that writes.
+
+        The store is a ``SnapshotStore``, empty until ``refresh`` hands it the writer's snapshot; the search
+        index, the change log, the feature store (OGC API Features and Records) and the withdrawn and held
+        datasets are the writer's files, read here (SQLite in WAL mode lets readers in other processes).
+        Requests that write go to the writer process (server/web.py).
+        """
+        from ogc.api import OgcApi
+        from ogc.features import open_feature_store
+        from ogc.records import use_text_index
+        from server.access_guard import may_serve_layer
+        from server.changes import ChangeLog
+        from server.search import SearchIndex
+        from sparql.quarantine import Quarantine
+        from sparql.store import SnapshotStore
+
+        store = SnapshotStore()
+        platform = cls(settings=settings, store=store)
+        home = settings.home
+        platform.search = SearchIndex(settings.path(settings.search.path))
+        platform.quarantine, platform.tombstones = Quarantine(home / "quarantine"), Quarantine(home / "withdrawn")
+        tombstones = platform.tombstones
+        platform.changes = ChangeLog(home / "changes.sqlite", withdrawn=lambda i: tombstones.get(i) is not None)
+        platform.features = open_feature_store(settings)
+        platform.ogc = OgcApi(settings, platform.features,
+                              public=lambda info: may_serve_layer(store, info.dataset_uri))
+        use_text_index(platform.features, platform.search.matching)  # Records q, as ogc.records.CatalogRecords
+        platform.extras["reader"] = True
+        return platform
+
+    def refresh(self, path: str, generation: int, modified: float) -> None:
+        """Read the writer's snapshot of ``generation`` from now on (a web process; see open_reader)."""
+        self.store.refresh(path, generation, modified)
+        if self.ogc is not None:
+            self.ogc.sync_all()  # collections follow the layers (and the open types) of this generation
 
     def _open_gate(self) -> None:
         """Make the publication gate: SHACL validation, quarantine, quality measurements."""

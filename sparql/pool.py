@@ -7,19 +7,18 @@ import os
 import pickle
 import queue
 import select
-import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from config.settings import SparqlSettings
 from core import errors as core_errors
 from sparql import errors
+from sparql.snapshots import Snapshots
 from sparql.store import OxigraphStore
 from sparql.worker import HEADER, QueryAnswer, QueryRequest
 
@@ -97,18 +96,19 @@ class QueryResult:
 class QueryPool:
     """Answer user queries in worker processes; a query past its limit is killed with its worker."""
 
-    def __init__(self, store: OxigraphStore, settings: SparqlSettings, snapshot_root: Path) -> None:
+    def __init__(self, store: OxigraphStore, settings: SparqlSettings, snapshot_root: Path,
+                 snapshots: Snapshots | None = None) -> None:
         self.store = store
         self.settings = settings
         self.root = snapshot_root
         self._idle: queue.Queue[_Worker] = queue.Queue()
         self._all: set[_Worker] = set()
         self._lock = threading.Lock()
-        self._snapshot: tuple[int, str] | None = None
         self._closed = False
         self._starting = 0
-        shutil.rmtree(self.root, ignore_errors=True)
-        self.root.mkdir(parents=True, exist_ok=True)
+        # one snapshot per generation, shared with the web processes when the platform serves them
+        self.snapshots = snapshots or Snapshots(store, snapshot_root)
+        self.snapshots.holders.append(self._in_use)
 
     def start(self) -> None:
         """Start the worker processes (in the background after the first)."""
@@ -132,22 +132,11 @@ class QueryPool:
         self._idle.put(worker)
 
     def _current_snapshot(self) -> str:
-        with self._lock:
-            generation = self.store.generation
-            if self._snapshot is None or self._snapshot[0] != generation:
-                path = self.root / f"{generation}-{uuid.uuid4().hex[:8]}"
-                self.store.snapshot(path)
-                self._snapshot = (generation, str(path))
-                self._collect_locked()
-            return self._snapshot[1]
+        return self.snapshots.current()[1]
 
-    def _collect_locked(self) -> None:
-        keep = {w.snapshot for w in self._all}
-        if self._snapshot:
-            keep.add(self._snapshot[1])
-        for child in self.root.iterdir():
-            if str(child) not in keep:
-                shutil.rmtree(child, ignore_errors=True)
+    def _in_use(self) -> set[str]:
+        with self._lock:
+            return {w.snapshot for w in self._all}
 
     def run(self, query: str, accept: str | None = None, format_name: str | None = None,
             default_graphs: tuple[str, ...] = (), named_graphs: tuple[str, ...] = ()) -> QueryResult:
@@ -227,4 +216,4 @@ class QueryPool:
             self._all.clear()
         for worker in workers:
             worker.kill()
-        shutil.rmtree(self.root, ignore_errors=True)
+        self.snapshots.close()

@@ -430,3 +430,49 @@ class OxigraphStore:
 def open_store(path: Path | None) -> OxigraphStore:
     """Open the configured store backend."""
     return OxigraphStore(path)
+
+
+def read_generation(store_path: Path) -> tuple[int, float] | None:
+    """Read the generation and time of the last change the writer of the store at ``store_path`` recorded."""
+    state = store_path.parent / (store_path.name + ".state.json")
+    try:
+        data = json.loads(state.read_text("utf-8"))
+        return int(data["generation"]), float(data["modified"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+class SnapshotStore(OxigraphStore):
+    """A read-only store over a snapshot (``OxigraphStore.snapshot``) that moves to newer snapshots.
+
+    The web processes read through it: the writer makes a snapshot per generation and ``refresh`` opens it
+    (``pyoxigraph.Store.read_only``; never the live store, which another process writes). Reads are those of
+    OxigraphStore; every write raises StoreError. Requests in flight keep the snapshot they started on.
+    """
+
+    def __init__(self) -> None:  # noqa: super().__init__ opens a read-write store; this one opens nothing yet
+        self.path = None
+        self._store = ox.Store()  # empty until the first refresh
+        self._write_lock = threading.Lock()
+        self._listeners = []
+        self._state_file = None
+        self.generation, self._modified = -1, time.time()
+        self._last_stamp = None
+        self.snapshot_path: str | None = None
+
+    def refresh(self, path: str, generation: int, modified: float) -> None:
+        """Read from the snapshot at ``path`` (of ``generation``) from now on."""
+        try:
+            store = ox.Store.read_only(path)
+        except OSError as exc:
+            raise StoreError(f"cannot open the snapshot {path}: {exc}") from exc
+        self._store, self.snapshot_path = store, path
+        self.generation, self._modified = generation, modified
+
+    def _refuse(self, *args, **kwargs):
+        raise StoreError("this process reads a snapshot of the store; writes go to the writer process")
+
+    put_datasets = remove_datasets = put_graph = clear = snapshot = _refuse
+
+    def close(self) -> None:
+        self._store = ox.Store()

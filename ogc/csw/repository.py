@@ -90,11 +90,19 @@ class CswRepository(Follower):
                 rollback(self._conn)
                 raise
 
-    def close(self) -> None:
-        """Finish handing over, stop the worker and close the connection (twice is harmless)."""
-        self.flush()
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Finish handing over, stop the worker and close the connection (twice is harmless).
+
+        The worker gets at most ``timeout_s`` to finish: what it has not written is found at the next start-up
+        (``in_step_with`` compares every record with the store) and caught up then, so a stop stays prompt.
+        """
         with self._lock:
             if self._worker is not None:
+                try:
+                    self._worker.flush(timeout_s)
+                except IndexerError as exc:
+                    log.warning("csw index worker at stop: %s; the repository catches up at the next start", exc)
+                    self._worker.proc.kill()
                 self._worker.close()
                 self._worker = None
             if self._conn is not None:
