@@ -66,7 +66,14 @@ class Server:
             children = psutil.Process(self.proc.pid).children()
         except psutil.NoSuchProcess:
             return []
-        return [c.pid for c in children if "server.web" in " ".join(c.cmdline())]
+        pids = []
+        for child in children:
+            try:
+                if child.status() != psutil.STATUS_ZOMBIE and "server.web" in " ".join(child.cmdline()):
+                    pids.append(child.pid)
+            except psutil.Error:  # gone, or a zombie not yet reaped by the writer
+                continue
+        return pids
 
 
 @pytest.fixture(scope="module")
