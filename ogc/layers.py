@@ -57,7 +57,7 @@ class Layers(Follower):
     """Spatialization at the gate and the layers that follow the store."""
 
     def __init__(self, features: FeatureStore, base_uri: str, fetch: Fetch, *,
-                 options: SpatializeOptions = SpatializeOptions(), max_rows: int = 200_000) -> None:
+                 options: SpatializeOptions = SpatializeOptions(), max_rows: int = 200_000, limits=None) -> None:
         if options.default_crs and parse_crs(options.default_crs) is None:
             raise UnknownCrsError(f"spatial.source_crs {options.default_crs!r} is not one we convert "
                                   "(WGS84, CGCS2000, GCJ-02, BD-09, or their IRIs)")
@@ -66,6 +66,7 @@ class Layers(Follower):
         self.fetch = fetch
         self.options = options
         self.max_rows = max_rows
+        self.limits = limits  # settings input_limits (None: their defaults), for reading data files
         self.problems: dict[str, str] = {}  # dataset id -> why it has no layer
         self.listeners: list[Callable[[str, LayerInfo | None], None]] = []  # told of every layer put or dropped
         self._pending: dict[str, Any] = {}  # dataset URI -> Spatialized, or _DROP
@@ -110,7 +111,7 @@ class Layers(Follower):
         url, media, dist = data_distribution(uri, triples)
         if url is None:
             raise DataFileError("no CSV, XLSX, JSON or GeoJSON distribution to read")
-        data = parse_data(self.fetch(url), media, url, max_rows=self.max_rows)
+        data = parse_data(self.fetch(url), media, url, max_rows=self.max_rows, limits=self.limits)
         options = self.options
         declared, origin = source_crs(uri, triples, dist)
         if declared:

@@ -94,7 +94,8 @@ class Platform:
             self.features = open_feature_store(self.settings)
         spatial = self.settings.spatial
         self.layers = Layers(self.features, self.settings.base_uri, self.fetch_data,
-                             options=spatialize_options(self.settings), max_rows=spatial.max_rows)
+                             options=spatialize_options(self.settings), max_rows=spatial.max_rows,
+                             limits=self.settings.input_limits)
         self.publisher.add_hook(self.layers)
         self.followers.append(self.layers)
 

@@ -19,6 +19,7 @@ from server.errors import render_error
 from server.internal import ForbiddenError
 from harvesters.provenance import DEPARTMENT_ID_SPACE
 from server.validation_api import RDF_SUFFIXES, RDF_TYPES, graphs_from_upload
+from core import jsonsafe
 from core.errors import BadRequestError, GoneError, NotFoundError, WodpError
 from core.identifiers import is_dataset_id
 
@@ -122,11 +123,7 @@ def _json_body(data: bytes, charset: str | None) -> bytes:
     else:
         raise BadRequestError(f"unsupported charset {charset!r}: use UTF-8 (or GBK, GB18030)",
                               status=415, code="unsupported-media-type")
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BadRequestError(f"request body: malformed JSON at line {exc.lineno} column {exc.colno}: "
-                              f"{exc.msg}") from None
+    doc = jsonsafe.loads(text, "request body", _platform().settings.input_limits)
     records = doc if isinstance(doc, list) else [doc]
     if not records or not all(isinstance(r, dict) and r for r in records):
         raise BadRequestError("request body: expected one JSON object (a dataset record) or a list of them")
@@ -138,7 +135,8 @@ def _graphs() -> tuple[dict, list]:
     platform = _platform()
     data, name, mapping = _body()
     graphs, problems = graphs_from_upload(data, name, mapping, platform.settings.base_uri,
-                                          _limit("WODP_PUSH_MAX_BYTES", MAX_BYTES), source=DEPARTMENT_ID_SPACE)
+                                          _limit("WODP_PUSH_MAX_BYTES", MAX_BYTES), source=DEPARTMENT_ID_SPACE,
+                                          limits=platform.settings.input_limits)
     most = _limit("WODP_PUSH_MAX_DATASETS", MAX_DATASETS)
     if len(graphs) > most:
         raise BadRequestError(f"the body holds {len(graphs)} datasets; a push takes at most {most}",
