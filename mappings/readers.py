@@ -18,7 +18,7 @@ from mappings.xmlread import xml_to_tree
 
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 FORMATS = ("json", "csv", "xlsx", "xml")
-_DATA_CELL = re.compile(r"^\s*(\d[\d\s./:年月日-]*|https?://\S+|\S+@\S+\.\S+|[\d.,+-]+)\s*$")
+_DATA_CELL = re.compile(r"\d[\d\s./:年月日-]*|https?://\S+|[^\s@]+@\S+\.\S+|[\d.,+-]+")  # fullmatch, trimmed
 
 
 def normalise_text(value: str) -> str:
@@ -228,5 +228,5 @@ def _is_header(row: list[str], columns: list[str], mapping: Any) -> bool:
         return True
     if columns:
         return False
-    return all(c and not _DATA_CELL.match(c) for c in row) and len(set(row)) == len(row)
+    return all(c and not _DATA_CELL.fullmatch(c.strip()) for c in row) and len(set(row)) == len(row)
 
