@@ -216,7 +216,7 @@ class Server:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("WODP_")}
         self.env.update(WODP_HOME=str(home), WODP_CONFIG=str(config), WODP_SITE__BASE_URI=self.url,
                         WODP_SPARQL__WORKERS="1", WODP_CSW__ENABLED="false", PYTHONPATH=str(ROOT))
-        added = self.wodp("account", "add", "D012", "数据员")
+        added = self.wodp("account", "add", "D012")
         self.token = added.stdout.rsplit(":", 1)[-1].strip()
         self.log = open(home / "server.log", "wb")
         self.proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--port", str(self.port)],
