@@ -175,6 +175,23 @@ class SandboxSettings(_Section):
     max_queue: int = Field(4, ge=0, le=1000)
     queue_timeout_s: float = Field(10.0, gt=0)
     nice: int = Field(10, ge=0, le=19)
+class InputLimits(_Section):
+    """Bounds every reader of outside input checks before or while it parses (docs/settings.md, input_limits)."""
+
+    xml_max_bytes: int = Field(50 * 1024 * 1024, ge=1024)
+    xml_max_depth: int = Field(64, ge=8, le=10_000)
+    json_max_depth: int = Field(64, ge=8, le=900)
+    json_max_number_digits: int = Field(100, ge=20, le=4000)
+    xlsx_max_uncompressed_bytes: int = Field(100 * 1024 * 1024, ge=1024 * 1024)
+    xlsx_max_ratio: int = Field(100, ge=10)
+    xlsx_max_parts: int = Field(1000, ge=10)
+    xlsx_max_sheets: int = Field(100, ge=1)
+    xlsx_max_rows: int = Field(1_000_000, ge=1)
+    xlsx_max_cells: int = Field(2_000_000, ge=1)
+    xlsx_max_shared_strings: int = Field(500_000, ge=1)
+    xlsx_max_cell_chars: int = Field(32_767, ge=255)
+    csv_max_rows: int = Field(1_000_000, ge=1)
+    csv_max_field_chars: int = Field(1_000_000, ge=1024)
 
 
 class Settings(_Section):
@@ -197,6 +214,7 @@ class Settings(_Section):
     spatial: SpatialSettings
     storage: StorageSettings = Field(default_factory=StorageSettings)
     sandbox: SandboxSettings
+    input_limits: InputLimits = InputLimits()
 
     def path(self, relative: str) -> Path:
         """Resolve a path setting against the data directory."""

@@ -71,7 +71,7 @@ class Harvester(ABC):
     Every harvester is built the same way, with everything it may use: ``Harvester(source, settings, home, log,
     http=…, base_uri=…)``. ``settings`` are the harvest settings (page_size, max_pages, max_bytes, cloud_token …),
     ``home`` the data folder relative paths are read from, ``log`` a callable taking one line (the job log with
-    its heartbeat). Paging invariants live in harvesters.paging, shared by the paged kinds.
+    its heartbeat), ``limits`` the input limits every answer is read within (settings input_limits). Paging invariants live in harvesters.paging, shared by the paged kinds.
     """
 
     kind: str = ""
@@ -80,13 +80,16 @@ class Harvester(ABC):
     channel: str = "external"        # push, cloud, file (department channels) or external catalogues
 
     def __init__(self, source, settings, home, log: Callable[[str], None] | None = None, *,
-                 http=None, base_uri: str = "") -> None:
+                 http=None, base_uri: str = "", limits=None) -> None:
+        from config.settings import InputLimits
+
         self.source = source         # config.settings.HarvestSource
         self.settings = settings     # config.settings.HarvestSettings
         self.home = Path(home) if home is not None else Path(".")
         self.note = log or _quiet
         self.http = http             # harvesters.http.HttpClient
         self.base_uri = base_uri.rstrip("/")
+        self.limits = limits or InputLimits()  # config.settings.InputLimits: bounds of what a source sends
 
     @abstractmethod
     def fetch(self, state: Mapping[str, Any]) -> FetchResult:
@@ -149,14 +152,16 @@ def id_space(source) -> str:
     return DEPARTMENT_ID_SPACE if channel in DEPARTMENT_CHANNELS else source.name
 
 
-def json_body(resp, what: str) -> Any:
-    """Parse a JSON answer or raise SourceFormatError naming the URL."""
-    import json
+def json_body(resp, what: str, limits=None) -> Any:
+    """Parse a JSON answer within the input limits (core.jsonsafe) or raise SourceFormatError naming the URL."""
+    from config.settings import InputLimits
+    from core import jsonsafe
+    from core.bounded import InputRefusedError
 
     try:
-        return json.loads(resp.body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise SourceFormatError(f"{resp.url}: {what} is not valid JSON: {exc}") from exc
+        return jsonsafe.loads(resp.body, resp.url, limits or InputLimits())
+    except InputRefusedError as exc:
+        raise SourceFormatError(f"{resp.url}: {what} is not valid JSON: {exc.what}") from None
 
 
 def _quiet(line: str) -> None:

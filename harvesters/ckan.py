@@ -37,7 +37,7 @@ class CkanHarvester(Harvester):
                 total, ids, packages = old.get("count"), old.get("ids", []), None
                 kept.append(page)
             else:
-                total, packages = _packages(json_body(resp, "package_search"), resp.url)
+                total, packages = _packages(json_body(resp, "package_search", self.limits), resp.url)
                 ids = [str(p.get("id") or p.get("name")) for p in packages]
             keep = pager.take(page, total, ids)
             for n in keep if packages is not None else ():

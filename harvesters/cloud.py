@@ -52,7 +52,7 @@ class CloudCenterHarvester(Harvester):
                 count, codes = old.get("count"), old.get("codes", [])
                 kept.append(key)
             else:
-                doc = json_body(resp, "the resource list")
+                doc = json_body(resp, "the resource list", self.limits)
                 count, items = _page(doc, resp.url, number)
                 as_of = as_of or doc.get("as_of")
                 codes = [str(item.get("资源代码") or "").strip() or f"{key}#{n}" for n, item in enumerate(items, 1)]

@@ -23,6 +23,8 @@ from mappings import MappingError, MappingInputError, apply_mapping, load_mappin
 from mappings.model import SourceRecord
 from mappings.readers import normalise_value
 from mappings.xmlread import xml_to_tree
+from core.bounded import InputRefusedError
+from core.xmlsafe import check_xml
 
 SCHEMAS = {"iso19139": ("http://www.isotc211.org/2005/gmd", "gmd:MD_Metadata"),
            "dublin-core": ("http://www.opengis.net/cat/csw/2.0.2", "csw:Record"),
@@ -79,10 +81,10 @@ class CswHarvester(Harvester):
     def _page(self, body: bytes, page: str, problems: list[str]) -> tuple[int | None, int, list]:
         """Return (matched, nextRecord, [(id, kind, record or graphs)]) of one GetRecords answer."""
         try:
-            text = body.decode("utf-8")
-            tree = xml_to_tree(text, page)
-        except (MappingInputError, UnicodeDecodeError) as exc:
-            raise SourceFormatError(f"{page}: not a readable XML answer: {exc}") from exc
+            text = check_xml(body, page, self.limits)
+            tree = xml_to_tree(text, page, self.limits)
+        except (MappingInputError, InputRefusedError) as exc:
+            raise SourceFormatError(f"{page}: not a readable XML answer: {exc.message}") from None
         if "ExceptionReport" in tree:
             raise SourceFormatError(f"{page}: the catalogue answered an ExceptionReport: {str(tree)[:300]}")
         results = (tree.get("GetRecordsResponse") or {}).get("SearchResults") if isinstance(tree, dict) else None
@@ -95,7 +97,7 @@ class CswHarvester(Harvester):
             raise SourceFormatError(f"{page}: SearchResults lacks numberOfRecordsMatched or nextRecord") from exc
         found = self._records(normalise_value(results), page, problems)
         space = id_space(self.source)
-        for ident, graph in rdf_documents(text, page, space, self.base_uri, problems):
+        for ident, graph in rdf_documents(text, page, space, self.base_uri, problems, self.limits):
             found.append((ident, "rdf", graph))
         if not found and int(results.get("@numberOfRecordsReturned") or 0) > 0:
             raise SourceFormatError(f"{page}: numberOfRecordsReturned is {results['@numberOfRecordsReturned']} "

@@ -129,11 +129,16 @@ def localised_texts(uri: str, triples: list[ox.Triple], record, kind: str) -> li
     return triples
 
 
-def rdf_documents(body: str, page: str, source: str, base_uri: str, problems: list[str]) -> list:
-    """Return [(key, {uri: triples})] of the RDF (GeoDCAT-AP) datasets inside a GetRecords answer."""
+def rdf_documents(body: str, page: str, source: str, base_uri: str, problems: list[str], limits=None) -> list:
+    """Return [(key, {uri: triples})] of the RDF (GeoDCAT-AP) datasets inside a GetRecords answer.
+
+    The answer is read through core.xmlsafe (no DTD, no entity) before pyoxigraph sees any part of it.
+    """
+    from config.settings import InputLimits
+    from core.xmlsafe import parse_xml
     from harvesters.dcat import dataset_graphs
 
-    root = ET.fromstring(body)
+    root = parse_xml(body, page, limits or InputLimits())
     results = next((e for e in root.iter() if e.tag.endswith("}SearchResults")), None)
     if results is None:
         return []

@@ -81,7 +81,7 @@ class DcatHarvester(Harvester):
         base = RELATIVE + (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         try:
             fmt = format_for(PurePosixPath("page" + suffix), media if "html" not in media else None)
-            return parse_rdf(resp.body, fmt, resp.url, base_iri=base)
+            return parse_rdf(resp.body, fmt, resp.url, base_iri=base, limits=self.limits)
         except WodpError as exc:
             raise SourceFormatError(f"{resp.url}: {exc.message}") from exc
 

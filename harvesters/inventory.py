@@ -36,7 +36,7 @@ class InventoryHarvester(Harvester):
                 continue
             try:
                 found = read_records(data, name, id_space(self.source), mapping=mapping,
-                                     max_bytes=self.settings.max_bytes)
+                                     max_bytes=self.settings.max_bytes, limits=self.limits)
             except (MappingInputError, MappingError) as exc:
                 raise SourceFormatError(f"{page}: {exc}") from exc
             records += [dataclasses.replace(r, origin=f"{page}#{r.origin.rsplit('#', 1)[-1]}") for r in found]

@@ -78,7 +78,7 @@ def run_harvest(name: str, ctx: HarvestContext, trigger: str = "manual") -> dict
     status, message = "failed", ""
     try:
         harvester = harvester_class(src.kind)(src, ctx.settings.harvest, ctx.settings.home, note, http=http,
-                                               base_uri=ctx.settings.base_uri)
+                                               base_uri=ctx.settings.base_uri, limits=ctx.settings.input_limits)
         previous = ctx.jobs.state(name)
         result = harvester.fetch(previous)
         for line in result.log:

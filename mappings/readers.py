@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import csv
-import io
-import json
 import re
 import unicodedata
-import zipfile
+from contextlib import contextmanager
 from typing import Any
 
+from config.settings import InputLimits
+from core.bounded import InputRefusedError
+from core import csvsafe, jsonsafe, xlsxsafe
 from mappings.errors import InputTooLargeError, MappingInputError
 from mappings.model import SourceRecord
 from mappings.paths import resolve
@@ -17,7 +18,7 @@ from mappings.xmlread import xml_to_tree
 
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 FORMATS = ("json", "csv", "xlsx", "xml")
-_DATA_CELL = re.compile(r"^\s*(\d[\d\s./:年月日-]*|https?://\S+|\S+@\S+\.\S+|[\d.,+-]+)\s*$")
+_DATA_CELL = re.compile(r"\d[\d\s./:年月日-]*|https?://\S+|[^\s@]+@\S+\.\S+|[\d.,+-]+")  # fullmatch, trimmed
 
 
 def normalise_text(value: str) -> str:
@@ -78,22 +79,41 @@ def detect_format(data: bytes, filename: str) -> str:
 
 
 def read_records(data: bytes, filename: str, source: str, *, mapping: Any = None,
-                 max_bytes: int = DEFAULT_MAX_BYTES) -> list[SourceRecord]:
-    """Read the records of a JSON, CSV, XLSX or XML file; raise MappingInputError on bad input."""
+                 max_bytes: int = DEFAULT_MAX_BYTES, limits: InputLimits | None = None) -> list[SourceRecord]:
+    """Read the records of a JSON, CSV, XLSX or XML file; raise MappingInputError on bad input.
+
+    ``limits`` are the bounds of settings input_limits (defaults when None), checked before or while parsing.
+    """
+    limits = limits or InputLimits()
     if len(data) > max_bytes:
         raise InputTooLargeError(f"{len(data)} bytes exceed the limit of {max_bytes} bytes", file=filename)
     if not data.strip():
         raise MappingInputError("the file is empty", file=filename)
     kind = detect_format(data, filename)
-    if kind == "xlsx":
-        rows = _xlsx_rows(data, filename)
-        return _records(source, filename, _table(rows, filename, mapping))
-    text = decode(data, filename)
-    if kind == "csv":
-        return _records(source, filename, _table(_csv_rows(text, filename), filename, mapping))
-    tree = _json(text, filename) if kind == "json" else xml_to_tree(text, filename)
+    with _refusals(filename):
+        if kind == "xlsx":
+            rows = _xlsx_rows(data, filename, limits)
+            return _records(source, filename, _table(rows, filename, mapping))
+        if kind == "xml":
+            tree = xml_to_tree(data, filename, limits)
+        else:
+            text = decode(data, filename)
+            if kind == "csv":
+                return _records(source, filename, _table(_csv_rows(text, filename, limits), filename, mapping))
+            tree = _json(text, filename, limits)
     paths = list(getattr(mapping, "records", None) or [])
     return _records(source, filename, _find_records(normalise_value(tree), paths, filename))
+
+
+@contextmanager
+def _refusals(filename: str):
+    """Turn a bounded reader's refusal into a MappingInputError naming the file (status kept)."""
+    try:
+        yield
+    except MappingInputError:
+        raise
+    except InputRefusedError as exc:
+        raise MappingInputError(exc.what, file=filename, status=exc.status) from None
 
 
 def _records(source: str, filename: str, rows: list[dict]) -> list[SourceRecord]:
@@ -102,15 +122,9 @@ def _records(source: str, filename: str, rows: list[dict]) -> list[SourceRecord]
             for n, row in enumerate(rows, 1)]
 
 
-def _json(text: str, filename: str) -> Any:
-    """Parse JSON text, naming line and column on error."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise MappingInputError(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
-                                file=filename) from exc
-    except RecursionError as exc:
-        raise MappingInputError("JSON nested too deeply", file=filename) from exc
+def _json(text: str, filename: str, limits: InputLimits) -> Any:
+    """Parse JSON text within the limits (depth, number size, no lone surrogate), naming line and column."""
+    return jsonsafe.loads(text, filename, limits)
 
 
 def _find_records(tree: Any, paths: list[str], filename: str) -> list[dict]:
@@ -154,32 +168,19 @@ def _largest_dict_list(tree: Any, depth: int) -> list[dict] | None:
     return best
 
 
-def _csv_rows(text: str, filename: str) -> list[list[str]]:
+def _csv_rows(text: str, filename: str, limits: InputLimits) -> list[list[str]]:
     """Split CSV text into rows, sniffing the delimiter among , ; tab and |."""
     sample = text[:8192]
     try:
         dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
     except csv.Error:
         dialect = csv.excel
-    try:
-        return [row for row in csv.reader(io.StringIO(text), dialect) if any(c.strip() for c in row)]
-    except csv.Error as exc:
-        raise MappingInputError(f"malformed CSV: {exc}", file=filename) from exc
+    return [row for row in csvsafe.csv_rows(text, dialect, filename, limits) if any(c.strip() for c in row)]
 
 
-def _xlsx_rows(data: bytes, filename: str) -> list[list[str]]:
-    """Read the first sheet of a workbook as rows of strings."""
-    from openpyxl import load_workbook
-
-    try:
-        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-        raise MappingInputError(f"not a readable XLSX workbook: {exc}", file=filename) from exc
-    try:
-        sheet = book.worksheets[0]
-        rows = [[_cell(c) for c in row] for row in sheet.iter_rows(values_only=True)]
-    finally:
-        book.close()
+def _xlsx_rows(data: bytes, filename: str, limits: InputLimits) -> list[list[str]]:
+    """Read the first sheet of a workbook as rows of strings (checked and streamed: core.xlsxsafe)."""
+    rows = [[_cell(c) for c in row] for row in xlsxsafe.read_rows(data, filename, limits)]
     return [r for r in rows if any(c for c in r)]
 
 
@@ -227,5 +228,5 @@ def _is_header(row: list[str], columns: list[str], mapping: Any) -> bool:
         return True
     if columns:
         return False
-    return all(c and not _DATA_CELL.match(c) for c in row) and len(set(row)) == len(row)
+    return all(c and not _DATA_CELL.fullmatch(c.strip()) for c in row) and len(set(row)) == len(row)
 

@@ -2,29 +2,27 @@
 
 from __future__ import annotations
 
-import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
+from core.bounded import InputRefusedError
+from core.xmlsafe import parse_xml
 from mappings.errors import MappingInputError
 
 # Wrappers whose single child carries the value (ISO 19139 gco:CharacterString, gmx:Anchor …).
 _VALUE_NS = ("http://www.isotc211.org/2005/gco", "http://www.isotc211.org/2005/gmx")
-_FORBIDDEN = re.compile(r"<!DOCTYPE|<!ENTITY|<!ELEMENT|<!ATTLIST", re.IGNORECASE)
 MAX_DEPTH = 64
 
 
-def xml_to_tree(text: str, filename: str) -> dict[str, Any]:
-    """Parse XML text into {root local name: content}; refuse DTDs and entity declarations."""
-    match = _FORBIDDEN.search(text)
-    if match:
-        line = text.count("\n", 0, match.start()) + 1
-        raise MappingInputError(f"XML with a DTD or entity declarations is refused (line {line})",
-                                file=filename)
+def xml_to_tree(data: bytes | str, filename: str, limits: Any = None) -> dict[str, Any]:
+    """Parse XML into {root local name: content} through core.xmlsafe (no DTD, no entity, bounded)."""
+    from config.settings import InputLimits
+
+    limits = limits or InputLimits()
     try:
-        root = ET.fromstring(text)
-    except ET.ParseError as exc:
-        raise MappingInputError(f"malformed XML: {exc}", file=filename) from exc
+        root = parse_xml(data, filename, limits)
+    except InputRefusedError as exc:
+        raise MappingInputError(exc.what, file=filename, status=exc.status) from None
     return {_local(root.tag): _convert(root, 0, filename)}
 
 

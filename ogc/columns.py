@@ -20,15 +20,38 @@ PAIR_WORDS = {"经纬度", "坐标", "经纬度坐标", "lnglat", "lonlat", "lat
 ADDRESS_WORDS = ("地址", "address", "addr", "地点", "所在地", "门址", "住所", "位置")
 CRS_WORDS = re.compile(r"wgs84|wgs|gcj02|gcj|bd09ll|bd09|bd|baidu|gaode|amap|cgcs2000|cgcs|gps|百度|高德|火星|"
                        r"腾讯|中心点|中心|坐标|point|center|centre")
-PAIR = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*[,，;；\s]\s*(-?\d+(?:\.\d+)?)\s*$")
+# one way through the separator (linear on long runs of spaces: no two adjacent \s* to share them out)
+PAIR = re.compile(r"^\s*(-?\d+(?:\.\d+)?)(?:\s*[,，;；]\s*|\s+)(-?\d+(?:\.\d+)?)\s*$")
+_PREFIX = re.compile(r"^(东经|北纬|e|n)\s*")
+_BRACKETS = (("(", ")"), ("（", "）"), ("[", "]"))
 PLACEHOLDERS = {"", "-", "--", "null", "none", "nan", "n/a", "na", "无", "暂无", "空"}
 
 
 def word(name: str) -> str:
     """Return a column name reduced to its meaning: NFKC, lower case, no brackets, CRS words or separators."""
     text = unicodedata.normalize("NFKC", str(name)).strip().lower()
-    text = re.sub(r"\(.*?\)|（.*?）|\[.*?\]", "", text)
+    text = _without_brackets(text)
     return re.sub(r"[\s_\-.:/]+", "", CRS_WORDS.sub("", text))
+
+
+def _without_brackets(text: str) -> str:
+    r"""Drop every '(…)', '（…）' and '[…]' (to the first closer), in one pass: re.sub(r"\(.*?\)|…") retried
+    from every opener of a long value without a closer (quadratic)."""
+    out, pos, kinds = [], 0, list(_BRACKETS)
+    while True:
+        found = []
+        for kind in list(kinds):
+            start = text.find(kind[0], pos)
+            end = text.find(kind[1], start + 1) if start >= 0 else -1
+            if end < 0:
+                kinds.remove(kind)  # no closer after pos: none later either
+            else:
+                found.append((start, end))
+        if not found:
+            return "".join(out) + text[pos:]
+        start, end = min(found)
+        out.append(text[pos:start])
+        pos = end + 1
 
 
 def is_pair_name(name: str) -> bool:
@@ -53,7 +76,11 @@ def parse_number(value: Any) -> float | None:
     text = unicodedata.normalize("NFKC", str(value)).strip()
     if text.lower() in PLACEHOLDERS:
         return None
-    text = re.sub(r"^(东经|北纬|e|n)\s*|\s*(°|度)?\s*[enEN]?$", "", text)
+    text = _PREFIX.sub("", text).rstrip()  # then the suffix by hand: "\s*(°|度)?\s*[enEN]?$" is quadratic
+    if text[-1:] in ("e", "n", "E", "N") and len(text) > 1:
+        text = text[:-1].rstrip()
+    if text[-1:] in ("°", "度"):
+        text = text[:-1].rstrip()
     number = float(text)
     if number != number:  # NaN
         return None

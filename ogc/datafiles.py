@@ -8,13 +8,13 @@
 from __future__ import annotations
 
 import csv
-import io
-import json
 import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from core import csvsafe, jsonsafe, xlsxsafe
+from core.bounded import InputRefusedError
 from core.errors import BadRequestError
 
 
@@ -103,31 +103,35 @@ def _decode(raw: bytes, name: str) -> tuple[str, str]:
         raise DataFileError(f"{name}: neither UTF-8 nor GB18030 text (byte {exc.start})") from None
 
 
-def parse_data(raw: bytes, media: str | None, name: str, *, max_rows: int = 200_000) -> Any:
-    """Parse a data file by its media type (sniffing JSON when unsure); rows beyond max_rows are refused."""
+def parse_data(raw: bytes, media: str | None, name: str, *, max_rows: int = 200_000, limits=None) -> Any:
+    """Parse a data file by its media type (sniffing JSON when unsure); rows beyond max_rows are refused.
+
+    ``limits`` are settings input_limits (defaults when None): XLSX, JSON and CSV are read through the
+    bounded readers of core (core.xlsxsafe, core.jsonsafe, core.csvsafe).
+    """
+    from config.settings import InputLimits
+
+    limits = limits or InputLimits()
     if not raw.strip():
         raise DataFileError(f"{name}: the file is empty")
-    if media == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" or raw[:2] == b"PK":
-        rows = _xlsx_rows(raw, name, max_rows)
-    elif media in ("application/json", "application/geo+json") or raw.lstrip()[:1] in (b"{", b"["):
-        return _json(raw, name, max_rows)
-    else:
-        text, encoding = _decode(raw, name)
-        try:
-            lines = list(csv.reader(io.StringIO(text, newline=""), _dialect(text)))
-        except csv.Error as exc:
-            raise DataFileError(f"{name}: malformed CSV ({exc})") from None
-        rows = table_rows([line for line in lines if line], name, encoding)
+    try:
+        if media == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" or raw[:2] == b"PK":
+            rows = _xlsx_rows(raw, name, max_rows, limits)
+        elif media in ("application/json", "application/geo+json") or raw.lstrip()[:1] in (b"{", b"["):
+            return _json(raw, name, max_rows, limits)
+        else:
+            text, encoding = _decode(raw, name)
+            lines = csvsafe.csv_rows(text, _dialect(text), name, limits)
+            rows = table_rows([line for line in lines if line], name, encoding)
+    except InputRefusedError as exc:
+        raise DataFileError(exc.message, status=exc.status) from None
     if len(rows) > max_rows:
         raise DataFileError(f"{name}: {len(rows)} rows, more than the {max_rows} spatialized per dataset")
     return rows
 
 
-def _json(raw: bytes, name: str, max_rows: int) -> Any:
-    try:
-        doc = json.loads(decode_text(raw, name))
-    except json.JSONDecodeError as exc:
-        raise DataFileError(f"{name}: malformed JSON at line {exc.lineno} column {exc.colno}") from None
+def _json(raw: bytes, name: str, max_rows: int, limits) -> Any:
+    doc = jsonsafe.loads(decode_text(raw, name), name, limits)
     if isinstance(doc, dict) and "type" in doc:
         if len(doc.get("features") or ()) > max_rows:
             raise DataFileError(f"{name}: more than the {max_rows} features spatialized per dataset")
@@ -141,20 +145,13 @@ def _json(raw: bytes, name: str, max_rows: int) -> Any:
     return doc
 
 
-def _xlsx_rows(raw: bytes, name: str, max_rows: int) -> list[dict[str, Any]]:
-    from openpyxl import load_workbook
-
-    try:
-        book = load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds for a broken file
-        raise DataFileError(f"{name}: not a readable XLSX workbook ({type(exc).__name__})") from None
-    sheet = book.worksheets[0]
+def _xlsx_rows(raw: bytes, name: str, max_rows: int, limits) -> list[dict[str, Any]]:
     lines = []
-    for line in sheet.iter_rows(values_only=True):
+    for line in xlsxsafe.read_rows(raw, name, limits):
         if len(lines) > max_rows + 1:
             break
         if any(v not in (None, "") for v in line):
-            lines.append(list(line))
+            lines.append(line)
     return table_rows(lines, name)
 
 

@@ -115,6 +115,7 @@ def _entries(data: dict[str, Any]) -> tuple[list[_Entry], list[_Entry]]:
 
 
 # separators of two addresses in one cell ("江汉区解放大道1号；武昌区中南路2号", "… / …", "…、…")
+_SPACES = re.compile(r"[^\S\n]+")
 _SEPARATORS = re.compile(r"[;；|｜/／\n]|、|\s+(?:和|及|或)\s+")
 
 
@@ -145,7 +146,8 @@ class GazetteerGeocoder:
         text = normalise_name(address)
         if not text:
             return None
-        parts = [p for p in _SEPARATORS.split(unicodedata.normalize("NFKC", str(address))) if normalise_name(p)]
+        spaced = _SPACES.sub(" ", unicodedata.normalize("NFKC", str(address)))  # one space: linear split
+        parts = [p for p in _SEPARATORS.split(spaced) if normalise_name(p)]
         if len(parts) > 1:
             found = [self._one(normalise_name(p)) for p in parts]
             placed = {(r.lon, r.lat) for r in found if r is not None}

@@ -61,7 +61,7 @@ class Layers(Follower):
 
     def __init__(self, features: FeatureStore, base_uri: str, fetch: Fetch, *,
                  options: SpatializeOptions = SpatializeOptions(), max_rows: int = 200_000,
-                 isolate: Isolate | None = None) -> None:
+                 isolate: Isolate | None = None, limits=None) -> None:
         if options.default_crs and parse_crs(options.default_crs) is None:
             raise UnknownCrsError(f"spatial.source_crs {options.default_crs!r} is not one we convert "
                                   "(WGS84, CGCS2000, GCJ-02, BD-09, or their IRIs)")
@@ -71,6 +71,7 @@ class Layers(Follower):
         self.options = options
         self.max_rows = max_rows
         self.isolate = isolate  # runs the parsing and spatialization of a data file in a sandbox worker
+        self.limits = limits  # settings input_limits (None: their defaults), for reading data files
         self.problems: dict[str, str] = {}  # dataset id -> why it has no layer
         self.listeners: list[Callable[[str, LayerInfo | None], None]] = []  # told of every layer put or dropped
         self._pending: dict[str, Any] = {}  # dataset URI -> Spatialized, or _DROP
@@ -121,8 +122,8 @@ class Layers(Follower):
         if declared:
             options = replace(options, crs=declared, crs_origin=origin)
         if self.isolate is None:
-            return spatialize_file_data(raw, media, url, self.max_rows, options)
-        return self.isolate(spatialize_file_data, raw, media, url, self.max_rows, options,
+            return spatialize_file_data(raw, media, url, self.max_rows, options, self.limits)
+        return self.isolate(spatialize_file_data, raw, media, url, self.max_rows, options, self.limits,
                             what=f"the data file {url}", background=True)
 
     # -- after publication ---------------------------------------------------------------------------------
@@ -168,9 +169,9 @@ class Layers(Follower):
 
 
 def spatialize_file_data(raw: bytes, media: str | None, url: str, max_rows: int,
-                         options: SpatializeOptions) -> SpatializationResult:
+                         options: SpatializeOptions, limits=None) -> SpatializationResult:
     """Parse a data file and spatialize it (geocoding addresses); a sandbox task, its result plain data."""
-    data = parse_data(raw, media, url, max_rows=max_rows)
+    data = parse_data(raw, media, url, max_rows=max_rows, limits=limits)
     try:
         return spatialize(data, options)
     except UnknownCrsError as exc:

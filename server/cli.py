@@ -274,7 +274,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise WodpError(f"{path}: cannot read: {exc.strerror}") from exc
         graphs, problems, figures = read_upload(data, path.name, args.mapping, settings.base_uri,
-                                                jurisdiction=args.jurisdiction)
+                                                jurisdiction=args.jurisdiction, limits=settings.input_limits)
         report, counted = validate_graphs(validator, graphs, args.profile, figures)
         violations += report.count("Violation")
         documents.append((path, len(graphs), report, problems, counted))

@@ -157,7 +157,8 @@ class Platform:
         spatial = self.settings.spatial
         self.layers = Layers(self.features, self.settings.base_uri, self.fetch_data,
                              options=spatialize_options(self.settings), max_rows=spatial.max_rows,
-                             isolate=self.sandbox.run if self.sandbox is not None else None)
+                             isolate=self.sandbox.run if self.sandbox is not None else None,
+                             limits=self.settings.input_limits)
         self.publisher.add_hook(self.layers)
         self.followers.append(self.layers)
 

@@ -20,6 +20,7 @@ from server.internal import ForbiddenError
 from harvesters.provenance import DEPARTMENT_ID_SPACE
 from server.validation_api import (RDF_SUFFIXES, RDF_TYPES, graphs_from_ntriples, graphs_from_upload,
                                    graphs_to_ntriples, isolated)
+from core import jsonsafe
 from core.errors import BadRequestError, GoneError, NotFoundError, WodpError
 from core.identifiers import is_dataset_id
 
@@ -103,7 +104,7 @@ def _body() -> tuple[bytes, str, str | None]:
     return data, f"request-body.{suffix}", None
 
 
-def _json_body(data: bytes, charset: str | None) -> bytes:
+def _json_body(data: bytes, charset: str | None, limits=None) -> bytes:
     """Check a JSON body: UTF-8 unless a GB charset is declared, one object or a list of objects."""
     charset = (charset or "utf-8").lower()
     if charset in GB_CHARSETS:
@@ -122,11 +123,7 @@ def _json_body(data: bytes, charset: str | None) -> bytes:
     else:
         raise BadRequestError(f"unsupported charset {charset!r}: use UTF-8 (or GBK, GB18030)",
                               status=415, code="unsupported-media-type")
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BadRequestError(f"request body: malformed JSON at line {exc.lineno} column {exc.colno}: "
-                              f"{exc.msg}") from None
+    doc = jsonsafe.loads(text, "request body", limits)
     records = doc if isinstance(doc, list) else [doc]
     if not records or not all(isinstance(r, dict) and r for r in records):
         raise BadRequestError("request body: expected one JSON object (a dataset record) or a list of them")
@@ -134,11 +131,12 @@ def _json_body(data: bytes, charset: str | None) -> bytes:
 
 
 def read_push(data: bytes, name: str, mapping: str | None, charset: str | None, base_uri: str,
-              max_bytes: int) -> tuple[dict[str, bytes], list]:
+              max_bytes: int, limits=None) -> tuple[dict[str, bytes], list]:
     """Read a push body into dataset graphs (N-Triples per dataset) and mapping problems; a sandbox task."""
     if name.endswith(".json"):
-        data = _json_body(data, charset)
-    graphs, problems = graphs_from_upload(data, name, mapping, base_uri, max_bytes, source=DEPARTMENT_ID_SPACE)
+        data = _json_body(data, charset, limits)
+    graphs, problems = graphs_from_upload(data, name, mapping, base_uri, max_bytes, source=DEPARTMENT_ID_SPACE,
+                                          limits=limits)
     return graphs_to_ntriples(graphs), problems
 
 
@@ -148,7 +146,7 @@ def _graphs() -> tuple[dict, list]:
     data, name, mapping = _body()
     documents, problems = isolated(read_push, data, name, mapping, request.mimetype_params.get("charset"),
                                    platform.settings.base_uri, _limit("WODP_PUSH_MAX_BYTES", MAX_BYTES),
-                                   what="the push body")
+                                   platform.settings.input_limits, what="the push body")
     graphs = graphs_from_ntriples(documents)
     most = _limit("WODP_PUSH_MAX_DATASETS", MAX_DATASETS)
     if len(graphs) > most:

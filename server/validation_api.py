@@ -59,25 +59,27 @@ def _input() -> tuple[bytes, str, str | None]:
 
 def graphs_from_upload(data: bytes, name: str, mapping: str | None, base_uri: str,
                        max_bytes: int = 100 * 1024 * 1024, source: str = "upload",
-                       jurisdiction: str | None = None) -> tuple[dict, list]:
+                       jurisdiction: str | None = None, limits=None) -> tuple[dict, list]:
     """Turn an upload into dataset graphs; return (graphs, mapping problems)."""
-    graphs, problems, _ = read_upload(data, name, mapping, base_uri, max_bytes, source, jurisdiction=jurisdiction)
+    graphs, problems, _ = read_upload(data, name, mapping, base_uri, max_bytes, source, jurisdiction=jurisdiction,
+                                      limits=limits)
     return graphs, problems
 
 
 def read_upload(data: bytes, name: str, mapping: str | None, base_uri: str,
                 max_bytes: int = 100 * 1024 * 1024, source: str = "upload",
-                jurisdiction: str | None = None) -> tuple[dict, list, Figures]:
+                jurisdiction: str | None = None, limits=None) -> tuple[dict, list, Figures]:
     """Turn an upload into dataset graphs; return (graphs, mapping problems, figures of what was read).
 
     ``jurisdiction`` is the records' administrative division code (docs/sources.md); None: the mapping's.
+    ``limits`` are settings input_limits (core.bounded), checked before any parser sees the bytes.
     """
     suffix = name.rsplit(".", 1)[-1].lower() if "." in name else ""
     if not data.strip():
         raise BadRequestError(f"{name}: the file is empty")
     figures = Figures()
     if suffix in RDF_SUFFIXES and not (suffix == "json" and mapping):
-        graphs = split_datasets(parse_rdf(data, RDF_SUFFIXES[suffix], name, base_iri=base_uri + "/"))
+        graphs = split_datasets(parse_rdf(data, RDF_SUFFIXES[suffix], name, base_iri=base_uri + "/", limits=limits))
         if not graphs:
             raise BadRequestError(f"{name}: no dcat:Dataset found")
         figures.add_graphs(len(graphs))
@@ -91,7 +93,7 @@ def read_upload(data: bytes, name: str, mapping: str | None, base_uri: str,
             spec = load_mapping(mapping)
         except (KeyError, FileNotFoundError):
             raise BadRequestError(f"unknown mapping {mapping!r}; see GET /api/mappings") from None
-        result = apply_mapping(read_records(data, name, source, mapping=spec, max_bytes=max_bytes),
+        result = apply_mapping(read_records(data, name, source, mapping=spec, max_bytes=max_bytes, limits=limits),
                                spec, base_uri, jurisdiction=jurisdiction)
         if not result.graphs:
             raise BadRequestError(f"{name}: no record found through mapping {mapping!r}")
@@ -146,14 +148,16 @@ def validate():
     data, name, mapping = _input()
     report, datasets, problems, counted = isolated(
         validate_upload, data, name, mapping, platform.settings.base_uri, platform.settings.server.max_request_bytes,
-        request.args.get("jurisdiction"), request.args.get("profile", "wuhan"), what="the upload")
+        request.args.get("jurisdiction"), request.args.get("profile", "wuhan"), platform.settings.input_limits,
+        what="the upload")
     return _render(report, datasets, problems, counted)
 
 
 def validate_upload(data: bytes, name: str, mapping: str | None, base_uri: str, max_bytes: int,
-                    jurisdiction: str | None, profile: str) -> tuple[ValidationReport, int, list, dict]:
+                    jurisdiction: str | None, profile: str, limits=None) -> tuple[ValidationReport, int, list, dict]:
     """Read an upload and validate it: (report, datasets, mapping problems, figures); a sandbox task."""
-    graphs, problems, figures = read_upload(data, name, mapping, base_uri, max_bytes, jurisdiction=jurisdiction)
+    graphs, problems, figures = read_upload(data, name, mapping, base_uri, max_bytes, jurisdiction=jurisdiction,
+                                            limits=limits)
     report, counted = validate_graphs(upload_validator(), graphs, profile, figures)
     return report, len(graphs), problems, counted
 

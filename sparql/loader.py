@@ -8,7 +8,9 @@ from typing import Iterable
 
 import pyoxigraph as ox
 
+from core.bounded import InputRefusedError
 from core.errors import BadRequestError
+from core.xmlsafe import utf8_xml
 
 DATASET = ox.NamedNode("http://www.w3.org/ns/dcat#Dataset")
 CATALOG_DATASET = ox.NamedNode("http://www.w3.org/ns/dcat#dataset")
@@ -32,10 +34,19 @@ def format_for(path: Path, media_type: str | None = None) -> ox.RdfFormat:
     return fmt
 
 
-def parse_rdf(data: bytes, fmt: ox.RdfFormat, name: str, base_iri: str | None = None) -> list[ox.Quad]:
-    """Parse RDF bytes; any syntax error becomes an RdfInputError naming the input and position."""
+def parse_rdf(data: bytes, fmt: ox.RdfFormat, name: str, base_iri: str | None = None,
+              limits=None) -> list[ox.Quad]:
+    """Parse RDF bytes; any syntax error becomes an RdfInputError naming the input and position.
+
+    RDF/XML passes core.xmlsafe first (no DTD, no entity, bounded size and nesting; ``limits`` as settings
+    input_limits, defaults when None): pyoxigraph expands entities as they are declared.
+    """
     if not data.strip():
         raise RdfInputError(f"{name}: the file is empty")
+    if fmt == ox.RdfFormat.RDF_XML:
+        from config.settings import InputLimits
+
+        data = utf8_xml(data, name, limits or InputLimits())
     try:
         return list(ox.parse(data, fmt, base_iri=base_iri))
     except SyntaxError as exc:

@@ -39,5 +39,15 @@ def exception_report(version: str, code: str, locator: str, text: str, language:
 
 
 def has_doctype(body: bytes) -> bool:
-    """Tell whether an XML body declares a DTD or entities (refused: no XXE, no entity expansion)."""
-    return bool(DOCTYPE.search(body))
+    """Tell whether an XML body declares a DTD or entities (refused: no XXE, no entity expansion), in any
+    encoding XML allows (a UTF-16 body is decoded first: core.xmlsafe)."""
+    from core.bounded import InputRefusedError
+    from core.xmlsafe import xml_text
+
+    if DOCTYPE.search(body):
+        return True
+    try:
+        text = xml_text(body, "request body")
+    except InputRefusedError:
+        return False  # not text: pycsw answers the parse error
+    return bool(DOCTYPE.search(text.encode("utf-8", "replace")))
