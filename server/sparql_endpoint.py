@@ -65,10 +65,26 @@ def endpoint():
         raise ServiceBusyError("the SPARQL service is not running in this process")
     format_name = request.args.get("format") or request.args.get("output") or request.form.get("format")
     result = pool.run(query, accept=request.headers.get("Accept"), format_name=format_name,
-                      default_graphs=default_graphs, named_graphs=named_graphs)
+                      default_graphs=default_graphs, named_graphs=named_graphs, client=client_of(request))
     response = Response(result.body, content_type=rdf_response_content_type(result.media_type))
     response.headers["X-Query-Time-Ms"] = f"{result.elapsed_s * 1000:.1f}"
     response.vary.add("Accept")
+    return response
+
+
+def client_of(req) -> str:
+    """Name the client whose share of the query workers a query counts against: its address as Flask sees it
+    (the X-Forwarded-For client behind site.proxies trusted proxies, through ProxyFix), as the rate limits do."""
+    return req.remote_addr or ""
+
+
+@bp.errorhandler(ServiceBusyError)
+def _busy(exc: ServiceBusyError):
+    """Answer 429/503 with Retry-After: this client's share is taken, or every worker is busy."""
+    from server.errors import render_error
+
+    response = render_error(exc.status, exc.code, exc.message)
+    response.headers["Retry-After"] = str(exc.retry_after_s)
     return response
 
 
