@@ -60,8 +60,10 @@ def serve(settings: Settings, platform=None, demo=None) -> int:
         platform.scheduler = Scheduler(platform.harvesting, settings.harvest)
         platform.scheduler.start()
     host, port = settings.server.host, settings.server.port
+    # waitress drops X-Forwarded-* headers by default: behind site.proxies, ProxyFix (create_app) reads them
     server = create_server(app, host=host, port=port, threads=settings.server.threads,
-                           max_request_body_size=settings.server.max_request_bytes, ident="wodp")
+                           max_request_body_size=settings.server.max_request_bytes, ident="wodp",
+                           clear_untrusted_proxy_headers=not settings.site.proxies)
     url = f"http://{host}:{port}"
     app.config["WODP_INTERNAL_TOKEN"] = write_server_file(settings.home, url, os.getpid())
 
