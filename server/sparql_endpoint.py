@@ -154,7 +154,7 @@ FORM_PAGE = """<!doctype html>
 <header class="site"><a href="/">武汉市公共数据开放平台</a> · SPARQL</header>
 <main>
 <h1>SPARQL 1.1 查询 / Query</h1>
-<p>默认图为所有数据集图的并集；只读，每个查询限时。The default graph is the union of all dataset graphs; read-only; every query has a time limit.</p>
+<p>默认图为所有数据集图的并集（查询中的 FROM / FROM NAMED 可另指数据集）；只读，每个查询限时限内存，每个客户端同时最多运行若干查询。The default graph is the union of all dataset graphs (a query's FROM / FROM NAMED names another dataset); read-only; every query has a time and memory limit, and each client runs a few queries at once at most.</p>
 <form method="post" action="/sparql" accept-charset="utf-8">
 <p>{% for title, q in examples %}<button type="button" class="example" data-query="{{ q }}">{{ title }}</button> {% endfor %}</p>
 <textarea name="query" id="query" rows="14" cols="100" spellcheck="false">{{ examples[0][1] }}</textarea>

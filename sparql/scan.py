@@ -1,17 +1,19 @@
 """Scan a query's text once, in linear time: its code outside strings, IRIs and comments, and how deep it nests.
 
 The scan runs in the web process before any worker sees the query, so it must cost time in proportion to the
-text whatever the text is: every regular expression below either consumes what it scanned or fails at a
-character that the next step starts from (possessive quantifiers, no nested repetition), so no character is
-scanned more than a few times. A string left open is the end of the query: the SPARQL parser stops there too.
+text whatever the text is. A string, IRI or comment is consumed whole by one match with possessive quantifiers
+(never given back, so never re-scanned); a string left open runs to the end of its line (short) or of the text
+(long), so it consumes too; only `<` that is not an IRI (the less-than operator) fails, at the first character
+an IRI cannot hold, and no later IRI can start before it. No character is scanned more than a few times; the
+depth is prefix sums over the brackets left. (The regular expression used before took 2.8 s on 16 KB of `\"`.)
 """
 
 from __future__ import annotations
 
 import operator
 import re
-from itertools import accumulate, count
 from dataclasses import dataclass
+from itertools import accumulate, count
 
 # Strings, IRIs and comments, each consumed whole by one match (possessive, so never re-scanned); a string
 # left open runs to the end of its line (short) or of the text (long), as far as a parser could take it.

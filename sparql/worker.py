@@ -20,8 +20,8 @@ import pyoxigraph as ox
 from core.errors import NotAcceptableError, WodpError
 from sparql.errors import QueryError, QueryRefusedError
 from sparql.formats import formats_for, negotiate
-from sparql.scan import scan
 from sparql.results import Limits, write_boolean, write_graph, write_solutions
+from sparql.scan import scan
 
 HEADER = struct.Struct(">I")
 STACK_MB = 64

@@ -265,3 +265,80 @@ def test_a_waiting_query_runs_when_its_clients_share_frees_up():
     first.__exit__(None, None, None)
     waiter.join(timeout=2)
     assert ran == [True]
+
+
+@pytest.fixture(scope="module")
+def small_pool(tmp_path_factory):
+    """A pool of 2 workers over 100 small datasets, lowering queries that run past 200 ms."""
+    import pyoxigraph as ox
+
+    from config import load_settings
+    from sparql.pool import QueryPool
+    from sparql.store import OxigraphStore
+
+    home = tmp_path_factory.mktemp("slow-pool")
+    settings = load_settings({}, overrides={"sparql": {"timeout_s": 30, "workers": 2, "slow_query_ms": 200}},
+                             home=home)
+    store = OxigraphStore(home / "store")
+    p = ox.NamedNode("http://h/p")
+    store.put_datasets({f"http://h/datasets/t.{i}": [ox.Triple(ox.NamedNode(f"http://h/datasets/t.{i}"), p,
+                                                               ox.Literal(str(j))) for j in range(20)]
+                        for i in range(100)})
+    pool = QueryPool(store, settings.sparql, home / "snapshots")
+    pool.start()
+    yield pool
+    pool.close()
+    store.close()
+
+
+SLOW = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . FILTER(STRLEN(STR(?c)) + STRLEN(STR(?f)) > 0) }"
+
+
+def _run_slow_and_watch(pool) -> tuple[set[int], set[int]]:
+    """Run SLOW; return (the niceness values seen on workers while it ran, the pids seen lowered)."""
+    seen, pids = set(), set()
+    done = threading.Event()
+    thread = threading.Thread(target=lambda: (pool.run(SLOW), done.set()))
+    thread.start()
+    while not done.wait(0.05):
+        for pid in pool.worker_pids():
+            try:
+                nice = psutil.Process(pid).nice()
+                seen.add(nice)
+                if nice == 19:
+                    pids.add(pid)
+            except psutil.Error:
+                pass
+    thread.join()
+    return seen, pids
+
+
+def test_a_slow_query_is_lowered_and_its_worker_comes_back_at_normal_priority(small_pool):
+    seen, pids = _run_slow_and_watch(small_pool)
+    assert 19 in seen, f"the slow query's worker ran at {seen}"
+    # back among the idle ones at nice 10: raised again (as root) or replaced by a fresh worker
+    nices = {psutil.Process(pid).nice() for pid in small_pool.worker_pids()}
+    assert nices == {10}
+    assert small_pool.stats["lowered"] >= 1
+
+
+def test_where_priority_cannot_be_raised_again_the_lowered_worker_is_replaced(small_pool, monkeypatch):
+    from sparql import pool as pool_module
+
+    real = pool_module._Worker.renice
+
+    def renice(self, nice, quiet=False):
+        if nice < 19 and not quiet:
+            raise PermissionError(13, "Permission denied")  # as for any user but root
+        return real(self, nice, quiet)
+
+    monkeypatch.setattr(pool_module._Worker, "renice", renice)
+    retired = small_pool.stats["retired"]
+    seen, pids = _run_slow_and_watch(small_pool)
+    assert 19 in seen and small_pool.stats["retired"] == retired + 1
+    deadline = time.monotonic() + 20
+    while len(small_pool.worker_pids()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not pids & set(small_pool.worker_pids())
+    assert {psutil.Process(pid).nice() for pid in small_pool.worker_pids()} == {10}
+    assert b"true" in small_pool.run("ASK { ?s ?p ?o }").body
