@@ -1,6 +1,6 @@
 """Measure one client's SPARQL lookups while another client keeps 10 hostile queries running (issue 10).
 
-Usage:  .venv/bin/python bench/sparql_hostile.py [--seconds 30] [--before]
+Usage:  .venv/bin/python bench/sparql_hostile.py [--seconds 30] [--before] [--set slow_query_ms=0 ...]
 
 Builds the demo catalogue (1,700 datasets) into bench/out/hostile, serves it with `wodp serve`, and for
 --seconds: the attacker (source address 127.0.0.2) keeps 10 cartesian-product queries in flight (each one
@@ -104,11 +104,16 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--before", action="store_true", help="fairness and priority settings off")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a sparql setting for the server, e.g. --set slow_query_ms=0")
     args = parser.parse_args()
     env = {k: v for k, v in os.environ.items() if not k.startswith("WODP_")}
     env.update(WODP_HOME=str(OUT / "home"), PYTHONPATH=str(ROOT), WODP_HARVEST__SCHEDULER="false")
     if args.before:
         env.update(BEFORE)
+    for item in args.set:
+        key, _, value = item.partition("=")
+        env[f"WODP_SPARQL__{key.upper()}"] = value
     server = start(env)
     try:
         uris = dataset_uris()
@@ -125,7 +130,7 @@ def main() -> int:
     finally:
         server.terminate()
         server.wait(timeout=30)
-    print(f"settings: {'before (no share, no priority change)' if args.before else 'defaults'}; "
+    print(f"settings: {'before (no share, no priority change)' if args.before else 'defaults'} {args.set}; "
           f"{args.seconds:g} s attack, 10 hostile queries in flight from 127.0.0.2")
     for name, sample in (("calm", calm), ("attack", times)):
         q = statistics.quantiles(sample, n=20)
