@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Literal, Mapping
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 
 class SettingsError(Exception):
@@ -56,6 +56,21 @@ class SparqlSettings(_Section):
     max_workers: int = Field(8, ge=1, le=64)
     worker_nice: int = Field(10, ge=0, le=19)
     queue_timeout_s: float = Field(5.0, gt=0)
+    # hardening (issue 10): fairness between clients, priority of slow queries, memory, nesting
+    max_workers_per_client: int = Field(2, ge=1, le=64)
+    client_queue: int = Field(2, ge=0, le=64)
+    client_wait_s: float = Field(2.0, ge=0)
+    slow_query_ms: int = Field(300, ge=0)
+    slow_query_nice: int = Field(19, ge=0, le=19)
+    worker_memory_mb: int = Field(1024, ge=0)
+    max_nesting: int = Field(64, ge=8, le=4096)
+
+    @model_validator(mode="after")
+    def _worker_memory_is_enough(self) -> "SparqlSettings":
+        if 0 < self.worker_memory_mb < 384:
+            raise ValueError(f"sparql.worker_memory_mb is {self.worker_memory_mb}: a worker needs at least 384 MB "
+                             "of address space to open the store (0 means no limit)")
+        return self
 
 
 class CatalogSettings(_Section):

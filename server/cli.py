@@ -69,7 +69,7 @@ def serve(settings: Settings, platform=None, demo=None) -> int:
 
         web = WebProcesses(settings, app, platform, ready=gate.ready if gate is not None else None)
     else:
-        server = make_server(app, settings.server, host=host, port=port)
+        server = make_server(app, settings.server, host=host, port=port, proxies=settings.site.proxies)
     url = f"http://{host}:{port}"
     app.config["WODP_INTERNAL_TOKEN"] = write_server_file(settings.home, url, os.getpid())
 

@@ -108,14 +108,17 @@ def listen_socket(host: str, port: int, backlog: int = 2048) -> socket.socket:
 
 
 def make_server(app, server_settings, *, host: str | None = None, port: int | None = None,
-                sock: socket.socket | None = None, unix_socket: str | None = None, threads: int | None = None):
+                sock: socket.socket | None = None, unix_socket: str | None = None, threads: int | None = None,
+                proxies: int = 0):
     """Make a FrontServer for ``app``: on ``sock`` (shared), on ``unix_socket``, or bound to host:port."""
     s = server_settings
     raise_open_files(s.connection_limit + 2 * (threads or s.threads) + 64)
     kw = dict(threads=threads or s.threads, max_request_body_size=s.max_request_bytes, ident="wodp",
               connection_limit=s.connection_limit, channel_timeout=s.idle_timeout_s, cleanup_interval=1,
               asyncore_use_poll=True, backlog=2048,
-              channel_request_lookahead=1)  # notices a client gone mid-request (server/disconnect.py)
+              channel_request_lookahead=1,  # notices a client gone mid-request (server/disconnect.py)
+              # waitress drops X-Forwarded-* headers by default: behind site.proxies, ProxyFix (create_app) reads them
+              clear_untrusted_proxy_headers=not proxies)
     dispatcher = ThreadedTaskDispatcher()
     dispatcher.set_thread_count(kw["threads"])
     if unix_socket is not None:

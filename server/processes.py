@@ -77,7 +77,8 @@ class WebProcesses:
         snapshots = (platform.pool.snapshots if platform.pool is not None
                      else Snapshots(platform.store, settings.home / "snapshots"))
         inner = WriterSocketApp(self.app, platform, snapshots)
-        self._writer_server = make_server(inner, settings.server, unix_socket=self.socket_path)
+        self._writer_server = make_server(inner, settings.server, unix_socket=self.socket_path,
+                                          proxies=settings.site.proxies)
         threading.Thread(target=self._writer_server.run, name="writer-socket", daemon=True).start()
         host, port = settings.server.host, settings.server.port
         self._listener = listen_socket(host, port)

@@ -65,10 +65,26 @@ def endpoint():
         raise ServiceBusyError("the SPARQL service is not running in this process")
     format_name = request.args.get("format") or request.args.get("output") or request.form.get("format")
     result = pool.run(query, accept=request.headers.get("Accept"), format_name=format_name,
-                      default_graphs=default_graphs, named_graphs=named_graphs)
+                      default_graphs=default_graphs, named_graphs=named_graphs, client=client_of(request))
     response = Response(result.body, content_type=rdf_response_content_type(result.media_type))
     response.headers["X-Query-Time-Ms"] = f"{result.elapsed_s * 1000:.1f}"
     response.vary.add("Accept")
+    return response
+
+
+def client_of(req) -> str:
+    """Name the client whose share of the query workers a query counts against: its address as Flask sees it
+    (the X-Forwarded-For client behind site.proxies trusted proxies, through ProxyFix), as the rate limits do."""
+    return req.remote_addr or ""
+
+
+@bp.errorhandler(ServiceBusyError)
+def _busy(exc: ServiceBusyError):
+    """Answer 429/503 with Retry-After: this client's share is taken, or every worker is busy."""
+    from server.errors import render_error
+
+    response = render_error(exc.status, exc.code, exc.message)
+    response.headers["Retry-After"] = str(exc.retry_after_s)
     return response
 
 
@@ -138,7 +154,7 @@ FORM_PAGE = """<!doctype html>
 <header class="site"><a href="/">武汉市公共数据开放平台</a> · SPARQL</header>
 <main>
 <h1>SPARQL 1.1 查询 / Query</h1>
-<p>默认图为所有数据集图的并集；只读，每个查询限时。The default graph is the union of all dataset graphs; read-only; every query has a time limit.</p>
+<p>默认图为所有数据集图的并集（查询中的 FROM / FROM NAMED 可另指数据集）；只读，每个查询限时限内存，每个客户端同时最多运行若干查询。The default graph is the union of all dataset graphs (a query's FROM / FROM NAMED names another dataset); read-only; every query has a time and memory limit, and each client runs a few queries at once at most.</p>
 <form method="post" action="/sparql" accept-charset="utf-8">
 <p>{% for title, q in examples %}<button type="button" class="example" data-query="{{ q }}">{{ title }}</button> {% endfor %}</p>
 <textarea name="query" id="query" rows="14" cols="100" spellcheck="false">{{ examples[0][1] }}</textarea>

@@ -287,7 +287,7 @@ def main() -> int:
     web = WebProcessApp(app.wsgi_app, platform, writer, settings.server.cache_bytes)
     app.wsgi_app = web
     listener = socket.socket(fileno=fd)
-    server = make_server(app, settings.server, sock=listener)
+    server = make_server(app, settings.server, sock=listener, proxies=settings.site.proxies)
 
     def _stop(signum, frame):  # noqa: ARG001
         raise KeyboardInterrupt

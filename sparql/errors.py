@@ -40,6 +40,33 @@ class QueryTooLargeError(WodpError):
     code = "result-too-large"
 
 
+class QueryMemoryError(WodpError):
+    """A query needed more memory than a worker may take; its worker was stopped."""
+
+    status = 503
+    code = "query-memory-limit"
+
+
+class QueryCrashError(WodpError):
+    """A query made its worker process crash (a parser or engine fault); the query is not run again."""
+
+    status = 400
+    code = "query-crashed-worker"
+
+
 class ServiceBusyError(WodpError):
+    """Every query worker is busy; answered with Retry-After."""
+
     status = 503
     code = "service-busy"
+
+    def __init__(self, message: str, *, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class ClientBusyError(ServiceBusyError):
+    """One client already runs its share of the query workers; answered with Retry-After."""
+
+    status = 429
+    code = "too-many-queries"

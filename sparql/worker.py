@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import pickle
-import re
+import resource
 import struct
 import sys
+import threading
 from dataclasses import dataclass
 
 import pyoxigraph as ox
@@ -20,13 +21,10 @@ from core.errors import NotAcceptableError, WodpError
 from sparql.errors import QueryError, QueryRefusedError
 from sparql.formats import formats_for, negotiate
 from sparql.results import Limits, write_boolean, write_graph, write_solutions
+from sparql.scan import scan
 
 HEADER = struct.Struct(">I")
-_UPDATE_WORDS = re.compile(
-    r"^\s*(?:(?:PREFIX\s+[\w.-]*:|BASE)\s*)*"
-    r"(INSERT|DELETE|LOAD|CLEAR|CREATE|DROP|COPY|MOVE|ADD|WITH)\b",
-    re.IGNORECASE,
-)
+STACK_MB = 64
 
 
 @dataclass(frozen=True)
@@ -49,21 +47,18 @@ class QueryAnswer:
     error_message: str = ""
 
 
-_NOISE = re.compile(
-    r'"""(?:[^"\\]|\\.|"(?!""))*"""|\'\'\'(?:[^\'\\]|\\.|\'(?!\'\'))*\'\'\''
-    r'|"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|<[^<>"{}|^`\\\s]*>|#[^\n]*'
-)
-_SERVICE = re.compile(r"\bSERVICE\b", re.IGNORECASE)
-
-
 def uses_service(query: str) -> bool:
     """Tell whether a query calls a remote endpoint (SERVICE), outside strings, IRIs and comments."""
-    return bool(_SERVICE.search(_NOISE.sub(" ", query)))
+    return scan(query).uses_service
 
 
 def looks_like_update(query: str) -> bool:
     """Tell whether a request text is a SPARQL Update rather than a query."""
-    return bool(_UPDATE_WORDS.match(_NOISE.sub(" ", query)))
+    return scan(query).is_update
+
+
+def memory_message(limit_mb: int) -> str:
+    return f"the query needed more than {limit_mb} MB of memory and was stopped"
 
 
 def query_kind(result) -> str:
@@ -76,11 +71,14 @@ def query_kind(result) -> str:
 
 def execute(store: ox.Store, request: QueryRequest) -> QueryAnswer:
     """Run one query and serialize its result in the negotiated format."""
-    if looks_like_update(request.query):
+    text = scan(request.query)
+    if text.is_update:
         raise QueryRefusedError("SPARQL Update is not allowed: this endpoint answers queries only")
-    if uses_service(request.query):
+    if text.uses_service:
         raise QueryRefusedError("federated queries (SERVICE) are not allowed: this endpoint reaches no other server")
-    kwargs: dict = {"use_default_graph_as_union": not request.default_graphs}
+    # The default graph is the union of the dataset graphs, unless the request names its dataset: the protocol's
+    # default-graph-uri, else the query's own FROM / FROM NAMED (which pyoxigraph honours only without the union).
+    kwargs: dict = {"use_default_graph_as_union": not request.default_graphs and not text.names_dataset}
     if request.default_graphs:
         kwargs["default_graph"] = [ox.NamedNode(g) for g in request.default_graphs]
     if request.named_graphs:
@@ -120,11 +118,26 @@ def read_exact(stream, size: int) -> bytes | None:
     return data
 
 
-def main() -> None:
-    """Serve requests from the parent until stdin closes."""
-    nice = int(os.environ.get("WODP_WORKER_NICE", "0") or 0)
+def main(argv: list[str] | None = None) -> None:
+    """Serve requests from the parent until stdin closes: `python -m sparql.worker NICE MEMORY_MB`."""
+    args = sys.argv[1:] if argv is None else argv
+    nice = int(args[0]) if args else 0
+    memory_mb = int(args[1]) if len(args) > 1 else 0
+    if memory_mb:
+        # address space, not resident memory: a query that needs more fails to allocate and the process stops
+        resource.setrlimit(resource.RLIMIT_AS, (memory_mb << 20, memory_mb << 20))
     if nice:
-        os.nice(nice)
+        os.nice(nice)  # threads started from here on inherit it
+    # A deep query recurses in the parser and the evaluator: give them a larger stack than the main thread's
+    # (the pool refuses deep nesting before a worker sees it; this is the margin behind that check).
+    threading.stack_size(STACK_MB << 20)
+    server = threading.Thread(target=serve, args=(memory_mb,), name="queries")
+    server.start()
+    server.join()
+
+
+def serve(memory_mb: int) -> None:
+    """Answer framed requests on stdin with framed answers on stdout."""
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing else may write to the answer channel
     store: ox.Store | None = None
@@ -147,6 +160,8 @@ def main() -> None:
             answer = execute(store, request)
         except WodpError as exc:
             answer = QueryAnswer(error_class=type(exc).__name__, error_message=exc.message)
+        except MemoryError:
+            answer = QueryAnswer(error_class="QueryMemoryError", error_message=memory_message(memory_mb))
         except Exception as exc:  # report, never die silently
             answer = QueryAnswer(error_class="WodpError", error_message=f"query failed: {exc}")
         data = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
