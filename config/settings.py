@@ -70,6 +70,7 @@ class DemoSettings(_Section):
 
 class LoggingSettings(_Section):
     level: str = "INFO"
+    max_line_chars: int = Field(2000, ge=200)
 
 
 class TiandituSettings(_Section):
@@ -150,6 +151,14 @@ class PushSettings(_Section):
     default_mapping: str = "china-core"
 
 
+class GateSettings(_Section):
+    """Text the publication gate refuses before validation (publish/screen.py)."""
+
+    max_literal_chars: int = Field(20_000, ge=100)
+    literal_limits: dict[str, int] = Field(default_factory=dict)
+    max_iri_chars: int = Field(8_000, ge=100)
+
+
 class Settings(_Section):
     """All settings of one process, plus the data directory they were loaded for."""
 
@@ -168,6 +177,7 @@ class Settings(_Section):
     features: FeaturesSettings
     csw: CswSettings
     spatial: SpatialSettings
+    gate: GateSettings
 
     def path(self, relative: str) -> Path:
         """Resolve a path setting against the data directory."""

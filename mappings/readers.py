@@ -10,6 +10,7 @@ import unicodedata
 import zipfile
 from typing import Any
 
+from core.text import lone_surrogate_in, lone_surrogate_message
 from mappings.errors import InputTooLargeError, MappingInputError
 from mappings.model import SourceRecord
 from mappings.paths import resolve
@@ -105,12 +106,16 @@ def _records(source: str, filename: str, rows: list[dict]) -> list[SourceRecord]
 def _json(text: str, filename: str) -> Any:
     """Parse JSON text, naming line and column on error."""
     try:
-        return json.loads(text)
+        tree = json.loads(text)
     except json.JSONDecodeError as exc:
         raise MappingInputError(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
                                 file=filename) from exc
     except RecursionError as exc:
         raise MappingInputError("JSON nested too deeply", file=filename) from exc
+    found = lone_surrogate_in(tree)
+    if found is not None:
+        raise MappingInputError(lone_surrogate_message(found), file=filename, status=422)
+    return tree
 
 
 def _find_records(tree: Any, paths: list[str], filename: str) -> list[dict]:

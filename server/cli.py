@@ -249,7 +249,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from server.validation_api import read_upload, validate_graphs
     from shapes.validate import get_validator
 
+    from publish.screen import TextLimits
+
     validator = get_validator(args.engine)
+    limits = TextLimits.from_settings(settings.gate)
     violations = 0
     documents = []
     for name in args.files:
@@ -260,7 +263,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             raise WodpError(f"{path}: cannot read: {exc.strerror}") from exc
         graphs, problems, figures = read_upload(data, path.name, args.mapping, settings.base_uri,
                                                 jurisdiction=args.jurisdiction)
-        report, counted = validate_graphs(validator, graphs, args.profile, figures)
+        report, counted = validate_graphs(validator, graphs, args.profile, figures, limits)
         violations += report.count("Violation")
         documents.append((path, len(graphs), report, problems, counted))
     if args.format == "json":

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from config.settings import Settings
+from core.text import excerpt
 from sparql.followers import catch_up_all
 from sparql.pool import QueryPool
 from sparql.store import OxigraphStore, open_store
@@ -66,7 +67,9 @@ class Platform:
 
     def _open_gate(self) -> None:
         """Make the publication gate: SHACL validation, quarantine, quality measurements."""
-        self.publisher = build_publisher(self.store, self.settings.home)
+        from publish.screen import TextLimits
+
+        self.publisher = build_publisher(self.store, self.settings.home, TextLimits.from_settings(self.settings.gate))
         self.validator = self.publisher.validator
         self.quarantine = self.publisher.quarantine
         self.tombstones = self.publisher.tombstones
@@ -161,7 +164,11 @@ class Platform:
 
     def _on_publish(self, event) -> None:
         for index in self.followers:  # every derived index, in the order opened (sparql/followers.py)
-            index.follow(self.store, event)
+            try:
+                index.follow(self.store, event)
+            except Exception as exc:  # one index failing neither undoes the publish nor stops the others
+                log.exception("%s failed to follow generation %d: %s", type(index).__name__, event.generation,
+                              excerpt(str(exc), 500))
 
     def dataset_uri(self, dataset_id: str) -> str:
         return f"{self.settings.base_uri}/datasets/{dataset_id}"
@@ -205,7 +212,7 @@ def home_lock_path(home: Path) -> Path:
     return home / "server.json"
 
 
-def build_publisher(store: OxigraphStore, home: Path):
+def build_publisher(store: OxigraphStore, home: Path, limits=None):
     """Make the gate with its own hooks (quality); Platform.open adds the ledger's and the layers'."""
     from publish.gate import Publisher
     from shapes.errors import EngineUnavailableError
@@ -221,4 +228,4 @@ def build_publisher(store: OxigraphStore, home: Path):
         batch = None
     return Publisher(store, Quarantine(home / "quarantine"), batch or get_validator("pyshacl"), profile="wuhan",
                      batch_validator=batch, tombstones=Quarantine(home / "withdrawn"), hooks=[QualityHook()],
-                     digest=content_hash)
+                     digest=content_hash, limits=limits)
