@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 from config.settings import Settings, SettingsError, load_settings
+from core.logs import FORMAT, bound_log_lines
 from core.errors import WodpError
 from sparql.errors import StoreBusyError
 
@@ -33,7 +34,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         host = settings.server.host if settings.server.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
         overrides["site"] = {"base_uri": f"http://{host}:{settings.server.port}"}
         settings = load_settings(overrides=overrides)
-    logging.basicConfig(level=settings.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=settings.logging.level, format=FORMAT)
+    bound_log_lines(settings.logging.max_line_chars)  # no line carries a whole record (core/logs.py)
     # httpx logs every request URL at INFO; URLs may carry keys (Tianditu's tk=), so keep it to warnings
     logging.getLogger("httpx").setLevel(logging.WARNING)
     return settings

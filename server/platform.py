@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 _demo_lock = threading.Lock()
 
 
-@dataclass
+@dataclass(repr=False)  # its fields' reprs would write a whole catalogue (the demo's datasets) into a log line
 class Platform:
     """Everything a request handler needs; made once per process by create_app."""
 
