@@ -215,13 +215,19 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
+    """Remove datasets by id, whatever base URI they were published under; exit 1 if an id was not found."""
     settings = _settings(args)
-    uris = [f"{settings.base_uri}/datasets/{i}" for i in args.ids]
-    return _with_store(
+    from server.internal import remove_by_id
+
+    _with_store(
         settings,
-        lambda platform: {"removed": len(platform.store.remove_datasets(uris).removed)},
+        lambda platform: remove_by_id(platform.store, args.ids),
         lambda server: _post(server, "/internal/remove", json.dumps(args.ids).encode(), "application/json"),
     )
+    if _LAST.get("not_found"):
+        print(f"wodp: no dataset {', '.join(_LAST['not_found'])} in {settings.home}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_harvest(args: argparse.Namespace) -> int:
@@ -331,6 +337,20 @@ def cmd_account(args: argparse.Namespace) -> int:
         elif args.action == "revoke":
             account = accounts.revoke(args.id)
             print(f"account {account.id} of {account.department} revoked at {account.revoked}")
+        elif args.action in ("grant", "ungrant"):
+            from harvesters.provenance import channel_dataset_id
+
+            dataset_id = args.id if "." in args.id else channel_dataset_id(args.id)  # a bare 资源代码
+            if args.action == "grant":
+                granted = accounts.grant(args.department, dataset_id, args.note)
+                print(f"department {granted['department']} may publish {dataset_id}")
+            elif accounts.ungrant(args.department, dataset_id):
+                print(f"grant of {dataset_id} to {args.department.upper()} withdrawn")
+            else:
+                raise WodpError(f"no grant of {dataset_id} to {args.department.upper()}")
+        elif args.action == "grants":
+            for g in accounts.grants(args.department):
+                print(f"{g['dataset_id']}  {g['department']}  granted {g['granted']}  {g['note'] or ''}".rstrip())
         else:
             for a in accounts.list(args.department):
                 state = f"revoked {a.revoked}" if a.revoked else "active"
@@ -385,6 +405,14 @@ def build_parser() -> argparse.ArgumentParser:
     actions.add_parser("list", help="list the accounts (never their tokens)").add_argument(
         "--department", help="only this department's accounts")
     actions.add_parser("revoke", help="revoke an account's token at once").add_argument("id")
+    for action, text in (("grant", "let a department publish a dataset id without its code inside the 资源代码"),
+                         ("ungrant", "withdraw such a grant")):
+        a = actions.add_parser(action, help=text)
+        a.add_argument("department", help="department code, e.g. D012")
+        a.add_argument("id", help="dataset id (wuhan.420100-D017-13134) or a bare 资源代码")
+        if action == "grant":
+            a.add_argument("--note", help="why (kept with the grant)")
+    actions.add_parser("grants", help="list the grants").add_argument("--department", help="only this department's")
     p.set_defaults(func=cmd_account)
     return parser
 

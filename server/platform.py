@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from config.settings import Settings
+from core.private import private_dir
 from core.text import excerpt
 from sparql.followers import catch_up_all
 from sparql.pool import QueryPool
@@ -44,7 +45,7 @@ class Platform:
     @classmethod
     def open(cls, settings: Settings, *, start_workers: bool = True, store: OxigraphStore | None = None) -> "Platform":
         """Open the store, the gate with its hooks and the derived indexes: the one factory of server and CLI."""
-        settings.home.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.home)  # a new home is its owner's only (it holds server.json, accounts.sqlite)
         store = store or open_store(settings.path(settings.store.path))
         platform = cls(settings=settings, store=store)
         from server.search import SearchIndex  # derived index, follows publish events
