@@ -14,7 +14,7 @@ FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 class BoundedFormatter(logging.Formatter):
-    """Cut the message to ``max_chars`` before formatting it, then every line of the result (tracebacks)."""
+    """Cut the message to ``max_chars`` before formatting it, and each line of a traceback or stack."""
 
     def __init__(self, max_chars: int, fmt: str = FORMAT) -> None:
         super().__init__(fmt)
@@ -24,9 +24,15 @@ class BoundedFormatter(logging.Formatter):
         message = record.getMessage()
         if len(message) > self.max_chars:
             record.msg, record.args = bounded(message, self.max_chars), None
-        text = super().format(record)
-        if len(text) <= self.max_chars:
-            return text
+        return super().format(record)
+
+    def formatException(self, ei) -> str:  # noqa: N802 (logging's name)
+        return self._lines(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:  # noqa: N802
+        return self._lines(super().formatStack(stack_info))
+
+    def _lines(self, text: str) -> str:
         return "\n".join(bounded(line, self.max_chars) for line in text.split("\n"))
 
 
