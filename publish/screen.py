@@ -12,7 +12,7 @@ from typing import Mapping, Sequence
 
 import pyoxigraph as ox
 
-from core.text import describe, excerpt, first_unfit
+from core.text import UNFIT_FOR_XML, describe, excerpt, first_unfit
 from ontology.namespaces import PREFIXES
 from shapes.report import VIOLATION, Finding, ValidationReport
 
@@ -97,28 +97,15 @@ def _too_long(dataset_id: str, focus: str, where: str, path: str, text: str, lim
 
 def screen_graph(uri: str, triples: Sequence[ox.Triple], limits: TextLimits) -> list[Finding]:
     """Return the findings of one dataset graph: text XML cannot carry, literals and IRIs over their limit."""
-    dataset_id = uri.rsplit("/", 1)[-1]
+    if _fits(triples, limits):
+        return []  # the common case, decided by one search over all the graph's text
     findings: list[Finding] = []
     extra = 0
     for t in triples:
-        path = t.predicate.value
-        focus = _label(t.subject)
         for role, term in (("subject", t.subject), ("predicate", t.predicate), ("object", t.object)):
-            if isinstance(term, ox.Literal):
-                where = short(path)
-                limit = limits.literal_limit(path)
-                key = "gate.literal_limits" if path in limits.per_property else "gate.max_literal_chars"
-                problem = (_unfit(dataset_id, focus, where, path, term.value)
-                           or (_too_long(dataset_id, focus, where, path, term.value, limit, key)
-                               if len(term.value) > limit else None))
-            elif isinstance(term, ox.NamedNode):
-                where = f"the IRI ({role} of {short(path)})"
-                problem = (_unfit(dataset_id, focus, where, path, term.value)
-                           or (_too_long(dataset_id, focus, where, path, term.value, limits.max_iri_chars,
-                                         "gate.max_iri_chars") if len(term.value) > limits.max_iri_chars
-                               else None))
-            else:
+            if isinstance(term, ox.BlankNode):
                 continue
+            problem = _problem(uri, t, role, term, limits)
             if problem is None:
                 continue
             if len(findings) < MOST_FINDINGS:
@@ -126,10 +113,49 @@ def screen_graph(uri: str, triples: Sequence[ox.Triple], limits: TextLimits) -> 
             else:
                 extra += 1
     if extra:
+        dataset_id = uri.rsplit("/", 1)[-1]
         findings.append(Finding(uri, None, PATTERN, VIOLATION, SHAPE,
                                 f"数据集 {dataset_id}：另有 {extra} 处同类问题未列出",
                                 f"dataset {dataset_id}: {extra} more problems of the same kinds are not listed"))
     return findings
+
+
+def _fits(triples: Sequence[ox.Triple], limits: TextLimits) -> bool:
+    """Tell quickly whether every literal is XML text within its limit and every IRI within its own.
+
+    IRIs need no search for unfit characters: pyoxigraph refuses them in an IRI (ValueError, or a parse error).
+    """
+    literal, named, max_iri = ox.Literal, ox.NamedNode, limits.max_iri_chars
+    least = min(limits.max_literal_chars, *limits.per_property.values()) if limits.per_property \
+        else limits.max_literal_chars
+    texts = []
+    for t in triples:
+        o = t.object
+        if type(o) is literal:
+            value = o.value
+            if len(value) > least and len(value) > limits.literal_limit(t.predicate.value):
+                return False
+            texts.append(value)
+        elif type(o) is named and len(o.value) > max_iri:
+            return False
+        if len(t.subject.value) > max_iri or len(t.predicate.value) > max_iri:
+            return False
+    return UNFIT_FOR_XML.search("\n".join(texts)) is None
+
+
+def _problem(uri: str, t: ox.Triple, role: str, term, limits: TextLimits) -> Finding | None:
+    """Describe what is wrong with one term of a triple (unfit text, or over its limit), if anything."""
+    dataset_id = uri.rsplit("/", 1)[-1]
+    path, focus, text = t.predicate.value, _label(t.subject), term.value
+    if isinstance(term, ox.Literal):
+        where, limit = short(path), limits.literal_limit(path)
+        key = "gate.literal_limits" if path in limits.per_property else "gate.max_literal_chars"
+    else:
+        where, limit, key = f"the IRI ({role} of {short(path)})", limits.max_iri_chars, "gate.max_iri_chars"
+    unfit = _unfit(dataset_id, focus, where, path, text)
+    if unfit is not None:
+        return unfit
+    return _too_long(dataset_id, focus, where, path, text, limit, key) if len(text) > limit else None
 
 
 def screen(graphs: Mapping[str, Sequence[ox.Triple]], limits: TextLimits, profile: str = ""
