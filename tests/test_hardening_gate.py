@@ -461,3 +461,30 @@ def test_remove_finds_the_dataset_whatever_base_uri_it_was_published_under(tmp_p
     missing = wodp(home, "remove", dataset_id, "demo.nope")
     assert missing.returncode == 1 and "no dataset" in missing.stderr
     assert json.loads(missing.stdout)["not_found"] == [dataset_id, "demo.nope"]
+
+
+def test_csw_worker_skips_a_bad_record_and_takes_its_fixed_version(tmp_path):
+    import pyoxigraph as ox
+
+    from demo.generator import build_demo_catalog
+    from ogc.csw.repository import PARALLEL_FROM, CswRepository
+    from sparql.store import OxigraphStore
+
+    datasets = build_demo_catalog(BASE, 11, PARALLEL_FROM + 5, 0).datasets
+    bad = datasets[3]
+    graphs = {d.uri: list(d.triples) for d in datasets}
+    graphs[bad.uri] = [ox.Triple(t.subject, t.predicate, ox.Literal("坏\u0001", language="zh-CN"))
+                       if t.predicate.value == TITLE and t.subject.value == bad.uri else t for t in bad.triples]
+    store = OxigraphStore(tmp_path / "store")
+    repository = CswRepository(tmp_path / "csw.sqlite")
+    store.subscribe(lambda event: repository.follow(store, event))
+    try:
+        store.put_datasets(graphs)  # a large publish: rows are built in the worker process
+        assert repository.count() == len(datasets) - 1
+        assert list(repository.skipped()) == [bad.uri] and "XML" in repository.skipped()[bad.uri]
+        assert repository.in_step_with(store)  # skipped datasets count: no rebuild at every start-up
+        store.put_datasets({bad.uri: list(bad.triples)})
+        assert repository.count() == len(datasets) and repository.skipped() == {}
+    finally:
+        repository.close()
+        store.close()

@@ -113,7 +113,9 @@ def main() -> None:
             gone = set(removed) | (set(put) - {row["identifier"] for row in rows})
             repository.write(rows, delete=gone, skipped=skipped)
         except Exception as exc:  # reported to the parent, which rebuilds from the store
-            error = f"{type(exc).__name__}: {exc}"
+            from core.text import excerpt
+
+            error = f"{type(exc).__name__}: {excerpt(str(exc), 500)}"  # never a whole record in a message
         answer = pickle.dumps((seq, error), protocol=pickle.HIGHEST_PROTOCOL)
         stdout.write(HEADER.pack(len(answer)) + answer)
         stdout.flush()
