@@ -1,5 +1,8 @@
 """Publish dataset graphs through the SHACL gate: valid ones are stored, the others held back.
 
+Before validation the gate screens each graph's text (publish/screen.py): text XML cannot carry and literals
+over their limit (settings ``gate``) hold the dataset with a report, keeping none of its text.
+
 The parts that take part in publication (precedence and provenance, layers, quality) are hooks
 (publish/hooks.py), added by the one factory that builds the gate for the server and the CLI
 (server.platform.Platform).
