@@ -20,16 +20,16 @@ def first_unfit(text: str) -> tuple[int, str] | None:
     return (match.start(), match.group()) if match else None
 
 
-def describe(char: str) -> str:
-    """Name a character that XML cannot carry, e.g. 'U+0001 (a control character)'."""
+def describe(char: str, zh: bool = False) -> str:
+    """Name a character that XML cannot carry, e.g. 'U+0001 (a control character)' or 'U+0001（控制字符）'."""
     code = ord(char)
     if 0xD800 <= code <= 0xDFFF:
-        kind = "a lone surrogate"
+        kind = ("a lone surrogate", "孤立代理项")
     elif code in (0xFFFE, 0xFFFF):
-        kind = "a noncharacter"
+        kind = ("a noncharacter", "非字符")
     else:
-        kind = "a control character"
-    return f"U+{code:04X} ({kind})"
+        kind = ("a control character", "控制字符")
+    return f"U+{code:04X}（{kind[1]}）" if zh else f"U+{code:04X} ({kind[0]})"
 
 
 def visible(text: str) -> str:

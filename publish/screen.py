@@ -79,7 +79,7 @@ def _unfit(dataset_id: str, focus: str, where: str, path: str, text: str) -> Fin
     index, char = found
     return Finding(
         focus, path, PATTERN, VIOLATION, SHAPE,
-        f"数据集 {dataset_id}：{where} 的第 {index + 1} 个字符是 {describe(char)}，"
+        f"数据集 {dataset_id}：{where} 的第 {index + 1} 个字符是 {describe(char, zh=True)}，"
         "XML 无法承载此字符，请删除后重新提交",
         f"dataset {dataset_id}: {where} holds {describe(char)} at character {index + 1}, which XML cannot "
         "carry; remove it and send the record again",
