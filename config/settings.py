@@ -91,6 +91,7 @@ class DemoSettings(_Section):
 
 class LoggingSettings(_Section):
     level: str = "INFO"
+    max_line_chars: int = Field(2000, ge=200)
 
 
 class TiandituSettings(_Section):
@@ -207,6 +208,12 @@ class InputLimits(_Section):
     xlsx_max_cell_chars: int = Field(32_767, ge=255)
     csv_max_rows: int = Field(1_000_000, ge=1)
     csv_max_field_chars: int = Field(1_000_000, ge=1024)
+class GateSettings(_Section):
+    """Text the publication gate refuses before validation (publish/screen.py)."""
+
+    max_literal_chars: int = Field(20_000, ge=100)
+    literal_limits: dict[str, int] = Field(default_factory=dict)
+    max_iri_chars: int = Field(8_000, ge=100)
 
 
 class Settings(_Section):
@@ -230,6 +237,7 @@ class Settings(_Section):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     sandbox: SandboxSettings
     input_limits: InputLimits = InputLimits()
+    gate: GateSettings
 
     def path(self, relative: str) -> Path:
         """Resolve a path setting against the data directory."""

@@ -1,5 +1,8 @@
 """Publish dataset graphs through the SHACL gate: valid ones are stored, the others held back.
 
+Before validation the gate screens each graph's text (publish/screen.py): text XML cannot carry and literals
+over their limit (settings ``gate``) hold the dataset with a report, keeping none of its text.
+
 The parts that take part in publication (precedence and provenance, layers, quality) are hooks
 (publish/hooks.py), added by the one factory that builds the gate for the server and the CLI
 (server.platform.Platform).
@@ -24,6 +27,7 @@ from core.errors import WodpError
 from core.storage import StorageFullError, guarded, storage_error, storage_kind
 from ontology.namespaces import DCT, DEPARTMENT
 from publish.hooks import GateHook
+from publish.screen import TextLimits, screen
 from shapes.report import ValidationReport
 from sparql.quarantine import Quarantine
 from sparql.store import OxigraphStore
@@ -58,7 +62,7 @@ class Publisher:
 
     def __init__(self, store: OxigraphStore, quarantine: Quarantine, validator, profile: str = "wuhan",
                  batch_validator=None, tombstones: Quarantine | None = None, hooks: Sequence[GateHook] = (),
-                 digest=None, storage=None) -> None:
+                 digest=None, storage=None, limits: TextLimits | None = None) -> None:
         self.store = store
         self.quarantine = quarantine
         self.tombstones = tombstones
@@ -67,6 +71,7 @@ class Publisher:
         self.profile = profile
         self.hooks: list[GateHook] = list(hooks)  # called in this order at each point of a publication
         self.digest = digest  # (uri, triples) -> content hash, for publications that bring none (pushes, loads)
+        self.limits = limits or TextLimits()  # text the gate refuses before validation (publish/screen.py)
         self.storage = storage  # core.storage.DiskGuard: refuses writes on a full disk, releases its reserve
         self._pending: list[tuple] = []  # hook calls that could not be made for lack of space, made at recovery
         self._pending_lock = threading.Lock()
@@ -151,12 +156,18 @@ class Publisher:
             return PublishOutcome(superseded=tuple(superseded))
         if hashes is None and self.digest is not None:
             hashes = {uri: self.digest(uri, triples) for uri, triples in graphs.items()}
+        held: dict[str, ValidationReport] = {}
+        for uri, report in screen(graphs, self.limits, profile or self.profile).items():
+            # text XML cannot carry, or longer than its limit: held with its report, its text never kept
+            held[uri] = report
+            self.quarantine.hold(uri.rsplit("/", 1)[-1], uri, [], report_to_json(report), source,
+                                 department_of(uri, graphs[uri]))
+        graphs = {uri: triples for uri, triples in graphs.items() if uri not in held}
         for enrich in self._each("enrich"):  # e.g. a layer's distributions and extent, validated with the rest
             graphs = {uri: enrich(uri, triples) for uri, triples in graphs.items()}
         accepted: dict[str, list[ox.Triple]] = {}
-        held: dict[str, ValidationReport] = {}
         warnings = 0
-        reports = self.reports(graphs, profile or self.profile)
+        reports = self.reports(graphs, profile or self.profile) if graphs else {}
         for uri, triples in graphs.items():
             report = reports[uri]
             dataset_id = uri.rsplit("/", 1)[-1]

@@ -23,6 +23,8 @@ import pyoxigraph as ox
 
 from ontology.namespaces import DEPARTMENT, FOAF, RDF, WODP
 from core.errors import BadRequestError, NotFoundError
+from core.identifiers import is_dataset_id
+from core.private import private_dir, private_sqlite
 from core.sqlite import ThreadConnections
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P, DKLEN = 2 ** 14, 8, 1, 32
@@ -35,7 +37,18 @@ CREATE TABLE IF NOT EXISTS accounts(
   id TEXT PRIMARY KEY, department TEXT NOT NULL, name TEXT NOT NULL, token_hash TEXT NOT NULL,
   created TEXT NOT NULL, revoked TEXT, last_used TEXT);
 CREATE INDEX IF NOT EXISTS accounts_department ON accounts(department);
+CREATE TABLE IF NOT EXISTS grants(
+  dataset_id TEXT NOT NULL, department TEXT NOT NULL, granted TEXT NOT NULL, note TEXT,
+  PRIMARY KEY (dataset_id, department));
 """
+# a department code inside a 资源代码 (420100-D017-13134): the department that owns the identifier
+_DEPARTMENT_CODE = re.compile(r"(?<![A-Za-z0-9])D\d{3}(?![A-Za-z0-9])")
+
+
+def coded_department(dataset_id: str) -> str | None:
+    """Return the department code inside a dataset id's key (``wuhan.420100-D017-13134`` -> D017), else None."""
+    found = _DEPARTMENT_CODE.search(dataset_id.partition(".")[2])
+    return found.group() if found else None
 
 
 @dataclass(frozen=True)
@@ -103,10 +116,10 @@ class AccountStore:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
+        private_sqlite(self.path)  # 0600 before SQLite opens it: its -wal and -shm take the same mode
         self._db = ThreadConnections(self.path)
         self._conn().executescript(SCHEMA)
-        os.chmod(self.path, 0o600)
 
     def _conn(self) -> sqlite3.Connection:
         return self._db.get()
@@ -150,6 +163,50 @@ class AccountStore:
         if account is None:
             raise NotFoundError(f"no account {account_id!r}")
         return account
+
+    # -- grants: identifiers a department may publish without its code inside ---------------------------
+    def grant(self, department: str, dataset_id: str, note: str | None = None) -> dict:
+        """Let a department publish one dataset id (one without its code, or another department's)."""
+        department = department.strip().upper()
+        if department not in department_codes():
+            raise BadRequestError(f"unknown department code {department!r}: use a code of ontology/departments.ttl")
+        if not is_dataset_id(dataset_id):
+            raise BadRequestError(f"{dataset_id!r} is not a dataset identifier (source.key, e.g. wuhan.420100-D017-1)")
+        self._conn().execute("INSERT OR REPLACE INTO grants(dataset_id, department, granted, note) VALUES (?,?,?,?)",
+                             (dataset_id, department, _now(), note))
+        return {"dataset_id": dataset_id, "department": department}
+
+    def ungrant(self, department: str, dataset_id: str) -> bool:
+        """Withdraw a grant; True if there was one."""
+        cursor = self._conn().execute("DELETE FROM grants WHERE dataset_id = ? AND department = ?",
+                                      (dataset_id, department.strip().upper()))
+        return cursor.rowcount > 0
+
+    def grants(self, department: str | None = None) -> list[dict]:
+        """Return the grants (of one department when given), by dataset id."""
+        sql, args = "SELECT dataset_id, department, granted, note FROM grants", ()
+        if department:
+            sql, args = sql + " WHERE department = ?", (department.strip().upper(),)
+        rows = self._conn().execute(sql + " ORDER BY dataset_id, department", args)
+        return [dict(zip(("dataset_id", "department", "granted", "note"), row)) for row in rows]
+
+    def is_granted(self, department: str, dataset_id: str) -> bool:
+        return self._conn().execute("SELECT 1 FROM grants WHERE dataset_id = ? AND department = ?",
+                                    (dataset_id, department)).fetchone() is not None
+
+    def owner_rule(self, department: str, dataset_id: str) -> str | None:
+        """Return None when a department may publish an id (its code inside the 资源代码, or a grant), else why not."""
+        coded = coded_department(dataset_id)
+        if coded == department or self.is_granted(department, dataset_id):
+            return None
+        rule = (f"a department publishes only identifiers with its own code inside the 资源代码 (e.g. "
+                f"wuhan.420100-{department}-…) or identifiers granted to it (wodp account grant {department} "
+                f"{dataset_id})")
+        if coded is not None:
+            return (f"the 资源代码 of dataset {dataset_id} carries department code {coded}, so it is {coded}'s; "
+                    f"this token acts for department {department}: {rule}")
+        return (f"the 资源代码 of dataset {dataset_id} carries no department code and is not granted to "
+                f"department {department}: {rule}")
 
     def verify(self, token: str) -> Account | None:
         """Return the active account a token belongs to, else None."""

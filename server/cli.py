@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 from config.settings import Settings, SettingsError, load_settings
+from core.logs import FORMAT, bound_log_lines
 from core.errors import WodpError
 from sparql.errors import StoreBusyError
 
@@ -33,7 +34,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         host = settings.server.host if settings.server.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
         overrides["site"] = {"base_uri": f"http://{host}:{settings.server.port}"}
         settings = load_settings(overrides=overrides)
-    logging.basicConfig(level=settings.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=settings.logging.level, format=FORMAT)
+    bound_log_lines(settings.logging.max_line_chars)  # no line carries a whole record (core/logs.py)
     # httpx logs every request URL at INFO; URLs may carry keys (Tianditu's tk=), so keep it to warnings
     logging.getLogger("httpx").setLevel(logging.WARNING)
     return settings
@@ -228,13 +230,19 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
+    """Remove datasets by id, whatever base URI they were published under; exit 1 if an id was not found."""
     settings = _settings(args)
-    uris = [f"{settings.base_uri}/datasets/{i}" for i in args.ids]
-    return _with_store(
+    from server.internal import remove_by_id
+
+    _with_store(
         settings,
-        lambda platform: {"removed": len(platform.store.remove_datasets(uris).removed)},
+        lambda platform: remove_by_id(platform.store, args.ids),
         lambda server: _post(server, "/internal/remove", json.dumps(args.ids).encode(), "application/json"),
     )
+    if _LAST.get("not_found"):
+        print(f"wodp: no dataset {', '.join(_LAST['not_found'])} in {settings.home}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_harvest(args: argparse.Namespace) -> int:
@@ -264,7 +272,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from server.validation_api import read_upload, validate_graphs
     from shapes.validate import get_validator
 
+    from publish.screen import TextLimits
+
     validator = get_validator(args.engine)
+    limits = TextLimits.from_settings(settings.gate)
     violations = 0
     documents = []
     for name in args.files:
@@ -275,7 +286,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             raise WodpError(f"{path}: cannot read: {exc.strerror}") from exc
         graphs, problems, figures = read_upload(data, path.name, args.mapping, settings.base_uri,
                                                 jurisdiction=args.jurisdiction, limits=settings.input_limits)
-        report, counted = validate_graphs(validator, graphs, args.profile, figures)
+        report, counted = validate_graphs(validator, graphs, args.profile, figures, limits)
         violations += report.count("Violation")
         documents.append((path, len(graphs), report, problems, counted))
     if args.format == "json":
@@ -341,6 +352,20 @@ def cmd_account(args: argparse.Namespace) -> int:
         elif args.action == "revoke":
             account = accounts.revoke(args.id)
             print(f"account {account.id} of {account.department} revoked at {account.revoked}")
+        elif args.action in ("grant", "ungrant"):
+            from harvesters.provenance import channel_dataset_id
+
+            dataset_id = args.id if "." in args.id else channel_dataset_id(args.id)  # a bare 资源代码
+            if args.action == "grant":
+                granted = accounts.grant(args.department, dataset_id, args.note)
+                print(f"department {granted['department']} may publish {dataset_id}")
+            elif accounts.ungrant(args.department, dataset_id):
+                print(f"grant of {dataset_id} to {args.department.upper()} withdrawn")
+            else:
+                raise WodpError(f"no grant of {dataset_id} to {args.department.upper()}")
+        elif args.action == "grants":
+            for g in accounts.grants(args.department):
+                print(f"{g['dataset_id']}  {g['department']}  granted {g['granted']}  {g['note'] or ''}".rstrip())
         else:
             for a in accounts.list(args.department):
                 state = f"revoked {a.revoked}" if a.revoked else "active"
@@ -395,6 +420,14 @@ def build_parser() -> argparse.ArgumentParser:
     actions.add_parser("list", help="list the accounts (never their tokens)").add_argument(
         "--department", help="only this department's accounts")
     actions.add_parser("revoke", help="revoke an account's token at once").add_argument("id")
+    for action, text in (("grant", "let a department publish a dataset id without its code inside the 资源代码"),
+                         ("ungrant", "withdraw such a grant")):
+        a = actions.add_parser(action, help=text)
+        a.add_argument("department", help="department code, e.g. D012")
+        a.add_argument("id", help="dataset id (wuhan.420100-D017-13134) or a bare 资源代码")
+        if action == "grant":
+            a.add_argument("--note", help="why (kept with the grant)")
+    actions.add_parser("grants", help="list the grants").add_argument("--department", help="only this department's")
     p.set_defaults(func=cmd_account)
     return parser
 

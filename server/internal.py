@@ -12,6 +12,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from core.errors import BadRequestError, WodpError
 from core.identifiers import is_dataset_id
+from core.private import write_private
 from sparql.loader import parse_rdf, split_datasets
 
 bp = Blueprint("internal", __name__, url_prefix="/internal")
@@ -26,11 +27,7 @@ class ForbiddenError(WodpError):
 def write_server_file(home: Path, url: str, pid: int) -> str:
     """Record where the server listens and the token local commands must show; return the token."""
     token = secrets.token_urlsafe(32)
-    path = home / "server.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"url": url, "pid": pid, "token": token}))
-    tmp.chmod(0o600)
-    tmp.replace(path)
+    write_private(home / "server.json", json.dumps({"url": url, "pid": pid, "token": token}).encode())
     return token
 
 
@@ -79,8 +76,29 @@ def remove():
     """Remove datasets by identifier."""
     _check()
     ids = request.get_json(silent=True)
-    if not isinstance(ids, list) or not all(isinstance(i, str) and is_dataset_id(i) for i in ids):
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
         raise BadRequestError("expected a JSON list of dataset identifiers")
-    platform = current_app.extensions["wodp"]
-    event = platform.store.remove_datasets(platform.dataset_uri(i) for i in ids)
-    return jsonify(removed=len(event.removed), generation=event.generation)
+    return jsonify(remove_by_id(current_app.extensions["wodp"].store, ids))
+
+
+def dataset_uris_by_id(store, ids) -> tuple[list[str], list[str]]:
+    """Return (URIs of the stored datasets with these ids, ids not found), whatever base URI they were stored under.
+
+    A dataset's URI is ``{base_uri}/datasets/{id}``, and the base URI may have changed since it was published
+    (``--port``, ``site.base_uri``): so the id is looked for among the stored datasets' URIs.
+    """
+    wanted = {i for i in ids if is_dataset_id(i)}
+    found: dict[str, list[str]] = {}
+    for uri in store.dataset_uris():
+        head, sep, tail = uri.rpartition("/datasets/")
+        if sep and tail in wanted:
+            found.setdefault(tail, []).append(uri)
+    return [u for i in ids for u in found.get(i, ())], [i for i in ids if i not in found]
+
+
+def remove_by_id(store, ids) -> dict:
+    """Remove the datasets with these ids; answer how many were removed and which ids were not found."""
+    uris, missing = dataset_uris_by_id(store, ids)
+    event = store.remove_datasets(uris)
+    return {"removed": len(event.removed), "uris": list(event.removed), "not_found": missing,
+            "generation": event.generation}

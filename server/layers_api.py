@@ -1,4 +1,4 @@
-"""Show the spatialization of each spatial dataset: its layer, and the report of rows placed and unresolved."""
+"""Show the reports of the derived data: each layer (rows placed, unresolved), each index (datasets left out)."""
 
 from __future__ import annotations
 
@@ -53,3 +53,15 @@ def layer(layer_id: str):
     body["report"] = info.report
     body["fields"] = info.fields
     return _json(body)
+
+
+@bp.get("/api/indexes")
+def indexes():
+    """List the derived indexes (search, changes, layers, records, CSW) and the datasets each had to leave out."""
+    platform = current_app.extensions["wodp"]
+    found = []
+    for follower in platform.followers:
+        skipped = follower.skipped()
+        found.append({"index": type(follower).__name__, "skipped": len(skipped),
+                      "skipped_datasets": [{"dataset": uri, "reason": reason} for uri, reason in skipped.items()]})
+    return _json({"indexes": found, "skipped": sum(i["skipped"] for i in found)})

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from config.settings import Settings
+from core.private import private_dir
+from core.text import excerpt
 from sparql.followers import catch_up_all
 from sparql.pool import QueryPool
 from sparql.store import OxigraphStore, open_store
@@ -16,7 +18,7 @@ log = logging.getLogger(__name__)
 _demo_lock = threading.Lock()
 
 
-@dataclass
+@dataclass(repr=False)  # its fields' reprs would write a whole catalogue (the demo's datasets) into a log line
 class Platform:
     """Everything a request handler needs; made once per process by create_app."""
 
@@ -46,7 +48,7 @@ class Platform:
     @classmethod
     def open(cls, settings: Settings, *, start_workers: bool = True, store: OxigraphStore | None = None) -> "Platform":
         """Open the store, the gate with its hooks and the derived indexes: the one factory of server and CLI."""
-        settings.home.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.home)  # a new home is its owner's only (it holds server.json, accounts.sqlite)
         store = store or open_store(settings.path(settings.store.path))
         platform = cls(settings=settings, store=store)
         platform._open_storage()
@@ -127,7 +129,9 @@ class Platform:
 
     def _open_gate(self) -> None:
         """Make the publication gate: SHACL validation, quarantine, quality measurements."""
-        self.publisher = build_publisher(self.store, self.settings.home)
+        from publish.screen import TextLimits
+
+        self.publisher = build_publisher(self.store, self.settings.home, TextLimits.from_settings(self.settings.gate))
         self.publisher.storage = self.storage
         self.validator = self.publisher.validator
         self.quarantine = self.publisher.quarantine
@@ -234,8 +238,8 @@ class Platform:
                 from core.storage import storage_kind
 
                 if storage_kind(exc) is None:
-                    log.exception("%s failed to follow generation %d; it catches up at recovery", name,
-                                  event.generation)
+                    log.exception("%s failed to follow generation %d; it catches up at recovery: %s", name,
+                                  event.generation, excerpt(str(exc), 500))
                 else:
                     log.warning("%s failed to follow generation %d (%s); it catches up when space is back",
                                 name, event.generation, str(exc))
@@ -304,7 +308,7 @@ def home_lock_path(home: Path) -> Path:
     return home / "server.json"
 
 
-def build_publisher(store: OxigraphStore, home: Path):
+def build_publisher(store: OxigraphStore, home: Path, limits=None):
     """Make the gate with its own hooks (quality); Platform.open adds the ledger's and the layers'."""
     from publish.gate import Publisher
     from shapes.errors import EngineUnavailableError
@@ -320,4 +324,4 @@ def build_publisher(store: OxigraphStore, home: Path):
         batch = None
     return Publisher(store, Quarantine(home / "quarantine"), batch or get_validator("pyshacl"), profile="wuhan",
                      batch_validator=batch, tombstones=Quarantine(home / "withdrawn"), hooks=[QualityHook()],
-                     digest=content_hash)
+                     digest=content_hash, limits=limits)

@@ -23,6 +23,7 @@ from server.validation_api import (RDF_SUFFIXES, RDF_TYPES, graphs_from_ntriples
 from core import jsonsafe
 from core.errors import BadRequestError, GoneError, NotFoundError, WodpError
 from core.identifiers import is_dataset_id
+from core.text import lone_surrogate_in, lone_surrogate_message
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,9 @@ def _json_body(data: bytes, charset: str | None, limits=None) -> bytes:
     records = doc if isinstance(doc, list) else [doc]
     if not records or not all(isinstance(r, dict) and r for r in records):
         raise BadRequestError("request body: expected one JSON object (a dataset record) or a list of them")
+    found = lone_surrogate_in(doc)
+    if found is not None:
+        raise BadRequestError(f"request body: {lone_surrogate_message(found)}", status=422, code="unfit-text")
     return text.encode("utf-8")
 
 
@@ -175,6 +179,12 @@ def owner_of(platform, dataset_id: str) -> tuple[str | None, str | None]:
 
 
 def _check_owner(account: Account, graphs: dict, problems: list) -> None:
+    """Refuse (403) a push of a dataset that names another publisher, or whose id is not the department's.
+
+    The id is the department's when its 资源代码 carries the department's code (wuhan.420100-D017-…) or when
+    the id is granted to it (``wodp account grant``); such a department may publish it even over a version
+    another department published before this rule.
+    """
     platform = _platform()
     prefix = platform.dataset_uri("")
     for uri, triples in graphs.items():
@@ -187,20 +197,28 @@ def _check_owner(account: Account, graphs: dict, problems: list) -> None:
                               if p.field == "publisher" or p.kind == "not-in-our-scheme")
             raise ForbiddenError(f"dataset {dataset_id} {what}; this token may only publish datasets of "
                                  f"department {account.department}" + (f" ({hints})" if hints else ""))
+        refused = platform.accounts.owner_rule(account.department, dataset_id)
+        if refused is None:
+            continue
         holder, state = owner_of(platform, dataset_id)
         if state is not None and holder != account.department:
-            raise ForbiddenError(f"dataset {dataset_id} belongs to department {holder or '(none of ours)'}; this "
-                                 f"token may only publish datasets of department {account.department}")
+            raise ForbiddenError(f"dataset {dataset_id} belongs to department {holder or '(none of ours)'}; "
+                                 + refused)
+        raise ForbiddenError(refused)
 
 
 def _own(account: Account, dataset_id: str) -> str | None:
-    """Return the state of one of the account's datasets; 404 if unknown, 403 if another department's."""
+    """Return the state of one of the account's datasets; 404 if unknown, 403 if another department's.
+
+    The account's are those its department published, and those whose id is its own (owner rule above).
+    """
     if not is_dataset_id(dataset_id):
         raise NotFoundError(f"{dataset_id!r} is not a dataset identifier")
-    holder, state = owner_of(_platform(), dataset_id)
+    platform = _platform()
+    holder, state = owner_of(platform, dataset_id)
     if state is None:
         raise NotFoundError(f"no dataset {dataset_id!r} in this catalogue")
-    if holder != account.department:
+    if holder != account.department and platform.accounts.owner_rule(account.department, dataset_id) is not None:
         raise ForbiddenError(f"dataset {dataset_id} belongs to department {holder or '(none)'}; this token "
                              f"acts for department {account.department} only")
     return state

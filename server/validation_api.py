@@ -11,6 +11,7 @@ from flask import Blueprint, Response, current_app, request
 
 from harvesters.figures import Figures, held_reasons
 from publish.gate import report_to_json
+from publish.screen import TextLimits, screen
 from shapes.report import ValidationReport
 from core.errors import BadRequestError, NotAcceptableError
 from sparql.formats import parse_accept
@@ -102,9 +103,15 @@ def read_upload(data: bytes, name: str, mapping: str | None, base_uri: str,
     raise BadRequestError(f"{name}: unknown format .{suffix}; use .ttl .jsonld .rdf .nt or .csv .xlsx .json .xml")
 
 
-def validate_graphs(validator, graphs: dict, profile: str, figures: Figures) -> tuple[ValidationReport, dict]:
-    """Validate each dataset; return the merged report and the figures with valid and held counts."""
-    reports = [validator.validate(list(t), profile=profile) for t in graphs.values()]
+def validate_graphs(validator, graphs: dict, profile: str, figures: Figures,
+                    limits: TextLimits | None = None) -> tuple[ValidationReport, dict]:
+    """Validate each dataset as the gate would; return the merged report and the figures (valid, held counts).
+
+    A dataset the gate refuses before validation (text XML cannot carry, a literal over its limit) gets the
+    gate's report, as a push or a harvest of it would.
+    """
+    refused = screen(graphs, limits or TextLimits(), profile)
+    reports = [refused.get(uri) or validator.validate(list(t), profile=profile) for uri, t in graphs.items()]
     held = [r for r in reports if not r.conforms]
     for report in held:
         figures.add_held(report_to_json(report))
@@ -149,16 +156,17 @@ def validate():
     report, datasets, problems, counted = isolated(
         validate_upload, data, name, mapping, platform.settings.base_uri, platform.settings.server.max_request_bytes,
         request.args.get("jurisdiction"), request.args.get("profile", "wuhan"), platform.settings.input_limits,
-        what="the upload")
+        platform.publisher.limits if platform.publisher is not None else None, what="the upload")
     return _render(report, datasets, problems, counted)
 
 
 def validate_upload(data: bytes, name: str, mapping: str | None, base_uri: str, max_bytes: int,
-                    jurisdiction: str | None, profile: str, limits=None) -> tuple[ValidationReport, int, list, dict]:
+                    jurisdiction: str | None, profile: str, limits=None,
+                    text_limits: TextLimits | None = None) -> tuple[ValidationReport, int, list, dict]:
     """Read an upload and validate it: (report, datasets, mapping problems, figures); a sandbox task."""
     graphs, problems, figures = read_upload(data, name, mapping, base_uri, max_bytes, jurisdiction=jurisdiction,
                                             limits=limits)
-    report, counted = validate_graphs(upload_validator(), graphs, profile, figures)
+    report, counted = validate_graphs(upload_validator(), graphs, profile, figures, text_limits)
     return report, len(graphs), problems, counted
 
 

@@ -7,6 +7,10 @@ at start-up, lets each one that is not in step catch up; so a new index is a new
 
 from __future__ import annotations
 
+import logging
+
+log = logging.getLogger(__name__)
+
 
 class Follower:
     """A derived index of the store; ``follow`` is required, the rest have defaults."""
@@ -26,10 +30,20 @@ class Follower:
     def rebuild(self, store) -> None:
         """Build the index again from the whole store."""
 
+    def skipped(self) -> dict[str, str]:
+        """Return the datasets the index had to leave out (identifier -> reason); none by default."""
+        return {}
+
 
 def catch_up_all(followers, store) -> list[str]:
     """Let every follower that is not in step with the store catch up; return their class names."""
-    behind = [f for f in followers if not f.in_step_with(store)]
-    for follower in behind:
-        follower.catch_up(store)
-    return [type(f).__name__ for f in behind]
+    behind = []
+    for follower in followers:
+        name = type(follower).__name__
+        try:  # one index that cannot catch up is reported; the others, and the server, go on
+            if not follower.in_step_with(store):
+                behind.append(name)
+                follower.catch_up(store)
+        except Exception as exc:
+            log.exception("%s could not catch up with the store: %s", name, str(exc)[:500])
+    return behind

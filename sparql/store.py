@@ -220,7 +220,9 @@ class OxigraphStore:
             try:
                 listener(event)
             except Exception:  # a derived index must not undo a publish
-                log.exception("publish listener %r failed on generation %d", listener, event.generation)
+                # name the listener, never its repr: a bound method's repr holds its object's (a whole catalogue)
+                name = getattr(listener, "__qualname__", type(listener).__name__)
+                log.exception("publish listener %s failed on generation %d", name, event.generation)
 
     # -- writes ----------------------------------------------------------------------------
     def put_datasets(self, graphs: Mapping[str, Sequence[ox.Triple]]) -> PublishEvent:

@@ -84,15 +84,16 @@ class RowWorker:
             self.proc.wait(timeout=5)
 
 
-def _rows(nquads: bytes, put: list[str]) -> list[dict]:
+def _rows(nquads: bytes, put: list[str], skipped: dict) -> list[dict]:
     import pyoxigraph as ox
 
-    from ogc.csw.records import dataset_row
+    from ogc.csw.repository import row_or_skip
 
     graphs: dict[str, list] = {uri: [] for uri in put}
     for quad in ox.parse(nquads, ox.RdfFormat.N_QUADS):
         graphs[quad.graph_name.value].append(quad.triple)
-    return [dataset_row(triples, uri) for uri, triples in graphs.items() if triples]
+    rows = (row_or_skip(triples, uri, skipped) for uri, triples in graphs.items() if triples)
+    return [row for row in rows if row is not None]
 
 
 def main() -> None:
@@ -107,11 +108,14 @@ def main() -> None:
         seq, nquads, put, removed = pickle.loads(read_exact(stdin, HEADER.unpack(header)[0]) or b"")
         error = None
         try:
-            rows = _rows(nquads, put)
+            skipped: dict = {}  # datasets whose record cannot be built: kept in the repository's table
+            rows = _rows(nquads, put, skipped)
             gone = set(removed) | (set(put) - {row["identifier"] for row in rows})
-            repository.write(rows, delete=gone)
+            repository.write(rows, delete=gone, skipped=skipped)
         except Exception as exc:  # reported to the parent, which rebuilds from the store
-            error = f"{type(exc).__name__}: {exc}"
+            from core.text import excerpt
+
+            error = f"{type(exc).__name__}: {excerpt(str(exc), 500)}"  # never a whole record in a message
         answer = pickle.dumps((seq, error), protocol=pickle.HIGHEST_PROTOCOL)
         stdout.write(HEADER.pack(len(answer)) + answer)
         stdout.flush()

@@ -3,6 +3,11 @@
 pycsw's own loader parses every record with OWSLib and writes through SQLAlchemy (~40 records/s here); this
 writes the same rows with plain sqlite3 from the dataset graphs, in one transaction per publish event, in WAL
 mode so that the pycsw process reads the previous state while a publish is written.
+
+A dataset whose record cannot be built (text XML cannot carry, from a store older than the gate's checks) is
+skipped and reported, never a reason to stop: it is logged once and kept in a table of its own
+(``skipped_records``: identifier, catalogue record date, reason), which ``in_step_with`` counts with the
+records and ``/api/indexes`` shows.
 """
 
 from __future__ import annotations
@@ -17,14 +22,18 @@ from typing import Iterable
 import pyoxigraph as ox
 
 from core.sqlite import rollback
+from core.text import excerpt
 from ogc.csw.indexer import IndexerError, RowWorker
 from ogc.csw.records import COLUMNS, dataset_row
+from sparql import records as store_records
 from sparql.followers import Follower
 
 log = logging.getLogger(__name__)
 
 PARALLEL_FROM = 100  # from a publish of this many datasets on, rows are built in a worker process (indexer.py)
 TABLE = "records"
+SKIPPED_DDL = ("CREATE TABLE IF NOT EXISTS skipped_records (identifier TEXT PRIMARY KEY, insert_date TEXT NOT NULL,"
+               " reason TEXT NOT NULL)")
 NOT_NULL = ("identifier", "typename", "schema", "mdsource", "insert_date", "xml", "anytext")
 UNINDEXED = ("identifier", "xml", "anytext", "wkt_geometry")  # pycsw indexes every other column
 WGS84_WKT = ('GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563,AUTHORITY["EPSG","7030"]],'
@@ -54,7 +63,7 @@ def records_ddl(table: str = TABLE) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {table} ({columns}, PRIMARY KEY (identifier))",
     ]
     ddl += [f"CREATE INDEX IF NOT EXISTS ix_{table}_{c} ON {table} ({c})" for c in COLUMNS if c not in UNINDEXED]
-    return ddl
+    return ddl + [SKIPPED_DDL]
 
 
 class CswRepository(Follower):
@@ -153,10 +162,18 @@ class CswRepository(Follower):
         """Return the (dataset URI, date_modified) that dct:modified and apiso:Modified queries compare."""
         return {(row["d"].value, row["m"].value) for row in store.query(DATASET_MODIFIED_QUERY)}
 
-    def in_step_with(self, store) -> bool:
-        """Tell whether the repository holds exactly the store's datasets at their modification times."""
+    def skipped(self) -> dict[str, str]:
+        """Return the datasets left out because their record could not be built: identifier -> reason."""
+        self.flush()
         with self._lock:
-            return self.count() == store.count_datasets() and self.modified() == self.store_modified(store)
+            return dict(self._conn.execute("SELECT identifier, reason FROM skipped_records ORDER BY identifier"))
+
+    def in_step_with(self, store) -> bool:
+        """Tell whether the repository holds (or has skipped) exactly the store's datasets at their times."""
+        with self._lock:
+            skipped = set(self._conn.execute("SELECT identifier, insert_date FROM skipped_records"))
+            return (self.count() + len(skipped) == store.count_datasets()
+                    and self.modified() | skipped == self.store_modified(store))
 
     # -- writes --------------------------------------------------------------------------------
     def rebuild(self, store) -> None:
@@ -164,10 +181,12 @@ class CswRepository(Follower):
         self.flush()
         with self._lock:
             started = time.perf_counter()
-            rows = list(self._rows(store, store.dataset_uris()))
-            self._write(rows, delete_all=True)
+            skipped: dict[str, tuple[str, str]] = {}
+            rows = list(self._rows(store, store.dataset_uris(), skipped=skipped))
+            self._write(rows, delete_all=True, skipped=skipped)
             self._measure(len(rows), started)
-        log.info("csw repository rebuilt: %d records (%.0f rows/s)", len(rows), self.last_write["rows_per_s"])
+        log.info("csw repository rebuilt: %d records (%.0f rows/s)%s", len(rows), self.last_write["rows_per_s"],
+                 f", {len(skipped)} datasets skipped (GET /api/indexes)" if skipped else "")
 
     def follow(self, store, event) -> None:
         """Apply one publish event: upsert the datasets it put, delete those it removed."""
@@ -180,9 +199,10 @@ class CswRepository(Follower):
             return
         with self._lock:  # read under the lock too, so an older event never overwrites a newer row
             started = time.perf_counter()
-            rows = list(self._rows(store, event.put, event))
+            skipped: dict[str, tuple[str, str]] = {}
+            rows = list(self._rows(store, event.put, event, skipped=skipped))
             gone = set(event.removed) | (set(event.put) - {row["identifier"] for row in rows})
-            self._write(rows, delete=gone)
+            self._write(rows, delete=gone, skipped=skipped)
             self._measure(len(rows) + len(gone), started)
 
     def _hand_over(self, store, event) -> None:
@@ -198,30 +218,41 @@ class CswRepository(Follower):
             except IndexerError as exc:
                 self._worker_failed(exc)
 
-    def write(self, rows: list[dict], *, delete: Iterable[str] = ()) -> None:
+    def write(self, rows: list[dict], *, delete: Iterable[str] = (),
+              skipped: dict[str, tuple[str, str]] | None = None) -> None:
         """Write rows and delete records in one transaction (the worker process's way in)."""
         with self._lock:
             started = time.perf_counter()
-            self._write(rows, delete=delete)
+            self._write(rows, delete=delete, skipped=skipped)
             self._measure(len(rows), started)
 
     @staticmethod
-    def _rows(store, uris: Iterable[str], event=None):
+    def _rows(store, uris: Iterable[str], event=None, *, skipped: dict[str, tuple[str, str]]):
         for uri in uris:
             triples = event.triples(store, uri) if event is not None else store.dataset_triples(uri)
             if triples:
-                yield dataset_row(triples, uri)
+                row = row_or_skip(triples, uri, skipped)
+                if row is not None:
+                    yield row
 
-    def _write(self, rows: list[dict], *, delete: Iterable[str] = (), delete_all: bool = False) -> None:
+    def _write(self, rows: list[dict], *, delete: Iterable[str] = (), delete_all: bool = False,
+               skipped: dict[str, tuple[str, str]] | None = None) -> None:
         columns = ", ".join(COLUMNS)
         insert = f"INSERT OR REPLACE INTO {self.table} ({columns}) VALUES ({', '.join('?' * len(COLUMNS))})"
+        skipped = skipped or {}
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
             if delete_all:
                 conn.execute(f"DELETE FROM {self.table}")
-            conn.executemany(f"DELETE FROM {self.table} WHERE identifier = ?", [(uri,) for uri in delete])
+                conn.execute("DELETE FROM skipped_records")
+            delete = [(uri,) for uri in delete]
+            conn.executemany(f"DELETE FROM {self.table} WHERE identifier = ?", delete)
+            conn.executemany("DELETE FROM skipped_records WHERE identifier = ?",
+                             delete + [(row["identifier"],) for row in rows])
             conn.executemany(insert, [tuple(row[c] for c in COLUMNS) for row in rows])
+            conn.executemany("INSERT OR REPLACE INTO skipped_records VALUES (?, ?, ?)",
+                             [(uri, date, reason) for uri, (date, reason) in skipped.items()])
             conn.execute("COMMIT")
         except BaseException:
             rollback(conn)
@@ -230,3 +261,15 @@ class CswRepository(Follower):
     def _measure(self, rows: int, started: float) -> None:
         seconds = time.perf_counter() - started
         self.last_write = {"rows": rows, "seconds": seconds, "rows_per_s": rows / seconds if seconds else 0.0}
+
+
+def row_or_skip(triples, uri: str, skipped: dict[str, tuple[str, str]]) -> dict | None:
+    """Return the row of one dataset, or None after noting in ``skipped`` why it cannot be built (and logging it)."""
+    try:
+        return dataset_row(triples, uri)
+    except Exception as exc:  # one bad record never stops the index: it is left out and reported
+        reason = f"{type(exc).__name__}: {excerpt(str(exc), 300)}"
+        _issued, modified = store_records.record_dates(triples, uri)
+        skipped[uri] = (modified.value if modified is not None else "", reason)
+        log.warning("csw repository: dataset %s skipped, its record cannot be built: %s", uri, reason)
+        return None

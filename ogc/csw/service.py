@@ -141,6 +141,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from core.logs import bound_log_lines
+
+    bound_log_lines(2000)  # the default of logging.max_line_chars: no line carries a whole record
     warnings.filterwarnings("ignore")  # pkg_resources and SQLAlchemy deprecation notes, once per import
     with open(args.config, encoding="utf-8") as handle:
         sections = json.load(handle)

@@ -21,7 +21,9 @@ class Harness:
         from server.changes import ChangeLog
 
         self.store = OxigraphStore(home / "store")
-        self.publisher = build_publisher(self.store, home)
+        from publish.screen import TextLimits
+
+        self.publisher = build_publisher(self.store, home, TextLimits.from_settings(self.settings.gate))
         self.changes = ChangeLog(home / "changes.sqlite")
         self.store.subscribe(lambda event: self.changes.follow(self.store, event))
         self.harvesting = Harvesting(self.settings, self.publisher)
