@@ -11,6 +11,7 @@ import json
 import re
 from typing import Any
 
+from core.text import lone_surrogate_message
 from core.bounded import InputLimitError, InputRefusedError, bound
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
@@ -103,9 +104,7 @@ def _check_string(value: str, name: str, path: str) -> None:
     found = _SURROGATE.search(value)
     if found:
         shown = path.encode("utf-8", "backslashreplace").decode("utf-8")
-        raise InputRefusedError(f"field {shown}: a lone surrogate (\\u{ord(found.group()):04x}) at character "
-                                f"{found.start()} is not a Unicode character; send the character itself "
-                                "(or both halves of its surrogate pair)", name=name, status=422)
+        raise InputRefusedError(lone_surrogate_message((shown, found.start(), found.group())), name=name, status=422)
 
 
 def _position(text: str, index: int) -> tuple[int, int]:

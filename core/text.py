@@ -54,30 +54,6 @@ def bounded(text: str, limit: int) -> str:
     return f"{text[:limit]}… ({len(text) - limit} more characters)"
 
 
-def lone_surrogate_in(tree) -> tuple[str, int, str] | None:
-    """Return (where, index, character) of the first lone surrogate in a parsed JSON value, else None.
-
-    JSON can write one (``"\\ud800"``) though no UTF-8 text holds it; no RDF term can carry it, so a reader
-    refuses the record at once, naming the field (a JSON path such as ``[0].资源名称``) and the position.
-    """
-    stack = [("", tree)]
-    while stack:
-        where, value = stack.pop()
-        if isinstance(value, str):
-            found = _SURROGATE.search(value)
-            if found:
-                return where or "(the document)", found.start(), found.group()
-        elif isinstance(value, dict):
-            for key, item in reversed(list(value.items())):
-                found = _SURROGATE.search(str(key))
-                if found:
-                    return f"{where}.{visible(str(key))}".lstrip(".") + " (its name)", found.start(), found.group()
-                stack.append((f"{where}.{key}".lstrip("."), item))
-        elif isinstance(value, list):
-            stack.extend((f"{where}[{n}]", item) for n, item in reversed(list(enumerate(value))))
-    return None
-
-
 def lone_surrogate_message(found: tuple[str, int, str]) -> str:
     """Say where a lone surrogate is and why it is refused."""
     where, index, char = found

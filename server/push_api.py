@@ -23,7 +23,6 @@ from server.validation_api import (RDF_SUFFIXES, RDF_TYPES, graphs_from_ntriples
 from core import jsonsafe
 from core.errors import BadRequestError, GoneError, NotFoundError, WodpError
 from core.identifiers import is_dataset_id
-from core.text import lone_surrogate_in, lone_surrogate_message
 
 log = logging.getLogger(__name__)
 
@@ -128,9 +127,6 @@ def _json_body(data: bytes, charset: str | None, limits=None) -> bytes:
     records = doc if isinstance(doc, list) else [doc]
     if not records or not all(isinstance(r, dict) and r for r in records):
         raise BadRequestError("request body: expected one JSON object (a dataset record) or a list of them")
-    found = lone_surrogate_in(doc)
-    if found is not None:
-        raise BadRequestError(f"request body: {lone_surrogate_message(found)}", status=422, code="unfit-text")
     return text.encode("utf-8")
 
 

@@ -109,8 +109,8 @@ def csw_bomb() -> str:
 @pytest.mark.parametrize("body, status, needle", [
     ('[{"标题": "a", "n": ' + "9" * 5001 + "}]", 413, r"a number of 5001 characters at line 1 column 19, more than "
                                                     r"input_limits\.json_max_number_digits = 100"),
-    ('[{"标题": "a\\ud800b"}]', 422, r"field \$\[0\]\.标题: a lone surrogate \(\\ud800\) at character 1"),
-    ('{"records": [{"\\udfffkey": 1}]}', 422, r"field \$\.records\[0\] \(a field name\): a lone surrogate"),
+    ('[{"标题": "a\\ud800b"}]', 422, r"field \$\[0\]\.标题: U\+D800 \(a lone surrogate\) at character 2"),
+    ('{"records": [{"\\udfffkey": 1}]}', 422, r"field \$\.records\[0\] \(a field name\): U\+DFFF \(a lone surrogate\)"),
     ("[" * 5000 + "]" * 5000, 413, r"JSON nested deeper than input_limits\.json_max_depth = 64"),
     ('[{"a": ' + "[" * 70 + "]" * 70 + "}]", 413, r"JSON nested deeper than input_limits\.json_max_depth = 64 \(at \$\[0\]\.a"),
 ])
