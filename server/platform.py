@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from config.settings import Settings
-from sparql.followers import catch_up_all
+from sparql.followers import FollowedDigests, catch_up_all, follower_name
 from sparql.pool import QueryPool
 from sparql.store import OxigraphStore, open_store
 
@@ -38,6 +38,8 @@ class Platform:
     ogc: object | None = None  # ogc.api.OgcApi: pygeoapi driven with our collections
     csw: object | None = None  # ogc.csw.CswService: the pycsw repository and its process
     followers: list = field(default_factory=list)  # every derived index (sparql.followers.Follower), in order
+    followed: FollowedDigests | None = None  # the dataset digests each follower applied (start-up verification)
+    verification: list = field(default_factory=list)  # what the start-up check found (sparql.followers)
     extras: dict = field(default_factory=dict)
 
     @classmethod
@@ -55,10 +57,13 @@ class Platform:
         platform._open_layers()
         platform._open_ogc()
         platform._open_csw()
+        platform.followed = FollowedDigests(settings.home / "followers.sqlite")
         store.subscribe(platform._on_publish)
-        behind = catch_up_all(platform.followers, store)  # sparql/followers.py
-        if behind:
-            log.info("caught up with the store: %s", ", ".join(behind))
+        platform.verification = catch_up_all(platform.followers, store, platform.followed)  # by content
+        repaired = sum(v.repaired for v in platform.verification)
+        log.info("start-up check of %d derived indexes against %d datasets: %d repairs%s",
+                 len(platform.followers), len(store.digests()), repaired,
+                 "".join(f"; {v.follower} caught up" for v in platform.verification if v.caught_up))
         if start_workers:
             platform.pool = QueryPool(store, settings.sparql, settings.home / "snapshots")
             platform.pool.start()
@@ -161,7 +166,20 @@ class Platform:
 
     def _on_publish(self, event) -> None:
         for index in self.followers:  # every derived index, in the order opened (sparql/followers.py)
-            index.follow(self.store, event)
+            name = follower_name(index)
+            try:
+                index.follow(self.store, event)
+            except Exception:  # one index failing must not keep the others behind; the next start-up repairs it
+                log.exception("%s failed to follow generation %d", name, event.generation)
+                if not index.keeps_digests and self.followed is not None:
+                    self.followed.forget(name, (*event.put, *event.removed))
+                continue
+            if index.keeps_digests or self.followed is None:
+                continue  # the index keeps its own digests (written with its rows)
+            if event.reset:
+                self.followed.replace(name, self.store.digests())
+            else:
+                self.followed.note(name, event.digests, event.removed)
 
     def dataset_uri(self, dataset_id: str) -> str:
         return f"{self.settings.base_uri}/datasets/{dataset_id}"
@@ -179,7 +197,7 @@ class Platform:
             self.ogc.close()
         if self.features is not None:
             self.features.close()
-        for index in (self.accounts, self.changes):
+        for index in (self.accounts, self.changes, self.followed):
             if index is not None:
                 index.close()
         self.store.close()

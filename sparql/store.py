@@ -14,6 +14,7 @@ from typing import Callable, Iterable, Iterator, Mapping, Protocol, Sequence
 import pyoxigraph as ox
 
 from sparql import records
+from sparql.digests import StoreDigests, graph_digest
 from sparql.errors import StoreBusyError, StoreError
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,8 @@ class PublishEvent:
     # the graphs of `put` exactly as stored (with their catalogue records), so that derived indexes
     # following the event need not read them back from the store
     graphs: Mapping[str, Sequence[ox.Triple]] = field(default_factory=dict, repr=False, compare=False)
+    # the digest of each graph of `put` as stored (sparql/digests.py): what a derived index remembers it followed
+    digests: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def triples(self, store: "CatalogStore", uri: str) -> list[ox.Triple]:
         """The stored triples of a dataset this event put (read from the store when not carried)."""
@@ -60,6 +63,7 @@ class CatalogStore(Protocol):
     def record_modified(self, uri: str) -> datetime | None: ...
     def quads(self, graph: str | None = None) -> Iterator[ox.Quad]: ...
     def dataset_uris(self) -> list[str]: ...
+    def digests(self) -> dict[str, str]: ...
     def count_datasets(self) -> int: ...
     def query(self, sparql: str, **kwargs) -> object: ...
     def last_modified(self) -> datetime: ...
@@ -86,8 +90,11 @@ class OxigraphStore:
                 ) from exc
             raise StoreError(f"cannot open the store at {path}: {exc}") from exc
         self._write_lock = threading.Lock()
+        # taken before the write lock is let go, held while listeners run: events reach them in commit order
+        self._emit_lock = threading.RLock()
         self._listeners: list[Listener] = []
         self._state_file = None if path is None else path.parent / (path.name + ".state.json")
+        self._digests = StoreDigests(None if path is None else path.parent / (path.name + ".digests.sqlite"))
         self.generation, self._modified = self._read_state()
         self._last_stamp: datetime | None = None
 
@@ -129,11 +136,15 @@ class OxigraphStore:
         self._listeners.append(listener)
 
     def _emit(self, event: PublishEvent) -> None:
-        for listener in self._listeners:
-            try:
-                listener(event)
-            except Exception:  # a derived index must not undo a publish
-                log.exception("publish listener %r failed on generation %d", listener, event.generation)
+        """Tell the listeners; called with the emit lock taken under the write lock (commit order)."""
+        try:
+            for listener in self._listeners:
+                try:
+                    listener(event)
+                except Exception:  # a derived index must not undo a publish
+                    log.exception("publish listener %r failed on generation %d", listener, event.generation)
+        finally:
+            self._emit_lock.release()
 
     # -- writes ----------------------------------------------------------------------------
     def put_datasets(self, graphs: Mapping[str, Sequence[ox.Triple]]) -> PublishEvent:
@@ -144,12 +155,17 @@ class OxigraphStore:
             new = set(fresh)
             stored = {uri: records.with_record(uri, triples, stamp, None if uri in new else self._issued(uri))
                       for uri, triples in graphs.items()}
+            digests = {uri: graph_digest(triples) for uri, triples in stored.items()}
+            self._digests.intend(digests)  # written ahead: a kill before settle is found at start-up
             if len(fresh) == len(graphs) and len(graphs) > 50:
                 self._bulk_insert(stored)
             else:
                 self._insert_new({u: t for u, t in stored.items() if u in new})
                 self._replace_many({u: t for u, t in stored.items() if u not in new})
-            event = PublishEvent(self._bump(), put=tuple(graphs), created=tuple(fresh), graphs=stored)
+            self._digests.settle(digests)
+            event = PublishEvent(self._bump(), put=tuple(graphs), created=tuple(fresh), graphs=stored,
+                                 digests=digests)
+            self._emit_lock.acquire()
         self._emit(event)
         return event
 
@@ -202,13 +218,15 @@ class OxigraphStore:
         """Remove dataset graphs; unknown URIs are ignored."""
         uris = tuple(uris)
         with self._write_lock:
+            present = [uri for uri in dict.fromkeys(uris) if self._store.contains_named_graph(ox.NamedNode(uri))]
+            self._digests.intend(dict.fromkeys(present))
             gone = []
-            for uri in uris:
-                graph = ox.NamedNode(uri)
-                if self._store.contains_named_graph(graph):
-                    self._store.update(f"DROP SILENT GRAPH {graph}")
-                    gone.append(uri)
+            for uri in present:
+                self._store.update(f"DROP SILENT GRAPH {ox.NamedNode(uri)}")
+                gone.append(uri)
+            self._digests.settle(gone)
             event = PublishEvent(self._bump(), removed=tuple(gone), reason=reason)
+            self._emit_lock.acquire()
         self._emit(event)
         return event
 
@@ -222,12 +240,16 @@ class OxigraphStore:
         """Remove everything."""
         with self._write_lock:
             self._store.clear()
+            self._digests.clear()
             event = PublishEvent(self._bump(), reset=True)
+            self._emit_lock.acquire()
         self._emit(event)
         return event
 
     def announce_reset(self) -> None:
         """Tell listeners to rebuild from the store (after start-up or a bulk change)."""
+        with self._write_lock:
+            self._emit_lock.acquire()
         self._emit(PublishEvent(self.generation, reset=True))
 
     # -- reads -----------------------------------------------------------------------------
@@ -250,6 +272,19 @@ class OxigraphStore:
             "SELECT ?d WHERE { GRAPH ?d { ?d a <http://www.w3.org/ns/dcat#Dataset> } } ORDER BY ?d"
         )
         return [row[0].value for row in rows]
+
+    def digests(self) -> dict[str, str]:
+        """Return the digest of every dataset graph as published (sparql/digests.py).
+
+        The first call checks the digest table against the store (a write cut short by a killed process,
+        a store made before digests were kept) and corrects it from the stored graphs.
+        """
+        if not self._digests.verified:
+            with self._write_lock:
+                fixed = self._digests.verify(self.dataset_uris(), self.dataset_triples)
+            if fixed:
+                log.info("store digests: %d corrected from the stored graphs", fixed)
+        return self._digests.all()
 
     def count_datasets(self) -> int:
         rows = self._store.query(
@@ -279,6 +314,7 @@ class OxigraphStore:
         store = self.__dict__.pop("_store", None)
         if store is not None:
             store.flush()
+            self._digests.close()
 
 
 def open_store(path: Path | None) -> OxigraphStore:

@@ -59,6 +59,8 @@ def records_ddl(table: str = TABLE) -> list[str]:
 class CswRepository(Follower):
     """pycsw's repository file, derived from the store: one row per published dataset."""
 
+    keeps_digests = True  # in table wodp_digests, written in the transaction of the rows (sparql/followers.py)
+
     def __init__(self, path: Path, table: str = TABLE) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -79,6 +81,8 @@ class CswRepository(Follower):
             try:
                 for statement in records_ddl(self.table):
                     self._conn.execute(statement)
+                self._conn.execute("CREATE TABLE IF NOT EXISTS wodp_digests (identifier TEXT PRIMARY KEY,"
+                                   " digest TEXT NOT NULL)")
                 if fresh:
                     self._conn.execute("INSERT OR IGNORE INTO spatial_ref_sys VALUES (4326, 'EPSG', 4326, ?)",
                                        (WGS84_WKT,))
@@ -144,6 +148,22 @@ class CswRepository(Follower):
         """Return the (dataset URI, date_modified) that dct:modified and apiso:Modified queries compare."""
         return {(row["d"].value, row["m"].value) for row in store.query(DATASET_MODIFIED_QUERY)}
 
+    def digests(self) -> dict[str, str]:
+        """Return the digest of each dataset version the repository holds (written with its rows)."""
+        self.flush()
+        with self._lock:
+            return dict(self._conn.execute("SELECT identifier, digest FROM wodp_digests"))
+
+    def adopt(self, digests) -> None:
+        """Note the store's digests for the records there are (a repository made before digests were kept)."""
+        self.flush()
+        with self._lock:
+            ids = {row[0] for row in self._conn.execute(f"SELECT identifier FROM {self.table}")}
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.executemany("INSERT OR REPLACE INTO wodp_digests VALUES (?, ?)",
+                                   [(u, d) for u, d in digests.items() if u in ids])
+            self._conn.execute("COMMIT")
+
     def in_step_with(self, store) -> bool:
         """Tell whether the repository holds exactly the store's datasets at their modification times."""
         with self._lock:
@@ -155,8 +175,10 @@ class CswRepository(Follower):
         self.flush()
         with self._lock:
             started = time.perf_counter()
+            digests = store.digests()
             rows = list(self._rows(store, store.dataset_uris()))
-            self._write(rows, delete_all=True)
+            self._write(rows, delete_all=True, digests={row["identifier"]: digests.get(row["identifier"], "")
+                                                        for row in rows})
             self._measure(len(rows), started)
         log.info("csw repository rebuilt: %d records (%.0f rows/s)", len(rows), self.last_write["rows_per_s"])
 
@@ -173,7 +195,7 @@ class CswRepository(Follower):
             started = time.perf_counter()
             rows = list(self._rows(store, event.put, event))
             gone = set(event.removed) | (set(event.put) - {row["identifier"] for row in rows})
-            self._write(rows, delete=gone)
+            self._write(rows, delete=gone, digests=_digests_of(event, rows))
             self._measure(len(rows) + len(gone), started)
 
     def _hand_over(self, store, event) -> None:
@@ -185,15 +207,15 @@ class CswRepository(Follower):
                 quads = (ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(uri))
                          for uri in event.put for t in event.triples(store, uri))
                 self._worker.submit(ox.serialize(quads, format=ox.RdfFormat.N_QUADS), list(event.put),
-                                    list(event.removed))
+                                    list(event.removed), dict(getattr(event, "digests", None) or {}))
             except IndexerError as exc:
                 self._worker_failed(exc)
 
-    def write(self, rows: list[dict], *, delete: Iterable[str] = ()) -> None:
+    def write(self, rows: list[dict], *, delete: Iterable[str] = (), digests: dict[str, str] | None = None) -> None:
         """Write rows and delete records in one transaction (the worker process's way in)."""
         with self._lock:
             started = time.perf_counter()
-            self._write(rows, delete=delete)
+            self._write(rows, delete=delete, digests=digests)
             self._measure(len(rows), started)
 
     @staticmethod
@@ -203,7 +225,11 @@ class CswRepository(Follower):
             if triples:
                 yield dataset_row(triples, uri)
 
-    def _write(self, rows: list[dict], *, delete: Iterable[str] = (), delete_all: bool = False) -> None:
+    def _write(self, rows: list[dict], *, delete: Iterable[str] = (), delete_all: bool = False,
+               digests: dict[str, str] | None = None) -> None:
+        """Write rows, delete records and note the digests of the versions written, in one transaction."""
+        delete = list(delete)
+        digests = digests or {}
         columns = ", ".join(COLUMNS)
         insert = f"INSERT OR REPLACE INTO {self.table} ({columns}) VALUES ({', '.join('?' * len(COLUMNS))})"
         conn = self._conn
@@ -211,8 +237,16 @@ class CswRepository(Follower):
         try:
             if delete_all:
                 conn.execute(f"DELETE FROM {self.table}")
+                conn.execute("DELETE FROM wodp_digests")
             conn.executemany(f"DELETE FROM {self.table} WHERE identifier = ?", [(uri,) for uri in delete])
+            conn.executemany("DELETE FROM wodp_digests WHERE identifier = ?", [(uri,) for uri in delete])
             conn.executemany(insert, [tuple(row[c] for c in COLUMNS) for row in rows])
+            # a row written without a digest (a follower told nothing) loses its old one: verified again
+            conn.executemany("DELETE FROM wodp_digests WHERE identifier = ?",
+                             [(row["identifier"],) for row in rows if not digests.get(row["identifier"])])
+            conn.executemany("INSERT OR REPLACE INTO wodp_digests VALUES (?, ?)",
+                             [(row["identifier"], digests[row["identifier"]]) for row in rows
+                              if digests.get(row["identifier"])])
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -221,3 +255,9 @@ class CswRepository(Follower):
     def _measure(self, rows: int, started: float) -> None:
         seconds = time.perf_counter() - started
         self.last_write = {"rows": rows, "seconds": seconds, "rows_per_s": rows / seconds if seconds else 0.0}
+
+
+def _digests_of(event, rows: list[dict]) -> dict[str, str]:
+    """Return the event's digests of the datasets whose rows are written."""
+    digests = getattr(event, "digests", None) or {}
+    return {row["identifier"]: digests[row["identifier"]] for row in rows if row["identifier"] in digests}
