@@ -54,7 +54,8 @@ def serve(settings: Settings, platform=None, demo=None) -> int:
         from server.demo_sources import WarmUpGate
 
         app.wsgi_app = gate = WarmUpGate(app.wsgi_app, demo)
-    if settings.harvest.scheduler and platform.harvesting is not None:
+    harvest = settings.harvest
+    if platform.harvesting is not None and harvest.sources and (harvest.scheduler or harvest.retry_limit):
         from harvesters.scheduler import Scheduler
 
         platform.scheduler = Scheduler(platform.harvesting, settings.harvest)
