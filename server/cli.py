@@ -233,7 +233,8 @@ def cmd_harvest(args: argparse.Namespace) -> int:
         harvesting = platform.harvesting
         retried = harvesting.recover()
         if args.all:
-            reports = [r for r in harvesting.run_all() if r["source"] not in {x["source"] for x in retried}]
+            done = {x["source"] for x in retried}
+            reports = [harvesting.run(n) for n in harvesting.sources() if n not in done]
         else:
             reports = [r for r in retried if r["source"] == args.source] or [harvesting.run(args.source)]
         return {"jobs": retried + reports if args.all else reports}

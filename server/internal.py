@@ -68,7 +68,9 @@ def harvest():
     ask = request.get_json(silent=True) or {}
     harvesting = current_app.extensions["wodp"].harvesting
     if ask.get("all"):
-        return jsonify(jobs=harvesting.recover() + harvesting.run_all())
+        retried = harvesting.recover()
+        done = {job["source"] for job in retried}
+        return jsonify(jobs=retried + [harvesting.run(n) for n in harvesting.sources() if n not in done])
     if not isinstance(ask.get("source"), str):
         raise BadRequestError('expected {"source": NAME} or {"all": true}')
     return jsonify(jobs=[harvesting.run(ask["source"])])

@@ -165,7 +165,9 @@ class Platform:
             self.followers.append(self.csw.repository)
 
     def _on_publish(self, event) -> None:
-        for index in self.followers:  # every derived index, in the order opened (sparql/followers.py)
+        """Let every derived index follow an event, then note the digests each one applied (sparql/followers.py)."""
+        applied = []
+        for index in self.followers:  # every derived index, in the order opened
             name = follower_name(index)
             try:
                 index.follow(self.store, event)
@@ -174,12 +176,16 @@ class Platform:
                 if not index.keeps_digests and self.followed is not None:
                     self.followed.forget(name, (*event.put, *event.removed))
                 continue
-            if index.keeps_digests or self.followed is None:
-                continue  # the index keeps its own digests (written with its rows)
-            if event.reset:
-                self.followed.replace(name, self.store.digests())
-            else:
-                self.followed.note(name, event.digests, event.removed)
+            if not index.keeps_digests:  # else the index wrote its digests with its rows
+                applied.append(name)
+        if self.followed is None or not applied:
+            return
+        if event.reset:
+            digests = self.store.digests()
+            for name in applied:
+                self.followed.replace(name, digests)
+        else:  # noted after the indexes wrote: a kill in between only makes the next start follow them again
+            self.followed.note_many((name, event.digests, event.removed) for name in applied)
 
     def dataset_uri(self, dataset_id: str) -> str:
         return f"{self.settings.base_uri}/datasets/{dataset_id}"

@@ -115,6 +115,18 @@ class FollowedDigests:
             ("INSERT OR IGNORE INTO started VALUES (?)", ((name,),)),
         ])
 
+    def note_many(self, notes: Iterable[tuple[str, Mapping[str, str], Iterable[str]]]) -> None:
+        """Note several followers' (name, put digests, removed) in one transaction."""
+        statements = []
+        for name, put, removed in notes:
+            statements += [
+                ("INSERT OR REPLACE INTO followed VALUES (?, ?, ?)", [(name, u, d) for u, d in put.items()]),
+                ("DELETE FROM followed WHERE follower = ? AND uri = ?", [(name, u) for u in removed]),
+                ("INSERT OR IGNORE INTO started VALUES (?)", [(name,)]),
+            ]
+        if statements:
+            self._transaction(statements)
+
     def forget(self, name: str, uris: Iterable[str]) -> None:
         """Forget datasets a follower failed to apply, so that the next start-up follows them again."""
         self._transaction([("DELETE FROM followed WHERE follower = ? AND uri = ?", ((name, u) for u in uris))])
