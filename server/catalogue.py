@@ -149,3 +149,22 @@ def reconcile_ledger(store, jobs) -> int:
         logging.getLogger(__name__).warning("harvest ledger: %d datasets listed as published were not in the "
                                             "store; recorded as removed", len(lost))
     return len(lost)
+
+
+def remove_datasets(platform, ids) -> dict:
+    """Remove datasets by identifier, whatever base URI they were published under; the ledger follows.
+
+    Ids are matched against the stored datasets' URIs (their last segment), so `wodp remove ID` needs no
+    base URI setting. Returns {"removed": n, "not_found": [ids]}.
+    """
+    by_id: dict[str, list[str]] = {}
+    for uri in platform.store.dataset_uris():
+        by_id.setdefault(uri.rstrip("/").rsplit("/", 1)[-1], []).append(uri)
+    uris = [u for i in ids for u in by_id.get(i, ())]
+    event = platform.store.remove_datasets(uris, reason="removed")
+    jobs = platform.harvesting.jobs if platform.harvesting is not None else None
+    if jobs is not None and event.removed:
+        entries = [e for e in (jobs.entry(u) for u in event.removed) if e is not None]
+        jobs.record(((e.uri, e.source, e.channel, e.rank, e.hash, "removed", "removed") for e in entries), None)
+    return {"removed": len(event.removed), "not_found": [i for i in ids if i not in by_id],
+            "generation": event.generation}

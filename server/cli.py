@@ -215,12 +215,18 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 def cmd_remove(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    uris = [f"{settings.base_uri}/datasets/{i}" for i in args.ids]
-    return _with_store(
+    from server.catalogue import remove_datasets
+
+    code = _with_store(
         settings,
-        lambda platform: {"removed": len(platform.store.remove_datasets(uris).removed)},
+        lambda platform: remove_datasets(platform, args.ids),  # matched by id: no base URI setting needed
         lambda server: _post(server, "/internal/remove", json.dumps(args.ids).encode(), "application/json"),
     )
+    missing = _LAST.get("not_found")
+    if missing:
+        print(f"wodp: no dataset {', '.join(missing)} in the catalogue", file=sys.stderr)
+        return 1
+    return code
 
 
 def cmd_harvest(args: argparse.Namespace) -> int:

@@ -83,6 +83,6 @@ def remove():
     ids = request.get_json(silent=True)
     if not isinstance(ids, list) or not all(isinstance(i, str) and is_dataset_id(i) for i in ids):
         raise BadRequestError("expected a JSON list of dataset identifiers")
-    platform = current_app.extensions["wodp"]
-    event = platform.store.remove_datasets(platform.dataset_uri(i) for i in ids)
-    return jsonify(removed=len(event.removed), generation=event.generation)
+    from server.catalogue import remove_datasets
+
+    return jsonify(remove_datasets(current_app.extensions["wodp"], ids))

@@ -154,6 +154,7 @@ class Verification:
     missing: int = 0
     extra: int = 0
     adopted: bool = False  # an index made before digests were kept, in step by its own check: digests adopted
+    failed: bool = False  # the check itself failed (logged); the platform serves and checks again next start
 
     @property
     def repaired(self) -> int:
@@ -193,7 +194,16 @@ def catch_up_all(followers, store, ledger: FollowedDigests | None = None) -> lis
     wanted = store.digests()
     out = []
     for follower in followers:
-        result = verify_follower(follower, store, ledger, wanted)
+        try:
+            result = verify_follower(follower, store, ledger, wanted)
+        except Exception as exc:  # start-up never fails on one index: it serves, and says what is behind
+            log.exception("%s could not be checked against the store (%s: %s); serving without it being "
+                          "verified, it is checked again at the next start", follower_name(follower),
+                          type(exc).__name__, str(exc)[:300])
+            if not follower.keeps_digests:
+                ledger.replace(follower_name(follower), {})  # all missing: the next start follows every dataset
+            out.append(Verification(follower_name(follower), failed=True))
+            continue
         if result.caught_up:
             log.info("%s caught up with the store", result.follower)
         elif result.repaired:

@@ -238,3 +238,48 @@ def test_demo_on_an_existing_home_keeps_pushed_datasets(tmp_path):
         assert all(e.uri in stored for e in platform.harvesting.jobs.entries().values() if e.state == "published")
     finally:
         platform.close()
+
+
+def test_start_up_serves_despite_a_record_an_index_cannot_write(tmp_path):
+    """A stored title with a control character (as pushed before the gate refused them): the CSW repository
+    leaves that one dataset out with a warning, every other index holds it, and the platform starts."""
+    from sparql.store import OxigraphStore
+
+    platform = open_platform(tmp_path)
+    uris = push_all(platform, [RECORD | {"资源代码": f"420100-D017-0840{n}"} for n in range(2)])
+    settings = platform.settings
+    platform.close()
+    (tmp_path / "csw.db").unlink(missing_ok=True)   # rebuilt from the store at the next start
+    store = OxigraphStore(settings.path(settings.store.path))
+    bad = [t for t in store.dataset_triples(uris[0]) if t.predicate != DCT_TITLE]
+    store.put_datasets({uris[0]: bad + [ox.Triple(ox.NamedNode(uris[0]), DCT_TITLE, ox.Literal("停车\x01场"))]})
+    store.close()
+    platform = open_platform(tmp_path)
+    try:
+        held = index_titles(platform)
+        assert held["search"][uris[0]] == "停车\x01场" and held["records"][uris[0]] == "停车\x01场"
+        if platform.csw is not None:
+            assert uris[0] not in held["csw"] and uris[1] in held["csw"]
+    finally:
+        platform.close()
+
+
+def test_wodp_remove_finds_datasets_whatever_the_base_uri(tmp_path, monkeypatch, capsys):
+    """Datasets published under another base URI (a server started with --port) are removed by id alone;
+    the ledger follows, and an unknown id is named."""
+    from server.cli import main
+
+    platform = open_platform(tmp_path, site={"base_uri": "http://127.0.0.1:8123"})
+    [uri] = push_all(platform, [RECORD | {"资源代码": "420100-D017-08501"}])
+    platform.close()
+    monkeypatch.setenv("WODP_HOME", str(tmp_path))
+    monkeypatch.delenv("WODP_CONFIG", raising=False)
+    assert main(["remove", uri.rsplit("/", 1)[-1], "wuhan.420100-D017-09999"]) == 1
+    out, err = capsys.readouterr()
+    assert json.loads(out)["removed"] == 1 and "no dataset wuhan.420100-D017-09999" in err
+    platform = open_platform(tmp_path, site={"base_uri": "http://127.0.0.1:8123"})
+    try:
+        assert platform.store.dataset_uris() == [] and platform.search.count() == 0
+        assert platform.harvesting.jobs.entry(uri).state == "removed"
+    finally:
+        platform.close()

@@ -88,12 +88,12 @@ class RowWorker:
 def _rows(nquads: bytes, put: list[str]) -> list[dict]:
     import pyoxigraph as ox
 
-    from ogc.csw.records import dataset_row
+    from ogc.csw.repository import safe_row
 
     graphs: dict[str, list] = {uri: [] for uri in put}
     for quad in ox.parse(nquads, ox.RdfFormat.N_QUADS):
         graphs[quad.graph_name.value].append(quad.triple)
-    return [dataset_row(triples, uri) for uri, triples in graphs.items() if triples]
+    return [row for uri, triples in graphs.items() if triples for row in [safe_row(triples, uri)] if row]
 
 
 def main() -> None:

@@ -223,7 +223,9 @@ class CswRepository(Follower):
         for uri in uris:
             triples = event.triples(store, uri) if event is not None else store.dataset_triples(uri)
             if triples:
-                yield dataset_row(triples, uri)
+                row = safe_row(triples, uri)
+                if row is not None:
+                    yield row
 
     def _write(self, rows: list[dict], *, delete: Iterable[str] = (), delete_all: bool = False,
                digests: dict[str, str] | None = None) -> None:
@@ -255,6 +257,17 @@ class CswRepository(Follower):
     def _measure(self, rows: int, started: float) -> None:
         seconds = time.perf_counter() - started
         self.last_write = {"rows": rows, "seconds": seconds, "rows_per_s": rows / seconds if seconds else 0.0}
+
+
+def safe_row(triples, uri: str) -> dict | None:
+    """Build a dataset's row; a dataset whose record cannot be written is left out with a warning, never
+    taking the repository (or a start-up rebuilding it) down with it."""
+    try:
+        return dataset_row(triples, uri)
+    except Exception as exc:
+        log.warning("csw: dataset %s left out of the repository: %s: %s", uri[:200], type(exc).__name__,
+                    str(exc)[:300])
+        return None
 
 
 def _digests_of(event, rows: list[dict]) -> dict[str, str]:
