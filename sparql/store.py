@@ -92,6 +92,7 @@ class OxigraphStore:
         self._write_lock = threading.Lock()
         # taken before the write lock is let go, held while listeners run: events reach them in commit order
         self._emit_lock = threading.RLock()
+        self._emitting = threading.local()  # set while this thread runs listeners (it must not take the write lock)
         self._listeners: list[Listener] = []
         self._state_file = None if path is None else path.parent / (path.name + ".state.json")
         self._digests = StoreDigests(None if path is None else path.parent / (path.name + ".digests.sqlite"))
@@ -137,6 +138,7 @@ class OxigraphStore:
 
     def _emit(self, event: PublishEvent) -> None:
         """Tell the listeners; called with the emit lock taken under the write lock (commit order)."""
+        self._emitting.active = True
         try:
             for listener in self._listeners:
                 try:
@@ -144,6 +146,7 @@ class OxigraphStore:
                 except Exception:  # a derived index must not undo a publish
                     log.exception("publish listener %r failed on generation %d", listener, event.generation)
         finally:
+            self._emitting.active = False
             self._emit_lock.release()
 
     # -- writes ----------------------------------------------------------------------------
@@ -279,7 +282,7 @@ class OxigraphStore:
         The first call checks the digest table against the store (a write cut short by a killed process,
         a store made before digests were kept) and corrects it from the stored graphs.
         """
-        if not self._digests.verified:
+        if not self._digests.verified and not getattr(self._emitting, "active", False):  # lock order: write, emit
             with self._write_lock:
                 fixed = self._digests.verify(self.dataset_uris(), self.dataset_triples)
             if fixed:

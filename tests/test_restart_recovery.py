@@ -283,3 +283,36 @@ def test_wodp_remove_finds_datasets_whatever_the_base_uri(tmp_path, monkeypatch,
         assert platform.harvesting.jobs.entry(uri).state == "removed"
     finally:
         platform.close()
+
+
+def test_events_reach_followers_in_commit_order(tmp_path):
+    """A follower still busy with one publish sees the next one after it, never before (an older title
+    would otherwise overwrite a newer one in the index)."""
+    import threading
+
+    from sparql.store import OxigraphStore
+
+    store = OxigraphStore(tmp_path / "store")
+    uri = "http://127.0.0.1:8000/datasets/x"
+    seen, first_in = [], threading.Event()
+
+    def slow_follower(event):
+        if event.generation == 1:
+            first_in.set()
+            time.sleep(0.3)  # still writing the first version when the second is committed
+        seen.append(event.generation)
+
+    store.subscribe(slow_follower)
+
+    def put(title):
+        store.put_datasets({uri: [ox.Triple(ox.NamedNode(uri), DCT_TITLE, ox.Literal(title))]})
+
+    try:
+        first = threading.Thread(target=put, args=("旧",))
+        first.start()
+        assert first_in.wait(10)
+        put("新")
+        first.join()
+        assert seen == [1, 2]
+    finally:
+        store.close()
