@@ -140,6 +140,18 @@ class ChangeLog(Follower):
             return "withdrawn"
         return "removed"
 
+    def repair(self, store, put, created, removed) -> None:
+        """Follower contract: log what the log missed; a change it logged already (the process died before
+        its digest was noted) is not logged twice."""
+        from sparql.store import PublishEvent
+
+        seen = dict(self._conn().execute("SELECT uri, modified FROM seen WHERE present = 1").fetchall())
+        put = [u for u in put if u not in seen or seen[u] != _text(store.record_modified(u))]
+        removed = [u for u in removed if u in seen]
+        if put or removed:
+            self.follow(store, PublishEvent(store.generation, put=tuple(put), removed=tuple(removed),
+                                            created=tuple(u for u in created if u not in seen), reason="repair"))
+
     def catch_up(self, store) -> None:
         """Follower contract: log what changed in the store while the log was not following."""
         self.reconcile(store)
