@@ -161,6 +161,8 @@ class HarvestSettings(_Section):
     stale_after_s: float = Field(120.0, gt=0)
     scheduler: bool = False
     tick_s: float = Field(30.0, gt=0)
+    retry_limit: int = Field(3, ge=0, le=100)
+    retry_backoff_s: float = Field(60.0, ge=0)
     precedence: list[str] = Field(default_factory=lambda: ["push", "cloud", "file"])
     cloud_token: str | None = Field(None, json_schema_extra={"secret": True})
     sources: list[HarvestSource] = Field(default_factory=list)

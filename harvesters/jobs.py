@@ -34,7 +34,8 @@ CREATE INDEX IF NOT EXISTS history_dataset ON history(dataset, at);
 CREATE TABLE IF NOT EXISTS source_state (source TEXT PRIMARY KEY, state TEXT NOT NULL, updated REAL NOT NULL);
 """
 COUNTS = ("new", "updated", "unchanged", "held", "withdrawn", "failed", "superseded")
-ADDED_COLUMNS = {"held": "INTEGER DEFAULT 0", "figures": "TEXT DEFAULT '{}'"}  # for databases made before them
+ADDED_COLUMNS = {"held": "INTEGER DEFAULT 0", "figures": "TEXT DEFAULT '{}'",  # for databases made before them
+                 "boot": "TEXT"}
 CHANGES = ("created", "updated", "withdrawn")
 
 
@@ -111,11 +112,11 @@ class JobStore:
 
     # -- jobs --------------------------------------------------------------------------------
     def start(self, source: str, retry_of: int | None = None, trigger: str = "manual") -> int:
-        """Record a new running job and return its id."""
+        """Record a new running job and return its id, with the process (host, boot, pid) running it."""
         now = time.time()
-        cur = self._run("INSERT INTO jobs (source, status, started, heartbeat, pid, host, retry_of, trigger) "
-                        "VALUES (?, 'running', ?, ?, ?, ?, ?, ?)",
-                        (source, now, now, os.getpid(), socket.gethostname(), retry_of, trigger))
+        cur = self._run("INSERT INTO jobs (source, status, started, heartbeat, pid, host, boot, retry_of, trigger) "
+                        "VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?)",
+                        (source, now, now, os.getpid(), socket.gethostname(), boot_id(), retry_of, trigger))
         return int(cur.lastrowid)
 
     def heartbeat(self, job: int) -> None:
@@ -174,22 +175,45 @@ class JobStore:
         return [{"origin": o, "kind": k, "message": m} for o, k, m in rows]
 
     def recover(self, stale_after_s: float, source: str | None = None) -> list[Job]:
-        """Mark running jobs whose process is gone or whose heartbeat is stale as interrupted; return them."""
-        host = socket.gethostname()
+        """Mark running jobs whose process is gone or whose heartbeat is stale as interrupted; return them.
+
+        A job's process is gone when it ran on this host and either the machine restarted since (another
+        boot id) or its pid is no longer alive.
+        """
+        host, boot = socket.gethostname(), boot_id()
         found = []
-        for job in self.jobs(source, limit=1000):
-            if job.status != "running":
-                continue
-            row = self._run("SELECT host FROM jobs WHERE id = ?", (job.id,)).fetchone()
-            dead = row[0] == host and job.pid is not None and not _alive(job.pid)
-            if dead or time.time() - job.heartbeat > stale_after_s:
-                why = "its process ended" if dead else f"no heartbeat for {stale_after_s:.0f} s"
+        where, args = ("AND source = ?", (source,)) if source else ("", ())
+        rows = self._run(f"SELECT id, pid, host, boot, heartbeat FROM jobs WHERE status = 'running' {where}",
+                         args).fetchall()
+        for job_id, pid, job_host, job_boot, heartbeat in rows:
+            rebooted = job_host == host and bool(job_boot and boot) and job_boot != boot
+            dead = rebooted or (job_host == host and pid is not None and not _alive(pid))
+            if dead or time.time() - heartbeat > stale_after_s:
+                why = ("the machine restarted" if rebooted else f"its process {pid} ended" if dead
+                       else f"no heartbeat for {stale_after_s:.0f} s")
                 self._run("UPDATE jobs SET status = 'interrupted', finished = ?, message = ? "
                           "WHERE id = ? AND status = 'running'",
                           (time.time(), f"interrupted: {why}; published datasets are each before or after "
-                                        "the job, never between; a retry completes it", job.id))
-                found.append(self.job(job.id))
+                                        "the job, never between; a retry completes it", job_id))
+                found.append(self.job(job_id))
         return found
+
+    def interrupted(self, source: str) -> tuple[Job | None, int]:
+        """Return the source's latest job if it was interrupted, and how many interrupted jobs in a row led to it."""
+        latest = self.jobs(source, limit=1)
+        if not latest or latest[0].status != "interrupted":
+            return None, 0
+        attempts, job = 1, latest[0]
+        while job.retry_of is not None and attempts < 100:
+            before = self.job(job.retry_of)
+            if before is None or before.status != "interrupted":
+                break
+            attempts, job = attempts + 1, before
+        return latest[0], attempts
+
+    def note_message(self, job: int, message: str) -> None:
+        """Replace the one-line message of a finished job (e.g. why it is not retried)."""
+        self._run("UPDATE jobs SET message = ? WHERE id = ?", (message, job))
 
     def running(self, source: str) -> Job | None:
         """Return a running job of a source, if any."""
@@ -257,6 +281,14 @@ def _job(row) -> Job:
     counts = dict(zip(COUNTS, row[8:8 + len(COUNTS)]))
     return Job(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], counts, row[-2] or "",
                json.loads(row[-1] or "{}"))
+
+
+def boot_id() -> str | None:
+    """Return this machine's boot id (Linux), so that a pid from before a restart is never taken as alive."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip() or None
+    except OSError:
+        return None
 
 
 def _alive(pid: int) -> bool:

@@ -199,10 +199,11 @@ def dataset_links(store, base_uri: str, only: set[str] | None, skip_own: bool = 
 def run_link_check(src, ctx, table: LinkTable, trigger: str = "manual") -> dict:
     """Check the links of the published datasets as one job; re-publish datasets whose availability changed."""
     jobs = ctx.jobs
-    interrupted = jobs.recover(ctx.settings.harvest.stale_after_s, source=src.name)
+    jobs.recover(ctx.settings.harvest.stale_after_s, source=src.name)
     if jobs.running(src.name):
         raise HarvestBusyError(f"a check of {src.name!r} is already running")
-    job = jobs.start(src.name, retry_of=interrupted[-1].id if interrupted else None, trigger=trigger)
+    interrupted, _ = jobs.interrupted(src.name)
+    job = jobs.start(src.name, retry_of=interrupted.id if interrupted else None, trigger=trigger)
     started, counts, errors, report = time.time(), {}, [], {}
 
     def note(line: str) -> None:

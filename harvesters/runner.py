@@ -66,10 +66,11 @@ class NoDatasetError(HarvestError):
 def run_harvest(name: str, ctx: HarvestContext, trigger: str = "manual") -> dict:
     """Run one job for a source; a failing source changes nothing published; return the job report."""
     src = ctx.source(name)
-    interrupted = ctx.jobs.recover(ctx.settings.harvest.stale_after_s, source=name)
+    ctx.jobs.recover(ctx.settings.harvest.stale_after_s, source=name)
     if ctx.jobs.running(name):
         raise HarvestBusyError(f"a harvest of {name!r} is already running")
-    retry_of = interrupted[-1].id if interrupted else None
+    interrupted, _ = ctx.jobs.interrupted(name)  # this job completes it (docs/harvesting.md)
+    retry_of = interrupted.id if interrupted else None
     run = _Run(ctx.jobs.start(name, retry_of=retry_of, trigger=trigger), time.time())
     note = _noter(ctx.jobs, run.job)
     if retry_of:

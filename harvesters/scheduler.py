@@ -66,7 +66,8 @@ def cycle_cron(store, source: str) -> str:
 
 
 class Scheduler:
-    """A daemon thread: each tick, run the sources whose schedule matched a minute since the last tick."""
+    """A daemon thread: each tick, retry interrupted jobs that are due, then run the sources whose schedule
+    matched a minute since the last tick (only the retries when harvest.scheduler is off)."""
 
     def __init__(self, harvesting, settings) -> None:
         self.harvesting = harvesting
@@ -99,20 +100,28 @@ class Scheduler:
         return out
 
     def _loop(self) -> None:
+        while True:
+            self.tick()
+            if self._stop.wait(self.settings.tick_s):
+                return
+
+    def tick(self) -> list[str]:
+        """Run interrupted jobs due for a retry, then the sources whose schedule matched; return their names."""
+        now = datetime.now().replace(second=0, microsecond=0)
+        scheduled = self.due(self._last, now) if self.settings.scheduler else []  # off: retries only
+        self._last = now
         try:
-            self.harvesting.recover()
+            retries = [n for n in self.harvesting.due_retries() if n not in scheduled]
         except Exception:
-            log.exception("retrying interrupted harvests failed")
-        while not self._stop.wait(self.settings.tick_s):
-            now = datetime.now().replace(second=0, microsecond=0)
-            names, self._last = self.due(self._last, now), now
-            for name in names:
-                try:
-                    report = self.harvesting.run(name, trigger="schedule")
-                    if report.get("status") != "succeeded":   # e.g. no dataset found: say so once, here
-                        log.warning("scheduled harvest of %s %s: %s", name, report.get("status"),
-                                    report.get("message"))
-                except WodpError as exc:
-                    log.warning("scheduled harvest of %s: %s", name, exc.message)
-                except Exception:
-                    log.exception("scheduled harvest of %s failed", name)
+            log.exception("looking for interrupted harvests failed")
+            retries = []
+        for name, trigger in [(n, "retry") for n in retries] + [(n, "schedule") for n in scheduled]:
+            try:
+                report = self.harvesting.run(name, trigger=trigger)
+                if report.get("status") != "succeeded":   # e.g. no dataset found: say so once, here
+                    log.warning("%s harvest of %s %s: %s", trigger, name, report.get("status"), report.get("message"))
+            except WodpError as exc:
+                log.warning("%s harvest of %s: %s", trigger, name, exc.message)
+            except Exception:
+                log.exception("%s harvest of %s failed", trigger, name)
+        return retries + scheduled

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from harvesters.base import HarvestBusyError
 from harvesters.jobs import JobStore
@@ -30,6 +31,10 @@ class Harvesting:
         self.context = HarvestContext(settings, publisher, self.jobs, transport)
         self._lock = threading.Lock()
         self._running: set[str] = set()
+        self._given_up: set[int] = set()
+        # jobs left running by a process that died are interrupted, not running: say so at once
+        for job in self.jobs.recover(settings.harvest.stale_after_s):
+            log.warning("harvest job %d of %s was interrupted: %s", job.id, job.source, job.message)
 
     def sources(self) -> list[str]:
         """Return the names of the enabled sources."""
@@ -56,12 +61,36 @@ class Harvesting:
         """Run every enabled source in turn; one failing source does not stop the others."""
         return [self.run(name, trigger) for name in self.sources()]
 
+    def due_retries(self, now: float | None = None) -> list[str]:
+        """Return the sources whose interrupted job is due for a retry (harvest.retry_limit, retry_backoff_s)."""
+        h = self.settings.harvest
+        now = time.time() if now is None else now
+        self.jobs.recover(h.stale_after_s)
+        out = []
+        for name in self.sources():
+            job, attempts = self.jobs.interrupted(name)
+            if job is None or name in self._running:
+                continue
+            if attempts > h.retry_limit:
+                if job.id not in self._given_up:
+                    self._given_up.add(job.id)
+                    message = (f"{job.message}; not retried by itself: interrupted {attempts} times in a row "
+                               f"(harvest.retry_limit {h.retry_limit}); the next scheduled or manual run retries it")
+                    self.jobs.note_message(job.id, message)
+                    log.warning("harvest of %s interrupted %d times in a row: not retried again by itself",
+                                name, attempts)
+                continue
+            wait = 0.0 if attempts <= 1 else h.retry_backoff_s * 2 ** (attempts - 2)
+            if now >= (job.finished or job.started) + wait:
+                out.append(name)
+        return out
+
     def recover(self) -> list[dict]:
         """Mark stale running jobs interrupted and retry their sources; return the retries' reports."""
-        stale = self.jobs.recover(self.settings.harvest.stale_after_s)
+        self.jobs.recover(self.settings.harvest.stale_after_s)
         out = []
-        for name in dict.fromkeys(j.source for j in stale):
-            if name in self.sources():
+        for name in self.sources():
+            if self.jobs.interrupted(name)[0] is not None:
                 log.info("retrying the interrupted harvest of %s", name)
                 out.append(self.run(name, trigger="retry"))
         return out

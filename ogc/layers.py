@@ -149,6 +149,14 @@ class Layers(Follower):
         if event.reset:
             self.reconcile(store)
 
+    def repair(self, store, put, created, removed) -> None:
+        """Make the layers of datasets that differ from the store again from their stored graphs (start-up)."""
+        for uri in put:  # spatialized again from the data file the stored graph names
+            self.enrich(uri, store.dataset_triples(uri))
+        from sparql.store import PublishEvent
+
+        self.follow(store, PublishEvent(store.generation, put=tuple(put), removed=tuple(removed), reason="repair"))
+
     def reconcile(self, store) -> int:
         """Drop layers whose dataset is no longer published; return how many were dropped."""
         published = set(store.dataset_uris())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timezone
 
 import pyoxigraph as ox
@@ -90,19 +91,80 @@ def install(store: OxigraphStore, settings: Settings) -> None:
 
 
 def load_demo(platform) -> "object":
-    """Replace the store's content with the generated demo catalogue; return the DemoCatalog."""
+    """Publish the generated demo catalogue into the store, keeping every other dataset; return the DemoCatalog.
+
+    On an existing home only the demo's own datasets change: those whose content differs from what the
+    demo last published are published again, demo datasets the generator no longer makes are removed, and
+    pushed, harvested or loaded datasets stay as they are. Afterwards the harvest ledger and the store agree
+    (``reconcile_ledger``).
+    """
     from demo.generator import build_demo_catalog
+    from harvesters.provenance import content_hash
 
     settings = platform.settings
     d = settings.demo
     demo = build_demo_catalog(settings.base_uri, d.seed, d.datasets, d.spatial)
     store = platform.store
-    store.clear()
     install(store, settings)
     platform.demo = demo  # the gate reads the spatial datasets' files from it (ogc.layers)
     platform.extras["demo_index"] = {ds.id: ds for ds in demo.datasets}
-    outcome = platform.publisher.publish({ds.uri: list(ds.triples) for ds in demo.datasets}, "demo")
-    if outcome.held:
+    jobs = platform.harvesting.jobs if platform.harvesting is not None else None
+    ledger = jobs.entries(DEMO_SOURCE) if jobs is not None else {}
+    stored = set(store.dataset_uris())
+    graphs = {}
+    for ds in demo.datasets:
+        entry = ledger.get(ds.uri)
+        if (ds.uri in stored and entry is not None and entry.state == "published"
+                and entry.hash == content_hash(ds.uri, ds.triples)):
+            continue  # published by the demo as it is now: left as it is
+        graphs[ds.uri] = list(ds.triples)
+    outcome = platform.publisher.publish(graphs, DEMO_SOURCE) if graphs else None
+    if outcome is not None and outcome.held:
         held = ", ".join(sorted(outcome.held)[:5])
         raise RuntimeError(f"{len(outcome.held)} demo datasets failed validation, e.g. {held}")
+    made = {ds.uri for ds in demo.datasets}
+    prefix = f"{settings.base_uri}/datasets/{DEMO_PREFIX}"
+    old = [u for u in stored if u.startswith(prefix) and u not in made]
+    if old:  # demo datasets of other demo settings (seed, count): the demo's own, so removed
+        store.remove_datasets(old, reason="demo")
+        if jobs is not None:
+            jobs.record(((u, DEMO_SOURCE, None, None, None, "removed", "removed") for u in old), None)
+    if jobs is not None:
+        reconcile_ledger(store, jobs)
     return demo
+
+
+DEMO_SOURCE = "demo"
+DEMO_PREFIX = "demo."
+
+
+def reconcile_ledger(store, jobs) -> int:
+    """Make the harvest ledger agree with the store: a dataset it lists as published that the store lacks
+    is recorded as removed (with a history line saying so); return how many were corrected."""
+    stored = set(store.dataset_uris())
+    lost = [e for e in jobs.entries().values() if e.state == "published" and e.uri not in stored]
+    if lost:
+        jobs.record(((e.uri, e.source, e.channel, e.rank, e.hash, "removed", "removed: not in the store")
+                     for e in lost), None)
+        logging.getLogger(__name__).warning("harvest ledger: %d datasets listed as published were not in the "
+                                            "store; recorded as removed", len(lost))
+    return len(lost)
+
+
+def remove_datasets(platform, ids) -> dict:
+    """Remove datasets by identifier, whatever base URI they were published under; the ledger follows.
+
+    Ids are matched against the stored datasets' URIs (their last segment), so `wodp remove ID` needs no
+    base URI setting. Returns {"removed": n, "not_found": [ids]}.
+    """
+    by_id: dict[str, list[str]] = {}
+    for uri in platform.store.dataset_uris():
+        by_id.setdefault(uri.rstrip("/").rsplit("/", 1)[-1], []).append(uri)
+    uris = [u for i in ids for u in by_id.get(i, ())]
+    event = platform.store.remove_datasets(uris, reason="removed")
+    jobs = platform.harvesting.jobs if platform.harvesting is not None else None
+    if jobs is not None and event.removed:
+        entries = [e for e in (jobs.entry(u) for u in event.removed) if e is not None]
+        jobs.record(((e.uri, e.source, e.channel, e.rank, e.hash, "removed", "removed") for e in entries), None)
+    return {"removed": len(event.removed), "uris": list(event.removed), "not_found": [i for i in ids if i not in by_id],
+            "generation": event.generation}

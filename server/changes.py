@@ -121,9 +121,8 @@ class ChangeLog(Follower):
             self.reconcile(store)
             return
         created = set(event.created)
-        removal = "withdrawn" if event.reason == "withdrawn" else "removed"
         rows = [(uri, "created" if uri in created else "updated", True) for uri in event.put]
-        rows += [(uri, removal, False) for uri in event.removed]
+        rows += [(uri, self._removal(event.reason, uri), False) for uri in event.removed]
         with self._write_lock:
             modified = {uri: _text(store.record_modified(uri)) for uri, _, present in rows if present}
             with Transaction(self._conn(), "BEGIN IMMEDIATE") as conn:
@@ -134,6 +133,24 @@ class ChangeLog(Follower):
                         continue  # a later event for this dataset was logged first: this one is stale
                     self._log(conn, at, event.generation, uri, action, present, modified.get(uri))
                 self._set_generation(conn, event.generation)
+
+    def _removal(self, reason: str, uri: str) -> str:
+        """Say why a dataset left: withdrawn (a tombstone answers 410) or removed."""
+        if reason == "withdrawn" or (reason == "repair" and self.withdrawn(_id_of(uri))):
+            return "withdrawn"
+        return "removed"
+
+    def repair(self, store, put, created, removed) -> None:
+        """Follower contract: log what the log missed; a change it logged already (the process died before
+        its digest was noted) is not logged twice."""
+        from sparql.store import PublishEvent
+
+        seen = dict(self._conn().execute("SELECT uri, modified FROM seen WHERE present = 1").fetchall())
+        put = [u for u in put if u not in seen or seen[u] != _text(store.record_modified(u))]
+        removed = [u for u in removed if u in seen]
+        if put or removed:
+            self.follow(store, PublishEvent(store.generation, put=tuple(put), removed=tuple(removed),
+                                            created=tuple(u for u in created if u not in seen), reason="repair"))
 
     def catch_up(self, store) -> None:
         """Follower contract: log what changed in the store while the log was not following."""

@@ -59,7 +59,8 @@ def serve(settings: Settings, platform=None, demo=None) -> int:
         from server.demo_sources import WarmUpGate
 
         app.wsgi_app = gate = WarmUpGate(app.wsgi_app, demo)
-    if settings.harvest.scheduler and platform.harvesting is not None:
+    harvest = settings.harvest
+    if platform.harvesting is not None and harvest.sources and (harvest.scheduler or harvest.retry_limit):
         from harvesters.scheduler import Scheduler
 
         platform.scheduler = Scheduler(platform.harvesting, settings.harvest)
@@ -232,17 +233,18 @@ def cmd_load(args: argparse.Namespace) -> int:
 def cmd_remove(args: argparse.Namespace) -> int:
     """Remove datasets by id, whatever base URI they were published under; exit 1 if an id was not found."""
     settings = _settings(args)
-    from server.internal import remove_by_id
+    from server.catalogue import remove_datasets
 
-    _with_store(
+    code = _with_store(
         settings,
-        lambda platform: remove_by_id(platform.store, args.ids),
+        lambda platform: remove_datasets(platform, args.ids),  # matched by id: no base URI setting needed
         lambda server: _post(server, "/internal/remove", json.dumps(args.ids).encode(), "application/json"),
     )
-    if _LAST.get("not_found"):
-        print(f"wodp: no dataset {', '.join(_LAST['not_found'])} in {settings.home}", file=sys.stderr)
+    missing = _LAST.get("not_found")
+    if missing:
+        print(f"wodp: no dataset {', '.join(missing)} in the catalogue", file=sys.stderr)
         return 1
-    return 0
+    return code
 
 
 def cmd_harvest(args: argparse.Namespace) -> int:
@@ -255,7 +257,8 @@ def cmd_harvest(args: argparse.Namespace) -> int:
         harvesting = platform.harvesting
         retried = harvesting.recover()
         if args.all:
-            reports = [r for r in harvesting.run_all() if r["source"] not in {x["source"] for x in retried}]
+            done = {x["source"] for x in retried}
+            reports = [harvesting.run(n) for n in harvesting.sources() if n not in done]
         else:
             reports = [r for r in retried if r["source"] == args.source] or [harvesting.run(args.source)]
         return {"jobs": retried + reports if args.all else reports}

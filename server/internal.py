@@ -65,7 +65,9 @@ def harvest():
     ask = request.get_json(silent=True) or {}
     harvesting = current_app.extensions["wodp"].harvesting
     if ask.get("all"):
-        return jsonify(jobs=harvesting.recover() + harvesting.run_all())
+        retried = harvesting.recover()
+        done = {job["source"] for job in retried}
+        return jsonify(jobs=retried + [harvesting.run(n) for n in harvesting.sources() if n not in done])
     if not isinstance(ask.get("source"), str):
         raise BadRequestError('expected {"source": NAME} or {"all": true}')
     return jsonify(jobs=[harvesting.run(ask["source"])])
@@ -78,27 +80,6 @@ def remove():
     ids = request.get_json(silent=True)
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
         raise BadRequestError("expected a JSON list of dataset identifiers")
-    return jsonify(remove_by_id(current_app.extensions["wodp"].store, ids))
+    from server.catalogue import remove_datasets
 
-
-def dataset_uris_by_id(store, ids) -> tuple[list[str], list[str]]:
-    """Return (URIs of the stored datasets with these ids, ids not found), whatever base URI they were stored under.
-
-    A dataset's URI is ``{base_uri}/datasets/{id}``, and the base URI may have changed since it was published
-    (``--port``, ``site.base_uri``): so the id is looked for among the stored datasets' URIs.
-    """
-    wanted = {i for i in ids if is_dataset_id(i)}
-    found: dict[str, list[str]] = {}
-    for uri in store.dataset_uris():
-        head, sep, tail = uri.rpartition("/datasets/")
-        if sep and tail in wanted:
-            found.setdefault(tail, []).append(uri)
-    return [u for i in ids for u in found.get(i, ())], [i for i in ids if i not in found]
-
-
-def remove_by_id(store, ids) -> dict:
-    """Remove the datasets with these ids; answer how many were removed and which ids were not found."""
-    uris, missing = dataset_uris_by_id(store, ids)
-    event = store.remove_datasets(uris)
-    return {"removed": len(event.removed), "uris": list(event.removed), "not_found": missing,
-            "generation": event.generation}
+    return jsonify(remove_datasets(current_app.extensions["wodp"], ids))

@@ -10,7 +10,7 @@ from pathlib import Path
 from config.settings import Settings
 from core.private import private_dir
 from core.text import excerpt
-from sparql.followers import catch_up_all
+from sparql.followers import FollowedDigests, catch_up_all, follower_name
 from sparql.pool import QueryPool
 from sparql.store import OxigraphStore, open_store
 
@@ -43,6 +43,8 @@ class Platform:
     followers: list = field(default_factory=list)  # every derived index (sparql.followers.Follower), in order
     storage: object | None = None  # core.storage.DiskGuard: disk full and I/O errors, recovery without restart
     _behind: set = field(default_factory=set)  # followers that failed an event; they catch up at recovery
+    followed: FollowedDigests | None = None  # the dataset digests each follower applied (start-up verification)
+    verification: list = field(default_factory=list)  # what the start-up check found (sparql.followers)
     extras: dict = field(default_factory=dict)
 
     @classmethod
@@ -62,10 +64,13 @@ class Platform:
         platform._open_layers()
         platform._open_ogc()
         platform._open_csw()
+        platform.followed = FollowedDigests(settings.home / "followers.sqlite")
         store.subscribe(platform._on_publish)
-        behind = catch_up_all(platform.followers, store)  # sparql/followers.py
-        if behind:
-            log.info("caught up with the store: %s", ", ".join(behind))
+        platform.verification = catch_up_all(platform.followers, store, platform.followed)  # by content
+        repaired = sum(v.repaired for v in platform.verification)
+        log.info("start-up check of %d derived indexes against %d datasets: %d repairs%s",
+                 len(platform.followers), len(store.digests()), repaired,
+                 "".join(f"; {v.follower} caught up" for v in platform.verification if v.caught_up))
         if start_workers:
             platform.pool = QueryPool(store, settings.sparql, settings.home / "snapshots")
             platform.pool.start()
@@ -86,9 +91,12 @@ class Platform:
         """Let the derived indexes that failed to follow an event (e.g. on a full disk) catch up."""
         for index in list(self._behind):
             index.catch_up(self.store)
+            if not index.keeps_digests and self.followed is not None:
+                self.followed.replace(follower_name(index), self.store.digests())
             self._behind.discard(index)
             log.info("%s caught up with the store after a failed write", type(index).__name__)
         return True
+
     @classmethod
     def open_reader(cls, settings: Settings) -> "Platform":
         """Open what a web process reads: a snapshot of the store and the derived indexes, nothing that writes.
@@ -228,23 +236,45 @@ class Platform:
             self.followers.append(self.csw.repository)
 
     def _on_publish(self, event) -> None:
-        for index in self.followers:  # every derived index, in the order opened (sparql/followers.py)
+        """Let every derived index follow an event, then note the digests each one applied (sparql/followers.py)."""
+        applied = []
+        for index in self.followers:  # every derived index, in the order opened
+            name = follower_name(index)
             if index in self._behind:
                 continue  # it catches up from the store at recovery
-            name = type(index).__name__
             try:
                 self.storage.rescue(f"updating {name}", lambda: index.follow(self.store, event))
-            except Exception as exc:  # a derived index must not undo a publish: it catches up later
+            except Exception as exc:  # a derived index must not undo a publish, nor keep the others behind
                 from core.storage import storage_kind
 
                 if storage_kind(exc) is None:
-                    log.exception("%s failed to follow generation %d; it catches up at recovery: %s", name,
-                                  event.generation, excerpt(str(exc), 500))
+                    log.exception("%s failed to follow generation %d; it is repaired at the next start-up: %s",
+                                  name, event.generation, excerpt(str(exc), 500))
                 else:
                     log.warning("%s failed to follow generation %d (%s); it catches up when space is back",
                                 name, event.generation, str(exc))
-                self._behind.add(index)
-                self.storage.mark_degraded()
+                    self._behind.add(index)
+                    self.storage.mark_degraded()
+                if not index.keeps_digests and self.followed is not None:
+                    try:
+                        self.followed.forget(name, (*event.put, *event.removed))
+                    except Exception as forgot:  # then the next start-up's check finds the old digest: repaired
+                        log.warning("could not note that %s missed generation %d: %s", name, event.generation,
+                                    excerpt(str(forgot), 300))
+                continue
+            if not index.keeps_digests:  # else the index wrote its digests with its rows
+                applied.append(name)
+        if self.followed is None or not applied:
+            return
+        try:
+            if event.reset:
+                digests = self.store.digests()
+                for name in applied:
+                    self.followed.replace(name, digests)
+            else:  # noted after the indexes wrote: a kill in between only makes the next start follow them again
+                self.followed.note_many((name, event.digests, event.removed) for name in applied)
+        except Exception as exc:  # not noted: the next start-up's check follows these datasets again (harmless)
+            log.warning("the digests of generation %d were not noted: %s", event.generation, excerpt(str(exc), 300))
 
     def dataset_uri(self, dataset_id: str) -> str:
         return f"{self.settings.base_uri}/datasets/{dataset_id}"
@@ -264,7 +294,7 @@ class Platform:
             self.ogc.close()
         if self.features is not None:
             self.features.close()
-        for index in (self.accounts, self.changes):
+        for index in (self.accounts, self.changes, self.followed):
             if index is not None:
                 index.close()
         self.store.close()

@@ -16,6 +16,7 @@ import pyoxigraph as ox
 
 from core.storage import storage_error, storage_kind
 from sparql import records
+from sparql.digests import StoreDigests, graph_digest
 from sparql.errors import StoreBusyError, StoreError
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,8 @@ class PublishEvent:
     # the graphs of `put` exactly as stored (with their catalogue records), so that derived indexes
     # following the event need not read them back from the store
     graphs: Mapping[str, Sequence[ox.Triple]] = field(default_factory=dict, repr=False, compare=False)
+    # the digest of each graph of `put` as stored (sparql/digests.py): what a derived index remembers it followed
+    digests: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def triples(self, store: "CatalogStore", uri: str) -> list[ox.Triple]:
         """The stored triples of a dataset this event put (read from the store when not carried)."""
@@ -62,6 +65,7 @@ class CatalogStore(Protocol):
     def record_modified(self, uri: str) -> datetime | None: ...
     def quads(self, graph: str | None = None) -> Iterator[ox.Quad]: ...
     def dataset_uris(self) -> list[str]: ...
+    def digests(self) -> dict[str, str]: ...
     def count_datasets(self) -> int: ...
     def query(self, sparql: str, **kwargs) -> object: ...
     def last_modified(self) -> datetime: ...
@@ -77,8 +81,12 @@ class OxigraphStore:
         self.path = path
         self._store = self._open()
         self._write_lock = threading.Lock()
+        # taken before the write lock is let go, held while listeners run: events reach them in commit order
+        self._emit_lock = threading.RLock()
+        self._emitting = threading.local()  # set while this thread runs listeners (it must not take the write lock)
         self._listeners: list[Listener] = []
         self._state_file = None if path is None else path.parent / (path.name + ".state.json")
+        self._digests = StoreDigests(None if path is None else path.parent / (path.name + ".digests.sqlite"))
         self.generation, self._modified = self._read_state()
         self._last_stamp: datetime | None = None
         # RocksDB refuses every write after a failed one (its "background error") until the handle is reopened
@@ -216,13 +224,19 @@ class OxigraphStore:
         self._listeners.append(listener)
 
     def _emit(self, event: PublishEvent) -> None:
-        for listener in self._listeners:
-            try:
-                listener(event)
-            except Exception:  # a derived index must not undo a publish
-                # name the listener, never its repr: a bound method's repr holds its object's (a whole catalogue)
-                name = getattr(listener, "__qualname__", type(listener).__name__)
-                log.exception("publish listener %s failed on generation %d", name, event.generation)
+        """Tell the listeners; called with the emit lock taken under the write lock (commit order)."""
+        self._emitting.active = True
+        try:
+            for listener in self._listeners:
+                try:
+                    listener(event)
+                except Exception:  # a derived index must not undo a publish
+                    # name the listener, never its repr: a bound method's repr holds its object's (a whole catalogue)
+                    name = getattr(listener, "__qualname__", type(listener).__name__)
+                    log.exception("publish listener %s failed on generation %d", name, event.generation)
+        finally:
+            self._emitting.active = False
+            self._emit_lock.release()
 
     # -- writes ----------------------------------------------------------------------------
     def put_datasets(self, graphs: Mapping[str, Sequence[ox.Triple]]) -> PublishEvent:
@@ -234,6 +248,8 @@ class OxigraphStore:
             new = set(fresh)
             stored = {uri: records.with_record(uri, triples, stamp, None if uri in new else self._issued(uri))
                       for uri, triples in graphs.items()}
+            digests = {uri: graph_digest(triples) for uri, triples in stored.items()}
+            self._digests.intend(digests)  # written ahead: a kill before settle is found at start-up
             try:
                 if len(fresh) == len(graphs) and len(graphs) > 50:
                     self._bulk_insert(stored)
@@ -243,9 +259,20 @@ class OxigraphStore:
                     self._replace_many(stored)
             except (OSError, StoreError) as exc:
                 raise self._failed(exc, f"storing {len(graphs)} datasets") from exc
-            event = PublishEvent(self._bump(), put=tuple(graphs), created=tuple(fresh), graphs=stored)
+            self._settle(digests)
+            event = PublishEvent(self._bump(), put=tuple(graphs), created=tuple(fresh), graphs=stored,
+                                 digests=digests)
+            self._emit_lock.acquire()
         self._emit(event)
         return event
+
+    def _settle(self, digests) -> None:
+        """Confirm the digests of a committed write; when that fails (a full disk) they stay pending, and the
+        next start-up reads them from the store (sparql/digests.py)."""
+        try:
+            self._digests.settle(digests)
+        except Exception as exc:
+            log.warning("the digests of a committed write stay pending: %s", str(exc)[:300])
 
     def _check_writable(self, doing: str) -> None:
         if self.broken is not None:
@@ -266,13 +293,18 @@ class OxigraphStore:
                     body = ox.serialize(triples, format=ox.RdfFormat.N_TRIPLES).decode("utf-8")
                     graph = ox.NamedNode(uri)
                     parts.append(f"DROP SILENT GRAPH {graph} ; INSERT DATA {{ GRAPH {graph} {{ {body} }} }}")
+            digests = {uri: graph_digest(triples) if triples else None for uri, triples in previous.items()}
+            self._digests.intend(digests)
             try:
                 self._store.update(" ;\n".join(parts))
             except (OSError, SyntaxError, ValueError) as exc:
                 raise self._failed(exc, "undoing a publication", "the publication may be half-stored") from exc
+            self._settle(digests)
             put = tuple(uri for uri in previous if previous[uri])
             event = PublishEvent(self._bump(), put=put, removed=tuple(gone), reason=reason,
-                                 graphs={uri: list(previous[uri]) for uri in put})
+                                 graphs={uri: list(previous[uri]) for uri in put},
+                                 digests={uri: digests[uri] for uri in put})
+            self._emit_lock.acquire()
         self._emit(event)
         return event
 
@@ -333,13 +365,16 @@ class OxigraphStore:
         uris = tuple(uris)
         with self._write_lock:
             self._check_writable("removing datasets")
-            gone = [uri for uri in uris if self._store.contains_named_graph(ox.NamedNode(uri))]
+            gone = [uri for uri in dict.fromkeys(uris) if self._store.contains_named_graph(ox.NamedNode(uri))]
             if gone:
+                self._digests.intend(dict.fromkeys(gone))
                 try:  # one transaction
                     self._store.update(" ;\n".join(f"DROP SILENT GRAPH {ox.NamedNode(uri)}" for uri in gone))
                 except OSError as exc:
                     raise self._failed(exc, f"removing {len(gone)} datasets") from exc
+                self._settle(gone)
             event = PublishEvent(self._bump(), removed=tuple(gone), reason=reason)
+            self._emit_lock.acquire()
         self._emit(event)
         return event
 
@@ -357,12 +392,16 @@ class OxigraphStore:
         """Remove everything."""
         with self._write_lock:
             self._store.clear()
+            self._digests.clear()
             event = PublishEvent(self._bump(), reset=True)
+            self._emit_lock.acquire()
         self._emit(event)
         return event
 
     def announce_reset(self) -> None:
         """Tell listeners to rebuild from the store (after start-up or a bulk change)."""
+        with self._write_lock:
+            self._emit_lock.acquire()
         self._emit(PublishEvent(self.generation, reset=True))
 
     # -- reads -----------------------------------------------------------------------------
@@ -385,6 +424,19 @@ class OxigraphStore:
             "SELECT ?d WHERE { GRAPH ?d { ?d a <http://www.w3.org/ns/dcat#Dataset> } } ORDER BY ?d"
         )
         return [row[0].value for row in rows]
+
+    def digests(self) -> dict[str, str]:
+        """Return the digest of every dataset graph as published (sparql/digests.py).
+
+        The first call checks the digest table against the store (a write cut short by a killed process,
+        a store made before digests were kept) and corrects it from the stored graphs.
+        """
+        if not self._digests.verified and not getattr(self._emitting, "active", False):  # lock order: write, emit
+            with self._write_lock:
+                fixed = self._digests.verify(self.dataset_uris(), self.dataset_triples)
+            if fixed:
+                log.info("store digests: %d corrected from the stored graphs", fixed)
+        return self._digests.all()
 
     def count_datasets(self) -> int:
         rows = self._store.query(
@@ -427,6 +479,7 @@ class OxigraphStore:
                 store.flush()
             except (OSError, RuntimeError) as exc:  # a full disk: what was acknowledged is in RocksDB's log
                 log.warning("cannot flush the store at close: %s", str(exc))
+        self._digests.close()
 
 
 def open_store(path: Path | None) -> OxigraphStore:

@@ -8,7 +8,8 @@ the order received. ``flush()`` waits until every event handed over is written: 
 before it answers anything (counts, CSW requests), so no reader sees the index behind a finished publish.
 
 Protocol (our stdin → worker, worker → our stdout): frames of a 4-byte big-endian length and a pickle.
-Requests: ``(seq, nquads: bytes, put: list[str], removed: list[str])``; answers: ``(seq, error or None)``.
+Requests: ``(seq, nquads: bytes, put: list[str], removed: list[str], digests: dict[str, str])``; answers:
+``(seq, error or None)``. The digests of the versions written go in the transaction of their rows.
 """
 
 from __future__ import annotations
@@ -41,10 +42,10 @@ class RowWorker:
         self.submitted = 0
         self.done = 0
 
-    def submit(self, nquads: bytes, put: list[str], removed: list[str]) -> None:
+    def submit(self, nquads: bytes, put: list[str], removed: list[str], digests: dict | None = None) -> None:
         """Hand one event over (blocks only while the worker is still busy with the one before)."""
         self.submitted += 1
-        data = pickle.dumps((self.submitted, nquads, put, removed), protocol=pickle.HIGHEST_PROTOCOL)
+        data = pickle.dumps((self.submitted, nquads, put, removed, digests or {}), protocol=pickle.HIGHEST_PROTOCOL)
         try:
             self.proc.stdin.write(HEADER.pack(len(data)) + data)
             self.proc.stdin.flush()
@@ -105,13 +106,13 @@ def main() -> None:
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing else may write to the answer channel
     while (header := read_exact(stdin, HEADER.size)) is not None:
-        seq, nquads, put, removed = pickle.loads(read_exact(stdin, HEADER.unpack(header)[0]) or b"")
+        seq, nquads, put, removed, digests = pickle.loads(read_exact(stdin, HEADER.unpack(header)[0]) or b"")
         error = None
         try:
             skipped: dict = {}  # datasets whose record cannot be built: kept in the repository's table
             rows = _rows(nquads, put, skipped)
             gone = set(removed) | (set(put) - {row["identifier"] for row in rows})
-            repository.write(rows, delete=gone, skipped=skipped)
+            repository.write(rows, delete=gone, skipped=skipped, digests=digests)
         except Exception as exc:  # reported to the parent, which rebuilds from the store
             from core.text import excerpt
 

@@ -69,6 +69,8 @@ def records_ddl(table: str = TABLE) -> list[str]:
 class CswRepository(Follower):
     """pycsw's repository file, derived from the store: one row per published dataset."""
 
+    keeps_digests = True  # in table wodp_digests, written in the transaction of the rows (sparql/followers.py)
+
     def __init__(self, path: Path, table: str = TABLE) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -89,6 +91,8 @@ class CswRepository(Follower):
             try:
                 for statement in records_ddl(self.table):
                     self._conn.execute(statement)
+                self._conn.execute("CREATE TABLE IF NOT EXISTS wodp_digests (identifier TEXT PRIMARY KEY,"
+                                   " digest TEXT NOT NULL)")
                 if fresh:
                     self._conn.execute("INSERT OR IGNORE INTO spatial_ref_sys VALUES (4326, 'EPSG', 4326, ?)",
                                        (WGS84_WKT,))
@@ -162,6 +166,22 @@ class CswRepository(Follower):
         """Return the (dataset URI, date_modified) that dct:modified and apiso:Modified queries compare."""
         return {(row["d"].value, row["m"].value) for row in store.query(DATASET_MODIFIED_QUERY)}
 
+    def digests(self) -> dict[str, str]:
+        """Return the digest of each dataset version the repository holds (written with its rows)."""
+        self.flush()
+        with self._lock:
+            return dict(self._conn.execute("SELECT identifier, digest FROM wodp_digests"))
+
+    def adopt(self, digests) -> None:
+        """Note the store's digests for the records there are (a repository made before digests were kept)."""
+        self.flush()
+        with self._lock:
+            ids = {row[0] for row in self._conn.execute(f"SELECT identifier FROM {self.table}")}
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.executemany("INSERT OR REPLACE INTO wodp_digests VALUES (?, ?)",
+                                   [(u, d) for u, d in digests.items() if u in ids])
+            self._conn.execute("COMMIT")
+
     def skipped(self) -> dict[str, str]:
         """Return the datasets left out because their record could not be built: identifier -> reason."""
         self.flush()
@@ -182,8 +202,10 @@ class CswRepository(Follower):
         with self._lock:
             started = time.perf_counter()
             skipped: dict[str, tuple[str, str]] = {}
+            digests = store.digests()
             rows = list(self._rows(store, store.dataset_uris(), skipped=skipped))
-            self._write(rows, delete_all=True, skipped=skipped)
+            self._write(rows, delete_all=True, skipped=skipped,
+                        digests={uri: digests.get(uri, "") for uri in [r["identifier"] for r in rows] + list(skipped)})
             self._measure(len(rows), started)
         log.info("csw repository rebuilt: %d records (%.0f rows/s)%s", len(rows), self.last_write["rows_per_s"],
                  f", {len(skipped)} datasets skipped (GET /api/indexes)" if skipped else "")
@@ -202,7 +224,7 @@ class CswRepository(Follower):
             skipped: dict[str, tuple[str, str]] = {}
             rows = list(self._rows(store, event.put, event, skipped=skipped))
             gone = set(event.removed) | (set(event.put) - {row["identifier"] for row in rows})
-            self._write(rows, delete=gone, skipped=skipped)
+            self._write(rows, delete=gone, skipped=skipped, digests=_digests_of(event, rows, skipped))
             self._measure(len(rows) + len(gone), started)
 
     def _hand_over(self, store, event) -> None:
@@ -214,16 +236,16 @@ class CswRepository(Follower):
                 quads = (ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(uri))
                          for uri in event.put for t in event.triples(store, uri))
                 self._worker.submit(ox.serialize(quads, format=ox.RdfFormat.N_QUADS), list(event.put),
-                                    list(event.removed))
+                                    list(event.removed), dict(getattr(event, "digests", None) or {}))
             except IndexerError as exc:
                 self._worker_failed(exc)
 
     def write(self, rows: list[dict], *, delete: Iterable[str] = (),
-              skipped: dict[str, tuple[str, str]] | None = None) -> None:
+              skipped: dict[str, tuple[str, str]] | None = None, digests: dict[str, str] | None = None) -> None:
         """Write rows and delete records in one transaction (the worker process's way in)."""
         with self._lock:
             started = time.perf_counter()
-            self._write(rows, delete=delete, skipped=skipped)
+            self._write(rows, delete=delete, skipped=skipped, digests=digests)
             self._measure(len(rows), started)
 
     @staticmethod
@@ -236,7 +258,11 @@ class CswRepository(Follower):
                     yield row
 
     def _write(self, rows: list[dict], *, delete: Iterable[str] = (), delete_all: bool = False,
-               skipped: dict[str, tuple[str, str]] | None = None) -> None:
+               skipped: dict[str, tuple[str, str]] | None = None, digests: dict[str, str] | None = None) -> None:
+        """Write rows, delete records, note skipped datasets and the digests of the versions written, in one
+        transaction (a skipped dataset's digest is noted too: it is verified again only when it changes)."""
+        delete = list(delete)
+        digests = digests or {}
         columns = ", ".join(COLUMNS)
         insert = f"INSERT OR REPLACE INTO {self.table} ({columns}) VALUES ({', '.join('?' * len(COLUMNS))})"
         skipped = skipped or {}
@@ -246,13 +272,21 @@ class CswRepository(Follower):
             if delete_all:
                 conn.execute(f"DELETE FROM {self.table}")
                 conn.execute("DELETE FROM skipped_records")
-            delete = [(uri,) for uri in delete]
-            conn.executemany(f"DELETE FROM {self.table} WHERE identifier = ?", delete)
+                conn.execute("DELETE FROM wodp_digests")
+            written = [row["identifier"] for row in rows] + list(skipped)
+            gone = [(uri,) for uri in delete]
+            conn.executemany(f"DELETE FROM {self.table} WHERE identifier = ?", gone)
             conn.executemany("DELETE FROM skipped_records WHERE identifier = ?",
-                             delete + [(row["identifier"],) for row in rows])
+                             gone + [(row["identifier"],) for row in rows])
+            conn.executemany("DELETE FROM wodp_digests WHERE identifier = ?", gone)
             conn.executemany(insert, [tuple(row[c] for c in COLUMNS) for row in rows])
             conn.executemany("INSERT OR REPLACE INTO skipped_records VALUES (?, ?, ?)",
                              [(uri, date, reason) for uri, (date, reason) in skipped.items()])
+            # a row written without a digest (a follower told nothing) loses its old one: verified again
+            conn.executemany("DELETE FROM wodp_digests WHERE identifier = ?",
+                             [(uri,) for uri in written if not digests.get(uri)])
+            conn.executemany("INSERT OR REPLACE INTO wodp_digests VALUES (?, ?)",
+                             [(uri, digests[uri]) for uri in written if digests.get(uri)])
             conn.execute("COMMIT")
         except BaseException:
             rollback(conn)
@@ -273,3 +307,9 @@ def row_or_skip(triples, uri: str, skipped: dict[str, tuple[str, str]]) -> dict 
         skipped[uri] = (modified.value if modified is not None else "", reason)
         log.warning("csw repository: dataset %s skipped, its record cannot be built: %s", uri, reason)
         return None
+
+
+def _digests_of(event, rows: list[dict], skipped: dict) -> dict[str, str]:
+    """Return the event's digests of the datasets written (as rows, or noted as skipped)."""
+    digests = getattr(event, "digests", None) or {}
+    return {uri: digests[uri] for uri in [row["identifier"] for row in rows] + list(skipped) if uri in digests}

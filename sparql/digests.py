@@ -1,0 +1,111 @@
+"""Keep a digest of every dataset graph as published, beside the store, written ahead of each store write.
+
+Derived indexes (sparql/followers.py) remember the digest of each dataset version they followed; at start-up
+they compare it with the store's and repair what differs. The store's digests live in a small SQLite file
+next to the store (``store.digests.sqlite``), never in the store itself (SPARQL users would see them).
+
+A write cannot be one transaction across Oxigraph and SQLite, so it is written ahead: before the store
+commits, each dataset's new digest is saved as *pending* (an empty pending digest: the dataset is being
+removed); after the commit it is *settled*. A process killed in between leaves pending rows: the next
+start-up recomputes those digests from what the store really holds. The same start-up check adds a digest
+for a dataset the table does not know and drops rows of datasets the store no longer has, so the table
+always ends up describing the store's content, whatever was interrupted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import pyoxigraph as ox
+
+SCHEMA = """CREATE TABLE IF NOT EXISTS digests(uri TEXT PRIMARY KEY, digest TEXT, pending TEXT);
+CREATE INDEX IF NOT EXISTS digests_pending ON digests(pending) WHERE pending IS NOT NULL;"""
+
+
+def _term(term) -> str:
+    return "_:" if isinstance(term, ox.BlankNode) else str(term)
+
+
+def graph_digest(triples: Iterable[ox.Triple]) -> str:
+    """Hash a dataset graph as stored (catalogue record included): sorted N-Triples lines → SHA-256 hex.
+
+    Blank nodes are written without their labels, so the digest is the same before and after Oxigraph
+    relabels them (SPARQL INSERT DATA does).
+    """
+    lines = sorted({f"{_term(t.subject)} {t.predicate} {_term(t.object)}" for t in triples})
+    return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
+
+
+class StoreDigests:
+    """The digest table of one store: uri → digest, with the pending digests of a write in progress."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._db = sqlite3.connect(":memory:" if path is None else str(path), check_same_thread=False,
+                                   timeout=30, isolation_level=None)
+        if path is not None:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # durable when a process is killed (not power loss)
+        self._db.executescript(SCHEMA)
+        self._lock = threading.Lock()
+        self.verified = False
+
+    def _many(self, sql: str, rows: Iterable[tuple]) -> None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(sql, rows)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def intend(self, digests: Mapping[str, str | None]) -> None:
+        """Save the digests a store write is about to give (None: the dataset is about to be removed)."""
+        self._many("INSERT INTO digests(uri, pending) VALUES (?, ?) ON CONFLICT(uri) DO UPDATE SET "
+                   "pending = excluded.pending", ((u, d or "") for u, d in digests.items()))
+
+    def settle(self, uris: Iterable[str]) -> None:
+        """Make the pending digests of a committed write the digests (and forget removed datasets)."""
+        uris = list(uris)
+        self._many("DELETE FROM digests WHERE uri = ? AND pending = ''", ((u,) for u in uris))
+        self._many("UPDATE digests SET digest = pending, pending = NULL WHERE uri = ? AND pending IS NOT NULL",
+                   ((u,) for u in uris))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM digests")
+
+    def pending(self) -> list[str]:
+        """Return the datasets of a write that did not finish (a process killed while writing)."""
+        with self._lock:
+            return [r[0] for r in self._db.execute("SELECT uri FROM digests WHERE pending IS NOT NULL")]
+
+    def all(self) -> dict[str, str]:
+        """Return the settled digest of every dataset."""
+        with self._lock:
+            return dict(self._db.execute("SELECT uri, digest FROM digests WHERE digest IS NOT NULL"))
+
+    def verify(self, dataset_uris: Sequence[str], read) -> int:
+        """Make the table describe the store: recompute unfinished and unknown digests, drop gone datasets.
+
+        ``read(uri)`` returns a dataset's stored triples. Returns how many rows were corrected.
+        """
+        present = set(dataset_uris)
+        known = self.all()
+        redo = (set(self.pending()) | (present - set(known))) & present
+        gone = (set(known) | set(self.pending())) - present
+        fixed = {uri: graph_digest(read(uri)) for uri in sorted(redo)}
+        self._many("INSERT INTO digests(uri, digest, pending) VALUES (?, ?, NULL) ON CONFLICT(uri) DO UPDATE "
+                   "SET digest = excluded.digest, pending = NULL", fixed.items())
+        self._many("DELETE FROM digests WHERE uri = ?", ((u,) for u in gone))
+        self.verified = True
+        return len(fixed) + len(gone)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
