@@ -21,6 +21,7 @@ from typing import Any, Iterable, Mapping
 
 import httpx
 
+from core.sqlite import rollback
 from harvesters.base import FetchResult, HarvestBusyError, HarvestError, Harvester, profile_of
 from harvesters.http import USER_AGENT
 
@@ -96,10 +97,10 @@ class LinkTable:
                     self._db.execute("DELETE FROM dataset_links WHERE dataset = ?", (dataset,))
                     self._db.executemany("INSERT INTO dataset_links (dataset, url) VALUES (?, ?)",
                                          [(dataset, u) for u in sorted(urls)])
+                self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                rollback(self._db)  # also after a failed COMMIT (a full disk): the connection stays usable
                 raise
-            self._db.execute("COMMIT")
 
     def counts(self, dataset: str) -> tuple[int, int] | None:
         """Return (answering, checked) links of a dataset, or None when none of them was checked."""

@@ -22,6 +22,8 @@ from typing import Iterable, Mapping, Sequence
 
 import pyoxigraph as ox
 
+from core.sqlite import rollback
+
 SCHEMA = """CREATE TABLE IF NOT EXISTS digests(uri TEXT PRIMARY KEY, digest TEXT, pending TEXT);
 CREATE INDEX IF NOT EXISTS digests_pending ON digests(pending) WHERE pending IS NOT NULL;"""
 
@@ -59,10 +61,10 @@ class StoreDigests:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._db.executemany(sql, rows)
+                self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                rollback(self._db)  # also after a failed COMMIT (a full disk): the connection stays usable
                 raise
-            self._db.execute("COMMIT")
 
     def intend(self, digests: Mapping[str, str | None]) -> None:
         """Save the digests a store write is about to give (None: the dataset is about to be removed)."""

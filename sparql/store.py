@@ -14,7 +14,7 @@ from typing import Callable, Iterable, Iterator, Mapping, Protocol, Sequence
 
 import pyoxigraph as ox
 
-from core.storage import storage_error, storage_kind
+from core.storage import guarded, storage_error, storage_kind
 from sparql import records
 from sparql.digests import StoreDigests, graph_digest
 from sparql.errors import StoreBusyError, StoreError
@@ -249,7 +249,8 @@ class OxigraphStore:
             stored = {uri: records.with_record(uri, triples, stamp, None if uri in new else self._issued(uri))
                       for uri, triples in graphs.items()}
             digests = {uri: graph_digest(triples) for uri, triples in stored.items()}
-            self._digests.intend(digests)  # written ahead: a kill before settle is found at start-up
+            # written ahead: a kill before settle is found at start-up
+            guarded(f"noting the digests of {len(graphs)} datasets", lambda: self._digests.intend(digests))
             try:
                 if len(fresh) == len(graphs) and len(graphs) > 50:
                     self._bulk_insert(stored)
@@ -294,7 +295,7 @@ class OxigraphStore:
                     graph = ox.NamedNode(uri)
                     parts.append(f"DROP SILENT GRAPH {graph} ; INSERT DATA {{ GRAPH {graph} {{ {body} }} }}")
             digests = {uri: graph_digest(triples) if triples else None for uri, triples in previous.items()}
-            self._digests.intend(digests)
+            guarded("noting the digests of an undone publication", lambda: self._digests.intend(digests))
             try:
                 self._store.update(" ;\n".join(parts))
             except (OSError, SyntaxError, ValueError) as exc:
@@ -367,7 +368,8 @@ class OxigraphStore:
             self._check_writable("removing datasets")
             gone = [uri for uri in dict.fromkeys(uris) if self._store.contains_named_graph(ox.NamedNode(uri))]
             if gone:
-                self._digests.intend(dict.fromkeys(gone))
+                guarded(f"noting the removal of {len(gone)} datasets",
+                        lambda: self._digests.intend(dict.fromkeys(gone)))
                 try:  # one transaction
                     self._store.update(" ;\n".join(f"DROP SILENT GRAPH {ox.NamedNode(uri)}" for uri in gone))
                 except OSError as exc:
