@@ -442,8 +442,14 @@ def test_one_follower_failing_does_not_stop_the_others():
         def catch_up(self, store):
             caught.append(store)
 
-    assert catch_up_all([Broken(), Fine()], "store") == ["Broken", "Fine"]
-    assert caught == ["store"]
+    class Store:
+        def digests(self):
+            return {}
+
+    store = Store()
+    found = catch_up_all([Broken(), Fine()], store)
+    assert [(v.follower, v.failed, v.caught_up) for v in found] == [("Broken", True, False), ("Fine", False, True)]
+    assert caught == [store]
 
 
 # -- wodp remove -----------------------------------------------------------------------------------------
