@@ -11,8 +11,9 @@ catalogue record's ``dct:modified`` of the dataset it was made from, and the sto
 with a new time, strictly later than the previous one (sparql/store.py ``_next_stamp``); a ``restore`` puts back a
 graph together with its old stamp, so that stamp still names that content. The reader compares the row's stamp
 with its own store's (one quad lookup) and reads the store itself when they differ, then keeps what it read.
-Stamps only grow while the writer runs; the writer empties the table when it opens the store (a clock set back
-between two runs could repeat a stamp) and takes out the rows of datasets it removes or clears. ``FORMAT`` names
+Stamps only grow: when the writer opens the store it makes its next stamps later than every stamp in the table
+(a clock set back between two runs cannot repeat one), drops the rows of datasets the store no longer has, and
+then takes out the rows of datasets it removes or clears. ``FORMAT`` names
 the way the text is made: a row of another format is never used.
 
 Any process may write rows (a web process keeps what it had to read); a row that cannot be written (disk full, a
@@ -107,6 +108,22 @@ class CatalogTexts:
                 conn.execute("DELETE FROM texts")
             else:
                 conn.executemany("DELETE FROM texts WHERE uri = ?", [(uri,) for uri in uris])
+
+    def start(self, store) -> None:
+        """The writer, at start: drop rows of datasets the store no longer has; stamp later than every row."""
+        from datetime import datetime
+
+        conn = self._conns.get()
+        present = set(store.dataset_uris())
+        rows = conn.execute("SELECT uri, stamp FROM texts").fetchall()
+        gone = [uri for uri, _ in rows if uri not in present]
+        stale = [uri for uri, stamp in rows if not stamp.startswith(FORMAT + " ")]
+        if gone or stale:
+            self.forget(gone + stale)
+        moments = [datetime.fromisoformat(stamp.split(" ", 1)[1]) for uri, stamp in rows
+                   if stamp.startswith(FORMAT + " ")]
+        if moments:
+            store.stamp_after(max(moments))
 
     def follow(self, event) -> None:
         """The writer's listener: rows of removed datasets go, all rows go at a reset."""

@@ -125,15 +125,15 @@ class Platform:
         return platform
 
     def _open_catalog_texts(self, writer: bool) -> None:
-        """Open the shared texts of /catalog pages; the writer empties them at start and follows removals."""
+        """Open the shared texts of /catalog pages; the writer checks them at start and follows removals."""
         from server.catalog_texts import CatalogTexts
 
         self.catalog_texts = texts = CatalogTexts(self.settings.home / "catalog-texts.sqlite")
         if writer:
             try:
-                texts.forget()  # stamps only grow within one run of the writer (server/catalog_texts.py)
+                texts.start(self.store)  # stamps later than every kept one (server/catalog_texts.py)
             except Exception as exc:  # noqa: BLE001  the pages are then made from the store
-                log.warning("catalogue texts cannot be emptied (%s): /catalog reads the store", exc)
+                log.warning("catalogue texts cannot be checked (%s): /catalog reads the store", exc)
                 texts.close()
                 self.catalog_texts = None
                 return
