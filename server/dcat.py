@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import threading
 from datetime import datetime, timezone
 from urllib.parse import urlencode
@@ -14,7 +15,9 @@ from access.policy import public_view
 from ontology.labels import name_triples
 from ontology.namespaces import HYDRA, RDF, XSD
 from server import http, rdf_response
+from server.catalog_texts import chinese_first_lines
 from server.rdf_response import HTML
+from sparql.results import write_graph
 from core.errors import BadRequestError, GoneError, NotFoundError
 from core.identifiers import is_dataset_id
 
@@ -122,6 +125,41 @@ def _paging_triples(base: str, page: int, pages: int, size: int, total: int, sin
     return out
 
 
+def _page_from_store(store, uris: list[str], catalog_triples: list, paging: list, fmt) -> bytes:
+    """Write a catalogue page from the store's dataset graphs (the reference for _page_from_texts)."""
+    body_triples = list(catalog_triples)
+    for uri in uris:
+        body_triples.extend(public_view(uri, store.dataset_triples(uri)))  # no links to data not open
+    body_triples += name_triples(body_triples)  # our departments by name in English too
+    body_triples += paging
+    return rdf_response.serialize(body_triples, fmt)
+
+
+def _page_from_texts(store, texts, uris: list[str], catalog_triples: list, paging: list, fmt) -> bytes | None:
+    """Write the same page from the kept public texts of its datasets (server/catalog_texts.py).
+
+    The same triples in the same order reach the same writer as in _page_from_store: the catalogue graph, each
+    dataset's public view, the names of departments, the paging; ordered Chinese first on their N-Triples text
+    (chinese_first_lines), then parsed once. None when the text cannot be ordered that way.
+    """
+    nt = ox.RdfFormat.N_TRIPLES
+    text = ox.serialize(catalog_triples, format=nt).decode("utf-8") + "".join(texts.texts(store, uris))
+    named = _FOAF_NAME.findall(text)
+    names = name_triples(list(ox.parse("\n".join(named), format=nt))) if named else []
+    text += ox.serialize(names + paging, format=nt).decode("utf-8")
+    lines = text.split("\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    ordered = chinese_first_lines(lines)
+    if ordered is None:
+        return None
+    triples = list(ox.parse("\n".join(ordered), format=nt))
+    return write_graph(triples, fmt, rdf_response.UNLIMITED)
+
+
+_FOAF_NAME = re.compile(r"^\S+ <http://xmlns\.com/foaf/0\.1/name> .*$", re.MULTILINE)  # N-Triples lines
+
+
 @bp.route("/catalog", methods=["GET", "HEAD"])
 @bp.route("/catalog.<suffix>", methods=["GET", "HEAD"])
 def catalog(suffix: str | None = None):
@@ -150,14 +188,13 @@ def catalog(suffix: str | None = None):
     if request.if_none_match and etag in request.if_none_match:
         return http.conditional(Response(), etag, store.last_modified())
     uris = ordered[(page - 1) * size:page * size]
-    triples = list(store.quads(settings.base_uri + CATALOG_GRAPH_SUFFIX))
-    body_triples = [q.triple for q in triples]
-    for uri in uris:
-        body_triples.extend(public_view(uri, store.dataset_triples(uri)))  # no links to data not open
-    body_triples += name_triples(body_triples)  # our departments by name in English too
-    body_triples += _paging_triples(base, page, pages, size, total, since, settings.catalog.page_size)
-    response = Response(rdf_response.serialize(body_triples, fmt),
-                        content_type=rdf_response.content_type(fmt))
+    catalog_triples = [q.triple for q in store.quads(settings.base_uri + CATALOG_GRAPH_SUFFIX)]
+    paging = _paging_triples(base, page, pages, size, total, since, settings.catalog.page_size)
+    texts = getattr(platform, "catalog_texts", None)
+    body = None if texts is None else _page_from_texts(store, texts, uris, catalog_triples, paging, fmt)
+    if body is None:
+        body = _page_from_store(store, uris, catalog_triples, paging, fmt)
+    response = Response(body, content_type=rdf_response.content_type(fmt))
     response.vary.add("Accept")
     return http.conditional(response, etag, store.last_modified())
 

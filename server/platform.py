@@ -40,6 +40,7 @@ class Platform:
     ogc: object | None = None  # ogc.api.OgcApi: pygeoapi driven with our collections
     csw: object | None = None  # ogc.csw.CswService: the pycsw repository and its process
     sandbox: object | None = None  # core.sandbox.Sandbox (InlineSandbox without workers): heavy work isolated
+    catalog_texts: object | None = None  # server.catalog_texts.CatalogTexts: public dataset texts for /catalog
     followers: list = field(default_factory=list)  # every derived index (sparql.followers.Follower), in order
     storage: object | None = None  # core.storage.DiskGuard: disk full and I/O errors, recovery without restart
     _behind: set = field(default_factory=set)  # followers that failed an event; they catch up at recovery
@@ -66,6 +67,7 @@ class Platform:
         platform._open_csw()
         platform.followed = FollowedDigests(settings.home / "followers.sqlite")
         store.subscribe(platform._on_publish)
+        platform._open_catalog_texts(writer=True)
         platform.verification = catch_up_all(platform.followers, store, platform.followed)  # by content
         repaired = sum(v.repaired for v in platform.verification)
         log.info("start-up check of %d derived indexes against %d datasets: %d repairs%s",
@@ -126,8 +128,24 @@ class Platform:
         platform.ogc = OgcApi(settings, platform.features,
                               public=lambda info: may_serve_layer(store, info.dataset_uri))
         use_text_index(platform.features, platform.search.matching)  # Records q, as ogc.records.CatalogRecords
+        platform._open_catalog_texts(writer=False)
         platform.extras["reader"] = True
         return platform
+
+    def _open_catalog_texts(self, writer: bool) -> None:
+        """Open the shared texts of /catalog pages; the writer checks them at start and follows removals."""
+        from server.catalog_texts import CatalogTexts
+
+        self.catalog_texts = texts = CatalogTexts(self.settings.home / "catalog-texts.sqlite")
+        if writer:
+            try:
+                texts.start(self.store)  # stamps later than every kept one (server/catalog_texts.py)
+            except Exception as exc:  # noqa: BLE001  the pages are then made from the store
+                log.warning("catalogue texts cannot be checked (%s): /catalog reads the store", exc)
+                texts.close()
+                self.catalog_texts = None
+                return
+            self.store.subscribe(texts.follow)
 
     def refresh(self, path: str, generation: int, modified: float) -> None:
         """Read the writer's snapshot of ``generation`` from now on (a web process; see open_reader)."""
@@ -294,7 +312,7 @@ class Platform:
             self.ogc.close()
         if self.features is not None:
             self.features.close()
-        for index in (self.accounts, self.changes, self.followed):
+        for index in (self.accounts, self.changes, self.followed, self.catalog_texts):
             if index is not None:
                 index.close()
         self.store.close()

@@ -214,6 +214,11 @@ class OxigraphStore:
         self._last_stamp = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
         return self._last_stamp
 
+    def stamp_after(self, moment: datetime) -> None:
+        """Make every later publish stamp strictly later than ``moment`` (a stamp kept outside the store)."""
+        if self._last_stamp is None or moment > self._last_stamp:
+            self._last_stamp = moment
+
     def last_modified(self) -> datetime:
         """Return the time of the last publish (whole seconds, UTC)."""
         return datetime.fromtimestamp(int(self._modified), tz=timezone.utc)

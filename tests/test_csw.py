@@ -492,3 +492,65 @@ def test_repository_write_rate(tmp_path):
     print(f"csw repository: rebuild {rebuild['rows']} rows at {rebuild['rows_per_s']:.0f} rows/s;"
           f" batch of {batch['rows']} at {batch['rows_per_s']:.0f} rows/s")
     repo.close()
+
+
+def test_table_mapped_once_answers_exactly_as_pycsw(csw_platform, tmp_path):
+    """pycsw with its records table mapped once per process answers byte for byte as pycsw mapping it per request.
+
+    Only the clock values (SearchStatus timestamp, CSW 3 expires and elapsedTime) differ between any two answers, so they are
+    taken out before comparing. Requests: GetRecords in Dublin Core and ISO, by page, with a CQL filter, CSW 3,
+    GetRecordById, GetDomain and GetCapabilities.
+    """
+    import json
+    import subprocess
+
+    from ogc.csw.process import ROOT, pycsw_sections
+
+    python = ROOT / ".venv-csw" / "bin" / "python"
+    if not python.exists():
+        pytest.skip("pycsw's environment is not installed (make venv)")
+    repository = csw_platform.csw.repository
+    repository.flush()
+    some = sorted(csw_platform.store.dataset_uris())[7]
+    config = tmp_path / "pycsw.json"
+    config.write_text(json.dumps(pycsw_sections(csw_platform.settings, repository.path.resolve())), "utf-8")
+    queries = [f"{CSW202}&request=GetRecords&typeNames=csw:Record&resultType=results&elementSetName=brief"
+               f"&maxRecords=10&startPosition={n}" for n in (1, 100, 231)]
+    queries += [
+        f"{CSW202}&request=GetRecords&typeNames=csw:Record&resultType=results&elementSetName=full&maxRecords=5"
+        "&constraintLanguage=CQL_TEXT&constraint=" + urllib.parse.quote("csw:AnyText like '%交通%'"),
+        "service=CSW&version=3.0.0&request=GetRecords&typeNames=csw:Record&elementSetName=summary&maxRecords=3"
+        "&startPosition=7",
+        f"{CSW202}&request=GetRecords&typeNames=gmd:MD_Metadata&outputSchema={urllib.parse.quote(GMD)}"
+        "&elementSetName=full&resultType=results&maxRecords=2",
+        f"{CSW202}&request=GetRecordById&id={urllib.parse.quote(some)}&elementSetName=full",
+        f"{CSW202}&request=GetDomain&propertyname=dc:type",
+        f"{CSW202}&request=GetCapabilities",
+    ]
+    script = r"""
+import io, json, re, sys
+from ogc.csw import service
+app = service.CswApp(json.load(open(sys.argv[1], encoding="utf-8")))
+queries = json.loads(sys.argv[2])
+def call(query):
+    env = {"REQUEST_METHOD": "GET", "QUERY_STRING": query, "wsgi.input": io.BytesIO(b""), "SERVER_NAME": "x",
+           "SERVER_PORT": "80", "wsgi.url_scheme": "http", "PATH_INFO": "/csw", "SCRIPT_NAME": "", "HTTP_HOST": "x"}
+    seen = {}
+    body = b"".join(app(env, lambda status, headers: seen.update(status=status)))
+    return seen["status"] + " " + re.sub(rb'(timestamp|expires|elapsedTime)="[^"]*"', b"", body).decode("utf-8")
+before = [call(q) for q in queries]
+service.map_table_once()
+after = [[call(q) for q in queries] for _ in range(2)]
+import pycsw.core.repository as r
+print(json.dumps({"before": before, "after": after, "patched": bool(getattr(r.Repository, "maps_table_once", 0))}))
+"""
+    done = subprocess.run([str(python), "-W", "ignore", "-c", script, str(config), json.dumps(queries)],
+                          capture_output=True, timeout=300, cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    answers = json.loads(done.stdout)
+    assert answers["patched"]
+    assert all(a.startswith("200 ") for a in answers["before"]), [a[:300] for a in answers["before"]]
+    assert "numberOfRecordsMatched=\"240\"" in answers["before"][0]
+    for again in answers["after"]:
+        for query, old, new in zip(queries, answers["before"], again):
+            assert new == old, (query, [(a, b) for a, b in zip(old.split("><"), new.split("><")) if a != b][:3])
