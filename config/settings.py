@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Annotated, Any, Literal, Mapping
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 
 class SettingsError(Exception):
@@ -150,6 +150,31 @@ class PushSettings(_Section):
     default_mapping: str = "china-core"
 
 
+def _rate_limit(value: str) -> str:
+    """Check a rate limit string of Flask-Limiter ("60/minute", "10/second;300/hour")."""
+    from limits import parse_many
+
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a rate limit: write e.g. '60/minute' or '10/second;300/hour'") from None
+    return value
+
+
+RateLimit = Annotated[str, AfterValidator(_rate_limit)]
+
+
+class RateLimitSettings(_Section):
+    enabled: bool = True
+    storage_uri: str | None = Field(None, json_schema_extra={"secret": True})
+    strategy: Literal["fixed-window", "moving-window", "sliding-window-counter"] = "moving-window"
+    token: RateLimit = "120/minute"
+    token_failures: RateLimit = "10/minute"
+    validation: RateLimit = "30/minute"
+    push: RateLimit = "60/minute"
+    sparql: RateLimit = "600/minute"
+
+
 class Settings(_Section):
     """All settings of one process, plus the data directory they were loaded for."""
 
@@ -168,6 +193,7 @@ class Settings(_Section):
     features: FeaturesSettings
     csw: CswSettings
     spatial: SpatialSettings
+    rate_limits: RateLimitSettings
 
     def path(self, relative: str) -> Path:
         """Resolve a path setting against the data directory."""

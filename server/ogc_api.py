@@ -10,6 +10,7 @@ collection (``ogc.api``); its collection, queryables, items and GeoJSON answer 4
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from http import HTTPStatus
@@ -19,6 +20,7 @@ from flask import Blueprint, Response, current_app, request, stream_with_context
 from access.policy import DataAccessRefused
 from ogc.features import FeatureQuery
 from server.access_guard import require_data
+from server.portal.i18n import request_lang
 
 bp = Blueprint("ogc_api", __name__)
 
@@ -51,11 +53,31 @@ def _refused(exc: _Refusal) -> Response:
     return Response(json.dumps(body, ensure_ascii=False), status=exc.status, mimetype="application/json")
 
 
+@functools.cache
+def _request_class():
+    """Return pygeoapi's request adapter with its language chosen by us: zh-CN or en, never an error.
+
+    pygeoapi's own choice (``l10n.best_match``) builds ``Locale("zh", territory="CN")``, which Babel does not
+    know (its Chinese locales carry a script: zh_Hans_CN), so ``?lang=zh``, ``Accept-Language: zh``, ``fr-FR``
+    or ``*`` answered 500. Any language parameter or header gives Chinese unless it asks for English first.
+    """
+    from pygeoapi import l10n
+    from pygeoapi.api import APIRequest
+
+    class OgcRequest(APIRequest):
+        def _get_locale(self, headers, supported_locales):
+            asked = request.args.get("lang") or request.headers.get("Accept-Language")
+            wanted = "en" if request_lang() == "en" else "zh-CN"
+            return (wanted if asked else None), l10n.str2locale(wanted)
+
+    return OgcRequest
+
+
 def _run(func, *args, skip_valid_check: bool = False) -> Response:
-    from pygeoapi.api import APIRequest, apply_gzip
+    from pygeoapi.api import apply_gzip
 
     api = _ogc().api
-    api_request = APIRequest.from_flask(request, api.locales)
+    api_request = _request_class().from_flask(request, api.locales)
     if not skip_valid_check and not api_request.is_valid():
         headers, status, content = api.get_format_exception(api_request)
     else:
