@@ -7,6 +7,7 @@ latitudes, and the report says the columns were found by their values.
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from typing import Any, Mapping
@@ -49,14 +50,19 @@ def parse_number(value: Any) -> float | None:
     if value is None:
         return None
     if isinstance(value, (int, float)):
-        return float(value)
-    text = unicodedata.normalize("NFKC", str(value)).strip()
-    if text.lower() in PLACEHOLDERS:
-        return None
-    text = re.sub(r"^(东经|北纬|e|n)\s*|\s*(°|度)?\s*[enEN]?$", "", text)
-    number = float(text)
+        try:
+            number = float(value)
+        except OverflowError:
+            raise ValueError(f"{value} is too large for a coordinate") from None
+    else:
+        text = unicodedata.normalize("NFKC", str(value)).strip()
+        if text.lower() in PLACEHOLDERS:
+            return None
+        number = float(re.sub(r"^(东经|北纬|e|n)\s*|\s*(°|度)?\s*[enEN]?$", "", text))
     if number != number:  # NaN
         return None
+    if math.isinf(number):
+        raise ValueError(f"{value!r} is not a finite number")
     return number
 
 
