@@ -73,11 +73,17 @@ def _request_class():
     return OgcRequest
 
 
-def _run(func, *args, skip_valid_check: bool = False) -> Response:
+def _run(func, *args, skip_valid_check: bool = False, refused_formats: tuple[str, ...] = ()) -> Response:
     from pygeoapi.api import apply_gzip
 
     api = _ogc().api
     api_request = _request_class().from_flask(request, api.locales)
+    if refused_formats:  # by f= or by Accept, as pygeoapi reads them with the collection's own formats
+        fmt = api_request._get_format(request.headers, {f: f"text/{f}" for f in refused_formats})
+        if fmt in refused_formats:
+            status, code = (400, "InvalidParameterValue") if request.args.get("f") else (406, "NotAcceptable")
+            raise _Refusal(status, code, f"format {fmt} is offered for the features of layers only; the "
+                           "catalogue's records answer json, jsonld or html")
     if not skip_valid_check and not api_request.is_valid():
         headers, status, content = api.get_format_exception(api_request)
     else:
@@ -173,7 +179,10 @@ def items(collection_id: str) -> Response:
 
     _guard(collection_id)
     _check_items_params(collection_id)
-    return _run(get_collection_items, collection_id, skip_valid_check=True)
+    info = _ogc().features.layer(collection_id)
+    # pygeoapi 0.24 writes CSV only for feature providers (records: UnboundLocalError, a 500)
+    refused = ("csv",) if info is not None and info.kind == "record" else ()
+    return _run(get_collection_items, collection_id, skip_valid_check=True, refused_formats=refused)
 
 
 @bp.route("/ogc/collections/<collection_id>/items/<feature_id>")
