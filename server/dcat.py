@@ -14,6 +14,7 @@ from ontology.labels import name_triples
 from ontology.namespaces import HYDRA, RDF, XSD
 from server import http, rdf_response
 from server.rdf_response import HTML
+from server.portal.i18n import normalize_lang
 from core.errors import BadRequestError, GoneError, NotFoundError
 from core.identifiers import is_dataset_id
 
@@ -153,7 +154,7 @@ def dataset(name: str):
         raise NotFoundError(f"no dataset {dataset_id!r} in this catalogue")
     if fmt is None:
         fmt = rdf_response.choose(html_default=True)
-    lang = request.args.get("lang", "zh")
+    lang = normalize_lang(request.args.get("lang"))
     etag = http.etag_for("dataset", uri, modified.isoformat(), getattr(fmt, "media_type", fmt), lang)
     if fmt == HTML:  # the page also shows the map: a change of its settings must not be answered by a 304
         s = platform.settings

@@ -74,10 +74,12 @@ def install(app: Flask, settings) -> Limiter | None:
     adapter = app.url_map.bind("localhost")
     for door, routes in DOORS.items():
         value = getattr(limits, door)
+        methods: dict[str, list[str]] = {}
         for method, path in routes:
-            endpoint, _ = adapter.match(path, method)
-            app.view_functions[endpoint] = limiter.limit(
-                value, methods=[method], error_message=lambda door=door, value=value: _message(door, value),
+            methods.setdefault(adapter.match(path, method)[0], []).append(method)
+        for endpoint, verbs in methods.items():  # one count per door, whichever of its endpoints is called
+            app.view_functions[endpoint] = limiter.shared_limit(
+                value, scope=door, methods=verbs, error_message=lambda door=door, value=value: _message(door, value),
             )(app.view_functions[endpoint])
     failures = parse_many(limits.token_failures)
     app.extensions["wodp_throttle"] = (limiter, failures)

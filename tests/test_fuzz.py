@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import re
 import zipfile
@@ -633,6 +634,60 @@ def test_ogc_openapi(app, client):
         assert response.status_code < 500, f"{case.method} {case.formatted_path} {case.query}: {response.text[:500]}"
 
     run()
+
+
+# -- what fuzzing found, each answered 4xx with a message naming the problem ---------------------------------
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+FOUND = [
+    ("/api/validate?mapping=china-core", "application/json",
+     json.dumps({**VALID_RECORD, "资源摘要": "a\ud800b"}).encode(), 400, "lone surrogate (U+D800)"),
+    ("/api/datasets", "application/json", json.dumps({**VALID_RECORD, "资源摘要": "a\ud800b"}).encode(), 400,
+     "lone surrogate"),
+    ("/api/datasets", "application/json", rb'{"\u8d44\u6e90\u540d\u79f0": "x", "n": ' + b"9" * 5001 + b"}", 400,
+     "more than 4,300 digits"),
+    ("/api/validate?mapping=china-core", XLSX_TYPE,
+     xlsx('<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>7</v></c></row>', ["资源名称"]), 400,
+     "not a readable XLSX workbook"),
+    ("/api/validate?mapping=china-core", XLSX_TYPE, xlsx('<row r="1"><c r="A1" t="n"><v>:</v></c></row>', []), 400,
+     "not a readable XLSX workbook"),
+    ("/api/validate?mapping=china-core", "application/json", b"0", 400, "expected a record (a JSON object)"),
+    ("/sparql?default-graph-uri=", "application/sparql-query", b"SELECT * WHERE { ?s ?p ?o } LIMIT 1", 400,
+     "default-graph-uri='' is not an absolute IRI"),
+]
+
+
+@pytest.mark.parametrize("path, content_type, body, status, words", FOUND,
+                         ids=["surrogate-validate", "surrogate-push", "huge-integer", "xlsx-shared-string",
+                              "xlsx-number-cell", "json-not-a-record", "graph-not-an-iri"])
+def test_found_by_fuzzing(client, fuzz_platform, path, content_type, body, status, words):
+    token = fuzz_platform.accounts.create("D017", "found")[1]
+    response = client.post(path, data=body, content_type=content_type, headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == status
+    assert words in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("query, headers, status", [
+    ("f=csv", {}, 400), ("", {"Accept": "text/csv"}, 406), ("f=json", {}, 200)])
+def test_catalogue_records_in_csv(client, query, headers, status):
+    """pygeoapi writes CSV for feature providers only: the catalogue's records refuse it (it answered 500)."""
+    response = client.get("/ogc/collections/catalog/items", query_string=query, headers=headers)
+    assert response.status_code == status
+    if status != 200:
+        assert "records answer json" in response.get_json()["description"]
+
+
+def test_coordinates_that_are_not_positions():
+    """Infinite or absurd numbers are no positions: kept as they are (the extent check reports them), never a crash."""
+    from ogc import coords
+    from ogc.columns import parse_number
+
+    assert coords.to_cgcs2000(math.inf, 30.5, coords.Crs.BD09) == (math.inf, 30.5)
+    assert coords.to_cgcs2000(1e300, 1e300, coords.Crs.BD09) == (1e300, 1e300)
+    assert math.isnan(coords.haversine_m(math.inf, 0, 0, 0))
+    with pytest.raises(ValueError, match="not a finite number"):
+        parse_number("1e400")
+    with pytest.raises(ValueError, match="too large"):
+        parse_number(10 ** 400)
 
 
 def test_inputs_add_up():
