@@ -260,7 +260,7 @@ def _merge(base: dict[str, Any], overlay: Mapping[str, Any], origin: str) -> Non
 def _env_overlay(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for name, raw in environ.items():
-        if not name.startswith("WODP_") or name in ("WODP_HOME", "WODP_CONFIG"):
+        if not name.startswith("WODP_") or name in ("WODP_HOME", "WODP_CONFIG", "WODP_FUZZ_EXAMPLES"):
             continue
         rest = name[len("WODP_"):]
         if "__" not in rest:
