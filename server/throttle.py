@@ -13,14 +13,19 @@ answered 429 before any token is looked up or hashed (scrypt is what made forged
 
 from __future__ import annotations
 
+import logging
 import time
 
 from flask import Flask, Response, current_app, g, request
 from flask_limiter import ApplicationLimit, Limiter
 from werkzeug.exceptions import TooManyRequests
 from limits import parse_many
+from limits.errors import ConfigurationError
 
+from config.settings import SettingsError
 from server.errors import render_error
+
+log = logging.getLogger(__name__)
 
 TOKEN_HEADERS = ("Authorization", "X-WODP-Token")
 FAILURES_SCOPE = "token-failures"
@@ -60,17 +65,26 @@ def _message(door: str, limits: str) -> str:
             f"(setting rate_limits.{door})")
 
 
+def _limiter(app: Flask, limits) -> Limiter:
+    return Limiter(
+        key_func=client_address, app=app, storage_uri=limits.storage_uri or "memory://",
+        strategy=limits.strategy, headers_enabled=True,
+        swallow_errors=True, in_memory_fallback_enabled=True,  # a shared store that is down limits per process
+        application_limits=[ApplicationLimit(limit_provider=limits.token, scope="token",
+                                             exempt_when=lambda: not bears_token(),
+                                             error_message=lambda: _message("token", limits.token))])
+
+
 def install(app: Flask, settings) -> Limiter | None:
     """Put the limits of settings.rate_limits on the app; return the limiter (None when disabled)."""
     limits = settings.rate_limits
     if not limits.enabled:
         return None
-    limiter = Limiter(
-        key_func=client_address, app=app, storage_uri=limits.storage_uri or "memory://",
-        strategy=limits.strategy, headers_enabled=True,
-        application_limits=[ApplicationLimit(limit_provider=limits.token, scope="token",
-                                             exempt_when=lambda: not bears_token(),
-                                             error_message=lambda: _message("token", limits.token))])
+    try:
+        limiter = _limiter(app, limits)
+    except ConfigurationError as exc:
+        raise SettingsError(f"rate_limits.storage_uri: {exc} (install the store's client library, e.g. "
+                            "redis for redis://)") from exc
     adapter = app.url_map.bind("localhost")
     for door, routes in DOORS.items():
         value = getattr(limits, door)
@@ -112,12 +126,15 @@ def token_refused() -> None:
 def _failures_wait(limiter: Limiter, failures, hit: bool) -> int | None:
     """Test (or count) the failure limits of this client; return seconds to wait when one is reached."""
     strategy, key = limiter.limiter, client_address()
-    for item in failures:
-        if hit:
-            strategy.hit(item, key, FAILURES_SCOPE)
-        elif not strategy.test(item, key, FAILURES_SCOPE):
-            reset, _ = strategy.get_window_stats(item, key, FAILURES_SCOPE)
-            return max(1, int(reset + 1 - time.time()))
+    try:
+        for item in failures:
+            if hit:
+                strategy.hit(item, key, FAILURES_SCOPE)
+            elif not strategy.test(item, key, FAILURES_SCOPE):
+                reset, _ = strategy.get_window_stats(item, key, FAILURES_SCOPE)
+                return max(1, int(reset + 1 - time.time()))
+    except Exception as exc:  # noqa: BLE001 - the store of counts is down: let the token check decide
+        log.warning("rate limit store unavailable (%s): refused tokens are not counted", type(exc).__name__)
     return None
 
 
