@@ -175,7 +175,7 @@ def from_cgcs2000(lon: float, lat: float, crs: Crs) -> tuple[float, float]:
 
 def haversine_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
     """Return the great-circle distance in metres between two points (NaN when one is not a position)."""
-    if not all(map(math.isfinite, (lon1, lat1, lon2, lat2))):
+    if not (_convertible(lon1, lat1) and _convertible(lon2, lat2)):
         return math.nan
     p1, p2 = math.radians(lat1), math.radians(lat2)
     dp, dl = p2 - p1, math.radians(lon2 - lon1)

@@ -27,7 +27,6 @@ from server.errors import render_error
 
 log = logging.getLogger(__name__)
 
-TOKEN_HEADERS = ("Authorization", "X-WODP-Token")
 FAILURES_SCOPE = "token-failures"
 
 # door (setting of rate_limits) → (method, a path of the door): the endpoints are found in the app's URL map
@@ -57,7 +56,9 @@ def client_address() -> str:
 
 
 def bears_token() -> bool:
-    return any(request.headers.get(name) for name in TOKEN_HEADERS)
+    """Tell whether the request shows one of our tokens (Bearer, or the internal header; not a proxy's Basic)."""
+    scheme = request.headers.get("Authorization", "").strip()[:7].lower()
+    return scheme == "bearer " or scheme == "bearer" or bool(request.headers.get("X-WODP-Token"))
 
 
 def _message(door: str, limits: str) -> str:

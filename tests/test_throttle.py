@@ -1,4 +1,4 @@
-"""Rate limits per client: token checks, refused tokens, /api/validate, pushes and SPARQL answer 429 past their limit."""
+"""Rate limits per client: token checks, refused tokens, /api/validate, pushes and SPARQL answer 429 past a limit."""
 
 from __future__ import annotations
 
@@ -122,6 +122,8 @@ def test_requests_bearing_a_token(app, platform):
     assert statuses == [404] * 6 + [429]
     assert_throttled(client.get("/api/datasets/wuhan.none/report", headers=headers), "token")
     assert client.get("/api/datasets/wuhan.none/report").status_code == 401  # no token: not this limit
+    portal = [client.get("/", headers={"Authorization": "Basic dXNlcjpwYXNz"}).status_code for _ in range(8)]
+    assert portal == [200] * 8  # a proxy's Basic credentials are not our token
 
 
 def test_internal_token_failures(app):
