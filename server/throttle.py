@@ -33,7 +33,7 @@ FAILURES_SCOPE = "token-failures"
 DOORS = {
     "validation": (("POST", "/api/validate"),),
     "push": (("POST", "/api/datasets"), ("DELETE", "/api/datasets/x")),
-    "sparql": (("GET", "/sparql"), ("POST", "/sparql")),
+    "sparql": (("GET", "/sparql"), ("HEAD", "/sparql"), ("POST", "/sparql")),
 }
 WHAT = {"validation": "validation requests (POST /api/validate)",
         "push": "pushes (POST or DELETE /api/datasets)",

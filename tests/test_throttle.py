@@ -92,6 +92,7 @@ def test_sparql_limit(app):
     assert response.status_code == 429 and response.mimetype == "text/plain"  # the SPARQL Protocol's error shape
     assert "rate_limits.sparql" in response.get_data(as_text=True)
     assert int(response.headers["Retry-After"]) >= 1
+    assert client.head("/sparql", query_string=query).status_code == 429  # HEAD runs the query too
     assert client_at(app, "10.0.2.2").post("/sparql", data=query).status_code == 200
 
 
