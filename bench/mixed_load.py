@@ -111,15 +111,22 @@ class Routes:
         return kind, f"/ogc/collections/catalog/items?f=json&limit=10&offset={rnd.randint(0, len(self.ids) - 10)}", {}
 
 
-def load(host: str, port: int, routes: Routes, clients: int, seconds: float, seed: int) -> dict:
+def load(host: str, port: int, routes: Routes, clients: int, seconds: float, seed: int,
+         distinct: bool = True) -> dict:
     results: dict[str, list[float]] = {}
     errors: dict[str, list[str]] = {}
     lock = threading.Lock()
     stop_at = time.monotonic() + seconds
 
+    def connect(n: int) -> http.client.HTTPConnection:
+        # each client is a user of its own: its own loopback address (all of 127/8 reaches the server on Linux),
+        # so per-client limits (rate limits, the SPARQL share) treat them as 8 users, not one
+        source = (f"127.0.0.{10 + n}", 0) if host.startswith("127.") and distinct else None
+        return http.client.HTTPConnection(host, port, timeout=60, source_address=source)
+
     def client(n: int) -> None:
         rnd = random.Random(seed * 100 + n)
-        conn = http.client.HTTPConnection(host, port, timeout=60)
+        conn = connect(n)
         mine: list[tuple[str, float, str | None]] = []
         while time.monotonic() < stop_at:
             kind, path, headers = routes.make(rnd)
@@ -136,7 +143,7 @@ def load(host: str, port: int, routes: Routes, clients: int, seconds: float, see
             except (OSError, http.client.HTTPException) as exc:
                 problem = f"{type(exc).__name__} {path}"
                 conn.close()
-                conn = http.client.HTTPConnection(host, port, timeout=60)
+                conn = connect(n)
             mine.append((kind, time.perf_counter() - started, problem))
         with lock:
             for kind, elapsed, problem in mine:
@@ -170,6 +177,8 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=3, help="seconds of the same load before measuring")
     parser.add_argument("--port", type=int, default=18950)
     parser.add_argument("--seed", type=int, default=10)
+    parser.add_argument("--one-address", action="store_true",
+                        help="all clients from 127.0.0.1 (one user to the rate limits and the SPARQL share)")
     args = parser.parse_args()
     home = args.home or Path(tempfile.mkdtemp(prefix="wodp-bench-")) / "home"
     if not (home / "store").exists():
@@ -184,8 +193,9 @@ def main() -> int:
             routes = Routes(base)
             routes.base_uri = base
             if args.warmup:
-                load("127.0.0.1", args.port, routes, args.clients, args.warmup, args.seed + 1)
-            run = load("127.0.0.1", args.port, routes, args.clients, args.seconds, args.seed)
+                load("127.0.0.1", args.port, routes, args.clients, args.warmup, args.seed + 1,
+                     not args.one_address)
+            run = load("127.0.0.1", args.port, routes, args.clients, args.seconds, args.seed, not args.one_address)
         finally:
             stopped = stop(proc)
         run.update(processes=n, datasets=len(routes.ids), stop_s=stopped)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Annotated, Any, Literal, Mapping
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 
 class SettingsError(Exception):
@@ -193,6 +193,8 @@ class SandboxSettings(_Section):
     max_queue: int = Field(4, ge=0, le=1000)
     queue_timeout_s: float = Field(10.0, gt=0)
     nice: int = Field(10, ge=0, le=19)
+
+
 class InputLimits(_Section):
     """Bounds every reader of outside input checks before or while it parses (docs/settings.md, input_limits)."""
 
@@ -210,12 +212,39 @@ class InputLimits(_Section):
     xlsx_max_cell_chars: int = Field(32_767, ge=255)
     csv_max_rows: int = Field(1_000_000, ge=1)
     csv_max_field_chars: int = Field(1_000_000, ge=1024)
+
+
 class GateSettings(_Section):
     """Text the publication gate refuses before validation (publish/screen.py)."""
 
     max_literal_chars: int = Field(20_000, ge=100)
     literal_limits: dict[str, int] = Field(default_factory=dict)
     max_iri_chars: int = Field(8_000, ge=100)
+
+
+def _rate_limit(value: str) -> str:
+    """Check a rate limit string of Flask-Limiter ("60/minute", "10/second;300/hour")."""
+    from limits import parse_many
+
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a rate limit: write e.g. '60/minute' or '10/second;300/hour'") from None
+    return value
+
+
+RateLimit = Annotated[str, AfterValidator(_rate_limit)]
+
+
+class RateLimitSettings(_Section):
+    enabled: bool = True
+    storage_uri: str | None = Field(None, json_schema_extra={"secret": True})
+    strategy: Literal["fixed-window", "moving-window", "sliding-window-counter"] = "moving-window"
+    token: RateLimit = "120/minute"
+    token_failures: RateLimit = "10/minute"
+    validation: RateLimit = "30/minute"
+    push: RateLimit = "60/minute"
+    sparql: RateLimit = "600/minute"
 
 
 class Settings(_Section):
@@ -240,6 +269,7 @@ class Settings(_Section):
     sandbox: SandboxSettings
     input_limits: InputLimits = InputLimits()
     gate: GateSettings
+    rate_limits: RateLimitSettings
 
     def path(self, relative: str) -> Path:
         """Resolve a path setting against the data directory."""
@@ -306,7 +336,7 @@ def _merge(base: dict[str, Any], overlay: Mapping[str, Any], origin: str) -> Non
 def _env_overlay(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for name, raw in environ.items():
-        if not name.startswith("WODP_") or name in ("WODP_HOME", "WODP_CONFIG"):
+        if not name.startswith("WODP_") or name in ("WODP_HOME", "WODP_CONFIG", "WODP_FUZZ_EXAMPLES"):
             continue
         rest = name[len("WODP_"):]
         if "__" not in rest:

@@ -138,6 +138,9 @@ def _find_records(tree: Any, paths: list[str], filename: str) -> list[dict]:
         if len(records) != len(tree):
             raise MappingInputError("a JSON list of records holds non-objects", file=filename)
         return records
+    if not isinstance(tree, dict):
+        raise MappingInputError(f"expected a record (a JSON object) or a list of records, found "
+                                f"{type(tree).__name__ if tree is not None else 'null'}", file=filename)
     best = _largest_dict_list(tree, depth=3)
     if best is None:
         return [tree]

@@ -7,6 +7,7 @@ latitudes, and the report says the columns were found by their values.
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from typing import Any, Mapping
@@ -72,18 +73,24 @@ def parse_number(value: Any) -> float | None:
     if value is None:
         return None
     if isinstance(value, (int, float)):
-        return float(value)
-    text = unicodedata.normalize("NFKC", str(value)).strip()
-    if text.lower() in PLACEHOLDERS:
-        return None
-    text = _PREFIX.sub("", text).rstrip()  # then the suffix by hand: "\s*(°|度)?\s*[enEN]?$" is quadratic
-    if text[-1:] in ("e", "n", "E", "N") and len(text) > 1:
-        text = text[:-1].rstrip()
-    if text[-1:] in ("°", "度"):
-        text = text[:-1].rstrip()
-    number = float(text)
+        try:
+            number = float(value)
+        except OverflowError:
+            raise ValueError(f"{value} is too large for a coordinate") from None
+    else:
+        text = unicodedata.normalize("NFKC", str(value)).strip()
+        if text.lower() in PLACEHOLDERS:
+            return None
+        text = _PREFIX.sub("", text).rstrip()  # then the suffix by hand: "\s*(°|度)?\s*[enEN]?$" is quadratic
+        if text[-1:] in ("e", "n", "E", "N") and len(text) > 1:
+            text = text[:-1].rstrip()
+        if text[-1:] in ("°", "度"):
+            text = text[:-1].rstrip()
+        number = float(text)
     if number != number:  # NaN
         return None
+    if math.isinf(number):
+        raise ValueError(f"{value!r} is not a finite number")
     return number
 
 

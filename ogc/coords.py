@@ -146,8 +146,15 @@ def bd09_to_wgs84(lon: float, lat: float) -> tuple[float, float]:
     return gcj02_to_wgs84(*bd09_to_gcj02(lon, lat))
 
 
+def _convertible(lon: float, lat: float) -> bool:
+    """Tell whether numbers can be a position (finite, degrees within ±10,000: BD-09 squares them)."""
+    return math.isfinite(lon) and math.isfinite(lat) and abs(lon) <= 1e4 and abs(lat) <= 1e4
+
+
 def to_cgcs2000(lon: float, lat: float, crs: Crs) -> tuple[float, float]:
-    """Convert a point in `crs` to CGCS2000 (= WGS84 at the sub-metre level)."""
+    """Convert a point in `crs` to CGCS2000 (= WGS84 at the sub-metre level); a non-position is kept as is."""
+    if not _convertible(lon, lat):
+        return lon, lat  # not a position on Earth: the caller's extent check reports it
     if crs is Crs.GCJ02:
         return gcj02_to_wgs84(lon, lat)
     if crs is Crs.BD09:
@@ -156,7 +163,9 @@ def to_cgcs2000(lon: float, lat: float, crs: Crs) -> tuple[float, float]:
 
 
 def from_cgcs2000(lon: float, lat: float, crs: Crs) -> tuple[float, float]:
-    """Convert a CGCS2000 point to `crs`."""
+    """Convert a CGCS2000 point to `crs`; numbers that cannot be a position are kept as is."""
+    if not _convertible(lon, lat):
+        return lon, lat
     if crs is Crs.GCJ02:
         return wgs84_to_gcj02(lon, lat)
     if crs is Crs.BD09:
@@ -165,11 +174,13 @@ def from_cgcs2000(lon: float, lat: float, crs: Crs) -> tuple[float, float]:
 
 
 def haversine_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
-    """Return the great-circle distance in metres between two points."""
+    """Return the great-circle distance in metres between two points (NaN when one is not a position)."""
+    if not (_convertible(lon1, lat1) and _convertible(lon2, lat2)):
+        return math.nan
     p1, p2 = math.radians(lat1), math.radians(lat2)
     dp, dl = p2 - p1, math.radians(lon2 - lon1)
     h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * _EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
+    return 2 * _EARTH_RADIUS_M * math.asin(math.sqrt(min(1.0, max(0.0, h))))
 
 
 def in_extent(lon: float, lat: float, extent: tuple[float, float, float, float] = WUHAN_EXTENT) -> bool:

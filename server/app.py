@@ -23,7 +23,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.extensions["wodp"] = platform
 
     from server import (changes, csw, dcat, errors, files, harvest_api, http, internal, layers_api, ogc_api,
-                        push_api, sparql_endpoint, validation_api, vocab)
+                        push_api, sparql_endpoint, throttle, validation_api, vocab)
     from server.portal import portal_bp
 
     app.register_blueprint(portal_bp)
@@ -47,6 +47,8 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         """Once the disk had no space left: look (at most every storage.recheck_s) whether it is back."""
         if platform.storage is not None and platform.storage.degraded:
             platform.storage.recover()
+
+    throttle.install(app, settings)
     if settings.site.proxies:
         from werkzeug.middleware.proxy_fix import ProxyFix
 

@@ -17,6 +17,7 @@ from ontology.namespaces import HYDRA, RDF, XSD
 from server import http, rdf_response
 from server.catalog_texts import chinese_first_lines
 from server.rdf_response import HTML
+from server.portal.i18n import normalize_lang
 from sparql.results import write_graph
 from core.errors import BadRequestError, GoneError, NotFoundError
 from core.identifiers import is_dataset_id
@@ -214,7 +215,7 @@ def dataset(name: str):
         raise NotFoundError(f"no dataset {dataset_id!r} in this catalogue")
     if fmt is None:
         fmt = rdf_response.choose(html_default=True)
-    lang = request.args.get("lang", "zh")
+    lang = normalize_lang(request.args.get("lang"))
     etag = http.etag_for("dataset", uri, modified.isoformat(), getattr(fmt, "media_type", fmt), lang)
     if fmt == HTML:  # the page also shows the map: a change of its settings must not be answered by a 304
         s = platform.settings

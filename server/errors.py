@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import os
 
 from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
@@ -16,8 +17,8 @@ log = logging.getLogger(__name__)
 
 TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
           406: "Not Acceptable", 410: "Gone", 413: "Payload Too Large", 415: "Unsupported Media Type",
-          422: "Unprocessable Content", 500: "Internal Server Error", 503: "Service Unavailable",
-          507: "Insufficient Storage"}
+          422: "Unprocessable Content", 429: "Too Many Requests", 500: "Internal Server Error",
+          503: "Service Unavailable", 507: "Insufficient Storage"}
 
 
 def _prefers_html() -> bool:
@@ -47,6 +48,41 @@ def render_error(status: int, code: str, message: str) -> Response:
                     mimetype="application/problem+json")
 
 
+def client_error(exc: BaseException) -> tuple[int, str, str] | None:
+    """Return (status, code, message) when an exception that escaped a parser was caused by the input.
+
+    These are limits of Python and its libraries that no parser of ours should let through, named here so
+    that the client learns what was wrong (400) rather than seeing an internal error: text that holds a lone
+    surrogate (JSON allows "\\ud800", no encoder accepts it), a number past Python's integer-conversion limit,
+    input nested past the recursion limit, a workbook whose cells openpyxl cannot read (a shared-string index
+    past the table, a number or date cell holding something else).
+    """
+    if isinstance(exc, UnicodeEncodeError) and "surrogate" in str(exc.reason):
+        bad = exc.object[exc.start:exc.end] if isinstance(exc.object, str) else ""
+        where = f" (U+{ord(bad[0]):04X})" if bad else ""
+        return 400, "invalid-text", (f"the input holds a lone surrogate{where}, which is not a character and "
+                                     "cannot be stored: send text made of Unicode characters only")
+    if isinstance(exc, ValueError) and "integer string conversion" in str(exc):
+        return 400, "number-too-large", ("the input holds a number of more than 4,300 digits (the limit of "
+                                         "integer conversion): no field takes such a number")
+    if isinstance(exc, RecursionError):
+        return 400, "nested-too-deeply", "the input is nested too deeply to be read"
+    if isinstance(exc, (ValueError, IndexError, KeyError, TypeError, SyntaxError)) and _raised_in(exc, "openpyxl"):
+        return 400, "bad-request", (f"not a readable XLSX workbook: {type(exc).__name__} "
+                                    f"{str(exc)[:200]} (a cell that does not fit its type or its shared strings)")
+    return None
+
+
+def _raised_in(exc: BaseException, package: str) -> bool:
+    """Tell whether an exception was raised inside a library (or what it called) reading the request's input."""
+    tb, marker = exc.__traceback__, f"{os.sep}{package}{os.sep}"
+    while tb is not None:
+        if marker in tb.tb_frame.f_code.co_filename:
+            return True
+        tb = tb.tb_next
+    return False
+
+
 def register(app: Flask) -> None:
     """Install one handler for our errors, HTTP errors and anything unexpected."""
 
@@ -69,6 +105,9 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
+        known = client_error(exc)
+        if known is not None:
+            return render_error(*known)
         disk = storage_error(exc, f"answering {request.method} {request.path}", "the request was not completed")
         if disk is not None:  # a full disk or an I/O error met outside the parts that name it themselves
             log.warning("%s %s: %s (%s)", request.method, request.path, disk.message, str(exc))

@@ -11,6 +11,7 @@ import pyoxigraph as ox
 from flask import Blueprint, current_app, jsonify, request
 
 from core.errors import BadRequestError, WodpError
+from server import throttle
 from core.identifiers import is_dataset_id
 from core.private import write_private
 from sparql.loader import parse_rdf, split_datasets
@@ -33,8 +34,10 @@ def write_server_file(home: Path, url: str, pid: int) -> str:
 
 def _check() -> None:
     expected = current_app.config.get("WODP_INTERNAL_TOKEN")
-    given = request.headers.get(TOKEN_HEADER, "")
-    if request.remote_addr not in ("127.0.0.1", "::1") or not expected or not hmac.compare_digest(given, expected):
+    given = request.headers.get(TOKEN_HEADER, "").encode("utf-8", "surrogateescape")  # bytes: any header
+    if (request.remote_addr not in ("127.0.0.1", "::1") or not expected
+            or not hmac.compare_digest(given, expected.encode("utf-8"))):
+        throttle.token_refused()
         raise ForbiddenError("internal endpoints answer local commands of this data directory only")
 
 

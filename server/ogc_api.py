@@ -10,6 +10,7 @@ collection (``ogc.api``); its collection, queryables, items and GeoJSON answer 4
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from http import HTTPStatus
@@ -19,6 +20,7 @@ from flask import Blueprint, Response, current_app, request, stream_with_context
 from access.policy import DataAccessRefused
 from ogc.features import FeatureQuery
 from server.access_guard import require_data
+from server.portal.i18n import request_lang
 
 bp = Blueprint("ogc_api", __name__)
 
@@ -51,11 +53,37 @@ def _refused(exc: _Refusal) -> Response:
     return Response(json.dumps(body, ensure_ascii=False), status=exc.status, mimetype="application/json")
 
 
-def _run(func, *args, skip_valid_check: bool = False) -> Response:
-    from pygeoapi.api import APIRequest, apply_gzip
+@functools.cache
+def _request_class():
+    """Return pygeoapi's request adapter with its language chosen by us: zh-CN or en, never an error.
+
+    pygeoapi's own choice (``l10n.best_match``) builds ``Locale("zh", territory="CN")``, which Babel does not
+    know (its Chinese locales carry a script: zh_Hans_CN), so ``?lang=zh``, ``Accept-Language: zh``, ``fr-FR``
+    or ``*`` answered 500. Any language parameter or header gives Chinese unless it asks for English first.
+    """
+    from pygeoapi import l10n
+    from pygeoapi.api import APIRequest
+
+    class OgcRequest(APIRequest):
+        def _get_locale(self, headers, supported_locales):
+            asked = request.args.get("lang") or request.headers.get("Accept-Language")
+            wanted = "en" if request_lang() == "en" else "zh-CN"
+            return (wanted if asked else None), l10n.str2locale(wanted)
+
+    return OgcRequest
+
+
+def _run(func, *args, skip_valid_check: bool = False, refused_formats: tuple[str, ...] = ()) -> Response:
+    from pygeoapi.api import apply_gzip
 
     api = _ogc().api
-    api_request = APIRequest.from_flask(request, api.locales)
+    api_request = _request_class().from_flask(request, api.locales)
+    if refused_formats:  # by f= or by Accept, as pygeoapi reads them with the collection's own formats
+        fmt = api_request._get_format(request.headers, {f: f"text/{f}" for f in refused_formats})
+        if fmt in refused_formats:
+            status, code = (400, "InvalidParameterValue") if request.args.get("f") else (406, "NotAcceptable")
+            raise _Refusal(status, code, f"format {fmt} is offered for the features of layers only; the "
+                           "catalogue's records answer json, jsonld or html")
     if not skip_valid_check and not api_request.is_valid():
         headers, status, content = api.get_format_exception(api_request)
     else:
@@ -151,7 +179,10 @@ def items(collection_id: str) -> Response:
 
     _guard(collection_id)
     _check_items_params(collection_id)
-    return _run(get_collection_items, collection_id, skip_valid_check=True)
+    info = _ogc().features.layer(collection_id)
+    # pygeoapi 0.24 writes CSV only for feature providers (records: UnboundLocalError, a 500)
+    refused = ("csv",) if info is not None and info.kind == "record" else ()
+    return _run(get_collection_items, collection_id, skip_valid_check=True, refused_formats=refused)
 
 
 @bp.route("/ogc/collections/<collection_id>/items/<feature_id>")

@@ -14,6 +14,7 @@ import logging
 from flask import Blueprint, Response, current_app, request
 
 from publish.gate import department_of, report_to_json
+from server import throttle
 from server.accounts import Account
 from server.errors import render_error
 from server.internal import ForbiddenError
@@ -64,9 +65,11 @@ def _account() -> Account:
         raise UnauthorizedError("this API needs a department token: send 'Authorization: Bearer TOKEN'")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
+        throttle.token_refused()
         raise UnauthorizedError("the Authorization header must read 'Bearer TOKEN'", "invalid_request")
     account = _platform().accounts.verify(token.strip())
     if account is None:
+        throttle.token_refused()
         raise UnauthorizedError("the token is unknown or has been revoked", "invalid_token")
     return account
 

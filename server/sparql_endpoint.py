@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pyoxigraph as ox
 from flask import Blueprint, Response, current_app, render_template_string, request
 
 from server import http, rdf_response
@@ -22,7 +23,19 @@ def _platform():
 
 
 def _read_request() -> tuple[str | None, tuple[str, ...], tuple[str, ...]]:
-    """Return (query, default graphs, named graphs) of a GET or POST protocol request."""
+    """Return (query, default graphs, named graphs) of a GET or POST protocol request; graphs must be IRIs."""
+    query, default_graphs, named_graphs = _read_protocol()
+    for name, values in (("default-graph-uri", default_graphs), ("named-graph-uri", named_graphs)):
+        for value in values:
+            try:
+                ox.NamedNode(value)
+            except ValueError as exc:
+                raise BadRequestError(f"{name}={value[:200]!r} is not an absolute IRI: {exc}") from None
+    return query, default_graphs, named_graphs
+
+
+def _read_protocol() -> tuple[str | None, tuple[str, ...], tuple[str, ...]]:
+    """Return (query, default graphs, named graphs) as a GET or POST protocol request gives them."""
     if request.method in ("GET", "HEAD"):
         args = request.args
         if "update" in args:

@@ -26,6 +26,7 @@ from core.errors import NotFoundError
 from ontology.namespaces import DEF
 from server import http, rdf_response
 from server.catalogue import vocabulary_triples
+from server.portal.i18n import normalize_lang
 from server.rdf_response import HTML
 
 bp = Blueprint("vocab", __name__)
@@ -117,7 +118,7 @@ def term(path: str):
         raise NotFoundError(f"no term {iri} in our vocabularies")
     if fmt is None:
         fmt = rdf_response.choose(html_default=True)
-    lang = "en" if request.args.get("lang", "").startswith("en") else "zh"
+    lang = normalize_lang(request.args.get("lang"))
     etag = http.etag_for("def", iri, getattr(fmt, "media_type", fmt), lang)
     if fmt == HTML:
         response = Response(render_html(iri, triples, lang), mimetype="text/html")

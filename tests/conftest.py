@@ -64,7 +64,9 @@ def demo_platform(tmp_path_factory):
     from server.platform import Platform
 
     home = tmp_path_factory.mktemp("demo-home")
-    settings = load_settings({}, overrides={"sparql": {"timeout_s": 5.0}}, home=home)
+    # no rate limits: the session's tests all reach this one app from one address (limits: test_throttle.py)
+    settings = load_settings({}, overrides={"sparql": {"timeout_s": 5.0}, "rate_limits": {"enabled": False}},
+                             home=home)
     platform = Platform.open(settings)
     load_demo(platform)
     yield platform

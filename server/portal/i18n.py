@@ -126,6 +126,21 @@ def normalize_lang(lang: str | None) -> str:
     return "en" if str(lang or "").lower().startswith("en") else "zh"
 
 
+def accepted_lang(header: str | None) -> str | None:
+    """Return the one of LANGS an Accept-Language header prefers ("*" is Chinese); None if it names neither."""
+    from werkzeug.datastructures import LanguageAccept
+    from werkzeug.http import parse_accept_header
+
+    return parse_accept_header((header or "")[:1000], LanguageAccept).best_match(LANGS)
+
+
+def request_lang() -> str:
+    """Return the language of the request for doors that honour both: ?lang=, else Accept-Language, else zh."""
+    if request.args.get("lang"):
+        return normalize_lang(request.args["lang"])
+    return accepted_lang(request.headers.get("Accept-Language")) or "zh"
+
+
 def translate(key: str, lang: str, **values) -> str:
     """Return the words for key in lang, with {placeholders} filled."""
     zh, en = TEXT[key]
