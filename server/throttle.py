@@ -69,7 +69,9 @@ def _message(door: str, limits: str) -> str:
 def _limiter(app: Flask, limits) -> Limiter:
     return Limiter(
         key_func=client_address, app=app, storage_uri=limits.storage_uri or "memory://",
-        strategy=limits.strategy, headers_enabled=True,
+        # no X-RateLimit headers: Flask-Limiter would also put its window's Retry-After on every answer (200s,
+        # and over a busy sandbox's own); a 429 gets its Retry-After from the error handler below
+        strategy=limits.strategy, headers_enabled=False,
         swallow_errors=True, in_memory_fallback_enabled=True,  # a shared store that is down limits per process
         application_limits=[ApplicationLimit(limit_provider=limits.token, scope="token",
                                              exempt_when=lambda: not bears_token(),

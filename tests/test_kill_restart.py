@@ -95,10 +95,10 @@ class Server:
                 self.kill()
 
 
-def _storm(server: Server, token: str, first: int, stop: threading.Event, acked: dict) -> None:
-    """Push new datasets one by one until stopped; note each one answered 201 with its title."""
+def _storm(server: Server, token: str, first: int, stop: threading.Event, acked: dict, once: bool = False) -> None:
+    """Push new datasets one by one until stopped (or just one); note each one answered 201 with its title."""
     n = 0
-    while not stop.is_set():
+    while not stop.is_set() or (once and n == 0):
         code = f"420100-D017-{first + n:05d}"
         title = f"停车场 推送 {first + n}"
         body = json.dumps(RECORD | {"资源代码": code, "资源名称": title}, ensure_ascii=False).encode()
@@ -189,6 +189,10 @@ def test_kill_during_harvest_and_push_storm_restarts_whole(tmp_path):
                 p["title"] = f"Dataset {p['name']} round {round_}"
             server = Server(tmp_path, config, port, log)
             server.wait_ready()
+            # one push before the storm: push bodies are read in sandbox workers, which warm up after a start
+            warm = threading.Event()
+            warm.set()
+            _storm(server, token, round_ * 1000 + 999, warm, acked, once=True)
             stop = threading.Event()
             threads = [threading.Thread(target=server.harvest, args=("ck",), daemon=True)]
             threads += [threading.Thread(target=_storm, args=(server, token, round_ * 1000 + k * 300, stop, acked),
