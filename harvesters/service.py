@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 class Harvesting:
     """Run harvests of the configured sources against one publisher; one job per source at a time."""
 
-    def __init__(self, settings, publisher, transport=None) -> None:
+    def __init__(self, settings, publisher, transport=None, sandbox=None) -> None:
         self.settings = settings
         self.jobs = JobStore(settings.path(settings.harvest.db_path))
         self.ledger = Ledger(self.jobs, settings.harvest.precedence, settings.harvest.sources)
@@ -28,7 +28,7 @@ class Harvesting:
         for hook in publisher.hooks:
             if getattr(hook, "links_of", False) is None:  # shapes.quality.QualityHook
                 hook.links_of = self.links.counts  # link availability in every publication
-        self.context = HarvestContext(settings, publisher, self.jobs, transport)
+        self.context = HarvestContext(settings, publisher, self.jobs, transport, sandbox=sandbox)  # pages read there
         self._lock = threading.Lock()
         self._running: set[str] = set()
         self._given_up: set[int] = set()
