@@ -22,6 +22,8 @@ class Harvesting:
         self.jobs = JobStore(settings.path(settings.harvest.db_path))
         self.ledger = Ledger(self.jobs, settings.harvest.precedence, settings.harvest.sources)
         publisher.add_hook(self.ledger)  # precedence, provenance and history of every publication
+        # publications stored but never recorded (a crash, or a full disk without a reserve): recorded now
+        self.ledger.reconcile(publisher.store)
         from harvesters.links import LinkTable
 
         self.links = LinkTable(settings.path(settings.harvest.db_path))

@@ -280,6 +280,10 @@ def test_uploads_abandoned_while_forwarded_to_the_writer_are_stopped_there(serve
     assert cpu <= 25, f"the writer still works on abandoned uploads ({cpu:.0f} % CPU)"
     assert before - {p.pid for p in _writer_sandbox_workers(server)}, "no sandbox worker of the writer was stopped"
     assert get(server.url + "/datasets/demo.none")[0] == 404   # and the site answers
+    # the replacements of the stopped workers are warm before the next test stops the server
+    deadline = time.monotonic() + 60
+    while not _writer_sandbox_workers(server) or _cpu(_writer_sandbox_workers(server), 2.0) > 10:
+        assert time.monotonic() < deadline, "the writer's sandbox workers were not replaced"
 
 
 def test_sigterm_stops_every_process_within_seconds(server):
