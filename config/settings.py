@@ -183,7 +183,7 @@ class PushSettings(_Section):
 
 
 class SandboxSettings(_Section):
-    """Worker processes for heavy per-request work: upload validation, push parsing, spatialization."""
+    """Worker processes for heavy work: upload validation, push parsing, harvest pages, spatialization."""
 
     enabled: bool = True
     memory_mb: int = Field(1500, ge=256, le=65536)

@@ -71,7 +71,10 @@ class Harvester(ABC):
     Every harvester is built the same way, with everything it may use: ``Harvester(source, settings, home, log,
     http=…, base_uri=…)``. ``settings`` are the harvest settings (page_size, max_pages, max_bytes, cloud_token …),
     ``home`` the data folder relative paths are read from, ``log`` a callable taking one line (the job log with
-    its heartbeat), ``limits`` the input limits every answer is read within (settings input_limits). Paging invariants live in harvesters.paging, shared by the paged kinds.
+    its heartbeat), ``limits`` the input limits every answer is read within (settings input_limits), ``isolate``
+    where each fetched page is read (``core.sandbox.Sandbox.run``-like: ``isolate(function, *args, what=…)``; the
+    runner gives the platform's sandbox, the default reads in this process: harvesters.pages). Paging invariants
+    live in harvesters.paging, shared by the paged kinds.
     """
 
     kind: str = ""
@@ -80,7 +83,7 @@ class Harvester(ABC):
     channel: str = "external"        # push, cloud, file (department channels) or external catalogues
 
     def __init__(self, source, settings, home, log: Callable[[str], None] | None = None, *,
-                 http=None, base_uri: str = "", limits=None) -> None:
+                 http=None, base_uri: str = "", limits=None, isolate=None) -> None:
         from config.settings import InputLimits
 
         self.source = source         # config.settings.HarvestSource
@@ -90,6 +93,7 @@ class Harvester(ABC):
         self.http = http             # harvesters.http.HttpClient
         self.base_uri = base_uri.rstrip("/")
         self.limits = limits or InputLimits()  # config.settings.InputLimits: bounds of what a source sends
+        self.isolate = isolate or inline  # runs the reading of a fetched page (a sandbox worker in a server)
 
     @abstractmethod
     def fetch(self, state: Mapping[str, Any]) -> FetchResult:
@@ -162,6 +166,11 @@ def json_body(resp, what: str, limits=None) -> Any:
         return jsonsafe.loads(resp.body, resp.url, limits or InputLimits())
     except InputRefusedError as exc:
         raise SourceFormatError(f"{resp.url}: {what} is not valid JSON: {exc.what}") from None
+
+
+def inline(function: Callable, *args: Any, what: str = "", **kwargs: Any) -> Any:
+    """Read a page in this process (a harvester built without a sandbox)."""
+    return function(*args, **kwargs)
 
 
 def _quiet(line: str) -> None:

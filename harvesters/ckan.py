@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from harvesters.base import FetchResult, Harvester, SourceFormatError, id_space, json_body
+from harvesters.base import FetchResult, Harvester, SourceFormatError, id_space
+from harvesters.pages import read_json_page
 from harvesters.paging import Pager
 from mappings.model import SourceRecord
 from mappings.readers import normalise_value
@@ -37,7 +38,9 @@ class CkanHarvester(Harvester):
                 total, ids, packages = old.get("count"), old.get("ids", []), None
                 kept.append(page)
             else:
-                total, packages = _packages(json_body(resp, "package_search", self.limits), resp.url)
+                doc = self.isolate(read_json_page, resp.body, resp.url, "package_search", self.limits,
+                                   what=f"reading the page {resp.url}")
+                total, packages = _packages(doc, resp.url)
                 ids = [str(p.get("id") or p.get("name")) for p in packages]
             keep = pager.take(page, total, ids)
             for n in keep if packages is not None else ():

@@ -8,7 +8,8 @@ from __future__ import annotations
 import time
 from typing import Any, Mapping
 
-from harvesters.base import FetchResult, Harvester, SourceFormatError, SourceUnavailableError, id_space, json_body
+from harvesters.base import FetchResult, Harvester, SourceFormatError, SourceUnavailableError, id_space
+from harvesters.pages import read_json_page
 from harvesters.paging import Pager
 from mappings.model import SourceRecord
 from mappings.readers import normalise_value
@@ -52,7 +53,8 @@ class CloudCenterHarvester(Harvester):
                 count, codes = old.get("count"), old.get("codes", [])
                 kept.append(key)
             else:
-                doc = json_body(resp, "the resource list", self.limits)
+                doc = self.isolate(read_json_page, resp.body, resp.url, "the resource list", self.limits,
+                                   what=f"reading the page {resp.url}")
                 count, items = _page(doc, resp.url, number)
                 as_of = as_of or doc.get("as_of")
                 codes = [str(item.get("资源代码") or "").strip() or f"{key}#{n}" for n, item in enumerate(items, 1)]

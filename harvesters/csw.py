@@ -19,7 +19,8 @@ import pyoxigraph as ox
 from harvesters.base import FetchResult, Harvester, SourceFormatError, id_space, mapping_context
 from harvesters.csw_read import DC, ISO, RDF_KINDS, boxes_in_axis_order, localised_texts, rdf_documents
 from harvesters.paging import Pager
-from mappings import MappingError, MappingInputError, apply_mapping, load_mapping
+from harvesters.pages import from_ntriples, map_page, mapped_back, read_csw_page
+from mappings import MappingError, MappingInputError
 from mappings.model import SourceRecord
 from mappings.readers import normalise_value
 from mappings.xmlread import xml_to_tree
@@ -52,7 +53,11 @@ class CswHarvester(Harvester):
                       "startPosition": position, "maxRecords": size}
             resp = self.http.get(self.source.url, params=params)
             page = f"{self.source.url}?startPosition={position}&maxRecords={size}"
-            total, following, found = self._page(resp.body, page, problems)
+            total, following, found, found_problems = self.isolate(
+                read_csw_page, resp.body, page, id_space(self.source), self.base_uri, self.limits,
+                what=f"reading the page {page}")
+            problems += found_problems
+            found = [(ident, kind, from_ntriples(item) if kind in RDF_KINDS else item) for ident, kind, item in found]
             keep = pager.take(page, total, [ident for ident, _, _ in found])
             for n in keep:
                 _, kind, item = found[n]
@@ -78,55 +83,6 @@ class CswHarvester(Harvester):
         return FetchResult(graphs=graphs, complete=pager.complete, problems=tuple(problems + pager.problems),
                            mapped=tuple(mapped))
 
-    def _page(self, body: bytes, page: str, problems: list[str]) -> tuple[int | None, int, list]:
-        """Return (matched, nextRecord, [(id, kind, record or graphs)]) of one GetRecords answer."""
-        try:
-            text = check_xml(body, page, self.limits)
-            tree = xml_to_tree(text, page, self.limits)
-        except (MappingInputError, InputRefusedError) as exc:
-            raise SourceFormatError(f"{page}: not a readable XML answer: {exc.message}") from None
-        if "ExceptionReport" in tree:
-            raise SourceFormatError(f"{page}: the catalogue answered an ExceptionReport: {str(tree)[:300]}")
-        results = (tree.get("GetRecordsResponse") or {}).get("SearchResults") if isinstance(tree, dict) else None
-        if not isinstance(results, dict):
-            raise SourceFormatError(f"{page}: not a csw:GetRecordsResponse")
-        try:
-            matched = int(results["@numberOfRecordsMatched"])
-            following = int(results.get("@nextRecord") or 0)
-        except (KeyError, ValueError) as exc:
-            raise SourceFormatError(f"{page}: SearchResults lacks numberOfRecordsMatched or nextRecord") from exc
-        found = self._records(normalise_value(results), page, problems)
-        space = id_space(self.source)
-        for ident, graph in rdf_documents(text, page, space, self.base_uri, problems, self.limits):
-            found.append((ident, "rdf", graph))
-        if not found and int(results.get("@numberOfRecordsReturned") or 0) > 0:
-            raise SourceFormatError(f"{page}: numberOfRecordsReturned is {results['@numberOfRecordsReturned']} "
-                                    f"but no record in a schema we read (ISO 19139, Dublin Core, RDF) was found")
-        return matched, following, found
-
-    def _records(self, results: dict, page: str, problems: list[str]) -> list[tuple[str, str, SourceRecord]]:
-        """Return the ISO and Dublin Core records of a SearchResults, each with its id (or a content key)."""
-        out = []
-        space = id_space(self.source)
-        n = 0
-        for kind, names in ((ISO, ("MD_Metadata",)), (DC, ("Record", "SummaryRecord", "BriefRecord"))):
-            for name in names:
-                items = results.get(name)
-                for fields in items if isinstance(items, list) else [items] if isinstance(items, dict) else []:
-                    n += 1
-                    origin = f"{page}#{n}"
-                    if kind == DC:
-                        fields = boxes_in_axis_order(fields, origin, problems)
-                    ident = _text(fields.get("fileIdentifier" if kind == ISO else "identifier"))
-                    key = None
-                    if not ident:
-                        key = "content-" + hashlib.sha1(json.dumps(fields, ensure_ascii=False, sort_keys=True)
-                                                        .encode("utf-8")).hexdigest()[:20]
-                        problems.append(f"{origin}: a {name} without an identifier; keyed {key} from its "
-                                        "content (a changed record gets a new key)")
-                    out.append((ident or key, kind, SourceRecord(space, key, fields, origin)))
-        return out
-
     def _mapped(self, records: dict[str, list[SourceRecord]], problems: list) -> dict[str, list]:
         """Map the ISO and Dublin Core records; add their localised texts; keep every problem the mapping met."""
         graphs: dict[str, list] = {}
@@ -135,8 +91,9 @@ class CswHarvester(Harvester):
                 continue
             name = self.source.mapping if kind == ISO and self.source.mapping else kind
             try:
-                mapping = load_mapping(name)
-                result = apply_mapping(found, mapping, self.base_uri, **mapping_context(self.source, self.channel))
+                result = mapped_back(self.isolate(map_page, found, name, self.base_uri,
+                                                  mapping_context(self.source, self.channel),
+                                                  what=f"mapping the records of {self.source.url}"))
             except MappingError as exc:
                 raise SourceFormatError(f"{self.source.url}: mapping {name!r}: {exc}") from exc
             problems += result.problems
@@ -146,6 +103,56 @@ class CswHarvester(Harvester):
                 record = next((r for r in found if _key_of(r, kind) == origin), None) or by_origin.get(origin)
                 graphs[uri] = localised_texts(uri, triples, record, kind) if record else triples
         return graphs
+
+
+def read_page(body: bytes, page: str, space: str, base_uri: str, limits, problems: list[str]) -> tuple:
+    """Return (matched, nextRecord, [(id, kind, record or graphs)]) of one GetRecords answer (a sandbox task:
+    harvesters.pages.read_csw_page)."""
+    try:
+        text = check_xml(body, page, limits)
+        tree = xml_to_tree(text, page, limits)
+    except (MappingInputError, InputRefusedError) as exc:
+        raise SourceFormatError(f"{page}: not a readable XML answer: {exc.message}") from None
+    if "ExceptionReport" in tree:
+        raise SourceFormatError(f"{page}: the catalogue answered an ExceptionReport: {str(tree)[:300]}")
+    results = (tree.get("GetRecordsResponse") or {}).get("SearchResults") if isinstance(tree, dict) else None
+    if not isinstance(results, dict):
+        raise SourceFormatError(f"{page}: not a csw:GetRecordsResponse")
+    try:
+        matched = int(results["@numberOfRecordsMatched"])
+        following = int(results.get("@nextRecord") or 0)
+    except (KeyError, ValueError) as exc:
+        raise SourceFormatError(f"{page}: SearchResults lacks numberOfRecordsMatched or nextRecord") from exc
+    found = _records(normalise_value(results), page, space, problems)
+    for ident, graph in rdf_documents(text, page, space, base_uri, problems, limits):
+        found.append((ident, "rdf", graph))
+    if not found and int(results.get("@numberOfRecordsReturned") or 0) > 0:
+        raise SourceFormatError(f"{page}: numberOfRecordsReturned is {results['@numberOfRecordsReturned']} "
+                                f"but no record in a schema we read (ISO 19139, Dublin Core, RDF) was found")
+    return matched, following, found
+
+
+def _records(results: dict, page: str, space: str, problems: list[str]) -> list[tuple[str, str, SourceRecord]]:
+    """Return the ISO and Dublin Core records of a SearchResults, each with its id (or a content key)."""
+    out = []
+    n = 0
+    for kind, names in ((ISO, ("MD_Metadata",)), (DC, ("Record", "SummaryRecord", "BriefRecord"))):
+        for name in names:
+            items = results.get(name)
+            for fields in items if isinstance(items, list) else [items] if isinstance(items, dict) else []:
+                n += 1
+                origin = f"{page}#{n}"
+                if kind == DC:
+                    fields = boxes_in_axis_order(fields, origin, problems)
+                ident = _text(fields.get("fileIdentifier" if kind == ISO else "identifier"))
+                key = None
+                if not ident:
+                    key = "content-" + hashlib.sha1(json.dumps(fields, ensure_ascii=False, sort_keys=True)
+                                                    .encode("utf-8")).hexdigest()[:20]
+                    problems.append(f"{origin}: a {name} without an identifier; keyed {key} from its "
+                                    "content (a changed record gets a new key)")
+                out.append((ident or key, kind, SourceRecord(space, key, fields, origin)))
+    return out
 
 
 def _key_of(record: SourceRecord, kind: str) -> str | None:

@@ -61,11 +61,14 @@ class DcatHarvester(Harvester):
 
     def _read(self, resp, url: str, first: bool, problems: list[str]):
         """Return (total, next page, dataset graphs) of one page; a page without a dataset fails unless it
-        is a later page of a paged collection."""
-        quads = self._parse(resp)
-        count, following = _paging(quads, url)
-        quads, notes = skolemise(quads, resp.url)
-        found = self._datasets(quads, resp.url, problems)
+        is a later page of a paged collection. The page is parsed where ``isolate`` runs it (harvesters.pages)."""
+        from harvesters.pages import from_ntriples, read_dcat_page
+
+        count, following, documents, found_problems, notes = self.isolate(
+            read_dcat_page, resp.body, resp.url, resp.headers.get("content-type", ""), self.source.name,
+            self.base_uri, self.limits, url, what=f"reading the page {resp.url}")
+        found = from_ntriples(documents)
+        problems += found_problems
         if not found and (first or (count is None and not following)):
             raise SourceFormatError(f"{resp.url}: no dcat:Dataset found in the document")
         for line in notes:
@@ -73,20 +76,17 @@ class DcatHarvester(Harvester):
         self.note(f"{url}: {len(found)} datasets" + (f" of {count}" if count is not None else ""))
         return count, following, found
 
-    def _parse(self, resp) -> list[ox.Quad]:
-        """Parse a page; IRIs that were relative in it carry the RELATIVE base (resolved and reported later)."""
-        media = resp.headers.get("content-type", "")
-        suffix = PurePosixPath(resp.url.split("?")[0]).suffix or ".ttl"
-        parts = urlsplit(resp.url)
-        base = RELATIVE + (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        try:
-            fmt = format_for(PurePosixPath("page" + suffix), media if "html" not in media else None)
-            return parse_rdf(resp.body, fmt, resp.url, base_iri=base, limits=self.limits)
-        except WodpError as exc:
-            raise SourceFormatError(f"{resp.url}: {exc.message}") from exc
 
-    def _datasets(self, quads: list[ox.Quad], page: str, problems: list[str]) -> dict[str, list[ox.Triple]]:
-        return dataset_graphs(quads, page, self.source.name, self.base_uri, problems)
+def parse_page(body: bytes, url: str, media: str, limits) -> list[ox.Quad]:
+    """Parse a page; IRIs that were relative in it carry the RELATIVE base (resolved and reported later)."""
+    suffix = PurePosixPath(url.split("?")[0]).suffix or ".ttl"
+    parts = urlsplit(url)
+    base = RELATIVE + (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        fmt = format_for(PurePosixPath("page" + suffix), media if "html" not in media else None)
+        return parse_rdf(body, fmt, url, base_iri=base, limits=limits)
+    except WodpError as exc:
+        raise SourceFormatError(f"{url}: {exc.message}") from exc
 
 
 def dataset_graphs(quads: list[ox.Quad], page: str, source: str, base_uri: str,
@@ -125,7 +125,7 @@ def _shown(uri: str) -> str:
     return uri[len(RELATIVE):] if uri.startswith(RELATIVE) else uri
 
 
-def _paging(quads: list[ox.Quad], url: str) -> tuple[int | None, str | None]:
+def paging(quads: list[ox.Quad], url: str) -> tuple[int | None, str | None]:
     """Return (total items, next page URL) from hydra:PagedCollection or hydra:view/PartialCollectionView."""
     total = following = None
     for q in quads:

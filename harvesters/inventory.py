@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from harvesters.base import FetchResult, Harvester, SourceFormatError, SourceUnavailableError, id_space
-from mappings import MappingError, MappingInputError, load_mapping, read_records
+from harvesters.pages import read_inventory
+from mappings import MappingError, MappingInputError, load_mapping
 
 SUFFIXES = (".csv", ".xlsx", ".json", ".txt")
 
@@ -22,9 +23,7 @@ class InventoryHarvester(Harvester):
     channel = "file"
 
     def fetch(self, state: Mapping[str, Any]) -> FetchResult:
-        mapping = load_mapping(self.source.mapping or self.default_mapping)
-        if self.option("columns"):
-            mapping = dataclasses.replace(mapping, columns=tuple(self.option("columns")))
+        load_mapping(self.source.mapping or self.default_mapping)  # an unknown mapping fails before any read
         before = state.get("pages", {})
         records, pages, kept = [], {}, []
         for page, name, data, validators in self._documents(before):
@@ -35,8 +34,9 @@ class InventoryHarvester(Harvester):
                 self.note(f"{name}: unchanged")
                 continue
             try:
-                found = read_records(data, name, id_space(self.source), mapping=mapping,
-                                     max_bytes=self.settings.max_bytes, limits=self.limits)
+                found = self.isolate(read_inventory, data, name, id_space(self.source),
+                                     self.source.mapping or self.default_mapping, self.option("columns"),
+                                     self.settings.max_bytes, self.limits, what=f"reading the file {page}")
             except (MappingInputError, MappingError) as exc:
                 raise SourceFormatError(f"{page}: {exc}") from exc
             records += [dataclasses.replace(r, origin=f"{page}#{r.origin.rsplit('#', 1)[-1]}") for r in found]

@@ -32,6 +32,8 @@ CREATE TABLE IF NOT EXISTS history (
   dataset TEXT NOT NULL, job INTEGER, source TEXT, at REAL NOT NULL, action TEXT NOT NULL, hash TEXT);
 CREATE INDEX IF NOT EXISTS history_dataset ON history(dataset, at);
 CREATE TABLE IF NOT EXISTS source_state (source TEXT PRIMARY KEY, state TEXT NOT NULL, updated REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS intents (
+  uri TEXT PRIMARY KEY, source TEXT NOT NULL, channel TEXT, rank INTEGER, hash TEXT, job INTEGER, at REAL NOT NULL);
 """
 COUNTS = ("new", "updated", "unchanged", "held", "withdrawn", "failed", "superseded")
 ADDED_COLUMNS = {"held": "INTEGER DEFAULT 0", "figures": "TEXT DEFAULT '{}'",  # for databases made before them
@@ -247,10 +249,34 @@ class JobStore:
                 self._db.executemany(
                     "INSERT INTO history (dataset, job, source, at, action, hash) VALUES (?, ?, ?, ?, ?, ?)",
                     [(u, job, s, now, a, h) for u, s, c, r, h, st, a in changes])
+                self._db.executemany("DELETE FROM intents WHERE uri = ?", [(c[0],) for c in changes])  # settled
                 self._db.execute("COMMIT")
             except BaseException:
                 rollback(self._db)  # also when COMMIT failed (e.g. SQLITE_FULL): the connection stays usable
                 raise
+
+    # -- publications written ahead (publish.gate): settled by record(), or at start-up from the store ----------
+    def intend(self, rows: Iterable[tuple[str, str, str | None, int | None, str | None]], job: int | None) -> None:
+        """Note datasets about to be stored (uri, source, channel, rank, hash), before the store is written."""
+        now = time.time()
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO intents (uri, source, channel, rank, hash, job, at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)", [(*row, job, now) for row in rows])
+                self._db.execute("COMMIT")
+            except BaseException:
+                rollback(self._db)
+                raise
+
+    def intents(self) -> list[tuple]:
+        """Return the publications noted ahead and never settled: (uri, source, channel, rank, hash, job, at)."""
+        return self._run("SELECT uri, source, channel, rank, hash, job, at FROM intents ORDER BY at").fetchall()
+
+    def drop_intents(self, uris: Iterable[str]) -> None:
+        with self._lock:
+            self._db.executemany("DELETE FROM intents WHERE uri = ?", [(u,) for u in uris])
 
     def history(self, uri: str) -> list[dict]:
         rows = self._run("SELECT job, source, at, action, hash FROM history WHERE dataset = ? ORDER BY rowid",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from typing import Iterable, Mapping, Sequence
 
 import pyoxigraph as ox
@@ -16,6 +17,8 @@ DEPARTMENT_ID_SPACE = "wuhan"
 DEPARTMENT_CHANNELS = ("push", "cloud", "file")
 DEFAULT_CHANNEL = {"inventory": "file", "cloud": "cloud"}
 DQV_HAS_MEASUREMENT = "http://www.w3.org/ns/dqv#hasQualityMeasurement"
+
+log = logging.getLogger(__name__)
 
 
 def channel_dataset_id(resource_code: str) -> str:
@@ -115,6 +118,37 @@ class Ledger:
             else:
                 allowed[uri] = triples
         return allowed, tuple(superseded)
+
+    def intend(self, uris, source, hashes, job) -> None:
+        """Note ahead the datasets a publication is about to store (settled by ``published``, or by
+        ``reconcile`` at the next start when the process ended, or the disk filled, in between)."""
+        hashes = hashes or {}
+        channel, rank = self.channel(source), self.rank(source)
+        self.jobs.intend(((u, source, channel, rank, hashes.get(u)) for u in uris), job)
+
+    def reconcile(self, store) -> int:
+        """Settle the publications noted ahead and never recorded: a dataset the store holds as stored at or
+        after the note gets its ledger row (created or updated); the others were never stored (or undone) and
+        are forgotten. Return how many rows were written."""
+        found = self.jobs.intents()
+        if not found:
+            return 0
+        done, dropped = [], []
+        for uri, source, channel, rank, digest, job, at in found:
+            modified = store.record_modified(uri)
+            if modified is not None and modified.timestamp() >= at - 1.0:
+                entry = self.jobs.entry(uri)
+                action = "updated" if entry is not None and entry.state != "withdrawn" else "created"
+                self.jobs.record([(uri, source, channel, rank, digest, "published",
+                                   action)], job)
+                done.append(uri)
+            else:
+                dropped.append(uri)
+        self.jobs.drop_intents(dropped)
+        if done:
+            log.warning("ledger: %d publications stored but not recorded (the process ended or the disk was full "
+                        "in between) were recorded from the store", len(done))
+        return len(done)
 
     def published(self, created, updated, source, hashes, job) -> None:
         self.note(created, source, "published", "created", hashes, job)

@@ -17,7 +17,8 @@ from harvesters.base import (FetchResult, HarvestBusyError, HarvestError, Unknow
 from harvesters.figures import Figures
 from harvesters.http import HttpClient
 from harvesters.jobs import JobStore
-from mappings import apply_mapping, load_mapping
+from harvesters.pages import map_page, mapped_back
+from mappings import load_mapping
 from publish.gate import report_to_json
 from harvesters.provenance import (DEPARTMENT_ID_SPACE, content_hash, job_uri, started_literal,
                                    with_provenance)
@@ -34,6 +35,13 @@ class HarvestContext:
     jobs: JobStore
     transport: Any = None            # httpx.BaseTransport for tests
     headers: dict = field(default_factory=dict)
+    sandbox: Any = None              # core.sandbox.Sandbox: where fetched pages are read and mapped (None: here)
+
+    def isolate(self, function, *args, what: str, **kwargs):
+        """Run the reading or mapping of one page in the sandbox (waiting for a slot, never turned away)."""
+        if self.sandbox is None:
+            return function(*args, **kwargs)
+        return self.sandbox.run(function, *args, what=what, background=True, **kwargs)
 
     def source(self, name: str):
         """Return a configured source by name."""
@@ -79,7 +87,8 @@ def run_harvest(name: str, ctx: HarvestContext, trigger: str = "manual") -> dict
     status, message = "failed", ""
     try:
         harvester = harvester_class(src.kind)(src, ctx.settings.harvest, ctx.settings.home, note, http=http,
-                                               base_uri=ctx.settings.base_uri, limits=ctx.settings.input_limits)
+                                               base_uri=ctx.settings.base_uri, limits=ctx.settings.input_limits,
+                                               isolate=ctx.isolate)
         previous = ctx.jobs.state(name)
         result = harvester.fetch(previous)
         for line in result.log:
@@ -92,8 +101,9 @@ def run_harvest(name: str, ctx: HarvestContext, trigger: str = "manual") -> dict
         _process(ctx, src, harvester, result, previous, run, note)
         status, message = "succeeded", _summary(run.counts, run.figures, http.conditional_hits)
     except WodpError as exc:
-        message = f"{type(exc).__name__}: {exc.message}; nothing published from {name} was changed by fetching" \
-            if not _wrote(run.counts) else f"{type(exc).__name__}: {exc.message}"
+        text = exc.message + _limit_named(exc)
+        message = f"{type(exc).__name__}: {text}; nothing published from {name} was changed by fetching" \
+            if not _wrote(run.counts) else f"{type(exc).__name__}: {text}"
         note(message)
     except Exception as exc:  # a bug must not leave the job running
         message = f"internal error: {type(exc).__name__}: {exc}"
@@ -108,6 +118,17 @@ def run_harvest(name: str, ctx: HarvestContext, trigger: str = "manual") -> dict
     report["conditional_hits"] = http.conditional_hits
     report["errors"] = len(run.errors)
     return report
+
+
+def _limit_named(exc: WodpError) -> str:
+    """Name the setting a page went over when the sandbox stopped its reading (memory or time)."""
+    from core.sandbox import SandboxMemoryError, SandboxTimeoutError
+
+    if isinstance(exc, SandboxMemoryError):
+        return " (settings sandbox.memory_mb)"
+    if isinstance(exc, SandboxTimeoutError):
+        return " (settings sandbox.timeout_s)"
+    return ""
 
 
 def _wrote(counts: Counter) -> bool:
@@ -239,13 +260,15 @@ def _changed_graphs(ctx, src, harvester, result: FetchResult, owned, run: _Run, 
     candidates: dict[str, list] = {}
     mapping = _mapping(src, harvester) if result.records else None
     where = mapping_context(src, harvester.channel)
-    tag = repr((mapping, where, ctx.settings.base_uri))   # the same raw records, mapped the same way
+    # the same raw records, mapped the same way (the mapping's content, not only its name)
+    tag = repr((load_mapping(mapping) if mapping else None, where, ctx.settings.base_uri))
     for page, records in _by_page(result.records).items():
         digest = run.page_digests[page] = _page_digest(records, tag)
         if _unchanged_page(ctx, page, digest, previous, owned):
             _kept_page(ctx, page, previous, owned, run)   # no mapping, validation or hashing again
             continue
-        mapped = apply_mapping(records, mapping, ctx.settings.base_uri, **where)
+        mapped = mapped_back(ctx.isolate(map_page, records, mapping, ctx.settings.base_uri, where,
+                                         what=f"mapping the records of {page}"))
         figures = Figures()
         figures.add_mapping(mapped)
         run.figures.add(figures)
@@ -309,11 +332,12 @@ def _by_page(records) -> dict[str, list]:
     return pages
 
 
-def _mapping(src, harvester):
+def _mapping(src, harvester) -> str:
+    """Return the name of the mapping a source's records go through."""
     name = src.mapping or harvester.default_mapping
     if not name:
         raise HarvestError(f"source {src.name!r} gives records but no mapping")
-    return load_mapping(name)
+    return name
 
 
 def _publish(ctx, src, harvester, changed: dict, hashes: dict, owned, run: _Run, note) -> None:

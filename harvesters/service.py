@@ -17,18 +17,20 @@ log = logging.getLogger(__name__)
 class Harvesting:
     """Run harvests of the configured sources against one publisher; one job per source at a time."""
 
-    def __init__(self, settings, publisher, transport=None) -> None:
+    def __init__(self, settings, publisher, transport=None, sandbox=None) -> None:
         self.settings = settings
         self.jobs = JobStore(settings.path(settings.harvest.db_path))
         self.ledger = Ledger(self.jobs, settings.harvest.precedence, settings.harvest.sources)
         publisher.add_hook(self.ledger)  # precedence, provenance and history of every publication
+        # publications stored but never recorded (a crash, or a full disk without a reserve): recorded now
+        self.ledger.reconcile(publisher.store)
         from harvesters.links import LinkTable
 
         self.links = LinkTable(settings.path(settings.harvest.db_path))
         for hook in publisher.hooks:
             if getattr(hook, "links_of", False) is None:  # shapes.quality.QualityHook
                 hook.links_of = self.links.counts  # link availability in every publication
-        self.context = HarvestContext(settings, publisher, self.jobs, transport)
+        self.context = HarvestContext(settings, publisher, self.jobs, transport, sandbox=sandbox)  # pages read there
         self._lock = threading.Lock()
         self._running: set[str] = set()
         self._given_up: set[int] = set()

@@ -193,6 +193,17 @@ class Publisher:
     def _store_accepted(self, accepted: dict[str, list[ox.Triple]], source: str, hashes, job) -> None:
         """Store valid datasets and record them in the ledger: both, or (when the disk is full) neither."""
         previous = {uri: self.store.dataset_triples(uri) for uri in accepted} if self.storage is not None else None
+        for intend in self._each("intend"):  # the ledger's rows written ahead: no restart leaves a gap
+            try:
+                self._rescue("recording the publication ahead in the ledger",
+                             lambda: intend(list(accepted), source, hashes, job))
+            except Exception as exc:
+                error = storage_error(exc, "recording the publication ahead in the ledger")
+                if error is None:
+                    raise
+                if self.storage is not None:
+                    self.storage.mark_degraded()
+                raise error from exc
         try:
             created = self.store.put_datasets(accepted).created  # one transaction: all or none
         except WodpError as exc:

@@ -164,7 +164,8 @@ class Platform:
         self.tombstones = self.publisher.tombstones
         from harvesters.service import Harvesting
 
-        self.harvesting = Harvesting(self.settings, self.publisher)  # gives the publisher its ledger
+        # gives the publisher its ledger; fetched pages are read and mapped in the sandbox
+        self.harvesting = Harvesting(self.settings, self.publisher, sandbox=self.sandbox)
 
     def _open_push(self, home: Path) -> None:
         """Open the department accounts and the change log (which follows publish events)."""
@@ -318,7 +319,7 @@ class Platform:
         self.store.close()
 
 
-SANDBOX_TASKS = ("server.validation_api", "server.push_api", "ogc.layers")  # imported once by each worker
+SANDBOX_TASKS = ("server.validation_api", "server.push_api", "ogc.layers", "harvesters.pages")  # imported once by each worker
 
 
 def open_sandbox(settings: Settings, *, start: bool = True):

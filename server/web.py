@@ -8,6 +8,8 @@ the public listening socket with its siblings and:
   /def, /files, /layers) itself, from the writer's snapshot of the store and the writer's SQLite indexes;
 - hands every other request (writes, /api, /sparql, /csw, /internal, the demo's sources) to the writer over the
   Unix socket, body and answer streamed, with the client's address in a header only the writer's socket trusts;
+  when the client goes away while the writer works, the Unix connection is closed, so the writer's own
+  disconnect detection stops the request's task (server/disconnect.py);
 - before each local request, reads the store's generation (a small file the writer replaces at each commit) and,
   when it moved, asks the writer for the snapshot of the new generation before answering: a GET after a push
   answered 201 sees the push, whichever process answers it;
@@ -21,14 +23,19 @@ import http.client
 import json
 import logging
 import os
+import select
 import socket
 import sys
 import threading
+import time
 from collections import OrderedDict
 from pathlib import Path
 from urllib.parse import quote
 
+from server.disconnect import client_gone
+
 log = logging.getLogger("wodp.web")
+DISCONNECT_POLL_S = 0.1  # how often a forwarded request looks at its client while the writer works
 
 LOCAL_PREFIXES = ("/datasets", "/catalog", "/changes", "/ogc", "/def/", "/files/", "/layers/", "/map", "/static/")
 CACHED_PREFIXES = ("/datasets", "/catalog", "/changes", "/ogc", "/def/", "/map")
@@ -122,6 +129,14 @@ def forward(writer: Writer, environ, start_response):
                 break
             conn.send(chunk)
             length -= len(chunk)
+        if not _await_answer(conn, client_gone(environ), writer.timeout_s):
+            # the client went away while the writer worked: closing our connection is what the writer's own
+            # disconnect detection sees, so its task (a sandboxed upload) is stopped too
+            conn.close()
+            log.info("%s %s: the client went away; the writer's connection was closed", environ["REQUEST_METHOD"],
+                     path)
+            start_response("499 Client Closed Request", [("Content-Length", "0")])
+            return [b""]
         answer = conn.getresponse()
     except OSError:
         conn.close()
@@ -141,6 +156,23 @@ def forward(writer: Writer, environ, start_response):
             conn.close()
 
     return stream_answer()
+
+
+def _await_answer(conn: _UnixConnection, gone, timeout_s: float) -> bool:
+    """Wait for the writer's answer to begin, looking at the client every 0.1 s; False when the client went away.
+
+    ``gone`` is server.disconnect.client_gone's check (None when the server cannot tell: then just wait).
+    """
+    if gone is None or conn.sock is None:
+        return True
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        readable, _, _ = select.select([conn.sock], [], [], DISCONNECT_POLL_S)
+        if readable:
+            return True
+        if gone():
+            return False
+    return True  # the read that follows times out as before
 
 
 class ResponseCache:

@@ -407,3 +407,88 @@ def test_storage_errors_are_named():
         assert isinstance(error, StorageIOError) and error.status == 503
     assert storage_error(ValueError("no"), "x") is None
     assert storage_error(sqlite3.OperationalError("database is locked"), "x") is None
+
+
+def test_a_publication_stored_without_its_ledger_rows_is_recorded_at_the_next_start(tmp_path, monkeypatch):
+    """No reserve: the store takes a push, the ledger cannot take its rows and the store cannot be undone;
+    the process then ends without the pending rows ever written. The next start records them from the store."""
+    from config import load_settings
+    from core.storage import StorageFullError
+    from server.catalogue import install
+    from server.platform import Platform
+    from server.push_api import PUSH_SOURCE, read_push
+
+    settings = load_settings({}, overrides={"storage": {"min_free_mb": 0, "reserve_mb": 0}}, home=tmp_path)
+    platform = Platform.open(settings, start_workers=False)
+    install(platform.store, settings)
+    graphs, _ = _pushed_graphs(platform, read_push)
+    [uri] = graphs
+    jobs = platform.harvesting.jobs
+
+    def full(*args, **kwargs):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    def store_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(jobs, "record", full)
+    monkeypatch.setattr(platform.store, "restore", store_full)
+    with pytest.raises(StorageFullError) as info:
+        platform.publisher.publish(graphs, PUSH_SOURCE)
+    assert "stored but their ledger rows could not be written" in info.value.message
+    assert platform.store.has_dataset(uri) and jobs.entry(uri) is None
+    monkeypatch.undo()
+    platform.publisher._pending.clear()  # the process "crashes": what it kept in memory is lost
+    platform.close()
+
+    again = Platform.open(settings, start_workers=False)
+    try:
+        entry = again.harvesting.jobs.entry(uri)
+        assert entry is not None and (entry.state, entry.source, entry.channel) == ("published", "push", "push")
+        assert [h["action"] for h in again.harvesting.jobs.history(uri)] == ["created"]
+        assert again.harvesting.jobs.intents() == []
+    finally:
+        again.close()
+
+
+def test_a_publication_that_never_reached_the_store_leaves_no_ledger_row(tmp_path, monkeypatch):
+    """The store refuses the write: the row noted ahead is forgotten at the next start, nothing is recorded."""
+    from config import load_settings
+    from core.storage import StorageFullError
+    from server.catalogue import install
+    from server.platform import Platform
+    from server.push_api import PUSH_SOURCE, read_push
+
+    settings = load_settings({}, overrides={"storage": {"min_free_mb": 0, "reserve_mb": 0}}, home=tmp_path)
+    platform = Platform.open(settings, start_workers=False)
+    install(platform.store, settings)
+    graphs, _ = _pushed_graphs(platform, read_push)
+    [uri] = graphs
+
+    def store_full(*args, **kwargs):  # the store's own refusal on a full disk (sparql/store.py)
+        raise StorageFullError("the server's disk is full: storing 1 datasets failed (no space left on device); "
+                               "nothing was stored")
+
+    monkeypatch.setattr(platform.store, "put_datasets", store_full)
+    with pytest.raises(StorageFullError) as info:
+        platform.publisher.publish(graphs, PUSH_SOURCE)
+    assert "nothing was stored" in info.value.message
+    assert platform.harvesting.jobs.intents()  # noted ahead, never settled
+    monkeypatch.undo()
+    platform.close()
+    again = Platform.open(settings, start_workers=False)
+    try:
+        assert not again.store.has_dataset(uri) and again.harvesting.jobs.entry(uri) is None
+        assert again.harvesting.jobs.intents() == []
+    finally:
+        again.close()
+
+
+def _pushed_graphs(platform, read_push):
+    """The dataset graph of one pushed record, read as the push API reads it: (graphs, mapping problems)."""
+    from server.validation_api import graphs_from_ntriples
+
+    body = json.dumps(record(7), ensure_ascii=False).encode()
+    documents, problems = read_push(body, "push.json", "china-core", None, platform.settings.base_uri, 10 << 20,
+                                    platform.settings.input_limits)
+    return graphs_from_ntriples(documents), problems

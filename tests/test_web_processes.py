@@ -21,6 +21,7 @@ import psutil
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 RECORD = {
     "资源名称": "武汉市公共停车场信息 多进程测试", "资源代码": "420100-D017-07101", "资源提供方": "武汉市交通运输局",
     "资源摘要": "全市公共停车场名称、地址和泊位数。", "资源分类": "交通运输", "开放类型": "无条件开放",
@@ -198,6 +199,91 @@ def test_120_slow_uploads_do_not_starve_a_normal_client(server):
     sockets = _slow_clients(server, 120, head, b"# still uploading\n", stop)
     took = _normal_gets_while(server, sockets, stop)
     assert max(took) < 2.0, took
+
+
+def _writer_sandbox_workers(server) -> list[psutil.Process]:
+    """The writer's sandbox workers (its direct children running core.sandbox_worker)."""
+    out = []
+    for child in psutil.Process(server.proc.pid).children():
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE and "core.sandbox_worker" in " ".join(child.cmdline()):
+                out.append(child)
+        except psutil.Error:
+            continue
+    return out
+
+
+def _cpu(procs: list[psutil.Process], seconds: float = 1.0) -> float:
+    """CPU used by ``procs`` over ``seconds``, in percent of one core."""
+    for proc in procs:
+        try:
+            proc.cpu_percent(None)
+        except psutil.Error:
+            pass
+    time.sleep(seconds)
+    total = 0.0
+    for proc in procs:
+        try:
+            total += proc.cpu_percent(None)
+        except psutil.Error:
+            pass
+    return total
+
+
+def records_xlsx(rows: int) -> bytes:
+    """A workbook of china-core records, one dataset per row."""
+    import io
+
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(list(RECORD))
+    for i in range(rows):
+        sheet.append(list((RECORD | {"资源代码": f"420100-D017-{10000 + i:05d}",
+                                     "资源名称": f"武汉市公共停车场信息 {i}"}).values()))
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def _abandon_upload(port: int, body: bytes, after: float) -> None:
+    """Upload an inventory to /api/validate, wait ``after`` seconds, and close the connection unanswered."""
+    head = (f"POST /api/validate?mapping=china-core HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"Content-Type: {XLSX}\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head + body)
+        sock.settimeout(after)
+        try:
+            sock.recv(65536)
+        except TimeoutError:
+            pass
+
+
+def test_uploads_abandoned_while_forwarded_to_the_writer_are_stopped_there(server):
+    body = records_xlsx(1500)                 # several seconds of validation each
+    deadline = time.monotonic() + 60
+    while _cpu(_writer_sandbox_workers(server)) > 10:  # warm workers idle before the storm
+        assert time.monotonic() < deadline, "the writer's sandbox workers were not idle before the test"
+    before = {p.pid for p in _writer_sandbox_workers(server)}
+    clients = [threading.Thread(target=_abandon_upload, args=(server.port, body, 0.5)) for _ in range(8)]
+    for client in clients:
+        client.start()
+    for client in clients:
+        client.join()
+    abandoned = time.monotonic()
+    # the web processes closed their connections to the writer: its running tasks were killed with their
+    # workers, the waiting ones left the queue, and nothing more is read
+    cpu = _cpu(_writer_sandbox_workers(server))
+    while cpu > 25 and time.monotonic() - abandoned < 5:
+        cpu = _cpu(_writer_sandbox_workers(server))
+    assert cpu <= 25, f"the writer still works on abandoned uploads ({cpu:.0f} % CPU)"
+    assert before - {p.pid for p in _writer_sandbox_workers(server)}, "no sandbox worker of the writer was stopped"
+    assert get(server.url + "/datasets/demo.none")[0] == 404   # and the site answers
+    # the replacements of the stopped workers are warm before the next test stops the server
+    deadline = time.monotonic() + 60
+    while not _writer_sandbox_workers(server) or _cpu(_writer_sandbox_workers(server), 2.0) > 10:
+        assert time.monotonic() < deadline, "the writer's sandbox workers were not replaced"
 
 
 def test_sigterm_stops_every_process_within_seconds(server):

@@ -11,7 +11,7 @@ from config import load_settings
 class Harness:
     """A store, the publication gate and Harvesting for a list of source settings."""
 
-    def __init__(self, home: Path, sources: list[dict], environ: dict | None = None, **harvest) -> None:
+    def __init__(self, home: Path, sources: list[dict], environ: dict | None = None, sandbox=None, **harvest) -> None:
         from harvesters.service import Harvesting
         from server.platform import build_publisher
         from sparql.store import OxigraphStore
@@ -26,7 +26,7 @@ class Harness:
         self.publisher = build_publisher(self.store, home, TextLimits.from_settings(self.settings.gate))
         self.changes = ChangeLog(home / "changes.sqlite")
         self.store.subscribe(lambda event: self.changes.follow(self.store, event))
-        self.harvesting = Harvesting(self.settings, self.publisher)
+        self.harvesting = Harvesting(self.settings, self.publisher, sandbox=sandbox)
         self.jobs = self.harvesting.jobs
 
     def run(self, name: str) -> dict:
