@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import shutil
 import subprocess
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from urllib.parse import urlencode
 
@@ -31,6 +33,18 @@ def get(url: str, accept: str | None = None, timeout: float = 30) -> tuple[int, 
             return resp.status, resp.read(), dict(resp.headers)
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read(), dict(exc.headers)
+
+
+def get_from(address: str, url: str, timeout: float = 30) -> tuple[int, bytes, dict]:
+    """GET from another loopback address: another client to the per-client limits (all of 127/8 is local)."""
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout, source_address=(address, 0))
+    try:
+        conn.request("GET", parts.path + ("?" + parts.query if parts.query else ""))
+        resp = conn.getresponse()
+        return resp.status, resp.read(), dict(resp.headers)
+    finally:
+        conn.close()
 
 
 def sparql_count(server) -> int:
@@ -158,19 +172,20 @@ def test_demo_distributions_really_download(live_demo):
 
 
 def test_heavy_queries_are_stopped_and_lookups_keep_answering(live_demo):
-    """Four heavy queries at once: each stops at the 3 s limit; lookups meanwhile stay under 1 s."""
+    """Four heavy queries at once from four other clients: each stops at the 3 s limit; lookups meanwhile stay
+    under 1 s."""
     results: list[tuple[int, str, float]] = []
     lookups: list[float] = []
     _, body, _ = get(live_demo.url + "/catalog?page_size=1", "application/n-triples")
     uri = str(next(rdflib.Graph().parse(data=body, format="nt").subjects(RDF.type, DCAT.Dataset)))
     lookup = "SELECT ?p ?o WHERE { <%s> ?p ?o }" % uri
 
-    def heavy():
+    def heavy(address: str):
         started = time.monotonic()
-        status, body, _ = get(live_demo.url + "/sparql?" + urlencode({"query": HEAVY}), timeout=60)
+        status, body, _ = get_from(address, live_demo.url + "/sparql?" + urlencode({"query": HEAVY}), timeout=60)
         results.append((status, body.decode("utf-8", "replace"), time.monotonic() - started))
 
-    threads = [threading.Thread(target=heavy) for _ in range(4)]
+    threads = [threading.Thread(target=heavy, args=(f"127.0.0.{n}",)) for n in range(2, 6)]
     for t in threads:
         t.start()
     time.sleep(0.5)
