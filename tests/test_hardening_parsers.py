@@ -84,16 +84,13 @@ def test_plain_rdf_xml_in_utf16_is_read():
 
 
 def test_csw_answer_with_entities_fails_the_page_with_the_reason(tmp_path):
-    from config.settings import HarvestSettings, HarvestSource
     from harvesters.base import SourceFormatError
-    from harvesters.csw import CswHarvester
+    from harvesters.csw import read_page
 
-    source = HarvestSource(name="geo", kind="csw", url="http://127.0.0.1:9/csw")
-    harvester = CswHarvester(source, HarvestSettings(), tmp_path, limits=LIMITS)
     for body in (csw_bomb().encode(), csw_bomb().encode("utf-16")):
         with pytest.raises(SourceFormatError, match=r"not a readable XML answer: .*XML with a document type "
                                                     r"declaration \(<!DOCTYPE csw:GetRecordsResponse>.*billion laughs"):
-            harvester._page(body, "http://127.0.0.1:9/csw?startPosition=1", [])
+            read_page(body, "http://127.0.0.1:9/csw?startPosition=1", "geo", "http://127.0.0.1:8000", LIMITS, [])
 
 
 def csw_bomb() -> str:

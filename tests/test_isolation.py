@@ -203,7 +203,15 @@ def _tree_cpu(pid: int, seconds: float = 1.0) -> float:
 
 
 def _sandbox_workers(pid: int) -> set[int]:
-    return {p.pid for p in _tree(pid)[1:] if "core.sandbox_worker" in " ".join(p.cmdline())}
+    return {p.pid for p in _tree(pid)[1:] if "core.sandbox_worker" in _cmdline(p)}
+
+
+def _cmdline(process: psutil.Process) -> str:
+    """The command line of a process, or "" for one gone or a zombie not yet reaped."""
+    try:
+        return " ".join(process.cmdline())
+    except psutil.Error:
+        return ""
 
 
 def _settle(pid: int, ceiling: float, within: float) -> float:

@@ -62,8 +62,15 @@ def ask(server, query: str, client: str, timeout: float = 30, source: str | None
 
 
 def workers_of(server) -> list[psutil.Process]:
-    return [p for p in psutil.Process(server.proc.pid).children()
-            if "sparql.worker" in " ".join(p.cmdline())]
+    return [p for p in psutil.Process(server.proc.pid).children() if "sparql.worker" in _cmdline(p)]
+
+
+def _cmdline(process: psutil.Process) -> str:
+    """The command line of a process, or "" for one gone or a zombie not yet reaped."""
+    try:
+        return " ".join(process.cmdline())
+    except psutil.Error:
+        return ""
 
 
 def wait_for_workers(server, count: int, seconds: float = 20) -> list[psutil.Process]:
