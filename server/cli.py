@@ -54,6 +54,10 @@ def serve(settings: Settings, platform=None, demo=None) -> int:
 
     platform = platform or Platform.open(settings)
     app = create_app(settings, platform)
+    if settings.server.processes <= 1 and settings.server.cache_bytes > 0:
+        from server.web import CachedApp  # the web processes keep their own (server/web.py)
+
+        app.wsgi_app = CachedApp(app.wsgi_app, platform.store, settings.server.cache_bytes)
     gate = None
     if demo is not None:
         from server.demo_sources import WarmUpGate

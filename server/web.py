@@ -252,7 +252,8 @@ class WebProcessApp:
                 status, headers, body = entry
                 start_response(status, headers)
                 return [body]
-            return self._answer_and_keep(environ, start_response, generation, key)
+            return answer_and_keep(self.app, self.cache, environ, start_response, generation, key,
+                                   lambda: self.platform.store.generation)
         return self.app(environ, start_response)
 
     def fresh(self) -> int:
@@ -267,22 +268,45 @@ class WebProcessApp:
                 self.platform.refresh(answer["path"], int(answer["generation"]), float(answer["modified"]))
         return store.generation
 
-    def _answer_and_keep(self, environ, start_response, generation: int, key: tuple):
-        captured: dict = {}
 
-        def capture(status, headers, exc_info=None):
-            captured["status"], captured["headers"] = status, headers
-            return start_response(status, headers, exc_info)
+class CachedApp:
+    """The answer cache in front of the application of a single process (server.processes 1): the same
+    ResponseCache as a web process keeps, valid for the store generation an answer was made from."""
 
-        chunks = self.app(environ, capture)
-        try:
-            body = b"".join(chunks)
-        finally:
-            if hasattr(chunks, "close"):
-                chunks.close()
-        if captured.get("status", "").startswith("200") and generation == self.platform.store.generation:
-            self.cache.put(generation, key, captured["status"], list(captured["headers"]), body)
-        return [body]
+    def __init__(self, app, store, cache_bytes: int) -> None:
+        self.app, self.store, self.cache = app, store, ResponseCache(cache_bytes)
+
+    def __call__(self, environ, start_response):
+        key = self.cache.key(environ)
+        if key is None:
+            return self.app(environ, start_response)
+        generation = self.store.generation
+        entry = self.cache.get(generation, key)
+        if entry is not None:
+            status, headers, body = entry
+            start_response(status, headers)
+            return [body]
+        return answer_and_keep(self.app, self.cache, environ, start_response, generation, key,
+                               lambda: self.store.generation)
+
+
+def answer_and_keep(app, cache: ResponseCache, environ, start_response, generation: int, key: tuple, current):
+    """Answer a request and keep a 200 answer for ``generation`` when the store is still there (``current()``)."""
+    captured: dict = {}
+
+    def capture(status, headers, exc_info=None):
+        captured["status"], captured["headers"] = status, headers
+        return start_response(status, headers, exc_info)
+
+    chunks = app(environ, capture)
+    try:
+        body = b"".join(chunks)
+    finally:
+        if hasattr(chunks, "close"):
+            chunks.close()
+    if captured.get("status", "").startswith("200") and generation == current():
+        cache.put(generation, key, captured["status"], list(captured["headers"]), body)
+    return [body]
 
 
 def _die_with_parent() -> None:
