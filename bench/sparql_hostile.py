@@ -108,7 +108,10 @@ def main() -> int:
                         help="a sparql setting for the server, e.g. --set slow_query_ms=0")
     args = parser.parse_args()
     env = {k: v for k, v in os.environ.items() if not k.startswith("WODP_")}
-    env.update(WODP_HOME=str(OUT / "home"), PYTHONPATH=str(ROOT), WODP_HARVEST__SCHEDULER="false")
+    env.update(WODP_HOME=str(OUT / "home"), PYTHONPATH=str(ROOT), WODP_HARVEST__SCHEDULER="false",
+               # the lookup client asks as fast as it can (hundreds a second): past rate_limits.sparql it would
+               # only measure 429s; this bench measures the query workers' share, so the rate limit is lifted
+               WODP_RATE_LIMITS__SPARQL="1000000/minute")
     if args.before:
         env.update(BEFORE)
     for item in args.set:
@@ -139,7 +142,9 @@ def main() -> int:
     print("lookup statuses during the attack:", dict(statuses))
     print("attacker got:", dict(got))
     p95 = statistics.quantiles(times, n=20)[18] * 1000
-    print(f"target lookup p95 < 50 ms during the attack: {'met' if p95 < 50 else 'missed'} ({p95:.1f} ms)")
+    answered = statuses.get(200, 0) == sum(statuses.values())
+    print(f"target lookup p95 < 50 ms during the attack, every lookup answered 200: "
+          f"{'met' if p95 < 50 and answered else 'missed'} ({p95:.1f} ms)")
     return 0
 
 
