@@ -18,7 +18,6 @@ import logging
 import math
 import os
 import pickle
-import select
 import signal
 import subprocess
 import sys
@@ -29,7 +28,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from core.errors import WodpError
-from core.sandbox_worker import HEADER, MEMORY_EXIT, READY, resolve
+from core.frames import read_frame_until, write_frame
+from core.sandbox_worker import MEMORY_EXIT, READY, resolve
 
 log = logging.getLogger(__name__)
 
@@ -138,29 +138,15 @@ class _Worker:
 
     def read(self, deadline: float, gone: Gone | None) -> bytes | None:
         """Read one frame; None when the deadline passed; ClientGoneError when the client went away."""
-        fd = self.proc.stdout.fileno()
-        buffer, need, header_done = bytearray(), HEADER.size, False
-        while len(buffer) < need:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            ready, _, _ = select.select([fd], [], [], min(left, POLL_S))
-            if not ready:
-                if gone is not None and gone():
-                    raise ClientGoneError("the client went away")
-                continue
-            chunk = os.read(fd, min(1 << 20, need - len(buffer)))
-            if not chunk:
-                raise EOFError
-            buffer += chunk
-            if not header_done and len(buffer) >= HEADER.size:
-                need = HEADER.size + HEADER.unpack(buffer[:HEADER.size])[0]
-                header_done = True
-        return bytes(buffer[HEADER.size:])
+
+        def look() -> None:
+            if gone is not None and gone():
+                raise ClientGoneError("the client went away")
+
+        return read_frame_until(self.proc.stdout.fileno(), deadline, POLL_S, look)
 
     def send(self, payload: bytes) -> None:
-        self.proc.stdin.write(HEADER.pack(len(payload)) + payload)
-        self.proc.stdin.flush()
+        write_frame(self.proc.stdin, payload)
 
     def kill(self) -> None:
         try:

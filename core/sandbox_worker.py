@@ -14,30 +14,13 @@ import importlib
 import os
 import pickle
 import resource
-import struct
 import sys
 import traceback
 
-HEADER = struct.Struct(">Q")
+from core.frames import read_frame, write_frame
+
 MEMORY_EXIT = 70  # exit status after a MemoryError: the parent reports the memory limit
 READY = b"ready"
-
-
-def read_exact(stream, size: int) -> bytes | None:
-    """Read exactly size bytes from a pipe, or None at its end."""
-    chunks, left = [], size
-    while left:
-        chunk = stream.read(left)
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
-
-
-def write_frame(stream, payload: bytes) -> None:
-    stream.write(HEADER.pack(len(payload)) + payload)
-    stream.flush()
 
 
 def resolve(name: str):
@@ -92,8 +75,7 @@ def main() -> None:
     _preload()
     write_frame(stdout, READY)
     while True:
-        header = read_exact(stdin, HEADER.size)
-        payload = read_exact(stdin, HEADER.unpack(header)[0]) if header else None
+        payload = read_frame(stdin)
         if payload is None:
             return
         try:

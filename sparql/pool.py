@@ -7,7 +7,6 @@ import logging
 import os
 import pickle
 import queue
-import select
 import signal
 import subprocess
 import sys
@@ -24,9 +23,11 @@ from sparql.snapshots import Snapshots
 from sparql.fairness import ClientShares
 from sparql.scan import QueryText, scan
 from sparql.store import OxigraphStore
-from sparql.worker import HEADER, QueryAnswer, QueryRequest, memory_message
+from core.frames import read_frame_until, write_frame
+from sparql.worker import QueryAnswer, QueryRequest, memory_message
 
 log = logging.getLogger(__name__)
+SLOW_TICK_S = 0.05  # how often a running query's wait looks whether it became slow (then its worker is reniced)
 
 
 class WorkerDied(Exception):
@@ -60,36 +61,23 @@ class _Worker:
 
     def _read(self, deadline: float, slow: tuple[float, int] | None = None) -> bytes | None:
         """Read one framed message; None when the deadline passed; lower the priority once at slow=(when, nice)."""
-        fd = self.proc.stdout.fileno()
-        buffer = b""
-        need = HEADER.size
-        header_done = False
-        while len(buffer) < need:
-            now = time.monotonic()
-            if slow is not None and now >= slow[0]:
+
+        def look() -> None:
+            nonlocal slow
+            if slow is not None and time.monotonic() >= slow[0]:
                 self.renice(slow[1], quiet=True)
                 self.lowered, slow = True, None
-            left = deadline - now
-            if left <= 0:
-                return None
-            ready, _, _ = select.select([fd], [], [], left if slow is None else min(left, slow[0] - now))
-            if not ready:
-                continue
-            chunk = os.read(fd, min(1 << 20, need - len(buffer)))
-            if not chunk:
-                raise WorkerDied()
-            buffer += chunk
-            if not header_done and len(buffer) >= HEADER.size:
-                need = HEADER.size + HEADER.unpack(buffer[: HEADER.size])[0]
-                header_done = True
-        return buffer[HEADER.size:]
+
+        try:
+            return read_frame_until(self.proc.stdout.fileno(), deadline, SLOW_TICK_S if slow else None, look)
+        except EOFError:
+            raise WorkerDied() from None
 
     def ask(self, request: QueryRequest, timeout: float, slow: tuple[float, int] | None = None) -> QueryAnswer | None:
         """Send a request; return the answer, or None when the time limit passed; raise WorkerDied."""
         data = pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL)
         try:
-            self.proc.stdin.write(HEADER.pack(len(data)) + data)
-            self.proc.stdin.flush()
+            write_frame(self.proc.stdin, data)
         except OSError:  # a broken pipe: the process is gone
             raise WorkerDied() from None
         payload = self._read(time.monotonic() + timeout, slow)

@@ -10,20 +10,19 @@ from __future__ import annotations
 import os
 import pickle
 import resource
-import struct
 import sys
 import threading
 from dataclasses import dataclass
 
 import pyoxigraph as ox
 
+from core.frames import read_frame, write_frame
 from core.errors import NotAcceptableError, WodpError
 from sparql.errors import QueryError, QueryRefusedError
 from sparql.formats import formats_for, negotiate
 from sparql.results import Limits, write_boolean, write_graph, write_solutions
 from sparql.scan import scan
 
-HEADER = struct.Struct(">I")
 STACK_MB = 64
 
 
@@ -107,17 +106,6 @@ def execute(store: ox.Store, request: QueryRequest) -> QueryAnswer:
     return QueryAnswer(media_type=fmt.media_type, body=body)
 
 
-def read_exact(stream, size: int) -> bytes | None:
-    """Read exactly size bytes from a pipe, or None at its end (framed messages between processes)."""
-    data = b""
-    while len(data) < size:
-        chunk = stream.read(size - len(data))
-        if not chunk:
-            return None
-        data += chunk
-    return data
-
-
 def main(argv: list[str] | None = None) -> None:
     """Serve requests from the parent until stdin closes: `python -m sparql.worker NICE MEMORY_MB`."""
     args = sys.argv[1:] if argv is None else argv
@@ -142,13 +130,9 @@ def serve(memory_mb: int) -> None:
     sys.stdout = sys.stderr  # nothing else may write to the answer channel
     store: ox.Store | None = None
     opened = ""
-    stdout.write(HEADER.pack(5) + b"ready")
-    stdout.flush()
+    write_frame(stdout, b"ready")
     while True:
-        header = read_exact(stdin, HEADER.size)
-        if header is None:
-            return
-        payload = read_exact(stdin, HEADER.unpack(header)[0])
+        payload = read_frame(stdin)
         if payload is None:
             return
         request: QueryRequest = pickle.loads(payload)
@@ -165,8 +149,7 @@ def serve(memory_mb: int) -> None:
         except Exception as exc:  # report, never die silently
             answer = QueryAnswer(error_class="WodpError", error_message=f"query failed: {exc}")
         data = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
-        stdout.write(HEADER.pack(len(data)) + data)
-        stdout.flush()
+        write_frame(stdout, data)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from sparql.worker import HEADER, read_exact
+from core.frames import read_frame, read_frame_until, write_frame
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,8 +47,7 @@ class RowWorker:
         self.submitted += 1
         data = pickle.dumps((self.submitted, nquads, put, removed, digests or {}), protocol=pickle.HIGHEST_PROTOCOL)
         try:
-            self.proc.stdin.write(HEADER.pack(len(data)) + data)
-            self.proc.stdin.flush()
+            write_frame(self.proc.stdin, data)
         except (BrokenPipeError, OSError) as exc:
             raise IndexerError("the CSW index worker is gone") from exc
         self._collect(0)
@@ -64,12 +63,17 @@ class RowWorker:
 
     def _collect(self, wait_s: float) -> None:
         """Read the answers that are ready (waiting up to wait_s for the first)."""
+        # frames are read from the descriptor itself (os.read, never past a frame): a buffered reader could hold
+        # an answer select() does not see, and flush() would wait its whole timeout for it (a 306 s stop)
         fd = self.proc.stdout.fileno()
         while select.select([fd], [], [], wait_s)[0]:
-            header = read_exact(self.proc.stdout, HEADER.size)
-            if header is None:
+            try:
+                payload = read_frame_until(fd, time.monotonic() + 60)
+            except EOFError:
+                payload = None
+            if payload is None:
                 raise IndexerError(f"the CSW index worker died (exit {self.proc.poll()})")
-            seq, error = pickle.loads(read_exact(self.proc.stdout, HEADER.unpack(header)[0]) or b"")
+            seq, error = pickle.loads(payload)
             if error:
                 raise IndexerError(f"the CSW index worker failed on event {seq}: {error}")
             self.done = seq
@@ -105,8 +109,8 @@ def main() -> None:
     repository = CswRepository(Path(path), table)
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing else may write to the answer channel
-    while (header := read_exact(stdin, HEADER.size)) is not None:
-        seq, nquads, put, removed, digests = pickle.loads(read_exact(stdin, HEADER.unpack(header)[0]) or b"")
+    while (payload := read_frame(stdin)) is not None:
+        seq, nquads, put, removed, digests = pickle.loads(payload)
         error = None
         try:
             skipped: dict = {}  # datasets whose record cannot be built: kept in the repository's table
@@ -117,9 +121,7 @@ def main() -> None:
             from core.text import excerpt
 
             error = f"{type(exc).__name__}: {excerpt(str(exc), 500)}"  # never a whole record in a message
-        answer = pickle.dumps((seq, error), protocol=pickle.HIGHEST_PROTOCOL)
-        stdout.write(HEADER.pack(len(answer)) + answer)
-        stdout.flush()
+        write_frame(stdout, pickle.dumps((seq, error), protocol=pickle.HIGHEST_PROTOCOL))
     repository.close()
 
 
