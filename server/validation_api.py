@@ -48,7 +48,8 @@ def _input() -> tuple[bytes, str, str | None]:
         if upload is None or not upload.filename:
             raise BadRequestError("no file in the upload; send it in the form field 'file'")
         return upload.read(), PurePath(upload.filename).name, mapping
-    suffix = {v: k for k, v in RDF_SUFFIXES.items()}.get(RDF_TYPES.get(request.mimetype), None)
+    # the first suffix of a format names the body (.rdf, not .owl, for RDF/XML)
+    suffix = {v: k for k, v in reversed(RDF_SUFFIXES.items())}.get(RDF_TYPES.get(request.mimetype), None)
     suffix = suffix or RECORD_TYPES.get(request.mimetype)
     if suffix is None:
         raise BadRequestError(
