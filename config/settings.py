@@ -45,6 +45,11 @@ class ServerSettings(_Section):
 class StoreSettings(_Section):
     backend: str = "oxigraph"
     path: str = "store"
+    # a remote SPARQL 1.1 store (issue 11): when url is set, it is used instead of the embedded one
+    url: str | None = None
+    update_url: str | None = None
+    gsp_url: str | None = None
+    timeout_s: float = Field(30.0, gt=0)
 
 
 class SparqlSettings(_Section):

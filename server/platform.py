@@ -52,7 +52,7 @@ class Platform:
     def open(cls, settings: Settings, *, start_workers: bool = True, store: OxigraphStore | None = None) -> "Platform":
         """Open the store, the gate with its hooks and the derived indexes: the one factory of server and CLI."""
         private_dir(settings.home)  # a new home is its owner's only (it holds server.json, accounts.sqlite)
-        store = store or open_store(settings.path(settings.store.path))
+        store = store or open_store(settings)
         platform = cls(settings=settings, store=store)
         platform._open_storage()
         platform.sandbox = open_sandbox(settings, start=start_workers)

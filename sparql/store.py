@@ -489,8 +489,21 @@ class OxigraphStore:
         self._digests.close()
 
 
-def open_store(path: Path | None) -> OxigraphStore:
-    """Open the configured store backend."""
+def open_store(where) -> "CatalogStore":
+    """Open the configured store backend: ``where`` is the embedded store's path, or the settings.
+
+    With settings whose ``store.url`` is set, the remote SPARQL 1.1 store (sparql/remote.py); otherwise the
+    embedded store at ``store.path``.
+    """
+    if where is None or isinstance(where, (str, Path)):
+        return OxigraphStore(None if where is None else Path(where))
+    settings = where
+    path = settings.path(settings.store.path)
+    if settings.store.url:
+        from sparql.remote import RemoteStore
+
+        return RemoteStore(settings.store.url, path, update_url=settings.store.update_url,
+                           gsp_url=settings.store.gsp_url, timeout_s=settings.store.timeout_s)
     return OxigraphStore(path)
 
 
