@@ -73,7 +73,11 @@ class Platform:
         log.info("start-up check of %d derived indexes against %d datasets: %d repairs%s",
                  len(platform.followers), len(store.digests()), repaired,
                  "".join(f"; {v.follower} caught up" for v in platform.verification if v.caught_up))
-        if start_workers:
+        if settings.store.url and not isinstance(store, OxigraphStore):
+            from sparql.remote import RemotePool  # /sparql asks the remote engine itself: no workers, no snapshots
+
+            platform.pool = RemotePool(store, settings.sparql)
+        elif start_workers:
             platform.pool = QueryPool(store, settings.sparql, settings.home / "snapshots")
             platform.pool.start()
         return platform

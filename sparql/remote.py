@@ -290,6 +290,102 @@ class RemoteStore:
             pass
 
 
+class RemotePool:
+    """Answer user queries (/sparql) on the remote store's own endpoint, in place of the worker pool.
+
+    The same checks as the pool come first (length, nesting, no update, no SERVICE, the client's share); the
+    query is then parsed on an empty in-memory store, which names a malformed query as the pool does and tells
+    its kind for content negotiation. Our time limit (``sparql.timeout_s``) holds on the connection: the engine's
+    answer must be complete within it, and no more than ``sparql.max_result_bytes`` of it is read. The engine's
+    own limit (``oxigraph serve --timeout-s``) stops the query on its side. ``sparql.max_results`` is not counted
+    here (the answer is passed on as the engine wrote it); the byte limit bounds it.
+    """
+
+    snapshots = None  # nothing to share with web processes: they would ask the engine themselves
+
+    def __init__(self, store: RemoteStore, settings) -> None:
+        from collections import Counter, OrderedDict
+
+        from sparql.fairness import ClientShares
+
+        self.store = store
+        self.settings = settings
+        self.shares = ClientShares(settings.max_workers_per_client, settings.client_queue,
+                                   settings.client_wait_s, settings.timeout_s)
+        self.stats: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._stopped: OrderedDict[str, str] = OrderedDict()  # (never filled: no worker of ours dies)
+        self._http = httpx.Client(timeout=httpx.Timeout(settings.timeout_s))
+
+    def check(self, query: str):
+        """The pool's checks before a query is sent (sparql/pool.py ``QueryPool.check``)."""
+        from sparql.pool import QueryPool
+
+        return QueryPool.check(self, query)
+
+    def start(self) -> None:
+        """Nothing to start: the engine runs the queries."""
+
+    def worker_pids(self) -> list[int]:
+        return []
+
+    def run(self, query: str, accept: str | None = None, format_name: str | None = None,
+            default_graphs: tuple[str, ...] = (), named_graphs: tuple[str, ...] = (), client: str = ""):
+        from sparql import errors
+        from sparql.formats import formats_for, negotiate
+        from sparql.pool import QueryResult
+        from sparql.worker import query_kind
+
+        text = self.check(query)
+        try:  # parsed on an empty store: a malformed query is named here, and its kind is known
+            kind = query_kind(ox.Store().query(query))
+        except SyntaxError as exc:
+            raise errors.QueryError(f"malformed query: {exc}") from exc
+        except ValueError as exc:
+            raise errors.QueryError(f"invalid query: {exc}") from exc
+        fmt = negotiate(formats_for(kind), accept, format_name, kind)
+        if fmt is None:
+            from core.errors import NotAcceptableError
+
+            offered = ", ".join(f.media_type for f in formats_for(kind))
+            raise NotAcceptableError(f"cannot answer a {kind.upper()} query in the requested type; offered: {offered}")
+        params: list[tuple[str, str]] = [("default-graph-uri", g) for g in default_graphs]
+        params += [("named-graph-uri", g) for g in named_graphs]
+        if not default_graphs and not text.names_dataset:
+            params.append(("union-default-graph", ""))  # as the pool: the union of the dataset graphs
+        limit_s, limit_bytes = self.settings.timeout_s, self.settings.max_result_bytes
+        with self.shares.hold(client):
+            started = time.monotonic()
+            try:
+                with self._http.stream("POST", self.store.url, params=params, data={"query": query},
+                                       headers={"Accept": fmt.media_type}) as response:
+                    if response.status_code >= 400:
+                        body = " ".join(response.read().decode("utf-8", "replace").split())[:500]
+                        if response.status_code == 400:
+                            raise errors.QueryError(f"the store refused the query: {body}")
+                        raise StoreError(f"the store at {self.store.url} answered {response.status_code}: {body}",
+                                         status=502)
+                    chunks, size = [], 0
+                    for chunk in response.iter_bytes():
+                        size += len(chunk)
+                        if size > limit_bytes:
+                            raise errors.QueryTooLargeError(
+                                f"the answer is larger than {limit_bytes} bytes; narrow the query (LIMIT)")
+                        if time.monotonic() - started > limit_s:
+                            raise httpx.ReadTimeout("past the time limit")
+                        chunks.append(chunk)
+            except httpx.TimeoutException as exc:
+                self.stats["timeout"] += 1
+                raise errors.QueryTimeoutError(
+                    f"the query ran past the time limit of {limit_s:g} s and was stopped") from exc
+            except httpx.HTTPError as exc:
+                raise StoreError(f"cannot reach the store at {self.store.url}: {exc}", status=503) from exc
+        return QueryResult(fmt.media_type, b"".join(chunks), time.monotonic() - started)
+
+    def close(self) -> None:
+        self._http.close()
+
+
 def wait_until_up(url: str, timeout_s: float = 20.0) -> None:
     """Wait until a SPARQL endpoint answers a query (for tests and start-up scripts)."""
     deadline = time.monotonic() + timeout_s
