@@ -168,3 +168,81 @@ def test_unreachable_store_is_named_and_nothing_changes(server, store):
     assert store.generation == generation
     server.start()
     assert store.dataset_uris() == ["http://h/datasets/a"]
+
+
+# -- the whole platform on the remote store ------------------------------------------------------------------------
+
+def test_platform_publishes_serves_removes_and_catches_up_on_the_remote_store(server, tmp_path):
+    """Published through the gate into Oxigraph server; every door reads it; a write the indexes missed while
+    the platform was down is found by digests at the next start-up."""
+    from tests.test_push_api import RECORD
+    from tests.test_restart_recovery import DCT_TITLE, index_titles, open_platform, push_all, store_titles
+    from server.app import create_app
+    from sparql.remote import RemotePool
+
+    home = tmp_path / "home"
+    remote = {"url": server.url + "/query", "timeout_s": 10}
+    platform = open_platform(home, store=remote)
+    try:
+        assert isinstance(platform.store, RemoteStore) and isinstance(platform.pool, RemotePool)
+        uris = push_all(platform, [RECORD | {"资源代码": f"420100-D017-0830{n}", "资源名称": f"停车场 第{n}版"}
+                                   for n in range(4)])
+        assert platform.store.count_datasets() == 4
+        # what the engine itself holds, asked without the platform
+        import httpx
+
+        asked = httpx.post(server.url + "/query", data={"query": "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { "
+                                                                  "?g a <http://www.w3.org/ns/dcat#Dataset> } }"},
+                           headers={"Accept": "application/sparql-results+json"}).json()
+        assert asked["results"]["bindings"][0]["n"]["value"] == "4"
+        titles = store_titles(platform.store)
+        assert sorted(titles.values()) == [f"停车场 第{n}版" for n in range(4)]
+        for name, held in index_titles(platform).items():
+            assert held == titles, name
+
+        client = create_app(platform=platform).test_client()
+        page = client.get("/catalog", headers={"Accept": "text/turtle"})
+        assert page.status_code == 200 and all(u in page.get_data(as_text=True) for u in uris)
+        one = client.get("/datasets/" + uris[2].rsplit("/", 1)[-1], headers={"Accept": "text/turtle"})
+        assert one.status_code == 200 and "停车场 第2版" in one.get_data(as_text=True)
+        answer = client.post("/sparql", data={"query": "SELECT (COUNT(?d) AS ?n) WHERE { ?d a "
+                                                       "<http://www.w3.org/ns/dcat#Dataset> }"},
+                             headers={"Accept": "application/sparql-results+json"})
+        assert answer.status_code == 200, answer.get_data(as_text=True)
+        assert answer.get_json()["results"]["bindings"][0]["n"]["value"] == "4"
+        bad = client.post("/sparql", data={"query": "SELECT WHERE {"})
+        assert bad.status_code == 400 and "malformed query" in bad.get_data(as_text=True)
+        update = client.post("/sparql", data={"query": "DROP ALL"})
+        assert update.status_code == 400 and platform.store.count_datasets() == 4
+
+        platform.publisher.withdraw([uris[3]], source="push")
+        assert platform.store.count_datasets() == 3 and not platform.store.has_dataset(uris[3])
+        assert client.get("/datasets/" + uris[3].rsplit("/", 1)[-1]).status_code in (404, 410)
+        uris = uris[:3]
+        settings = platform.settings
+    finally:
+        platform.close()
+
+    # a write while the platform is down: no follower hears it, and the generation is left as it was (as by a
+    # process killed before it wrote it): only the digests can tell the indexes are stale
+    state_file = home / "store.state.json"
+    state = state_file.read_text()
+    store = RemoteStore(remote["url"], settings.path(settings.store.path), timeout_s=10)
+    graphs = {}
+    for uri in uris:
+        kept = [t for t in store.dataset_triples(uri) if t.predicate != DCT_TITLE]
+        graphs[uri] = kept + [ox.Triple(ox.NamedNode(uri), DCT_TITLE, ox.Literal("停车场 新标题", language="zh-CN"))]
+    store.put_datasets(graphs)
+    store.close()
+    state_file.write_text(state)
+    platform = open_platform(home, store=remote)
+    try:
+        found = {v.follower: v for v in platform.verification}
+        assert found["SearchIndex"].stale == 3 and not found["SearchIndex"].caught_up
+        assert found["CatalogRecords"].stale == 3 and found["ChangeLog"].stale == 3
+        titles = store_titles(platform.store)
+        assert set(titles.values()) == {"停车场 新标题"} and len(titles) == 3
+        for name, held in index_titles(platform).items():
+            assert held == titles, name
+    finally:
+        platform.close()
