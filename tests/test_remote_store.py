@@ -246,3 +246,30 @@ def test_platform_publishes_serves_removes_and_catches_up_on_the_remote_store(se
             assert held == titles, name
     finally:
         platform.close()
+
+
+def test_a_silent_store_fails_within_the_time_limit(tmp_path, settings_factory):
+    """An engine that takes the connection and never answers: writes and /sparql fail at our limits, named."""
+    import socket
+    import time
+
+    from sparql.errors import QueryTimeoutError
+    from sparql.remote import RemotePool
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/query"
+        store = RemoteStore(url, tmp_path / "store", timeout_s=0.5)
+        try:
+            started = time.monotonic()
+            with pytest.raises(StoreError, match=r"did not answer within 0\.5 s"):
+                store.put_datasets({"http://h/datasets/a": dataset("http://h/datasets/a", "甲")})
+            assert store.generation == 0
+            pool = RemotePool(store, settings_factory(sparql={"timeout_s": 0.5}).sparql)
+            with pytest.raises(QueryTimeoutError, match="time limit of 0.5 s"):
+                pool.run("SELECT * WHERE { ?s ?p ?o }", accept="application/sparql-results+json")
+            pool.close()
+            assert time.monotonic() - started < 5
+        finally:
+            store.close()
