@@ -189,7 +189,10 @@ def _with_store(settings: Settings, local, remote) -> int:
     from sparql.store import open_store
 
     try:
-        store = open_store(settings.path(settings.store.path))
+        if settings.store.url and _running_server(settings) is not None:
+            # nothing locks a remote store: a running server must still make the change, so its indexes follow
+            raise StoreBusyError("the running server writes the remote store")
+        store = open_store(settings)
     except StoreBusyError:
         server = _running_server(settings)
         if server is None:
@@ -333,7 +336,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     from sparql.store import open_store
 
-    store = open_store(settings.path(settings.store.path))
+    store = open_store(settings)
     fmt = ox.RdfFormat.TRIG if args.format == "trig" else ox.RdfFormat.N_QUADS
     out = open(args.output, "wb") if args.output else sys.stdout.buffer
     try:
