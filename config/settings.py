@@ -46,7 +46,7 @@ class StoreSettings(_Section):
     backend: str = "oxigraph"
     path: str = "store"
     # a remote SPARQL 1.1 store (issue 11): when url is set, it is used instead of the embedded one
-    url: str | None = None
+    url: str | None = Field(None, pattern=r"^https?://")
     update_url: str | None = None
     gsp_url: str | None = None
     timeout_s: float = Field(30.0, gt=0)
@@ -275,6 +275,14 @@ class Settings(_Section):
     input_limits: InputLimits = InputLimits()
     gate: GateSettings
     rate_limits: RateLimitSettings
+
+    @model_validator(mode="after")
+    def _remote_store_serves_one_process(self) -> "Settings":
+        if self.store.url and self.server.processes > 1:
+            raise ValueError(f"store.url is set and server.processes is {self.server.processes}: the web processes "
+                             "read snapshots of the embedded store; with a remote store, serve with one process "
+                             "(several are a later step)")
+        return self
 
     def path(self, relative: str) -> Path:
         """Resolve a path setting against the data directory."""

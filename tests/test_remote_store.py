@@ -273,3 +273,25 @@ def test_a_silent_store_fails_within_the_time_limit(tmp_path, settings_factory):
             assert time.monotonic() - started < 5
         finally:
             store.close()
+
+
+def test_export_reads_the_remote_store_and_settings_refuse_what_it_cannot(server, store, tmp_path, monkeypatch,
+                                                                          settings_factory):
+    from config.settings import SettingsError
+    from server.cli import main
+
+    uris = [f"http://h/datasets/e.{i}" for i in range(3)]
+    store.put_datasets({u: dataset(u, f"导出{i}") for i, u in enumerate(uris)})
+    monkeypatch.setenv("WODP_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("WODP_STORE__URL", server.url + "/query")
+    monkeypatch.delenv("WODP_CONFIG", raising=False)
+    out = tmp_path / "export.nq"
+    assert main(["export", "--output", str(out)]) == 0
+    exported = list(ox.parse(out.read_bytes(), format=ox.RdfFormat.N_QUADS))
+    assert {q.graph_name.value for q in exported} == set(uris)
+    assert len(exported) == sum(len(store.dataset_triples(u)) for u in uris)
+
+    with pytest.raises(SettingsError, match="store.url is set and server.processes is 2"):
+        settings_factory(store={"url": server.url + "/query"}, server={"processes": 2})
+    with pytest.raises(SettingsError, match="store.url"):
+        settings_factory(store={"url": "oxigraph:7878"})
