@@ -295,3 +295,24 @@ def test_export_reads_the_remote_store_and_settings_refuse_what_it_cannot(server
         settings_factory(store={"url": server.url + "/query"}, server={"processes": 2})
     with pytest.raises(SettingsError, match="store.url"):
         settings_factory(store={"url": "oxigraph:7878"})
+
+
+def test_remote_pool_negotiates_and_bounds_the_answer(store, settings_factory):
+    from sparql.errors import QueryRefusedError, QueryTooLargeError
+    from sparql.remote import RemotePool
+
+    uris = [f"http://h/datasets/p.{i}" for i in range(40)]
+    store.put_datasets({u: dataset(u, f"池{i}") for i, u in enumerate(uris)})
+    pool = RemotePool(store, settings_factory(sparql={"max_result_bytes": 2048}).sparql)
+    try:
+        ask = pool.run(f"ASK {{ <{uris[0]}> a <{DCAT}Dataset> }}", accept="application/sparql-results+xml")
+        assert ask.media_type == "application/sparql-results+xml" and b"<boolean>true</boolean>" in ask.body
+        graph = pool.run(f"CONSTRUCT {{ <{uris[1]}> ?p ?o }} WHERE {{ <{uris[1]}> ?p ?o }}", format_name="ttl")
+        assert graph.media_type == "text/turtle" and "池1".encode() in graph.body
+        with pytest.raises(QueryTooLargeError, match="larger than 2048 bytes"):
+            pool.run("SELECT * WHERE { ?s ?p ?o }", accept="text/csv")
+        with pytest.raises(QueryRefusedError, match="SPARQL Update is not allowed"):
+            pool.run("DELETE WHERE { ?s ?p ?o }")
+        assert store.count_datasets() == 40
+    finally:
+        pool.close()
