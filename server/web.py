@@ -233,7 +233,7 @@ class WebProcessApp:
 
     def __init__(self, app, platform, writer: Writer, cache_bytes: int) -> None:
         self.app, self.platform, self.writer = app, platform, writer
-        self.cache = ResponseCache(cache_bytes) if cache_bytes > 0 else None
+        self.cached = CachedApp(app, platform.store, cache_bytes) if cache_bytes > 0 else None
         self._refresh_lock = threading.Lock()
 
     def __call__(self, environ, start_response):
@@ -245,15 +245,8 @@ class WebProcessApp:
         except OSError:
             log.exception("cannot bring the snapshot up to date: handing the request to the writer")
             return forward(self.writer, environ, start_response)
-        key = self.cache.key(environ) if self.cache is not None else None
-        if key is not None:
-            entry = self.cache.get(generation, key)
-            if entry is not None:
-                status, headers, body = entry
-                start_response(status, headers)
-                return [body]
-            return answer_and_keep(self.app, self.cache, environ, start_response, generation, key,
-                                   lambda: self.platform.store.generation)
+        if self.cached is not None:
+            return self.cached.serve(environ, start_response, generation)
         return self.app(environ, start_response)
 
     def fresh(self) -> int:
@@ -270,43 +263,40 @@ class WebProcessApp:
 
 
 class CachedApp:
-    """The answer cache in front of the application of a single process (server.processes 1): the same
-    ResponseCache as a web process keeps, valid for the store generation an answer was made from."""
+    """The answer cache in front of an application: a web process's (after it moved to the writer's snapshot),
+    or the one process's (server.processes 1). An answer is kept for the store generation it was made from, and
+    only when the store is still at that generation once it is made."""
 
     def __init__(self, app, store, cache_bytes: int) -> None:
         self.app, self.store, self.cache = app, store, ResponseCache(cache_bytes)
 
     def __call__(self, environ, start_response):
+        return self.serve(environ, start_response, self.store.generation)
+
+    def serve(self, environ, start_response, generation: int):
         key = self.cache.key(environ)
         if key is None:
             return self.app(environ, start_response)
-        generation = self.store.generation
         entry = self.cache.get(generation, key)
         if entry is not None:
             status, headers, body = entry
             start_response(status, headers)
             return [body]
-        return answer_and_keep(self.app, self.cache, environ, start_response, generation, key,
-                               lambda: self.store.generation)
+        captured: dict = {}
 
+        def capture(status, headers, exc_info=None):
+            captured["status"], captured["headers"] = status, headers
+            return start_response(status, headers, exc_info)
 
-def answer_and_keep(app, cache: ResponseCache, environ, start_response, generation: int, key: tuple, current):
-    """Answer a request and keep a 200 answer for ``generation`` when the store is still there (``current()``)."""
-    captured: dict = {}
-
-    def capture(status, headers, exc_info=None):
-        captured["status"], captured["headers"] = status, headers
-        return start_response(status, headers, exc_info)
-
-    chunks = app(environ, capture)
-    try:
-        body = b"".join(chunks)
-    finally:
-        if hasattr(chunks, "close"):
-            chunks.close()
-    if captured.get("status", "").startswith("200") and generation == current():
-        cache.put(generation, key, captured["status"], list(captured["headers"]), body)
-    return [body]
+        chunks = self.app(environ, capture)
+        try:
+            body = b"".join(chunks)
+        finally:
+            if hasattr(chunks, "close"):
+                chunks.close()
+        if captured.get("status", "").startswith("200") and generation == self.store.generation:
+            self.cache.put(generation, key, captured["status"], list(captured["headers"]), body)
+        return [body]
 
 
 def _die_with_parent() -> None:
