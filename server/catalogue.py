@@ -13,6 +13,7 @@ from ontology.extent import extent_triples
 from ontology.namespaces import CRS_4490, DCAT, DCT, DEPARTMENT, FOAF, LANGUAGE, RDF, WODP, XSD
 from sparql.store import VOCABULARY_GRAPH, OxigraphStore
 
+log = logging.getLogger(__name__)
 
 WUHAN_BBOX = (113.68, 29.97, 115.08, 31.36)  # the city's extent (lon/lat), as ogc/api.py gives it to pygeoapi
 
@@ -127,6 +128,8 @@ def load_demo(platform) -> "object":
     old = [u for u in stored if u.startswith(prefix) and u not in made]
     if old:  # demo datasets of other demo settings (seed, count): the demo's own, so removed
         store.remove_datasets(old, reason="demo")
+        log.warning("%d demo datasets of other demo settings (seed, count) removed, e.g. %s", len(old),
+                    sorted(old)[0])
         if jobs is not None:
             jobs.record(((u, DEMO_SOURCE, None, None, None, "removed", "removed") for u in old), None)
     if jobs is not None:
@@ -146,8 +149,8 @@ def reconcile_ledger(store, jobs) -> int:
     if lost:
         jobs.record(((e.uri, e.source, e.channel, e.rank, e.hash, "removed", "removed: not in the store")
                      for e in lost), None)
-        logging.getLogger(__name__).warning("harvest ledger: %d datasets listed as published were not in the "
-                                            "store; recorded as removed", len(lost))
+        log.warning("harvest ledger: %d datasets listed as published were not in the store; recorded as removed",
+                    len(lost))
     return len(lost)
 
 
