@@ -25,6 +25,7 @@ class Extracted:
     placed: set[str] = field(default_factory=set)
     inferred: set[str] = field(default_factory=set)     # fields placed by mappings/infer.py
     empty: list[tuple[str, str]] = field(default_factory=list)  # (field, word) saying there is no value
+    texts: dict[str, list[str]] = field(default_factory=dict)   # target → the source's texts, as given (unsplit)
 
     def first(self, target: str) -> str | None:
         """Return the first value of a target, or None."""
@@ -76,6 +77,7 @@ def _fill(out: Extracted, target: str, fields: Any, spec: FieldSpec, table: dict
         if values and target not in out.values:
             out.values[target] = values
             out.sources[target] = path
+            out.texts[target] = [t for t in (text(v) for v in resolve(fields, path)) if t and t.strip()]
 
 
 def _fill_synonyms(out: Extracted, fields: dict) -> None:

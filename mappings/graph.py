@@ -207,18 +207,27 @@ _RESTRICTION = {"unconditional": 0, "conditional": 1, "closed": 2}
 
 
 def _open_type(b: Builder) -> None:
-    """Add the open type and its EU access right; of several, the most restrictive (reported)."""
-    codes = []
+    """Add the open type and its EU access right; of several, the most restrictive (reported).
+
+    A source text that names no open type at all (用于数据校验, 1级 不脱敏 …) is no open type: it is carried as
+    it stands as wodp:openCondition (开放条件), reported as an unknown value, and no open type is guessed.
+    """
+    codes, unknown = [], []
     for word in dict.fromkeys(b.ext.values.get("open_type", [])):
         found = lookup_open_type(word)
         if found is None:
-            b.problem("open_type", "unknown-value", f"open type {word!r} is none of ours", word)
+            unknown.append(word)
             continue
         codes.append(found[0])
         if found[1]:
             b.problem("open_type", "inferred-value", f"open type {word!r} read as {found[0]} by the marker "
                       f"{found[1]!r} it contains", word)
+    kept = " and kept as wodp:openCondition (no open type)" if unknown and not codes else ""
+    for word in unknown:
+        b.problem("open_type", "unknown-value", f"open type {word!r} is none of ours{kept}", word)
     if not codes:
+        for text in dict.fromkeys(b.ext.texts.get("open_type", []) if unknown else []):
+            b.add(b.uri, WODP.openCondition, b.text(text))
         return
     code = max(codes, key=_RESTRICTION.__getitem__)
     if len(set(codes)) > 1:

@@ -32,7 +32,9 @@ What every mapping does (issue 9; `mappings/engine.py`):
   their values (a field whose values are mostly our themes, open types, update cycles, formats or publisher
   names): kind `inferred-field`, with the number of records. Open types not listed are read by the markers
   of `open_type_markers` (kind `inferred-value`); several open types give the most restrictive (kind
-  `conflicting-values`); `暂无`, `无` … are no value (kind `empty-value`).
+  `conflicting-values`); `暂无`, `无` … are no value (kind `empty-value`). A text in the open-type field that
+  names no open type (`用于数据校验`, `1级 不脱敏`, `L1` …) is carried as given as `wodp:openCondition`
+  (开放条件) and reported as an unknown value; no open type is guessed.
 - **Separators**: list targets split on `, ; ， ； 、 |` (themes also on `/ ／`; a theme unknown as a whole is
   tried again split on `、` and spaces), and `"['a', 'b']"` / `"[a]"` are lists.
 - **Keys**: records whose keys collide are keyed by title + publisher + issue date, and where those agree too

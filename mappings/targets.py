@@ -17,7 +17,8 @@ DATASET_TARGETS: dict[str, tuple[str, str]] = {
     "theme": ("dcat:theme → our theme + its EU data theme (outside Wuhan, words none of ours: the source's "
               "own concept)", "list"),
     "keyword": ("dcat:keyword", "list"),
-    "open_type": ("wodp:openType + dct:accessRights (several: the most restrictive, reported)", "list"),
+    "open_type": ("wodp:openType + dct:accessRights (several: the most restrictive, reported); a text naming no "
+                  "open type: wodp:openCondition as given (reported)", "list"),
     "update_cycle": ("wodp:updateCycle + dct:accrualPeriodicity", "text"),
     "issued": ("dct:issued (xsd:date)", "text"),
     "modified": ("dct:modified (xsd:date)", "text"),

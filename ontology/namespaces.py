@@ -57,7 +57,7 @@ WODP = ClosedNamespace(
         # classes
         "OpenType", "UpdateCycle", "SpatializationStatus", "Department", "DepartmentCategory",
         # properties
-        "resourceCode", "openType", "updateCycle", "spatializationStatus", "dataVolume",
+        "resourceCode", "openType", "openCondition", "updateCycle", "spatializationStatus", "dataVolume",
         "departmentCategory", "source", "sourceKey", "jurisdiction", "sourceCRS",
         # quality metrics (DQV)
         "QualityDimension", "qualityScore", "completeness", "freshness", "conformance", "linkAvailability",

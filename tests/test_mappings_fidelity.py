@@ -169,3 +169,28 @@ def test_a_harvest_source_is_mapped_with_an_explicit_jurisdiction():
     assert source_jurisdiction(None, department_channel=False) == ""
     result = mapped([BUREAU], jurisdiction=source_jurisdiction(None, department_channel=False))
     assert not objects(result, DCT.publisher)[0].value.startswith(DEPARTMENTS)
+
+
+def test_an_open_type_field_naming_no_open_type_is_carried_as_the_open_condition():
+    """A text in the open-type field that names no open type is kept as given (开放条件), reported, never guessed."""
+    rows = [{"标题": "校验数据", "数源单位": "省统计局", "开放条件": "用于数据校验"},
+            {"标题": "级别数据", "数源单位": "省统计局", "开放条件": "1级\t不脱敏"},
+            {"标题": "查询数据", "数源单位": "省统计局", "开放条件": "仅供机构/个人查询相关记录"},
+            {"标题": "开放数据", "数源单位": "省统计局", "开放条件": "有条件开放"},
+            {"标题": "无值数据", "数源单位": "省统计局", "开放条件": "暂无"}]
+    result = mapped(rows, "zhejiang", jurisdiction="330000")
+    by_title = {next(t.object.value for t in triples if t.predicate == DCT.title): uri
+                for uri, triples in result.graphs.items()}
+    conditions = {title: objects(result, WODP.openCondition, uri) for title, uri in by_title.items()}
+    types = {title: [o.value for o in objects(result, WODP.openType, uri)] for title, uri in by_title.items()}
+    assert conditions == {"校验数据": [ox.Literal("用于数据校验", language="zh-CN")],
+                          "级别数据": [ox.Literal("1级\t不脱敏", language="zh-CN")],      # the tab kept
+                          "查询数据": [ox.Literal("仅供机构/个人查询相关记录", language="zh-CN")],  # whole, not split
+                          "开放数据": [], "无值数据": []}
+    assert types == {"校验数据": [], "级别数据": [], "查询数据": [], "无值数据": [],
+                     "开放数据": [BASE + "/def/open-type/conditional"]}
+    assert [len(objects(result, DCT.accessRights, uri)) for uri in by_title.values()] == [0, 0, 0, 1, 0]
+    assert result.unknown_values["开放条件"] == {"用于数据校验": 1, "1级\t不脱敏": 1, "仅供机构": 1,
+                                                 "个人查询相关记录": 1}
+    kept = [p for p in result.problems if p.kind == "unknown-value" and p.field == "开放条件"]
+    assert len(kept) == 4 and all("wodp:openCondition" in p.message for p in kept)

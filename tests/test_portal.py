@@ -226,6 +226,26 @@ def test_json_ld_cannot_break_out_of_its_script(client, platform):
         platform.store.remove_datasets([nasty.uri])
 
 
+def test_an_open_condition_is_shown_where_the_open_type_would_be(client, platform):
+    """A source whose open-type field names no open type: its text as given (开放条件), with no badge."""
+    import pyoxigraph as ox
+
+    from ontology.namespaces import DCT, WODP
+
+    other = replace(SAMPLES[2], key="checks")
+    triples = [t for t in dataset_triples(other) if t.predicate not in (WODP.openType, DCT.accessRights)]
+    triples.append(ox.Triple(ox.NamedNode(other.uri), WODP.openCondition, ox.Literal("用于数据校验", language="zh-CN")))
+    platform.store.put_datasets({other.uri: triples})
+    try:
+        for lang, label in (("zh", "开放条件"), ("en", "Open condition")):
+            p = Page(dataset_html(client, other, lang))
+            assert label in p.by_id["m-open-type"] and "用于数据校验" in p.by_id["m-open-type"]
+            assert not [a for t, a in p.tags if t == "span" and "open" in a.get("class", "").split()]
+        assert "open open-" in dataset_html(client)     # a dataset with an open type keeps its badge
+    finally:
+        platform.store.remove_datasets([other.uri])
+
+
 def test_render_dataset_page_is_callable_directly(client, platform):
     with client.application.test_request_context("/datasets/demo.schools"):
         text = render_dataset_page(platform, SAMPLES[1].uri, "en")

@@ -146,6 +146,8 @@ def dataset_view(store, uri: str, base_uri: str, lang: str) -> dict:
         "keywords": sorted(k.value for k in d.all(DCAT.keyword)),
         "open_type": label(d.one(WODP.openType)),
         "open_code": _local(d.value(WODP.openType)) if d.one(WODP.openType) else "",
+        # the source's text where it names no open type (开放条件), shown as given, with no badge
+        "open_condition": "；".join(sorted(v.value for v in d.all(WODP.openCondition))),
         "data_open": data_open,
         "cycle": label(d.one(WODP.updateCycle)),
         "issued": d.value(DCT.issued)[:10], "modified": d.value(DCT.modified)[:10],

@@ -52,6 +52,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "f_theme": ("资源分类/主题", "Theme"),
     "f_keyword": ("关键字", "Keywords"),
     "f_open_type": ("开放类型", "Open type"),
+    "f_open_condition": ("开放条件", "Open condition"),
     "f_cycle": ("更新周期", "Update cycle"),
     "f_issued": ("发布日期", "Issued"),
     "f_modified": ("更新日期", "Last modified"),
