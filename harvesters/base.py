@@ -139,13 +139,18 @@ def mapping_context(source, channel: str | None = None) -> dict:
 
 
 def profile_of(source) -> str:
-    """Return the gate profile of a source: its own, else its kind's; a department kind (wuhan) reading another
-    catalogue (channel external) is validated with the external profile."""
+    """Return the gate profile of a source: its own, else ``external`` for a source reading another catalogue
+    (channel external: the default of dcat, ckan and csw), else its kind's.
+
+    The external profile publishes another catalogue's dataset as its source has it where the source leaves out
+    a description, a publisher's name or a theme's label (warnings, docs/sources.md); a source that names
+    ``profile: dcat-ap-3`` is held for them.
+    """
     if source.profile:
         return source.profile
     kind = harvester_class(source.kind)
     external = (source.channel or kind.channel) == "external"
-    return "external" if external and kind.default_profile == "wuhan" else kind.default_profile
+    return "external" if external else kind.default_profile
 
 
 def id_space(source) -> str:

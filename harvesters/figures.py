@@ -3,7 +3,9 @@
 One ``Figures`` value gathers, over one or more mapping results and validation reports: records read,
 datasets mapped, exact duplicates, key collisions, unplaced fields (field → records having it), unknown
 values (field → value → count), bad values, missing mandatory fields, every problem counted by kind (so a
-kind added later is never silent) and the reasons datasets were held back (path and message → datasets).
+kind added later is never silent), the reasons datasets were held back (path and message → datasets) and the
+warnings of the datasets published (path and message → datasets, with the nodes they name: a publisher
+without a name, a theme without a label).
 The harvest runner, ``wodp validate`` and ``POST /api/validate`` all count with it, so they agree.
 """
 
@@ -16,6 +18,7 @@ from typing import Iterable, Mapping
 UNKNOWN_KINDS = ("unknown-value", "not-in-our-scheme")   # a value read but not found in our vocabularies
 BAD_KINDS = ("bad-value", "bad-date")                    # a value that is not what its field must hold
 NOT_PER_VALUE = ("unplaced-field", "duplicate", "key-collision", "missing-field")
+NODES_SHOWN = 20     # nodes named per warning kind in a report: the first met (the count is of datasets)
 
 
 @dataclass
@@ -32,6 +35,8 @@ class Figures:
     missing_fields: Counter = field(default_factory=Counter)
     problems: Counter = field(default_factory=Counter)
     held_reasons: Counter = field(default_factory=Counter)   # (path, message_en, message_zh) → datasets
+    warnings: Counter = field(default_factory=Counter)       # of published datasets: (path, en, zh) → datasets
+    warned_nodes: dict = field(default_factory=dict)         # (path, en, zh) → nodes named, other than datasets
 
     def add_mapping(self, result) -> None:
         """Count one mapping result (mappings.model.MappingResult)."""
@@ -64,12 +69,33 @@ class Figures:
         """Count the reasons of one held dataset, from its validation report as JSON (publish.gate)."""
         self.held_reasons.update(held_reasons(report))
 
+    def add_warned(self, uri: str, report: Mapping) -> None:
+        """Count the warnings of one published dataset (its report as JSON) and the other nodes they name."""
+        found = {}
+        for f in report.get("findings", ()):
+            if f.get("severity") == "Warning":
+                key = (f.get("path") or "", f.get("message_en") or "", f.get("message_zh") or "")
+                found.setdefault(key, set()).update({f["focus"]} if f.get("focus") not in (None, uri) else set())
+        self.warnings.update(found.keys())     # one per dataset and kind
+        for key, nodes in found.items():
+            self._note_nodes(key, nodes)
+
+    def _note_nodes(self, key: tuple, nodes) -> None:
+        """Keep the first NODES_SHOWN nodes a warning kind names (a report stays small on a large harvest)."""
+        kept = self.warned_nodes.setdefault(key, set())
+        for node in sorted(nodes):
+            if len(kept) >= NODES_SHOWN:
+                return
+            kept.add(node)
+
     def add(self, other: "Figures") -> None:
         """Add another set of figures to these."""
         for name in ("records_read", "mapped", "duplicates", "key_collisions"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
-        for name in ("unplaced_fields", "missing_fields", "problems", "held_reasons"):
+        for name in ("unplaced_fields", "missing_fields", "problems", "held_reasons", "warnings"):
             getattr(self, name).update(getattr(other, name))
+        for key, nodes in other.warned_nodes.items():
+            self._note_nodes(key, nodes)
         for name in ("unknown_values", "bad_values"):
             mine = getattr(self, name)
             for where, values in getattr(other, name).items():
@@ -87,6 +113,9 @@ class Figures:
             "problems": dict(self.problems.most_common()),
             "held_reasons": [{"path": p, "message_en": en, "message_zh": zh, "datasets": n}
                              for (p, en, zh), n in self.held_reasons.most_common()],
+            "warnings": [{"path": p, "message_en": en, "message_zh": zh, "datasets": n,
+                          "nodes": sorted(self.warned_nodes.get((p, en, zh), ()))}
+                         for (p, en, zh), n in self.warnings.most_common()],
         }
 
     @classmethod
@@ -102,7 +131,11 @@ class Figures:
             missing_fields=Counter(doc.get("missing_fields", {})),
             problems=Counter(doc.get("problems", {})),
             held_reasons=Counter({(r["path"], r["message_en"], r.get("message_zh", "")): r["datasets"]
-                                  for r in doc.get("held_reasons", [])}))
+                                  for r in doc.get("held_reasons", [])}),
+            warnings=Counter({(r["path"], r["message_en"], r.get("message_zh", "")): r["datasets"]
+                              for r in doc.get("warnings", [])}),
+            warned_nodes={(r["path"], r["message_en"], r.get("message_zh", "")): set(r.get("nodes", ()))
+                          for r in doc.get("warnings", [])})
 
 
 def held_reasons(report: Mapping) -> set[tuple[str, str, str]]:

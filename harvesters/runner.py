@@ -360,6 +360,8 @@ def _publish(ctx, src, harvester, changed: dict, hashes: dict, owned, run: _Run,
             found = report_to_json(report)
             run.figures.add_held(found)
             run.errors.append((uri, "validation", "held: " + _reason(found)))
+        for uri, report in outcome.warned.items():
+            run.figures.add_warned(uri, report_to_json(report))
         run.counts["superseded"] += len(outcome.superseded)
         note(f"batch {n // size + 1}: {len(outcome.published)} published, {len(outcome.held)} held, "
              f"{len(outcome.superseded)} superseded")

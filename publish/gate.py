@@ -43,6 +43,7 @@ class PublishOutcome:
     held: dict[str, ValidationReport] = field(default_factory=dict)
     warnings: int = 0
     superseded: tuple[str, ...] = ()  # kept out because a higher-ranked channel holds them (precedence)
+    warned: dict[str, ValidationReport] = field(default_factory=dict)  # published datasets' reports with warnings
 
 
 def department_of(uri: str, triples: Sequence[ox.Triple]) -> str | None:
@@ -166,7 +167,7 @@ class Publisher:
         for enrich in self._each("enrich"):  # e.g. a layer's distributions and extent, validated with the rest
             graphs = {uri: enrich(uri, triples) for uri, triples in graphs.items()}
         accepted: dict[str, list[ox.Triple]] = {}
-        warnings = 0
+        warnings, warned = 0, {}
         reports = self.reports(graphs, profile or self.profile) if graphs else {}
         for uri, triples in graphs.items():
             report = reports[uri]
@@ -177,6 +178,8 @@ class Publisher:
                     triples = assess(uri, triples, report)
                 accepted[uri] = triples
                 warnings += report.count("Warning")
+                if report.count("Warning"):
+                    warned[uri] = report
             else:
                 held[uri] = report
                 guarded("keeping a dataset held back by validation", lambda: self.quarantine.hold(
@@ -188,7 +191,7 @@ class Publisher:
             for note_held in self._each("held"):
                 self._call_or_defer("recording datasets held back in the ledger", note_held,
                                     (held, source, hashes, job))
-        return PublishOutcome(tuple(accepted), held, warnings, tuple(superseded))
+        return PublishOutcome(tuple(accepted), held, warnings, tuple(superseded), warned)
 
     def _store_accepted(self, accepted: dict[str, list[ox.Triple]], source: str, hashes, job) -> None:
         """Store valid datasets and record them in the ledger: both, or (when the disk is full) neither."""

@@ -102,10 +102,10 @@ def test_every_dataset_reaches_the_gate_whole(tmp_path, source, name):
 
 
 def test_national_and_1x_documents_are_published_not_held(tmp_path, source):
-    """DCAT-AP.de, DCAT-AP_IT, DCAT-AP-CH, GeoDCAT-AP, ckanext-dcat and DCAT-AP 1.1 forms pass DCAT-AP 3 once their implicit types are read."""
-    names = ["ckanext-dcat_dataset_gov_de_rostock.rdf", "geodcatap_datara_geonetwork_udata.rdf",
-             "ckanext-dcat_catalog_example.rdf", "dcat_ap_1_1_style.ttl", "dcat_blank_node_dataset.rdf",
-             "dcat_ap_it.ttl", "dcat_ap_ch.rdf"]
+    """DCAT-AP.de, DCAT-AP_IT, DCAT-AP-CH, GeoDCAT-AP, ckanext-dcat, datos.gob.es and DCAT-AP 1.1 forms are published
+    under the external profile (a DCAT source's default) once their implicit types are read: every dataset of
+    every document, none held."""
+    names = DOCUMENTS
     total = sum(len(in_file(n)) for n in names)
     sources = []
     for n, name in enumerate(names):
@@ -115,7 +115,55 @@ def test_national_and_1x_documents_are_published_not_held(tmp_path, source):
     try:
         reports = [h.run(s["name"]) for s in sources]
         assert [r["failed"] for r in reports] == [0] * len(names), [r["message"] for r in reports]
+        assert [r["held"] for r in reports] == [0] * len(names), [r["held_reasons"] for r in reports]
         assert sum(r["new"] for r in reports) == total == h.store.count_datasets()
+        assert h.publisher.quarantine.list() == []
+    finally:
+        h.close()
+
+
+MADRID = "ckanext-dcat_dataset_gob_es_madrid.ttl"
+MADRID_PUBLISHER = "http://datos.gob.es/recurso/sector-publico/org/Organismo/L01280796"
+MADRID_THEME = "http://datos.gob.es/kos/sector-publico/sector/deporte"
+FOAF_NAME, PREF_LABEL = "http://xmlns.com/foaf/0.1/name", "http://www.w3.org/2004/02/skos/core#prefLabel"
+
+
+def test_a_publisher_without_name_and_a_theme_without_label_are_published_with_warnings(tmp_path, source):
+    """datos.gob.es names its publisher (a skos:Concept) and theme nowhere in the document: published as the source
+    has them, with a warning naming each node; nothing is written in their place."""
+    source.static("/" + MADRID, document(MADRID), media(MADRID))
+    h = Harness(tmp_path, [{"name": "es", "kind": "dcat", "url": f"{source.url}/{MADRID}"}])
+    try:
+        report = h.run("es")
+        assert (report["status"], report["new"], report["held"], report["failed"]) == ("succeeded", 1, 0, 0)
+        assert report["held_reasons"] == [] and h.publisher.quarantine.list() == []
+        warned = {w["path"]: w for w in report["warnings"]}
+        assert warned[FOAF_NAME]["nodes"] == [MADRID_PUBLISHER] and warned[FOAF_NAME]["datasets"] == 1
+        assert warned[PREF_LABEL]["nodes"] == [MADRID_THEME] and warned[PREF_LABEL]["datasets"] == 1
+        assert warned[FOAF_NAME]["message_zh"] and warned[PREF_LABEL]["message_en"]
+        [uri] = h.store.dataset_uris()
+        triples = h.store.dataset_triples(uri)
+        published = {(t.subject.value, t.predicate.value) for t in triples}
+        assert (uri, DCT.publisher.value) in published and (uri, DCAT.theme.value) in published
+        assert (MADRID_PUBLISHER, FOAF_NAME) not in published and (MADRID_THEME, PREF_LABEL) not in published
+        # the source's own label of its publisher is kept as it is (a skos:prefLabel), not copied to foaf:name
+        assert [t.object.value for t in triples if t.subject.value == MADRID_PUBLISHER
+                and t.predicate.value == PREF_LABEL] == ["Ayuntamiento de Madrid"]
+    finally:
+        h.close()
+
+
+def test_a_source_that_names_the_dcat_ap_3_profile_holds_them(tmp_path, source):
+    """`profile: dcat-ap-3` keeps DCAT-AP 3 strict: the unnamed publisher and unlabelled theme hold the dataset."""
+    source.static("/" + MADRID, document(MADRID), media(MADRID))
+    h = Harness(tmp_path, [{"name": "es", "kind": "dcat", "url": f"{source.url}/{MADRID}", "profile": "dcat-ap-3"}])
+    try:
+        report = h.run("es")
+        assert (report["status"], report["new"], report["held"]) == ("succeeded", 0, 1)
+        assert {r["path"] for r in report["held_reasons"]} == {FOAF_NAME, PREF_LABEL}
+        assert len(h.publisher.quarantine.list()) == 1 and h.store.count_datasets() == 0
+        again = h.run("es")
+        assert (again["held"], again["unchanged"]) == (1, 0)     # still held on the next run, not "unchanged"
     finally:
         h.close()
 

@@ -154,3 +154,16 @@ def test_drop_folder_inventory(tmp_path):
         assert emptied["status"] == "succeeded" and emptied["withdrawn"] == 1 and h.store.count_datasets() == 0
     finally:
         h.close()
+
+
+@pytest.mark.parametrize("given, profile", [
+    ({"kind": "dcat"}, "external"), ({"kind": "ckan"}, "external"), ({"kind": "csw"}, "external"),
+    ({"kind": "dcat", "profile": "dcat-ap-3"}, "dcat-ap-3"), ({"kind": "inventory"}, "wuhan"),
+    ({"kind": "inventory", "channel": "external"}, "external"), ({"kind": "cloud"}, "wuhan"),
+    ({"kind": "dcat", "channel": "cloud"}, "dcat-ap-3")])
+def test_a_source_reading_another_catalogue_is_validated_with_the_external_profile(given, profile):
+    """Channel external (dcat, ckan, csw by default): the external profile, unless the source names one."""
+    from config.settings import HarvestSource
+    from harvesters.base import profile_of
+
+    assert profile_of(HarvestSource(name="s", url="http://x.example/", **given)) == profile

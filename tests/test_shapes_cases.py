@@ -91,3 +91,21 @@ def test_an_external_dataset_without_description_is_warned_not_held(engine: str)
         "http://purl.org/dc/terms/description"]
     strict = get_validator(engine).validate(triples, profile="dcat-ap-3")
     assert "http://purl.org/dc/terms/description" in {f.path for f in strict.findings if f.severity == "Violation"}
+
+
+@pytest.mark.parametrize("engine", ["pyshacl", "pyrudof"])
+@pytest.mark.parametrize("case, focus, path", [
+    ("external-unnamed-publisher", "http://127.0.0.1:8000/def/org/340100/0123456789abcdef",
+     "http://xmlns.com/foaf/0.1/name"),
+    ("external-unlabelled-theme", "http://datos.example/kos/sector/deporte",
+     "http://www.w3.org/2004/02/skos/core#prefLabel")])
+def test_an_unnamed_publisher_or_unlabelled_theme_is_warned_under_external_held_under_dcat_ap_3(
+        engine: str, case: str, focus: str, path: str) -> None:
+    """The external profile lowers DCAT-AP 3's agent-name and concept-label shapes to warnings naming the node."""
+    triples, _ = load(case)
+    report = get_validator(engine).validate(triples, profile="external")
+    assert report.conforms
+    assert [(f.focus, f.path) for f in report.findings if f.severity == "Warning" and f.path == path] == [(focus, path)]
+    strict = get_validator(engine).validate(triples, profile="dcat-ap-3")
+    assert not strict.conforms
+    assert {(f.focus, f.path) for f in strict.findings if f.severity == "Violation"} == {(focus, path)}

@@ -134,7 +134,9 @@ def dataset_view(store, uri: str, base_uri: str, lang: str) -> dict:
     coded = {v.value for v in (publisher, d.one(WODP.openType), d.one(WODP.updateCycle)) if v is not None}
     labels = _labels(store, coded | set(themes), lang)
     if publisher is not None and publisher.value not in labels:
-        labels[publisher.value] = Resource(publisher, graph).text(FOAF.name, lang) or _local(publisher.value)
+        agent = Resource(publisher, graph)  # its name, else the label the source gave it (a SKOS concept)
+        labels[publisher.value] = agent.text(FOAF.name, lang) or agent.text(SKOS.prefLabel, lang) or _local(
+            publisher.value)
     label = lambda term: labels.get(term.value, _local(term.value)) if term is not None else ""  # noqa: E731
     return {
         "uri": uri, "id": d.value(DCT.identifier) or _local(uri), "code": d.value(WODP.resourceCode),
