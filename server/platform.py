@@ -46,6 +46,11 @@ class Platform:
     _behind: set = field(default_factory=set)  # followers that failed an event; they catch up at recovery
     followed: FollowedDigests | None = None  # the dataset digests each follower applied (start-up verification)
     verification: list = field(default_factory=list)  # what the start-up check found (sparql.followers)
+    # the generation of the last event each follower applied, and of the last event handed to them all:
+    # a follower below ``dispatched`` missed an event (server/health.py, the "indexes" check)
+    applied: dict = field(default_factory=dict)
+    dispatched: int = 0
+    missed: set = field(default_factory=set)  # followers that failed an event for a cause other than the disk
     extras: dict = field(default_factory=dict)
 
     @classmethod
@@ -69,6 +74,8 @@ class Platform:
         store.subscribe(platform._on_publish)
         platform._open_catalog_texts(writer=True)
         platform.verification = catch_up_all(platform.followers, store, platform.followed)  # by content
+        platform.dispatched = store.generation
+        platform.applied = {follower_name(index): store.generation for index in platform.followers}
         repaired = sum(v.repaired for v in platform.verification)
         log.info("start-up check of %d derived indexes against %d datasets: %d repairs%s",
                  len(platform.followers), len(store.digests()), repaired,
@@ -100,6 +107,7 @@ class Platform:
             if not index.keeps_digests and self.followed is not None:
                 self.followed.replace(follower_name(index), self.store.digests())
             self._behind.discard(index)
+            self.applied[follower_name(index)] = self.store.generation
             log.info("%s caught up with the store after a failed write", type(index).__name__)
         return True
 
@@ -273,6 +281,7 @@ class Platform:
                 if storage_kind(exc) is None:
                     log.exception("%s failed to follow generation %d; it is repaired at the next start-up: %s",
                                   name, event.generation, excerpt(str(exc), 500))
+                    self.missed.add(name)  # behind until then, whatever it follows later
                 else:
                     log.warning("%s failed to follow generation %d (%s); it catches up when space is back",
                                 name, event.generation, str(exc))
@@ -285,8 +294,11 @@ class Platform:
                         log.warning("could not note that %s missed generation %d: %s", name, event.generation,
                                     excerpt(str(forgot), 300))
                 continue
+            if name not in self.missed:
+                self.applied[name] = event.generation
             if not index.keeps_digests:  # else the index wrote its digests with its rows
                 applied.append(name)
+        self.dispatched = max(self.dispatched, event.generation)
         if self.followed is None or not applied:
             return
         try:
@@ -298,6 +310,11 @@ class Platform:
                 self.followed.note_many((name, event.digests, event.removed) for name in applied)
         except Exception as exc:  # not noted: the next start-up's check follows these datasets again (harmless)
             log.warning("the digests of generation %d were not noted: %s", event.generation, excerpt(str(exc), 300))
+
+    def index_lag(self) -> dict[str, int]:
+        """Return how many generations each derived index is behind the last publish event (0: in step)."""
+        return {follower_name(index): max(0, self.dispatched - self.applied.get(follower_name(index), -1))
+                for index in self.followers}
 
     def dataset_uri(self, dataset_id: str) -> str:
         return f"{self.settings.base_uri}/datasets/{dataset_id}"
