@@ -142,7 +142,7 @@ def _indexes(platform) -> Check:
     behind = {name: n for name, n in lag.items() if n > 0}
     if behind:
         waiting = {type(i).__name__ for i in getattr(platform, "_behind", ())}
-        parts = [f"{name} {n} generation{'s' if n > 1 else ''} behind"
+        parts = [f"{name} missed {n} publish event{'s' if n > 1 else ''}"
                  + (" (waits for disk space)" if name in waiting else
                     " (missed an event; repaired at the next start)" if name in platform.missed else "")
                  for name, n in sorted(behind.items())]
@@ -158,19 +158,18 @@ def _csw(platform) -> list[Check]:
     csw = platform.csw
     if csw is None:
         return []
-    if csw.pid is not None:
-        return [Check("csw", True, "pycsw runs")]
     key = id(csw)
     thread = _starting.get(key)
-    if thread is None or not thread.is_alive():
-        error = _start_errors.pop(key, None)
-        _starting[key] = thread = threading.Thread(target=_start_csw, args=(csw, key), name="csw-start",
-                                                   daemon=True)
-        thread.start()
-        if error:
-            return [Check("csw", False, f"pycsw is not running ({error}); starting it again")]
-        return [Check("csw", False, "pycsw is not running; starting it")]
-    return [Check("csw", False, "pycsw is starting")]
+    if thread is not None and thread.is_alive():
+        return [Check("csw", False, "pycsw is starting")]
+    if csw.pid is not None:
+        return [Check("csw", True, "pycsw runs")]
+    error = _start_errors.pop(key, None)
+    _starting[key] = thread = threading.Thread(target=_start_csw, args=(csw, key), name="csw-start", daemon=True)
+    thread.start()
+    if error:
+        return [Check("csw", False, f"pycsw is not running ({error}); starting it again")]
+    return [Check("csw", False, "pycsw is not running; starting it")]
 
 
 def _start_csw(csw, key: int) -> None:

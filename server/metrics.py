@@ -196,7 +196,7 @@ class PlatformCollector:
             except OSError:
                 pass
         if p.followers:
-            gauge("index_lag_generations", "Generations each derived index is behind the last publish event",
+            gauge("index_lag_events", "Publish events each derived index has not applied (0: in step with the store)",
                   labels=["index"], rows=[([name], lag) for name, lag in sorted(p.index_lag().items())])
         worker = getattr(getattr(p.csw, "repository", None), "_worker", None)
         if p.csw is not None:

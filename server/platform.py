@@ -46,10 +46,8 @@ class Platform:
     _behind: set = field(default_factory=set)  # followers that failed an event; they catch up at recovery
     followed: FollowedDigests | None = None  # the dataset digests each follower applied (start-up verification)
     verification: list = field(default_factory=list)  # what the start-up check found (sparql.followers)
-    # the generation of the last event each follower applied, and of the last event handed to them all:
-    # a follower below ``dispatched`` missed an event (server/health.py, the "indexes" check)
-    applied: dict = field(default_factory=dict)
-    dispatched: int = 0
+    # publish events each follower has not applied since start-up (server/health.py, the "indexes" check)
+    lag: dict = field(default_factory=dict)
     missed: set = field(default_factory=set)  # followers that failed an event for a cause other than the disk
     extras: dict = field(default_factory=dict)
 
@@ -74,8 +72,6 @@ class Platform:
         store.subscribe(platform._on_publish)
         platform._open_catalog_texts(writer=True)
         platform.verification = catch_up_all(platform.followers, store, platform.followed)  # by content
-        platform.dispatched = store.generation
-        platform.applied = {follower_name(index): store.generation for index in platform.followers}
         repaired = sum(v.repaired for v in platform.verification)
         log.info("start-up check of %d derived indexes against %d datasets: %d repairs%s",
                  len(platform.followers), len(store.digests()), repaired,
@@ -107,7 +103,7 @@ class Platform:
             if not index.keeps_digests and self.followed is not None:
                 self.followed.replace(follower_name(index), self.store.digests())
             self._behind.discard(index)
-            self.applied[follower_name(index)] = self.store.generation
+            self.lag.pop(follower_name(index), None)
             log.info("%s caught up with the store after a failed write", type(index).__name__)
         return True
 
@@ -272,6 +268,7 @@ class Platform:
         for index in self.followers:  # every derived index, in the order opened
             name = follower_name(index)
             if index in self._behind:
+                self.lag[name] = self.lag.get(name, 0) + 1
                 continue  # it catches up from the store at recovery
             try:
                 self.storage.rescue(f"updating {name}", lambda: index.follow(self.store, event))
@@ -287,6 +284,7 @@ class Platform:
                                 name, event.generation, str(exc))
                     self._behind.add(index)
                     self.storage.mark_degraded()
+                self.lag[name] = self.lag.get(name, 0) + 1
                 if not index.keeps_digests and self.followed is not None:
                     try:
                         self.followed.forget(name, (*event.put, *event.removed))
@@ -294,11 +292,8 @@ class Platform:
                         log.warning("could not note that %s missed generation %d: %s", name, event.generation,
                                     excerpt(str(forgot), 300))
                 continue
-            if name not in self.missed:
-                self.applied[name] = event.generation
             if not index.keeps_digests:  # else the index wrote its digests with its rows
                 applied.append(name)
-        self.dispatched = max(self.dispatched, event.generation)
         if self.followed is None or not applied:
             return
         try:
@@ -312,9 +307,8 @@ class Platform:
             log.warning("the digests of generation %d were not noted: %s", event.generation, excerpt(str(exc), 300))
 
     def index_lag(self) -> dict[str, int]:
-        """Return how many generations each derived index is behind the last publish event (0: in step)."""
-        return {follower_name(index): max(0, self.dispatched - self.applied.get(follower_name(index), -1))
-                for index in self.followers}
+        """Return how many publish events each derived index has not applied (0: in step with the store)."""
+        return {follower_name(index): self.lag.get(follower_name(index), 0) for index in self.followers}
 
     def dataset_uri(self, dataset_id: str) -> str:
         return f"{self.settings.base_uri}/datasets/{dataset_id}"
