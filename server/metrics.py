@@ -16,6 +16,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import threading
 import time
 from functools import lru_cache
 
@@ -29,7 +30,8 @@ log = logging.getLogger(__name__)
 bp = Blueprint("metrics", __name__)
 FORWARDED = "wodp.forwarded"  # set by the writer's socket (server/processes.py): counted by the web process
 UNMATCHED = "<unmatched>"
-SIZE_EVERY_S = 30.0  # bytes on disk are summed at most this often
+SIZE_EVERY_S = 30.0
+MATCHED_PATHS = 4096  # paths whose rule is remembered (answers from the cache or the writer)  # bytes on disk are summed at most this often
 
 
 class MetricsForbiddenError(WodpError):
@@ -77,6 +79,8 @@ class RequestMetrics:
 
     def __init__(self, app, url_map) -> None:
         self.inner, self.url_map = app, url_map
+        self._matched: dict[tuple, str] = {}  # (method, script, path) → rule, oldest first
+        self._lock = threading.Lock()
 
     def __call__(self, environ, start_response):
         if environ.get(FORWARDED):
@@ -113,7 +117,26 @@ class RequestMetrics:
         m.latency.labels(route, method).observe(time.perf_counter() - started)
 
     def route(self, environ) -> str:
-        """Return the URL rule the request matches (its template), or "<unmatched>"."""
+        """Return the URL rule the request matches (its template), or "<unmatched>".
+
+        Flask matched it already when it answered (its request object is in the environ); an answer from the
+        cache or from the writer is matched here, remembered for the most recent paths.
+        """
+        handled = environ.get("werkzeug.request")
+        rule = getattr(handled, "url_rule", None)
+        if rule is not None:
+            return rule.rule
+        key = (environ.get("REQUEST_METHOD", ""), environ.get("SCRIPT_NAME", ""), environ.get("PATH_INFO", ""))
+        found = self._matched.get(key)
+        if found is None:
+            found = self._match(environ)
+            with self._lock:
+                if len(self._matched) >= MATCHED_PATHS:
+                    self._matched.pop(next(iter(self._matched)), None)
+                self._matched[key] = found
+        return found
+
+    def _match(self, environ) -> str:
         try:
             rule, _ = self.url_map.bind_to_environ(environ).match(return_rule=True)
         except (NotFound, MethodNotAllowed):
