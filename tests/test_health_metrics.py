@@ -340,3 +340,26 @@ def test_health_through_a_web_process_asks_the_writer(two_web_processes):
     assert status == 200, answer
     assert {"store", "indexes", "disk", "snapshot"} <= set(answer["checks"])
     assert str(server.home) not in body.decode()
+
+
+def test_ready_names_a_remote_store_that_stopped_answering(tmp_path):
+    from tests.test_remote_store import OxigraphServer
+
+    server = OxigraphServer(tmp_path / "oxigraph").start()
+    try:
+        platform, client = _platform(tmp_path / "home", store={"url": server.url})
+        try:
+            status, body = _ready(client)
+            assert status == 200 and body["checks"]["store"]["detail"].startswith("remote")
+            datasets = _samples(_scrape(client), "wodp_store_datasets")[()]
+            assert _push(platform, client, RECORD) == 201
+            assert _samples(_scrape(client), "wodp_store_datasets")[()] == datasets + 1
+            server.stop()
+            status, body = _ready(client)
+            assert status == 503 and body["failing"] == ["store"]
+            assert str(server.port) not in json.dumps(body)  # the engine's address is not told
+            assert client.get("/health/live").status_code == 200
+        finally:
+            platform.close()
+    finally:
+        server.stop()
