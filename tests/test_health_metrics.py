@@ -326,6 +326,18 @@ def test_one_scrape_sums_the_requests_of_both_web_processes(two_web_processes):
     assert _samples(text.decode(), "wodp_store_datasets")[()] >= 30
 
 
+def test_answer_cache_hits_and_misses_are_counted(two_web_processes):
+    server = two_web_processes
+    before = _samples(_get(server.url + "/metrics")[1].decode(), "wodp_answer_cache_lookups_total")
+    for _ in range(6):
+        assert _get(server.url + "/catalog.ttl?page_size=2")[0] == 200
+    after = _samples(_get(server.url + "/metrics")[1].decode(), "wodp_answer_cache_lookups_total")
+    hits = after.get((("result", "hit"),), 0) - before.get((("result", "hit"),), 0)
+    misses = after.get((("result", "miss"),), 0) - before.get((("result", "miss"),), 0)
+    assert hits + misses == 6
+    assert misses <= 2 and hits >= 4  # at most one miss per web process: each keeps its own cache
+
+
 def test_health_through_a_web_process_asks_the_writer(two_web_processes):
     server = two_web_processes
     status, body = _get(server.url + "/health/live")
