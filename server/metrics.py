@@ -30,8 +30,8 @@ log = logging.getLogger(__name__)
 bp = Blueprint("metrics", __name__)
 FORWARDED = "wodp.forwarded"  # set by the writer's socket (server/processes.py): counted by the web process
 UNMATCHED = "<unmatched>"
-SIZE_EVERY_S = 30.0
-MATCHED_PATHS = 4096  # paths whose rule is remembered (answers from the cache or the writer)  # bytes on disk are summed at most this often
+SIZE_EVERY_S = 30.0  # bytes on disk are summed at most this often
+MATCHED_PATHS = 4096  # paths whose rule is remembered (answers from the cache or from the writer)
 
 
 class MetricsForbiddenError(WodpError):
