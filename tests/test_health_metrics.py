@@ -375,3 +375,14 @@ def test_ready_names_a_remote_store_that_stopped_answering(tmp_path):
             platform.close()
     finally:
         server.stop()
+
+
+def test_allowed_addresses_match_networks_of_their_family():
+    from server.metrics import allowed
+
+    loopback = ("127.0.0.0/8", "::1/128")
+    assert allowed("127.0.0.1", loopback) and allowed("::1", loopback)
+    assert allowed("::ffff:127.0.0.1", loopback)  # an IPv4 client on a dual-stack socket
+    assert not allowed("10.0.0.1", loopback) and not allowed("::2", loopback)
+    assert allowed("fe80::1%eth0", ("fe80::/10",))
+    assert not allowed("unknown", loopback) and not allowed("", loopback)
