@@ -50,9 +50,8 @@ def serve(settings: Settings, platform=None, demo=None) -> int:
     from server.app import create_app
     from server.front import make_server
     from server.internal import write_server_file
-    from server.platform import Platform
-
     from server.metrics import wrap_inner
+    from server.platform import Platform
 
     platform = platform or Platform.open(settings)
     app = create_app(settings, platform)

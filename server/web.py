@@ -14,7 +14,8 @@ the public listening socket with its siblings and:
   when it moved, asks the writer for the snapshot of the new generation before answering: a GET after a push
   answered 201 sees the push, whichever process answers it;
 - keeps answers of GET requests whose answer depends only on the store (ResponseCache), keyed by the
-  generation they were made from: an entry of an older generation is never served.
+  generation they were made from: an entry of an older generation is never served;
+- answers /health/live itself, and /health/ready with the writer's checks and its own (server/health.py).
 """
 
 from __future__ import annotations
@@ -101,7 +102,6 @@ class Writer:
             return json.loads(body)
         finally:
             conn.close()
-
 
     def readiness(self) -> dict:
         """Ask the writer for its readiness checks ({name: {ok, detail}}), whatever its status."""
