@@ -252,6 +252,27 @@ class RateLimitSettings(_Section):
     sparql: RateLimit = "600/minute"
 
 
+def _networks(value: list[str]) -> list[str]:
+    """Check each entry is an address or network (10.0.0.5, 10.0.0.0/8, ::1)."""
+    import ipaddress
+
+    for entry in value:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ValueError(f"{entry!r} is not an address or network: write e.g. 127.0.0.1, 10.0.0.0/8 or ::1") \
+                from None
+    return value
+
+
+class MetricsSettings(_Section):
+    """Prometheus metrics at GET /metrics (docs/deployment.md, "Metrics")."""
+
+    enabled: bool = True
+    allow: Annotated[list[str], AfterValidator(_networks)] = Field(
+        default_factory=lambda: ["127.0.0.0/8", "::1/128"])
+
+
 class Settings(_Section):
     """All settings of one process, plus the data directory they were loaded for."""
 
@@ -275,6 +296,7 @@ class Settings(_Section):
     input_limits: InputLimits = InputLimits()
     gate: GateSettings
     rate_limits: RateLimitSettings
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
     @model_validator(mode="after")
     def _remote_store_serves_one_process(self) -> "Settings":

@@ -48,16 +48,27 @@ class Harvesting:
             if name in self._running:
                 raise HarvestBusyError(f"a harvest of {name!r} is already running")
             self._running.add(name)
+        started, kind, status = time.monotonic(), "unknown", "error"
         try:
             src = self.context.source(name)
+            kind = src.kind
             if src.kind == "links":
                 from harvesters.links import run_link_check
 
-                return run_link_check(src, self.context, self.links, trigger)
-            return run_harvest(name, self.context, trigger)
+                report = run_link_check(src, self.context, self.links, trigger)
+            else:
+                report = run_harvest(name, self.context, trigger)
+            status = str(report.get("status", "unknown"))
+            return report
         finally:
             with self._lock:
                 self._running.discard(name)
+            _count_job(kind, status, time.monotonic() - started)
+
+    def running(self) -> int:
+        """Return how many jobs run in this process now."""
+        with self._lock:
+            return len(self._running)
 
     def run_all(self, trigger: str = "manual") -> list[dict]:
         """Run every enabled source in turn; one failing source does not stop the others."""
@@ -100,3 +111,12 @@ class Harvesting:
     def close(self) -> None:
         self.links.close()
         self.jobs.close()
+
+
+def _count_job(kind: str, status: str, seconds: float) -> None:
+    """Count an ended job for /metrics (status: succeeded, failed, interrupted, or error when it raised)."""
+    from core.metrics import metrics
+
+    m = metrics()
+    m.harvest_jobs.labels(kind, status).inc()
+    m.harvest_seconds.labels(kind).observe(seconds)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask
+from flask import Flask, request
 
 from config.settings import Settings, load_settings
 from server.platform import Platform
@@ -22,8 +22,8 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.json.ensure_ascii = False
     app.extensions["wodp"] = platform
 
-    from server import (changes, csw, dcat, errors, files, harvest_api, http, internal, layers_api, ogc_api,
-                        push_api, sparql_endpoint, throttle, validation_api, vocab)
+    from server import (changes, csw, dcat, errors, files, harvest_api, health, http, internal, layers_api,
+                        metrics, ogc_api, push_api, sparql_endpoint, throttle, validation_api, vocab)
     from server.portal import portal_bp
 
     app.register_blueprint(portal_bp)
@@ -39,13 +39,15 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.register_blueprint(csw.bp)
     app.register_blueprint(ogc_api.bp)
     app.register_blueprint(vocab.bp)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(metrics.bp)
     errors.register(app)
     http.register(app)
 
     @app.before_request
     def _recover_storage():
         """Once the disk had no space left: look (at most every storage.recheck_s) whether it is back."""
-        if platform.storage is not None and platform.storage.degraded:
+        if platform.storage is not None and platform.storage.degraded and request.path != "/health/live":
             platform.storage.recover()
 
     throttle.install(app, settings)
@@ -54,6 +56,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
 
         n = settings.site.proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)
+    metrics.install(app)  # outermost: later wrappers (answer cache, web process) go inside (metrics.wrap_inner)
     return app
 
 

@@ -50,6 +50,7 @@ def serve(settings: Settings, platform=None, demo=None) -> int:
     from server.app import create_app
     from server.front import make_server
     from server.internal import write_server_file
+    from server.metrics import wrap_inner
     from server.platform import Platform
 
     platform = platform or Platform.open(settings)
@@ -57,12 +58,18 @@ def serve(settings: Settings, platform=None, demo=None) -> int:
     if settings.server.processes <= 1 and settings.server.cache_bytes > 0:
         from server.web import CachedApp  # the web processes keep their own (server/web.py)
 
-        app.wsgi_app = CachedApp(app.wsgi_app, platform.store, settings.server.cache_bytes)
+        wrap_inner(app, lambda inner: CachedApp(inner, platform.store, settings.server.cache_bytes))
     gate = None
     if demo is not None:
         from server.demo_sources import WarmUpGate
 
-        app.wsgi_app = gate = WarmUpGate(app.wsgi_app, demo)
+        def _gate(inner):
+            nonlocal gate
+            gate = WarmUpGate(inner, demo)
+            return gate
+
+        wrap_inner(app, _gate)
+        platform.extras["warm_up"] = gate.ready  # /health/ready: not ready until the first harvests are done
     harvest = settings.harvest
     if platform.harvesting is not None and harvest.sources and (harvest.scheduler or harvest.retry_limit):
         from harvesters.scheduler import Scheduler
@@ -111,8 +118,18 @@ def serve(settings: Settings, platform=None, demo=None) -> int:
     return 0
 
 
+def metrics_mode(settings: Settings) -> None:
+    """With several web processes, keep metrics in files they all write (cleaned now; core/metrics.py)."""
+    if settings.server.processes > 1 and settings.metrics.enabled:
+        from core.metrics import use_multiprocess
+
+        use_multiprocess(settings.home / "metrics")
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    if not args.build_only:
+        metrics_mode(settings)
     from server import catalogue
     from server.platform import Platform
 
@@ -158,6 +175,7 @@ def _with_demo_sources(settings: Settings):
 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    metrics_mode(settings)
     from server import catalogue
     from server.platform import Platform
 

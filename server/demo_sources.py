@@ -126,7 +126,7 @@ class WarmUpGate:
         if path == PREFIX or path.startswith(PREFIX + "/"):
             return self.sources({**environ, "PATH_INFO": path[len(PREFIX):],
                                  "SCRIPT_NAME": environ.get("SCRIPT_NAME", "") + PREFIX}, start_response)
-        if not self.ready.is_set():
+        if not self.ready.is_set() and not path.startswith("/health/"):  # /health/ready says why it is not ready
             body = "the demo is running its first harvests; ask again in a moment\n".encode()
             start_response("503 Service Unavailable", [("Content-Type", "text/plain"), ("Retry-After", "2"),
                                                        ("Content-Length", str(len(body)))])

@@ -46,6 +46,9 @@ class Platform:
     _behind: set = field(default_factory=set)  # followers that failed an event; they catch up at recovery
     followed: FollowedDigests | None = None  # the dataset digests each follower applied (start-up verification)
     verification: list = field(default_factory=list)  # what the start-up check found (sparql.followers)
+    # publish events each follower has not applied since start-up (server/health.py, the "indexes" check)
+    lag: dict = field(default_factory=dict)
+    missed: set = field(default_factory=set)  # followers that failed an event for a cause other than the disk
     extras: dict = field(default_factory=dict)
 
     @classmethod
@@ -100,6 +103,7 @@ class Platform:
             if not index.keeps_digests and self.followed is not None:
                 self.followed.replace(follower_name(index), self.store.digests())
             self._behind.discard(index)
+            self.lag.pop(follower_name(index), None)
             log.info("%s caught up with the store after a failed write", type(index).__name__)
         return True
 
@@ -264,6 +268,7 @@ class Platform:
         for index in self.followers:  # every derived index, in the order opened
             name = follower_name(index)
             if index in self._behind:
+                self.lag[name] = self.lag.get(name, 0) + 1
                 continue  # it catches up from the store at recovery
             try:
                 self.storage.rescue(f"updating {name}", lambda: index.follow(self.store, event))
@@ -273,11 +278,13 @@ class Platform:
                 if storage_kind(exc) is None:
                     log.exception("%s failed to follow generation %d; it is repaired at the next start-up: %s",
                                   name, event.generation, excerpt(str(exc), 500))
+                    self.missed.add(name)  # behind until then, whatever it follows later
                 else:
                     log.warning("%s failed to follow generation %d (%s); it catches up when space is back",
                                 name, event.generation, str(exc))
                     self._behind.add(index)
                     self.storage.mark_degraded()
+                self.lag[name] = self.lag.get(name, 0) + 1
                 if not index.keeps_digests and self.followed is not None:
                     try:
                         self.followed.forget(name, (*event.put, *event.removed))
@@ -298,6 +305,10 @@ class Platform:
                 self.followed.note_many((name, event.digests, event.removed) for name in applied)
         except Exception as exc:  # not noted: the next start-up's check follows these datasets again (harmless)
             log.warning("the digests of generation %d were not noted: %s", event.generation, excerpt(str(exc), 300))
+
+    def index_lag(self) -> dict[str, int]:
+        """Return how many publish events each derived index has not applied (0: in step with the store)."""
+        return {follower_name(index): self.lag.get(follower_name(index), 0) for index in self.followers}
 
     def dataset_uri(self, dataset_id: str) -> str:
         return f"{self.settings.base_uri}/datasets/{dataset_id}"

@@ -25,7 +25,9 @@ import threading
 import time
 from pathlib import Path
 
+from core.metrics import process_dead
 from server.front import listen_socket, make_server
+from server.metrics import FORWARDED
 from server.web import CLIENT_HEADER, SNAPSHOT_PATH
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,7 @@ class WriterSocketApp:
                                "modified": getattr(self.platform.store, "_modified", time.time())}).encode()
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
             return [body]
+        environ[FORWARDED] = True  # counted by the web process that accepted it (server/metrics.py)
         environ["REMOTE_ADDR"] = environ.pop(_CLIENT_KEY, "") or "unknown"
         scheme = environ.pop("HTTP_X_WODP_SCHEME", "")
         if scheme in ("http", "https"):
@@ -113,6 +116,7 @@ class WebProcesses:
                 if proc is not None and proc.poll() is not None and not self._stopping.is_set():
                     log.warning("web process %d (pid %d) exited with %s: starting another", index, proc.pid,
                                 proc.returncode)
+                    process_dead(proc.pid)  # its in-flight gauge no longer counts
                     self.restarts += 1
                     self.children[index] = self._spawn(index)
 
@@ -133,6 +137,7 @@ class WebProcesses:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+            process_dead(proc.pid)
         if self._listener is not None:
             self._listener.close()
         if self._writer_server is not None:

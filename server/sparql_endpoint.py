@@ -8,7 +8,8 @@ from flask import Blueprint, Response, current_app, render_template_string, requ
 from server import http, rdf_response
 from server.rdf_response import HTML
 from core.errors import BadRequestError
-from sparql.errors import QueryRefusedError, ServiceBusyError
+from core.metrics import metrics
+from sparql.errors import QueryCrashError, QueryRefusedError, QueryTimeoutError, ServiceBusyError
 from sparql.formats import GRAPH_FORMATS
 
 bp = Blueprint("sparql", __name__)
@@ -68,7 +69,11 @@ def endpoint():
     """Answer a SPARQL query; without one, describe the service or show the query form."""
     if request.method == "OPTIONS":
         return Response(status=204)
-    query, default_graphs, named_graphs = _read_request()
+    try:
+        query, default_graphs, named_graphs = _read_request()
+    except QueryRefusedError:  # an update: refused before any query is read
+        metrics().sparql_queries.labels("refused").inc()
+        raise
     if query is None:
         return _describe()
     if not query.strip():
@@ -77,8 +82,22 @@ def endpoint():
     if pool is None:
         raise ServiceBusyError("the SPARQL service is not running in this process")
     format_name = request.args.get("format") or request.args.get("output") or request.form.get("format")
-    result = pool.run(query, accept=request.headers.get("Accept"), format_name=format_name,
-                      default_graphs=default_graphs, named_graphs=named_graphs, client=client_of(request))
+    outcome = "error"
+    try:
+        result = pool.run(query, accept=request.headers.get("Accept"), format_name=format_name,
+                          default_graphs=default_graphs, named_graphs=named_graphs, client=client_of(request))
+        outcome = "answered"
+    except QueryTimeoutError:
+        outcome = "timeout"
+        raise
+    except (QueryRefusedError, QueryCrashError):
+        outcome = "refused"
+        raise
+    except ServiceBusyError:
+        outcome = "busy"
+        raise
+    finally:
+        metrics().sparql_queries.labels(outcome).inc()
     response = Response(result.body, content_type=rdf_response_content_type(result.media_type))
     response.headers["X-Query-Time-Ms"] = f"{result.elapsed_s * 1000:.1f}"
     response.vary.add("Accept")

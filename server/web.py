@@ -14,7 +14,8 @@ the public listening socket with its siblings and:
   when it moved, asks the writer for the snapshot of the new generation before answering: a GET after a push
   answered 201 sees the push, whichever process answers it;
 - keeps answers of GET requests whose answer depends only on the store (ResponseCache), keyed by the
-  generation they were made from: an entry of an older generation is never served.
+  generation they were made from: an entry of an older generation is never served;
+- answers /health/live itself, and /health/ready with the writer's checks and its own (server/health.py).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from collections import OrderedDict
 from pathlib import Path
 from urllib.parse import quote
 
+from core.metrics import metrics
 from server.disconnect import client_gone
 
 log = logging.getLogger("wodp.web")
@@ -40,6 +42,8 @@ DISCONNECT_POLL_S = 0.1  # how often a forwarded request looks at its client whi
 LOCAL_PREFIXES = ("/datasets", "/catalog", "/changes", "/ogc", "/def/", "/files/", "/layers/", "/map", "/static/")
 CACHED_PREFIXES = ("/datasets", "/catalog", "/changes", "/ogc", "/def/", "/map")
 CLIENT_HEADER = "X-WODP-Client-Addr"  # trusted on the writer's private socket only
+HEALTH_PREFIX = "/health/"  # answered by each web process (server/health.py)
+READINESS_TIMEOUT_S = 10.0
 SNAPSHOT_PATH = "/_wodp/snapshot"  # answered by the writer's socket only (server/processes.py)
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
               "transfer-encoding", "upgrade"}
@@ -96,6 +100,19 @@ class Writer:
             if answer.status != 200:
                 raise OSError(f"the writer refused a snapshot: {answer.status} {body[:200]!r}")
             return json.loads(body)
+        finally:
+            conn.close()
+
+    def readiness(self) -> dict:
+        """Ask the writer for its readiness checks ({name: {ok, detail}}), whatever its status."""
+        conn = self.connection(READINESS_TIMEOUT_S)
+        try:
+            conn.request("GET", "/health/ready", headers={CLIENT_HEADER: "127.0.0.1"})
+            answer = conn.getresponse()
+            body = answer.read()
+            if answer.status not in (200, 503):
+                raise OSError(f"the writer answered {answer.status} to /health/ready")
+            return json.loads(body)["checks"]
         finally:
             conn.close()
 
@@ -209,10 +226,11 @@ class ResponseCache:
             entry = self._entries.get(key)
             if entry is None:
                 self.misses += 1
-                return None
-            self._entries.move_to_end(key)
-            self.hits += 1
-            return entry
+            else:
+                self._entries.move_to_end(key)
+                self.hits += 1
+        metrics().cache.labels("miss" if entry is None else "hit").inc()
+        return entry
 
     def put(self, generation: int, key: tuple, status: str, headers: list, body: bytes) -> None:
         size = len(body) + sum(len(k) + len(v) for k, v in headers) + 200
@@ -238,6 +256,8 @@ class WebProcessApp:
 
     def __call__(self, environ, start_response):
         method, path = environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "")
+        if path.startswith(HEALTH_PREFIX):  # answered here; /health/ready asks the writer (writer_readiness)
+            return self.app(environ, start_response)
         if not is_local(method, path) or not self.writer.ready():
             return forward(self.writer, environ, start_response)
         try:
@@ -248,6 +268,12 @@ class WebProcessApp:
         if self.cached is not None:
             return self.cached.serve(environ, start_response, generation)
         return self.app(environ, start_response)
+
+    def writer_readiness(self) -> tuple[int | None, dict]:
+        """Move to the writer's current snapshot when it is ready; return its generation and its readiness checks."""
+        if self.writer.ready():
+            self.fresh()
+        return self.writer.generation(), self.writer.readiness()
 
     def fresh(self) -> int:
         """Move to the writer's snapshot when the store's generation moved; return the generation read from."""
@@ -327,11 +353,20 @@ def main() -> int:
     from server.front import make_server
     from server.platform import Platform
 
+    from server.metrics import wrap_inner
+
     platform = Platform.open_reader(settings)
     app = create_app(settings, platform)
     writer = Writer(socket_path, settings.path(settings.store.path), Path(ready_file))
-    web = WebProcessApp(app.wsgi_app, platform, writer, settings.server.cache_bytes)
-    app.wsgi_app = web
+    web = None
+
+    def _web(inner):
+        nonlocal web
+        web = WebProcessApp(inner, platform, writer, settings.server.cache_bytes)
+        return web
+
+    wrap_inner(app, _web)  # inside the request metrics: requests handed to the writer are counted here
+    platform.extras["ask_writer"] = web.writer_readiness
     listener = socket.socket(fileno=fd)
     server = make_server(app, settings.server, sock=listener, proxies=settings.site.proxies)
 
