@@ -388,6 +388,19 @@ def test_postgres_password_stays_out_of_files_logs_and_command_lines(csw_pg_plat
     assert PG_PASSWORD not in str(service.repository.db) and PG_PASSWORD not in repr(csw_pg_platform.settings)
 
 
+def test_pycsw_gets_the_url_with_a_statement_timeout_and_no_password_shows():
+    """pycsw's PostgreSQL URL keeps the user's options and adds a statement timeout of csw.timeout_s."""
+    from ogc.csw.databases import PostgresDatabase, redacted
+
+    database = PostgresDatabase.__new__(PostgresDatabase)  # no connection needed for the URL
+    database._url = "postgresql://wodp:pw%40x@db.example:5433/wodp?sslmode=require&options=-csearch_path%3Dcsw"
+    url = database.pycsw_url_limited(2.5)
+    assert url.startswith("postgresql+psycopg2://wodp:pw%40x@db.example:5433/wodp?sslmode=require&")
+    assert url.endswith("options=-csearch_path%3Dcsw%20-c%20statement_timeout%3D2500")
+    assert str(database) == redacted(database._url) == ("postgresql://wodp:***@db.example:5433/wodp?sslmode=require"
+                                                        "&options=-csearch_path%3Dcsw")
+
+
 # -- errors -------------------------------------------------------------------------------------------------
 def _exception(response) -> tuple[str, str]:
     root = xml(response)

@@ -23,7 +23,7 @@ import sqlite3
 import threading
 from pathlib import Path
 from typing import Iterable, Iterator
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from core.errors import WodpError
 from core.sqlite import rollback
@@ -174,11 +174,20 @@ class PostgresDatabase:
 
         self._url = url
         self._lock = threading.RLock()
-        try:
-            self._conn = psycopg.connect(url, autocommit=True)
-        except psycopg.Error as exc:
-            raise RepositoryDatabaseError(f"cannot connect to the CSW repository database {self}: {exc}") from exc
-        self._transaction = None
+        self._conn = None
+        self._connect()
+
+    def _connect(self):
+        """Return the open connection; open a new one when there is none or the last one broke (a restart)."""
+        import psycopg
+
+        if self._conn is None or self._conn.broken or self._conn.closed:
+            try:
+                self._conn = psycopg.connect(self._url, autocommit=True)
+            except psycopg.Error as exc:
+                raise RepositoryDatabaseError(f"cannot connect to the CSW repository database {self}: "
+                                              f"{exc}") from exc
+        return self._conn
 
     def __str__(self) -> str:
         return redacted(self._url)
@@ -193,31 +202,42 @@ class PostgresDatabase:
         """The SQLAlchemy 1.4 URL pycsw opens the repository with (driver psycopg2, in pycsw's environment)."""
         return "postgresql+psycopg2://" + self._url.split("://", 1)[1]
 
+    def pycsw_url_limited(self, seconds: float) -> str:
+        """pycsw's URL with a statement timeout: a query ends by itself when we stop waiting for its answer."""
+        parts = urlsplit(self.pycsw_url)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        limit = f"-c statement_timeout={max(1, int(seconds * 1000))}"
+        options = [v for k, v in query if k == "options"]
+        query = [(k, v) for k, v in query if k != "options"] + [("options", " ".join([*options, limit]))]
+        return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
+
     def prepare(self, table: str, extra: Iterable[str]) -> None:
         """Create the tables, once; concurrent openers wait on an advisory lock (no DDL race)."""
         with self.transaction():
-            self._conn.execute("SELECT pg_advisory_xact_lock(hashtext('wodp csw repository'))")
-            if not self._conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'postgis'").fetchone():
+            self.run("SELECT pg_advisory_xact_lock(hashtext('wodp csw repository'))")
+            if not self.rows("SELECT 1 FROM pg_extension WHERE extname = 'postgis'"):
                 raise RepositoryDatabaseError(f"the CSW repository database {self} has no PostGIS: run "
                                               "CREATE EXTENSION postgis in it once (docs/scale-out.md)")
             for statement in [*postgres_ddl(table), *extra]:
-                self._conn.execute(statement)
+                self.run(statement)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        with self._lock, self._conn.transaction():
+        with self._lock, self._connect().transaction():
             yield
 
     def rows(self, sql: str, params: tuple = ()) -> list[tuple]:
-        return self._conn.execute(sql.replace("?", "%s"), params).fetchall()
+        with self._lock:
+            return self._connect().execute(sql.replace("?", "%s"), params).fetchall()
 
     def run(self, sql: str, params: tuple = ()) -> None:
-        self._conn.execute(sql.replace("?", "%s"), params)
+        with self._lock:
+            self._connect().execute(sql.replace("?", "%s"), params)
 
     def many(self, sql: str, rows: Iterable[tuple]) -> None:
         rows = list(rows)
         if rows:
-            with self._conn.cursor() as cursor:
+            with self._lock, self._connect().cursor() as cursor:
                 cursor.executemany(sql.replace("?", "%s"), rows)
 
     @staticmethod
@@ -229,7 +249,8 @@ class PostgresDatabase:
                 f" ON CONFLICT ({columns[0]}) DO UPDATE SET {updates}")
 
     def close(self) -> None:
-        self._conn.close()
+        if self._conn is not None:
+            self._conn.close()
 
 
 def open_database(target: Path | str | SqliteDatabase | PostgresDatabase):

@@ -131,7 +131,8 @@ class CswService:
         env["PYTHONPATH"] = str(ROOT)
         database = repository.pycsw_url
         if repository.path is None:  # PostgreSQL: the URL (a secret) goes through the environment, not the file
-            env[URL_ENV], database = database, f"(from {URL_ENV}: {redacted(database)})"
+            env[URL_ENV] = repository.db.pycsw_url_limited(self.timeout_s)
+            database = f"(from {URL_ENV}: {redacted(database)})"
         config.write_text(json.dumps(pycsw_sections(self.settings, database, repository.table),
                                      ensure_ascii=False, indent=1), encoding="utf-8")
         port = free_port()
