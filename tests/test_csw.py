@@ -190,6 +190,27 @@ def test_count_and_dates_follow_publish_and_withdrawal(any_csw, any_platform):
     assert any_platform.csw.in_step_with(store)
 
 
+def test_a_long_abstract_is_written_whole(any_csw, any_platform):
+    """A 6,000-character abstract (18 kB in UTF-8, over PostgreSQL's B-tree limit) is published and served whole."""
+    source = any_platform.demo.datasets[4]
+    uri, triples = _clone(source, "demo.D999-00002", "CSW长摘要数据集")
+    description = ox.NamedNode("http://purl.org/dc/terms/description")
+    import random
+
+    chance = random.Random(7)  # varied text: PostgreSQL would compress a repeated one under the B-tree limit
+    abstract = "".join(chr(chance.randrange(0x4E00, 0x9FA5)) for _ in range(6000))
+    triples = [t for t in triples if not (t.subject.value == uri and t.predicate == description)]
+    triples.append(ox.Triple(ox.NamedNode(uri), description, ox.Literal(abstract, language="zh-CN")))
+    assert not any_platform.publisher.publish({uri: triples}, "demo").held
+    try:
+        any_csw.getrecordbyid([uri], outputschema=GMD)
+        assert any_csw.records[uri].identification[0].abstract == abstract
+        assert any_platform.csw.in_step_with(any_platform.store)
+    finally:
+        any_platform.publisher.withdraw([uri], "demo")
+    assert any_platform.csw.repository.count() == any_platform.store.count_datasets() == 240
+
+
 def test_repository_in_step_after_publish_and_withdraw(any_platform):
     store, repo = any_platform.store, any_platform.csw.repository
     dataset = any_platform.demo.datasets[5]

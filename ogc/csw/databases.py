@@ -89,7 +89,6 @@ BEGIN
     RETURN NEW;
 END;
 $body$ LANGUAGE plpgsql""",
-            f"DROP TRIGGER IF EXISTS {table}_update_geometry ON {table}",
             f"CREATE TRIGGER {table}_update_geometry BEFORE INSERT OR UPDATE ON {table}"
             f" FOR EACH ROW EXECUTE PROCEDURE {table}_update_geometry()",
             f"CREATE INDEX IF NOT EXISTS {table}_{GEOMETRY_COLUMN}_idx ON {table} USING GIST ({GEOMETRY_COLUMN})"]
@@ -212,13 +211,17 @@ class PostgresDatabase:
         return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
 
     def prepare(self, table: str, extra: Iterable[str]) -> None:
-        """Create the tables, once; concurrent openers wait on an advisory lock (no DDL race)."""
+        """Create the tables once (in one transaction); concurrent openers wait on an advisory lock (no DDL race).
+
+        An existing table is left as it is: no statement that would lock it runs while pycsw reads it.
+        """
         with self.transaction():
             self.run("SELECT pg_advisory_xact_lock(hashtext('wodp csw repository'))")
             if not self.rows("SELECT 1 FROM pg_extension WHERE extname = 'postgis'"):
                 raise RepositoryDatabaseError(f"the CSW repository database {self} has no PostGIS: run "
                                               "CREATE EXTENSION postgis in it once (docs/scale-out.md)")
-            for statement in [*postgres_ddl(table), *extra]:
+            fresh = self.rows("SELECT to_regclass(?) IS NULL", (table,))[0][0]
+            for statement in [*(postgres_ddl(table) if fresh else []), *extra]:
                 self.run(statement)
 
     @contextlib.contextmanager
