@@ -139,6 +139,30 @@ def test_an_index_a_step_ahead_or_missing_a_dataset_is_repaired(tmp_path, csw_en
         platform.close()
 
 
+def test_setting_database_url_moves_the_csw_repository_whole(tmp_path, postgis_dsn):
+    """An embedded installation started again with database.url: the empty PostgreSQL repository is filled from
+    the store at start-up (docs/scale-out.md, "CSW on PostgreSQL"), and unset again, SQLite is still in step."""
+    from tests.pg import fresh_database_url
+
+    platform = open_platform(tmp_path)
+    push_all(platform, [RECORD | {"资源代码": f"420100-D017-0830{n}"} for n in range(4)])
+    titles = store_titles(platform.store)
+    platform.close()
+    environ = {"WODP_DATABASE__URL": fresh_database_url(postgis_dsn, "csw")}
+    platform = open_platform(tmp_path, environ)
+    try:
+        assert platform.csw.repository.path is None
+        assert index_titles(platform)["csw"] == titles and len(titles) >= 4
+        assert platform.csw.in_step_with(platform.store)
+    finally:
+        platform.close()
+    platform = open_platform(tmp_path)
+    try:
+        assert platform.csw.repository.path is not None and index_titles(platform)["csw"] == titles
+    finally:
+        platform.close()
+
+
 def test_a_write_cut_between_its_digest_and_its_commit_is_found(tmp_path):
     """Digests are written ahead: a pending digest left by a killed write is recomputed from the store."""
     from sparql.digests import StoreDigests, graph_digest
