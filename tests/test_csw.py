@@ -583,6 +583,49 @@ def test_repository_has_pycsws_own_schema(tmp_path):
     assert (tables, indexes, rows) == schema(theirs)
 
 
+def test_postgres_repository_has_pycsws_own_columns(tmp_path, postgis_dsn):
+    """Our PostgreSQL table has the columns of pycsw 2.6.2's admin.setup_db on PostGIS (name, type, NOT NULL),
+    its native geometry column and trigger; it leaves out only the full-text column and index (docs/csw.md)
+    and the B-tree indexes on free text."""
+    import subprocess
+
+    import psycopg
+
+    from ogc.csw.databases import FREE_TEXT
+    from ogc.csw.process import ROOT
+    from ogc.csw.repository import CswRepository
+    from tests.pg import fresh_database_url
+
+    python = ROOT / ".venv-csw" / "bin" / "python"
+    if not python.exists():
+        pytest.skip("pycsw's environment is not installed (make venv)")
+    url = fresh_database_url(postgis_dsn, "cswschema")
+    done = subprocess.run([str(python), "-W", "ignore", "-c",
+                           "import sys; from pycsw.core import admin; admin.setup_db(sys.argv[1], 'records', '.')",
+                           url.replace("postgresql://", "postgresql+psycopg2://")],
+                          capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    CswRepository(url).close()
+
+    def shape(conn, table):
+        columns = set(conn.execute("SELECT column_name, udt_name, is_nullable FROM information_schema.columns"
+                                   " WHERE table_name = %s", (table,)).fetchall())
+        indexed = {row[0] for row in conn.execute(
+            "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid"
+            " AND a.attnum = ANY(i.indkey) WHERE i.indrelid = %s::regclass", (table,))}
+        triggers = {row[0] for row in conn.execute(
+            "SELECT tgname FROM pg_trigger WHERE tgrelid = %s::regclass AND NOT tgisinternal", (table,))}
+        return columns, indexed, triggers
+
+    with psycopg.connect(url) as conn:
+        theirs, ours = shape(conn, "records"), shape(conn, "csw_records")
+    assert theirs[0] - ours[0] == {("anytext_tsvector", "tsvector", "YES")}
+    assert ours[0] - theirs[0] == set()
+    assert ("wkb_geometry", "geometry", "YES") in ours[0]
+    assert theirs[1] - ours[1] == set(FREE_TEXT) | {"anytext_tsvector"} and ours[1] <= theirs[1]
+    assert theirs[2] == {"ftsupdate", "records_update_geometry"} and ours[2] == {"csw_records_update_geometry"}
+
+
 def test_repository_write_rate(tmp_path):
     """Rebuild 1,700 demo datasets and follow a 200-dataset batch; print the rates (rows/s)."""
     from demo.generator import build_demo_catalog

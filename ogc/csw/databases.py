@@ -73,7 +73,8 @@ def sqlite_ddl(table: str) -> list[str]:
 
 def postgres_ddl(table: str) -> list[str]:
     """Return the statements that make pycsw's PostGIS-native repository table (see the module docstring)."""
-    columns = ", ".join(f"{c} TEXT{' NOT NULL' if c in NOT_NULL else ''}" for c in COLUMNS)
+    columns = ", ".join(f"{c} {'VARCHAR' if c == 'xml' else 'TEXT'}{' NOT NULL' if c in NOT_NULL else ''}"
+                        for c in COLUMNS)
     ddl = [f"CREATE TABLE IF NOT EXISTS {table} ({columns}, {GEOMETRY_COLUMN} geometry(Geometry, 4326),"
            f" PRIMARY KEY (identifier))"]
     ddl += [f"CREATE INDEX IF NOT EXISTS ix_{table}_{c} ON {table} ({c})" for c in COLUMNS

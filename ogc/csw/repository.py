@@ -56,7 +56,7 @@ def _our_ddl(database) -> list[str]:
 class CswRepository(Follower):
     """pycsw's repository file, derived from the store: one row per published dataset."""
 
-    keeps_digests = True  # in table wodp_digests, written in the transaction of the rows (sparql/followers.py)
+    keeps_digests = True  # in wodp_digests (csw_digests on PostgreSQL), written with the rows (sparql/followers.py)
 
     def __init__(self, target: Path | str | SqliteDatabase | PostgresDatabase, table: str | None = None) -> None:
         """Open the repository: an SQLite file (a path) or a PostgreSQL database (a postgresql:// URL)."""
