@@ -118,7 +118,8 @@ class FeaturesSettings(_Section):
 
 class DatabaseSettings(_Section):
     # PostgreSQL for the state kept beside the triple store (issue 11); None: SQLite files under WODP_HOME
-    url: str | None = Field(None, pattern=r"^postgres(ql)?://", repr=False, json_schema_extra={"secret": True})
+    url: str | None = Field(None, pattern=r"^postgres(ql)?(\+psycopg)?://", repr=False,
+                            json_schema_extra={"secret": True})
 
 
 class CswSettings(_Section):

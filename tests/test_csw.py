@@ -415,6 +415,12 @@ def test_pycsw_gets_the_url_with_a_statement_timeout_and_no_password_shows():
 
     database = PostgresDatabase.__new__(PostgresDatabase)  # no connection needed for the URL
     database._url = "postgresql://wodp:pw%40x@db.example:5433/wodp?sslmode=require&options=-csearch_path%3Dcsw"
+    from ogc.csw.databases import open_database
+
+    masked = "cannot connect to the CSW repository database postgresql://wodp:\\*\\*\\*@"
+    with pytest.raises(Exception, match=masked) as caught:
+        open_database("postgresql+psycopg://wodp:pw-9@127.0.0.1:1/wodp")  # SQLAlchemy's form is PostgreSQL too
+    assert caught.value.status == 503 and "pw-9" not in str(caught.value)
     url = database.pycsw_url_limited(2.5)
     assert url.startswith("postgresql+psycopg2://wodp:pw%40x@db.example:5433/wodp?sslmode=require&")
     assert url.endswith("options=-csearch_path%3Dcsw%20-c%20statement_timeout%3D2500")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sqlite3
 import threading
 from pathlib import Path
@@ -170,9 +171,7 @@ class PostgresDatabase:
     path = None
 
     def __init__(self, url: str) -> None:
-        import psycopg
-
-        self._url = url
+        self._url = "postgresql://" + url.split("://", 1)[1]  # libpq's form (postgres+psycopg:// is SQLAlchemy's)
         self._lock = threading.RLock()
         self._conn = None
         self._connect()
@@ -261,7 +260,7 @@ def open_database(target: Path | str | SqliteDatabase | PostgresDatabase):
     """Open the repository's database: a path (SQLite), a postgresql:// URL, or an opened database."""
     if isinstance(target, (SqliteDatabase, PostgresDatabase)):
         return target
-    if isinstance(target, str) and target.startswith(("postgresql://", "postgres://")):
+    if isinstance(target, str) and re.match(r"postgres(ql)?(\+psycopg)?://", target):
         return PostgresDatabase(target)
     return SqliteDatabase(Path(target))
 
