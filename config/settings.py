@@ -116,6 +116,12 @@ class FeaturesSettings(_Section):
     max_limit: int = Field(10000, ge=1, le=100000)
 
 
+class DatabaseSettings(_Section):
+    # PostgreSQL for the state kept beside the triple store (issue 11); None: SQLite files under WODP_HOME
+    url: str | None = Field(None, pattern=r"^postgres(ql)?(\+psycopg)?://", repr=False,
+                            json_schema_extra={"secret": True})
+
+
 class CswSettings(_Section):
     enabled: bool = True
     path: str = "csw.sqlite"
@@ -289,6 +295,7 @@ class Settings(_Section):
     tianditu: TiandituSettings
     harvest: HarvestSettings
     features: FeaturesSettings
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     csw: CswSettings
     spatial: SpatialSettings
     storage: StorageSettings = Field(default_factory=StorageSettings)

@@ -136,3 +136,20 @@ def start_cluster() -> tuple[PostgresCluster, float]:
         cluster.stop()
         raise
     return cluster, time.monotonic() - started
+
+
+def fresh_database_url(dsn: str, prefix: str = "wodp") -> str:
+    """Create a new database with PostGIS in the cluster of ``dsn``; return its postgresql:// URL."""
+    import uuid
+
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    parts = conninfo_to_dict(dsn)
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    url = f"postgresql://{parts['user']}@{parts['host']}:{parts['port']}/{name}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION postgis")
+    return url

@@ -18,12 +18,12 @@ DCT_TITLE = ox.NamedNode("http://purl.org/dc/terms/title")
 DATASET = ox.NamedNode("http://www.w3.org/ns/dcat#Dataset")
 
 
-def open_platform(home: Path, **overrides):
+def open_platform(home: Path, environ: dict | None = None, **overrides):
     from config import load_settings
     from server.catalogue import install
     from server.platform import Platform
 
-    platform = Platform.open(load_settings({}, overrides=overrides, home=home), start_workers=False)
+    platform = Platform.open(load_settings(environ or {}, overrides=overrides, home=home), start_workers=False)
     install(platform.store, platform.settings)
     return platform
 
@@ -60,19 +60,29 @@ def index_titles(platform) -> dict[str, dict[str, str]]:
         if feature is not None:
             records[uri] = feature["properties"]["title"]
     csw = {}
-    if platform.csw is not None:
-        platform.csw.repository.flush()
-        with sqlite3.connect(platform.csw.repository.path) as conn:
-            csw = dict(conn.execute("SELECT identifier, title FROM records"))
+    if platform.csw is not None:  # on SQLite or PostgreSQL (database.url)
+        repository = platform.csw.repository
+        repository.flush()
+        csw = dict(repository.db.rows(f"SELECT identifier, title FROM {repository.table}"))
     return {"search": search, "records": records, "csw": csw}
 
 
-def test_an_index_that_missed_a_write_is_repaired_by_content(tmp_path):
+@pytest.fixture(params=["sqlite", "postgresql"])
+def csw_environ(request):
+    """The CSW repository on SQLite (the default) or on PostgreSQL (database.url: a fresh database)."""
+    if request.param == "sqlite":
+        return {}
+    from tests.pg import fresh_database_url
+
+    return {"WODP_DATABASE__URL": fresh_database_url(request.getfixturevalue("postgis_dsn"), "csw")}
+
+
+def test_an_index_that_missed_a_write_is_repaired_by_content(tmp_path, csw_environ):
     """The store committed new titles, the process died before the indexes followed and before the
     generation moved on (the same generation, the same count): start-up finds and repairs every stale one."""
     from sparql.store import OxigraphStore
 
-    platform = open_platform(tmp_path)
+    platform = open_platform(tmp_path, csw_environ)
     uris = push_all(platform, [RECORD | {"资源代码": f"420100-D017-0810{n}", "资源名称": f"停车场 第{n}版"}
                                for n in range(5)])
     settings = platform.settings
@@ -86,7 +96,7 @@ def test_an_index_that_missed_a_write_is_repaired_by_content(tmp_path):
     store.put_datasets(graphs)
     store.close()
     (tmp_path / "store.state.json").write_text(state)  # killed before the generation was written
-    platform = open_platform(tmp_path)
+    platform = open_platform(tmp_path, csw_environ)
     try:
         found = {v.follower: v for v in platform.verification}
         assert found["SearchIndex"].stale == 5 and not found["SearchIndex"].caught_up
@@ -102,11 +112,11 @@ def test_an_index_that_missed_a_write_is_repaired_by_content(tmp_path):
         platform.close()
 
 
-def test_an_index_a_step_ahead_or_missing_a_dataset_is_repaired(tmp_path):
+def test_an_index_a_step_ahead_or_missing_a_dataset_is_repaired(tmp_path, csw_environ):
     """A dataset the store removed while the indexes did not follow (extra), and one they never saw (missing)."""
     from sparql.store import OxigraphStore
 
-    platform = open_platform(tmp_path)
+    platform = open_platform(tmp_path, csw_environ)
     uris = push_all(platform, [RECORD | {"资源代码": f"420100-D017-0820{n}"} for n in range(3)])
     settings = platform.settings
     platform.close()
@@ -117,7 +127,7 @@ def test_an_index_a_step_ahead_or_missing_a_dataset_is_repaired(tmp_path):
     store.put_datasets({other: [ox.Triple(ox.NamedNode(other) if t.subject.value == uris[1] else t.subject,
                                           t.predicate, t.object) for t in extra]})
     store.close()
-    platform = open_platform(tmp_path)
+    platform = open_platform(tmp_path, csw_environ)
     try:
         search = next(v for v in platform.verification if v.follower == "SearchIndex")
         assert (search.extra, search.missing) == (1, 1) or search.caught_up
@@ -125,6 +135,30 @@ def test_an_index_a_step_ahead_or_missing_a_dataset_is_repaired(tmp_path):
         assert uris[0] not in titles and other in titles
         for name, held in index_titles(platform).items():
             assert held == titles, name
+    finally:
+        platform.close()
+
+
+def test_setting_database_url_moves_the_csw_repository_whole(tmp_path, postgis_dsn):
+    """An embedded installation started again with database.url: the empty PostgreSQL repository is filled from
+    the store at start-up (docs/scale-out.md, "CSW on PostgreSQL"), and unset again, SQLite is still in step."""
+    from tests.pg import fresh_database_url
+
+    platform = open_platform(tmp_path)
+    push_all(platform, [RECORD | {"资源代码": f"420100-D017-0830{n}"} for n in range(4)])
+    titles = store_titles(platform.store)
+    platform.close()
+    environ = {"WODP_DATABASE__URL": fresh_database_url(postgis_dsn, "csw")}
+    platform = open_platform(tmp_path, environ)
+    try:
+        assert platform.csw.repository.path is None
+        assert index_titles(platform)["csw"] == titles and len(titles) >= 4
+        assert platform.csw.in_step_with(platform.store)
+    finally:
+        platform.close()
+    platform = open_platform(tmp_path)
+    try:
+        assert platform.csw.repository.path is not None and index_titles(platform)["csw"] == titles
     finally:
         platform.close()
 

@@ -7,6 +7,9 @@ goes on; the worker, on the second core, builds the rows and writes them in one 
 the order received. ``flush()`` waits until every event handed over is written: the repository calls it
 before it answers anything (counts, CSW requests), so no reader sees the index behind a finished publish.
 
+The worker opens the repository's database itself: an SQLite path in its arguments, or, on PostgreSQL, the
+URL in the environment variable ``CSW_REPOSITORY_DATABASE`` (a secret never goes in a command line).
+
 Protocol (our stdin → worker, worker → our stdout): frames of a 4-byte big-endian length and a pickle.
 Requests: ``(seq, nquads: bytes, put: list[str], removed: list[str], digests: dict[str, str])``; answers:
 ``(seq, error or None)``. The digests of the versions written go in the transaction of their rows.
@@ -23,6 +26,7 @@ import time
 from pathlib import Path
 
 from core.frames import read_frame, read_frame_until, write_frame
+from ogc.csw.databases import URL_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,10 +38,15 @@ class IndexerError(Exception):
 class RowWorker:
     """The parent's handle on one worker process."""
 
-    def __init__(self, path: Path, table: str) -> None:
+    def __init__(self, database, table: str) -> None:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-        self.proc = subprocess.Popen([sys.executable, "-m", "ogc.csw.indexer", str(path), table],
+        if database.path is None:  # PostgreSQL: the URL is a secret, given through the environment, never argv
+            target = database.kind
+            env[URL_ENV] = database.url
+        else:
+            target = str(database.path)
+        self.proc = subprocess.Popen([sys.executable, "-m", "ogc.csw.indexer", target, table],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True)
         self.submitted = 0
         self.done = 0
@@ -103,10 +112,11 @@ def _rows(nquads: bytes, put: list[str], skipped: dict) -> list[dict]:
 
 def main() -> None:
     """Serve events from the parent until our stdin closes."""
+    from ogc.csw.databases import database_from_environment
     from ogc.csw.repository import CswRepository
 
-    path, table = sys.argv[1], sys.argv[2]
-    repository = CswRepository(Path(path), table)
+    target, table = sys.argv[1], sys.argv[2]
+    repository = CswRepository(database_from_environment(target), table)
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing else may write to the answer channel
     while (payload := read_frame(stdin)) is not None:

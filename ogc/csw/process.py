@@ -19,8 +19,9 @@ from pathlib import Path
 
 import httpx
 
-from ogc.csw.repository import CswRepository
 from core.errors import WodpError
+from ogc.csw.databases import URL_ENV, redacted
+from ogc.csw.repository import CswRepository
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +52,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def pycsw_sections(settings, repository_path: Path) -> dict:
-    """Return pycsw's configuration (section → option → value) from the platform settings."""
+def pycsw_sections(settings, database: str, table: str = "records") -> dict:
+    """Return pycsw's configuration (section → option → value) from the platform settings.
+
+    ``database`` is pycsw's SQLAlchemy URL of the repository (``CswRepository.pycsw_url``), ``table`` its table.
+    """
     site, csw = settings.site, settings.csw
     return {
         "server": {"url": f"{settings.base_uri}/csw", "mimetype": "application/xml; charset=UTF-8",
@@ -74,8 +78,15 @@ def pycsw_sections(settings, repository_path: Path) -> dict:
             "contact_email": "", "contact_url": settings.base_uri, "contact_hours": "", "contact_instructions": "",
             "contact_role": "pointOfContact"},
         "metadata:inspire": {"enabled": "false"},
-        "repository": {"database": f"sqlite:///{repository_path}", "table": "records"},
+        "repository": {"database": database, "table": table},
     }
+
+
+def open_repository(settings) -> CswRepository:
+    """Open pycsw's repository where the settings put it: PostgreSQL when database.url is set, else SQLite."""
+    if settings.database.url:
+        return CswRepository(settings.database.url)
+    return CswRepository(settings.path(settings.csw.path))
 
 
 class CswService:
@@ -85,7 +96,7 @@ class CswService:
         self.settings = settings
         self.home = settings.home / "csw"
         self.home.mkdir(parents=True, exist_ok=True)
-        self.repository = repository or CswRepository(settings.path(settings.csw.path))
+        self.repository = repository or open_repository(settings)
         self.python = Path(settings.csw.python) if settings.csw.python else ROOT / ".venv-csw" / "bin" / "python"
         self.timeout_s = settings.csw.timeout_s
         self._proc: subprocess.Popen | None = None
@@ -115,11 +126,16 @@ class CswService:
         if not self.python.exists():
             raise CswUnavailableError(f"the CSW service is not installed ({self.python} is missing; run make venv)")
         config = self.home / "pycsw.json"
-        config.write_text(json.dumps(pycsw_sections(self.settings, self.repository.path.resolve()),
-                                     ensure_ascii=False, indent=1), encoding="utf-8")
-        port = free_port()
+        repository = self.repository
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "WODP_", "VIRTUAL_ENV"))}
         env["PYTHONPATH"] = str(ROOT)
+        database = repository.pycsw_url
+        if repository.path is None:  # PostgreSQL: the URL (a secret) goes through the environment, not the file
+            env[URL_ENV] = repository.db.pycsw_url_limited(self.timeout_s)
+            database = f"(from {URL_ENV}: {redacted(database)})"
+        config.write_text(json.dumps(pycsw_sections(self.settings, database, repository.table),
+                                     ensure_ascii=False, indent=1), encoding="utf-8")
+        port = free_port()
         with open(self.home / "pycsw.log", "ab") as logfile:
             self._proc = subprocess.Popen(
                 [str(self.python), "-m", "ogc.csw.service", "--port", str(port), "--config", str(config)],

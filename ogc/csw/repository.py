@@ -1,8 +1,9 @@
-"""Keep pycsw's repository: the SQLite table pycsw 2.6.2 reads, written from the store's publish events.
+"""Keep pycsw's repository: the table pycsw 2.6.2 reads, written from the store's publish events.
 
 pycsw's own loader parses every record with OWSLib and writes through SQLAlchemy (~40 records/s here); this
-writes the same rows with plain sqlite3 from the dataset graphs, in one transaction per publish event, in WAL
-mode so that the pycsw process reads the previous state while a publish is written.
+writes the same rows from the dataset graphs, in one transaction per publish event, to an SQLite file in WAL
+mode (the embedded default) or to PostgreSQL + PostGIS (``database.url``; ogc/csw/databases.py): either way
+the pycsw process reads the previous state while a publish is written.
 
 A dataset whose record cannot be built (text XML cannot carry, from a store older than the gate's checks) is
 skipped and reported, never a reason to stop: it is logged once and kept in a table of its own
@@ -13,7 +14,6 @@ records and ``/api/indexes`` shows.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -21,8 +21,8 @@ from typing import Iterable
 
 import pyoxigraph as ox
 
-from core.sqlite import rollback
 from core.text import excerpt
+from ogc.csw.databases import PostgresDatabase, SqliteDatabase, open_database
 from ogc.csw.indexer import IndexerError, RowWorker
 from ogc.csw.records import COLUMNS, dataset_row
 from sparql import records as store_records
@@ -31,14 +31,9 @@ from sparql.followers import Follower
 log = logging.getLogger(__name__)
 
 PARALLEL_FROM = 100  # from a publish of this many datasets on, rows are built in a worker process (indexer.py)
-TABLE = "records"
-SKIPPED_DDL = ("CREATE TABLE IF NOT EXISTS skipped_records (identifier TEXT PRIMARY KEY, insert_date TEXT NOT NULL,"
-               " reason TEXT NOT NULL)")
-NOT_NULL = ("identifier", "typename", "schema", "mdsource", "insert_date", "xml", "anytext")
-UNINDEXED = ("identifier", "xml", "anytext", "wkt_geometry")  # pycsw indexes every other column
-WGS84_WKT = ('GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563,AUTHORITY["EPSG","7030"]],'
-             'AUTHORITY["EPSG","6326"]],PRIMEM["Greenwich",0,AUTHORITY["EPSG","8901"]],UNIT["degree",'
-             '0.01745329251994328,AUTHORITY["EPSG","9122"]],AUTHORITY["EPSG","4326"]]')
+TABLE = SqliteDatabase.table
+SKIPPED_COLUMNS = ("identifier", "insert_date", "reason")
+DIGEST_COLUMNS = ("identifier", "digest")
 MODIFIED_QUERY = """SELECT ?d ?m WHERE { GRAPH ?d { ?d a <http://www.w3.org/ns/dcat#Dataset> .
   ?r a <http://www.w3.org/ns/dcat#CatalogRecord> ; <http://xmlns.com/foaf/0.1/primaryTopic> ?d ;
      <http://purl.org/dc/terms/modified> ?m } }"""
@@ -50,58 +45,36 @@ DATASET_MODIFIED_QUERY = """SELECT ?d (COALESCE(MAX(STR(?dm)), MAX(STR(?rm))) AS
 GROUP BY ?d"""
 
 
-def records_ddl(table: str = TABLE) -> list[str]:
-    """Return the statements of pycsw 2.6.2's ``admin.setup_db`` for SQLite (tables and indexes)."""
-    columns = ", ".join(f"{c} {'VARCHAR' if c == 'xml' else 'TEXT'}{' NOT NULL' if c in NOT_NULL else ''}"
-                        for c in COLUMNS)
-    ddl = [
-        "CREATE TABLE IF NOT EXISTS spatial_ref_sys (srid INTEGER NOT NULL, auth_name TEXT, auth_srid INTEGER,"
-        " srtext TEXT, PRIMARY KEY (srid))",
-        "CREATE TABLE IF NOT EXISTS geometry_columns (f_table_catalog TEXT NOT NULL, f_table_schema TEXT NOT NULL,"
-        " f_table_name TEXT NOT NULL, f_geometry_column TEXT NOT NULL, geometry_type INTEGER,"
-        " coord_dimension INTEGER, srid INTEGER NOT NULL, geometry_format TEXT NOT NULL)",
-        f"CREATE TABLE IF NOT EXISTS {table} ({columns}, PRIMARY KEY (identifier))",
-    ]
-    ddl += [f"CREATE INDEX IF NOT EXISTS ix_{table}_{c} ON {table} ({c})" for c in COLUMNS if c not in UNINDEXED]
-    return ddl + [SKIPPED_DDL]
+def _our_ddl(database) -> list[str]:
+    """Our own tables beside pycsw's: datasets left out (and why), digests of the versions written."""
+    return [f"CREATE TABLE IF NOT EXISTS {database.skipped_table} (identifier TEXT PRIMARY KEY,"
+            " insert_date TEXT NOT NULL, reason TEXT NOT NULL)",
+            f"CREATE TABLE IF NOT EXISTS {database.digests_table} (identifier TEXT PRIMARY KEY,"
+            " digest TEXT NOT NULL)"]
 
 
 class CswRepository(Follower):
     """pycsw's repository file, derived from the store: one row per published dataset."""
 
-    keeps_digests = True  # in table wodp_digests, written in the transaction of the rows (sparql/followers.py)
+    keeps_digests = True  # in wodp_digests (csw_digests on PostgreSQL), written with the rows (sparql/followers.py)
 
-    def __init__(self, path: Path, table: str = TABLE) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.table = table
+    def __init__(self, target: Path | str | SqliteDatabase | PostgresDatabase, table: str | None = None) -> None:
+        """Open the repository: an SQLite file (a path) or a PostgreSQL database (a postgresql:// URL)."""
+        self.db = open_database(target)
+        self.path = self.db.path  # the SQLite file; None on PostgreSQL
+        self.table = table or self.db.table
+        self._skipped, self._digests = self.db.skipped_table, self.db.digests_table
         self._lock = threading.RLock()
-        self._conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._prepare()
+        with self._lock:
+            self.db.prepare(self.table, _our_ddl(self.db))
         self.last_write: dict[str, float] = {}  # rows, seconds and rows/s of the last write
         self._worker: RowWorker | None = None
         self._store = None  # the store last followed, to rebuild from if the worker fails
 
-    def _prepare(self) -> None:
-        with self._lock:
-            fresh = not self._conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (self.table,)).fetchone()
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                for statement in records_ddl(self.table):
-                    self._conn.execute(statement)
-                self._conn.execute("CREATE TABLE IF NOT EXISTS wodp_digests (identifier TEXT PRIMARY KEY,"
-                                   " digest TEXT NOT NULL)")
-                if fresh:
-                    self._conn.execute("INSERT OR IGNORE INTO spatial_ref_sys VALUES (4326, 'EPSG', 4326, ?)",
-                                       (WGS84_WKT,))
-                    self._conn.execute("INSERT INTO geometry_columns VALUES ('public', 'public', ?,"
-                                       " 'wkt_geometry', 3, 2, 4326, 'WKT')", (self.table,))
-                self._conn.execute("COMMIT")
-            except BaseException:
-                rollback(self._conn)
-                raise
+    @property
+    def pycsw_url(self) -> str:
+        """The SQLAlchemy URL pycsw reads the repository from (a secret on PostgreSQL: never logged whole)."""
+        return self.db.pycsw_url
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Finish handing over, stop the worker and close the connection (twice is harmless).
@@ -118,9 +91,9 @@ class CswRepository(Follower):
                     self._worker.proc.kill()
                 self._worker.close()
                 self._worker = None
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            if self.db is not None:
+                self.db.close()
+                self.db = None
 
     # -- state ---------------------------------------------------------------------------------
     def flush(self) -> None:
@@ -145,7 +118,7 @@ class CswRepository(Follower):
         """Return the number of records."""
         self.flush()
         with self._lock:
-            return self._conn.execute(f"SELECT COUNT(*) FROM {self.table}").fetchone()[0]
+            return self.db.rows(f"SELECT COUNT(*) FROM {self.table}")[0][0]
 
     def modified(self) -> set[tuple[str, str]]:
         """Return the (identifier, insert_date) of every record: when its catalogue record last changed.
@@ -154,7 +127,7 @@ class CswRepository(Follower):
         """
         self.flush()
         with self._lock:
-            return set(self._conn.execute(f"SELECT identifier, insert_date FROM {self.table}"))
+            return set(self.db.rows(f"SELECT identifier, insert_date FROM {self.table}"))
 
     @staticmethod
     def store_modified(store) -> set[tuple[str, str]]:
@@ -170,28 +143,27 @@ class CswRepository(Follower):
         """Return the digest of each dataset version the repository holds (written with its rows)."""
         self.flush()
         with self._lock:
-            return dict(self._conn.execute("SELECT identifier, digest FROM wodp_digests"))
+            return dict(self.db.rows(f"SELECT identifier, digest FROM {self._digests}"))
 
     def adopt(self, digests) -> None:
         """Note the store's digests for the records there are (a repository made before digests were kept)."""
         self.flush()
         with self._lock:
-            ids = {row[0] for row in self._conn.execute(f"SELECT identifier FROM {self.table}")}
-            self._conn.execute("BEGIN IMMEDIATE")
-            self._conn.executemany("INSERT OR REPLACE INTO wodp_digests VALUES (?, ?)",
-                                   [(u, d) for u, d in digests.items() if u in ids])
-            self._conn.execute("COMMIT")
+            ids = {row[0] for row in self.db.rows(f"SELECT identifier FROM {self.table}")}
+            with self.db.transaction():
+                self.db.many(self.db.upsert(self._digests, DIGEST_COLUMNS),
+                             [(u, d) for u, d in digests.items() if u in ids])
 
     def skipped(self) -> dict[str, str]:
         """Return the datasets left out because their record could not be built: identifier -> reason."""
         self.flush()
         with self._lock:
-            return dict(self._conn.execute("SELECT identifier, reason FROM skipped_records ORDER BY identifier"))
+            return dict(self.db.rows(f"SELECT identifier, reason FROM {self._skipped} ORDER BY identifier"))
 
     def in_step_with(self, store) -> bool:
         """Tell whether the repository holds (or has skipped) exactly the store's datasets at their times."""
         with self._lock:
-            skipped = set(self._conn.execute("SELECT identifier, insert_date FROM skipped_records"))
+            skipped = set(self.db.rows(f"SELECT identifier, insert_date FROM {self._skipped}"))
             return (self.count() + len(skipped) == store.count_datasets()
                     and self.modified() | skipped == self.store_modified(store))
 
@@ -232,7 +204,7 @@ class CswRepository(Follower):
         with self._lock:
             try:
                 if self._worker is None:
-                    self._worker = RowWorker(self.path, self.table)
+                    self._worker = RowWorker(self.db, self.table)
                 quads = (ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(uri))
                          for uri in event.put for t in event.triples(store, uri))
                 self._worker.submit(ox.serialize(quads, format=ox.RdfFormat.N_QUADS), list(event.put),
@@ -263,34 +235,25 @@ class CswRepository(Follower):
         transaction (a skipped dataset's digest is noted too: it is verified again only when it changes)."""
         delete = list(delete)
         digests = digests or {}
-        columns = ", ".join(COLUMNS)
-        insert = f"INSERT OR REPLACE INTO {self.table} ({columns}) VALUES ({', '.join('?' * len(COLUMNS))})"
         skipped = skipped or {}
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        db, table = self.db, self.table
+        with db.transaction():
             if delete_all:
-                conn.execute(f"DELETE FROM {self.table}")
-                conn.execute("DELETE FROM skipped_records")
-                conn.execute("DELETE FROM wodp_digests")
+                for name in (table, self._skipped, self._digests):
+                    db.run(f"DELETE FROM {name}")
             written = [row["identifier"] for row in rows] + list(skipped)
             gone = [(uri,) for uri in delete]
-            conn.executemany(f"DELETE FROM {self.table} WHERE identifier = ?", gone)
-            conn.executemany("DELETE FROM skipped_records WHERE identifier = ?",
-                             gone + [(row["identifier"],) for row in rows])
-            conn.executemany("DELETE FROM wodp_digests WHERE identifier = ?", gone)
-            conn.executemany(insert, [tuple(row[c] for c in COLUMNS) for row in rows])
-            conn.executemany("INSERT OR REPLACE INTO skipped_records VALUES (?, ?, ?)",
-                             [(uri, date, reason) for uri, (date, reason) in skipped.items()])
+            db.many(f"DELETE FROM {table} WHERE identifier = ?", gone)
+            db.many(f"DELETE FROM {self._skipped} WHERE identifier = ?", gone + [(row["identifier"],) for row in rows])
+            db.many(f"DELETE FROM {self._digests} WHERE identifier = ?", gone)
+            db.many(db.upsert(table, COLUMNS), [tuple(row[c] for c in COLUMNS) for row in rows])
+            db.many(db.upsert(self._skipped, SKIPPED_COLUMNS),
+                    [(uri, date, reason) for uri, (date, reason) in skipped.items()])
             # a row written without a digest (a follower told nothing) loses its old one: verified again
-            conn.executemany("DELETE FROM wodp_digests WHERE identifier = ?",
-                             [(uri,) for uri in written if not digests.get(uri)])
-            conn.executemany("INSERT OR REPLACE INTO wodp_digests VALUES (?, ?)",
-                             [(uri, digests[uri]) for uri in written if digests.get(uri)])
-            conn.execute("COMMIT")
-        except BaseException:
-            rollback(conn)
-            raise
+            db.many(f"DELETE FROM {self._digests} WHERE identifier = ?",
+                    [(uri,) for uri in written if not digests.get(uri)])
+            db.many(db.upsert(self._digests, DIGEST_COLUMNS),
+                    [(uri, digests[uri]) for uri in written if digests.get(uri)])
 
     def _measure(self, rows: int, started: float) -> None:
         seconds = time.perf_counter() - started
