@@ -63,6 +63,8 @@ class _Run:
     figures: Figures = field(default_factory=Figures)
     page_figures: dict = field(default_factory=dict)  # page → its mapping figures (reused when it answers 304)
     page_digests: dict = field(default_factory=dict)  # page → digest of its raw records and how they are mapped
+    unchanged: list = field(default_factory=list)     # published datasets whose metadata did not change
+    data_files: Counter = field(default_factory=Counter)  # data files of spatial datasets: re-read, unchanged, failed
 
 
 class NoDatasetError(HarvestError):
@@ -99,7 +101,7 @@ def run_harvest(name: str, ctx: HarvestContext, trigger: str = "manual") -> dict
         run.figures.add_problems(result.mapped)
         run.counts["fetch_problems"] = len(result.problems)
         _process(ctx, src, harvester, result, previous, run, note)
-        status, message = "succeeded", _summary(run.counts, run.figures, http.conditional_hits)
+        status, message = "succeeded", _summary(run.counts, run.figures, http.conditional_hits) + _data_summary(run)
     except WodpError as exc:
         text = exc.message + _limit_named(exc)
         message = f"{type(exc).__name__}: {text}; nothing published from {name} was changed by fetching" \
@@ -112,7 +114,8 @@ def run_harvest(name: str, ctx: HarvestContext, trigger: str = "manual") -> dict
     finally:
         http.close()
         ctx.jobs.errors(run.job, run.errors)
-        figures = {**run.figures.as_json(), "fetch_problems": run.counts.pop("fetch_problems", 0)}
+        figures = {**run.figures.as_json(), "fetch_problems": run.counts.pop("fetch_problems", 0),
+                   "data_files": {k: run.data_files.get(k, 0) for k in ("re-read", "unchanged", "failed")}}
         ctx.jobs.finish(run.job, status, dict(run.counts), message, figures)
     report = ctx.jobs.report(run.job)
     report["conditional_hits"] = http.conditional_hits
@@ -162,11 +165,13 @@ def _process(ctx: HarvestContext, src, harvester, result: FetchResult, previous:
     for page in kept:
         _kept_page(ctx, page, previous, owned, run)
     if result.not_modified:
-        note("the source answered 304 Not Modified: nothing to do")
+        note("the source answered 304 Not Modified: nothing to map")
+        _recheck_data(ctx, src, owned, run, note)
         return
     _check_found(src, result, owned, note, ctx.settings.home)
     changed, hashes = _changed_graphs(ctx, src, harvester, result, owned, run, previous)
     _publish(ctx, src, harvester, changed, hashes, owned, run, note)
+    _recheck_data(ctx, src, owned, run, note)
     if result.complete:
         _withdraw_gone(ctx, src, owned, run, note)
     ctx.jobs.save_state(src.name, _state(result, run))
@@ -217,6 +222,7 @@ def _again(ctx, uri: str, entry, run: _Run) -> None:
     """Count a dataset whose content did not change: held again if validation held it, else unchanged."""
     if entry is None or entry.state != "held":
         run.counts["unchanged"] += 1
+        run.unchanged.append(uri)
         return
     run.counts["held"] += 1
     kept = ctx.publisher.quarantine.get(uri.rsplit("/", 1)[-1])
@@ -353,6 +359,7 @@ def _publish(ctx, src, harvester, changed: dict, hashes: dict, owned, run: _Run,
     for n in range(0, len(uris), size):
         batch = {u: with_provenance(u, changed[u], src.name, job_node, started) for u in uris[n:n + size]}
         outcome = ctx.publisher.publish(batch, src.name, profile, job=run.job, hashes=hashes)
+        _count_reads(run, outcome.data_files)
         for uri in outcome.published:
             run.counts["updated" if uri in owned and owned[uri].state != "withdrawn" else "new"] += 1
         for uri, report in outcome.held.items():
@@ -369,3 +376,62 @@ def record_source(kind: str, name: str, channel: str | None) -> str:
     """Return the id space of a source's records: department channels share one, others use their name."""
     return DEPARTMENT_ID_SPACE if (channel or {"inventory": "file", "cloud": "cloud"}.get(kind)) in (
         "push", "cloud", "file") else name
+
+
+def _count_reads(run: _Run, reads: Mapping[str, str]) -> None:
+    """Count how the data files of a publication were read; a file that could not be read is a job error."""
+    for uri, read in reads.items():
+        run.data_files["failed" if read.startswith("failed") else read] += 1
+        if read.startswith("failed"):
+            run.errors.append((uri, "data-file", "the data file could not be read: the dataset is published "
+                                                 "without a layer (the reason is in /api/layers)"))
+
+
+def _recheck_data(ctx, src, owned, run: _Run, note) -> None:
+    """Re-check the data files of unchanged spatial datasets; publish again those whose file changed.
+
+    A data file is compared with what identifies its content (ETag, Last-Modified, sha256; ogc.datafile_state):
+    an unchanged one costs a conditional GET (or a hash of a local file) and no publication; a changed one is
+    read once, and its dataset published again with the same metadata hash (the ledger sees no metadata change).
+    """
+    size = ctx.settings.harvest.batch_size
+    for n in range(0, len(run.unchanged), size):
+        checked = ctx.publisher.recheck(run.unchanged[n:n + size])
+        for uri, found in checked.items():
+            if found.startswith("failed"):
+                run.data_files["failed"] += 1
+                run.errors.append((uri, "data-file", f"the data file could not be checked; the layer stays as "
+                                                     f"it was: {found.removeprefix('failed: ')}"))
+            elif found == "unchanged":
+                run.data_files["unchanged"] += 1
+        stale = [uri for uri, found in checked.items() if found == "changed"]
+        if stale:
+            note(f"{len(stale)} data files changed behind unchanged records: publishing their datasets again")
+            _republish(ctx, src, stale, owned, run)
+
+
+def _republish(ctx, src, uris: list, owned, run: _Run) -> None:
+    """Publish stored datasets again as they are (their data file changed), keeping their metadata hashes."""
+    job_node = job_uri(ctx.settings.base_uri, run.job)
+    started = started_literal(run.started)
+    graphs = {u: with_provenance(u, ctx.publisher.store.dataset_triples(u), src.name, job_node, started)
+              for u in uris}
+    hashes = {u: owned[u].hash for u in uris if u in owned and owned[u].hash}
+    outcome = ctx.publisher.publish(graphs, src.name, profile_of(src), job=run.job, hashes=hashes)
+    _count_reads(run, outcome.data_files)
+    for uri in outcome.published:
+        run.counts["unchanged"] -= 1
+        run.counts["updated"] += 1
+    for uri, report in outcome.held.items():
+        run.counts["unchanged"] -= 1
+        run.counts["held"] += 1
+        found = report_to_json(report)
+        run.figures.add_held(found)
+        run.errors.append((uri, "validation", "held after its data file changed: " + _reason(found)))
+
+
+def _data_summary(run: _Run) -> str:
+    if not sum(run.data_files.values()):
+        return ""
+    return "; data files: " + ", ".join(f"{run.data_files.get(k, 0)} {k}" for k in ("re-read", "unchanged",
+                                                                                    "failed"))

@@ -20,6 +20,7 @@ distributions and the dataset) and is never read as the source (docs/spatializat
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from dataclasses import dataclass, replace
@@ -28,7 +29,8 @@ from typing import Any, Callable, Sequence
 import pyoxigraph as ox
 
 from core.sandbox import SandboxError
-from ogc.coords import parse_crs
+from ogc.coords import convertible
+from ogc.datafile_state import DataFileCheck, DataFileRow, DataFileState, Fetched, FetchIfChanged, recipe
 from ogc.datafiles import DataFileError, parse_data
 from ogc.features import FeatureStore, LayerInfo
 from ogc.spatialize import SpatializationResult, SpatializeOptions, UnknownCrsError, spatialize
@@ -45,15 +47,31 @@ _PREFERENCE = ("text/csv", "application/vnd.openxmlformats-officedocument.spread
                "application/json", "application/geo+json")
 Fetch = Callable[[str], bytes]  # URL -> the file's bytes (raises DataFileError)
 Isolate = Callable[..., Any]  # core.sandbox.Sandbox.run: (function, *args, what=, background=) -> its result
-_DROP = object()  # pending marker: the dataset was published without a layer; drop the old one
 
 
 @dataclass(frozen=True)
 class Spatialized:
-    """A dataset's features waiting for its publication, with its layer description."""
+    """A dataset's features waiting for its publication, with its layer description and its file's row."""
 
     info: LayerInfo
     features: tuple[dict[str, Any], ...]
+    row: DataFileRow | None = None
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """The data file did not change: the layer's features stay; only its description follows the dataset."""
+
+    info: LayerInfo
+    row: DataFileRow
+
+
+@dataclass(frozen=True)
+class _Dropped:
+    """The dataset is published without a layer: drop the old one (and keep or forget its file's row)."""
+
+    row: DataFileRow | None = None
+    forget: bool = False
 
 
 class Layers(Follower):
@@ -61,46 +79,140 @@ class Layers(Follower):
 
     def __init__(self, features: FeatureStore, base_uri: str, fetch: Fetch, *,
                  options: SpatializeOptions = SpatializeOptions(), max_rows: int = 200_000,
-                 isolate: Isolate | None = None, limits=None) -> None:
-        if options.default_crs and parse_crs(options.default_crs) is None:
+                 isolate: Isolate | None = None, limits=None, fetch_if_changed: FetchIfChanged | None = None,
+                 state: DataFileState | None = None) -> None:
+        if options.default_crs and not convertible(options.default_crs):
             raise UnknownCrsError(f"spatial.source_crs {options.default_crs!r} is not one we convert "
-                                  "(WGS84, CGCS2000, GCJ-02, BD-09, or their IRIs)")
+                                  "(WGS84, CGCS2000, GCJ-02, BD-09, a projected EPSG code, or their IRIs)")
         self.features = features
         self.base = base_uri.rstrip("/")
-        self.fetch = fetch
+        self.check = DataFileCheck(fetch, fetch_if_changed)  # is a data file the one last read?
+        self.state = state or DataFileState()  # per dataset: what identifies its data file's content
         self.options = options
         self.max_rows = max_rows
         self.isolate = isolate  # runs the parsing and spatialization of a data file in a sandbox worker
         self.limits = limits  # settings input_limits (None: their defaults), for reading data files
         self.problems: dict[str, str] = {}  # dataset id -> why it has no layer
         self.listeners: list[Callable[[str, LayerInfo | None], None]] = []  # told of every layer put or dropped
-        self._pending: dict[str, Any] = {}  # dataset URI -> Spatialized, or _DROP
+        self._pending: dict[str, Any] = {}  # dataset URI -> Spatialized, _Kept or _Dropped
+        self._reads: dict[str, str] = {}  # dataset URI -> "re-read", "unchanged" or "failed" (its last enrich)
         self._lock = threading.Lock()
+
+    @property
+    def fetch(self) -> Fetch:
+        """The function reading a data file's bytes."""
+        return self.check.fetch
+
+    @fetch.setter
+    def fetch(self, fetch: Fetch) -> None:
+        """Read data files with another function from now on (unconditionally: changes are found by sha256)."""
+        self.check = DataFileCheck(fetch)
 
     # -- at the gate ---------------------------------------------------------------------------------------
     def enrich(self, uri: str, triples: Sequence[ox.Triple]) -> list[ox.Triple]:
-        """Spatialize a spatial dataset; return its graph with the layer's distributions, service and extent."""
+        """Spatialize a spatial dataset; return its graph with the layer's distributions, service and extent.
+
+        A data file whose content is the one last read (same recipe, a 304 or the same sha256) is not read
+        again: the layer stays as it is, and the graph gets the same layer triples as before.
+        """
         triples = list(triples)
         dataset_id = uri.rsplit("/", 1)[-1]
-        if self.features.layer(dataset_id) is not None:  # unless this version brings a layer, drop the old one
-            with self._lock:
-                self._pending[uri] = _DROP
+        layer = self.features.layer(dataset_id)
+        if layer is not None:  # unless this version brings a layer, drop the old one
+            self._put_pending(uri, _Dropped())
         if not is_spatial(uri, triples):
+            self._put_pending(uri, _Dropped(forget=True))
             return triples
+        url, media, dist = data_distribution(uri, triples)
+        if url is None:
+            self.problems[dataset_id] = "no CSV, XLSX, JSON or GeoJSON distribution to read"
+            self._put_pending(uri, _Dropped(forget=True))
+            return triples
+        options = self._options(uri, triples, dist)
+        fingerprint = recipe(url, media, options.crs, options.crs_origin, options.default_crs, self.max_rows,
+                             getattr(options.boundary, "name", None), type(options.geocoder).__name__)
+        row = self.state.get(uri)
+        row = row if row is not None and row.recipe == fingerprint else None
         try:
-            result = self._spatialize(uri, triples)
+            fetched = self.check.take(uri)
+            unchanged, fetched = (False, fetched) if fetched is not None else self.check.compare(row, url)
+            if unchanged and (row.outcome == "no-rows" or layer is not None):
+                return self._unchanged(uri, dataset_id, triples, row, fetched, layer)
+            if fetched.body is None:  # 304, but the layer is gone: read the file again
+                fetched = Fetched(self.fetch(url), fetched.etag, fetched.last_modified)
+            result = self._spatialize(fetched.body, media, url, options)
         except (DataFileError, SandboxError) as exc:
             self.problems[dataset_id] = str(exc)
+            self._note(uri, "failed", _Dropped(DataFileRow(uri, url, None, None, None, fingerprint, "failed")))
             log.info("%s: no layer: %s", dataset_id, exc)
             return triples
+        made = DataFileRow(uri, url, fetched.etag, fetched.last_modified, fetched.sha256, fingerprint,
+                           "read" if result.features else "no-rows", len(result.features),
+                           json.dumps(result.extent) if result.extent else None)
         if not result.features:
             self.problems[dataset_id] = f"no row could be placed ({result.report.unresolved} unresolved)"
+            self._note(uri, "re-read", _Dropped(made))
             return triples
         self.problems.pop(dataset_id, None)
-        info = _layer_info(dataset_id, uri, triples, result)
+        self._note(uri, "re-read", Spatialized(_layer_info(dataset_id, uri, triples, result), result.features, made))
+        return layer_triples(self.base, uri, dataset_id, triples, result.report.placed, result.extent)
+
+    def _unchanged(self, uri: str, dataset_id: str, triples: list[ox.Triple], row: DataFileRow,
+                   fetched: Fetched, layer: LayerInfo | None) -> list[ox.Triple]:
+        """Keep the layer of an unchanged data file; its description follows the dataset's new titles."""
+        kept = replace(row, etag=fetched.etag or row.etag, last_modified=fetched.last_modified or row.last_modified)
+        if layer is None:  # read before, nothing placed: still nothing
+            self._note(uri, "unchanged", _Dropped(kept))
+            return triples
+        info = replace(layer, title_zh=_text(triples, uri, DCT.title, "zh"), title_en=_text(triples, uri, DCT.title, "en"))
+        self.problems.pop(dataset_id, None)
+        self._note(uri, "unchanged", _Kept(info, kept))
+        extent = tuple(json.loads(row.extent)) if row.extent else layer.bbox
+        return layer_triples(self.base, uri, dataset_id, triples, row.placed or layer.count, extent)
+
+    def _options(self, uri: str, triples: Sequence[ox.Triple], dist) -> SpatializeOptions:
+        declared, origin = source_crs(uri, triples, dist)
+        return replace(self.options, crs=declared, crs_origin=origin) if declared else self.options
+
+    def _put_pending(self, uri: str, pending) -> None:
         with self._lock:
-            self._pending[uri] = Spatialized(info, result.features)
-        return layer_triples(self.base, uri, dataset_id, triples, result)
+            self._pending[uri] = pending
+
+    def _note(self, uri: str, read: str, pending) -> None:
+        with self._lock:
+            self._pending[uri] = pending
+            self._reads[uri] = read
+
+    def recheck(self, uris: Sequence[str]) -> dict[str, str]:
+        """The gate's recheck hook: of published datasets whose metadata did not change, compare each data file
+        read before with what identifies its content; return per dataset "changed", "unchanged" or "failed: …".
+
+        The body of a changed file is kept for the publication that follows, which reads it (once).
+        """
+        out: dict[str, str] = {}
+        for uri, row in self.state.get_many(uris).items():
+            try:
+                unchanged, fetched = self.check.compare(row, row.url)
+            except DataFileError as exc:
+                out[uri] = f"failed: {exc.message}"
+                continue
+            layer_there = row.outcome != "read" or self.features.layer(uri.rsplit("/", 1)[-1]) is not None
+            if unchanged and layer_there:
+                if (fetched.etag, fetched.last_modified) != (row.etag, row.last_modified):
+                    self.state.put(replace(row, etag=fetched.etag, last_modified=fetched.last_modified))
+                out[uri] = "unchanged"
+                continue
+            if fetched.body is not None:
+                self.check.keep(uri, fetched)
+            out[uri] = "changed"
+        return out
+
+    def reads(self, uris: Sequence[str]) -> dict[str, str]:
+        """The gate's reads hook: how the data file of each dataset just enriched was read ("re-read",
+        "unchanged", "failed"); a body kept by recheck and not used is forgotten."""
+        self.check.forget(uris)
+        with self._lock:
+            return {uri: self._reads.pop(uri) for uri in uris if uri in self._reads}
 
     def held(self, reports, source, hashes, job) -> None:
         """The gate's held hook (publish/hooks.py): the published layer of a held dataset stays as it was."""
@@ -112,15 +224,8 @@ class Layers(Follower):
             for uri in uris:
                 self._pending.pop(uri, None)
 
-    def _spatialize(self, uri: str, triples: Sequence[ox.Triple]) -> SpatializationResult:
-        url, media, dist = data_distribution(uri, triples)
-        if url is None:
-            raise DataFileError("no CSV, XLSX, JSON or GeoJSON distribution to read")
-        raw = self.fetch(url)
-        options = self.options
-        declared, origin = source_crs(uri, triples, dist)
-        if declared:
-            options = replace(options, crs=declared, crs_origin=origin)
+    def _spatialize(self, raw: bytes, media: str | None, url: str, options: SpatializeOptions
+                    ) -> SpatializationResult:
         if self.isolate is None:
             return spatialize_file_data(raw, media, url, self.max_rows, options, self.limits)
         return self.isolate(spatialize_file_data, raw, media, url, self.max_rows, options, self.limits,
@@ -132,22 +237,39 @@ class Layers(Follower):
         for uri in event.put:
             with self._lock:
                 pending = self._pending.pop(uri, None)
-            if pending is None:
-                continue
-            if pending is _DROP:
-                if self.features.drop_layer(uri.rsplit("/", 1)[-1]):
-                    self._tell(uri.rsplit("/", 1)[-1], None)
-                continue
-            modified = store.record_modified(uri)
-            info = replace(pending.info, modified=modified)
-            stored = self.features.put_layer(info, pending.features)
-            self._tell(info.id, stored)
+            if pending is not None:
+                self._apply(store, uri, pending)
         for uri in event.removed:
             layer_id = uri.rsplit("/", 1)[-1]
+            self.state.drop(uri)
             if self.features.drop_layer(layer_id):
                 self._tell(layer_id, None)
         if event.reset:
             self.reconcile(store)
+
+    def _apply(self, store, uri: str, pending) -> None:
+        """Make the layer of a dataset just published what its publication brought."""
+        layer_id = uri.rsplit("/", 1)[-1]
+        if isinstance(pending, _Dropped):
+            if pending.forget:
+                self.state.drop(uri)
+            elif pending.row is not None:
+                self.state.put(pending.row)
+            if self.features.drop_layer(layer_id):
+                self._tell(layer_id, None)
+            return
+        modified = store.record_modified(uri)
+        if isinstance(pending, _Kept):  # the features stay; the description follows (no features written)
+            self.state.put(pending.row)
+            info = replace(pending.info, modified=modified)
+            current = self.features.layer(layer_id)
+            if current is not None and info != current and hasattr(self.features, "upsert_features"):
+                self._tell(layer_id, self.features.upsert_features(layer_id, [], info))
+            return
+        stored = self.features.put_layer(replace(pending.info, modified=modified), pending.features)
+        if pending.row is not None:
+            self.state.put(pending.row)
+        self._tell(layer_id, stored)
 
     def repair(self, store, put, created, removed) -> None:
         """Make the layers of datasets that differ from the store again from their stored graphs (start-up)."""
@@ -267,9 +389,9 @@ def _lit(text: str, lang: str) -> ox.Literal:
     return ox.Literal(text, language=lang)
 
 
-def layer_triples(base: str, uri: str, dataset_id: str, triples: Sequence[ox.Triple],
-                  result: SpatializationResult) -> list[ox.Triple]:
-    """Add the layer's distributions, its data service and its extent to a dataset graph."""
+def layer_triples(base: str, uri: str, dataset_id: str, triples: Sequence[ox.Triple], placed: int,
+                  extent) -> list[ox.Triple]:
+    """Add the layer's distributions (``placed`` features), its data service and its extent to a dataset graph."""
     d = ox.NamedNode(uri)
     extent_node = ox.NamedNode(f"{uri}#extent")
     ours = {ox.NamedNode(f"{uri}#{n}") for n in ("ogc-features", "geojson-layer", "ogc-service",
@@ -284,8 +406,8 @@ def layer_triples(base: str, uri: str, dataset_id: str, triples: Sequence[ox.Tri
         ox.Triple(d, DCAT.distribution, features), ox.Triple(features, RDF.type, DCAT.Distribution),
         ox.Triple(features, DCT.title, _lit("OGC API Features 图层（CGCS2000）", "zh-CN")),
         ox.Triple(features, DCT.title, _lit("OGC API Features layer (CGCS2000)", "en")),
-        ox.Triple(features, DCT.description, _lit(f"{result.report.placed} 个要素，可按范围、时间和属性查询", "zh-CN")),
-        ox.Triple(features, DCT.description, _lit(f"{result.report.placed} features, queryable by bbox, time "
+        ox.Triple(features, DCT.description, _lit(f"{placed} 个要素，可按范围、时间和属性查询", "zh-CN")),
+        ox.Triple(features, DCT.description, _lit(f"{placed} features, queryable by bbox, time "
                                                   "and properties", "en")),
         ox.Triple(features, DCAT.accessURL, collection), ox.Triple(features, DCAT.accessService, service),
         ox.Triple(features, DCAT.mediaType, GEOJSON_MEDIA), ox.Triple(features, DCT.format, GEOJSON_TYPE),
@@ -309,7 +431,7 @@ def layer_triples(base: str, uri: str, dataset_id: str, triples: Sequence[ox.Tri
         ox.Triple(service, DCAT.servesDataset, d), ox.Triple(service, DCT.conformsTo, OGC_FEATURES),
         ox.Triple(OGC_FEATURES, RDF.type, DCT.Standard),
         ox.Triple(GEOJSON_TYPE, RDF.type, DCT.MediaTypeOrExtent), ox.Triple(GEOJSON_MEDIA, RDF.type, DCT.MediaType),
-        *_extent(d, extent_node, result.extent),
+        *_extent(d, extent_node, extent),
     ]
     if licence is not None:
         added += [ox.Triple(features, DCT.license, licence), ox.Triple(download, DCT.license, licence),
