@@ -87,8 +87,8 @@ class DataFileState:
         for n in range(0, len(wanted), 500):
             chunk = wanted[n:n + 500]
             marks = ",".join("?" * len(chunk))
-            for row in conn.execute(f"SELECT dataset, url, etag, last_modified, sha256, recipe, outcome, placed, extent "
-                                    f"FROM datafiles WHERE dataset IN ({marks})", chunk):
+            for row in conn.execute("SELECT dataset, url, etag, last_modified, sha256, recipe, outcome, placed, "
+                                    f"extent FROM datafiles WHERE dataset IN ({marks})", chunk):
                 found[row[0]] = DataFileRow(*row)
         return found
 
@@ -123,8 +123,8 @@ class DataFileCheck:
     def compare(self, row: DataFileRow | None, url: str) -> tuple[bool, Fetched]:
         """Return (unchanged, what was fetched) for the file at url against its row (None: never read)."""
         known = row if row is not None and row.url == url and row.outcome != "failed" else None
-        if known is not None and self.fetch_if_changed is not None:
-            fetched = self.fetch_if_changed(url, known.etag, known.last_modified)
+        if self.fetch_if_changed is not None:  # unconditional for a file never read, but with its validators
+            fetched = self.fetch_if_changed(url, known.etag if known else None, known.last_modified if known else None)
         else:
             fetched = Fetched(self.fetch(url))
         if fetched.body is None:  # 304 Not Modified
