@@ -4,6 +4,7 @@ and a push of the same dataset. The cloud route lays out the GCJ-02 metro statio
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -178,3 +179,40 @@ def test_a_cloud_center_record_naming_the_gcj02_station_file_gives_its_layer(tmp
     finally:
         platform.close()
         files.close()
+
+
+def test_wodp_load_of_the_same_dataset_hashes_its_local_file(tmp_path, monkeypatch, capsys):
+    """`wodp load` again: a file: URL inside spatial.data_dir is hashed; re-read only when its bytes changed."""
+    from config import load_settings
+    from server.cli import main
+    from server.platform import Platform
+    from tests.test_ogc_channels import _dataset_file
+
+    data_dir, home = tmp_path / "data", tmp_path / "home"
+    data_dir.mkdir()
+    csv_path = data_dir / "stations.csv"
+    csv_path.write_bytes(_v1_gbk())
+    for name in [k for k in os.environ if k.startswith("WODP_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("WODP_HOME", str(home))
+    monkeypatch.setenv("WODP_SPATIAL__DATA_DIR", str(data_dir))
+    monkeypatch.setenv("WODP_CSW__ENABLED", "false")
+    turtle = tmp_path / "stations.ttl"
+    turtle.write_bytes(_dataset_file("http://127.0.0.1:8000", "09104", csv_path.as_uri()))
+
+    def load() -> dict:
+        assert main(["load", str(turtle)]) == 0
+        return json.loads(capsys.readouterr().out)["data_files"]
+
+    assert load() == {"re-read": 1, "unchanged": 0, "failed": 0}
+    assert load() == {"re-read": 0, "unchanged": 1, "failed": 0}
+    csv_path.write_bytes(b"\n".join(_v1_gbk().splitlines()[:50]) + b"\n")
+    assert load() == {"re-read": 1, "unchanged": 0, "failed": 0}
+    platform = Platform.open(load_settings({}, overrides={"spatial": {"data_dir": str(data_dir)},
+                                                          "csw": {"enabled": False}}, home=home),
+                             start_workers=False)
+    try:
+        assert platform.features.layer("wuhan.420100-D017-09104").count == len(
+            _gcj_points(b"\n".join(_v1_gbk().splitlines()[:50]) + b"\n"))
+    finally:
+        platform.close()
