@@ -18,6 +18,7 @@ from harvesters.figures import Figures
 from harvesters.http import HttpClient
 from harvesters.jobs import JobStore
 from harvesters.pages import map_page, mapped_back
+from harvesters.recheck import count_reads, data_summary, recheck_data
 from mappings import load_mapping
 from publish.gate import report_to_json
 from harvesters.provenance import (DEPARTMENT_ID_SPACE, content_hash, job_uri, started_literal,
@@ -101,7 +102,7 @@ def run_harvest(name: str, ctx: HarvestContext, trigger: str = "manual") -> dict
         run.figures.add_problems(result.mapped)
         run.counts["fetch_problems"] = len(result.problems)
         _process(ctx, src, harvester, result, previous, run, note)
-        status, message = "succeeded", _summary(run.counts, run.figures, http.conditional_hits) + _data_summary(run)
+        status, message = "succeeded", _summary(run.counts, run.figures, http.conditional_hits) + data_summary(run)
     except WodpError as exc:
         text = exc.message + _limit_named(exc)
         message = f"{type(exc).__name__}: {text}; nothing published from {name} was changed by fetching" \
@@ -166,12 +167,12 @@ def _process(ctx: HarvestContext, src, harvester, result: FetchResult, previous:
         _kept_page(ctx, page, previous, owned, run)
     if result.not_modified:
         note("the source answered 304 Not Modified: nothing to map")
-        _recheck_data(ctx, src, owned, run, note)
+        recheck_data(ctx, src, owned, run, note)
         return
     _check_found(src, result, owned, note, ctx.settings.home)
     changed, hashes = _changed_graphs(ctx, src, harvester, result, owned, run, previous)
     _publish(ctx, src, harvester, changed, hashes, owned, run, note)
-    _recheck_data(ctx, src, owned, run, note)
+    recheck_data(ctx, src, owned, run, note)
     if result.complete:
         _withdraw_gone(ctx, src, owned, run, note)
     ctx.jobs.save_state(src.name, _state(result, run))
@@ -228,10 +229,11 @@ def _again(ctx, uri: str, entry, run: _Run) -> None:
     kept = ctx.publisher.quarantine.get(uri.rsplit("/", 1)[-1])
     report = kept.report if kept is not None else {"reason": "held back; its report is no longer kept"}
     run.figures.add_held(report)
-    run.errors.append((uri, "validation", "still held (unchanged since it was held): " + _reason(report)))
+    run.errors.append((uri, "validation", "still held (unchanged since it was held): " + reason(report)))
 
 
-def _reason(report: Mapping) -> str:
+def reason(report: Mapping) -> str:
+    """Say why a dataset is held: its first violation, or the reason kept with it."""
     first = next((f for f in report.get("findings", ()) if f.get("severity") == "Violation"), None)
     if first is None:
         return report.get("reason") or "held back"
@@ -359,14 +361,14 @@ def _publish(ctx, src, harvester, changed: dict, hashes: dict, owned, run: _Run,
     for n in range(0, len(uris), size):
         batch = {u: with_provenance(u, changed[u], src.name, job_node, started) for u in uris[n:n + size]}
         outcome = ctx.publisher.publish(batch, src.name, profile, job=run.job, hashes=hashes)
-        _count_reads(run, outcome.data_files)
+        count_reads(run, outcome.data_files)
         for uri in outcome.published:
             run.counts["updated" if uri in owned and owned[uri].state != "withdrawn" else "new"] += 1
         for uri, report in outcome.held.items():
             run.counts["held"] += 1
             found = report_to_json(report)
             run.figures.add_held(found)
-            run.errors.append((uri, "validation", "held: " + _reason(found)))
+            run.errors.append((uri, "validation", "held: " + reason(found)))
         run.counts["superseded"] += len(outcome.superseded)
         note(f"batch {n // size + 1}: {len(outcome.published)} published, {len(outcome.held)} held, "
              f"{len(outcome.superseded)} superseded")
@@ -377,61 +379,3 @@ def record_source(kind: str, name: str, channel: str | None) -> str:
     return DEPARTMENT_ID_SPACE if (channel or {"inventory": "file", "cloud": "cloud"}.get(kind)) in (
         "push", "cloud", "file") else name
 
-
-def _count_reads(run: _Run, reads: Mapping[str, str]) -> None:
-    """Count how the data files of a publication were read; a file that could not be read is a job error."""
-    for uri, read in reads.items():
-        run.data_files["failed" if read.startswith("failed") else read] += 1
-        if read.startswith("failed"):
-            run.errors.append((uri, "data-file", "the data file could not be read: the dataset is published "
-                                                 "without a layer (the reason is in /api/layers)"))
-
-
-def _recheck_data(ctx, src, owned, run: _Run, note) -> None:
-    """Re-check the data files of unchanged spatial datasets; publish again those whose file changed.
-
-    A data file is compared with what identifies its content (ETag, Last-Modified, sha256; ogc.datafile_state):
-    an unchanged one costs a conditional GET (or a hash of a local file) and no publication; a changed one is
-    read once, and its dataset published again with the same metadata hash (the ledger sees no metadata change).
-    """
-    size = ctx.settings.harvest.batch_size
-    for n in range(0, len(run.unchanged), size):
-        checked = ctx.publisher.recheck(run.unchanged[n:n + size])
-        for uri, found in checked.items():
-            if found.startswith("failed"):
-                run.data_files["failed"] += 1
-                run.errors.append((uri, "data-file", f"the data file could not be checked; the layer stays as "
-                                                     f"it was: {found.removeprefix('failed: ')}"))
-            elif found == "unchanged":
-                run.data_files["unchanged"] += 1
-        stale = [uri for uri, found in checked.items() if found == "changed"]
-        if stale:
-            note(f"{len(stale)} data files changed behind unchanged records: publishing their datasets again")
-            _republish(ctx, src, stale, owned, run)
-
-
-def _republish(ctx, src, uris: list, owned, run: _Run) -> None:
-    """Publish stored datasets again as they are (their data file changed), keeping their metadata hashes."""
-    job_node = job_uri(ctx.settings.base_uri, run.job)
-    started = started_literal(run.started)
-    graphs = {u: with_provenance(u, ctx.publisher.store.dataset_triples(u), src.name, job_node, started)
-              for u in uris}
-    hashes = {u: owned[u].hash for u in uris if u in owned and owned[u].hash}
-    outcome = ctx.publisher.publish(graphs, src.name, profile_of(src), job=run.job, hashes=hashes)
-    _count_reads(run, outcome.data_files)
-    for uri in outcome.published:
-        run.counts["unchanged"] -= 1
-        run.counts["updated"] += 1
-    for uri, report in outcome.held.items():
-        run.counts["unchanged"] -= 1
-        run.counts["held"] += 1
-        found = report_to_json(report)
-        run.figures.add_held(found)
-        run.errors.append((uri, "validation", "held after its data file changed: " + _reason(found)))
-
-
-def _data_summary(run: _Run) -> str:
-    if not sum(run.data_files.values()):
-        return ""
-    return "; data files: " + ", ".join(f"{run.data_files.get(k, 0)} {k}" for k in ("re-read", "unchanged",
-                                                                                    "failed"))
