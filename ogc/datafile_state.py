@@ -117,7 +117,7 @@ class DataFileCheck:
     def __init__(self, fetch: Callable[[str], bytes], fetch_if_changed: FetchIfChanged | None = None) -> None:
         self.fetch = fetch
         self.fetch_if_changed = fetch_if_changed
-        self._fresh: dict[str, Fetched] = {}  # url -> a changed file's body, fetched by a check
+        self._fresh: dict[str, tuple[str, Fetched]] = {}  # dataset -> (url, the changed file), fetched by a check
         self._lock = threading.Lock()
 
     def compare(self, row: DataFileRow | None, url: str) -> tuple[bool, Fetched]:
@@ -131,18 +131,20 @@ class DataFileCheck:
             return True, Fetched(None, fetched.etag or known.etag, fetched.last_modified or known.last_modified)
         return known is not None and fetched.sha256 == known.sha256, fetched
 
-    def keep(self, url: str, fetched: Fetched) -> None:
-        """Keep a changed file's body for the publication that follows its check."""
+    def keep(self, dataset: str, url: str, fetched: Fetched) -> None:
+        """Keep a changed file's body for the publication of its dataset that follows the check."""
         with self._lock:
-            self._fresh[url] = fetched
+            self._fresh[dataset] = (url, fetched)
 
-    def take(self, url: str) -> Fetched | None:
-        """Return (and forget) the body a check kept for url."""
+    def take(self, dataset: str, url: str) -> Fetched | None:
+        """Return (and forget) the body a check kept for a dataset, when it is that of the file at url."""
         with self._lock:
-            return self._fresh.pop(url, None)
+            kept = self._fresh.pop(dataset, None)
+        return kept[1] if kept is not None and kept[0] == url else None
 
-    def forget(self, urls: Iterable[str]) -> None:
+    def forget(self, datasets: Iterable[str]) -> None:
+        """Forget the bodies kept for datasets (their publication is over)."""
         with self._lock:
-            for url in urls:
-                self._fresh.pop(url, None)
+            for dataset in datasets:
+                self._fresh.pop(dataset, None)
 

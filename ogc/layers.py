@@ -12,6 +12,11 @@ distribution. Data that cannot be read (too large, unreachable, no coordinates a
 published without a layer, with the reason in ``Layers.problems``. In a running server the file is parsed and
 spatialized in a sandbox worker (``isolate``: core.sandbox, under its memory and time limits).
 
+Each data file is known by its content (``ogc.datafile_state``: ETag, Last-Modified, sha256, and how it was
+read): a publication whose file did not change keeps the layer as it is, without reading the file again, and
+``recheck`` (a gate hook a harvest calls for its unchanged datasets) finds the files that changed behind
+unchanged records.
+
 The data file's coordinates are read in the *source* system the dataset declares with ``wodp:sourceCRS`` (on the
 distribution read, else on the dataset), else what the file says, else ``spatial.source_crs``, else WGS84 flagged
 as assumed in the report. ``dct:conformsTo`` is the CRS we publish (EPSG:4490, added to the layer's
@@ -34,15 +39,12 @@ from ogc.datafile_state import DataFileCheck, DataFileRow, DataFileState, Fetche
 from ogc.datafiles import DataFileError, parse_data
 from ogc.features import FeatureStore, LayerInfo
 from ogc.spatialize import SpatializationResult, SpatializeOptions, UnknownCrsError, spatialize
-from ontology.extent import GEOJSON_SUFFIX, extent_triples
-from ontology.namespaces import CRS_4490 as PUBLISHED_CRS, DCAT, DCT, RDF, WODP
+from ogc.layer_graph import GEOJSON_MEDIA, layer_triples
+from ontology.namespaces import DCAT, DCT, WODP
 from sparql.followers import Follower
 
 log = logging.getLogger(__name__)
 
-OGC_FEATURES = ox.NamedNode("http://www.opengis.net/doc/IS/ogcapi-features-1/1.0")
-GEOJSON_TYPE = ox.NamedNode("http://publications.europa.eu/resource/authority/file-type/GEOJSON")
-GEOJSON_MEDIA = ox.NamedNode("https://www.iana.org/assignments/media-types/application/geo+json")
 _PREFERENCE = ("text/csv", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                "application/json", "application/geo+json")
 Fetch = Callable[[str], bytes]  # URL -> the file's bytes (raises DataFileError)
@@ -121,7 +123,8 @@ class Layers(Follower):
         if layer is not None:  # unless this version brings a layer, drop the old one
             self._put_pending(uri, _Dropped())
         if not is_spatial(uri, triples):
-            self._put_pending(uri, _Dropped(forget=True))
+            if layer is not None or self.state.get(uri) is not None:  # no longer spatial: forget its file too
+                self._put_pending(uri, _Dropped(forget=True))
             return triples
         url, media, dist = data_distribution(uri, triples)
         if url is None:
@@ -134,7 +137,7 @@ class Layers(Follower):
         row = self.state.get(uri)
         row = row if row is not None and row.recipe == fingerprint else None
         try:
-            fetched = self.check.take(uri)
+            fetched = self.check.take(uri, url)
             unchanged, fetched = (False, fetched) if fetched is not None else self.check.compare(row, url)
             if unchanged and (row.outcome == "no-rows" or layer is not None):
                 return self._unchanged(uri, dataset_id, triples, row, fetched, layer)
@@ -203,7 +206,7 @@ class Layers(Follower):
                 out[uri] = "unchanged"
                 continue
             if fetched.body is not None:
-                self.check.keep(uri, fetched)
+                self.check.keep(uri, row.url, fetched)
             out[uri] = "changed"
         return out
 
@@ -383,68 +386,6 @@ def _layer_info(dataset_id: str, uri: str, triples: Sequence[ox.Triple], result:
                      bbox=result.extent, geometry_type=kinds.pop() if len(kinds) == 1 else "Geometry",
                      fields=fields, datetime_field=date_field, kind="feature",
                      report=result.report.to_dict())
-
-
-def _lit(text: str, lang: str) -> ox.Literal:
-    return ox.Literal(text, language=lang)
-
-
-def layer_triples(base: str, uri: str, dataset_id: str, triples: Sequence[ox.Triple], placed: int,
-                  extent) -> list[ox.Triple]:
-    """Add the layer's distributions (``placed`` features), its data service and its extent to a dataset graph."""
-    d = ox.NamedNode(uri)
-    extent_node = ox.NamedNode(f"{uri}#extent")
-    ours = {ox.NamedNode(f"{uri}#{n}") for n in ("ogc-features", "geojson-layer", "ogc-service",
-                                                  "extent" + GEOJSON_SUFFIX)} | {extent_node}
-    kept = [t for t in triples if t.subject not in ours and t.object not in ours]
-    licence = next((o for t in triples if t.predicate == DCT.license for o in [t.object]), None)
-    collection = ox.NamedNode(f"{base}/ogc/collections/{dataset_id}")
-    service = ox.NamedNode(f"{uri}#ogc-service")
-    features = ox.NamedNode(f"{uri}#ogc-features")
-    download = ox.NamedNode(f"{uri}#geojson-layer")
-    added = [
-        ox.Triple(d, DCAT.distribution, features), ox.Triple(features, RDF.type, DCAT.Distribution),
-        ox.Triple(features, DCT.title, _lit("OGC API Features 图层（CGCS2000）", "zh-CN")),
-        ox.Triple(features, DCT.title, _lit("OGC API Features layer (CGCS2000)", "en")),
-        ox.Triple(features, DCT.description, _lit(f"{placed} 个要素，可按范围、时间和属性查询", "zh-CN")),
-        ox.Triple(features, DCT.description, _lit(f"{placed} features, queryable by bbox, time "
-                                                  "and properties", "en")),
-        ox.Triple(features, DCAT.accessURL, collection), ox.Triple(features, DCAT.accessService, service),
-        ox.Triple(features, DCAT.mediaType, GEOJSON_MEDIA), ox.Triple(features, DCT.format, GEOJSON_TYPE),
-        ox.Triple(features, DCT.conformsTo, OGC_FEATURES), ox.Triple(features, DCT.conformsTo, PUBLISHED_CRS),
-        ox.Triple(download, DCT.conformsTo, PUBLISHED_CRS), ox.Triple(d, DCT.conformsTo, PUBLISHED_CRS),
-        ox.Triple(PUBLISHED_CRS, RDF.type, DCT.Standard),
-        ox.Triple(d, DCAT.distribution, download), ox.Triple(download, RDF.type, DCAT.Distribution),
-        ox.Triple(download, DCT.title, _lit("GeoJSON 图层下载", "zh-CN")),
-        ox.Triple(download, DCT.title, _lit("GeoJSON layer download", "en")),
-        ox.Triple(download, DCT.description, _lit("全部要素，CGCS2000 经纬度（CRS84 轴序）", "zh-CN")),
-        ox.Triple(download, DCT.description, _lit("All features, CGCS2000 longitude/latitude (CRS84 axis order)",
-                                                  "en")),
-        ox.Triple(download, DCAT.accessURL, ox.NamedNode(f"{base}/layers/{dataset_id}.geojson")),
-        ox.Triple(download, DCAT.downloadURL, ox.NamedNode(f"{base}/layers/{dataset_id}.geojson")),
-        ox.Triple(download, DCAT.mediaType, GEOJSON_MEDIA), ox.Triple(download, DCT.format, GEOJSON_TYPE),
-        ox.Triple(service, RDF.type, DCAT.DataService),
-        ox.Triple(service, DCT.title, _lit("武汉市开放数据 OGC API Features 服务", "zh-CN")),
-        ox.Triple(service, DCT.title, _lit("Wuhan open data OGC API Features service", "en")),
-        ox.Triple(service, DCAT.endpointURL, ox.NamedNode(f"{base}/ogc")),
-        ox.Triple(service, DCAT.endpointDescription, ox.NamedNode(f"{base}/ogc/openapi")),
-        ox.Triple(service, DCAT.servesDataset, d), ox.Triple(service, DCT.conformsTo, OGC_FEATURES),
-        ox.Triple(OGC_FEATURES, RDF.type, DCT.Standard),
-        ox.Triple(GEOJSON_TYPE, RDF.type, DCT.MediaTypeOrExtent), ox.Triple(GEOJSON_MEDIA, RDF.type, DCT.MediaType),
-        *_extent(d, extent_node, extent),
-    ]
-    if licence is not None:
-        added += [ox.Triple(features, DCT.license, licence), ox.Triple(download, DCT.license, licence),
-                  ox.Triple(service, DCT.license, licence)]
-    return kept + [t for t in added if t not in set(kept)]
-
-
-def _extent(d: ox.NamedNode, node: ox.NamedNode, extent) -> list[ox.Triple]:
-    """The layer's extent: CGCS2000 WKT (lat lon) and its GeoJSON twin (ontology.extent), node is d#extent."""
-    w, s, e, n = extent
-    if e - w < 1e-6 or n - s < 1e-6:  # a single point: a box of about 10 m around it
-        w, e, s, n = w - 5e-5, e + 5e-5, s - 5e-5, n + 5e-5
-    return extent_triples(d, (w, s, e, n), "EPSG:4490", 6)
 
 
 def warm_up() -> None:
