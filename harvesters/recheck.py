@@ -36,34 +36,63 @@ def recheck_data(ctx, src, owned, run, note) -> None:
     for n in range(0, len(run.unchanged), size):
         checked = ctx.publisher.recheck(run.unchanged[n:n + size])
         for uri, found in checked.items():
-            if found.startswith("failed"):
-                run.data_files["failed"] += 1
-                run.errors.append((uri, "data-file", f"the data file could not be checked; the layer stays as "
-                                                     f"it was: {found.removeprefix('failed: ')}"))
-            elif found == "unchanged":
-                run.data_files["unchanged"] += 1
+            _tally(run, uri, found)
         stale = [uri for uri, found in checked.items() if found == "changed"]
         if stale:
             note(f"{len(stale)} data files changed behind unchanged records: publishing their datasets again")
             _republish(ctx, src, stale, owned, run)
+    if run.held_changed:
+        note(f"{len(run.held_changed)} held datasets have a changed data file: publishing them again")
+        _republish(ctx, src, run.held_changed, owned, run, held=True)
 
 
-def _republish(ctx, src, uris: list, owned, run) -> None:
-    """Publish stored datasets again as they are (their data file changed), keeping their metadata hashes."""
+def recheck_held(ctx, uri: str, run) -> bool:
+    """Re-check the data file of a held dataset whose record did not change; True when it changed."""
+    found = ctx.publisher.recheck([uri]).get(uri)
+    if found == "changed":
+        run.held_changed.append(uri)
+        return True
+    if found is not None:
+        _tally(run, uri, found)
+    return False
+
+
+def _tally(run, uri: str, found: str) -> None:
+    if found.startswith("failed"):
+        run.data_files["failed"] += 1
+        run.errors.append((uri, "data-file", f"the data file could not be checked; the layer stays as it was: "
+                                             f"{found.removeprefix('failed: ')}"))
+    elif found == "unchanged":
+        run.data_files["unchanged"] += 1
+
+
+def _republish(ctx, src, uris: list, owned, run, held: bool = False) -> None:
+    """Publish datasets again as they are (their data file changed), keeping their metadata hashes: published
+    ones from the store, held ones from the quarantine (counted there: unchanged or held, until published)."""
     from harvesters.runner import reason  # the runner imports this module
 
     job_node = job_uri(ctx.settings.base_uri, run.job)
     started = started_literal(run.started)
-    graphs = {u: with_provenance(u, ctx.publisher.store.dataset_triples(u), src.name, job_node, started)
-              for u in uris}
-    hashes = {u: owned[u].hash for u in uris if u in owned and owned[u].hash}
+    store = ctx.publisher.store
+    graphs = {}
+    for u in uris:
+        kept = ctx.publisher.quarantine.get(u.rsplit("/", 1)[-1]) if held else None
+        triples = kept.triples if kept is not None else store.dataset_triples(u)
+        if triples:
+            graphs[u] = with_provenance(u, triples, src.name, job_node, started)
+    existed = {u: store.has_dataset(u) for u in graphs}
+    hashes = {u: owned[u].hash for u in graphs if u in owned and owned[u].hash}
     outcome = ctx.publisher.publish(graphs, src.name, profile_of(src), job=run.job, hashes=hashes)
     count_reads(run, outcome.data_files)
+    if held:  # not counted yet (recheck_held): those with nothing left to publish stay held
+        run.counts["held"] += len(uris) - len(graphs)
     for uri in outcome.published:
-        run.counts["unchanged"] -= 1
-        run.counts["updated"] += 1
+        run.counts["updated" if existed[uri] else "new"] += 1
+        if not held:  # counted unchanged by the runner; published again now
+            run.counts["unchanged"] -= 1
     for uri, report in outcome.held.items():
-        run.counts["unchanged"] -= 1
+        if not held:
+            run.counts["unchanged"] -= 1
         run.counts["held"] += 1
         found = report_to_json(report)
         run.figures.add_held(found)

@@ -18,7 +18,7 @@ from harvesters.figures import Figures
 from harvesters.http import HttpClient
 from harvesters.jobs import JobStore
 from harvesters.pages import map_page, mapped_back
-from harvesters.recheck import count_reads, data_summary, recheck_data
+from harvesters.recheck import count_reads, data_summary, recheck_data, recheck_held
 from mappings import load_mapping
 from publish.gate import report_to_json
 from harvesters.provenance import (DEPARTMENT_ID_SPACE, content_hash, job_uri, started_literal,
@@ -65,6 +65,7 @@ class _Run:
     page_figures: dict = field(default_factory=dict)  # page → its mapping figures (reused when it answers 304)
     page_digests: dict = field(default_factory=dict)  # page → digest of its raw records and how they are mapped
     unchanged: list = field(default_factory=list)     # published datasets whose metadata did not change
+    held_changed: list = field(default_factory=list)  # held datasets whose metadata did not change, but their file
     data_files: Counter = field(default_factory=Counter)  # data files of spatial datasets: re-read, unchanged, failed
 
 
@@ -224,6 +225,8 @@ def _again(ctx, uri: str, entry, run: _Run) -> None:
     if entry is None or entry.state != "held":
         run.counts["unchanged"] += 1
         run.unchanged.append(uri)
+        return
+    if recheck_held(ctx, uri, run):  # its data file changed since it was held: published again after the pages
         return
     run.counts["held"] += 1
     kept = ctx.publisher.quarantine.get(uri.rsplit("/", 1)[-1])

@@ -122,7 +122,7 @@ class DataFileCheck:
 
     def compare(self, row: DataFileRow | None, url: str) -> tuple[bool, Fetched]:
         """Return (unchanged, what was fetched) for the file at url against its row (None: never read)."""
-        known = row if row is not None and row.url == url and row.outcome != "failed" else None
+        known = row if row is not None and row.url == url and row.sha256 else None  # bytes read before
         if self.fetch_if_changed is not None:  # unconditional for a file never read, but with its validators
             fetched = self.fetch_if_changed(url, known.etag if known else None, known.last_modified if known else None)
         else:

@@ -136,17 +136,21 @@ class Layers(Follower):
                              getattr(options.boundary, "name", None), type(options.geocoder).__name__)
         row = self.state.get(uri)
         row = row if row is not None and row.recipe == fingerprint else None
+        fetched = None
         try:
             fetched = self.check.take(uri, url)
             unchanged, fetched = (False, fetched) if fetched is not None else self.check.compare(row, url)
-            if unchanged and (row.outcome == "no-rows" or layer is not None):
+            if unchanged and row.outcome == "read" and layer is not None:  # else read again: its problem is said
                 return self._unchanged(uri, dataset_id, triples, row, fetched, layer)
             if fetched.body is None:  # 304, but the layer is gone: read the file again
                 fetched = Fetched(self.fetch(url), fetched.etag, fetched.last_modified)
             result = self._spatialize(fetched.body, media, url, options)
         except (DataFileError, SandboxError) as exc:
             self.problems[dataset_id] = str(exc)
-            self._note(uri, "failed", _Dropped(DataFileRow(uri, url, None, None, None, fingerprint, "failed")))
+            got = fetched if fetched is not None and fetched.body is not None else Fetched(None)
+            # the bytes that failed to parse are known, so a harvest does not publish the dataset again for them
+            self._note(uri, "failed", _Dropped(DataFileRow(uri, url, got.etag, got.last_modified, got.sha256,
+                                                           fingerprint, "failed")))
             log.info("%s: no layer: %s", dataset_id, exc)
             return triples
         made = DataFileRow(uri, url, fetched.etag, fetched.last_modified, fetched.sha256, fingerprint,
@@ -161,12 +165,9 @@ class Layers(Follower):
         return layer_triples(self.base, uri, dataset_id, triples, result.report.placed, result.extent)
 
     def _unchanged(self, uri: str, dataset_id: str, triples: list[ox.Triple], row: DataFileRow,
-                   fetched: Fetched, layer: LayerInfo | None) -> list[ox.Triple]:
+                   fetched: Fetched, layer: LayerInfo) -> list[ox.Triple]:
         """Keep the layer of an unchanged data file; its description follows the dataset's new titles."""
         kept = replace(row, etag=fetched.etag or row.etag, last_modified=fetched.last_modified or row.last_modified)
-        if layer is None:  # read before, nothing placed: still nothing
-            self._note(uri, "unchanged", _Dropped(kept))
-            return triples
         info = replace(layer, title_zh=_text(triples, uri, DCT.title, "zh"), title_en=_text(triples, uri, DCT.title, "en"))
         self.problems.pop(dataset_id, None)
         self._note(uri, "unchanged", _Kept(info, kept))
@@ -218,8 +219,17 @@ class Layers(Follower):
             return {uri: self._reads.pop(uri) for uri in uris if uri in self._reads}
 
     def held(self, reports, source, hashes, job) -> None:
-        """The gate's held hook (publish/hooks.py): the published layer of a held dataset stays as it was."""
-        self.discard(list(reports))
+        """The gate's held hook (publish/hooks.py): the published layer of a held dataset stays as it was.
+
+        A dataset without a published layer, held for want of one (its file unreadable or placing nothing), keeps
+        its file's row, so that a harvest re-checks the file and publishes the dataset once the file is fixed.
+        """
+        with self._lock:
+            pending = {uri: self._pending.pop(uri, None) for uri in reports}
+        for uri, found in pending.items():
+            if isinstance(found, _Dropped) and found.row is not None and found.row.outcome != "read" \
+                    and self.features.layer(uri.rsplit("/", 1)[-1]) is None:
+                self.state.put(found.row)
 
     def discard(self, uris: Sequence[str]) -> None:
         """Forget the features of datasets the gate held back (their published layer stays as it was)."""

@@ -216,3 +216,32 @@ def test_wodp_load_of_the_same_dataset_hashes_its_local_file(tmp_path, monkeypat
             _gcj_points(b"\n".join(_v1_gbk().splitlines()[:50]) + b"\n"))
     finally:
         platform.close()
+
+
+def test_an_unreadable_file_is_reported_each_time_and_republishes_nothing_until_it_changes(tmp_path):
+    """A spatial record whose file cannot be read has no layer, so no published CRS: held. The same bytes are
+    not read again; once the department fixes the file, the next harvest reads it and publishes the dataset."""
+    files = FileServer()
+    files.files["/broken.csv"] = b'{"not": "a table'  # a broken JSON file behind a .csv URL
+    (tmp_path / "d017.json").write_text(json.dumps([_record(f"{files.url}/broken.csv", 资源代码="420100-D017-09105")],
+                                                   ensure_ascii=False), encoding="utf-8")
+    platform = _platform(tmp_path, [{"name": "d017-file", "kind": "inventory", "path": "d017.json",
+                                     "jurisdiction": "420100"}])
+    try:
+        first = platform.harvesting.run("d017-file")
+        assert (first["new"], first["held"], first["data_files"]["failed"]) == (0, 1, 1), first["message"]
+        uri = platform.harvesting.jobs.entries("d017-file").popitem()[0]
+        dataset_id = uri.rsplit("/", 1)[-1]
+        assert "malformed JSON" in platform.layers.problems[dataset_id]
+        again = platform.harvesting.run("d017-file")  # the same bytes: a 304, nothing published
+        assert (again["new"], again["held"], again["data_files"]) == (0, 1, {"re-read": 0, "unchanged": 1,
+                                                                              "failed": 0})
+        assert files.gets[-1] == ("/broken.csv", 304)
+        files.files["/broken.csv"] = _v1_gbk()  # fixed: read, the layer made, the dataset published
+        fixed = platform.harvesting.run("d017-file")
+        assert (fixed["new"], fixed["held"], fixed["data_files"]["re-read"]) == (1, 0, 1), fixed["message"]
+        assert platform.features.layer(dataset_id).count == 215
+        assert platform.quarantine.get(dataset_id) is None
+    finally:
+        platform.close()
+        files.close()
