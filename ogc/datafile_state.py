@@ -3,9 +3,10 @@
 For every spatial dataset the gate read a data file for, ``DataFileState`` keeps what identifies the file's
 content: its URL, the server's ``ETag`` and ``Last-Modified`` and a sha256 of the bytes, with a fingerprint of
 how it was read (media type, declared source system, settings: ``recipe``) and what the reading gave
-(``outcome``: ``read``, ``no-rows``, ``failed``). Rows are written only once the dataset is really published
+(``outcome``: ``read``, ``no-rows``, ``failed``). Rows are written once the dataset is really published
 (``ogc.layers.Layers.follow``), so a dataset held back by validation never leaves a row that speaks for a layer
-it does not have.
+it does not have; a held dataset without a published layer keeps the row of a file that gave none (``no-rows``,
+``failed``), so that a harvest finds out when that file is fixed.
 
 ``DataFileCheck`` compares a file with its row: a conditional GET (``If-None-Match`` / ``If-Modified-Since``)
 for http(s) URLs, the bytes' sha256 for the others (``file:`` URLs inside ``spatial.data_dir``, the demo's
