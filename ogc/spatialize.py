@@ -158,11 +158,19 @@ def _projected(options: SpatializeOptions) -> Projected | None:
     return projected_crs(name) if name and parse_crs(name) is None else None
 
 
+def _member_projected(doc: Mapping[str, Any]) -> Projected | None:
+    """Return the projected system a GeoJSON ``crs`` member names (GDAL: ``urn:ogc:def:crs:EPSG::4547``)."""
+    member = doc.get("crs")
+    name = (member.get("properties") or {}).get("name") if isinstance(member, dict) else member
+    return projected_crs(name) if isinstance(name, str) else None
+
+
 def _system(name: str | None) -> Crs | Projected | None:
     return parse_crs(name) or projected_crs(name)
 
 
-def _choose_crs(plan: _Plan, options: SpatializeOptions, named: Crs | None, inside: Crs | None = None) -> None:
+def _choose_crs(plan: _Plan, options: SpatializeOptions, named: Crs | None,
+                inside: Crs | Projected | None = None) -> None:
     """Take the declared source system, else what the data says, else the settings' default, else assume WGS84."""
     declared, default = _system(options.crs), _system(options.default_crs)
     if options.crs and declared is None:
@@ -346,7 +354,7 @@ def spatialize_geojson(doc: Mapping[str, Any], options: SpatializeOptions = Spat
     else:
         items = [{"type": "Feature", "properties": {}, "geometry": dict(doc)}]
     plan = _Plan()
-    _choose_crs(plan, options, None, geojson_crs(dict(doc)))
+    _choose_crs(plan, options, None, geojson_crs(dict(doc)) or _member_projected(doc))
     sample = [p for f in items[:50] for p in list(iter_positions((f.get("geometry") or {}).get("coordinates")))[:5]]
     plan.order = options.order if options.order in ("lonlat", "latlon") else detect_order(sample, options.extent)
     swap = plan.order == "latlon"

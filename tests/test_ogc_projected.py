@@ -113,6 +113,10 @@ def test_geojson_in_a_projected_system():
     result = spatialize(doc, SpatializeOptions(crs="http://www.opengis.net/def/crs/EPSG/0/4547"))
     assert (result.report.placed, result.report.unresolved) == (1, 1)  # (easting, northing), as GDAL writes
     assert haversine_m(*result.features[0]["geometry"]["coordinates"], *PLACES["黄鹤楼"]) < 0.01
+    assert "outside its area of use" in result.report.unresolved_rows[0].reason
+    # undeclared, but the file's legacy crs member names it (as GDAL writes it)
+    named = spatialize({**doc, "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::4547"}}})
+    assert (named.report.placed, named.report.source_crs, named.report.crs_source) == (1, "EPSG:4547", "geojson")
 
 
 def test_a_pushed_record_declaring_epsg_4547_gets_its_layer(tmp_path):
