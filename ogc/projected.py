@@ -105,6 +105,28 @@ def projected_crs(name: Any) -> Projected | None:
     return _projected(code) if code is not None else None
 
 
+def source_system(name: Any):
+    """Return the system a declared source name gives: a geographic ``ogc.coords.Crs``, a ``Projected``, or None."""
+    from ogc.coords import parse_crs
+
+    return parse_crs(name) or projected_crs(name)
+
+
+def declared_projection(crs: str | None, default_crs: str | None) -> Projected | None:
+    """Return the projected system data are declared in (else the settings' default names), or None."""
+    from ogc.coords import parse_crs
+
+    name = crs or default_crs
+    return projected_crs(name) if name and parse_crs(name) is None else None
+
+
+def member_projection(doc: Mapping[str, Any]) -> Projected | None:
+    """Return the projected system a GeoJSON ``crs`` member names (GDAL: ``urn:ogc:def:crs:EPSG::4547``)."""
+    member = doc.get("crs")
+    name = (member.get("properties") or {}).get("name") if isinstance(member, dict) else member
+    return projected_crs(name) if isinstance(name, str) else None
+
+
 @functools.lru_cache(maxsize=64)
 def _inverse(code: int):
     """(easting, northing) → (lon, lat) on the CRS's own datum (CGCS2000 = WGS84 here), built once per code."""

@@ -18,10 +18,10 @@ from ogc import columns
 from ogc.boundary import Boundary, Extent, geometry_extent, geojson_crs, iter_positions, map_coordinates
 from ogc.columns import PAIR, parse_number
 from ogc.coords import (WUHAN_EXTENT, Crs, crs_from_column_names, detect_order, in_extent, out_of_china,
-                        parse_crs, to_cgcs2000)
+                        to_cgcs2000)
 from ogc.geocode import Geocoder, place_address
 from ogc.geometry import check_geometry
-from ogc.projected import Projected, axis_columns, projected_crs
+from ogc.projected import Projected, axis_columns, declared_projection, member_projection, source_system
 
 PLACEMENT, PRECISION = "wodp_placement", "wodp_precision"  # added to each feature's properties
 
@@ -128,7 +128,7 @@ def _find_columns(names: list[str], options: SpatializeOptions, sample: list[Map
     plan = _Plan(options.lon_column, options.lat_column, options.coord_column, options.address_column)
     if options.lon_column or options.coord_column:
         plan.notes.append("coordinate columns given by the mapping or settings")
-    projected = _projected(options)
+    projected = declared_projection(options.crs, options.default_crs)
     if projected and not (plan.lon or plan.pair):  # metres: columns by the CRS's axes, never by Wuhan's degrees
         plan.lon, plan.lat, how = axis_columns(names, projected, sample)
         if plan.lon:
@@ -152,27 +152,10 @@ def _find_columns(names: list[str], options: SpatializeOptions, sample: list[Map
     return plan
 
 
-def _projected(options: SpatializeOptions) -> Projected | None:
-    """Return the projected system the data are declared in (else the settings' default), or None."""
-    name = options.crs or options.default_crs
-    return projected_crs(name) if name and parse_crs(name) is None else None
-
-
-def _member_projected(doc: Mapping[str, Any]) -> Projected | None:
-    """Return the projected system a GeoJSON ``crs`` member names (GDAL: ``urn:ogc:def:crs:EPSG::4547``)."""
-    member = doc.get("crs")
-    name = (member.get("properties") or {}).get("name") if isinstance(member, dict) else member
-    return projected_crs(name) if isinstance(name, str) else None
-
-
-def _system(name: str | None) -> Crs | Projected | None:
-    return parse_crs(name) or projected_crs(name)
-
-
 def _choose_crs(plan: _Plan, options: SpatializeOptions, named: Crs | None,
                 inside: Crs | Projected | None = None) -> None:
     """Take the declared source system, else what the data says, else the settings' default, else assume WGS84."""
-    declared, default = _system(options.crs), _system(options.default_crs)
+    declared, default = source_system(options.crs), source_system(options.default_crs)
     if options.crs and declared is None:
         raise UnknownCrsError(f"source coordinate system {options.crs!r} is not one we convert "
                               "(WGS84, CGCS2000, GCJ-02, BD-09, or a projected EPSG code on CGCS2000 or WGS84 "
@@ -354,7 +337,7 @@ def spatialize_geojson(doc: Mapping[str, Any], options: SpatializeOptions = Spat
     else:
         items = [{"type": "Feature", "properties": {}, "geometry": dict(doc)}]
     plan = _Plan()
-    _choose_crs(plan, options, None, geojson_crs(dict(doc)) or _member_projected(doc))
+    _choose_crs(plan, options, None, geojson_crs(dict(doc)) or member_projection(doc))
     sample = [p for f in items[:50] for p in list(iter_positions((f.get("geometry") or {}).get("coordinates")))[:5]]
     plan.order = options.order if options.order in ("lonlat", "latlon") else detect_order(sample, options.extent)
     swap = plan.order == "latlon"
