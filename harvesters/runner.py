@@ -18,6 +18,7 @@ from harvesters.figures import Figures
 from harvesters.http import HttpClient
 from harvesters.jobs import JobStore
 from harvesters.pages import map_page, mapped_back
+from harvesters.recheck import count_reads, data_summary, recheck_data, recheck_held
 from mappings import load_mapping
 from publish.gate import report_to_json
 from harvesters.provenance import (DEPARTMENT_ID_SPACE, content_hash, job_uri, started_literal,
@@ -63,6 +64,9 @@ class _Run:
     figures: Figures = field(default_factory=Figures)
     page_figures: dict = field(default_factory=dict)  # page → its mapping figures (reused when it answers 304)
     page_digests: dict = field(default_factory=dict)  # page → digest of its raw records and how they are mapped
+    unchanged: list = field(default_factory=list)     # published datasets whose metadata did not change
+    held_changed: list = field(default_factory=list)  # held datasets whose metadata did not change, but their file
+    data_files: Counter = field(default_factory=Counter)  # data files of spatial datasets: re-read, unchanged, failed
 
 
 class NoDatasetError(HarvestError):
@@ -99,7 +103,7 @@ def run_harvest(name: str, ctx: HarvestContext, trigger: str = "manual") -> dict
         run.figures.add_problems(result.mapped)
         run.counts["fetch_problems"] = len(result.problems)
         _process(ctx, src, harvester, result, previous, run, note)
-        status, message = "succeeded", _summary(run.counts, run.figures, http.conditional_hits)
+        status, message = "succeeded", _summary(run.counts, run.figures, http.conditional_hits) + data_summary(run)
     except WodpError as exc:
         text = exc.message + _limit_named(exc)
         message = f"{type(exc).__name__}: {text}; nothing published from {name} was changed by fetching" \
@@ -112,7 +116,8 @@ def run_harvest(name: str, ctx: HarvestContext, trigger: str = "manual") -> dict
     finally:
         http.close()
         ctx.jobs.errors(run.job, run.errors)
-        figures = {**run.figures.as_json(), "fetch_problems": run.counts.pop("fetch_problems", 0)}
+        figures = {**run.figures.as_json(), "fetch_problems": run.counts.pop("fetch_problems", 0),
+                   "data_files": {k: run.data_files.get(k, 0) for k in ("re-read", "unchanged", "failed")}}
         ctx.jobs.finish(run.job, status, dict(run.counts), message, figures)
     report = ctx.jobs.report(run.job)
     report["conditional_hits"] = http.conditional_hits
@@ -162,11 +167,13 @@ def _process(ctx: HarvestContext, src, harvester, result: FetchResult, previous:
     for page in kept:
         _kept_page(ctx, page, previous, owned, run)
     if result.not_modified:
-        note("the source answered 304 Not Modified: nothing to do")
+        note("the source answered 304 Not Modified: nothing to map")
+        recheck_data(ctx, src, owned, run, note)
         return
     _check_found(src, result, owned, note, ctx.settings.home)
     changed, hashes = _changed_graphs(ctx, src, harvester, result, owned, run, previous)
     _publish(ctx, src, harvester, changed, hashes, owned, run, note)
+    recheck_data(ctx, src, owned, run, note)
     if result.complete:
         _withdraw_gone(ctx, src, owned, run, note)
     ctx.jobs.save_state(src.name, _state(result, run))
@@ -217,15 +224,19 @@ def _again(ctx, uri: str, entry, run: _Run) -> None:
     """Count a dataset whose content did not change: held again if validation held it, else unchanged."""
     if entry is None or entry.state != "held":
         run.counts["unchanged"] += 1
+        run.unchanged.append(uri)
+        return
+    if recheck_held(ctx, uri, run):  # its data file changed since it was held: published again after the pages
         return
     run.counts["held"] += 1
     kept = ctx.publisher.quarantine.get(uri.rsplit("/", 1)[-1])
     report = kept.report if kept is not None else {"reason": "held back; its report is no longer kept"}
     run.figures.add_held(report)
-    run.errors.append((uri, "validation", "still held (unchanged since it was held): " + _reason(report)))
+    run.errors.append((uri, "validation", "still held (unchanged since it was held): " + reason(report)))
 
 
-def _reason(report: Mapping) -> str:
+def reason(report: Mapping) -> str:
+    """Say why a dataset is held: its first violation, or the reason kept with it."""
     first = next((f for f in report.get("findings", ()) if f.get("severity") == "Violation"), None)
     if first is None:
         return report.get("reason") or "held back"
@@ -353,13 +364,14 @@ def _publish(ctx, src, harvester, changed: dict, hashes: dict, owned, run: _Run,
     for n in range(0, len(uris), size):
         batch = {u: with_provenance(u, changed[u], src.name, job_node, started) for u in uris[n:n + size]}
         outcome = ctx.publisher.publish(batch, src.name, profile, job=run.job, hashes=hashes)
+        count_reads(run, outcome.data_files)
         for uri in outcome.published:
             run.counts["updated" if uri in owned and owned[uri].state != "withdrawn" else "new"] += 1
         for uri, report in outcome.held.items():
             run.counts["held"] += 1
             found = report_to_json(report)
             run.figures.add_held(found)
-            run.errors.append((uri, "validation", "held: " + _reason(found)))
+            run.errors.append((uri, "validation", "held: " + reason(found)))
         for uri, report in outcome.warned.items():
             run.figures.add_warned(uri, report_to_json(report))
         run.counts["superseded"] += len(outcome.superseded)
@@ -371,3 +383,4 @@ def record_source(kind: str, name: str, channel: str | None) -> str:
     """Return the id space of a source's records: department channels share one, others use their name."""
     return DEPARTMENT_ID_SPACE if (channel or {"inventory": "file", "cloud": "cloud"}.get(kind)) in (
         "push", "cloud", "file") else name
+

@@ -50,6 +50,13 @@ def parse_crs(name: str | None) -> Crs | None:
     return Crs(system) if system else None
 
 
+def convertible(name: str | None) -> bool:
+    """Tell whether a declared source system is one we convert (a geographic one above, or a projected EPSG code)."""
+    from ogc.projected import projected_crs
+
+    return parse_crs(name) is not None or projected_crs(name) is not None
+
+
 def crs_iri(crs: Crs) -> str:
     """Return a system's IRI (EPSG's for WGS84 and CGCS2000, ours for GCJ-02 and BD-09)."""
     return IRIS[crs.value]

@@ -172,10 +172,22 @@ class _Dialect(csv.excel):
 
 def http_fetch(url: str, *, timeout_s: float = 30.0, max_bytes: int = 100 * 1024 * 1024) -> bytes:
     """GET a data file with a time and size limit."""
+    return http_fetch_if_changed(url, None, None, timeout_s=timeout_s, max_bytes=max_bytes).body
+
+
+def http_fetch_if_changed(url: str, etag: str | None, last_modified: str | None, *, timeout_s: float = 30.0,
+                          max_bytes: int = 100 * 1024 * 1024):
+    """GET a data file, conditionally when validators are known: a ``Fetched`` whose body is None on a 304."""
     import httpx
 
+    from ogc.datafile_state import Fetched
+
+    headers = {k: v for k, v in (("If-None-Match", etag), ("If-Modified-Since", last_modified)) if v}
     try:
-        with httpx.stream("GET", url, timeout=timeout_s, follow_redirects=True) as response:
+        with httpx.stream("GET", url, timeout=timeout_s, follow_redirects=True, headers=headers) as response:
+            validators = response.headers.get("ETag"), response.headers.get("Last-Modified")
+            if response.status_code == 304 and headers:
+                return Fetched(None, *validators)
             if response.status_code != 200:
                 raise DataFileError(f"{url}: the server answered {response.status_code}")
             chunks, size = [], 0
@@ -184,7 +196,7 @@ def http_fetch(url: str, *, timeout_s: float = 30.0, max_bytes: int = 100 * 1024
                 if size > max_bytes:
                     raise DataFileError(f"{url}: larger than {max_bytes} bytes")
                 chunks.append(chunk)
-            return b"".join(chunks)
+            return Fetched(b"".join(chunks), *validators)
     except httpx.HTTPError as exc:
         raise DataFileError(f"{url}: cannot be read ({type(exc).__name__})") from None
 

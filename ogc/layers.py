@@ -12,6 +12,11 @@ distribution. Data that cannot be read (too large, unreachable, no coordinates a
 published without a layer, with the reason in ``Layers.problems``. In a running server the file is parsed and
 spatialized in a sandbox worker (``isolate``: core.sandbox, under its memory and time limits).
 
+Each data file is known by its content (``ogc.datafile_state``: ETag, Last-Modified, sha256, and how it was
+read): a publication whose file did not change keeps the layer as it is, without reading the file again, and
+``recheck`` (a gate hook a harvest calls for its unchanged datasets) finds the files that changed behind
+unchanged records.
+
 The data file's coordinates are read in the *source* system the dataset declares with ``wodp:sourceCRS`` (on the
 distribution read, else on the dataset), else what the file says, else ``spatial.source_crs``, else WGS84 flagged
 as assumed in the report. ``dct:conformsTo`` is the CRS we publish (EPSG:4490, added to the layer's
@@ -20,6 +25,7 @@ distributions and the dataset) and is never read as the source (docs/spatializat
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from dataclasses import dataclass, replace
@@ -28,32 +34,46 @@ from typing import Any, Callable, Sequence
 import pyoxigraph as ox
 
 from core.sandbox import SandboxError
-from ogc.coords import parse_crs
+from ogc.coords import convertible
+from ogc.datafile_state import DataFileCheck, DataFileRow, DataFileState, Fetched, FetchIfChanged, recipe
 from ogc.datafiles import DataFileError, parse_data
 from ogc.features import FeatureStore, LayerInfo
 from ogc.spatialize import SpatializationResult, SpatializeOptions, UnknownCrsError, spatialize
-from ontology.extent import GEOJSON_SUFFIX, extent_triples
-from ontology.namespaces import CRS_4490 as PUBLISHED_CRS, DCAT, DCT, RDF, WODP
+from ogc.layer_graph import GEOJSON_MEDIA, layer_triples
+from ontology.namespaces import DCAT, DCT, WODP
 from sparql.followers import Follower
 
 log = logging.getLogger(__name__)
 
-OGC_FEATURES = ox.NamedNode("http://www.opengis.net/doc/IS/ogcapi-features-1/1.0")
-GEOJSON_TYPE = ox.NamedNode("http://publications.europa.eu/resource/authority/file-type/GEOJSON")
-GEOJSON_MEDIA = ox.NamedNode("https://www.iana.org/assignments/media-types/application/geo+json")
 _PREFERENCE = ("text/csv", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                "application/json", "application/geo+json")
 Fetch = Callable[[str], bytes]  # URL -> the file's bytes (raises DataFileError)
 Isolate = Callable[..., Any]  # core.sandbox.Sandbox.run: (function, *args, what=, background=) -> its result
-_DROP = object()  # pending marker: the dataset was published without a layer; drop the old one
 
 
 @dataclass(frozen=True)
 class Spatialized:
-    """A dataset's features waiting for its publication, with its layer description."""
+    """A dataset's features waiting for its publication, with its layer description and its file's row."""
 
     info: LayerInfo
     features: tuple[dict[str, Any], ...]
+    row: DataFileRow | None = None
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """The data file did not change: the layer's features stay; only its description follows the dataset."""
+
+    info: LayerInfo
+    row: DataFileRow
+
+
+@dataclass(frozen=True)
+class _Dropped:
+    """The dataset is published without a layer: drop the old one (and keep or forget its file's row)."""
+
+    row: DataFileRow | None = None
+    forget: bool = False
 
 
 class Layers(Follower):
@@ -61,50 +81,155 @@ class Layers(Follower):
 
     def __init__(self, features: FeatureStore, base_uri: str, fetch: Fetch, *,
                  options: SpatializeOptions = SpatializeOptions(), max_rows: int = 200_000,
-                 isolate: Isolate | None = None, limits=None) -> None:
-        if options.default_crs and parse_crs(options.default_crs) is None:
+                 isolate: Isolate | None = None, limits=None, fetch_if_changed: FetchIfChanged | None = None,
+                 state: DataFileState | None = None) -> None:
+        if options.default_crs and not convertible(options.default_crs):
             raise UnknownCrsError(f"spatial.source_crs {options.default_crs!r} is not one we convert "
-                                  "(WGS84, CGCS2000, GCJ-02, BD-09, or their IRIs)")
+                                  "(WGS84, CGCS2000, GCJ-02, BD-09, a projected EPSG code, or their IRIs)")
         self.features = features
         self.base = base_uri.rstrip("/")
-        self.fetch = fetch
+        self.check = DataFileCheck(fetch, fetch_if_changed)  # is a data file the one last read?
+        self.state = state or DataFileState()  # per dataset: what identifies its data file's content
         self.options = options
         self.max_rows = max_rows
         self.isolate = isolate  # runs the parsing and spatialization of a data file in a sandbox worker
         self.limits = limits  # settings input_limits (None: their defaults), for reading data files
         self.problems: dict[str, str] = {}  # dataset id -> why it has no layer
         self.listeners: list[Callable[[str, LayerInfo | None], None]] = []  # told of every layer put or dropped
-        self._pending: dict[str, Any] = {}  # dataset URI -> Spatialized, or _DROP
+        self._pending: dict[str, Any] = {}  # dataset URI -> Spatialized, _Kept or _Dropped
+        self._reads: dict[str, str] = {}  # dataset URI -> "re-read", "unchanged" or "failed" (its last enrich)
         self._lock = threading.Lock()
+
+    @property
+    def fetch(self) -> Fetch:
+        """The function reading a data file's bytes."""
+        return self.check.fetch
+
+    @fetch.setter
+    def fetch(self, fetch: Fetch) -> None:
+        """Read data files with another function from now on (unconditionally: changes are found by sha256)."""
+        self.check = DataFileCheck(fetch)
 
     # -- at the gate ---------------------------------------------------------------------------------------
     def enrich(self, uri: str, triples: Sequence[ox.Triple]) -> list[ox.Triple]:
-        """Spatialize a spatial dataset; return its graph with the layer's distributions, service and extent."""
+        """Spatialize a spatial dataset; return its graph with the layer's distributions, service and extent.
+
+        A data file whose content is the one last read (same recipe, a 304 or the same sha256) is not read
+        again: the layer stays as it is, and the graph gets the same layer triples as before.
+        """
         triples = list(triples)
         dataset_id = uri.rsplit("/", 1)[-1]
-        if self.features.layer(dataset_id) is not None:  # unless this version brings a layer, drop the old one
-            with self._lock:
-                self._pending[uri] = _DROP
+        layer = self.features.layer(dataset_id)
+        if layer is not None:  # unless this version brings a layer, drop the old one
+            self._put_pending(uri, _Dropped())
         if not is_spatial(uri, triples):
+            if layer is not None or self.state.get(uri) is not None:  # no longer spatial: forget its file too
+                self._put_pending(uri, _Dropped(forget=True))
             return triples
+        url, media, dist = data_distribution(uri, triples)
+        if url is None:
+            self.problems[dataset_id] = "no CSV, XLSX, JSON or GeoJSON distribution to read"
+            self._put_pending(uri, _Dropped(forget=True))
+            return triples
+        options = self._options(uri, triples, dist)
+        fingerprint = recipe(url, media, options.crs, options.crs_origin, options.default_crs, self.max_rows,
+                             getattr(options.boundary, "name", None), type(options.geocoder).__name__)
+        row = self.state.get(uri)
+        row = row if row is not None and row.recipe == fingerprint else None
+        fetched = None
         try:
-            result = self._spatialize(uri, triples)
+            fetched = self.check.take(uri, url)
+            unchanged, fetched = (False, fetched) if fetched is not None else self.check.compare(row, url)
+            if unchanged and row.outcome == "read" and layer is not None:  # else read again: its problem is said
+                return self._unchanged(uri, dataset_id, triples, row, fetched, layer)
+            if fetched.body is None:  # 304, but the layer is gone: read the file again
+                fetched = Fetched(self.fetch(url), fetched.etag, fetched.last_modified)
+            result = self._spatialize(fetched.body, media, url, options)
         except (DataFileError, SandboxError) as exc:
             self.problems[dataset_id] = str(exc)
+            got = fetched if fetched is not None and fetched.body is not None else Fetched(None)
+            # the bytes that failed to parse are known, so a harvest does not publish the dataset again for them
+            self._note(uri, "failed", _Dropped(DataFileRow(uri, url, got.etag, got.last_modified, got.sha256,
+                                                           fingerprint, "failed")))
             log.info("%s: no layer: %s", dataset_id, exc)
             return triples
+        made = DataFileRow(uri, url, fetched.etag, fetched.last_modified, fetched.sha256, fingerprint,
+                           "read" if result.features else "no-rows", len(result.features),
+                           json.dumps(result.extent) if result.extent else None)
         if not result.features:
             self.problems[dataset_id] = f"no row could be placed ({result.report.unresolved} unresolved)"
+            self._note(uri, "re-read", _Dropped(made))
             return triples
         self.problems.pop(dataset_id, None)
-        info = _layer_info(dataset_id, uri, triples, result)
+        self._note(uri, "re-read", Spatialized(_layer_info(dataset_id, uri, triples, result), result.features, made))
+        return layer_triples(self.base, uri, dataset_id, triples, result.report.placed, result.extent)
+
+    def _unchanged(self, uri: str, dataset_id: str, triples: list[ox.Triple], row: DataFileRow,
+                   fetched: Fetched, layer: LayerInfo) -> list[ox.Triple]:
+        """Keep the layer of an unchanged data file; its description follows the dataset's new titles."""
+        kept = replace(row, etag=fetched.etag or row.etag, last_modified=fetched.last_modified or row.last_modified)
+        info = replace(layer, title_zh=_text(triples, uri, DCT.title, "zh"), title_en=_text(triples, uri, DCT.title, "en"))
+        self.problems.pop(dataset_id, None)
+        self._note(uri, "unchanged", _Kept(info, kept))
+        extent = tuple(json.loads(row.extent)) if row.extent else layer.bbox
+        return layer_triples(self.base, uri, dataset_id, triples, row.placed or layer.count, extent)
+
+    def _options(self, uri: str, triples: Sequence[ox.Triple], dist) -> SpatializeOptions:
+        declared, origin = source_crs(uri, triples, dist)
+        return replace(self.options, crs=declared, crs_origin=origin) if declared else self.options
+
+    def _put_pending(self, uri: str, pending) -> None:
         with self._lock:
-            self._pending[uri] = Spatialized(info, result.features)
-        return layer_triples(self.base, uri, dataset_id, triples, result)
+            self._pending[uri] = pending
+
+    def _note(self, uri: str, read: str, pending) -> None:
+        with self._lock:
+            self._pending[uri] = pending
+            self._reads[uri] = read
+
+    def recheck(self, uris: Sequence[str]) -> dict[str, str]:
+        """The gate's recheck hook: of published datasets whose metadata did not change, compare each data file
+        read before with what identifies its content; return per dataset "changed", "unchanged" or "failed: …".
+
+        The body of a changed file is kept for the publication that follows, which reads it (once).
+        """
+        out: dict[str, str] = {}
+        for uri, row in self.state.get_many(uris).items():
+            try:
+                unchanged, fetched = self.check.compare(row, row.url)
+            except DataFileError as exc:
+                out[uri] = f"failed: {exc.message}"
+                continue
+            layer_there = row.outcome != "read" or self.features.layer(uri.rsplit("/", 1)[-1]) is not None
+            if unchanged and layer_there:
+                if (fetched.etag, fetched.last_modified) != (row.etag, row.last_modified):
+                    self.state.put(replace(row, etag=fetched.etag, last_modified=fetched.last_modified))
+                out[uri] = "unchanged"
+                continue
+            if fetched.body is not None:
+                self.check.keep(uri, row.url, fetched)
+            out[uri] = "changed"
+        return out
+
+    def reads(self, uris: Sequence[str]) -> dict[str, str]:
+        """The gate's reads hook: how the data file of each dataset just enriched was read ("re-read",
+        "unchanged", "failed"); a body kept by recheck and not used is forgotten."""
+        self.check.forget(uris)
+        with self._lock:
+            return {uri: self._reads.pop(uri) for uri in uris if uri in self._reads}
 
     def held(self, reports, source, hashes, job) -> None:
-        """The gate's held hook (publish/hooks.py): the published layer of a held dataset stays as it was."""
-        self.discard(list(reports))
+        """The gate's held hook (publish/hooks.py): the published layer of a held dataset stays as it was.
+
+        A dataset without a published layer, held for want of one (its file unreadable or placing nothing), keeps
+        its file's row, so that a harvest re-checks the file and publishes the dataset once the file is fixed.
+        """
+        with self._lock:
+            pending = {uri: self._pending.pop(uri, None) for uri in reports}
+        for uri, found in pending.items():
+            if isinstance(found, _Dropped) and found.row is not None and found.row.outcome != "read" \
+                    and self.features.layer(uri.rsplit("/", 1)[-1]) is None:
+                self.state.put(found.row)
 
     def discard(self, uris: Sequence[str]) -> None:
         """Forget the features of datasets the gate held back (their published layer stays as it was)."""
@@ -112,15 +237,8 @@ class Layers(Follower):
             for uri in uris:
                 self._pending.pop(uri, None)
 
-    def _spatialize(self, uri: str, triples: Sequence[ox.Triple]) -> SpatializationResult:
-        url, media, dist = data_distribution(uri, triples)
-        if url is None:
-            raise DataFileError("no CSV, XLSX, JSON or GeoJSON distribution to read")
-        raw = self.fetch(url)
-        options = self.options
-        declared, origin = source_crs(uri, triples, dist)
-        if declared:
-            options = replace(options, crs=declared, crs_origin=origin)
+    def _spatialize(self, raw: bytes, media: str | None, url: str, options: SpatializeOptions
+                    ) -> SpatializationResult:
         if self.isolate is None:
             return spatialize_file_data(raw, media, url, self.max_rows, options, self.limits)
         return self.isolate(spatialize_file_data, raw, media, url, self.max_rows, options, self.limits,
@@ -132,22 +250,39 @@ class Layers(Follower):
         for uri in event.put:
             with self._lock:
                 pending = self._pending.pop(uri, None)
-            if pending is None:
-                continue
-            if pending is _DROP:
-                if self.features.drop_layer(uri.rsplit("/", 1)[-1]):
-                    self._tell(uri.rsplit("/", 1)[-1], None)
-                continue
-            modified = store.record_modified(uri)
-            info = replace(pending.info, modified=modified)
-            stored = self.features.put_layer(info, pending.features)
-            self._tell(info.id, stored)
+            if pending is not None:
+                self._apply(store, uri, pending)
         for uri in event.removed:
             layer_id = uri.rsplit("/", 1)[-1]
+            self.state.drop(uri)
             if self.features.drop_layer(layer_id):
                 self._tell(layer_id, None)
         if event.reset:
             self.reconcile(store)
+
+    def _apply(self, store, uri: str, pending) -> None:
+        """Make the layer of a dataset just published what its publication brought."""
+        layer_id = uri.rsplit("/", 1)[-1]
+        if isinstance(pending, _Dropped):
+            if pending.forget:
+                self.state.drop(uri)
+            elif pending.row is not None:
+                self.state.put(pending.row)
+            if self.features.drop_layer(layer_id):
+                self._tell(layer_id, None)
+            return
+        modified = store.record_modified(uri)
+        if isinstance(pending, _Kept):  # the features stay; the description follows (no features written)
+            self.state.put(pending.row)
+            info = replace(pending.info, modified=modified)
+            current = self.features.layer(layer_id)
+            if current is not None and info != current and hasattr(self.features, "upsert_features"):
+                self._tell(layer_id, self.features.upsert_features(layer_id, [], info))
+            return
+        stored = self.features.put_layer(replace(pending.info, modified=modified), pending.features)
+        if pending.row is not None:
+            self.state.put(pending.row)
+        self._tell(layer_id, stored)
 
     def repair(self, store, put, created, removed) -> None:
         """Make the layers of datasets that differ from the store again from their stored graphs (start-up)."""
@@ -261,68 +396,6 @@ def _layer_info(dataset_id: str, uri: str, triples: Sequence[ox.Triple], result:
                      bbox=result.extent, geometry_type=kinds.pop() if len(kinds) == 1 else "Geometry",
                      fields=fields, datetime_field=date_field, kind="feature",
                      report=result.report.to_dict())
-
-
-def _lit(text: str, lang: str) -> ox.Literal:
-    return ox.Literal(text, language=lang)
-
-
-def layer_triples(base: str, uri: str, dataset_id: str, triples: Sequence[ox.Triple],
-                  result: SpatializationResult) -> list[ox.Triple]:
-    """Add the layer's distributions, its data service and its extent to a dataset graph."""
-    d = ox.NamedNode(uri)
-    extent_node = ox.NamedNode(f"{uri}#extent")
-    ours = {ox.NamedNode(f"{uri}#{n}") for n in ("ogc-features", "geojson-layer", "ogc-service",
-                                                  "extent" + GEOJSON_SUFFIX)} | {extent_node}
-    kept = [t for t in triples if t.subject not in ours and t.object not in ours]
-    licence = next((o for t in triples if t.predicate == DCT.license for o in [t.object]), None)
-    collection = ox.NamedNode(f"{base}/ogc/collections/{dataset_id}")
-    service = ox.NamedNode(f"{uri}#ogc-service")
-    features = ox.NamedNode(f"{uri}#ogc-features")
-    download = ox.NamedNode(f"{uri}#geojson-layer")
-    added = [
-        ox.Triple(d, DCAT.distribution, features), ox.Triple(features, RDF.type, DCAT.Distribution),
-        ox.Triple(features, DCT.title, _lit("OGC API Features 图层（CGCS2000）", "zh-CN")),
-        ox.Triple(features, DCT.title, _lit("OGC API Features layer (CGCS2000)", "en")),
-        ox.Triple(features, DCT.description, _lit(f"{result.report.placed} 个要素，可按范围、时间和属性查询", "zh-CN")),
-        ox.Triple(features, DCT.description, _lit(f"{result.report.placed} features, queryable by bbox, time "
-                                                  "and properties", "en")),
-        ox.Triple(features, DCAT.accessURL, collection), ox.Triple(features, DCAT.accessService, service),
-        ox.Triple(features, DCAT.mediaType, GEOJSON_MEDIA), ox.Triple(features, DCT.format, GEOJSON_TYPE),
-        ox.Triple(features, DCT.conformsTo, OGC_FEATURES), ox.Triple(features, DCT.conformsTo, PUBLISHED_CRS),
-        ox.Triple(download, DCT.conformsTo, PUBLISHED_CRS), ox.Triple(d, DCT.conformsTo, PUBLISHED_CRS),
-        ox.Triple(PUBLISHED_CRS, RDF.type, DCT.Standard),
-        ox.Triple(d, DCAT.distribution, download), ox.Triple(download, RDF.type, DCAT.Distribution),
-        ox.Triple(download, DCT.title, _lit("GeoJSON 图层下载", "zh-CN")),
-        ox.Triple(download, DCT.title, _lit("GeoJSON layer download", "en")),
-        ox.Triple(download, DCT.description, _lit("全部要素，CGCS2000 经纬度（CRS84 轴序）", "zh-CN")),
-        ox.Triple(download, DCT.description, _lit("All features, CGCS2000 longitude/latitude (CRS84 axis order)",
-                                                  "en")),
-        ox.Triple(download, DCAT.accessURL, ox.NamedNode(f"{base}/layers/{dataset_id}.geojson")),
-        ox.Triple(download, DCAT.downloadURL, ox.NamedNode(f"{base}/layers/{dataset_id}.geojson")),
-        ox.Triple(download, DCAT.mediaType, GEOJSON_MEDIA), ox.Triple(download, DCT.format, GEOJSON_TYPE),
-        ox.Triple(service, RDF.type, DCAT.DataService),
-        ox.Triple(service, DCT.title, _lit("武汉市开放数据 OGC API Features 服务", "zh-CN")),
-        ox.Triple(service, DCT.title, _lit("Wuhan open data OGC API Features service", "en")),
-        ox.Triple(service, DCAT.endpointURL, ox.NamedNode(f"{base}/ogc")),
-        ox.Triple(service, DCAT.endpointDescription, ox.NamedNode(f"{base}/ogc/openapi")),
-        ox.Triple(service, DCAT.servesDataset, d), ox.Triple(service, DCT.conformsTo, OGC_FEATURES),
-        ox.Triple(OGC_FEATURES, RDF.type, DCT.Standard),
-        ox.Triple(GEOJSON_TYPE, RDF.type, DCT.MediaTypeOrExtent), ox.Triple(GEOJSON_MEDIA, RDF.type, DCT.MediaType),
-        *_extent(d, extent_node, result.extent),
-    ]
-    if licence is not None:
-        added += [ox.Triple(features, DCT.license, licence), ox.Triple(download, DCT.license, licence),
-                  ox.Triple(service, DCT.license, licence)]
-    return kept + [t for t in added if t not in set(kept)]
-
-
-def _extent(d: ox.NamedNode, node: ox.NamedNode, extent) -> list[ox.Triple]:
-    """The layer's extent: CGCS2000 WKT (lat lon) and its GeoJSON twin (ontology.extent), node is d#extent."""
-    w, s, e, n = extent
-    if e - w < 1e-6 or n - s < 1e-6:  # a single point: a box of about 10 m around it
-        w, e, s, n = w - 5e-5, e + 5e-5, s - 5e-5, n + 5e-5
-    return extent_triples(d, (w, s, e, n), "EPSG:4490", 6)
 
 
 def warm_up() -> None:

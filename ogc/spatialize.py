@@ -18,9 +18,10 @@ from ogc import columns
 from ogc.boundary import Boundary, Extent, geometry_extent, geojson_crs, iter_positions, map_coordinates
 from ogc.columns import PAIR, parse_number
 from ogc.coords import (WUHAN_EXTENT, Crs, crs_from_column_names, detect_order, in_extent, out_of_china,
-                        parse_crs, to_cgcs2000)
+                        to_cgcs2000)
 from ogc.geocode import Geocoder, place_address
 from ogc.geometry import check_geometry
+from ogc.projected import Projected, axis_columns, declared_projection, member_projection, source_system
 
 PLACEMENT, PRECISION = "wodp_placement", "wodp_precision"  # added to each feature's properties
 
@@ -110,7 +111,7 @@ class _Plan:
     lat: str | None = None
     pair: str | None = None
     address: str | None = None
-    crs: Crs = Crs.WGS84
+    crs: Crs | Projected = Crs.WGS84
     crs_source: str = "assumed"
     order: str | None = None
     issues: list[RowIssue] = field(default_factory=list)
@@ -127,6 +128,12 @@ def _find_columns(names: list[str], options: SpatializeOptions, sample: list[Map
     plan = _Plan(options.lon_column, options.lat_column, options.coord_column, options.address_column)
     if options.lon_column or options.coord_column:
         plan.notes.append("coordinate columns given by the mapping or settings")
+    projected = declared_projection(options.crs, options.default_crs)
+    if projected and not (plan.lon or plan.pair):  # metres: columns by the CRS's axes, never by Wuhan's degrees
+        plan.lon, plan.lat, how = axis_columns(names, projected, sample)
+        if plan.lon:
+            plan.notes.append(f"{projected.value}: easting column {plan.lon}, northing column {plan.lat}, "
+                              f"found {how}")
     if not (plan.lon and plan.lat) and not plan.pair:
         plan.lon, plan.lat = columns.by_names(names)
         if not (plan.lon and plan.lat):
@@ -145,12 +152,14 @@ def _find_columns(names: list[str], options: SpatializeOptions, sample: list[Map
     return plan
 
 
-def _choose_crs(plan: _Plan, options: SpatializeOptions, named: Crs | None, inside: Crs | None = None) -> None:
+def _choose_crs(plan: _Plan, options: SpatializeOptions, named: Crs | None,
+                inside: Crs | Projected | None = None) -> None:
     """Take the declared source system, else what the data says, else the settings' default, else assume WGS84."""
-    declared, default = parse_crs(options.crs), parse_crs(options.default_crs)
+    declared, default = source_system(options.crs), source_system(options.default_crs)
     if options.crs and declared is None:
         raise UnknownCrsError(f"source coordinate system {options.crs!r} is not one we convert "
-                              "(WGS84, CGCS2000, GCJ-02, BD-09)")
+                              "(WGS84, CGCS2000, GCJ-02, BD-09, or a projected EPSG code on CGCS2000 or WGS84 "
+                              "such as EPSG:4547)")
     found = named or inside
     if declared:
         plan.crs, plan.crs_source = declared, options.crs_origin or "declared"
@@ -218,7 +227,10 @@ def _place(row: Mapping[str, Any], plan: _Plan, options: SpatializeOptions
         try:
             pair = _raw_pair(row, plan)
             if pair is not None:
-                lon, lat = to_cgcs2000(*_lonlat(pair, plan), plan.crs)
+                if isinstance(plan.crs, Projected):  # (easting, northing), in the order plan.order says
+                    lon, lat = plan.crs.to_cgcs2000(*(pair[::-1] if plan.order == "latlon" else pair))
+                else:
+                    lon, lat = to_cgcs2000(*_lonlat(pair, plan), plan.crs)
                 return lon, lat, f"coordinates:{plan.crs.value}", "exact"
             reason = "no coordinates"
         except ValueError as exc:
@@ -235,6 +247,13 @@ def _place(row: Mapping[str, Any], plan: _Plan, options: SpatializeOptions
 
 
 def _detect_order(rows: list[Mapping[str, Any]], plan: _Plan, options: SpatializeOptions) -> str | None:
+    if isinstance(plan.crs, Projected):  # columns are easting, northing; a pair column is in the CRS's order
+        plan.order_source = "crs"
+        order = "latlon" if plan.pair and plan.crs.north_first else "lonlat"
+        if plan.pair:
+            plan.notes.append(f"pairs in column {plan.pair} read in the axis order of {plan.crs.value}: "
+                              f"{plan.crs.axis_order()}")
+        return order
     if options.order in ("lonlat", "latlon"):
         plan.order_source = "settings"
         return options.order
@@ -318,11 +337,14 @@ def spatialize_geojson(doc: Mapping[str, Any], options: SpatializeOptions = Spat
     else:
         items = [{"type": "Feature", "properties": {}, "geometry": dict(doc)}]
     plan = _Plan()
-    _choose_crs(plan, options, None, geojson_crs(dict(doc)))
+    _choose_crs(plan, options, None, geojson_crs(dict(doc)) or member_projection(doc))
     sample = [p for f in items[:50] for p in list(iter_positions((f.get("geometry") or {}).get("coordinates")))[:5]]
     plan.order = options.order if options.order in ("lonlat", "latlon") else detect_order(sample, options.extent)
     swap = plan.order == "latlon"
     convert = (lambda x, y: to_cgcs2000(y, x, plan.crs)) if swap else (lambda x, y: to_cgcs2000(x, y, plan.crs))
+    if isinstance(plan.crs, Projected):  # GeoJSON positions are (easting, northing), as GDAL writes them
+        plan.order, plan.order_source = "lonlat", "crs"
+        convert = plan.crs.to_cgcs2000
     features, xs, ys = [], [], []
     for number, item in enumerate(items, start=1):
         geometry = item.get("geometry")
@@ -330,7 +352,11 @@ def spatialize_geojson(doc: Mapping[str, Any], options: SpatializeOptions = Spat
         if box is None:
             plan.issues.append(RowIssue(number, "feature has no geometry"))
             continue
-        converted, problem = check_geometry(_convert_geometry(geometry, convert))
+        try:
+            converted, problem = check_geometry(_convert_geometry(geometry, convert))
+        except ValueError as exc:  # a position outside the projected system's area of use
+            plan.issues.append(RowIssue(number, str(exc)))
+            continue
         if converted is None:
             plan.issues.append(RowIssue(number, problem))
             continue

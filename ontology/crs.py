@@ -34,6 +34,10 @@ ALIASES = {
 }
 
 
+# words of projected systems: a name holding one is never read as the geographic system it also names
+PROJECTED_MARKERS = ("gauss", "kruger", "krüger", "高斯", "克吕格", "度带", "投影", "utm", "mercator", "墨卡托")
+
+
 def squash(text: str) -> str:
     """Return a name reduced for matching: lower case, no spaces or punctuation."""
     return re.sub(r"[\s_\-:./()（）]+", "", str(text).strip().lower())
@@ -44,6 +48,8 @@ def system_name(name: str | None) -> str | None:
     if not name:
         return None
     key = squash(name)
+    if any(marker in key for marker in PROJECTED_MARKERS):  # "CGCS2000 / 3-degree Gauss-Kruger": metres
+        return None
     for prefix in ("https", "http", "urn"):
         key = key.removeprefix(prefix)
     for system, aliases in ALIASES.items():
@@ -64,4 +70,6 @@ def crs_iri(name: str | None) -> str | None:
     if system:
         return IRIS[system]
     match = re.fullmatch(r"\s*(?:epsg\s*:\s*|" + re.escape(EPSG) + r")(\d{4,5})\s*", str(name or ""), re.I)
+    # a projected system named with its code in a gloss: "CGCS2000 / 3-degree Gauss-Kruger CM 114E (EPSG:4547)"
+    match = match or re.search(r"epsg\s*[:：]\s*(\d{4,5})\b", str(name or ""), re.I)
     return EPSG + match.group(1) if match else None

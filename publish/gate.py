@@ -44,6 +44,7 @@ class PublishOutcome:
     warnings: int = 0
     superseded: tuple[str, ...] = ()  # kept out because a higher-ranked channel holds them (precedence)
     warned: dict[str, ValidationReport] = field(default_factory=dict)  # published datasets' reports with warnings
+    data_files: dict[str, str] = field(default_factory=dict)  # dataset → "re-read", "unchanged", "failed"
 
 
 def department_of(uri: str, triples: Sequence[ox.Triple]) -> str | None:
@@ -166,6 +167,9 @@ class Publisher:
         graphs = {uri: triples for uri, triples in graphs.items() if uri not in held}
         for enrich in self._each("enrich"):  # e.g. a layer's distributions and extent, validated with the rest
             graphs = {uri: enrich(uri, triples) for uri, triples in graphs.items()}
+        data_files: dict[str, str] = {}
+        for reads in self._each("reads"):  # how each data file was read (the job report counts them)
+            data_files.update(reads(list(graphs)))
         accepted: dict[str, list[ox.Triple]] = {}
         warnings, warned = 0, {}
         reports = self.reports(graphs, profile or self.profile) if graphs else {}
@@ -191,7 +195,7 @@ class Publisher:
             for note_held in self._each("held"):
                 self._call_or_defer("recording datasets held back in the ledger", note_held,
                                     (held, source, hashes, job))
-        return PublishOutcome(tuple(accepted), held, warnings, tuple(superseded), warned)
+        return PublishOutcome(tuple(accepted), held, warnings, tuple(superseded), warned, data_files)
 
     def _store_accepted(self, accepted: dict[str, list[ox.Triple]], source: str, hashes, job) -> None:
         """Store valid datasets and record them in the ledger: both, or (when the disk is full) neither."""
@@ -241,6 +245,13 @@ class Publisher:
             raise StorageFullError(
                 f"the server's disk is full: the datasets were stored but their ledger rows could not be written; "
                 "they will be written as soon as space is freed") from exc
+
+    def recheck(self, uris: Sequence[str]) -> dict[str, str]:
+        """Ask every hook which published datasets with unchanged metadata changed outside their graph."""
+        found: dict[str, str] = {}
+        for recheck in self._each("recheck"):
+            found.update(recheck(list(uris)))
+        return found
 
     def withdraw(self, uris: Sequence[str], source: str, reason: str = "withdrawn", *,
                  job: int | None = None) -> tuple[str, ...]:

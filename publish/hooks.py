@@ -10,6 +10,15 @@ were added, at these points of one publication:
     held(reports, source, hashes, job)                 datasets kept out by validation
     withdrawn(uris, source, job)                       datasets taken out of publication
 
+and outside a publication:
+
+    recheck(uris)                  of published datasets whose metadata did not change (a harvest found them
+                                   unchanged), which draw on something outside their graph that changed (a
+                                   layer's data file): per dataset "changed" (publish it again), "unchanged"
+                                   or "failed: reason"
+    reads(uris)                    right after enrich: how each dataset's outside input was read ("re-read",
+                                   "unchanged", "failed"), for the job report
+
 ``GateHook`` gives no-op defaults, so a part overrides only what it needs.
 """
 
@@ -49,3 +58,11 @@ class GateHook:
 
     def withdrawn(self, uris: Sequence[str], source: str, job: int | None) -> None:
         """Take note of datasets taken out of publication."""
+
+    def recheck(self, uris: Sequence[str]) -> Mapping[str, str]:
+        """Return, per published dataset this part draws outside input for, "changed", "unchanged" or "failed: …"."""
+        return {}
+
+    def reads(self, uris: Sequence[str]) -> Mapping[str, str]:
+        """Return how this part read each enriched dataset's outside input ("re-read", "unchanged", "failed")."""
+        return {}

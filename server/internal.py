@@ -58,7 +58,14 @@ def outcome_json(outcome) -> dict:
     from publish.gate import report_to_json
 
     return {"put": len(outcome.published), "held": len(outcome.held), "warnings": outcome.warnings,
+            "data_files": data_file_counts(outcome),
             "held_reports": {uri: report_to_json(r) for uri, r in outcome.held.items()}}
+
+
+def data_file_counts(outcome) -> dict[str, int]:
+    """Count how a publication read the data files of its spatial datasets: re-read, unchanged, failed."""
+    found = list(getattr(outcome, "data_files", {}).values())
+    return {kind: sum(1 for read in found if read.startswith(kind)) for kind in ("re-read", "unchanged", "failed")}
 
 
 @bp.post("/harvest")

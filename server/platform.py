@@ -188,6 +188,7 @@ class Platform:
 
     def _open_layers(self) -> None:
         """Open the feature store and the spatialization at the gate; layers follow publish events."""
+        from ogc.datafile_state import DataFileState
         from ogc.features import open_feature_store
         from ogc.layers import Layers
 
@@ -197,7 +198,8 @@ class Platform:
         self.layers = Layers(self.features, self.settings.base_uri, self.fetch_data,
                              options=spatialize_options(self.settings), max_rows=spatial.max_rows,
                              isolate=self.sandbox.run if self.sandbox is not None else None,
-                             limits=self.settings.input_limits)
+                             limits=self.settings.input_limits, fetch_if_changed=self.fetch_data_if_changed,
+                             state=DataFileState(self.settings.home / "datafiles.sqlite"))
         self.publisher.add_hook(self.layers)
         self.followers.append(self.layers)
 
@@ -224,6 +226,17 @@ class Platform:
             root = self.settings.path(spatial.data_dir) if spatial.data_dir else None
             return file_fetch(url, root, max_bytes=spatial.max_bytes)
         return http_fetch(url, timeout_s=self.settings.harvest.timeout_s, max_bytes=spatial.max_bytes)
+
+    def fetch_data_if_changed(self, url: str, etag: str | None, last_modified: str | None):
+        """Read a distribution's file unless it is unchanged: a conditional GET for http(s) (a ``Fetched`` with
+        no body on a 304); the other files (file: inside spatial.data_dir, the demo's) are read and hashed."""
+        from ogc.datafile_state import Fetched
+        from ogc.datafiles import http_fetch_if_changed
+
+        if url.startswith(f"{self.settings.base_uri}/files/") or url.startswith("file:"):
+            return Fetched(self.fetch_data(url))
+        return http_fetch_if_changed(url, etag, last_modified, timeout_s=self.settings.harvest.timeout_s,
+                                     max_bytes=self.settings.spatial.max_bytes)
 
     def demo_dataset(self, dataset_id: str):
         """Return a demo dataset by id (the generator is deterministic: rebuilt from the settings once)."""
@@ -328,6 +341,8 @@ class Platform:
             self.ogc.close()
         if self.features is not None:
             self.features.close()
+        if self.layers is not None:
+            self.layers.state.close()
         for index in (self.accounts, self.changes, self.followed, self.catalog_texts):
             if index is not None:
                 index.close()

@@ -233,6 +233,8 @@ def push():
     """Validate pushed datasets and publish those that conform at once: 201 new, 200 updated, 422 held."""
     account = _account()
     platform = _platform()
+    from server.internal import data_file_counts
+
     graphs, problems = _graphs()
     _check_owner(account, graphs, problems)
     existed = {uri: platform.store.record_modified(uri) is not None for uri in graphs}
@@ -247,7 +249,8 @@ def push():
             for uri, report in outcome.held.items()]
     superseded = list(getattr(outcome, "superseded", ()))  # held by a higher-ranked channel (precedence)
     body = {"department": account.department, "published": published, "held": held, "superseded": superseded,
-            "warnings": outcome.warnings, "mapping_problems": [p.__dict__ for p in problems]}
+            "warnings": outcome.warnings, "mapping_problems": [p.__dict__ for p in problems],
+            "data_files": data_file_counts(outcome)}
     if held:
         detail = (f"{len(held)} of {len(graphs)} datasets failed validation and were held back; the published "
                   "version (if any) is unchanged: see held[].report")

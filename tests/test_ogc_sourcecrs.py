@@ -193,8 +193,12 @@ def test_the_source_system_comes_from_wodp_sourcecrs_never_from_dct_conformsto()
     rows = [{"lng": "114.31094489", "lat": "30.59039056"}]
     by_settings = spatialize(rows, SpatializeOptions(default_crs="GCJ-02")).report
     assert (by_settings.source_crs, by_settings.crs_source, by_settings.crs_assumed) == ("GCJ02", "settings", False)
-    with pytest.raises(UnknownCrsError, match="EPSG/0/4547"):
-        spatialize(rows, SpatializeOptions(crs="http://www.opengis.net/def/crs/EPSG/0/4547"))
+    with pytest.raises(UnknownCrsError, match="EPSG/0/2383"):  # Xian 1980 / Gauss-Kruger: another datum
+        spatialize(rows, SpatializeOptions(crs="http://www.opengis.net/def/crs/EPSG/0/2383"))
+    # degrees declared as EPSG:4547 metres: converted as declared, far outside its area of use, so refused
+    in_metres = spatialize(rows, SpatializeOptions(crs="http://www.opengis.net/def/crs/EPSG/0/4547")).report
+    assert (in_metres.placed, in_metres.unresolved, in_metres.source_crs) == (0, 1, "EPSG:4547")
+    assert "outside its area of use" in in_metres.unresolved_rows[0].reason
     with pytest.raises(UnknownCrsError, match="spatial.source_crs"):
         Layers(None, "https://x", lambda url: b"", options=SpatializeOptions(default_crs="Beijing 1954"))
 
