@@ -50,6 +50,7 @@ class StoreSettings(_Section):
     update_url: str | None = None
     gsp_url: str | None = None
     timeout_s: float = Field(30.0, gt=0)
+    engine: Literal["auto", "oxigraph", "virtuoso", "generic"] = "auto"
 
 
 class SparqlSettings(_Section):

@@ -74,7 +74,7 @@ class Platform:
                  len(platform.followers), len(store.digests()), repaired,
                  "".join(f"; {v.follower} caught up" for v in platform.verification if v.caught_up))
         if settings.store.url and not isinstance(store, OxigraphStore):
-            from sparql.remote import RemotePool  # /sparql asks the remote engine itself: no workers, no snapshots
+            from sparql.remote_pool import RemotePool  # /sparql asks the remote engine itself: no workers, no snapshots
 
             platform.pool = RemotePool(store, settings.sparql)
         elif start_workers:
