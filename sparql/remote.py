@@ -32,7 +32,7 @@ from core.storage import guarded
 from sparql import records
 from sparql.answers import Row, cut_short, json_boolean, json_term
 from sparql.digests import StoreDigests, graph_digest
-from sparql.engines import ENGINES, OXIGRAPH, VIRTUOSO, Engine, engine_from_server
+from sparql.engines import ENGINES, OXIGRAPH, VIRTUOSO, Engine, blank_node_groups, engine_from_server
 from sparql.errors import StoreError
 from pyoxigraph import QueryTriples
 from sparql.store import DCAT_DATASET, RDF_TYPE, Listener, OxigraphStore, PublishEvent
@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 RESULTS_JSON = "application/sparql-results+json"
 N_TRIPLES = "application/n-triples"
+TEMPLATE_TRIPLES = 200  # triples of one INSERT template (Virtuoso compiles each into SQL, at most 10,000 lines)
 
 
 def derived_urls(url: str) -> tuple[str, str, str]:
@@ -200,15 +201,29 @@ class RemoteStore:
         return now
 
     def _replacing(self, graphs: Mapping[str, Sequence[ox.Triple]]) -> str:
-        """One update replacing every graph: all drops, then one insert (blank nodes scoped to it)."""
+        """One update replacing every graph: all drops, then the inserts (blank nodes scoped to one insert)."""
         engine = self.engine
         encode = engine.codec.encode if engine.codec else list
-        drops = [f"DROP SILENT GRAPH {ox.NamedNode(uri)}" for uri in graphs]
-        bodies = [f"GRAPH {ox.NamedNode(uri)} {{ {_ntriples(encode(t))} }}" for uri, t in graphs.items() if t]
-        if bodies:
-            body = "\n".join(bodies)
-            drops.append(f"INSERT DATA {{ {body} }}" if engine.insert_data else f"INSERT {{ {body} }} WHERE {{}}")
-        return " ;\n".join(drops)
+        operations = [f"DROP SILENT GRAPH {ox.NamedNode(uri)}" for uri in graphs]
+        if engine.insert_data:
+            bodies = [f"GRAPH {ox.NamedNode(uri)} {{ {_ntriples(encode(t))} }}" for uri, t in graphs.items() if t]
+            if bodies:
+                operations.append("INSERT DATA { " + "\n".join(bodies) + " }")
+            return " ;\n".join(operations)
+        # INSERT DATA refuses blank nodes (Virtuoso): those go in INSERT … WHERE {} templates, all of a node's
+        # triples in one template
+        plain, templates = [], []
+        for uri, triples in graphs.items():
+            if not triples:
+                continue
+            graph = ox.NamedNode(uri)
+            without, groups = blank_node_groups(encode(triples), TEMPLATE_TRIPLES)
+            if without:
+                plain.append(f"GRAPH {graph} {{ {_ntriples(without)} }}")
+            templates += [f"INSERT {{ GRAPH {graph} {{ {_ntriples(group)} }} }} WHERE {{}}" for group in groups]
+        if plain:
+            operations.append("INSERT DATA { " + "\n".join(plain) + " }")
+        return " ;\n".join(operations + templates)
 
     def _apply(self, doing: str, graphs: Mapping[str, Sequence[ox.Triple]], present: Sequence[str] = ()) -> None:
         """Replace the graphs (empty: drop) in one request; on an engine that does not undo a request it
@@ -367,7 +382,8 @@ class RemoteStore:
             node = ox.NamedNode(graph)
             return iter([ox.Quad(t.subject, t.predicate, t.object, node) for t in self.dataset_triples(graph)])
         rows = self.query("SELECT ?s ?p ?o ?g WHERE { GRAPH ?g { ?s ?p ?o } }", use_default_graph_as_union=False)
-        return iter([ox.Quad(row["s"], row["p"], row["o"], row["g"]) for row in rows])
+        ours = self.engine.ours
+        return iter([ox.Quad(row["s"], row["p"], row["o"], row["g"]) for row in rows if ours(row["g"].value)])
 
     def snapshot(self, directory: Path) -> None:
         raise StoreError("a remote store has no snapshots: queries go to its endpoint")
