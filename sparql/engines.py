@@ -1,7 +1,10 @@
 """Know the remote SPARQL engines the platform runs on: their endpoints, default graph and what they alter.
 
 A remote store (sparql/remote.py) speaks SPARQL 1.1 to any engine; what differs between engines lives here,
-one ``Engine`` per kind, looked up by name (``store.engine``) or found from the server's ``Server`` header:
+one ``Engine`` per kind, looked up by name (``store.engine``) or found from the server's ``Server`` header.
+On every engine a dataset graph is stored in the form the embedded store keeps (``canonical``: Oxigraph's
+canonical numbers, booleans and times; pyoxigraph writes every language tag in lower case), so every door
+answers the same terms whichever engine holds the catalogue.
 
 - ``oxigraph``: Oxigraph server. ``/query``, ``/update``, ``/store``; the union of the graphs is asked with
   the ``union-default-graph`` parameter; it keeps every literal as written; one update request is one transaction.
@@ -10,14 +13,15 @@ one ``Engine`` per kind, looked up by name (``store.engine``) or found from the 
   (``VIRTUOSO_OWN_GRAPHS``: ~2,500 triples describing its RDF views), which are never exported or dropped but
   which a query over every triple of the default graph sees. (Its ``DEFINE input:default-graph-exclude`` would
   hide them, but with it 7.2.5 answers wrongly: ``ASK { GRAPH <absent> { ?s ?p ?o } }`` is true.)
-  It does not keep every literal as written (measured on 7.2.5, tests/test_remote_store.py): it lower-cases
-  language tags, rewrites numbers (``12.50`` → ``12.5``, ``xsd:long`` → ``xsd:integer``, integers past 2^63
-  wrap), time zones (``+00:00`` → ``Z``), fractions of seconds and durations, turns ``geo:wktLiteral`` into its
-  own geometry type with rounded coordinates (and refuses a WKT literal that names its CRS), and refuses some
-  datatypes (``xsd:time``, ``xsd:dayTimeDuration``). ``VirtuosoCodec`` therefore sends every literal it cannot
-  prove the engine keeps under a stand-in datatype (``urn:wodp:as-written:…``) that carries the datatype or
-  language tag as written, and turns it back on every read: what the platform reads equals what it wrote.
-  IRIs longer than ``VIRTUOSO_MAX_IRI`` are cut by the engine: a graph holding one is refused, named.
+  It does not keep every literal as Oxigraph does (measured on 7.2.5, tests/test_remote_store.py): it rewrites
+  numbers (``xsd:long`` → ``xsd:integer``, a decimal ``12`` → an integer, integers past 2^63 wrap, doubles),
+  time zones (``+00:00`` → ``Z``), fractions of seconds (padded to three digits, cut at six) and durations
+  (``P1Y2M`` → ``14``), turns ``geo:wktLiteral`` into its own geometry type with rounded coordinates (and
+  refuses a WKT literal that names its CRS), and refuses some datatypes (``xsd:time``,
+  ``xsd:dayTimeDuration``). ``VirtuosoCodec`` therefore sends every literal it cannot prove the engine keeps
+  under a stand-in datatype (``urn:wodp:as-written:datatype:<the datatype, quoted>``) and turns it back on
+  every read: what the platform reads equals what it stored. IRIs longer than ``VIRTUOSO_MAX_IRI`` are cut
+  by the engine: a graph holding one is refused, named.
 - ``generic``: any other SPARQL 1.1 engine whose default graph is the union of its named graphs (e.g. Fuseki
   with ``unionDefaultGraph``, GraphDB); ``store.update_url`` and ``store.gsp_url`` must be given.
 """
@@ -34,8 +38,7 @@ import pyoxigraph as ox
 from sparql.errors import StoreError
 
 XSD = "http://www.w3.org/2001/XMLSchema#"
-RDF_LANGSTRING = "http://www.w3.org/1999/02/22-rdf-syntax-ns#langString"
-STAND_IN = "urn:wodp:as-written:"  # + "datatype:" + quoted IRI, or "lang:" + tag
+STAND_IN = "urn:wodp:as-written:"  # + "datatype:" + the quoted IRI of the datatype as written
 VIRTUOSO_MAX_IRI = 1500  # characters; measured: 1,509 kept, 2,009 cut to 1,879 by Virtuoso 7.2.5
 # graphs Virtuoso keeps for itself (its RDF views, LDP and URIQA descriptions): never ours to read or drop
 VIRTUOSO_OWN_GRAPHS = ("http://www.openlinksw.com/schemas/virtrdf#", "http://www.w3.org/ns/ldp#",
@@ -53,6 +56,15 @@ def _root(url: str, tails: tuple[str, ...]) -> str:
         if path.endswith(tail):
             return path[: -len(tail)]
     return path
+
+
+def canonical(triples: Iterable[ox.Triple]) -> list[ox.Triple]:
+    """The triples as Oxigraph stores them (numbers, booleans and times in canonical form, no duplicates): the
+    form of the embedded store, which the remote store keeps too, on every engine."""
+    graph = ox.NamedNode("urn:wodp:canonical")
+    store = ox.Store()
+    store.extend([ox.Quad(t.subject, t.predicate, t.object, graph) for t in triples])
+    return [q.triple for q in store.quads_for_pattern(None, None, None, graph)]
 
 
 def blank_node_groups(triples: Sequence[ox.Triple], size: int) -> tuple[list[ox.Triple], list[list[ox.Triple]]]:
@@ -86,29 +98,12 @@ def blank_node_groups(triples: Sequence[ox.Triple], size: int) -> tuple[list[ox.
     return plain, groups
 
 
-def bcp47_case(tag: str) -> str:
-    """Return a language tag in the case BCP 47 recommends (``zh-hans-cn`` → ``zh-Hans-CN``)."""
-    parts = tag.split("-")
-    out = [parts[0].lower()]
-    singleton = len(parts[0]) == 1  # "x-…", "i-…": private or grandfathered, all lower case
-    for part in parts[1:]:
-        if singleton or len(part) == 1:
-            singleton = True
-            out.append(part.lower())
-        elif len(part) == 2 and part.isalpha():
-            out.append(part.upper())
-        elif len(part) == 4 and part.isalpha():
-            out.append(part.title())
-        else:
-            out.append(part.lower())
-    return "-".join(out)
-
-
 # lexical forms Virtuoso 7.2.5 gives back exactly as written, by datatype (anything else goes as a stand-in)
 _INTEGER = re.compile(r"-?[1-9][0-9]{0,14}|0")
 _KEPT = {
     XSD + "string": None, XSD + "date": re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(Z|[+-][0-9]{2}:[0-9]{2})?"),
-    XSD + "dateTime": re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T(?!24)[0-9]{2}:[0-9]{2}:[0-9]{2}(\.(?!000)[0-9]{3})?"
+    # a fraction of one to three digits, which Virtuoso pads to three (read back without the zeros, as Oxigraph)
+    XSD + "dateTime": re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T(?!24)[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{0,2}[1-9])?"
                                  r"(Z|(?![+-]00:00)[+-][0-9]{2}:[0-9]{2})?"),
     XSD + "gYear": re.compile(r"[0-9]{4}"), XSD + "gYearMonth": re.compile(r"[0-9]{4}-[0-9]{2}"),
     XSD + "anyURI": None, XSD + "integer": _INTEGER,
@@ -116,6 +111,7 @@ _KEPT = {
     XSD + "boolean": re.compile(r"true|false"),
 }
 _BOOLEAN_BACK = {"1": "true", "0": "false"}
+_PADDED = re.compile(r"(\.[0-9]*0)(?=Z|[+-][0-9]{2}:[0-9]{2}$|$)")
 
 
 @dataclass(frozen=True)
@@ -161,9 +157,7 @@ class VirtuosoCodec:
         if not isinstance(term, ox.Literal):
             return term
         if term.language:
-            if bcp47_case(term.language) == term.language:
-                return term  # Virtuoso lower-cases it; read back in BCP 47 case, as written
-            return ox.Literal(term.value, datatype=ox.NamedNode(STAND_IN + "lang:" + term.language))
+            return term  # lower case, as pyoxigraph makes every tag, and as Virtuoso keeps it
         datatype = term.datatype.value
         if datatype in _KEPT:
             pattern = _KEPT[datatype]
@@ -178,22 +172,16 @@ class VirtuosoCodec:
         if not isinstance(term, ox.Literal):
             return term
         if term.language:
-            return ox.Literal(term.value, language=bcp47_case(term.language))
+            return term
         datatype = term.datatype.value
-        if datatype.startswith(STAND_IN + "lang:"):
-            return ox.Literal(term.value, language=datatype[len(STAND_IN) + 5:])
         if datatype.startswith(STAND_IN + "datatype:"):
             return ox.Literal(term.value, datatype=ox.NamedNode(unquote(datatype[len(STAND_IN) + 9:])))
         if datatype == XSD + "boolean" and term.value in _BOOLEAN_BACK:  # its JSON results say 1 and 0
             return ox.Literal(_BOOLEAN_BACK[term.value], datatype=term.datatype)
+        if datatype == XSD + "dateTime" and _PADDED.search(term.value):  # ….500Z → ….5Z, ….000Z → …Z
+            return ox.Literal(_PADDED.sub(lambda m: m.group(1).rstrip("0").rstrip("."), term.value),
+                              datatype=term.datatype)
         return term
-
-    def stamp(self, literal: ox.Literal) -> ox.Literal:
-        """Write a record stamp (``….3Z``) with three digits of a fraction (``….300Z``), as Virtuoso keeps it."""
-        head, dot, tail = literal.value.rpartition(".")
-        if not dot or not tail.endswith("Z"):
-            return literal
-        return ox.Literal(f"{head}.{tail[:-1].ljust(3, '0')}Z", datatype=literal.datatype)
 
     def encode(self, triples: Iterable[ox.Triple]) -> list[ox.Triple]:
         return [ox.Triple(self.encode_term(t.subject), self.encode_term(t.predicate), self.encode_term(t.object))

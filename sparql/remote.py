@@ -32,7 +32,7 @@ from core.storage import guarded
 from sparql import records
 from sparql.answers import Row, cut_short, json_boolean, json_term
 from sparql.digests import StoreDigests, graph_digest
-from sparql.engines import ENGINES, OXIGRAPH, VIRTUOSO, Engine, blank_node_groups, engine_from_server
+from sparql.engines import ENGINES, OXIGRAPH, VIRTUOSO, Engine, blank_node_groups, canonical, engine_from_server
 from sparql.errors import StoreError
 from pyoxigraph import QueryTriples
 from sparql.store import DCAT_DATASET, RDF_TYPE, Listener, OxigraphStore, PublishEvent
@@ -245,17 +245,13 @@ class RemoteStore:
             raise StoreError(f"{exc.message} (the graphs it had replaced were put back as they were)",
                              status=502) from exc
 
-    def _stamp(self) -> ox.Literal:
-        stamp = records.now_literal(self._next_stamp())
-        return self.engine.codec.stamp(stamp) if self.engine.codec else stamp
-
     def put_datasets(self, graphs: Mapping[str, Sequence[ox.Triple]]) -> PublishEvent:
         """Replace the dataset graphs with the given triples, in one update request."""
         with self._write_lock:
             present = self._present(list(graphs))
-            stamp = self._stamp()
+            stamp = records.now_literal(self._next_stamp())
             fresh = [uri for uri in graphs if uri not in present]
-            stored = {uri: records.with_record(uri, triples, stamp, present.get(uri))
+            stored = {uri: canonical(records.with_record(uri, triples, stamp, present.get(uri)))
                       for uri, triples in graphs.items()}
             digests = {uri: graph_digest(triples) for uri, triples in stored.items()}
             guarded(f"noting the digests of {len(graphs)} datasets", lambda: self._digests.intend(digests))
