@@ -19,6 +19,7 @@ indexes follow what the store really holds.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from pathlib import Path
@@ -41,7 +42,10 @@ log = logging.getLogger(__name__)
 
 RESULTS_JSON = "application/sparql-results+json"
 N_TRIPLES = "application/n-triples"
-TEMPLATE_TRIPLES = 200  # triples of one INSERT template (Virtuoso compiles each into SQL, at most 10,000 lines)
+TEMPLATE_TRIPLES = 100  # triples of one INSERT template (Virtuoso compiles a request into SQL: 10,000 lines at most)
+# Virtuoso's answers to a request too large to compile (nothing of it ran)
+TOO_LARGE = re.compile(r"exceeded 10000 lines|memory exhausted|Query too large")
+DATA_TRIPLES = 2000  # triples of one INSERT DATA operation on Virtuoso (its parser runs out of memory near 5,000)
 
 
 def derived_urls(url: str) -> tuple[str, str, str]:
@@ -129,8 +133,12 @@ class RemoteStore:
             unknown = " (it may or may not have been applied; checked at the next start-up)" if write else ""
             raise StoreError(f"{doing} failed: the store at {url} did not answer within {self.timeout_s:g} s"
                              f"{unknown}", status=504) from exc
-        except httpx.HTTPError as exc:
+        except httpx.ConnectError as exc:
             raise StoreError(f"{doing} failed: cannot reach the store at {url}: {exc}", status=503) from exc
+        except httpx.HTTPError as exc:
+            unknown = " (it may or may not have been applied; checked at the next start-up)" if write else ""
+            raise StoreError(f"{doing} failed: the connection to the store at {url} broke before it answered "
+                             f"({exc}){unknown}", status=503) from exc
         if response.status_code >= 400:
             text = " ".join(response.text.split())[:500]
             error = StoreError(f"{doing} failed: the store at {url} answered {response.status_code}: {text}",
@@ -210,40 +218,72 @@ class RemoteStore:
             if bodies:
                 operations.append("INSERT DATA { " + "\n".join(bodies) + " }")
             return " ;\n".join(operations)
-        # INSERT DATA refuses blank nodes (Virtuoso): those go in INSERT … WHERE {} templates, all of a node's
-        # triples in one template
+        # Virtuoso: INSERT DATA refuses blank nodes, so those go in INSERT … WHERE {} templates (all of a node's
+        # triples in one template); it compiles a request into SQL, at most 10,000 lines of it, so the graphs are
+        # dropped in one operation, and a request it finds too large is sent in halves (_write_parts)
+        if len(graphs) > 1:
+            values = " ".join(str(ox.NamedNode(uri)) for uri in graphs)
+            operations = [f"DELETE {{ GRAPH ?g {{ ?s ?p ?o }} }} WHERE {{ VALUES ?g {{ {values} }} "
+                          f"GRAPH ?g {{ ?s ?p ?o }} }}"]
         plain, templates = [], []
         for uri, triples in graphs.items():
             if not triples:
                 continue
             graph = ox.NamedNode(uri)
             without, groups = blank_node_groups(encode(triples), TEMPLATE_TRIPLES)
-            if without:
-                plain.append(f"GRAPH {graph} {{ {_ntriples(without)} }}")
+            for start in range(0, len(without), DATA_TRIPLES):
+                plain.append((graph, without[start:start + DATA_TRIPLES]))
+            # one graph per template: with several, Virtuoso 7.2.5 fails (SR002 string_output_string)
             templates += [f"INSERT {{ GRAPH {graph} {{ {_ntriples(group)} }} }} WHERE {{}}" for group in groups]
-        if plain:
-            operations.append("INSERT DATA { " + "\n".join(plain) + " }")
+        chunk, count = [], 0
+        for graph, part in plain:
+            if count + len(part) > DATA_TRIPLES and chunk:
+                operations.append("INSERT DATA { " + "\n".join(chunk) + " }")
+                chunk, count = [], 0
+            chunk.append(f"GRAPH {graph} {{ {_ntriples(part)} }}")
+            count += len(part)
+        if chunk:
+            operations.append("INSERT DATA { " + "\n".join(chunk) + " }")
         return " ;\n".join(operations + templates)
 
     def _apply(self, doing: str, graphs: Mapping[str, Sequence[ox.Triple]], present: Sequence[str] = ()) -> None:
         """Replace the graphs (empty: drop) in one request; on an engine that does not undo a request it
-        refused part-way, put back the graphs of ``present`` as they were before."""
+        refused part-way (Virtuoso), put back the graphs of ``present`` as they were before."""
         engine = self.engine
-        before = None if engine.atomic_request else self._graphs_now(list(present))
-        try:
+        if engine.atomic_request:
             self._update(doing, self._replacing(graphs))
+            return
+        before = self._graphs_now(list(present))
+        try:
+            self._write_parts(doing, graphs)
         except StoreError as exc:
-            if before is None or getattr(exc, "refused", 0) < 500:  # 400: refused before any of it ran
-                raise
+            if getattr(exc, "refused", 0) < 500 and not getattr(exc, "partial", False):
+                raise  # refused before any of it ran
             restore = {uri: before.get(uri, []) for uri in graphs}
             try:
-                self._update(f"putting back the {len(restore)} graphs of a refused write", self._replacing(restore))
+                self._write_parts(f"putting back the {len(restore)} graphs of a refused write", restore)
             except StoreError as again:
                 raise StoreError(f"{exc.message}; putting the graphs back failed as well, so the store may hold "
                                  f"part of it (checked at the next start-up): {again.message}",
                                  status=502) from exc
             raise StoreError(f"{exc.message} (the graphs it had replaced were put back as they were)",
                              status=502) from exc
+
+    def _write_parts(self, doing: str, graphs: Mapping[str, Sequence[ox.Triple]], written: list | None = None) -> None:
+        """Write in one request, or, when the engine finds the request too large to compile (Virtuoso), in
+        halves (each one transaction); a failure after a part was written is marked ``partial``."""
+        written = [] if written is None else written
+        try:
+            self._update(doing, self._replacing(graphs))
+        except StoreError as exc:
+            if getattr(exc, "refused", 0) == 400 and TOO_LARGE.search(exc.message) and len(graphs) > 1:
+                items = list(graphs.items())
+                self._write_parts(doing, dict(items[: len(items) // 2]), written)
+                self._write_parts(doing, dict(items[len(items) // 2:]), written)
+                return
+            exc.partial = bool(written)
+            raise
+        written.append(len(graphs))
 
     def put_datasets(self, graphs: Mapping[str, Sequence[ox.Triple]]) -> PublishEvent:
         """Replace the dataset graphs with the given triples, in one update request."""
