@@ -21,6 +21,7 @@ def engine_factory(request, tmp_path):
     started = []
 
     def start(**limits):
+        limits = {"timeout_s": 10} | limits  # the engine's own time limit on a query
         server = ENGINES[request.param](tmp_path / f"{request.param}-{len(started)}", **limits)
         started.append(server)
         return server.start()
@@ -156,6 +157,9 @@ def test_unreachable_store_is_named_and_nothing_changes(server, store):
     assert store.dataset_uris() == ["http://h/datasets/a"]
 
 
+SLOW = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i . ?j ?k ?l }"  # a cartesian product
+
+
 # -- the whole platform on the remote store ------------------------------------------------------------------------
 
 def test_platform_publishes_serves_removes_and_catches_up_on_the_remote_store(server, tmp_path):
@@ -200,6 +204,12 @@ def test_platform_publishes_serves_removes_and_catches_up_on_the_remote_store(se
         assert bad.status_code == 400 and "malformed query" in bad.get_data(as_text=True)
         update = client.post("/sparql", data={"query": "DROP ALL"})
         assert update.status_code == 400 and platform.store.count_datasets() == 4
+        # a query past our time limit (sparql.timeout_s 2): a clear 503, and the next query is answered
+        slow = client.post("/sparql", data={"query": SLOW}, headers={"Accept": "application/sparql-results+json"})
+        assert slow.status_code == 503 and "time limit" in slow.get_data(as_text=True)
+        again = client.post("/sparql", data={"query": "ASK { ?d a <http://www.w3.org/ns/dcat#Dataset> }"},
+                            headers={"Accept": "application/sparql-results+json"})
+        assert again.status_code == 200 and again.get_json()["boolean"] is True
 
         platform.publisher.withdraw([uris[3]], source="push")
         assert platform.store.count_datasets() == 3 and not platform.store.has_dataset(uris[3])
@@ -290,6 +300,7 @@ def test_remote_pool_negotiates_and_bounds_the_answer(store, settings_factory):
     uris = [f"http://h/datasets/p.{i}" for i in range(40)]
     store.put_datasets({u: dataset(u, f"池{i}") for i, u in enumerate(uris)})
     pool = RemotePool(store, settings_factory(sparql={"max_result_bytes": 2048}).sparql)
+    counted = RemotePool(store, settings_factory(sparql={"max_results": 30}).sparql)
     try:
         ask = pool.run(f"ASK {{ <{uris[0]}> a <{DCAT}Dataset> }}", accept="application/sparql-results+xml")
         assert ask.media_type == "application/sparql-results+xml" and b"<boolean>true</boolean>" in ask.body
@@ -297,10 +308,16 @@ def test_remote_pool_negotiates_and_bounds_the_answer(store, settings_factory):
         assert graph.media_type == "text/turtle" and "池1".encode() in graph.body
         with pytest.raises(QueryTooLargeError, match="larger than 2048 bytes"):
             pool.run("SELECT * WHERE { ?s ?p ?o }", accept="text/csv")
+        # sparql.max_results: the triples of a graph answer, counted here
+        with pytest.raises(QueryTooLargeError, match="more than 30 solutions"):
+            counted.run(f"CONSTRUCT {{ ?d a <{DCAT}Dataset> }} WHERE {{ ?d a <{DCAT}Dataset> }}", format_name="ttl")
+        assert counted.run(f"CONSTRUCT {{ ?d a <{DCAT}Dataset> }} WHERE {{ ?d a <{DCAT}Dataset> }} LIMIT 30",
+                        format_name="nt").body.count(b"\n") == 30
         with pytest.raises(QueryRefusedError, match="SPARQL Update is not allowed"):
             pool.run("DELETE WHERE { ?s ?p ?o }")
         assert store.count_datasets() == 40
     finally:
+        counted.close()
         pool.close()
 
 
@@ -510,4 +527,59 @@ def test_an_engine_killed_during_a_batch_keeps_all_of_it_or_none(engine_factory,
         else:
             assert held == {"新"}
     finally:
+        store.close()
+
+
+def test_a_slow_query_meets_the_time_limits_and_the_engine_stays_up(engine_factory, tmp_path, settings_factory):
+    """Ours on the connection (sparql.timeout_s) and the engine's own (Virtuoso's MaxQueryExecutionTime; Oxigraph
+    server's --timeout-s does not stop a query like this one, docs/scale-out.md): a clear timeout either way."""
+    import json
+
+    from sparql.errors import QueryTimeoutError
+    from sparql.remote_pool import RemotePool
+
+    server = engine_factory(timeout_s=2)
+    store = RemoteStore(server.query_url, tmp_path / "home" / "store", timeout_s=20)
+    pools = []
+    try:
+        store.put_datasets({f"http://h/datasets/s.{i}": dataset(f"http://h/datasets/s.{i}", f"慢{i}") for i in range(40)})
+        ours = RemotePool(store, settings_factory(sparql={"timeout_s": 1}).sparql)
+        pools.append(ours)
+        with pytest.raises(QueryTimeoutError, match=r"past the time limit of 1 s"):
+            ours.run(SLOW, accept="application/sparql-results+json")
+        if server.name == "virtuoso":
+            theirs = RemotePool(store, settings_factory(sparql={"timeout_s": 30}).sparql)
+            pools.append(theirs)
+            with pytest.raises(QueryTimeoutError, match=r"the store stopped the query at its own time limit"):
+                theirs.run(SLOW, accept="application/sparql-results+json")
+        answer = ours.run(f"SELECT (COUNT(?d) AS ?n) WHERE {{ ?d a <{DCAT}Dataset> }}",
+                          accept="application/sparql-results+json")
+        assert json.loads(answer.body)["results"]["bindings"][0]["n"]["value"] == "40"
+        assert ours.stats["timeout"] == 1
+    finally:
+        for pool in pools:
+            pool.close()
+        store.close()
+
+
+def test_an_answer_the_engine_cut_short_is_an_error(engine_factory, tmp_path, settings_factory):
+    """Virtuoso answers at most ResultSetMaxRows rows, with a 200: our reads and /sparql refuse such an answer,
+    named, rather than pass on part of it as if it were whole."""
+    from sparql.errors import QueryTooLargeError
+    from sparql.remote_pool import RemotePool
+
+    server = engine_factory(max_rows=100)
+    if server.name != "virtuoso":
+        pytest.skip("Oxigraph server answers every row: it has no row limit")
+    store = RemoteStore(server.query_url, tmp_path / "home" / "store", timeout_s=20)
+    pool = RemotePool(store, settings_factory().sparql)
+    try:
+        store.put_datasets({f"http://h/datasets/r.{i}": dataset(f"http://h/datasets/r.{i}", f"行{i}") for i in range(30)})
+        assert store.count_datasets() == 30 and len(store.dataset_uris()) == 30
+        with pytest.raises(StoreError, match=r"the engine cut the answer at 100 rows \(its ResultSetMaxRows\)"):
+            list(store.quads())
+        with pytest.raises(QueryTooLargeError, match=r"the engine cut the answer at 100 rows"):
+            pool.run("SELECT * WHERE { GRAPH ?g { ?s ?p ?o } }", accept="text/csv")
+    finally:
+        pool.close()
         store.close()
