@@ -61,7 +61,7 @@ class RemoteStore:
     """A remote SPARQL 1.1 store; ``home`` is the path whose siblings keep the state and digest files."""
 
     def __init__(self, url: str, home: Path | None, *, update_url: str | None = None, gsp_url: str | None = None,
-                 timeout_s: float = 30.0, engine: str = "auto") -> None:
+                 timeout_s: float = 30.0, engine: str = "auto", reader: bool = False) -> None:
         if engine != "auto" and engine not in ENGINES:
             raise StoreError(f"store.engine {engine!r} is not one of auto, {', '.join(ENGINES)}")
         self._configured = (url, update_url, gsp_url)
@@ -76,11 +76,14 @@ class RemoteStore:
         self._emit_lock = threading.RLock()
         self._emitting = threading.local()
         self._listeners: list[Listener] = []
-        self._state_file = None if home is None else home.parent / (home.name + ".state.json")
-        if home is not None:
+        # a reader (a web process) writes nothing: it follows the writer's generation (``follow``)
+        self.reader = reader
+        self._state_file = None if home is None or reader else home.parent / (home.name + ".state.json")
+        if home is not None and not reader:
             home.parent.mkdir(parents=True, exist_ok=True)
-        self._digests = StoreDigests(None if home is None else home.parent / (home.name + ".digests.sqlite"))
-        self.generation, self._modified = self._read_state()
+        self._digests = StoreDigests(None if self._state_file is None else
+                                     home.parent / (home.name + ".digests.sqlite"))
+        self.generation, self._modified = self._read_state() if not reader else (-1, time.time())
         self._last_stamp = None
         self.broken: str | None = None  # never set: a remote engine has no handle to reopen
         self._state_saved = True
@@ -147,7 +150,14 @@ class RemoteStore:
             raise error
         return response
 
+    def follow(self, generation: int, modified: float) -> None:
+        """Take the writer's generation (a web process's reader: the engine already holds what it wrote)."""
+        self.generation, self._modified = generation, modified
+
     def _update(self, doing: str, update: str) -> None:
+        if self.reader:
+            raise StoreError(f"{doing} refused: this process reads the remote store only (writes go to the writer)",
+                             status=503)
         self._send(doing, "POST", self.update_url, write=True, content=update.encode("utf-8"),
                    headers={"Content-Type": "application/sparql-update; charset=utf-8"})
 

@@ -301,8 +301,6 @@ def test_export_reads_the_remote_store_and_settings_refuse_what_it_cannot(server
     assert {q.graph_name.value for q in exported} == set(uris)
     assert len(exported) == sum(len(store.dataset_triples(u)) for u in uris)
 
-    with pytest.raises(SettingsError, match="store.url is set and server.processes is 2"):
-        settings_factory(store={"url": server.query_url}, server={"processes": 2})
     with pytest.raises(SettingsError, match="store.url"):
         settings_factory(store={"url": "oxigraph:7878"})
 
@@ -600,3 +598,47 @@ def test_an_answer_the_engine_cut_short_is_an_error(engine_factory, tmp_path, se
     finally:
         pool.close()
         store.close()
+
+
+def test_several_web_processes_read_the_remote_store_and_see_every_write(server, tmp_path):
+    """`wodp serve` with two web processes on the remote store: each reads the engine itself (no snapshot), and
+    a GET after a push answered 201 sees the push, whichever process answers it."""
+    import json
+    import os
+    import re
+    import signal
+    import subprocess
+    import urllib.request
+
+    from tests.test_web_processes import RECORD, ROOT, Server, free_port, get
+
+    home = tmp_path / "home"
+    env = dict(os.environ, WODP_HOME=str(home), PYTHONPATH=str(ROOT), WODP_SERVER__PROCESSES="2",
+               WODP_STORE__URL=server.query_url, WODP_LOGGING__LEVEL="WARNING", WODP_CSW__ENABLED="false")
+    added = subprocess.run([str(ROOT / ".venv/bin/wodp"), "account", "add", "D017"], env=env, check=True,
+                           capture_output=True, text=True, timeout=60).stdout
+    token = re.search(r"token[^:]*: (\S+)", added).group(1)
+    web = Server(home, free_port(), env)
+    try:
+        assert len(web.web_pids()) == 2
+        for round_ in range(3):
+            record = RECORD | {"资源摘要": f"全市公共停车场名称、地址和泊位数（第 {round_} 版）。"}
+            request = urllib.request.Request(web.url + "/api/datasets", method="POST",
+                                             data=json.dumps(record, ensure_ascii=False).encode(),
+                                             headers={"Content-Type": "application/json",
+                                                      "Authorization": f"Bearer {token}"})
+            with urllib.request.urlopen(request, timeout=60) as answer:
+                assert answer.status in (200, 201)
+            for _ in range(8):  # fresh connections: the kernel spreads them over both processes
+                status, page = get(web.url + "/datasets/wuhan.420100-D017-07101.ttl")
+                assert status == 200 and f"第 {round_} 版" in page.decode()
+        status, page = get(web.url + "/catalog", Accept="text/turtle")
+        assert status == 200 and "wuhan.420100-D017-07101" in page.decode()
+        assert not (home / "snapshots").exists() or not any((home / "snapshots").iterdir())
+    finally:
+        os.killpg(web.proc.pid, signal.SIGTERM)
+        try:
+            web.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(web.proc.pid, signal.SIGKILL)
+            web.proc.wait()
