@@ -57,7 +57,8 @@ def titles(store, uri: str) -> list[str]:
     return sorted(t.object.value for t in store.dataset_triples(uri) if t.predicate.value == DCT + "title")
 
 
-def test_put_read_query_remove(store, tmp_path):
+def test_put_read_query_remove(server, store, tmp_path):
+    assert store.engine.name == server.name  # found from the engine's Server header (store.engine: auto)
     events = []
     store.subscribe(events.append)
     uris = [f"http://h/datasets/x.{i}" for i in range(30)]
@@ -642,3 +643,50 @@ def test_several_web_processes_read_the_remote_store_and_see_every_write(server,
         except subprocess.TimeoutExpired:
             os.killpg(web.proc.pid, signal.SIGKILL)
             web.proc.wait()
+
+
+# -- engine profiles, without a server -------------------------------------------------------------------------
+
+def test_engine_profiles_name_their_endpoints():
+    from sparql.engines import ENGINES as PROFILES, engine_from_server
+
+    assert PROFILES["oxigraph"].urls("http://h:7878", None, None) == \
+        ("http://h:7878/query", "http://h:7878/update", "http://h:7878/store")
+    assert PROFILES["virtuoso"].urls("http://h:8890/sparql", None, None) == \
+        ("http://h:8890/sparql", "http://h:8890/sparql", "http://h:8890/sparql-graph-crud")
+    assert PROFILES["virtuoso"].urls("http://h:8890/sparql", None, "http://g/crud")[2] == "http://g/crud"
+    with pytest.raises(StoreError, match="set store.update_url and store.gsp_url"):
+        PROFILES["generic"].urls("http://h/ds/sparql", None, None)
+    assert engine_from_server("Virtuoso/07.20.3229 (Linux)").name == "virtuoso"
+    assert engine_from_server("Oxigraph/0.5.13").name == "oxigraph"
+    assert engine_from_server("Apache Jena Fuseki").name == "generic"
+    with pytest.raises(StoreError, match="store.engine 'fuseki' is not one of"):
+        RemoteStore("http://h/sparql", None, engine="fuseki")
+
+
+def test_virtuoso_codec_sends_what_it_would_alter_under_a_stand_in_and_reads_it_back():
+    from sparql.engines import STAND_IN, VIRTUOSO, blank_node_groups
+
+    codec = VIRTUOSO.codec
+    kept = [ox.Literal("武汉", language="zh-cn"), ox.Literal("2021-03-04", datatype=ox.NamedNode(XSD + "date")),
+            ox.Literal("2021-03-04T05:06:07.5Z", datatype=ox.NamedNode(XSD + "dateTime")),
+            ox.Literal("42", datatype=ox.NamedNode(XSD + "integer")), ox.Literal("x")]
+    altered = [ox.Literal("POINT(1 2)", datatype=WKT), ox.Literal("P1Y", datatype=ox.NamedNode(XSD + "duration")),
+               ox.Literal("12:30:00", datatype=ox.NamedNode(XSD + "time")),
+               ox.Literal("9223372036854775808", datatype=ox.NamedNode(XSD + "integer")),
+               ox.Literal("2021-03-04T05:06:07+00:00", datatype=ox.NamedNode(XSD + "dateTime"))]
+    assert [codec.encode_term(t) for t in kept] == kept
+    sent = [codec.encode_term(t) for t in altered]
+    assert all(t.datatype.value.startswith(STAND_IN) for t in sent)
+    assert [codec.decode_term(t) for t in sent] == altered
+    # Virtuoso's own answers for what it was sent as is: three digits of a fraction, booleans as 1
+    assert codec.decode_term(ox.Literal("2021-03-04T05:06:07.500Z", datatype=ox.NamedNode(XSD + "dateTime"))) == kept[2]
+    assert codec.decode_term(ox.Literal("1", datatype=ox.NamedNode(XSD + "boolean"))).value == "true"
+    with pytest.raises(StoreError, match="cuts IRIs longer than 1500"):
+        codec.encode_term(ox.NamedNode("http://h/" + "x" * 1600))
+    # a blank node's triples stay in one group (one INSERT template), whatever the group size
+    a, b = ox.BlankNode(), ox.BlankNode()
+    d, p = ox.NamedNode("http://h/d"), ox.NamedNode("http://h/p")
+    plain, groups = blank_node_groups([ox.Triple(d, p, a), ox.Triple(a, p, b), ox.Triple(b, p, ox.Literal("x")),
+                                       ox.Triple(d, p, ox.Literal("y"))], size=1)
+    assert len(plain) == 1 and [len(g) for g in groups] == [3]
