@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Iterable
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import pyoxigraph as ox
@@ -65,37 +65,6 @@ def canonical(triples: Iterable[ox.Triple]) -> list[ox.Triple]:
     store = ox.Store()
     store.extend([ox.Quad(t.subject, t.predicate, t.object, graph) for t in triples])
     return [q.triple for q in store.quads_for_pattern(None, None, None, graph)]
-
-
-def blank_node_groups(triples: Sequence[ox.Triple], size: int) -> tuple[list[ox.Triple], list[list[ox.Triple]]]:
-    """Split triples into those without blank nodes and groups of those with them, a blank node's triples
-    always in one group (a group is one INSERT template: its blank nodes stay one node each), groups of about
-    ``size`` triples (Virtuoso compiles a template into SQL, and refuses past 10,000 lines of it)."""
-    plain, parent = [], {}
-
-    def root(node):
-        while parent.setdefault(node, node) != node:
-            node = parent[node]
-        return node
-
-    linked = []
-    for t in triples:
-        blanks = [n for n in (t.subject, t.object) if isinstance(n, ox.BlankNode)]
-        if not blanks:
-            plain.append(t)
-            continue
-        linked.append((t, blanks[0]))
-        if len(blanks) == 2:
-            parent[root(blanks[1])] = root(blanks[0])
-    components: dict = {}
-    for t, blank in linked:
-        components.setdefault(root(blank), []).append(t)
-    groups: list[list[ox.Triple]] = []
-    for component in components.values():
-        if not groups or len(groups[-1]) + len(component) > size:
-            groups.append([])
-        groups[-1].extend(component)
-    return plain, groups
 
 
 # lexical forms Virtuoso 7.2.5 gives back exactly as written, by datatype (anything else goes as a stand-in)

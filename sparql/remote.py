@@ -19,7 +19,6 @@ indexes follow what the store really holds.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from pathlib import Path
@@ -33,7 +32,8 @@ from core.storage import guarded
 from sparql import records
 from sparql.answers import Row, cut_short, json_boolean, json_term
 from sparql.digests import StoreDigests, graph_digest
-from sparql.engines import ENGINES, OXIGRAPH, VIRTUOSO, Engine, blank_node_groups, canonical, engine_from_server
+from sparql.engines import ENGINES, OXIGRAPH, VIRTUOSO, Engine, canonical, engine_from_server
+from sparql.updates import TOO_LARGE, replacing_update
 from sparql.errors import StoreError
 from pyoxigraph import QueryTriples
 from sparql.store import DCAT_DATASET, RDF_TYPE, Listener, OxigraphStore, PublishEvent
@@ -42,19 +42,11 @@ log = logging.getLogger(__name__)
 
 RESULTS_JSON = "application/sparql-results+json"
 N_TRIPLES = "application/n-triples"
-TEMPLATE_TRIPLES = 100  # triples of one INSERT template (Virtuoso compiles a request into SQL: 10,000 lines at most)
-# Virtuoso's answers to a request too large to compile (nothing of it ran)
-TOO_LARGE = re.compile(r"exceeded 10000 lines|memory exhausted|Query too large")
-DATA_TRIPLES = 2000  # triples of one INSERT DATA operation on Virtuoso (its parser runs out of memory near 5,000)
 
 
 def derived_urls(url: str) -> tuple[str, str, str]:
     """Return the query, update and Graph Store URLs of an Oxigraph server from one of them (or its root)."""
     return OXIGRAPH.urls(url, None, None)
-
-
-def _ntriples(triples: Iterable[ox.Triple]) -> str:
-    return ox.serialize(list(triples), format=ox.RdfFormat.N_TRIPLES).decode("utf-8")
 
 
 class RemoteStore:
@@ -219,42 +211,8 @@ class RemoteStore:
         return now
 
     def _replacing(self, graphs: Mapping[str, Sequence[ox.Triple]]) -> str:
-        """One update replacing every graph: all drops, then the inserts (blank nodes scoped to one insert)."""
-        engine = self.engine
-        encode = engine.codec.encode if engine.codec else list
-        operations = [f"DROP SILENT GRAPH {ox.NamedNode(uri)}" for uri in graphs]
-        if engine.insert_data:
-            bodies = [f"GRAPH {ox.NamedNode(uri)} {{ {_ntriples(encode(t))} }}" for uri, t in graphs.items() if t]
-            if bodies:
-                operations.append("INSERT DATA { " + "\n".join(bodies) + " }")
-            return " ;\n".join(operations)
-        # Virtuoso: INSERT DATA refuses blank nodes, so those go in INSERT … WHERE {} templates (all of a node's
-        # triples in one template); it compiles a request into SQL, at most 10,000 lines of it, so the graphs are
-        # dropped in one operation, and a request it finds too large is sent in halves (_write_parts)
-        if len(graphs) > 1:
-            values = " ".join(str(ox.NamedNode(uri)) for uri in graphs)
-            operations = [f"DELETE {{ GRAPH ?g {{ ?s ?p ?o }} }} WHERE {{ VALUES ?g {{ {values} }} "
-                          f"GRAPH ?g {{ ?s ?p ?o }} }}"]
-        plain, templates = [], []
-        for uri, triples in graphs.items():
-            if not triples:
-                continue
-            graph = ox.NamedNode(uri)
-            without, groups = blank_node_groups(encode(triples), TEMPLATE_TRIPLES)
-            for start in range(0, len(without), DATA_TRIPLES):
-                plain.append((graph, without[start:start + DATA_TRIPLES]))
-            # one graph per template: with several, Virtuoso 7.2.5 fails (SR002 string_output_string)
-            templates += [f"INSERT {{ GRAPH {graph} {{ {_ntriples(group)} }} }} WHERE {{}}" for group in groups]
-        chunk, count = [], 0
-        for graph, part in plain:
-            if count + len(part) > DATA_TRIPLES and chunk:
-                operations.append("INSERT DATA { " + "\n".join(chunk) + " }")
-                chunk, count = [], 0
-            chunk.append(f"GRAPH {graph} {{ {_ntriples(part)} }}")
-            count += len(part)
-        if chunk:
-            operations.append("INSERT DATA { " + "\n".join(chunk) + " }")
-        return " ;\n".join(operations + templates)
+        """One update replacing every graph, as the engine takes it (sparql/updates.py)."""
+        return replacing_update(self.engine, graphs)
 
     def _apply(self, doing: str, graphs: Mapping[str, Sequence[ox.Triple]], present: Sequence[str] = ()) -> None:
         """Replace the graphs (empty: drop) in one request; on an engine that does not undo a request it
