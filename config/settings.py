@@ -50,6 +50,7 @@ class StoreSettings(_Section):
     update_url: str | None = None
     gsp_url: str | None = None
     timeout_s: float = Field(30.0, gt=0)
+    engine: Literal["auto", "oxigraph", "virtuoso", "generic"] = "auto"
 
 
 class SparqlSettings(_Section):
@@ -304,14 +305,6 @@ class Settings(_Section):
     gate: GateSettings
     rate_limits: RateLimitSettings
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
-
-    @model_validator(mode="after")
-    def _remote_store_serves_one_process(self) -> "Settings":
-        if self.store.url and self.server.processes > 1:
-            raise ValueError(f"store.url is set and server.processes is {self.server.processes}: the web processes "
-                             "read snapshots of the embedded store; with a remote store, serve with one process "
-                             "(several are a later step)")
-        return self
 
     def path(self, relative: str) -> Path:
         """Resolve a path setting against the data directory."""

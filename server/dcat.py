@@ -66,7 +66,8 @@ def _page_query(since: str | None, limit: int | None = None, offset: int = 0, co
         where += f' FILTER(?m >= "{since}"^^<http://www.w3.org/2001/XMLSchema#dateTime>)'
     if count:
         return f"SELECT (COUNT(?d) AS ?n) WHERE {{ {where} }}"
-    return f"SELECT ?d WHERE {{ {where} }} ORDER BY ?d LIMIT {limit} OFFSET {offset}"
+    page = (f" LIMIT {limit}" if limit is not None else "") + (f" OFFSET {offset}" if offset else "")
+    return f"SELECT ?d WHERE {{ {where} }} ORDER BY ?d{page}"
 
 
 _ORDERED: dict[tuple, list[str]] = {}  # (store id, generation, since) -> the catalogue's datasets in page order
@@ -83,7 +84,8 @@ def _ordered_uris(store, since: str | None) -> list[str]:
     with _ORDERED_LOCK:
         found = _ORDERED.get(key)
     if found is None:
-        found = [row[0].value for row in store.query(_page_query(since, 10**9, 0))]
+        # no LIMIT: Virtuoso sorts the rows of a LIMIT in memory and refuses one past MaxSortedTopRows
+        found = [row[0].value for row in store.query(_page_query(since))]
         with _ORDERED_LOCK:
             if len(_ORDERED) >= 16:
                 _ORDERED.clear()

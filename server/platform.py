@@ -77,7 +77,7 @@ class Platform:
                  len(platform.followers), len(store.digests()), repaired,
                  "".join(f"; {v.follower} caught up" for v in platform.verification if v.caught_up))
         if settings.store.url and not isinstance(store, OxigraphStore):
-            from sparql.remote import RemotePool  # /sparql asks the remote engine itself: no workers, no snapshots
+            from sparql.remote_pool import RemotePool  # /sparql asks the remote engine itself: no workers, no snapshots
 
             platform.pool = RemotePool(store, settings.sparql)
         elif start_workers:
@@ -125,7 +125,14 @@ class Platform:
         from sparql.quarantine import Quarantine
         from sparql.store import SnapshotStore
 
-        store = SnapshotStore()
+        if settings.store.url:  # the engine is shared: read it directly, at the writer's generation
+            from sparql.remote import RemoteStore
+
+            s = settings.store
+            store = RemoteStore(s.url, settings.path(s.path), update_url=s.update_url, gsp_url=s.gsp_url,
+                                timeout_s=s.timeout_s, engine=s.engine, reader=True)
+        else:
+            store = SnapshotStore()
         platform = cls(settings=settings, store=store)
         home = settings.home
         platform.search = SearchIndex(settings.path(settings.search.path))
@@ -155,9 +162,13 @@ class Platform:
                 return
             self.store.subscribe(texts.follow)
 
-    def refresh(self, path: str, generation: int, modified: float) -> None:
-        """Read the writer's snapshot of ``generation`` from now on (a web process; see open_reader)."""
-        self.store.refresh(path, generation, modified)
+    def refresh(self, path: str | None, generation: int, modified: float) -> None:
+        """Read the writer's snapshot of ``generation`` from now on (a web process; see open_reader); on a remote
+        store (no ``path``), read the engine at that generation."""
+        if path is None:
+            self.store.follow(generation, modified)
+        else:
+            self.store.refresh(path, generation, modified)
         if self.ogc is not None:
             self.ogc.sync_all()  # collections follow the layers (and the open types) of this generation
 

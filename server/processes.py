@@ -43,6 +43,9 @@ class WriterSocketApp:
 
     def __call__(self, environ, start_response):
         if environ.get("PATH_INFO") == SNAPSHOT_PATH:
+            if self.snapshots is None:  # a remote store: the web processes read the engine itself
+                start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", "0")])
+                return [b""]
             generation, path = self.snapshots.current()
             body = json.dumps({"generation": generation, "path": path,
                                "modified": getattr(self.platform.store, "_modified", time.time())}).encode()

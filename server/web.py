@@ -12,7 +12,8 @@ the public listening socket with its siblings and:
   disconnect detection stops the request's task (server/disconnect.py);
 - before each local request, reads the store's generation (a small file the writer replaces at each commit) and,
   when it moved, asks the writer for the snapshot of the new generation before answering: a GET after a push
-  answered 201 sees the push, whichever process answers it;
+  answered 201 sees the push, whichever process answers it; on a remote store (store.url) there is no snapshot:
+  the web process reads the shared engine directly and only takes the new generation (for its answer cache);
 - keeps answers of GET requests whose answer depends only on the store (ResponseCache), keyed by the
   generation they were made from: an entry of an older generation is never served;
 - answers /health/live itself, and /health/ready with the writer's checks and its own (server/health.py).
@@ -283,8 +284,14 @@ class WebProcessApp:
             return store.generation
         with self._refresh_lock:
             if self.writer.generation() > store.generation:  # another thread may have moved already
-                answer = self.writer.snapshot()
-                self.platform.refresh(answer["path"], int(answer["generation"]), float(answer["modified"]))
+                if hasattr(store, "follow"):  # a remote store: the engine holds the writer's writes already
+                    from sparql.store import read_generation
+
+                    generation, modified = read_generation(self.writer.store_path) or (current, time.time())
+                    self.platform.refresh(None, generation, modified)
+                else:
+                    answer = self.writer.snapshot()
+                    self.platform.refresh(answer["path"], int(answer["generation"]), float(answer["modified"]))
         return store.generation
 
 

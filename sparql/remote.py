@@ -4,12 +4,16 @@ Chosen by ``store.url`` (sparql/store.py ``open_store``); the embedded Oxigraph 
 It offers what ``CatalogStore`` offers, with the same publish events in commit order. What the remote engine
 does not keep lives beside the home, as for the embedded store: the generation and time of the last change
 (``store.state.json``) and the digest of every dataset graph (``store.digests.sqlite``, sparql/digests.py).
+What differs between engines (endpoints, default graph, literals they alter) is in sparql/engines.py.
 
-Every batch of datasets is one SPARQL Update request (``DROP SILENT GRAPH`` of each graph, then one
-``INSERT DATA`` of all of them). Oxigraph server applies one request in one transaction, so a failed batch
-leaves the store as it was. When the engine does not answer within ``store.timeout_s`` the outcome of a
-write is unknown: the error says so, and its digests stay pending, so the next start-up reads those datasets
-back from the store and the derived indexes follow what the store really holds.
+Every batch of datasets is one SPARQL Update request (``DROP SILENT GRAPH`` of each graph, then one insert of
+all of them). Oxigraph server applies one request in one transaction, so a failed batch leaves the store as
+it was. Virtuoso runs one request in one transaction too (a server killed mid-request keeps none of it), but
+an operation it refuses does not undo the earlier operations of the request: for such an engine the graphs
+the batch replaces are read first, and put back in one request when the engine refuses the batch. When the
+engine does not answer within ``store.timeout_s`` the outcome of a write is unknown: the error says so, and
+its digests stay pending, so the next start-up reads those datasets back from the store and the derived
+indexes follow what the store really holds.
 """
 
 from __future__ import annotations
@@ -19,15 +23,19 @@ import threading
 import time
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Sequence
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
 import pyoxigraph as ox
 
 from core.storage import guarded
 from sparql import records
+from sparql.answers import Row, cut_short, json_boolean, json_term
 from sparql.digests import StoreDigests, graph_digest
+from sparql.engines import ENGINES, OXIGRAPH, VIRTUOSO, Engine, canonical, engine_from_server
+from sparql.updates import TOO_LARGE, replacing_update
 from sparql.errors import StoreError
+from pyoxigraph import QueryTriples
 from sparql.store import DCAT_DATASET, RDF_TYPE, Listener, OxigraphStore, PublishEvent
 
 log = logging.getLogger(__name__)
@@ -38,40 +46,36 @@ N_TRIPLES = "application/n-triples"
 
 def derived_urls(url: str) -> tuple[str, str, str]:
     """Return the query, update and Graph Store URLs of an Oxigraph server from one of them (or its root)."""
-    parts = urlsplit(url)
-    path = parts.path.rstrip("/")
-    for tail in ("/query", "/update", "/store"):
-        if path.endswith(tail):
-            path = path[: -len(tail)]
-            break
-    return tuple(urlunsplit((parts.scheme, parts.netloc, path + tail, "", "")) for tail in ("/query", "/update", "/store"))
-
-
-def _ntriples(triples: Iterable[ox.Triple]) -> str:
-    return ox.serialize(list(triples), format=ox.RdfFormat.N_TRIPLES).decode("utf-8")
+    return OXIGRAPH.urls(url, None, None)
 
 
 class RemoteStore:
     """A remote SPARQL 1.1 store; ``home`` is the path whose siblings keep the state and digest files."""
 
     def __init__(self, url: str, home: Path | None, *, update_url: str | None = None, gsp_url: str | None = None,
-                 timeout_s: float = 30.0) -> None:
-        query_url, default_update, default_gsp = derived_urls(url)
-        self.url = url if urlsplit(url).path.rstrip("/") else query_url  # the server's root: its /query
-        self.update_url = update_url or default_update
-        self.gsp_url = gsp_url or default_gsp
+                 timeout_s: float = 30.0, engine: str = "auto", reader: bool = False) -> None:
+        if engine != "auto" and engine not in ENGINES:
+            raise StoreError(f"store.engine {engine!r} is not one of auto, {', '.join(ENGINES)}")
+        self._configured = (url, update_url, gsp_url)
+        self.url = url
         self.timeout_s = timeout_s
         self.path = home
         self._http = httpx.Client(timeout=httpx.Timeout(timeout_s), follow_redirects=False)
+        self._engine: Engine | None = None
+        if engine != "auto":
+            self._use(ENGINES[engine])
         self._write_lock = threading.Lock()
         self._emit_lock = threading.RLock()
         self._emitting = threading.local()
         self._listeners: list[Listener] = []
-        self._state_file = None if home is None else home.parent / (home.name + ".state.json")
-        if home is not None:
+        # a reader (a web process) writes nothing: it follows the writer's generation (``follow``)
+        self.reader = reader
+        self._state_file = None if home is None or reader else home.parent / (home.name + ".state.json")
+        if home is not None and not reader:
             home.parent.mkdir(parents=True, exist_ok=True)
-        self._digests = StoreDigests(None if home is None else home.parent / (home.name + ".digests.sqlite"))
-        self.generation, self._modified = self._read_state()
+        self._digests = StoreDigests(None if self._state_file is None else
+                                     home.parent / (home.name + ".digests.sqlite"))
+        self.generation, self._modified = self._read_state() if not reader else (-1, time.time())
         self._last_stamp = None
         self.broken: str | None = None  # never set: a remote engine has no handle to reopen
         self._state_saved = True
@@ -93,6 +97,28 @@ class RemoteStore:
     def __repr__(self) -> str:
         return f"RemoteStore({self.url!r})"
 
+    # -- the engine ----------------------------------------------------------------------------
+    def _use(self, engine: Engine) -> None:
+        self._engine = engine
+        self.url, self.update_url, self.gsp_url = engine.urls(*self._configured)
+
+    @property
+    def engine(self) -> Engine:
+        """The engine behind the URL: named by ``store.engine``, or found from its ``Server`` header once."""
+        if self._engine is not None:
+            return self._engine
+        url = self._configured[0]
+        try:
+            found = engine_from_server(self._http.get(url).headers.get("server", ""))
+        except httpx.HTTPError:  # not reachable now: guess from the URL (the request that follows fails, named)
+            path = urlsplit(url).path
+            guess = VIRTUOSO if path.rstrip("/").endswith(("/sparql", "/sparql-auth")) else OXIGRAPH
+            self.url, self.update_url, self.gsp_url = guess.urls(*self._configured)
+            return guess
+        self._use(found)
+        log.info("the remote store at %s is %s", url, found.name)
+        return found
+
     # -- HTTP --------------------------------------------------------------------------------
     def _send(self, doing: str, method: str, url: str, *, write: bool = False, **kwargs) -> httpx.Response:
         """Send one request; raise StoreError naming the engine's answer (or its silence)."""
@@ -102,36 +128,64 @@ class RemoteStore:
             unknown = " (it may or may not have been applied; checked at the next start-up)" if write else ""
             raise StoreError(f"{doing} failed: the store at {url} did not answer within {self.timeout_s:g} s"
                              f"{unknown}", status=504) from exc
-        except httpx.HTTPError as exc:
+        except httpx.ConnectError as exc:
             raise StoreError(f"{doing} failed: cannot reach the store at {url}: {exc}", status=503) from exc
+        except httpx.HTTPError as exc:
+            unknown = " (it may or may not have been applied; checked at the next start-up)" if write else ""
+            raise StoreError(f"{doing} failed: the connection to the store at {url} broke before it answered "
+                             f"({exc}){unknown}", status=503) from exc
         if response.status_code >= 400:
             text = " ".join(response.text.split())[:500]
-            raise StoreError(f"{doing} failed: the store at {url} answered {response.status_code}: {text}",
-                             status=502)
+            error = StoreError(f"{doing} failed: the store at {url} answered {response.status_code}: {text}",
+                               status=502)
+            error.refused = response.status_code  # the engine answered: it refused the request, or failed running it
+            raise error
         return response
 
+    def follow(self, generation: int, modified: float) -> None:
+        """Take the writer's generation (a web process's reader: the engine already holds what it wrote)."""
+        self.generation, self._modified = generation, modified
+
     def _update(self, doing: str, update: str) -> None:
+        if self.reader:
+            raise StoreError(f"{doing} refused: this process reads the remote store only (writes go to the writer)",
+                             status=503)
         self._send(doing, "POST", self.update_url, write=True, content=update.encode("utf-8"),
                    headers={"Content-Type": "application/sparql-update; charset=utf-8"})
 
     def query(self, sparql: str, **kwargs):
-        """Run a trusted query of our own on the remote engine; results as pyoxigraph's.
+        """Run a trusted query of our own on the remote engine.
 
-        SELECT gives rows (``row[0]``, ``row["name"]``), ASK a boolean, CONSTRUCT and DESCRIBE a list of triples.
-        ``use_default_graph_as_union`` (the default, as for the embedded store) asks for the union of the graphs.
+        SELECT gives rows (``row[0]``, ``row["name"]``), ASK a boolean, CONSTRUCT and DESCRIBE a list of triples,
+        with literals as written (the engine's codec undone). ``use_default_graph_as_union`` (the default, as for
+        the embedded store) asks for the union of the graphs; an answer the engine cut short is an error.
         """
         union = kwargs.pop("use_default_graph_as_union", True)
         if kwargs:
             raise StoreError(f"the remote store does not take the query options {sorted(kwargs)}")
-        params = {"union-default-graph": ""} if union else {}
+        engine = self.engine
+        params = {"union-default-graph": ""} if union and engine.union_parameter else {}
+        try:  # its kind, from the query on an empty store (a malformed one is named by the engine)
+            graph = isinstance(ox.Store().query(sparql), QueryTriples)
+        except (SyntaxError, ValueError):
+            graph = False
         response = self._send("a query", "POST", self.url, params=params, data={"query": sparql},
-                              headers={"Accept": f"{RESULTS_JSON}, {N_TRIPLES};q=0.9"})
+                              headers={"Accept": N_TRIPLES if graph else RESULTS_JSON})
+        short = cut_short(response)
+        if short:
+            raise StoreError(f"a query failed: {short} ({self.url})", status=504)
         kind = response.headers.get("content-type", "").split(";")[0].strip()
         if kind == RESULTS_JSON:
-            answer = ox.parse_query_results(response.content, format=ox.QueryResultsFormat.JSON)
-            return bool(answer) if isinstance(answer, ox.QueryBoolean) else answer
-        if kind == N_TRIPLES:
-            return [q.triple for q in ox.parse(response.content, format=ox.RdfFormat.N_TRIPLES)]
+            answer = response.json()
+            boolean = json_boolean(answer)
+            if boolean is not None:
+                return boolean
+            names = answer["head"].get("vars", [])
+            return [Row(names, [json_term(b.get(n), engine.codec) for n in names])
+                    for b in answer["results"]["bindings"]]
+        if kind in (N_TRIPLES, "text/plain"):
+            triples = [q.triple for q in ox.parse(response.content, format=ox.RdfFormat.N_TRIPLES)]
+            return engine.codec.decode(triples) if engine.codec else triples
         raise StoreError(f"a query failed: the store at {self.url} answered in {kind or 'no media type'}, "
                          f"not {RESULTS_JSON} or {N_TRIPLES}", status=502)
 
@@ -146,27 +200,71 @@ class RemoteStore:
                           f"OPTIONAL {{ GRAPH ?g {{ ?r {records.ISSUED} ?i }} }} }}", use_default_graph_as_union=False)
         return {row["g"].value: row["i"] for row in rows}
 
-    @staticmethod
-    def _replacing(graphs: Mapping[str, Sequence[ox.Triple]]) -> str:
-        """One update replacing every graph: all drops, then one INSERT DATA (blank nodes scoped to it)."""
-        drops = [f"DROP SILENT GRAPH {ox.NamedNode(uri)}" for uri in graphs]
-        bodies = [f"GRAPH {ox.NamedNode(uri)} {{ {_ntriples(t)} }}" for uri, t in graphs.items() if t]
-        if bodies:
-            drops.append("INSERT DATA { " + "\n".join(bodies) + " }")
-        return " ;\n".join(drops)
+    def _graphs_now(self, uris: Sequence[str]) -> dict[str, list[ox.Triple]]:
+        """Read the graphs as they are now, in one query (empty: the graph does not exist)."""
+        now: dict[str, list[ox.Triple]] = {uri: [] for uri in uris}
+        if uris:
+            values = " ".join(str(ox.NamedNode(u)) for u in uris)
+            for row in self.query(f"SELECT ?g ?s ?p ?o WHERE {{ VALUES ?g {{ {values} }} GRAPH ?g {{ ?s ?p ?o }} }}",
+                                  use_default_graph_as_union=False):
+                now[row["g"].value].append(ox.Triple(row["s"], row["p"], row["o"]))
+        return now
+
+    def _replacing(self, graphs: Mapping[str, Sequence[ox.Triple]]) -> str:
+        """One update replacing every graph, as the engine takes it (sparql/updates.py)."""
+        return replacing_update(self.engine, graphs)
+
+    def _apply(self, doing: str, graphs: Mapping[str, Sequence[ox.Triple]], present: Sequence[str] = ()) -> None:
+        """Replace the graphs (empty: drop) in one request; on an engine that does not undo a request it
+        refused part-way (Virtuoso), put back the graphs of ``present`` as they were before."""
+        engine = self.engine
+        if engine.atomic_request:
+            self._update(doing, self._replacing(graphs))
+            return
+        before = self._graphs_now(list(present))
+        try:
+            self._write_parts(doing, graphs)
+        except StoreError as exc:
+            if getattr(exc, "refused", 0) < 500 and not getattr(exc, "partial", False):
+                raise  # refused before any of it ran
+            restore = {uri: before.get(uri, []) for uri in graphs}
+            try:
+                self._write_parts(f"putting back the {len(restore)} graphs of a refused write", restore)
+            except StoreError as again:
+                raise StoreError(f"{exc.message}; putting the graphs back failed as well, so the store may hold "
+                                 f"part of it (checked at the next start-up): {again.message}",
+                                 status=502) from exc
+            raise StoreError(f"{exc.message} (the graphs it had replaced were put back as they were)",
+                             status=502) from exc
+
+    def _write_parts(self, doing: str, graphs: Mapping[str, Sequence[ox.Triple]], written: list | None = None) -> None:
+        """Write in one request, or, when the engine finds the request too large to compile (Virtuoso), in
+        halves (each one transaction); a failure after a part was written is marked ``partial``."""
+        written = [] if written is None else written
+        try:
+            self._update(doing, self._replacing(graphs))
+        except StoreError as exc:
+            if getattr(exc, "refused", 0) == 400 and TOO_LARGE.search(exc.message) and len(graphs) > 1:
+                items = list(graphs.items())
+                self._write_parts(doing, dict(items[: len(items) // 2]), written)
+                self._write_parts(doing, dict(items[len(items) // 2:]), written)
+                return
+            exc.partial = bool(written)
+            raise
+        written.append(len(graphs))
 
     def put_datasets(self, graphs: Mapping[str, Sequence[ox.Triple]]) -> PublishEvent:
         """Replace the dataset graphs with the given triples, in one update request."""
         with self._write_lock:
-            stamp = records.now_literal(self._next_stamp())
             present = self._present(list(graphs))
+            stamp = records.now_literal(self._next_stamp())
             fresh = [uri for uri in graphs if uri not in present]
-            stored = {uri: records.with_record(uri, triples, stamp, present.get(uri))
+            stored = {uri: canonical(records.with_record(uri, triples, stamp, present.get(uri)))
                       for uri, triples in graphs.items()}
             digests = {uri: graph_digest(triples) for uri, triples in stored.items()}
             guarded(f"noting the digests of {len(graphs)} datasets", lambda: self._digests.intend(digests))
             if stored:
-                self._update(f"storing {len(graphs)} datasets", self._replacing(stored))
+                self._apply(f"storing {len(graphs)} datasets", stored, list(present))
             self._settle(digests)
             event = PublishEvent(self._bump(), put=tuple(graphs), created=tuple(fresh), graphs=stored,
                                  digests=digests)
@@ -181,7 +279,7 @@ class RemoteStore:
             digests = {uri: graph_digest(triples) if triples else None for uri, triples in previous.items()}
             guarded("noting the digests of an undone publication", lambda: self._digests.intend(digests))
             if previous:
-                self._update("undoing a publication", self._replacing(previous))
+                self._apply("undoing a publication", previous, list(previous))
             self._settle(digests)
             put = tuple(uri for uri in previous if previous[uri])
             event = PublishEvent(self._bump(), put=put, removed=tuple(gone), reason=reason,
@@ -200,8 +298,7 @@ class RemoteStore:
             if gone:
                 guarded(f"noting the removal of {len(gone)} datasets",
                         lambda: self._digests.intend(dict.fromkeys(gone)))
-                self._update(f"removing {len(gone)} datasets",
-                             " ;\n".join(f"DROP SILENT GRAPH {ox.NamedNode(uri)}" for uri in gone))
+                self._apply(f"removing {len(gone)} datasets", {uri: [] for uri in gone}, gone)
                 self._settle(gone)
             event = PublishEvent(self._bump(), removed=tuple(gone), reason=reason)
             self._emit_lock.acquire()
@@ -211,13 +308,24 @@ class RemoteStore:
     def put_graph(self, uri: str, triples: Iterable[ox.Triple]) -> None:
         """Replace a non-dataset graph (vocabulary, catalogue description) in one request."""
         with self._write_lock:
-            self._update(f"storing graph {uri}", self._replacing({uri: list(triples)}))
+            self._apply(f"storing graph {uri}", {uri: list(triples)}, [uri])
             self._bump()
 
+    def graph_names(self) -> list[str]:
+        """The named graphs of the platform in the engine (not the engine's own)."""
+        rows = self.query("SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } }", use_default_graph_as_union=False)
+        return [row[0].value for row in rows if self.engine.ours(row[0].value)]
+
     def clear(self) -> PublishEvent:
-        """Remove every named graph of the remote store."""
+        """Remove every named graph of the platform from the remote store (not the engine's own)."""
         with self._write_lock:
-            self._update("clearing the store", "DROP SILENT NAMED")
+            if self.engine.own_graphs:
+                names = self.graph_names()
+                if names:
+                    self._update("clearing the store", " ;\n".join(f"DROP SILENT GRAPH {ox.NamedNode(g)}"
+                                                                   for g in names))
+            else:
+                self._update("clearing the store", "DROP SILENT NAMED")
             self._digests.clear()
             event = PublishEvent(self._bump(), reset=True)
             self._emit_lock.acquire()
@@ -234,6 +342,7 @@ class RemoteStore:
     # -- reads -------------------------------------------------------------------------------
     def dataset_triples(self, uri: str) -> list[ox.Triple]:
         """Read one graph through the Graph Store Protocol (none: an empty list)."""
+        engine = self.engine
         try:
             response = self._http.get(self.gsp_url, params={"graph": uri}, headers={"Accept": N_TRIPLES})
         except httpx.TimeoutException as exc:
@@ -248,7 +357,8 @@ class RemoteStore:
             text = " ".join(response.text.split())[:500]
             raise StoreError(f"reading {uri} failed: the store at {self.gsp_url} answered "
                              f"{response.status_code}: {text}", status=502)
-        return [q.triple for q in ox.parse(response.content, format=ox.RdfFormat.N_TRIPLES)]
+        triples = [q.triple for q in ox.parse(response.content, format=ox.RdfFormat.N_TRIPLES)]
+        return engine.codec.decode(triples) if engine.codec else triples
 
     def record_modified(self, uri: str):
         rows = self.query(f"SELECT ?m WHERE {{ GRAPH {ox.NamedNode(uri)} {{ {records.record_uri(uri)} "
@@ -271,12 +381,13 @@ class RemoteStore:
         return int(next(iter(rows))[0].value)
 
     def quads(self, graph: str | None = None) -> Iterator[ox.Quad]:
-        """The quads of one named graph, or of every named graph (the platform writes no default graph)."""
+        """The quads of one named graph, or of every named graph of the platform (it writes no default graph)."""
         if graph is not None:
             node = ox.NamedNode(graph)
             return iter([ox.Quad(t.subject, t.predicate, t.object, node) for t in self.dataset_triples(graph)])
         rows = self.query("SELECT ?s ?p ?o ?g WHERE { GRAPH ?g { ?s ?p ?o } }", use_default_graph_as_union=False)
-        return iter([ox.Quad(row["s"], row["p"], row["o"], row["g"]) for row in rows])
+        ours = self.engine.ours
+        return iter([ox.Quad(row["s"], row["p"], row["o"], row["g"]) for row in rows if ours(row["g"].value)])
 
     def snapshot(self, directory: Path) -> None:
         raise StoreError("a remote store has no snapshots: queries go to its endpoint")
@@ -288,102 +399,6 @@ class RemoteStore:
             self._digests.close()
         except Exception:  # noqa: BLE001  closed already
             pass
-
-
-class RemotePool:
-    """Answer user queries (/sparql) on the remote store's own endpoint, in place of the worker pool.
-
-    The same checks as the pool come first (length, nesting, no update, no SERVICE, the client's share); the
-    query is then parsed on an empty in-memory store, which names a malformed query as the pool does and tells
-    its kind for content negotiation. Our time limit (``sparql.timeout_s``) holds on the connection: the engine's
-    answer must be complete within it, and no more than ``sparql.max_result_bytes`` of it is read. The engine's
-    own limit (``oxigraph serve --timeout-s``) stops the query on its side. ``sparql.max_results`` is not counted
-    here (the answer is passed on as the engine wrote it); the byte limit bounds it.
-    """
-
-    snapshots = None  # nothing to share with web processes: they would ask the engine themselves
-
-    def __init__(self, store: RemoteStore, settings) -> None:
-        from collections import Counter, OrderedDict
-
-        from sparql.fairness import ClientShares
-
-        self.store = store
-        self.settings = settings
-        self.shares = ClientShares(settings.max_workers_per_client, settings.client_queue,
-                                   settings.client_wait_s, settings.timeout_s)
-        self.stats: Counter[str] = Counter()
-        self._lock = threading.Lock()
-        self._stopped: OrderedDict[str, str] = OrderedDict()  # (never filled: no worker of ours dies)
-        self._http = httpx.Client(timeout=httpx.Timeout(settings.timeout_s))
-
-    def check(self, query: str):
-        """The pool's checks before a query is sent (sparql/pool.py ``QueryPool.check``)."""
-        from sparql.pool import QueryPool
-
-        return QueryPool.check(self, query)
-
-    def start(self) -> None:
-        """Nothing to start: the engine runs the queries."""
-
-    def worker_pids(self) -> list[int]:
-        return []
-
-    def run(self, query: str, accept: str | None = None, format_name: str | None = None,
-            default_graphs: tuple[str, ...] = (), named_graphs: tuple[str, ...] = (), client: str = ""):
-        from sparql import errors
-        from sparql.formats import formats_for, negotiate
-        from sparql.pool import QueryResult
-        from sparql.worker import query_kind
-
-        text = self.check(query)
-        try:  # parsed on an empty store: a malformed query is named here, and its kind is known
-            kind = query_kind(ox.Store().query(query))
-        except SyntaxError as exc:
-            raise errors.QueryError(f"malformed query: {exc}") from exc
-        except ValueError as exc:
-            raise errors.QueryError(f"invalid query: {exc}") from exc
-        fmt = negotiate(formats_for(kind), accept, format_name, kind)
-        if fmt is None:
-            from core.errors import NotAcceptableError
-
-            offered = ", ".join(f.media_type for f in formats_for(kind))
-            raise NotAcceptableError(f"cannot answer a {kind.upper()} query in the requested type; offered: {offered}")
-        params: list[tuple[str, str]] = [("default-graph-uri", g) for g in default_graphs]
-        params += [("named-graph-uri", g) for g in named_graphs]
-        if not default_graphs and not text.names_dataset:
-            params.append(("union-default-graph", ""))  # as the pool: the union of the dataset graphs
-        limit_s, limit_bytes = self.settings.timeout_s, self.settings.max_result_bytes
-        with self.shares.hold(client):
-            started = time.monotonic()
-            try:
-                with self._http.stream("POST", self.store.url, params=params, data={"query": query},
-                                       headers={"Accept": fmt.media_type}) as response:
-                    if response.status_code >= 400:
-                        body = " ".join(response.read().decode("utf-8", "replace").split())[:500]
-                        if response.status_code == 400:
-                            raise errors.QueryError(f"the store refused the query: {body}")
-                        raise StoreError(f"the store at {self.store.url} answered {response.status_code}: {body}",
-                                         status=502)
-                    chunks, size = [], 0
-                    for chunk in response.iter_bytes():
-                        size += len(chunk)
-                        if size > limit_bytes:
-                            raise errors.QueryTooLargeError(
-                                f"the answer is larger than {limit_bytes} bytes; narrow the query (LIMIT)")
-                        if time.monotonic() - started > limit_s:
-                            raise httpx.ReadTimeout("past the time limit")
-                        chunks.append(chunk)
-            except httpx.TimeoutException as exc:
-                self.stats["timeout"] += 1
-                raise errors.QueryTimeoutError(
-                    f"the query ran past the time limit of {limit_s:g} s and was stopped") from exc
-            except httpx.HTTPError as exc:
-                raise StoreError(f"cannot reach the store at {self.store.url}: {exc}", status=503) from exc
-        return QueryResult(fmt.media_type, b"".join(chunks), time.monotonic() - started)
-
-    def close(self) -> None:
-        self._http.close()
 
 
 def wait_until_up(url: str, timeout_s: float = 20.0) -> None:

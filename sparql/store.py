@@ -503,7 +503,8 @@ def open_store(where) -> "CatalogStore":
         from sparql.remote import RemoteStore
 
         return RemoteStore(settings.store.url, path, update_url=settings.store.update_url,
-                           gsp_url=settings.store.gsp_url, timeout_s=settings.store.timeout_s)
+                           gsp_url=settings.store.gsp_url, timeout_s=settings.store.timeout_s,
+                           engine=settings.store.engine)
     return OxigraphStore(path)
 
 
