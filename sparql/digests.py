@@ -32,13 +32,30 @@ def _term(term) -> str:
     return "_:" if isinstance(term, ox.BlankNode) else str(term)
 
 
+_PLAIN = frozenset({"http://www.w3.org/2001/XMLSchema#string",
+                    "http://www.w3.org/1999/02/22-rdf-syntax-ns#langString"})
+_AS_STORED = ox.NamedNode("urn:wodp:digest")
+
+
+def _as_stored(objects: list[ox.Literal]) -> dict[ox.Literal, ox.Literal]:
+    """Return typed literals in the form Oxigraph stores them ("12.50"^^xsd:decimal is read back as "12.5")."""
+    store = ox.Store()
+    store.extend([ox.Quad(ox.NamedNode(f"urn:wodp:l{n}"), _AS_STORED, o, _AS_STORED) for n, o in enumerate(objects)])
+    back = {q.subject.value: q.object for q in store.quads_for_pattern(None, _AS_STORED, None, _AS_STORED)}
+    return {o: back[f"urn:wodp:l{n}"] for n, o in enumerate(objects)}
+
+
 def graph_digest(triples: Iterable[ox.Triple]) -> str:
     """Hash a dataset graph as stored (catalogue record included): sorted N-Triples lines → SHA-256 hex.
 
     Blank nodes are written without their labels, so the digest is the same before and after Oxigraph
-    relabels them (SPARQL INSERT DATA does).
+    relabels them (SPARQL INSERT DATA does). Typed literals are hashed in the form the store keeps (numbers,
+    booleans and times canonical), so the digest of what was written equals that of what is read back.
     """
-    lines = sorted({f"{_term(t.subject)} {t.predicate} {_term(t.object)}" for t in triples})
+    triples = list(triples)
+    typed = list({t.object for t in triples if isinstance(t.object, ox.Literal) and t.object.datatype.value not in _PLAIN})
+    stored = _as_stored(typed) if typed else {}
+    lines = sorted({f"{_term(t.subject)} {t.predicate} {_term(stored.get(t.object, t.object))}" for t in triples})
     return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
 
 

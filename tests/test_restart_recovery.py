@@ -184,6 +184,30 @@ def test_a_write_cut_between_its_digest_and_its_commit_is_found(tmp_path):
         store.close()
 
 
+def test_a_digest_describes_typed_values_as_the_store_keeps_them(tmp_path):
+    """"12.50"^^xsd:decimal is read back as "12.5": the digest of what was written equals what is read back,
+    so such a dataset is not seen as changed (and every index repaired) at each start-up."""
+    from sparql.digests import graph_digest
+    from sparql.store import OxigraphStore
+
+    xsd = "http://www.w3.org/2001/XMLSchema#"
+    uri = "http://127.0.0.1:8000/datasets/typed"
+    node = ox.NamedNode(uri)
+    triples = [ox.Triple(node, ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type"), DATASET),
+               ox.Triple(node, DCT_TITLE, ox.Literal("价格")),
+               ox.Triple(node, ox.NamedNode("http://example.org/price"), ox.Literal("12.50", datatype=ox.NamedNode(xsd + "decimal"))),
+               ox.Triple(node, ox.NamedNode("http://example.org/on"), ox.Literal("true", datatype=ox.NamedNode(xsd + "boolean"))),
+               ox.Triple(node, ox.NamedNode("http://example.org/count"), ox.Literal("007", datatype=ox.NamedNode(xsd + "integer")))]
+    store = OxigraphStore(tmp_path / "store")
+    try:
+        event = store.put_datasets({uri: triples})
+        read_back = store.dataset_triples(uri)
+        assert ox.Literal("12.5", datatype=ox.NamedNode(xsd + "decimal")) in {t.object for t in read_back}
+        assert event.digests[uri] == graph_digest(read_back)
+    finally:
+        store.close()
+
+
 @pytest.fixture()
 def ckan(tmp_path):
     source = FakeSource()
