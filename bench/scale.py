@@ -147,11 +147,19 @@ def _get(url: str, accept: str | None = None) -> tuple[int, int]:
         return exc.code, len(exc.read())
 
 
-def measure(url: str, times: int, accept: str | None = None) -> tuple[float, float, float, int]:
-    """Return the first request's time, p50 and p95 of the next ``times`` in ms, and the status."""
+def cpu_seconds(pid: int) -> float:
+    """The CPU time (user + system) a process has used so far (10 ms ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(url: str, times: int, accept: str | None = None, pid: int | None = None) -> tuple:
+    """Return the first request's time, p50 and p95 of the next ``times`` in ms, the status, and the server's mean
+    CPU ms per request (what a busy machine does not inflate: the requests are sent one at a time)."""
     start = time.perf_counter()
     status, _ = _get(url, accept)
     first = (time.perf_counter() - start) * 1000
+    cpu = cpu_seconds(pid) if pid else 0.0
     samples = []
     for _ in range(times):
         start = time.perf_counter()
@@ -159,7 +167,8 @@ def measure(url: str, times: int, accept: str | None = None) -> tuple[float, flo
         samples.append((time.perf_counter() - start) * 1000)
     samples.sort()
     p95 = samples[min(len(samples) - 1, max(0, round(0.95 * len(samples)) - 1))]
-    return first, statistics.median(samples), p95, status
+    cpu = (cpu_seconds(pid) - cpu) * 1000 / times if pid else float("nan")
+    return first, statistics.median(samples), p95, status, cpu
 
 
 def requests_to_measure(base: str, count: int) -> list[tuple[str, str, str | None, float]]:
@@ -220,19 +229,23 @@ def run(home: Path, count: int, times: int) -> None:
     first_start = server.wait_ready()
     after = (_generation(home), _search_generation(home))
     for label, path, accept, target in requests_to_measure(server.url, count):
-        first, p50, p95, status = measure(server.url + urllib.request.quote(path, safe="/?=&%:"), times, accept)
-        rows.append((label, first, p50, p95, status, target))
+        first, p50, p95, status, cpu = measure(server.url + urllib.request.quote(path, safe="/?=&%:"), times, accept,
+                                               server.proc.pid)
+        rows.append((label, first, p50, p95, status, target, cpu))
     shutdown = server.stop()
     server = Server(home, port)
     second_start = server.wait_ready()
     again = (_generation(home), _search_generation(home))
     shutdown2 = server.stop()
-    print(f"\n{count} datasets in {home} ({times} requests each, p50/p95 in ms)")
-    print(f"| {'request':<32} | {'first':>9} | {'p50':>9} | {'p95':>9} | status | target p95 |")
-    print(f"|{'-' * 34}|{'-' * 11}|{'-' * 11}|{'-' * 11}|--------|------------|")
-    for label, first, p50, p95, status, target in rows:
+    load = os.getloadavg()[0]
+    print(f"\n{count} datasets in {home} ({times} requests each after a first; ms; machine load {load:.1f} "
+          f"on {os.cpu_count()} cores; CPU/req: the server's CPU time per request)")
+    print(f"| {'request':<32} | {'first':>9} | {'p50':>9} | {'p95':>9} | {'CPU/req':>8} | status | target p95 |")
+    print(f"|{'-' * 34}|{'-' * 11}|{'-' * 11}|{'-' * 11}|{'-' * 10}|--------|------------|")
+    for label, first, p50, p95, status, target, cpu in rows:
         mark = "" if target is None else (" ok" if p95 < target else " OVER")
-        print(f"| {label:<32} | {first:9.1f} | {p50:9.1f} | {p95:9.1f} | {status:>6} | {str(target or '-') + mark:>10} |")
+        print(f"| {label:<32} | {first:9.1f} | {p50:9.1f} | {p95:9.1f} | {cpu:8.1f} | {status:>6} |"
+              f" {str(target or '-') + mark:>10} |")
     print(f"{'start-up to first answer':<34} {first_start:9.2f} s  (restart {second_start:.2f} s; target < 10 s)")
     print(f"{'shutdown after SIGTERM':<34} {shutdown:9.2f} s  (again {shutdown2:.2f} s; target < 5 s)")
     print(f"store generation / search generation: before {before}, after start {after}, after restart {again}")

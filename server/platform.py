@@ -135,7 +135,8 @@ class Platform:
         platform.features = open_feature_store(settings)
         platform.ogc = OgcApi(settings, platform.features,
                               public=lambda info: may_serve_layer(store, info.dataset_uri))
-        use_text_index(platform.features, platform.search.matching)  # Records q, as ogc.records.CatalogRecords
+        use_text_index(platform.features, platform.search.matching,  # Records q, as ogc.records.CatalogRecords
+                       platform.search.matching_page)
         platform._open_catalog_texts(writer=False)
         platform._open_aggregates()
         platform.extras["reader"] = True
@@ -260,7 +261,8 @@ class Platform:
         if self.layers is not None:
             self.layers.listeners.append(self.ogc.on_layer)
         records = CatalogRecords(self.features, on_change=self.ogc.sync_layer,
-                                 text_index=self.search.matching if self.search is not None else None)
+                                 text_index=self.search.matching if self.search is not None else None,
+                                 text_pages=self.search.matching_page if self.search is not None else None)
         self.followers.append(records)
 
     def _open_csw(self) -> None:

@@ -18,7 +18,8 @@ from typing import Iterable
 
 import pyoxigraph as ox
 
-from server.search_query import (FACETS, SearchResult, Transaction, index_text, matching_uris, run_search,
+from server.search_query import (FACETS, SearchResult, Transaction, index_text, matching_page, matching_uris,
+                                 run_search,
                                  vocabulary_labels)
 from core.sqlite import ThreadConnections
 from sparql.followers import Follower
@@ -307,6 +308,8 @@ class SearchIndex(Follower):
             with self._transaction() as conn:
                 self._clear(conn)
                 self._insert(conn, docs)
+                for sql in BACKFILL + TOTALS:  # counted once after the rows, then kept by the triggers
+                    conn.execute(sql)
                 self._write_labels(conn, labels)
                 self._set_generation(conn, generation, keep_newer=False)
         log.info("search index rebuilt: %d datasets at generation %d", len(docs), generation)
@@ -350,16 +353,15 @@ class SearchIndex(Follower):
 
     @staticmethod
     def _clear(conn: sqlite3.Connection) -> None:
-        """Empty the index; the triggers go with their tables (a row-by-row delete would count every row out)."""
+        """Empty the index, without its triggers: they go with their tables (a row-by-row delete would count
+        every row out, a row-by-row insert in); the caller counts the new rows once and makes them again."""
         for sql in ("DROP TABLE IF EXISTS facets", "DROP TABLE IF EXISTS docs"):
             conn.execute(sql)
-        for table in ("fts", "labels", "facet_totals", "facet_pairs", "doc_totals"):
+        for table in ("fts", "labels"):
             conn.execute(f"DELETE FROM {table}")
         for sql in SCHEMA.split(";"):
             if sql.strip() and "fts5" not in sql:
                 conn.execute(sql)
-        for sql in TOTALS:
-            conn.execute(sql)
 
     @staticmethod
     def _set_generation(conn: sqlite3.Connection, generation: int, *, keep_newer: bool) -> None:
@@ -420,3 +422,10 @@ class SearchIndex(Follower):
         OGC API Records ``q`` is answered by this (ogc.records.use_text_index): one index, the same counts.
         """
         return matching_uris(self._conn(), q)
+
+    def matching_page(self, q: str, offset: int, limit: int) -> tuple[list[str], int] | None:
+        """Return one page of the URIs matching q (in the index's order) and how many match; None: no words.
+
+        OGC API Records ``q`` with nothing else pages through this: a page costs its own rows, not the catalogue.
+        """
+        return matching_page(self._conn(), q, offset, limit)

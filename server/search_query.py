@@ -160,6 +160,20 @@ def matching_uris(conn: sqlite3.Connection, q: str) -> set[str] | None:
         return {row[0] for row in conn.execute(f"SELECT d.uri FROM docs d{where}", params)}
 
 
+def matching_page(conn: sqlite3.Connection, q: str, offset: int, limit: int) -> tuple[list[str], int] | None:
+    """Return the URIs of one page of the datasets matching q (in the index's row order) and how many match,
+    as ``matching_uris`` matches them; None when q has no words. FTS5 gives its matches in row order, so a page
+    reads its own rows, and counts the matches in its index."""
+    match = match_expression(q)
+    if match is None:
+        return None
+    with Transaction(conn):
+        total = conn.execute("SELECT COUNT(*) FROM fts WHERE fts MATCH ?", (match,)).fetchone()[0]
+        rows = conn.execute("SELECT d.uri FROM (SELECT rowid FROM fts WHERE fts MATCH ? ORDER BY rowid LIMIT ? OFFSET ?)"
+                            " m JOIN docs d ON d.n = m.rowid ORDER BY m.rowid", (match, limit, offset)).fetchall()
+    return [r[0] for r in rows], total
+
+
 def vocabulary_labels(conn: sqlite3.Connection, kind: str, lang: str) -> dict[str, str]:
     rows = conn.execute("SELECT code, lang, label FROM labels WHERE kind = ? ORDER BY lang = ?", (kind, lang))
     return {code: label for code, _, label in rows}
