@@ -164,3 +164,32 @@ def test_a_restart_on_an_unchanged_home_moves_no_generation_and_rebuilds_nothing
     platform = Platform.open(changed, start_workers=False)
     assert not any(v.caught_up for v in platform.verification), platform.verification
     platform.close()
+
+
+def test_kept_search_counts_equal_a_recount_after_publishing_and_removing(small):
+    platform, client, demo = small
+    from server.search import BACKFILL
+
+    graphs = dict(copy_of(demo.datasets[k], 500 + k) for k in range(6))
+    platform.store.put_datasets(graphs)
+    platform.store.put_datasets({uri: triples for uri, triples in list(graphs.items())[:2]})  # replaced
+    platform.store.remove_datasets(list(graphs)[2:4])
+    conn = platform.search._conn()
+    kept = [sorted(conn.execute(f"SELECT * FROM {t} WHERE n != 0")) for t in ("facet_totals", "facet_pairs")]
+    kept.append(sorted(conn.execute("SELECT * FROM doc_totals")))
+    conn.execute("BEGIN")
+    try:
+        for sql in BACKFILL:  # count everything again from the rows
+            conn.execute(sql)
+        recount = [sorted(conn.execute(f"SELECT * FROM {t}")) for t in ("facet_totals", "facet_pairs", "doc_totals")]
+    finally:
+        conn.execute("ROLLBACK")
+    assert kept == recount
+    assert kept[2] and dict(kept[2])["datasets"] == platform.store.count_datasets()
+    # what the portal shows from them equals a search that counts (two values of one facet are counted)
+    home = platform.search.search("", page_size=1)
+    counted = platform.search.search("", {"open_type": ["unconditional", "nonexistent"]}, page_size=1)
+    assert home.total == platform.store.count_datasets()
+    one = platform.search.search("", {"open_type": ["unconditional"]}, page_size=1)
+    assert one.total == counted.total and one.facets["theme"] == counted.facets["theme"]
+    platform.store.remove_datasets(list(graphs), reason="test")
