@@ -168,19 +168,32 @@ def record_feature(uri: str, triples: Iterable[ox.Triple]) -> Feature | None:
 
 # -- q through the portal's search index ------------------------------------------------------------
 TextIndex = Callable[[str], "set[str] | None"]  # q -> URIs of the matching datasets (None: q has no words)
+# (q, offset, limit) -> (one page of the matching datasets' URIs in the index's order, how many match); None: no words
+TextPages = Callable[[str, int, int], "tuple[list[str], int] | None"]
 _TEXT_INDEXES: dict[int, TextIndex] = {}
+_TEXT_PAGES: dict[int, TextPages] = {}
 
 
-def use_text_index(features, index: TextIndex | None) -> None:
-    """Answer ``q`` on the records of this feature store with a text index (the portal's: one index, one count)."""
+def use_text_index(features, index: TextIndex | None, pages: TextPages | None = None) -> None:
+    """Answer ``q`` on the records of this feature store with a text index (the portal's: one index, one count);
+    ``pages`` pages a query with nothing but ``q`` in the index itself (issue 11: no listing of every record)."""
     if index is None:
         _TEXT_INDEXES.pop(id(features), None)
     else:
         _TEXT_INDEXES[id(features)] = index
+    if pages is None:
+        _TEXT_PAGES.pop(id(features), None)
+    else:
+        _TEXT_PAGES[id(features)] = pages
 
 
 def text_index_for(features) -> TextIndex | None:
     return _TEXT_INDEXES.get(id(features))
+
+
+def _only_words(query) -> bool:
+    """Tell whether a records query filters and orders by nothing but its words."""
+    return not (query.bbox or query.datetime_start or query.datetime_end or query.properties or query.sortby)
 
 
 def query_through_index(features, layer_id: str, query, index: TextIndex) -> tuple[list[Feature], int]:
@@ -189,6 +202,14 @@ def query_through_index(features, layer_id: str, query, index: TextIndex) -> tup
     The store lists the ids that pass the other filters (no geometry, in the query's order); those the index
     matches are paged here and read whole. A catalogue has thousands of records, not millions.
     """
+    pages = _TEXT_PAGES.get(id(features))
+    if pages is not None and _only_words(query):  # a page of the index's matches, in its order, and their number
+        found = pages(" ".join(query.q), query.offset, query.limit)
+        if found is None:  # no word the index can search for: the store's own substring match
+            return features.query(layer_id, query)
+        uris, total = found
+        records = [f for f in (features.get(layer_id, record_id(u)) for u in uris) if f is not None]
+        return trim_features(records, query), total
     uris = index(" ".join(query.q))
     if uris is None:  # no word the index can search for: the store's own substring match
         return features.query(layer_id, query)
@@ -208,10 +229,10 @@ class CatalogRecords(Follower):
     """The records layer, kept in step with the catalogue store by its publish events."""
 
     def __init__(self, features, on_change: Callable[[str], object] | None = None,
-                 text_index: TextIndex | None = None) -> None:
+                 text_index: TextIndex | None = None, text_pages: TextPages | None = None) -> None:
         self.features = features
         self.on_change = on_change
-        use_text_index(features, text_index)
+        use_text_index(features, text_index, text_pages)
 
     def _records(self, store, uris: Iterable[str], event=None) -> list[Feature]:
         out = []

@@ -85,10 +85,48 @@ def _department_names(code: str) -> list[ox.Literal]:
     return [t.object for t in vocabulary_triples() if t.subject == subject and t.predicate == FOAF.name]
 
 
-def install(store: OxigraphStore, settings: Settings) -> None:
-    """Write the vocabulary and catalogue graphs (idempotent)."""
-    store.put_graph(VOCABULARY_GRAPH.value, vocabulary_triples())
-    store.put_graph(settings.base_uri + "/catalog", catalogue_triples(settings))
+def install(store: OxigraphStore, settings: Settings) -> list[str]:
+    """Write the vocabulary and catalogue graphs where they differ from the stored ones; return those written.
+
+    An unchanged graph is not written again, so a restart on an unchanged home leaves the store's generation
+    where it was and no derived index is rebuilt (issue 11). The catalogue's ``dct:modified`` (when its
+    description was written) is left out of the comparison: it changes only with the rest of the description.
+    """
+    catalog = settings.base_uri + "/catalog"
+    written = []
+    for uri, triples in ((VOCABULARY_GRAPH.value, vocabulary_triples()), (catalog, catalogue_triples(settings))):
+        if not same_graph([q.triple for q in store.quads(uri)], triples, ignore=ox.NamedNode(catalog)):
+            store.put_graph(uri, triples)
+            written.append(uri)
+    return written
+
+
+def install_in(platform) -> list[str]:
+    """Install the graphs in a running platform's store (after its start-up check); when one changed, every
+    derived index takes the new generation (the search index reads its labels again: they come from these
+    graphs), so none is taken as behind and rebuilt at the next start (sparql/followers.py graphs_changed)."""
+    written = install(platform.store, platform.settings)
+    if written:
+        for follower in platform.followers:
+            if hasattr(follower, "graphs_changed"):
+                follower.graphs_changed(platform.store)
+    return written
+
+
+def same_graph(stored, wanted, ignore: ox.NamedNode | None = None) -> bool:
+    """Tell whether two graphs hold the same triples (``ignore``'s dct:modified aside); exact: a graph with blank
+    nodes is never taken as the same (their labels change when stored)."""
+    def lines(triples):
+        out = set()
+        for t in triples:
+            if isinstance(t.subject, ox.BlankNode) or isinstance(t.object, ox.BlankNode):
+                return None
+            if not (t.subject == ignore and t.predicate == DCT.modified):
+                out.add(str(t))
+        return out
+
+    old, new = lines(stored), lines(wanted)
+    return old is not None and old == new and len(stored) > 0
 
 
 def load_demo(platform) -> "object":
@@ -106,7 +144,7 @@ def load_demo(platform) -> "object":
     d = settings.demo
     demo = build_demo_catalog(settings.base_uri, d.seed, d.datasets, d.spatial)
     store = platform.store
-    install(store, settings)
+    install_in(platform)
     platform.demo = demo  # the gate reads the spatial datasets' files from it (ogc.layers)
     platform.extras["demo_index"] = {ds.id: ds for ds in demo.datasets}
     jobs = platform.harvesting.jobs if platform.harvesting is not None else None

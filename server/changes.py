@@ -134,6 +134,12 @@ class ChangeLog(Follower):
                     self._log(conn, at, event.generation, uri, action, present, modified.get(uri))
                 self._set_generation(conn, event.generation)
 
+    def graphs_changed(self, store) -> None:
+        """Follower contract: no dataset changed, nothing to log; the log takes the store's generation."""
+        with self._write_lock:
+            with Transaction(self._conn(), "BEGIN IMMEDIATE") as conn:
+                self._set_generation(conn, store.generation)
+
     def _removal(self, reason: str, uri: str) -> str:
         """Say why a dataset left: withdrawn (a tombstone answers 410) or removed."""
         if reason == "withdrawn" or (reason == "repair" and self.withdrawn(_id_of(uri))):

@@ -180,7 +180,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from server.platform import Platform
 
     platform = Platform.open(settings)
-    catalogue.install(platform.store, settings)
+    catalogue.install_in(platform)  # writes only what changed: an unchanged home keeps its generation
     return serve(settings, platform)
 
 

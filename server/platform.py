@@ -41,6 +41,8 @@ class Platform:
     csw: object | None = None  # ogc.csw.CswService: the pycsw repository and its process
     sandbox: object | None = None  # core.sandbox.Sandbox (InlineSandbox without workers): heavy work isolated
     catalog_texts: object | None = None  # server.catalog_texts.CatalogTexts: public dataset texts for /catalog
+    catalog_order: object | None = None  # server.catalog_order.CatalogOrder: /catalog's page order and count
+    quality_scores: object | None = None  # server.quality_scores.QualityScores: each publisher's mean score
     followers: list = field(default_factory=list)  # every derived index (sparql.followers.Follower), in order
     storage: object | None = None  # core.storage.DiskGuard: disk full and I/O errors, recovery without restart
     _behind: set = field(default_factory=set)  # followers that failed an event; they catch up at recovery
@@ -63,6 +65,8 @@ class Platform:
 
         platform.search = SearchIndex(settings.path(settings.search.path))
         platform.followers.append(platform.search)
+        platform._open_aggregates()
+        platform.followers += [platform.catalog_order, platform.quality_scores]
         platform._open_gate()
         platform._open_push(settings.home)
         platform._open_layers()
@@ -142,10 +146,20 @@ class Platform:
         platform.features = open_feature_store(settings)
         platform.ogc = OgcApi(settings, platform.features,
                               public=lambda info: may_serve_layer(store, info.dataset_uri))
-        use_text_index(platform.features, platform.search.matching)  # Records q, as ogc.records.CatalogRecords
+        use_text_index(platform.features, platform.search.matching,  # Records q, as ogc.records.CatalogRecords
+                       platform.search.matching_page)
         platform._open_catalog_texts(writer=False)
+        platform._open_aggregates()
         platform.extras["reader"] = True
         return platform
+
+    def _open_aggregates(self) -> None:
+        """Open what is kept rather than counted per request: /catalog's order and count, publisher scores."""
+        from server.catalog_order import CatalogOrder
+        from server.quality_scores import QualityScores
+
+        self.catalog_order = CatalogOrder(self.settings.home / "catalog-order.sqlite")
+        self.quality_scores = QualityScores(self.settings.home / "quality-scores.sqlite")
 
     def _open_catalog_texts(self, writer: bool) -> None:
         """Open the shared texts of /catalog pages; the writer checks them at start and follows removals."""
@@ -275,7 +289,8 @@ class Platform:
         if self.layers is not None:
             self.layers.listeners.append(self.ogc.on_layer)
         records = CatalogRecords(self.features, on_change=self.ogc.sync_layer,
-                                 text_index=self.search.matching if self.search is not None else None)
+                                 text_index=self.search.matching if self.search is not None else None,
+                                 text_pages=self.search.matching_page if self.search is not None else None)
         self.followers.append(records)
 
     def _open_csw(self) -> None:
@@ -354,7 +369,8 @@ class Platform:
             self.features.close()
         if self.layers is not None:
             self.layers.state.close()
-        for index in (self.accounts, self.changes, self.followed, self.catalog_texts):
+        for index in (self.accounts, self.changes, self.followed, self.catalog_texts, self.catalog_order,
+                      self.quality_scores):
             if index is not None:
                 index.close()
         self.store.close()

@@ -18,7 +18,8 @@ from typing import Iterable
 
 import pyoxigraph as ox
 
-from server.search_query import (FACETS, SearchResult, Transaction, index_text, matching_uris, run_search,
+from server.search_query import (FACETS, SearchResult, Transaction, index_text, matching_page, matching_uris,
+                                 run_search,
                                  vocabulary_labels)
 from core.sqlite import ThreadConnections
 from sparql.followers import Follower
@@ -64,6 +65,51 @@ CREATE TABLE IF NOT EXISTS labels(kind TEXT NOT NULL, code TEXT NOT NULL, lang T
 CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(title, description, keywords, title_c, description_c,
   keywords_c, tokenize='porter unicode61 remove_diacritics 2');
 """
+# Kept rather than counted per request (issue 11): the counts of each facet value, of each pair of facet values
+# on one dataset, and the home page's totals. SQLite's triggers change them with the rows they count, in the same
+# transaction: an insert or delete of a facets row counts its value and its pairs with the dataset's other values
+# (rows are written and deleted one at a time, so each pair is counted once and taken out once).
+TOTALS = [
+    """CREATE TABLE IF NOT EXISTS facet_totals(facet TEXT NOT NULL, value TEXT NOT NULL, n INTEGER NOT NULL,
+      PRIMARY KEY(facet, value)) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS facet_pairs(facet TEXT NOT NULL, value TEXT NOT NULL, other TEXT NOT NULL,
+      other_value TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY(facet, value, other, other_value)) WITHOUT ROWID""",
+    "CREATE TABLE IF NOT EXISTS doc_totals(key TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID",
+    """CREATE TRIGGER IF NOT EXISTS facets_counted AFTER INSERT ON facets BEGIN
+      INSERT INTO facet_totals VALUES (new.facet, new.value, 1) ON CONFLICT DO UPDATE SET n = n + 1;
+      INSERT INTO facet_pairs SELECT new.facet, new.value, f.facet, f.value, 1 FROM facets f
+        WHERE f.n = new.n AND NOT (f.facet = new.facet AND f.value = new.value) ON CONFLICT DO UPDATE SET n = n + 1;
+      INSERT INTO facet_pairs SELECT f.facet, f.value, new.facet, new.value, 1 FROM facets f
+        WHERE f.n = new.n AND NOT (f.facet = new.facet AND f.value = new.value) ON CONFLICT DO UPDATE SET n = n + 1;
+    END""",
+    """CREATE TRIGGER IF NOT EXISTS facets_uncounted AFTER DELETE ON facets BEGIN
+      UPDATE facet_totals SET n = n - 1 WHERE facet = old.facet AND value = old.value;
+      UPDATE facet_pairs SET n = n - 1 WHERE facet = old.facet AND value = old.value
+        AND (other, other_value) IN (SELECT facet, value FROM facets WHERE n = old.n);
+      UPDATE facet_pairs SET n = n - 1 WHERE (facet, value) IN (SELECT facet, value FROM facets WHERE n = old.n)
+        AND other = old.facet AND other_value = old.value;
+    END""",
+    """CREATE TRIGGER IF NOT EXISTS docs_counted AFTER INSERT ON docs BEGIN
+      INSERT INTO doc_totals VALUES ('datasets', 1), ('spatial', new.spatial),
+        ('distributions', new.distributions), ('downloadable', new.downloadable > 0)
+        ON CONFLICT DO UPDATE SET n = n + excluded.n;
+    END""",
+    """CREATE TRIGGER IF NOT EXISTS docs_uncounted AFTER DELETE ON docs BEGIN
+      INSERT INTO doc_totals VALUES ('datasets', -1), ('spatial', -old.spatial),
+        ('distributions', -old.distributions), ('downloadable', -(old.downloadable > 0))
+        ON CONFLICT DO UPDATE SET n = n + excluded.n;
+    END""",
+]
+BACKFILL = [  # an index made before the totals were kept: count once what the triggers keep from now on
+    "DELETE FROM facet_totals", "DELETE FROM facet_pairs", "DELETE FROM doc_totals",
+    "INSERT INTO facet_totals SELECT facet, value, COUNT(*) FROM facets GROUP BY facet, value",
+    """INSERT INTO facet_pairs SELECT a.facet, a.value, b.facet, b.value, COUNT(*) FROM facets a JOIN facets b
+      ON b.n = a.n AND NOT (a.facet = b.facet AND a.value = b.value) GROUP BY 1, 2, 3, 4""",
+    """INSERT INTO doc_totals SELECT 'datasets', COUNT(*) FROM docs UNION ALL SELECT 'spatial', COALESCE(SUM(spatial), 0)
+      FROM docs UNION ALL SELECT 'distributions', COALESCE(SUM(distributions), 0) FROM docs
+      UNION ALL SELECT 'downloadable', COALESCE(SUM(downloadable > 0), 0) FROM docs""",
+    "INSERT OR REPLACE INTO meta VALUES ('totals', '1')",
+]
 
 
 # -- reading the store ---------------------------------------------------------------------------
@@ -217,6 +263,10 @@ class SearchIndex(Follower):
                     conn.execute(f"DROP TABLE IF EXISTS {table}")
             conn.executescript(SCHEMA)
             conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+            if conn.execute("SELECT 1 FROM meta WHERE key = 'totals'").fetchone() is None:
+                with Transaction(conn, "BEGIN IMMEDIATE"):
+                    for sql in TOTALS + BACKFILL:
+                        conn.execute(sql)
 
     def close(self) -> None:
         """Close every connection of every thread."""
@@ -240,11 +290,14 @@ class SearchIndex(Follower):
         return self.generation() == store.generation and self.count() == store.count_datasets()
 
     def stats(self) -> dict[str, int]:
-        """Return the counts the home page shows."""
-        row = self._conn().execute(
-            "SELECT COUNT(*), COUNT(DISTINCT department), COALESCE(SUM(spatial), 0),"
-            " COALESCE(SUM(distributions), 0), COALESCE(SUM(downloadable > 0), 0) FROM docs").fetchone()
-        return dict(zip(("datasets", "departments", "spatial", "distributions", "downloadable"), row))
+        """Return the counts the home page shows (kept by the index's triggers, not counted per view)."""
+        conn = self._conn()
+        with Transaction(conn):
+            kept = dict(conn.execute("SELECT key, n FROM doc_totals"))
+            departments = conn.execute(
+                "SELECT COUNT(*) FROM facet_totals WHERE facet = 'department' AND n > 0").fetchone()[0]
+        return {"datasets": kept.get("datasets", 0), "departments": departments, "spatial": kept.get("spatial", 0),
+                "distributions": kept.get("distributions", 0), "downloadable": kept.get("downloadable", 0)}
 
     # -- writes ----------------------------------------------------------------------------
     def rebuild(self, store) -> None:
@@ -253,12 +306,28 @@ class SearchIndex(Follower):
             generation = store.generation
             docs, labels = read_datasets(store), read_labels(store)
             with self._transaction() as conn:
-                for table in ("docs", "facets", "fts", "labels"):
-                    conn.execute(f"DELETE FROM {table}")
+                self._clear(conn)
                 self._insert(conn, docs)
+                for sql in BACKFILL + TOTALS:  # counted once after the rows, then kept by the triggers
+                    conn.execute(sql)
                 self._write_labels(conn, labels)
                 self._set_generation(conn, generation, keep_newer=False)
         log.info("search index rebuilt: %d datasets at generation %d", len(docs), generation)
+
+    def graphs_changed(self, store) -> None:
+        """Follower contract: the labels come from the vocabulary and catalogue graphs; read them again."""
+        self.refresh_labels(store)
+
+    def refresh_labels(self, store) -> None:
+        """Read the vocabulary labels again after the vocabulary graph changed (the datasets did not).
+
+        Called just after the start-up check found the index in step, so it takes the store's generation.
+        """
+        with self._write_lock:
+            generation, labels = store.generation, read_labels(store)
+            with self._transaction() as conn:
+                self._write_labels(conn, labels)
+                self._set_generation(conn, generation, keep_newer=True)
 
     def follow(self, store, event) -> None:
         """Apply one publish event: re-read the datasets it put, drop those it removed."""
@@ -281,6 +350,18 @@ class SearchIndex(Follower):
 
     def _transaction(self):
         return Transaction(self._conn(), "BEGIN IMMEDIATE")
+
+    @staticmethod
+    def _clear(conn: sqlite3.Connection) -> None:
+        """Empty the index, without its triggers: they go with their tables (a row-by-row delete would count
+        every row out, a row-by-row insert in); the caller counts the new rows once and makes them again."""
+        for sql in ("DROP TABLE IF EXISTS facets", "DROP TABLE IF EXISTS docs"):
+            conn.execute(sql)
+        for table in ("fts", "labels"):
+            conn.execute(f"DELETE FROM {table}")
+        for sql in SCHEMA.split(";"):
+            if sql.strip() and "fts5" not in sql:
+                conn.execute(sql)
 
     @staticmethod
     def _set_generation(conn: sqlite3.Connection, generation: int, *, keep_newer: bool) -> None:
@@ -341,3 +422,10 @@ class SearchIndex(Follower):
         OGC API Records ``q`` is answered by this (ogc.records.use_text_index): one index, the same counts.
         """
         return matching_uris(self._conn(), q)
+
+    def matching_page(self, q: str, offset: int, limit: int) -> tuple[list[str], int] | None:
+        """Return one page of the URIs matching q (in the index's order) and how many match; None: no words.
+
+        OGC API Records ``q`` with nothing else pages through this: a page costs its own rows, not the catalogue.
+        """
+        return matching_page(self._conn(), q, offset, limit)

@@ -122,10 +122,16 @@ def clean_filters(filters: Mapping[str, Iterable[str]] | None) -> dict[str, list
     return out
 
 
+MATCHED = "temp.matched"  # the datasets matching the words of the search being run (one FTS pass per search)
+
+
 def _where(match: str | None, filters: dict[str, list[str]], skip: str | None = None) -> tuple[str, list]:
+    """The WHERE of a search: ``match`` is an FTS expression, or MATCHED (the words were matched once already)."""
     clauses: list[str] = []
     params: list = []
-    if match:
+    if match == MATCHED:
+        clauses.append(f"d.n IN (SELECT n FROM {MATCHED})")
+    elif match:
         clauses.append("d.n IN (SELECT rowid FROM fts WHERE fts MATCH ?)")
         params.append(match)
     for facet, values in filters.items():
@@ -136,6 +142,14 @@ def _where(match: str | None, filters: dict[str, list[str]], skip: str | None = 
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
+def _match_once(conn: sqlite3.Connection, match: str, ranked: bool) -> None:
+    """Run the words' FTS query once into a temporary table (with bm25 when the hits are ordered by it)."""
+    conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS matched(n INTEGER PRIMARY KEY, rank REAL)")
+    conn.execute(f"DELETE FROM {MATCHED}")
+    rank = "bm25(fts, %s)" % ", ".join(str(w) for w in WEIGHTS) if ranked else "0"
+    conn.execute(f"INSERT INTO {MATCHED} SELECT rowid, {rank} FROM fts WHERE fts MATCH ?", (match,))
+
+
 def matching_uris(conn: sqlite3.Connection, q: str) -> set[str] | None:
     """Return the URIs of the datasets whose text matches q as the portal search matches it (None: no words)."""
     match = match_expression(q)
@@ -144,6 +158,20 @@ def matching_uris(conn: sqlite3.Connection, q: str) -> set[str] | None:
     with Transaction(conn):
         where, params = _where(match, {})
         return {row[0] for row in conn.execute(f"SELECT d.uri FROM docs d{where}", params)}
+
+
+def matching_page(conn: sqlite3.Connection, q: str, offset: int, limit: int) -> tuple[list[str], int] | None:
+    """Return the URIs of one page of the datasets matching q (in the index's row order) and how many match,
+    as ``matching_uris`` matches them; None when q has no words. FTS5 gives its matches in row order, so a page
+    reads its own rows, and counts the matches in its index."""
+    match = match_expression(q)
+    if match is None:
+        return None
+    with Transaction(conn):
+        total = conn.execute("SELECT COUNT(*) FROM fts WHERE fts MATCH ?", (match,)).fetchone()[0]
+        rows = conn.execute("SELECT d.uri FROM (SELECT rowid FROM fts WHERE fts MATCH ? ORDER BY rowid LIMIT ? OFFSET ?)"
+                            " m JOIN docs d ON d.n = m.rowid ORDER BY m.rowid", (match, limit, offset)).fetchall()
+    return [r[0] for r in rows], total
 
 
 def vocabulary_labels(conn: sqlite3.Connection, kind: str, lang: str) -> dict[str, str]:
@@ -157,15 +185,73 @@ def _facet(conn: sqlite3.Connection, facet: str, match: str | None, filters: dic
     rows = conn.execute(
         f"SELECT f.value, COUNT(*) FROM docs d JOIN facets f ON f.n = d.n AND f.facet = ?{where}"
         " GROUP BY f.value ORDER BY COUNT(*) DESC, f.value", [facet, *params]).fetchall()
+    return _facet_rows(rows, facet, filters, labels)
+
+
+def _facet_rows(rows, facet: str, filters: dict[str, list[str]], labels: dict[str, str]) -> list[tuple[str, str, int]]:
     out = [(value, labels.get(value, value), count) for value, count in rows]
     seen = {value for value, _ in rows}
     out += [(v, labels.get(v, v), 0) for v in filters.get(facet, []) if v not in seen]
     return out
 
 
+def _facets(conn: sqlite3.Connection, match: str | None, filters: dict[str, list[str]],
+            labels: dict[str, dict[str, str]]) -> dict[str, list[tuple[str, str, int]]]:
+    """Count every facet: the kept counts when at most one value of one facet is chosen and no words are
+    searched (the portal's home and facet links), else from the matching datasets, in one pass for the
+    facets that have no value chosen."""
+    if match is None and len(filters) <= 1 and all(len(v) == 1 for v in filters.values()):
+        return {f: _facet_rows(rows, f, filters, labels.get(f, {})) for f, rows in _kept_facets(conn, filters).items()}
+    out: dict[str, list] = {f: _facet(conn, f, match, filters, labels.get(f, {})) for f in FACETS if f in filters}
+    free = [f for f in FACETS if f not in filters]
+    if free:
+        marks = ",".join("?" * len(free))
+        if match == MATCHED:  # from the matching datasets to their facet rows (CROSS JOIN: in that order)
+            where, params = _where(None, filters)
+            source = f"{MATCHED} m CROSS JOIN docs d ON d.n = m.n CROSS JOIN facets f ON f.n = d.n"
+        else:
+            where, params = _where(match, filters)
+            source = "docs d JOIN facets f ON f.n = d.n"
+        where = (where + " AND" if where else " WHERE") + f" f.facet IN ({marks})"
+        rows = conn.execute(f"SELECT f.facet, f.value, COUNT(*) FROM {source}{where} GROUP BY f.facet, f.value",
+                            [*params, *free]).fetchall()
+        for f in free:
+            mine = sorted(((v, c) for facet, v, c in rows if facet == f), key=lambda r: (-r[1], r[0]))
+            out[f] = _facet_rows(mine, f, filters, labels.get(f, {}))
+    return {f: out[f] for f in FACETS}
+
+
+def _kept_facets(conn: sqlite3.Connection, filters: dict[str, list[str]]) -> dict[str, list[tuple[str, int]]]:
+    """Read facet counts kept by the index: of the whole catalogue, or under one chosen value (its pairs)."""
+    order = " ORDER BY n DESC, value"
+    whole = lambda f: conn.execute(  # noqa: E731
+        f"SELECT value, n FROM facet_totals WHERE facet = ? AND n > 0{order}", (f,)).fetchall()
+    if not filters:
+        return {f: whole(f) for f in FACETS}
+    (chosen, (value,)), = filters.items()
+    return {f: whole(f) if f == chosen else conn.execute(
+        f"SELECT other_value AS value, n FROM facet_pairs WHERE facet = ? AND value = ? AND other = ? AND n > 0"
+        f"{order}", (chosen, value, f)).fetchall() for f in FACETS}
+
+
+def _total(conn: sqlite3.Connection, match: str | None, filters: dict[str, list[str]]) -> int:
+    """Count the matching datasets: kept for the whole catalogue or one chosen value, else counted."""
+    if match is None and not filters:
+        row = conn.execute("SELECT n FROM doc_totals WHERE key = 'datasets'").fetchone()
+        return row[0] if row else 0
+    if match is None and len(filters) == 1 and all(len(v) == 1 for v in filters.values()):
+        (facet, (value,)), = filters.items()
+        row = conn.execute("SELECT n FROM facet_totals WHERE facet = ? AND value = ?", (facet, value)).fetchone()
+        return row[0] if row else 0
+    where, params = _where(match, filters)
+    return conn.execute(f"SELECT COUNT(*) FROM docs d{where}", params).fetchone()[0]
+
+
 def _order(sort: str, match: str | None, lang: str) -> str:
     if sort == "title":
         return f"COALESCE(d.title_{lang}, d.title_zh, d.id), d.n"
+    if sort == "relevance" and match == MATCHED:
+        return "m.rank, d.modified DESC, d.n"
     if sort == "relevance" and match:
         return "bm25(fts, %s), d.modified DESC, d.n" % ", ".join(str(w) for w in WEIGHTS)
     return "d.modified DESC, d.n"
@@ -188,7 +274,9 @@ def _hit(row: sqlite3.Row, lang: str, words: list[str], labels: dict[str, dict[s
 def _hits(conn: sqlite3.Connection, match: str | None, filters: dict[str, list[str]], sort: str,
           lang: str, limit: int, offset: int) -> list[sqlite3.Row]:
     where, params = _where(None, filters)
-    if sort == "relevance" and match:
+    if sort == "relevance" and match == MATCHED:
+        source = f"{MATCHED} m JOIN docs d ON d.n = m.n"
+    elif sort == "relevance" and match:
         source = "fts JOIN docs d ON d.n = fts.rowid"
         where = (where + " AND" if where else " WHERE") + " fts MATCH ?"
         params.append(match)
@@ -213,11 +301,13 @@ def run_search(conn: sqlite3.Connection, q: str, filters: Mapping[str, Iterable[
     match, chosen = match_expression(q), clean_filters(filters)
     with Transaction(conn):
         labels = {kind: vocabulary_labels(conn, kind, lang) for kind in ("department", "theme", "open_type")}
-        where, params = _where(match, chosen)
-        total = conn.execute(f"SELECT COUNT(*) FROM docs d{where}", params).fetchone()[0]
+        if match is not None:
+            _match_once(conn, match, ranked=sort == "relevance")
+            match = MATCHED
+        total = _total(conn, match, chosen)
         offset = (page - 1) * page_size
         rows = _hits(conn, match, chosen, sort, lang, page_size, offset) if offset < total else []
-        facets = {f: _facet(conn, f, match, chosen, labels.get(f, {})) for f in FACETS}
+        facets = _facets(conn, match, chosen, labels)
     hits = [_hit(row, lang, query_words(q), labels) for row in rows]
     return SearchResult(total, page, page_size, hits, facets)
 

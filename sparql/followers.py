@@ -44,6 +44,11 @@ class Follower:
     def rebuild(self, store) -> None:
         """Build the index again from the whole store."""
 
+    def graphs_changed(self, store) -> None:
+        """A graph that is not a dataset changed (vocabulary, catalogue description; server/catalogue.py install):
+        an index found in step at start-up takes the store's new generation (and what it reads of those graphs),
+        so that the next start does not take it as behind. None of ours by default."""
+
     def skipped(self) -> dict[str, str]:
         """Return the datasets the index had to leave out (identifier -> reason); none by default."""
         return {}

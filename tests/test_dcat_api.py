@@ -36,7 +36,13 @@ def test_catalog_page_in_every_format(demo_client, demo_platform, accept, fmt, s
     total = demo_platform.store.count_datasets()
     assert int(next(g1.objects(None, HYDRA.totalItems), None)) == total
     view = next(g1.subjects(RDF.type, HYDRA.PagedCollection))
-    assert str(g1.value(view, HYDRA.nextPage)).endswith("/catalog?page=3")
+    # next carries the key of the page's last dataset (keyset paging): the same datasets as page=3
+    nxt = str(g1.value(view, HYDRA.nextPage))
+    assert "/catalog?page=3&after=" in nxt
+    by_key = parse(demo_client.get(nxt.split("127.0.0.1:8000", 1)[1], headers={"Accept": accept}).data, fmt)
+    by_page = parse(demo_client.get("/catalog?page=3", headers={"Accept": accept}).data, fmt)
+    assert set(by_key.subjects(RDF.type, DCAT.Dataset)) == set(by_page.subjects(RDF.type, DCAT.Dataset))
+    assert len(set(by_key.subjects(RDF.type, DCAT.Dataset))) == 100
     assert str(g1.value(view, HYDRA.previousPage)).endswith("/catalog?page=1")
 
 

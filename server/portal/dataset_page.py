@@ -119,8 +119,11 @@ def _distributions(dataset: Resource, graph: dict, base_uri: str, lang: str) -> 
     return out
 
 
-def dataset_view(store, uri: str, base_uri: str, lang: str) -> dict:
-    """Read one dataset from the store into the values its page shows."""
+def dataset_view(store, uri: str, base_uri: str, lang: str, scores=None) -> dict:
+    """Read one dataset from the store into the values its page shows.
+
+    ``scores`` (server/quality_scores.py) keeps each publisher's mean score; without it the store is asked.
+    """
     stored = store.dataset_triples(uri)
     data_open = may_read_data(DatasetAccess(uri, open_type_in(uri, stored)), ANONYMOUS).allowed
     triples = public_view(uri, stored, ANONYMOUS)  # no download of data the open type keeps back
@@ -156,7 +159,8 @@ def dataset_view(store, uri: str, base_uri: str, lang: str) -> dict:
         "volume": d.value(WODP.dataVolume), "contact": _contact(d, graph, lang),
         "bbox": _spatial(d, graph), "distributions": _distributions(d, graph, base_uri, lang),
         "quality": _quality(d, graph),
-        "department_score": _department_score(store, publisher.value) if publisher is not None else None,
+        "department_score": None if publisher is None else (
+            scores.score(publisher.value) if scores is not None else _department_score(store, publisher.value)),
     }
 
 
@@ -231,7 +235,8 @@ def json_for_script(data: dict) -> Markup:
 def render_dataset_page(platform, dataset_uri: str, lang: str) -> str:
     """Return the HTML page of one dataset in lang ("zh" or "en")."""
     lang = normalize_lang(lang)
-    view = dataset_view(platform.store, dataset_uri, platform.settings.base_uri, lang)
+    view = dataset_view(platform.store, dataset_uri, platform.settings.base_uri, lang,
+                        getattr(platform, "quality_scores", None))
     from server.portal.maps import dataset_map
 
     map_config = dataset_map(platform, dataset_uri.rsplit("/", 1)[-1], lang)

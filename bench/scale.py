@@ -1,0 +1,273 @@
+"""Benchmark request costs at scale (issue 11): a home of N datasets, one publisher holding most of them.
+
+Run: PYTHONPATH=. python bench/scale.py --datasets 20000 [--home /tmp/h7-home-20k] [--build-only] [--requests 30]
+
+The home is built through the platform's own harvest path (a local CKAN source, as bench/harvest.py serves it)
+unless ``--home`` already holds that many datasets. 90% of the datasets belong to one organisation; the rest
+are spread over 20 others. Then the bench starts ``wodp serve`` on a free port (the real start-up: vocabulary
+install, start-up check of every derived index), times start-up to the first answer, measures p50/p95 of each
+request over HTTP, times a restart (nothing changed: no index may be rebuilt) and the shutdown after SIGTERM,
+and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+TOPICS = ("交通", "教育", "医疗", "环境", "住房", "就业", "旅游", "农业", "气象", "水务")
+BASE_URI = "http://scale.bench.example"  # dataset URIs stay the same whatever port serves the home
+MAIN_ORG = "武汉市数据局"
+OTHER_ORGS = tuple(f"武汉市第{n}委员会" for n in range(1, 21))
+
+
+def package(n: int) -> dict:
+    """A CKAN package mapping to a valid dataset; 90% from one organisation."""
+    topic = TOPICS[n % len(TOPICS)]
+    org = MAIN_ORG if n % 10 else OTHER_ORGS[(n // 10) % len(OTHER_ORGS)]
+    return {
+        "id": f"pkg-{n:07d}", "name": f"dataset-{n:07d}", "title": f"武汉市{topic}统计数据 第{n}号",
+        "notes": f"{topic}领域的公共数据，编号 {n}。Public data on {topic}, number {n}.",
+        "metadata_created": "2021-03-04T00:00:00",
+        "metadata_modified": f"2024-{1 + n % 12:02d}-{1 + n % 28:02d}T00:00:00",
+        "organization": {"title": org}, "maintainer": "Data Office", "maintainer_email": "opendata@example.org",
+        "license_url": "http://creativecommons.org/licenses/by/4.0/",
+        "tags": [{"name": topic}, {"name": f"tag{n % 7}"}],
+        "resources": [{"name": "CSV file", "format": "CSV" if n % 3 else "JSON",
+                       "url": f"http://files.example.org/{n}.csv", "mimetype": "text/csv"}],
+    }
+
+
+def _settings(home: Path, port: int, source_url: str | None = None, csw: bool = True):
+    from config import load_settings
+
+    sources = [{"name": "scale", "kind": "ckan", "url": source_url or "http://127.0.0.1:9/"}]
+    return load_settings({}, overrides={
+        "harvest": {"page_size": 1000, "sources": sources, "scheduler": False},
+        "csw": {"enabled": csw},
+        "site": {"base_uri": BASE_URI}}, home=home)
+
+
+def build(home: Path, count: int, port: int) -> None:
+    """Harvest ``count`` packages into ``home`` through the harvest path (source served locally)."""
+    from harvest_fixtures.fake_sources import FakeCkan, FakeSource
+    from server import catalogue
+    from server.platform import Platform
+
+    source = FakeSource()
+    FakeCkan(source, [package(n) for n in range(count)])
+    home.mkdir(parents=True, exist_ok=True)
+    settings = _settings(home, port, source.url)
+    platform = Platform.open(settings, start_workers=False)
+    catalogue.install(platform.store, settings)
+    start = time.perf_counter()
+    report = platform.harvesting.run("scale")
+    elapsed = time.perf_counter() - start
+    print(f"built {home}: {platform.store.count_datasets()} datasets in {elapsed:.0f} s "
+          f"({count / elapsed:.0f}/s); new {report['new']} failed {report['failed']}", flush=True)
+    (home / "bench-scale.json").write_text(json.dumps({"datasets": count, "port": port, "source": source.url}))
+    platform.close()
+    source.close()
+
+
+# -- serving ---------------------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _config_file(home: Path, port: int) -> Path:
+    path = home / "bench-scale.yml"
+    path.write_text(f"site:\n  base_uri: {BASE_URI}\nserver:\n  port: {port}\n"
+                    "  cache_bytes: 0\nharvest:\n  scheduler: false\n", "utf-8")  # no answer cache: the work is measured
+    return path
+
+
+class Server:
+    """`wodp serve` on the home, in its own process."""
+
+    def __init__(self, home: Path, port: int) -> None:
+        self.home, self.port = home, port
+        self.url = f"http://127.0.0.1:{port}"
+        env = dict(os.environ, WODP_HOME=str(home), WODP_CONFIG=str(_config_file(home, port)),
+                   PYTHONPATH=str(ROOT))
+        self.log = open(home / "bench-serve.log", "ab")
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve"],
+                                     cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def wait_ready(self, timeout: float = 900) -> float:
+        """Return the seconds from launch to the first 200 answer of the home page."""
+        while time.perf_counter() - self.started < timeout:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"wodp serve exited with {self.proc.returncode}; see {self.log.name}")
+            try:
+                with urllib.request.urlopen(self.url + "/", timeout=5) as r:
+                    if r.status == 200:
+                        return time.perf_counter() - self.started
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("wodp serve did not answer in time")
+
+    def stop(self) -> float:
+        """Send SIGTERM; return the seconds until the process exited."""
+        start = time.perf_counter()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(120)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            return float("inf")
+        self.log.close()
+        return time.perf_counter() - start
+
+
+def _get(url: str, accept: str | None = None) -> tuple[int, int]:
+    req = urllib.request.Request(url, headers={"Accept": accept} if accept else {})
+    try:
+        with urllib.request.urlopen(req, timeout=120) as r:
+            return r.status, len(r.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, len(exc.read())
+
+
+def cpu_seconds(pid: int) -> float:
+    """The CPU time (user + system) a process has used so far (10 ms ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(url: str, times: int, accept: str | None = None, pid: int | None = None) -> tuple:
+    """Return the first request's time, p50 and p95 of the next ``times`` in ms, the status, and the server's mean
+    CPU ms per request (what a busy machine does not inflate: the requests are sent one at a time)."""
+    start = time.perf_counter()
+    status, _ = _get(url, accept)
+    first = (time.perf_counter() - start) * 1000
+    cpu = cpu_seconds(pid) if pid else 0.0
+    samples = []
+    for _ in range(times):
+        start = time.perf_counter()
+        status, _ = _get(url, accept)
+        samples.append((time.perf_counter() - start) * 1000)
+    samples.sort()
+    p95 = samples[min(len(samples) - 1, max(0, round(0.95 * len(samples)) - 1))]
+    cpu = (cpu_seconds(pid) - cpu) * 1000 / times if pid else float("nan")
+    return first, statistics.median(samples), p95, status, cpu
+
+
+def requests_to_measure(base: str, count: int) -> list[tuple[str, str, str | None, float]]:
+    """(label, url, Accept, target p95 ms) for each request of the acceptance."""
+    pages = max(1, -(-count // 100))
+    main = "pkg-0000001"
+    other = "pkg-0000010"
+    turtle = "text/turtle"
+    csw = ("/csw?service=CSW&version=2.0.2&request=GetRecords&typenames=csw:Record&elementsetname=brief"
+           "&resultType=results&maxRecords=10&constraintlanguage=CQL_TEXT&constraint_language_version=1.1.0"
+           "&constraint=AnyText%20LIKE%20%27%25%E4%BA%A4%E9%80%9A%25%27")
+    return [
+        ("home", "/", None, 100), ("search common word (数据)", "/datasets?q=数据", None, 100),
+        ("search word (交通)", "/datasets?q=交通", None, 100),
+        ("facet format=CSV", "/datasets?format=CSV", None, 100),
+        ("search JSON", "/datasets?q=数据&format=json", None, 100),
+        ("/catalog first", "/catalog", turtle, 200),
+        ("/catalog middle", f"/catalog?page={max(1, pages // 2)}", turtle, 200),
+        ("/catalog last", f"/catalog?page={pages}", turtle, 200),
+        ("/catalog modified_since", "/catalog?modified_since=2024-06-01", turtle, 200),
+        ("dataset page (big publisher)", f"/datasets/{_dataset_id(main)}", None, 50),
+        ("dataset page (small publisher)", f"/datasets/{_dataset_id(other)}", None, 50),
+        ("dataset Turtle", f"/datasets/{_dataset_id(main)}.ttl", None, 50),
+        ("CSW GetRecords 10, text filter", csw, None, 100),
+        ("Records q (交通)", "/ogc/collections/catalog/items?q=交通&limit=10&f=json", None, 100),
+        ("SPARQL COUNT by theme", "/sparql?query=" + urllib.request.quote(
+            "SELECT ?t (COUNT(?d) AS ?n) WHERE { ?d a <http://www.w3.org/ns/dcat#Dataset> ; "
+            "<http://www.w3.org/ns/dcat#theme> ?t } GROUP BY ?t"), "application/sparql-results+json", None),
+    ]
+
+
+def _dataset_id(key: str) -> str:
+    from core.identifiers import dataset_id
+
+    return dataset_id("scale", key)
+
+
+def _generation(home: Path) -> int | None:
+    from sparql.store import read_generation
+
+    found = read_generation(home / "store")
+    return None if found is None else found[0]
+
+
+def _search_generation(home: Path) -> str | None:
+    import sqlite3
+
+    with sqlite3.connect(home / "search.sqlite") as db:
+        row = db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+    return row[0] if row else None
+
+
+def run(home: Path, count: int, times: int) -> None:
+    port = _free_port()
+    rows = []
+    before = (_generation(home), _search_generation(home))
+    server = Server(home, port)
+    first_start = server.wait_ready()
+    first_cpu = cpu_seconds(server.proc.pid)
+    after = (_generation(home), _search_generation(home))
+    for label, path, accept, target in requests_to_measure(server.url, count):
+        first, p50, p95, status, cpu = measure(server.url + urllib.request.quote(path, safe="/?=&%:"), times, accept,
+                                               server.proc.pid)
+        rows.append((label, first, p50, p95, status, target, cpu))
+    shutdown = server.stop()
+    server = Server(home, port)
+    second_start = server.wait_ready()
+    second_cpu = cpu_seconds(server.proc.pid)
+    again = (_generation(home), _search_generation(home))
+    shutdown2 = server.stop()
+    load = os.getloadavg()[0]
+    print(f"\n{count} datasets in {home} ({times} requests each after a first; ms; machine load {load:.1f} "
+          f"on {os.cpu_count()} cores; CPU/req: the server's CPU time per request)")
+    print(f"| {'request':<32} | {'first':>9} | {'p50':>9} | {'p95':>9} | {'CPU/req':>8} | status | target p95 |")
+    print(f"|{'-' * 34}|{'-' * 11}|{'-' * 11}|{'-' * 11}|{'-' * 10}|--------|------------|")
+    for label, first, p50, p95, status, target, cpu in rows:
+        mark = "" if target is None else (" ok" if p95 < target else " OVER")
+        print(f"| {label:<32} | {first:9.1f} | {p50:9.1f} | {p95:9.1f} | {cpu:8.1f} | {status:>6} |"
+              f" {str(target or '-') + mark:>10} |")
+    print(f"{'start-up to first answer':<34} {first_start:9.2f} s  (restart {second_start:.2f} s; target < 10 s); "
+          f"server CPU until then {first_cpu:.1f} s (restart {second_cpu:.1f} s)")
+    print(f"{'shutdown after SIGTERM':<34} {shutdown:9.2f} s  (again {shutdown2:.2f} s; target < 5 s)")
+    print(f"store generation / search generation: before {before}, after start {after}, after restart {again}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--datasets", type=int, default=20_000)
+    parser.add_argument("--home", type=Path)
+    parser.add_argument("--requests", type=int, default=30)
+    parser.add_argument("--build-only", action="store_true")
+    args = parser.parse_args()
+    home = args.home or Path(f"/tmp/wodp-bench-scale-{args.datasets}")
+    marker = home / "bench-scale.json"
+    if not marker.exists() or json.loads(marker.read_text())["datasets"] != args.datasets:
+        build(home, args.datasets, 8000)
+    if not args.build_only:
+        run(home, args.datasets, args.requests)
+
+
+if __name__ == "__main__":
+    main()
