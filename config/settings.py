@@ -52,6 +52,13 @@ class StoreSettings(_Section):
     timeout_s: float = Field(30.0, gt=0)
 
 
+class DatabaseSettings(_Section):
+    """The data layer beside the triple store (core/database.py): embedded SQLite files or one PostgreSQL."""
+
+    url: str | None = Field(None, pattern=r"^postgres(ql)?(\+psycopg)?://", json_schema_extra={"secret": True})
+    auto_migrate: bool = False
+
+
 class SparqlSettings(_Section):
     timeout_s: float = Field(10.0, gt=0)
     max_results: int = Field(100_000, ge=1)
@@ -259,6 +266,7 @@ class Settings(_Section):
     site: SiteSettings
     server: ServerSettings
     store: StoreSettings
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     sparql: SparqlSettings
     catalog: CatalogSettings
     search: SearchSettings

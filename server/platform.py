@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from config.settings import Settings
+from core.database import open_part
 from core.private import private_dir
 from core.text import excerpt
 from sparql.followers import FollowedDigests, catch_up_all, follower_name
@@ -127,7 +128,8 @@ class Platform:
         platform.search = SearchIndex(settings.path(settings.search.path))
         platform.quarantine, platform.tombstones = Quarantine(home / "quarantine"), Quarantine(home / "withdrawn")
         tombstones = platform.tombstones
-        platform.changes = ChangeLog(home / "changes.sqlite", withdrawn=lambda i: tombstones.get(i) is not None)
+        platform.changes = ChangeLog(open_part(settings.database, "changes", home / "changes.sqlite"),
+                                     withdrawn=lambda i: tombstones.get(i) is not None)
         platform.features = open_feature_store(settings)
         platform.ogc = OgcApi(settings, platform.features,
                               public=lambda info: may_serve_layer(store, info.dataset_uri))
@@ -178,7 +180,7 @@ class Platform:
 
         self.accounts = AccountStore(home / "accounts.sqlite")
         tombstones = self.tombstones
-        self.changes = ChangeLog(home / "changes.sqlite",
+        self.changes = ChangeLog(open_part(self.settings.database, "changes", home / "changes.sqlite"),
                                  withdrawn=lambda i: tombstones is not None and tombstones.get(i) is not None)
         self.followers.append(self.changes)
 

@@ -53,7 +53,7 @@ def index_titles(platform) -> dict[str, dict[str, str]]:
     from ogc.records import LAYER_ID
 
     with sqlite3.connect(platform.search.path) as conn:
-        search = dict(conn.execute("SELECT uri, title_zh FROM docs"))
+        search = dict(conn.execute("SELECT uri, title_zh FROM search_docs"))
     records = {}
     for uri in platform.store.dataset_uris():
         feature = platform.features.get(LAYER_ID, uri.rsplit("/", 1)[-1])
@@ -161,7 +161,7 @@ def ckan(tmp_path):
 
 def _dead_job(h: Harness, retry_of: int | None = None, finished_ago: float = 0.0) -> int:
     job = h.jobs.start("ck", retry_of=retry_of)
-    h.jobs._run("UPDATE jobs SET pid = 999999999 WHERE id = ?", (job,))
+    h.jobs._run("UPDATE harvest_jobs SET pid = 999999999 WHERE id = :job", {"job": job})
     return job
 
 
