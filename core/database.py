@@ -257,3 +257,11 @@ def engine_for(url: str | None, path: Path | None = None) -> Engine:
 def open_part(section, part: str, path: Path) -> Database:
     """Open a part as the ``database`` settings section says (url, auto_migrate); path is its embedded file."""
     return open_database(section.url, part, path, auto_migrate=section.auto_migrate)
+
+
+def dispose_engines() -> None:
+    """Close every shared PostgreSQL engine of this process (at exit, and between tests)."""
+    with _engines_lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()

@@ -59,7 +59,7 @@ class Platform:
         platform.sandbox = open_sandbox(settings, start=start_workers)
         from server.search import SearchIndex  # derived index, follows publish events
 
-        platform.search = SearchIndex(settings.path(settings.search.path))
+        platform.search = SearchIndex(open_part(settings.database, "search", settings.path(settings.search.path)))
         platform.followers.append(platform.search)
         platform._open_gate()
         platform._open_push(settings.home)
@@ -125,7 +125,7 @@ class Platform:
         store = SnapshotStore()
         platform = cls(settings=settings, store=store)
         home = settings.home
-        platform.search = SearchIndex(settings.path(settings.search.path))
+        platform.search = SearchIndex(open_part(settings.database, "search", settings.path(settings.search.path)))
         platform.quarantine, platform.tombstones = Quarantine(home / "quarantine"), Quarantine(home / "withdrawn")
         tombstones = platform.tombstones
         platform.changes = ChangeLog(open_part(settings.database, "changes", home / "changes.sqlite"),

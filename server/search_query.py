@@ -1,14 +1,14 @@
-"""Turn user text into safe FTS5 queries and run faceted, paged searches over the index tables."""
+"""Turn user text into safe FTS5 queries (SQLite) or token phrases (PostgreSQL); run faceted, paged searches."""
 
 from __future__ import annotations
 
 import json
+import math
 import re
-import sqlite3
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
-from core.sqlite import rollback
+from sqlalchemy import text
 
 FACETS = ("department", "theme", "format", "open_type")
 SORTS = ("relevance", "modified", "title")
@@ -61,25 +61,52 @@ def index_text(text: str) -> tuple[str, str]:
     return " ".join(grams), " ".join(chars)
 
 
-def _term(runs: list[str]) -> list[str]:
-    """Turn the runs of one query word into FTS5 terms: one phrase, or one term per run."""
-    words = "{title description keywords}"
+GROUPS = {"w": ("title", "description", "keywords"), "c": ("title_c", "description_c", "keywords_c")}
+PG_COLUMNS = {"w": ("title_t", "desc_t", "kw_t"), "c": ("title_c", "desc_c", "kw_c")}
+K1, B = 1.2, 0.75  # FTS5's bm25 constants
+
+
+def _term(runs: list[str]) -> list[tuple[str, list[str]]]:
+    """Turn the runs of one query word into phrases (column group, words): one phrase, or one per run."""
     if any(_is_cjk(r) and len(r) == 1 for r in runs) and len(runs) > 1:
         return [t for r in runs for t in _term([r])]
     if len(runs) == 1 and _is_cjk(runs[0]) and len(runs[0]) == 1:
-        return ['{title_c description_c keywords_c} : "%s"' % runs[0]]
-    tokens = [g for r in runs for g in (_bigrams(r) if _is_cjk(r) else [r])]
-    return ['%s : "%s"' % (words, " ".join(tokens))]
+        return [("c", [runs[0]])]
+    return [("w", [g for r in runs for g in (_bigrams(r) if _is_cjk(r) else [r])])]
 
 
-def match_expression(q: str) -> str | None:
-    """Make a safe FTS5 query from user text: words ANDed, CJK runs as bigram phrases; None if empty."""
-    terms: list[str] = []
+def query_phrases(q: str) -> list[tuple[str, list[str]]]:
+    """Return the phrases of user text, ANDed: (column group "w" words/bigrams or "c" characters, words)."""
+    terms: list[tuple[str, list[str]]] = []
     for word in (q or "")[:MAX_QUERY_CHARS].split():
         runs = _RUN.findall(word)
         if runs:
             terms += _term(runs)
-    return " AND ".join(terms[:MAX_TERMS]) or None
+    return terms[:MAX_TERMS]
+
+
+def match_expression(q: str) -> str | None:
+    """Make a safe FTS5 query from user text: words ANDed, CJK runs as bigram phrases; None if empty."""
+    terms = ['{%s} : "%s"' % (" ".join(GROUPS[group]), " ".join(words)) for group, words in query_phrases(q)]
+    return " AND ".join(terms) or None
+
+
+@dataclass(frozen=True)
+class Match:
+    """A query's phrases, as FTS5 text (SQLite) and as FTS5's tokens of each phrase (PostgreSQL)."""
+
+    fts: str
+    phrases: tuple[tuple[str, tuple[str, ...]], ...]
+
+    @classmethod
+    def of(cls, q: str) -> "Match | None":
+        phrases = query_phrases(q)
+        if not phrases:
+            return None
+        from server.search_tokens import tokenizer
+
+        tokens = tokenizer().tokens([" ".join(words) for _, words in phrases])
+        return cls(match_expression(q) or "", tuple((g, tuple(t)) for (g, _), t in zip(phrases, tokens)))
 
 
 def query_words(q: str) -> list[str]:
@@ -122,56 +149,81 @@ def clean_filters(filters: Mapping[str, Iterable[str]] | None) -> dict[str, list
     return out
 
 
-def _where(match: str | None, filters: dict[str, list[str]], skip: str | None = None) -> tuple[str, list]:
+def _phrase_sql(k: int, group: str, tokens: tuple[str, ...]) -> str:
+    """PostgreSQL: the rows of search_text t holding phrase k (its tokens in a row) in one of its columns."""
+    if not tokens:
+        return "FALSE"
+    counts = " + ".join(f"wodp_phrase_count(t.{c}, :p{k})" for c in PG_COLUMNS[group])
+    return f"(t.terms @> CAST(:p{k} AS text[]) AND ({counts}) > 0)"
+
+
+def _match_sql(pg: bool, match: Match, params: dict) -> str:
+    if not pg:
+        params["match"] = match.fts
+        return "d.n IN (SELECT rowid FROM search_fts WHERE search_fts MATCH :match)"
+    for k, (_, tokens) in enumerate(match.phrases):
+        params[f"p{k}"] = list(tokens)
+    conds = " AND ".join(_phrase_sql(k, g, t) for k, (g, t) in enumerate(match.phrases))
+    return f"d.n IN (SELECT t.n FROM search_text t WHERE {conds})"
+
+
+def _where(pg: bool, match: Match | None, filters: dict[str, list[str]],
+           skip: str | None = None) -> tuple[str, dict]:
     clauses: list[str] = []
-    params: list = []
+    params: dict = {}
     if match:
-        clauses.append("d.n IN (SELECT rowid FROM fts WHERE fts MATCH ?)")
-        params.append(match)
-    for facet, values in filters.items():
+        clauses.append(_match_sql(pg, match, params))
+    for i, (facet, values) in enumerate(filters.items()):
         if facet != skip:
-            marks = ",".join("?" * len(values))
-            clauses.append(f"d.n IN (SELECT n FROM facets WHERE facet = ? AND value IN ({marks}))")
-            params += [facet, *values]
+            names = [f"f{i}_{j}" for j in range(len(values))]
+            params.update({f"f{i}": facet, **dict(zip(names, values))})
+            marks = ", ".join(":" + n for n in names)
+            clauses.append(f"d.n IN (SELECT n FROM search_facets WHERE facet = :f{i} AND value IN ({marks}))")
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
-def matching_uris(conn: sqlite3.Connection, q: str) -> set[str] | None:
+def _pg(conn) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+def matching_uris(conn, q: str) -> set[str] | None:
     """Return the URIs of the datasets whose text matches q as the portal search matches it (None: no words)."""
-    match = match_expression(q)
+    match = Match.of(q)
     if match is None:
         return None
-    with Transaction(conn):
-        where, params = _where(match, {})
-        return {row[0] for row in conn.execute(f"SELECT d.uri FROM docs d{where}", params)}
+    where, params = _where(_pg(conn), match, {})
+    return {row[0] for row in conn.execute(text(f"SELECT d.uri FROM search_docs d{where}"), params)}
 
 
-def vocabulary_labels(conn: sqlite3.Connection, kind: str, lang: str) -> dict[str, str]:
-    rows = conn.execute("SELECT code, lang, label FROM labels WHERE kind = ? ORDER BY lang = ?", (kind, lang))
+def vocabulary_labels(conn, kind: str, lang: str) -> dict[str, str]:
+    rows = conn.execute(text("SELECT code, lang, label FROM search_labels WHERE kind = :kind "
+                             "ORDER BY (lang = :lang)"), {"kind": kind, "lang": lang})
     return {code: label for code, _, label in rows}
 
 
-def _facet(conn: sqlite3.Connection, facet: str, match: str | None, filters: dict[str, list[str]],
+def _facet(conn, facet: str, match: Match | None, filters: dict[str, list[str]],
            labels: dict[str, str]) -> list[tuple[str, str, int]]:
-    where, params = _where(match, filters, skip=facet)
-    rows = conn.execute(
-        f"SELECT f.value, COUNT(*) FROM docs d JOIN facets f ON f.n = d.n AND f.facet = ?{where}"
-        " GROUP BY f.value ORDER BY COUNT(*) DESC, f.value", [facet, *params]).fetchall()
+    where, params = _where(_pg(conn), match, filters, skip=facet)
+    collate = ' COLLATE "C"' if _pg(conn) else ""  # byte order, as SQLite's BINARY
+    rows = conn.execute(text(
+        f"SELECT f.value, COUNT(*) FROM search_docs d JOIN search_facets f ON f.n = d.n AND f.facet = :facet{where}"
+        f" GROUP BY f.value ORDER BY COUNT(*) DESC, f.value{collate}"), {"facet": facet, **params}).fetchall()
     out = [(value, labels.get(value, value), count) for value, count in rows]
     seen = {value for value, _ in rows}
     out += [(v, labels.get(v, v), 0) for v in filters.get(facet, []) if v not in seen]
     return out
 
 
-def _order(sort: str, match: str | None, lang: str) -> str:
+def _order(pg: bool, sort: str, match: Match | None, lang: str) -> str:
     if sort == "title":
-        return f"COALESCE(d.title_{lang}, d.title_zh, d.id), d.n"
-    if sort == "relevance" and match:
-        return "bm25(fts, %s), d.modified DESC, d.n" % ", ".join(str(w) for w in WEIGHTS)
-    return "d.modified DESC, d.n"
+        return f"COALESCE(d.title_{lang}, d.title_zh, d.id){' COLLATE \"C\"' if pg else ''}, d.n"
+    if sort == "relevance" and match and not pg:
+        return "bm25(search_fts, %s), d.modified DESC, d.n" % ", ".join(str(w) for w in WEIGHTS)
+    return "d.modified DESC NULLS LAST, d.n" if pg else "d.modified DESC, d.n"
 
 
-def _hit(row: sqlite3.Row, lang: str, words: list[str], labels: dict[str, dict[str, str]]) -> dict:
+def _hit(row, lang: str, words: list[str], labels: dict[str, dict[str, str]]) -> dict:
+    row = row._mapping
     title = row[f"title_{lang}"] or row["title_zh"] or row["id"]
     description = row[f"desc_{lang}"] or row["desc_zh"] or ""
     return {
@@ -185,60 +237,76 @@ def _hit(row: sqlite3.Row, lang: str, words: list[str], labels: dict[str, dict[s
     }
 
 
-def _hits(conn: sqlite3.Connection, match: str | None, filters: dict[str, list[str]], sort: str,
-          lang: str, limit: int, offset: int) -> list[sqlite3.Row]:
-    where, params = _where(None, filters)
+def _hits(conn, match: Match | None, filters: dict[str, list[str]], sort: str,
+          lang: str, limit: int, offset: int) -> list:
+    pg = _pg(conn)
+    if pg and sort == "relevance" and match:
+        order = _ranked(conn, match, filters)[offset:offset + limit]
+        rows = {r._mapping["n"]: r for r in conn.execute(
+            text("SELECT d.* FROM search_docs d WHERE d.n IN (SELECT unnest(CAST(:ns AS integer[])))"),
+            {"ns": order})}
+        return [rows[n] for n in order]
     if sort == "relevance" and match:
-        source = "fts JOIN docs d ON d.n = fts.rowid"
-        where = (where + " AND" if where else " WHERE") + " fts MATCH ?"
-        params.append(match)
+        where, params = _where(pg, None, filters)
+        source = "search_fts JOIN search_docs d ON d.n = search_fts.rowid"
+        where = (where + " AND" if where else " WHERE") + " search_fts MATCH :match"
+        params["match"] = match.fts
     else:
-        source = "docs d"
-        where, params = _where(match, filters)
-    conn.row_factory = sqlite3.Row
-    try:
-        return conn.execute(f"SELECT d.* FROM {source}{where} ORDER BY {_order(sort, match, lang)}"
-                            " LIMIT ? OFFSET ?", [*params, limit, offset]).fetchall()
-    finally:
-        conn.row_factory = None
+        source = "search_docs d"
+        where, params = _where(pg, match, filters)
+    return conn.execute(text(f"SELECT d.* FROM {source}{where} ORDER BY {_order(pg, sort, match, lang)}"
+                             " LIMIT :limit OFFSET :offset"), {**params, "limit": limit, "offset": offset}).fetchall()
 
 
-def run_search(conn: sqlite3.Connection, q: str, filters: Mapping[str, Iterable[str]] | None, page,
+def _ranked(conn, match: Match, filters: dict[str, list[str]]) -> list[int]:
+    """PostgreSQL: order the matching datasets as FTS5's bm25 with our column weights orders them.
+
+    The same formula as SQLite's fts5_aux.c over the same tokens: per phrase, the IDF of the rows holding it
+    and its weighted count in the row; the row's length in tokens against the average.
+    """
+    where, params = _where(True, match, filters)
+    counts = [f"wodp_phrase_count(t.{c}, :p{k})" for k, (g, _) in enumerate(match.phrases) for c in PG_COLUMNS[g]]
+    rows = conn.execute(text(f"SELECT d.n, d.modified, t.ntok, {', '.join(counts)} FROM search_docs d "
+                             f"JOIN search_text t ON t.n = d.n{where}"), params).fetchall()
+    n_rows, n_tokens = conn.execute(text("SELECT COUNT(*), COALESCE(SUM(ntok), 0) FROM search_text")).fetchone()
+    avgdl = float(n_tokens) / float(n_rows) if n_rows else 0.0
+    idf = []
+    for k, (g, tokens) in enumerate(match.phrases):
+        hits = conn.execute(text(f"SELECT COUNT(*) FROM search_text t WHERE {_phrase_sql(k, g, tokens)}"),
+                            {f"p{k}": list(tokens)}).fetchone()[0]
+        value = math.log((n_rows - hits + 0.5) / (hits + 0.5))
+        idf.append(value if value > 0.0 else 1e-6)
+    weights = {"w": WEIGHTS[:3], "c": WEIGHTS[3:]}
+    scored = []
+    for row in rows:
+        n, modified, ntok, found = row[0], row[1], float(row[2]), row[3:]
+        score, i = 0.0, 0
+        for k, (g, _) in enumerate(match.phrases):
+            freq = 0.0
+            for w in weights[g]:
+                freq += w * found[i]
+                i += 1
+            score += idf[k] * ((freq * (K1 + 1.0)) / (freq + K1 * (1.0 - B + B * ntok / avgdl)))
+        scored.append((n, modified, -1.0 * score))
+    scored.sort(key=lambda r: r[0])
+    scored.sort(key=lambda r: r[1] or "", reverse=True)  # modified, newest first, none last (stable)
+    scored.sort(key=lambda r: r[2])
+    return [n for n, _, _ in scored]
+
+
+def run_search(conn, q: str, filters: Mapping[str, Iterable[str]] | None, page,
                page_size, lang: str, sort: str) -> SearchResult:
-    """Search the index in one read snapshot, so that total, hits and facets agree."""
+    """Search the index in one read snapshot (the caller's transaction), so that total, hits and facets agree."""
     lang = "en" if str(lang or "").lower().startswith("en") else "zh"
     page = _clamp(page, 1, MAX_PAGE, 1)
     page_size = _clamp(page_size, 1, MAX_PAGE_SIZE, 20)
     sort = sort if sort in SORTS else "relevance"
-    match, chosen = match_expression(q), clean_filters(filters)
-    with Transaction(conn):
-        labels = {kind: vocabulary_labels(conn, kind, lang) for kind in ("department", "theme", "open_type")}
-        where, params = _where(match, chosen)
-        total = conn.execute(f"SELECT COUNT(*) FROM docs d{where}", params).fetchone()[0]
-        offset = (page - 1) * page_size
-        rows = _hits(conn, match, chosen, sort, lang, page_size, offset) if offset < total else []
-        facets = {f: _facet(conn, f, match, chosen, labels.get(f, {})) for f in FACETS}
+    match, chosen = Match.of(q), clean_filters(filters)
+    labels = {kind: vocabulary_labels(conn, kind, lang) for kind in ("department", "theme", "open_type")}
+    where, params = _where(_pg(conn), match, chosen)
+    total = conn.execute(text(f"SELECT COUNT(*) FROM search_docs d{where}"), params).fetchone()[0]
+    offset = (page - 1) * page_size
+    rows = _hits(conn, match, chosen, sort, lang, page_size, offset) if offset < total else []
+    facets = {f: _facet(conn, f, match, chosen, labels.get(f, {})) for f in FACETS}
     hits = [_hit(row, lang, query_words(q), labels) for row in rows]
     return SearchResult(total, page, page_size, hits, facets)
-
-
-class Transaction:
-    """Run a block in one SQLite transaction: commit on success, roll back on error."""
-
-    def __init__(self, conn: sqlite3.Connection, begin: str = "BEGIN") -> None:
-        self.conn, self.begin = conn, begin
-
-    def __enter__(self) -> sqlite3.Connection:
-        self.conn.execute(self.begin)
-        return self.conn
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            try:
-                self.conn.execute("COMMIT")
-                return
-            except sqlite3.Error:
-                rollback(self.conn)  # e.g. SQLITE_FULL at commit: the connection must stay usable
-                raise
-        rollback(self.conn)
-
