@@ -348,6 +348,35 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def part_files(settings) -> dict:
+    """Return the embedded SQLite file of each part of the data layer (core/database.py)."""
+    return {"harvest": settings.path(settings.harvest.db_path), "changes": settings.home / "changes.sqlite",
+            "search": settings.path(settings.search.path)}
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    """Show or bring the data layer's schema to the code's revision (docs/scale-out.md)."""
+    settings = _settings(args)
+    from core import database
+
+    url = settings.database.url
+    print(f"database: {database.masked(url)}")
+    targets = ([(None, database.engine_for(url))] if url else
+               [(part, database.engine_for(None, path)) for part, path in part_files(settings).items()])
+    behind = 0
+    for only, engine in targets:
+        parts = database.PARTS if only is None else (only,)
+        if args.action == "upgrade":
+            for part in parts:
+                database.upgrade(engine, f"{part}@head")
+        for part, (held, head) in database.status(engine, parts).items():
+            behind += held != head
+            print(f"  {part}: {held or 'none'} (code: {head}){'' if held == head else '  BEHIND'}")
+        if only is not None:
+            engine.dispose()
+    return 1 if behind and args.action == "current" else 0
+
+
 def cmd_account(args: argparse.Namespace) -> int:
     """Add, list or revoke the department accounts of the push API (a token is printed once, at add)."""
     settings = _settings(args)
@@ -439,6 +468,9 @@ def build_parser() -> argparse.ArgumentParser:
             a.add_argument("--note", help="why (kept with the grant)")
     actions.add_parser("grants", help="list the grants").add_argument("--department", help="only this department's")
     p.set_defaults(func=cmd_account)
+    p = sub.add_parser("db", help="the data layer's schema (database.url or the SQLite files): current, upgrade")
+    p.add_argument("action", choices=["current", "upgrade"])
+    p.set_defaults(func=cmd_db)
     return parser
 
 

@@ -13,10 +13,11 @@ PROV = "http://www.w3.org/ns/prov#"
 
 
 @pytest.fixture
-def ckan(tmp_path):
+def ckan(tmp_path, database_url):
     source = FakeSource()
     fake = FakeCkan(source, [ckan_package(n) for n in range(60)])
-    harness = Harness(tmp_path, [{"name": "ck", "kind": "ckan", "url": source.url}])
+    environ = {"WODP_DATABASE__URL": database_url, "WODP_DATABASE__AUTO_MIGRATE": "true"} if database_url else {}
+    harness = Harness(tmp_path, [{"name": "ck", "kind": "ckan", "url": source.url}], environ=environ)
     yield source, fake, harness
     harness.close()
     source.close()
