@@ -150,3 +150,49 @@ def test_search_answers_alike_on_sqlite_and_postgresql(tmp_path, postgis_dsn):
         shared.close()
         store.close()
         dispose_engines()
+
+
+# -- the whole platform on PostgreSQL --------------------------------------------------------------
+def _run_platform(home, environ: dict) -> dict:
+    """Open a platform, load a small demo catalogue, record a harvest job; return what its doors answer."""
+    from config import load_settings
+    from server.app import create_app
+    from server.catalogue import load_demo
+    from server.platform import Platform
+
+    settings = load_settings(environ, overrides={"demo": {"datasets": 40, "spatial": 0}, "csw": {"enabled": False},
+                                                 "rate_limits": {"enabled": False}}, home=home)
+    platform = Platform.open(settings, start_workers=False)
+    try:
+        load_demo(platform)
+        jobs = platform.harvesting.jobs
+        job = jobs.start("bench")
+        jobs.log(job, "read 3 records")
+        jobs.finish(job, "succeeded", {"new": 3}, "3 new", {"records_read": 3})
+        client = create_app(platform=platform).test_client()
+        changes = client.get("/changes?limit=1000").get_json()
+        listed = client.get("/api/harvest/jobs").get_json()
+        searches = {q: _answer(platform.search.search(q, page_size=50)) for q in ("", "数据", "交通", "公园")}
+        return {"changes": [(c["seq"], c["id"], c["action"]) for c in changes["changes"]],
+                "jobs": [{k: v for k, v in j.items() if k not in ("started", "finished", "duration_s")}
+                         for j in listed["jobs"]],
+                "search": searches, "stats": platform.search.stats()}
+    finally:
+        platform.close()
+
+
+def test_the_platform_on_postgresql_answers_as_on_sqlite(tmp_path, postgis_dsn):
+    from core.database import dispose_engines
+    from tests.conftest import pg_schema_url
+
+    embedded = _run_platform(tmp_path / "embedded", {})
+    url = pg_schema_url(postgis_dsn, "platform")
+    shared = _run_platform(tmp_path / "shared", {"WODP_DATABASE__URL": url, "WODP_DATABASE__AUTO_MIGRATE": "true"})
+    dispose_engines()
+    assert len(embedded["changes"]) == 40 and embedded["stats"]["datasets"] == 40
+    assert embedded["jobs"] and embedded["jobs"][0]["records_read"] == 3
+    assert shared == embedded
+    assert not (tmp_path / "shared" / "changes.sqlite").exists()  # the state went to PostgreSQL
+    assert not (tmp_path / "shared" / "search.sqlite").exists()
+    with sqlite3.connect(tmp_path / "shared" / "harvest.sqlite") as conn:  # the link monitor is still there
+        assert not conn.execute("SELECT name FROM sqlite_master WHERE name LIKE 'harvest_%'").fetchall()
