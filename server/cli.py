@@ -351,7 +351,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def part_files(settings) -> dict:
     """Return the embedded SQLite file of each part of the data layer (core/database.py)."""
     return {"harvest": settings.path(settings.harvest.db_path), "changes": settings.home / "changes.sqlite",
-            "search": settings.path(settings.search.path)}
+            "search": settings.path(settings.search.path), "accounts": settings.home / "accounts.sqlite"}
 
 
 def cmd_db(args: argparse.Namespace) -> int:
@@ -382,7 +382,10 @@ def cmd_account(args: argparse.Namespace) -> int:
     settings = _settings(args)
     from server.accounts import AccountStore
 
-    accounts = AccountStore(settings.home / "accounts.sqlite")
+    from core.database import open_part
+
+    path = settings.home / "accounts.sqlite"
+    accounts = AccountStore(open_part(settings.database, "accounts", path) if settings.database.url else path)
     try:
         if args.action == "add":
             account, token = accounts.create(args.department, args.name)

@@ -83,6 +83,12 @@ class Platform:
             platform.pool.start()
         return platform
 
+    def _part(self, part: str, path: Path):
+        """Open a part of the data layer: its embedded file (made private first) or the shared database."""
+        if self.settings.database.url:
+            return open_part(self.settings.database, part, path)
+        return path  # the part opens (and guards) its own file
+
     def _open_storage(self) -> None:
         """Guard the data directory: a floor of free space, a reserve file, recovery once space is back."""
         from core.storage import DiskGuard
@@ -178,7 +184,7 @@ class Platform:
         from server.accounts import AccountStore
         from server.changes import ChangeLog
 
-        self.accounts = AccountStore(home / "accounts.sqlite")
+        self.accounts = AccountStore(self._part("accounts", home / "accounts.sqlite"))
         tombstones = self.tombstones
         self.changes = ChangeLog(open_part(self.settings.database, "changes", home / "changes.sqlite"),
                                  withdrawn=lambda i: tombstones is not None and tombstones.get(i) is not None)
