@@ -27,7 +27,7 @@ class Harvesting:
         self.ledger.reconcile(publisher.store)
         from harvesters.links import LinkTable
 
-        self.links = LinkTable(settings.path(settings.harvest.db_path))
+        self.links = LinkTable(open_part(settings.database, "links", settings.path(settings.harvest.db_path)))
         for hook in publisher.hooks:
             if getattr(hook, "links_of", False) is None:  # shapes.quality.QualityHook
                 hook.links_of = self.links.counts  # link availability in every publication

@@ -351,7 +351,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 def part_files(settings) -> dict:
     """Return the embedded SQLite file of each part of the data layer (core/database.py)."""
     return {"harvest": settings.path(settings.harvest.db_path), "changes": settings.home / "changes.sqlite",
-            "search": settings.path(settings.search.path), "accounts": settings.home / "accounts.sqlite"}
+            "search": settings.path(settings.search.path), "accounts": settings.home / "accounts.sqlite",
+            "links": settings.path(settings.harvest.db_path)}
 
 
 def cmd_db(args: argparse.Namespace) -> int:
