@@ -29,7 +29,7 @@ from core.errors import WodpError
 
 log = logging.getLogger(__name__)
 
-PARTS = ("harvest", "changes", "search", "accounts", "links")  # the parts on the data layer so far (each a migration branch)
+PARTS = ("harvest", "changes", "search", "accounts", "links", "catalog_texts")  # the parts on the data layer so far (each a migration branch)
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
 _migrate_lock = threading.Lock()

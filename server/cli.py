@@ -352,7 +352,8 @@ def part_files(settings) -> dict:
     """Return the embedded SQLite file of each part of the data layer (core/database.py)."""
     return {"harvest": settings.path(settings.harvest.db_path), "changes": settings.home / "changes.sqlite",
             "search": settings.path(settings.search.path), "accounts": settings.home / "accounts.sqlite",
-            "links": settings.path(settings.harvest.db_path)}
+            "links": settings.path(settings.harvest.db_path),
+            "catalog_texts": settings.home / "catalog-texts.sqlite"}
 
 
 def cmd_db(args: argparse.Namespace) -> int:

@@ -148,7 +148,8 @@ class Platform:
         """Open the shared texts of /catalog pages; the writer checks them at start and follows removals."""
         from server.catalog_texts import CatalogTexts
 
-        self.catalog_texts = texts = CatalogTexts(self.settings.home / "catalog-texts.sqlite")
+        path = self.settings.home / "catalog-texts.sqlite"
+        self.catalog_texts = texts = CatalogTexts(self._part("catalog_texts", path))
         if writer:
             try:
                 texts.start(self.store)  # stamps later than every kept one (server/catalog_texts.py)
