@@ -196,3 +196,92 @@ def test_the_platform_on_postgresql_answers_as_on_sqlite(tmp_path, postgis_dsn):
     assert not (tmp_path / "shared" / "search.sqlite").exists()
     with sqlite3.connect(tmp_path / "shared" / "harvest.sqlite") as conn:  # the link monitor is still there
         assert not conn.execute("SELECT name FROM sqlite_master WHERE name LIKE 'harvest_%'").fetchall()
+
+
+# -- a home made by the code before the data layer, opened by this code -------------------------------
+BEFORE = "f4de2aa"  # the last commit before the data layer
+BUILD_OLD_HOME = r"""
+import sys
+from config import load_settings
+from server.catalogue import load_demo
+from server.platform import Platform
+settings = load_settings({}, overrides={"demo": {"datasets": 30, "spatial": 0}, "csw": {"enabled": False}},
+                         home=sys.argv[1])
+platform = Platform.open(settings, start_workers=False)
+load_demo(platform)
+account, token = platform.accounts.create("D017", "old")
+platform.accounts.grant("D017", "wuhan.420100-x-1", "kept")
+jobs = platform.harvesting.jobs
+job = jobs.start("old-source")
+jobs.log(job, "old line")
+jobs.finish(job, "succeeded", {"new": 30}, "old job", {"records_read": 30})
+import json
+print(json.dumps([[c.seq, c.at, c.id, c.action] for c in platform.changes.page(limit=1000)[0]]))
+print(token)
+platform.close()
+"""
+
+
+def test_a_home_built_by_the_code_before_opens_and_keeps_its_state(tmp_path):
+    """Build a home with the code of the commit before the data layer, then open it with this code."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    old = tmp_path / "old-code"
+    old.mkdir()
+    archive = subprocess.run(["git", "-C", str(root), "archive", BEFORE], capture_output=True)
+    if archive.returncode:
+        pytest.skip(f"commit {BEFORE} is not in this checkout (a shallow clone): {archive.stderr[:200]!r}")
+    subprocess.run(["tar", "-x", "-C", str(old)], input=archive.stdout, check=True)
+    home = tmp_path / "home"
+    built = subprocess.run([sys.executable, "-c", BUILD_OLD_HOME, str(home)], cwd=old, capture_output=True,
+                           text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(old)})
+    assert built.returncode == 0, built.stderr[-2000:]
+    *_, old_changes, token = built.stdout.strip().splitlines()
+
+    from config import load_settings
+    from server.app import create_app
+    from server.platform import Platform
+
+    settings = load_settings({}, overrides={"demo": {"datasets": 30, "spatial": 0}, "csw": {"enabled": False},
+                                            "rate_limits": {"enabled": False}}, home=home)
+    platform = Platform.open(settings, start_workers=False)
+    try:
+        assert platform.accounts.verify(token).department == "D017"
+        assert platform.accounts.grants("D017")[0]["note"] == "kept"
+        job = platform.harvesting.jobs.jobs("old-source")[0]
+        assert (job.status, job.counts["new"], job.message) == ("succeeded", 30, "old job")
+        assert platform.harvesting.jobs.job_log(job.id) == ["old line"]
+        client = create_app(platform=platform).test_client()
+        changes = client.get("/changes?limit=1000").get_json()
+        assert changes["count"] == 30 and {c["action"] for c in changes["changes"]} == {"created"}
+        kept = [[c.seq, c.at, c.id, c.action] for c in platform.changes.page(limit=1000)[0]]
+        assert kept == json.loads(old_changes)  # the same log (times and numbers), not a new one
+        assert platform.search.count() == 30 and platform.search.search("数据").total > 0
+        assert client.get("/catalog.ttl").status_code == 200
+    finally:
+        platform.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_wodp_db_current_and_upgrade(tmp_path, backend, request, capsys, monkeypatch):
+    from core.database import PARTS, dispose_engines
+    from server.cli import main
+    from tests.conftest import pg_schema_url
+
+    monkeypatch.setenv("WODP_HOME", str(tmp_path))
+    if backend == "postgresql":
+        url = pg_schema_url(request.getfixturevalue("postgis_dsn"), "cli").replace("postgres@", "postgres:pw9@")
+        monkeypatch.setenv("WODP_DATABASE__URL", url)
+    assert main(["db", "current"]) == 1  # nothing made yet: every part behind
+    out = capsys.readouterr().out
+    assert out.count("BEHIND") == len(PARTS)
+    assert main(["db", "upgrade"]) == 0
+    assert main(["db", "current"]) == 0
+    out = capsys.readouterr().out
+    assert "BEHIND" not in out and "harvest: harvest_0001 (code: harvest_0001)" in out and "pw9" not in out
+    dispose_engines()
