@@ -265,3 +265,46 @@ def dispose_engines() -> None:
         for engine in _engines.values():
             engine.dispose()
         _engines.clear()
+
+
+# -- moving an embedded home to the shared database ------------------------------------------------
+PART_TABLES = {  # what `wodp db copy` moves; the search index is derived and rebuilds itself from the store
+    "harvest": ("harvest_jobs", "harvest_job_errors", "harvest_job_log", "harvest_datasets", "harvest_history",
+                "harvest_source_state", "harvest_intents"),
+    "changes": ("changes_meta", "changes_log", "changes_seen"),
+    "accounts": ("push_accounts", "push_grants"),
+    "links": ("link_status", "dataset_links", "link_quality"),
+    "catalog_texts": ("catalog_texts",),
+}
+SERIALS = {"harvest_jobs": "id", "harvest_job_errors": "n", "harvest_job_log": "n", "harvest_history": "n",
+           "changes_log": "seq"}
+
+
+def copy_part(source: Database, target: Database, batch: int = 5000) -> dict[str, int]:
+    """Copy a part's rows from its embedded file into the shared database, whose tables must be empty.
+
+    Return table → rows copied. Everything is copied in one transaction of the target: all or nothing.
+    """
+    from sqlalchemy import MetaData, Table, func, select
+
+    tables = PART_TABLES.get(source.part, ())
+    counts: dict[str, int] = {}
+    with source.engine.connect() as src, target.write() as dst:
+        for name in tables:
+            table = Table(name, MetaData(), autoload_with=dst)
+            held = dst.execute(select(func.count()).select_from(table)).scalar_one()
+            if held:
+                raise DatabaseError(f"{name} already holds {held} rows in {target.describe()}: "
+                                    "copy into an empty database (wodp db upgrade, then wodp db copy)")
+            rows = src.execute(text(f"SELECT * FROM {name}"))
+            keys, n = list(rows.keys()), 0
+            while chunk := rows.fetchmany(batch):
+                dst.execute(table.insert(), [dict(zip(keys, row)) for row in chunk])
+                n += len(chunk)
+            counts[name] = n
+            if name in SERIALS and target.postgres:  # new rows are numbered after the copied ones
+                column = SERIALS[name]
+                dst.execute(text(f"SELECT setval(pg_get_serial_sequence('{name}', '{column}'), "
+                                 f"COALESCE((SELECT MAX({column}) FROM {name}), 0) + 1, false)"))
+        src.rollback()
+    return counts

@@ -363,6 +363,8 @@ def cmd_db(args: argparse.Namespace) -> int:
 
     url = settings.database.url
     print(f"database: {database.masked(url)}")
+    if args.action == "copy":
+        return _db_copy(settings, database)
     targets = ([(None, database.engine_for(url))] if url else
                [(part, database.engine_for(None, path)) for part, path in part_files(settings).items()])
     behind = 0
@@ -377,6 +379,34 @@ def cmd_db(args: argparse.Namespace) -> int:
         if only is not None:
             engine.dispose()
     return 1 if behind and args.action == "current" else 0
+
+
+def _db_copy(settings, database) -> int:
+    """Copy the embedded files' rows into the shared database (database.url), part by part."""
+    if not settings.database.url:
+        print("wodp db copy: set WODP_DATABASE__URL to the shared database to copy the embedded files into",
+              file=sys.stderr)
+        return 2
+    total = 0
+    for part in database.PARTS:  # the whole schema first (the search index's tables too)
+        database.upgrade(database.engine_for(settings.database.url), f"{part}@head")
+    for part, path in part_files(settings).items():
+        if part not in database.PART_TABLES:
+            print(f"  {part}: derived, rebuilt from the store at the next start")
+            continue
+        if not path.exists():
+            print(f"  {part}: no {path.name}, nothing to copy")
+            continue
+        source = database.open_database(None, part, path)
+        target = database.open_database(settings.database.url, part, auto_migrate=True)
+        try:
+            counts = database.copy_part(source, target)
+        finally:
+            source.close()
+        total += sum(counts.values())
+        print(f"  {part}: " + ", ".join(f"{table} {n}" for table, n in counts.items()))
+    print(f"copied {total} rows")
+    return 0
 
 
 def cmd_account(args: argparse.Namespace) -> int:
@@ -473,8 +503,9 @@ def build_parser() -> argparse.ArgumentParser:
             a.add_argument("--note", help="why (kept with the grant)")
     actions.add_parser("grants", help="list the grants").add_argument("--department", help="only this department's")
     p.set_defaults(func=cmd_account)
-    p = sub.add_parser("db", help="the data layer's schema (database.url or the SQLite files): current, upgrade")
-    p.add_argument("action", choices=["current", "upgrade"])
+    p = sub.add_parser("db", help="the data layer (database.url or the SQLite files): current and upgrade its "
+                                  "schema; copy the embedded files into the shared database")
+    p.add_argument("action", choices=["current", "upgrade", "copy"])
     p.set_defaults(func=cmd_db)
     return parser
 
