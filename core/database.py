@@ -15,6 +15,7 @@ part's name), so that an embedded file holds only its part's tables and the shar
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from contextlib import contextmanager
 from functools import lru_cache
@@ -24,8 +25,10 @@ from typing import Iterator
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import NullPool
+from sqlalchemy.sql.elements import TextClause
 
 from core.errors import WodpError
+from core.sqlite import ThreadConnections, rollback
 
 log = logging.getLogger(__name__)
 
@@ -61,20 +64,42 @@ def sqlalchemy_url(url: str) -> str:
 
 
 def _sqlite_engine(path: Path) -> Engine:
+    """An engine for migrations and tools (wodp db); the part's own statements go through SqliteConnection."""
     engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 30, "check_same_thread": False},
-                           pool_size=8, max_overflow=-1)
+                           poolclass=NullPool)
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_conn, _record) -> None:
-        dbapi_conn.isolation_level = None  # we say BEGIN ourselves (below): DEFERRED or IMMEDIATE
+        dbapi_conn.isolation_level = None  # we say BEGIN ourselves (below)
         dbapi_conn.execute("PRAGMA journal_mode=WAL")
         dbapi_conn.execute("PRAGMA synchronous=NORMAL")
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("write") else "BEGIN")
+        conn.exec_driver_sql("BEGIN")
 
     return engine
+
+
+class SqliteConnection:
+    """A thread's SQLite connection with the little of SQLAlchemy's Connection the parts use.
+
+    The parts write their SQL once, as SQLAlchemy ``text()`` with ``:name`` parameters, which sqlite3 reads
+    natively: so on the embedded default a statement goes straight to sqlite3 (~10 µs) instead of through a
+    pool checkout, a transaction and SQLAlchemy's execution (~150-400 µs), which a harvest pays per dataset.
+    """
+
+    class dialect:  # noqa: N801  (as SQLAlchemy's conn.dialect.name)
+        name = "sqlite"
+
+    def __init__(self, raw: sqlite3.Connection) -> None:
+        self.raw = raw
+
+    def execute(self, statement, params=None) -> sqlite3.Cursor:
+        sql = statement.text if isinstance(statement, TextClause) else str(statement)
+        if isinstance(params, list):
+            return self.raw.executemany(sql, params)
+        return self.raw.execute(sql, params or {})
 
 
 def _postgres_engine(url: str) -> Engine:
@@ -93,6 +118,25 @@ class Database:
                  owned: bool = True) -> None:
         self.engine, self.part, self.path, self.url, self._owned = engine, part, path, url, owned
         self.dialect = engine.dialect.name  # "sqlite" or "postgresql"
+        self._threads = ThreadConnections(path) if path is not None else None  # SQLite: one per thread
+
+    @contextmanager
+    def _sqlite(self, begin: str | None) -> Iterator[SqliteConnection]:
+        raw = self._threads.get()
+        if begin is None or raw.in_transaction:  # a single statement, or one inside this thread's transaction
+            yield SqliteConnection(raw)
+            return
+        raw.execute(begin)
+        try:
+            yield SqliteConnection(raw)
+        except BaseException:
+            rollback(raw)
+            raise
+        try:
+            raw.execute("COMMIT")
+        except BaseException:
+            rollback(raw)  # e.g. SQLITE_FULL at COMMIT: the connection must stay usable
+            raise
 
     @property
     def postgres(self) -> bool:
@@ -105,6 +149,10 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """Run reads in one transaction: one snapshot on both engines (REPEATABLE READ on PostgreSQL)."""
+        if not self.postgres:
+            with self._sqlite("BEGIN") as conn:
+                yield conn
+            return
         with self.engine.connect() as conn:
             if self.postgres:
                 conn = conn.execution_options(isolation_level="REPEATABLE READ")
@@ -118,6 +166,10 @@ class Database:
         serial: one such writer of the part at a time across processes (SQLite's BEGIN IMMEDIATE does it
         already; on PostgreSQL a transaction-level advisory lock named after the part).
         """
+        if not self.postgres:
+            with self._sqlite("BEGIN IMMEDIATE") as conn:
+                yield conn
+            return
         with self.engine.connect() as conn:
             conn = conn.execution_options(write=True)
             with conn.begin():
@@ -127,12 +179,19 @@ class Database:
 
     def run(self, sql: str, params=None):
         """Run one statement in its own transaction; return its rows (a list) when it has any."""
+        if not self.postgres:
+            with self._sqlite(None) as conn:
+                cursor = conn.execute(sql, params)
+                return cursor.fetchall() if cursor.description is not None else None
         with self.write() as conn:
             result = conn.execute(text(sql), params or {})
             return result.fetchall() if result.returns_rows else None
 
     def rows(self, sql: str, params=None) -> list:
         """Run one query and return its rows."""
+        if not self.postgres:
+            with self._sqlite(None) as conn:
+                return conn.execute(sql, params).fetchall()
         with self.engine.connect() as conn:
             rows = conn.execute(text(sql), params or {}).fetchall()
             conn.rollback()
@@ -140,6 +199,8 @@ class Database:
 
     def close(self) -> None:
         """Close the part's connections (the shared PostgreSQL engine stays for the other parts)."""
+        if self._threads is not None:
+            self._threads.close()
         if self._owned:
             self.engine.dispose()
 

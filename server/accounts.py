@@ -12,6 +12,7 @@ import hmac
 import os
 import re
 import secrets
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -220,5 +221,5 @@ class AccountStore:
     def _touch(self, account_id: str) -> None:
         try:
             self._run("UPDATE push_accounts SET last_used = :now WHERE id = :id", {"now": _now(), "id": account_id})
-        except OperationalError:  # busy: the time of last use is informative only
+        except (OperationalError, sqlite3.OperationalError):  # busy: the time of last use is informative only
             pass

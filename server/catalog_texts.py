@@ -30,7 +30,7 @@ from typing import Iterable
 import pyoxigraph as ox
 
 from access.policy import public_view
-from sqlalchemy import bindparam, text
+from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.database import Database, as_database
@@ -40,8 +40,6 @@ log = logging.getLogger(__name__)
 FORMAT = "1"  # public_view for an anonymous reader, N-Triples as pyoxigraph writes it, the store's order
 CHUNK = 400  # uris per SELECT (SQLite's limit on parameters is far above)
 ERRORS = (sqlite3.Error, SQLAlchemyError)
-_SELECT = text("SELECT uri, stamp, text FROM catalog_texts WHERE uri IN :uris").bindparams(
-    bindparam("uris", expanding=True))
 
 
 def public_text(store, uri: str) -> str:
@@ -67,11 +65,13 @@ class CatalogTexts:
         stamps = {uri: self.stamp(store, uri) for uri in uris}
         rows: dict[str, tuple[str, str]] = {}
         try:
-            with self.db.engine.connect() as conn:
+            with self.db.read() as conn:
                 for start in range(0, len(uris), CHUNK):
                     part = uris[start:start + CHUNK]
-                    rows.update((uri, (stamp, body)) for uri, stamp, body in conn.execute(_SELECT, {"uris": part}))
-                conn.rollback()
+                    marks = ", ".join(f":u{i}" for i in range(len(part)))
+                    found = conn.execute(text(f"SELECT uri, stamp, text FROM catalog_texts WHERE uri IN ({marks})"),
+                                         {f"u{i}": uri for i, uri in enumerate(part)})
+                    rows.update((uri, (stamp, body)) for uri, stamp, body in found)
         except ERRORS as exc:
             log.warning("catalogue texts unreadable (%s): reading the store", exc)
         out, fresh = [], []

@@ -222,8 +222,7 @@ def _order(pg: bool, sort: str, match: Match | None, lang: str) -> str:
     return "d.modified DESC NULLS LAST, d.n" if pg else "d.modified DESC, d.n"
 
 
-def _hit(row, lang: str, words: list[str], labels: dict[str, dict[str, str]]) -> dict:
-    row = row._mapping
+def _hit(row: dict, lang: str, words: list[str], labels: dict[str, dict[str, str]]) -> dict:
     title = row[f"title_{lang}"] or row["title_zh"] or row["id"]
     description = row[f"desc_{lang}"] or row["desc_zh"] or ""
     return {
@@ -242,9 +241,9 @@ def _hits(conn, match: Match | None, filters: dict[str, list[str]], sort: str,
     pg = _pg(conn)
     if pg and sort == "relevance" and match:
         order = _ranked(conn, match, filters)[offset:offset + limit]
-        rows = {r._mapping["n"]: r for r in conn.execute(
+        rows = {r["n"]: r for r in _dicts(conn.execute(
             text("SELECT d.* FROM search_docs d WHERE d.n IN (SELECT unnest(CAST(:ns AS integer[])))"),
-            {"ns": order})}
+            {"ns": order}))}
         return [rows[n] for n in order]
     if sort == "relevance" and match:
         where, params = _where(pg, None, filters)
@@ -254,8 +253,14 @@ def _hits(conn, match: Match | None, filters: dict[str, list[str]], sort: str,
     else:
         source = "search_docs d"
         where, params = _where(pg, match, filters)
-    return conn.execute(text(f"SELECT d.* FROM {source}{where} ORDER BY {_order(pg, sort, match, lang)}"
-                             " LIMIT :limit OFFSET :offset"), {**params, "limit": limit, "offset": offset}).fetchall()
+    return _dicts(conn.execute(text(f"SELECT d.* FROM {source}{where} ORDER BY {_order(pg, sort, match, lang)}"
+                                    " LIMIT :limit OFFSET :offset"), {**params, "limit": limit, "offset": offset}))
+
+
+def _dicts(result) -> list[dict]:
+    """Rows as dicts, from SQLAlchemy's result (PostgreSQL) or sqlite3's cursor (the embedded index)."""
+    keys = list(result.keys()) if hasattr(result, "keys") else [d[0] for d in result.description]
+    return [dict(zip(keys, row)) for row in result]
 
 
 def _ranked(conn, match: Match, filters: dict[str, list[str]]) -> list[int]:
