@@ -4,9 +4,13 @@ A part (the harvest jobs, the change log, the search index, the push accounts, .
 with ``open_database(url, part, path)``:
 
 - no URL: the part's own SQLite file at ``path`` (WAL, ``synchronous=NORMAL``, as before), migrated at once;
+  its statements run on one sqlite3 connection per thread (``SqliteConnection``), as before the data layer;
 - a ``postgresql://`` URL: the one database every part shares (its tables carry the part's prefix, in the
   schema of the connection's ``search_path``); its schema must be at the code's revision, or
   ``auto_migrate`` says to bring it there (``wodp db upgrade`` does it by hand).
+
+Both run the same SQL, written as SQLAlchemy ``text()`` with ``:name`` parameters; where the engines differ
+(arrays, advisory locks, collations) the part asks ``db.postgres``.
 
 Schema changes are Alembic migrations in ``core/migrations/versions``, one branch per part (its label is the
 part's name), so that an embedded file holds only its part's tables and the shared database holds every branch.
@@ -32,7 +36,8 @@ from core.sqlite import ThreadConnections, rollback
 
 log = logging.getLogger(__name__)
 
-PARTS = ("harvest", "changes", "search", "accounts", "links", "catalog_texts")  # the parts on the data layer so far (each a migration branch)
+# the parts on the data layer, each a branch of the migrations
+PARTS = ("harvest", "changes", "search", "accounts", "links", "catalog_texts")
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
 _migrate_lock = threading.Lock()
