@@ -264,7 +264,16 @@ def _dicts(result) -> list[dict]:
 
 
 def _ranked(conn, match: Match, filters: dict[str, list[str]]) -> list[int]:
-    """PostgreSQL: order the matching datasets as FTS5's bm25 with our column weights orders them.
+    """PostgreSQL: order the matching datasets as FTS5 orders them: bm25, then newest, then number."""
+    scored = bm25_scores(conn, match, filters)
+    scored.sort(key=lambda r: r[0])
+    scored.sort(key=lambda r: r[1] or "", reverse=True)  # modified, newest first, none last (stable)
+    scored.sort(key=lambda r: r[2])
+    return [n for n, _, _ in scored]
+
+
+def bm25_scores(conn, match: Match, filters: dict[str, list[str]]) -> list[tuple[int, str | None, float]]:
+    """PostgreSQL: return (number, modified, bm25) of the matching datasets, bm25 as FTS5's ``bm25()`` gives it.
 
     The same formula as SQLite's fts5_aux.c over the same tokens: per phrase, the IDF of the rows holding it
     and its weighted count in the row; the row's length in tokens against the average.
@@ -293,10 +302,7 @@ def _ranked(conn, match: Match, filters: dict[str, list[str]]) -> list[int]:
                 i += 1
             score += idf[k] * ((freq * (K1 + 1.0)) / (freq + K1 * (1.0 - B + B * ntok / avgdl)))
         scored.append((n, modified, -1.0 * score))
-    scored.sort(key=lambda r: r[0])
-    scored.sort(key=lambda r: r[1] or "", reverse=True)  # modified, newest first, none last (stable)
-    scored.sort(key=lambda r: r[2])
-    return [n for n, _, _ in scored]
+    return scored
 
 
 def run_search(conn, q: str, filters: Mapping[str, Iterable[str]] | None, page,

@@ -119,6 +119,30 @@ def _answer(result) -> tuple:
     return (result.total, [h["id"] for h in result.hits], [h["title"] for h in result.hits], result.facets)
 
 
+def _same_bm25(embedded: SearchIndex, shared: SearchIndex) -> None:
+    """Each matching dataset's score on PostgreSQL is FTS5's bm25() of it, to the last bits."""
+    from sqlalchemy import text
+
+    from server.search_query import WEIGHTS, Match, bm25_scores
+
+    compared = 0
+    for q in QUERIES:
+        match = Match.of(q)
+        if match is None:
+            continue
+        with embedded.db.read() as conn:
+            fts = dict(conn.execute(text(
+                "SELECT d.n, bm25(search_fts, %s) FROM search_fts JOIN search_docs d ON d.n = search_fts.rowid "
+                "WHERE search_fts MATCH :m" % ", ".join(map(str, WEIGHTS))), {"m": match.fts}).fetchall())
+        with shared.db.read() as conn:
+            ours = {n: score for n, _, score in bm25_scores(conn, match, {})}
+        assert ours.keys() == fts.keys(), q
+        for n in fts:
+            assert ours[n] == pytest.approx(fts[n], rel=1e-12, abs=1e-15), (q, n)
+            compared += 1
+    assert compared >= 20
+
+
 def test_search_answers_alike_on_sqlite_and_postgresql(tmp_path, postgis_dsn):
     from core.database import dispose_engines
     from tests.conftest import pg_schema_url
@@ -144,6 +168,7 @@ def test_search_answers_alike_on_sqlite_and_postgresql(tmp_path, postgis_dsn):
                             asked += 1
             assert embedded.matching(q) == shared.matching(q), q
         assert asked == len(QUERIES) * len(FILTERS) * 12
+        _same_bm25(embedded, shared)
         assert sum(embedded.search(q).total > 0 for q in QUERIES) >= 10  # the queries find things
     finally:
         embedded.close()
