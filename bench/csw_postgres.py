@@ -146,7 +146,8 @@ def main() -> int:
         url = fresh_database_url(cluster.dsn, "cswbench")
         urls = {}
         with tempfile.TemporaryDirectory() as tmp:
-            for name, environ in (("sqlite", {}), ("postgresql", {"WODP_DATABASE__URL": url})):
+            for name, environ in (("sqlite", {}), ("postgresql", {"WODP_DATABASE__URL": url,
+                                                                          "WODP_DATABASE__AUTO_MIGRATE": "true"})):
                 started = time.perf_counter()
                 platform, csw_url, stop = serve(args.datasets, Path(tmp) / name, environ)
                 platforms.append((platform, stop))

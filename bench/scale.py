@@ -217,7 +217,7 @@ def _search_generation(home: Path) -> str | None:
     import sqlite3
 
     with sqlite3.connect(home / "search.sqlite") as db:
-        row = db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        row = db.execute("SELECT value FROM search_meta WHERE key = 'generation'").fetchone()
     return row[0] if row else None
 
 

@@ -53,6 +53,14 @@ class StoreSettings(_Section):
     engine: Literal["auto", "oxigraph", "virtuoso", "generic"] = "auto"
 
 
+class DatabaseSettings(_Section):
+    """The data layer beside the triple store (core/database.py): embedded SQLite files or one PostgreSQL."""
+
+    url: str | None = Field(None, pattern=r"^postgres(ql)?(\+psycopg)?://", repr=False,
+                            json_schema_extra={"secret": True})
+    auto_migrate: bool = False
+
+
 class SparqlSettings(_Section):
     timeout_s: float = Field(10.0, gt=0)
     max_results: int = Field(100_000, ge=1)
@@ -115,12 +123,6 @@ class FeaturesSettings(_Section):
     dsn: str | None = Field(None, json_schema_extra={"secret": True})
     default_limit: int = Field(10, ge=1, le=10000)
     max_limit: int = Field(10000, ge=1, le=100000)
-
-
-class DatabaseSettings(_Section):
-    # PostgreSQL for the state kept beside the triple store (issue 11); None: SQLite files under WODP_HOME
-    url: str | None = Field(None, pattern=r"^postgres(ql)?(\+psycopg)?://", repr=False,
-                            json_schema_extra={"secret": True})
 
 
 class CswSettings(_Section):
@@ -287,6 +289,7 @@ class Settings(_Section):
     site: SiteSettings
     server: ServerSettings
     store: StoreSettings
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     sparql: SparqlSettings
     catalog: CatalogSettings
     search: SearchSettings
@@ -296,7 +299,6 @@ class Settings(_Section):
     tianditu: TiandituSettings
     harvest: HarvestSettings
     features: FeaturesSettings
-    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     csw: CswSettings
     spatial: SpatialSettings
     storage: StorageSettings = Field(default_factory=StorageSettings)

@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import Callable, TypeVar
 
+from sqlalchemy.exc import DBAPIError
+
 from core.errors import WodpError
 
 log = logging.getLogger(__name__)
@@ -66,7 +68,7 @@ def storage_kind(exc: BaseException) -> str | None:
             return "full"
         if isinstance(e, OSError) and number in _IO_ERRNOS:
             return "io"
-        if isinstance(e, (OSError, sqlite3.DatabaseError)):  # RocksDB errors come as OSError without errno
+        if isinstance(e, (OSError, sqlite3.DatabaseError, DBAPIError)):  # RocksDB errors come as OSError without errno
             text = str(e).lower()
             if any(w in text for w in _FULL_WORDS):
                 return "full"
@@ -101,7 +103,7 @@ def guarded(doing: str, fn: Callable[[], T], outcome: str = "nothing was stored"
         if err is None:
             raise
         raise err from exc
-    except (OSError, sqlite3.DatabaseError) as exc:
+    except (OSError, sqlite3.DatabaseError, DBAPIError) as exc:  # DBAPIError: core.database (SQLAlchemy)
         err = storage_error(exc, doing, outcome)
         if err is None:
             raise

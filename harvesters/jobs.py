@@ -1,44 +1,24 @@
-"""Keep harvest jobs, their logs and errors, dataset hashes, change history and source state in SQLite."""
+"""Keep harvest jobs, their logs and errors, dataset hashes, change history and source state (core.database)."""
 
 from __future__ import annotations
 
 import json
 import os
 import socket
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from core.sqlite import rollback
+from sqlalchemy import text
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-  id INTEGER PRIMARY KEY, source TEXT NOT NULL, status TEXT NOT NULL, started REAL NOT NULL,
-  finished REAL, heartbeat REAL NOT NULL, pid INTEGER, host TEXT, retry_of INTEGER, trigger TEXT,
-  new INTEGER DEFAULT 0, updated INTEGER DEFAULT 0, unchanged INTEGER DEFAULT 0, withdrawn INTEGER DEFAULT 0,
-  failed INTEGER DEFAULT 0, superseded INTEGER DEFAULT 0, message TEXT DEFAULT '', held INTEGER DEFAULT 0,
-  figures TEXT DEFAULT '{}');
-CREATE INDEX IF NOT EXISTS jobs_source ON jobs(source, id);
-CREATE TABLE IF NOT EXISTS job_errors (job INTEGER NOT NULL, origin TEXT, kind TEXT, message TEXT);
-CREATE TABLE IF NOT EXISTS job_log (job INTEGER NOT NULL, at REAL NOT NULL, line TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS datasets (
-  uri TEXT PRIMARY KEY, source TEXT NOT NULL, channel TEXT, rank INTEGER, hash TEXT, state TEXT NOT NULL,
-  job INTEGER, updated REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS datasets_source ON datasets(source);
-CREATE TABLE IF NOT EXISTS history (
-  dataset TEXT NOT NULL, job INTEGER, source TEXT, at REAL NOT NULL, action TEXT NOT NULL, hash TEXT);
-CREATE INDEX IF NOT EXISTS history_dataset ON history(dataset, at);
-CREATE TABLE IF NOT EXISTS source_state (source TEXT PRIMARY KEY, state TEXT NOT NULL, updated REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS intents (
-  uri TEXT PRIMARY KEY, source TEXT NOT NULL, channel TEXT, rank INTEGER, hash TEXT, job INTEGER, at REAL NOT NULL);
-"""
+from core.database import Database, as_database
+
 COUNTS = ("new", "updated", "unchanged", "held", "withdrawn", "failed", "superseded")
-ADDED_COLUMNS = {"held": "INTEGER DEFAULT 0", "figures": "TEXT DEFAULT '{}'",  # for databases made before them
-                 "boot": "TEXT"}
 CHANGES = ("created", "updated", "withdrawn")
+JOB_COLUMNS = ("id, source, status, started, finished, heartbeat, pid, retry_of, " + ", ".join(COUNTS)
+               + ", message, figures")
 
 
 @dataclass(frozen=True)
@@ -82,76 +62,67 @@ class DatasetEntry:
 
 
 class JobStore:
-    """The harvest database: safe across threads of one process and across processes (WAL)."""
+    """The harvest database: safe across threads of one process and across processes (WAL, or PostgreSQL)."""
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+    def __init__(self, where: "Path | Database") -> None:
+        self.db = as_database(where, "harvest")
+        self.path = self.db.path
         self._lock = threading.RLock()
-        with self._lock:
-            self._db.executescript(SCHEMA)
-            have = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
-            for name, kind in ADDED_COLUMNS.items():
-                if name not in have:
-                    self._db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
 
-    def _run(self, sql: str, args: Iterable[Any] = ()) -> sqlite3.Cursor:
+    def _run(self, sql: str, args: dict | None = None) -> list:
+        """Run one statement in its own transaction; return its rows (empty when it has none)."""
         with self._lock:
-            return self._db.execute(sql, tuple(args))
+            return self.db.run(sql, args) or []
 
-    def _many(self, sql: str, rows: Iterable[tuple]) -> None:
-        with self._lock:
-            self._db.execute("BEGIN")
-            try:
-                self._db.executemany(sql, rows)
-                self._db.execute("COMMIT")
-            except BaseException:
-                rollback(self._db)
-                raise
+    def _many(self, statements: list[tuple[str, list[dict]]]) -> None:
+        """Run statements over many rows, all in one transaction."""
+        with self._lock, self.db.write() as conn:
+            for sql, rows in statements:
+                if rows:
+                    conn.execute(text(sql), rows)
 
     # -- jobs --------------------------------------------------------------------------------
     def start(self, source: str, retry_of: int | None = None, trigger: str = "manual") -> int:
         """Record a new running job and return its id, with the process (host, boot, pid) running it."""
         now = time.time()
-        cur = self._run("INSERT INTO jobs (source, status, started, heartbeat, pid, host, boot, retry_of, trigger) "
-                        "VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?)",
-                        (source, now, now, os.getpid(), socket.gethostname(), boot_id(), retry_of, trigger))
-        return int(cur.lastrowid)
+        rows = self._run("INSERT INTO harvest_jobs (source, status, started, heartbeat, pid, host, boot, retry_of, "
+                         "trigger) VALUES (:source, 'running', :now, :now, :pid, :host, :boot, :retry_of, :trigger) "
+                         "RETURNING id", {"source": source, "now": now, "pid": os.getpid(),
+                                          "host": socket.gethostname(), "boot": boot_id(), "retry_of": retry_of,
+                                          "trigger": trigger})
+        return int(rows[0][0])
 
     def heartbeat(self, job: int) -> None:
-        self._run("UPDATE jobs SET heartbeat = ? WHERE id = ? AND status = 'running'", (time.time(), job))
+        self._run("UPDATE harvest_jobs SET heartbeat = :now WHERE id = :job AND status = 'running'",
+                  {"now": time.time(), "job": job})
 
     def finish(self, job: int, status: str, counts: dict[str, int], message: str = "",
                figures: dict | None = None) -> None:
         """Close a job with its status, counts, figures (harvesters.figures) and a one-line message."""
-        sets = ", ".join(f"{k} = ?" for k in COUNTS)
-        self._run(f"UPDATE jobs SET status = ?, finished = ?, heartbeat = ?, message = ?, figures = ?, {sets} "
-                  "WHERE id = ?", (status, time.time(), time.time(), message,
-                                   json.dumps(figures or {}, ensure_ascii=False),
-                                   *(counts.get(k, 0) for k in COUNTS), job))
+        sets = ", ".join(f"{k} = :{k}" for k in COUNTS)
+        self._run(f"UPDATE harvest_jobs SET status = :status, finished = :now, heartbeat = :now, message = :message, "
+                  f"figures = :figures, {sets} WHERE id = :job",
+                  {"status": status, "now": time.time(), "message": message, "job": job,
+                   "figures": json.dumps(figures or {}, ensure_ascii=False), **{k: counts.get(k, 0) for k in COUNTS}})
 
     def log(self, job: int, line: str) -> None:
-        self._run("INSERT INTO job_log (job, at, line) VALUES (?, ?, ?)", (job, time.time(), line))
+        self._run("INSERT INTO harvest_job_log (job, at, line) VALUES (:job, :at, :line)",
+                  {"job": job, "at": time.time(), "line": line})
 
     def errors(self, job: int, errors: Iterable[tuple[str, str, str]]) -> None:
         """Record per-record errors: (origin, kind, message)."""
-        self._many("INSERT INTO job_errors (job, origin, kind, message) VALUES (?, ?, ?, ?)",
-                   ((job, *e) for e in errors))
+        self._many([("INSERT INTO harvest_job_errors (job, origin, kind, message) VALUES (:job, :o, :k, :m)",
+                     [{"job": job, "o": o, "k": k, "m": m} for o, k, m in errors])])
 
     def job(self, job: int) -> Job | None:
-        row = self._run(f"SELECT id, source, status, started, finished, heartbeat, pid, retry_of, "
-                        f"{', '.join(COUNTS)}, message, figures FROM jobs WHERE id = ?", (job,)).fetchone()
-        return _job(row) if row else None
+        rows = self._run(f"SELECT {JOB_COLUMNS} FROM harvest_jobs WHERE id = :job", {"job": job})
+        return _job(rows[0]) if rows else None
 
     def jobs(self, source: str | None = None, limit: int = 50) -> list[Job]:
         """Return the latest jobs, newest first."""
-        where, args = ("WHERE source = ?", (source,)) if source else ("", ())
-        rows = self._run(f"SELECT id, source, status, started, finished, heartbeat, pid, retry_of, "
-                         f"{', '.join(COUNTS)}, message, figures FROM jobs {where} ORDER BY id DESC LIMIT ?",
-                         (*args, limit)).fetchall()
+        where = "WHERE source = :source" if source else ""
+        rows = self._run(f"SELECT {JOB_COLUMNS} FROM harvest_jobs {where} ORDER BY id DESC LIMIT :limit",
+                         {"source": source, "limit": limit})
         return [_job(r) for r in rows]
 
     def report(self, job: int) -> dict | None:
@@ -164,16 +135,18 @@ class JobStore:
     def changed(self, job: int) -> dict[str, list[str]]:
         """Return the datasets a job created, updated and withdrawn (by id), from the history."""
         out: dict[str, list[str]] = {action: [] for action in CHANGES}
-        for uri, action in self._run("SELECT dataset, action FROM history WHERE job = ? ORDER BY rowid", (job,)):
+        for uri, action in self._run("SELECT dataset, action FROM harvest_history WHERE job = :job ORDER BY n",
+                                     {"job": job}):
             if action in out:
                 out[action].append(uri.rsplit("/", 1)[-1])
         return out
 
     def job_log(self, job: int) -> list[str]:
-        return [r[0] for r in self._run("SELECT line FROM job_log WHERE job = ? ORDER BY rowid", (job,))]
+        return [r[0] for r in self._run("SELECT line FROM harvest_job_log WHERE job = :job ORDER BY n", {"job": job})]
 
     def job_errors(self, job: int) -> list[dict]:
-        rows = self._run("SELECT origin, kind, message FROM job_errors WHERE job = ? ORDER BY rowid", (job,))
+        rows = self._run("SELECT origin, kind, message FROM harvest_job_errors WHERE job = :job ORDER BY n",
+                         {"job": job})
         return [{"origin": o, "kind": k, "message": m} for o, k, m in rows]
 
     def recover(self, stale_after_s: float, source: str | None = None) -> list[Job]:
@@ -184,19 +157,20 @@ class JobStore:
         """
         host, boot = socket.gethostname(), boot_id()
         found = []
-        where, args = ("AND source = ?", (source,)) if source else ("", ())
-        rows = self._run(f"SELECT id, pid, host, boot, heartbeat FROM jobs WHERE status = 'running' {where}",
-                         args).fetchall()
+        where = "AND source = :source" if source else ""
+        rows = self._run(f"SELECT id, pid, host, boot, heartbeat FROM harvest_jobs WHERE status = 'running' {where}",
+                         {"source": source})
         for job_id, pid, job_host, job_boot, heartbeat in rows:
             rebooted = job_host == host and bool(job_boot and boot) and job_boot != boot
             dead = rebooted or (job_host == host and pid is not None and not _alive(pid))
             if dead or time.time() - heartbeat > stale_after_s:
                 why = ("the machine restarted" if rebooted else f"its process {pid} ended" if dead
                        else f"no heartbeat for {stale_after_s:.0f} s")
-                self._run("UPDATE jobs SET status = 'interrupted', finished = ?, message = ? "
-                          "WHERE id = ? AND status = 'running'",
-                          (time.time(), f"interrupted: {why}; published datasets are each before or after "
-                                        "the job, never between; a retry completes it", job_id))
+                self._run("UPDATE harvest_jobs SET status = 'interrupted', finished = :now, message = :message "
+                          "WHERE id = :job AND status = 'running'",
+                          {"now": time.time(), "job": job_id,
+                           "message": f"interrupted: {why}; published datasets are each before or after "
+                                      "the job, never between; a retry completes it"})
                 found.append(self.job(job_id))
         return found
 
@@ -215,7 +189,7 @@ class JobStore:
 
     def note_message(self, job: int, message: str) -> None:
         """Replace the one-line message of a finished job (e.g. why it is not retried)."""
-        self._run("UPDATE jobs SET message = ? WHERE id = ?", (message, job))
+        self._run("UPDATE harvest_jobs SET message = :message WHERE id = :job", {"message": message, "job": job})
 
     def running(self, source: str) -> Job | None:
         """Return a running job of a source, if any."""
@@ -223,84 +197,75 @@ class JobStore:
 
     # -- datasets and history ----------------------------------------------------------------
     def entries(self, source: str | None = None) -> dict[str, DatasetEntry]:
-        where, args = ("WHERE source = ?", (source,)) if source else ("", ())
-        rows = self._run(f"SELECT uri, source, channel, rank, hash, state FROM datasets {where}", args)
+        where = "WHERE source = :source" if source else ""
+        rows = self._run(f"SELECT uri, source, channel, rank, hash, state FROM harvest_datasets {where}",
+                         {"source": source})
         return {r[0]: DatasetEntry(*r) for r in rows}
 
     def entry(self, uri: str) -> DatasetEntry | None:
-        row = self._run("SELECT uri, source, channel, rank, hash, state FROM datasets WHERE uri = ?",
-                        (uri,)).fetchone()
-        return DatasetEntry(*row) if row else None
+        rows = self._run("SELECT uri, source, channel, rank, hash, state FROM harvest_datasets WHERE uri = :uri",
+                         {"uri": uri})
+        return DatasetEntry(*rows[0]) if rows else None
 
     def record(self, changes: Iterable[tuple[str, str, str | None, int | None, str | None, str, str]],
                job: int | None) -> None:
         """Record dataset changes (uri, source, channel, rank, hash, state, action) and their history."""
         changes = list(changes)
         now = time.time()
-        with self._lock:
-            self._db.execute("BEGIN")
-            try:
-                self._db.executemany(
-                    "INSERT INTO datasets (uri, source, channel, rank, hash, state, job, updated) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(uri) DO UPDATE SET source = excluded.source, "
-                    "channel = excluded.channel, rank = excluded.rank, hash = excluded.hash, "
-                    "state = excluded.state, job = excluded.job, updated = excluded.updated",
-                    [(u, s, c, r, h, st, job, now) for u, s, c, r, h, st, _ in changes])
-                self._db.executemany(
-                    "INSERT INTO history (dataset, job, source, at, action, hash) VALUES (?, ?, ?, ?, ?, ?)",
-                    [(u, job, s, now, a, h) for u, s, c, r, h, st, a in changes])
-                self._db.executemany("DELETE FROM intents WHERE uri = ?", [(c[0],) for c in changes])  # settled
-                self._db.execute("COMMIT")
-            except BaseException:
-                rollback(self._db)  # also when COMMIT failed (e.g. SQLITE_FULL): the connection stays usable
-                raise
+        self._many([  # one transaction: if COMMIT fails (e.g. a full disk) nothing is recorded
+            ("INSERT INTO harvest_datasets (uri, source, channel, rank, hash, state, job, updated) "
+             "VALUES (:u, :s, :c, :r, :h, :st, :job, :now) ON CONFLICT(uri) DO UPDATE SET source = excluded.source, "
+             "channel = excluded.channel, rank = excluded.rank, hash = excluded.hash, "
+             "state = excluded.state, job = excluded.job, updated = excluded.updated",
+             [{"u": u, "s": s, "c": c, "r": r, "h": h, "st": st, "job": job, "now": now}
+              for u, s, c, r, h, st, _ in changes]),
+            ("INSERT INTO harvest_history (dataset, job, source, at, action, hash) "
+             "VALUES (:u, :job, :s, :now, :a, :h)",
+             [{"u": u, "job": job, "s": s, "now": now, "a": a, "h": h} for u, s, c, r, h, st, a in changes]),
+            ("DELETE FROM harvest_intents WHERE uri = :u", [{"u": c[0]} for c in changes]),  # settled
+        ])
 
     # -- publications written ahead (publish.gate): settled by record(), or at start-up from the store ----------
     def intend(self, rows: Iterable[tuple[str, str, str | None, int | None, str | None]], job: int | None) -> None:
         """Note datasets about to be stored (uri, source, channel, rank, hash), before the store is written."""
         now = time.time()
-        with self._lock:
-            self._db.execute("BEGIN")
-            try:
-                self._db.executemany(
-                    "INSERT OR REPLACE INTO intents (uri, source, channel, rank, hash, job, at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)", [(*row, job, now) for row in rows])
-                self._db.execute("COMMIT")
-            except BaseException:
-                rollback(self._db)
-                raise
+        self._many([("INSERT INTO harvest_intents (uri, source, channel, rank, hash, job, at) "
+                     "VALUES (:u, :s, :c, :r, :h, :job, :now) ON CONFLICT(uri) DO UPDATE SET "
+                     "source = excluded.source, channel = excluded.channel, rank = excluded.rank, "
+                     "hash = excluded.hash, job = excluded.job, at = excluded.at",
+                     [{"u": u, "s": s, "c": c, "r": r, "h": h, "job": job, "now": now} for u, s, c, r, h in rows])])
 
     def intents(self) -> list[tuple]:
         """Return the publications noted ahead and never settled: (uri, source, channel, rank, hash, job, at)."""
-        return self._run("SELECT uri, source, channel, rank, hash, job, at FROM intents ORDER BY at").fetchall()
+        rows = self._run("SELECT uri, source, channel, rank, hash, job, at FROM harvest_intents ORDER BY at")
+        return [tuple(r) for r in rows]
 
     def drop_intents(self, uris: Iterable[str]) -> None:
-        with self._lock:
-            self._db.executemany("DELETE FROM intents WHERE uri = ?", [(u,) for u in uris])
+        self._many([("DELETE FROM harvest_intents WHERE uri = :u", [{"u": u} for u in uris])])
 
     def history(self, uri: str) -> list[dict]:
-        rows = self._run("SELECT job, source, at, action, hash FROM history WHERE dataset = ? ORDER BY rowid",
-                         (uri,))
+        rows = self._run("SELECT job, source, at, action, hash FROM harvest_history WHERE dataset = :uri ORDER BY n",
+                         {"uri": uri})
         return [{"job": j, "source": s, "at": a, "action": act, "hash": h} for j, s, a, act, h in rows]
 
     # -- source state ------------------------------------------------------------------------
     def state(self, source: str) -> dict:
-        row = self._run("SELECT state FROM source_state WHERE source = ?", (source,)).fetchone()
-        return json.loads(row[0]) if row else {}
+        rows = self._run("SELECT state FROM harvest_source_state WHERE source = :source", {"source": source})
+        return json.loads(rows[0][0]) if rows else {}
 
     def save_state(self, source: str, state: dict) -> None:
-        self._run("INSERT INTO source_state (source, state, updated) VALUES (?, ?, ?) ON CONFLICT(source) "
-                  "DO UPDATE SET state = excluded.state, updated = excluded.updated",
-                  (source, json.dumps(state, ensure_ascii=False), time.time()))
+        self._run("INSERT INTO harvest_source_state (source, state, updated) VALUES (:source, :state, :now) "
+                  "ON CONFLICT(source) DO UPDATE SET state = excluded.state, updated = excluded.updated",
+                  {"source": source, "state": json.dumps(state, ensure_ascii=False), "now": time.time()})
 
     def last_finished(self, source: str) -> float | None:
-        row = self._run("SELECT MAX(finished) FROM jobs WHERE source = ? AND status = 'succeeded'",
-                        (source,)).fetchone()
-        return row[0] if row else None
+        rows = self._run("SELECT MAX(finished) FROM harvest_jobs WHERE source = :source AND status = 'succeeded'",
+                         {"source": source})
+        return rows[0][0] if rows else None
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            self.db.close()
 
 
 def _job(row) -> Job:

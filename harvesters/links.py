@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,20 +20,14 @@ from typing import Any, Iterable, Mapping
 
 import httpx
 
-from core.sqlite import rollback
+from sqlalchemy import text
+
+from core.database import Database, as_database
 from harvesters.base import FetchResult, HarvestBusyError, HarvestError, Harvester, profile_of
 from harvesters.http import USER_AGENT
 
 log = logging.getLogger(__name__)
 MAX_HASH_BYTES = 8 * 1024 * 1024   # bytes of a body read and hashed; larger files hash their first bytes
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS link_status (
-  url TEXT PRIMARY KEY, status INTEGER, content_type TEXT, size INTEGER, etag TEXT, last_modified TEXT,
-  hash TEXT, broken INTEGER NOT NULL, error TEXT, checked_at REAL NOT NULL, changed_at REAL, broken_since REAL);
-CREATE TABLE IF NOT EXISTS dataset_links (dataset TEXT NOT NULL, url TEXT NOT NULL, PRIMARY KEY (dataset, url));
-CREATE INDEX IF NOT EXISTS dataset_links_url ON dataset_links(url);
-CREATE TABLE IF NOT EXISTS link_quality (dataset TEXT PRIMARY KEY, ok INTEGER NOT NULL, checked INTEGER NOT NULL);
-"""
 URLS_QUERY = """
 SELECT DISTINCT ?d ?u WHERE { GRAPH ?d { ?d a <http://www.w3.org/ns/dcat#Dataset> ;
   <http://www.w3.org/ns/dcat#distribution> ?x .
@@ -59,79 +52,70 @@ class LinkStatus:
 
 
 class LinkTable:
-    """The link monitor's tables in the harvest database (one row per URL, datasets → URLs)."""
+    """The link monitor's tables (one row per URL, datasets → URLs): in harvest.sqlite, or the shared database."""
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
+    def __init__(self, where: "Path | Database") -> None:
+        self.db = as_database(where, "links")
         self._lock = threading.RLock()
-        with self._lock:
-            self._db.executescript(SCHEMA)
 
     def get(self, url: str) -> LinkStatus | None:
-        with self._lock:
-            row = self._db.execute("SELECT url, status, content_type, size, etag, last_modified, hash, error, broken "
-                                   "FROM link_status WHERE url = ?", (url,)).fetchone()
-        return LinkStatus(*row[:8], broken=bool(row[8])) if row else None
+        rows = self.db.rows("SELECT url, status, content_type, size, etag, last_modified, hash, error, broken "
+                            "FROM link_status WHERE url = :url", {"url": url})
+        return LinkStatus(*rows[0][:8], broken=bool(rows[0][8])) if rows else None
 
     def save(self, results: Iterable[LinkStatus], links: Mapping[str, set[str]]) -> None:
         """Record check results and which URLs each checked dataset has, in one transaction."""
         now = time.time()
-        with self._lock:
-            self._db.execute("BEGIN")
-            try:
-                for r in results:
-                    self._db.execute(
-                        "INSERT INTO link_status (url, status, content_type, size, etag, last_modified, hash, broken, "
-                        "error, checked_at, changed_at, broken_since) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
-                        "ON CONFLICT(url) DO UPDATE SET status = excluded.status, content_type = "
-                        "excluded.content_type, size = excluded.size, etag = excluded.etag, last_modified = "
-                        "excluded.last_modified, hash = excluded.hash, broken = excluded.broken, error = "
-                        "excluded.error, checked_at = excluded.checked_at, changed_at = COALESCE(excluded.changed_at, "
-                        "link_status.changed_at), broken_since = CASE WHEN excluded.broken = 0 THEN NULL "
-                        "ELSE COALESCE(link_status.broken_since, excluded.broken_since) END",
-                        (r.url, r.status, r.content_type, r.size, r.etag, r.last_modified, r.hash, int(r.broken),
-                         r.error, now, now if r.changed else None, now if r.broken else None))
-                for dataset, urls in links.items():
-                    self._db.execute("DELETE FROM dataset_links WHERE dataset = ?", (dataset,))
-                    self._db.executemany("INSERT INTO dataset_links (dataset, url) VALUES (?, ?)",
-                                         [(dataset, u) for u in sorted(urls)])
-                self._db.execute("COMMIT")
-            except BaseException:
-                rollback(self._db)  # also after a failed COMMIT (a full disk): the connection stays usable
-                raise
+        with self._lock, self.db.write() as conn:  # a failed COMMIT (a full disk) rolls back: nothing half-saved
+            rows = [{"url": r.url, "status": r.status, "ct": r.content_type, "size": r.size, "etag": r.etag,
+                     "lm": r.last_modified, "hash": r.hash, "broken": int(r.broken), "error": r.error, "now": now,
+                     "changed": now if r.changed else None, "since": now if r.broken else None} for r in results]
+            if rows:
+                conn.execute(text(
+                    "INSERT INTO link_status (url, status, content_type, size, etag, last_modified, hash, broken, "
+                    "error, checked_at, changed_at, broken_since) VALUES (:url, :status, :ct, :size, :etag, :lm, "
+                    ":hash, :broken, :error, :now, :changed, :since) "
+                    "ON CONFLICT(url) DO UPDATE SET status = excluded.status, content_type = "
+                    "excluded.content_type, size = excluded.size, etag = excluded.etag, last_modified = "
+                    "excluded.last_modified, hash = excluded.hash, broken = excluded.broken, error = "
+                    "excluded.error, checked_at = excluded.checked_at, changed_at = COALESCE(excluded.changed_at, "
+                    "link_status.changed_at), broken_since = CASE WHEN excluded.broken = 0 THEN NULL "
+                    "ELSE COALESCE(link_status.broken_since, excluded.broken_since) END"), rows)
+            for dataset, urls in links.items():
+                conn.execute(text("DELETE FROM dataset_links WHERE dataset = :d"), {"d": dataset})
+                if urls:
+                    conn.execute(text("INSERT INTO dataset_links (dataset, url) VALUES (:d, :u)"),
+                                 [{"d": dataset, "u": u} for u in sorted(urls)])
 
     def counts(self, dataset: str) -> tuple[int, int] | None:
         """Return (answering, checked) links of a dataset, or None when none of them was checked."""
-        with self._lock:
-            ok, checked = self._db.execute(
-                "SELECT COALESCE(SUM(1 - s.broken), 0), COUNT(s.url) FROM dataset_links l "
-                "JOIN link_status s ON s.url = l.url WHERE l.dataset = ?", (dataset,)).fetchone()
+        ok, checked = self.db.rows(
+            "SELECT COALESCE(SUM(1 - s.broken), 0), COUNT(s.url) FROM dataset_links l "
+            "JOIN link_status s ON s.url = l.url WHERE l.dataset = :d", {"d": dataset})[0]
         return (int(ok), int(checked)) if checked else None
 
     def published(self, dataset: str) -> tuple[int, int] | None:
         """Return the counts last published in the dataset's quality measurements."""
-        with self._lock:
-            row = self._db.execute("SELECT ok, checked FROM link_quality WHERE dataset = ?", (dataset,)).fetchone()
-        return (row[0], row[1]) if row else None
+        rows = self.db.rows("SELECT ok, checked FROM link_quality WHERE dataset = :d", {"d": dataset})
+        return (rows[0][0], rows[0][1]) if rows else None
 
     def mark_published(self, counts: Mapping[str, tuple[int, int]]) -> None:
-        with self._lock:
-            self._db.executemany("INSERT INTO link_quality (dataset, ok, checked) VALUES (?, ?, ?) ON CONFLICT"
-                                 "(dataset) DO UPDATE SET ok = excluded.ok, checked = excluded.checked",
-                                 [(d, ok, n) for d, (ok, n) in counts.items()])
+        if counts:
+            with self._lock, self.db.write() as conn:
+                conn.execute(text("INSERT INTO link_quality (dataset, ok, checked) VALUES (:d, :ok, :n) "
+                                  "ON CONFLICT (dataset) DO UPDATE SET ok = excluded.ok, checked = excluded.checked"),
+                             [{"d": d, "ok": ok, "n": n} for d, (ok, n) in counts.items()])
 
     def broken(self) -> list[dict]:
         """Return the broken links with the datasets that hold them."""
-        with self._lock:
-            rows = self._db.execute("SELECT s.url, s.status, s.error, group_concat(l.dataset, ' ') FROM link_status s "
-                                    "JOIN dataset_links l ON l.url = s.url WHERE s.broken = 1 GROUP BY s.url")
-            return [{"url": u, "status": st, "error": e, "datasets": (d or "").split()} for u, st, e, d in rows]
+        concat = "string_agg(l.dataset, ' ')" if self.db.postgres else "group_concat(l.dataset, ' ')"
+        rows = self.db.rows(f"SELECT s.url, s.status, s.error, {concat} FROM link_status s "
+                            "JOIN dataset_links l ON l.url = s.url WHERE s.broken = 1 GROUP BY s.url, s.status, "
+                            "s.error ORDER BY s.url")
+        return [{"url": u, "status": st, "error": e, "datasets": (d or "").split()} for u, st, e, d in rows]
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self.db.close()
 
 
 def check_url(client: httpx.Client, url: str, previous: LinkStatus | None,

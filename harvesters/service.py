@@ -7,6 +7,7 @@ import threading
 import time
 
 from harvesters.base import HarvestBusyError
+from core.database import open_part
 from harvesters.jobs import JobStore
 from harvesters.provenance import Ledger
 from harvesters.runner import HarvestContext, run_harvest
@@ -19,14 +20,14 @@ class Harvesting:
 
     def __init__(self, settings, publisher, transport=None, sandbox=None) -> None:
         self.settings = settings
-        self.jobs = JobStore(settings.path(settings.harvest.db_path))
+        self.jobs = JobStore(open_part(settings.database, "harvest", settings.path(settings.harvest.db_path)))
         self.ledger = Ledger(self.jobs, settings.harvest.precedence, settings.harvest.sources)
         publisher.add_hook(self.ledger)  # precedence, provenance and history of every publication
         # publications stored but never recorded (a crash, or a full disk without a reserve): recorded now
         self.ledger.reconcile(publisher.store)
         from harvesters.links import LinkTable
 
-        self.links = LinkTable(settings.path(settings.harvest.db_path))
+        self.links = LinkTable(open_part(settings.database, "links", settings.path(settings.harvest.db_path)))
         for hook in publisher.hooks:
             if getattr(hook, "links_of", False) is None:  # shapes.quality.QualityHook
                 hook.links_of = self.links.counts  # link availability in every publication

@@ -1,4 +1,4 @@
-"""Keep department accounts: a token per account, stored only as a salted scrypt hash in SQLite.
+"""Keep department accounts: a token per account, stored only as a salted scrypt hash (core.database).
 
 A token reads ``wodp.{account id}.{secret}``: the account id lets a request find its one account
 row, and the whole token is checked against that row's hash (constant-time comparison). Tokens are
@@ -19,28 +19,21 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+from sqlalchemy.exc import OperationalError
+
 import pyoxigraph as ox
 
 from ontology.namespaces import DEPARTMENT, FOAF, RDF, WODP
 from core.errors import BadRequestError, NotFoundError
 from core.identifiers import is_dataset_id
+from core.database import Database, open_database
 from core.private import private_dir, private_sqlite
-from core.sqlite import ThreadConnections
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P, DKLEN = 2 ** 14, 8, 1, 32
 TOKEN_PREFIX = "wodp"
 _ACCOUNT_ID = re.compile(r"[0-9a-f]{12}")
 _MAX_TOKEN = 200
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS accounts(
-  id TEXT PRIMARY KEY, department TEXT NOT NULL, name TEXT NOT NULL, token_hash TEXT NOT NULL,
-  created TEXT NOT NULL, revoked TEXT, last_used TEXT);
-CREATE INDEX IF NOT EXISTS accounts_department ON accounts(department);
-CREATE TABLE IF NOT EXISTS grants(
-  dataset_id TEXT NOT NULL, department TEXT NOT NULL, granted TEXT NOT NULL, note TEXT,
-  PRIMARY KEY (dataset_id, department));
-"""
 # a department code inside a 资源代码 (420100-D017-13134): the department that owns the identifier
 _DEPARTMENT_CODE = re.compile(r"(?<![A-Za-z0-9])D\d{3}(?![A-Za-z0-9])")
 
@@ -112,21 +105,23 @@ def _now() -> str:
 
 
 class AccountStore:
-    """Department accounts in one SQLite file (readable by its owner only), one connection per thread."""
+    """Department accounts: an embedded SQLite file readable by its owner only, or the shared database."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        private_dir(self.path.parent)
-        private_sqlite(self.path)  # 0600 before SQLite opens it: its -wal and -shm take the same mode
-        self._db = ThreadConnections(self.path)
-        self._conn().executescript(SCHEMA)
+    def __init__(self, where: "Path | Database") -> None:
+        if not isinstance(where, Database):
+            path = Path(where)
+            private_dir(path.parent)
+            private_sqlite(path)  # 0600 before SQLite opens it: its -wal and -shm take the same mode
+            where = open_database(None, "accounts", path)
+        self.db = where
+        self.path = where.path
 
-    def _conn(self) -> sqlite3.Connection:
-        return self._db.get()
+    def _run(self, sql: str, params: dict | None = None) -> list:
+        return self.db.run(sql, params) or []
 
     def close(self) -> None:
-        """Close every connection of every thread."""
-        self._db.close()
+        """Close the accounts' connections."""
+        self.db.close()
 
     def create(self, department: str, name: str | None = None) -> tuple[Account, str]:
         """Make an account for a department; return it and its token (shown this once only)."""
@@ -138,27 +133,28 @@ class AccountStore:
         account_id = secrets.token_hex(6)
         token = f"{TOKEN_PREFIX}.{account_id}.{secrets.token_urlsafe(32)}"
         account = Account(account_id, department, (name or codes[department]).strip()[:200], _now())
-        self._conn().execute("INSERT INTO accounts(id, department, name, token_hash, created) VALUES (?,?,?,?,?)",
-                             (account.id, account.department, account.name, hash_token(token), account.created))
+        self._run("INSERT INTO push_accounts (id, department, name, token_hash, created) "
+                  "VALUES (:id, :department, :name, :hash, :created)",
+                  {"id": account.id, "department": account.department, "name": account.name,
+                   "hash": hash_token(token), "created": account.created})
         return account, token
 
     def get(self, account_id: str) -> Account | None:
-        row = self._conn().execute("SELECT id, department, name, created, revoked, last_used FROM accounts"
-                                   " WHERE id = ?", (account_id,)).fetchone()
-        return Account(*row) if row else None
+        rows = self.db.rows("SELECT id, department, name, created, revoked, last_used FROM push_accounts"
+                            " WHERE id = :id", {"id": account_id})
+        return Account(*rows[0]) if rows else None
 
     def list(self, department: str | None = None) -> list[Account]:
         """Return every account (of one department when given), oldest first."""
-        sql = "SELECT id, department, name, created, revoked, last_used FROM accounts"
-        args: tuple = ()
+        sql = "SELECT id, department, name, created, revoked, last_used FROM push_accounts"
         if department:
-            sql, args = sql + " WHERE department = ?", (department,)
-        return [Account(*row) for row in self._conn().execute(sql + " ORDER BY created, id", args)]
+            sql += " WHERE department = :department"
+        return [Account(*row) for row in self.db.rows(sql + " ORDER BY created, id", {"department": department})]
 
     def revoke(self, account_id: str) -> Account:
         """Revoke an account's token at once; raise NotFoundError for an unknown account."""
-        conn = self._conn()
-        conn.execute("UPDATE accounts SET revoked = ? WHERE id = ? AND revoked IS NULL", (_now(), account_id))
+        self._run("UPDATE push_accounts SET revoked = :now WHERE id = :id AND revoked IS NULL",
+                  {"now": _now(), "id": account_id})
         account = self.get(account_id)
         if account is None:
             raise NotFoundError(f"no account {account_id!r}")
@@ -172,27 +168,29 @@ class AccountStore:
             raise BadRequestError(f"unknown department code {department!r}: use a code of ontology/departments.ttl")
         if not is_dataset_id(dataset_id):
             raise BadRequestError(f"{dataset_id!r} is not a dataset identifier (source.key, e.g. wuhan.420100-D017-1)")
-        self._conn().execute("INSERT OR REPLACE INTO grants(dataset_id, department, granted, note) VALUES (?,?,?,?)",
-                             (dataset_id, department, _now(), note))
+        self._run("INSERT INTO push_grants (dataset_id, department, granted, note) VALUES (:d, :dep, :now, :note) "
+                  "ON CONFLICT (dataset_id, department) DO UPDATE SET granted = excluded.granted, note = excluded.note",
+                  {"d": dataset_id, "dep": department, "now": _now(), "note": note})
         return {"dataset_id": dataset_id, "department": department}
 
     def ungrant(self, department: str, dataset_id: str) -> bool:
         """Withdraw a grant; True if there was one."""
-        cursor = self._conn().execute("DELETE FROM grants WHERE dataset_id = ? AND department = ?",
-                                      (dataset_id, department.strip().upper()))
-        return cursor.rowcount > 0
+        rows = self._run("DELETE FROM push_grants WHERE dataset_id = :d AND department = :dep RETURNING dataset_id",
+                         {"d": dataset_id, "dep": department.strip().upper()})
+        return len(rows) > 0
 
     def grants(self, department: str | None = None) -> list[dict]:
         """Return the grants (of one department when given), by dataset id."""
-        sql, args = "SELECT dataset_id, department, granted, note FROM grants", ()
+        sql = "SELECT dataset_id, department, granted, note FROM push_grants"
         if department:
-            sql, args = sql + " WHERE department = ?", (department.strip().upper(),)
-        rows = self._conn().execute(sql + " ORDER BY dataset_id, department", args)
+            sql += " WHERE department = :department"
+        rows = self.db.rows(sql + " ORDER BY dataset_id, department",
+                            {"department": department.strip().upper() if department else None})
         return [dict(zip(("dataset_id", "department", "granted", "note"), row)) for row in rows]
 
     def is_granted(self, department: str, dataset_id: str) -> bool:
-        return self._conn().execute("SELECT 1 FROM grants WHERE dataset_id = ? AND department = ?",
-                                    (dataset_id, department)).fetchone() is not None
+        return bool(self.db.rows("SELECT 1 FROM push_grants WHERE dataset_id = :d AND department = :dep",
+                                 {"d": dataset_id, "dep": department}))
 
     def owner_rule(self, department: str, dataset_id: str) -> str | None:
         """Return None when a department may publish an id (its code inside the 资源代码, or a grant), else why not."""
@@ -213,7 +211,8 @@ class AccountStore:
         parts = token.split(".") if len(token) <= _MAX_TOKEN else []
         if len(parts) != 3 or parts[0] != TOKEN_PREFIX or not _ACCOUNT_ID.fullmatch(parts[1]):
             return None
-        row = self._conn().execute("SELECT token_hash, revoked FROM accounts WHERE id = ?", (parts[1],)).fetchone()
+        rows = self.db.rows("SELECT token_hash, revoked FROM push_accounts WHERE id = :id", {"id": parts[1]})
+        row = rows[0] if rows else None
         if row is None or row[1] is not None or not token_matches(token, row[0]):
             return None
         self._touch(parts[1])
@@ -221,6 +220,6 @@ class AccountStore:
 
     def _touch(self, account_id: str) -> None:
         try:
-            self._conn().execute("UPDATE accounts SET last_used = ? WHERE id = ?", (_now(), account_id))
-        except sqlite3.OperationalError:  # busy: the time of last use is informative only
+            self._run("UPDATE push_accounts SET last_used = :now WHERE id = :id", {"now": _now(), "id": account_id})
+        except (OperationalError, sqlite3.OperationalError):  # busy: the time of last use is informative only
             pass

@@ -3,7 +3,7 @@
 A /catalog page holds 100 dataset graphs. Reading one from the store costs ~1 ms (pyoxigraph decodes ~10 µs per
 quad, whatever the access path), so a page cost ~0.1 s of reads before it was written, in every web process and
 for every page it had not answered yet in this generation. Here each dataset's public view (``public_view`` for
-an anonymous reader, the triples in the store's order) is kept as N-Triples in a SQLite file next to the store,
+an anonymous reader, the triples in the store's order) is kept as N-Triples in a table of the data layer (a SQLite file next to the store, or PostgreSQL),
 shared by the writer and every web process, and read back with one query per page (~1.5 µs per triple to parse).
 
 Exactness. A row is used only when it was made from the very content the reader's store holds: it carries the
@@ -30,17 +30,16 @@ from typing import Iterable
 import pyoxigraph as ox
 
 from access.policy import public_view
-from core.sqlite import ThreadConnections
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from core.database import Database, as_database
 
 log = logging.getLogger(__name__)
 
 FORMAT = "1"  # public_view for an anonymous reader, N-Triples as pyoxigraph writes it, the store's order
-SCHEMA = "CREATE TABLE IF NOT EXISTS texts(uri TEXT PRIMARY KEY, stamp TEXT NOT NULL, text TEXT NOT NULL)"
 CHUNK = 400  # uris per SELECT (SQLite's limit on parameters is far above)
-
-
-def _setup(conn: sqlite3.Connection) -> None:
-    conn.execute(SCHEMA)
+ERRORS = (sqlite3.Error, SQLAlchemyError)
 
 
 def public_text(store, uri: str) -> str:
@@ -51,9 +50,9 @@ def public_text(store, uri: str) -> str:
 class CatalogTexts:
     """The shared table of public dataset texts: read by every process, filled by whoever missed."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._conns = ThreadConnections(self.path, setup=_setup)
+    def __init__(self, where: "Path | Database") -> None:
+        self.db = as_database(where, "catalog_texts")
+        self.path = self.db.path
         self.hits = self.misses = 0
 
     @staticmethod
@@ -66,12 +65,14 @@ class CatalogTexts:
         stamps = {uri: self.stamp(store, uri) for uri in uris}
         rows: dict[str, tuple[str, str]] = {}
         try:
-            conn = self._conns.get()
-            for start in range(0, len(uris), CHUNK):
-                part = uris[start:start + CHUNK]
-                query = f"SELECT uri, stamp, text FROM texts WHERE uri IN ({', '.join('?' * len(part))})"
-                rows.update((uri, (stamp, text)) for uri, stamp, text in conn.execute(query, part))
-        except sqlite3.Error as exc:
+            with self.db.read() as conn:
+                for start in range(0, len(uris), CHUNK):
+                    part = uris[start:start + CHUNK]
+                    marks = ", ".join(f":u{i}" for i in range(len(part)))
+                    found = conn.execute(text(f"SELECT uri, stamp, text FROM catalog_texts WHERE uri IN ({marks})"),
+                                         {f"u{i}": uri for i, uri in enumerate(part)})
+                    rows.update((uri, (stamp, body)) for uri, stamp, body in found)
+        except ERRORS as exc:
             log.warning("catalogue texts unreadable (%s): reading the store", exc)
         out, fresh = [], []
         for uri in uris:
@@ -81,41 +82,38 @@ class CatalogTexts:
                 out.append(row[1])
                 self.hits += 1
                 continue
-            text = public_text(store, uri)
-            out.append(text)
+            body = public_text(store, uri)
+            out.append(body)
             self.misses += 1
             if stamp is not None:
-                fresh.append((uri, stamp, text))
+                fresh.append((uri, stamp, body))
         if fresh:
             self._keep(fresh)
         return out
 
     def _keep(self, rows: list[tuple[str, str, str]]) -> None:
         try:
-            conn = self._conns.get()
-            with conn:
-                conn.execute("BEGIN")
-                conn.executemany("INSERT OR REPLACE INTO texts (uri, stamp, text) VALUES (?, ?, ?)", rows)
-        except sqlite3.Error as exc:  # only a saving lost: the page was made from the store
+            with self.db.write() as conn:
+                conn.execute(text("INSERT INTO catalog_texts (uri, stamp, text) VALUES (:u, :s, :t) ON CONFLICT (uri) "
+                                  "DO UPDATE SET stamp = excluded.stamp, text = excluded.text"),
+                             [{"u": u, "s": s, "t": t} for u, s, t in rows])
+        except ERRORS as exc:  # only a saving lost: the page was made from the store
             log.info("catalogue texts not kept (%s)", exc)
 
     def forget(self, uris: Iterable[str] | None = None) -> None:
         """Take out the rows of these datasets, or every row (None)."""
-        conn = self._conns.get()
-        with conn:
-            conn.execute("BEGIN")
+        with self.db.write() as conn:
             if uris is None:
-                conn.execute("DELETE FROM texts")
-            else:
-                conn.executemany("DELETE FROM texts WHERE uri = ?", [(uri,) for uri in uris])
+                conn.execute(text("DELETE FROM catalog_texts"))
+            elif uris := list(uris):
+                conn.execute(text("DELETE FROM catalog_texts WHERE uri = :u"), [{"u": u} for u in uris])
 
     def start(self, store) -> None:
         """The writer, at start: drop rows of datasets the store no longer has; stamp later than every row."""
         from datetime import datetime
 
-        conn = self._conns.get()
         present = set(store.dataset_uris())
-        rows = conn.execute("SELECT uri, stamp FROM texts").fetchall()
+        rows = self.db.rows("SELECT uri, stamp FROM catalog_texts")
         gone = [uri for uri, _ in rows if uri not in present]
         stale = [uri for uri, stamp in rows if not stamp.startswith(FORMAT + " ")]
         if gone or stale:
@@ -132,11 +130,11 @@ class CatalogTexts:
                 self.forget()
             elif event.removed:
                 self.forget(event.removed)
-        except sqlite3.Error as exc:
+        except ERRORS as exc:
             log.warning("catalogue texts: could not take out removed datasets (%s); emptying at next start", exc)
 
     def close(self) -> None:
-        self._conns.close()
+        self.db.close()
 
 
 def chinese_first_lines(lines: list[str]) -> list[str] | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -23,11 +22,12 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, current_app, request
 
 from server import http
-from server.search_query import Transaction
 from core.errors import BadRequestError, NotAcceptableError, NotFoundError
 from sparql import records
 from sparql.formats import parse_accept
-from core.sqlite import ThreadConnections
+from sqlalchemy import text
+
+from core.database import Database, as_database
 from sparql.followers import Follower
 
 log = logging.getLogger(__name__)
@@ -36,15 +36,6 @@ ACTIONS = {"created": "新增", "updated": "更新", "withdrawn": "撤回", "rem
 ATOM = "http://www.w3.org/2005/Atom"
 ATOM_TYPE = "application/atom+xml"
 PAGE_SIZE, MAX_PAGE_SIZE = 100, 1000
-SCHEMA_VERSION = "1"
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS changes(seq INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL,
-  generation INTEGER NOT NULL, id TEXT NOT NULL, uri TEXT NOT NULL, action TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS changes_at ON changes(at);
-CREATE TABLE IF NOT EXISTS seen(uri TEXT PRIMARY KEY, generation INTEGER NOT NULL, present INTEGER NOT NULL,
-  modified TEXT);
-"""
 MODIFIED = """SELECT ?d ?m WHERE { GRAPH ?d { ?d a <http://www.w3.org/ns/dcat#Dataset> .
   OPTIONAL { ?r <http://xmlns.com/foaf/0.1/primaryTopic> ?d ; <http://purl.org/dc/terms/modified> ?m } } }"""
 
@@ -78,40 +69,36 @@ def _id_of(uri: str) -> str:
 
 
 class ChangeLog(Follower):
-    """The change log: one SQLite file, one connection per thread, writers serialised."""
+    """The change log: its tables in the data layer (core.database), writers serialised."""
 
-    def __init__(self, path: Path, withdrawn: Callable[[str], bool] | None = None) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, where: "Path | Database", withdrawn: Callable[[str], bool] | None = None) -> None:
+        self.db = as_database(where, "changes")
+        self.path = self.db.path
         self.withdrawn = withdrawn or (lambda dataset_id: False)
-        self._db = ThreadConnections(self.path)
         self._write_lock = threading.Lock()
-        conn = self._conn()
-        conn.executescript(SCHEMA)
-        conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
-
-    def _conn(self) -> sqlite3.Connection:
-        return self._db.get()
 
     def close(self) -> None:
-        """Close every connection of every thread."""
-        self._db.close()
+        """Close the log's connections."""
+        self.db.close()
+
+    def _one(self, sql: str, params=None):
+        rows = self.db.rows(sql, params)
+        return rows[0] if rows else None
 
     # -- state -----------------------------------------------------------------------------
     def generation(self) -> int:
         """Return the store generation the log was last brought up to."""
-        row = self._conn().execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        row = self._one("SELECT value FROM changes_meta WHERE key = 'generation'")
         return int(row[0]) if row else -1
 
     def in_step_with(self, store) -> bool:
         return self.generation() == store.generation
 
     def last_seq(self) -> int:
-        row = self._conn().execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()
-        return int(row[0])
+        return int(self._one("SELECT COALESCE(MAX(seq), 0) FROM changes_log")[0])
 
     def last_time(self) -> float | None:
-        row = self._conn().execute("SELECT at FROM changes ORDER BY seq DESC LIMIT 1").fetchone()
+        row = self._one("SELECT at FROM changes_log ORDER BY seq DESC LIMIT 1")
         return float(row[0]) if row else None
 
     # -- writes ----------------------------------------------------------------------------
@@ -125,10 +112,11 @@ class ChangeLog(Follower):
         rows += [(uri, self._removal(event.reason, uri), False) for uri in event.removed]
         with self._write_lock:
             modified = {uri: _text(store.record_modified(uri)) for uri, _, present in rows if present}
-            with Transaction(self._conn(), "BEGIN IMMEDIATE") as conn:
+            with self.db.write(serial=True) as conn:
                 at = self._next_time(conn, event.at)
                 for uri, action, present in rows:
-                    row = conn.execute("SELECT generation FROM seen WHERE uri = ?", (uri,)).fetchone()
+                    row = conn.execute(text("SELECT generation FROM changes_seen WHERE uri = :uri"),
+                                       {"uri": uri}).fetchone()
                     if row and row[0] > event.generation:
                         continue  # a later event for this dataset was logged first: this one is stale
                     self._log(conn, at, event.generation, uri, action, present, modified.get(uri))
@@ -137,7 +125,7 @@ class ChangeLog(Follower):
     def graphs_changed(self, store) -> None:
         """Follower contract: no dataset changed, nothing to log; the log takes the store's generation."""
         with self._write_lock:
-            with Transaction(self._conn(), "BEGIN IMMEDIATE") as conn:
+            with self.db.write(serial=True) as conn:
                 self._set_generation(conn, store.generation)
 
     def _removal(self, reason: str, uri: str) -> str:
@@ -146,12 +134,15 @@ class ChangeLog(Follower):
             return "withdrawn"
         return "removed"
 
+    def _seen(self) -> dict[str, str | None]:
+        return dict(self.db.rows("SELECT uri, modified FROM changes_seen WHERE present = 1"))
+
     def repair(self, store, put, created, removed) -> None:
         """Follower contract: log what the log missed; a change it logged already (the process died before
         its digest was noted) is not logged twice."""
         from sparql.store import PublishEvent
 
-        seen = dict(self._conn().execute("SELECT uri, modified FROM seen WHERE present = 1").fetchall())
+        seen = self._seen()
         put = [u for u in put if u not in seen or seen[u] != _text(store.record_modified(u))]
         removed = [u for u in removed if u in seen]
         if put or removed:
@@ -167,8 +158,8 @@ class ChangeLog(Follower):
         with self._write_lock:
             generation = store.generation
             current = {row[0].value: _text(records.parse_datetime(row[1])) for row in store.query(MODIFIED)}
-            with Transaction(self._conn(), "BEGIN IMMEDIATE") as conn:
-                seen = dict(conn.execute("SELECT uri, modified FROM seen WHERE present = 1").fetchall())
+            with self.db.write(serial=True) as conn:
+                seen = dict(conn.execute(text("SELECT uri, modified FROM changes_seen WHERE present = 1")).fetchall())
                 at = self._next_time(conn, time.time())
                 n = 0
                 for uri in sorted(current):
@@ -180,37 +171,44 @@ class ChangeLog(Follower):
                     action = "withdrawn" if self.withdrawn(_id_of(uri)) else "removed"
                     self._log(conn, at, generation, uri, action, False, None)
                     n += 1
-                conn.execute("DELETE FROM meta WHERE key = 'generation'")
+                conn.execute(text("DELETE FROM changes_meta WHERE key = 'generation'"))
                 self._set_generation(conn, generation)
         if n:
             log.info("change log caught up with the store: %d changes at generation %d", n, generation)
         return n
 
     @staticmethod
-    def _next_time(conn: sqlite3.Connection, moment: float) -> float:
-        row = conn.execute("SELECT at FROM changes ORDER BY seq DESC LIMIT 1").fetchone()
+    def _next_time(conn, moment: float) -> float:
+        row = conn.execute(text("SELECT at FROM changes_log ORDER BY seq DESC LIMIT 1")).fetchone()
         return max(moment, float(row[0])) if row else moment
 
     @staticmethod
     def _log(conn, at: float, generation: int, uri: str, action: str, present: bool, modified) -> None:
-        conn.execute("INSERT INTO changes(at, generation, id, uri, action) VALUES (?,?,?,?,?)",
-                     (at, generation, _id_of(uri), uri, action))
-        conn.execute("INSERT OR REPLACE INTO seen VALUES (?,?,?,?)", (uri, generation, int(present), modified))
+        conn.execute(text("INSERT INTO changes_log(at, generation, id, uri, action) "
+                          "VALUES (:at, :generation, :id, :uri, :action)"),
+                     {"at": at, "generation": generation, "id": _id_of(uri), "uri": uri, "action": action})
+        conn.execute(text("INSERT INTO changes_seen (uri, generation, present, modified) "
+                          "VALUES (:uri, :generation, :present, :modified) ON CONFLICT(uri) DO UPDATE SET "
+                          "generation = excluded.generation, present = excluded.present, "
+                          "modified = excluded.modified"),
+                     {"uri": uri, "generation": generation, "present": int(present), "modified": modified})
 
     @staticmethod
-    def _set_generation(conn: sqlite3.Connection, generation: int) -> None:
-        row = conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+    def _set_generation(conn, generation: int) -> None:
+        row = conn.execute(text("SELECT value FROM changes_meta WHERE key = 'generation'")).fetchone()
         if row is None or int(row[0]) < generation:
-            conn.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (str(generation),))
+            conn.execute(text("INSERT INTO changes_meta (key, value) VALUES ('generation', :g) "
+                              "ON CONFLICT(key) DO UPDATE SET value = excluded.value"), {"g": str(generation)})
 
     # -- reads -----------------------------------------------------------------------------
     def page(self, after: int = 0, since: float | None = None, limit: int = PAGE_SIZE) -> tuple[list[Change], bool]:
         """Return up to limit changes after a sequence number (or from a time on), and whether more follow."""
         if since is not None:
-            sql, args = "SELECT seq, at, id, uri, action FROM changes WHERE at >= ?", (since,)
+            where, args = "at >= :since", {"since": since}
         else:
-            sql, args = "SELECT seq, at, id, uri, action FROM changes WHERE seq > ?", (after,)
-        rows = self._conn().execute(sql + " ORDER BY seq LIMIT ?", (*args, limit + 1)).fetchall()
+            where, args = "seq > :after", {"after": after}
+        rows = self.db.rows(f"SELECT seq, at, id, uri, action FROM changes_log WHERE {where} ORDER BY seq "
+                            "LIMIT :limit", {**args, "limit": limit + 1})
         return [Change(*row) for row in rows[:limit]], len(rows) > limit
 
 

@@ -366,12 +366,76 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def part_files(settings) -> dict:
+    """Return the embedded SQLite file of each part of the data layer (core/database.py)."""
+    return {"harvest": settings.path(settings.harvest.db_path), "changes": settings.home / "changes.sqlite",
+            "search": settings.path(settings.search.path), "accounts": settings.home / "accounts.sqlite",
+            "links": settings.path(settings.harvest.db_path),
+            "catalog_texts": settings.home / "catalog-texts.sqlite"}
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    """Show or bring the data layer's schema to the code's revision (docs/scale-out.md)."""
+    settings = _settings(args)
+    from core import database
+
+    url = settings.database.url
+    print(f"database: {database.masked(url)}")
+    if args.action == "copy":
+        return _db_copy(settings, database)
+    targets = ([(None, database.engine_for(url))] if url else
+               [(part, database.engine_for(None, path)) for part, path in part_files(settings).items()])
+    behind = 0
+    for only, engine in targets:
+        parts = database.PARTS if only is None else (only,)
+        if args.action == "upgrade":
+            for part in parts:
+                database.upgrade(engine, f"{part}@head")
+        for part, (held, head) in database.status(engine, parts).items():
+            behind += held != head
+            print(f"  {part}: {held or 'none'} (code: {head}){'' if held == head else '  BEHIND'}")
+        if only is not None:
+            engine.dispose()
+    return 1 if behind and args.action == "current" else 0
+
+
+def _db_copy(settings, database) -> int:
+    """Copy the embedded files' rows into the shared database (database.url), part by part."""
+    if not settings.database.url:
+        print("wodp db copy: set WODP_DATABASE__URL to the shared database to copy the embedded files into",
+              file=sys.stderr)
+        return 2
+    total = 0
+    for part in database.PARTS:  # the whole schema first (the search index's tables too)
+        database.upgrade(database.engine_for(settings.database.url), f"{part}@head")
+    for part, path in part_files(settings).items():
+        if part not in database.PART_TABLES:
+            print(f"  {part}: derived, rebuilt from the store at the next start")
+            continue
+        if not path.exists():
+            print(f"  {part}: no {path.name}, nothing to copy")
+            continue
+        source = database.open_database(None, part, path)
+        target = database.open_database(settings.database.url, part, auto_migrate=True)
+        try:
+            counts = database.copy_part(source, target)
+        finally:
+            source.close()
+        total += sum(counts.values())
+        print(f"  {part}: " + ", ".join(f"{table} {n}" for table, n in counts.items()))
+    print(f"copied {total} rows")
+    return 0
+
+
 def cmd_account(args: argparse.Namespace) -> int:
     """Add, list or revoke the department accounts of the push API (a token is printed once, at add)."""
     settings = _settings(args)
     from server.accounts import AccountStore
 
-    accounts = AccountStore(settings.home / "accounts.sqlite")
+    from core.database import open_part
+
+    path = settings.home / "accounts.sqlite"
+    accounts = AccountStore(open_part(settings.database, "accounts", path) if settings.database.url else path)
     try:
         if args.action == "add":
             account, token = accounts.create(args.department, args.name)
@@ -457,6 +521,10 @@ def build_parser() -> argparse.ArgumentParser:
             a.add_argument("--note", help="why (kept with the grant)")
     actions.add_parser("grants", help="list the grants").add_argument("--department", help="only this department's")
     p.set_defaults(func=cmd_account)
+    p = sub.add_parser("db", help="the data layer (database.url or the SQLite files): current and upgrade its "
+                                  "schema; copy the embedded files into the shared database")
+    p.add_argument("action", choices=["current", "upgrade", "copy"])
+    p.set_defaults(func=cmd_db)
     return parser
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from config.settings import Settings
+from core.database import open_part
 from core.private import private_dir
 from core.text import excerpt
 from sparql.followers import FollowedDigests, catch_up_all, follower_name
@@ -63,7 +64,7 @@ class Platform:
         platform.sandbox = open_sandbox(settings, start=start_workers)
         from server.search import SearchIndex  # derived index, follows publish events
 
-        platform.search = SearchIndex(settings.path(settings.search.path))
+        platform.search = SearchIndex(open_part(settings.database, "search", settings.path(settings.search.path)))
         platform.followers.append(platform.search)
         platform._open_aggregates()
         platform.followers += [platform.catalog_order, platform.quality_scores]
@@ -88,6 +89,12 @@ class Platform:
             platform.pool = QueryPool(store, settings.sparql, settings.home / "snapshots")
             platform.pool.start()
         return platform
+
+    def _part(self, part: str, path: Path):
+        """Open a part of the data layer: its embedded file (made private first) or the shared database."""
+        if self.settings.database.url:
+            return open_part(self.settings.database, part, path)
+        return path  # the part opens (and guards) its own file
 
     def _open_storage(self) -> None:
         """Guard the data directory: a floor of free space, a reserve file, recovery once space is back."""
@@ -139,10 +146,11 @@ class Platform:
             store = SnapshotStore()
         platform = cls(settings=settings, store=store)
         home = settings.home
-        platform.search = SearchIndex(settings.path(settings.search.path))
+        platform.search = SearchIndex(open_part(settings.database, "search", settings.path(settings.search.path)))
         platform.quarantine, platform.tombstones = Quarantine(home / "quarantine"), Quarantine(home / "withdrawn")
         tombstones = platform.tombstones
-        platform.changes = ChangeLog(home / "changes.sqlite", withdrawn=lambda i: tombstones.get(i) is not None)
+        platform.changes = ChangeLog(open_part(settings.database, "changes", home / "changes.sqlite"),
+                                     withdrawn=lambda i: tombstones.get(i) is not None)
         platform.features = open_feature_store(settings)
         platform.ogc = OgcApi(settings, platform.features,
                               public=lambda info: may_serve_layer(store, info.dataset_uri))
@@ -165,7 +173,8 @@ class Platform:
         """Open the shared texts of /catalog pages; the writer checks them at start and follows removals."""
         from server.catalog_texts import CatalogTexts
 
-        self.catalog_texts = texts = CatalogTexts(self.settings.home / "catalog-texts.sqlite")
+        path = self.settings.home / "catalog-texts.sqlite"
+        self.catalog_texts = texts = CatalogTexts(self._part("catalog_texts", path))
         if writer:
             try:
                 texts.start(self.store)  # stamps later than every kept one (server/catalog_texts.py)
@@ -205,9 +214,9 @@ class Platform:
         from server.accounts import AccountStore
         from server.changes import ChangeLog
 
-        self.accounts = AccountStore(home / "accounts.sqlite")
+        self.accounts = AccountStore(self._part("accounts", home / "accounts.sqlite"))
         tombstones = self.tombstones
-        self.changes = ChangeLog(home / "changes.sqlite",
+        self.changes = ChangeLog(open_part(self.settings.database, "changes", home / "changes.sqlite"),
                                  withdrawn=lambda i: tombstones is not None and tombstones.get(i) is not None)
         self.followers.append(self.changes)
 

@@ -1,4 +1,4 @@
-"""Keep the portal's full-text index: a SQLite FTS5 file derived from the store, Chinese-aware.
+"""Keep the portal's full-text index, derived from the store, Chinese-aware (SQLite FTS5 or PostgreSQL).
 
 Chinese text is indexed the CJKAnalyzer way: each run of CJK characters becomes its overlapping character
 bigrams (in the columns title, description, keywords) and its single characters (in the *_c columns), so
@@ -11,24 +11,24 @@ from __future__ import annotations
 import json
 import logging
 import re
-import sqlite3
 import threading
+from collections import Counter
 from pathlib import Path
 from typing import Iterable
 
 import pyoxigraph as ox
 
-from server.search_query import (FACETS, SearchResult, Transaction, index_text, matching_page, matching_uris,
-                                 run_search,
-                                 vocabulary_labels)
-from core.sqlite import ThreadConnections
+from sqlalchemy import text
+
+from core.database import Database, as_database
+from server.search_query import (FACETS, RECOUNT, SearchResult, index_text, matching_page, matching_uris,
+                                 run_search, vocabulary_labels)
 from sparql.followers import Follower
 
 __all__ = ["FACETS", "SearchIndex", "SearchResult", "read_datasets", "read_labels"]
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = "1"
 DEF = "https://data.wuhan.gov.cn/def/"
 LABEL_KINDS = {"department/": "department", "theme/": "theme", "open-type/": "open_type",
                "update-cycle/": "update_cycle"}
@@ -49,67 +49,10 @@ LABELS = """SELECT ?g ?s ?p ?l WHERE { VALUES ?p { skos:prefLabel foaf:name } GR
   FILTER(isLiteral(?l) && STRSTARTS(STR(?s), "%s")) }""" % DEF
 VOCABULARY_GRAPH = DEF + "graph/vocabulary"
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS docs(
-  n INTEGER PRIMARY KEY, uri TEXT UNIQUE NOT NULL, id TEXT NOT NULL,
-  title_zh TEXT, title_en TEXT, desc_zh TEXT, desc_en TEXT, department TEXT, open_type TEXT,
-  modified TEXT, issued TEXT, spatial INTEGER NOT NULL, distributions INTEGER NOT NULL,
-  downloadable INTEGER NOT NULL, themes TEXT NOT NULL, formats TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS docs_modified ON docs(modified);
-CREATE TABLE IF NOT EXISTS facets(facet TEXT NOT NULL, value TEXT NOT NULL, n INTEGER NOT NULL,
-  PRIMARY KEY(facet, value, n)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS facets_n ON facets(n);
-CREATE TABLE IF NOT EXISTS labels(kind TEXT NOT NULL, code TEXT NOT NULL, lang TEXT NOT NULL,
-  label TEXT NOT NULL, PRIMARY KEY(kind, code, lang)) WITHOUT ROWID;
-CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(title, description, keywords, title_c, description_c,
-  keywords_c, tokenize='porter unicode61 remove_diacritics 2');
-"""
 # Kept rather than counted per request (issue 11): the counts of each facet value, of each pair of facet values
-# on one dataset, and the home page's totals. SQLite's triggers change them with the rows they count, in the same
-# transaction: an insert or delete of a facets row counts its value and its pairs with the dataset's other values
-# (rows are written and deleted one at a time, so each pair is counted once and taken out once).
-TOTALS = [
-    """CREATE TABLE IF NOT EXISTS facet_totals(facet TEXT NOT NULL, value TEXT NOT NULL, n INTEGER NOT NULL,
-      PRIMARY KEY(facet, value)) WITHOUT ROWID""",
-    """CREATE TABLE IF NOT EXISTS facet_pairs(facet TEXT NOT NULL, value TEXT NOT NULL, other TEXT NOT NULL,
-      other_value TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY(facet, value, other, other_value)) WITHOUT ROWID""",
-    "CREATE TABLE IF NOT EXISTS doc_totals(key TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID",
-    """CREATE TRIGGER IF NOT EXISTS facets_counted AFTER INSERT ON facets BEGIN
-      INSERT INTO facet_totals VALUES (new.facet, new.value, 1) ON CONFLICT DO UPDATE SET n = n + 1;
-      INSERT INTO facet_pairs SELECT new.facet, new.value, f.facet, f.value, 1 FROM facets f
-        WHERE f.n = new.n AND NOT (f.facet = new.facet AND f.value = new.value) ON CONFLICT DO UPDATE SET n = n + 1;
-      INSERT INTO facet_pairs SELECT f.facet, f.value, new.facet, new.value, 1 FROM facets f
-        WHERE f.n = new.n AND NOT (f.facet = new.facet AND f.value = new.value) ON CONFLICT DO UPDATE SET n = n + 1;
-    END""",
-    """CREATE TRIGGER IF NOT EXISTS facets_uncounted AFTER DELETE ON facets BEGIN
-      UPDATE facet_totals SET n = n - 1 WHERE facet = old.facet AND value = old.value;
-      UPDATE facet_pairs SET n = n - 1 WHERE facet = old.facet AND value = old.value
-        AND (other, other_value) IN (SELECT facet, value FROM facets WHERE n = old.n);
-      UPDATE facet_pairs SET n = n - 1 WHERE (facet, value) IN (SELECT facet, value FROM facets WHERE n = old.n)
-        AND other = old.facet AND other_value = old.value;
-    END""",
-    """CREATE TRIGGER IF NOT EXISTS docs_counted AFTER INSERT ON docs BEGIN
-      INSERT INTO doc_totals VALUES ('datasets', 1), ('spatial', new.spatial),
-        ('distributions', new.distributions), ('downloadable', new.downloadable > 0)
-        ON CONFLICT DO UPDATE SET n = n + excluded.n;
-    END""",
-    """CREATE TRIGGER IF NOT EXISTS docs_uncounted AFTER DELETE ON docs BEGIN
-      INSERT INTO doc_totals VALUES ('datasets', -1), ('spatial', -old.spatial),
-        ('distributions', -old.distributions), ('downloadable', -(old.downloadable > 0))
-        ON CONFLICT DO UPDATE SET n = n + excluded.n;
-    END""",
-]
-BACKFILL = [  # an index made before the totals were kept: count once what the triggers keep from now on
-    "DELETE FROM facet_totals", "DELETE FROM facet_pairs", "DELETE FROM doc_totals",
-    "INSERT INTO facet_totals SELECT facet, value, COUNT(*) FROM facets GROUP BY facet, value",
-    """INSERT INTO facet_pairs SELECT a.facet, a.value, b.facet, b.value, COUNT(*) FROM facets a JOIN facets b
-      ON b.n = a.n AND NOT (a.facet = b.facet AND a.value = b.value) GROUP BY 1, 2, 3, 4""",
-    """INSERT INTO doc_totals SELECT 'datasets', COUNT(*) FROM docs UNION ALL SELECT 'spatial', COALESCE(SUM(spatial), 0)
-      FROM docs UNION ALL SELECT 'distributions', COALESCE(SUM(distributions), 0) FROM docs
-      UNION ALL SELECT 'downloadable', COALESCE(SUM(downloadable > 0), 0) FROM docs""",
-    "INSERT OR REPLACE INTO meta VALUES ('totals', '1')",
-]
+# on one dataset, and the home page's totals (search_facet_totals, search_facet_pairs, search_doc_totals; made by
+# the migration search_0002). On SQLite its triggers change them with the rows they count; on PostgreSQL
+# _count_in and _count_out do it in the same transaction. A rebuild counts once after its rows (RECOUNT).
 
 
 # -- reading the store ---------------------------------------------------------------------------
@@ -238,44 +181,63 @@ def read_labels(store) -> list[tuple[str, str, str, str]]:
 
 
 # -- the index -----------------------------------------------------------------------------------
+class _Counts:
+    """PostgreSQL: what a write adds to or takes from the kept counts, as SQLite's triggers count it."""
+
+    def __init__(self) -> None:
+        self.values: Counter = Counter()
+        self.pairs: Counter = Counter()
+        self.docs: Counter = Counter()
+
+    def add(self, spatial: int, distributions: int, downloadable: int, values: list[tuple[str, str]],
+            sign: int) -> None:
+        """Count one dataset in (sign 1) or out (-1): its facet values, their pairs, the home page's totals."""
+        self.docs.update({"datasets": sign, "spatial": sign * spatial, "distributions": sign * distributions,
+                          "downloadable": sign * (downloadable > 0)})
+        for a in values:
+            self.values[a] += sign
+            for b in values:
+                if a != b:
+                    self.pairs[(*a, *b)] += sign
+
+    def write(self, conn) -> None:
+        if not self.docs:
+            return
+        conn.execute(text("INSERT INTO search_doc_totals (key, n) VALUES (:k, :d) ON CONFLICT (key) "
+                          "DO UPDATE SET n = search_doc_totals.n + excluded.n"),
+                     [{"k": k, "d": d} for k, d in sorted(self.docs.items())])
+        if self.values:
+            conn.execute(text("INSERT INTO search_facet_totals (facet, value, n) VALUES (:f, :v, :d) "
+                              "ON CONFLICT (facet, value) DO UPDATE SET n = search_facet_totals.n + excluded.n"),
+                         [{"f": f, "v": v, "d": d} for (f, v), d in sorted(self.values.items())])
+        if self.pairs:
+            conn.execute(text("INSERT INTO search_facet_pairs (facet, value, other, other_value, n) "
+                              "VALUES (:f, :v, :o, :ov, :d) ON CONFLICT (facet, value, other, other_value) "
+                              "DO UPDATE SET n = search_facet_pairs.n + excluded.n"),
+                         [{"f": f, "v": v, "o": o, "ov": ov, "d": d}
+                          for (f, v, o, ov), d in sorted(self.pairs.items())])
+
+
 class SearchIndex(Follower):
-    """The portal's search index: one SQLite file, one connection per thread, writers serialised."""
+    """The portal's search index: its tables in the data layer (core.database), writers serialised.
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = ThreadConnections(self.path)
+    On SQLite the words are an FTS5 table; on PostgreSQL the same tokens (server.search_tokens) are arrays,
+    matched and ranked by the same rules (server.search_query), so both answer a query alike.
+    """
+
+    def __init__(self, where: "Path | Database") -> None:
+        self.db = as_database(where, "search")
+        self.path = self.db.path
         self._write_lock = threading.Lock()
-        self._prepare()
-
-    def _conn(self) -> sqlite3.Connection:
-        return self._db.get()
-
-    def _prepare(self) -> None:
-        conn = self._conn()
-        with self._write_lock:
-            version = None
-            if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone():
-                row = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-                version = row[0] if row else None
-            if version not in (None, SCHEMA_VERSION):
-                for table in ("fts", "docs", "facets", "labels", "meta"):
-                    conn.execute(f"DROP TABLE IF EXISTS {table}")
-            conn.executescript(SCHEMA)
-            conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
-            if conn.execute("SELECT 1 FROM meta WHERE key = 'totals'").fetchone() is None:
-                with Transaction(conn, "BEGIN IMMEDIATE"):
-                    for sql in TOTALS + BACKFILL:
-                        conn.execute(sql)
 
     def close(self) -> None:
-        """Close every connection of every thread."""
-        self._db.close()
+        """Close the index's connections."""
+        self.db.close()
 
     # -- state -----------------------------------------------------------------------------
     def _meta(self, key: str) -> str | None:
-        row = self._conn().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return row[0] if row else None
+        rows = self.db.rows("SELECT value FROM search_meta WHERE key = :key", {"key": key})
+        return rows[0][0] if rows else None
 
     def generation(self) -> int:
         """Return the store generation the index was last brought up to."""
@@ -283,21 +245,21 @@ class SearchIndex(Follower):
 
     def count(self) -> int:
         """Return the number of indexed datasets."""
-        return self._conn().execute("SELECT COUNT(*) FROM docs").fetchone()[0]
+        return self.db.rows("SELECT COUNT(*) FROM search_docs")[0][0]
 
     def in_step_with(self, store) -> bool:
         """Tell whether the index holds the store's generation and dataset count."""
         return self.generation() == store.generation and self.count() == store.count_datasets()
 
     def stats(self) -> dict[str, int]:
-        """Return the counts the home page shows (kept by the index's triggers, not counted per view)."""
-        conn = self._conn()
-        with Transaction(conn):
-            kept = dict(conn.execute("SELECT key, n FROM doc_totals"))
-            departments = conn.execute(
-                "SELECT COUNT(*) FROM facet_totals WHERE facet = 'department' AND n > 0").fetchone()[0]
-        return {"datasets": kept.get("datasets", 0), "departments": departments, "spatial": kept.get("spatial", 0),
-                "distributions": kept.get("distributions", 0), "downloadable": kept.get("downloadable", 0)}
+        """Return the counts the home page shows (kept with the index's rows, not counted per view)."""
+        with self.db.read() as conn:
+            kept = {key: int(n) for key, n in conn.execute(text("SELECT key, n FROM search_doc_totals"))}
+            departments = conn.execute(text(
+                "SELECT COUNT(*) FROM search_facet_totals WHERE facet = 'department' AND n > 0")).fetchone()[0]
+        return {"datasets": kept.get("datasets", 0), "departments": int(departments),
+                "spatial": kept.get("spatial", 0), "distributions": kept.get("distributions", 0),
+                "downloadable": kept.get("downloadable", 0)}
 
     # -- writes ----------------------------------------------------------------------------
     def rebuild(self, store) -> None:
@@ -305,11 +267,16 @@ class SearchIndex(Follower):
         with self._write_lock:  # read under the lock too, so a later event is never overwritten
             generation = store.generation
             docs, labels = read_datasets(store), read_labels(store)
-            with self._transaction() as conn:
-                self._clear(conn)
-                self._insert(conn, docs)
-                for sql in BACKFILL + TOTALS:  # counted once after the rows, then kept by the triggers
-                    conn.execute(sql)
+            with self.db.write(serial=True) as conn:
+                self._pause_counting(conn)  # every row is counted once below, not one by one
+                tables = ["search_docs", "search_facets", "search_labels",
+                          "search_text" if self.db.postgres else "search_fts", *RECOUNT]
+                for table in tables:
+                    conn.execute(text(f"DELETE FROM {table}"))
+                self._insert(conn, docs, counted=False)
+                for table, rows in RECOUNT.items():  # counted once after the rows, then kept with them
+                    conn.execute(text(f"INSERT INTO {table} {rows}"))
+                self._resume_counting(conn)
                 self._write_labels(conn, labels)
                 self._set_generation(conn, generation, keep_newer=False)
         log.info("search index rebuilt: %d datasets at generation %d", len(docs), generation)
@@ -325,7 +292,7 @@ class SearchIndex(Follower):
         """
         with self._write_lock:
             generation, labels = store.generation, read_labels(store)
-            with self._transaction() as conn:
+            with self.db.write(serial=True) as conn:
                 self._write_labels(conn, labels)
                 self._set_generation(conn, generation, keep_newer=True)
 
@@ -342,90 +309,135 @@ class SearchIndex(Follower):
             rest = [uri for uri in put if uri not in carried]
             docs += [d for i in range(0, len(rest), 500) for d in read_datasets(store, rest[i:i + 500])]
             labels = read_labels(store)
-            with self._transaction() as conn:
+            with self.db.write(serial=True) as conn:
                 self._delete(conn, uris)
                 self._insert(conn, docs)
                 self._write_labels(conn, labels)
                 self._set_generation(conn, event.generation, keep_newer=True)
 
-    def _transaction(self):
-        return Transaction(self._conn(), "BEGIN IMMEDIATE")
-
     @staticmethod
-    def _clear(conn: sqlite3.Connection) -> None:
-        """Empty the index, without its triggers: they go with their tables (a row-by-row delete would count
-        every row out, a row-by-row insert in); the caller counts the new rows once and makes them again."""
-        for sql in ("DROP TABLE IF EXISTS facets", "DROP TABLE IF EXISTS docs"):
-            conn.execute(sql)
-        for table in ("fts", "labels"):
-            conn.execute(f"DELETE FROM {table}")
-        for sql in SCHEMA.split(";"):
-            if sql.strip() and "fts5" not in sql:
-                conn.execute(sql)
-
-    @staticmethod
-    def _set_generation(conn: sqlite3.Connection, generation: int, *, keep_newer: bool) -> None:
-        row = conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+    def _set_generation(conn, generation: int, *, keep_newer: bool) -> None:
+        row = conn.execute(text("SELECT value FROM search_meta WHERE key = 'generation'")).fetchone()
         if keep_newer and row and int(row[0]) > generation:
             return
-        conn.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (str(generation),))
+        conn.execute(text("INSERT INTO search_meta (key, value) VALUES ('generation', :g) "
+                          "ON CONFLICT(key) DO UPDATE SET value = excluded.value"), {"g": str(generation)})
 
-    @staticmethod
-    def _delete(conn: sqlite3.Connection, uris: list[str]) -> None:
+    def _delete(self, conn, uris: list[str]) -> None:
+        words = "DELETE FROM search_text WHERE n = :n" if self.db.postgres else "DELETE FROM search_fts WHERE rowid = :n"
+        counts = _Counts()
         for uri in uris:
-            row = conn.execute("SELECT n FROM docs WHERE uri = ?", (uri,)).fetchone()
-            if row:
-                for sql in ("DELETE FROM docs WHERE n = ?", "DELETE FROM facets WHERE n = ?",
-                            "DELETE FROM fts WHERE rowid = ?"):
-                    conn.execute(sql, row)
+            row = conn.execute(text("SELECT n, spatial, distributions, downloadable FROM search_docs WHERE uri = :uri"),
+                               {"uri": uri}).fetchone()
+            if not row:
+                continue
+            if self.db.postgres:  # SQLite's triggers count the rows out as they go
+                values = conn.execute(text("SELECT facet, value FROM search_facets WHERE n = :n"), {"n": row[0]})
+                counts.add(row[1], row[2], row[3], [(f, v) for f, v in values], -1)
+            for sql in ("DELETE FROM search_docs WHERE n = :n", "DELETE FROM search_facets WHERE n = :n", words):
+                conn.execute(text(sql), {"n": row[0]})
+        counts.write(conn)
 
-    @staticmethod
-    def _insert(conn: sqlite3.Connection, docs: list[dict]) -> None:
+    def _insert(self, conn, docs: list[dict], *, counted: bool = True) -> None:
+        """Add documents, numbered after the highest number held (both backends number alike).
+
+        counted: count them into the kept counts (on PostgreSQL here; SQLite's triggers count them by themselves
+        unless a rebuild paused them).
+        """
+        if not docs:
+            return
+        n = conn.execute(text("SELECT COALESCE(MAX(n), 0) FROM search_docs")).fetchone()[0]
+        rows, facets, texts = [], [], []
+        counts = _Counts()
         for doc in docs:
-            n = conn.execute(
-                "INSERT INTO docs(uri, id, title_zh, title_en, desc_zh, desc_en, department, open_type,"
-                " modified, issued, spatial, distributions, downloadable, themes, formats)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (doc["uri"], doc["id"], doc["title"].get("zh"), doc["title"].get("en"),
-                 doc["description"].get("zh"), doc["description"].get("en"), doc["department"],
-                 doc["open_type"], doc["modified"], doc["issued"], int(doc["spatial"]),
-                 len(doc["distributions"]), len(doc["downloadable"]),
-                 json.dumps(sorted(set(doc["themes"]))), json.dumps(doc["formats"]))).lastrowid
+            n += 1
+            rows.append({"n": n, "uri": doc["uri"], "id": doc["id"], "title_zh": doc["title"].get("zh"),
+                         "title_en": doc["title"].get("en"), "desc_zh": doc["description"].get("zh"),
+                         "desc_en": doc["description"].get("en"), "department": doc["department"],
+                         "open_type": doc["open_type"], "modified": doc["modified"], "issued": doc["issued"],
+                         "spatial": int(doc["spatial"]), "distributions": len(doc["distributions"]),
+                         "downloadable": len(doc["downloadable"]),
+                         "themes": json.dumps(sorted(set(doc["themes"]))), "formats": json.dumps(doc["formats"])})
             values = [("department", doc["department"]), ("open_type", doc["open_type"])]
             values += [("theme", t) for t in set(doc["themes"])] + [("format", f) for f in doc["formats"]]
-            conn.executemany("INSERT OR IGNORE INTO facets VALUES (?, ?, ?)",
-                             [(f, v, n) for f, v in values if v])
+            mine = [(f, v) for f, v in dict.fromkeys(values) if v]
+            facets += [{"f": f, "v": v, "n": n} for f, v in mine]
+            counts.add(rows[-1]["spatial"], rows[-1]["distributions"], rows[-1]["downloadable"], mine, 1)
             columns = [index_text(" ".join(doc[k].values())) for k in ("title", "description")]
             columns.append(index_text(" ".join(doc["keywords"])))
-            conn.execute("INSERT INTO fts(rowid, title, description, keywords, title_c, description_c,"
-                         " keywords_c) VALUES (?,?,?,?,?,?,?)",
-                         (n, *[c[0] for c in columns], *[c[1] for c in columns]))
+            texts.append((n, [c[0] for c in columns] + [c[1] for c in columns]))
+        conn.execute(text("INSERT INTO search_docs (n, uri, id, title_zh, title_en, desc_zh, desc_en, department,"
+                          " open_type, modified, issued, spatial, distributions, downloadable, themes, formats)"
+                          " VALUES (:n, :uri, :id, :title_zh, :title_en, :desc_zh, :desc_en, :department,"
+                          " :open_type, :modified, :issued, :spatial, :distributions, :downloadable, :themes,"
+                          " :formats)"), rows)
+        if facets:
+            conn.execute(text("INSERT INTO search_facets (facet, value, n) VALUES (:f, :v, :n) "
+                              "ON CONFLICT DO NOTHING"), facets)
+        if self.db.postgres:
+            self._insert_tokens(conn, texts)
+        else:
+            conn.execute(text("INSERT INTO search_fts (rowid, title, description, keywords, title_c, description_c,"
+                              " keywords_c) VALUES (:n, :c0, :c1, :c2, :c3, :c4, :c5)"),
+                         [{"n": n, **{f"c{i}": c for i, c in enumerate(cols)}} for n, cols in texts])
+        if counted and self.db.postgres:
+            counts.write(conn)
+
+    def _pause_counting(self, conn) -> None:
+        """SQLite: stop the triggers counting rows one by one until _resume_counting, in this transaction only."""
+        if not self.db.postgres:
+            conn.execute(text("INSERT INTO search_meta (key, value) VALUES ('bulk', '1')"))
+
+    def _resume_counting(self, conn) -> None:
+        if not self.db.postgres:
+            conn.execute(text("DELETE FROM search_meta WHERE key = 'bulk'"))
 
     @staticmethod
-    def _write_labels(conn: sqlite3.Connection, labels: list[tuple[str, str, str, str]]) -> None:
-        conn.execute("DELETE FROM labels")
-        conn.executemany("INSERT OR REPLACE INTO labels VALUES (?, ?, ?, ?)", labels)
+    def _insert_tokens(conn, texts: list[tuple[int, list[str]]]) -> None:
+        """PostgreSQL: store each column's FTS5 tokens (server.search_tokens), their union and their count."""
+        from server.search_tokens import tokenizer
+
+        tokens = tokenizer().tokens([c for _, cols in texts for c in cols])
+        rows = []
+        for i, (n, _) in enumerate(texts):
+            cols = tokens[6 * i:6 * i + 6]
+            rows.append({"n": n, **{f"c{j}": c for j, c in enumerate(cols)},
+                         "terms": sorted({t for c in cols for t in c}), "ntok": sum(len(c) for c in cols)})
+        conn.execute(text("INSERT INTO search_text (n, title_t, desc_t, kw_t, title_c, desc_c, kw_c, terms, ntok) "
+                          "VALUES (:n, :c0, :c1, :c2, :c3, :c4, :c5, :terms, :ntok)"), rows)
+
+    @staticmethod
+    def _write_labels(conn, labels: list[tuple[str, str, str, str]]) -> None:
+        conn.execute(text("DELETE FROM search_labels"))
+        if labels:
+            conn.execute(text("INSERT INTO search_labels (kind, code, lang, label) VALUES (:k, :c, :l, :t) "
+                              "ON CONFLICT DO NOTHING"),
+                         [{"k": k, "c": c, "l": lang, "t": t} for k, c, lang, t in dict.fromkeys(labels)])
 
     # -- reads -----------------------------------------------------------------------------
     def labels(self, kind: str, lang: str = "zh") -> dict[str, str]:
         """Return code → label of one vocabulary kind, in lang with Chinese as the fallback."""
-        return vocabulary_labels(self._conn(), kind, lang)
+        with self.db.read() as conn:
+            return vocabulary_labels(conn, kind, lang)
 
     def search(self, q: str = "", filters: dict[str, list[str]] | None = None, page: int = 1,
                page_size: int = 20, lang: str = "zh", sort: str = "relevance") -> SearchResult:
         """Return one page of datasets matching the words and filters, with facet counts."""
-        return run_search(self._conn(), q, filters, page, page_size, lang, sort)
+        with self.db.read() as conn:
+            return run_search(conn, q, filters, page, page_size, lang, sort)
 
     def matching(self, q: str) -> set[str] | None:
         """Return the URIs of the datasets matching q, exactly as ``search`` counts them (None: q has no words).
 
         OGC API Records ``q`` is answered by this (ogc.records.use_text_index): one index, the same counts.
         """
-        return matching_uris(self._conn(), q)
+        with self.db.read() as conn:
+            return matching_uris(conn, q)
 
     def matching_page(self, q: str, offset: int, limit: int) -> tuple[list[str], int] | None:
         """Return one page of the URIs matching q (in the index's order) and how many match; None: no words.
 
         OGC API Records ``q`` with nothing else pages through this: a page costs its own rows, not the catalogue.
         """
-        return matching_page(self._conn(), q, offset, limit)
+        with self.db.read() as conn:
+            return matching_page(conn, q, offset, limit)

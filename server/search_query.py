@@ -1,14 +1,14 @@
-"""Turn user text into safe FTS5 queries and run faceted, paged searches over the index tables."""
+"""Turn user text into safe FTS5 queries (SQLite) or token phrases (PostgreSQL); run faceted, paged searches."""
 
 from __future__ import annotations
 
 import json
+import math
 import re
-import sqlite3
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
-from core.sqlite import rollback
+from sqlalchemy import text
 
 FACETS = ("department", "theme", "format", "open_type")
 SORTS = ("relevance", "modified", "title")
@@ -61,25 +61,52 @@ def index_text(text: str) -> tuple[str, str]:
     return " ".join(grams), " ".join(chars)
 
 
-def _term(runs: list[str]) -> list[str]:
-    """Turn the runs of one query word into FTS5 terms: one phrase, or one term per run."""
-    words = "{title description keywords}"
+GROUPS = {"w": ("title", "description", "keywords"), "c": ("title_c", "description_c", "keywords_c")}
+PG_COLUMNS = {"w": ("title_t", "desc_t", "kw_t"), "c": ("title_c", "desc_c", "kw_c")}
+K1, B = 1.2, 0.75  # FTS5's bm25 constants
+
+
+def _term(runs: list[str]) -> list[tuple[str, list[str]]]:
+    """Turn the runs of one query word into phrases (column group, words): one phrase, or one per run."""
     if any(_is_cjk(r) and len(r) == 1 for r in runs) and len(runs) > 1:
         return [t for r in runs for t in _term([r])]
     if len(runs) == 1 and _is_cjk(runs[0]) and len(runs[0]) == 1:
-        return ['{title_c description_c keywords_c} : "%s"' % runs[0]]
-    tokens = [g for r in runs for g in (_bigrams(r) if _is_cjk(r) else [r])]
-    return ['%s : "%s"' % (words, " ".join(tokens))]
+        return [("c", [runs[0]])]
+    return [("w", [g for r in runs for g in (_bigrams(r) if _is_cjk(r) else [r])])]
 
 
-def match_expression(q: str) -> str | None:
-    """Make a safe FTS5 query from user text: words ANDed, CJK runs as bigram phrases; None if empty."""
-    terms: list[str] = []
+def query_phrases(q: str) -> list[tuple[str, list[str]]]:
+    """Return the phrases of user text, ANDed: (column group "w" words/bigrams or "c" characters, words)."""
+    terms: list[tuple[str, list[str]]] = []
     for word in (q or "")[:MAX_QUERY_CHARS].split():
         runs = _RUN.findall(word)
         if runs:
             terms += _term(runs)
-    return " AND ".join(terms[:MAX_TERMS]) or None
+    return terms[:MAX_TERMS]
+
+
+def match_expression(q: str) -> str | None:
+    """Make a safe FTS5 query from user text: words ANDed, CJK runs as bigram phrases; None if empty."""
+    terms = ['{%s} : "%s"' % (" ".join(GROUPS[group]), " ".join(words)) for group, words in query_phrases(q)]
+    return " AND ".join(terms) or None
+
+
+@dataclass(frozen=True)
+class Match:
+    """A query's phrases, as FTS5 text (SQLite) and as FTS5's tokens of each phrase (PostgreSQL)."""
+
+    fts: str
+    phrases: tuple[tuple[str, tuple[str, ...]], ...]
+
+    @classmethod
+    def of(cls, q: str) -> "Match | None":
+        phrases = query_phrases(q)
+        if not phrases:
+            return None
+        from server.search_tokens import tokenizer
+
+        tokens = tokenizer().tokens([" ".join(words) for _, words in phrases])
+        return cls(match_expression(q) or "", tuple((g, tuple(t)) for (g, _), t in zip(phrases, tokens)))
 
 
 def query_words(q: str) -> list[str]:
@@ -122,142 +149,213 @@ def clean_filters(filters: Mapping[str, Iterable[str]] | None) -> dict[str, list
     return out
 
 
-MATCHED = "temp.matched"  # the datasets matching the words of the search being run (one FTS pass per search)
+MATCHED = "matched"  # the words were matched once already, into the temporary table search_matched
+# the kept counts' tables (core/migrations/versions/search_0002.py) and the rows a recount puts in them
+RECOUNT = {
+    "search_facet_totals": "SELECT facet, value, COUNT(*) FROM search_facets GROUP BY facet, value",
+    "search_facet_pairs": "SELECT a.facet, a.value, b.facet, b.value, COUNT(*) FROM search_facets a "
+                          "JOIN search_facets b ON b.n = a.n AND NOT (a.facet = b.facet AND a.value = b.value) "
+                          "GROUP BY a.facet, a.value, b.facet, b.value",
+    "search_doc_totals": "SELECT 'datasets', COUNT(*) FROM search_docs UNION ALL "
+                         "SELECT 'spatial', COALESCE(SUM(spatial), 0) FROM search_docs UNION ALL "
+                         "SELECT 'distributions', COALESCE(SUM(distributions), 0) FROM search_docs UNION ALL "
+                         "SELECT 'downloadable', COALESCE(SUM(CASE WHEN downloadable > 0 THEN 1 ELSE 0 END), 0) "
+                         "FROM search_docs",
+}
 
 
-def _where(match: str | None, filters: dict[str, list[str]], skip: str | None = None) -> tuple[str, list]:
-    """The WHERE of a search: ``match`` is an FTS expression, or MATCHED (the words were matched once already)."""
+def _phrase_sql(k: int, group: str, tokens: tuple[str, ...]) -> str:
+    """PostgreSQL: the rows of search_text t holding phrase k (its tokens in a row) in one of its columns."""
+    if not tokens:
+        return "FALSE"
+    counts = " + ".join(f"wodp_phrase_count(t.{c}, :p{k})" for c in PG_COLUMNS[group])
+    return f"(t.terms @> CAST(:p{k} AS text[]) AND ({counts}) > 0)"
+
+
+def _matching_sql(pg: bool, match: Match, params: dict) -> str:
+    """The numbers of the datasets whose text matches: FTS5 (SQLite) or the token arrays (PostgreSQL)."""
+    if not pg:
+        params["match"] = match.fts
+        return "SELECT rowid AS n FROM search_fts WHERE search_fts MATCH :match"
+    for k, (_, tokens) in enumerate(match.phrases):
+        params[f"p{k}"] = list(tokens)
+    conds = " AND ".join(_phrase_sql(k, g, t) for k, (g, t) in enumerate(match.phrases))
+    return f"SELECT t.n FROM search_text t WHERE {conds}"
+
+
+def _matched(pg: bool) -> str:
+    return "pg_temp.search_matched" if pg else "temp.search_matched"
+
+
+def _where(pg: bool, match: "Match | str | None", filters: dict[str, list[str]],
+           skip: str | None = None) -> tuple[str, dict]:
+    """The WHERE of a search: ``match`` is the words' Match, or MATCHED (they were matched once already)."""
     clauses: list[str] = []
-    params: list = []
+    params: dict = {}
     if match == MATCHED:
-        clauses.append(f"d.n IN (SELECT n FROM {MATCHED})")
+        clauses.append(f"d.n IN (SELECT n FROM {_matched(pg)})")
     elif match:
-        clauses.append("d.n IN (SELECT rowid FROM fts WHERE fts MATCH ?)")
-        params.append(match)
-    for facet, values in filters.items():
+        clauses.append(f"d.n IN ({_matching_sql(pg, match, params)})")
+    for i, (facet, values) in enumerate(filters.items()):
         if facet != skip:
-            marks = ",".join("?" * len(values))
-            clauses.append(f"d.n IN (SELECT n FROM facets WHERE facet = ? AND value IN ({marks}))")
-            params += [facet, *values]
+            names = [f"f{i}_{j}" for j in range(len(values))]
+            params.update({f"f{i}": facet, **dict(zip(names, values))})
+            marks = ", ".join(":" + n for n in names)
+            clauses.append(f"d.n IN (SELECT n FROM search_facets WHERE facet = :f{i} AND value IN ({marks}))")
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
-def _match_once(conn: sqlite3.Connection, match: str, ranked: bool) -> None:
-    """Run the words' FTS query once into a temporary table (with bm25 when the hits are ordered by it)."""
-    conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS matched(n INTEGER PRIMARY KEY, rank REAL)")
-    conn.execute(f"DELETE FROM {MATCHED}")
-    rank = "bm25(fts, %s)" % ", ".join(str(w) for w in WEIGHTS) if ranked else "0"
-    conn.execute(f"INSERT INTO {MATCHED} SELECT rowid, {rank} FROM fts WHERE fts MATCH ?", (match,))
+def _pg(conn) -> bool:
+    return conn.dialect.name == "postgresql"
 
 
-def matching_uris(conn: sqlite3.Connection, q: str) -> set[str] | None:
+def _match_once(conn, match: Match, ranked: bool) -> None:
+    """Run the words' full-text query once into a temporary table, with the bm25 rank when the hits are ordered
+    by it; the total, the hits and the facets then read that table (one full-text pass per search)."""
+    pg, params = _pg(conn), {}
+    if pg:
+        conn.execute(text("CREATE TEMP TABLE IF NOT EXISTS search_matched (n integer PRIMARY KEY,"
+                          " rank double precision NOT NULL) ON COMMIT DELETE ROWS"))
+    else:
+        conn.execute(text("CREATE TEMP TABLE IF NOT EXISTS search_matched (n INTEGER PRIMARY KEY, rank REAL)"))
+    conn.execute(text(f"DELETE FROM {_matched(pg)}"))
+    if pg and ranked:  # bm25 as FTS5 computes it (bm25_scores), the matching rows with it
+        scored = bm25_scores(conn, match, {})
+        conn.execute(text(f"INSERT INTO {_matched(pg)} (n, rank) SELECT * FROM "
+                          "unnest(CAST(:ns AS integer[]), CAST(:ranks AS double precision[]))"),
+                     {"ns": [n for n, _, _ in scored], "ranks": [r for _, _, r in scored]})
+        return
+    if not pg and ranked:
+        params["match"] = match.fts
+        rank = "bm25(search_fts, %s)" % ", ".join(str(w) for w in WEIGHTS)
+        conn.execute(text(f"INSERT INTO {_matched(pg)} (n, rank) SELECT rowid, {rank} FROM search_fts "
+                          "WHERE search_fts MATCH :match"), params)
+        return
+    conn.execute(text(f"INSERT INTO {_matched(pg)} (n, rank) SELECT m.n, 0 FROM ({_matching_sql(pg, match, params)}) m"),
+                 params)
+
+
+def matching_uris(conn, q: str) -> set[str] | None:
     """Return the URIs of the datasets whose text matches q as the portal search matches it (None: no words)."""
-    match = match_expression(q)
+    match = Match.of(q)
     if match is None:
         return None
-    with Transaction(conn):
-        where, params = _where(match, {})
-        return {row[0] for row in conn.execute(f"SELECT d.uri FROM docs d{where}", params)}
+    where, params = _where(_pg(conn), match, {})
+    return {row[0] for row in conn.execute(text(f"SELECT d.uri FROM search_docs d{where}"), params)}
 
 
-def matching_page(conn: sqlite3.Connection, q: str, offset: int, limit: int) -> tuple[list[str], int] | None:
+def matching_page(conn, q: str, offset: int, limit: int) -> tuple[list[str], int] | None:
     """Return the URIs of one page of the datasets matching q (in the index's row order) and how many match,
     as ``matching_uris`` matches them; None when q has no words. FTS5 gives its matches in row order, so a page
-    reads its own rows, and counts the matches in its index."""
-    match = match_expression(q)
+    reads its own rows (on PostgreSQL the token arrays' rows, ordered by number), and counts the matches."""
+    match = Match.of(q)
     if match is None:
         return None
-    with Transaction(conn):
-        total = conn.execute("SELECT COUNT(*) FROM fts WHERE fts MATCH ?", (match,)).fetchone()[0]
-        rows = conn.execute("SELECT d.uri FROM (SELECT rowid FROM fts WHERE fts MATCH ? ORDER BY rowid LIMIT ? OFFSET ?)"
-                            " m JOIN docs d ON d.n = m.rowid ORDER BY m.rowid", (match, limit, offset)).fetchall()
-    return [r[0] for r in rows], total
+    params: dict = {}
+    matching = _matching_sql(_pg(conn), match, params)
+    total = conn.execute(text(f"SELECT COUNT(*) FROM ({matching}) m"), params).fetchone()[0]
+    rows = conn.execute(text(f"SELECT d.uri FROM ({matching} ORDER BY n LIMIT :limit OFFSET :offset) m"
+                             " JOIN search_docs d ON d.n = m.n ORDER BY m.n"),
+                        {**params, "limit": limit, "offset": offset}).fetchall()
+    return [r[0] for r in rows], int(total)
 
 
-def vocabulary_labels(conn: sqlite3.Connection, kind: str, lang: str) -> dict[str, str]:
-    rows = conn.execute("SELECT code, lang, label FROM labels WHERE kind = ? ORDER BY lang = ?", (kind, lang))
+def vocabulary_labels(conn, kind: str, lang: str) -> dict[str, str]:
+    rows = conn.execute(text("SELECT code, lang, label FROM search_labels WHERE kind = :kind "
+                             "ORDER BY (lang = :lang)"), {"kind": kind, "lang": lang})
     return {code: label for code, _, label in rows}
 
 
-def _facet(conn: sqlite3.Connection, facet: str, match: str | None, filters: dict[str, list[str]],
+def _facet(conn, facet: str, match: "Match | str | None", filters: dict[str, list[str]],
            labels: dict[str, str]) -> list[tuple[str, str, int]]:
-    where, params = _where(match, filters, skip=facet)
-    rows = conn.execute(
-        f"SELECT f.value, COUNT(*) FROM docs d JOIN facets f ON f.n = d.n AND f.facet = ?{where}"
-        " GROUP BY f.value ORDER BY COUNT(*) DESC, f.value", [facet, *params]).fetchall()
+    where, params = _where(_pg(conn), match, filters, skip=facet)
+    collate = ' COLLATE "C"' if _pg(conn) else ""  # byte order, as SQLite's BINARY
+    rows = conn.execute(text(
+        f"SELECT f.value, COUNT(*) FROM search_docs d JOIN search_facets f ON f.n = d.n AND f.facet = :facet{where}"
+        f" GROUP BY f.value ORDER BY COUNT(*) DESC, f.value{collate}"), {"facet": facet, **params}).fetchall()
     return _facet_rows(rows, facet, filters, labels)
 
 
 def _facet_rows(rows, facet: str, filters: dict[str, list[str]], labels: dict[str, str]) -> list[tuple[str, str, int]]:
-    out = [(value, labels.get(value, value), count) for value, count in rows]
+    out = [(value, labels.get(value, value), int(count)) for value, count in rows]
     seen = {value for value, _ in rows}
     out += [(v, labels.get(v, v), 0) for v in filters.get(facet, []) if v not in seen]
     return out
 
 
-def _facets(conn: sqlite3.Connection, match: str | None, filters: dict[str, list[str]],
+def _one_value(match, filters: dict[str, list[str]]) -> bool:
+    """Tell whether a search is answered by the kept counts: no words, at most one value of one facet."""
+    return match is None and len(filters) <= 1 and all(len(v) == 1 for v in filters.values())
+
+
+def _facets(conn, match: "Match | str | None", filters: dict[str, list[str]],
             labels: dict[str, dict[str, str]]) -> dict[str, list[tuple[str, str, int]]]:
     """Count every facet: the kept counts when at most one value of one facet is chosen and no words are
     searched (the portal's home and facet links), else from the matching datasets, in one pass for the
     facets that have no value chosen."""
-    if match is None and len(filters) <= 1 and all(len(v) == 1 for v in filters.values()):
+    if _one_value(match, filters):
         return {f: _facet_rows(rows, f, filters, labels.get(f, {})) for f, rows in _kept_facets(conn, filters).items()}
+    pg = _pg(conn)
     out: dict[str, list] = {f: _facet(conn, f, match, filters, labels.get(f, {})) for f in FACETS if f in filters}
     free = [f for f in FACETS if f not in filters]
     if free:
-        marks = ",".join("?" * len(free))
-        if match == MATCHED:  # from the matching datasets to their facet rows (CROSS JOIN: in that order)
-            where, params = _where(None, filters)
-            source = f"{MATCHED} m CROSS JOIN docs d ON d.n = m.n CROSS JOIN facets f ON f.n = d.n"
+        if match == MATCHED:  # from the matching datasets to their facet rows (SQLite's CROSS JOIN: in that order)
+            where, params = _where(pg, None, filters)
+            join = "JOIN" if pg else "CROSS JOIN"
+            source = f"{_matched(pg)} m {join} search_docs d ON d.n = m.n {join} search_facets f ON f.n = d.n"
         else:
-            where, params = _where(match, filters)
-            source = "docs d JOIN facets f ON f.n = d.n"
-        where = (where + " AND" if where else " WHERE") + f" f.facet IN ({marks})"
-        rows = conn.execute(f"SELECT f.facet, f.value, COUNT(*) FROM {source}{where} GROUP BY f.facet, f.value",
-                            [*params, *free]).fetchall()
-        for f in free:
+            where, params = _where(pg, match, filters)
+            source = "search_docs d JOIN search_facets f ON f.n = d.n"
+        names = {f"free{i}": f for i, f in enumerate(free)}
+        where = (where + " AND" if where else " WHERE") + f" f.facet IN ({', '.join(':' + n for n in names)})"
+        rows = conn.execute(text(f"SELECT f.facet, f.value, COUNT(*) FROM {source}{where} GROUP BY f.facet, f.value"),
+                            {**params, **names}).fetchall()
+        for f in free:  # Python orders str by code point: UTF-8's byte order, as BINARY and COLLATE "C"
             mine = sorted(((v, c) for facet, v, c in rows if facet == f), key=lambda r: (-r[1], r[0]))
             out[f] = _facet_rows(mine, f, filters, labels.get(f, {}))
     return {f: out[f] for f in FACETS}
 
 
-def _kept_facets(conn: sqlite3.Connection, filters: dict[str, list[str]]) -> dict[str, list[tuple[str, int]]]:
+def _kept_facets(conn, filters: dict[str, list[str]]) -> dict[str, list[tuple[str, int]]]:
     """Read facet counts kept by the index: of the whole catalogue, or under one chosen value (its pairs)."""
-    order = " ORDER BY n DESC, value"
-    whole = lambda f: conn.execute(  # noqa: E731
-        f"SELECT value, n FROM facet_totals WHERE facet = ? AND n > 0{order}", (f,)).fetchall()
+    order = ' ORDER BY n DESC, value COLLATE "C"' if _pg(conn) else " ORDER BY n DESC, value"
+
+    def whole(f: str) -> list:
+        return conn.execute(text(f"SELECT value, n FROM search_facet_totals WHERE facet = :f AND n > 0{order}"),
+                            {"f": f}).fetchall()
+
     if not filters:
         return {f: whole(f) for f in FACETS}
     (chosen, (value,)), = filters.items()
-    return {f: whole(f) if f == chosen else conn.execute(
-        f"SELECT other_value AS value, n FROM facet_pairs WHERE facet = ? AND value = ? AND other = ? AND n > 0"
-        f"{order}", (chosen, value, f)).fetchall() for f in FACETS}
+    return {f: whole(f) if f == chosen else conn.execute(text(
+        "SELECT other_value AS value, n FROM search_facet_pairs WHERE facet = :c AND value = :v AND other = :f"
+        f" AND n > 0{order}"), {"c": chosen, "v": value, "f": f}).fetchall() for f in FACETS}
 
 
-def _total(conn: sqlite3.Connection, match: str | None, filters: dict[str, list[str]]) -> int:
+def _total(conn, match: "Match | str | None", filters: dict[str, list[str]]) -> int:
     """Count the matching datasets: kept for the whole catalogue or one chosen value, else counted."""
     if match is None and not filters:
-        row = conn.execute("SELECT n FROM doc_totals WHERE key = 'datasets'").fetchone()
-        return row[0] if row else 0
-    if match is None and len(filters) == 1 and all(len(v) == 1 for v in filters.values()):
+        row = conn.execute(text("SELECT n FROM search_doc_totals WHERE key = 'datasets'")).fetchone()
+        return int(row[0]) if row else 0
+    if _one_value(match, filters):
         (facet, (value,)), = filters.items()
-        row = conn.execute("SELECT n FROM facet_totals WHERE facet = ? AND value = ?", (facet, value)).fetchone()
-        return row[0] if row else 0
-    where, params = _where(match, filters)
-    return conn.execute(f"SELECT COUNT(*) FROM docs d{where}", params).fetchone()[0]
+        row = conn.execute(text("SELECT n FROM search_facet_totals WHERE facet = :f AND value = :v"),
+                           {"f": facet, "v": value}).fetchone()
+        return int(row[0]) if row else 0
+    where, params = _where(_pg(conn), match, filters)
+    return int(conn.execute(text(f"SELECT COUNT(*) FROM search_docs d{where}"), params).fetchone()[0])
 
 
-def _order(sort: str, match: str | None, lang: str) -> str:
+def _order(pg: bool, sort: str, match: "Match | str | None", lang: str) -> str:
+    newest = "d.modified DESC NULLS LAST" if pg else "d.modified DESC"
     if sort == "title":
-        return f"COALESCE(d.title_{lang}, d.title_zh, d.id), d.n"
+        return f"COALESCE(d.title_{lang}, d.title_zh, d.id){' COLLATE \"C\"' if pg else ''}, d.n"
     if sort == "relevance" and match == MATCHED:
-        return "m.rank, d.modified DESC, d.n"
-    if sort == "relevance" and match:
-        return "bm25(fts, %s), d.modified DESC, d.n" % ", ".join(str(w) for w in WEIGHTS)
-    return "d.modified DESC, d.n"
+        return f"m.rank, {newest}, d.n"
+    return f"{newest}, d.n"
 
 
-def _hit(row: sqlite3.Row, lang: str, words: list[str], labels: dict[str, dict[str, str]]) -> dict:
+def _hit(row: dict, lang: str, words: list[str], labels: dict[str, dict[str, str]]) -> dict:
     title = row[f"title_{lang}"] or row["title_zh"] or row["id"]
     description = row[f"desc_{lang}"] or row["desc_zh"] or ""
     return {
@@ -271,64 +369,77 @@ def _hit(row: sqlite3.Row, lang: str, words: list[str], labels: dict[str, dict[s
     }
 
 
-def _hits(conn: sqlite3.Connection, match: str | None, filters: dict[str, list[str]], sort: str,
-          lang: str, limit: int, offset: int) -> list[sqlite3.Row]:
-    where, params = _where(None, filters)
-    if sort == "relevance" and match == MATCHED:
-        source = f"{MATCHED} m JOIN docs d ON d.n = m.n"
-    elif sort == "relevance" and match:
-        source = "fts JOIN docs d ON d.n = fts.rowid"
-        where = (where + " AND" if where else " WHERE") + " fts MATCH ?"
-        params.append(match)
+def _hits(conn, match: "Match | str | None", filters: dict[str, list[str]], sort: str,
+          lang: str, limit: int, offset: int) -> list:
+    pg = _pg(conn)
+    if sort == "relevance" and match == MATCHED:  # ranked as the words were matched (_match_once)
+        where, params = _where(pg, None, filters)
+        source = f"{_matched(pg)} m JOIN search_docs d ON d.n = m.n"
     else:
-        source = "docs d"
-        where, params = _where(match, filters)
-    conn.row_factory = sqlite3.Row
-    try:
-        return conn.execute(f"SELECT d.* FROM {source}{where} ORDER BY {_order(sort, match, lang)}"
-                            " LIMIT ? OFFSET ?", [*params, limit, offset]).fetchall()
-    finally:
-        conn.row_factory = None
+        source = "search_docs d"
+        where, params = _where(pg, match, filters)
+    return _dicts(conn.execute(text(f"SELECT d.* FROM {source}{where} ORDER BY {_order(pg, sort, match, lang)}"
+                                    " LIMIT :limit OFFSET :offset"), {**params, "limit": limit, "offset": offset}))
 
 
-def run_search(conn: sqlite3.Connection, q: str, filters: Mapping[str, Iterable[str]] | None, page,
+def _dicts(result) -> list[dict]:
+    """Rows as dicts, from SQLAlchemy's result (PostgreSQL) or sqlite3's cursor (the embedded index)."""
+    keys = list(result.keys()) if hasattr(result, "keys") else [d[0] for d in result.description]
+    return [dict(zip(keys, row)) for row in result]
+
+
+def bm25_scores(conn, match: Match, filters: dict[str, list[str]]) -> list[tuple[int, str | None, float]]:
+    """PostgreSQL: return (number, modified, bm25) of the matching datasets, bm25 as FTS5's ``bm25()`` gives it.
+
+    The same formula as SQLite's fts5_aux.c over the same tokens: per phrase, the IDF of the rows holding it
+    and its weighted count in the row; the row's length in tokens against the average.
+    """
+    where, params = _where(True, match, filters)
+    counts = [f"wodp_phrase_count(t.{c}, :p{k})" for k, (g, _) in enumerate(match.phrases) for c in PG_COLUMNS[g]]
+    rows = conn.execute(text(f"SELECT d.n, d.modified, t.ntok, {', '.join(counts)} FROM search_docs d "
+                             f"JOIN search_text t ON t.n = d.n{where}"), params).fetchall()
+    n_rows, n_tokens = conn.execute(text("SELECT COUNT(*), COALESCE(SUM(ntok), 0) FROM search_text")).fetchone()
+    avgdl = float(n_tokens) / float(n_rows) if n_rows else 0.0
+    idf = []
+    for k, (g, tokens) in enumerate(match.phrases):
+        hits = conn.execute(text(f"SELECT COUNT(*) FROM search_text t WHERE {_phrase_sql(k, g, tokens)}"),
+                            {f"p{k}": list(tokens)}).fetchone()[0]
+        value = math.log((n_rows - hits + 0.5) / (hits + 0.5))
+        idf.append(value if value > 0.0 else 1e-6)
+    weights = {"w": WEIGHTS[:3], "c": WEIGHTS[3:]}
+    scored = []
+    for row in rows:
+        n, modified, ntok, found = row[0], row[1], float(row[2]), row[3:]
+        score, i = 0.0, 0
+        for k, (g, _) in enumerate(match.phrases):
+            freq = 0.0
+            for w in weights[g]:
+                freq += w * found[i]
+                i += 1
+            score += idf[k] * ((freq * (K1 + 1.0)) / (freq + K1 * (1.0 - B + B * ntok / avgdl)))
+        scored.append((n, modified, -1.0 * score))
+    return scored
+
+
+def run_search(conn, q: str, filters: Mapping[str, Iterable[str]] | None, page,
                page_size, lang: str, sort: str) -> SearchResult:
-    """Search the index in one read snapshot, so that total, hits and facets agree."""
+    """Search the index in one read snapshot (the caller's transaction), so that total, hits and facets agree.
+
+    The words are matched once (_match_once); the whole catalogue's counts and those under one facet value are
+    read from the kept counts (issue 11), so such a request does not grow with the catalogue.
+    """
     lang = "en" if str(lang or "").lower().startswith("en") else "zh"
     page = _clamp(page, 1, MAX_PAGE, 1)
     page_size = _clamp(page_size, 1, MAX_PAGE_SIZE, 20)
     sort = sort if sort in SORTS else "relevance"
-    match, chosen = match_expression(q), clean_filters(filters)
-    with Transaction(conn):
-        labels = {kind: vocabulary_labels(conn, kind, lang) for kind in ("department", "theme", "open_type")}
-        if match is not None:
-            _match_once(conn, match, ranked=sort == "relevance")
-            match = MATCHED
-        total = _total(conn, match, chosen)
-        offset = (page - 1) * page_size
-        rows = _hits(conn, match, chosen, sort, lang, page_size, offset) if offset < total else []
-        facets = _facets(conn, match, chosen, labels)
+    match, chosen = Match.of(q), clean_filters(filters)
+    labels = {kind: vocabulary_labels(conn, kind, lang) for kind in ("department", "theme", "open_type")}
+    if match is not None:
+        _match_once(conn, match, ranked=sort == "relevance")
+        match = MATCHED
+    total = _total(conn, match, chosen)
+    offset = (page - 1) * page_size
+    rows = _hits(conn, match, chosen, sort, lang, page_size, offset) if offset < total else []
+    facets = _facets(conn, match, chosen, labels)
     hits = [_hit(row, lang, query_words(q), labels) for row in rows]
     return SearchResult(total, page, page_size, hits, facets)
-
-
-class Transaction:
-    """Run a block in one SQLite transaction: commit on success, roll back on error."""
-
-    def __init__(self, conn: sqlite3.Connection, begin: str = "BEGIN") -> None:
-        self.conn, self.begin = conn, begin
-
-    def __enter__(self) -> sqlite3.Connection:
-        self.conn.execute(self.begin)
-        return self.conn
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            try:
-                self.conn.execute("COMMIT")
-                return
-            except sqlite3.Error:
-                rollback(self.conn)  # e.g. SQLITE_FULL at commit: the connection must stay usable
-                raise
-        rollback(self.conn)
-

@@ -195,3 +195,32 @@ def ogc_platform(tmp_path_factory):
     load_demo(platform)
     yield platform
     platform.close()
+
+
+def pg_schema_url(dsn: str, schema: str) -> str:
+    """Make a fresh schema in the test cluster and return a database.url whose search_path is it
+    (then public, where the cluster's PostGIS types are: the CSW repository needs them)."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        conn.execute(f"CREATE SCHEMA {schema}")
+    parts = conninfo_to_dict(dsn)
+    return (f"postgresql://{parts['user']}@{parts['host']}:{parts['port']}/{parts['dbname']}"
+            f"?options=-csearch_path%3D{schema}%2Cpublic")  # PostGIS's types live in public
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request):
+    """database.url for both backends of the data layer (core/database.py): None (SQLite files) and PostgreSQL."""
+    if request.param == "sqlite":
+        yield None
+        return
+    import uuid
+
+    from core.database import dispose_engines
+
+    url = pg_schema_url(request.getfixturevalue("postgis_dsn"), "t" + uuid.uuid4().hex[:12])
+    yield url
+    dispose_engines()

@@ -12,15 +12,22 @@ from server.rdf_response import chinese_first
 SUFFIXES = ("ttl", "jsonld", "rdf", "nt")
 
 
-@pytest.fixture(scope="module")
-def small(tmp_path_factory):
-    """A platform of 150 demo datasets (two catalogue pages of 100) and its test client."""
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def small(tmp_path_factory, request):
+    """A platform of 150 demo datasets (two catalogue pages of 100) and its test client; the texts (and the
+    rest of the data layer) in SQLite files or in PostgreSQL."""
     from config import load_settings
+    from core.database import dispose_engines
     from server.app import create_app
     from server.catalogue import load_demo
     from server.platform import Platform
+    from tests.conftest import pg_schema_url
 
-    settings = load_settings({}, overrides={"demo": {"datasets": 150, "spatial": 10}},
+    environ = {}
+    if request.param == "postgresql":
+        url = pg_schema_url(request.getfixturevalue("postgis_dsn"), "texts")
+        environ = {"WODP_DATABASE__URL": url, "WODP_DATABASE__AUTO_MIGRATE": "true"}
+    settings = load_settings(environ, overrides={"demo": {"datasets": 150, "spatial": 10}},
                              home=tmp_path_factory.mktemp("texts-home"))
     platform = Platform.open(settings, start_workers=False)
     load_demo(platform)
@@ -28,6 +35,7 @@ def small(tmp_path_factory):
     app.config["TESTING"] = True
     yield platform, app.test_client()
     platform.close()
+    dispose_engines()
 
 
 def page(platform, client, path: str, texts: bool) -> bytes:
@@ -69,10 +77,10 @@ def test_a_republished_dataset_is_read_again_and_a_removed_one_leaves_the_table(
     again = page(platform, client, "/catalog.ttl?page=2", texts=True)
     assert again != first and "改过的标题 republished".encode() in again
     assert again == page(platform, client, "/catalog.ttl?page=2", texts=False)
-    conn = texts._conns.get()
-    assert conn.execute("SELECT COUNT(*) FROM texts WHERE uri = ?", (uri,)).fetchone()[0] == 1
+    count = "SELECT COUNT(*) FROM catalog_texts WHERE uri = :uri"
+    assert texts.db.rows(count, {"uri": uri})[0][0] == 1
     store.remove_datasets([uri])
-    assert conn.execute("SELECT COUNT(*) FROM texts WHERE uri = ?", (uri,)).fetchone()[0] == 0
+    assert texts.db.rows(count, {"uri": uri})[0][0] == 0
     assert page(platform, client, "/catalog.nt?page=1", texts=True) == page(platform, client, "/catalog.nt?page=1",
                                                                             texts=False)
 
@@ -82,12 +90,12 @@ def test_a_row_of_another_stamp_is_never_used(small):
     texts, store = platform.catalog_texts, platform.store
     uri = sorted(store.dataset_uris())[1]
     page(platform, client, "/catalog.ttl?page=1", texts=True)
-    conn = texts._conns.get()
-    conn.execute("UPDATE texts SET stamp = '1 2000-01-01T00:00:00+00:00', text = ? WHERE uri = ?",
-                 (f'<{uri}> <{DCT.title.value}> "stale" .\n', uri))
+    texts.db.run("UPDATE catalog_texts SET stamp = '1 2000-01-01T00:00:00+00:00', text = :t WHERE uri = :uri",
+                 {"t": f'<{uri}> <{DCT.title.value}> "stale" .\n', "uri": uri})
     body = page(platform, client, "/catalog.ttl?page=1", texts=True)
     assert b'"stale"' not in body and body == page(platform, client, "/catalog.ttl?page=1", texts=False)
-    assert conn.execute("SELECT stamp FROM texts WHERE uri = ?", (uri,)).fetchone()[0] == texts.stamp(store, uri)
+    stamp = texts.db.rows("SELECT stamp FROM catalog_texts WHERE uri = :uri", {"uri": uri})[0][0]
+    assert stamp == texts.stamp(store, uri)
 
 
 def test_text_order_equals_chinese_first():
@@ -111,14 +119,13 @@ def test_writer_start_keeps_rows_and_stamps_later_than_every_row(small):
     platform, client = small
     texts, store = platform.catalog_texts, platform.store
     page(platform, client, "/catalog.ttl?page=1", texts=True)
-    conn = texts._conns.get()
     uri = sorted(store.dataset_uris())[2]
     future = datetime.now().astimezone() + timedelta(days=3650)
-    conn.execute("UPDATE texts SET stamp = ? WHERE uri = ?", (f"1 {future.isoformat()}", uri))
-    conn.execute("INSERT INTO texts VALUES ('http://example.org/gone', '1 2020-01-01T00:00:00+00:00', '')")
-    kept = conn.execute("SELECT COUNT(*) FROM texts").fetchone()[0]
+    texts.db.run("UPDATE catalog_texts SET stamp = :s WHERE uri = :uri", {"s": f"1 {future.isoformat()}", "uri": uri})
+    texts.db.run("INSERT INTO catalog_texts VALUES ('http://example.org/gone', '1 2020-01-01T00:00:00+00:00', '')")
+    kept = texts.db.rows("SELECT COUNT(*) FROM catalog_texts")[0][0]
     texts.start(store)
-    assert conn.execute("SELECT COUNT(*) FROM texts").fetchone()[0] == kept - 1  # the one not in the store
+    assert texts.db.rows("SELECT COUNT(*) FROM catalog_texts")[0][0] == kept - 1  # the one not in the store
     store.put_datasets({uri: store.dataset_triples(uri)})
     assert store.record_modified(uri) > future  # a new stamp never equals a kept one
     assert page(platform, client, "/catalog.ttl?page=1", texts=True) == page(platform, client,

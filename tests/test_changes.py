@@ -196,7 +196,8 @@ def platform_triples_changed(triples):
     return triples + [ox.Triple(subject, ox.NamedNode("http://www.w3.org/ns/dcat#keyword"), ox.Literal("新词"))]
 
 
-def test_stale_events_do_not_reorder_a_dataset(tmp_path):
+def test_stale_events_do_not_reorder_a_dataset(tmp_path, database_url):
+    from core.database import open_database
     from server.changes import ChangeLog
     from sparql.store import PublishEvent
 
@@ -206,7 +207,7 @@ def test_stale_events_do_not_reorder_a_dataset(tmp_path):
         def record_modified(self, uri):
             return datetime(2026, 1, 1, tzinfo=timezone.utc)
 
-    log = ChangeLog(tmp_path / "changes.sqlite")
+    log = ChangeLog(open_database(database_url, "changes", tmp_path / "changes.sqlite", auto_migrate=True))
     uri = f"{BASE}/datasets/push.x"
     log.follow(Store(), PublishEvent(1, put=(uri,), created=(uri,)))
     log.follow(Store(), PublishEvent(3, put=(uri,), created=(uri,)))  # re-published after a withdrawal …

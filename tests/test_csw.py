@@ -77,7 +77,8 @@ def csw_pg_platform(tmp_path_factory, postgis_dsn):
     from tests.pg import fresh_database_url
 
     url = fresh_database_url(postgis_dsn, "csw").replace("postgres@", f"postgres:{PG_PASSWORD}@", 1)
-    platform, stop = _live_platform(tmp_path_factory.mktemp("csw-pg-home"), {"WODP_DATABASE__URL": url})
+    environ = {"WODP_DATABASE__URL": url, "WODP_DATABASE__AUTO_MIGRATE": "true"}
+    platform, stop = _live_platform(tmp_path_factory.mktemp("csw-pg-home"), environ)
     assert platform.csw.repository.path is None  # not the SQLite file
     yield platform
     stop()

@@ -134,12 +134,12 @@ def test_disk_full_server(small_disk, min_free_mb, reserve_mb):
 
         def in_ledger(n: int) -> bool:
             with sqlite3.connect(f"file:{home / 'harvest.sqlite'}?mode=ro", uri=True) as db:
-                return db.execute("SELECT 1 FROM datasets WHERE uri LIKE ? AND state = 'published'",
+                return db.execute("SELECT 1 FROM harvest_datasets WHERE uri LIKE ? AND state = 'published'",
                                   (f"%/{dataset_id(n)}",)).fetchone() is not None
 
         def in_search(n: int) -> bool:
             with sqlite3.connect(f"file:{home / 'search.sqlite'}?mode=ro", uri=True) as db:
-                return db.execute("SELECT 1 FROM docs WHERE id = ?", (dataset_id(n),)).fetchone() is not None
+                return db.execute("SELECT 1 FROM search_docs WHERE id = ?", (dataset_id(n),)).fetchone() is not None
 
         created: list[int] = []
         for n in range(1, 4):

@@ -13,10 +13,11 @@ PROV = "http://www.w3.org/ns/prov#"
 
 
 @pytest.fixture
-def ckan(tmp_path):
+def ckan(tmp_path, database_url):
     source = FakeSource()
     fake = FakeCkan(source, [ckan_package(n) for n in range(60)])
-    harness = Harness(tmp_path, [{"name": "ck", "kind": "ckan", "url": source.url}])
+    environ = {"WODP_DATABASE__URL": database_url, "WODP_DATABASE__AUTO_MIGRATE": "true"} if database_url else {}
+    harness = Harness(tmp_path, [{"name": "ck", "kind": "ckan", "url": source.url}], environ=environ)
     yield source, fake, harness
     harness.close()
     source.close()
@@ -104,7 +105,7 @@ def test_source_changing_between_pages_fails_the_job(ckan):
 def test_stale_running_job_is_interrupted_and_retried(ckan):
     source, fake, h = ckan
     job = h.jobs.start("ck")
-    h.jobs._run("UPDATE jobs SET pid = 999999999, heartbeat = heartbeat - 1000 WHERE id = ?", (job,))
+    h.jobs._run("UPDATE harvest_jobs SET pid = 999999999, heartbeat = heartbeat - 1000 WHERE id = :job", {"job": job})
     report = h.run("ck")
     assert h.jobs.job(job).status == "interrupted" and "interrupted" in h.jobs.job(job).message
     assert report["retry_of"] == job and report["status"] == "succeeded" and report["new"] == 60

@@ -28,7 +28,7 @@ def _wait_log(db: Path, text: str, proc, after_job: int, timeout: float = 120) -
             raise AssertionError(f"the harvest ended before {text!r}: {proc.stdout.read()}")
         try:
             with sqlite3.connect(db, timeout=1) as con:
-                if con.execute("SELECT 1 FROM job_log WHERE job > ? AND line LIKE ?", (after_job, f"%{text}%")).fetchone():
+                if con.execute("SELECT 1 FROM harvest_job_log WHERE job > ? AND line LIKE ?", (after_job, f"%{text}%")).fetchone():
                     return
         except sqlite3.OperationalError:
             pass

@@ -12,7 +12,7 @@ FILES = {"a.csv": b"id,name\n1,one\n", "b.csv": b"id,name\n2,two\n", "gone.csv":
 
 
 @pytest.fixture
-def site(tmp_path):
+def site(tmp_path, database_url):
     files = FakeSource()
     for name, body in FILES.items():
         if body is not None:
@@ -25,8 +25,9 @@ def site(tmp_path):
         p["resources"][0]["url"] = f"{files.url}/files/{name}"
         packages.append(p)
     FakeCkan(catalogue, packages)
+    environ = {"WODP_DATABASE__URL": database_url, "WODP_DATABASE__AUTO_MIGRATE": "true"} if database_url else {}
     h = Harness(tmp_path, [{"name": "ck", "kind": "ckan", "url": catalogue.url},
-                           {"name": "links", "kind": "links", "options": {"sources": ["ck"]}}])
+                           {"name": "links", "kind": "links", "options": {"sources": ["ck"]}}], environ=environ)
     assert h.run("ck")["new"] == 4
     yield files, h
     h.close()

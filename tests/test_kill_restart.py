@@ -116,7 +116,7 @@ def _job_time(home: Path) -> float | None:
     """Return when the latest running harvest job started, if one runs."""
     try:
         with sqlite3.connect(home / "harvest.sqlite", timeout=1) as conn:
-            row = conn.execute("SELECT started FROM jobs WHERE status = 'running' ORDER BY id DESC").fetchone()
+            row = conn.execute("SELECT started FROM harvest_jobs WHERE status = 'running' ORDER BY id DESC").fetchone()
     except sqlite3.Error:
         return None
     return row[0] if row else None
@@ -137,7 +137,7 @@ def _check_whole(home: Path, config: Path, acked: dict[str, str]) -> dict:
         titles = {row[0].value: row[1].value for row in rows}
         assert len(titles) == store.count_datasets()
         with sqlite3.connect(platform.search.path) as conn:
-            assert dict(conn.execute("SELECT uri, title_zh FROM docs")) == titles, "search index"
+            assert dict(conn.execute("SELECT uri, title_zh FROM search_docs")) == titles, "search index"
         records = {u: (f or {}).get("properties", {}).get("title")
                    for u in titles for f in [platform.features.get(LAYER_ID, u.rsplit("/", 1)[-1])]}
         assert records == titles, "OGC API Records"
@@ -146,10 +146,10 @@ def _check_whole(home: Path, config: Path, acked: dict[str, str]) -> dict:
         with sqlite3.connect(platform.csw.repository.path) as conn:
             assert dict(conn.execute("SELECT identifier, title FROM records")) == titles, "CSW repository"
         with sqlite3.connect(platform.changes.path) as conn:
-            seen = dict(conn.execute("SELECT uri, modified FROM seen WHERE present = 1"))
+            seen = dict(conn.execute("SELECT uri, modified FROM changes_seen WHERE present = 1"))
         assert seen == {u: store.record_modified(u).isoformat() for u in titles}, "change log"
         with sqlite3.connect(home / "harvest.sqlite") as conn:
-            assert conn.execute("SELECT COUNT(*) FROM jobs WHERE status = 'running'").fetchone()[0] == 0
+            assert conn.execute("SELECT COUNT(*) FROM harvest_jobs WHERE status = 'running'").fetchone()[0] == 0
         lost = {u: t for u, t in acked.items() if titles.get(u) != t}
         assert not lost, f"{len(lost)} acknowledged pushes lost, e.g. {next(iter(lost))}"
         return {"titles": titles, "repairs": sum(v.repaired for v in platform.verification),
@@ -219,7 +219,7 @@ def test_kill_during_harvest_and_push_storm_restarts_whole(tmp_path):
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             with sqlite3.connect(tmp_path / "harvest.sqlite") as conn:
-                last = conn.execute("SELECT status, trigger, retry_of FROM jobs ORDER BY id DESC").fetchone()
+                last = conn.execute("SELECT status, trigger, retry_of FROM harvest_jobs ORDER BY id DESC").fetchone()
             if last[0] == "succeeded":
                 break
             time.sleep(0.2)

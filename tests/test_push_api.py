@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -23,19 +22,27 @@ DATASET_ID = "wuhan.420100-D017-07001"
 DATASET_URI = f"{BASE}/datasets/{DATASET_ID}"
 
 
-@pytest.fixture(scope="module")
-def push_platform(tmp_path_factory):
-    """A platform of its own over an empty catalogue (vocabulary installed), no query workers."""
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def push_platform(tmp_path_factory, request):
+    """A platform of its own over an empty catalogue (vocabulary installed), no query workers; its accounts,
+    change log and jobs in SQLite files or in PostgreSQL (database.url)."""
     from config import load_settings
+    from core.database import dispose_engines
     from server.catalogue import install
     from server.platform import Platform
+    from tests.conftest import pg_schema_url
 
+    environ = {}
+    if request.param == "postgresql":
+        url = pg_schema_url(request.getfixturevalue("postgis_dsn"), "push")
+        environ = {"WODP_DATABASE__URL": url, "WODP_DATABASE__AUTO_MIGRATE": "true"}
     home = tmp_path_factory.mktemp("push-home")
-    settings = load_settings({}, overrides={}, home=home)
+    settings = load_settings(environ, overrides={}, home=home)
     platform = Platform.open(settings, start_workers=False)
     install(platform.store, settings)
     yield platform
     platform.close()
+    dispose_engines()
 
 
 @pytest.fixture(scope="module")
@@ -104,8 +111,7 @@ def test_tokens_are_stored_hashed(push_platform, tokens):
     for token in tokens.values():
         secret = token.rsplit(".", 1)[1]
         assert token.encode() not in raw and secret.encode() not in raw
-    with sqlite3.connect(push_platform.settings.home / "accounts.sqlite") as conn:
-        hashes = [row[0] for row in conn.execute("SELECT token_hash FROM accounts")]
+    hashes = [row[0] for row in push_platform.accounts.db.rows("SELECT token_hash FROM push_accounts")]
     assert len(hashes) == 3 and all(h.startswith("scrypt$") for h in hashes)
     assert len({h.split("$")[4] for h in hashes}) == 3  # a salt per token
 

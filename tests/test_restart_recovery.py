@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from pathlib import Path
 
@@ -52,8 +51,7 @@ def index_titles(platform) -> dict[str, dict[str, str]]:
     """The title of every dataset as each derived index holds it (search, Records, CSW)."""
     from ogc.records import LAYER_ID
 
-    with sqlite3.connect(platform.search.path) as conn:
-        search = dict(conn.execute("SELECT uri, title_zh FROM docs"))
+    search = dict(platform.search.db.rows("SELECT uri, title_zh FROM search_docs"))  # SQLite or PostgreSQL
     records = {}
     for uri in platform.store.dataset_uris():
         feature = platform.features.get(LAYER_ID, uri.rsplit("/", 1)[-1])
@@ -74,7 +72,8 @@ def csw_environ(request):
         return {}
     from tests.pg import fresh_database_url
 
-    return {"WODP_DATABASE__URL": fresh_database_url(request.getfixturevalue("postgis_dsn"), "csw")}
+    return {"WODP_DATABASE__URL": fresh_database_url(request.getfixturevalue("postgis_dsn"), "csw"),
+            "WODP_DATABASE__AUTO_MIGRATE": "true"}
 
 
 def test_an_index_that_missed_a_write_is_repaired_by_content(tmp_path, csw_environ):
@@ -148,7 +147,7 @@ def test_setting_database_url_moves_the_csw_repository_whole(tmp_path, postgis_d
     push_all(platform, [RECORD | {"资源代码": f"420100-D017-0830{n}"} for n in range(4)])
     titles = store_titles(platform.store)
     platform.close()
-    environ = {"WODP_DATABASE__URL": fresh_database_url(postgis_dsn, "csw")}
+    environ = {"WODP_DATABASE__URL": fresh_database_url(postgis_dsn, "csw"), "WODP_DATABASE__AUTO_MIGRATE": "true"}
     platform = open_platform(tmp_path, environ)
     try:
         assert platform.csw.repository.path is None
@@ -219,7 +218,7 @@ def ckan(tmp_path):
 
 def _dead_job(h: Harness, retry_of: int | None = None, finished_ago: float = 0.0) -> int:
     job = h.jobs.start("ck", retry_of=retry_of)
-    h.jobs._run("UPDATE jobs SET pid = 999999999 WHERE id = ?", (job,))
+    h.jobs._run("UPDATE harvest_jobs SET pid = 999999999 WHERE id = :job", {"job": job})
     return job
 
 

@@ -168,22 +168,19 @@ def test_a_restart_on_an_unchanged_home_moves_no_generation_and_rebuilds_nothing
 
 def test_kept_search_counts_equal_a_recount_after_publishing_and_removing(small):
     platform, client, demo = small
-    from server.search import BACKFILL
+    from sqlalchemy import text
+
+    from server.search_query import RECOUNT
 
     graphs = dict(copy_of(demo.datasets[k], 500 + k) for k in range(6))
     platform.store.put_datasets(graphs)
     platform.store.put_datasets({uri: triples for uri, triples in list(graphs.items())[:2]})  # replaced
     platform.store.remove_datasets(list(graphs)[2:4])
-    conn = platform.search._conn()
-    kept = [sorted(conn.execute(f"SELECT * FROM {t} WHERE n != 0")) for t in ("facet_totals", "facet_pairs")]
-    kept.append(sorted(conn.execute("SELECT * FROM doc_totals")))
-    conn.execute("BEGIN")
-    try:
-        for sql in BACKFILL:  # count everything again from the rows
-            conn.execute(sql)
-        recount = [sorted(conn.execute(f"SELECT * FROM {t}")) for t in ("facet_totals", "facet_pairs", "doc_totals")]
-    finally:
-        conn.execute("ROLLBACK")
+    with platform.search.db.read() as conn:
+        tables = ("search_facet_totals", "search_facet_pairs")
+        kept = [sorted(conn.execute(text(f"SELECT * FROM {t} WHERE n != 0"))) for t in tables]
+        kept.append(sorted(conn.execute(text("SELECT * FROM search_doc_totals"))))
+        recount = [sorted(conn.execute(text(RECOUNT[t]))) for t in (*tables, "search_doc_totals")]  # from the rows
     assert kept == recount
     assert kept[2] and dict(kept[2])["datasets"] == platform.store.count_datasets()
     # what the portal shows from them equals a search that counts (two values of one facet are counted)

@@ -24,8 +24,10 @@ def store(tmp_path):
 
 
 @pytest.fixture
-def index(tmp_path, store):
-    index = SearchIndex(tmp_path / "search.sqlite")
+def index(tmp_path, store, database_url):
+    from core.database import open_database
+
+    index = SearchIndex(open_database(database_url, "search", tmp_path / "search.sqlite", auto_migrate=True))
     index.rebuild(store)
     store.subscribe(lambda event: index.follow(store, event))
     yield index

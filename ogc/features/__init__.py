@@ -98,7 +98,9 @@ def open_feature_store(settings) -> FeatureStore:
     if backend == "postgis":
         from ogc.features.postgis import PostGISFeatureStore
 
-        if not settings.features.dsn:
-            raise FeatureStoreError("features.backend is postgis but no dsn is set (WODP_FEATURES__DSN)")
-        return PostGISFeatureStore(settings.features.dsn)
+        dsn = settings.features.dsn or (settings.database.url or "").replace("+psycopg://", "://", 1)
+        if not dsn:  # the shared database (database.url) serves when the features have no DSN of their own
+            raise FeatureStoreError("features.backend is postgis but neither features.dsn nor database.url is set "
+                                    "(WODP_FEATURES__DSN, WODP_DATABASE__URL)")
+        return PostGISFeatureStore(dsn)
     raise FeatureStoreError(f"unknown features.backend {backend!r}")

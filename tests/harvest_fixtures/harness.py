@@ -24,7 +24,9 @@ class Harness:
         from publish.screen import TextLimits
 
         self.publisher = build_publisher(self.store, home, TextLimits.from_settings(self.settings.gate))
-        self.changes = ChangeLog(home / "changes.sqlite")
+        from core.database import open_part
+
+        self.changes = ChangeLog(open_part(self.settings.database, "changes", home / "changes.sqlite"))
         self.store.subscribe(lambda event: self.changes.follow(self.store, event))
         self.harvesting = Harvesting(self.settings, self.publisher, sandbox=sandbox)
         self.jobs = self.harvesting.jobs
