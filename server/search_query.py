@@ -318,18 +318,18 @@ def _facets(conn, match: "Match | str | None", filters: dict[str, list[str]],
 
 def _kept_facets(conn, filters: dict[str, list[str]]) -> dict[str, list[tuple[str, int]]]:
     """Read facet counts kept by the index: of the whole catalogue, or under one chosen value (its pairs)."""
-    order = ' ORDER BY n DESC, value COLLATE "C"' if _pg(conn) else " ORDER BY n DESC, value"
+    collate = ' COLLATE "C"' if _pg(conn) else ""  # byte order, as SQLite's BINARY
 
     def whole(f: str) -> list:
-        return conn.execute(text(f"SELECT value, n FROM search_facet_totals WHERE facet = :f AND n > 0{order}"),
-                            {"f": f}).fetchall()
+        return conn.execute(text("SELECT value, n FROM search_facet_totals WHERE facet = :f AND n > 0"
+                                 f" ORDER BY n DESC, value{collate}"), {"f": f}).fetchall()
 
     if not filters:
         return {f: whole(f) for f in FACETS}
     (chosen, (value,)), = filters.items()
-    return {f: whole(f) if f == chosen else conn.execute(text(
-        "SELECT other_value AS value, n FROM search_facet_pairs WHERE facet = :c AND value = :v AND other = :f"
-        f" AND n > 0{order}"), {"c": chosen, "v": value, "f": f}).fetchall() for f in FACETS}
+    return {f: whole(f) if f == chosen else conn.execute(text(  # ordered by the other value (not the chosen one)
+        "SELECT other_value, n FROM search_facet_pairs WHERE facet = :c AND value = :v AND other = :f AND n > 0"
+        f" ORDER BY n DESC, other_value{collate}"), {"c": chosen, "v": value, "f": f}).fetchall() for f in FACETS}
 
 
 def _total(conn, match: "Match | str | None", filters: dict[str, list[str]]) -> int:
