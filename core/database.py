@@ -1,7 +1,7 @@
 """Give every part one data layer: embedded SQLite files (the default) or one PostgreSQL database.
 
-A part (the harvest jobs, the change log, the search index, the push accounts, ...) opens its ``Database``
-with ``open_database(url, part, path)``:
+A part (the harvest jobs, the change log, the search index, the push accounts, /catalog's order, publisher
+scores, ...) opens its ``Database`` with ``open_database(url, part, path)``:
 
 - no URL: the part's own SQLite file at ``path`` (WAL, ``synchronous=NORMAL``, as before), migrated at once;
   its statements run on one sqlite3 connection per thread (``SqliteConnection``), as before the data layer;
@@ -37,7 +37,7 @@ from core.sqlite import ThreadConnections, rollback
 log = logging.getLogger(__name__)
 
 # the parts on the data layer, each a branch of the migrations
-PARTS = ("harvest", "changes", "search", "accounts", "links", "catalog_texts")
+PARTS = ("harvest", "changes", "search", "accounts", "links", "catalog_texts", "catalog_order", "quality_scores")
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
 _migrate_lock = threading.Lock()

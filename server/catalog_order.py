@@ -10,30 +10,27 @@ catalogue goes to the end: a harvester following the ``next`` links sees every d
 started exactly once, and those added since once at the end.
 
 It follows the store's publish events like every derived index (sparql/followers.py): the start-up check compares
-the digests it followed with the store's and repairs what differs; a missing or older file is built from the store.
+the digests it followed with the store's and repairs what differs; a missing or emptied table is built from the store.
+Its tables are a part of the data layer (core/database.py, part ``catalog_order``): catalog-order.sqlite by default,
+PostgreSQL with ``database.url`` (byte-ordered text columns there, so both page alike).
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
 
-from core.sqlite import ThreadConnections, rollback
+from sqlalchemy import text
+
+from core.database import Database, as_database
 from sparql import records
 from sparql.followers import Follower
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = "1"
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS entries(uri TEXT PRIMARY KEY, modified TEXT NOT NULL) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS entries_order ON entries(modified, uri);
-"""
 NO_RECORD = ""  # a dataset without a catalogue record: first in the order, never "modified since"
 ALL_RECORDS = """SELECT ?d ?m WHERE { GRAPH ?d { ?d a <http://www.w3.org/ns/dcat#Dataset> .
   OPTIONAL { ?r <http://xmlns.com/foaf/0.1/primaryTopic> ?d ; <http://purl.org/dc/terms/modified> ?m } } }"""
@@ -55,56 +52,45 @@ def _record_key(triples, uri: str) -> str:
 class CatalogOrder(Follower):
     """The datasets of /catalog in page order, and their number."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._db = ThreadConnections(self.path)
+    def __init__(self, where: "Path | Database") -> None:
+        self.db = as_database(where, "catalog_order")
+        self.path = self.db.path
         self._write_lock = threading.Lock()
-        conn = self._db.get()
-        with self._write_lock:
-            row = None
-            if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone():
-                row = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-            if row is not None and row[0] != SCHEMA_VERSION:
-                conn.executescript("DROP TABLE IF EXISTS entries; DROP TABLE IF EXISTS meta;")
-            conn.executescript(SCHEMA)
-            conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
 
     def close(self) -> None:
-        self._db.close()
+        self.db.close()
 
     # -- reads -----------------------------------------------------------------------------
     def _meta(self, key: str) -> str | None:
-        row = self._db.get().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else row[0]
+        rows = self.db.rows("SELECT value FROM catalog_order_meta WHERE key = :key", {"key": key})
+        return rows[0][0] if rows else None
 
     def count(self, since: str | None = None) -> int:
         """Return the number of datasets (kept), or of those whose record changed at or after ``since`` (a key)."""
-        conn = self._db.get()
         if since is None:
             return int(self._meta("count") or 0)
-        return conn.execute("SELECT COUNT(*) FROM entries WHERE modified >= ? AND modified != ''",
-                            (since,)).fetchone()[0]
+        return int(self.db.rows("SELECT COUNT(*) FROM catalog_order_entries WHERE modified >= :since"
+                                " AND modified != ''", {"since": since})[0][0])
 
     def page(self, size: int, offset: int = 0, since: str | None = None,
              after: tuple[str, str] | None = None) -> list[tuple[str, str]]:
         """Return up to ``size`` (modified, uri) in order, after ``offset`` rows or after the key ``after``."""
-        clauses, params = [], []
+        clauses, params = [], {"size": size, "offset": offset}
         if since is not None:
-            clauses.append("modified >= ? AND modified != ''")
-            params.append(since)
+            clauses.append("modified >= :since AND modified != ''")
+            params["since"] = since
         if after is not None:
-            clauses.append("(modified, uri) > (?, ?)")
-            params += list(after)
-            offset = 0
+            clauses.append("(modified, uri) > (:after_m, :after_u)")
+            params.update(after_m=after[0], after_u=after[1], offset=0)
         where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
-        rows = self._db.get().execute(
-            f"SELECT modified, uri FROM entries INDEXED BY entries_order{where} ORDER BY modified, uri"
-            " LIMIT ? OFFSET ?", (*params, size, offset))
+        hint = "" if self.db.postgres else " INDEXED BY catalog_order_entries_order"
+        rows = self.db.rows(f"SELECT modified, uri FROM catalog_order_entries{hint}{where} ORDER BY modified, uri"
+                            " LIMIT :size OFFSET :offset", params)
         return [(m, u) for m, u in rows]
 
     # -- the follower contract ---------------------------------------------------------------
     def in_step_with(self, store) -> bool:
-        """Built once (the start-up check mends single datasets); a new or emptied file is built whole."""
+        """Built once (the start-up check mends single datasets); a new or emptied table is built whole."""
         return self._meta("built") is not None
 
     def rebuild(self, store) -> None:
@@ -115,15 +101,22 @@ class CatalogOrder(Follower):
                 key = order_key(records.parse_datetime(row["m"]))
                 uri = row["d"].value
                 rows[uri] = max(rows.get(uri, NO_RECORD), key)
-            self._write(lambda conn: self._replace_all(conn, rows))
+            with self.db.write(serial=True) as conn:
+                self._replace_all(conn, rows)
         log.info("catalogue order rebuilt: %d datasets", len(rows))
 
     @staticmethod
-    def _replace_all(conn: sqlite3.Connection, rows: dict[str, str]) -> None:
-        conn.execute("DELETE FROM entries")
-        conn.executemany("INSERT INTO entries VALUES (?, ?)", rows.items())
-        conn.execute("INSERT OR REPLACE INTO meta VALUES ('count', ?)", (str(len(rows)),))
-        conn.execute("INSERT OR REPLACE INTO meta VALUES ('built', '1')")
+    def _set(conn, key: str, value: str) -> None:
+        conn.execute(text("INSERT INTO catalog_order_meta (key, value) VALUES (:k, :v) "
+                          "ON CONFLICT (key) DO UPDATE SET value = excluded.value"), {"k": key, "v": value})
+
+    def _replace_all(self, conn, rows: dict[str, str]) -> None:
+        conn.execute(text("DELETE FROM catalog_order_entries"))
+        if rows:
+            conn.execute(text("INSERT INTO catalog_order_entries (uri, modified) VALUES (:u, :m)"),
+                         [{"u": u, "m": m} for u, m in rows.items()])
+        self._set(conn, "count", str(len(rows)))
+        self._set(conn, "built", "1")
 
     def follow(self, store, event) -> None:
         """Apply one publish event: the datasets it put take their record's time, those it removed go."""
@@ -132,27 +125,19 @@ class CatalogOrder(Follower):
             return
         put = {uri: _record_key(event.triples(store, uri), uri) for uri in event.put}
         with self._write_lock:
-            self._write(lambda conn: self._apply(conn, put, event.removed))
+            with self.db.write(serial=True) as conn:
+                self._apply(conn, put, event.removed)
 
-    @staticmethod
-    def _apply(conn: sqlite3.Connection, put: dict[str, str], removed: Iterable[str]) -> None:
+    def _apply(self, conn, put: dict[str, str], removed: Iterable[str]) -> None:
         change = 0
         for uri in removed:
-            change -= conn.execute("DELETE FROM entries WHERE uri = ?", (uri,)).rowcount
+            change -= conn.execute(text("DELETE FROM catalog_order_entries WHERE uri = :u"), {"u": uri}).rowcount
         for uri, key in put.items():
-            known = conn.execute("SELECT 1 FROM entries WHERE uri = ?", (uri,)).fetchone() is not None
-            conn.execute("INSERT OR REPLACE INTO entries VALUES (?, ?)", (uri, key))
+            known = conn.execute(text("SELECT 1 FROM catalog_order_entries WHERE uri = :u"),
+                                 {"u": uri}).fetchone() is not None
+            conn.execute(text("INSERT INTO catalog_order_entries (uri, modified) VALUES (:u, :m) "
+                              "ON CONFLICT (uri) DO UPDATE SET modified = excluded.modified"), {"u": uri, "m": key})
             change += not known
         if change:
-            conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + ? WHERE key = 'count'", (change,))
-            conn.execute("INSERT OR IGNORE INTO meta VALUES ('count', ?)", (str(max(change, 0)),))
-
-    def _write(self, work) -> None:
-        conn = self._db.get()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            work(conn)
-            conn.execute("COMMIT")
-        except BaseException:
-            rollback(conn)
-            raise
+            row = conn.execute(text("SELECT value FROM catalog_order_meta WHERE key = 'count'")).fetchone()
+            self._set(conn, "count", str(int(row[0]) + change if row else max(change, 0)))

@@ -371,7 +371,9 @@ def part_files(settings) -> dict:
     return {"harvest": settings.path(settings.harvest.db_path), "changes": settings.home / "changes.sqlite",
             "search": settings.path(settings.search.path), "accounts": settings.home / "accounts.sqlite",
             "links": settings.path(settings.harvest.db_path),
-            "catalog_texts": settings.home / "catalog-texts.sqlite"}
+            "catalog_texts": settings.home / "catalog-texts.sqlite",
+            "catalog_order": settings.home / "catalog-order.sqlite",
+            "quality_scores": settings.home / "quality-scores.sqlite"}
 
 
 def cmd_db(args: argparse.Namespace) -> int:

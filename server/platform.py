@@ -166,8 +166,9 @@ class Platform:
         from server.catalog_order import CatalogOrder
         from server.quality_scores import QualityScores
 
-        self.catalog_order = CatalogOrder(self.settings.home / "catalog-order.sqlite")
-        self.quality_scores = QualityScores(self.settings.home / "quality-scores.sqlite")
+        home = self.settings.home
+        self.catalog_order = CatalogOrder(self._part("catalog_order", home / "catalog-order.sqlite"))
+        self.quality_scores = QualityScores(self._part("quality_scores", home / "quality-scores.sqlite"))
 
     def _open_catalog_texts(self, writer: bool) -> None:
         """Open the shared texts of /catalog pages; the writer checks them at start and follows removals."""

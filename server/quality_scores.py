@@ -8,32 +8,27 @@ publisher the number of pairs and their exact decimal sum, both changed in the t
 a view reads one row. The mean is the query's (``server/portal/dataset_page.py`` DEPARTMENT_SCORE, which stays
 the reference and the answer of a platform without this index): a value that is not an ``xsd:decimal`` makes the
 query's average unbound, so it makes the kept one None too (counted in ``bad``).
+
+Its tables are a part of the data layer (core/database.py, part ``quality_scores``): quality-scores.sqlite by
+default, PostgreSQL with ``database.url``.
 """
 
 from __future__ import annotations
 
 import decimal
 import logging
-import sqlite3
 import threading
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import pyoxigraph as ox
+from sqlalchemy import text
 
-from core.sqlite import ThreadConnections, rollback
+from core.database import Database, as_database
 from sparql.followers import Follower
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = "1"
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS pairs(graph TEXT NOT NULL, publisher TEXT NOT NULL, value TEXT);
-CREATE INDEX IF NOT EXISTS pairs_graph ON pairs(graph);
-CREATE TABLE IF NOT EXISTS publishers(publisher TEXT PRIMARY KEY, n INTEGER NOT NULL, total TEXT NOT NULL,
-  bad INTEGER NOT NULL) WITHOUT ROWID;
-"""
 DCT_PUBLISHER = "http://purl.org/dc/terms/publisher"
 DQV = "http://www.w3.org/ns/dqv#"
 HAS_MEASUREMENT, MEASUREMENT_OF, VALUE = DQV + "hasQualityMeasurement", DQV + "isMeasurementOf", DQV + "value"
@@ -81,40 +76,31 @@ def score_pairs(triples: Sequence[ox.Triple]) -> list[tuple[str, str | None]]:
 class QualityScores(Follower):
     """Each publisher's number of measured pairs and exact score sum, kept in step with the store."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._db = ThreadConnections(self.path)
+    def __init__(self, where: "Path | Database") -> None:
+        self.db = as_database(where, "quality_scores")
+        self.path = self.db.path
         self._write_lock = threading.Lock()
-        conn = self._db.get()
-        with self._write_lock:
-            row = None
-            if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone():
-                row = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-            if row is not None and row[0] != SCHEMA_VERSION:
-                conn.executescript("DROP TABLE IF EXISTS pairs; DROP TABLE IF EXISTS publishers;"
-                                   " DROP TABLE IF EXISTS meta;")
-            conn.executescript(SCHEMA)
-            conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
 
     def close(self) -> None:
-        self._db.close()
+        self.db.close()
 
     # -- reads -----------------------------------------------------------------------------
     def score(self, publisher: str) -> float | None:
         """Return the publisher's mean score rounded to one decimal (None: nothing measured, or a bad value)."""
-        row = self._db.get().execute("SELECT n, total, bad FROM publishers WHERE publisher = ?",
-                                     (publisher,)).fetchone()
-        if row is None or row[0] == 0 or row[2]:
+        rows = self.db.rows("SELECT n, total, bad FROM quality_publishers WHERE publisher = :p", {"p": publisher})
+        if not rows or rows[0][0] == 0 or rows[0][2]:
             return None
-        return round(float(_EXACT.divide(decimal.Decimal(row[1]), row[0])), 1)
+        n, total, _ = rows[0]
+        return round(float(_EXACT.divide(decimal.Decimal(total), int(n))), 1)
 
     def counts(self) -> dict[str, tuple[int, decimal.Decimal, int]]:
         """Return publisher → (pairs, exact sum, bad values): what the tests compare with a recomputation."""
-        return {p: (n, decimal.Decimal(t), b) for p, n, t, b in self._db.get().execute("SELECT * FROM publishers")}
+        return {p: (int(n), decimal.Decimal(t), int(b))
+                for p, n, t, b in self.db.rows("SELECT publisher, n, total, bad FROM quality_publishers")}
 
     # -- the follower contract ---------------------------------------------------------------
     def in_step_with(self, store) -> bool:
-        return self._db.get().execute("SELECT 1 FROM meta WHERE key = 'built'").fetchone() is not None
+        return bool(self.db.rows("SELECT 1 FROM quality_meta WHERE key = 'built'"))
 
     def rebuild(self, store) -> None:
         """Read the pairs of every graph with a publisher from the store; replace the tables in one transaction."""
@@ -122,14 +108,16 @@ class QualityScores(Follower):
             pairs: dict[str, list] = {}
             for row in store.query(ALL_PAIRS):  # score_pairs of every graph, in one query
                 pairs.setdefault(row["g"].value, []).append((row["p"].value, _decimal(row["v"])))
-            self._write(lambda conn: self._replace_all(conn, pairs))
+            with self.db.write(serial=True) as conn:
+                self._replace_all(conn, pairs)
         log.info("publisher quality scores rebuilt from %d graphs", len(pairs))
 
-    def _replace_all(self, conn: sqlite3.Connection, pairs: dict) -> None:
-        conn.execute("DELETE FROM pairs")
-        conn.execute("DELETE FROM publishers")
+    def _replace_all(self, conn, pairs: dict) -> None:
+        conn.execute(text("DELETE FROM quality_pairs"))
+        conn.execute(text("DELETE FROM quality_publishers"))
         self._apply(conn, pairs, ())
-        conn.execute("INSERT OR REPLACE INTO meta VALUES ('built', '1')")
+        conn.execute(text("INSERT INTO quality_meta (key, value) VALUES ('built', '1') "
+                          "ON CONFLICT (key) DO UPDATE SET value = excluded.value"))
 
     def follow(self, store, event) -> None:
         """Apply one publish event: the graphs it put or removed take their new pairs, the sums follow."""
@@ -138,10 +126,11 @@ class QualityScores(Follower):
             return
         pairs = {uri: score_pairs(event.triples(store, uri)) for uri in event.put}
         with self._write_lock:
-            self._write(lambda conn: self._apply(conn, pairs, event.removed))
+            with self.db.write(serial=True) as conn:
+                self._apply(conn, pairs, event.removed)
 
     @staticmethod
-    def _apply(conn: sqlite3.Connection, put: dict[str, list], removed: Iterable[str]) -> None:
+    def _apply(conn, put: dict[str, list], removed: Iterable[str]) -> None:
         delta: dict[str, list] = {}  # publisher -> [pairs, sum, bad]
 
         def add(publisher: str, value: str | None, sign: int) -> None:
@@ -153,28 +142,24 @@ class QualityScores(Follower):
                 d[1] = _EXACT.add(d[1], _EXACT.multiply(decimal.Decimal(value), sign))
 
         for graph in (*removed, *put):
-            for publisher, value in conn.execute("SELECT publisher, value FROM pairs WHERE graph = ?", (graph,)):
+            for publisher, value in conn.execute(text("SELECT publisher, value FROM quality_pairs WHERE graph = :g"),
+                                                 {"g": graph}).fetchall():
                 add(publisher, value, -1)
-            conn.execute("DELETE FROM pairs WHERE graph = ?", (graph,))
+            conn.execute(text("DELETE FROM quality_pairs WHERE graph = :g"), {"g": graph})
         for graph, pairs in put.items():
-            conn.executemany("INSERT INTO pairs VALUES (?, ?, ?)", [(graph, p, v) for p, v in pairs])
+            if pairs:
+                conn.execute(text("INSERT INTO quality_pairs (graph, publisher, value) VALUES (:g, :p, :v)"),
+                             [{"g": graph, "p": p, "v": v} for p, v in pairs])
             for publisher, value in pairs:
                 add(publisher, value, 1)
         for publisher, (n, total, bad) in delta.items():
-            row = conn.execute("SELECT n, total, bad FROM publishers WHERE publisher = ?", (publisher,)).fetchone()
+            row = conn.execute(text("SELECT n, total, bad FROM quality_publishers WHERE publisher = :p"),
+                               {"p": publisher}).fetchone()
             if row is not None:
                 n, total, bad = n + row[0], _EXACT.add(total, decimal.Decimal(row[1])), bad + row[2]
             if n == 0:
-                conn.execute("DELETE FROM publishers WHERE publisher = ?", (publisher,))
+                conn.execute(text("DELETE FROM quality_publishers WHERE publisher = :p"), {"p": publisher})
             else:
-                conn.execute("INSERT OR REPLACE INTO publishers VALUES (?, ?, ?, ?)", (publisher, n, str(total), bad))
-
-    def _write(self, work) -> None:
-        conn = self._db.get()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            work(conn)
-            conn.execute("COMMIT")
-        except BaseException:
-            rollback(conn)
-            raise
+                conn.execute(text("INSERT INTO quality_publishers (publisher, n, total, bad) VALUES (:p, :n, :t, :b) "
+                                  "ON CONFLICT (publisher) DO UPDATE SET n = excluded.n, total = excluded.total, "
+                                  "bad = excluded.bad"), {"p": publisher, "n": n, "t": str(total), "b": bad})

@@ -281,6 +281,50 @@ def test_an_index_made_before_the_kept_counts_is_counted_once_by_its_migration(t
         store.close()
 
 
+# catalog-order.sqlite and quality-scores.sqlite as server/catalog_order.py and server/quality_scores.py wrote
+# them before they were parts of the data layer (452c45c)
+OLD_CATALOG_ORDER = """
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE entries(uri TEXT PRIMARY KEY, modified TEXT NOT NULL) WITHOUT ROWID;
+CREATE INDEX entries_order ON entries(modified, uri);
+INSERT INTO meta VALUES ('schema', '1'), ('count', '3'), ('built', '1');
+INSERT INTO entries VALUES ('http://x/datasets/b', '2026-01-02T00:00:00.000000Z'),
+  ('http://x/datasets/a', '2026-01-01T00:00:00.000000Z'), ('http://x/datasets/c', '');
+"""
+OLD_QUALITY = """
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE pairs(graph TEXT NOT NULL, publisher TEXT NOT NULL, value TEXT);
+CREATE INDEX pairs_graph ON pairs(graph);
+CREATE TABLE publishers(publisher TEXT PRIMARY KEY, n INTEGER NOT NULL, total TEXT NOT NULL,
+  bad INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO meta VALUES ('schema', '1'), ('built', '1');
+INSERT INTO pairs VALUES ('http://x/datasets/a', 'http://x/d/1', '80.5'), ('http://x/datasets/b', 'http://x/d/1', '90');
+INSERT INTO publishers VALUES ('http://x/d/1', 2, '170.5', 0);
+"""
+
+
+def test_catalog_order_and_quality_scores_files_made_before_the_data_layer_keep_their_rows(tmp_path):
+    from server.catalog_order import CatalogOrder
+    from server.quality_scores import QualityScores
+
+    _old_file(tmp_path / "catalog-order.sqlite", OLD_CATALOG_ORDER)
+    _old_file(tmp_path / "quality-scores.sqlite", OLD_QUALITY)
+    order, scores = CatalogOrder(tmp_path / "catalog-order.sqlite"), QualityScores(tmp_path / "quality-scores.sqlite")
+    try:
+        assert order.in_step_with(None) and order.count() == 3  # adopted: no rebuild at the next start
+        assert [u for _, u in order.page(10)] == ["http://x/datasets/c", "http://x/datasets/a", "http://x/datasets/b"]
+        assert order.count(since="2026-01-02T00:00:00.000000Z") == 1
+        assert scores.in_step_with(None) and scores.score("http://x/d/1") == 85.2  # 170.5 / 2
+        assert order.db.rows("SELECT value FROM catalog_order_meta WHERE key = 'schema'") == []
+    finally:
+        order.close()
+        scores.close()
+    with sqlite3.connect(tmp_path / "catalog-order.sqlite") as conn:  # the old tables are gone
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    conn.close()
+    assert {"entries", "meta"}.isdisjoint(names) and "catalog_order_entries" in names
+
+
 # -- the whole platform on PostgreSQL --------------------------------------------------------------
 def _run_platform(home, environ: dict, load: bool = True) -> dict:
     """Open a platform, load a small demo catalogue, record a harvest job; return what its doors answer."""

@@ -13,24 +13,40 @@ HYDRA = rdflib.Namespace("http://www.w3.org/ns/hydra/core#")
 BASE = "http://127.0.0.1:8000"
 
 
-@pytest.fixture(scope="module")
-def small(tmp_path_factory):
-    """A platform of 120 demo datasets (the gate measures their quality) and its test client."""
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def small(request, tmp_path_factory):
+    """A platform of 120 demo datasets (the gate measures their quality) and its test client, with the data layer
+    (/catalog's order, publisher scores, the search index's kept counts) on SQLite files or on PostgreSQL."""
     from config import load_settings
     from server.app import create_app
     from server.catalogue import load_demo
     from server.platform import Platform
 
     home = tmp_path_factory.mktemp("scale-home")
-    settings = load_settings({}, overrides={"demo": {"datasets": 120, "spatial": 5},
-                                            "rate_limits": {"enabled": False}, "csw": {"enabled": False}},
+    environ = {}
+    if request.param == "postgresql":
+        import uuid
+
+        from tests.conftest import pg_schema_url
+
+        url = pg_schema_url(request.getfixturevalue("postgis_dsn"), "s" + uuid.uuid4().hex[:12])
+        environ = {"WODP_DATABASE__URL": url, "WODP_DATABASE__AUTO_MIGRATE": "true"}
+    settings = load_settings(environ, overrides={"demo": {"datasets": 120, "spatial": 5},
+                                                 "rate_limits": {"enabled": False}, "csw": {"enabled": False}},
                              home=home)
     platform = Platform.open(settings, start_workers=False)
+    on_postgres = request.param == "postgresql"
+    assert [p.db.postgres for p in (platform.catalog_order, platform.quality_scores, platform.search)] == \
+           [on_postgres] * 3
     demo = load_demo(platform)
     app = create_app(platform=platform)
     app.config["TESTING"] = True
     yield platform, app.test_client(), demo
     platform.close()
+    if on_postgres:
+        from core.database import dispose_engines
+
+        dispose_engines()
 
 
 def copy_of(dataset, n: int) -> tuple[str, list[ox.Triple]]:
