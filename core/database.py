@@ -1,7 +1,7 @@
 """Give every part one data layer: embedded SQLite files (the default) or one PostgreSQL database.
 
 A part (the harvest jobs, the change log, the search index, the push accounts, /catalog's order, publisher
-scores, ...) opens its ``Database`` with ``open_database(url, part, path)``:
+scores, data file states, ...) opens its ``Database`` with ``open_database(url, part, path)``:
 
 - no URL: the part's own SQLite file at ``path`` (WAL, ``synchronous=NORMAL``, as before), migrated at once;
   its statements run on one sqlite3 connection per thread (``SqliteConnection``), as before the data layer;
@@ -37,7 +37,8 @@ from core.sqlite import ThreadConnections, rollback
 log = logging.getLogger(__name__)
 
 # the parts on the data layer, each a branch of the migrations
-PARTS = ("harvest", "changes", "search", "accounts", "links", "catalog_texts", "catalog_order", "quality_scores")
+PARTS = ("harvest", "changes", "search", "accounts", "links", "catalog_texts", "catalog_order", "quality_scores",
+         "datafiles")
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
 _migrate_lock = threading.Lock()
@@ -341,6 +342,7 @@ PART_TABLES = {  # what `wodp db copy` moves; the search index is derived and re
     "accounts": ("push_accounts", "push_grants"),
     "links": ("link_status", "dataset_links", "link_quality"),
     "catalog_texts": ("catalog_texts",),
+    "datafiles": ("datafiles",),  # catalog_order and quality_scores are derived: rebuilt from the store
 }
 SERIALS = {"harvest_jobs": "id", "harvest_job_errors": "n", "harvest_job_log": "n", "harvest_history": "n",
            "changes_log": "seq"}

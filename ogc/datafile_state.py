@@ -23,11 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from core.sqlite import ThreadConnections
+from core.database import Database, as_database
 
-SCHEMA = """CREATE TABLE IF NOT EXISTS datafiles (
-    dataset TEXT PRIMARY KEY, url TEXT NOT NULL, etag TEXT, last_modified TEXT, sha256 TEXT,
-    recipe TEXT NOT NULL, outcome TEXT NOT NULL, placed INTEGER, extent TEXT)"""
+COLUMNS = ("dataset", "url", "etag", "last_modified", "sha256", "recipe", "outcome", "placed", "extent")
 
 
 @dataclass(frozen=True)
@@ -67,13 +65,12 @@ def recipe(*parts) -> str:
 
 
 class DataFileState:
-    """The rows of data files, in a small SQLite file of the data directory (in memory without a path)."""
+    """The rows of data files: a part of the data layer (core/database.py, part ``datafiles``: datafiles.sqlite
+    in the data directory, or PostgreSQL with ``database.url``), in memory without a path."""
 
-    def __init__(self, path: Path | None = None) -> None:
-        self._memory: dict[str, DataFileRow] | None = {} if path is None else None
-        self._conns = ThreadConnections(path) if path is not None else None
-        if self._conns is not None:
-            self._conns.get().execute(SCHEMA)
+    def __init__(self, where: "Path | Database | None" = None) -> None:
+        self._memory: dict[str, DataFileRow] | None = {} if where is None else None
+        self.db = as_database(where, "datafiles") if where is not None else None
 
     def get(self, dataset: str) -> DataFileRow | None:
         return self.get_many([dataset]).get(dataset)
@@ -84,12 +81,11 @@ class DataFileState:
         if self._memory is not None:
             return {d: self._memory[d] for d in wanted if d in self._memory}
         found: dict[str, DataFileRow] = {}
-        conn = self._conns.get()
         for n in range(0, len(wanted), 500):
             chunk = wanted[n:n + 500]
-            marks = ",".join("?" * len(chunk))
-            for row in conn.execute("SELECT dataset, url, etag, last_modified, sha256, recipe, outcome, placed, "
-                                    f"extent FROM datafiles WHERE dataset IN ({marks})", chunk):
+            marks = ", ".join(f":d{i}" for i in range(len(chunk)))
+            for row in self.db.rows(f"SELECT {', '.join(COLUMNS)} FROM datafiles WHERE dataset IN ({marks})",
+                                    {f"d{i}": d for i, d in enumerate(chunk)}):
                 found[row[0]] = DataFileRow(*row)
         return found
 
@@ -97,19 +93,20 @@ class DataFileState:
         if self._memory is not None:
             self._memory[row.dataset] = row
             return
-        self._conns.get().execute("INSERT OR REPLACE INTO datafiles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                  (row.dataset, row.url, row.etag, row.last_modified, row.sha256, row.recipe,
-                                   row.outcome, row.placed, row.extent))
+        names = ", ".join(f":{c}" for c in COLUMNS)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[1:])
+        self.db.run(f"INSERT INTO datafiles ({', '.join(COLUMNS)}) VALUES ({names}) "
+                    f"ON CONFLICT (dataset) DO UPDATE SET {updates}", {c: getattr(row, c) for c in COLUMNS})
 
     def drop(self, dataset: str) -> None:
         if self._memory is not None:
             self._memory.pop(dataset, None)
             return
-        self._conns.get().execute("DELETE FROM datafiles WHERE dataset = ?", (dataset,))
+        self.db.run("DELETE FROM datafiles WHERE dataset = :d", {"d": dataset})
 
     def close(self) -> None:
-        if self._conns is not None:
-            self._conns.close()
+        if self.db is not None:
+            self.db.close()
 
 
 class DataFileCheck:

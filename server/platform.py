@@ -234,7 +234,7 @@ class Platform:
                              options=spatialize_options(self.settings), max_rows=spatial.max_rows,
                              isolate=self.sandbox.run if self.sandbox is not None else None,
                              limits=self.settings.input_limits, fetch_if_changed=self.fetch_data_if_changed,
-                             state=DataFileState(self.settings.home / "datafiles.sqlite"))
+                             state=DataFileState(self._part("datafiles", self.settings.home / "datafiles.sqlite")))
         self.publisher.add_hook(self.layers)
         self.followers.append(self.layers)
 

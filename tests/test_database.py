@@ -325,6 +325,48 @@ def test_catalog_order_and_quality_scores_files_made_before_the_data_layer_keep_
     assert {"entries", "meta"}.isdisjoint(names) and "catalog_order_entries" in names
 
 
+OLD_DATAFILES = """
+CREATE TABLE IF NOT EXISTS datafiles (
+    dataset TEXT PRIMARY KEY, url TEXT NOT NULL, etag TEXT, last_modified TEXT, sha256 TEXT,
+    recipe TEXT NOT NULL, outcome TEXT NOT NULL, placed INTEGER, extent TEXT);
+INSERT INTO datafiles VALUES ('http://x/datasets/a', 'http://files/a.csv', 'W/"1"', NULL, 'ab12', 'r1', 'read', 215,
+  '[114.1, 30.5, 114.6, 30.9]');
+"""
+
+
+def test_a_datafiles_file_made_before_the_data_layer_keeps_its_rows(tmp_path):
+    """ogc/datafile_state.py's datafiles.sqlite (h3, before the data layer): adopted as it is."""
+    from ogc.datafile_state import DataFileRow, DataFileState
+
+    _old_file(tmp_path / "datafiles.sqlite", OLD_DATAFILES)
+    state = DataFileState(tmp_path / "datafiles.sqlite")
+    try:
+        assert state.get("http://x/datasets/a") == DataFileRow("http://x/datasets/a", "http://files/a.csv", 'W/"1"',
+                                                               None, "ab12", "r1", "read", 215,
+                                                               "[114.1, 30.5, 114.6, 30.9]")
+    finally:
+        state.close()
+
+
+def test_data_file_rows_on_both_backends(tmp_path, database_url):
+    from ogc.datafile_state import DataFileRow, DataFileState
+
+    state = DataFileState(open_database(database_url, "datafiles", tmp_path / "datafiles.sqlite", auto_migrate=True))
+    try:
+        rows = [DataFileRow(f"http://x/datasets/{n}", f"http://files/{n}.csv", None, "Mon, 01 Jan 2024", f"h{n}",
+                            "r", "read" if n % 2 else "no-rows", n or None, None) for n in range(1200)]
+        for row in rows:
+            state.put(row)
+        state.put(rows[5].__class__(**{**rows[5].__dict__, "etag": 'W/"2"', "outcome": "failed"}))  # replaced
+        state.drop(rows[7].dataset)
+        found = state.get_many([r.dataset for r in rows] + ["http://x/none"])  # more than one query of 500
+        assert len(found) == 1199 and rows[7].dataset not in found
+        assert found[rows[5].dataset].etag == 'W/"2"' and found[rows[5].dataset].outcome == "failed"
+        assert found[rows[0].dataset] == rows[0] and found[rows[1199].dataset] == rows[1199]
+    finally:
+        state.close()
+
+
 # -- the whole platform on PostgreSQL --------------------------------------------------------------
 def _run_platform(home, environ: dict, load: bool = True) -> dict:
     """Open a platform, load a small demo catalogue, record a harvest job; return what its doors answer."""

@@ -110,13 +110,15 @@ def test_an_inventory_harvest_re_reads_a_changed_data_file_and_only_that(tmp_pat
         files.close()
 
 
-def test_a_push_of_the_same_dataset_re_reads_its_data_file_only_when_it_changed(tmp_path):
+def test_a_push_of_the_same_dataset_re_reads_its_data_file_only_when_it_changed(tmp_path, database_url):
+    """On both backends of the data layer: the rows of data files (part datafiles) in SQLite or PostgreSQL."""
     from server.app import create_app
 
     files = FileServer()
     raw = _v1_gbk()
     files.files["/pushed.csv"] = raw
-    platform = _platform(tmp_path, [])
+    environ = {"WODP_DATABASE__URL": database_url, "WODP_DATABASE__AUTO_MIGRATE": "true"} if database_url else {}
+    platform = _platform(tmp_path, [], environ)
     try:
         client = create_app(platform=platform, start_workers=False).test_client()
         headers = {"Authorization": f"Bearer {platform.accounts.create('D017')[1]}"}
@@ -138,6 +140,9 @@ def test_a_push_of_the_same_dataset_re_reads_its_data_file_only_when_it_changed(
         files.files["/pushed.csv"] = shorter = b"\n".join(raw.splitlines()[:100]) + b"\n"
         push()
         assert writes.count == 1 and platform.features.layer(dataset_id).count == len(_gcj_points(shorter)) == 98
+        row = platform.layers.state.get(f"{platform.settings.base_uri}/datasets/{dataset_id}")
+        assert (row.outcome, row.placed) == ("read", 98)
+        assert (platform.layers.state.db.path is None) == bool(database_url)  # where the row is
     finally:
         platform.close()
         files.close()
