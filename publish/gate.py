@@ -60,6 +60,7 @@ class Publisher:
     """The one way datasets enter the store: validate each, store the valid, quarantine the rest."""
 
     BATCH = 50  # from this many datasets on, validate them as one graph with the batch engine
+    CHUNK = 500  # at most this many datasets in one graph given to the batch engine (its memory stays bounded)
 
     def __init__(self, store: OxigraphStore, quarantine: Quarantine, validator, profile: str = "wuhan",
                  batch_validator=None, tombstones: Quarantine | None = None, hooks: Sequence[GateHook] = (),
@@ -126,7 +127,16 @@ class Publisher:
                 yield method
 
     def reports(self, graphs: Mapping[str, Sequence[ox.Triple]], profile: str) -> dict[str, ValidationReport]:
-        """Validate each dataset graph; many at once go through the batch engine as one graph."""
+        """Validate each dataset graph; many at once go through the batch engine, CHUNK datasets a graph."""
+        if self.batch_validator is not None and len(graphs) > self.CHUNK:
+            uris = list(graphs)
+            found: dict[str, ValidationReport] = {}
+            for n in range(0, len(uris), self.CHUNK):
+                found.update(self._reports({u: graphs[u] for u in uris[n:n + self.CHUNK]}, profile))
+            return found
+        return self._reports(graphs, profile)
+
+    def _reports(self, graphs: Mapping[str, Sequence[ox.Triple]], profile: str) -> dict[str, ValidationReport]:
         if self.batch_validator is None or len(graphs) < self.BATCH:
             return {uri: self.validator.validate(list(t), profile=profile) for uri, t in graphs.items()}
         merged = list({t: None for triples in graphs.values() for t in triples})
