@@ -107,6 +107,19 @@ class Meter:
         self._look()
         return {pid: w for pid, (_, w) in self.written.items()}
 
+    def cpu_s(self) -> tuple[float, float]:
+        """CPU seconds (user + system) of this process and of its children (the source's left out), so far."""
+        import psutil
+
+        own = sum(self.me.cpu_times()[:2])
+        children = 0.0
+        for proc in self._processes()[1:]:
+            try:
+                children += sum(proc.cpu_times()[:2])
+            except psutil.Error:
+                continue
+        return own, children
+
     def since(self, mark: dict[int, int]) -> dict[str, int]:
         """Bytes written by each process since a mark (processes started after it count from zero)."""
         now = self.mark()
@@ -167,7 +180,7 @@ def main() -> None:
     if platform.csw is not None:
         csw_hits(platform)  # start pycsw before the clock (a server has it running)
     for label in ("first harvest", "no-change re-harvest"):
-        mark = meter.mark()
+        mark, cpu = meter.mark(), meter.cpu_s()
         profiler = cProfile.Profile() if args.profile and label == "first harvest" else None
         start = time.perf_counter()
         if profiler:
@@ -184,6 +197,9 @@ def main() -> None:
               f"new {report['new']} updated {report['updated']} unchanged {report['unchanged']} "
               f"failed {report['failed']} 304s {report['conditional_hits']}  store {platform.store.count_datasets()}"
               f"  search {platform.search.count()}  csw {csw_hits(platform) if platform.csw else '-'}", flush=True)
+        own, children = (now - then for now, then in zip(meter.cpu_s(), cpu))
+        print(f"    cpu {own:.1f} s in the harvesting process ({args.datasets / own:.0f} datasets per cpu-second), "
+              f"{children:.1f} s in its children; load average {os.getloadavg()[0]:.1f}", flush=True)
         written = meter.since(mark)
         total = sum(written.values())
         print(f"    peak RSS {meter.peak_rss_mb():.0f} MB (children at most {meter.peak_children / 2**20:.0f} MB "
