@@ -169,7 +169,7 @@ class HarvestSettings(_Section):
     db_path: str = "harvest.sqlite"
     timeout_s: float = Field(30.0, gt=0)
     page_size: int = Field(100, ge=1, le=10000)
-    batch_size: int = Field(200, ge=1, le=5000)
+    batch_size: int = Field(1000, ge=1, le=5000)
     max_pages: int = Field(1000, ge=1)
     max_bytes: int = Field(50 * 1024 * 1024, ge=1024)
     stale_after_s: float = Field(120.0, gt=0)

@@ -6,7 +6,7 @@ import importlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import pyoxigraph as ox
 
@@ -55,8 +55,8 @@ class UnknownSourceError(HarvestError):
 class FetchResult:
     """What one fetch of a source gave: records (to map) or dataset graphs, and the new state."""
 
-    records: tuple[SourceRecord, ...] = ()
-    graphs: Mapping[str, list[ox.Triple]] = field(default_factory=dict)
+    records: Sequence[SourceRecord] = ()   # a tuple, or a harvesters.spool.PageSpool read a page at a time
+    graphs: Mapping[str, list[ox.Triple]] = field(default_factory=dict)  # or a PageSpool of (uri, N-Triples)
     complete: bool = True            # the listing holds every dataset of the source (absent ones are withdrawn)
     not_modified: bool = False       # the source said nothing changed (304): nothing to map or publish
     state: Mapping[str, Any] = field(default_factory=dict)
@@ -98,6 +98,12 @@ class Harvester(ABC):
     @abstractmethod
     def fetch(self, state: Mapping[str, Any]) -> FetchResult:
         """Fetch every record of the source (all pages), or raise a HarvestError leaving nothing half-read."""
+
+    def spool(self):
+        """Return an empty spool for this fetch's pages, in the data directory (harvesters.spool)."""
+        from harvesters.spool import PageSpool
+
+        return PageSpool(self.home / "spool")
 
     def option(self, name: str, default: Any = None) -> Any:
         """Return one of the source's options."""

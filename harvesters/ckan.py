@@ -24,7 +24,7 @@ class CkanHarvester(Harvester):
         rows = int(self.option("rows", self.settings.page_size))
         before = state.get("pages", {})
         space = id_space(self.source)
-        records, pages, kept, problems = [], {}, [], []
+        records, pages, kept, problems = self.spool(), {}, [], []
         pager = Pager(endpoint, self.settings.max_pages, "packages", self.note)
         start = 0
         while pager.more:
@@ -43,16 +43,19 @@ class CkanHarvester(Harvester):
                 total, packages = _packages(doc, resp.url)
                 ids = [str(p.get("id") or p.get("name")) for p in packages]
             keep = pager.take(page, total, ids)
+            found = []
             for n in keep if packages is not None else ():
                 fields, notes = package_fields(packages[n])
-                records.append(SourceRecord(space, None, normalise_value(fields), f"{page}#{n + 1}"))
+                found.append(SourceRecord(space, None, normalise_value(fields), f"{page}#{n + 1}"))
                 problems += [f"{page}#{n + 1}: {line}" for line in notes]
+            records.add(page, found)
+            del packages, found
             pages[page] = {"http": resp.validators if resp.status != 304 else old.get("http"),
                            "count": total, "n": len(ids), "ids": ids}
             self.note(f"page start={start}: {len(ids)} packages of {total}" + (" (304)" if resp.status == 304 else ""))
             start += len(ids)
         pager.finish()
-        return FetchResult(records=tuple(records), complete=pager.complete,
+        return FetchResult(records=records, complete=pager.complete,
                            not_modified=len(kept) == len(pages) > 0 and pager.complete,
                            state={"pages": pages, "kept_pages": kept}, problems=tuple(problems + pager.problems))
 

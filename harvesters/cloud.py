@@ -39,7 +39,7 @@ class CloudCenterHarvester(Harvester):
         size = int(self.option("page_size", self.settings.page_size))
         before = state.get("pages", {}) if since is None else {}
         space = id_space(self.source)
-        records, pages, kept, problems = [], {}, [], []
+        records, pages, kept, problems = self.spool(), {}, [], []
         pager = Pager(endpoint, self.settings.max_pages, "resources", self.note)
         as_of, newest, number = None, since, 0
         while pager.more:
@@ -59,6 +59,7 @@ class CloudCenterHarvester(Harvester):
                 as_of = as_of or doc.get("as_of")
                 codes = [str(item.get("资源代码") or "").strip() or f"{key}#{n}" for n, item in enumerate(items, 1)]
             keep = pager.take(key, count, codes)
+            found = []
             for n in keep if items is not None else ():
                 item = items[n]
                 if not str(item.get("资源代码") or "").strip():
@@ -66,7 +67,9 @@ class CloudCenterHarvester(Harvester):
                     continue
                 newest = max(filter(None, (newest, item.get("updated_at"))), default=None)
                 fields = {k: v for k, v in item.items() if k not in META_FIELDS}
-                records.append(SourceRecord(space, None, normalise_value(fields), f"{key}#{n + 1}"))
+                found.append(SourceRecord(space, None, normalise_value(fields), f"{key}#{n + 1}"))
+            records.add(key, found)
+            del items, found
             pages[key] = {"http": resp.validators if resp.status != 304 else old.get("http"),
                           "count": count, "codes": codes}
             self.note(f"page {number}: {len(codes)} resources of {count}"
@@ -74,7 +77,7 @@ class CloudCenterHarvester(Harvester):
         pager.finish()
         problems += pager.problems
         mark = as_of or newest
-        return FetchResult(records=tuple(records), complete=since is None and pager.complete,
+        return FetchResult(records=records, complete=since is None and pager.complete,
                            not_modified=len(kept) == len(pages) > 0,
                            state={"pages": pages, "kept_pages": kept, "updated_since": mark or since},
                            problems=tuple(problems),

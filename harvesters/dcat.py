@@ -28,8 +28,9 @@ class DcatHarvester(Harvester):
     def fetch(self, state: Mapping[str, Any]) -> FetchResult:
         before = state.get("pages", {})
         url, total = self.source.url, None
-        graphs: dict[str, list[ox.Triple]] = {}
+        graphs = self.spool()             # each page's dataset graphs as N-Triples, read back a page at a time
         pages, kept, page_uris, problems = {}, [], {}, []
+        seen: set[str] = set()
         for _ in range(self.settings.max_pages):
             old = before.get(url, {})
             resp = self.http.get(url, headers={"Accept": ACCEPT},
@@ -40,10 +41,11 @@ class DcatHarvester(Harvester):
                 count, following = old.get("total"), old.get("next")
             else:
                 count, following, found = self._read(resp, url, first=not pages, problems=problems)
-                moved = set(found) & set(graphs)
+                moved = [uri for uri in found if uri in seen]
                 if moved:
                     raise SourceChangedError(f"{url}: dataset {sorted(moved)[0]} came on two pages")
-                graphs.update(found)
+                graphs.add(url, list(found.items()))
+                seen.update(found)
                 page_uris[url] = list(found)
                 pages[url] = {"http": resp.validators, "total": count, "next": following}
             if total is not None and count is not None and count != total:
@@ -60,14 +62,14 @@ class DcatHarvester(Harvester):
                            problems=tuple(problems))
 
     def _read(self, resp, url: str, first: bool, problems: list[str]):
-        """Return (total, next page, dataset graphs) of one page; a page without a dataset fails unless it
-        is a later page of a paged collection. The page is parsed where ``isolate`` runs it (harvesters.pages)."""
-        from harvesters.pages import from_ntriples, read_dcat_page
+        """Return (total, next page, dataset graphs as N-Triples) of one page; a page without a dataset fails
+        unless it is a later page of a paged collection. The page is parsed where ``isolate`` runs it
+        (harvesters.pages); its graphs stay N-Triples until the runner reads them back (harvesters.outbox)."""
+        from harvesters.pages import read_dcat_page
 
-        count, following, documents, found_problems, notes = self.isolate(
+        count, following, found, found_problems, notes = self.isolate(
             read_dcat_page, resp.body, resp.url, resp.headers.get("content-type", ""), self.source.name,
             self.base_uri, self.limits, url, what=f"reading the page {resp.url}")
-        found = from_ntriples(documents)
         problems += found_problems
         if not found and (first or (count is None and not following)):
             raise SourceFormatError(f"{resp.url}: no dcat:Dataset found in the document")

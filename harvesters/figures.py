@@ -113,7 +113,7 @@ class Figures:
             "problems": dict(self.problems.most_common()),
             "held_reasons": [{"path": p, "message_en": en, "message_zh": zh, "datasets": n}
                              for (p, en, zh), n in self.held_reasons.most_common()],
-            "warnings": [{"path": p, "message_en": en, "message_zh": zh, "datasets": n,
+            "warning_kinds": [{"path": p, "message_en": en, "message_zh": zh, "datasets": n,
                           "nodes": sorted(self.warned_nodes.get((p, en, zh), ()))}
                          for (p, en, zh), n in self.warnings.most_common()],
         }
@@ -133,9 +133,9 @@ class Figures:
             held_reasons=Counter({(r["path"], r["message_en"], r.get("message_zh", "")): r["datasets"]
                                   for r in doc.get("held_reasons", [])}),
             warnings=Counter({(r["path"], r["message_en"], r.get("message_zh", "")): r["datasets"]
-                              for r in doc.get("warnings", [])}),
+                              for r in doc.get("warning_kinds", [])}),
             warned_nodes={(r["path"], r["message_en"], r.get("message_zh", "")): set(r.get("nodes", ()))
-                          for r in doc.get("warnings", [])})
+                          for r in doc.get("warning_kinds", [])})
 
 
 def held_reasons(report: Mapping) -> set[tuple[str, str, str]]:

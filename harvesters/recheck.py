@@ -21,8 +21,8 @@ def count_reads(run, reads: Mapping[str, str]) -> None:
     for uri, read in reads.items():
         run.data_files["failed" if read.startswith("failed") else read] += 1
         if read.startswith("failed"):
-            run.errors.append((uri, "data-file", "the data file could not be read: the dataset is published "
-                                                 "without a layer (the reason is in /api/layers)"))
+            run.error(uri, "data-file", "the data file could not be read: the dataset is published "
+                                                 "without a layer (the reason is in /api/layers)")
 
 
 def recheck_data(ctx, src, owned, run, note) -> None:
@@ -60,8 +60,8 @@ def recheck_held(ctx, uri: str, run) -> bool:
 def _tally(run, uri: str, found: str) -> None:
     if found.startswith("failed"):
         run.data_files["failed"] += 1
-        run.errors.append((uri, "data-file", f"the data file could not be checked; the layer stays as it was: "
-                                             f"{found.removeprefix('failed: ')}"))
+        run.error(uri, "data-file", f"the data file could not be checked; the layer stays as it was: "
+                                             f"{found.removeprefix('failed: ')}")
     elif found == "unchanged":
         run.data_files["unchanged"] += 1
 
@@ -69,7 +69,7 @@ def _tally(run, uri: str, found: str) -> None:
 def _republish(ctx, src, uris: list, owned, run, held: bool = False) -> None:
     """Publish datasets again as they are (their data file changed), keeping their metadata hashes: published
     ones from the store, held ones from the quarantine (counted there: unchanged or held, until published)."""
-    from harvesters.runner import reason  # the runner imports this module
+    from harvesters.outbox import reason  # the outbox imports this module
 
     job_node = job_uri(ctx.settings.base_uri, run.job)
     started = started_literal(run.started)
@@ -96,7 +96,7 @@ def _republish(ctx, src, uris: list, owned, run, held: bool = False) -> None:
         run.counts["held"] += 1
         found = report_to_json(report)
         run.figures.add_held(found)
-        run.errors.append((uri, "validation", "held after its data file changed: " + reason(found)))
+        run.error(uri, "validation", "held after its data file changed: " + reason(found))
 
 
 def data_summary(run) -> str:

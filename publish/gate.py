@@ -25,6 +25,7 @@ import pyoxigraph as ox
 
 from core.errors import WodpError
 from core.storage import StorageFullError, guarded, storage_error, storage_kind
+from core.timings import step
 from ontology.namespaces import DCT, DEPARTMENT
 from publish.hooks import GateHook
 from publish.screen import TextLimits, screen
@@ -61,6 +62,7 @@ class Publisher:
     """The one way datasets enter the store: validate each, store the valid, quarantine the rest."""
 
     BATCH = 50  # from this many datasets on, validate them as one graph with the batch engine
+    CHUNK = 500  # at most this many datasets in one graph given to the batch engine (its memory stays bounded)
 
     def __init__(self, store: OxigraphStore, quarantine: Quarantine, validator, profile: str = "wuhan",
                  batch_validator=None, tombstones: Quarantine | None = None, hooks: Sequence[GateHook] = (),
@@ -127,7 +129,16 @@ class Publisher:
                 yield method
 
     def reports(self, graphs: Mapping[str, Sequence[ox.Triple]], profile: str) -> dict[str, ValidationReport]:
-        """Validate each dataset graph; many at once go through the batch engine as one graph."""
+        """Validate each dataset graph; many at once go through the batch engine, CHUNK datasets a graph."""
+        if self.batch_validator is not None and len(graphs) > self.CHUNK:
+            uris = list(graphs)
+            found: dict[str, ValidationReport] = {}
+            for n in range(0, len(uris), self.CHUNK):
+                found.update(self._reports({u: graphs[u] for u in uris[n:n + self.CHUNK]}, profile))
+            return found
+        return self._reports(graphs, profile)
+
+    def _reports(self, graphs: Mapping[str, Sequence[ox.Triple]], profile: str) -> dict[str, ValidationReport]:
         if self.batch_validator is None or len(graphs) < self.BATCH:
             return {uri: self.validator.validate(list(t), profile=profile) for uri, t in graphs.items()}
         merged = list({t: None for triples in graphs.values() for t in triples})
@@ -152,44 +163,53 @@ class Publisher:
         self._ready("publishing datasets")
         superseded: list[str] = []
         for admit in self._each("admit"):
-            graphs, refused = admit(graphs, source)
+            with step("precedence"):
+                graphs, refused = admit(graphs, source)
             superseded += refused
         if not graphs:
             return PublishOutcome(superseded=tuple(superseded))
         if hashes is None and self.digest is not None:
             hashes = {uri: self.digest(uri, triples) for uri, triples in graphs.items()}
         held: dict[str, ValidationReport] = {}
-        for uri, report in screen(graphs, self.limits, profile or self.profile).items():
+        with step("screen"):
+            screened = screen(graphs, self.limits, profile or self.profile)
+        for uri, report in screened.items():
             # text XML cannot carry, or longer than its limit: held with its report, its text never kept
             held[uri] = report
             self.quarantine.hold(uri.rsplit("/", 1)[-1], uri, [], report_to_json(report), source,
                                  department_of(uri, graphs[uri]))
         graphs = {uri: triples for uri, triples in graphs.items() if uri not in held}
         for enrich in self._each("enrich"):  # e.g. a layer's distributions and extent, validated with the rest
-            graphs = {uri: enrich(uri, triples) for uri, triples in graphs.items()}
+            with step("enrich"):
+                graphs = {uri: enrich(uri, triples) for uri, triples in graphs.items()}
         data_files: dict[str, str] = {}
         for reads in self._each("reads"):  # how each data file was read (the job report counts them)
             data_files.update(reads(list(graphs)))
         accepted: dict[str, list[ox.Triple]] = {}
         warnings, warned = 0, {}
-        reports = self.reports(graphs, profile or self.profile) if graphs else {}
+        with step("validate"):
+            reports = self.reports(graphs, profile or self.profile) if graphs else {}
         for uri, triples in graphs.items():
             report = reports[uri]
             dataset_id = uri.rsplit("/", 1)[-1]
             if report.conforms:
                 triples = list(triples)
                 for assess in self._each("assess"):
-                    triples = assess(uri, triples, report)
+                    with step("quality"):
+                        triples = assess(uri, triples, report)
                 accepted[uri] = triples
                 warnings += report.count("Warning")
                 if report.count("Warning"):
                     warned[uri] = report
             else:
                 held[uri] = report
-                guarded("keeping a dataset held back by validation", lambda: self.quarantine.hold(
-                    dataset_id, uri, list(triples), report_to_json(report), source, department_of(uri, triples)))
+                with step("quarantine"):
+                    guarded("keeping a dataset held back by validation", lambda: self.quarantine.hold(
+                        dataset_id, uri, list(triples), report_to_json(report), source,
+                        department_of(uri, triples)))
         if accepted:
-            self._store_accepted(accepted, source, hashes, job)
+            with step("store"):
+                self._store_accepted(accepted, source, hashes, job)
         if held:
             log.info("%s: %d datasets held back by validation", source, len(held))
             for note_held in self._each("held"):
@@ -199,11 +219,14 @@ class Publisher:
 
     def _store_accepted(self, accepted: dict[str, list[ox.Triple]], source: str, hashes, job) -> None:
         """Store valid datasets and record them in the ledger: both, or (when the disk is full) neither."""
-        previous = {uri: self.store.dataset_triples(uri) for uri in accepted} if self.storage is not None else None
+        with step("store: keep previous versions"):
+            previous = {uri: self.store.dataset_triples(uri) for uri in accepted} if self.storage is not None \
+                else None
         for intend in self._each("intend"):  # the ledger's rows written ahead: no restart leaves a gap
             try:
-                self._rescue("recording the publication ahead in the ledger",
-                             lambda: intend(list(accepted), source, hashes, job))
+                with step("ledger"):
+                    self._rescue("recording the publication ahead in the ledger",
+                                 lambda: intend(list(accepted), source, hashes, job))
             except Exception as exc:
                 error = storage_error(exc, "recording the publication ahead in the ledger")
                 if error is None:
@@ -217,14 +240,16 @@ class Publisher:
             if storage_kind(exc) is not None and self.storage is not None:
                 self.storage.mark_degraded()
             raise
-        for uri in accepted:
-            self.quarantine.release(uri.rsplit("/", 1)[-1])
-            if self.tombstones is not None:
-                self.tombstones.release(uri.rsplit("/", 1)[-1])
+        with step("quarantine"):
+            for uri in accepted:
+                self.quarantine.release(uri.rsplit("/", 1)[-1])
+                if self.tombstones is not None:
+                    self.tombstones.release(uri.rsplit("/", 1)[-1])
         fresh = set(created)
         updated = [u for u in accepted if u not in fresh]
         try:
-            self._note_published(created, updated, source, hashes, job)
+            with step("ledger"):
+                self._note_published(created, updated, source, hashes, job)
         except Exception as exc:
             error = storage_error(exc, "recording the publication in the ledger")
             if error is None or previous is None:

@@ -11,6 +11,7 @@ from config.settings import Settings
 from core.database import open_part
 from core.private import private_dir
 from core.text import excerpt
+from core.timings import step
 from sparql.followers import FollowedDigests, catch_up_all, follower_name
 from sparql.pool import QueryPool
 from sparql.store import OxigraphStore, open_store
@@ -320,7 +321,8 @@ class Platform:
                 self.lag[name] = self.lag.get(name, 0) + 1
                 continue  # it catches up from the store at recovery
             try:
-                self.storage.rescue(f"updating {name}", lambda: index.follow(self.store, event))
+                with step(f"index: {name}"):
+                    self.storage.rescue(f"updating {name}", lambda: index.follow(self.store, event))
             except Exception as exc:  # a derived index must not undo a publish, nor keep the others behind
                 from core.storage import storage_kind
 
@@ -351,7 +353,8 @@ class Platform:
                 for name in applied:
                     self.followed.replace(name, digests)
             else:  # noted after the indexes wrote: a kill in between only makes the next start follow them again
-                self.followed.note_many((name, event.digests, event.removed) for name in applied)
+                with step("index: followed digests"):
+                    self.followed.note_many((name, event.digests, event.removed) for name in applied)
         except Exception as exc:  # not noted: the next start-up's check follows these datasets again (harmless)
             log.warning("the digests of generation %d were not noted: %s", event.generation, excerpt(str(exc), 300))
 

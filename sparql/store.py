@@ -15,6 +15,7 @@ from typing import Callable, Iterable, Iterator, Mapping, Protocol, Sequence
 import pyoxigraph as ox
 
 from core.storage import guarded, storage_error, storage_kind
+from core.timings import step
 from sparql import records
 from sparql.digests import StoreDigests, graph_digest
 from sparql.errors import StoreBusyError, StoreError
@@ -253,9 +254,10 @@ class OxigraphStore:
             new = set(fresh)
             stored = {uri: records.with_record(uri, triples, stamp, None if uri in new else self._issued(uri))
                       for uri, triples in graphs.items()}
-            digests = {uri: graph_digest(triples) for uri, triples in stored.items()}
-            # written ahead: a kill before settle is found at start-up
-            guarded(f"noting the digests of {len(graphs)} datasets", lambda: self._digests.intend(digests))
+            with step("store: digests"):
+                digests = {uri: graph_digest(triples) for uri, triples in stored.items()}
+                # written ahead: a kill before settle is found at start-up
+                guarded(f"noting the digests of {len(graphs)} datasets", lambda: self._digests.intend(digests))
             try:
                 if len(fresh) == len(graphs) and len(graphs) > 50:
                     self._bulk_insert(stored)
@@ -265,7 +267,8 @@ class OxigraphStore:
                     self._replace_many(stored)
             except (OSError, StoreError) as exc:
                 raise self._failed(exc, f"storing {len(graphs)} datasets") from exc
-            self._settle(digests)
+            with step("store: digests"):
+                self._settle(digests)
             event = PublishEvent(self._bump(), put=tuple(graphs), created=tuple(fresh), graphs=stored,
                                  digests=digests)
             self._emit_lock.acquire()

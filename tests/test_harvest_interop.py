@@ -137,7 +137,7 @@ def test_a_publisher_without_name_and_a_theme_without_label_are_published_with_w
         report = h.run("es")
         assert (report["status"], report["new"], report["held"], report["failed"]) == ("succeeded", 1, 0, 0)
         assert report["held_reasons"] == [] and h.publisher.quarantine.list() == []
-        warned = {w["path"]: w for w in report["warnings"]}
+        warned = {w["path"]: w for w in report["warning_kinds"]}
         assert warned[FOAF_NAME]["nodes"] == [MADRID_PUBLISHER] and warned[FOAF_NAME]["datasets"] == 1
         assert warned[PREF_LABEL]["nodes"] == [MADRID_THEME] and warned[PREF_LABEL]["datasets"] == 1
         assert warned[FOAF_NAME]["message_zh"] and warned[PREF_LABEL]["message_en"]
