@@ -1,0 +1,293 @@
+"""Several processes on the scaled-out configuration (issue 11, point 3): PostgreSQL (tests/pg.py), Oxigraph server
+(tests/remote_engines.py), harvest workers taking tasks from the PostgreSQL queue, the web under gunicorn.
+
+One topology per module: a PostgreSQL database of its own (the queue's tables, CSW's repository), an Oxigraph
+server, one WODP_HOME shared by every process (docs/scale-out.md, "Several processes") and local CKAN sources.
+Absent PostgreSQL or Oxigraph skip the tests, except under CI (CI=true), where they fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harvest_fixtures.fake_sources import FakeCkan, FakeSource, ckan_package
+from tests.remote_engines import OxigraphServer
+
+ROOT = Path(__file__).resolve().parents[1]
+FOUR = ("src-a", "src-b", "src-c", "src-d")
+PER_SOURCE = 40
+SLOW, SLOW_COUNT = "src-slow", 150
+RECORD = {
+    "资源名称": "武汉市公共停车场信息 多进程测试", "资源代码": "420100-D017-07101", "资源提供方": "武汉市交通运输局",
+    "资源摘要": "全市公共停车场名称、地址和泊位数。", "资源分类": "交通运输", "开放类型": "无条件开放",
+    "更新周期": "每月", "发布日期": "2021-03-04", "更新日期": "2024-10-01", "资源格式": "csv,xlsx",
+    "关键字": "停车场、交通", "联系方式": "027-85123456 opendata@jtj.wuhan.gov.cn", "数据量": "12345",
+}
+
+
+def _url_of(dsn: str, database: str) -> str:
+    """A libpq URL for another database of the test cluster (tests/pg.py gives key=value DSNs)."""
+    parts = dict(item.split("=", 1) for item in dsn.split())
+    return f"postgresql://{parts['user']}@{parts['host']}:{parts['port']}/{database}"
+
+
+class Topology:
+    """The shared pieces and how to start processes over them."""
+
+    def __init__(self, home: Path, env: dict, database_url: str, store) -> None:
+        self.home, self.env, self.database_url, self.store = home, env, database_url, store
+        self.procs: list[subprocess.Popen] = []
+
+    def wodp(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "server.cli", *args], cwd=ROOT, env=self.env,
+                              capture_output=True, text=True, timeout=timeout)
+
+    def start(self, *args: str) -> subprocess.Popen:
+        log = open(self.home.parent / f"proc-{len(self.procs)}.log", "wb")
+        proc = subprocess.Popen([sys.executable, "-m", "server.cli", *args], cwd=ROOT, env=self.env,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs.append(proc)
+        return proc
+
+    def stop(self, proc: subprocess.Popen, sig=signal.SIGTERM) -> None:
+        if proc.poll() is None:
+            os.killpg(proc.pid, sig)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+    def jobs(self, source: str | None = None) -> list[tuple]:
+        """(id, source, status, retry_of, pid) of the harvest jobs, oldest first."""
+        where, args = ("WHERE source = ?", (source,)) if source else ("", ())
+        try:
+            with sqlite3.connect(self.home / "harvest.sqlite", timeout=5) as con:
+                return con.execute(f"SELECT id, source, status, retry_of, pid FROM jobs {where} ORDER BY id",
+                                   args).fetchall()
+        except sqlite3.OperationalError:
+            return []
+
+    def log_has(self, job: int, text: str) -> bool:
+        try:
+            with sqlite3.connect(self.home / "harvest.sqlite", timeout=5) as con:
+                return con.execute("SELECT 1 FROM job_log WHERE job = ? AND line LIKE ?",
+                                   (job, f"%{text}%")).fetchone() is not None
+        except sqlite3.OperationalError:
+            return False
+
+    def wait(self, what, timeout: float = 240, every: float = 0.2):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = what()
+            if found:
+                return found
+            for proc in self.procs:
+                assert proc.poll() is None or proc.returncode in (0, -9, -15), self.logs()
+            time.sleep(every)
+        raise AssertionError(f"timed out waiting; process logs:\n{self.logs()}")
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text(errors="replace")[-3000:] for p in sorted(self.home.parent.glob("proc-*.log")))
+
+
+@pytest.fixture(scope="module")
+def topology(tmp_path_factory, postgis_dsn):
+    import psycopg
+
+    database = f"wodp_scale_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(postgis_dsn, autocommit=True) as con:
+        con.execute(f"CREATE DATABASE {database}")
+    url = _url_of(postgis_dsn, database)
+    with psycopg.connect(url, autocommit=True) as con:
+        con.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+    root = tmp_path_factory.mktemp("scale-out")
+    engine = OxigraphServer(root / "oxigraph").start()
+    fakes = []
+    sources = []
+    for name in FOUR:
+        source = FakeSource()
+        fakes.append((source, FakeCkan(source, [ckan_package(n, f"{name} 数据集 {n}") for n in range(PER_SOURCE)])))
+        sources.append({"name": name, "kind": "ckan", "url": source.url})
+    slow = FakeSource()
+    slow_ckan = FakeCkan(slow, [ckan_package(n, f"慢速来源 数据集 {n}") for n in range(SLOW_COUNT)])
+    slow_ckan.on_page = lambda start: time.sleep(0.5)  # a slow source: several seconds per job
+    fakes.append((slow, slow_ckan))
+    sources.append({"name": SLOW, "kind": "ckan", "url": slow.url})
+    config = root / "wodp.yml"
+    config.write_text(yaml.safe_dump({"harvest": {"sources": sources, "page_size": 25, "batch_size": 25,
+                                                  "queue": "postgres", "queue_heartbeat_s": 0.5,
+                                                  "queue_stalled_after_s": 3, "stale_after_s": 600},
+                                      "sandbox": {"enabled": False}}))
+    home = root / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WODP_")}
+    env.update(WODP_HOME=str(home), WODP_CONFIG=str(config), PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1",
+               WODP_STORE__URL=engine.query_url, WODP_DATABASE__URL=url, WODP_LOGGING__LEVEL="INFO")
+    top = Topology(home, env, url, engine)
+    try:
+        yield top
+    finally:
+        for proc in top.procs:
+            top.stop(proc, signal.SIGKILL)
+        engine.stop()
+        for source, _ in fakes:
+            source.close()
+
+
+def _count_store(top: Topology) -> int:
+    from sparql.remote import RemoteStore
+
+    store = RemoteStore(top.store.query_url, None, timeout_s=30)
+    try:
+        return store.count_datasets()
+    finally:
+        store.close()
+
+
+def _index_counts(top: Topology) -> dict[str, int]:
+    """What each derived index holds, read from its files and tables (as every process of the home reads them)."""
+    import psycopg
+
+    counts = {}
+    with sqlite3.connect(top.home / "search.sqlite") as con:
+        counts["search"] = con.execute("SELECT count(*) FROM docs").fetchone()[0]
+    with sqlite3.connect(top.home / "changes.sqlite") as con:  # one "created" row per dataset: followed once
+        counts["changes"] = con.execute("SELECT count(*) FROM changes").fetchone()[0]
+        counts["changes_present"] = con.execute("SELECT count(*) FROM seen WHERE present = 1").fetchone()[0]
+    with psycopg.connect(top.database_url) as con:
+        counts["csw"] = con.execute("SELECT count(*) FROM csw_records").fetchone()[0]
+    return counts
+
+
+def _queue(top: Topology):
+    from types import SimpleNamespace
+
+    from harvesters.queue import HarvestQueue
+
+    return HarvestQueue(SimpleNamespace(database=SimpleNamespace(url=top.database_url)))
+
+
+def test_two_workers_take_the_harvests_of_four_sources(topology):
+    top = topology
+    workers = [top.start("worker"), top.start("worker")]
+    queue = _queue(top)
+    try:
+        answers = [queue.defer(name) for name in FOUR]
+        assert all(a["queued"] for a in answers)
+        again = queue.defer(FOUR[0])  # still waiting, or taken already: never twice in the queue
+        assert again["status"] == "queued"
+        done = lambda: all(any(j[2] == "succeeded" for j in top.jobs(name)) for name in FOUR)  # noqa: E731
+        top.wait(done)
+        top.wait(lambda: queue.depth().get("todo", 0) + queue.depth().get("doing", 0) == 0)
+    finally:
+        queue.close()
+    for name in FOUR:  # each source harvested by one worker; a second run only if deferred again after the first
+        jobs = top.jobs(name)
+        assert {j[2] for j in jobs} == {"succeeded"} and len(jobs) == (2 if name == FOUR[0] and
+                                                                       again["queued"] else 1), jobs
+    assert {j[4] for name in FOUR for j in top.jobs(name)} <= {w.pid for w in workers}
+    total = len(FOUR) * PER_SOURCE
+    assert _count_store(top) == total
+    assert _index_counts(top) == {"search": total, "changes": total, "changes_present": total, "csw": total}
+    for worker in workers:
+        top.stop(worker)
+
+
+def test_a_killed_worker_leaves_its_task_to_another_and_nothing_half_done(topology):
+    top = topology
+    first = top.start("worker")
+    queued = top.wodp("harvest", SLOW)  # through the CLI: deferred, not run (harvest.queue postgres)
+    assert queued.returncode == 0, queued.stderr
+    assert json.loads(queued.stdout)["jobs"][0]["status"] == "queued"
+    job = top.wait(lambda: next((j for j in top.jobs(SLOW) if j[4] == first.pid), None))
+    top.wait(lambda: top.log_has(job[0], "batch 2:"))
+    top.stop(first, signal.SIGKILL)  # mid-harvest: some batches published, others not
+    assert 0 < _count_store(top) - len(FOUR) * PER_SOURCE < SLOW_COUNT
+    second = top.start("worker")
+    finished = top.wait(lambda: next((j for j in top.jobs(SLOW) if j[2] == "succeeded"), None), timeout=300)
+    assert finished[4] == second.pid
+    jobs = top.jobs(SLOW)
+    killed = next(j for j in jobs if j[0] == job[0])
+    assert killed[2] == "interrupted"
+    assert finished[3] == killed[0]  # the job that completed it is the killed one's retry
+    total = len(FOUR) * PER_SOURCE + SLOW_COUNT
+    assert _count_store(top) == total  # the source harvested whole
+    assert _index_counts(top) == {"search": total, "changes": total, "changes_present": total, "csw": total}
+    top.stop(second)
+
+
+def _get(url: str, timeout: float = 60, **headers) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def test_gunicorn_workers_answer_and_each_sees_a_push(topology):
+    from tests.conftest import free_port
+    from tests.test_live_demo import csw_count, portal_count, records_count, sparql_count
+
+    top = topology
+    before = _count_store(top)
+    added = top.wodp("account", "add", "D017")
+    assert added.returncode == 0, added.stderr
+    token = re.search(r"token[^:]*: (\S+)", added.stdout).group(1)
+    port = free_port()
+    web = top.start("serve", "--gunicorn", "--workers", "2", "--port", str(port))
+    url = f"http://127.0.0.1:{port}"
+    top.wait(lambda: _ready(url), timeout=180, every=0.5)
+    site = type("Site", (), {"url": url})
+    try:
+        status, body = _get(url + "/health/ready")
+        assert status == 200, body
+        status, body = _get(url + "/catalog", Accept="text/turtle")
+        assert status == 200 and b"dcat:Dataset" in body
+        assert sparql_count(site) == portal_count(site) == before
+        request = urllib.request.Request(url + "/api/datasets", method="POST",
+                                         data=json.dumps(RECORD, ensure_ascii=False).encode(),
+                                         headers={"Content-Type": "application/json",
+                                                  "Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(request, timeout=120) as answer:
+            assert answer.status == 201
+        seen = set()
+        for _ in range(12):  # fresh connections: gunicorn's workers take them in turn
+            status, page = _get(url + "/datasets/wuhan.420100-D017-07101.ttl")
+            assert status == 200 and "多进程测试" in page.decode()
+            status, body = _get(url + "/datasets?format=json")
+            assert json.loads(body)["total"] == before + 1
+            seen.add(_get(url + "/health/live")[1])
+        assert sparql_count(site) == portal_count(site) == csw_count(site) == records_count(site) == before + 1
+        assert _index_counts(top) == {"search": before + 1, "changes": before + 1, "changes_present": before + 1,
+                                      "csw": before + 1}
+        status, body = _get(url + "/metrics")
+        assert status == 200 and b"wodp_http_requests_total" in body
+        assert len(_gunicorn_workers(web.pid)) == 2
+    finally:
+        top.stop(web)
+
+
+def _ready(url: str) -> bool:
+    try:
+        return _get(url + "/health/ready", timeout=5)[0] == 200
+    except OSError:
+        return False
+
+
+def _gunicorn_workers(master: int) -> list[int]:
+    import psutil
+
+    return [child.pid for child in psutil.Process(master).children(recursive=False)]
