@@ -112,8 +112,14 @@ def _worker_app(settings, opened: dict):
     from server.metrics import wrap_inner
     from server.platform import Platform
 
+    from contextlib import nullcontext
+
+    from server import catalogue
+
     platform = Platform.open(settings)
     opened["platform"] = platform
+    with getattr(platform.store, "exclusive", nullcontext)():  # one worker writes them; the others find them
+        catalogue.install_in(platform)  # the vocabulary graphs, as `wodp serve` does: only what changed
     app = create_app(settings, platform)
     wrap_inner(app, lambda inner: FollowShared(inner, platform, settings.server.cache_bytes))
     return app

@@ -355,7 +355,7 @@ def test_health_through_a_web_process_asks_the_writer(two_web_processes):
 
 
 def test_ready_names_a_remote_store_that_stopped_answering(tmp_path):
-    from tests.test_remote_store import OxigraphServer
+    from tests.remote_engines import OxigraphServer
 
     server = OxigraphServer(tmp_path / "oxigraph").start()
     try:
