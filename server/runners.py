@@ -41,6 +41,10 @@ def cmd_worker(settings, concurrency: int, scheduler: bool) -> int:
         harvesting.queue.work(harvesting, concurrency=concurrency)
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        shared = getattr(platform.store, "_shared", None)
+        if shared is not None:
+            log.info("worker %d held the store for its publications %.1f s, waited for other processes %.1f s",
+                     os.getpid(), shared.held_s, shared.waited_s)
         platform.close()
     return 0
 

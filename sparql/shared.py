@@ -16,6 +16,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
@@ -31,13 +32,18 @@ class SharedWrites:
         self._depth = 0
         self._guard = threading.Lock()
         self._on_acquire = on_acquire
+        self.waited_s = self.held_s = 0.0  # this process's totals: waiting for the others, holding it
+        self._since = 0.0
 
     @contextmanager
     def held(self) -> Iterator[None]:
         """Hold the lock for the block; the first holder in this process waits for the other processes."""
         with self._guard:
             if self._depth == 0:
+                asked = time.monotonic()
                 fcntl.flock(self._fd, fcntl.LOCK_EX)
+                self._since = time.monotonic()
+                self.waited_s += self._since - asked
                 try:
                     if self._on_acquire is not None:
                         self._on_acquire()
@@ -51,6 +57,7 @@ class SharedWrites:
             with self._guard:
                 self._depth -= 1
                 if self._depth == 0:
+                    self.held_s += time.monotonic() - self._since
                     fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def close(self) -> None:

@@ -17,7 +17,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-import uuid
 from pathlib import Path
 
 import pytest
@@ -36,12 +35,6 @@ RECORD = {
     "更新周期": "每月", "发布日期": "2021-03-04", "更新日期": "2024-10-01", "资源格式": "csv,xlsx",
     "关键字": "停车场、交通", "联系方式": "027-85123456 opendata@jtj.wuhan.gov.cn", "数据量": "12345",
 }
-
-
-def _url_of(dsn: str, database: str) -> str:
-    """A libpq URL for another database of the test cluster (tests/pg.py gives key=value DSNs)."""
-    parts = dict(item.split("=", 1) for item in dsn.split())
-    return f"postgresql://{parts['user']}@{parts['host']}:{parts['port']}/{database}"
 
 
 class Topology:
@@ -106,14 +99,9 @@ class Topology:
 
 @pytest.fixture(scope="module")
 def topology(tmp_path_factory, postgis_dsn):
-    import psycopg
+    from tests.pg import fresh_database_url
 
-    database = f"wodp_scale_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(postgis_dsn, autocommit=True) as con:
-        con.execute(f"CREATE DATABASE {database}")
-    url = _url_of(postgis_dsn, database)
-    with psycopg.connect(url, autocommit=True) as con:
-        con.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+    url = fresh_database_url(postgis_dsn, "wodp_scale")  # the queue's tables and CSW's repository, this module's
     root = tmp_path_factory.mktemp("scale-out")
     engine = OxigraphServer(root / "oxigraph").start()
     fakes = []
