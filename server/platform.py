@@ -371,6 +371,14 @@ class Platform:
                 continue
             if not index.keeps_digests:  # else the index wrote its digests with its rows
                 applied.append(name)
+        if self.csw is not None and getattr(self.store, "exclusive", None) is not None:
+            # a store shared by several processes: the next publication may be another process's, whose CSW
+            # rows must land after ours, so ours are written before this turn ends (ogc/csw/indexer.py)
+            try:
+                self.csw.repository.flush()
+            except Exception as exc:  # noqa: BLE001  its digests stay old: the start-up check repairs them
+                log.warning("CSW rows of generation %d not written in turn: %s", event.generation,
+                            excerpt(str(exc), 300))
         if self.followed is None or not applied:
             return
         try:

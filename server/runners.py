@@ -124,6 +124,11 @@ def _worker_app(settings, opened: dict):
     opened["platform"] = platform
     with getattr(platform.store, "exclusive", nullcontext)():  # one worker writes them; the others find them
         catalogue.install_in(platform)  # the vocabulary graphs, as `wodp serve` does: only what changed
+    if platform.csw is not None:  # this worker's pycsw, before it takes its first connection (/health/ready)
+        try:
+            platform.csw.ensure_running()
+        except Exception as exc:  # noqa: BLE001  /health/ready names it; the first /csw request tries again
+            log.warning("pycsw did not start in gunicorn worker %d: %s", os.getpid(), exc)
     app = create_app(settings, platform)
     wrap_inner(app, lambda inner: FollowShared(inner, platform, settings.server.cache_bytes))
     return app
