@@ -301,3 +301,41 @@ def _gunicorn_workers(master: int) -> list[int]:
     import psutil
 
     return [child.pid for child in psutil.Process(master).children(recursive=False)]
+
+
+def test_the_store_turn_waits_for_another_process_and_is_freed_when_it_dies(tmp_path):
+    """sparql/shared.py: one process at a time; re-entrant inside a process; a holder killed frees it at once."""
+    import threading
+
+    from sparql.shared import SharedWrites
+
+    path = tmp_path / "store.lock"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; sys.path.insert(0, sys.argv[1]); from pathlib import Path\n"
+        "from sparql.shared import SharedWrites\n"
+        "lock = SharedWrites(Path(sys.argv[2]))\n"
+        "with lock.held():\n"
+        "    print('held', flush=True); time.sleep(600)\n"), str(ROOT), str(path)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        caught = []
+        lock = SharedWrites(path, on_acquire=lambda: caught.append("generation re-read"))
+        got = threading.Event()
+
+        def take():
+            with lock.held():
+                with lock.held():  # nested in the same process: no second wait
+                    got.set()
+
+        thread = threading.Thread(target=take, daemon=True)
+        thread.start()
+        assert not got.wait(1.0)  # the other process holds it
+        holder.kill()  # SIGKILL: the kernel lets its lock go
+        assert got.wait(10)
+        thread.join(10)
+        assert caught == ["generation re-read"] and lock.waited_s > 0.5
+        lock.close()
+    finally:
+        holder.kill()
+        holder.wait()
