@@ -13,7 +13,6 @@ import json
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -65,23 +64,33 @@ class Topology:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
 
+    def settings(self):
+        from config import load_settings
+
+        return load_settings({k: v for k, v in self.env.items() if k.startswith("WODP_")})
+
     def jobs(self, source: str | None = None) -> list[tuple]:
-        """(id, source, status, retry_of, pid) of the harvest jobs, oldest first."""
-        where, args = ("WHERE source = ?", (source,)) if source else ("", ())
-        try:
-            with sqlite3.connect(self.home / "harvest.sqlite", timeout=5) as con:
-                return con.execute(f"SELECT id, source, status, retry_of, pid FROM jobs {where} ORDER BY id",
-                                   args).fetchall()
-        except sqlite3.OperationalError:
+        """(id, source, status, retry_of, pid) of the harvest jobs, oldest first, read through the job store."""
+        from harvesters.jobs import JobStore
+
+        settings = self.settings()
+        if not settings.home.exists():  # no worker has opened the home yet
             return []
+        jobs = JobStore(_part(settings, "harvest", settings.path(settings.harvest.db_path)))
+        try:
+            return sorted((j.id, j.source, j.status, j.retry_of, j.pid) for j in jobs.jobs(source, limit=1000))
+        finally:
+            jobs.close()
 
     def log_has(self, job: int, text: str) -> bool:
+        from harvesters.jobs import JobStore
+
+        settings = self.settings()
+        jobs = JobStore(_part(settings, "harvest", settings.path(settings.harvest.db_path)))
         try:
-            with sqlite3.connect(self.home / "harvest.sqlite", timeout=5) as con:
-                return con.execute("SELECT 1 FROM job_log WHERE job = ? AND line LIKE ?",
-                                   (job, f"%{text}%")).fetchone() is not None
-        except sqlite3.OperationalError:
-            return False
+            return any(text in line for line in jobs.job_log(job))
+        finally:
+            jobs.close()
 
     def wait(self, what, timeout: float = 240, every: float = 0.2):
         deadline = time.monotonic() + timeout
@@ -146,16 +155,35 @@ def _count_store(top: Topology) -> int:
         store.close()
 
 
+def _part(settings, part: str, path: Path):
+    """What the platform opens a part of its data layer with: the embedded file, or (with the SQLAlchemy data
+    layer of issue 11 point 2, core/database.py) that part in database.url."""
+    try:
+        from core.database import open_part
+    except ImportError:
+        return path
+    return open_part(settings.database, part, path)
+
+
 def _index_counts(top: Topology) -> dict[str, int]:
-    """What each derived index holds, read from its files and tables (as every process of the home reads them)."""
+    """What each derived index holds, read through the platform's own classes, as every process reads them."""
     import psycopg
 
+    from server.changes import ChangeLog
+    from server.search import SearchIndex
+
+    settings = top.settings()
     counts = {}
-    with sqlite3.connect(top.home / "search.sqlite") as con:
-        counts["search"] = con.execute("SELECT count(*) FROM docs").fetchone()[0]
-    with sqlite3.connect(top.home / "changes.sqlite") as con:  # one "created" row per dataset: followed once
-        counts["changes"] = con.execute("SELECT count(*) FROM changes").fetchone()[0]
-        counts["changes_present"] = con.execute("SELECT count(*) FROM seen WHERE present = 1").fetchone()[0]
+    search = SearchIndex(_part(settings, "search", settings.path(settings.search.path)))
+    counts["search"] = search.count()
+    search.close()
+    changes = ChangeLog(_part(settings, "changes", settings.home / "changes.sqlite"))
+    rows, more = changes.page(limit=100_000)
+    changes.close()
+    assert not more
+    last = {row.uri: row.action for row in rows}  # in order: the last action of each dataset
+    counts["changes"] = len(rows)  # one row per dataset per publication: followed once
+    counts["changes_present"] = sum(1 for action in last.values() if action not in ("withdrawn", "removed"))
     with psycopg.connect(top.database_url) as con:
         counts["csw"] = con.execute("SELECT count(*) FROM csw_records").fetchone()[0]
     return counts
