@@ -23,6 +23,7 @@ import logging
 import threading
 import time
 from contextlib import nullcontext
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Sequence
 from urllib.parse import urlsplit
@@ -106,6 +107,8 @@ class RemoteStore:
         generation, modified = self._read_state()
         if generation > self.generation:
             self.generation, self._modified = generation, modified
+            # the other process stamped its records before it saved this time: ours come strictly later
+            self.stamp_after(datetime.fromtimestamp(modified, tz=timezone.utc))
 
     def shared_generation(self) -> tuple[int, float] | None:
         """Read the generation the processes of this home moved the store to (None: a reader, or no file)."""
