@@ -3,9 +3,10 @@
 Chosen by ``harvest.queue: postgres`` with ``database.url`` set; the default (``inline``) runs every harvest in
 the process that asks for it, as before. With the queue:
 
-- the scheduler, the management center's "harvest now" and ``wodp harvest --queue`` *defer* a ``harvest`` task
-  for a source instead of running it; the task carries a queueing lock and a lock named after the source, so a
-  source is queued at most once and never harvested by two workers at once;
+- the scheduler, ``wodp harvest`` and ``POST /internal/harvest`` *defer* a ``harvest`` task for a source instead
+  of running it; the task carries a queueing lock and a lock named after the source, so a source is queued at
+  most once and never harvested by two workers at once; a task that finds its source's job still running (a
+  process not yet known to be gone) is tried again later;
 - ``wodp worker`` runs a worker process (its own platform, a writer of the shared store and indexes:
   docs/scale-out.md, "Several processes"); it takes tasks one at a time per ``--concurrency`` slot;
 - a worker sends a heartbeat every ``harvest.queue_heartbeat_s``; every worker looks, at the same pace, for tasks
@@ -14,9 +15,9 @@ the process that asks for it, as before. With the queue:
   interrupted by the next run of the source (harvesters/jobs.py), which completes it: a publication is one
   batch, all or none (publish/gate.py), so nothing is left half-done.
 
-The queue's tables are procrastinate's own schema, created in ``database.url`` by ``ensure_schema`` (at the
-start of a worker or of a process that defers, and by ``wodp db upgrade``), once: several processes starting
-together take a PostgreSQL advisory lock to create it.
+The queue's tables are procrastinate's own schema, created in ``database.url`` by ``ensure_schema`` when a
+process first uses the queue (a worker's start, a first deferral), once: several processes starting together
+take a PostgreSQL advisory lock to create it. (A data layer's ``wodp db upgrade`` may call it too.)
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from procrastinate import exceptions as pexc
 from procrastinate.schema import SchemaManager
 
 from core.errors import WodpError
+from harvesters.base import HarvestBusyError
 
 log = logging.getLogger(__name__)
 QUEUE = "harvest"
@@ -75,7 +77,12 @@ class HarvestQueue:
         self._opened = False
         self._open_lock = threading.Lock()
 
-        @self.app.task(name="harvest", queue=QUEUE)
+        harvest_settings = getattr(settings, "harvest", None)
+        busy_wait = int(getattr(harvest_settings, "queue_stalled_after_s", 30))
+        retry = procrastinate.RetryStrategy(max_attempts=10, wait=max(1, busy_wait),
+                                            retry_exceptions={HarvestBusyError})
+
+        @self.app.task(name="harvest", queue=QUEUE, retry=retry)
         def harvest(source: str, trigger: str = "queue") -> dict:
             return self._run(source, trigger)
 
