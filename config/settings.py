@@ -177,6 +177,9 @@ class HarvestSettings(_Section):
     tick_s: float = Field(30.0, gt=0)
     retry_limit: int = Field(3, ge=0, le=100)
     retry_backoff_s: float = Field(60.0, ge=0)
+    queue: Literal["inline", "postgres"] = "inline"
+    queue_heartbeat_s: float = Field(10.0, gt=0)
+    queue_stalled_after_s: float = Field(30.0, gt=0)
     precedence: list[str] = Field(default_factory=lambda: ["push", "cloud", "file"])
     cloud_token: str | None = Field(None, json_schema_extra={"secret": True})
     sources: list[HarvestSource] = Field(default_factory=list)

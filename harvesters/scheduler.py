@@ -117,8 +117,8 @@ class Scheduler:
             retries = []
         for name, trigger in [(n, "retry") for n in retries] + [(n, "schedule") for n in scheduled]:
             try:
-                report = self.harvesting.run(name, trigger=trigger)
-                if report.get("status") != "succeeded":   # e.g. no dataset found: say so once, here
+                report = self.harvesting.submit(name, trigger=trigger)  # run here, or queued for a worker
+                if report.get("status") not in ("succeeded", "queued"):   # e.g. no dataset found: say so once, here
                     log.warning("%s harvest of %s %s: %s", trigger, name, report.get("status"), report.get("message"))
             except WodpError as exc:
                 log.warning("%s harvest of %s: %s", trigger, name, exc.message)

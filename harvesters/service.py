@@ -35,6 +35,7 @@ class Harvesting:
         self._lock = threading.Lock()
         self._running: set[str] = set()
         self._given_up: set[int] = set()
+        self.queue = None  # harvesters.queue.HarvestQueue when harvest.queue is postgres: submit defers there
         # jobs left running by a process that died are interrupted, not running: say so at once
         for job in self.jobs.recover(settings.harvest.stale_after_s):
             log.warning("harvest job %d of %s was interrupted: %s", job.id, job.source, job.message)
@@ -65,6 +66,12 @@ class Harvesting:
             with self._lock:
                 self._running.discard(name)
             _count_job(kind, status, time.monotonic() - started)
+
+    def submit(self, name: str, trigger: str = "manual") -> dict:
+        """Run one source here (harvest.queue inline), or put it on the queue for a worker (postgres)."""
+        if self.queue is not None:
+            return self.queue.defer(name, trigger)
+        return self.run(name, trigger)
 
     def running(self) -> int:
         """Return how many jobs run in this process now."""
@@ -110,6 +117,8 @@ class Harvesting:
         return out
 
     def close(self) -> None:
+        if self.queue is not None:
+            self.queue.close()
         self.links.close()
         self.jobs.close()
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
@@ -208,7 +209,7 @@ class Publisher:
                         dataset_id, uri, list(triples), report_to_json(report), source,
                         department_of(uri, triples)))
         if accepted:
-            with step("store"):
+            with step("store"), self._turn():  # other processes of this home publish before or after, never between
                 self._store_accepted(accepted, source, hashes, job)
         if held:
             log.info("%s: %d datasets held back by validation", source, len(held))
@@ -294,15 +295,22 @@ class Publisher:
                 "nothing was withdrawn")
             kept.append(uri)
         if kept:
-            try:
-                self.store.remove_datasets(kept, reason=reason)
-            except WodpError:
-                for uri in kept:
-                    self.tombstones.release(uri.rsplit("/", 1)[-1])
-                raise
-            for withdrawn in self._each("withdrawn"):
-                self._call_or_defer("recording the withdrawal in the ledger", withdrawn, (kept, source, job))
+            with self._turn():
+                try:
+                    self.store.remove_datasets(kept, reason=reason)
+                except WodpError:
+                    for uri in kept:
+                        self.tombstones.release(uri.rsplit("/", 1)[-1])
+                    raise
+                for withdrawn in self._each("withdrawn"):
+                    self._call_or_defer("recording the withdrawal in the ledger", withdrawn, (kept, source, job))
         return tuple(kept)
+
+    def _turn(self):
+        """Hold the store against the other processes of its home for a whole publication (a store shared by
+        several processes: sparql/shared.py); a store of one process needs no turn."""
+        exclusive = getattr(self.store, "exclusive", None)
+        return exclusive() if exclusive is not None else nullcontext()
 
 
 def _label(term) -> str:

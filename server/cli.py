@@ -175,6 +175,10 @@ def _with_demo_sources(settings: Settings):
 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    if getattr(args, "gunicorn", False):
+        from server.runners import serve_gunicorn
+
+        return serve_gunicorn(settings, args.workers)
     metrics_mode(settings)
     from server import catalogue
     from server.platform import Platform
@@ -272,6 +276,12 @@ def cmd_remove(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    from server.runners import cmd_worker as run_worker
+
+    return run_worker(_settings(args), args.concurrency, args.scheduler)
+
+
 def cmd_harvest(args: argparse.Namespace) -> int:
     """Run one harvest source, or all, here or through the running server; exit 1 if a job failed."""
     settings = _settings(args)
@@ -280,6 +290,9 @@ def cmd_harvest(args: argparse.Namespace) -> int:
 
     def local(platform):
         harvesting = platform.harvesting
+        if harvesting.queue is not None:  # harvest.queue postgres: a worker runs them (wodp worker)
+            names = harvesting.sources() if args.all else [args.source]
+            return {"jobs": [harvesting.submit(n) for n in names]}
         retried = harvesting.recover()
         if args.all:
             done = {x["source"] for x in retried}
@@ -290,7 +303,7 @@ def cmd_harvest(args: argparse.Namespace) -> int:
 
     body = json.dumps({"all": bool(args.all), "source": args.source}).encode()
     _with_store(settings, local, lambda server: _post(server, "/internal/harvest", body, "application/json"))
-    return 1 if any(job.get("status") != "succeeded" for job in _LAST.get("jobs", [])) else 0
+    return 1 if any(job.get("status") not in ("succeeded", "queued") for job in _LAST.get("jobs", [])) else 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -480,6 +493,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--port", type=int, help="port to listen on (default from settings: 8000)")
         p.set_defaults(func=func)
     sub.choices["demo"].add_argument("--build-only", action="store_true", help="build, print totals, do not serve")
+    sub.choices["serve"].add_argument("--gunicorn", action="store_true",
+                                      help="serve with gunicorn worker processes (needs store.url; docs/scale-out.md)")
+    sub.choices["serve"].add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2)")
+    p = sub.add_parser("worker", help="take harvest tasks from the PostgreSQL queue (harvest.queue postgres)")
+    p.add_argument("--concurrency", type=int, default=1, help="tasks run at once in this worker (default 1)")
+    p.add_argument("--scheduler", action="store_true", help="also run the sources' schedules here (one worker)")
+    p.set_defaults(func=cmd_worker)
     p = sub.add_parser("load", help="publish the datasets of RDF files (.ttl .nt .nq .trig .rdf .jsonld); "
                                     "datasets with SHACL violations are held back (exit code 3)")
     p.add_argument("files", nargs="+")

@@ -80,7 +80,7 @@ def harvest():
         return jsonify(jobs=retried + [harvesting.run(n) for n in harvesting.sources() if n not in done])
     if not isinstance(ask.get("source"), str):
         raise BadRequestError('expected {"source": NAME} or {"all": true}')
-    return jsonify(jobs=[harvesting.run(ask["source"])])
+    return jsonify(jobs=[harvesting.submit(ask["source"])])  # queued for a worker with harvest.queue postgres
 
 
 @bp.post("/remove")

@@ -281,6 +281,14 @@ class PlatformCollector:
         h = platform.settings.harvest
         scheduled = sum(1 for s in h.sources if s.enabled and s.schedule) if platform.scheduler is not None else 0
         gauge("harvest_scheduled_sources", "Enabled harvest sources with a schedule the scheduler runs", scheduled)
+        if harvesting.queue is not None:  # harvest.queue postgres: the tasks of every worker, by status
+            try:
+                depth = harvesting.queue.depth()
+            except Exception as exc:  # noqa: BLE001  the scrape still answers the rest
+                log.warning("cannot count the harvest queue: %s", exc)
+                return
+            gauge("harvest_queue_tasks", "Harvest tasks on the PostgreSQL queue, by status", labels=["status"],
+                  rows=[((status,), n) for status, n in sorted(depth.items())])
 
 
 def _tree_bytes(root, skip: tuple[str, ...] = ()) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,6 +61,18 @@ class Platform:
         """Open the store, the gate with its hooks and the derived indexes: the one factory of server and CLI."""
         private_dir(settings.home)  # a new home is its owner's only (it holds server.json, accounts.sqlite)
         store = store or open_store(settings)
+        # several processes writing one shared store take turns (sparql/shared.py): the start-up's recoveries
+        # and checks of the derived indexes never run beside another process's publication
+        with getattr(store, "exclusive", nullcontext)():
+            platform = cls._open_parts(settings, store, start_workers)
+        if settings.harvest.queue == "postgres":
+            from harvesters.queue import HarvestQueue
+
+            platform.harvesting.queue = HarvestQueue(settings)  # harvests are deferred to `wodp worker`
+        return platform
+
+    @classmethod
+    def _open_parts(cls, settings: Settings, store, start_workers: bool) -> "Platform":
         platform = cls(settings=settings, store=store)
         platform._open_storage()
         platform.sandbox = open_sandbox(settings, start=start_workers)
@@ -107,6 +120,31 @@ class Platform:
         self.storage.on_recover(self._catch_up_behind)  # derived indexes that missed events
         self.storage.on_recover(lambda: self.publisher is None or self.publisher.flush_pending())  # ledger rows
         self.storage.ensure_reserve()
+
+    def follow_shared(self) -> int:
+        """Move to the generation other processes of this home moved the shared store to (a remote store written
+        by several processes: gunicorn workers, harvest workers); return the generation read from.
+
+        What they published is in the engine and in the shared indexes already (each process updates them inside
+        its own publication); only this process's generation, which keys its caches, has to follow.
+        """
+        store = self.store
+        found = getattr(store, "shared_generation", lambda: None)()
+        if found is None or found[0] <= store.generation:
+            return store.generation
+        lock = getattr(store, "_write_lock", None)
+        if lock is not None and not lock.acquire(blocking=False):
+            return store.generation  # this process is writing: its own write moves the generation
+        try:
+            found = store.shared_generation()
+            if found[0] > store.generation:
+                store.follow(*found)
+                if self.ogc is not None:
+                    self.ogc.sync_all()  # collections follow the layers of that generation
+        finally:
+            if lock is not None:
+                lock.release()
+        return store.generation
 
     def _catch_up_behind(self) -> bool:
         """Let the derived indexes that failed to follow an event (e.g. on a full disk) catch up."""
@@ -345,6 +383,14 @@ class Platform:
                 continue
             if not index.keeps_digests:  # else the index wrote its digests with its rows
                 applied.append(name)
+        if self.csw is not None and getattr(self.store, "exclusive", None) is not None:
+            # a store shared by several processes: the next publication may be another process's, whose CSW
+            # rows must land after ours, so ours are written before this turn ends (ogc/csw/indexer.py)
+            try:
+                self.csw.repository.flush()
+            except Exception as exc:  # noqa: BLE001  its digests stay old: the start-up check repairs them
+                log.warning("CSW rows of generation %d not written in turn: %s", event.generation,
+                            excerpt(str(exc), 300))
         if self.followed is None or not applied:
             return
         try:

@@ -18,9 +18,12 @@ indexes follow what the store really holds.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
+from contextlib import nullcontext
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Sequence
 from urllib.parse import urlsplit
@@ -36,6 +39,7 @@ from sparql.engines import ENGINES, OXIGRAPH, VIRTUOSO, Engine, canonical, engin
 from sparql.updates import TOO_LARGE, replacing_update
 from sparql.errors import StoreError
 from pyoxigraph import QueryTriples
+from sparql.shared import SharedWrites
 from sparql.store import DCAT_DATASET, RDF_TYPE, Listener, OxigraphStore, PublishEvent
 
 log = logging.getLogger(__name__)
@@ -47,6 +51,17 @@ N_TRIPLES = "application/n-triples"
 def derived_urls(url: str) -> tuple[str, str, str]:
     """Return the query, update and Graph Store URLs of an Oxigraph server from one of them (or its root)."""
     return OXIGRAPH.urls(url, None, None)
+
+
+def _one_process_at_a_time(method):
+    """Run a write with the home's lock held, from the engine's write to the end of its event's followers."""
+
+    @functools.wraps(method)
+    def held(self, *args, **kwargs):
+        with self.exclusive():
+            return method(self, *args, **kwargs)
+
+    return held
 
 
 class RemoteStore:
@@ -79,6 +94,27 @@ class RemoteStore:
         self._last_stamp = None
         self.broken: str | None = None  # never set: a remote engine has no handle to reopen
         self._state_saved = True
+        # several writing processes on one home take turns (sparql/shared.py)
+        self._shared = None if self._state_file is None else SharedWrites(
+            home.parent / (home.name + ".lock"), on_acquire=self._catch_generation)
+
+    def exclusive(self):
+        """Hold the store for a whole publication against the other processes of this home (re-entrant)."""
+        return self._shared.held() if self._shared is not None else nullcontext()
+
+    def _catch_generation(self) -> None:
+        """Take the generation another process of this home moved the store to (called with the lock held)."""
+        generation, modified = self._read_state()
+        if generation > self.generation:
+            self.generation, self._modified = generation, modified
+            # the other process stamped its records before it saved this time: ours come strictly later
+            self.stamp_after(datetime.fromtimestamp(modified, tz=timezone.utc))
+
+    def shared_generation(self) -> tuple[int, float] | None:
+        """Read the generation the processes of this home moved the store to (None: a reader, or no file)."""
+        if self._state_file is None:
+            return None
+        return self._read_state()
 
     # the bookkeeping of the embedded store, shared as is (state file, stamps, events, digests)
     _read_state = OxigraphStore._read_state
@@ -253,6 +289,7 @@ class RemoteStore:
             raise
         written.append(len(graphs))
 
+    @_one_process_at_a_time
     def put_datasets(self, graphs: Mapping[str, Sequence[ox.Triple]]) -> PublishEvent:
         """Replace the dataset graphs with the given triples, in one update request."""
         with self._write_lock:
@@ -272,6 +309,7 @@ class RemoteStore:
         self._emit(event)
         return event
 
+    @_one_process_at_a_time
     def restore(self, previous: Mapping[str, Sequence[ox.Triple]], reason: str = "undone") -> PublishEvent:
         """Put graphs back exactly as they were (an empty one: the graph did not exist), in one request."""
         with self._write_lock:
@@ -289,6 +327,7 @@ class RemoteStore:
         self._emit(event)
         return event
 
+    @_one_process_at_a_time
     def remove_datasets(self, uris: Iterable[str], reason: str = "") -> PublishEvent:
         """Remove dataset graphs in one update request; unknown URIs are ignored."""
         uris = tuple(dict.fromkeys(uris))
@@ -305,6 +344,7 @@ class RemoteStore:
         self._emit(event)
         return event
 
+    @_one_process_at_a_time
     def put_graph(self, uri: str, triples: Iterable[ox.Triple]) -> None:
         """Replace a non-dataset graph (vocabulary, catalogue description) in one request."""
         with self._write_lock:
@@ -316,6 +356,7 @@ class RemoteStore:
         rows = self.query("SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } }", use_default_graph_as_union=False)
         return [row[0].value for row in rows if self.engine.ours(row[0].value)]
 
+    @_one_process_at_a_time
     def clear(self) -> PublishEvent:
         """Remove every named graph of the platform from the remote store (not the engine's own)."""
         with self._write_lock:
@@ -332,6 +373,7 @@ class RemoteStore:
         self._emit(event)
         return event
 
+    @_one_process_at_a_time
     def recover(self) -> bool:
         """Nothing to reopen (each request stands alone); save a state file a full disk kept back."""
         with self._write_lock:
@@ -395,6 +437,8 @@ class RemoteStore:
     def close(self) -> None:
         """Release the connections and the digest table (twice is harmless)."""
         self._http.close()
+        if self._shared is not None:
+            self._shared.close()
         try:
             self._digests.close()
         except Exception:  # noqa: BLE001  closed already

@@ -4,8 +4,7 @@ Each file is parsed as what it is (YAML settings overlays, systemd units, the co
 every settings overlay and every set of WODP_* variables loads through the settings loader (unknown keys,
 secrets written in a file and bad values are refused there), every `wodp …` command parses with the CLI's own
 parser, every `oxigraph serve` option is one the installed server lists, and every HTTP path a balancer or a
-scraper is pointed at is a route of the application. Files under deploy/later/ describe planned work and must
-say so in their first lines; their commands are not checked (they do not exist yet).
+scraper is pointed at is a route of the application.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
-LATER = DEPLOY / "later"
 UNITS = sorted((DEPLOY / "systemd").glob("*.service"))
 
 
@@ -201,16 +199,23 @@ def test_the_oxigraph_server_is_the_version_the_tests_run():
             assert pin == tested, f"{path.name} installs {pin}, the tests run {tested}"
 
 
-def test_planned_files_say_they_are_not_available_yet():
-    planned = sorted(LATER.iterdir())
-    assert planned
-    for path in planned:
-        head = "\n".join(path.read_text().splitlines()[:3])
-        assert "NOT YET AVAILABLE" in head, f"{path.name} must say at its top that it is planned work"
-    compose = (DEPLOY / "compose.yml").read_text()
-    assert "# LATER" in compose and '["wodp", "worker"]' in compose  # planned services, in comments only
-    commands = [" ".join(s.get("command") or []) for s in yaml.safe_load(compose)["services"].values()]
-    assert not any("gunicorn" in c or "wodp worker" in c for c in commands)
+def test_the_scaled_out_examples_run_gunicorn_and_queue_workers_over_shared_engines():
+    assert not (DEPLOY / "later").exists()  # nothing planned is left as a placeholder
+    services = yaml.safe_load((DEPLOY / "compose.yml").read_text())["services"]
+    assert services["wodp"]["command"][:4] == ["wodp", "serve", "--gunicorn", "--workers"]
+    assert services["worker"]["command"] == ["wodp", "worker"] and services["worker"]["deploy"]["replicas"] == 2
+    assert services["scheduler"]["command"] == ["wodp", "worker", "--scheduler"]
+    homes = {s["environment"]["WODP_HOME"] for s in (services["wodp"], services["worker"], services["scheduler"])}
+    assert homes == {"/var/lib/wodp"} and services["worker"]["volumes"] == services["wodp"]["volumes"]
+    settings = _load(services["worker"]["environment"], "compose worker",
+                     {"/etc/wodp/wodp.yml": DEPLOY / "wodp-remote-store.yml"})
+    assert settings.harvest.queue == "postgres" and settings.database.url and settings.store.url
+    secrets = _env_file(DEPLOY / "secrets.env.example")
+    for name in ("wodp-web-gunicorn.service", "wodp-worker@.service", "wodp-scheduler.service"):
+        unit = _unit(DEPLOY / "systemd" / name)
+        env = dict(item.split("=", 1) for value in unit["Environment"] for item in shlex.split(value))
+        settings = _load(env | secrets, name)
+        assert settings.store.url and settings.harvest.queue == "postgres" and settings.database.url, name
 
 
 def test_the_commands_of_the_deployment_guide_exist():
@@ -228,4 +233,4 @@ def test_the_commands_of_the_deployment_guide_exist():
         _check_wodp(argv[starts[0]:], f"docs/deployment.md: {line}")
         checked += 1
     assert checked >= 5
-    assert "wodp worker" in text and "**later**" in text  # the planned command is named as planned
+    assert "wodp worker" in text and "wodp serve --gunicorn" in text
