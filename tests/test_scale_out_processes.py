@@ -134,6 +134,10 @@ def topology(request, tmp_path_factory, postgis_dsn):
     env = {k: v for k, v in os.environ.items() if not k.startswith("WODP_")}
     env.update(WODP_HOME=str(home), WODP_CONFIG=str(config), PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1",
                WODP_STORE__URL=engine.query_url, WODP_DATABASE__URL=url, WODP_LOGGING__LEVEL="INFO")
+    # as a deployment does once before starting its processes (docs/deployment.md): the shared schema
+    upgrade = subprocess.run([sys.executable, "-m", "server.cli", "db", "upgrade"], env=env, capture_output=True,
+                             text=True, timeout=300)
+    assert upgrade.returncode == 0, upgrade.stderr[-3000:]
     top = Topology(home, env, url, engine)
     try:
         yield top
