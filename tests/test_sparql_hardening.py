@@ -39,7 +39,10 @@ def server(tmp_path_factory):
     env.update(WODP_HOME=str(home), WODP_SITE__BASE_URI=f"http://127.0.0.1:{port}", PYTHONPATH=str(ROOT),
                WODP_DEMO__DATASETS="400", WODP_DEMO__SPATIAL="10", WODP_SITE__PROXIES="1",
                WODP_SPARQL__TIMEOUT_S="10", WODP_SPARQL__WORKERS="4", WODP_SPARQL__MAX_WORKERS="8",
-               WODP_SPARQL__WORKER_MEMORY_MB=str(MEMORY_MB))
+               WODP_SPARQL__WORKER_MEMORY_MB=str(MEMORY_MB),
+               # these tests are about the workers' share per client: a lookup loop of 10 s now passes the
+               # 600/minute SPARQL rate limit from one address (tests/test_throttle.py tests that limit)
+               WODP_RATE_LIMITS__SPARQL="100000/minute")
     live = LiveServer(home, port, env)
     yield live
     live.stop()
