@@ -198,6 +198,9 @@ def _graphs(url: str) -> dict[str, dict]:
         assert row["d"] not in found, f"{row['d']} is in two graphs"
         found[row["d"]] = {"graph": row["g"], "titles": int(row["titles"]), "title": row.get("title"),
                            "about": row.get("about"), "dists": int(row["dists"]), "size": sizes[row["g"]]}
+    # a graph left half-written may have lost its dataset's type: every graph named as a dataset holds one
+    headless = sorted(g for g in set(sizes) - {f["graph"] for f in found.values()} if "/datasets/" in g)
+    assert not headless, f"dataset graphs without their dataset (half-written): {headless}"
     return found
 
 
