@@ -337,5 +337,6 @@ def test_nothing_is_lost_and_every_door_agrees_when_workers_and_the_web_are_kill
     assert all(w.poll() is None for w in harvest_workers if w is not victim)
     assert not [pid for pid in orphans if psutil.pid_exists(pid)]  # the killed web worker's pycsw went too
     with capsys.disabled():
-        print(f"\n{top.engine_name}: {total} datasets ({present} of {len(pushers.outcome)} pushes: {dict(outcomes)}), harvest "
-              f"worker killed at {killed_harvest:.1f} s, {time.monotonic() - started:.1f} s")
+        print(f"\n{top.engine_name}: {total} datasets ({present} of {len(pushers.outcome)} pushes: "
+              f"{dict(outcomes)}), harvest worker killed at {killed_harvest:.1f} s, "
+              f"{time.monotonic() - started:.1f} s")
