@@ -134,18 +134,22 @@ def topology(request, tmp_path_factory, postgis_dsn):
     env = {k: v for k, v in os.environ.items() if not k.startswith("WODP_")}
     env.update(WODP_HOME=str(home), WODP_CONFIG=str(config), PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1",
                WODP_STORE__URL=engine.query_url, WODP_DATABASE__URL=url, WODP_LOGGING__LEVEL="INFO")
-    # as a deployment does once before starting its processes (docs/deployment.md): the shared schema
-    upgrade = subprocess.run([sys.executable, "-m", "server.cli", "db", "upgrade"], env=env, capture_output=True,
-                             text=True, timeout=300)
+    yield from running_topology(Topology(home, env, url, engine), [source for source, _ in fakes])
+
+
+def running_topology(top: "Topology", sources: list):
+    """Migrate the shared schema once, as a deployment does before starting its processes (docs/deployment.md),
+    yield the topology, then kill what it started and stop the engine and the sources."""
+    upgrade = subprocess.run([sys.executable, "-m", "server.cli", "db", "upgrade"], env=top.env,
+                             capture_output=True, text=True, timeout=300)
     assert upgrade.returncode == 0, upgrade.stderr[-3000:]
-    top = Topology(home, env, url, engine)
     try:
         yield top
     finally:
         for proc in top.procs:
             top.stop(proc, signal.SIGKILL)
-        engine.stop()
-        for source, _ in fakes:
+        top.store.stop()
+        for source in sources:
             source.close()
 
 

@@ -26,7 +26,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.parse
@@ -39,7 +38,8 @@ import yaml
 
 from harvest_fixtures.fake_sources import FakeCkan, FakeSource, ckan_package
 from tests.remote_engines import ENGINES
-from tests.test_scale_out_processes import RECORD, Topology, _get, _gunicorn_workers, _queue, _ready
+from tests.test_scale_out_processes import (RECORD, Topology, _get, _gunicorn_workers, _queue, _ready,
+                                           running_topology)
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = {"src-a": 40, "src-b": 40, "src-c": 40}
@@ -76,19 +76,9 @@ def site(request, tmp_path, postgis_dsn):
     env.update(WODP_HOME=str(tmp_path / "home"), WODP_CONFIG=str(config), PYTHONPATH=str(ROOT),
                PYTHONUNBUFFERED="1", WODP_STORE__URL=engine.query_url, WODP_DATABASE__URL=url,
                WODP_LOGGING__LEVEL="INFO")
-    upgrade = subprocess.run([sys.executable, "-m", "server.cli", "db", "upgrade"], env=env, capture_output=True,
-                             text=True, timeout=300)  # as a deployment does before starting its processes
-    assert upgrade.returncode == 0, upgrade.stderr[-3000:]
     top = Topology(tmp_path / "home", env, url, engine)
     top.engine_name = request.param
-    try:
-        yield top
-    finally:
-        for proc in top.procs:
-            top.stop(proc, signal.SIGKILL)
-        engine.stop()
-        for source in fakes:
-            source.close()
+    yield from running_topology(top, fakes)
 
 
 # -- the pushing clients -------------------------------------------------------------------------------------
