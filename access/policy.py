@@ -70,10 +70,13 @@ def open_type_in(uri: str, triples: Iterable[ox.Triple]) -> OpenType:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who asks: anonymous today; an account holding grants (dataset IRIs) once grants exist."""
+    """Who asks: anonymous (no id), or an account with its role, its department (a publisher's) and its grants
+    (dataset IRIs whose restricted data it may read)."""
 
     id: str | None = None
     grants: frozenset[str] = frozenset()
+    role: str | None = None
+    department: str | None = None
 
 
 ANONYMOUS = Principal()
