@@ -18,7 +18,9 @@ from server import throttle
 from server.accounts import Account
 from server.errors import render_error
 from server.internal import ForbiddenError
-from harvesters.provenance import DEPARTMENT_ID_SPACE
+from access.policy import Principal
+from harvesters.provenance import DEPARTMENT_ID_SPACE, account_uri, content_hash, with_attribution
+from server.audit import audit
 from server.validation_api import (RDF_SUFFIXES, RDF_TYPES, graphs_from_ntriples, graphs_from_upload,
                                    graphs_to_ntriples, isolated)
 from core import jsonsafe
@@ -223,6 +225,32 @@ def _own(account: Account, dataset_id: str) -> str | None:
     return state
 
 
+# -- the audit log (server/audit.py) -----------------------------------------------------------------
+def _principal(account: Account) -> Principal:
+    """The push token's account as a principal: a department's publisher."""
+    return Principal(id=account.id, role="publisher", department=account.department)
+
+
+def _digest(platform, uri: str) -> str | None:
+    """The content digest of the version the store holds (None: it holds none)."""
+    triples = platform.store.dataset_triples(uri)
+    return content_hash(uri, triples) if triples else None
+
+
+def _audit_push(account: Account, graphs: dict, existed: dict, before: dict, outcome) -> None:
+    """One entry per dataset the push published (created or updated) or held back (the gate's decision)."""
+    platform, who = _platform(), _principal(account)
+    prefix = platform.dataset_uri("")
+    for uri in outcome.published:
+        audit("dataset.publish", f"dataset:{uri[len(prefix):]}", before.get(uri), _digest(platform, uri),
+              {"status": "updated" if existed[uri] else "created", "department": account.department,
+               "source": PUSH_SOURCE}, principal=who)
+    for uri, report in outcome.held.items():
+        audit("dataset.hold", f"dataset:{uri[len(prefix):]}", before.get(uri), content_hash(uri, graphs[uri]),
+              {"violations": report.count("Violation"), "department": account.department,
+               "source": PUSH_SOURCE}, principal=who)
+
+
 # -- the doors -----------------------------------------------------------------------------------
 def _json(body: dict, status: int, mimetype: str = "application/json") -> Response:
     return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=mimetype)
@@ -237,10 +265,14 @@ def push():
 
     graphs, problems = _graphs()
     _check_owner(account, graphs, problems)
+    agent = account_uri(platform.settings.base_uri, account.id)  # PROV: who made this version
+    graphs = {uri: with_attribution(uri, triples, agent) for uri, triples in graphs.items()}
     existed = {uri: platform.store.record_modified(uri) is not None for uri in graphs}
+    before = {uri: _digest(platform, uri) for uri, was in existed.items() if was}
     outcome = platform.publisher.publish(graphs, PUSH_SOURCE)
     log.info("push by account %s of %s: %d published, %d held back", account.id, account.department,
              len(outcome.published), len(outcome.held))
+    _audit_push(account, graphs, existed, before, outcome)
     prefix = platform.dataset_uri("")
     published = [{"id": uri[len(prefix):], "uri": uri, "status": "updated" if existed[uri] else "created"}
                  for uri in outcome.published]
@@ -277,9 +309,15 @@ def withdraw(dataset_id: str):
     uri = platform.dataset_uri(dataset_id)
     if state == "withdrawn":
         raise GoneError(f"dataset {dataset_id} was already withdrawn")
+    before = _digest(platform, uri) if state == "published" else None
     if state == "published":
         platform.publisher.withdraw([uri], PUSH_SOURCE)
+        audit("dataset.withdraw", f"dataset:{dataset_id}", before, None,
+              {"department": account.department, "source": PUSH_SOURCE}, principal=_principal(account))
     discarded = platform.quarantine.release(dataset_id)  # a held-back version goes too
+    if discarded:
+        audit("dataset.discard-held", f"dataset:{dataset_id}", None, None,
+              {"department": account.department, "source": PUSH_SOURCE}, principal=_principal(account))
     log.info("dataset %s withdrawn by account %s of %s", dataset_id, account.id, account.department)
     return _json({"id": dataset_id, "uri": uri, "status": "withdrawn" if state == "published" else "discarded",
                   "held_version_discarded": discarded}, 200)
