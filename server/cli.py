@@ -386,7 +386,8 @@ def part_files(settings) -> dict:
             "links": settings.path(settings.harvest.db_path),
             "catalog_texts": settings.home / "catalog-texts.sqlite",
             "catalog_order": settings.home / "catalog-order.sqlite",
-            "quality_scores": settings.home / "quality-scores.sqlite", "datafiles": settings.home / "datafiles.sqlite"}
+            "quality_scores": settings.home / "quality-scores.sqlite", "datafiles": settings.home / "datafiles.sqlite",
+            "audit": settings.home / "audit.sqlite"}
 
 
 def cmd_db(args: argparse.Namespace) -> int:
@@ -483,6 +484,15 @@ def cmd_account(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    """Verify the audit log's chain and anchor (exit 1 naming the first bad entry), or export it."""
+    from server import audit_cli
+
+    settings = _settings(args)
+    return audit_cli.verify_command(settings, args) if args.action == "verify" else audit_cli.export_command(
+        settings, args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wodp", description="Wuhan open government data platform")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -543,6 +553,18 @@ def build_parser() -> argparse.ArgumentParser:
             a.add_argument("--note", help="why (kept with the grant)")
     actions.add_parser("grants", help="list the grants").add_argument("--department", help="only this department's")
     p.set_defaults(func=cmd_account)
+    p = sub.add_parser("audit", help="the staff audit log: verify its hash chain, export it")
+    actions = p.add_subparsers(dest="action", required=True)
+    a = actions.add_parser("verify", help="check every entry, the chain and the anchor; exit 1 on the first bad entry")
+    a.add_argument("--file", help="verify a full JSON Lines export instead of the log")
+    a = actions.add_parser("export", help="write entries as JSON Lines or CSV (UTF-8 with BOM, for Excel)")
+    a.add_argument("--since", help="from this time (ISO 8601; UTC unless it says, e.g. 2026-12-01T08:00+08:00)")
+    a.add_argument("--until", help="before this time (ISO 8601)")
+    a.add_argument("--actor", help="only this account id's entries")
+    a.add_argument("--action", dest="what", help="only this action (or a prefix ending with '.', e.g. dataset.)")
+    a.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    a.add_argument("-o", "--output", help="file to write (default: standard output)")
+    p.set_defaults(func=cmd_audit)
     p = sub.add_parser("db", help="the data layer (database.url or the SQLite files): current and upgrade its "
                                   "schema; copy the embedded files into the shared database")
     p.add_argument("action", choices=["current", "upgrade", "copy"])
