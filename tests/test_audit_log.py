@@ -322,3 +322,21 @@ def test_changed_settings_are_recorded_at_the_next_start_and_unchanged_ones_are_
     assert b"k-123" not in raw  # a secret's value never reaches the log
     found = start({"WODP_HARVEST__SCHEDULER": "true", "WODP_TIANDITU__KEY": "k-456"})
     assert found[-1] == ("settings.changed", {"changed": {"tianditu.key": "secret changed"}})
+
+
+def test_an_embedded_log_moved_to_postgresql_keeps_its_chain_and_stays_append_only(tmp_path, postgis_dsn):
+    from core.database import copy_part, dispose_engines
+    from tests.conftest import pg_schema_url
+
+    embedded = _log(tmp_path)
+    _fill(embedded, 5)
+    target = AuditLog(open_database(pg_schema_url(postgis_dsn, "auditcopy"), "audit", auto_migrate=True))
+    assert copy_part(embedded.db, target.db) == {"audit_log": 5, "audit_state": 0}
+    moved = verify(target)
+    assert moved.ok and moved.entries == 5 and moved.head_hash == verify(embedded).head_hash
+    assert target.record(actor="b", role="admin", action="x", target="y", address=None).seq == 6
+    with pytest.raises(Exception, match="append-only"):
+        target.db.run("UPDATE audit_log SET target = 'z' WHERE seq = 1")
+    assert verify(target).ok
+    embedded.close()
+    dispose_engines()
