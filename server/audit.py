@@ -19,7 +19,8 @@ from pathlib import Path
 from flask import current_app, has_app_context, has_request_context, request
 
 from access.audit import AuditLog, Entry, canonical
-from core.private import write_private
+from core.database import open_part
+from core.private import private_dir, private_sqlite, write_private
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +28,14 @@ ANCHOR_FILE = "audit-anchor.json"
 KEY_FILE = "audit.key"  # keys the digests of secret settings (their changes are seen, their values never)
 
 
-def open_audit(settings, database) -> AuditLog:
-    """Open the platform's log: its part of the data layer and its anchor file in the private home."""
-    return AuditLog(database, anchor=settings.home / ANCHOR_FILE)
+def open_audit(settings) -> AuditLog:
+    """Open the home's log: its part of the data layer (audit.sqlite, 0600, or the shared database) and its
+    anchor file in the private home."""
+    path = settings.home / "audit.sqlite"
+    if not settings.database.url:
+        private_dir(settings.home)
+        private_sqlite(path)  # client addresses and account ids: its owner's only, as accounts.sqlite
+    return AuditLog(open_part(settings.database, "audit", path), anchor=settings.home / ANCHOR_FILE)
 
 
 def _principal(principal):

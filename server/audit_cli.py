@@ -7,18 +7,16 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-from access.audit import Anchor, AuditLog, verify, verify_entries
+from access.audit import Anchor, verify, verify_entries
 from access.audit_export import export, read_jsonl, utc_bound
-from core.database import open_part
 from core.errors import BadRequestError
-from server.audit import ANCHOR_FILE, write
+from server.audit import ANCHOR_FILE, open_audit, write
 
 
 @contextmanager
 def opened(settings):
     """Open the log of the home (its part of the data layer) with its anchor, for one command."""
-    audit_log = AuditLog(open_part(settings.database, "audit", settings.home / "audit.sqlite"),
-                         anchor=settings.home / ANCHOR_FILE)
+    audit_log = open_audit(settings)
     try:
         yield audit_log
     finally:

@@ -241,8 +241,7 @@ class Platform:
         """Open the audit log and record the effective settings when they differ from the last start's."""
         from server.audit import open_audit, record_settings
 
-        self.audit = open_audit(self.settings, open_part(self.settings.database, "audit",
-                                                         self.settings.home / "audit.sqlite"))
+        self.audit = open_audit(self.settings)
         try:
             record_settings(self.audit, self.settings)
         except Exception as exc:  # noqa: BLE001  the start goes on; the missing entry is said

@@ -320,6 +320,7 @@ def test_changed_settings_are_recorded_at_the_next_start_and_unchanged_ones_are_
                                                           "tianditu.key": "secret set"}})
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("audit.sqlite*"))
     assert b"k-123" not in raw  # a secret's value never reaches the log
+    assert {p.stat().st_mode & 0o777 for p in tmp_path.glob("audit*")} == {0o600}  # the log, its key, its anchor
     found = start({"WODP_HARVEST__SCHEDULER": "true", "WODP_TIANDITU__KEY": "k-456"})
     assert found[-1] == ("settings.changed", {"changed": {"tianditu.key": "secret changed"}})
 
