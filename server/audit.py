@@ -80,6 +80,47 @@ def write(audit_log: AuditLog, **fields) -> Entry | None:
         return None
 
 
+# -- datasets ---------------------------------------------------------------------------------------------------
+def dataset_digest(store, uri: str) -> str | None:
+    """The content digest of the version the store holds (None: it holds none)."""
+    from harvesters.provenance import content_hash
+
+    triples = store.dataset_triples(uri)
+    return content_hash(uri, triples) if triples else None
+
+
+def cli_detail() -> dict:
+    """Who acted from the command line: no account, the system user (when the system knows one)."""
+    import getpass
+
+    try:
+        user = getpass.getuser()
+    except Exception:  # noqa: BLE001  no login name (a container)
+        user = None
+    return {"via": "cli", "user": user}
+
+
+def audit_publication(platform, graphs: dict, outcome, before: dict, existed: dict, *, principal=None,
+                      detail: dict | None = None) -> None:
+    """One entry per dataset a publication stored (created or updated) or held back (the gate's decision)."""
+    from harvesters.provenance import content_hash
+
+    detail = detail or {}
+    for uri in outcome.published:
+        audit("dataset.publish", f"dataset:{uri.rsplit('/', 1)[-1]}", before.get(uri),
+              dataset_digest(platform.store, uri), {**detail, "status": "updated" if existed.get(uri) else "created"},
+              principal=principal, log_to=platform.audit)
+    for uri, report in outcome.held.items():
+        audit("dataset.hold", f"dataset:{uri.rsplit('/', 1)[-1]}", before.get(uri), content_hash(uri, graphs[uri]),
+              {**detail, "violations": report.count("Violation")}, principal=principal, log_to=platform.audit)
+
+
+def digests_before(platform, graphs: dict) -> tuple[dict, dict]:
+    """Before a publication: which datasets the store holds, and their digests."""
+    existed = {uri: platform.store.record_modified(uri) is not None for uri in graphs}
+    return existed, {uri: dataset_digest(platform.store, uri) for uri, was in existed.items() if was}
+
+
 # -- harvest runs ----------------------------------------------------------------------------------------------
 class HarvestAudit:
     """An observer of harvesters.service.Harvesting: one entry when a run starts, one when it ends."""

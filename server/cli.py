@@ -248,10 +248,11 @@ def cmd_load(args: argparse.Namespace) -> int:
     graphs = read_files(Path(p) for p in args.files)
     quads = [ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(uri)) for uri, ts in graphs.items() for t in ts]
     body = ox.serialize(quads, format=ox.RdfFormat.N_QUADS)
-    from server.internal import outcome_json
+    from server.audit import cli_detail
+    from server.internal import load_graphs
 
     def local(platform):
-        return outcome_json(platform.publisher.publish(graphs, "load", profile=args.profile))
+        return load_graphs(platform, graphs, args.profile, cli_detail())
 
     code = _with_store(settings, local,
                        lambda server: _post(server, f"/internal/load?profile={args.profile}", body,
@@ -262,11 +263,12 @@ def cmd_load(args: argparse.Namespace) -> int:
 def cmd_remove(args: argparse.Namespace) -> int:
     """Remove datasets by id, whatever base URI they were published under; exit 1 if an id was not found."""
     settings = _settings(args)
+    from server.audit import cli_detail
     from server.catalogue import remove_datasets
 
     code = _with_store(
         settings,
-        lambda platform: remove_datasets(platform, args.ids),  # matched by id: no base URI setting needed
+        lambda platform: remove_datasets(platform, args.ids, cli_detail()),  # by id: no base URI setting needed
         lambda server: _post(server, "/internal/remove", json.dumps(args.ids).encode(), "application/json"),
     )
     missing = _LAST.get("not_found")

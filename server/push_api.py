@@ -19,8 +19,8 @@ from server.accounts import Account
 from server.errors import render_error
 from server.internal import ForbiddenError
 from access.policy import Principal
-from harvesters.provenance import DEPARTMENT_ID_SPACE, account_uri, content_hash, with_attribution
-from server.audit import audit
+from harvesters.provenance import DEPARTMENT_ID_SPACE, account_uri, with_attribution
+from server.audit import audit, audit_publication, dataset_digest, digests_before
 from server.validation_api import (RDF_SUFFIXES, RDF_TYPES, graphs_from_ntriples, graphs_from_upload,
                                    graphs_to_ntriples, isolated)
 from core import jsonsafe
@@ -231,26 +231,6 @@ def _principal(account: Account) -> Principal:
     return Principal(id=account.id, role="publisher", department=account.department)
 
 
-def _digest(platform, uri: str) -> str | None:
-    """The content digest of the version the store holds (None: it holds none)."""
-    triples = platform.store.dataset_triples(uri)
-    return content_hash(uri, triples) if triples else None
-
-
-def _audit_push(account: Account, graphs: dict, existed: dict, before: dict, outcome) -> None:
-    """One entry per dataset the push published (created or updated) or held back (the gate's decision)."""
-    platform, who = _platform(), _principal(account)
-    prefix = platform.dataset_uri("")
-    for uri in outcome.published:
-        audit("dataset.publish", f"dataset:{uri[len(prefix):]}", before.get(uri), _digest(platform, uri),
-              {"status": "updated" if existed[uri] else "created", "department": account.department,
-               "source": PUSH_SOURCE}, principal=who)
-    for uri, report in outcome.held.items():
-        audit("dataset.hold", f"dataset:{uri[len(prefix):]}", before.get(uri), content_hash(uri, graphs[uri]),
-              {"violations": report.count("Violation"), "department": account.department,
-               "source": PUSH_SOURCE}, principal=who)
-
-
 # -- the doors -----------------------------------------------------------------------------------
 def _json(body: dict, status: int, mimetype: str = "application/json") -> Response:
     return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=mimetype)
@@ -267,12 +247,12 @@ def push():
     _check_owner(account, graphs, problems)
     agent = account_uri(platform.settings.base_uri, account.id)  # PROV: who made this version
     graphs = {uri: with_attribution(uri, triples, agent) for uri, triples in graphs.items()}
-    existed = {uri: platform.store.record_modified(uri) is not None for uri in graphs}
-    before = {uri: _digest(platform, uri) for uri, was in existed.items() if was}
+    existed, before = digests_before(platform, graphs)
     outcome = platform.publisher.publish(graphs, PUSH_SOURCE)
     log.info("push by account %s of %s: %d published, %d held back", account.id, account.department,
              len(outcome.published), len(outcome.held))
-    _audit_push(account, graphs, existed, before, outcome)
+    audit_publication(platform, graphs, outcome, before, existed, principal=_principal(account),
+                      detail={"department": account.department, "source": PUSH_SOURCE})
     prefix = platform.dataset_uri("")
     published = [{"id": uri[len(prefix):], "uri": uri, "status": "updated" if existed[uri] else "created"}
                  for uri in outcome.published]
@@ -309,7 +289,7 @@ def withdraw(dataset_id: str):
     uri = platform.dataset_uri(dataset_id)
     if state == "withdrawn":
         raise GoneError(f"dataset {dataset_id} was already withdrawn")
-    before = _digest(platform, uri) if state == "published" else None
+    before = dataset_digest(platform.store, uri) if state == "published" else None
     if state == "published":
         platform.publisher.withdraw([uri], PUSH_SOURCE)
         audit("dataset.withdraw", f"dataset:{dataset_id}", before, None,

@@ -341,3 +341,31 @@ def test_an_embedded_log_moved_to_postgresql_keeps_its_chain_and_stays_append_on
     assert verify(target).ok
     embedded.close()
     dispose_engines()
+
+
+def test_load_and_remove_from_the_command_line_leave_one_entry_per_dataset(audited):
+    import pyoxigraph as ox
+
+    from ontology.namespaces import DCT
+    from server.audit import cli_detail
+    from server.catalogue import remove_datasets
+    from server.internal import load_graphs
+
+    platform, client, account, token = audited
+    dataset_id = "wuhan.420100-D017-07203"
+    assert _push(client, token, RECORD | {"资源代码": "420100-D017-07203"}).status_code == 201
+    uri = f"{BASE}/datasets/{dataset_id}"
+    pushed = platform.audit.head()
+    triples = [t for t in platform.store.dataset_triples(uri) if t.predicate != DCT.title]
+    triples.append(ox.Triple(ox.NamedNode(uri), DCT.title, ox.Literal("命令行载入的新标题", language="zh")))
+    assert load_graphs(platform, {uri: triples}, "wuhan", cli_detail())["put"] == 1  # what `wodp load` runs
+    [loaded] = _new_entries(platform, pushed[0])
+    assert (loaded.action, loaded.target, loaded.actor, loaded.address) == ("dataset.publish", f"dataset:{dataset_id}",
+                                                                          None, None)
+    assert loaded.detail["via"] == "cli" and loaded.detail["source"] == "load" and loaded.detail["status"] == "updated"
+    assert loaded.before and loaded.after and loaded.before != loaded.after
+    assert remove_datasets(platform, [dataset_id, "wuhan.nope"], cli_detail())["removed"] == 1  # `wodp remove`
+    [removed] = _new_entries(platform, loaded.seq)
+    assert (removed.action, removed.target, removed.before, removed.after) == \
+        ("dataset.remove", f"dataset:{dataset_id}", loaded.after, None)
+    assert verify(platform.audit).ok
