@@ -64,6 +64,16 @@ class NotAllowed(WodpError):
     code = "forbidden"
 
 
+class _LoginManager(LoginManager):
+    """Flask-Login without its touch of every answer: a request that brings no session cookie leaves the session
+    unread, so the public's answers do not vary by cookie (no remember-me cookies are used)."""
+
+    def _update_remember_cookie(self, response):
+        if not request.cookies.get(SESSION_COOKIE):
+            return response
+        return super()._update_remember_cookie(response)
+
+
 class SignedIn(UserMixin):
     """An account as Flask-Login holds it."""
 
@@ -187,7 +197,8 @@ def install(app: Flask, settings) -> None:
         PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.access.session_hours),
         WTF_CSRF_CHECK_DEFAULT=False, WTF_CSRF_TIME_LIMIT=int(settings.access.session_hours * 3600),
         REMEMBER_COOKIE_HTTPONLY=True)
-    manager = LoginManager(app)
+    manager = _LoginManager()
+    manager.init_app(app, add_context_processor=False)  # templates ask current_principal(), not current_user
     manager.session_protection = "basic"
 
     @manager.user_loader

@@ -151,6 +151,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
           f"({sum(i.report.get('unresolved', 0) for i in layers)} unresolved, /api/layers)")
     if platform.csw is not None:
         print(f"  {'CSW records':<28} {platform.csw.repository.count()}")
+    from server.cli_account import demo_accounts
+
+    print("\n".join(demo_accounts(platform.accounts, settings.base_uri)))
     if args.build_only:
         print(f"  {'datasets':<28} {stored}")
         platform.close()

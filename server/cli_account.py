@@ -127,6 +127,34 @@ def _grants(args, accounts) -> None:
         raise WodpError(f"no grant of {dataset_id} to {args.department.upper()}")
 
 
+DEMO_ROLES = (("admin", None), ("reviewer", None), ("publisher", "D017"), ("auditor", None), ("public", None))
+
+
+def demo_accounts(accounts, base_uri: str) -> list[str]:
+    """Make the demo's one account per role (once per home); return the lines that say how to sign in.
+
+    A password is made and shown only when its account is made: a later `wodp demo` on the same home says the
+    accounts exist and how to set a new password.
+    """
+    import secrets
+
+    made, kept = [], []
+    for role, department in DEMO_ROLES:
+        login = f"demo-{role}"
+        if accounts.by_login(login) is not None:
+            kept.append(login)
+            continue
+        password = f"Wd-{secrets.token_urlsafe(12)}-{secrets.randbelow(90) + 10}"
+        accounts.add(login, role, f"演示{role}", department, password)
+        made.append(f"  {role:<10} {login:<16} {password}" + (f"  (department {department})" if department else ""))
+    lines = [f"demo accounts: sign in at {base_uri}/admin/login (?lang=en for English)"]
+    if made:
+        lines += ["  role       login            password (shown this once only)", *made]
+    if kept:
+        lines.append(f"  {', '.join(kept)}: made by an earlier run; a new password: wodp account passwd LOGIN")
+    return lines
+
+
 def add_parser(sub) -> argparse.ArgumentParser:
     """Add `wodp account` and its actions to the command line."""
     p = sub.add_parser("account", help="accounts, roles, passwords and tokens; department push grants")
