@@ -41,8 +41,14 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.register_blueprint(vocab.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)
+    from server.admin import audit_view  # the auditor's page, /admin/audit
+
+    app.register_blueprint(audit_view.bp)
     errors.register(app)
     http.register(app)
+    from server import auth
+
+    auth.install(app, settings)  # before the limits: the sign-in page is one of their doors
 
     @app.before_request
     def _recover_storage():

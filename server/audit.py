@@ -121,6 +121,44 @@ def digests_before(platform, graphs: dict) -> tuple[dict, dict]:
     return existed, {uri: dataset_digest(platform.store, uri) for uri, was in existed.items() if was}
 
 
+# -- accounts, tokens, grants ------------------------------------------------------------------------------------
+def account_digest(account) -> str | None:
+    """A digest of an account's state as the platform shows it (never its password hash or tokens)."""
+    if account is None:
+        return None
+    return hashlib.sha256(canonical(account.as_json()).encode("utf-8")).hexdigest()
+
+
+class AccountAudit:
+    """Entries for account, token and grant changes, by the request's principal or (outside a request) the
+    command line (detail ``via: cli`` and the system user)."""
+
+    def __init__(self, audit_log: AuditLog | None, accounts=None) -> None:
+        self.log = audit_log
+
+    def _write(self, action: str, target: str, before=None, after=None, detail: dict | None = None) -> None:
+        if has_request_context():
+            audit(action, target, before, after, detail, log_to=self.log)
+        elif self.log is not None:
+            write(self.log, actor=None, role=None, action=action, target=target, address=None, before=before,
+                  after=after, detail={**cli_detail(), **(detail or {})})
+
+    def account(self, action: str, before, after) -> None:
+        """An account made or changed: its role and department before and after, its login."""
+        detail = {"login": after.login, "role": after.role, "department": after.department}
+        if before is not None:
+            for key in ("role", "department", "disabled"):
+                if getattr(before, key) != getattr(after, key):
+                    detail[key] = [getattr(before, key), getattr(after, key)]
+        self._write(action, f"account:{after.id}", account_digest(before), account_digest(after), detail)
+
+    def token(self, action: str, token) -> None:
+        self._write(action, f"token:{token.id}", detail={"account": token.account_id, "scopes": list(token.scopes)})
+
+    def grant(self, action: str, dataset_id: str, department: str) -> None:
+        self._write(action, f"dataset:{dataset_id}", detail={"department": department})
+
+
 # -- harvest runs ----------------------------------------------------------------------------------------------
 class HarvestAudit:
     """An observer of harvesters.service.Harvesting: one entry when a run starts, one when it ends."""

@@ -15,10 +15,10 @@ from flask import Blueprint, Response, current_app, request
 
 from publish.gate import department_of, report_to_json
 from server import throttle
-from server.accounts import Account
+from access.accounts import Account
+from access.roles import Action, allowed
 from server.errors import render_error
 from server.internal import ForbiddenError
-from access.policy import Principal
 from harvesters.provenance import DEPARTMENT_ID_SPACE, account_uri, with_attribution
 from server.audit import audit, audit_publication, dataset_digest, digests_before
 from server.validation_api import (RDF_SUFFIXES, RDF_TYPES, graphs_from_ntriples, graphs_from_upload,
@@ -60,8 +60,9 @@ def _platform():
     return current_app.extensions["wodp"]
 
 
-def _account() -> Account:
-    """Return the account of the request's bearer token, else raise UnauthorizedError."""
+def _account(action: Action = Action.CREATE) -> Account:
+    """Return the publisher account of the request's push token, else raise UnauthorizedError (403 when the
+    policy does not let it do ``action`` for its department)."""
     header = request.headers.get("Authorization", "").strip()
     if not header:
         raise UnauthorizedError("this API needs a department token: send 'Authorization: Bearer TOKEN'")
@@ -73,6 +74,9 @@ def _account() -> Account:
     if account is None:
         throttle.token_refused()
         raise UnauthorizedError("the token is unknown or has been revoked", "invalid_token")
+    if not allowed(account.principal(), action, account.department):
+        raise ForbiddenError(f"the {account.role} account of this token may not {action.value} datasets of "
+                             f"department {account.department}")
     return account
 
 
@@ -225,12 +229,6 @@ def _own(account: Account, dataset_id: str) -> str | None:
     return state
 
 
-# -- the audit log (server/audit.py) -----------------------------------------------------------------
-def _principal(account: Account) -> Principal:
-    """The push token's account as a principal: a department's publisher."""
-    return Principal(id=account.id, role="publisher", department=account.department)
-
-
 # -- the doors -----------------------------------------------------------------------------------
 def _json(body: dict, status: int, mimetype: str = "application/json") -> Response:
     return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=mimetype)
@@ -251,7 +249,7 @@ def push():
     outcome = platform.publisher.publish(graphs, PUSH_SOURCE)
     log.info("push by account %s of %s: %d published, %d held back", account.id, account.department,
              len(outcome.published), len(outcome.held))
-    audit_publication(platform, graphs, outcome, before, existed, principal=_principal(account),
+    audit_publication(platform, graphs, outcome, before, existed, principal=account.principal(),
                       detail={"department": account.department, "source": PUSH_SOURCE})
     prefix = platform.dataset_uri("")
     published = [{"id": uri[len(prefix):], "uri": uri, "status": "updated" if existed[uri] else "created"}
@@ -283,7 +281,7 @@ def push():
 @bp.delete("/api/datasets/<dataset_id>")
 def withdraw(dataset_id: str):
     """Withdraw one of the department's datasets: kept as a tombstone, answering 410 from now on."""
-    account = _account()
+    account = _account(Action.WITHDRAW)
     platform = _platform()
     state = _own(account, dataset_id)
     uri = platform.dataset_uri(dataset_id)
@@ -293,11 +291,11 @@ def withdraw(dataset_id: str):
     if state == "published":
         platform.publisher.withdraw([uri], PUSH_SOURCE)
         audit("dataset.withdraw", f"dataset:{dataset_id}", before, None,
-              {"department": account.department, "source": PUSH_SOURCE}, principal=_principal(account))
+              {"department": account.department, "source": PUSH_SOURCE}, principal=account.principal())
     discarded = platform.quarantine.release(dataset_id)  # a held-back version goes too
     if discarded:
         audit("dataset.discard-held", f"dataset:{dataset_id}", None, None,
-              {"department": account.department, "source": PUSH_SOURCE}, principal=_principal(account))
+              {"department": account.department, "source": PUSH_SOURCE}, principal=account.principal())
     log.info("dataset %s withdrawn by account %s of %s", dataset_id, account.id, account.department)
     return _json({"id": dataset_id, "uri": uri, "status": "withdrawn" if state == "published" else "discarded",
                   "held_version_discarded": discarded}, 200)
@@ -306,7 +304,7 @@ def withdraw(dataset_id: str):
 @bp.get("/api/datasets/<dataset_id>/report")
 def report(dataset_id: str):
     """Tell the department where one of its datasets stands and, when held back, why."""
-    account = _account()
+    account = _account(Action.READ_MANAGEMENT)
     platform = _platform()
     _own(account, dataset_id)
     uri = platform.dataset_uri(dataset_id)
