@@ -369,3 +369,94 @@ def test_load_and_remove_from_the_command_line_leave_one_entry_per_dataset(audit
     assert (removed.action, removed.target, removed.before, removed.after) == \
         ("dataset.remove", f"dataset:{dataset_id}", loaded.after, None)
     assert verify(platform.audit).ok
+
+
+# -- sign-in, accounts, the auditor's page (issue 12's foundation) -------------------------------------------
+def test_sign_in_ok_failed_and_sign_out_each_leave_one_entry(audited):
+    from tests.conftest import STAFF_PASSWORD, csrf_of, make_account, sign_in_as
+
+    platform, client = audited[0], audited[1].application.test_client()
+    account = make_account(platform, "reviewer")
+    head = platform.audit.head()[0]
+    assert sign_in_as(client, account.login, "wrong-password-1A", address="198.51.100.7").status_code == 401
+    assert sign_in_as(client, "nobody-here", address="198.51.100.7").status_code == 401
+    assert sign_in_as(client, account.login, STAFF_PASSWORD, address="198.51.100.8").status_code == 302
+    wrong, unknown, ok = _new_entries(platform, head)
+    assert (wrong.action, wrong.actor, wrong.target, wrong.address, wrong.detail["reason"]) == \
+        ("sign-in.failed", None, f"account:{account.id}", "198.51.100.7", "wrong-password")
+    assert (unknown.action, unknown.target, unknown.detail["reason"]) == \
+        ("sign-in.failed", "login:nobody-here", "unknown-login")
+    assert (ok.action, ok.actor, ok.role, ok.target, ok.address) == \
+        ("sign-in.ok", account.id, "reviewer", f"account:{account.id}", "198.51.100.8")
+
+    token = csrf_of(client.get("/admin/logout").get_data(as_text=True))
+    assert client.post("/admin/logout", data={"csrf_token": token}).status_code == 302
+    [out] = _new_entries(platform, ok.seq)
+    assert (out.action, out.actor, out.role, out.target) == ("sign-out", account.id, "reviewer", f"account:{account.id}")
+
+
+def test_account_changes_from_the_command_line_each_leave_one_entry(tmp_path, monkeypatch):
+    from server.audit import open_audit
+    from server.cli import main
+    from config import load_settings
+
+    monkeypatch.setenv("WODP_HOME", str(tmp_path))
+    steps = [(["account", "add", "--role", "publisher", "--login", "pub1", "--department", "D017"], "account.add"),
+             (["account", "role", "pub1", "reviewer"], "account.role"),
+             (["account", "disable", "pub1"], "account.disable"),
+             (["account", "enable", "pub1"], "account.enable"),
+             (["account", "token", "add", "pub1", "--scope", "manage"], "token.add"),
+             (["account", "grant", "D012", "wuhan.420100-D017-00001"], "grant.add"),
+             (["account", "ungrant", "D012", "wuhan.420100-D017-00001"], "grant.remove"),
+             (["account", "list"], None)]
+    for argv, _ in steps:
+        assert main(argv) == 0, argv
+    audit_log = open_audit(load_settings({}, overrides={}, home=tmp_path))
+    entries = list(audit_log.entries())
+    assert [e.action for e in entries] == [a for _, a in steps if a]  # one each; listing changes nothing
+    added, role, disabled, enabled, token, granted, ungranted = entries
+    account_id = added.target.removeprefix("account:")
+    assert added.detail["login"] == "pub1" and added.before is None and added.after
+    assert role.detail["role"] == ["publisher", "reviewer"] and role.before == added.after != role.after
+    assert disabled.detail["disabled"][0] is None and disabled.detail["disabled"][1]
+    assert enabled.after != disabled.after
+    assert token.target.startswith("token:") and token.detail == {**token.detail, "account": account_id,
+                                                                  "scopes": ["manage"]}
+    assert (granted.target, granted.detail["department"]) == ("dataset:wuhan.420100-D017-00001", "D012")
+    assert all(e.actor is None and e.detail["via"] == "cli" for e in entries)
+    assert verify(audit_log).ok
+    audit_log.close()
+
+
+def test_the_auditor_reads_filters_exports_and_verifies_the_log_others_may_not(audited, sign_in):
+    platform = audited[0]
+    app = audited[1].application
+    anonymous = app.test_client()
+    assert anonymous.get("/admin/audit").status_code in (302, 401)
+    publisher = app.test_client()
+    sign_in(publisher, "publisher")
+    assert publisher.get("/admin/audit").status_code == 403
+    assert publisher.get("/admin/audit/export.csv").status_code == 403
+
+    auditor = app.test_client()
+    auditor_id = sign_in(auditor, "auditor")
+    page = auditor.get("/admin/audit")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    newest = list(platform.audit.entries(newest_first=True, limit=3))
+    assert "审计日志" in html and f'data-seq="{newest[0].seq}"' in html and newest[0].action in html
+    assert html.index(f'data-seq="{newest[0].seq}"') < html.index(f'data-seq="{newest[1].seq}"')  # newest first
+    only = auditor.get("/admin/audit?action=sign-in.failed&lang=en").get_data(as_text=True)
+    failed = [e.seq for e in platform.audit.entries(action="sign-in.failed")]
+    assert "Audit log" in only and only.count('data-seq="') == len(failed)
+
+    head = platform.audit.head()[0]
+    exported = auditor.get("/admin/audit/export.csv?action=dataset.")
+    assert exported.status_code == 200 and exported.data.startswith(b"\xef\xbb\xbf")
+    rows = list(read_csv(exported.data.decode("utf-8")))
+    assert [e.seq for e in rows] == [e.seq for e in platform.audit.entries(action="dataset.") if e.seq <= head]
+    [noted] = _new_entries(platform, head)
+    assert (noted.action, noted.actor, noted.role) == ("audit.export", auditor_id, "auditor")
+    assert noted.detail["entries"] == len(rows) and noted.detail["filters"] == {"action": "dataset."}
+    verified = auditor.get("/admin/audit/verify")
+    assert verified.status_code == 200 and "哈希链完整" in verified.get_data(as_text=True)
