@@ -175,6 +175,13 @@ class HarvestAudit:
               target=f"harvest-source:{source}", address=request.remote_addr if has_request_context() else None,
               detail={"trigger": trigger})
 
+    def harvest_queued(self, source: str, trigger: str) -> None:
+        """A run put on the queue (harvest.queue postgres): who asked; the worker records its start and end."""
+        who = self._who()
+        write(self.log, actor=getattr(who, "id", None), role=_role(who), action="harvest.queue",
+              target=f"harvest-source:{source}", address=request.remote_addr if has_request_context() else None,
+              detail={"trigger": trigger})
+
     def harvest_ended(self, source: str, trigger: str, report: dict | None, error: BaseException | None) -> None:
         who = self._who()
         if report is not None:

@@ -460,3 +460,28 @@ def test_the_auditor_reads_filters_exports_and_verifies_the_log_others_may_not(a
     assert noted.detail["entries"] == len(rows) and noted.detail["filters"] == {"action": "dataset."}
     verified = auditor.get("/admin/audit/verify")
     assert verified.status_code == 200 and "哈希链完整" in verified.get_data(as_text=True)
+
+
+def test_a_run_put_on_the_queue_names_who_asked(audited, staff_token):
+    platform = audited[0]
+
+    class Queue:  # harvest.queue postgres, as far as submit sees it: the task is left for a worker
+        def defer(self, name, trigger):
+            return {"source": name, "status": "queued"}
+
+    head = platform.audit.head()[0]
+    platform.harvesting.queue = Queue()
+    try:
+        from server.auth import current_principal
+
+        app = audited[1].application
+        token = staff_token(platform, "admin")
+        with app.test_request_context("/x", headers={"Authorization": f"Bearer {token}"},
+                                      environ_base={"REMOTE_ADDR": "192.0.2.9"}):
+            admin = current_principal()
+            assert platform.harvesting.submit("unreachable")["status"] == "queued"
+    finally:
+        platform.harvesting.queue = None
+    [queued] = _new_entries(platform, head)  # no start: no run here
+    assert (queued.action, queued.actor, queued.role, queued.address, queued.target) == \
+        ("harvest.queue", admin.id, "admin", "192.0.2.9", "harvest-source:unreachable")
