@@ -31,7 +31,7 @@ WORDS: dict[str, tuple[str, str]] = {  # key: (zh-CN, en)
     "none": ("（系统）", "(system)"), "empty": ("没有符合条件的记录。", "No entry matches."),
     "export": ("导出", "Export"), "jsonl": ("JSON Lines", "JSON Lines"), "csv": ("CSV（Excel）", "CSV (Excel)"),
     "older": ("更早的记录", "Older entries"), "newest": ("最新记录", "Newest entries"),
-    "shown": ("显示 {n} 条（共 {total} 条，最新在前）", "{n} entries shown ({total} in all, newest first)"),
+    "shown": ("显示 {n} 条（日志共 {total} 条，最新在前）", "{n} shown ({total} entries in the log, newest first)"),
     "verify": ("校验哈希链", "Verify the hash chain"),
     "verify_ok": ("哈希链完整：{n} 条记录均与其哈希一致，且依次相接；锚点 #{anchor}。",
                   "The chain is whole: all {n} entries match their hashes and follow each other; anchor #{anchor}."),
