@@ -289,6 +289,11 @@ def test_a_pushed_dataset_is_attributed_to_its_account_in_prov(audited):
     assert {t.object for t in triples if t.subject == agent} == {PROV.Agent}  # the id only: no name, no e-mail
     unattributed = [t for t in triples if t.predicate != PROV.wasAttributedTo and t.subject != agent]
     assert content_hash(uri, triples) == content_hash(uri, unattributed)  # provenance, not content
+    from shapes.validate import validate_dataset
+
+    for engine in ("pyshacl", "pyrudof"):  # the gate's two engines: the attribution breaks no shape
+        report = validate_dataset(triples, profile="wuhan", engine=engine)
+        assert report.conforms and not [f for f in report.findings if f.focus == agent.value], engine
 
 
 def test_a_harvest_run_leaves_a_start_and_a_finish(audited):
