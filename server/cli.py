@@ -153,7 +153,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"  {'CSW records':<28} {platform.csw.repository.count()}")
     from server.cli_account import demo_accounts
 
-    print("\n".join(demo_accounts(platform.accounts, settings.base_uri)))
+    print("\n".join(demo_accounts(platform.accounts, settings.base_uri, platform.audit)))
     if args.build_only:
         print(f"  {'datasets':<28} {stored}")
         platform.close()

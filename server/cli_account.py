@@ -149,7 +149,7 @@ def _grants(args, accounts, note) -> None:
 DEMO_ROLES = (("admin", None), ("reviewer", None), ("publisher", "D017"), ("auditor", None), ("public", None))
 
 
-def demo_accounts(accounts, base_uri: str) -> list[str]:
+def demo_accounts(accounts, base_uri: str, audit_log=None) -> list[str]:
     """Make the demo's one account per role (once per home); return the lines that say how to sign in.
 
     A password is made and shown only when its account is made: a later `wodp demo` on the same home says the
@@ -164,7 +164,11 @@ def demo_accounts(accounts, base_uri: str) -> list[str]:
             kept.append(login)
             continue
         password = f"Wd-{secrets.token_urlsafe(12)}-{secrets.randbelow(90) + 10}"
-        accounts.add(login, role, f"演示{role}", department, password)
+        account = accounts.add(login, role, f"演示{role}", department, password)
+        if audit_log is not None:
+            from server.audit import AccountAudit
+
+            AccountAudit(audit_log).account("account.add", None, account)
         made.append(f"  {role:<10} {login:<16} {password}" + (f"  (department {department})" if department else ""))
     lines = [f"demo accounts: sign in at {base_uri}/admin/login (?lang=en for English)"]
     if made:

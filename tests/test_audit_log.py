@@ -490,3 +490,17 @@ def test_a_run_put_on_the_queue_names_who_asked(audited, staff_token):
     [queued] = _new_entries(platform, head)  # no start: no run here
     assert (queued.action, queued.actor, queued.role, queued.address, queued.target) == \
         ("harvest.queue", admin.id, "admin", "192.0.2.9", "harvest-source:unreachable")
+
+
+def test_the_demo_accounts_are_recorded_once_when_made(audited):
+    from server.cli_account import demo_accounts
+
+    platform = audited[0]
+    head = platform.audit.head()[0]
+    demo_accounts(platform.accounts, BASE, platform.audit)
+    made = _new_entries(platform, head)
+    assert [(e.action, e.detail["role"]) for e in made] == [("account.add", r) for r in
+                                                           ("admin", "reviewer", "publisher", "auditor", "public")]
+    assert all(e.detail["login"] == f"demo-{e.detail['role']}" and "password" not in str(e.detail) for e in made)
+    demo_accounts(platform.accounts, BASE, platform.audit)  # a second run makes none, records none
+    assert platform.audit.head()[0] == made[-1].seq
