@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 import secrets
 from pathlib import Path
@@ -133,7 +134,7 @@ class AccountAudit:
     """Entries for account, token and grant changes, by the request's principal or (outside a request) the
     command line (detail ``via: cli`` and the system user)."""
 
-    def __init__(self, audit_log: AuditLog | None, accounts=None) -> None:
+    def __init__(self, audit_log: AuditLog | None) -> None:
         self.log = audit_log
 
     def _write(self, action: str, target: str, before=None, after=None, detail: dict | None = None) -> None:
@@ -253,6 +254,4 @@ def _change(old, new):
 
 
 def _loads(text: str | None) -> dict:
-    import json
-
     return json.loads(text) if text else {}

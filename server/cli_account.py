@@ -50,7 +50,7 @@ def cmd_account(args: argparse.Namespace, settings) -> int:
     accounts = open_accounts(settings)
     audit_log = open_audit(settings)
     try:
-        return _run(args, accounts, AccountAudit(audit_log, accounts))
+        return _run(args, accounts, AccountAudit(audit_log))
     finally:
         audit_log.close()
         accounts.close()
@@ -59,7 +59,7 @@ def cmd_account(args: argparse.Namespace, settings) -> int:
 def _run(args, accounts, note=None) -> int:
     from server.audit import AccountAudit
 
-    note = note or AccountAudit(None, accounts)
+    note = note or AccountAudit(None)
     action = args.action
     if action == "add":
         args.department = args.department_option or args.department
