@@ -1,0 +1,83 @@
+"""Re-measure freshness once a day and hand the overdue updates to their departments as work orders."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import date, datetime, timezone
+
+from manage.freshness import BEIJING, FreshnessLedger, beijing_today
+from manage.workorders import Finding, SyncReport, WorkOrders
+
+log = logging.getLogger(__name__)
+OVERDUE_UPDATE = "overdue-update"
+
+
+def overdue_update_findings(ledger: FreshnessLedger, day: date) -> tuple[list[Finding], set[str], int]:
+    """Return the day's late datasets as findings, the datasets measured, and how many late ones have no department."""
+    findings, scope, orphans = [], set(), 0
+    for row in ledger.rows(day):
+        scope.add(row["dataset"])
+        if row["status"] != "late":
+            continue
+        if not row["department"]:
+            orphans += 1  # no department to hand it to: counted in the report, no work order
+            continue
+        late = "" if row["days_late"] is None else f"，逾期 {row['days_late']} 天"
+        detail = (f"更新周期 {row['cycle']}，最后更新 {row['modified']}，更新期限 {row['due']}{late} "
+                  f"(update cycle {row['cycle']}, last updated {row['modified']}, due {row['due']})")
+        findings.append(Finding(row["department"], row["dataset"], OVERDUE_UPDATE, detail))
+    return findings, scope, orphans
+
+
+def remeasure(store, ledger: FreshnessLedger, workorders: WorkOrders | None, day: date | None = None,
+              now: datetime | None = None) -> dict:
+    """Measure the day's freshness, then open, refresh or resolve the overdue-update work orders."""
+    now = now or datetime.now(timezone.utc)
+    day = day or beijing_today(now)
+    totals = ledger.measure(store, day, now)
+    report: dict = {"day": day.isoformat(), "statuses": totals}
+    if workorders is not None:
+        findings, scope, orphans = overdue_update_findings(ledger, day)
+        synced: SyncReport = workorders.sync(OVERDUE_UPDATE, findings, scope=scope, at=now, check="更新时效")
+        report |= {"work_orders": {"opened": synced.opened, "refreshed": synced.refreshed,
+                                   "resolved": synced.resolved}, "late_without_department": orphans}
+    return report
+
+
+class DailyFreshness:
+    """A daemon thread: re-measure at start when today's measure is missing, then once a day from a set hour."""
+
+    def __init__(self, store, ledger: FreshnessLedger, workorders: WorkOrders | None, *, hour: int = 2,
+                 tick_s: float = 300.0) -> None:
+        self.store, self.ledger, self.workorders = store, ledger, workorders
+        self.hour, self.tick_s = hour, tick_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="wodp-freshness", daemon=True)
+        self._started = False
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def tick(self, now: datetime | None = None) -> dict | None:
+        """Re-measure when today's measure is missing (at the first tick, or from the set hour on); return its report."""
+        now = now or datetime.now(timezone.utc)
+        first, self._started = not self._started, True
+        today = beijing_today(now)
+        if self.ledger.has_day(today) or not (first or now.astimezone(BEIJING).hour >= self.hour):
+            return None
+        report = remeasure(self.store, self.ledger, self.workorders, today, now)
+        log.info("freshness re-measured for %s: %s", today, report)
+        return report
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                self.tick()
+            except Exception:
+                log.exception("the daily freshness re-measure failed")
+            if self._stop.wait(self.tick_s):
+                return
