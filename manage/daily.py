@@ -59,8 +59,11 @@ class DailyFreshness:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, wait_s: float = 30.0) -> None:
+        """Stop ticking; wait (a while) for a re-measure under way, so its ledger is not closed under it."""
         self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(wait_s)
 
     def tick(self, now: datetime | None = None) -> dict | None:
         """Re-measure when today's measure is missing (at the first tick, or from the set hour on); return its report."""

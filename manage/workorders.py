@@ -204,13 +204,16 @@ class WorkOrders:
             self.transition(order_id, "resolved", SYSTEM, note, at=at)
         return SyncReport(opened, refreshed, len(gone))
 
-    def due_reminders(self, as_of: date, *, mark: bool = True) -> list[Reminder]:
+    def due_reminders(self, as_of: date, *, mark: bool = True, department: str | None = None) -> list[Reminder]:
         """Return the reminders due on a day (deadline within R working days, or passed), marking them sent.
 
         Each order is reminded once as its deadline approaches and once when it has passed.
         """
         out: list[Reminder] = []
-        for order in self._select("WHERE status IN ('open', 'in-progress') AND deadline IS NOT NULL", {}):
+        where, params = "WHERE status IN ('open', 'in-progress') AND deadline IS NOT NULL", {}
+        if department is not None:
+            where, params["d"] = where + " AND department = :d", department
+        for order in self._select(where + " ORDER BY deadline, id", params):
             deadline = date.fromisoformat(order.deadline)
             left = None
             if deadline < as_of:

@@ -156,3 +156,30 @@ def test_the_unreadable_is_said_not_guessed():
     assert both.status == "no-modified" and "2026-09-01 / 2026-09-02" in both.detail
     future = assess([f"<{UC}monthly>"], [], ["2026-12-20"], date(2027, 1, 21))   # due Jan 20, 2027: no calendar
     assert future.status == "calendar-unknown" and "2027" in future.detail
+
+
+def test_wodp_freshness_measures_today_and_prints_each_department(tmp_path, monkeypatch, capsys):
+    from datetime import timedelta
+
+    from manage.freshness import beijing_today
+    from server.cli import main
+
+    today = beijing_today()
+    long_ago, recent = (today - timedelta(days=400)).isoformat(), today.isoformat()
+    store = OxigraphStore(tmp_path / "store")
+    store.put_datasets({BASE + "old": _graph("old", "D017", "daily", None, long_ago),       # late
+                        BASE + "new": _graph("new", "D017", "yearly", None, recent),        # on time
+                        BASE + "odd": _graph("odd", "D017", None, TEXT, recent),            # cycle unreadable
+                        BASE + "none": _graph("none", "D020", None, None, recent)})         # no cycle
+    store.close()
+    monkeypatch.setenv("WODP_HOME", str(tmp_path))
+    assert main(["freshness"]) == 0
+    out = capsys.readouterr().out
+    lines = {line.split("\t")[0]: line.split("\t") for line in out.splitlines()}
+    # columns: on time, late, no cycle, cycle unreadable, no deadline, no modified, calendar unknown, rate, name
+    assert lines["D017"][1:9] == ["1", "1", "0", "1", "0", "0", "0", "50.0%"]
+    assert lines["D020"][1:9] == ["0", "0", "1", "0", "0", "0", "0", "-"]
+    assert lines["all"][1:9] == ["1", "1", "1", "1", "0", "0", "0", "50.0%"]
+    assert "overdue-update work orders opened 1" in out
+    assert main(["freshness", "--date", "2020-01-01"]) == 1
+    assert "no measure kept for 2020-01-01" in capsys.readouterr().err

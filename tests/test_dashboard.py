@@ -1,0 +1,71 @@
+"""A department's dashboard numbers, each checked against what was put in its parts."""
+
+from datetime import date, datetime, timezone
+
+import pyoxigraph as ox
+
+from harvesters.links import LinkStatus, LinkTable
+from manage.daily import remeasure
+from manage.dashboard import department_dashboard
+from manage.freshness import FreshnessLedger
+from manage.workorders import Finding, WorkOrders
+from server.quality_scores import QualityScores
+from shapes.quality import Quality, measurement_triples
+from sparql.quarantine import Quarantine
+from sparql.store import OxigraphStore
+from tests.test_freshness import BASE, _graph
+
+
+def _scored(name, score, *row):
+    triples = _graph(name, *row)
+    return triples + measurement_triples(BASE + name, Quality(1, 1, 1, None, score, ()),
+                                         datetime(2026, 10, 9, tzinfo=timezone.utc))
+
+
+def test_department_numbers(tmp_path):
+    store = OxigraphStore(tmp_path / "store")
+    ledger = FreshnessLedger(tmp_path / "freshness.sqlite")
+    orders = WorkOrders(tmp_path / "workorders.sqlite", {"overdue-update": 10, "broken-link": 5})
+    links = LinkTable(tmp_path / "links.sqlite")
+    scores = QualityScores(tmp_path / "scores.sqlite")
+    quarantine = Quarantine(tmp_path / "quarantine")
+    try:
+        store.put_datasets({
+            BASE + "a": _scored("a", 80.0, "D017", "daily", None, "2026-09-30"),     # late on Oct 9
+            BASE + "b": _scored("b", 90.0, "D017", "monthly", None, "2026-09-30"),   # on time
+            BASE + "c": _scored("c", 70.0, "D017", None, None, "2026-09-30"),        # no cycle
+            BASE + "x": _scored("x", 10.0, "D020", "daily", None, "2026-09-01"),     # another department
+        })
+        scores.rebuild(store)
+        quarantine.hold("push.held-one", BASE + "push.held-one", [], {"conforms": False}, "push", "D017")
+        quarantine.hold("push.held-other", BASE + "push.held-other", [], {"conforms": False}, "push", "D020")
+        links.save([LinkStatus("http://f/a.csv", 404, broken=True), LinkStatus("http://f/b.csv", 200),
+                    LinkStatus("http://f/x.csv", None, error="timeout", broken=True)],
+                   {BASE + "a": {"http://f/a.csv"}, BASE + "b": {"http://f/b.csv"}, BASE + "x": {"http://f/x.csv"}})
+        at = datetime(2026, 9, 30, 2, 0, tzinfo=timezone.utc)
+        orders.open_or_refresh(Finding("D017", BASE + "a", "broken-link", "404", "http://f/a.csv"), at=at)
+        remeasure(store, ledger, orders, now=datetime(2026, 10, 9, 1, 0, tzinfo=timezone.utc))
+
+        board = department_dashboard("D017", freshness=ledger, workorders=orders, quarantine=quarantine,
+                                     links=links, quality_scores=scores, as_of=date(2026, 10, 14))
+        assert board.freshness_day == date(2026, 10, 9)          # the last measure on or before the day
+        assert (board.datasets, board.held, board.broken_links, board.overdue_updates) == (3, 1, 1, 1)
+        assert board.on_time_rate == 0.5                          # b on time, a late; c declares no cycle
+        assert board.quality_score == 80.0                        # (80 + 90 + 70) / 3
+        assert board.work_orders == {"open": 2}
+        kinds = sorted(o.kind for o in board.open_work_orders)
+        assert kinds == ["broken-link", "overdue-update"]
+        # the broken-link order was due Tue Oct 13 (5 working days over National Day): overdue on Oct 14
+        assert board.overdue_work_orders == 1
+        assert [r.stage for r in board.reminders] == ["overdue"] and board.reminders[0].order.kind == "broken-link"
+        other = department_dashboard("D020", freshness=ledger, workorders=orders, quarantine=quarantine,
+                                     links=links, quality_scores=scores, as_of=date(2026, 10, 14))
+        assert (other.datasets, other.held, other.broken_links, other.overdue_updates) == (1, 1, 1, 1)
+        assert other.on_time_rate == 0.0 and other.quality_score == 10.0
+        nothing = department_dashboard("D099", freshness=ledger, workorders=orders, as_of=date(2026, 10, 14))
+        assert (nothing.datasets, nothing.held, nothing.broken_links, nothing.on_time_rate) == (0, 0, None, None)
+        early = department_dashboard("D017", freshness=ledger, workorders=orders, as_of=date(2026, 10, 8))
+        assert early.freshness_day is None and early.datasets is None and early.overdue_updates is None
+    finally:
+        for part in (orders, ledger, links, scores, store):
+            part.close()
