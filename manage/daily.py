@@ -1,4 +1,4 @@
-"""Re-measure freshness once a day and hand the overdue updates to their departments as work orders."""
+"""Re-measure freshness once a day; hand overdue updates and broken links to their departments as work orders."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from manage.workorders import Finding, SyncReport, WorkOrders
 
 log = logging.getLogger(__name__)
 OVERDUE_UPDATE = "overdue-update"
+BROKEN_LINK = "broken-link"
 
 
 def overdue_update_findings(ledger: FreshnessLedger, day: date) -> tuple[list[Finding], set[str], int]:
@@ -30,18 +31,40 @@ def overdue_update_findings(ledger: FreshnessLedger, day: date) -> tuple[list[Fi
     return findings, scope, orphans
 
 
+def broken_link_findings(broken: list[dict], departments: dict[str, str]) -> tuple[list[Finding], int]:
+    """Return one finding per broken URL and dataset holding it (links.broken()), and how many have no department."""
+    findings, orphans = [], 0
+    for link in broken:
+        answer = f"HTTP {link['status']}" if link.get("status") else (link.get("error") or "no answer")
+        for dataset in link["datasets"]:
+            if not departments.get(dataset):
+                orphans += 1
+                continue
+            findings.append(Finding(departments[dataset], dataset, BROKEN_LINK,
+                                    f"链接无法访问：{answer} (broken link: {answer})", link["url"]))
+    return findings, orphans
+
+
 def remeasure(store, ledger: FreshnessLedger, workorders: WorkOrders | None, day: date | None = None,
-              now: datetime | None = None) -> dict:
-    """Measure the day's freshness, then open, refresh or resolve the overdue-update work orders."""
+              now: datetime | None = None, links=None) -> dict:
+    """Measure the day's freshness, then open, refresh or resolve the overdue-update work orders, and the
+    broken-link ones from the link monitor's last checks (links: harvesters.links.LinkTable, when there is one)."""
     now = now or datetime.now(timezone.utc)
     day = day or beijing_today(now)
     totals = ledger.measure(store, day, now)
     report: dict = {"day": day.isoformat(), "statuses": totals}
-    if workorders is not None:
-        findings, scope, orphans = overdue_update_findings(ledger, day)
-        synced: SyncReport = workorders.sync(OVERDUE_UPDATE, findings, scope=scope, at=now, check="更新时效")
-        report |= {"work_orders": {"opened": synced.opened, "refreshed": synced.refreshed,
-                                   "resolved": synced.resolved}, "late_without_department": orphans}
+    if workorders is None:
+        return report
+    findings, scope, orphans = overdue_update_findings(ledger, day)
+    synced: SyncReport = workorders.sync(OVERDUE_UPDATE, findings, scope=scope, at=now, check="更新时效")
+    report |= {"work_orders": {"opened": synced.opened, "refreshed": synced.refreshed,
+                               "resolved": synced.resolved}, "late_without_department": orphans}
+    if links is not None:
+        departments = {row["dataset"]: row["department"] for row in ledger.rows(day)}
+        found, orphans = broken_link_findings(links.broken(), departments)
+        synced = workorders.sync(BROKEN_LINK, found, at=now, check="链接检查")
+        report |= {"broken_link_orders": {"opened": synced.opened, "refreshed": synced.refreshed,
+                                          "resolved": synced.resolved}, "broken_without_department": orphans}
     return report
 
 
@@ -49,8 +72,8 @@ class DailyFreshness:
     """A daemon thread: re-measure at start when today's measure is missing, then once a day from a set hour."""
 
     def __init__(self, store, ledger: FreshnessLedger, workorders: WorkOrders | None, *, hour: int = 2,
-                 tick_s: float = 300.0) -> None:
-        self.store, self.ledger, self.workorders = store, ledger, workorders
+                 tick_s: float = 300.0, links=None) -> None:
+        self.store, self.ledger, self.workorders, self.links = store, ledger, workorders, links
         self.hour, self.tick_s = hour, tick_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="wodp-freshness", daemon=True)
@@ -72,7 +95,7 @@ class DailyFreshness:
         today = beijing_today(now)
         if self.ledger.has_day(today) or not (first or now.astimezone(BEIJING).hour >= self.hour):
             return None
-        report = remeasure(self.store, self.ledger, self.workorders, today, now)
+        report = remeasure(self.store, self.ledger, self.workorders, today, now, links=self.links)
         log.info("freshness re-measured for %s: %s", today, report)
         return report
 

@@ -67,15 +67,23 @@ def _measure(settings, ledger, orders) -> int:
         print("wodp freshness: the running server holds the store; it measures every day from "
               f"{settings.manage.freshness_hour}:00 (Beijing) and at start (manage.freshness_job)", file=sys.stderr)
         return 1
+    from harvesters.links import LinkTable
+
+    links = LinkTable(open_part(settings.database, "links", settings.path(settings.harvest.db_path)))
     try:
-        report = remeasure(store, ledger, orders)
+        report = remeasure(store, ledger, orders, links=links)
     finally:
+        links.close()
         store.close()
     if "work_orders" in report:
         w = report["work_orders"]
         print(f"measured {report['day']}: overdue-update work orders opened {w['opened']}, refreshed "
               f"{w['refreshed']}, resolved {w['resolved']}; late datasets without a department "
               f"{report['late_without_department']}")
+    if "broken_link_orders" in report:
+        b = report["broken_link_orders"]
+        print(f"broken-link work orders opened {b['opened']}, refreshed {b['refreshed']}, resolved {b['resolved']}; "
+              f"broken links of datasets without a department {report['broken_without_department']}")
     return 0
 
 

@@ -230,7 +230,8 @@ class Platform:
         m = self.settings.manage
         if m.freshness_job and self.freshness is not None:
             self.daily = DailyFreshness(self.store, self.freshness, self.workorders, hour=m.freshness_hour,
-                                        tick_s=m.freshness_tick_s)
+                                        tick_s=m.freshness_tick_s,
+                                        links=getattr(self.harvesting, "links", None))
             self.daily.start()
 
     def _open_catalog_texts(self, writer: bool) -> None:

@@ -44,7 +44,10 @@ def test_department_numbers(tmp_path):
                    {BASE + "a": {"http://f/a.csv"}, BASE + "b": {"http://f/b.csv"}, BASE + "x": {"http://f/x.csv"}})
         at = datetime(2026, 9, 30, 2, 0, tzinfo=timezone.utc)
         orders.open_or_refresh(Finding("D017", BASE + "a", "broken-link", "404", "http://f/a.csv"), at=at)
-        remeasure(store, ledger, orders, now=datetime(2026, 10, 9, 1, 0, tzinfo=timezone.utc))
+        report = remeasure(store, ledger, orders, now=datetime(2026, 10, 9, 1, 0, tzinfo=timezone.utc), links=links)
+        # a.csv's order was opened before (refreshed), x.csv's is new; b.csv answers
+        assert report["broken_link_orders"] == {"opened": 1, "refreshed": 1, "resolved": 0}
+        assert report["broken_without_department"] == 0
 
         board = department_dashboard("D017", freshness=ledger, workorders=orders, quarantine=quarantine,
                                      links=links, quality_scores=scores, as_of=date(2026, 10, 14))
@@ -62,6 +65,11 @@ def test_department_numbers(tmp_path):
                                      links=links, quality_scores=scores, as_of=date(2026, 10, 14))
         assert (other.datasets, other.held, other.broken_links, other.overdue_updates) == (1, 1, 1, 1)
         assert other.on_time_rate == 0.0 and other.quality_score == 10.0
+        assert other.work_orders == {"open": 2}
+        links.save([LinkStatus("http://f/x.csv", 200)], {BASE + "x": {"http://f/x.csv"}})   # x.csv answers again
+        report = remeasure(store, ledger, orders, now=datetime(2026, 10, 10, 1, 0, tzinfo=timezone.utc), links=links)
+        assert report["broken_link_orders"] == {"opened": 0, "refreshed": 1, "resolved": 1}
+        assert [o.kind for o in orders.for_department("D020", active_only=True)] == ["overdue-update"]
         nothing = department_dashboard("D099", freshness=ledger, workorders=orders, as_of=date(2026, 10, 14))
         assert (nothing.datasets, nothing.held, nothing.broken_links, nothing.on_time_rate) == (0, 0, None, None)
         early = department_dashboard("D017", freshness=ledger, workorders=orders, as_of=date(2026, 10, 8))

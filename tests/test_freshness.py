@@ -183,3 +183,20 @@ def test_wodp_freshness_measures_today_and_prints_each_department(tmp_path, monk
     assert "overdue-update work orders opened 1" in out
     assert main(["freshness", "--date", "2020-01-01"]) == 1
     assert "no measure kept for 2020-01-01" in capsys.readouterr().err
+
+
+def test_the_daily_job_measures_at_start_when_missing_then_once_a_day_from_its_hour(measured):
+    from datetime import datetime, timezone
+
+    from manage.daily import DailyFreshness
+
+    store, ledger = measured
+    job = DailyFreshness(store, ledger, None, hour=2)
+    utc = timezone.utc
+    # first tick at 23:30 Beijing on Oct 8 (15:30 UTC): today's is missing, so it measures though before 02:00
+    assert job.tick(datetime(2026, 10, 8, 15, 30, tzinfo=utc))["day"] == "2026-10-08"
+    assert job.tick(datetime(2026, 10, 8, 15, 45, tzinfo=utc)) is None          # measured already
+    assert job.tick(datetime(2026, 10, 8, 17, 0, tzinfo=utc)) is None           # Oct 9, 01:00 Beijing: not yet
+    assert job.tick(datetime(2026, 10, 8, 18, 5, tzinfo=utc))["day"] == "2026-10-09"   # 02:05 Beijing
+    assert job.tick(datetime(2026, 10, 9, 3, 0, tzinfo=utc)) is None
+    assert ledger.latest_day() == date(2026, 10, 9) and ledger.has_day(date(2026, 10, 8))
