@@ -32,6 +32,18 @@ class DepartmentDashboard:
         return None if self.freshness is None else self.freshness.on_time_rate
 
 
+def department_label(code: str, lang: str = "zh") -> str | None:
+    """Return a department's name in a language (zh-CN first) from ontology/departments.ttl; None: not ours."""
+    from ontology.labels import department_names
+
+    names = department_names().get(DEPARTMENT[code]) if code else None
+    if not names:
+        return None
+    want = "en" if lang == "en" else "zh"
+    found = [n.value for n in names if (n.language or "").startswith(want)]
+    return found[0] if found else names[0].value
+
+
 def held_datasets(quarantine, department: str) -> int:
     """Count the datasets of a department held back at the gate (sparql.quarantine.Quarantine)."""
     return 0 if quarantine is None else len(quarantine.list(department))

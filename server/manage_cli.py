@@ -88,9 +88,8 @@ def _measure(settings, ledger, orders) -> int:
 
 
 def _print(ledger: FreshnessLedger, day: date) -> None:
-    from server.accounts import department_codes
+    from manage.dashboard import department_label
 
-    names = department_codes()
     rows = ledger.departments(day)
     print(f"freshness on {day}: on-time rate = on time / (on time + late)")
     print("department\t" + "\t".join(HEADS[s] for s in STATUSES) + "\ton-time rate\tname")
@@ -100,7 +99,7 @@ def _print(ledger: FreshnessLedger, day: date) -> None:
             totals[s] += f.counts.get(s, 0)
         rate = "-" if f.on_time_rate is None else f"{100 * f.on_time_rate:.1f}%"
         print(f"{code or '(none)'}\t" + "\t".join(str(f.counts.get(s, 0)) for s in STATUSES)
-              + f"\t{rate}\t{names.get(code, '(no department)' if not code else '(unknown code)')}")
+              + f"\t{rate}\t{department_label(code) or ('(no department)' if not code else '(unknown code)')}")
     measured = totals["on-time"] + totals["late"]
     rate = "-" if not measured else f"{100 * totals['on-time'] / measured:.1f}%"
     print("all\t" + "\t".join(str(totals[s]) for s in STATUSES) + f"\t{rate}\t{sum(totals.values())} datasets")

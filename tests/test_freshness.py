@@ -177,7 +177,7 @@ def test_wodp_freshness_measures_today_and_prints_each_department(tmp_path, monk
     out = capsys.readouterr().out
     lines = {line.split("\t")[0]: line.split("\t") for line in out.splitlines()}
     # columns: on time, late, no cycle, cycle unreadable, no deadline, no modified, calendar unknown, rate, name
-    assert lines["D017"][1:9] == ["1", "1", "0", "1", "0", "0", "0", "50.0%"]
+    assert lines["D017"][1:] == ["1", "1", "0", "1", "0", "0", "0", "50.0%", "武汉市交通运输局"]
     assert lines["D020"][1:9] == ["0", "0", "1", "0", "0", "0", "0", "-"]
     assert lines["all"][1:9] == ["1", "1", "1", "1", "0", "0", "0", "50.0%"]
     assert "overdue-update work orders opened 1" in out
