@@ -77,3 +77,54 @@ def test_department_numbers(tmp_path):
     finally:
         for part in (orders, ledger, links, scores, store):
             part.close()
+
+
+def test_the_department_page_renders_the_numbers_in_both_languages(tmp_path):
+    import re
+    from types import SimpleNamespace
+
+    from flask import Flask
+
+    from config import load_settings
+    from server.admin.department_page import department_bp, render_department
+    from server.portal.views import portal_bp
+
+    settings = load_settings({}, home=tmp_path)
+    store = OxigraphStore(tmp_path / "store")
+    platform = SimpleNamespace(
+        freshness=FreshnessLedger(tmp_path / "freshness.sqlite"),
+        workorders=WorkOrders(tmp_path / "workorders.sqlite", {"broken-link": 5}),
+        quarantine=Quarantine(tmp_path / "quarantine"), harvesting=SimpleNamespace(links=LinkTable(tmp_path / "l.db")),
+        quality_scores=QualityScores(tmp_path / "scores.sqlite"))
+    try:
+        store.put_datasets({BASE + "a": _scored("a", 80.0, "D017", "daily", None, "2026-09-30"),
+                            BASE + "b": _scored("b", 90.0, "D017", "monthly", None, "2026-09-30")})
+        platform.quality_scores.rebuild(store)
+        platform.workorders.open_or_refresh(Finding("D017", BASE + "a", "broken-link", "HTTP 404", "http://f/a.csv"),
+                                            at=datetime(2026, 9, 30, 2, 0, tzinfo=timezone.utc))
+        remeasure(store, platform.freshness, platform.workorders, now=datetime(2026, 10, 9, 1, 0, tzinfo=timezone.utc))
+        app = Flask(__name__)
+        app.register_blueprint(portal_bp)
+        app.register_blueprint(department_bp)
+        pages = {}
+        for lang in ("zh", "en"):
+            with app.test_request_context("/admin/department" + ("?lang=en" if lang == "en" else "")):
+                pages[lang] = render_department(platform, "D017", lang, settings=settings, as_of=date(2026, 10, 14))
+
+        def number(page, key):
+            return re.search(rf'id="{key}">([^<]*)<', page).group(1)
+
+        for page in pages.values():
+            assert [number(page, k) for k in ("n-datasets", "n-held", "n-overdue-updates", "n-on-time", "n-quality",
+                                              "n-orders")] == ["2", "0", "1", "50.0%", "85.0", "2"]
+            assert number(page, "n-broken") == "0"   # the link monitor has not found any
+            assert number(page, "f-late") == "1" and number(page, "f-on-time") == "1"
+        assert "武汉市交通运输局" in pages["zh"] and "按时更新率" in pages["zh"] and "已超期" in pages["zh"]
+        assert "Wuhan Municipal Transport Bureau" in pages["en"] and "On-time update rate" in pages["en"]
+        assert "past due" in pages["en"] and "2026-10-13" in pages["en"]   # the broken-link order's deadline
+        with app.test_request_context("/admin/department"):
+            chooser = render_department(platform, None, "zh", choices=["D017", "D020"], settings=settings)
+        assert '<option value="D020">' in chooser and 'id="n-datasets"' not in chooser
+    finally:
+        for part in (platform.workorders, platform.freshness, platform.harvesting.links, platform.quality_scores, store):
+            part.close()

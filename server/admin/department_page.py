@@ -1,0 +1,72 @@
+"""The department's dashboard page (/admin/department): renders manage/dashboard.py's numbers, zh-CN and English."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+from manage.dashboard import DepartmentDashboard, department_dashboard, department_label
+from manage.freshness import STATUSES
+
+department_bp = Blueprint("admin_department", __name__, template_folder="templates")
+
+WORDS = {  # key: (zh-CN, en)
+    "title": ("部门数据概况", "Department overview"),
+    "choose": ("选择部门", "Choose a department"),
+    "show": ("查看", "Show"),
+    "as_of": ("统计日期 {day}", "As of {day}"),
+    "datasets": ("已发布数据集", "Published datasets"),
+    "held": ("未通过校验（暂存）", "Held back by validation"),
+    "broken_links": ("失效链接", "Broken links"),
+    "overdue_updates": ("逾期未更新", "Overdue updates"),
+    "on_time_rate": ("按时更新率", "On-time update rate"),
+    "quality_score": ("平均质量得分", "Mean quality score"),
+    "open_orders": ("待处理工单", "Open work orders"),
+    "overdue_orders": ("其中已超期 {n}", "{n} past their deadline"),
+    "unknown": ("暂无", "not known yet"),
+    "freshness": ("更新时效（{day} 测量）", "Freshness (measured {day})"),
+    "freshness_none": ("尚未测量更新时效。", "Freshness has not been measured yet."),
+    "rate_note": ("按时更新率 = 按时 /（按时 + 逾期）；其余状态单独列出，不计入。",
+                  "On-time rate = on time / (on time + late); the other statuses are listed, not counted in."),
+    "on-time": ("按时", "on time"), "late": ("逾期", "late"), "no-cycle": ("未声明更新周期", "no cycle declared"),
+    "cycle-unreadable": ("更新周期无法识别", "cycle not machine-readable"),
+    "no-deadline": ("不定期或不更新", "irregular or never"), "no-modified": ("缺少更新日期", "no update date"),
+    "calendar-unknown": ("节假日安排未公布", "calendar not yet published"),
+    "orders": ("工单", "Work orders"), "orders_none": ("没有待处理的工单。", "No open work orders."),
+    "kind": ("类型", "Kind"), "dataset": ("数据集", "Dataset"), "detail": ("问题", "Finding"),
+    "status": ("状态", "Status"), "deadline": ("办理期限", "Deadline"), "opened": ("发起时间", "Opened"),
+    "open": ("待处理", "open"), "in-progress": ("处理中", "in progress"), "resolved": ("已解决", "resolved"),
+    "rejected": ("已驳回", "rejected"), "past": ("已超期", "past due"),
+    "no_deadline": ("未定（{why}）", "not set ({why})"),
+    "overdue-update": ("逾期未更新", "overdue update"), "broken-link": ("链接失效", "broken link"),
+    "reminders": ("提醒", "Reminders"), "approaching": ("即将到期：还剩 {n} 个工作日", "due soon: {n} working days left"),
+    "overdue": ("已超期", "past its deadline"),
+    "count": ("数量", "Count"), "status_col": ("状态", "Status"),
+}
+
+
+def word(key: str, lang: str, **values) -> str:
+    zh, en = WORDS[key]
+    text = en if lang == "en" else zh
+    return text.format(**values) if values else text
+
+
+def gather(platform, code: str, as_of=None) -> DepartmentDashboard:
+    """Gather a department's numbers from the running platform's parts."""
+    harvesting = getattr(platform, "harvesting", None)
+    return department_dashboard(code, freshness=platform.freshness, workorders=platform.workorders,
+                                quarantine=platform.quarantine, links=getattr(harvesting, "links", None),
+                                quality_scores=platform.quality_scores, as_of=as_of)
+
+
+def render_department(platform, code: str | None, lang: str, *, choices: list[str] | None = None,
+                      settings=None, as_of=None) -> str:
+    """Render the page of one department (or, with no code, the choice of departments for staff)."""
+    from server.portal.views import render_page
+
+    board = gather(platform, code, as_of) if code else None
+    name = department_label(code, lang) if code else None
+    return render_page(
+        "admin_department.html", lang, settings=settings, title=word("title", lang), active="admin",
+        w=lambda key, **values: word(key, lang, **values), board=board, code=code, name=name,
+        statuses=STATUSES, choices=[(c, department_label(c, lang) or c) for c in (choices or [])],
+        kind_word=lambda kind: word(kind, lang) if kind in WORDS else kind)
