@@ -89,7 +89,7 @@ class DailyFreshness:
             self._thread.join(wait_s)
 
     def tick(self, now: datetime | None = None) -> dict | None:
-        """Re-measure when today's measure is missing (at the first tick, or from the set hour on); return its report."""
+        """Re-measure when today's measure is missing (first tick, or from the set hour on); return the report."""
         now = now or datetime.now(timezone.utc)
         first, self._started = not self._started, True
         today = beijing_today(now)

@@ -139,45 +139,51 @@ class WorkOrders:
         Return (the order, whether it was opened now).
         """
         at = at or datetime.now(timezone.utc)
-        stamp = _stamp(at)
         with self.db.write(serial=True) as conn:
-            row = conn.execute(text(
-                "SELECT id FROM workorders WHERE kind = :kind AND dataset = :dataset AND subject = :subject "
-                "AND status <> 'resolved' ORDER BY id DESC LIMIT 1"),
-                {"kind": finding.kind, "dataset": finding.dataset, "subject": finding.subject}).fetchone()
-            if row is not None:
-                conn.execute(text("UPDATE workorders SET last_seen = :at, detail = :detail WHERE id = :id"),
-                             {"at": stamp, "detail": finding.detail, "id": row[0]})
-                return self._get(conn, row[0]), False
-            deadline, why = self.deadline_for(finding.kind, at)
-            new = conn.execute(text(
-                "INSERT INTO workorders (department, dataset, subject, kind, detail, status, opened, opened_by, "
-                "deadline, deadline_note, last_seen, updated, updated_by, reminded) VALUES (:department, "
-                ":dataset, :subject, :kind, :detail, 'open', :at, :actor, :deadline, :why, :at, :at, :actor, 0) "
-                "RETURNING id"), {"department": finding.department, "dataset": finding.dataset,
-                                  "subject": finding.subject, "kind": finding.kind, "detail": finding.detail,
-                                  "at": stamp, "actor": actor, "deadline": deadline, "why": why}).fetchone()[0]
-            self._event(conn, new, stamp, actor, None, "open", finding.detail)
-            return self._get(conn, new), True
+            return self._open_or_refresh(conn, finding, at, actor)
+
+    def _open_or_refresh(self, conn, finding: Finding, at: datetime, actor: str | None) -> tuple[WorkOrder, bool]:
+        stamp = _stamp(at)
+        row = conn.execute(text(
+            "SELECT id FROM workorders WHERE kind = :kind AND dataset = :dataset AND subject = :subject "
+            "AND status <> 'resolved' ORDER BY id DESC LIMIT 1"),
+            {"kind": finding.kind, "dataset": finding.dataset, "subject": finding.subject}).fetchone()
+        if row is not None:
+            conn.execute(text("UPDATE workorders SET last_seen = :at, detail = :detail WHERE id = :id"),
+                         {"at": stamp, "detail": finding.detail, "id": row[0]})
+            return self._get(conn, row[0]), False
+        deadline, why = self.deadline_for(finding.kind, at)
+        new = conn.execute(text(
+            "INSERT INTO workorders (department, dataset, subject, kind, detail, status, opened, opened_by, "
+            "deadline, deadline_note, last_seen, updated, updated_by, reminded) VALUES (:department, "
+            ":dataset, :subject, :kind, :detail, 'open', :at, :actor, :deadline, :why, :at, :at, :actor, 0) "
+            "RETURNING id"), {"department": finding.department, "dataset": finding.dataset,
+                              "subject": finding.subject, "kind": finding.kind, "detail": finding.detail,
+                              "at": stamp, "actor": actor, "deadline": deadline, "why": why}).fetchone()[0]
+        self._event(conn, new, stamp, actor, None, "open", finding.detail)
+        return self._get(conn, new), True
 
     def transition(self, order_id: int, status: str, actor: str | None, note: str | None = None, *,
                    at: datetime | None = None) -> WorkOrder:
         """Move a work order to a status (TRANSITIONS says which moves are allowed), recording who and why."""
         if status not in STATUSES:
             raise TransitionError(f"unknown work-order status {status!r}; known: {', '.join(STATUSES)}", status=400)
-        stamp = _stamp(at)
         with self.db.write(serial=True) as conn:
-            order = self._get(conn, order_id)
-            if status not in TRANSITIONS[order.status]:
-                raise TransitionError(f"work order {order_id} is {order.status}: it cannot become {status} "
-                                      f"(allowed: {', '.join(TRANSITIONS[order.status])})")
-            closed = stamp if status in ("resolved", "rejected") else None
-            conn.execute(text("UPDATE workorders SET status = :s, updated = :at, updated_by = :actor, closed = :closed, "
-                              "note = :note, reminded = CASE WHEN :s = 'open' THEN 0 ELSE reminded END "
-                              "WHERE id = :id"),
-                         {"s": status, "at": stamp, "actor": actor, "closed": closed, "note": note, "id": order_id})
-            self._event(conn, order_id, stamp, actor, order.status, status, note)
-            return self._get(conn, order_id)
+            return self._transition(conn, order_id, status, actor, note, _stamp(at))
+
+    def _transition(self, conn, order_id: int, status: str, actor: str | None, note: str | None,
+                    stamp: str) -> WorkOrder:
+        order = self._get(conn, order_id)
+        if status not in TRANSITIONS[order.status]:
+            raise TransitionError(f"work order {order_id} is {order.status}: it cannot become {status} "
+                                  f"(allowed: {', '.join(TRANSITIONS[order.status])})")
+        closed = stamp if status in ("resolved", "rejected") else None
+        conn.execute(text("UPDATE workorders SET status = :s, updated = :at, updated_by = :actor, closed = :closed, "
+                          "note = :note, reminded = CASE WHEN :s = 'open' THEN 0 ELSE reminded END "
+                          "WHERE id = :id"),
+                     {"s": status, "at": stamp, "actor": actor, "closed": closed, "note": note, "id": order_id})
+        self._event(conn, order_id, stamp, actor, order.status, status, note)
+        return self._get(conn, order_id)
 
     def sync(self, kind: str, findings: Iterable[Finding], *, scope: Iterable[str] | None = None,
              at: datetime | None = None, check: str | None = None) -> SyncReport:
@@ -188,20 +194,21 @@ class WorkOrders:
         at = at or datetime.now(timezone.utc)
         opened = refreshed = 0
         seen: set[tuple[str, str]] = set()
-        for finding in findings:
-            if finding.kind != kind:
-                raise ValueError(f"a {finding.kind} finding given to the sync of {kind}")
-            _, new = self.open_or_refresh(finding, at=at)
-            opened, refreshed = opened + new, refreshed + (not new)
-            seen.add((finding.dataset, finding.subject))
         checked = None if scope is None else set(scope)
-        gone = [(i, d, s) for i, d, s in self.db.rows(
-            "SELECT id, dataset, subject FROM workorders WHERE kind = :kind AND status IN ('open', 'in-progress')",
-            {"kind": kind}) if (d, s) not in seen and (checked is None or d in checked)]
         day = beijing_today(at).isoformat()
         note = f"{check or kind} 检查于 {day} 未再发现此问题，自动关闭 (not found again by the check of {day})"
-        for order_id, _, _ in gone:
-            self.transition(order_id, "resolved", SYSTEM, note, at=at)
+        with self.db.write(serial=True) as conn:  # all of one check, or none of it
+            for finding in findings:
+                if finding.kind != kind:
+                    raise ValueError(f"a {finding.kind} finding given to the sync of {kind}")
+                _, new = self._open_or_refresh(conn, finding, at, SYSTEM)
+                opened, refreshed = opened + new, refreshed + (not new)
+                seen.add((finding.dataset, finding.subject))
+            gone = [i for i, d, s in conn.execute(text(
+                "SELECT id, dataset, subject FROM workorders WHERE kind = :kind AND status IN ('open', 'in-progress')"),
+                {"kind": kind}).fetchall() if (d, s) not in seen and (checked is None or d in checked)]
+            for order_id in gone:
+                self._transition(conn, order_id, "resolved", SYSTEM, note, _stamp(at))
         return SyncReport(opened, refreshed, len(gone))
 
     def due_reminders(self, as_of: date, *, mark: bool = True, department: str | None = None) -> list[Reminder]:

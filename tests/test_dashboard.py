@@ -126,5 +126,6 @@ def test_the_department_page_renders_the_numbers_in_both_languages(tmp_path):
             chooser = render_department(platform, None, "zh", choices=["D017", "D020"], settings=settings)
         assert '<option value="D020">' in chooser and 'id="n-datasets"' not in chooser
     finally:
-        for part in (platform.workorders, platform.freshness, platform.harvesting.links, platform.quality_scores, store):
+        for part in (platform.workorders, platform.freshness, platform.harvesting.links, platform.quality_scores,
+                     store):
             part.close()

@@ -80,7 +80,8 @@ EXPECTED = {
 
 def _graph(name: str, department, cycle, freq, modified) -> list[ox.Triple]:
     d = ox.NamedNode(BASE + name)
-    out = [ox.Triple(d, ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type"), ox.NamedNode(DCAT + "Dataset")),
+    a = ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
+    out = [ox.Triple(d, a, ox.NamedNode(DCAT + "Dataset")),
            ox.Triple(d, ox.NamedNode(DCT + "title"), ox.Literal(name, language="zh-CN"))]
     if department:
         out.append(ox.Triple(d, ox.NamedNode(DCT + "publisher"), ox.NamedNode(DEPT + department)))
