@@ -14,6 +14,16 @@ OVERDUE_UPDATE = "overdue-update"
 BROKEN_LINK = "broken-link"
 
 
+def cycle_label(name: str | None, lang: str = "zh") -> str:
+    """Return an update cycle's label (ontology/update-cycles.ttl), or the name itself (an EU frequency)."""
+    from ontology.labels import concept_labels
+    from ontology.namespaces import UPDATE_CYCLE
+
+    labels = concept_labels().get(UPDATE_CYCLE[name]) if name and not name.startswith("eu:") else None
+    found = [x.value for x in labels or () if (x.language or "").startswith("en" if lang == "en" else "zh")]
+    return found[0] if found else (name or "")
+
+
 def overdue_update_findings(ledger: FreshnessLedger, day: date) -> tuple[list[Finding], set[str], int]:
     """Return the day's late datasets as findings, the datasets measured, and how many late ones have no department."""
     findings, scope, orphans = [], set(), 0
@@ -25,8 +35,8 @@ def overdue_update_findings(ledger: FreshnessLedger, day: date) -> tuple[list[Fi
             orphans += 1  # no department to hand it to: counted in the report, no work order
             continue
         late = "" if row["days_late"] is None else f"，逾期 {row['days_late']} 天"
-        detail = (f"更新周期 {row['cycle']}，最后更新 {row['modified']}，更新期限 {row['due']}{late} "
-                  f"(update cycle {row['cycle']}, last updated {row['modified']}, due {row['due']})")
+        cycle = cycle_label(row["cycle"])
+        detail = f"更新周期{cycle}，最后更新 {row['modified']}，更新期限 {row['due']}{late}"
         findings.append(Finding(row["department"], row["dataset"], OVERDUE_UPDATE, detail))
     return findings, scope, orphans
 
@@ -41,7 +51,7 @@ def broken_link_findings(broken: list[dict], departments: dict[str, str]) -> tup
                 orphans += 1
                 continue
             findings.append(Finding(departments[dataset], dataset, BROKEN_LINK,
-                                    f"链接无法访问：{answer} (broken link: {answer})", link["url"]))
+                                    f"链接无法访问：{answer}", link["url"]))
     return findings, orphans
 
 

@@ -39,7 +39,8 @@ WORDS = {  # key: (zh-CN, en)
     "no_deadline": ("未定（{why}）", "not set ({why})"),
     "overdue-update": ("逾期未更新", "overdue update"), "broken-link": ("链接失效", "broken link"),
     "reminders": ("提醒", "Reminders"), "approaching": ("即将到期：还剩 {n} 个工作日", "due soon: {n} working days left"),
-    "overdue": ("已超期", "past its deadline"),
+    "overdue": ("已超期", "past its deadline"), "due_today": ("今天到期", "due today"),
+    "more": ("另有 {n} 条提醒，见下方工单列表。", "{n} more reminders: see the work orders below."),
     "count": ("数量", "Count"), "status_col": ("状态", "Status"),
 }
 
