@@ -99,10 +99,14 @@ def _graph(name: str, department, cycle, freq, modified) -> list[ox.Triple]:
 
 
 @pytest.fixture
-def measured(tmp_path):
+def measured(tmp_path, database_url):
+    """The datasets above in a store, and the freshness ledger on both backends (a SQLite file, PostgreSQL)."""
+    from core.database import open_database
+
     store = OxigraphStore(tmp_path / "store")
     store.put_datasets({BASE + name: _graph(name, *row) for name, row in DATASETS.items()})
-    ledger = FreshnessLedger(tmp_path / "freshness.sqlite")
+    ledger = FreshnessLedger(open_database(database_url, "freshness", tmp_path / "freshness.sqlite",
+                                           auto_migrate=True))
     yield store, ledger
     ledger.close()
     store.close()
