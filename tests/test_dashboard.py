@@ -2,7 +2,6 @@
 
 from datetime import date, datetime, timezone
 
-import pyoxigraph as ox
 
 from harvesters.links import LinkStatus, LinkTable
 from manage.daily import remeasure
