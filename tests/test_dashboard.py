@@ -2,7 +2,6 @@
 
 from datetime import date, datetime, timezone
 
-
 from harvesters.links import LinkStatus, LinkTable
 from manage.daily import remeasure
 from manage.dashboard import department_dashboard
