@@ -245,6 +245,7 @@ class ManageSettings(_Section):
     freshness_job: bool = True
     freshness_hour: int = Field(2, ge=0, le=23)
     freshness_tick_s: float = Field(300.0, gt=0)
+    freshness_keep_days: int = Field(400, ge=0)
     deadlines: dict[str, Annotated[int, Field(ge=0, le=365)]] = Field(
         default_factory=lambda: {"default": 10, "overdue-update": 10, "broken-link": 5})
     reminder_working_days: int = Field(2, ge=0, le=60)

@@ -207,8 +207,9 @@ class FreshnessLedger:
 
     BATCH = 1000
 
-    def __init__(self, where) -> None:
+    def __init__(self, where, keep_days: int = 0) -> None:
         self.db = as_database(where, "freshness")
+        self.keep_days = keep_days  # 0: keep every day
 
     def close(self) -> None:
         self.db.close()
@@ -234,6 +235,10 @@ class FreshnessLedger:
             conn.execute(_text("DELETE FROM freshness_days WHERE day = :day"), {"day": day.isoformat()})
             conn.execute(_text("INSERT INTO freshness_days (day, measured_at, datasets) VALUES (:day, :at, :n)"),
                          {"day": day.isoformat(), "at": stamp, "n": sum(totals.values())})
+            if self.keep_days:
+                oldest = (day - timedelta(days=self.keep_days - 1)).isoformat()
+                for table in ("freshness", "freshness_days"):
+                    conn.execute(_text(f"DELETE FROM {table} WHERE day < :oldest"), {"oldest": oldest})
         log.info("freshness of %s: %s", day, ", ".join(f"{k} {v}" for k, v in totals.items() if v))
         return totals
 

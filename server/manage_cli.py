@@ -27,7 +27,8 @@ def open_ledgers(settings):
     from manage.workorders import WorkOrders
 
     home = settings.home
-    ledger = FreshnessLedger(open_part(settings.database, "freshness", home / "freshness.sqlite"))
+    ledger = FreshnessLedger(open_part(settings.database, "freshness", home / "freshness.sqlite"),
+                             keep_days=settings.manage.freshness_keep_days)
     orders = WorkOrders.from_settings(open_part(settings.database, "workorders", home / "workorders.sqlite"),
                                       settings.manage)
     return ledger, orders

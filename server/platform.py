@@ -219,7 +219,8 @@ class Platform:
         from manage.workorders import WorkOrders
 
         home = self.settings.home
-        self.freshness = FreshnessLedger(self._part("freshness", home / "freshness.sqlite"))
+        self.freshness = FreshnessLedger(self._part("freshness", home / "freshness.sqlite"),
+                                         keep_days=self.settings.manage.freshness_keep_days)
         self.workorders = WorkOrders.from_settings(self._part("workorders", home / "workorders.sqlite"),
                                                    self.settings.manage)
 

@@ -150,6 +150,10 @@ def test_remeasuring_a_day_replaces_it_and_days_are_kept_apart(measured):
     assert ledger.department("D017", date(2026, 10, 11)).counts["on-time"] == 1   # updated, on time again
     assert ledger.department("D017", date(2026, 10, 9)).counts["on-time"] == 2    # the earlier day is kept
     assert len(ledger.rows(date(2026, 10, 11))) == len(DATASETS)
+    ledger.keep_days = 2   # keep Oct 10 and 11: measuring Oct 11 again removes Oct 9
+    ledger.measure(store, date(2026, 10, 11))
+    assert ledger.rows(date(2026, 10, 9)) == [] and not ledger.has_day(date(2026, 10, 9))
+    assert ledger.latest_day(date(2026, 10, 10)) is None and ledger.has_day(date(2026, 10, 11))
 
 
 def test_the_unreadable_is_said_not_guessed():
