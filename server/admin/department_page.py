@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, current_app, request
 
 from manage.dashboard import DepartmentDashboard, department_dashboard, department_label
 from manage.freshness import STATUSES
@@ -71,3 +71,30 @@ def render_department(platform, code: str | None, lang: str, *, choices: list[st
         w=lambda key, **values: word(key, lang, **values), board=board, code=code, name=name,
         statuses=STATUSES, choices=[(c, department_label(c, lang) or c) for c in (choices or [])],
         kind_word=lambda kind: word(kind, lang) if kind in WORDS else kind)
+
+
+@department_bp.route("/admin/department", methods=["GET", "HEAD"])
+def department():
+    """Show a department's numbers: a publisher its own; staff who read every department choose one."""
+    from access.roles import Action, allowed
+    from server.auth import authorize, current_principal
+    from server.portal.i18n import current_lang
+
+    principal = current_principal()
+    own = getattr(principal, "department", None)
+    asked = (request.args.get("department") or "").strip().upper()[:20] or None
+    code = asked or own
+    authorize(Action.READ_MANAGEMENT, code)  # 401 anonymous; 403 another department's, or none for a publisher
+    every = allowed(principal, Action.READ_MANAGEMENT, None)  # reads every department: may choose
+    choices = _department_codes() if every else []
+    if code is not None and department_label(code) is None and code not in choices:
+        code = None  # not one of ours: nothing to show but the choice
+    return render_department(current_app.extensions["wodp"], code, current_lang(), choices=choices)
+
+
+def _department_codes() -> list[str]:
+    from ontology.labels import department_names
+    from ontology.namespaces import DEPARTMENT
+
+    return sorted(node.value[len(DEPARTMENT.base):] for node in department_names()
+                  if node.value.startswith(DEPARTMENT.base))
