@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, current_app, redirect, request
 
 from manage.dashboard import DepartmentDashboard, department_dashboard, department_label
 from manage.freshness import STATUSES
@@ -42,6 +42,9 @@ WORDS = {  # key: (zh-CN, en)
     "overdue": ("已超期", "past its deadline"), "due_today": ("今天到期", "due today"),
     "more": ("另有 {n} 条提醒，见下方工单列表。", "{n} more reminders: see the work orders below."),
     "count": ("数量", "Count"), "status_col": ("状态", "Status"),
+    "move": ("办理", "Update"), "note": ("说明", "Note"), "to": ("改为", "Move to"),
+    "act_open": ("重新打开", "reopen"), "act_in-progress": ("开始处理", "start work"),
+    "act_resolved": ("已解决", "resolved"), "act_rejected": ("驳回（非问题）", "reject (not a fault)"),
 }
 
 
@@ -60,8 +63,12 @@ def gather(platform, code: str, as_of=None) -> DepartmentDashboard:
 
 
 def render_department(platform, code: str | None, lang: str, *, choices: list[str] | None = None,
-                      settings=None, as_of=None) -> str:
-    """Render the page of one department (or, with no code, the choice of departments for staff)."""
+                      settings=None, as_of=None, may_act: bool = False) -> str:
+    """Render the page of one department (or, with no code, the choice of departments for staff).
+
+    may_act: the viewer may move the department's work orders (a form per order, posting its CSRF token).
+    """
+    from manage.workorders import TRANSITIONS
     from server.portal.views import render_page
 
     board = gather(platform, code, as_of) if code else None
@@ -70,7 +77,8 @@ def render_department(platform, code: str | None, lang: str, *, choices: list[st
         "admin_department.html", lang, settings=settings, title=word("title", lang), active="admin",
         w=lambda key, **values: word(key, lang, **values), board=board, code=code, name=name,
         statuses=STATUSES, choices=[(c, department_label(c, lang) or c) for c in (choices or [])],
-        kind_word=lambda kind: word(kind, lang) if kind in WORDS else kind)
+        kind_word=lambda kind: word(kind, lang) if kind in WORDS else kind, may_act=may_act,
+        moves=TRANSITIONS)
 
 
 @department_bp.route("/admin/department", methods=["GET", "HEAD"])
@@ -89,7 +97,39 @@ def department():
     choices = _department_codes() if every else []
     if code is not None and department_label(code) is None and code not in choices:
         code = None  # not one of ours: nothing to show but the choice
-    return render_department(current_app.extensions["wodp"], code, current_lang(), choices=choices)
+    may_act = code is not None and allowed(principal, Action.WORK_ORDERS, code)
+    return render_department(current_app.extensions["wodp"], code, current_lang(), choices=choices,
+                             may_act=may_act)
+
+
+@department_bp.route("/admin/workorders/<int:order_id>/status", methods=["POST"])
+def move_work_order(order_id: int):
+    """Move a work order (in progress, resolved, rejected, reopened) with a note; back to its department's page."""
+    from access.roles import Action
+    from core.errors import BadRequestError
+    from server.auth import authorize
+    from server.portal.i18n import current_lang, link
+
+    orders = current_app.extensions["wodp"].workorders
+    order = orders.get(order_id)  # 404 when there is none
+    principal = authorize(Action.WORK_ORDERS, order.department)
+    status = (request.form.get("status") or "").strip()
+    note = (request.form.get("note") or "").strip()[:2000] or None
+    if not status:
+        raise BadRequestError("choose the status the work order moves to")
+    moved = orders.transition(order_id, status, principal.id, note)  # 409 for a move the rules refuse
+    _audit("workorder.status", f"workorder:{order_id}", order.status, moved.status,
+           {"department": order.department, "dataset": order.dataset, "kind": order.kind, "note": note})
+    return redirect(link("/admin/department", current_lang(), {"department": order.department}) + f"#wo-{order_id}")
+
+
+def _audit(action: str, target: str, before: str, after: str, detail: dict) -> None:
+    """Append the change to the audit log (server/audit.py, when this build has it)."""
+    try:
+        from server.audit import audit
+    except ImportError:  # the audit log comes with its own branch (issue 12); until then the work order's history
+        return           # (workorder_events: who, when, from, to, note) is the record
+    audit(action, target, before=before, after=after, detail=detail)
 
 
 def _department_codes() -> list[str]:
