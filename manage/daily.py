@@ -82,8 +82,9 @@ class DailyFreshness:
     """A daemon thread: re-measure at start when today's measure is missing, then once a day from a set hour."""
 
     def __init__(self, store, ledger: FreshnessLedger, workorders: WorkOrders | None, *, hour: int = 2,
-                 tick_s: float = 300.0, links=None) -> None:
+                 tick_s: float = 300.0, links=None, after: threading.Event | None = None) -> None:
         self.store, self.ledger, self.workorders, self.links = store, ledger, workorders, links
+        self.after = after  # e.g. the demo's first harvests: measure what they published, not an empty store
         self.hour, self.tick_s = hour, tick_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="wodp-freshness", daemon=True)
@@ -101,6 +102,8 @@ class DailyFreshness:
     def tick(self, now: datetime | None = None) -> dict | None:
         """Re-measure when today's measure is missing (first tick, or from the set hour on); return the report."""
         now = now or datetime.now(timezone.utc)
+        if self.after is not None and not self.after.is_set():
+            return None
         first, self._started = not self._started, True
         today = beijing_today(now)
         if self.ledger.has_day(today) or not (first or now.astimezone(BEIJING).hour >= self.hour):
@@ -115,5 +118,6 @@ class DailyFreshness:
                 self.tick()
             except Exception:
                 log.exception("the daily freshness re-measure failed")
-            if self._stop.wait(self.tick_s):
+            waiting = self.after is not None and not self.after.is_set()
+            if self._stop.wait(min(self.tick_s, 5.0) if waiting else self.tick_s):  # soon after the warm-up
                 return

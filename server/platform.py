@@ -232,7 +232,8 @@ class Platform:
         if m.freshness_job and self.freshness is not None:
             self.daily = DailyFreshness(self.store, self.freshness, self.workorders, hour=m.freshness_hour,
                                         tick_s=m.freshness_tick_s,
-                                        links=getattr(self.harvesting, "links", None))
+                                        links=getattr(self.harvesting, "links", None),
+                                        after=self.extras.get("warm_up"))  # the demo: once its harvests are in
             self.daily.start()
 
     def _open_catalog_texts(self, writer: bool) -> None:

@@ -199,9 +199,15 @@ def test_the_daily_job_measures_at_start_when_missing_then_once_a_day_from_its_h
 
     from manage.daily import DailyFreshness
 
+    import threading
+
     store, ledger = measured
-    job = DailyFreshness(store, ledger, None, hour=2)
+    warm = threading.Event()
+    job = DailyFreshness(store, ledger, None, hour=2, after=warm)
     utc = timezone.utc
+    assert job.tick(datetime(2026, 10, 8, 15, 0, tzinfo=utc)) is None   # the demo's first harvests are not in yet
+    assert not ledger.has_day(date(2026, 10, 8))
+    warm.set()
     # first tick at 23:30 Beijing on Oct 8 (15:30 UTC): today's is missing, so it measures though before 02:00
     assert job.tick(datetime(2026, 10, 8, 15, 30, tzinfo=utc))["day"] == "2026-10-08"
     assert job.tick(datetime(2026, 10, 8, 15, 45, tzinfo=utc)) is None          # measured already
