@@ -285,6 +285,15 @@ class FreshnessLedger:
                             "GROUP BY status", {"day": day.isoformat(), "d": code})
         return DepartmentFreshness(code, {status: int(n) for status, n in rows})
 
+    def of_dataset(self, dataset: str, on_or_before: date | None = None) -> dict | None:
+        """Return a dataset's last measure (on or before a day) with its day, for its page; None: never measured."""
+        rows = self.db.rows(
+            "SELECT day, cycle, modified, due, status, days_late, detail FROM freshness WHERE dataset = :d "
+            "AND day <= :limit ORDER BY day DESC LIMIT 1",
+            {"d": dataset, "limit": (on_or_before or date.max).isoformat()})
+        keys = ("day", "cycle", "modified", "due", "status", "days_late", "detail")
+        return dict(zip(keys, rows[0])) if rows else None
+
     def rows(self, day: date, *, department: str | None = None, status: str | None = None) -> list[dict]:
         """Return the day's rows (optionally of one department and status), by dataset."""
         sql = "SELECT dataset, department, cycle, modified, due, status, days_late, detail FROM freshness " \

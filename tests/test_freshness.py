@@ -149,6 +149,11 @@ def test_remeasuring_a_day_replaces_it_and_days_are_kept_apart(measured):
     ledger.measure(store, date(2026, 10, 11))
     assert ledger.department("D017", date(2026, 10, 11)).counts["on-time"] == 1   # updated, on time again
     assert ledger.department("D017", date(2026, 10, 9)).counts["on-time"] == 2    # the earlier day is kept
+    assert ledger.of_dataset(BASE + "daily-fresh")["status"] == "on-time"
+    assert ledger.of_dataset(BASE + "daily-fresh", date(2026, 10, 10)) == {
+        "day": "2026-10-09", "cycle": "daily", "modified": "2026-10-08", "due": "2026-10-09", "status": "on-time",
+        "days_late": None, "detail": None}
+    assert ledger.of_dataset(BASE + "nothing") is None
     assert len(ledger.rows(date(2026, 10, 11))) == len(DATASETS)
     ledger.keep_days = 2   # keep Oct 10 and 11: measuring Oct 11 again removes Oct 9
     ledger.measure(store, date(2026, 10, 11))
