@@ -23,6 +23,7 @@ def upgrade() -> None:
         sa.Column("modified", sa.Text), sa.Column("due", sa.Text), sa.Column("status", sa.Text, nullable=False),
         sa.Column("days_late", sa.Integer), sa.Column("detail", sa.Text))
     op.create_index("freshness_department", "freshness", ["day", "department", "status"])
+    op.create_index("freshness_dataset", "freshness", ["dataset", "day"])
 
 
 def downgrade() -> None:
