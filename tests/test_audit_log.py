@@ -504,3 +504,20 @@ def test_the_demo_accounts_are_recorded_once_when_made(audited):
     assert all(e.detail["login"] == f"demo-{e.detail['role']}" and "password" not in str(e.detail) for e in made)
     demo_accounts(platform.accounts, BASE, platform.audit)  # a second run makes none, records none
     assert platform.audit.head()[0] == made[-1].seq
+
+
+def test_a_work_order_moved_from_the_department_page_leaves_one_entry(audited, sign_in):
+    from manage.workorders import Finding
+
+    platform = audited[0]
+    finding = Finding("D017", "wuhan.420100-D017-07201", "overdue-update", "更新已逾期")
+    order, _ = platform.workorders.open_or_refresh(finding)
+    officer = audited[1].application.test_client()
+    account_id = sign_in(officer, "publisher", "D017")
+    head = platform.audit.head()[0]
+    moved = officer.post(f"/admin/workorders/{order.id}/status",
+                         data={"status": "in-progress", "note": "已联系", "csrf_token": officer.csrf_token})
+    assert moved.status_code == 302
+    [entry] = _new_entries(platform, head)
+    assert (entry.action, entry.target, entry.actor, entry.role, entry.before, entry.after) == \
+        ("workorder.status", f"workorder:{order.id}", account_id, "publisher", "open", "in-progress")
