@@ -282,6 +282,7 @@ class VerifyReport:
     head_hash: str
     anchor: dict | None = None
     problems: tuple[Problem, ...] = field(default_factory=tuple)
+    complete: bool = True  # False: the walk stopped after `most` problems (entries and head are where it stopped)
 
     @property
     def ok(self) -> bool:
@@ -293,7 +294,8 @@ class VerifyReport:
 
     def as_json(self) -> dict:
         return {"ok": self.ok, "entries": self.entries, "head_seq": self.head_seq, "head_hash": self.head_hash,
-                "anchor": self.anchor, "first_bad": self.first_bad, "problems": [asdict(p) for p in self.problems]}
+                "anchor": self.anchor, "first_bad": self.first_bad, "complete": self.complete,
+                "problems": [asdict(p) for p in self.problems]}
 
 
 def verify(audit_log: AuditLog, *, most: int = 100) -> VerifyReport:
@@ -325,8 +327,8 @@ def verify_entries(entries: Iterable[Entry], *, anchor: dict | None = None, most
             anchored = entry
         expected_seq, prev_hash = entry.seq + 1, entry.hash
         head_seq, head_hash = entry.seq, entry.hash
-        if len(problems) >= most:
-            break
+        if len(problems) >= most:  # enough to name the first bad entry; the walk (and the anchor check) stops
+            return VerifyReport(count, head_seq, head_hash, anchor, tuple(problems), complete=False)
     problems += _anchor_problems(anchor, anchored, head_seq)
     return VerifyReport(count, head_seq, head_hash, anchor, tuple(problems))
 

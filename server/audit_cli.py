@@ -41,8 +41,9 @@ def verify_command(settings, args) -> int:
         return 0
     for problem in report.problems:
         print(f"  #{problem.seq} {problem.kind}: {problem.message}", file=sys.stderr)
-    print(f"wodp: audit log broken: the first bad entry is #{report.first_bad} ({len(report.problems)} problems)",
-          file=sys.stderr)
+    more = "" if report.complete else f", the walk stopped at entry #{report.head_seq}"
+    print(f"wodp: audit log broken: the first bad entry is #{report.first_bad} ({len(report.problems)} problems"
+          f"{more})", file=sys.stderr)
     return 1
 
 

@@ -521,3 +521,14 @@ def test_a_work_order_moved_from_the_department_page_leaves_one_entry(audited, s
     [entry] = _new_entries(platform, head)
     assert (entry.action, entry.target, entry.actor, entry.role, entry.before, entry.after) == \
         ("workorder.status", f"workorder:{order.id}", account_id, "publisher", "open", "in-progress")
+
+
+def test_a_walk_that_meets_many_problems_stops_and_says_so_without_a_false_truncation(tmp_path):
+    audit_log = _log(tmp_path)
+    _fill(audit_log, 12)
+    _tamper(audit_log, "UPDATE audit_log SET role = 'admin' WHERE seq BETWEEN 2 AND 11")
+    report = verify(audit_log, most=3)
+    assert not report.complete and report.first_bad == 2 and len(report.problems) == 3
+    assert "truncated" not in {p.kind for p in report.problems}
+    whole = verify(audit_log)
+    assert whole.complete and whole.entries == 12 and {p.kind for p in whole.problems} == {"edited"}
