@@ -5,7 +5,7 @@ session or a token), their role and the client's address (``request.remote_addr`
 proxies when ``site.proxies`` is set; kept whole: this is the staff audit log, GB/T 22239 asks for it).
 
 An entry that cannot be written (the disk full, the database gone) does not undo what was done: it is logged
-as an error and counted (``audit_failures`` on the platform), never dropped without a word.
+as an error and counted (``wodp_audit_write_failures`` on /metrics), never dropped without a word.
 """
 
 from __future__ import annotations

@@ -532,3 +532,18 @@ def test_a_walk_that_meets_many_problems_stops_and_says_so_without_a_false_trunc
     assert "truncated" not in {p.kind for p in report.problems}
     whole = verify(audit_log)
     assert whole.complete and whole.entries == 12 and {p.kind for p in whole.problems} == {"edited"}
+
+
+def test_an_entry_that_cannot_be_written_leaves_the_action_standing_and_is_counted(audited, monkeypatch, caplog):
+    platform, client, account, token = audited
+
+    def full_disk(**_fields):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(platform.audit, "record", full_disk)
+    before = getattr(platform.audit, "failures", 0)
+    assert _push(client, token, RECORD | {"资源代码": "420100-D017-07209"}).status_code == 201  # published all the same
+    assert platform.audit.failures == before + 1
+    assert "could not be written" in caplog.text and "dataset.publish" in caplog.text
+    scraped = client.get("/metrics").get_data(as_text=True)
+    assert f"wodp_audit_write_failures {float(before + 1)}" in scraped
