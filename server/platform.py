@@ -78,7 +78,8 @@ class Platform:
         platform.sandbox = open_sandbox(settings, start=start_workers)
         from server.search import SearchIndex  # derived index, follows publish events
 
-        platform.search = SearchIndex(open_part(settings.database, "search", settings.path(settings.search.path)))
+        platform.search = SearchIndex(open_part(settings.database, "search", settings.path(settings.search.path)),
+                                      settings.search.rank_candidates)
         platform.followers.append(platform.search)
         platform._open_aggregates()
         platform.followers += [platform.catalog_order, platform.quality_scores]
@@ -185,7 +186,8 @@ class Platform:
             store = SnapshotStore()
         platform = cls(settings=settings, store=store)
         home = settings.home
-        platform.search = SearchIndex(open_part(settings.database, "search", settings.path(settings.search.path)))
+        platform.search = SearchIndex(open_part(settings.database, "search", settings.path(settings.search.path)),
+                                      settings.search.rank_candidates)
         platform.quarantine, platform.tombstones = Quarantine(home / "quarantine"), Quarantine(home / "withdrawn")
         tombstones = platform.tombstones
         platform.changes = ChangeLog(open_part(settings.database, "changes", home / "changes.sqlite"),
