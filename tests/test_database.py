@@ -518,11 +518,31 @@ def test_wodp_db_current_and_upgrade(tmp_path, backend, request, capsys, monkeyp
     if backend == "postgresql":
         url = pg_schema_url(request.getfixturevalue("postgis_dsn"), "cli").replace("postgres@", "postgres:pw9@")
         monkeypatch.setenv("WODP_DATABASE__URL", url)
-    assert main(["db", "current"]) == 1  # nothing made yet: every part behind
+    assert main(["db", "current"]) == 1  # nothing made yet: every part behind (and the queue on PostgreSQL)
     out = capsys.readouterr().out
-    assert out.count("BEHIND") == len(PARTS)
+    assert out.count("BEHIND") == len(PARTS) + (backend == "postgresql")
     assert main(["db", "upgrade"]) == 0
+    assert ("queue: procrastinate's tables created" in capsys.readouterr().out) == (backend == "postgresql")
     assert main(["db", "current"]) == 0
     out = capsys.readouterr().out
     assert "BEHIND" not in out and "harvest: harvest_0001 (code: harvest_0001)" in out and "pw9" not in out
     dispose_engines()
+    if backend == "postgresql":  # the queue is ready after that one command: a harvest is deferred into it
+        import psycopg
+
+        from harvesters.queue import HarvestQueue, dsn
+        from config import load_settings
+
+        settings = load_settings({"WODP_DATABASE__URL": url}, overrides={"harvest": {"queue": "postgres"}},
+                                 home=tmp_path)
+        with psycopg.connect(dsn(url), autocommit=True) as conn:
+            tables = {r[0] for r in conn.execute("SELECT table_name FROM information_schema.tables "
+                                                 "WHERE table_schema = current_schema() AND table_name LIKE 'procrastinate%'")}
+        assert {"procrastinate_jobs", "procrastinate_events"} <= tables
+        assert main(["db", "upgrade"]) == 0 and "tables present" in capsys.readouterr().out  # once only
+        queue = HarvestQueue(settings)
+        try:
+            queue.defer("some-source")
+            assert queue.depth().get("todo") == 1
+        finally:
+            queue.close()
