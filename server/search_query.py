@@ -311,20 +311,26 @@ def _ranked_hits(conn, match: Match, filters: dict[str, list[str]], total: int, 
     whole index's IDF and lengths), then modified (newest first) and number; the matches after them follow
     newest-added first. With at most ``candidates`` matches (nearly every search) every match is ranked by bm25."""
     pg, params = _pg(conn), {}
-    source, where, number = _filtered_matches(pg, match, filters, params)
     ranked = min(total, candidates)
-    row = conn.execute(text(f"SELECT d.n FROM {source}{where} ORDER BY {number} DESC LIMIT 1 OFFSET :k"),
-                       {**params, "k": ranked - 1}).fetchone()
-    lo = int(row[0])
+    lo = None  # every match ranked (the filters apply below)
+    if total > candidates:  # the number of the last candidate: FTS5 walks its matches from the highest down
+        if filters:
+            source, where, number = _filtered_matches(pg, match, filters, params)
+            sql = f"SELECT d.n FROM {source}{where} ORDER BY {number} DESC LIMIT 1 OFFSET :k"
+        elif pg:
+            sql = f"SELECT m.n FROM ({_matching_sql(pg, match, params)}) m ORDER BY m.n DESC LIMIT 1 OFFSET :k"
+        else:
+            params["match"] = match.fts
+            sql = "SELECT rowid FROM search_fts WHERE search_fts MATCH :match ORDER BY rowid DESC LIMIT 1 OFFSET :k"
+        lo = int(conn.execute(text(sql), {**params, "k": ranked - 1}).fetchone()[0])
     hits: list[dict] = []
     if offset < ranked:
         _match_once(conn, match, ranked=True, lo=lo)
         fwhere, fparams = _where(pg, None, filters)
-        fwhere = (fwhere + " AND" if fwhere else " WHERE") + " m.n >= :lo"
         hits = _dicts(conn.execute(text(
             f"SELECT d.* FROM {_matched(pg)} m JOIN search_docs d ON d.n = m.n{fwhere}"
             f" ORDER BY {_order(pg, 'relevance', MATCHED, 'zh')} LIMIT :limit OFFSET :offset"),
-            {**fparams, "lo": lo, "limit": min(limit, ranked - offset), "offset": offset}))
+            {**fparams, "limit": min(limit, ranked - offset), "offset": offset}))
     rest = limit - len(hits)
     if rest > 0 and total > ranked:
         params = {}
