@@ -94,7 +94,7 @@ class Platform:
         platform.verification = catch_up_all(platform.followers, store, platform.followed)  # by content
         repaired = sum(v.repaired for v in platform.verification)
         log.info("start-up check of %d derived indexes against %d datasets: %d repairs%s",
-                 len(platform.followers), len(store.digests()), repaired,
+                 len(platform.followers), store.count_datasets(), repaired,
                  "".join(f"; {v.follower} caught up" for v in platform.verification if v.caught_up))
         if settings.store.url and not isinstance(store, OxigraphStore):
             from sparql.remote_pool import RemotePool  # /sparql asks the remote engine itself: no workers, no snapshots
@@ -103,6 +103,7 @@ class Platform:
         elif start_workers:
             platform.pool = QueryPool(store, settings.sparql, settings.home / "snapshots")
             platform.pool.start()
+        platform.ogc.warm_up()  # pygeoapi's API is made beside the first answers, not before them
         return platform
 
     def _part(self, part: str, path: Path):
@@ -200,6 +201,7 @@ class Platform:
         platform._open_catalog_texts(writer=False)
         platform._open_aggregates()
         platform.extras["reader"] = True
+        platform.ogc.warm_up()
         return platform
 
     def _open_aggregates(self) -> None:
