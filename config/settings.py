@@ -95,6 +95,7 @@ class CatalogSettings(_Section):
 class SearchSettings(_Section):
     path: str = "search.sqlite"
     page_size: int = Field(20, ge=1, le=200)
+    rank_candidates: int = Field(10_000, ge=1)
 
 
 class DemoSettings(_Section):

@@ -82,7 +82,8 @@ class Platform:
         platform.sandbox = open_sandbox(settings, start=start_workers)
         from server.search import SearchIndex  # derived index, follows publish events
 
-        platform.search = SearchIndex(open_part(settings.database, "search", settings.path(settings.search.path)))
+        platform.search = SearchIndex(open_part(settings.database, "search", settings.path(settings.search.path)),
+                                      settings.search.rank_candidates)
         platform.followers.append(platform.search)
         platform._open_aggregates()
         platform.followers += [platform.catalog_order, platform.quality_scores]
@@ -98,7 +99,7 @@ class Platform:
         platform.verification = catch_up_all(platform.followers, store, platform.followed)  # by content
         repaired = sum(v.repaired for v in platform.verification)
         log.info("start-up check of %d derived indexes against %d datasets: %d repairs%s",
-                 len(platform.followers), len(store.digests()), repaired,
+                 len(platform.followers), store.count_datasets(), repaired,
                  "".join(f"; {v.follower} caught up" for v in platform.verification if v.caught_up))
         if settings.store.url and not isinstance(store, OxigraphStore):
             from sparql.remote_pool import RemotePool  # /sparql asks the remote engine itself: no workers, no snapshots
@@ -107,6 +108,7 @@ class Platform:
         elif start_workers:
             platform.pool = QueryPool(store, settings.sparql, settings.home / "snapshots")
             platform.pool.start()
+        platform.ogc.warm_up()  # pygeoapi's API is made beside the first answers, not before them
         return platform
 
     def _part(self, part: str, path: Path):
@@ -190,7 +192,8 @@ class Platform:
             store = SnapshotStore()
         platform = cls(settings=settings, store=store)
         home = settings.home
-        platform.search = SearchIndex(open_part(settings.database, "search", settings.path(settings.search.path)))
+        platform.search = SearchIndex(open_part(settings.database, "search", settings.path(settings.search.path)),
+                                      settings.search.rank_candidates)
         platform.quarantine, platform.tombstones = Quarantine(home / "quarantine"), Quarantine(home / "withdrawn")
         tombstones = platform.tombstones
         platform.changes = ChangeLog(open_part(settings.database, "changes", home / "changes.sqlite"),
@@ -203,6 +206,7 @@ class Platform:
         platform._open_catalog_texts(writer=False)
         platform._open_aggregates()
         platform.extras["reader"] = True
+        platform.ogc.warm_up()
         return platform
 
     def _open_aggregates(self) -> None:
