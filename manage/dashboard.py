@@ -102,4 +102,5 @@ def department_dashboard(department: str, *, freshness: FreshnessLedger | None, 
         overdue_updates=None if fresh is None else fresh.counts.get("late", 0), quality_score=score,
         work_orders=workorders.counts(department) if workorders is not None else {},
         open_work_orders=orders, overdue_work_orders=sum(o.overdue_on(as_of) for o in orders),
-        reminders=reminders)
+        reminders=reminders, unknown_deadlines=sum(o.calendar_unknown is not None for o in orders),
+        calendar=calendar_outlook(as_of, calendar_warning_days))

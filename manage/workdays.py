@@ -127,6 +127,13 @@ def _yaml_entries(text: str):
         out.lines[None] = node.start_mark.line + 1
         return out
 
+    def timestamp(loader, node):
+        try:
+            return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+        except ValueError:  # 2031-02-30: kept as written, refused as "not a date" with its line
+            return loader.construct_scalar(node)
+
+    Loader.add_constructor("tag:yaml.org,2002:timestamp", timestamp)
     Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
     Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, sequence)
     return yaml.load(text, Loader=Loader)  # noqa: S506  a SafeLoader with two more constructors
