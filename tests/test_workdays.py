@@ -344,6 +344,7 @@ def test_the_admin_is_warned_30_days_ahead(app, sign_in, monkeypatch):
     assert "2026 年底（还有 25 天）" in warning and "2027 年放假调休安排" in warning
     english = admin.get("/admin/department?department=D001&lang=en").get_data(as_text=True)
     assert "configured up to the end of 2026 (25 days from now)" in english
+    assert 'id="calendar-warning"' in admin.get("/admin/department").get_data(as_text=True)   # the chooser too
     monkeypatch.setattr(manage.dashboard, "beijing_today", lambda: date(2026, 11, 1))   # Dec 1: still 2026
     assert 'id="calendar-warning"' not in admin.get("/admin/department?department=D001").get_data(as_text=True)
 
@@ -363,3 +364,28 @@ def test_ready_stays_ready_and_metrics_count_the_days_ahead(app, monkeypatch, tm
     with supplement_in_use(read_supplement_file(_file(tmp_path, TEST_2031))):
         assert _samples(client.get("/metrics").get_data(as_text=True), gauge)[()] == 30
     assert _samples(client.get("/metrics").get_data(as_text=True), gauge)[()] == 0
+
+
+def test_wodp_calendar_check_and_show(tmp_path, monkeypatch, capsys):
+    from server.cli import main
+
+    good = _file(tmp_path, TEST_2031, "good.yml")
+    assert main(["calendar", "check", str(good)]) == 0
+    out = capsys.readouterr().out
+    assert "2031 (the library does not hold it): 2 holidays, 8 days off, 2 调休 working days" in out
+    bad = _file(tmp_path, TEST_2031.replace("- 2031-02-08", "- 2031-02-10"), "bad.yml")
+    assert main(["calendar", "check", str(bad)]) == 1
+    assert f"{bad}:12: 调休 day 2031-02-10 is a Monday" in capsys.readouterr().err
+    monkeypatch.setenv("WODP_HOME", str(tmp_path))
+    with supplement_in_use(None):
+        assert main(["calendar", "show", "2026"]) == 0
+        out = capsys.readouterr().out
+        assert "2026: from chinese-calendar (library)" in out and "2026-10-01 to 2026-10-07\t7 days\tNational Day" in out
+        assert "2026-10-10\tSaturday\tNational Day" in out
+        assert main(["calendar", "show", "2031"]) == 1
+        assert "calendar of 2031 is not configured" in capsys.readouterr().err
+        monkeypatch.setenv("WODP_MANAGE__HOLIDAYS_FILE", "good.yml")
+        assert main(["calendar", "show", "2031"]) == 0
+        out = capsys.readouterr().out
+        assert f"2031: from holiday supplement {good}; source: TEST DATA" in out
+        assert "2031-01-22 to 2031-01-28\t7 days\t春节" in out and "2031-01-19\tSunday\t春节" in out

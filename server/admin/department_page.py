@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, redirect, request
 
-from manage.dashboard import DepartmentDashboard, department_dashboard, department_label
+from manage.dashboard import DepartmentDashboard, calendar_outlook, department_dashboard, department_label
 from manage.freshness import STATUSES
 
 department_bp = Blueprint("admin_department", __name__, template_folder="templates")
@@ -70,7 +70,12 @@ def gather(platform, code: str, as_of=None) -> DepartmentDashboard:
     return department_dashboard(code, freshness=platform.freshness, workorders=platform.workorders,
                                 quarantine=platform.quarantine, links=getattr(harvesting, "links", None),
                                 quality_scores=platform.quality_scores, as_of=as_of,
-                                calendar_warning_days=platform.settings.manage.calendar_warning_days)
+                                calendar_warning_days=_warning_days(platform))
+
+
+def _warning_days(platform) -> int:
+    settings = getattr(platform, "settings", None)
+    return settings.manage.calendar_warning_days if settings is not None else 30
 
 
 def render_department(platform, code: str | None, lang: str, *, choices: list[str] | None = None,
@@ -90,7 +95,8 @@ def render_department(platform, code: str | None, lang: str, *, choices: list[st
         w=lambda key, **values: word(key, lang, **values), board=board, code=code, name=name,
         statuses=STATUSES, choices=[(c, department_label(c, lang) or c) for c in (choices or [])],
         kind_word=lambda kind: word(kind, lang) if kind in WORDS else kind, may_act=may_act,
-        moves=TRANSITIONS, calendar_notice=calendar_notice)
+        moves=TRANSITIONS,
+        outlook=calendar_outlook(board.as_of if board else as_of, _warning_days(platform)) if calendar_notice else None)
 
 
 @department_bp.route("/admin/department", methods=["GET", "HEAD"])
