@@ -179,7 +179,7 @@ def load_supplement(entries: Iterable[Mapping], origin: str = "admin console", *
         problems.append(f"{where(container, key)}: {message}")
 
     years: dict[int, HolidayYear] = {}
-    if not isinstance(entries, list):
+    if not isinstance(entries, (list, tuple)):
         problems.append(f"{origin}:{line or 1}: years must be a list of years, not {type(entries).__name__}")
         raise HolidayFileError(problems)
     for i, entry in enumerate(entries):

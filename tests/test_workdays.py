@@ -389,3 +389,15 @@ def test_wodp_calendar_check_and_show(tmp_path, monkeypatch, capsys):
         out = capsys.readouterr().out
         assert f"2031: from holiday supplement {good}; source: TEST DATA" in out
         assert "2031-01-22 to 2031-01-28\t7 days\t春节" in out and "2031-01-19\tSunday\t春节" in out
+
+
+def test_the_platform_does_not_start_on_a_supplement_that_does_not_hold(tmp_path):
+    from config import load_settings
+    from server.platform import Platform
+
+    _file(tmp_path, TEST_2031.replace("- 2031-02-08", "- 2031-02-10"), "holidays.yml")
+    settings = load_settings({}, overrides={"manage": {"holidays_file": "holidays.yml"}}, home=tmp_path)
+    with pytest.raises(HolidayFileError) as err:
+        Platform.open(settings, start_workers=False)
+    assert f"{tmp_path / 'holidays.yml'}:12: 调休 day 2031-02-10 is a Monday" in err.value.message
+    assert not covers(2031)
