@@ -231,6 +231,9 @@ class PlatformCollector:
         self._pool(p.pool, gauge)
         self._harvest(p, gauge)
         self._calendar(gauge)
+        if p.audit is not None:  # entries that could not be written (the action stood): any is an alert
+            gauge("audit_write_failures", "Audit log entries this process could not write since it started",
+                  getattr(p.audit, "failures", 0))
         return families
 
     @staticmethod
