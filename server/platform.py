@@ -64,6 +64,9 @@ class Platform:
     def open(cls, settings: Settings, *, start_workers: bool = True, store: OxigraphStore | None = None) -> "Platform":
         """Open the store, the gate with its hooks and the derived indexes: the one factory of server and CLI."""
         private_dir(settings.home)  # a new home is its owner's only (it holds server.json, accounts.sqlite)
+        from manage.workdays import configure
+
+        configure(settings)  # the holiday supplement (manage.holidays_file): a file that does not hold stops here
         store = store or open_store(settings)
         # several processes writing one shared store take turns (sparql/shared.py): the start-up's recoveries
         # and checks of the derived indexes never run beside another process's publication
@@ -229,6 +232,7 @@ class Platform:
                                          keep_days=self.settings.manage.freshness_keep_days)
         self.workorders = WorkOrders.from_settings(self._part("workorders", home / "workorders.sqlite"),
                                                    self.settings.manage)
+        self.workorders.fill_deadlines()  # orders opened while their year's calendar was not known yet
 
     def start_daily(self) -> None:
         """Re-measure freshness at start when today's is missing, then once a day (manage.freshness_job)."""
