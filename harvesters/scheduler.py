@@ -85,7 +85,8 @@ class Scheduler:
     def due(self, since: datetime, until: datetime) -> list[str]:
         """Return the sources whose schedule matches a minute in (since, until]."""
         out = []
-        for src in self.settings.sources:
+        configured = getattr(self.harvesting, "configured", None)  # the settings' and the console's sources
+        for src in configured() if configured is not None else self.settings.sources:
             if not src.enabled or not src.schedule:
                 continue
             text = cycle_cron(self.harvesting.context.publisher.store, src.name) \
