@@ -70,6 +70,12 @@ def make_source(fields: dict) -> HarvestSource:
         harvester_class(source.kind)
     except WodpError as exc:
         raise SourceConfigError(f"source {source.name!r}: kind: {exc.message}") from None
+    if source.mapping:
+        from mappings.spec import available_mappings
+
+        if source.mapping not in available_mappings():
+            raise SourceConfigError(f"source {source.name!r}: mapping: no mapping named {source.mapping!r} "
+                                    f"(known: {', '.join(available_mappings())})")
     if source.schedule and source.schedule != "cycle":
         from harvesters.scheduler import CronError, parse_cron
 

@@ -1,0 +1,41 @@
+/* Draw a source's harvest trend (Apache ECharts, served locally): stacked bars of datasets new, updated,
+   held and failed per day, and a line of the day's harvest duration on a second axis.
+   Reads /admin/api/trends?source=&days= (the element's data-src); says when it is done in data-state. */
+(function () {
+  "use strict";
+  var el = document.getElementById("trend-chart");
+  if (!el || typeof echarts === "undefined") { if (el) { el.setAttribute("data-state", "no-echarts"); } return; }
+  var labels = JSON.parse(el.getAttribute("data-labels"));
+  var COLORS = { new: "#2f7d32", updated: "#1f5fa8", held: "#e0a100", failed: "#c0392b", duration: "#555" };
+  fetch(el.getAttribute("data-src"), { credentials: "same-origin", headers: { Accept: "application/json" } })
+    .then(function (r) { if (!r.ok) { throw new Error(r.status + ""); } return r.json(); })
+    .then(function (doc) {
+      var names = Object.keys(doc.sources), data = doc.sources[names[0]];
+      el.textContent = "";
+      var chart = echarts.init(el, null, { renderer: "canvas" });
+      var bars = ["new", "updated", "held", "failed"].map(function (key) {
+        return { name: labels[key], type: "bar", stack: "datasets", data: data[key], itemStyle: { color: COLORS[key] },
+                 emphasis: { focus: "series" } };
+      });
+      var narrow = el.clientWidth < 520;
+      chart.setOption({
+        animation: false,
+        tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
+        legend: { top: 0, data: bars.map(function (b) { return b.name; }).concat([labels.duration]) },
+        grid: { left: narrow ? 44 : 60, right: narrow ? 44 : 60, top: narrow ? 56 : 40, bottom: 40 },
+        xAxis: { type: "category", data: data.days.map(function (d) { return d.slice(5); }),
+                 axisLabel: { hideOverlap: true } },
+        yAxis: [{ type: "value", name: labels.datasets, minInterval: 1 },
+                { type: "value", name: narrow ? "s" : labels.duration, splitLine: { show: false } }],
+        series: bars.concat([{ name: labels.duration, type: "line", yAxisIndex: 1, data: data.duration_s,
+                               symbolSize: 6, itemStyle: { color: COLORS.duration }, lineStyle: { width: 2 } }])
+      });
+      window.addEventListener("resize", function () { chart.resize(); });
+      var total = 0;
+      ["new", "updated", "held", "failed"].forEach(function (k) { data[k].forEach(function (v) { total += v; }); });
+      el.setAttribute("data-datasets", String(total));
+      el.setAttribute("data-days", String(data.days.length));
+      el.setAttribute("data-state", "done");
+    })
+    .catch(function (err) { el.textContent = String(err); el.setAttribute("data-state", "failed"); });
+})();
