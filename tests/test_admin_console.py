@@ -223,7 +223,7 @@ def test_a_source_added_in_the_console_is_harvested_by_run_now(console):
     assert job.status == "succeeded" and job.counts["new"] == 7 and job.source == "console-ckan"
     assert any("package_search" in r for r in source.requests)
     page = client.get(ran.headers["Location"])
-    assert f"采集作业 {job_id}：succeeded（新增 7" in page.text
+    assert f"采集作业 {job_id}：成功（新增 7" in page.text
     assert page.text.count('<tr class="job-succeeded">') == 1
     assert 'id="trend-chart"' in page.text and "vendor/echarts/echarts.min.js" in page.text
     trend = client.get("/admin/api/trends?source=console-ckan&days=7").get_json()

@@ -101,7 +101,7 @@ def _done() -> str | None:
         job = harvesting().jobs.job(int(request.args.get("job", "0") or 0)) if request.args.get(
             "job", "").isdigit() else None
         if job is not None:
-            return translate("done_run", lang, job=job.id, status=job.status, **{
+            return translate("done_run", lang, job=job.id, status=translate(f"status_{job.status}", lang), **{
                 k: job.counts.get(k, 0) for k in ("new", "updated", "held", "failed")})
     return None
 

@@ -21,12 +21,13 @@
       chart.setOption({
         animation: false,
         tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
-        legend: { top: 0, data: bars.map(function (b) { return b.name; }).concat([labels.duration]) },
-        grid: { left: narrow ? 44 : 60, right: narrow ? 44 : 60, top: narrow ? 56 : 40, bottom: 40 },
+        legend: narrow ? { type: "scroll", bottom: 0, data: bars.map(function (b) { return b.name; }).concat([labels.duration]) }
+                       : { top: 0, data: bars.map(function (b) { return b.name; }).concat([labels.duration]) },
+        grid: narrow ? { left: 40, right: 40, top: 16, bottom: 64 } : { left: 60, right: 60, top: 40, bottom: 40 },
         xAxis: { type: "category", data: data.days.map(function (d) { return d.slice(5); }),
                  axisLabel: { hideOverlap: true } },
-        yAxis: [{ type: "value", name: labels.datasets, minInterval: 1 },
-                { type: "value", name: narrow ? "s" : labels.duration, splitLine: { show: false } }],
+        yAxis: [{ type: "value", name: narrow ? "" : labels.datasets, minInterval: 1 },
+                { type: "value", name: narrow ? "" : labels.duration, splitLine: { show: false } }],
         series: bars.concat([{ name: labels.duration, type: "line", yAxisIndex: 1, data: data.duration_s,
                                symbolSize: 6, itemStyle: { color: COLORS.duration }, lineStyle: { width: 2 } }])
       });

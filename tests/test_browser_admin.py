@@ -1,0 +1,88 @@
+"""The admin console's source page in a real browser (Debian's Chromium, headless, zh-CN): the trend chart.
+
+A real server (waitress on 127.0.0.1, in a thread) serves a platform whose harvest jobs the test wrote over
+the last days; Chromium opens /admin/sources/<name> at desktop and phone size. We check what an admin sees:
+the chart drawn by the locally served ECharts (no request leaves the loopback address), the datasets it counts
+equal to the job rows' sum, the bars' colours on the screenshot. Screenshots go to the test's temporary
+directory (and to $ADMIN_SHOTS_DIR when set, to look at them).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+
+import pytest
+
+from config import load_settings
+from server.app import create_app
+from server.platform import Platform
+from tests.test_admin_console import put_job
+from tests.test_browser_map import Visit, browser, near, pixel, png_pixels  # noqa: F401  (browser: a fixture)
+
+pytestmark = pytest.mark.slow
+NEW_RGB = (0x2F, 0x7D, 0x32)      # the "new" bars of server/admin/static/trends.js
+UPDATED_RGB = (0x1F, 0x5F, 0xA8)
+SIZES = {"desktop": (1280, 900), "phone": (390, 844)}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    from waitress import create_server
+
+    home = tmp_path_factory.mktemp("admin-site")
+    sources = [{"name": "wuhan-ckan", "kind": "ckan", "url": "http://127.0.0.1:9/ckan", "schedule": "0 2 * * *"}]
+    settings = load_settings({}, overrides={"csw": {"enabled": False}, "harvest": {"sources": sources}}, home=home)
+    platform = Platform.open(settings, start_workers=False)
+    jobs, day, now = platform.harvesting.jobs, 86400, time.time()
+    rows = [(9, "succeeded", 120, dict(new=40, unchanged=0)), (7, "succeeded", 35, dict(new=3, updated=12, held=2)),
+            (5, "failed", 8, dict(failed=6)), (4, "succeeded", 30, dict(updated=5, held=1, unchanged=40)),
+            (2, "succeeded", 44, dict(new=8, updated=9, unchanged=45)), (1, "failed", 6, dict(failed=3)),
+            (0, "succeeded", 52, dict(new=6, updated=4, held=3, unchanged=50))]
+    for back, status, seconds, counts in rows:
+        put_job(jobs, "wuhan-ckan", status, now - back * day - 60, seconds, **counts)
+    total = sum(c.get(k, 0) for *_, c in rows for k in ("new", "updated", "held", "failed"))
+    server = create_server(create_app(platform=platform), host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.effective_port}", total
+    server.close()
+    thread.join(5)
+    platform.close()
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_source_page_draws_its_trend_chart(browser, site, size, tmp_path):  # noqa: F811
+    url, total = site
+    visit = Visit(browser)
+    try:
+        page = visit.page
+        page.set_viewport_size(dict(zip(("width", "height"), SIZES[size])))
+        page.goto(f"{url}/admin/sources/wuhan-ckan", wait_until="load")
+        page.wait_for_function("() => document.getElementById('trend-chart').dataset.state !== 'loading'",
+                               timeout=30_000)
+        chart = page.locator("#trend-chart")
+        assert chart.get_attribute("data-state") == "done"
+        assert int(chart.get_attribute("data-datasets")) == total
+        assert int(chart.get_attribute("data-days")) == 30
+        assert page.locator("#trend-chart canvas").count() >= 1
+        assert "wuhan-ckan" in page.title() and page.locator("h1.admin-title").inner_text().startswith("wuhan-ckan")
+        assert visit.elsewhere() == []
+        assert any(u.endswith("/static/vendor/echarts/echarts.min.js") for u in visit.urls)
+        chart.scroll_into_view_if_needed()
+        shot = page.screenshot(full_page=True)
+        path = tmp_path / f"admin-source-{size}.png"
+        path.write_bytes(shot)
+        if os.environ.get("ADMIN_SHOTS_DIR"):
+            shutil.copy(path, os.environ["ADMIN_SHOTS_DIR"])
+        # the bars are drawn: the "new" and "updated" colours are on the chart's part of the screenshot
+        box = chart.bounding_box()
+        image = png_pixels(page.screenshot(clip=box))
+        width, height = image[0], image[1]
+        colours = [pixel(image, x, y) for x in range(0, width, 2) for y in range(0, height, 2)]
+        assert any(near(c, NEW_RGB, 20) for c in colours)
+        assert any(near(c, UPDATED_RGB, 20) for c in colours)
+    finally:
+        visit.page.close()
