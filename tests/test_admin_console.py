@@ -187,7 +187,9 @@ def test_settings_page_hides_every_secret(tmp_path, database_url):
             update={"url": None})}), start_workers=False)
         platform.settings = settings
     try:
-        client = create_app(platform=platform).test_client()
+        app = create_app(platform=platform)
+        app.config["TESTING"] = True
+        client = app.test_client()
         page = client.get("/admin/settings")
         assert page.status_code == 200
         for secret in (password, key, token):
@@ -215,6 +217,11 @@ def test_a_source_added_in_the_console_is_harvested_by_run_now(console):
     # every process sees it: it is on the data layer
     assert platform.harvesting.table.get("console-ckan").origin == "console"
     assert "console-ckan" in platform.harvesting.sources()
+    from harvesters.scheduler import Scheduler   # the scheduler runs it too: 03:30 falls in (03:00, 04:00]
+
+    since = datetime(2026, 10, 8, 3, 0)
+    assert "console-ckan" in Scheduler(platform.harvesting, platform.settings.harvest).due(
+        since, since + timedelta(hours=1))
 
     ran = client.post("/admin/sources/console-ckan/run")
     assert ran.status_code == 303

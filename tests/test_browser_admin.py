@@ -44,7 +44,9 @@ def site(tmp_path_factory):
     for back, status, seconds, counts in rows:
         put_job(jobs, "wuhan-ckan", status, now - back * day - 60, seconds, **counts)
     total = sum(c.get(k, 0) for *_, c in rows for k in ("new", "updated", "held", "failed"))
-    server = create_server(create_app(platform=platform), host="127.0.0.1", port=0, threads=4)
+    app = create_app(platform=platform)
+    app.config["TESTING"] = True
+    server = create_server(app, host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.effective_port}", total
