@@ -33,7 +33,8 @@ def site(tmp_path_factory):
     from waitress import create_server
 
     home = tmp_path_factory.mktemp("admin-site")
-    sources = [{"name": "wuhan-ckan", "kind": "ckan", "url": "http://127.0.0.1:9/ckan", "schedule": "0 2 * * *"}]
+    sources = [{"name": "wuhan-ckan", "kind": "ckan", "url": "http://127.0.0.1:9/ckan", "schedule": "0 2 * * *"},
+               {"name": "wuhan-dcat", "kind": "dcat", "url": "http://127.0.0.1:9/dcat"}]
     settings = load_settings({}, overrides={"csw": {"enabled": False}, "harvest": {"sources": sources}}, home=home)
     platform = Platform.open(settings, start_workers=False)
     jobs, day, now = platform.harvesting.jobs, 86400, time.time()
@@ -44,12 +45,14 @@ def site(tmp_path_factory):
     for back, status, seconds, counts in rows:
         put_job(jobs, "wuhan-ckan", status, now - back * day - 60, seconds, **counts)
     total = sum(c.get(k, 0) for *_, c in rows for k in ("new", "updated", "held", "failed"))
+    for back, counts in ((3, dict(new=11, held=4)), (0, dict(updated=2, failed=1))):   # a second source
+        put_job(jobs, "wuhan-dcat", "succeeded", now - back * day - 60, 10, **counts)
     app = create_app(platform=platform)
     app.config["TESTING"] = True
     server = create_server(app, host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}", total
+    yield f"http://127.0.0.1:{server.effective_port}", total, total + 18
     server.close()
     thread.join(5)
     platform.close()
@@ -57,7 +60,7 @@ def site(tmp_path_factory):
 
 @pytest.mark.parametrize("size", SIZES)
 def test_source_page_draws_its_trend_chart(browser, site, size, tmp_path):  # noqa: F811
-    url, total = site
+    url, total, _ = site
     visit = Visit(browser)
     try:
         page = visit.page
@@ -86,5 +89,26 @@ def test_source_page_draws_its_trend_chart(browser, site, size, tmp_path):  # no
         colours = [pixel(image, x, y) for x in range(0, width, 2) for y in range(0, height, 2)]
         assert any(near(c, NEW_RGB, 20) for c in colours)
         assert any(near(c, UPDATED_RGB, 20) for c in colours)
+    finally:
+        visit.page.close()
+
+
+def test_overview_draws_the_trend_of_all_sources(browser, site, tmp_path):  # noqa: F811
+    url, _, everything = site
+    visit = Visit(browser)
+    try:
+        page = visit.page
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.goto(f"{url}/admin/?lang=en", wait_until="load")
+        page.wait_for_function("() => document.getElementById('trend-chart').dataset.state !== 'loading'",
+                               timeout=30_000)
+        chart = page.locator("#trend-chart")
+        assert chart.get_attribute("data-state") == "done"
+        assert int(chart.get_attribute("data-datasets")) == everything   # both sources, summed per day
+        assert page.locator("#stat-sources").inner_text() == "2" and visit.elsewhere() == []
+        path = tmp_path / "admin-overview-desktop.png"
+        path.write_bytes(page.screenshot(full_page=True))
+        if os.environ.get("ADMIN_SHOTS_DIR"):
+            shutil.copy(path, os.environ["ADMIN_SHOTS_DIR"])
     finally:
         visit.page.close()

@@ -86,8 +86,8 @@ def overview():
     jobs = h.jobs.jobs(limit=15)
     stats = {"sources": len(known), "enabled": sum(1 for k in known if k.source.enabled),
              "running": sum(1 for j in h.jobs.jobs(limit=200) if j.status == "running"), "alerts": len(found)}
-    return render("admin_overview.html", "overview", stats=stats, alerts=found[:10],
-                  jobs=[j.as_json() for j in jobs], title=translate("admin", current_lang()))
+    return render("admin_overview.html", "overview", stats=stats, alerts=found[:10], jobs=[j.as_json() for j in jobs],
+                  days=platform().settings.trends.days, title=translate("admin", current_lang()))
 
 
 @admin_bp.get("/alerts")

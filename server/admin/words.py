@@ -62,6 +62,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "status_failed": ("失败", "failed"),
     "status_interrupted": ("中断", "interrupted"),
     "trend": ("采集趋势", "Harvest trend"),
+    "trend_all": ("全部采集源的采集趋势", "Harvest trend of all sources"),
     "trend_days": ("最近 {days} 天，按天（北京时间）", "Last {days} days, per day (China time)"),
     "duration_line": ("耗时（秒）", "Duration (s)"),
     "datasets": ("数据集", "Datasets"),

@@ -7,10 +7,31 @@
   if (!el || typeof echarts === "undefined") { if (el) { el.setAttribute("data-state", "no-echarts"); } return; }
   var labels = JSON.parse(el.getAttribute("data-labels"));
   var COLORS = { new: "#2f7d32", updated: "#1f5fa8", held: "#e0a100", failed: "#c0392b", duration: "#555" };
+  /* One source's columns, or the day-by-day sum over every source (the overview's chart). */
+  function summed(doc) {
+    var names = Object.keys(doc.sources), out = null;
+    names.forEach(function (name) {
+      var one = doc.sources[name];
+      if (out === null) { out = JSON.parse(JSON.stringify(one)); return; }
+      Object.keys(one).forEach(function (key) {
+        if (key !== "days") { one[key].forEach(function (v, i) { out[key][i] += v; }); }
+      });
+    });
+    if (out === null) {   /* no source has a job: an empty axis of the asked days */
+      out = { days: [] };
+      for (var i = doc.days - 1; i >= 0; i--) {
+        out.days.push(new Date(Date.now() + doc.utc_offset_h * 3600e3 - i * 86400e3).toISOString().slice(0, 10));
+      }
+      ["new", "updated", "held", "failed", "duration_s"].forEach(function (k) {
+        out[k] = out.days.map(function () { return 0; });
+      });
+    }
+    return out;
+  }
   fetch(el.getAttribute("data-src"), { credentials: "same-origin", headers: { Accept: "application/json" } })
     .then(function (r) { if (!r.ok) { throw new Error(r.status + ""); } return r.json(); })
     .then(function (doc) {
-      var names = Object.keys(doc.sources), data = doc.sources[names[0]];
+      var data = summed(doc);
       el.textContent = "";
       var chart = echarts.init(el, null, { renderer: "canvas" });
       var bars = ["new", "updated", "held", "failed"].map(function (key) {
