@@ -149,8 +149,9 @@ def console(tmp_path):
     source.close()
 
 
-def test_alerts_page_shows_a_failing_and_a_stuck_source(console):
+def test_alerts_page_shows_a_failing_and_a_stuck_source(console, sign_in):
     platform, client, _ = console
+    sign_in(client, "auditor")   # reading the console: read-management
     jobs = platform.harvesting.jobs
     now = time.time()
     for n in range(3):
@@ -167,7 +168,7 @@ def test_alerts_page_shows_a_failing_and_a_stuck_source(console):
     assert re.search(r'id="stat-alerts">(\d+)<', overview.text).group(1) == str(len(rows))
 
 
-def test_settings_page_hides_every_secret(tmp_path, database_url):
+def test_settings_page_hides_every_secret(tmp_path, database_url, sign_in):
     """A database URL with a password and a Tianditu key, set through the environment, never reach the page."""
     from server.app import create_app
     from server.platform import Platform
@@ -190,6 +191,7 @@ def test_settings_page_hides_every_secret(tmp_path, database_url):
         app = create_app(platform=platform)
         app.config["TESTING"] = True
         client = app.test_client()
+        sign_in(client, "admin")
         page = client.get("/admin/settings")
         assert page.status_code == 200
         for secret in (password, key, token):
@@ -201,8 +203,9 @@ def test_settings_page_hides_every_secret(tmp_path, database_url):
         platform.close()
 
 
-def test_a_source_added_in_the_console_is_harvested_by_run_now(console):
+def test_a_source_added_in_the_console_is_harvested_by_run_now(console, sign_in):
     platform, client, source = console
+    admin = sign_in(client, "admin")
     form = {"name": "console-ckan", "kind": "ckan", "url": source.url, "schedule": "30 3 * * *", "enabled": "on"}
     added = client.post("/admin/sources", data=form)
     assert added.status_code == 303 and added.headers["Location"].startswith("/admin/sources/console-ckan")
@@ -216,6 +219,7 @@ def test_a_source_added_in_the_console_is_harvested_by_run_now(console):
     assert bad.status_code == 400 and "schedule" in bad.text
     # every process sees it: it is on the data layer
     assert platform.harvesting.table.get("console-ckan").origin == "console"
+    assert platform.harvesting.table.get("console-ckan").updated_by == admin
     assert "console-ckan" in platform.harvesting.sources()
     from harvesters.scheduler import Scheduler   # the scheduler runs it too: 03:30 falls in (03:00, 04:00]
 
@@ -248,10 +252,45 @@ def test_a_source_added_in_the_console_is_harvested_by_run_now(console):
     assert platform.harvesting.table.get("console-ckan").source.enabled   # the form's checkbox was on
 
 
-def test_console_pages_answer_in_chinese_and_english(console):
+def test_console_pages_answer_in_chinese_and_english(console, sign_in):
     _, client, _ = console
+    sign_in(client, "reviewer")
     zh, en = client.get("/admin/sources"), client.get("/admin/sources?lang=en")
     assert zh.status_code == en.status_code == 200
     assert '<html lang="zh-CN">' in zh.text and "新增采集源" in zh.text
     assert '<html lang="en">' in en.text and "Add a source" in en.text
     assert client.get("/admin/sources/nope").status_code == 404
+
+
+def test_console_is_guarded_by_the_policy(console, sign_in):
+    """Anonymous: sign in first (a page redirects, JSON 401); a publisher: 403; an auditor reads but may not run."""
+    platform, client, _ = console
+    app = client.application
+    page = client.get("/admin/sources/cfg-ckan", headers={"Accept": "text/html"})
+    assert page.status_code == 302 and page.headers["Location"].startswith("/admin/login?next=")
+    assert client.get("/admin/api/trends?source=cfg-ckan").status_code == 401
+    assert client.post("/admin/sources/cfg-ckan/run").status_code in (400, 401)   # no session, no CSRF token
+    assert platform.harvesting.jobs.jobs("cfg-ckan") == []
+
+    publisher = app.test_client()
+    sign_in(publisher, "publisher")
+    assert publisher.post("/admin/sources/cfg-ckan/run").status_code == 403
+    for path in ("/admin/", "/admin/sources", "/admin/settings", "/admin/api/trends"):
+        assert publisher.get(path).status_code == 403, path
+    auditor = app.test_client()
+    sign_in(auditor, "auditor")
+    assert auditor.get("/admin/settings").status_code == 200
+    assert auditor.post("/admin/sources/cfg-ckan/run").status_code == 403
+    assert auditor.post("/admin/sources", data={"name": "x", "kind": "ckan"}).status_code == 403
+    assert platform.harvesting.jobs.jobs("cfg-ckan") == []   # nobody refused ran anything
+    admin = app.test_client()
+    sign_in(admin, "admin")
+    for path in ("/admin/", "/admin/sources", "/admin/sources/cfg-ckan", "/admin/alerts", "/admin/settings",
+                 "/admin/api/trends?source=cfg-ckan"):
+        assert admin.get(path).status_code == 200, path
+    ran = admin.post("/admin/sources/cfg-ckan/run")   # a settings source runs too (and fails: nothing listens)
+    assert ran.status_code == 303 and platform.harvesting.jobs.jobs("cfg-ckan")[0].status == "failed"
+    no_csrf = app.test_client()
+    sign_in(no_csrf, "admin")
+    no_csrf.environ_base.pop("HTTP_X_CSRFTOKEN")
+    assert no_csrf.post("/admin/sources/cfg-ckan/run").status_code == 400   # CSRF token missing

@@ -16,6 +16,7 @@ import time
 
 import pytest
 
+from conftest import STAFF_PASSWORD, make_account
 from config import load_settings
 from server.app import create_app
 from server.platform import Platform
@@ -26,6 +27,19 @@ pytestmark = pytest.mark.slow
 NEW_RGB = (0x2F, 0x7D, 0x32)      # the "new" bars of server/admin/static/trends.js
 UPDATED_RGB = (0x1F, 0x5F, 0xA8)
 SIZES = {"desktop": (1280, 900), "phone": (390, 844)}
+
+
+def sign_in_page(page, url: str, login: str, path: str) -> None:
+    """Open a console page as a visitor does: sent to the sign-in form, signed in, brought back to the page
+    (the browser profile is the module's: once signed in, the session cookie stays)."""
+    page.goto(f"{url}{path}", wait_until="load")
+    if "/admin/login" not in page.url:
+        return
+    page.fill("#login", login)
+    page.fill("#password", STAFF_PASSWORD)
+    page.click(".sign-in-form button[type=submit]")
+    page.wait_for_load_state("load")
+    assert page.url == f"{url}{path}", page.url
 
 
 @pytest.fixture(scope="module")
@@ -48,11 +62,11 @@ def site(tmp_path_factory):
     for back, counts in ((3, dict(new=11, held=4)), (0, dict(updated=2, failed=1))):   # a second source
         put_job(jobs, "wuhan-dcat", "succeeded", now - back * day - 60, 10, **counts)
     app = create_app(platform=platform)
-    app.config["TESTING"] = True
     server = create_server(app, host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}", total, total + 18
+    admin = make_account(platform, "admin")
+    yield f"http://127.0.0.1:{server.effective_port}", total, total + 18, admin.login
     server.close()
     thread.join(5)
     platform.close()
@@ -60,12 +74,12 @@ def site(tmp_path_factory):
 
 @pytest.mark.parametrize("size", SIZES)
 def test_source_page_draws_its_trend_chart(browser, site, size, tmp_path):  # noqa: F811
-    url, total, _ = site
+    url, total, _, login = site
     visit = Visit(browser)
     try:
         page = visit.page
         page.set_viewport_size(dict(zip(("width", "height"), SIZES[size])))
-        page.goto(f"{url}/admin/sources/wuhan-ckan", wait_until="load")
+        sign_in_page(page, url, login, "/admin/sources/wuhan-ckan")
         page.wait_for_function("() => document.getElementById('trend-chart').dataset.state !== 'loading'",
                                timeout=30_000)
         chart = page.locator("#trend-chart")
@@ -94,12 +108,12 @@ def test_source_page_draws_its_trend_chart(browser, site, size, tmp_path):  # no
 
 
 def test_overview_draws_the_trend_of_all_sources(browser, site, tmp_path):  # noqa: F811
-    url, _, everything = site
+    url, _, everything, login = site
     visit = Visit(browser)
     try:
         page = visit.page
         page.set_viewport_size({"width": 1280, "height": 900})
-        page.goto(f"{url}/admin/?lang=en", wait_until="load")
+        sign_in_page(page, url, login, "/admin/?lang=en")
         page.wait_for_function("() => document.getElementById('trend-chart').dataset.state !== 'loading'",
                                timeout=30_000)
         chart = page.locator("#trend-chart")

@@ -7,11 +7,13 @@ from datetime import datetime, timedelta, timezone
 
 from flask import current_app, jsonify, render_template, request, url_for
 
+from access.roles import Action
 from core.errors import BadRequestError, NotFoundError
 from manage import trends as trend_rules
 from server.admin import admin_bp
 from server.admin.settings_view import HIDDEN, effective_settings
 from server.admin.words import translate
+from server.auth import current_account, require
 from server.portal.i18n import current_lang, link
 
 
@@ -48,6 +50,7 @@ def render(template: str, section: str, status: int = 200, **context):
         static=lambda name: url_for("portal.static", filename=name),
         admin_static=lambda name: url_for("admin.static", filename=name),
         site=settings.site, switch_href=link(request.path, other, args), when=when, HIDDEN=HIDDEN,
+        account=current_account(),
         site_name=settings.site.title_en if lang == "en" else settings.site.title_zh,
         site_description=settings.site.description_en if lang == "en" else settings.site.description_zh,
         **context)
@@ -78,6 +81,7 @@ def current_alerts() -> list[trend_rules.Alert]:
 
 
 @admin_bp.get("/")
+@require(Action.READ_MANAGEMENT)
 def overview():
     """Show the counts of sources, running jobs and alerts, the alerts and the latest jobs."""
     h = harvesting()
@@ -91,6 +95,7 @@ def overview():
 
 
 @admin_bp.get("/alerts")
+@require(Action.READ_MANAGEMENT)
 def alerts_page():
     """List every alert: stuck, failing, overdue, held back, not run."""
     return render("admin_alerts.html", "alerts", alerts=current_alerts(),
@@ -98,6 +103,7 @@ def alerts_page():
 
 
 @admin_bp.get("/settings")
+@require(Action.READ_MANAGEMENT)
 def settings_page():
     """Show the effective settings, every secret hidden."""
     return render("admin_settings.html", "settings", sections=effective_settings(platform().settings),
@@ -119,6 +125,7 @@ def _days() -> int:
 
 
 @admin_bp.get("/api/trends")
+@require(Action.READ_MANAGEMENT)
 def trends_api():
     """Return per source and day: runs, new, updated, unchanged, held, failed, withdrawn, duration (JSON)."""
     h = harvesting()

@@ -10,6 +10,7 @@ import json
 
 from flask import redirect, request
 
+from access.roles import Action
 from core.errors import NotFoundError, WodpError
 from harvesters.base import KINDS
 from harvesters.sources import CONSOLE, SourceConfigError, make_source
@@ -17,18 +18,15 @@ from server.admin import admin_bp
 from server.admin.console import current_alerts, harvesting, platform, render
 from server.admin.settings_view import hide_url
 from server.admin.words import translate
+from server.auth import current_principal, require
 from server.portal.i18n import current_lang, link
 
 FIELDS = ("name", "kind", "url", "mapping", "schedule", "channel", "priority", "profile", "jurisdiction")
 
 
 def _actor() -> str | None:
-    """Return the id of the signed-in account making a change (None before sign-in exists in this process)."""
-    try:
-        from server.auth import current_principal
-    except ImportError:
-        return None
-    return getattr(current_principal(), "id", None)
+    """Return the id of the signed-in account making a change."""
+    return current_principal().id
 
 
 def _audit(action: str, target: str, before=None, after=None, detail=None) -> None:
@@ -111,12 +109,14 @@ def _back(name: str, done: str, **params) -> object:
 
 
 @admin_bp.get("/sources")
+@require(Action.READ_MANAGEMENT)
 def sources_page():
     """List every source (settings' read-only, console's editable) with its latest job and alerts."""
     return _sources_page()
 
 
 @admin_bp.post("/sources")
+@require(Action.HARVEST)
 def add_source():
     """Add a source to the data layer (refused, with the field named, when it is not valid)."""
     h = harvesting()
@@ -137,6 +137,7 @@ def _known(name: str):
 
 
 @admin_bp.get("/sources/<name>")
+@require(Action.READ_MANAGEMENT)
 def source_page(name: str):
     """Show one source: its definition, its alerts, its trend chart and its jobs."""
     known = _known(name)
@@ -148,6 +149,7 @@ def source_page(name: str):
 
 
 @admin_bp.route("/sources/<name>/edit", methods=["GET", "POST"])
+@require(Action.HARVEST)
 def edit_source(name: str):
     """Edit a console source (settings' sources are refused: they are changed in the settings)."""
     known = _known(name)
@@ -174,6 +176,7 @@ def edit_source(name: str):
 
 
 @admin_bp.post("/sources/<name>/enabled")
+@require(Action.HARVEST)
 def enable_source(name: str):
     """Enable (enabled=1) or disable (enabled=0) a console source."""
     _known(name)
@@ -188,6 +191,7 @@ def enable_source(name: str):
 
 
 @admin_bp.post("/sources/<name>/run")
+@require(Action.HARVEST)
 def run_source(name: str):
     """Run a source now (here, or queued for a harvest worker) and come back to its page with the result."""
     known = _known(name)
