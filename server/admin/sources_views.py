@@ -6,6 +6,7 @@ Sources of the settings are shown read-only (marked so); sources added here are 
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 from flask import redirect, request
@@ -29,23 +30,35 @@ def _actor() -> str | None:
     return current_principal().id
 
 
-def _audit(action: str, target: str, before=None, after=None, detail=None) -> None:
-    """Append a console change to the audit log (server/audit.py) when this build has one."""
+def _audit(action: str, target: str, before=None, after=None) -> None:
+    """Append a source change to the audit log (server/audit.py): the digests before and after, the changed fields.
+
+    Runs are not audited here: every run, whoever starts it, leaves harvest.start and harvest.finish (the audit
+    log's observer of harvesters.service.Harvesting), with the signed-in account when a request started it.
+    """
+    old = json.loads(_describe(before)) if before is not None else {}
+    new = json.loads(_describe(after)) if after is not None else {}
+    changed = {k: [old.get(k), new.get(k)] for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)}
     try:
         from server.audit import audit
     except ImportError:
-        # TODO(lead): server.audit is not on this branch yet; the calls made here are
-        # harvest-source-add, harvest-source-edit, harvest-source-enable, harvest-source-disable, harvest-run
+        # TODO(lead): server.audit is not on this branch yet; the entries made here are harvest-source.add,
+        # harvest-source.edit, harvest-source.enable and harvest-source.disable (target harvest-source:{name})
         return
-    audit(action, target, before=before, after=after, detail=detail)
+    audit(action, target, before=_digest(before), after=_digest(after), detail={"changed": changed})
 
 
 def _describe(known) -> str:
-    """Return a source as JSON for the audit log's before/after (URL passwords hidden)."""
+    """Return a source as canonical JSON (URL passwords hidden): what the audit log digests and compares."""
     body = known.source.model_dump(mode="json", exclude_defaults=True)
+    body["enabled"] = known.source.enabled
     if body.get("url"):
         body["url"] = hide_url(body["url"])
-    return json.dumps(body, ensure_ascii=False, sort_keys=True)
+    return json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def _digest(known) -> str | None:
+    return None if known is None else hashlib.sha256(_describe(known).encode()).hexdigest()
 
 
 def _rows():
@@ -125,7 +138,7 @@ def add_source():
         added = h.table.add(make_source(fields), by=_actor())
     except WodpError as exc:
         return _sources_page(form=request.form, error=exc.message, status=exc.status)
-    _audit("harvest-source-add", f"harvest-source:{added.name}", after=_describe(added))
+    _audit("harvest-source.add", f"harvest-source:{added.name}", after=added)
     return _back(added.name, "added")
 
 
@@ -171,7 +184,7 @@ def edit_source(name: str):
         return render("admin_source_form.html", "sources", exc.status, known=known, form=request.form,
                       kinds=sorted(KINDS), mappings=_mappings(), error=exc.message,
                       title=translate("edit_source", current_lang()))
-    _audit("harvest-source-edit", f"harvest-source:{name}", before=_describe(before), after=_describe(after))
+    _audit("harvest-source.edit", f"harvest-source:{name}", before=before, after=after)
     return _back(name, "saved")
 
 
@@ -185,8 +198,8 @@ def enable_source(name: str):
         before, after = harvesting().table.set_enabled(name, enabled, by=_actor())
     except WodpError as exc:
         return _source_refused(name, exc)
-    _audit("harvest-source-enable" if enabled else "harvest-source-disable", f"harvest-source:{name}",
-           before=_describe(before), after=_describe(after))
+    _audit("harvest-source.enable" if enabled else "harvest-source.disable", f"harvest-source:{name}",
+           before=before, after=after)
     return _back(name, "enabled" if enabled else "disabled")
 
 
@@ -194,15 +207,11 @@ def enable_source(name: str):
 @require(Action.HARVEST)
 def run_source(name: str):
     """Run a source now (here, or queued for a harvest worker) and come back to its page with the result."""
-    known = _known(name)
+    _known(name)
     try:
         report = harvesting().submit(name, trigger="console")
     except WodpError as exc:
-        _audit("harvest-run", f"harvest-source:{name}", detail={"refused": exc.message})
         return _source_refused(name, exc)
-    _audit("harvest-run", f"harvest-source:{name}",
-           detail={k: report.get(k) for k in ("id", "status", "new", "updated", "held", "failed", "withdrawn")
-                   if k in report} | {"enabled": known.source.enabled})
     if report.get("status") == "queued":
         return _back(name, "queued")
     return _back(name, "run", job=report.get("id"))
