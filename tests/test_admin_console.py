@@ -302,3 +302,43 @@ def test_console_is_guarded_by_the_policy(console, sign_in):
     sign_in(no_csrf, "admin")
     no_csrf.environ_base.pop("HTTP_X_CSRFTOKEN")
     assert no_csrf.post("/admin/sources/cfg-ckan/run").status_code == 400   # CSRF token missing
+
+
+def test_accounts_and_roles_are_managed_in_the_console(console, sign_in):
+    from conftest import STAFF_PASSWORD, sign_in_as
+
+    platform, client, _ = console
+    me = sign_in(client, "admin")
+    accounts = platform.accounts
+    weak = client.post("/admin/accounts", data={"login": "zhang.san", "role": "publisher", "department": "D017",
+                                                "password": "short"})
+    assert weak.status_code == 400 and accounts.by_login("zhang.san") is None and "short" not in weak.text
+    added = client.post("/admin/accounts", data={"login": "zhang.san", "display_name": "张三", "role": "publisher",
+                                                 "department": "D017", "password": STAFF_PASSWORD})
+    assert added.status_code == 303
+    zhang = accounts.by_login("zhang.san")
+    assert (zhang.role, zhang.department, zhang.display_name) == ("publisher", "D017", "张三")
+    page = client.get(added.headers["Location"]).text
+    assert "已新增账号 zhang.san" in page and 'data-account="zhang.san"' in page and "部门数据员" in page
+    assert sign_in_as(platform_client(client), "zhang.san").status_code == 302   # the account signs in
+
+    assert client.post(f"/admin/accounts/{zhang.id}/role", data={"role": "auditor"}).status_code == 303
+    assert accounts.get(zhang.id).role == "auditor" and accounts.get(zhang.id).department is None
+    assert client.post(f"/admin/accounts/{zhang.id}/disabled", data={"disabled": "1"}).status_code == 303
+    assert not accounts.get(zhang.id).active
+    assert sign_in_as(platform_client(client), "zhang.san").status_code == 401      # disabled: refused
+    # an admin cannot lock themselves out
+    assert client.post(f"/admin/accounts/{me}/disabled", data={"disabled": "1"}).status_code == 409
+    assert client.post(f"/admin/accounts/{me}/role", data={"role": "auditor"}).status_code == 409
+    assert accounts.get(me).active and accounts.get(me).role == "admin"
+    # only the admin manages accounts
+    reviewer = client.application.test_client()
+    sign_in(reviewer, "reviewer")
+    assert reviewer.get("/admin/accounts").status_code == 403
+    assert reviewer.post(f"/admin/accounts/{zhang.id}/disabled", data={"disabled": "0"}).status_code == 403
+    assert "/admin/accounts" not in reviewer.get("/admin/").text and "/admin/accounts" in client.get("/admin/").text
+
+
+def platform_client(client):
+    """A fresh client of the same app (its own cookies)."""
+    return client.application.test_client()

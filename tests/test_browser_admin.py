@@ -126,3 +126,21 @@ def test_overview_draws_the_trend_of_all_sources(browser, site, tmp_path):  # no
             shutil.copy(path, os.environ["ADMIN_SHOTS_DIR"])
     finally:
         visit.page.close()
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_accounts_page_reads_at_both_sizes(browser, site, size, tmp_path):  # noqa: F811
+    url, _, _, login = site
+    visit = Visit(browser)
+    try:
+        page = visit.page
+        page.set_viewport_size(dict(zip(("width", "height"), SIZES[size])))
+        sign_in_page(page, url, login, "/admin/accounts")
+        assert page.locator(f'tr[data-account="{login}"]').count() == 1
+        assert page.locator("#add-account form").count() == 1 and visit.elsewhere() == []
+        path = tmp_path / f"admin-accounts-{size}.png"
+        path.write_bytes(page.screenshot(full_page=True))
+        if os.environ.get("ADMIN_SHOTS_DIR"):
+            shutil.copy(path, os.environ["ADMIN_SHOTS_DIR"])
+    finally:
+        visit.page.close()

@@ -4,7 +4,7 @@ Routes are thin: they call harvesters/ (sources, jobs) and manage/ (trends, aler
 beside them over the portal's base template. Every route is guarded (server.auth.require): reading needs
 ``read-management`` for every department (admin, reviewer, auditor; a publisher's reach is its own department's
 datasets, not the whole platform's sources and settings); adding, editing, disabling and running sources need
-``harvest`` (admin).
+``harvest`` (admin); accounts and roles need ``manage-accounts`` (admin).
 """
 
 from flask import Blueprint
@@ -14,6 +14,6 @@ admin_bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="te
 
 
 
-from server.admin import console, sources_views  # noqa: E402,F401  (the routes)
+from server.admin import accounts_views, console, sources_views  # noqa: E402,F401  (the routes)
 
 __all__ = ["admin_bp"]

@@ -7,13 +7,13 @@ from datetime import datetime, timedelta, timezone
 
 from flask import current_app, jsonify, render_template, request, url_for
 
-from access.roles import Action
+from access.roles import Action, allowed
 from core.errors import BadRequestError, NotFoundError
 from manage import trends as trend_rules
 from server.admin import admin_bp
 from server.admin.settings_view import HIDDEN, effective_settings
 from server.admin.words import translate
-from server.auth import current_account, require
+from server.auth import current_account, current_principal, require
 from server.portal.i18n import current_lang, link
 
 
@@ -50,7 +50,7 @@ def render(template: str, section: str, status: int = 200, **context):
         static=lambda name: url_for("portal.static", filename=name),
         admin_static=lambda name: url_for("admin.static", filename=name),
         site=settings.site, switch_href=link(request.path, other, args), when=when, HIDDEN=HIDDEN,
-        account=current_account(),
+        account=current_account(), can_manage_accounts=allowed(current_principal(), Action.MANAGE_ACCOUNTS),
         site_name=settings.site.title_en if lang == "en" else settings.site.title_zh,
         site_description=settings.site.description_en if lang == "en" else settings.site.description_zh,
         **context)
