@@ -1,1 +1,2 @@
-"""The management center's state and rules: harvest trends and alerts, working days, freshness, work orders."""
+"""The management center's state and rules: working days, freshness, work orders, department dashboards,
+harvest trends and alerts."""
