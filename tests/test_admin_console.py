@@ -283,8 +283,11 @@ def test_console_is_guarded_by_the_policy(console, sign_in):
     publisher = app.test_client()
     sign_in(publisher, "publisher")
     assert publisher.post("/admin/sources/cfg-ckan/run").status_code == 403
-    for path in ("/admin/", "/admin/sources", "/admin/settings", "/admin/api/trends"):
+    for path in ("/admin/sources", "/admin/settings", "/admin/api/trends", "/admin/alerts"):
         assert publisher.get(path).status_code == 403, path
+    home = publisher.get("/admin/")   # a publisher's home is its department's page
+    assert home.status_code == 302 and home.headers["Location"] == "/admin/department"
+    assert client.get("/admin/", headers={"Accept": "text/html"}).headers["Location"].startswith("/admin/login")
     auditor = app.test_client()
     sign_in(auditor, "auditor")
     assert auditor.get("/admin/settings").status_code == 200

@@ -12,8 +12,6 @@ from flask import Blueprint
 admin_bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates",
                      static_folder="static", static_url_path="/static")
 
-
-
 from server.admin import accounts_views, console, sources_views  # noqa: E402,F401  (the routes)
 
 __all__ = ["admin_bp"]

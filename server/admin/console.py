@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta, timezone
 
-from flask import current_app, jsonify, render_template, request, url_for
+from flask import current_app, jsonify, redirect, render_template, request, url_for
 
 from access.roles import Action, allowed
 from core.errors import BadRequestError, NotFoundError
@@ -13,7 +13,7 @@ from manage import trends as trend_rules
 from server.admin import admin_bp
 from server.admin.settings_view import HIDDEN, effective_settings
 from server.admin.words import translate
-from server.auth import current_account, current_principal, require
+from server.auth import authorize, current_account, current_principal, require
 from server.portal.i18n import current_lang, link
 
 
@@ -81,9 +81,16 @@ def current_alerts() -> list[trend_rules.Alert]:
 
 
 @admin_bp.get("/")
-@require(Action.READ_MANAGEMENT)
 def overview():
-    """Show the counts of sources, running jobs and alerts, the alerts and the latest jobs."""
+    """Show the counts of sources, running jobs and alerts, the alerts and the latest jobs.
+
+    A department's publisher (read-management for its own department only) is sent to its department's page.
+    """
+    principal = current_principal()
+    if principal.id is not None and not allowed(principal, Action.READ_MANAGEMENT) and \
+            allowed(principal, Action.READ_MANAGEMENT, principal.department):
+        return redirect(link("/admin/department", current_lang()))
+    authorize(Action.READ_MANAGEMENT)
     h = harvesting()
     known = h.table.all()
     found = current_alerts()

@@ -10,6 +10,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "overview": ("概览", "Overview"),
     "sources": ("采集源", "Harvest sources"),
     "alerts": ("告警", "Alerts"),
+    "department_page": ("部门看板", "Departments"),
     "settings": ("运行设置", "Settings"),
     "source": ("采集源", "Source"),
     "name": ("名称", "Name"),
