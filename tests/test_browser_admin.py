@@ -13,11 +13,13 @@ import os
 import shutil
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 
 from conftest import STAFF_PASSWORD, make_account
 from config import load_settings
+from harvest_fixtures.fake_sources import FakeCkan, FakeSource, ckan_package
 from server.app import create_app
 from server.platform import Platform
 from tests.test_admin_console import put_job
@@ -66,7 +68,11 @@ def site(tmp_path_factory):
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     admin = make_account(platform, "admin")
-    yield f"http://127.0.0.1:{server.effective_port}", total, total + 18, admin.login
+    ckan = FakeSource()   # a CKAN the last test adds as a source in the console
+    FakeCkan(ckan, [ckan_package(n) for n in range(5)])
+    yield SimpleNamespace(url=f"http://127.0.0.1:{server.effective_port}", total=total, everything=total + 18,
+                          login=admin.login, ckan=ckan.url)
+    ckan.close()
     server.close()
     thread.join(5)
     platform.close()
@@ -74,7 +80,7 @@ def site(tmp_path_factory):
 
 @pytest.mark.parametrize("size", SIZES)
 def test_source_page_draws_its_trend_chart(browser, site, size, tmp_path):  # noqa: F811
-    url, total, _, login = site
+    url, total, login = site.url, site.total, site.login
     visit = Visit(browser)
     try:
         page = visit.page
@@ -108,7 +114,7 @@ def test_source_page_draws_its_trend_chart(browser, site, size, tmp_path):  # no
 
 
 def test_overview_draws_the_trend_of_all_sources(browser, site, tmp_path):  # noqa: F811
-    url, _, everything, login = site
+    url, everything, login = site.url, site.everything, site.login
     visit = Visit(browser)
     try:
         page = visit.page
@@ -130,7 +136,7 @@ def test_overview_draws_the_trend_of_all_sources(browser, site, tmp_path):  # no
 
 @pytest.mark.parametrize("size", SIZES)
 def test_accounts_page_reads_at_both_sizes(browser, site, size, tmp_path):  # noqa: F811
-    url, _, _, login = site
+    url, login = site.url, site.login
     visit = Visit(browser)
     try:
         page = visit.page
@@ -139,6 +145,41 @@ def test_accounts_page_reads_at_both_sizes(browser, site, size, tmp_path):  # no
         assert page.locator(f'tr[data-account="{login}"]').count() == 1
         assert page.locator("#add-account form").count() == 1 and visit.elsewhere() == []
         path = tmp_path / f"admin-accounts-{size}.png"
+        path.write_bytes(page.screenshot(full_page=True))
+        if os.environ.get("ADMIN_SHOTS_DIR"):
+            shutil.copy(path, os.environ["ADMIN_SHOTS_DIR"])
+    finally:
+        visit.page.close()
+
+
+def test_admin_adds_a_source_runs_it_and_sees_its_trend(browser, site, tmp_path):  # noqa: F811
+    """The workflow end to end, as an admin clicks it: add a CKAN source, run it now, read its trend."""
+    url, login = site.url, site.login
+    visit = Visit(browser)
+    try:
+        page = visit.page
+        page.set_viewport_size({"width": 1280, "height": 900})
+        sign_in_page(page, url, login, "/admin/sources")
+        form = page.locator("#add-source form")
+        form.locator("input[name=name]").fill("city-ckan")
+        form.locator("select[name=kind]").select_option("ckan")
+        form.locator("input[name=url]").fill(site.ckan)
+        form.locator("input[name=schedule]").fill("0 4 * * *")
+        form.locator("button[type=submit]").click()
+        page.wait_for_load_state("load")
+        assert page.url.startswith(f"{url}/admin/sources/city-ckan")
+        assert page.locator(".admin-done").inner_text() == "已新增采集源 city-ckan。"
+        page.locator("form[action$='/admin/sources/city-ckan/run'] button").click()
+        page.wait_for_load_state("load")
+        assert page.locator(".admin-done").inner_text().startswith("采集作业 ")
+        assert "成功（新增 5，更新 0，拦截 0，失败 0）" in page.locator(".admin-done").inner_text()
+        assert page.locator("tr.job-succeeded").count() == 1
+        assert login in page.locator(".source-def").inner_text()   # who added it, by login name
+        page.wait_for_function("() => document.getElementById('trend-chart').dataset.state !== 'loading'",
+                               timeout=30_000)
+        assert page.locator("#trend-chart").get_attribute("data-datasets") == "5"
+        assert visit.elsewhere() == []
+        path = tmp_path / "admin-source-added-and-run.png"
         path.write_bytes(page.screenshot(full_page=True))
         if os.environ.get("ADMIN_SHOTS_DIR"):
             shutil.copy(path, os.environ["ADMIN_SHOTS_DIR"])

@@ -158,6 +158,7 @@ def source_page(name: str):
     alerts = [a for a in current_alerts() if a.source == name]
     url = hide_url(known.source.url) if known.source.url else None
     return render("admin_source.html", "sources", known=known, url=url, jobs=jobs, alerts=alerts, done=_done(),
+                  changed_by=_login_of(known.updated_by),
                   days=platform().settings.trends.days, title=f"{translate('source', current_lang())} {name}")
 
 
@@ -217,12 +218,20 @@ def run_source(name: str):
     return _back(name, "run", job=report.get("id"))
 
 
+def _login_of(account_id: str | None) -> str | None:
+    """Return the login name of the account that last changed a source (its id when the account is gone)."""
+    if account_id is None:
+        return None
+    found = platform().accounts.get(account_id) if platform().accounts is not None else None
+    return found.login if found is not None else account_id
+
+
 def _source_refused(name: str, exc: WodpError):
     known = _known(name)
     jobs = [j.as_json() for j in harvesting().jobs.jobs(name, limit=50)]
     return render("admin_source.html", "sources", exc.status, known=known, jobs=jobs,
                   url=hide_url(known.source.url) if known.source.url else None,
-                  alerts=[a for a in current_alerts() if a.source == name],
+                  alerts=[a for a in current_alerts() if a.source == name], changed_by=_login_of(known.updated_by),
                   done=translate("refused", current_lang(), reason=exc.message),
                   days=platform().settings.trends.days, title=f"{translate('source', current_lang())} {name}")
 

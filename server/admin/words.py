@@ -34,6 +34,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "state": ("状态", "State"),
     "last_job": ("最近作业", "Latest job"),
     "never": ("从未", "never"),
+    "changed": ("最近修改", "Last changed"),
     "add_source": ("新增采集源", "Add a source"),
     "edit_source": ("编辑采集源", "Edit source"),
     "edit": ("编辑", "Edit"),
