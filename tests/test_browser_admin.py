@@ -135,16 +135,26 @@ def test_overview_draws_the_trend_of_all_sources(browser, site, tmp_path):  # no
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_accounts_page_reads_at_both_sizes(browser, site, size, tmp_path):  # noqa: F811
+@pytest.mark.parametrize("page_path", ["accounts", "settings", "alerts"])
+def test_console_pages_read_at_both_sizes(browser, site, size, page_path, tmp_path):  # noqa: F811
     url, login = site.url, site.login
     visit = Visit(browser)
     try:
         page = visit.page
         page.set_viewport_size(dict(zip(("width", "height"), SIZES[size])))
-        sign_in_page(page, url, login, "/admin/accounts")
-        assert page.locator(f'tr[data-account="{login}"]').count() == 1
-        assert page.locator("#add-account form").count() == 1 and visit.elsewhere() == []
-        path = tmp_path / f"admin-accounts-{size}.png"
+        sign_in_page(page, url, login, f"/admin/{page_path}")
+        assert page.locator("nav.admin-nav a.active").inner_text() == {
+            "accounts": "账号与角色", "settings": "运行设置", "alerts": "告警"}[page_path]
+        if page_path == "accounts":
+            assert page.locator(f'tr[data-account="{login}"]').count() == 1
+            assert page.locator("#add-account form").count() == 1
+        if page_path == "settings":
+            assert page.locator("tr.secret-row").count() >= 5   # database.url, tianditu.key, ... each hidden
+        assert visit.elsewhere() == []
+        # nothing wider than the screen but the tables, which scroll inside their panel
+        overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, overflow
+        path = tmp_path / f"admin-{page_path}-{size}.png"
         path.write_bytes(page.screenshot(full_page=True))
         if os.environ.get("ADMIN_SHOTS_DIR"):
             shutil.copy(path, os.environ["ADMIN_SHOTS_DIR"])
