@@ -313,6 +313,19 @@ class MetricsSettings(_Section):
         default_factory=lambda: ["127.0.0.0/8", "::1/128"])
 
 
+class TrendSettings(_Section):
+    """Harvest trends and alerts of the admin console (manage/trends.py)."""
+
+    days: int = Field(30, ge=1, le=3660)
+    max_days: int = Field(366, ge=1, le=3660)
+    utc_offset_h: float = Field(8, ge=-14, le=14)
+    failing_runs: int = Field(3, ge=1, le=100)
+    held_share: float = Field(0.5, gt=0, le=1)
+    max_run_s: float = Field(3600.0, gt=0)
+    missed_intervals: float = Field(3, gt=0)
+    not_run_days: float = Field(14, gt=0)
+
+
 class Settings(_Section):
     """All settings of one process, plus the data directory they were loaded for."""
 
@@ -340,6 +353,7 @@ class Settings(_Section):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     access: AccessSettings = Field(default_factory=AccessSettings)
     manage: ManageSettings = Field(default_factory=ManageSettings)
+    trends: TrendSettings = Field(default_factory=TrendSettings)
 
     def path(self, relative: str) -> Path:
         """Resolve a path setting against the data directory."""

@@ -337,7 +337,7 @@ def dispose_engines() -> None:
 # -- moving an embedded home to the shared database ------------------------------------------------
 PART_TABLES = {  # what `wodp db copy` moves; the search index is derived and rebuilds itself from the store
     "harvest": ("harvest_jobs", "harvest_job_errors", "harvest_job_log", "harvest_datasets", "harvest_history",
-                "harvest_source_state", "harvest_intents"),
+                "harvest_source_state", "harvest_intents", "harvest_sources"),
     "changes": ("changes_meta", "changes_log", "changes_seen"),
     "accounts": ("accounts", "account_tokens", "push_grants"),
     "links": ("link_status", "dataset_links", "link_quality"),

@@ -116,8 +116,11 @@ class Ledger:
         self.order = list(precedence)
         self._sources: dict[str, tuple[str | None, int | None]] = {}
         for s in sources:
-            channel = s.channel or DEFAULT_CHANNEL.get(s.kind, "external")
-            self._sources[s.name] = (channel, s.priority)
+            self.know(s)
+
+    def know(self, s) -> None:
+        """Note a source's channel and priority (settings' sources at start, console's before each run)."""
+        self._sources[s.name] = (s.channel or DEFAULT_CHANNEL.get(s.kind, "external"), s.priority)
 
     def channel(self, source: str) -> str | None:
         """Return the channel of a source: configured, 'push' for the push API, else None."""

@@ -31,7 +31,11 @@ class Harvesting:
         for hook in publisher.hooks:
             if getattr(hook, "links_of", False) is None:  # shapes.quality.QualityHook
                 hook.links_of = self.links.counts  # link availability in every publication
-        self.context = HarvestContext(settings, publisher, self.jobs, transport, sandbox=sandbox)  # pages read there
+        from harvesters.sources import SourceTable
+
+        self.table = SourceTable(self.jobs.db, settings.harvest.sources)  # settings' and console's sources
+        self.context = HarvestContext(settings, publisher, self.jobs, transport, sandbox=sandbox,  # pages read there
+                                      table=self.table)
         self._lock = threading.Lock()
         self._running: set[str] = set()
         self._given_up: set[int] = set()
@@ -44,8 +48,12 @@ class Harvesting:
             log.warning("harvest job %d of %s was interrupted: %s", job.id, job.source, job.message)
 
     def sources(self) -> list[str]:
-        """Return the names of the enabled sources."""
-        return [s.name for s in self.settings.harvest.sources if s.enabled]
+        """Return the names of the enabled sources (of the settings, then those added in the console)."""
+        return [k.name for k in self.table.all() if k.source.enabled]
+
+    def configured(self) -> list:
+        """Return every source (config.settings.HarvestSource), enabled or not, settings' and console's."""
+        return [k.source for k in self.table.all()]
 
     def run(self, name: str, trigger: str = "manual") -> dict:
         """Run one source now (refused while the same source runs in this process)."""
@@ -59,6 +67,7 @@ class Harvesting:
         try:
             src = self.context.source(name)
             kind = src.kind
+            self.ledger.know(src)  # a source added in the console: its channel and priority
             if src.kind == "links":
                 from harvesters.links import run_link_check
 

@@ -291,8 +291,8 @@ class PlatformCollector:
         if harvesting is None:
             return
         gauge("harvest_running_jobs", "Harvest jobs running in this process", harvesting.running())
-        h = platform.settings.harvest
-        scheduled = sum(1 for s in h.sources if s.enabled and s.schedule) if platform.scheduler is not None else 0
+        scheduled = sum(1 for s in harvesting.configured() if s.enabled and s.schedule) \
+            if platform.scheduler is not None else 0   # the settings' sources and the console's
         gauge("harvest_scheduled_sources", "Enabled harvest sources with a schedule the scheduler runs", scheduled)
         if harvesting.queue is not None:  # harvest.queue postgres: the tasks of every worker, by status
             try:

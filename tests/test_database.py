@@ -526,7 +526,7 @@ def test_wodp_db_current_and_upgrade(tmp_path, backend, request, capsys, monkeyp
     assert ("queue: procrastinate's tables created" in capsys.readouterr().out) == (backend == "postgresql")
     assert main(["db", "current"]) == 0
     out = capsys.readouterr().out
-    assert "BEHIND" not in out and "harvest: harvest_0001 (code: harvest_0001)" in out and "pw9" not in out
+    assert "BEHIND" not in out and "harvest: harvest_0002 (code: harvest_0002)" in out and "pw9" not in out
     dispose_engines()
     if backend == "postgresql":  # the queue is ready after that one command: a harvest is deferred into it
         import psycopg
