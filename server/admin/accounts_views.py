@@ -14,6 +14,7 @@ from core.errors import WodpError
 from server.admin import admin_bp
 from server.admin.console import platform, render
 from server.admin.words import translate
+from server.audit import AccountAudit
 from server.auth import current_principal, require
 from server.portal.i18n import current_lang, link
 
@@ -30,13 +31,7 @@ def _accounts():
 
 
 def _note(action: str, before, after) -> None:
-    """Hand an account change to the audit log's account observer (server/audit.py), when installed."""
-    try:
-        from server.audit import AccountAudit
-    except ImportError:
-        # TODO(lead): server.audit is not on this branch yet; the entries made here are account.add,
-        # account.role, account.disable and account.enable (target account:{id})
-        return
+    """Hand an account change to the audit log's account observer (server/audit.py)."""
     AccountAudit(getattr(platform(), "audit", None)).account(action, before, after)
 
 

@@ -6,6 +6,7 @@ from flask import Blueprint, current_app, redirect, request
 
 from manage.dashboard import DepartmentDashboard, calendar_outlook, department_dashboard, department_label
 from manage.freshness import STATUSES
+from server.audit import audit
 
 department_bp = Blueprint("admin_department", __name__, template_folder="templates")
 
@@ -142,11 +143,7 @@ def move_work_order(order_id: int):
 
 
 def _audit(action: str, target: str, before: str, after: str, detail: dict) -> None:
-    """Append the change to the audit log (server/audit.py, when this build has it)."""
-    try:
-        from server.audit import audit
-    except ImportError:  # the audit log comes with its own branch (issue 12); until then the work order's history
-        return           # (workorder_events: who, when, from, to, note) is the record
+    """Append the change to the audit log (server/audit.py)."""
     audit(action, target, before=before, after=after, detail=detail)
 
 

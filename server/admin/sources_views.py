@@ -19,6 +19,7 @@ from server.admin import admin_bp
 from server.admin.console import current_alerts, harvesting, platform, render
 from server.admin.settings_view import hide_url
 from server.admin.words import translate
+from server.audit import audit
 from server.auth import current_principal, require
 from server.portal.i18n import current_lang, link
 
@@ -39,12 +40,6 @@ def _audit(action: str, target: str, before=None, after=None) -> None:
     old = json.loads(_describe(before)) if before is not None else {}
     new = json.loads(_describe(after)) if after is not None else {}
     changed = {k: [old.get(k), new.get(k)] for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)}
-    try:
-        from server.audit import audit
-    except ImportError:
-        # TODO(lead): server.audit is not on this branch yet; the entries made here are harvest-source.add,
-        # harvest-source.edit, harvest-source.enable and harvest-source.disable (target harvest-source:{name})
-        return
     audit(action, target, before=_digest(before), after=_digest(after), detail={"changed": changed})
 
 
