@@ -285,6 +285,15 @@ class MetricsSettings(_Section):
         default_factory=lambda: ["127.0.0.0/8", "::1/128"])
 
 
+class ReviewSettings(_Section):
+    """The workbench's review step (数据报送 → 审核; docs/workbench.md)."""
+
+    mode: Literal["none", "new", "every-change"] = "new"
+    overdue_days: int = Field(5, ge=1)
+    files_dir: str = "submissions"
+    max_file_bytes: int = Field(50 * 1024 * 1024, ge=1024)
+
+
 class Settings(_Section):
     """All settings of one process, plus the data directory they were loaded for."""
 
@@ -310,6 +319,7 @@ class Settings(_Section):
     gate: GateSettings
     rate_limits: RateLimitSettings
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    review: ReviewSettings = Field(default_factory=ReviewSettings)
 
     def path(self, relative: str) -> Path:
         """Resolve a path setting against the data directory."""
