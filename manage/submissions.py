@@ -38,7 +38,7 @@ class ConflictError(WodpError):
 
 
 def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
 @dataclass(frozen=True)
@@ -119,8 +119,9 @@ class SubmissionStore:
 
     def queue(self) -> list[Submission]:
         """Return the submissions waiting for review, the oldest first."""
-        rows = self.db.rows(f"SELECT {_COLUMNS} FROM submissions WHERE status = :s ORDER BY submitted, id",
-                            {"s": SUBMITTED})
+        rows = self.db.rows(f"SELECT {_COLUMNS} FROM submissions WHERE status = :s ORDER BY submitted, "
+                            "(SELECT MAX(n) FROM submission_events e WHERE e.submission = submissions.id "
+                            "AND e.action = 'submit')", {"s": SUBMITTED})
         return [_submission(r) for r in rows]
 
     def open_for(self, dataset_id: str) -> list[Submission]:

@@ -3,56 +3,19 @@ the fields, submission with and without review."""
 
 from __future__ import annotations
 
-import sys
-import types
 from datetime import date
 
 import pyoxigraph as ox
 import pytest
 
-BASE = "http://127.0.0.1:8000"
+from tests.workbench_support import BASE, CSV, VALUES, install_workdays, open_platform
+
 SH = "http://www.w3.org/ns/shacl#"
-VALUES = {
-    "resource_code": "420100-D017-08001", "title": "武汉市公共自行车站点 报送测试",
-    "description": "全市公共自行车站点名称、位置和车位数。",
-    "publisher": "https://data.wuhan.gov.cn/def/department/D017",
-    "open_type": "https://data.wuhan.gov.cn/def/open-type/unconditional",
-    "update_cycle": "https://data.wuhan.gov.cn/def/update-cycle/monthly", "issued": "2024-05-06",
-    "format": ["csv"], "contact": "027-85123456 opendata@jtj.wuhan.gov.cn",
-    "theme": ["https://data.wuhan.gov.cn/def/theme/T06"], "keyword": "自行车，交通", "modified": "2024-10-01",
-}
-CSV = "站点名称,经度,纬度,车位数\n汉口火车站,114.2556,30.6180,40\n武昌火车站,114.3169,30.5287,36\n".encode()
-
-
-def install_workdays(monkeypatch, counted=None):
-    """A stand-in for manage.workdays (helper h3's module): Monday to Friday, no holidays."""
-    from datetime import timedelta
-
-    def working_days_between(start, end):
-        days, day = 0, start
-        while day < end:
-            day += timedelta(days=1)
-            days += day.weekday() < 5
-        return days
-
-    module = types.ModuleType("manage.workdays")
-    module.working_days_between = counted or working_days_between
-    monkeypatch.setitem(sys.modules, "manage.workdays", module)
-    import manage
-
-    monkeypatch.setattr(manage, "workdays", module, raising=False)
 
 
 @pytest.fixture(scope="module")
 def wb_platform(tmp_path_factory):
-    from config import load_settings
-    from server.catalogue import install
-    from server.platform import Platform
-
-    home = tmp_path_factory.mktemp("workbench-home")
-    settings = load_settings({}, overrides={"rate_limits": {"enabled": False}}, home=home)
-    platform = Platform.open(settings, start_workers=False)
-    install(platform.store, settings)
+    platform = open_platform(tmp_path_factory.mktemp("workbench-home"))
     yield platform
     platform.close()
 
@@ -249,3 +212,30 @@ def test_data_files_are_kept_private_with_their_digest(workbench):
     path = workbench.store.path_of(again)
     assert path.read_bytes() == CSV + b"x,1,2,3\n"
     assert stat.S_IMODE(path.parent.parent.stat().st_mode) == 0o700
+
+
+def test_the_submissions_part_on_both_engines(database_url, tmp_path):
+    """The same steps, rows and order on the embedded SQLite file and in PostgreSQL."""
+    from core.database import open_database
+    from manage.submissions import SubmissionStore
+
+    store = SubmissionStore(open_database(database_url, "submissions", tmp_path / "s.sqlite", auto_migrate=True),
+                            tmp_path / "files")
+    try:
+        first = store.create("D017", "a1", "publisher", values={"title": "一"})
+        second = store.create("D017", "a1", "publisher", values={"title": "二"})
+        store.create("D012", "a2", "publisher", values={"title": "三"})
+        store.attach(first.id, "t.csv", CSV, "text/csv", "CGCS2000", 2, "a1")
+        store.step(first.id, "submit", "a1", "publisher")
+        store.step(second.id, "submit", "a1", "publisher")
+        assert [s.id for s in store.queue()] == [first.id, second.id]
+        store.step(first.id, "return", "r1", "reviewer", reason="数据量不对")
+        assert [s.id for s in store.queue()] == [second.id]
+        assert sorted(s.values["title"] for s in store.of_department("D017")) == ["一", "二"]
+        returned = store.get(first.id)
+        assert (returned.status, returned.reason, returned.decided_by) == ("returned", "数据量不对", "r1")
+        assert [e.action for e in store.events(first.id)] == ["create", "attach", "submit", "return"]
+        assert store.events(first.id)[-1].detail == {"reason": "数据量不对"}
+        assert [f.crs for f in store.files(first.id)] == ["CGCS2000"]
+    finally:
+        store.db.close()
