@@ -12,8 +12,10 @@ import threading
 from flask import Response, current_app, redirect, request
 
 from access.roles import Action
+from core.database import open_part
 from core.errors import BadRequestError, NotFoundError
 from core.identifiers import is_dataset_id
+from core.private import private_sqlite
 from manage import drafts
 from manage.profile_form import FILES, TOP, form_fields
 from manage.review import SubmissionInvalidError, Workbench
@@ -40,8 +42,11 @@ def workbench() -> Workbench:
     with _lock:
         if "workbench" not in platform.extras:
             s = platform.settings
-            store = SubmissionStore(platform._part("submissions", s.home / "submissions.sqlite"),
-                                    s.path(s.review.files_dir), s.review.max_file_bytes)
+            path = s.home / "submissions.sqlite"
+            if not s.database.url:
+                private_sqlite(path)  # drafts are the department's until published: the file is the owner's only
+            store = SubmissionStore(open_part(s.database, "submissions", path), s.path(s.review.files_dir),
+                                    s.review.max_file_bytes)
             accounts = getattr(platform, "accounts", None)
             platform.extras["workbench"] = Workbench(
                 store, platform.publisher, s.base_uri, mode=s.review.mode, overdue_days=s.review.overdue_days,

@@ -1,0 +1,145 @@
+"""Reporting and review through the browser's doors: a publisher reports a dataset with a data file, sees the
+violation beside its field, fixes it and submits; a reviewer returns it with a reason, then approves it; it is on
+/datasets/{id}, in /sparql and its file downloads. Refusals: anonymous, another department's publisher, no reason."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.workbench_support import CSV, VALUES, field_block, form_data, install_workdays, open_platform, \
+    submission_id
+
+DATASET_ID = "wuhan.420100-D017-08001"
+
+
+@pytest.fixture(scope="module")
+def review_platform(tmp_path_factory):
+    platform = open_platform(tmp_path_factory.mktemp("review-home"), workers=True)
+    yield platform
+    platform.close()
+
+
+@pytest.fixture(scope="module")
+def app(review_platform):
+    from server.app import create_app
+
+    app = create_app(platform=review_platform)
+    app.config["TESTING"] = True
+    return app
+
+
+def _location(answer) -> str:
+    assert answer.status_code == 303, (answer.status_code, answer.get_data(as_text=True)[:800])
+    return answer.headers["Location"]
+
+
+def test_report_return_resubmit_approve_publish(app, sign_in, monkeypatch):
+    install_workdays(monkeypatch)
+    publisher, reviewer, other = app.test_client(), app.test_client(), app.test_client()
+    publisher_id = sign_in(publisher, "publisher", "D017")
+    reviewer_id = sign_in(reviewer, "reviewer")
+    sign_in(other, "publisher", "D012")
+
+    # the new form marks every required field
+    blank = publisher.get("/admin/workbench/new").get_data(as_text=True)
+    from manage.profile_form import form_fields
+
+    for f in form_fields():
+        assert ("wb-req" in field_block(blank, f.name)) == f.required, f.name
+    assert 'name="csrf_token"' in blank
+
+    # a draft without its description: the violation is shown beside the description field, not elsewhere
+    missing = {k: v for k, v in VALUES.items() if k != "description"}
+    where = _location(publisher.post("/admin/workbench/new", data=form_data(missing, publisher.csrf_token)))
+    sid = submission_id(where)
+    page = publisher.get(f"/admin/workbench/{sid}").get_data(as_text=True)
+    assert "缺少资源摘要（dct:description）。" in field_block(page, "description")
+    assert "wb-invalid" in field_block(page, "description")
+    assert "缺少资源摘要" not in field_block(page, "title")
+    english = publisher.get(f"/admin/workbench/{sid}?lang=en").get_data(as_text=True)
+    assert "The description (资源摘要, dct:description) is missing." in field_block(english, "description")
+    refused = publisher.post(f"/admin/workbench/{sid}/submit", data={"csrf_token": publisher.csrf_token})
+    assert refused.status_code == 422
+
+    # another department's publisher may neither see nor submit it; anonymous is sent to sign in
+    assert other.get(f"/admin/workbench/{sid}").status_code == 403
+    assert other.post(f"/admin/workbench/{sid}/submit", data={"csrf_token": other.csrf_token}).status_code == 403
+    anonymous = app.test_client().get(f"/admin/workbench/{sid}", headers={"Accept": "text/html"})
+    assert anonymous.status_code == 302 and "/admin/login" in anonymous.headers["Location"]
+    assert publisher.get("/admin/review").status_code == 403
+
+    # a data file with its coordinate system, then the fix
+    _location(publisher.post(f"/admin/workbench/{sid}/files", content_type="multipart/form-data",
+                             data={"file": (__import__("io").BytesIO(CSV), "stations.csv"), "crs": "GCJ02",
+                                   "csrf_token": publisher.csrf_token}))
+    _location(publisher.post(f"/admin/workbench/{sid}", data=form_data(VALUES, publisher.csrf_token)))
+    page = publisher.get(f"/admin/workbench/{sid}").get_data(as_text=True)
+    assert "0 个错误" in page and "stations.csv" in page and "GCJ02" in page
+    _location(publisher.post(f"/admin/workbench/{sid}/submit", data={"csrf_token": publisher.csrf_token}))
+    assert app.test_client().get(f"/datasets/{DATASET_ID}").status_code == 404  # waits for review
+
+    # the reviewer's queue and diff
+    queue = reviewer.get("/admin/review").get_data(as_text=True)
+    assert VALUES["title"] in queue and 'data-days="0"' in queue
+    item = reviewer.get(f"/admin/review/{sid}").get_data(as_text=True)
+    assert 'data-field="title" data-change="added"' in item and "stations.csv" in item
+
+    # returned: a reason is required; the publisher sees it
+    assert reviewer.post(f"/admin/review/{sid}/return", data={"reason": " ",
+                                                               "csrf_token": reviewer.csrf_token}).status_code == 400
+    _location(reviewer.post(f"/admin/review/{sid}/return", data={"reason": "请补充数据量",
+                                                                  "csrf_token": reviewer.csrf_token}))
+    assert "请补充数据量" in publisher.get("/admin/workbench").get_data(as_text=True)
+    assert sid not in reviewer.get("/admin/review").get_data(as_text=True)
+
+    # resubmitted and approved: published on the dataset page, in /sparql, its file downloads
+    _location(publisher.post(f"/admin/workbench/{sid}", data=form_data(VALUES | {"data_volume": "2"},
+                                                                          publisher.csrf_token)))
+    _location(publisher.post(f"/admin/workbench/{sid}/submit", data={"csrf_token": publisher.csrf_token}))
+    assert other.post(f"/admin/review/{sid}/approve", data={"csrf_token": other.csrf_token}).status_code == 403
+    _location(reviewer.post(f"/admin/review/{sid}/approve", data={"csrf_token": reviewer.csrf_token}))
+    public = app.test_client()
+    dataset = public.get(f"/datasets/{DATASET_ID}")
+    assert dataset.status_code == 200 and VALUES["title"] in dataset.get_data(as_text=True)
+    query = ("SELECT ?t WHERE { <http://127.0.0.1:8000/datasets/%s> <http://purl.org/dc/terms/title> ?t }"
+             % DATASET_ID)
+    answer = public.get("/sparql", query_string={"query": query},
+                        headers={"Accept": "application/sparql-results+json"})
+    assert answer.status_code == 200
+    assert [b["t"]["value"] for b in json.loads(answer.get_data())["results"]["bindings"]] == [VALUES["title"]]
+    download = public.get(f"/files/submitted/{DATASET_ID}/stations.csv")
+    assert download.status_code == 200 and download.get_data() == CSV
+
+    # who did what, and when
+    events = [(e.action, e.actor) for e in app.extensions["wodp"].extras["workbench"].store.events(sid)]
+    assert ("return", reviewer_id) in events and ("approve", reviewer_id) in events
+    assert ("submit", publisher_id) in events and events[-1] == ("publish", reviewer_id)
+
+
+def test_mode_none_publishes_at_once(app, sign_in):
+    from server.admin.workbench import workbench
+
+    publisher = app.test_client()
+    sign_in(publisher, "publisher", "D017")
+    with app.app_context():
+        wb = workbench()
+    wb.mode = "none"
+    try:
+        values = VALUES | {"resource_code": "420100-D017-08009", "title": "武汉市停车泊位 即时发布"}
+        sid = submission_id(_location(publisher.post("/admin/workbench/new",
+                                                     data=form_data(values, publisher.csrf_token))))
+        _location(publisher.post(f"/admin/workbench/{sid}/submit", data={"csrf_token": publisher.csrf_token}))
+        page = app.test_client().get("/datasets/wuhan.420100-D017-08009")
+        assert page.status_code == 200 and "武汉市停车泊位 即时发布" in page.get_data(as_text=True)
+    finally:
+        wb.mode = "new"
+
+
+def test_a_form_without_its_csrf_token_is_refused(app, sign_in):
+    publisher = app.test_client()
+    sign_in(publisher, "publisher", "D017")
+    publisher.environ_base.pop("HTTP_X_CSRFTOKEN", None)
+    answer = publisher.post("/admin/workbench/new", data=form_data(VALUES))
+    assert answer.status_code in (400, 403)
