@@ -220,8 +220,10 @@ def place(findings: list[dict], problems: list[dict], dataset_uri: str | None) -
         where = p.get("field") if p.get("field") in names else TOP
         placed.setdefault(where, []).append({"severity": "Warning", "message_zh": p.get("message", ""),
                                              "message_en": p.get("message", ""), "value": p.get("value")})
-    for items in placed.values():
-        items.sort(key=lambda f: f.get("severity") != "Violation")
+    for where, items in placed.items():
+        seen: set = set()  # the DCAT-AP and Wuhan shapes may say the same thing of one field: said once
+        items[:] = [f for f in sorted(items, key=lambda f: f.get("severity") != "Violation")
+                    if not (f.get("message_zh") in seen or seen.add(f.get("message_zh")))]
     return placed
 
 

@@ -112,7 +112,7 @@ class Workbench:
             if refused:
                 out.append(_own("resource_code", f"资源代码须含本部门代码（如 420100-{sub.department}-…）：{refused}",
                                 refused))
-        if sub.kind == "new" and self.publisher.store.record_modified(self.dataset_uri(dataset_id)) is not None:
+        if sub.kind == "new" and sub.status != PUBLISHED and self.publisher.store.record_modified(self.dataset_uri(dataset_id)) is not None:
             out.append(_own("resource_code", f"数据集 {dataset_id} 已发布：请在工作台打开它并报送变更。",
                             f"Dataset {dataset_id} is published already: open it and submit a change."))
         systems = {f.crs for f in self.store.files(sub.id) if f.crs}
