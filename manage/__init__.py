@@ -1,1 +1,2 @@
-"""The management center's state and rules: submissions (报送) and their review, work days, work orders, trends."""
+"""The management center's state and rules: working days, freshness, work orders, department dashboards, submissions
+(数据报送) and their review."""
