@@ -41,6 +41,11 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.register_blueprint(vocab.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)
+    from server import submitted_files
+    from server.admin import admin_bp
+
+    app.register_blueprint(admin_bp)  # the management center (/admin/...)
+    app.register_blueprint(submitted_files.bp)
     errors.register(app)
     http.register(app)
     from server import auth

@@ -64,8 +64,9 @@ def form_data(values: dict, csrf: str | None = None) -> dict:
 
 def field_block(html: str, name: str) -> str:
     """Return the HTML of one field of the form (from its id to the next field)."""
-    start = html.index(f'id="field-{name}"')
-    following = html.find('class="wb-field', start + 1)
+    at = html.index(f'id="field-{name}"')
+    start = html.rindex("<div", 0, at)
+    following = html.find('class="wb-field', at)
     end = following if following != -1 else html.find("</form>", start)
     return html[start:end]
 
