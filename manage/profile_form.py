@@ -60,7 +60,9 @@ class FormField:
     datatypes: tuple[str, ...] = field(default=())
 
     def label(self, lang: str) -> str:
-        return self.label_en if lang == "en" else self.label_zh
+        if lang == "en":  # the shapes name properties in lower case ("title"): a label starts with a capital
+            return self.label_en[:1].upper() + self.label_en[1:]
+        return self.label_zh
 
 
 def _curies(text: str) -> list[str]:

@@ -61,6 +61,9 @@ class Workbench:
         self.mode, self.overdue_days = mode, overdue_days
         self.owner_rule = owner_rule  # (department, dataset_id) -> None when allowed, else why not
 
+    def close(self) -> None:
+        self.store.db.close()
+
     # -- the dataset a draft makes -----------------------------------------------------------------------
     def dataset_uri(self, dataset_id: str) -> str:
         return f"{self.base_uri}/datasets/{dataset_id}"

@@ -433,6 +433,9 @@ class Platform:
                       self.quality_scores):
             if index is not None:
                 index.close()
+        for extra in self.extras.values():  # parts opened on first use (the workbench's submissions)
+            if callable(getattr(extra, "close", None)):
+                extra.close()
         self.store.close()
 
 

@@ -143,3 +143,25 @@ def test_a_form_without_its_csrf_token_is_refused(app, sign_in):
     publisher.environ_base.pop("HTTP_X_CSRFTOKEN", None)
     answer = publisher.post("/admin/workbench/new", data=form_data(VALUES))
     assert answer.status_code in (400, 403)
+
+
+def test_the_form_in_english_and_who_may_open_it(app, sign_in):
+    publisher, auditor, reviewer = app.test_client(), app.test_client(), app.test_client()
+    sign_in(publisher, "publisher", "D017")
+    sign_in(auditor, "auditor")
+    sign_in(reviewer, "reviewer")
+    english = publisher.get("/admin/workbench/new?lang=en").get_data(as_text=True)
+    assert '<html lang="en">' in english
+    assert "Title" in field_block(english, "title") and "*required" in field_block(english, "title")
+    assert ">open without conditions<" in field_block(english, "open_type")
+    assert ">monthly<" in field_block(english, "update_cycle")
+    chinese = publisher.get("/admin/workbench/new").get_data(as_text=True)
+    assert ">无条件开放<" in field_block(chinese, "open_type") and ">每月<" in field_block(chinese, "update_cycle")
+    # a publisher names only its own department as the publisher
+    assert field_block(chinese, "publisher").count("<option value=\"https://") == 1
+    assert ">武汉市交通运输局<" in field_block(chinese, "publisher")
+    # the auditor reads, it does not report; the reviewer reviews, it does not report either
+    assert auditor.get("/admin/workbench").status_code == 403
+    assert auditor.get("/admin/review").status_code == 403
+    assert reviewer.get("/admin/workbench/new").status_code == 403
+    assert reviewer.get("/admin/review").status_code == 200
