@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pyoxigraph as ox
 
 from manage.profile_form import FILES, TOP, FormField, field_by_name, field_by_path, form_fields, format_options
-from ontology.crs import IRIS, crs_iri, system_name
+from ontology.crs import IRIS, system_name
 from ontology.namespaces import DCAT, DCT, VCARD, WODP
 
 MAPPING = "china-core"
@@ -233,5 +233,5 @@ def crs_of(name: str | None) -> str | None:
     return system if system in IRIS else None
 
 
-__all__ = ["AttachedFile", "CRS_CHOICES", "FILE_KINDS", "crs_iri", "crs_of", "dataset_id_of", "diff", "graph_of",
+__all__ = ["AttachedFile", "CRS_CHOICES", "FILE_KINDS", "crs_of", "dataset_id_of", "diff", "graph_of",
            "place", "record_of", "shown_values", "uncarried", "values_of"]

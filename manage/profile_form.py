@@ -19,7 +19,7 @@ import pyoxigraph as ox
 
 from mappings.targets import DATASET_TARGETS
 from ontology import turtle_sources
-from ontology.namespaces import DCAT, DCT, SKOS, WODP
+from ontology.namespaces import DCAT, SKOS
 from shapes.profiles import SH, shape_file_bytes
 
 W = "https://data.wuhan.gov.cn/def/shapes/wuhan#"

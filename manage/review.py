@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from core.errors import WodpError
 from manage import drafts
-from manage.profile_form import FILES, TOP, field_by_name
+from manage.profile_form import FILES, field_by_name
 from manage.submissions import PUBLISHED, Submission, SubmissionStore
 from publish.gate import department_of, report_to_json
 
@@ -115,7 +115,8 @@ class Workbench:
             if refused:
                 out.append(_own("resource_code", f"资源代码须含本部门代码（如 420100-{sub.department}-…）：{refused}",
                                 refused))
-        if sub.kind == "new" and sub.status != PUBLISHED and self.publisher.store.record_modified(self.dataset_uri(dataset_id)) is not None:
+        published = self.publisher.store.record_modified(self.dataset_uri(dataset_id)) is not None
+        if sub.kind == "new" and sub.status != PUBLISHED and published:
             out.append(_own("resource_code", f"数据集 {dataset_id} 已发布：请在工作台打开它并报送变更。",
                             f"Dataset {dataset_id} is published already: open it and submit a change."))
         systems = {f.crs for f in self.store.files(sub.id) if f.crs}
@@ -175,7 +176,24 @@ class Workbench:
         uri = self.dataset_uri(dataset_id)
         triples = self.published_graph(dataset_id)
         values = drafts.values_of(uri, triples)
-        return self.store.create(department, actor, role, dataset_id=dataset_id, values=values)
+        sub = self.store.create(department, actor, role, dataset_id=dataset_id, values=values)
+        latest = self.store.latest_published(dataset_id)
+        if latest is not None:  # its data files go on unless the department removes them
+            self.store.copy_files(latest, sub.id, actor, role)
+        return sub
+
+    def dropped(self, sub: Submission, lang: str = "zh") -> list[str]:
+        """Return what a change would remove from the published dataset that the form does not carry: fields
+        left empty, data files (distributions) the draft does not have."""
+        published = self.published_graph(sub.dataset_id)
+        if sub.kind != "change" or not published:
+            return []
+        uri = self.dataset_uri(sub.dataset_id)
+        out = [f.label(lang) for f in drafts.uncarried(uri, published, sub.values)]
+        checked = self.check(sub)
+        before = drafts.shown_values(uri, published, lang).get(FILES, [])
+        after = drafts.shown_values(checked.uri, checked.triples, lang).get(FILES, []) if checked.uri else []
+        return out + [entry for entry in before if entry not in after]
 
     # -- the reviewer's view -----------------------------------------------------------------------------
     def diff(self, sub: Submission, lang: str = "zh") -> list[dict]:
@@ -208,4 +226,4 @@ class Workbench:
         return items
 
 
-__all__ = ["Checked", "SOURCE", "SubmissionInvalidError", "TOP", "Workbench"]
+__all__ = ["Checked", "SOURCE", "SubmissionInvalidError", "Workbench"]

@@ -255,10 +255,21 @@ class SubmissionStore:
     def path_of(self, stored: SubmittedFile) -> Path:
         return self.files_root / stored.submission / stored.id
 
-    def published_file(self, dataset_id: str, name: str) -> SubmittedFile | None:
-        """Return the named file of a dataset's latest published submission (what its download URL serves)."""
+    def latest_published(self, dataset_id: str) -> str | None:
+        """Return the id of a dataset's latest published submission, None when none was published."""
         rows = self.db.rows("SELECT id FROM submissions WHERE dataset_id = :d AND status = :s "
                             "ORDER BY updated DESC, id LIMIT 1", {"d": dataset_id, "s": PUBLISHED})
-        if not rows:
-            return None
-        return next((f for f in self.files(rows[0][0]) if f.name == name), None)
+        return rows[0][0] if rows else None
+
+    def published_file(self, dataset_id: str, name: str) -> SubmittedFile | None:
+        """Return the named file of a dataset's latest published submission (what its download URL serves)."""
+        latest = self.latest_published(dataset_id)
+        return next((f for f in self.files(latest) if f.name == name), None) if latest else None
+
+    def copy_files(self, source_id: str, target_id: str, actor: str | None, role: str | None = None) -> int:
+        """Give a draft the data files of another submission (a change starts with the published files)."""
+        copied = 0
+        for f in self.files(source_id):
+            self.attach(target_id, f.name, self.path_of(f).read_bytes(), f.media_type, f.crs, f.rows, actor, role)
+            copied += 1
+        return copied

@@ -165,3 +165,38 @@ def test_the_form_in_english_and_who_may_open_it(app, sign_in):
     assert auditor.get("/admin/review").status_code == 403
     assert reviewer.get("/admin/workbench/new").status_code == 403
     assert reviewer.get("/admin/review").status_code == 200
+
+
+def test_a_change_starts_from_the_published_dataset_with_its_files(app, sign_in):
+    from server.admin.workbench import workbench
+
+    publisher, other = app.test_client(), app.test_client()
+    sign_in(publisher, "publisher", "D017")
+    sign_in(other, "publisher", "D012")
+    values = VALUES | {"resource_code": "420100-D017-08005", "title": "武汉市公交站点 变更测试"}
+    sid = submission_id(_location(publisher.post("/admin/workbench/new",
+                                                 data=form_data(values, publisher.csrf_token))))
+    _location(publisher.post(f"/admin/workbench/{sid}/files", content_type="multipart/form-data",
+                             data={"file": (__import__("io").BytesIO(CSV), "stops.csv"), "crs": "WGS84",
+                                   "csrf_token": publisher.csrf_token}))
+    with app.app_context():
+        wb = workbench()
+    wb.mode = "none"
+    try:
+        _location(publisher.post(f"/admin/workbench/{sid}/submit", data={"csrf_token": publisher.csrf_token}))
+    finally:
+        wb.mode = "new"
+    assert other.post("/admin/workbench/new", data={"dataset": "wuhan.420100-D017-08005",
+                                                    "csrf_token": other.csrf_token}).status_code == 403
+    change = submission_id(_location(publisher.post("/admin/workbench/new", data={
+        "dataset": "wuhan.420100-D017-08005", "csrf_token": publisher.csrf_token})))
+    page = publisher.get(f"/admin/workbench/{change}").get_data(as_text=True)
+    assert 'value="武汉市公交站点 变更测试"' in field_block(page, "title")
+    assert "readonly" in field_block(page, "resource_code")
+    assert "stops.csv" in page and "WGS84" in page  # the published file goes on
+    # removing the file is said before submitting: the change would drop it from the published dataset
+    [kept] = wb.store.files(change)
+    _location(publisher.post(f"/admin/workbench/{change}/files/{kept.id}/delete",
+                             data={"csrf_token": publisher.csrf_token}))
+    page = publisher.get(f"/admin/workbench/{change}").get_data(as_text=True)
+    assert "提交后将被删除" in page and "stops.csv" in page

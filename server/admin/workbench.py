@@ -203,11 +203,9 @@ def workbench_item(submission_id: str):
     sub = workbench().store.get(submission_id)
     notes = []
     if sub.kind == "change" and sub.status in EDITABLE:
-        wb = workbench()
-        published = wb.published_graph(sub.dataset_id)
-        missing = drafts.uncarried(wb.dataset_uri(sub.dataset_id), published, sub.values)
+        missing = workbench().dropped(sub, lang())
         if missing:
-            notes.append(word("not_carried", lang(), fields="、".join(f.label(lang()) for f in missing)))
+            notes.append(word("not_carried", lang(), fields="、".join(missing)))
     return page("workbench_form.html", sub.values.get("title") or word("workbench", lang()),
                 **form_context(sub, notes=notes))
 
