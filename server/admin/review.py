@@ -9,7 +9,7 @@ from access.roles import Action
 from manage.review import SubmissionInvalidError
 from server.admin import admin_bp
 from server.admin.wb_words import word
-from server.admin.workbench import audit, back, form_context, lang, page, who, workbench
+from server.admin.workbench import audit, back, dataset_digest, form_context, lang, page, who, workbench
 from server.auth import require
 
 
@@ -44,13 +44,16 @@ def review_approve(submission_id: str):
     """Approve and publish through the gate; a submission the gate holds back stays in the queue (422)."""
     wb = workbench()
     actor, role = who()
+    sub = wb.store.get(submission_id)
+    before = dataset_digest(sub.dataset_id)
     try:
-        sub, _checked = wb.approve(wb.store.get(submission_id), actor, role)
+        sub, _checked = wb.approve(sub, actor, role)
     except SubmissionInvalidError as exc:
-        audit("review-approve-refused", submission_id, detail={"reason": exc.message})
+        audit("review.approve-refused", f"submission:{submission_id}", detail={"reason": exc.message})
         return _item(submission_id, 422, [exc.message], exc.checked)
-    audit("review-approve", submission_id, after=sub.dataset_id)
-    audit("publish", sub.dataset_id, detail={"submission": sub.id, "review": True})
+    audit("review.approve", f"submission:{submission_id}", detail={"dataset": sub.dataset_id})
+    audit("dataset.publish", f"dataset:{sub.dataset_id}", before, dataset_digest(sub.dataset_id),
+          {"via": "workbench", "submission": sub.id, "review": True})
     return back(f"/admin/review/{submission_id}")
 
 
@@ -62,5 +65,5 @@ def review_return(submission_id: str):
     actor, role = who()
     reason = request.form.get("reason", "")
     sub = wb.send_back(wb.store.get(submission_id), actor, role, reason)
-    audit("review-return", submission_id, detail={"reason": sub.reason})
+    audit("review.return", f"submission:{submission_id}", detail={"reason": sub.reason})
     return back("/admin/review")

@@ -86,6 +86,17 @@ def audit(action: str, target: str, before=None, after=None, detail=None) -> Non
     record(action, target, before=before, after=after, detail=detail)
 
 
+def dataset_digest(dataset_id: str | None) -> str | None:
+    """The content digest of the version of a dataset the store holds (None: none), for the audit log."""
+    from harvesters.provenance import content_hash
+
+    if not dataset_id or not is_dataset_id(dataset_id):
+        return None
+    uri = _platform().dataset_uri(dataset_id)
+    triples = _platform().store.dataset_triples(uri)
+    return content_hash(uri, triples) if triples else None
+
+
 def who() -> tuple[str | None, str | None]:
     principal = current_principal()
     return principal.id, principal.role
@@ -171,7 +182,8 @@ def workbench_new():
         values = posted_values()
         sub = wb.store.create(department, actor, role, values=values)
         sub = wb.store.update(sub.id, values, actor, role, dataset_id=drafts.dataset_id_of(values))
-    audit("submission-create", sub.id, after=sub.dataset_id, detail={"kind": sub.kind, "department": department})
+    audit("submission.create", f"submission:{sub.id}", detail={"kind": sub.kind, "department": department,
+                                                            "dataset": sub.dataset_id})
     return back(f"/admin/workbench/{sub.id}")
 
 
@@ -221,7 +233,7 @@ def workbench_save(submission_id: str):
     if before.kind == "change":
         values["resource_code"] = before.values.get("resource_code", "")
     sub = wb.store.update(submission_id, values, actor, role, dataset_id=drafts.dataset_id_of(values))
-    audit("submission-edit", submission_id, detail={"fields": sorted(values)})
+    audit("submission.edit", f"submission:{submission_id}", detail={"fields": sorted(values)})
     return back(f"/admin/workbench/{sub.id}")
 
 
@@ -258,8 +270,8 @@ def workbench_attach(submission_id: str):
     rows = isolated(read_data_file, data, kind[1], name, platform.settings.input_limits, what=f"the data file {name}")
     actor, role = who()
     kept = wb.store.attach(submission_id, name, data, kind[1], drafts.crs_of(crs), rows, actor, role)
-    audit("submission-attach", submission_id, after=kept.sha256, detail={"name": name, "size": kept.size,
-                                                                        "crs": kept.crs})
+    audit("submission.attach", f"submission:{submission_id}", after=kept.sha256,
+          detail={"name": name, "size": kept.size, "crs": kept.crs})
     return back(f"/admin/workbench/{submission_id}")
 
 
@@ -268,7 +280,7 @@ def workbench_attach(submission_id: str):
 def workbench_detach(submission_id: str, file_id: str):
     actor, role = who()
     workbench().store.detach(submission_id, file_id, actor, role)
-    audit("submission-detach", submission_id, detail={"file": file_id})
+    audit("submission.detach", f"submission:{submission_id}", detail={"file": file_id})
     return back(f"/admin/workbench/{submission_id}")
 
 
@@ -278,16 +290,20 @@ def workbench_submit(submission_id: str):
     """Submit: to the review queue, or published at once when no review is needed."""
     wb = workbench()
     actor, role = who()
+    sub = wb.store.get(submission_id)
+    before = dataset_digest(sub.dataset_id or drafts.dataset_id_of(sub.values))
     try:
-        sub, _checked = wb.submit(wb.store.get(submission_id), actor, role)
+        sub, _checked = wb.submit(sub, actor, role)
     except SubmissionInvalidError as exc:
         sub = wb.store.get(submission_id)
         return Response(page("workbench_form.html", sub.values.get("title") or word("workbench", lang()),
                              **form_context(sub, exc.checked, notes=[exc.message])).get_data(),
                         status=422, mimetype="text/html")
-    audit("submission-submit", submission_id, after=sub.dataset_id, detail={"status": sub.status})
+    audit("submission.submit", f"submission:{submission_id}", detail={"status": sub.status,
+                                                                       "dataset": sub.dataset_id})
     if sub.status == "published":
-        audit("publish", sub.dataset_id, detail={"submission": sub.id, "review": False})
+        audit("dataset.publish", f"dataset:{sub.dataset_id}", before, dataset_digest(sub.dataset_id),
+              {"via": "workbench", "submission": sub.id, "review": False})
     return back(f"/admin/workbench/{sub.id}")
 
 
@@ -297,5 +313,5 @@ def workbench_withdraw(submission_id: str):
     wb = workbench()
     actor, role = who()
     sub = wb.withdraw(wb.store.get(submission_id), actor, role)
-    audit("submission-withdraw", submission_id, detail={"status": sub.status})
+    audit("submission.withdraw", f"submission:{submission_id}", detail={"status": sub.status})
     return back("/admin/workbench")
