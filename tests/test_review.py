@@ -200,3 +200,19 @@ def test_a_change_starts_from_the_published_dataset_with_its_files(app, sign_in)
                              data={"csrf_token": publisher.csrf_token}))
     page = publisher.get(f"/admin/workbench/{change}").get_data(as_text=True)
     assert "提交后将被删除" in page and "stops.csv" in page
+
+
+def test_an_admin_names_the_department_it_reports_for(app, sign_in):
+    admin = app.test_client()
+    sign_in(admin, "admin")
+    assert admin.get("/admin/workbench").status_code == 400
+    assert admin.get("/admin/workbench?department=D999").status_code == 400
+    page = admin.get("/admin/workbench?department=D012")
+    assert page.status_code == 200 and "D012" in page.get_data(as_text=True)
+    values = VALUES | {"resource_code": "420100-D012-00042",
+                       "publisher": "https://data.wuhan.gov.cn/def/department/D012"}
+    sid = submission_id(_location(admin.post("/admin/workbench/new",
+                                             data=form_data(values, admin.csrf_token) | {"department": "D012"})))
+    assert "武汉市" in field_block(admin.get(f"/admin/workbench/{sid}").get_data(as_text=True), "publisher")
+    withdrawn = admin.post(f"/admin/workbench/{sid}/withdraw", data={"csrf_token": admin.csrf_token})
+    assert "department=D012" in _location(withdrawn)

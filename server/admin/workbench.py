@@ -70,10 +70,10 @@ def page(template: str, title: str, **context) -> Response:
     return Response(body, mimetype="text/html")
 
 
-def back(path: str) -> Response:
+def back(path: str, params: dict | None = None) -> Response:
     from server.portal.i18n import link
 
-    return redirect(link(path, lang()), code=303)
+    return redirect(link(path, lang(), params), code=303)
 
 
 def audit(action: str, target: str, before=None, after=None, detail=None) -> None:
@@ -110,6 +110,18 @@ def own_department(**_ignored) -> str | None:
     """The department a list or a new draft is for: the principal's own (an admin names one: ?department=)."""
     principal = current_principal()
     return (principal.department or request.values.get("department") or "").strip().upper() or None
+
+
+def named_department() -> str:
+    """Return the department the request acts for, one of the scheme's; 400 when none is named."""
+    from manage.profile_form import vocabulary
+    from ontology.namespaces import DEPARTMENT
+
+    code = own_department()
+    if not code or DEPARTMENT.base + code not in vocabulary():
+        raise BadRequestError("name the department to report for, e.g. ?department=D017 (an account bound to a "
+                              "department reports for its own)", code="department-required")
+    return code
 
 
 # -- the form's values ---------------------------------------------------------------------------------------
@@ -156,7 +168,7 @@ def form_context(sub, checked=None, notes=()):
 @require(Action.CREATE, department=own_department)
 def workbench_home():
     """List the department's drafts and submissions."""
-    department = own_department()
+    department = named_department()
     subs = workbench().store.of_department(department)
     return page("workbench_list.html", word("workbench", lang()), department=department, subs=subs,
                 mode=workbench().mode)
@@ -166,7 +178,7 @@ def workbench_home():
 @require(Action.CREATE, department=own_department)
 def workbench_new():
     """Show an empty form (GET); start a draft from what was posted, or a change of a published dataset (POST)."""
-    department = own_department()
+    department = named_department()
     wb = workbench()
     actor, role = who()
     if request.method == "GET":
@@ -314,4 +326,4 @@ def workbench_withdraw(submission_id: str):
     actor, role = who()
     sub = wb.withdraw(wb.store.get(submission_id), actor, role)
     audit("submission.withdraw", f"submission:{submission_id}", detail={"status": sub.status})
-    return back("/admin/workbench")
+    return back("/admin/workbench", {"department": sub.department})
