@@ -8,8 +8,7 @@ import json
 
 import pytest
 
-from tests.workbench_support import CSV, VALUES, field_block, form_data, install_workdays, open_platform, \
-    submission_id
+from tests.workbench_support import CSV, VALUES, field_block, form_data, open_platform, submission_id
 
 DATASET_ID = "wuhan.420100-D017-08001"
 
@@ -35,8 +34,7 @@ def _location(answer) -> str:
     return answer.headers["Location"]
 
 
-def test_report_return_resubmit_approve_publish(app, sign_in, monkeypatch):
-    install_workdays(monkeypatch)
+def test_report_return_resubmit_approve_publish(app, sign_in):
     publisher, reviewer, other = app.test_client(), app.test_client(), app.test_client()
     publisher_id = sign_in(publisher, "publisher", "D017")
     reviewer_id = sign_in(reviewer, "reviewer")

@@ -3,14 +3,16 @@ the fields, submission with and without review."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pyoxigraph as ox
 import pytest
 
-from tests.workbench_support import BASE, CSV, VALUES, install_workdays, open_platform
+from tests.workbench_support import BASE, CSV, VALUES, open_platform
 
 SH = "http://www.w3.org/ns/shacl#"
+CHINA = ZoneInfo("Asia/Shanghai")
 
 
 @pytest.fixture(scope="module")
@@ -110,8 +112,7 @@ def test_another_departments_code_or_publisher_is_refused_beside_its_field(workb
     assert any("资源代码须含本部门代码" in f["message_zh"] for f in placed["resource_code"])
 
 
-def test_review_mode_new_queues_then_return_resubmit_approve_publishes(workbench, wb_platform, monkeypatch):
-    install_workdays(monkeypatch)
+def test_review_mode_new_queues_then_return_resubmit_approve_publishes(workbench, wb_platform):
     store = workbench.store
     sub = store.create("D017", "acct-1", "publisher", values=VALUES)
     sub = store.update(sub.id, VALUES, "acct-1", "publisher", dataset_id="wuhan.420100-D017-08001")
@@ -121,7 +122,7 @@ def test_review_mode_new_queues_then_return_resubmit_approve_publishes(workbench
     assert sub.status == "submitted"
     uri = f"{BASE}/datasets/wuhan.420100-D017-08001"
     assert wb_platform.store.record_modified(uri) is None  # waits for review
-    queue = workbench.queue(today=date.fromisoformat(sub.submitted[:10]))
+    queue = workbench.queue(today=datetime.fromisoformat(sub.submitted).astimezone(CHINA).date())
     assert [i["submission"].id for i in queue] == [sub.id] and queue[0]["days"] == 0 and not queue[0]["overdue"]
 
     rows = {r["field"]: r for r in workbench.diff(sub)}
@@ -175,7 +176,9 @@ def test_review_mode_none_publishes_at_once(workbench, wb_platform):
 
 
 def test_overdue_after_the_set_working_days(workbench, monkeypatch):
-    install_workdays(monkeypatch, counted=lambda start, end: 6)
+    import manage.workdays
+
+    monkeypatch.setattr(manage.workdays, "working_days_between", lambda start, end: 6)
     values = VALUES | {"resource_code": "420100-D017-08003"}
     sub = workbench.store.create("D017", "acct-1", "publisher", values=values)
     sub = workbench.store.update(sub.id, values, "acct-1", "publisher", dataset_id="wuhan.420100-D017-08003")
@@ -239,3 +242,21 @@ def test_the_submissions_part_on_both_engines(database_url, tmp_path):
         assert [f.crs for f in store.files(first.id)] == ["CGCS2000"]
     finally:
         store.db.close()
+
+
+def test_working_days_in_the_queue_across_the_2026_national_day(workbench):
+    """Submitted on 2026-09-30 (Beijing time), looked at on 2026-10-12: counted on the official calendar."""
+    import chinese_calendar
+
+    values = VALUES | {"resource_code": "420100-D017-08004"}
+    sub = workbench.store.create("D017", "acct-1", "publisher", values=values)
+    sub = workbench.store.update(sub.id, values, "acct-1", "publisher", dataset_id="wuhan.420100-D017-08004")
+    workbench.submit(sub, "acct-1", "publisher")
+    workbench.store.db.run("UPDATE submissions SET submitted = :at WHERE id = :id",
+                           {"at": "2026-09-30T02:00:00+00:00", "id": sub.id})
+    days = [date(2026, 9, 30) + timedelta(days=n) for n in range(1, 13)]
+    expected = sum(chinese_calendar.is_workday(d) for d in days)  # Oct 1-7 off; the 调休 Saturday Oct 10 worked
+    assert expected == sum(d.weekday() < 5 for d in days) - 5 + 1
+    [item] = [i for i in workbench.queue(today=date(2026, 10, 12)) if i["submission"].id == sub.id]
+    assert item["days"] == expected
+    assert item["overdue"] is (expected > workbench.overdue_days)

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import re
-import sys
-import types
-from datetime import timedelta
 
 BASE = "http://127.0.0.1:8000"
 VALUES = {
@@ -18,25 +15,6 @@ VALUES = {
     "theme": ["https://data.wuhan.gov.cn/def/theme/T06"], "keyword": "自行车，交通", "modified": "2024-10-01",
 }
 CSV = "站点名称,经度,纬度,车位数\n汉口火车站,114.2556,30.6180,40\n武昌火车站,114.3169,30.5287,36\n".encode()
-
-
-def weekdays_between(start, end) -> int:
-    """A stand-in for manage.workdays.working_days_between (helper h3's): Monday to Friday, no holidays."""
-    days, day = 0, start
-    while day < end:
-        day += timedelta(days=1)
-        days += day.weekday() < 5
-    return days
-
-
-def install_workdays(monkeypatch, counted=None) -> None:
-    """Put the stand-in in place of manage.workdays for one test."""
-    module = types.ModuleType("manage.workdays")
-    module.working_days_between = counted or weekdays_between
-    monkeypatch.setitem(sys.modules, "manage.workdays", module)
-    import manage
-
-    monkeypatch.setattr(manage, "workdays", module, raising=False)
 
 
 def open_platform(home, *, workers: bool = False, mode: str = "new"):
