@@ -61,18 +61,17 @@ class Workbench:
         self.mode, self.overdue_days = mode, overdue_days
         self.owner_rule = owner_rule  # (department, dataset_id) -> None when allowed, else why not
 
-    def close(self) -> None:
-        self.store.db.close()
-
     # -- the dataset a draft makes -----------------------------------------------------------------------
     def dataset_uri(self, dataset_id: str) -> str:
         return f"{self.base_uri}/datasets/{dataset_id}"
 
-    def file_url(self, dataset_id: str, name: str) -> str:
-        return f"{self.base_uri}/files/submitted/{dataset_id}/{quote(name)}"
+    def file_url(self, dataset_id: str, stored) -> str:
+        """Where a published data file is downloaded: by dataset, the start of its sha256 and its name (a
+        changed file has a new URL, so the gate reads it again)."""
+        return f"{self.base_uri}/files/submitted/{dataset_id}/{stored.sha256[:16]}/{quote(stored.name)}"
 
     def attached(self, sub: Submission, dataset_id: str | None) -> list[drafts.AttachedFile]:
-        return [drafts.AttachedFile(f.name, f.media_type, f.size, f.crs, self.file_url(dataset_id or "-", f.name))
+        return [drafts.AttachedFile(f.name, f.media_type, f.size, f.crs, self.file_url(dataset_id or "-", f))
                 for f in self.store.files(sub.id)]
 
     def published_graph(self, dataset_id: str | None) -> list:

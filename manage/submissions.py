@@ -105,6 +105,22 @@ class SubmissionStore:
         self.files_root = Path(files_root)
         self.max_file_bytes = max_file_bytes
 
+    @classmethod
+    def open(cls, settings) -> "SubmissionStore":
+        """Open the part as the settings say: WODP_HOME/submissions.sqlite (0600) or the shared database."""
+        from core.database import open_part
+        from core.private import private_sqlite
+
+        path = settings.home / "submissions.sqlite"
+        if not settings.database.url:
+            private_dir(settings.home)
+            private_sqlite(path)  # drafts are their department's until published: the file is the owner's only
+        return cls(open_part(settings.database, "submissions", path), settings.path(settings.review.files_dir),
+                   settings.review.max_file_bytes)
+
+    def close(self) -> None:
+        self.db.close()
+
     # -- reading -----------------------------------------------------------------------------------------
     def get(self, submission_id: str) -> Submission:
         rows = self.db.rows(f"SELECT {_COLUMNS} FROM submissions WHERE id = :id", {"id": submission_id})
@@ -261,10 +277,26 @@ class SubmissionStore:
                             "ORDER BY updated DESC, id LIMIT 1", {"d": dataset_id, "s": PUBLISHED})
         return rows[0][0] if rows else None
 
-    def published_file(self, dataset_id: str, name: str) -> SubmittedFile | None:
-        """Return the named file of a dataset's latest published submission (what its download URL serves)."""
+    def published_file(self, dataset_id: str, digest: str, name: str) -> SubmittedFile | None:
+        """Return a file of a dataset's latest published submission by its digest's start and name (what its
+        download URL serves), None when that submission has no such file."""
         latest = self.latest_published(dataset_id)
-        return next((f for f in self.files(latest) if f.name == name), None) if latest else None
+        return self._match(self.files(latest), digest, name) if latest else None
+
+    def file_of(self, dataset_id: str, digest: str, name: str) -> SubmittedFile | None:
+        """Return a file of any submission of a dataset by its digest's start and name (the same bytes in each):
+        what the gate reads while it publishes the submission."""
+        rows = self.db.rows("SELECT f.id, f.submission, f.name, f.sha256, f.size, f.media_type, f.crs, f.rows, "
+                            "f.added, f.added_by FROM submission_files f JOIN submissions s ON s.id = f.submission "
+                            "WHERE s.dataset_id = :d AND f.name = :n ORDER BY f.added DESC",
+                            {"d": dataset_id, "n": name})
+        return self._match([SubmittedFile(*r) for r in rows], digest, name)
+
+    @staticmethod
+    def _match(files: list[SubmittedFile], digest: str, name: str) -> SubmittedFile | None:
+        if len(digest) < 16:
+            return None
+        return next((f for f in files if f.name == name and f.sha256.startswith(digest)), None)
 
     def copy_files(self, source_id: str, target_id: str, actor: str | None, role: str | None = None) -> int:
         """Give a draft the data files of another submission (a change starts with the published files)."""

@@ -107,7 +107,8 @@ def test_report_return_resubmit_approve_publish(app, sign_in):
                         headers={"Accept": "application/sparql-results+json"})
     assert answer.status_code == 200
     assert [b["t"]["value"] for b in json.loads(answer.get_data())["results"]["bindings"]] == [VALUES["title"]]
-    download = public.get(f"/files/submitted/{DATASET_ID}/stations.csv")
+    digest = __import__("hashlib").sha256(CSV).hexdigest()[:16]
+    download = public.get(f"/files/submitted/{DATASET_ID}/{digest}/stations.csv")
     assert download.status_code == 200 and download.get_data() == CSV
 
     # who did what, and when
@@ -214,3 +215,36 @@ def test_an_admin_names_the_department_it_reports_for(app, sign_in):
     assert "武汉市" in field_block(admin.get(f"/admin/workbench/{sid}").get_data(as_text=True), "publisher")
     withdrawn = admin.post(f"/admin/workbench/{sid}/withdraw", data={"csrf_token": admin.csrf_token})
     assert "department=D012" in _location(withdrawn)
+
+
+def test_a_geojson_file_becomes_a_layer_at_publication(app, sign_in):
+    """The gate reads an attached file from where the workbench keeps it (its URL answers only once published)."""
+    from server.admin.workbench import workbench
+
+    publisher = app.test_client()
+    sign_in(publisher, "publisher", "D017")
+    geojson = json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"名称": "汉口火车站"},
+         "geometry": {"type": "Point", "coordinates": [114.2556, 30.6180]}},
+        {"type": "Feature", "properties": {"名称": "武昌火车站"},
+         "geometry": {"type": "Point", "coordinates": [114.3169, 30.5287]}}]}, ensure_ascii=False).encode()
+    values = VALUES | {"resource_code": "420100-D017-08006", "title": "武汉市火车站 图层测试", "format": ["geojson"]}
+    sid = submission_id(_location(publisher.post("/admin/workbench/new",
+                                                 data=form_data(values, publisher.csrf_token))))
+    _location(publisher.post(f"/admin/workbench/{sid}/files", content_type="multipart/form-data",
+                             data={"file": (__import__("io").BytesIO(geojson), "stations.geojson"), "crs": "WGS84",
+                                   "csrf_token": publisher.csrf_token}))
+    assert "<td>2</td>" in publisher.get(f"/admin/workbench/{sid}").get_data(as_text=True)  # two features read
+    with app.app_context():
+        wb = workbench()
+    wb.mode = "none"
+    try:
+        _location(publisher.post(f"/admin/workbench/{sid}/submit", data={"csrf_token": publisher.csrf_token}))
+    finally:
+        wb.mode = "new"
+    platform = app.extensions["wodp"]
+    uri = platform.dataset_uri("wuhan.420100-D017-08006")
+    triples = platform.store.dataset_triples(uri)
+    assert triples, "published"
+    access = [t.object.value for t in triples if t.predicate.value == "http://www.w3.org/ns/dcat#accessURL"]
+    assert any("/ogc/collections/" in a for a in access), access

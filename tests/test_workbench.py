@@ -145,13 +145,14 @@ def test_review_mode_new_queues_then_return_resubmit_approve_publishes(workbench
               and t.subject.value == uri]
     assert titles == [VALUES["title"]]
     downloads = [t.object.value for t in published if t.predicate.value == "http://www.w3.org/ns/dcat#downloadURL"]
-    assert f"{BASE}/files/submitted/wuhan.420100-D017-08001/stations.csv" in downloads
+    digest = __import__("hashlib").sha256(CSV).hexdigest()
+    assert downloads == [f"{BASE}/files/submitted/wuhan.420100-D017-08001/{digest[:16]}/stations.csv"]
     actions = [(e.action, e.actor) for e in store.events(sub.id)]
     assert actions == [("create", "acct-1"), ("edit", "acct-1"), ("attach", "acct-1"), ("submit", "acct-1"),
                        ("return", "rev-1"), ("edit", "acct-1"), ("submit", "acct-1"), ("approve", "rev-1"),
                        ("publish", "rev-1")]
-    assert store.published_file("wuhan.420100-D017-08001", "stations.csv").sha256 == \
-        __import__("hashlib").sha256(CSV).hexdigest()
+    assert store.published_file("wuhan.420100-D017-08001", digest[:16], "stations.csv").sha256 == digest
+    assert store.published_file("wuhan.420100-D017-08001", "0" * 16, "stations.csv") is None
 
     # a change of the published dataset: with mode "new" it is published at once; the diff shows old → new
     change = workbench.start_change("wuhan.420100-D017-08001", "D017", "acct-1", "publisher")

@@ -12,14 +12,12 @@ import threading
 from flask import Response, current_app, redirect, request
 
 from access.roles import Action
-from core.database import open_part
 from core.errors import BadRequestError, NotFoundError
 from core.identifiers import is_dataset_id
-from core.private import private_sqlite
 from manage import drafts
 from manage.profile_form import FILES, TOP, form_fields
 from manage.review import SubmissionInvalidError, Workbench
-from manage.submissions import EDITABLE, SubmissionStore
+from manage.submissions import EDITABLE
 from server.admin import admin_bp
 from server.admin.wb_words import ACTIONS, word
 from server.auth import current_principal, require
@@ -42,15 +40,10 @@ def workbench() -> Workbench:
     with _lock:
         if "workbench" not in platform.extras:
             s = platform.settings
-            path = s.home / "submissions.sqlite"
-            if not s.database.url:
-                private_sqlite(path)  # drafts are the department's until published: the file is the owner's only
-            store = SubmissionStore(open_part(s.database, "submissions", path), s.path(s.review.files_dir),
-                                    s.review.max_file_bytes)
             accounts = getattr(platform, "accounts", None)
             platform.extras["workbench"] = Workbench(
-                store, platform.publisher, s.base_uri, mode=s.review.mode, overdue_days=s.review.overdue_days,
-                owner_rule=getattr(accounts, "owner_rule", None))
+                platform.submissions(), platform.publisher, s.base_uri, mode=s.review.mode,
+                overdue_days=s.review.overdue_days, owner_rule=getattr(accounts, "owner_rule", None))
         return platform.extras["workbench"]
 
 
