@@ -42,10 +42,11 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)
     from server import submitted_files
-    from server.admin import admin_bp
+    from server.admin import admin_bp, audit_view  # the management center; the auditor's page, /admin/audit
     from server.admin.department_page import department_bp
 
     app.register_blueprint(admin_bp)  # the management center (/admin/...)
+    app.register_blueprint(audit_view.bp)
     app.register_blueprint(department_bp)  # /admin/department (manage/dashboard.py's numbers)
     app.register_blueprint(submitted_files.bp)
     errors.register(app)

@@ -230,6 +230,9 @@ class PlatformCollector:
         self._sandbox(p.sandbox, gauge)
         self._pool(p.pool, gauge)
         self._harvest(p, gauge)
+        if p.audit is not None:  # entries that could not be written (the action stood): any is an alert
+            gauge("audit_write_failures", "Audit log entries this process could not write since it started",
+                  getattr(p.audit, "failures", 0))
         return families
 
     def _count(self, store) -> int | None:

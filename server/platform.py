@@ -38,6 +38,7 @@ class Platform:
     harvesting: object | None = None  # harvesters.service.Harvesting: jobs, ledger, sources
     scheduler: object | None = None  # harvesters.scheduler.Scheduler when harvest.scheduler is on
     accounts: object | None = None  # access.accounts.AccountStore: accounts, sign-in, scoped tokens, push grants
+    audit: object | None = None  # access.audit.AuditLog: the staff audit log (server/audit.py writes it)
     changes: object | None = None  # server.changes.ChangeLog: derived index behind /changes
     features: object | None = None  # ogc.features.FeatureStore: layers behind /ogc (derived)
     layers: object | None = None  # ogc.layers.Layers: spatialization at the gate, layers kept in step
@@ -86,6 +87,7 @@ class Platform:
         platform.followers.append(platform.search)
         platform._open_aggregates()
         platform.followers += [platform.catalog_order, platform.quality_scores]
+        platform._open_audit()
         platform._open_gate()
         platform._open_push(settings.home)
         platform._open_layers()
@@ -263,6 +265,17 @@ class Platform:
         if self.ogc is not None:
             self.ogc.sync_all()  # collections follow the layers (and the open types) of this generation
 
+    def _open_audit(self) -> None:
+        """Open the audit log and record the effective settings when they differ from the last start's."""
+        from server.audit import open_audit, record_settings
+
+        self.audit = open_audit(self.settings)
+        try:
+            record_settings(self.audit, self.settings)
+        except Exception as exc:  # noqa: BLE001  the start goes on; the missing entry is said
+            self.audit.failures = getattr(self.audit, "failures", 0) + 1
+            log.error("audit log: the settings at start-up could not be recorded: %s", exc)
+
     def _open_gate(self) -> None:
         """Make the publication gate: SHACL validation, quarantine, quality measurements."""
         from publish.screen import TextLimits
@@ -276,6 +289,10 @@ class Platform:
 
         # gives the publisher its ledger; fetched pages are read and mapped in the sandbox
         self.harvesting = Harvesting(self.settings, self.publisher, sandbox=self.sandbox)
+        if self.audit is not None:
+            from server.audit import HarvestAudit
+
+            self.harvesting.observers.append(HarvestAudit(self.audit))
 
     def _open_push(self, home: Path) -> None:
         """Open the accounts and the change log (which follows publish events)."""
@@ -485,7 +502,7 @@ class Platform:
             self.features.close()
         if self.layers is not None:
             self.layers.state.close()
-        for index in (self.accounts, self.changes, self.followed, self.catalog_texts, self.catalog_order,
+        for index in (self.accounts, self.audit, self.changes, self.followed, self.catalog_texts, self.catalog_order,
                       self.quality_scores, self.freshness, self.workorders):
             if index is not None:
                 index.close()
