@@ -116,6 +116,17 @@ def test_report_return_resubmit_approve_publish(app, sign_in):
     assert ("return", reviewer_id) in events and ("approve", reviewer_id) in events
     assert ("submit", publisher_id) in events and events[-1] == ("publish", reviewer_id)
 
+    # and the audit log says the same, with roles and the dataset's digests
+    audit_log = app.extensions["wodp"].audit
+    mine = [(e.action, e.actor, e.role) for e in audit_log.entries(action="review.")
+            if e.target == f"submission:{sid}"]
+    assert mine == [("review.return", reviewer_id, "reviewer"), ("review.approve", reviewer_id, "reviewer")]
+    [published] = [e for e in audit_log.entries(action="dataset.publish") if e.target == f"dataset:{DATASET_ID}"]
+    assert (published.actor, published.role, published.before) == (reviewer_id, "reviewer", None)
+    assert published.after and published.detail["via"] == "workbench"
+    submitted = [e.actor for e in audit_log.entries(action="submission.submit") if e.target == f"submission:{sid}"]
+    assert submitted == [publisher_id, publisher_id]
+
 
 def test_mode_none_publishes_at_once(app, sign_in):
     from server.admin.workbench import workbench

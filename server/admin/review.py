@@ -53,7 +53,7 @@ def review_approve(submission_id: str):
         return _item(submission_id, 422, [exc.message], exc.checked)
     audit("review.approve", f"submission:{submission_id}", detail={"dataset": sub.dataset_id})
     audit("dataset.publish", f"dataset:{sub.dataset_id}", before, dataset_digest(sub.dataset_id),
-          {"via": "workbench", "submission": sub.id, "review": True})
+          {"via": "workbench", "submission": sub.id, "review": True, "status": "updated" if before else "created"})
     return back(f"/admin/review/{submission_id}")
 
 

@@ -6,7 +6,6 @@ policy (server.auth.require) for the submission's department; every form posts i
 
 from __future__ import annotations
 
-import logging
 import threading
 
 from flask import Response, current_app, redirect, request
@@ -23,7 +22,6 @@ from server.admin.wb_words import ACTIONS, word
 from server.auth import current_principal, require
 from server.internal import ForbiddenError
 
-log = logging.getLogger(__name__)
 _lock = threading.Lock()
 
 
@@ -70,24 +68,19 @@ def back(path: str, params: dict | None = None) -> Response:
 
 
 def audit(action: str, target: str, before=None, after=None, detail=None) -> None:
-    """Record a step in the audit log (server/audit.py, helper h2's), when the platform has one."""
-    try:
-        from server.audit import audit as record
-    except ImportError:
-        log.info("audit %s %s %s", action, target, detail or "")
-        return
+    """Record a step in the audit log (server/audit.py): who, role, address, the digests before and after."""
+    from server.audit import audit as record
+
     record(action, target, before=before, after=after, detail=detail)
 
 
 def dataset_digest(dataset_id: str | None) -> str | None:
     """The content digest of the version of a dataset the store holds (None: none), for the audit log."""
-    from harvesters.provenance import content_hash
+    from server.audit import dataset_digest as digest
 
     if not dataset_id or not is_dataset_id(dataset_id):
         return None
-    uri = _platform().dataset_uri(dataset_id)
-    triples = _platform().store.dataset_triples(uri)
-    return content_hash(uri, triples) if triples else None
+    return digest(_platform().store, _platform().dataset_uri(dataset_id))
 
 
 def who() -> tuple[str | None, str | None]:
@@ -308,7 +301,8 @@ def workbench_submit(submission_id: str):
                                                                        "dataset": sub.dataset_id})
     if sub.status == "published":
         audit("dataset.publish", f"dataset:{sub.dataset_id}", before, dataset_digest(sub.dataset_id),
-              {"via": "workbench", "submission": sub.id, "review": False})
+              {"via": "workbench", "submission": sub.id, "review": False,
+               "status": "updated" if before else "created"})
     return back(f"/admin/workbench/{sub.id}")
 
 
