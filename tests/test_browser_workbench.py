@@ -114,6 +114,7 @@ def test_report_fix_submit_return_approve(browser, site, tmp_path):  # noqa: F81
         click(page, f"a[href*='/admin/review/{submission}']")
         assert page.locator("#diff tr[data-field='title'] .wb-add").inner_text() == VALUES["title"]
         shoot(page, "review-item", tmp_path)
+        assert site.publisher in page.locator("table.wb-table").last.inner_text()  # the history, by login name
         page.fill("form[action$='/return'] textarea", "请补充数据量")
         click(page, "form[action$='/return'] button")
 

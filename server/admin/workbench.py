@@ -146,7 +146,14 @@ def form_context(sub, checked=None, notes=()):
             "file_findings": checked.placed.get(FILES, []), "files": wb.store.files(sub.id),
             "crs_choices": [(v, en if current == "en" else zh) for v, zh, en in drafts.CRS_CHOICES],
             "editable": sub.status in EDITABLE, "review_needed": wb.needs_review(sub), "notes": list(notes),
-            "events": wb.store.events(sub.id), "mode": wb.mode}
+            "events": wb.store.events(sub.id), "mode": wb.mode, "login_of": login_of}
+
+
+def login_of(account_id: str | None) -> str:
+    """Show an account by its login name (its id when the account is gone)."""
+    accounts = getattr(_platform(), "accounts", None)
+    found = accounts.get(account_id) if accounts is not None and account_id else None
+    return getattr(found, "login", None) or account_id or ""
 
 
 # -- the pages -----------------------------------------------------------------------------------------------
