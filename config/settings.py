@@ -95,6 +95,7 @@ class CatalogSettings(_Section):
 class SearchSettings(_Section):
     path: str = "search.sqlite"
     page_size: int = Field(20, ge=1, le=200)
+    rank_candidates: int = Field(10_000, ge=1)
 
 
 class DemoSettings(_Section):
@@ -249,6 +250,8 @@ class ManageSettings(_Section):
     deadlines: dict[str, Annotated[int, Field(ge=0, le=365)]] = Field(
         default_factory=lambda: {"default": 10, "overdue-update": 10, "broken-link": 5})
     reminder_working_days: int = Field(2, ge=0, le=60)
+    holidays_file: str | None = None
+    calendar_warning_days: int = Field(30, ge=0, le=400)
 
 
 def _rate_limit(value: str) -> str:

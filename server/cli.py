@@ -420,7 +420,22 @@ def cmd_db(args: argparse.Namespace) -> int:
             print(f"  {part}: {held or 'none'} (code: {head}){'' if held == head else '  BEHIND'}")
         if only is not None:
             engine.dispose()
+    if url:  # the harvest queue's tables (procrastinate's own schema) live in the shared database too
+        behind += not _queue_schema(url, create=args.action == "upgrade")
     return 1 if behind and args.action == "current" else 0
+
+
+def _queue_schema(url: str, create: bool) -> bool:
+    """Show (and on upgrade create) the harvest queue's tables in the shared database; True when present."""
+    from harvesters.queue import ensure_schema, schema_present
+
+    if create:
+        created = ensure_schema(url)
+        print(f"  queue: procrastinate's tables {'created' if created else 'present'}")
+        return True
+    present = schema_present(url)
+    print(f"  queue: procrastinate's tables {'present' if present else 'none  BEHIND'}")
+    return present
 
 
 def _db_copy(settings, database) -> int:

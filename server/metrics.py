@@ -230,10 +230,20 @@ class PlatformCollector:
         self._sandbox(p.sandbox, gauge)
         self._pool(p.pool, gauge)
         self._harvest(p, gauge)
+        self._calendar(gauge)
         if p.audit is not None:  # entries that could not be written (the action stood): any is an alert
             gauge("audit_write_failures", "Audit log entries this process could not write since it started",
                   getattr(p.audit, "failures", 0))
         return families
+
+    @staticmethod
+    def _calendar(gauge) -> None:
+        from manage.freshness import beijing_today
+        from manage.workdays import covered_days_ahead
+
+        gauge("calendar_covered_days_ahead", "Days after today (Beijing) the official working-day calendar is known "
+              "(chinese-calendar and manage.holidays_file); working-day deadlines beyond it are unknown",
+              covered_days_ahead(beijing_today()))
 
     def _count(self, store) -> int | None:
         cached = self._datasets

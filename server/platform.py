@@ -65,6 +65,9 @@ class Platform:
     def open(cls, settings: Settings, *, start_workers: bool = True, store: OxigraphStore | None = None) -> "Platform":
         """Open the store, the gate with its hooks and the derived indexes: the one factory of server and CLI."""
         private_dir(settings.home)  # a new home is its owner's only (it holds server.json, accounts.sqlite)
+        from manage.workdays import configure
+
+        configure(settings)  # the holiday supplement (manage.holidays_file): a file that does not hold stops here
         store = store or open_store(settings)
         # several processes writing one shared store take turns (sparql/shared.py): the start-up's recoveries
         # and checks of the derived indexes never run beside another process's publication
@@ -83,7 +86,8 @@ class Platform:
         platform.sandbox = open_sandbox(settings, start=start_workers)
         from server.search import SearchIndex  # derived index, follows publish events
 
-        platform.search = SearchIndex(open_part(settings.database, "search", settings.path(settings.search.path)))
+        platform.search = SearchIndex(open_part(settings.database, "search", settings.path(settings.search.path)),
+                                      settings.search.rank_candidates)
         platform.followers.append(platform.search)
         platform._open_aggregates()
         platform.followers += [platform.catalog_order, platform.quality_scores]
@@ -99,7 +103,7 @@ class Platform:
         platform.verification = catch_up_all(platform.followers, store, platform.followed)  # by content
         repaired = sum(v.repaired for v in platform.verification)
         log.info("start-up check of %d derived indexes against %d datasets: %d repairs%s",
-                 len(platform.followers), len(store.digests()), repaired,
+                 len(platform.followers), store.count_datasets(), repaired,
                  "".join(f"; {v.follower} caught up" for v in platform.verification if v.caught_up))
         if settings.store.url and not isinstance(store, OxigraphStore):
             from sparql.remote_pool import RemotePool  # /sparql asks the remote engine itself: no workers, no snapshots
@@ -108,6 +112,7 @@ class Platform:
         elif start_workers:
             platform.pool = QueryPool(store, settings.sparql, settings.home / "snapshots")
             platform.pool.start()
+        platform.ogc.warm_up()  # pygeoapi's API is made beside the first answers, not before them
         return platform
 
     def _part(self, part: str, path: Path):
@@ -191,7 +196,8 @@ class Platform:
             store = SnapshotStore()
         platform = cls(settings=settings, store=store)
         home = settings.home
-        platform.search = SearchIndex(open_part(settings.database, "search", settings.path(settings.search.path)))
+        platform.search = SearchIndex(open_part(settings.database, "search", settings.path(settings.search.path)),
+                                      settings.search.rank_candidates)
         platform.quarantine, platform.tombstones = Quarantine(home / "quarantine"), Quarantine(home / "withdrawn")
         tombstones = platform.tombstones
         platform.changes = ChangeLog(open_part(settings.database, "changes", home / "changes.sqlite"),
@@ -204,6 +210,7 @@ class Platform:
         platform._open_catalog_texts(writer=False)
         platform._open_aggregates()
         platform.extras["reader"] = True
+        platform.ogc.warm_up()
         return platform
 
     def _open_aggregates(self) -> None:
@@ -226,6 +233,7 @@ class Platform:
                                          keep_days=self.settings.manage.freshness_keep_days)
         self.workorders = WorkOrders.from_settings(self._part("workorders", home / "workorders.sqlite"),
                                                    self.settings.manage)
+        self.workorders.fill_deadlines()  # orders opened while their year's calendar was not known yet
 
     def start_daily(self) -> None:
         """Re-measure freshness at start when today's is missing, then once a day (manage.freshness_job)."""
