@@ -326,6 +326,15 @@ class TrendSettings(_Section):
     not_run_days: float = Field(14, gt=0)
 
 
+class ReviewSettings(_Section):
+    """The workbench's review step (数据报送 → 审核; docs/workbench.md)."""
+
+    mode: Literal["none", "new", "every-change"] = "new"
+    overdue_days: int = Field(5, ge=1)
+    files_dir: str = "submissions"
+    max_file_bytes: int = Field(50 * 1024 * 1024, ge=1024)
+
+
 class Settings(_Section):
     """All settings of one process, plus the data directory they were loaded for."""
 
@@ -352,6 +361,7 @@ class Settings(_Section):
     rate_limits: RateLimitSettings
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     access: AccessSettings = Field(default_factory=AccessSettings)
+    review: ReviewSettings = Field(default_factory=ReviewSettings)
     manage: ManageSettings = Field(default_factory=ManageSettings)
     trends: TrendSettings = Field(default_factory=TrendSettings)
 

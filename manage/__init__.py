@@ -1,2 +1,2 @@
 """The management center's state and rules: working days, freshness, work orders, department dashboards,
-harvest trends and alerts."""
+harvest trends and alerts, submissions (数据报送) and their review."""

@@ -331,7 +331,9 @@ def is_spatial(uri: str, triples: Sequence[ox.Triple]) -> bool:
     status = _objects(triples, d, WODP.spatializationStatus)
     if any(isinstance(s, ox.NamedNode) and s.value.endswith("/spatial") for s in status):
         return True
-    return any(t.predicate == DCAT.mediaType and t.object == GEOJSON_MEDIA for t in triples)
+    # IANA's media type IRIs are written with http (DCAT-AP, our mappings) or https (IANA's own pages): both count
+    return any(t.predicate == DCAT.mediaType and isinstance(t.object, ox.NamedNode)
+               and t.object.value.split("://", 1)[-1] == GEOJSON_MEDIA.value.split("://", 1)[-1] for t in triples)
 
 
 def data_distribution(uri: str, triples: Sequence[ox.Triple]) -> tuple[str | None, str | None, ox.Term | None]:

@@ -22,13 +22,16 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.json.ensure_ascii = False
     app.extensions["wodp"] = platform
 
-    from server import (changes, csw, dcat, errors, files, harvest_api, health, http, internal, layers_api,
-                        metrics, ogc_api, push_api, sparql_endpoint, throttle, validation_api, vocab)
-    from server.admin import admin_bp
+    from server import (auth, changes, csw, dcat, errors, files, harvest_api, health, http, internal, layers_api,
+                        metrics, ogc_api, push_api, sparql_endpoint, submitted_files, throttle, validation_api, vocab)
+    from server.admin import admin_bp, audit_view  # the management center; the auditor's page, /admin/audit
+    from server.admin.department_page import department_bp
     from server.portal import portal_bp
 
     app.register_blueprint(portal_bp)
-    app.register_blueprint(admin_bp)
+    app.register_blueprint(admin_bp)  # the management center (/admin/...)
+    app.register_blueprint(audit_view.bp)
+    app.register_blueprint(department_bp)  # /admin/department (manage/dashboard.py's numbers)
     app.register_blueprint(dcat.bp)
     app.register_blueprint(sparql_endpoint.bp)
     app.register_blueprint(files.bp)
@@ -43,15 +46,9 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.register_blueprint(vocab.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)
-    from server.admin import audit_view  # the auditor's page, /admin/audit
-    from server.admin.department_page import department_bp
-
-    app.register_blueprint(audit_view.bp)
-    app.register_blueprint(department_bp)  # /admin/department (manage/dashboard.py's numbers)
+    app.register_blueprint(submitted_files.bp)
     errors.register(app)
     http.register(app)
-    from server import auth
-
     auth.install(app, settings)  # before the limits: the sign-in page is one of their doors
 
     @app.before_request

@@ -393,6 +393,7 @@ def part_files(settings) -> dict:
             "catalog_texts": settings.home / "catalog-texts.sqlite",
             "catalog_order": settings.home / "catalog-order.sqlite",
             "quality_scores": settings.home / "quality-scores.sqlite", "datafiles": settings.home / "datafiles.sqlite",
+            "submissions": settings.home / "submissions.sqlite",
             "freshness": settings.home / "freshness.sqlite", "workorders": settings.home / "workorders.sqlite",
             "audit": settings.home / "audit.sqlite"}
 

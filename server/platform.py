@@ -19,6 +19,7 @@ from sparql.store import OxigraphStore, open_store
 
 log = logging.getLogger(__name__)
 _demo_lock = threading.Lock()
+_parts_lock = threading.Lock()
 
 
 @dataclass(repr=False)  # its fields' reprs would write a whole catalogue (the demo's datasets) into a log line
@@ -330,11 +331,37 @@ class Platform:
         self.publisher.add_hook(self.layers)
         self.followers.append(self.layers)
 
+    def submissions(self):
+        """Return the workbench's submissions (manage.submissions.SubmissionStore), opened on first use."""
+        with _parts_lock:
+            if "submissions" not in self.extras:
+                from manage.submissions import SubmissionStore
+
+                self.extras["submissions"] = SubmissionStore.open(self.settings)
+            return self.extras["submissions"]
+
+    def submitted_file(self, url: str) -> bytes:
+        """Read a data file a department attached in the workbench (``/files/submitted/{dataset}/{sha}/{name}``),
+        from where it is kept: the gate reads it while it publishes, before the URL answers anyone."""
+        from urllib.parse import unquote
+
+        from ogc.datafiles import DataFileError
+
+        dataset_id, _, rest = url[len(f"{self.settings.base_uri}/files/submitted/"):].partition("/")
+        digest, _, name = rest.partition("/")
+        store = self.submissions()
+        found = store.file_of(dataset_id, digest, unquote(name))
+        if found is None:
+            raise DataFileError(f"{url}: no such file in this catalogue's submissions")
+        return store.path_of(found).read_bytes()
+
     def fetch_data(self, url: str) -> bytes:
         """Read a distribution's file: the demo's own files are rendered here, others fetched over HTTP."""
         from ogc.datafiles import DataFileError, http_fetch
 
         prefix = f"{self.settings.base_uri}/files/"
+        if url.startswith(prefix + "submitted/"):
+            return self.submitted_file(url)
         if url.startswith(prefix):
             dataset_id, _, name = url[len(prefix):].partition("/")
             dataset = self.demo_dataset(dataset_id)
@@ -487,6 +514,9 @@ class Platform:
                       self.quality_scores, self.freshness, self.workorders):
             if index is not None:
                 index.close()
+        for extra in self.extras.values():  # parts opened on first use (the workbench's submissions)
+            if callable(getattr(extra, "close", None)):
+                extra.close()
         self.store.close()
 
 
