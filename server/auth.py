@@ -207,6 +207,9 @@ def install(app: Flask, settings) -> None:
         account = accounts.get(account_id) if accounts is not None else None
         return SignedIn(account) if account is not None and account.active else None
 
+    from server import oidc
+
+    oidc.install(app, settings)
     csrf = CSRFProtect(app)
     app.before_request(_end_expired_session)
     app.before_request(lambda: _check_csrf(csrf))
@@ -252,8 +255,11 @@ def _page(status: int = 200, **context):
     from server.portal.i18n import current_lang, translate
     from server.portal.views import render_page
 
+    from server.oidc import offered
+
     lang = current_lang()
-    body = render_page("auth_login.html", lang, title=translate("auth_sign_in", lang), **context)
+    body = render_page("auth_login.html", lang, title=translate("auth_sign_in", lang), oidc_label=offered(),
+                       **context)
     return Response(body, status=status, mimetype="text/html")
 
 
