@@ -277,3 +277,23 @@ def test_nothing_internal_reaches_the_public(app, platform):
     for path in ("/", "/datasets", "/catalog.ttl", "/changes", "/admin/login", "/api/harvest/sources"):
         body = client.get(path).get_data(as_text=True)
         assert not [bit for bit in secret_bits if bit in body], path
+
+
+def test_the_secret_key_is_made_once_per_home_and_shared(tmp_path):
+    from flask import Flask
+
+    from config import load_settings
+    from server import auth
+
+    settings = load_settings({}, overrides={}, home=tmp_path)
+    first, second = Flask("one"), Flask("two")
+    auth.install(first, settings)
+    auth.install(second, settings)  # another process of the same home
+    assert first.secret_key == second.secret_key and len(first.secret_key) == 64
+    assert (tmp_path / "secret-key").stat().st_mode & 0o777 == 0o600
+    chosen = "k" * 40
+    third = Flask("three")
+    auth.install(third, load_settings({"WODP_ACCESS__SECRET_KEY": chosen}, overrides={}, home=tmp_path))
+    assert third.secret_key == chosen
+    with pytest.raises(Exception, match="secret"):
+        load_settings({}, overrides={"access": {"secret_key": chosen}}, home=tmp_path)  # never from a file
