@@ -127,7 +127,8 @@ def _grants(args, accounts) -> None:
         raise WodpError(f"no grant of {dataset_id} to {args.department.upper()}")
 
 
-DEMO_ROLES = (("admin", None), ("reviewer", None), ("publisher", "D017"), ("auditor", None), ("public", None))
+DEMO_ROLES = (("admin", None, "演示系统管理员"), ("reviewer", None, "演示数据局审核员"),
+              ("publisher", "D017", "演示部门数据员"), ("auditor", None, "演示审计员"), ("public", None, "演示公众用户"))
 
 
 def demo_accounts(accounts, base_uri: str) -> list[str]:
@@ -139,13 +140,13 @@ def demo_accounts(accounts, base_uri: str) -> list[str]:
     import secrets
 
     made, kept = [], []
-    for role, department in DEMO_ROLES:
+    for role, department, name in DEMO_ROLES:
         login = f"demo-{role}"
         if accounts.by_login(login) is not None:
             kept.append(login)
             continue
         password = f"Wd-{secrets.token_urlsafe(12)}-{secrets.randbelow(90) + 10}"
-        accounts.add(login, role, f"演示{role}", department, password)
+        accounts.add(login, role, name, department, password)
         made.append(f"  {role:<10} {login:<16} {password}" + (f"  (department {department})" if department else ""))
     lines = [f"demo accounts: sign in at {base_uri}/admin/login (?lang=en for English)"]
     if made:
