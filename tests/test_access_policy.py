@@ -231,6 +231,16 @@ def test_a_disabled_account_loses_its_session_and_tokens(app, platform, sign_in,
     assert app.test_client().get("/api/quality", headers=bearer(token)).status_code == 401
 
 
+def test_a_new_password_ends_the_sessions_opened_before(app, platform, sign_in):
+    client = app.test_client()
+    account_id = sign_in(client, "reviewer")
+    assert client.get("/api/quality").status_code == 200
+    platform.accounts.set_role(account_id, "auditor")  # a new role applies at once, the session goes on
+    assert client.get("/api/quality").status_code == 200
+    platform.accounts.set_password(account_id, STAFF_PASSWORD + "-neu")
+    assert client.get("/api/quality").status_code == 401
+
+
 @pytest.mark.parametrize("field, age_s", [("wodp_seen", 31 * 60), ("wodp_at", 9 * 3600)])
 def test_an_expired_session_is_401(app, sign_in, field, age_s):
     client = app.test_client()
