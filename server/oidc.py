@@ -94,12 +94,12 @@ def callback():
                                                       "through the identity platform did not pass its checks.")
     next_path = session.pop(NEXT_KEY, None)
     _open_session(account)
-    audit_event("sign-in", account.login, {"via": "oidc"})
+    audit_event("sign-in.ok", f"account:{account.id}", {"via": "oidc", "login": account.login})
     return redirect(next_path or _home_link())
 
 
 def _refused(reason: str, message: str, status: int = 401):
     from server.auth import _page, audit_event
 
-    audit_event("sign-in-failed", "(oidc)", {"reason": reason})
+    audit_event("sign-in.failed", "login:(identity platform)", {"reason": reason, "via": "oidc"})
     return _page(status, error=message)
