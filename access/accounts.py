@@ -15,6 +15,7 @@ without its code inside the 资源代码).
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sqlite3
 from dataclasses import dataclass, replace
@@ -91,6 +92,8 @@ class Account:
     created: str = ""
     last_sign_in: str | None = None
     has_password: bool = False
+    password_stamp: str = ""  # a digest of the password hash: a session opened before a new password ends
+
 
     @property
     def name(self) -> str:  # the push API's and the first releases' word
@@ -447,7 +450,8 @@ def _account(row) -> Account:
     values = dict(zip(_COLUMNS, row))
     stored = values.pop("password_hash")
     values["failed_attempts"] = int(values["failed_attempts"] or 0)
-    return Account(**values, has_password=bool(stored))
+    stamp = hashlib.sha256(stored.encode()).hexdigest()[:16] if stored else ""
+    return Account(**values, has_password=bool(stored), password_stamp=stamp)
 
 
 def _token(row) -> Token:

@@ -292,6 +292,24 @@ class AccessSettings(_Section):
     secret_key: str | None = Field(None, min_length=32, repr=False, json_schema_extra={"secret": True})
 
 
+class OidcSettings(_Section):
+    """Sign-in through the government's unified identity platform by OpenID Connect (server/oidc.py)."""
+
+    issuer: str | None = Field(None, pattern=r"^https?://")
+    client_id: str | None = None
+    client_secret: str | None = Field(None, repr=False, json_schema_extra={"secret": True})
+    scopes: str = "openid profile"
+    label_zh: str = "统一身份认证平台"
+    label_en: str = "the government's unified identity platform"
+    login_claim: str = "preferred_username"
+    name_claim: str = "name"
+    role_claim: str = "roles"
+    roles: dict[str, Literal["admin", "reviewer", "publisher", "auditor", "public"]] = Field(default_factory=dict)
+    department_claim: str = "department"
+    default_role: Literal["admin", "reviewer", "publisher", "auditor", "public"] | None = None
+    timeout_s: float = Field(15.0, gt=0)
+
+
 def _networks(value: list[str]) -> list[str]:
     """Check each entry is an address or network (10.0.0.5, 10.0.0.0/8, ::1)."""
     import ipaddress
@@ -364,6 +382,7 @@ class Settings(_Section):
     review: ReviewSettings = Field(default_factory=ReviewSettings)
     manage: ManageSettings = Field(default_factory=ManageSettings)
     trends: TrendSettings = Field(default_factory=TrendSettings)
+    oidc: OidcSettings = Field(default_factory=OidcSettings)
 
     def path(self, relative: str) -> Path:
         """Resolve a path setting against the data directory."""

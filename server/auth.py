@@ -81,7 +81,7 @@ class SignedIn(UserMixin):
         self.account = account
 
     def get_id(self) -> str:
-        return self.account.id
+        return f"{self.account.id}.{self.account.password_stamp}"  # a new password ends older sessions
 
     @property
     def is_active(self) -> bool:
@@ -202,11 +202,17 @@ def install(app: Flask, settings) -> None:
     manager.session_protection = "basic"
 
     @manager.user_loader
-    def _load(account_id: str):
+    def _load(session_id: str):
         accounts = _accounts()
+        account_id, _, stamp = session_id.partition(".")
         account = accounts.get(account_id) if accounts is not None else None
-        return SignedIn(account) if account is not None and account.active else None
+        if account is None or not account.active or account.password_stamp != stamp:
+            return None
+        return SignedIn(account)
 
+    from server import oidc
+
+    oidc.install(app, settings)
     csrf = CSRFProtect(app)
     app.before_request(_end_expired_session)
     app.before_request(lambda: _check_csrf(csrf))
@@ -249,8 +255,11 @@ def _page(status: int = 200, **context):
     from server.portal.i18n import current_lang, translate
     from server.portal.views import render_page
 
+    from server.oidc import offered
+
     lang = current_lang()
-    body = render_page("auth_login.html", lang, title=translate("auth_sign_in", lang), **context)
+    body = render_page("auth_login.html", lang, title=translate("auth_sign_in", lang), oidc_label=offered(),
+                       **context)
     return Response(body, status=status, mimetype="text/html")
 
 

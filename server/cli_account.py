@@ -146,7 +146,8 @@ def _grants(args, accounts, note) -> None:
         raise WodpError(f"no grant of {dataset_id} to {args.department.upper()}")
 
 
-DEMO_ROLES = (("admin", None), ("reviewer", None), ("publisher", "D017"), ("auditor", None), ("public", None))
+DEMO_ROLES = (("admin", None, "演示系统管理员"), ("reviewer", None, "演示数据局审核员"),
+              ("publisher", "D017", "演示部门数据员"), ("auditor", None, "演示审计员"), ("public", None, "演示公众用户"))
 
 
 def demo_accounts(accounts, base_uri: str, audit_log=None) -> list[str]:
@@ -158,13 +159,13 @@ def demo_accounts(accounts, base_uri: str, audit_log=None) -> list[str]:
     import secrets
 
     made, kept = [], []
-    for role, department in DEMO_ROLES:
+    for role, department, name in DEMO_ROLES:
         login = f"demo-{role}"
         if accounts.by_login(login) is not None:
             kept.append(login)
             continue
         password = f"Wd-{secrets.token_urlsafe(12)}-{secrets.randbelow(90) + 10}"
-        account = accounts.add(login, role, f"演示{role}", department, password)
+        account = accounts.add(login, role, name, department, password)
         if audit_log is not None:
             from server.audit import AccountAudit
 

@@ -174,3 +174,19 @@ def test_account_commands(tmp_path):
     finally:
         accounts.close()
     assert sqlite3.connect(tmp_path / "accounts.sqlite").execute("SELECT COUNT(*) FROM accounts").fetchone()[0] == 2
+
+
+def test_the_demo_has_one_account_per_role_printed_once(accounts):
+    from access.roles import Role
+    from server.cli_account import demo_accounts
+
+    lines = demo_accounts(accounts, "http://127.0.0.1:8000")
+    assert lines[0] == "demo accounts: sign in at http://127.0.0.1:8000/admin/login (?lang=en for English)"
+    rows = [line.split() for line in lines[2:]]
+    assert sorted(row[0] for row in rows) == sorted(r.value for r in Role)
+    for role, login, password, *rest in rows:
+        account = accounts.sign_in(login, password)  # the printed password opens the account
+        assert account.role == role and account.department == ("D017" if role == "publisher" else None)
+    again = demo_accounts(accounts, "http://127.0.0.1:8000")
+    assert len(again) == 2 and "made by an earlier run" in again[1]
+    assert not any(password in "\n".join(again) for _, _, password, *_ in rows)

@@ -231,6 +231,16 @@ def test_a_disabled_account_loses_its_session_and_tokens(app, platform, sign_in,
     assert app.test_client().get("/api/quality", headers=bearer(token)).status_code == 401
 
 
+def test_a_new_password_ends_the_sessions_opened_before(app, platform, sign_in):
+    client = app.test_client()
+    account_id = sign_in(client, "reviewer")
+    assert client.get("/api/quality").status_code == 200
+    platform.accounts.set_role(account_id, "auditor")  # a new role applies at once, the session goes on
+    assert client.get("/api/quality").status_code == 200
+    platform.accounts.set_password(account_id, STAFF_PASSWORD + "-neu")
+    assert client.get("/api/quality").status_code == 401
+
+
 @pytest.mark.parametrize("field, age_s", [("wodp_seen", 31 * 60), ("wodp_at", 9 * 3600)])
 def test_an_expired_session_is_401(app, sign_in, field, age_s):
     client = app.test_client()
@@ -277,3 +287,23 @@ def test_nothing_internal_reaches_the_public(app, platform):
     for path in ("/", "/datasets", "/catalog.ttl", "/changes", "/admin/login", "/api/harvest/sources"):
         body = client.get(path).get_data(as_text=True)
         assert not [bit for bit in secret_bits if bit in body], path
+
+
+def test_the_secret_key_is_made_once_per_home_and_shared(tmp_path):
+    from flask import Flask
+
+    from config import load_settings
+    from server import auth
+
+    settings = load_settings({}, overrides={}, home=tmp_path)
+    first, second = Flask("one"), Flask("two")
+    auth.install(first, settings)
+    auth.install(second, settings)  # another process of the same home
+    assert first.secret_key == second.secret_key and len(first.secret_key) == 64
+    assert (tmp_path / "secret-key").stat().st_mode & 0o777 == 0o600
+    chosen = "k" * 40
+    third = Flask("three")
+    auth.install(third, load_settings({"WODP_ACCESS__SECRET_KEY": chosen}, overrides={}, home=tmp_path))
+    assert third.secret_key == chosen
+    with pytest.raises(Exception, match="secret"):
+        load_settings({}, overrides={"access": {"secret_key": chosen}}, home=tmp_path)  # never from a file

@@ -174,3 +174,31 @@ def test_jobs_and_reports_are_served(ckan):
         assert client.get("/api/harvest/jobs?limit=0").status_code == 400
     finally:
         platform.close()
+
+
+PUBLIC_DOORS = ["/", "/datasets", "/datasets/ck.pkg-00001", "/datasets/ck.pkg-00001.ttl", "/catalog.ttl",
+                "/changes", "/changes.atom", "/ogc/collections/catalog/items?f=json", "/health/ready",
+                "/csw?service=CSW&version=2.0.2&request=GetRecords&typenames=csw:Record&elementsetname=full"
+                "&resulttype=results"]
+
+
+def test_source_addresses_reach_staff_only(ckan):
+    """The harvest reports name the source's address: staff read them; no public door shows it, nor a path."""
+    from server.app import create_app
+    from server.platform import Platform
+
+    source, fake, h = ckan
+    report = h.run("ck")
+    h.close()
+    platform = Platform.open(h.settings, start_workers=False)
+    try:
+        client = create_app(platform=platform).test_client()
+        staff = client.get(f"/api/harvest/jobs/{report['id']}", headers=admin_headers(platform))
+        assert source.url in staff.get_data(as_text=True)  # the management view does hold it
+        for path in PUBLIC_DOORS + [f"/api/harvest/jobs/{report['id']}", "/api/harvest/sources"]:
+            answer = client.get(path)
+            body = answer.get_data(as_text=True)
+            assert answer.status_code in (200, 401, 503), path  # /health/ready: 503 without query workers
+            assert source.url not in body and str(h.settings.home) not in body, path
+    finally:
+        platform.close()

@@ -116,6 +116,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "auth_sign_in": ("登录", "Sign in"),
     "auth_sign_out": ("退出登录", "Sign out"),
     "auth_login": ("登录名", "Login name"),
+    "auth_oidc": ("通过{label}登录", "Sign in through {label}"),
     "auth_password": ("密码", "Password"),
     "auth_staff_only": ("管理中心供工作人员使用；浏览和下载开放数据无需登录。",
                         "The management center is for staff; browsing and downloading open data needs no account."),
