@@ -386,7 +386,8 @@ def part_files(settings) -> dict:
             "links": settings.path(settings.harvest.db_path),
             "catalog_texts": settings.home / "catalog-texts.sqlite",
             "catalog_order": settings.home / "catalog-order.sqlite",
-            "quality_scores": settings.home / "quality-scores.sqlite", "datafiles": settings.home / "datafiles.sqlite"}
+            "quality_scores": settings.home / "quality-scores.sqlite", "datafiles": settings.home / "datafiles.sqlite",
+            "quality_checks": settings.home / "quality-checks.sqlite"}
 
 
 def cmd_db(args: argparse.Namespace) -> int:
