@@ -285,6 +285,18 @@ class MetricsSettings(_Section):
         default_factory=lambda: ["127.0.0.0/8", "::1/128"])
 
 
+class DataChecksSettings(_Section):
+    """Data-quality checks on the data itself (tabular/): thresholds and bounds."""
+
+    enabled: bool = True
+    at_publication: bool = True
+    max_empty_share: float = Field(0.2, ge=0, le=1)
+    series_min_size: int = Field(3, ge=2, le=1000)
+    max_bytes: int = Field(100 * 1024 * 1024, ge=1024)
+    max_rows: int = Field(1_000_000, ge=1)
+    duckdb_memory_mb: int = Field(256, ge=64, le=65536)
+
+
 class Settings(_Section):
     """All settings of one process, plus the data directory they were loaded for."""
 
@@ -310,6 +322,7 @@ class Settings(_Section):
     gate: GateSettings
     rate_limits: RateLimitSettings
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    data_checks: DataChecksSettings = Field(default_factory=DataChecksSettings)
 
     def path(self, relative: str) -> Path:
         """Resolve a path setting against the data directory."""

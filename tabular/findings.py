@@ -34,7 +34,8 @@ class QualityChecks:
              distribution: str | None = None) -> None:
         """Replace, for one dataset, the results of the checks in ``scope`` (default: those in ``runs``).
 
-        ``distribution`` narrows the replacement to that distribution's rows (a file read again).
+        ``distribution`` narrows the replacement to that distribution's rows (a file read again); without it
+        the dataset's rows of those checks go, whichever distribution they were of.
         """
         runs = list(runs)
         checks = sorted(set(scope) if scope is not None else {r.check for r in runs})
@@ -59,6 +60,23 @@ class QualityChecks:
                 conn.execute(text("INSERT INTO quality_check_findings (dataset, distribution, check_name, severity, "
                                   "detail, message_zh, message_en, found_at) VALUES (:d, :x, :c, :s, :j, :zh, :en, "
                                   ":t)"), found)
+
+    def note_file(self, dataset_id: str, distribution: str, sniffed: str, encoding: str | None = None,
+                  rows: int | None = None, columns: int | None = None, notes: Sequence[str] = ()) -> None:
+        """Keep what a data file's bytes are and how it was read (the format check and previews use it)."""
+        params = {"d": dataset_id, "x": distribution, "s": sniffed, "e": encoding, "r": rows, "c": columns,
+                  "n": json.dumps(list(notes), ensure_ascii=False), "t": time.time()}
+        with self._lock, self.db.write() as conn:
+            conn.execute(text("DELETE FROM quality_check_files WHERE dataset = :d AND distribution = :x"), params)
+            conn.execute(text("INSERT INTO quality_check_files (dataset, distribution, sniffed, encoding, row_count, "
+                              "column_count, notes, checked_at) VALUES (:d, :x, :s, :e, :r, :c, :n, :t)"), params)
+
+    def files(self, dataset_id: str) -> dict[str, dict]:
+        """Return distribution → what its file was found to be (sniffed, encoding, rows, columns, notes)."""
+        rows = self.db.rows("SELECT distribution, sniffed, encoding, row_count, column_count, notes FROM "
+                            "quality_check_files WHERE dataset = :d", {"d": dataset_id})
+        return {x: {"sniffed": s, "encoding": e, "rows": r, "columns": c, "notes": json.loads(n or "[]")}
+                for x, s, e, r, c, n in rows}
 
     def findings_for(self, dataset_id: str) -> list[Finding]:
         """Return the dataset's current findings, errors first."""
@@ -90,8 +108,8 @@ class QualityChecks:
         """Drop everything known of withdrawn datasets."""
         with self._lock, self.db.write() as conn:
             for dataset_id in dataset_ids:
-                conn.execute(text("DELETE FROM quality_check_runs WHERE dataset = :d"), {"d": dataset_id})
-                conn.execute(text("DELETE FROM quality_check_findings WHERE dataset = :d"), {"d": dataset_id})
+                for table in ("quality_check_runs", "quality_check_findings", "quality_check_files"):
+                    conn.execute(text(f"DELETE FROM {table} WHERE dataset = :d"), {"d": dataset_id})
 
     def close(self) -> None:
         self.db.close()

@@ -255,3 +255,107 @@ def test_split_series_true_and_false_friends():
     assert month.detail["series"] == "＊武汉市空气质量" and "按月" in month.message_zh
     assert runs["t1"].findings[0].detail["by"] == ["district"] and "按区" in runs["t1"].findings[0].message_zh
     assert split_series(titles[13:15], DISTRICTS, min_size=2)["q1"].value == 2  # quarters, when two make a series
+
+
+STATIONS = ("站名,经度,纬度,线路\n汉口北,114.329481,30.711953,1号线\n滠口新城,114.33,30.69,1号线\n"
+            ",,,\n"  # an empty row
+            "丹水池,114.31,30.66,1号线\n滠口新城,114.33,30.69,1号线\n")  # a duplicate of row 3
+
+
+def _measurements(platform, uri: str) -> dict[str, str]:
+    from ontology.namespaces import DQV
+
+    triples = platform.store.dataset_triples(uri)
+    nodes = {t.object for t in triples if t.predicate == DQV.hasQualityMeasurement}
+    metric = {t.subject: t.object.value.rsplit("#", 1)[-1] for t in triples
+              if t.subject in nodes and t.predicate == DQV.isMeasurementOf}
+    return {metric[t.subject]: t.object.value for t in triples if t.subject in nodes and t.predicate == DQV.value}
+
+
+def test_checks_at_publication_feed_dqv_and_check_data_refreshes_them(tmp_path, monkeypatch, capsys):
+    """A spatial dataset's file is checked when the gate reads it; `wodp check-data` reads it again."""
+    from config import load_settings
+    from server.data_checks import run_check_data
+    from server.platform import Platform
+    from sparql.loader import read_files
+    from tests.test_ogc_channels import _dataset_file
+
+    data_dir, home = tmp_path / "data", tmp_path / "home"
+    data_dir.mkdir()
+    csv_path = data_dir / "stations.csv"
+    csv_path.write_bytes(STATIONS.encode("gbk"))
+    turtle = tmp_path / "stations.ttl"
+    turtle.write_bytes(_dataset_file("http://127.0.0.1:8000", "09301", csv_path.as_uri()))
+    settings = load_settings({}, overrides={"spatial": {"data_dir": str(data_dir)}, "csw": {"enabled": False}},
+                             home=home)
+    platform = Platform.open(settings, start_workers=False)
+    try:
+        outcome = platform.publisher.publish(read_files([turtle]), "load")
+        (uri,) = outcome.published
+        dataset_id = uri.rsplit("/", 1)[-1]
+        found = platform.data_checks.checks.findings_for(dataset_id)
+        assert sorted(f.check for f in found) == ["duplicate-rows", "empty-rows"]
+        assert {f.check: f.detail["rows"] for f in found} == {"empty-rows": [4], "duplicate-rows": [[3, 6]]}
+        (read,) = platform.data_checks.checks.files(dataset_id).values()
+        assert (read["sniffed"], read["encoding"], read["rows"], read["columns"]) == ("csv", "GBK", 5, 4)
+        values = _measurements(platform, uri)
+        assert {k: values[k] for k in ("emptyRows", "duplicateRows", "emptyColumns", "mixedTypeColumns",
+                                       "nonMachineReadableDistributions", "unreadableFiles")} == {
+            "emptyRows": "1", "duplicateRows": "1", "emptyColumns": "0", "mixedTypeColumns": "0",
+            "nonMachineReadableDistributions": "0", "unreadableFiles": "0"}
+        assert "qualityScore" in values  # the quality hook's own measurements stay beside them
+        csv_path.write_bytes(STATIONS.replace(",,,\n", "").replace("滠口新城,114.33,30.69,1号线\n", "", 1)
+                             .encode("gbk"))
+        answer = run_check_data(platform, [dataset_id, "no-such-dataset"])
+        assert (answer["datasets"], answer["files"], answer["republished"], answer["not_read"]) == (1, 1, 1, 0)
+        assert answer["not_found"] == ["no-such-dataset"]
+        assert platform.data_checks.checks.findings_for(dataset_id) == []
+        values = _measurements(platform, uri)
+        assert (values["emptyRows"], values["duplicateRows"], values["splitSeriesSize"]) == ("0", "0", "0")
+    finally:
+        platform.close()
+
+
+def test_the_link_monitors_results_per_dataset(tmp_path):
+    from harvesters.links import LinkStatus, LinkTable
+    from server.data_checks import DataChecks
+    from tabular.findings import QualityChecks
+
+    table = LinkTable(tmp_path / "harvest.sqlite")
+    uri = "http://127.0.0.1:8000/datasets/ds-9"
+    table.save([LinkStatus("http://a/ok.csv", 200), LinkStatus("http://a/gone.pdf", 404, error="HTTP 404", broken=True)],
+               {uri: {"http://a/ok.csv", "http://a/gone.pdf"}})
+    assert [(s.url, s.broken) for s in table.statuses(uri)] == [("http://a/gone.pdf", True), ("http://a/ok.csv", False)]
+
+    class Settings:  # the two sections DataChecks reads
+        from config.settings import DataChecksSettings as _D
+
+        data_checks, input_limits, base_uri = _D(), LIMITS, "http://127.0.0.1:8000"
+
+    checks = DataChecks(Settings(), QualityChecks(tmp_path / "qc.sqlite"), fetch=lambda url: b"")
+    checks.link_table = table
+    triples = _measured_graph(uri, checks)
+    found = checks.checks.findings_for("ds-9")
+    assert [(f.check, f.detail["count"]) for f in found] == [("broken-links", 1), ("not-machine-readable", 1)]
+    assert found[0].severity == "error" and "http://a/gone.pdf" in found[0].message_en
+    assert triples["brokenLinks"] == "1" and triples["nonMachineReadableDistributions"] == "1"
+    table.close()
+
+
+def _measured_graph(uri: str, checks) -> dict[str, str]:
+    """Assess a dataset with a CSV and a PDF distribution; return its data-quality measurements."""
+    import pyoxigraph as ox
+
+    from ontology.namespaces import DCAT, DQV, IANA
+
+    d = ox.NamedNode(uri)
+    triples = [ox.Triple(d, DCAT.distribution, ox.NamedNode(uri + "/csv")),
+               ox.Triple(ox.NamedNode(uri + "/csv"), DCAT.mediaType, IANA["text/csv"]),
+               ox.Triple(ox.NamedNode(uri + "/csv"), DCAT.downloadURL, ox.NamedNode("http://a/ok.csv")),
+               ox.Triple(d, DCAT.distribution, ox.NamedNode(uri + "/pdf")),
+               ox.Triple(ox.NamedNode(uri + "/pdf"), DCAT.mediaType, IANA["application/pdf"]),
+               ox.Triple(ox.NamedNode(uri + "/pdf"), DCAT.downloadURL, ox.NamedNode("http://a/gone.pdf"))]
+    out = checks.assess(uri, triples, None)
+    nodes = {t.object for t in out if t.predicate == DQV.hasQualityMeasurement}
+    metric = {t.subject: t.object.value.rsplit("#", 1)[-1] for t in out if t.predicate == DQV.isMeasurementOf}
+    return {metric[t.subject]: t.object.value for t in out if t.subject in nodes and t.predicate == DQV.value}

@@ -28,8 +28,15 @@ def upgrade() -> None:
         sa.Column("message_zh", sa.Text, nullable=False), sa.Column("message_en", sa.Text, nullable=False),
         sa.Column("found_at", real(), nullable=False))
     op.create_index("quality_check_findings_dataset", "quality_check_findings", ["dataset", "check_name"])
+    # one row per data file read: what its bytes are (csv, xlsx, PDF …), how it was read, its size as a table
+    op.create_table(
+        "quality_check_files", sa.Column("dataset", sa.Text, primary_key=True),
+        sa.Column("distribution", sa.Text, primary_key=True), sa.Column("sniffed", sa.Text, nullable=False),
+        sa.Column("encoding", sa.Text), sa.Column("row_count", sa.BigInteger), sa.Column("column_count", sa.Integer),
+        sa.Column("notes", sa.Text), sa.Column("checked_at", real(), nullable=False))
 
 
 def downgrade() -> None:
+    op.drop_table("quality_check_files")
     op.drop_table("quality_check_findings")
     op.drop_table("quality_check_runs")
