@@ -15,11 +15,12 @@ again through the gate so that their DQV measurements follow.
 
 from __future__ import annotations
 
+import json
 import logging
+import threading
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Callable, Sequence
-import json
 
 import pyoxigraph as ox
 
@@ -72,7 +73,9 @@ class DataChecks:
         self.isolate = isolate
         self.districts = tuple(districts)
         self.base = settings.base_uri
-        self.link_table = None  # harvesters.links.LinkTable, set by harvesters.service.Harvesting
+        self.link_table = None  # harvesters.links.LinkTable: the link monitor's results (set by the platform)
+        self._pending: dict[str, list] = {}  # dataset URI -> format and link runs measured, not yet kept
+        self._lock = threading.Lock()
 
     # -- the gate ------------------------------------------------------------------------------------------
     def file_read(self, uri: str, url: str, media: str | None, raw: bytes, dist: ox.Term | None) -> None:
@@ -98,9 +101,23 @@ class DataChecks:
             run = broken_links_run(dataset_id, links)
             if run is not None:
                 runs.append(run)
-        self.checks.save(dataset_id, runs, scope=[r.check for r in runs])
-        values = self.checks.measurements(dataset_id)
+        with self._lock:
+            self._pending[uri] = runs  # kept once the store has the dataset (published), in one transaction
+        values = self.checks.measurements(dataset_id, runs)
         return _without_data_measurements(uri, triples, values) + data_quality_triples(uri, values)
+
+    def published(self, created: Sequence[str], updated: Sequence[str], source: str, hashes, job) -> None:
+        """Keep the format and link checks of the datasets just published, all in one transaction."""
+        with self._lock:
+            batch = [(_dataset_id(u), runs, [r.check for r in runs], None)
+                     for u in [*created, *updated] if (runs := self._pending.pop(u, None)) is not None]
+        if batch:
+            self.checks.save_many(batch)
+
+    def held(self, reports, source: str, hashes, job) -> None:
+        with self._lock:
+            for uri in reports:
+                self._pending.pop(uri, None)
 
     def withdrawn(self, uris: Sequence[str], source: str, job: int | None) -> None:
         self.checks.forget(_dataset_id(u) for u in uris)
@@ -179,8 +196,7 @@ class DataChecks:
                 titles[uri] = (publisher, title.value)
         runs = split_series(((_dataset_id(u), p, t) for u, (p, t) in titles.items()), self.districts,
                             min_size=self.settings.series_min_size)
-        for dataset_id, run in runs.items():
-            self.checks.save(dataset_id, [run])
+        self.checks.save_many((dataset_id, [run], None, None) for dataset_id, run in runs.items())
 
 
 def _dataset_id(uri: str) -> str:

@@ -335,6 +335,8 @@ def test_the_link_monitors_results_per_dataset(tmp_path):
     checks = DataChecks(Settings(), QualityChecks(tmp_path / "qc.sqlite"), fetch=lambda url: b"")
     checks.link_table = table
     triples = _measured_graph(uri, checks)
+    assert checks.checks.findings_for("ds-9") == []  # kept once the store has the dataset
+    checks.published([uri], [], "load", None, None)
     found = checks.checks.findings_for("ds-9")
     assert [(f.check, f.detail["count"]) for f in found] == [("broken-links", 1), ("not-machine-readable", 1)]
     assert found[0].severity == "error" and "http://a/gone.pdf" in found[0].message_en
