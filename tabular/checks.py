@@ -91,8 +91,9 @@ def check_table(con, table: Table, subject: Subject, *, max_empty_share: float, 
     """Run every file check on a table loaded as ``name``; return one CheckRun per check."""
     data = [c.name for c in table.columns]
     empty_rows = _empty_rows(con, name, data)
-    empty_columns = [c for c in data if _rows(con, f"SELECT count({quote(c)}) FROM {quote(name)}")[0][0] == 0] \
-        if table.cells else []
+    counts = _rows(con, f"SELECT {', '.join(f'count({quote(c)})' for c in data)} FROM {quote(name)}")[0] \
+        if table.cells and data else ()
+    empty_columns = [c for c, n in zip(data, counts) if n == 0]
     return [
         empty_rows_run(subject, empty_rows, len(table.cells)),
         empty_columns_run(subject, empty_columns, len(data)),

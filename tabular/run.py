@@ -14,7 +14,7 @@ from typing import Any
 
 from core.bounded import InputRefusedError
 from tabular.checks import ERROR, CheckRun, FILE_CHECKS, Subject, check_table
-from tabular.read import connect, load, read_table, sniff
+from tabular.read import load, read_table, scratch, sniff
 
 TABULAR = ("csv", "json", "xlsx")
 
@@ -45,10 +45,12 @@ def check_file(raw: bytes, name: str, dataset_id: str, distribution: str | None,
         finding = subject.finding("unreadable-file", ERROR, {"count": 1, "error": exc.what, "code": exc.code},
                                   f"数据文件无法读取：{exc.what}", f"the data file cannot be read: {exc.what}")
         return FileChecked((subject.run("unreadable-file", 1, finding),), kind)
-    con = load(table, connect(memory_mb=memory_mb))
+    con, scratch_table = scratch(memory_mb)
     try:
-        runs = check_table(con, table, subject, max_empty_share=max_empty_share)
+        load(table, con, scratch_table)
+        runs = check_table(con, table, subject, max_empty_share=max_empty_share, name=scratch_table)
     finally:
+        con.execute(f"DROP TABLE IF EXISTS {scratch_table}")
         con.close()
     runs.append(subject.run("unreadable-file", 0))
     rows, columns = table.shape()
