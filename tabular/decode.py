@@ -54,9 +54,13 @@ def decode_text(raw: bytes, name: str, declared: str | None = None) -> tuple[str
             refused.append((encoding, exc.start))
     # the encoding that reads furthest is the likeliest: its first refused byte is the one to show
     best, offset = max(refused, key=lambda r: r[1])
-    others = ", ".join(f"{encoding} at byte {at}" for encoding, at in refused if encoding != best)
-    raise EncodingError(f"not text in any accepted encoding: byte {offset} (0x{raw[offset]:02X}) is not {best}, "
-                        f"the encoding that reads furthest ({others} stop earlier)", name=name, offset=offset)
+    byte = f"byte {offset} (0x{raw[offset]:02X})"
+    if all(at == offset for _, at in refused):
+        what = f"{byte} is not UTF-8, GBK or GB18030"
+    else:
+        others = ", ".join(f"{encoding} at byte {at}" for encoding, at in refused if encoding != best)
+        what = f"{byte} is not {best}, which reads furthest ({others} stop earlier)"
+    raise EncodingError(f"not text in any accepted encoding: {what}", name=name, offset=offset)
 
 
 def _declared(raw: bytes, name: str, declared: str) -> tuple[str, str]:

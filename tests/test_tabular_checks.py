@@ -361,3 +361,38 @@ def _measured_graph(uri: str, checks) -> dict[str, str]:
     nodes = {t.object for t in out if t.predicate == DQV.hasQualityMeasurement}
     metric = {t.subject: t.object.value.rsplit("#", 1)[-1] for t in out if t.predicate == DQV.isMeasurementOf}
     return {metric[t.subject]: t.object.value for t in out if t.subject in nodes and t.predicate == DQV.value}
+
+
+def test_check_file_runs_in_a_sandbox_worker(tmp_path):
+    """At publication the checks run in a sandbox worker: their arguments and results cross the process."""
+    from core.sandbox import Limits, Sandbox
+
+    sandbox = Sandbox(Limits(memory_mb=1500, timeout_s=60, max_tasks=1, workers=1), tmp_path / "slots",
+                      preload=("tabular.run",))
+    try:
+        lines = CLEAN.splitlines()
+        result = sandbox.run(check_file, ("\n".join(lines + [lines[1]]) + "\n").encode("gb18030"), "dup.csv", "ds-1",
+                             "d1", LIMITS, what="the data checks of dup.csv", background=True)
+        assert result.encoding == "GBK" and (result.rows, result.columns) == (5, 5)
+        assert {r.check: r.value for r in result.runs if r.value} == {"duplicate-rows": 1}
+        assert result.runs[3].findings[0].detail["rows"] == [[2, 6]]
+    finally:
+        sandbox.close()
+
+
+def test_wodp_check_data_names_what_it_cannot_find(tmp_path, monkeypatch, capsys):
+    import os
+
+    from server.cli import main
+
+    for name in [k for k in os.environ if k.startswith("WODP_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("WODP_HOME", str(tmp_path))
+    monkeypatch.setenv("WODP_CSW__ENABLED", "false")
+    assert main(["check-data"]) == 1
+    assert "name one or more datasets, or give --all" in capsys.readouterr().err
+    assert main(["check-data", "no-such-dataset"]) == 1
+    out = capsys.readouterr()
+    assert "no dataset no-such-dataset in the catalogue" in out.err
+    answer = json.loads(out.out)
+    assert (answer["datasets"], answer["files"], answer["not_found"]) == (0, 0, ["no-such-dataset"])
