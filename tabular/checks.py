@@ -13,8 +13,8 @@ and English with the counts, rows (source row numbers, the first ``MAX_LISTED``)
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
 
 from tabular.cells import family
 from tabular.read import ROW_COLUMN, Table, quote

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from config.settings import InputLimits
-from tabular.checks import (FILE_CHECKS, Distribution, Link, broken_links_run, not_machine_readable_run)
+from tabular.checks import FILE_CHECKS, Distribution, Link, broken_links_run, not_machine_readable_run
 from tabular.decode import EncodingError
 from tabular.read import connect, load, read_table
 from tabular.run import check_file
@@ -323,7 +323,8 @@ def test_the_link_monitors_results_per_dataset(tmp_path):
 
     table = LinkTable(tmp_path / "harvest.sqlite")
     uri = "http://127.0.0.1:8000/datasets/ds-9"
-    table.save([LinkStatus("http://a/ok.csv", 200), LinkStatus("http://a/gone.pdf", 404, error="HTTP 404", broken=True)],
+    table.save([LinkStatus("http://a/ok.csv", 200),
+                LinkStatus("http://a/gone.pdf", 404, error="HTTP 404", broken=True)],
                {uri: {"http://a/ok.csv", "http://a/gone.pdf"}})
     assert [(s.url, s.broken) for s in table.statuses(uri)] == [("http://a/gone.pdf", True), ("http://a/ok.csv", False)]
 
