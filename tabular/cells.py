@@ -31,6 +31,7 @@ _DATE_FORMATS = (  # (pattern, kind, strptime format or None for Y/M/D groups)
 _DATETIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})")
 _DATETIME_OTHER = re.compile(r"(\d{4})[/.年-](\d{1,2})[/.月-](\d{1,2})日?[ T]?\d{1,2}[:时]\d{1,2}([:分]\d{1,2}秒?)?")
 MAX_PRECISION = 38
+ISO_DATE, ISO_DATETIME = "date:YYYY-MM-DD", "datetime:YYYY-MM-DD hh:mm:ss"
 
 
 def kind_of(value: str) -> str:
@@ -111,8 +112,16 @@ class Profile:
             return "BIGINT"
         if kinds <= {"integer", "decimal"} and self.digits + self.scale <= MAX_PRECISION:
             return f"DECIMAL({MAX_PRECISION}, {self.scale})"
-        if kinds == {"date:YYYY-MM-DD"}:
+        if kinds == {ISO_DATE}:
             return "DATE"
-        if kinds == {"datetime:YYYY-MM-DD hh:mm:ss"}:
+        if kinds <= {ISO_DATE, ISO_DATETIME}:  # a sheet's date-times at midnight read as dates: the same instants
             return "TIMESTAMP"
+        if kinds == {"boolean"}:
+            return "BOOLEAN"
         return "VARCHAR"
+
+
+def date_formats(kinds: set[str]) -> set[str]:
+    """Return the date formats among kinds, ISO dates and ISO date-times counted as one."""
+    formats = {k for k in kinds if family(k) in ("date", "datetime")}
+    return {ISO_DATETIME} if formats == {ISO_DATE, ISO_DATETIME} else formats

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
-from tabular.cells import family
+from tabular.cells import date_formats, family
 from tabular.read import ROW_COLUMN, Table, quote
 
 MAX_LISTED = 20  # rows, groups or columns listed in a finding's detail (the counts are always whole)
@@ -180,9 +180,8 @@ def mixed_types_run(table: Table, subject: Subject) -> CheckRun:
     rows: dict[str, dict[str, int]] = {}
     for column in table.columns:
         kinds = {k: n for k, n in column.profile.filled().items() if k != "geometry"}
-        families = {family(k) for k in kinds}
-        dates = {k for k in kinds if family(k) in ("date", "datetime")}
-        if len(families) > 1 or len(dates) > 1:
+        families = {"date" if family(k) == "datetime" else family(k) for k in kinds}
+        if len(families) > 1 or len(date_formats(set(kinds))) > 1:
             mixed[column.name] = kinds
             rows[column.name] = {k: column.profile.first_row[k] for k in kinds}
     if not mixed:

@@ -158,8 +158,9 @@ def _from_lines(lines: list[list[Any]], name: str, fmt: str, encoding: str | Non
     width = max(len(line) for line in lines)
     first_kinds = kinds[0] if kinds else [kind_of(str(v or "")) for v in lines[0]]
     second_kinds = (kinds[1] if kinds else [kind_of(str(v or "")) for v in lines[1]]) if len(lines) > 1 else []
-    header_is_data = any(family(k) == "number" and k != "code" and (not second_kinds or (
-        i < len(second_kinds) and family(second_kinds[i]) == "number")) for i, k in enumerate(first_kinds))
+    # a number over a number of the same kind (114.32 over 114.33) is data; 2021 over 1.5 is a header
+    header_is_data = any(k in ("integer", "decimal") and (not second_kinds or (
+        i < len(second_kinds) and second_kinds[i] == k)) for i, k in enumerate(first_kinds))
     if header_is_data:
         header: list[Any] = [None] * width
         body, numbers, body_kinds = lines, list(line_numbers), kinds

@@ -397,3 +397,21 @@ def test_wodp_check_data_names_what_it_cannot_find(tmp_path, monkeypatch, capsys
     assert "no dataset no-such-dataset in the catalogue" in out.err
     answer = json.loads(out.out)
     assert (answer["datasets"], answer["files"], answer["not_found"]) == (0, 0, ["no-such-dataset"])
+
+
+def test_dates_times_booleans_and_year_headers_keep_their_meaning():
+    from datetime import datetime
+
+    raw = _xlsx([["时间", "读数"], [datetime(2024, 3, 1), 1], [datetime(2024, 3, 1, 8, 30), 2],
+                 [datetime(2024, 3, 2), 3]])
+    assert found(raw, "times.xlsx") == {}  # a date-time at midnight is no second format
+    table = read_table(raw, "times.xlsx", LIMITS)
+    assert table.columns[0].type == "TIMESTAMP"
+    assert str(load(table).execute('SELECT "时间" FROM data WHERE _row = 3').fetchone()[0]) == "2024-03-01 08:30:00"
+    flags = read_table(json.dumps([{"开放": True}, {"开放": False}]).encode(), "b.json", LIMITS)
+    assert flags.columns[0].type == "BOOLEAN"
+    assert load(flags).execute('SELECT "开放" FROM data ORDER BY _row').fetchall() == [(True,), (False,)]
+    years = read_table("区域,2021,2022\n江岸区,1.5,2.5\n江汉区,3.0,4.5\n".encode(), "years.csv", LIMITS)
+    assert [c.name for c in years.columns] == ["区域", "2021", "2022"] and years.rows == [2, 3]
+    stations = read_table("汉口北,114.329481,30.711953\n滠口新城,114.33,30.69\n".encode(), "s.csv", LIMITS)
+    assert [c.name for c in stations.columns] == ["列1", "列2", "列3"] and stations.rows == [1, 2]
