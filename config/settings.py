@@ -262,6 +262,19 @@ class RateLimitSettings(_Section):
     validation: RateLimit = "30/minute"
     push: RateLimit = "60/minute"
     sparql: RateLimit = "600/minute"
+    sign_in: RateLimit = "10/minute"
+
+
+class AccessSettings(_Section):
+    """Accounts, sign-in and sessions (access/, server/auth.py; docs/access.md)."""
+
+    password_min_length: int = Field(12, ge=8, le=128)
+    password_classes: int = Field(3, ge=1, le=4)
+    lockout_failures: int = Field(5, ge=1, le=100)
+    lockout_minutes: float = Field(15.0, gt=0)
+    session_hours: float = Field(8.0, gt=0, le=168)
+    session_idle_minutes: float = Field(30.0, gt=0)
+    secret_key: str | None = Field(None, min_length=32, repr=False, json_schema_extra={"secret": True})
 
 
 def _networks(value: list[str]) -> list[str]:
@@ -322,6 +335,7 @@ class Settings(_Section):
     gate: GateSettings
     rate_limits: RateLimitSettings
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    access: AccessSettings = Field(default_factory=AccessSettings)
     data_checks: DataChecksSettings = Field(default_factory=DataChecksSettings)
 
     def path(self, relative: str) -> Path:

@@ -339,7 +339,7 @@ PART_TABLES = {  # what `wodp db copy` moves; the search index is derived and re
     "harvest": ("harvest_jobs", "harvest_job_errors", "harvest_job_log", "harvest_datasets", "harvest_history",
                 "harvest_source_state", "harvest_intents"),
     "changes": ("changes_meta", "changes_log", "changes_seen"),
-    "accounts": ("push_accounts", "push_grants"),
+    "accounts": ("accounts", "account_tokens", "push_grants"),
     "links": ("link_status", "dataset_links", "link_quality"),
     "catalog_texts": ("catalog_texts",),
     "datafiles": ("datafiles",),  # catalog_order and quality_scores are derived: rebuilt from the store

@@ -54,3 +54,25 @@ def write_private(path: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
         raise
     tmp.replace(path)
+
+
+def shared_secret(path: Path, nbytes: int = 32) -> bytes:
+    """Return the secret kept in a private file, making it once (0600) when absent: every process of a home,
+    started together or later, reads the same one (the first to link its file wins)."""
+    path = Path(path)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        pass
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(os.urandom(nbytes).hex().encode())
+        try:
+            os.link(tmp, path)  # fails when another process made it first: then its secret is the one
+        except FileExistsError:
+            pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path.read_bytes()

@@ -43,6 +43,9 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.register_blueprint(metrics.bp)
     errors.register(app)
     http.register(app)
+    from server import auth
+
+    auth.install(app, settings)  # before the limits: the sign-in page is one of their doors
 
     @app.before_request
     def _recover_storage():

@@ -151,6 +151,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
           f"({sum(i.report.get('unresolved', 0) for i in layers)} unresolved, /api/layers)")
     if platform.csw is not None:
         print(f"  {'CSW records':<28} {platform.csw.repository.count()}")
+    from server.cli_account import demo_accounts
+
+    print("\n".join(demo_accounts(platform.accounts, settings.base_uri)))
     if args.build_only:
         print(f"  {'datasets':<28} {stored}")
         platform.close()
@@ -462,44 +465,10 @@ def _db_copy(settings, database) -> int:
 
 
 def cmd_account(args: argparse.Namespace) -> int:
-    """Add, list or revoke the department accounts of the push API (a token is printed once, at add)."""
-    settings = _settings(args)
-    from server.accounts import AccountStore
+    """Accounts, roles, passwords, tokens and push grants (server/cli_account.py)."""
+    from server.cli_account import cmd_account as run
 
-    from core.database import open_part
-
-    path = settings.home / "accounts.sqlite"
-    accounts = AccountStore(open_part(settings.database, "accounts", path) if settings.database.url else path)
-    try:
-        if args.action == "add":
-            account, token = accounts.create(args.department, args.name)
-            print(f"account {account.id} for {account.department} {account.name}")
-            print(f"token (shown this once only; it is stored hashed): {token}")
-        elif args.action == "revoke":
-            account = accounts.revoke(args.id)
-            print(f"account {account.id} of {account.department} revoked at {account.revoked}")
-        elif args.action in ("grant", "ungrant"):
-            from harvesters.provenance import channel_dataset_id
-
-            dataset_id = args.id if "." in args.id else channel_dataset_id(args.id)  # a bare 资源代码
-            if args.action == "grant":
-                granted = accounts.grant(args.department, dataset_id, args.note)
-                print(f"department {granted['department']} may publish {dataset_id}")
-            elif accounts.ungrant(args.department, dataset_id):
-                print(f"grant of {dataset_id} to {args.department.upper()} withdrawn")
-            else:
-                raise WodpError(f"no grant of {dataset_id} to {args.department.upper()}")
-        elif args.action == "grants":
-            for g in accounts.grants(args.department):
-                print(f"{g['dataset_id']}  {g['department']}  granted {g['granted']}  {g['note'] or ''}".rstrip())
-        else:
-            for a in accounts.list(args.department):
-                state = f"revoked {a.revoked}" if a.revoked else "active"
-                print(f"{a.id}  {a.department}  {state:<28} created {a.created}  last used {a.last_used or '-'}"
-                      f"  {a.name}")
-    finally:
-        accounts.close()
-    return 0
+    return run(args, _settings(args))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -550,22 +519,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["nquads", "trig"], default="nquads")
     p.add_argument("-o", "--output")
     p.set_defaults(func=cmd_export)
-    p = sub.add_parser("account", help="department accounts of the push API: add, list, revoke")
-    actions = p.add_subparsers(dest="action", required=True)
-    a = actions.add_parser("add", help="make an account for a department and print its token once")
-    a.add_argument("department", help="department code of ontology/departments.ttl, e.g. D017")
-    a.add_argument("--name", help="who holds the account (default: the department's name)")
-    actions.add_parser("list", help="list the accounts (never their tokens)").add_argument(
-        "--department", help="only this department's accounts")
-    actions.add_parser("revoke", help="revoke an account's token at once").add_argument("id")
-    for action, text in (("grant", "let a department publish a dataset id without its code inside the 资源代码"),
-                         ("ungrant", "withdraw such a grant")):
-        a = actions.add_parser(action, help=text)
-        a.add_argument("department", help="department code, e.g. D012")
-        a.add_argument("id", help="dataset id (wuhan.420100-D017-13134) or a bare 资源代码")
-        if action == "grant":
-            a.add_argument("--note", help="why (kept with the grant)")
-    actions.add_parser("grants", help="list the grants").add_argument("--department", help="only this department's")
+    from server.cli_account import add_parser as account_parser
+
+    p = account_parser(sub)
     p.set_defaults(func=cmd_account)
     p = sub.add_parser("db", help="the data layer (database.url or the SQLite files): current and upgrade its "
                                   "schema; copy the embedded files into the shared database")

@@ -1,4 +1,6 @@
-"""Show harvest jobs and their reports: status, counts, per-record errors, log; dataset history."""
+"""Show harvest jobs and their reports: status, counts, per-record errors, log; dataset history.
+
+Staff only (Action.READ_MANAGEMENT): the reports name the sources' addresses and the platform's files."""
 
 from __future__ import annotations
 
@@ -6,7 +8,9 @@ import json
 
 from flask import Blueprint, Response, current_app, request
 
+from access.roles import Action
 from core.errors import BadRequestError, NotFoundError
+from server.auth import require
 
 bp = Blueprint("harvest_api", __name__)
 
@@ -23,6 +27,7 @@ def _json(body: dict) -> Response:
 
 
 @bp.get("/api/harvest/sources")
+@require(Action.READ_MANAGEMENT)
 def sources():
     """List the configured harvest sources with their latest job."""
     harvesting = _jobs()
@@ -34,6 +39,7 @@ def sources():
 
 
 @bp.get("/api/harvest/jobs")
+@require(Action.READ_MANAGEMENT)
 def jobs():
     """List recent jobs, newest first (?source=NAME, ?limit=N up to 500)."""
     try:
@@ -47,6 +53,7 @@ def jobs():
 
 
 @bp.get("/api/harvest/jobs/<int:job_id>")
+@require(Action.READ_MANAGEMENT)
 def job(job_id: int):
     """Show one job's report: status, counts and figures, datasets changed, per-record errors and its log."""
     store = _jobs().jobs

@@ -1,4 +1,6 @@
-"""Show the reports of the derived data: each layer (rows placed, unresolved), each index (datasets left out)."""
+"""Show the reports of the derived data: each layer (rows placed, unresolved), each index (datasets left out).
+
+Staff only (Action.READ_MANAGEMENT): the public reads layers through /ogc and /map."""
 
 from __future__ import annotations
 
@@ -7,7 +9,9 @@ from dataclasses import asdict
 
 from flask import Blueprint, Response, current_app
 
+from access.roles import Action
 from core.errors import NotFoundError
+from server.auth import require
 from core.identifiers import is_dataset_id
 from server.access_guard import require_data
 
@@ -28,6 +32,7 @@ def _summary(info) -> dict:
 
 
 @bp.get("/api/layers")
+@require(Action.READ_MANAGEMENT)
 def layers():
     """List every layer with its spatialization counts, and the spatial datasets left without a layer."""
     platform = current_app.extensions["wodp"]
@@ -38,6 +43,7 @@ def layers():
 
 
 @bp.get("/api/layers/<layer_id>")
+@require(Action.READ_MANAGEMENT)
 def layer(layer_id: str):
     """One layer's full spatialization report: every unresolved and flagged row with its reason."""
     platform = current_app.extensions["wodp"]
@@ -56,6 +62,7 @@ def layer(layer_id: str):
 
 
 @bp.get("/api/indexes")
+@require(Action.READ_MANAGEMENT)
 def indexes():
     """List the derived indexes (search, changes, layers, records, CSW) and the datasets each had to leave out."""
     platform = current_app.extensions["wodp"]

@@ -36,7 +36,7 @@ class Platform:
     demo: object | None = None  # demo.generator.DemoCatalog when serving the demo
     harvesting: object | None = None  # harvesters.service.Harvesting: jobs, ledger, sources
     scheduler: object | None = None  # harvesters.scheduler.Scheduler when harvest.scheduler is on
-    accounts: object | None = None  # server.accounts.AccountStore: department tokens for the push API
+    accounts: object | None = None  # access.accounts.AccountStore: accounts, sign-in, scoped tokens, push grants
     changes: object | None = None  # server.changes.ChangeLog: derived index behind /changes
     features: object | None = None  # ogc.features.FeatureStore: layers behind /ogc (derived)
     layers: object | None = None  # ogc.layers.Layers: spatialization at the gate, layers kept in step
@@ -252,11 +252,12 @@ class Platform:
         self.harvesting = Harvesting(self.settings, self.publisher, sandbox=self.sandbox)
 
     def _open_push(self, home: Path) -> None:
-        """Open the department accounts and the change log (which follows publish events)."""
-        from server.accounts import AccountStore
+        """Open the accounts and the change log (which follows publish events)."""
+        from access.accounts import AccountStore
         from server.changes import ChangeLog
 
-        self.accounts = AccountStore(self._part("accounts", home / "accounts.sqlite"))
+        self.accounts = AccountStore.from_settings(self._part("accounts", home / "accounts.sqlite"),
+                                                   self.settings.access)
         tombstones = self.tombstones
         self.changes = ChangeLog(open_part(self.settings.database, "changes", home / "changes.sqlite"),
                                  withdrawn=lambda i: tombstones is not None and tombstones.get(i) is not None)

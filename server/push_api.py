@@ -15,7 +15,8 @@ from flask import Blueprint, Response, current_app, request
 
 from publish.gate import department_of, report_to_json
 from server import throttle
-from server.accounts import Account
+from access.accounts import Account
+from access.roles import Action, allowed
 from server.errors import render_error
 from server.internal import ForbiddenError
 from harvesters.provenance import DEPARTMENT_ID_SPACE
@@ -58,8 +59,9 @@ def _platform():
     return current_app.extensions["wodp"]
 
 
-def _account() -> Account:
-    """Return the account of the request's bearer token, else raise UnauthorizedError."""
+def _account(action: Action = Action.CREATE) -> Account:
+    """Return the publisher account of the request's push token, else raise UnauthorizedError (403 when the
+    policy does not let it do ``action`` for its department)."""
     header = request.headers.get("Authorization", "").strip()
     if not header:
         raise UnauthorizedError("this API needs a department token: send 'Authorization: Bearer TOKEN'")
@@ -71,6 +73,9 @@ def _account() -> Account:
     if account is None:
         throttle.token_refused()
         raise UnauthorizedError("the token is unknown or has been revoked", "invalid_token")
+    if not allowed(account.principal(), action, account.department):
+        raise ForbiddenError(f"the {account.role} account of this token may not {action.value} datasets of "
+                             f"department {account.department}")
     return account
 
 
@@ -271,7 +276,7 @@ def push():
 @bp.delete("/api/datasets/<dataset_id>")
 def withdraw(dataset_id: str):
     """Withdraw one of the department's datasets: kept as a tombstone, answering 410 from now on."""
-    account = _account()
+    account = _account(Action.WITHDRAW)
     platform = _platform()
     state = _own(account, dataset_id)
     uri = platform.dataset_uri(dataset_id)
@@ -288,7 +293,7 @@ def withdraw(dataset_id: str):
 @bp.get("/api/datasets/<dataset_id>/report")
 def report(dataset_id: str):
     """Tell the department where one of its datasets stands and, when held back, why."""
-    account = _account()
+    account = _account(Action.READ_MANAGEMENT)
     platform = _platform()
     _own(account, dataset_id)
     uri = platform.dataset_uri(dataset_id)

@@ -1,4 +1,4 @@
-"""Limit how often one client may knock at the costly doors: token checks, validation, pushes and SPARQL.
+"""Limit how often one client may knock at the costly doors: token checks, validation, pushes, SPARQL, sign-in.
 
 Counts are kept per client address (``request.remote_addr``: the peer, or the client named by trusted proxies
 when ``site.proxies`` installs ProxyFix) by Flask-Limiter, in the storage ``rate_limits.storage_uri`` names
@@ -34,10 +34,12 @@ DOORS = {
     "validation": (("POST", "/api/validate"),),
     "push": (("POST", "/api/datasets"), ("DELETE", "/api/datasets/x")),
     "sparql": (("GET", "/sparql"), ("HEAD", "/sparql"), ("POST", "/sparql")),
+    "sign_in": (("POST", "/admin/login"),),
 }
 WHAT = {"validation": "validation requests (POST /api/validate)",
         "push": "pushes (POST or DELETE /api/datasets)",
         "sparql": "SPARQL requests (/sparql)",
+        "sign_in": "sign-in attempts (POST /admin/login)",
         "token": "requests bearing a token",
         "token_failures": "refused tokens"}
 

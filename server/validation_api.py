@@ -9,6 +9,8 @@ from pathlib import PurePath
 import pyoxigraph as ox
 from flask import Blueprint, Response, current_app, request
 
+from access.accounts import coded_department
+from access.roles import Action
 from harvesters.figures import Figures, held_reasons
 from publish.gate import report_to_json
 from publish.screen import TextLimits, screen
@@ -16,6 +18,7 @@ from shapes.report import ValidationReport
 from core.errors import BadRequestError, NotAcceptableError
 from sparql.formats import parse_accept
 from sparql.loader import parse_rdf, split_datasets
+from server.auth import authorize, require
 
 bp = Blueprint("validation", __name__)
 
@@ -263,8 +266,9 @@ def _html_figures(figures: dict) -> str:
 
 
 @bp.get("/api/quarantine")
+@require(Action.READ_MANAGEMENT, department=lambda: request.args.get("department"))
 def quarantine_list():
-    """List the datasets held back by validation (?department=D012 for one department)."""
+    """List the datasets held back by validation (?department=D012 for one department: a publisher's own)."""
     held = _platform().quarantine.list(request.args.get("department"))
     figures = Figures()
     items = []
@@ -287,7 +291,9 @@ def quarantine_item(dataset_id: str):
 
     held = _platform().quarantine.get(dataset_id) if is_dataset_id(dataset_id) else None
     if held is None:
+        authorize(Action.READ_MANAGEMENT, coded_department(dataset_id))  # only staff learn it is not held
         raise NotFoundError(f"no dataset {dataset_id!r} is held back")
+    authorize(Action.READ_MANAGEMENT, held.department)
     body = {"id": held.id, "uri": held.uri, "department": held.department, "source": held.source,
             "held_at": held.held_at, "report": held.report}
     return Response(json.dumps(body, ensure_ascii=False), mimetype="application/json")
@@ -304,6 +310,7 @@ def department_scores(store) -> list[dict]:
 
 
 @bp.get("/api/quality")
+@require(Action.READ_MANAGEMENT)
 def quality():
     """Answer the quality score of every department (mean of its datasets' scores)."""
     scores = department_scores(_platform().store)

@@ -224,3 +224,94 @@ def database_url(request):
     url = pg_schema_url(request.getfixturevalue("postgis_dsn"), "t" + uuid.uuid4().hex[:12])
     yield url
     dispose_engines()
+
+
+# -- accounts and sign-in (access/, server/auth.py) ---------------------------------------------------------
+STAFF_PASSWORD = "Test-passw0rd-测试"
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def make_account(platform, role: str, department: str | None = None, password: str | None = STAFF_PASSWORD):
+    """Make an account of a role (a publisher of D017 unless another department is named); return it."""
+    import secrets
+
+    if role == "publisher" and department is None:
+        department = "D017"
+    login = f"{role}-{(department or 'x').lower()}-{secrets.token_hex(3)}"
+    return platform.accounts.add(login, role, f"测试{role}", department, password)
+
+
+def csrf_of(html: str) -> str:
+    """Return the CSRF token a page's form carries."""
+    found = _CSRF.search(html)
+    assert found, "the page has no form with a csrf_token"
+    return found.group(1)
+
+
+def sign_in_as(client, login: str, password: str = STAFF_PASSWORD, address: str | None = None):
+    """Post the sign-in form (with its CSRF token) and return the answer."""
+    import secrets
+
+    page = client.get("/admin/login")
+    assert page.status_code == 200, page.status_code
+    # each sign-in from an address of its own: rate_limits.sign_in counts per address, tests sign in often
+    address = address or f"10.{secrets.randbelow(250)}.{secrets.randbelow(250)}.{secrets.randbelow(250) + 1}"
+    return client.post("/admin/login", data={"login": login, "password": password,
+                                             "csrf_token": csrf_of(page.get_data(as_text=True))},
+                       environ_overrides={"REMOTE_ADDR": address})
+
+
+@pytest.fixture
+def sign_in():
+    """sign_in(client, role, department=None) -> account id: make an account of that role and sign the client in.
+
+    Afterwards the client sends the session's CSRF token (X-CSRFToken) with every request, so forms and
+    session-authenticated JSON posts pass the CSRF check; ``client.csrf_token`` holds it for a form field.
+    """
+
+    def do(client, role: str, department: str | None = None) -> str:
+        account = make_account(client.application.extensions["wodp"], role, department)
+        answer = sign_in_as(client, account.login)
+        assert answer.status_code == 302, answer.get_data(as_text=True)[:500]
+        page = client.get("/admin/logout")  # the sign-out form carries the signed-in session's CSRF token
+        client.csrf_token = csrf_of(page.get_data(as_text=True))
+        client.environ_base["HTTP_X_CSRFTOKEN"] = client.csrf_token
+        return account.id
+
+    return do
+
+
+@pytest.fixture
+def staff_token():
+    """staff_token(platform, role, department=None) -> "wodp.<id>.<secret>": a token of a new account of that
+    role, scope manage (and push for a publisher), for 'Authorization: Bearer …'."""
+
+    def do(platform, role: str, department: str | None = None) -> str:
+        account = make_account(platform, role, department, password=None)
+        scopes = ("manage", "push") if role == "publisher" else ("manage",)
+        return platform.accounts.add_token(account.id, scopes, "test")[1]
+
+    return do
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def admin_headers(where) -> dict:
+    """Return 'Authorization: Bearer …' of a new admin token (scope manage), for the management JSON APIs.
+
+    ``where``: an opened platform, a Flask test client (its app's platform), or a WODP_HOME path (a server
+    running in another process: its accounts file is opened beside it)."""
+    if isinstance(where, (str, Path)):
+        from access.accounts import AccountStore
+
+        accounts = AccountStore(Path(where) / "accounts.sqlite")
+        try:
+            account = make_account(type("P", (), {"accounts": accounts})(), "admin", password=None)
+            return bearer(accounts.add_token(account.id, ("manage",), "test")[1])
+        finally:
+            accounts.close()
+    platform = where.application.extensions["wodp"] if hasattr(where, "application") else where
+    account = make_account(platform, "admin", password=None)
+    return bearer(platform.accounts.add_token(account.id, ("manage",), "test")[1])

@@ -16,6 +16,8 @@ from urllib.parse import quote
 import pyoxigraph as ox
 import pytest
 
+from tests.conftest import admin_headers
+
 from access.policy import (ANONYMOUS, DataAccessRefused, DatasetAccess, OpenType, Principal, may_read_data,
                            open_type_in, open_type_of, public_view, require_data)
 from ogc.features import FeatureQuery
@@ -143,9 +145,11 @@ def test_ogc_collection_doors(catalogue, kind):
 def test_layer_report_door(catalogue, kind):
     _, client, picked, _ = catalogue
     layer = picked[kind]["layer"]
-    answer = client.get(f"/api/layers/{layer}")
+    staff = admin_headers(client)  # the layer reports are the management center's (issue 12)
+    answer = client.get(f"/api/layers/{layer}", headers=staff)
     assert answer.status_code == _expect(kind)
-    listed = {entry["id"] for entry in client.get("/api/layers").get_json()["layers"]}
+    assert client.get(f"/api/layers/{layer}").status_code == 401  # never the public's
+    listed = {entry["id"] for entry in client.get("/api/layers", headers=staff).get_json()["layers"]}
     assert layer in listed  # the layer's counts are metadata: listed for every open type
 
 

@@ -12,6 +12,7 @@ from server.changes import ChangeLog
 from server.search import SearchIndex
 from sparql.store import OxigraphStore
 from tests.catalog_samples import SAMPLES, fill_store
+from tests.conftest import admin_headers
 
 # The schemas as the code before the data layer wrote them (harvesters/jobs.py, server/changes.py,
 # server/search.py at f4de2aa): a home made then must open and keep its rows.
@@ -387,7 +388,7 @@ def _run_platform(home, environ: dict, load: bool = True) -> dict:
             jobs.finish(job, "succeeded", {"new": 3}, "3 new", {"records_read": 3})
         client = create_app(platform=platform).test_client()
         changes = client.get("/changes?limit=1000").get_json()
-        listed = client.get("/api/harvest/jobs").get_json()
+        listed = client.get("/api/harvest/jobs", headers=admin_headers(platform)).get_json()
         searches = {q: _answer(platform.search.search(q, page_size=50)) for q in ("", "数据", "交通", "公园")}
         return {"changes": [(c["seq"], c["id"], c["action"]) for c in changes["changes"]],
                 "jobs": [{k: v for k, v in j.items() if k not in ("started", "finished", "duration_s")}

@@ -20,7 +20,7 @@ import pytest
 
 from harvest_fixtures.fake_sources import FakeSource
 from harvest_fixtures.harness import Harness
-from tests.conftest import free_port
+from tests.conftest import admin_headers, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = "http://127.0.0.1:8000"
@@ -283,7 +283,7 @@ def test_serve_starts_and_reports_a_bad_record_an_old_store_holds(tmp_path):
                                    "&resulttype=hits&elementsetname=brief")
         assert status == 200, body[:500]
         assert re.search(rb'numberOfRecordsMatched="2"', body), body[:500]
-        status, body = _get(base + "/api/indexes")
+        status, body = _get(urllib.request.Request(base + "/api/indexes", headers=admin_headers(home)))
         indexes = json.loads(body)
         assert status == 200 and indexes["skipped"] == 1
         [csw] = [i for i in indexes["indexes"] if i["index"] == "CswRepository"]
@@ -363,7 +363,7 @@ def test_secrets_files_are_created_0600_and_a_new_home_0700(tmp_path):
     assert _mode(home) == 0o700
     assert _mode(home / "accounts.sqlite") == 0o600
 
-    from server.accounts import AccountStore
+    from access.accounts import AccountStore
     from server.internal import write_server_file
 
     accounts = AccountStore(home / "accounts.sqlite")  # open: the WAL and shared-memory files exist now

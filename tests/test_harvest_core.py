@@ -6,6 +6,8 @@ from collections import Counter
 
 import pytest
 
+from tests.conftest import admin_headers
+
 from harvest_fixtures.fake_sources import FakeCkan, FakeSource, ckan_package
 from harvest_fixtures.harness import Harness
 
@@ -157,6 +159,8 @@ def test_jobs_and_reports_are_served(ckan):
     platform = Platform.open(h.settings, start_workers=False)
     try:
         client = create_app(platform=platform).test_client()
+        assert client.get("/api/harvest/jobs?source=ck").status_code == 401  # source addresses: staff only
+        client.environ_base["HTTP_AUTHORIZATION"] = admin_headers(platform)["Authorization"]
         listing = client.get("/api/harvest/jobs?source=ck").get_json()["jobs"]
         assert [j["id"] for j in listing] == [report["id"]] and listing[0]["new"] == 60
         one = client.get(f"/api/harvest/jobs/{report['id']}").get_json()

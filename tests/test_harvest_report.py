@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import admin_headers
+
 from harvest_fixtures.fake_sources import FakeSource
 from harvest_fixtures.harness import Harness
 
@@ -97,6 +99,7 @@ def test_department_and_admin_read_the_same_figures(inventory):
     platform = Platform.open(h.settings, start_workers=False)
     try:
         client = create_app(platform=platform).test_client()
+        client.environ_base["HTTP_AUTHORIZATION"] = admin_headers(platform)["Authorization"]
         served = client.get(f"/api/harvest/jobs/{report['id']}").get_json()
         for key in ("records_read", "mapped", "new", "held", "unplaced_fields", "unknown_values",
                     "key_collisions", "held_reasons", "changed", "changed_datasets"):

@@ -22,7 +22,7 @@ import pytest
 from core.sandbox import (ClientGoneError, InlineSandbox, Limits, Sandbox, SandboxBusyError, SandboxMemoryError,
                           SandboxTimeoutError)
 from mappings import MappingInputError, read_records
-from tests.conftest import ROOT, LiveServer, free_port
+from tests.conftest import ROOT, LiveServer, admin_headers, free_port
 
 RECORD = {
     "资源名称": "武汉市公共停车场信息", "资源代码": "420100-D017-09999", "资源提供方": "武汉市交通运输局",
@@ -309,7 +309,8 @@ def test_a_push_is_read_in_a_worker_and_published(server):
 
 
 def test_the_demo_data_files_were_spatialized_in_workers(server):
-    with urllib.request.urlopen(server.url + "/api/layers", timeout=30) as response:
+    ask = urllib.request.Request(server.url + "/api/layers", headers=admin_headers(server.home))
+    with urllib.request.urlopen(ask, timeout=30) as response:
         layers = json.loads(response.read())
     assert layers["total"] == 8 and layers["without_layer"] == {}, layers
     assert all(layer["placed"] > 0 for layer in layers["layers"]), layers["layers"]

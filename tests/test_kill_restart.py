@@ -59,7 +59,7 @@ class Server:
                 raise AssertionError(f"the server exited at start-up ({self.proc.returncode})")
             if (self.home / "server.json").exists():
                 try:
-                    with urllib.request.urlopen(self.url + "/api/harvest/jobs?limit=1", timeout=5):
+                    with urllib.request.urlopen(self.url + "/health/ready", timeout=5):
                         return
                 except OSError:
                     pass
@@ -160,7 +160,7 @@ def _check_whole(home: Path, config: Path, acked: dict[str, str]) -> dict:
 
 @pytest.mark.slow
 def test_kill_during_harvest_and_push_storm_restarts_whole(tmp_path):
-    from server.accounts import AccountStore
+    from access.accounts import AccountStore
 
     rng = random.Random(SEED)
     source = FakeSource()

@@ -15,7 +15,7 @@ import pytest
 import rdflib
 
 from ogc.coords import gcj02_to_bd09, gcj02_to_wgs84, haversine_m
-from tests.conftest import free_port, shared_path
+from tests.conftest import admin_headers, free_port, shared_path
 
 ROOT = Path(__file__).resolve().parents[1]
 WODP = rdflib.Namespace("https://data.wuhan.gov.cn/def/wodp#")
@@ -116,7 +116,7 @@ def test_push_a_gcj02_file_then_a_changed_bd09_file(push_platform, files):
     pushed = client.post("/api/datasets", data=turtle, content_type="text/turtle", headers=headers)
     assert pushed.status_code == 200, pushed.get_data(as_text=True)
 
-    layer = client.get(f"/api/layers/{dataset_id}").get_json()
+    layer = client.get(f"/api/layers/{dataset_id}", headers=admin_headers(client)).get_json()
     report = layer["report"]
     assert (report["rows"], report["placed"], report["unresolved"], report["flagged"]) == (219, 215, 4, 0)
     assert (report["source_crs"], report["crs_source"], report["crs_assumed"]) == ("GCJ02", "dataset", False)
@@ -141,7 +141,7 @@ def test_push_a_gcj02_file_then_a_changed_bd09_file(push_platform, files):
                                                               f"{files.url}/stations.csv", BD09),
                         content_type="text/turtle", headers=headers)
     assert again.status_code == 200, again.get_data(as_text=True)
-    report = client.get(f"/api/layers/{dataset_id}").get_json()["report"]
+    report = client.get(f"/api/layers/{dataset_id}", headers=admin_headers(client)).get_json()["report"]
     gone = sum(1 for line in lines if line.split(",")[1] == "-1")
     assert (report["rows"], report["placed"], report["source_crs"]) == (100, 100 - gone, "BD09")
     items = client.get(f"/ogc/collections/{dataset_id}/items?limit=1000&f=json").get_json()["features"]
@@ -275,7 +275,7 @@ def test_push_a_json_record_naming_its_data_file(push_platform, files):
     assert str(next(g.objects(d, DCT.title))) == record["资源名称"]
     urls = {str(u) for dist in g.objects(d, DCAT.distribution) for u in g.objects(dist, DCAT.downloadURL)}
     assert f"{files.url}/json-record-stations.csv" in urls
-    report = client.get(f"/api/layers/{dataset_id}").get_json()["report"]
+    report = client.get(f"/api/layers/{dataset_id}", headers=admin_headers(client)).get_json()["report"]
     assert (report["rows"], report["placed"], report["source_crs"]) == (219, 215, "GCJ02")
     items = client.get(f"/ogc/collections/{dataset_id}/items?limit=1000&f=json").get_json()["features"]
     worst = max(haversine_m(*f["geometry"]["coordinates"], *gcj02_to_wgs84(*p))
@@ -304,7 +304,7 @@ def test_an_inventory_file_record_names_its_data_file_and_gets_a_layer(tmp_path,
         assert (report["status"], report["new"], report["held"]) == ("succeeded", 1, 0), report["message"]
         [dataset_id] = report["changed_datasets"]["created"]
         client = create_app(platform=platform, start_workers=False).test_client()
-        layer = client.get(f"/api/layers/{dataset_id}").get_json()["report"]
+        layer = client.get(f"/api/layers/{dataset_id}", headers=admin_headers(client)).get_json()["report"]
         assert (layer["rows"], layer["placed"], layer["source_crs"]) == (219, 215, "GCJ02")
         items = client.get(f"/ogc/collections/{dataset_id}/items?limit=1000&f=json").get_json()["features"]
         worst = max(haversine_m(*f["geometry"]["coordinates"], *gcj02_to_wgs84(*p))

@@ -10,7 +10,7 @@ import pytest
 
 from ogc.boundary import Boundary
 from ogc.coords import haversine_m
-from tests.conftest import shared_path
+from tests.conftest import admin_headers, shared_path
 from tests.datafile_server import FileServer
 from tests.test_ogc_sourcecrs import _ref_inverse
 
@@ -167,7 +167,7 @@ def test_a_cloud_center_record_naming_the_gcj02_station_file_gives_its_layer(tmp
         assert report["data_files"]["re-read"] == 1
         [dataset_id] = report["changed_datasets"]["created"]
         client = create_app(platform=platform, start_workers=False).test_client()
-        layer = client.get(f"/api/layers/{dataset_id}").get_json()["report"]
+        layer = client.get(f"/api/layers/{dataset_id}", headers=admin_headers(platform)).get_json()["report"]
         assert (layer["rows"], layer["placed"], layer["source_crs"], layer["crs_source"]) == (
             219, 215, "GCJ02", "dataset")
         items = client.get(f"/ogc/collections/{dataset_id}/items?limit=1000&f=json").get_json()["features"]

@@ -7,6 +7,8 @@ import json
 import pyoxigraph as ox
 import pytest
 
+from tests.conftest import admin_headers
+
 from ontology.namespaces import DCAT, DCT, LOCN, RDF
 
 UNKNOWN = "地址不详"
@@ -171,6 +173,7 @@ def test_layer_reports_are_served(small_demo):
 
     platform, demo = small_demo
     client = create_app(platform=platform).test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = admin_headers(platform)["Authorization"]
     body = client.get("/api/layers").get_json()
     assert body["total"] == 12 and body["without_layer"] == {}
     first = body["layers"][0]

@@ -14,6 +14,8 @@ import json
 import pyproj
 import pytest
 
+from tests.conftest import admin_headers
+
 from ogc.coords import haversine_m
 from ogc.datafiles import parse_data
 from ogc.spatialize import SpatializeOptions, UnknownCrsError, spatialize
@@ -143,7 +145,7 @@ def test_a_pushed_record_declaring_epsg_4547_gets_its_layer(tmp_path):
                              content_type="application/json", headers=headers)
         assert answer.status_code == 201, answer.get_data(as_text=True)
         dataset_id = answer.get_json()["published"][0]["id"]
-        report = client.get(f"/api/layers/{dataset_id}").get_json()["report"]
+        report = client.get(f"/api/layers/{dataset_id}", headers=admin_headers(platform)).get_json()["report"]
         assert (report["placed"], report["source_crs"], report["crs_source"]) == (len(PLACES), "EPSG:4547", "dataset")
         items = client.get(f"/ogc/collections/{dataset_id}/items?limit=100&f=json").get_json()["features"]
         assert max(haversine_m(*f["geometry"]["coordinates"], *PLACES[f["properties"]["名称"]]) for f in items) < 0.01

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import admin_headers
 import rdflib
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -114,7 +116,10 @@ def test_gate_holds_back_an_invalid_version_and_keeps_the_published_one(demo_pla
     assert still == title_before
     assert demo_client.get(f"/datasets/{dataset_id}.ttl").status_code == 200
     # the department can read why
-    listing = demo_client.get(f"/api/quarantine?department={dataset_id.split('.')[1].split('-')[0]}").get_json()
+    department = dataset_id.split('.')[1].split('-')[0]
+    assert demo_client.get(f"/api/quarantine?department={department}").status_code == 401
+    demo_client.environ_base["HTTP_AUTHORIZATION"] = admin_headers(demo_platform)["Authorization"]
+    listing = demo_client.get(f"/api/quarantine?department={department}").get_json()
     assert dataset_id in [item["id"] for item in listing["held"]]
     why = demo_client.get(f"/api/quarantine/{dataset_id}").get_json()
     paths = {f["path"] for f in why["report"]["findings"] if f["severity"] == "Violation"}
@@ -166,7 +171,7 @@ def test_wodp_validate_and_load_exit_codes(tmp_path, demo_client, demo_platform)
 
 
 def test_department_scores_are_the_mean_of_their_datasets(demo_client, demo_platform):
-    scores = {d["department"]: d for d in demo_client.get("/api/quality").get_json()["departments"]}
+    scores = {d["department"]: d for d in demo_client.get("/api/quality", headers=admin_headers(demo_platform)).get_json()["departments"]}
     assert sum(d["datasets"] for d in scores.values()) == demo_platform.store.count_datasets()
     rows = demo_platform.store.query(
         "PREFIX dqv: <http://www.w3.org/ns/dqv#> SELECT ?v WHERE { ?d <http://purl.org/dc/terms/publisher> "

@@ -111,7 +111,7 @@ def test_tokens_are_stored_hashed(push_platform, tokens):
     for token in tokens.values():
         secret = token.rsplit(".", 1)[1]
         assert token.encode() not in raw and secret.encode() not in raw
-    hashes = [row[0] for row in push_platform.accounts.db.rows("SELECT token_hash FROM push_accounts")]
+    hashes = [row[0] for row in push_platform.accounts.db.rows("SELECT token_hash FROM account_tokens")]
     assert len(hashes) == 3 and all(h.startswith("scrypt$") for h in hashes)
     assert len({h.split("$")[4] for h in hashes}) == 3  # a salt per token
 
@@ -269,10 +269,10 @@ def test_account_commands(tmp_path):
     listed = run("list")
     assert account_id in listed.stdout and "active" in listed.stdout and token not in listed.stdout
     assert run("add", "D999").returncode == 1
-    assert run("revoke", account_id).returncode == 0
-    assert "revoked" in run("list").stdout
+    assert run("revoke", account_id).returncode == 0  # the push token (its id is the account's)
+    assert "revoked" in run("token", "list", account_id).stdout
     assert run("revoke", "nope").returncode == 1
-    from server.accounts import AccountStore
+    from access.accounts import AccountStore
 
     accounts = AccountStore(tmp_path / "accounts.sqlite")
     assert accounts.verify(token) is None

@@ -101,10 +101,10 @@ def test_refused_tokens_are_cut_off_before_any_hashing(app, platform, monkeypatc
     forged = f"wodp.{account.id}.forged"
     client = client_at(app, "10.0.3.1")
     hashed = []
-    from server import accounts
+    from access import tokens
 
-    real = accounts.token_matches
-    monkeypatch.setattr(accounts, "token_matches", lambda *a: hashed.append(1) or real(*a))
+    real = tokens.token_matches
+    monkeypatch.setattr(tokens, "token_matches", lambda *a: hashed.append(1) or real(*a))
     statuses = [client.get("/api/datasets/wuhan.x/report", headers={"Authorization": f"Bearer {forged}"}).status_code
                 for _ in range(5)]
     assert statuses == [401, 401, 401, 429, 429]

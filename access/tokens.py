@@ -1,0 +1,69 @@
+"""Make and check machine tokens: ``wodp.<token id>.<secret>``, stored only as a salted scrypt hash.
+
+The token id lets a request find its one token row; the whole token is then checked against that row's hash
+(constant-time comparison). A token is shown once, when it is made, and is never stored or logged in clear.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import secrets
+
+SCRYPT_N, SCRYPT_R, SCRYPT_P, DKLEN = 2 ** 14, 8, 1, 32
+TOKEN_PREFIX = "wodp"
+TOKEN_ID = re.compile(r"[0-9a-f]{12}")
+MAX_TOKEN = 200
+
+# what a token may be used for (a token carries one or more)
+SCOPES = {"push": "the department push API (POST/DELETE /api/datasets, GET its reports)",
+          "manage": "the management JSON APIs, with its account's role"}
+
+
+def new_id() -> str:
+    """Return a new id of an account or a token: 12 hex digits."""
+    return secrets.token_hex(6)
+
+
+def new_token(token_id: str) -> str:
+    return f"{TOKEN_PREFIX}.{token_id}.{secrets.token_urlsafe(32)}"
+
+
+def token_id_of(token: str) -> str | None:
+    """Return the id inside a well-formed token, else None (nothing is hashed for a malformed one)."""
+    parts = token.split(".") if len(token) <= MAX_TOKEN else []
+    if len(parts) != 3 or parts[0] != TOKEN_PREFIX or not TOKEN_ID.fullmatch(parts[1]) or not parts[2]:
+        return None
+    return parts[1]
+
+
+def hash_token(token: str, salt: bytes | None = None) -> str:
+    """Return the stored form of a token: scrypt parameters, salt and hash, hex-encoded."""
+    salt = salt if salt is not None else os.urandom(16)
+    digest = hashlib.scrypt(token.encode("utf-8"), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=DKLEN,
+                            maxmem=64 * 1024 * 1024)
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${salt.hex()}${digest.hex()}"
+
+
+def token_matches(token: str, stored: str) -> bool:
+    """Tell whether a token hashes to the stored form (constant-time comparison)."""
+    try:
+        kind, n, r, p, salt, digest = stored.split("$")
+        if kind != "scrypt":
+            return False
+        given = hashlib.scrypt(token.encode("utf-8"), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p),
+                               dklen=len(digest) // 2, maxmem=64 * 1024 * 1024)
+    except (ValueError, MemoryError):
+        return False
+    return hmac.compare_digest(given.hex(), digest)
+
+
+def check_scopes(scopes) -> tuple[str, ...]:
+    """Return the scopes sorted, or raise ValueError naming an unknown one."""
+    out = tuple(sorted({s.strip() for s in scopes if s.strip()}))
+    unknown = [s for s in out if s not in SCOPES]
+    if unknown or not out:
+        raise ValueError(f"unknown token scope {', '.join(unknown) or '(none)'}: use {', '.join(SCOPES)}")
+    return out
