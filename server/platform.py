@@ -454,7 +454,8 @@ class Platform:
         self.store.close()
 
 
-SANDBOX_TASKS = ("server.validation_api", "server.push_api", "ogc.layers", "harvesters.pages", "tabular.run")  # imported once by each worker
+# imported once by each worker
+SANDBOX_TASKS = ("server.validation_api", "server.push_api", "ogc.layers", "harvesters.pages", "tabular.run")
 
 
 def open_sandbox(settings: Settings, *, start: bool = True):
