@@ -415,3 +415,34 @@ def test_dates_times_booleans_and_year_headers_keep_their_meaning():
     assert [c.name for c in years.columns] == ["区域", "2021", "2022"] and years.rows == [2, 3]
     stations = read_table("汉口北,114.329481,30.711953\n滠口新城,114.33,30.69\n".encode(), "s.csv", LIMITS)
     assert [c.name for c in stations.columns] == ["列1", "列2", "列3"] and stations.rows == [1, 2]
+
+
+def test_findings_kept_on_both_backends(tmp_path, database_url):
+    """The part quality_checks on SQLite and on PostgreSQL: replaced per check and distribution, combined."""
+    from core.database import open_database
+    from tabular.checks import CheckRun, Finding
+    from tabular.findings import QualityChecks, findings_for
+
+    store = QualityChecks(open_database(database_url, "quality_checks", tmp_path / "qc.sqlite", auto_migrate=True))
+    try:
+        rows = Finding("ds-1", "d1", "empty-rows", "warning", {"count": 2, "rows": [3, 9]}, "2 行为空行", "2 rows")
+        store.save("ds-1", [CheckRun("empty-rows", 2, (rows,), "d1"), CheckRun("empty-cells", 0.3, (), "d1")],
+                   distribution="d1")
+        store.save("ds-1", [CheckRun("empty-rows", 1, (), "d2"), CheckRun("empty-cells", 0.1, (), "d2")],
+                   distribution="d2")
+        links = Finding("ds-1", None, "broken-links", "error", {"count": 1}, "1 个链接无法访问", "1 link broken")
+        store.save_many([("ds-1", [CheckRun("broken-links", 1, (links,))], None, None),
+                         ("ds-2", [CheckRun("broken-links", 0)], None, None)])
+        assert findings_for("ds-1", store) == [links, rows]  # errors first
+        assert store.measurements("ds-1") == {"emptyRows": 3, "emptyCellShare": 0.3, "brokenLinks": 1}
+        assert store.findings_of("broken-links") == [links] and store.checked("broken-links") == {"ds-1", "ds-2"}
+        store.save("ds-1", [CheckRun("empty-rows", 0, (), "d1")], distribution="d1")  # d1 fixed
+        assert [f.check for f in store.findings_for("ds-1")] == ["broken-links"]
+        assert store.measurements("ds-1")["emptyRows"] == 1
+        store.note_file("ds-1", "d1", "csv", "GBK", 10, 3, ["read as GBK"])
+        assert store.files("ds-1") == {"d1": {"sniffed": "csv", "encoding": "GBK", "rows": 10, "columns": 3,
+                                              "notes": ["read as GBK"]}}
+        store.forget(["ds-1"])
+        assert store.findings_for("ds-1") == [] and store.measurements("ds-1") == {} and store.files("ds-1") == {}
+    finally:
+        store.close()
