@@ -258,7 +258,19 @@ def run_check_data(platform, ids: Sequence[str] | None) -> dict:
     def profile(owner: str) -> str:
         return profile_of(sources[owner]) if owner in sources else platform.publisher.profile
 
-    report = platform.data_checks.check_datasets(platform.publisher, uris, owner_of, profile)
+    checks = platform.data_checks
+    sandbox, isolate = None, checks.isolate
+    if getattr(platform.sandbox, "limits", None) is None and platform.settings.sandbox.enabled:
+        from server.platform import open_sandbox  # a command without workers: the files are read in one all the same
+
+        sandbox = open_sandbox(platform.settings)
+        checks.isolate = sandbox.run
+    try:
+        report = checks.check_datasets(platform.publisher, uris, owner_of, profile)
+    finally:
+        checks.isolate = isolate
+        if sandbox is not None:
+            sandbox.close()
     out = report.as_json()
     out["not_found"] = [] if ids is None else [i for i in ids if i not in by_id]
     return out

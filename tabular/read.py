@@ -14,6 +14,7 @@ The bounded readers of ``core`` do the parsing (``csvsafe``, ``xlsxsafe``, ``jso
 
 from __future__ import annotations
 
+import atexit
 import csv
 import itertools
 import json
@@ -320,7 +321,17 @@ def scratch(memory_mb: int = 512):
     with _scratch_lock:
         if _scratch is None:
             _scratch = connect(memory_mb=memory_mb)
+            atexit.register(_close_scratch)
         return _scratch.cursor(), f"scratch_{next(_scratch_names)}"
+
+
+def _close_scratch() -> None:
+    """Close the shared database before the interpreter ends (DuckDB's bindings report what is left open)."""
+    global _scratch
+    with _scratch_lock:
+        if _scratch is not None:
+            _scratch.close()
+            _scratch = None
 
 
 def load(table: Table, con=None, name: str = "data"):
