@@ -239,6 +239,18 @@ class GateSettings(_Section):
     max_iri_chars: int = Field(8_000, ge=100)
 
 
+class ManageSettings(_Section):
+    """The management center's rules: freshness re-measure, work-order deadlines and reminders (manage/)."""
+
+    freshness_job: bool = True
+    freshness_hour: int = Field(2, ge=0, le=23)
+    freshness_tick_s: float = Field(300.0, gt=0)
+    freshness_keep_days: int = Field(400, ge=0)
+    deadlines: dict[str, Annotated[int, Field(ge=0, le=365)]] = Field(
+        default_factory=lambda: {"default": 10, "overdue-update": 10, "broken-link": 5})
+    reminder_working_days: int = Field(2, ge=0, le=60)
+
+
 def _rate_limit(value: str) -> str:
     """Check a rate limit string of Flask-Limiter ("60/minute", "10/second;300/hour")."""
     from limits import parse_many
@@ -336,6 +348,7 @@ class Settings(_Section):
     rate_limits: RateLimitSettings
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     access: AccessSettings = Field(default_factory=AccessSettings)
+    manage: ManageSettings = Field(default_factory=ManageSettings)
     data_checks: DataChecksSettings = Field(default_factory=DataChecksSettings)
 
     def path(self, relative: str) -> Path:

@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 # the parts on the data layer, each a branch of the migrations
 PARTS = ("harvest", "changes", "search", "accounts", "links", "catalog_texts", "catalog_order", "quality_scores",
-         "datafiles", "quality_checks")
+         "datafiles", "freshness", "workorders", "quality_checks")
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
 _migrate_lock = threading.Lock()
@@ -343,9 +343,11 @@ PART_TABLES = {  # what `wodp db copy` moves; the search index is derived and re
     "links": ("link_status", "dataset_links", "link_quality"),
     "catalog_texts": ("catalog_texts",),
     "datafiles": ("datafiles",),  # catalog_order and quality_scores are derived: rebuilt from the store
+    "freshness": ("freshness_days", "freshness"),
+    "workorders": ("workorders", "workorder_events"),
 }
 SERIALS = {"harvest_jobs": "id", "harvest_job_errors": "n", "harvest_job_log": "n", "harvest_history": "n",
-           "changes_log": "seq"}
+           "changes_log": "seq", "workorders": "id", "workorder_events": "n"}
 
 
 def copy_part(source: Database, target: Database, batch: int = 5000) -> dict[str, int]:

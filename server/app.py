@@ -41,6 +41,9 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.register_blueprint(vocab.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)
+    from server.admin.department_page import department_bp
+
+    app.register_blueprint(department_bp)  # /admin/department (manage/dashboard.py's numbers)
     errors.register(app)
     http.register(app)
     from server import auth

@@ -76,6 +76,7 @@ def serve(settings: Settings, platform=None, demo=None) -> int:
 
         platform.scheduler = Scheduler(platform.harvesting, settings.harvest)
         platform.scheduler.start()
+    platform.start_daily()  # freshness re-measured at start when today's is missing, then daily
     host, port = settings.server.host, settings.server.port
     web = server = None
     if settings.server.processes > 1:
@@ -408,6 +409,7 @@ def part_files(settings) -> dict:
             "catalog_texts": settings.home / "catalog-texts.sqlite",
             "catalog_order": settings.home / "catalog-order.sqlite",
             "quality_scores": settings.home / "quality-scores.sqlite", "datafiles": settings.home / "datafiles.sqlite",
+            "freshness": settings.home / "freshness.sqlite", "workorders": settings.home / "workorders.sqlite",
             "quality_checks": settings.home / "quality-checks.sqlite"}
 
 
@@ -527,6 +529,9 @@ def build_parser() -> argparse.ArgumentParser:
                                   "schema; copy the embedded files into the shared database")
     p.add_argument("action", choices=["current", "upgrade", "copy"])
     p.set_defaults(func=cmd_db)
+    from server import manage_cli
+
+    manage_cli.add_parser(sub)
     return parser
 
 

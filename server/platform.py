@@ -46,6 +46,9 @@ class Platform:
     catalog_texts: object | None = None  # server.catalog_texts.CatalogTexts: public dataset texts for /catalog
     catalog_order: object | None = None  # server.catalog_order.CatalogOrder: /catalog's page order and count
     quality_scores: object | None = None  # server.quality_scores.QualityScores: each publisher's mean score
+    freshness: object | None = None  # manage.freshness.FreshnessLedger: each dataset's freshness per day
+    workorders: object | None = None  # manage.workorders.WorkOrders: findings handed to departments
+    daily: object | None = None  # manage.daily.DailyFreshness when manage.freshness_job is on (wodp serve)
     data_checks: object | None = None  # server.data_checks.DataChecks: data-quality checks on the data itself
     followers: list = field(default_factory=list)  # every derived index (sparql.followers.Follower), in order
     storage: object | None = None  # core.storage.DiskGuard: disk full and I/O errors, recovery without restart
@@ -210,6 +213,30 @@ class Platform:
         home = self.settings.home
         self.catalog_order = CatalogOrder(self._part("catalog_order", home / "catalog-order.sqlite"))
         self.quality_scores = QualityScores(self._part("quality_scores", home / "quality-scores.sqlite"))
+        self._open_management()
+
+    def _open_management(self) -> None:
+        """Open the management center's state: the freshness ledger and the work orders (manage/)."""
+        from manage.freshness import FreshnessLedger
+        from manage.workorders import WorkOrders
+
+        home = self.settings.home
+        self.freshness = FreshnessLedger(self._part("freshness", home / "freshness.sqlite"),
+                                         keep_days=self.settings.manage.freshness_keep_days)
+        self.workorders = WorkOrders.from_settings(self._part("workorders", home / "workorders.sqlite"),
+                                                   self.settings.manage)
+
+    def start_daily(self) -> None:
+        """Re-measure freshness at start when today's is missing, then once a day (manage.freshness_job)."""
+        from manage.daily import DailyFreshness
+
+        m = self.settings.manage
+        if m.freshness_job and self.freshness is not None:
+            self.daily = DailyFreshness(self.store, self.freshness, self.workorders, hour=m.freshness_hour,
+                                        tick_s=m.freshness_tick_s,
+                                        links=getattr(self.harvesting, "links", None),
+                                        after=self.extras.get("warm_up"))  # the demo: once its harvests are in
+            self.daily.start()
 
     def _open_catalog_texts(self, writer: bool) -> None:
         """Open the shared texts of /catalog pages; the writer checks them at start and follows removals."""
@@ -431,6 +458,8 @@ class Platform:
     def close(self) -> None:
         if self.scheduler is not None:
             self.scheduler.stop()
+        if self.daily is not None:
+            self.daily.stop()
         if self.harvesting is not None:
             self.harvesting.close()
         if self.pool is not None:
@@ -448,7 +477,7 @@ class Platform:
         if self.data_checks is not None:
             self.data_checks.checks.close()
         for index in (self.accounts, self.changes, self.followed, self.catalog_texts, self.catalog_order,
-                      self.quality_scores):
+                      self.quality_scores, self.freshness, self.workorders):
             if index is not None:
                 index.close()
         self.store.close()

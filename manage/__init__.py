@@ -1,0 +1,1 @@
+"""The management center's state and rules: working days, freshness, work orders, department dashboards."""
