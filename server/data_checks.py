@@ -54,11 +54,12 @@ class CheckReport:
     not_read: list[str] = field(default_factory=list)
     republished: int = 0
     held: int = 0
+    work_orders: dict = field(default_factory=dict)
 
     def as_json(self) -> dict:
         return {"datasets": self.datasets, "files": self.files, "findings": dict(sorted(self.findings.items())),
                 "not_read": len(self.not_read), "not_read_files": self.not_read[:50],
-                "republished": self.republished, "held": self.held}
+                "republished": self.republished, "held": self.held, "work_orders": self.work_orders}
 
 
 class DataChecks:
@@ -75,6 +76,8 @@ class DataChecks:
         self.base = settings.base_uri
         self.link_table = None  # harvesters.links.LinkTable: the link monitor's results (set by the platform)
         self._pending: dict[str, list] = {}  # dataset URI -> format and link runs measured, not yet kept
+        self._departments: dict[str, list[str]] = {}  # dataset URI -> its publishers, for its work orders
+        self.workorders = None  # manage.workorders.WorkOrders: findings handed to departments (set by the platform)
         self._lock = threading.Lock()
 
     # -- the gate ------------------------------------------------------------------------------------------
@@ -101,8 +104,10 @@ class DataChecks:
             run = broken_links_run(dataset_id, links)
             if run is not None:
                 runs.append(run)
+        publishers = [t.object.value for t in triples if t.subject == ox.NamedNode(uri) and t.predicate == DCT.publisher]
         with self._lock:
             self._pending[uri] = runs  # kept once the store has the dataset (published), in one transaction
+            self._departments[uri] = publishers
         values = self.checks.measurements(dataset_id, runs)
         return _without_data_measurements(uri, triples, values) + data_quality_triples(uri, values)
 
@@ -111,13 +116,20 @@ class DataChecks:
         with self._lock:
             batch = [(_dataset_id(u), runs, [r.check for r in runs], None)
                      for u in [*created, *updated] if (runs := self._pending.pop(u, None)) is not None]
+            departments = {u: self._departments.pop(u) for u in [*created, *updated] if u in self._departments}
         if batch:
             self.checks.save_many(batch)
+        if self.workorders is not None and departments:
+            try:
+                sync_work_orders(self.workorders, self.checks, departments)
+            except WodpError as exc:  # the findings are kept; the next publication or check-data syncs them
+                log.warning("data-quality work orders not synced: %s", exc.message)
 
     def held(self, reports, source: str, hashes, job) -> None:
         with self._lock:
             for uri in reports:
                 self._pending.pop(uri, None)
+                self._departments.pop(uri, None)
 
     def withdrawn(self, uris: Sequence[str], source: str, job: int | None) -> None:
         self.checks.forget(_dataset_id(u) for u in uris)
@@ -138,11 +150,14 @@ class DataChecks:
                 continue
             graphs[uri] = triples
             self._check_files(uri, triples, report)
-        self._check_titles(store, report)
+        publishers = self._check_titles(store, report)
         for uri in graphs:
             for finding in self.checks.findings_for(_dataset_id(uri)):
                 report.findings[finding.check] = report.findings.get(finding.check, 0) + 1
-        by_owner: dict[str, dict] = {}
+        if self.workorders is not None:  # split series may name datasets not checked here: every dataset's
+            report.work_orders = sync_work_orders(self.workorders, self.checks,
+                                                  {u: [p] if p else [] for u, p in publishers.items()})
+        by_owner: dict[str, dict] = {}  # then published again: their DQV measurements follow
         for uri, triples in graphs.items():
             by_owner.setdefault(owner_of(uri) or "load", {})[uri] = triples
         for owner, batch in sorted(by_owner.items()):
@@ -187,7 +202,8 @@ class DataChecks:
                               result.notes)
         return result
 
-    def _check_titles(self, store, report: CheckReport) -> None:
+    def _check_titles(self, store, report: CheckReport) -> dict[str, str | None]:
+        """Find the series among the catalogue's titles; return each dataset's publisher."""
         titles: dict[str, tuple[str | None, str]] = {}
         for row in store.query(TITLES):
             uri, publisher, title = row[0].value, row[1].value if row[1] is not None else None, row[2]
@@ -197,6 +213,43 @@ class DataChecks:
         runs = split_series(((_dataset_id(u), p, t) for u, (p, t) in titles.items()), self.districts,
                             min_size=self.settings.series_min_size)
         self.checks.save_many((dataset_id, [run], None, None) for dataset_id, run in runs.items())
+        return {u: p for u, (p, _) in titles.items()}
+
+
+# broken links are handed to departments by the daily job from the link monitor (manage/daily.py, broken-link)
+ORDER_CHECKS = tuple(c for c in CHECKS if c != "broken-links")
+CHECK_LABELS = {"empty-rows": "空行检查", "empty-columns": "空列检查", "empty-cells": "空值比例检查",
+                "duplicate-rows": "重复行检查", "mixed-types": "类型一致性检查", "unreadable-file": "文件可读性检查",
+                "not-machine-readable": "机读格式检查", "split-series": "拆分发布检查"}
+
+
+def sync_work_orders(workorders, checks: QualityChecks, publishers: dict[str, list[str]], at=None) -> dict:
+    """Open, refresh or resolve the work orders of each data check for these datasets (URI → publishers).
+
+    An order is about (check, dataset URI, distribution or ""), goes to the dataset's department, and says the
+    finding in Chinese; a dataset the check ran on without finding it again has its order resolved. Findings of
+    datasets without one department are counted, not handed to anyone.
+    """
+    from manage.freshness import department_of
+    from manage.workorders import Finding as Order
+
+    known = {_dataset_id(u): (u, department_of(p)[0]) for u, p in publishers.items()}
+    out = {"opened": 0, "refreshed": 0, "resolved": 0, "without_department": 0}
+    for check in ORDER_CHECKS:
+        orders = []
+        for f in checks.findings_of(check):
+            uri, department = known.get(f.dataset_id, (None, ""))
+            if uri is None:
+                continue
+            if not department:
+                out["without_department"] += 1
+                continue
+            orders.append(Order(department, uri, check, f.message_zh, f.distribution or ""))
+        scope = {known[i][0] for i in checks.checked(check) if i in known}
+        synced = workorders.sync(check, orders, scope=scope, at=at, check=CHECK_LABELS[check])
+        out = {**out, "opened": out["opened"] + synced.opened, "refreshed": out["refreshed"] + synced.refreshed,
+               "resolved": out["resolved"] + synced.resolved}
+    return out
 
 
 def _dataset_id(uri: str) -> str:

@@ -317,6 +317,7 @@ class Platform:
                                       isolate=self.sandbox.run if self.sandbox is not None else None)
         if self.harvesting is not None:
             self.data_checks.link_table = self.harvesting.links  # broken links: the link monitor's results
+        self.data_checks.workorders = self.workorders  # findings handed to departments (manage/workorders.py)
         self.publisher.add_hook(self.data_checks)
         if self.layers is not None:
             self.layers.readers.append(self.data_checks.file_read)

@@ -304,12 +304,18 @@ def test_checks_at_publication_feed_dqv_and_check_data_refreshes_them(tmp_path, 
             "emptyRows": "1", "duplicateRows": "1", "emptyColumns": "0", "mixedTypeColumns": "0",
             "nonMachineReadableDistributions": "0", "unreadableFiles": "0"}
         assert "qualityScore" in values  # the quality hook's own measurements stay beside them
+        orders = platform.workorders.for_department("D017", active_only=True)  # handed to the department
+        assert sorted((o.kind, o.dataset, o.status) for o in orders) == [
+            ("duplicate-rows", uri, "open"), ("empty-rows", uri, "open")]
+        assert any("1 行为空行" in o.detail for o in orders) and all(o.deadline for o in orders)
         csv_path.write_bytes(STATIONS.replace(",,,\n", "").replace("滠口新城,114.33,30.69,1号线\n", "", 1)
                              .encode("gbk"))
         answer = run_check_data(platform, [dataset_id, "no-such-dataset"])
         assert (answer["datasets"], answer["files"], answer["republished"], answer["not_read"]) == (1, 1, 1, 0)
         assert answer["not_found"] == ["no-such-dataset"]
         assert platform.data_checks.checks.findings_for(dataset_id) == []
+        assert answer["work_orders"]["resolved"] == 2  # fixed: the department's orders close themselves
+        assert platform.workorders.for_department("D017", active_only=True) == []
         values = _measurements(platform, uri)
         assert (values["emptyRows"], values["duplicateRows"], values["splitSeriesSize"]) == ("0", "0", "0")
     finally:
