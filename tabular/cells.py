@@ -17,9 +17,9 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-_INTEGER = re.compile(r"-?(?:0|[1-9]\d{0,17})")
-_CODE = re.compile(r"0\d+")
-_DECIMAL = re.compile(r"-?(?:0|[1-9]\d*)\.(\d+)")
+# one pass for the three number kinds: the group that matched names the kind
+_NUMBERISH = re.compile(r"(-?(?:0|[1-9]\d{0,17}))|(0\d+)|(-?(?:0|[1-9]\d*)\.\d+)")
+_NUMBER_KINDS = {1: "integer", 2: "code", 3: "decimal"}
 _DATE_FORMATS = (  # (pattern, kind, strptime format or None for Y/M/D groups)
     (re.compile(r"(\d{4})-(\d{2})-(\d{2})"), "date:YYYY-MM-DD"),
     (re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})"), "date:YYYY-M-D"),
@@ -36,15 +36,13 @@ ISO_DATE, ISO_DATETIME = "date:YYYY-MM-DD", "datetime:YYYY-MM-DD hh:mm:ss"
 
 def kind_of(value: str) -> str:
     """Return the kind of one cell's text."""
-    if not value.strip():
-        return "empty"
-    if _INTEGER.fullmatch(value):
-        return "integer"
-    if _CODE.fullmatch(value):
-        return "code"
-    if _DECIMAL.fullmatch(value):
-        return "decimal"
-    if len(value) <= 32 and value[:1].isdigit():
+    first = value[:1]
+    if not (first.isdigit() or first == "-"):  # most text: one look at its first character
+        return "text" if value.strip() else "empty"
+    found = _NUMBERISH.fullmatch(value)
+    if found:
+        return _NUMBER_KINDS[found.lastindex]
+    if len(value) <= 32 and first.isdigit():
         return _date_kind(value)
     return "text"
 
@@ -89,12 +87,20 @@ class Profile:
     digits: int = 0  # most digits before the point of a number
     spaces: int = 0  # cells holding only spaces (read as empty)
 
-    def add(self, value: str, kind: str, row: int) -> None:
-        self.kinds[kind] = self.kinds.get(kind, 0) + 1
-        self.first_row.setdefault(kind, row)
+    def add_numbers(self, values: list[str]) -> None:
+        """Widen the digits and scale to hold these integers and decimals (distinct values, counted apart)."""
+        parts = [v.lstrip("-").partition(".") for v in values]
+        self.digits = max(self.digits, max(len(w) for w, _, _ in parts))
+        self.scale = max(self.scale, max(len(f) for _, _, f in parts))
+
+    def add(self, value: str, kind: str, row: int | None, count: int = 1, numbers: bool = True) -> None:
+        """Count ``count`` cells holding ``value`` of ``kind``, the first of them in source row ``row``."""
+        self.kinds[kind] = self.kinds.get(kind, 0) + count
+        if row is not None:
+            self.first_row.setdefault(kind, row)
         if kind == "empty" and value:
-            self.spaces += 1
-        elif kind in ("integer", "decimal"):
+            self.spaces += count
+        elif numbers and kind in ("integer", "decimal"):
             whole, _, fraction = value.lstrip("-").partition(".")
             self.digits = max(self.digits, len(whole))
             self.scale = max(self.scale, len(fraction))

@@ -19,6 +19,7 @@ import csv
 import itertools
 import json
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -173,15 +174,31 @@ def _from_lines(lines: list[list[Any]], name: str, fmt: str, encoding: str | Non
             notes.append(f"rows have up to {width} fields, the header {len(lines[0])}: the extra fields are "
                          f"kept as columns 列{len(lines[0]) + 1}…列{width}")
     columns = [Column(n) for n in _names(header, notes)]
-    cells: list[list[str | None]] = []
-    for index, line in enumerate(body):
-        row = [None if v is None else str(v) for v in line] + [None] * (width - len(line))
+    cells = [[None if v is None else str(v) for v in line] + [None] * (width - len(line)) for line in body]
+    if body_kinds is None:  # text cells (CSV): each distinct value of a column is classified once
+        for position, column in enumerate(columns):
+            _profile_text(column.profile, [row[position] for row in cells], numbers)
+        return Table(name, fmt, encoding, columns, cells, numbers, notes)
+    for index, row in enumerate(cells):
+        line_kinds = body_kinds[index]
         for position, value in enumerate(row):
-            kind = body_kinds[index][position] if body_kinds and position < len(body_kinds[index]) else \
-                kind_of(value or "")
+            kind = line_kinds[position] if position < len(line_kinds) else "empty"
             columns[position].profile.add(value or "", kind, numbers[index])
-        cells.append(row)
     return Table(name, fmt, encoding, columns, cells, numbers, notes)
+
+
+def _profile_text(profile: Profile, values: list[str | None], numbers: list[int]) -> None:
+    """Count the kinds of a column's cells by its distinct values (in the order they first appear)."""
+    numeric = []
+    for value, count in Counter(values).items():
+        text = value or ""
+        kind = kind_of(text)
+        if kind == "integer" or kind == "decimal":
+            numeric.append(text)
+        row = numbers[values.index(value)] if kind not in profile.first_row else None
+        profile.add(text, kind, row, count, numbers=False)
+    if numeric:
+        profile.add_numbers(numeric)
 
 
 def _names(header: list[Any], notes: list[str]) -> list[str]:
