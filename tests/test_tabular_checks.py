@@ -452,3 +452,11 @@ def test_findings_kept_on_both_backends(tmp_path, database_url):
         assert store.findings_for("ds-1") == [] and store.measurements("ds-1") == {} and store.files("ds-1") == {}
     finally:
         store.close()
+
+
+def test_rows_are_numbered_by_the_line_they_start_on():
+    text = '名称,说明\n甲,"两行\n的说明"\n,\n乙,短\n'
+    table = read_table(text.encode(), "multi.csv", LIMITS)
+    assert table.rows == [2, 4, 5] and table.cells[0] == ["甲", "两行\n的说明"]
+    out = found(text + "乙,短\n")
+    assert out["empty-rows"][0].detail["rows"] == [4] and out["duplicate-rows"][0].detail["rows"] == [[5, 6]]
