@@ -104,7 +104,8 @@ class DataChecks:
             run = broken_links_run(dataset_id, links)
             if run is not None:
                 runs.append(run)
-        publishers = [t.object.value for t in triples if t.subject == ox.NamedNode(uri) and t.predicate == DCT.publisher]
+        subject = ox.NamedNode(uri)
+        publishers = [t.object.value for t in triples if t.subject == subject and t.predicate == DCT.publisher]
         with self._lock:
             self._pending[uri] = runs  # kept once the store has the dataset (published), in one transaction
             self._departments[uri] = publishers
