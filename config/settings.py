@@ -95,6 +95,7 @@ class CatalogSettings(_Section):
 class SearchSettings(_Section):
     path: str = "search.sqlite"
     page_size: int = Field(20, ge=1, le=200)
+    rank_candidates: int = Field(10_000, ge=1)
 
 
 class DemoSettings(_Section):
@@ -249,6 +250,8 @@ class ManageSettings(_Section):
     deadlines: dict[str, Annotated[int, Field(ge=0, le=365)]] = Field(
         default_factory=lambda: {"default": 10, "overdue-update": 10, "broken-link": 5})
     reminder_working_days: int = Field(2, ge=0, le=60)
+    holidays_file: str | None = None
+    calendar_warning_days: int = Field(30, ge=0, le=400)
 
 
 def _rate_limit(value: str) -> str:
@@ -310,6 +313,19 @@ class MetricsSettings(_Section):
         default_factory=lambda: ["127.0.0.0/8", "::1/128"])
 
 
+class TrendSettings(_Section):
+    """Harvest trends and alerts of the admin console (manage/trends.py)."""
+
+    days: int = Field(30, ge=1, le=3660)
+    max_days: int = Field(366, ge=1, le=3660)
+    utc_offset_h: float = Field(8, ge=-14, le=14)
+    failing_runs: int = Field(3, ge=1, le=100)
+    held_share: float = Field(0.5, gt=0, le=1)
+    max_run_s: float = Field(3600.0, gt=0)
+    missed_intervals: float = Field(3, gt=0)
+    not_run_days: float = Field(14, gt=0)
+
+
 class DataChecksSettings(_Section):
     """Data-quality checks on the data itself (tabular/): thresholds and bounds."""
 
@@ -349,6 +365,7 @@ class Settings(_Section):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     access: AccessSettings = Field(default_factory=AccessSettings)
     manage: ManageSettings = Field(default_factory=ManageSettings)
+    trends: TrendSettings = Field(default_factory=TrendSettings)
     data_checks: DataChecksSettings = Field(default_factory=DataChecksSettings)
 
     def path(self, relative: str) -> Path:

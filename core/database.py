@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 # the parts on the data layer, each a branch of the migrations
 PARTS = ("harvest", "changes", "search", "accounts", "links", "catalog_texts", "catalog_order", "quality_scores",
-         "datafiles", "freshness", "workorders", "quality_checks")
+         "datafiles", "freshness", "workorders", "audit", "quality_checks")
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
 _migrate_lock = threading.Lock()
@@ -337,7 +337,7 @@ def dispose_engines() -> None:
 # -- moving an embedded home to the shared database ------------------------------------------------
 PART_TABLES = {  # what `wodp db copy` moves; the search index is derived and rebuilds itself from the store
     "harvest": ("harvest_jobs", "harvest_job_errors", "harvest_job_log", "harvest_datasets", "harvest_history",
-                "harvest_source_state", "harvest_intents"),
+                "harvest_source_state", "harvest_intents", "harvest_sources"),
     "changes": ("changes_meta", "changes_log", "changes_seen"),
     "accounts": ("accounts", "account_tokens", "push_grants"),
     "links": ("link_status", "dataset_links", "link_quality"),
@@ -345,6 +345,7 @@ PART_TABLES = {  # what `wodp db copy` moves; the search index is derived and re
     "datafiles": ("datafiles",),  # catalog_order and quality_scores are derived: rebuilt from the store
     "freshness": ("freshness_days", "freshness"),
     "workorders": ("workorders", "workorder_events"),
+    "audit": ("audit_log", "audit_state"),
 }
 SERIALS = {"harvest_jobs": "id", "harvest_job_errors": "n", "harvest_job_log": "n", "harvest_history": "n",
            "changes_log": "seq", "workorders": "id", "workorder_events": "n"}

@@ -281,7 +281,8 @@ def _republish(src, ctx, table: LinkTable, links: Mapping[str, set[str]], job: i
 
 def _profile(ctx, owner: str) -> str:
     """Return the gate profile of a source (the publisher's default for pushes, loads and the demo)."""
-    for s in ctx.settings.harvest.sources:
+    every = [k.source for k in ctx.table.all()] if ctx.table is not None else ctx.settings.harvest.sources
+    for s in every:
         if s.name == owner:
             return profile_of(s)
     return ctx.publisher.profile

@@ -35,8 +35,11 @@ def content_triples(uri: str, triples: Sequence[ox.Triple]) -> list[ox.Triple]:
         s = t.subject
         if s == record or t.predicate == records.DCAT_RECORD or t.predicate.value == DQV_HAS_MEASUREMENT:
             continue
-        if isinstance(s, ox.NamedNode) and (s.value.startswith(quality) or "/harvest/jobs/" in s.value):
+        if isinstance(s, ox.NamedNode) and (s.value.startswith(quality) or "/harvest/jobs/" in s.value
+                                            or ACCOUNTS_PATH in s.value):
             continue
+        if t.predicate == PROV.wasAttributedTo and ACCOUNTS_PATH in t.object.value:
+            continue  # who made the change is provenance, not content (an unchanged dataset stays unchanged)
         if t.predicate == PROV.wasGeneratedBy or (t.predicate == RDF.type and t.object.value.endswith("dqv#Metric")):
             continue
         out.append(t)
@@ -73,6 +76,30 @@ def with_provenance(uri: str, triples: Sequence[ox.Triple], source: str, job_nod
     ]
 
 
+ACCOUNTS_PATH = "/accounts/"
+
+
+def account_uri(base_uri: str, account_id: str) -> str:
+    """Return the IRI of a staff account: ``{base}/accounts/{id}`` (the id only: no personal data)."""
+    return f"{base_uri.rstrip('/')}/accounts/{account_id}"
+
+
+def with_attribution(uri: str, triples: Sequence[ox.Triple], agent: str) -> list[ox.Triple]:
+    """Return the graph with ``prov:wasAttributedTo`` the account that changed it, typed ``prov:Agent``.
+
+    Not ``foaf:Agent``: DCAT-AP's Agent shape asks a foaf:Agent for a foaf:name, and an account carries no name
+    into the public catalogue (its id only).
+
+    An attribution the dataset itself states (to a person or body of the source) is kept; one to an account of
+    ours is replaced: the dataset is attributed to the account of its latest change."""
+    dataset, node = ox.NamedNode(uri), ox.NamedNode(agent)
+    ours = agent.rsplit("/", 1)[0] + "/"  # {base}/accounts/
+    out = [t for t in triples
+           if not (t.subject == dataset and t.predicate == PROV.wasAttributedTo and t.object.value.startswith(ours))
+           and not (isinstance(t.subject, ox.NamedNode) and t.subject.value.startswith(ours))]
+    return out + [ox.Triple(dataset, PROV.wasAttributedTo, node), ox.Triple(node, RDF.type, PROV.Agent)]
+
+
 def started_literal(at: float) -> ox.Literal:
     from datetime import datetime, timezone
 
@@ -89,8 +116,11 @@ class Ledger:
         self.order = list(precedence)
         self._sources: dict[str, tuple[str | None, int | None]] = {}
         for s in sources:
-            channel = s.channel or DEFAULT_CHANNEL.get(s.kind, "external")
-            self._sources[s.name] = (channel, s.priority)
+            self.know(s)
+
+    def know(self, s) -> None:
+        """Note a source's channel and priority (settings' sources at start, console's before each run)."""
+        self._sources[s.name] = (s.channel or DEFAULT_CHANNEL.get(s.kind, "external"), s.priority)
 
     def channel(self, source: str) -> str | None:
         """Return the channel of a source: configured, 'push' for the push API, else None."""

@@ -17,7 +17,8 @@ the process that asks for it, as before. With the queue:
 
 The queue's tables are procrastinate's own schema, created in ``database.url`` by ``ensure_schema`` when a
 process first uses the queue (a worker's start, a first deferral), once: several processes starting together
-take a PostgreSQL advisory lock to create it. (A data layer's ``wodp db upgrade`` may call it too.)
+take a PostgreSQL advisory lock to create it. ``wodp db upgrade`` creates it too, with the data layer's tables,
+so a fresh shared database is ready after that one command.
 """
 
 from __future__ import annotations
@@ -46,6 +47,14 @@ class QueueError(WodpError):
 def dsn(url: str) -> str:
     """Return a libpq URL psycopg takes (SQLAlchemy's ``postgresql+psycopg://`` form included)."""
     return url.replace("postgresql+psycopg://", "postgresql://", 1).replace("postgres+psycopg://", "postgres://", 1)
+
+
+def schema_present(url: str) -> bool:
+    """Tell whether procrastinate's tables are in the database (``wodp db current``)."""
+    import psycopg
+
+    with psycopg.connect(dsn(url), autocommit=True) as conn:
+        return conn.execute("SELECT to_regclass('procrastinate_jobs') IS NOT NULL").fetchone()[0]
 
 
 def ensure_schema(url: str) -> bool:

@@ -32,6 +32,7 @@ class HarvestContext:
     transport: Any = None            # httpx.BaseTransport for tests
     headers: dict = field(default_factory=dict)
     sandbox: Any = None              # core.sandbox.Sandbox: where fetched pages are read and mapped (None: here)
+    table: Any = None                # harvesters.sources.SourceTable: the settings' and the console's sources
 
     def isolate(self, function, *args, what: str, **kwargs):
         """Run the reading or mapping of one page in the sandbox (waiting for a slot, never turned away)."""
@@ -40,12 +41,13 @@ class HarvestContext:
         return self.sandbox.run(function, *args, what=what, background=True, **kwargs)
 
     def source(self, name: str):
-        """Return a configured source by name."""
-        for s in self.settings.harvest.sources:
+        """Return a source by name: from the settings, or added in the admin console (harvesters.sources)."""
+        every = [k.source for k in self.table.all()] if self.table is not None else self.settings.harvest.sources
+        for s in every:
             if s.name == name:
                 return s
-        known = ", ".join(s.name for s in self.settings.harvest.sources) or "none"
-        raise UnknownSourceError(f"no harvest source {name!r} in settings (known: {known})")
+        known = ", ".join(s.name for s in every) or "none"
+        raise UnknownSourceError(f"no harvest source {name!r} in settings or the console (known: {known})")
 
 
 ERRORS_HELD = 1000  # per-record errors kept in memory before they are written to the job's errors

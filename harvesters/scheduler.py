@@ -56,6 +56,35 @@ def cron_matches(cron: tuple[frozenset[int], ...], moment: datetime) -> bool:
             and (moment.isoweekday() % 7) in weekday)
 
 
+def next_match(cron: tuple[frozenset[int], ...], after: datetime, horizon_days: int = 800) -> datetime | None:
+    """Return the first minute after ``after`` that a cron matches (None within the horizon: it never does)."""
+    minute, hour, day, month, weekday = cron
+    moment = after.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    end = moment + timedelta(days=horizon_days)
+    while moment < end:
+        if moment.month not in month:
+            moment = (moment.replace(day=1, hour=0, minute=0) + timedelta(days=32)).replace(day=1)
+        elif moment.day not in day or (moment.isoweekday() % 7) not in weekday:
+            moment = moment.replace(hour=0, minute=0) + timedelta(days=1)
+        elif moment.hour not in hour:
+            moment = moment.replace(minute=0) + timedelta(hours=1)
+        elif moment.minute not in minute:
+            moment += timedelta(minutes=1)
+        else:
+            return moment
+    return None
+
+
+def schedule_interval_s(text: str, now: datetime | None = None, matches: int = 6) -> float | None:
+    """Return the longest gap in seconds between a cron's next few runs (None: it does not run again)."""
+    cron, moment = parse_cron(text), now or datetime.now()
+    runs = []
+    while len(runs) < matches and (moment := next_match(cron, moment)) is not None:
+        runs.append(moment)
+    gaps = [(b - a).total_seconds() for a, b in zip(runs, runs[1:])]
+    return max(gaps) if gaps else None
+
+
 def cycle_cron(store, source: str) -> str:
     """Return the cron of the most frequent update cycle declared by the datasets of a source."""
     rows = store.query(  # source names are [a-z0-9_-]+ (settings), safe inside a string literal
@@ -85,7 +114,8 @@ class Scheduler:
     def due(self, since: datetime, until: datetime) -> list[str]:
         """Return the sources whose schedule matches a minute in (since, until]."""
         out = []
-        for src in self.settings.sources:
+        configured = getattr(self.harvesting, "configured", None)  # the settings' and the console's sources
+        for src in configured() if configured is not None else self.settings.sources:
             if not src.enabled or not src.schedule:
                 continue
             text = cycle_cron(self.harvesting.context.publisher.store, src.name) \

@@ -31,18 +31,29 @@ class Harvesting:
         for hook in publisher.hooks:
             if getattr(hook, "links_of", False) is None:  # shapes.quality.QualityHook
                 hook.links_of = self.links.counts  # link availability in every publication
-        self.context = HarvestContext(settings, publisher, self.jobs, transport, sandbox=sandbox)  # pages read there
+        from harvesters.sources import SourceTable
+
+        self.table = SourceTable(self.jobs.db, settings.harvest.sources)  # settings' and console's sources
+        self.context = HarvestContext(settings, publisher, self.jobs, transport, sandbox=sandbox,  # pages read there
+                                      table=self.table)
         self._lock = threading.Lock()
         self._running: set[str] = set()
         self._given_up: set[int] = set()
         self.queue = None  # harvesters.queue.HarvestQueue when harvest.queue is postgres: submit defers there
+        # told of each run: harvest_started(source, trigger), harvest_ended(source, trigger, report, error),
+        # and harvest_queued(source, trigger) when a run is put on the queue for a worker
+        self.observers: list = []
         # jobs left running by a process that died are interrupted, not running: say so at once
         for job in self.jobs.recover(settings.harvest.stale_after_s):
             log.warning("harvest job %d of %s was interrupted: %s", job.id, job.source, job.message)
 
     def sources(self) -> list[str]:
-        """Return the names of the enabled sources."""
-        return [s.name for s in self.settings.harvest.sources if s.enabled]
+        """Return the names of the enabled sources (of the settings, then those added in the console)."""
+        return [k.name for k in self.table.all() if k.source.enabled]
+
+    def configured(self) -> list:
+        """Return every source (config.settings.HarvestSource), enabled or not, settings' and console's."""
+        return [k.source for k in self.table.all()]
 
     def run(self, name: str, trigger: str = "manual") -> dict:
         """Run one source now (refused while the same source runs in this process)."""
@@ -51,9 +62,12 @@ class Harvesting:
                 raise HarvestBusyError(f"a harvest of {name!r} is already running")
             self._running.add(name)
         started, kind, status = time.monotonic(), "unknown", "error"
+        report, error = None, None
+        self._tell("harvest_started", name, trigger)
         try:
             src = self.context.source(name)
             kind = src.kind
+            self.ledger.know(src)  # a source added in the console: its channel and priority
             if src.kind == "links":
                 from harvesters.links import run_link_check
 
@@ -62,15 +76,29 @@ class Harvesting:
                 report = run_harvest(name, self.context, trigger)
             status = str(report.get("status", "unknown"))
             return report
+        except BaseException as exc:
+            error = exc
+            raise
         finally:
             with self._lock:
                 self._running.discard(name)
             _count_job(kind, status, time.monotonic() - started)
+            self._tell("harvest_ended", name, trigger, report, error)
+
+    def _tell(self, point: str, *args) -> None:
+        """Tell the observers (the audit log) of a run; an observer that fails never stops a harvest."""
+        for observer in self.observers:
+            try:
+                getattr(observer, point, lambda *_: None)(*args)
+            except Exception:  # noqa: BLE001
+                log.exception("harvest observer %s failed at %s", type(observer).__name__, point)
 
     def submit(self, name: str, trigger: str = "manual") -> dict:
         """Run one source here (harvest.queue inline), or put it on the queue for a worker (postgres)."""
         if self.queue is not None:
-            return self.queue.defer(name, trigger)
+            deferred = self.queue.defer(name, trigger)
+            self._tell("harvest_queued", name, trigger)  # who asked (a worker runs it: harvest_started there)
+            return deferred
         return self.run(name, trigger)
 
     def running(self) -> int:

@@ -1,1 +1,2 @@
-"""The management center's state and rules: working days, freshness, work orders, department dashboards."""
+"""The management center's state and rules: working days, freshness, work orders, department dashboards,
+harvest trends and alerts."""

@@ -65,6 +65,7 @@ def remeasure(store, ledger: FreshnessLedger, workorders: WorkOrders | None, day
     report: dict = {"day": day.isoformat(), "statuses": totals}
     if workorders is None:
         return report
+    report["deadlines_set"] = workorders.fill_deadlines(at=now)  # orders whose calendar is known by now
     findings, scope, orphans = overdue_update_findings(ledger, day)
     synced: SyncReport = workorders.sync(OVERDUE_UPDATE, findings, scope=scope, at=now, check="更新时效")
     report |= {"work_orders": {"opened": synced.opened, "refreshed": synced.refreshed,

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from manage.freshness import DepartmentFreshness, FreshnessLedger, beijing_today
+from manage.workdays import covered_days_ahead, covered_years, uncovered_within
 from manage.workorders import Reminder, WorkOrder, WorkOrders
 from ontology.namespaces import DEPARTMENT
 
@@ -26,10 +27,33 @@ class DepartmentDashboard:
     open_work_orders: list[WorkOrder] = field(default_factory=list)
     overdue_work_orders: int = 0
     reminders: list[Reminder] = field(default_factory=list)
+    unknown_deadlines: int = 0           # open work orders with no deadline: the calendar of its year not configured
+    calendar: "CalendarOutlook | None" = None
 
     @property
     def on_time_rate(self) -> float | None:
         return None if self.freshness is None else self.freshness.on_time_rate
+
+
+@dataclass(frozen=True)
+class CalendarOutlook:
+    """How far ahead the official calendar is known, and the year to enter when it is not known far enough."""
+
+    as_of: date
+    days_ahead: int                      # days after as_of the calendar is known without a gap
+    missing_year: int | None             # the first year not known within the warning window (None: no warning)
+    last_year: int                       # the last year known without a gap
+
+    @property
+    def warn(self) -> bool:
+        return self.missing_year is not None
+
+
+def calendar_outlook(as_of: date | None = None, warning_days: int = 30) -> CalendarOutlook:
+    """Tell whether deadlines counted from as_of over the next warning_days can be set (a warning, not an outage)."""
+    as_of = as_of or beijing_today()
+    return CalendarOutlook(as_of, covered_days_ahead(as_of), uncovered_within(as_of, warning_days),
+                           covered_years()[1])
 
 
 def department_label(code: str, lang: str = "zh") -> str | None:
@@ -58,7 +82,7 @@ def broken_links(links, datasets: set[str]) -> int | None:
 
 def department_dashboard(department: str, *, freshness: FreshnessLedger | None, workorders: WorkOrders | None,
                          quarantine=None, links=None, quality_scores=None, as_of: date | None = None,
-                         mark_reminders: bool = False) -> DepartmentDashboard:
+                         mark_reminders: bool = False, calendar_warning_days: int = 30) -> DepartmentDashboard:
     """Gather one department's numbers as of a day (today in Beijing); the parts not given count as unknown.
 
     Reminders are listed, and marked sent only when mark_reminders says so (the page that shows them does).
@@ -78,4 +102,5 @@ def department_dashboard(department: str, *, freshness: FreshnessLedger | None, 
         overdue_updates=None if fresh is None else fresh.counts.get("late", 0), quality_score=score,
         work_orders=workorders.counts(department) if workorders is not None else {},
         open_work_orders=orders, overdue_work_orders=sum(o.overdue_on(as_of) for o in orders),
-        reminders=reminders)
+        reminders=reminders, unknown_deadlines=sum(o.calendar_unknown is not None for o in orders),
+        calendar=calendar_outlook(as_of, calendar_warning_days))

@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 import pyoxigraph as ox
 
 from core.database import as_database
-from manage.workdays import CalendarRangeError, covered_years, next_working_day
+from manage.workdays import CalendarRangeError, library_years, next_working_day
 from ontology.namespaces import DEPARTMENT, UPDATE_CYCLE
 
 log = logging.getLogger(__name__)
@@ -160,7 +160,7 @@ def assess(cycles: list[str], freqs: list[str], modified: list[str], as_of: date
     except CalendarRangeError as exc:
         if raw >= as_of:
             return Assessment("on-time", name, last, raw, detail="due day not moved past holidays: " + exc.message)
-        if raw.year > covered_years()[1]:  # a year whose notice the calendar does not hold yet
+        if exc.year is None or exc.year > library_years()[0]:  # a year whose notice is not entered yet
             return Assessment("calendar-unknown", name, last, raw, detail=exc.message)
         return Assessment("late", name, last, raw, (as_of - raw).days,
                           "due day not moved past holidays: " + exc.message)

@@ -23,7 +23,7 @@ from sqlalchemy import text
 from core.database import as_database
 from core.errors import NotFoundError, WodpError
 from manage.freshness import beijing_today
-from manage.workdays import CalendarRangeError, add_working_days, working_days_between
+from manage.workdays import CalendarRangeError, add_working_days, uncovered_year, working_days_between
 
 STATUSES = ("open", "in-progress", "resolved", "rejected")
 ACTIVE = ("open", "in-progress")
@@ -71,6 +71,11 @@ class WorkOrder:
     closed: str | None
     note: str | None
     reminded: int
+
+    @property
+    def calendar_unknown(self) -> int | None:
+        """The year whose official calendar was not configured when the deadline was set (None: not that)."""
+        return uncovered_year(self.deadline_note) if self.deadline is None else None
 
     def overdue_on(self, day: date) -> bool:
         return self.status in ACTIVE and self.deadline is not None and date.fromisoformat(self.deadline) < day
@@ -132,6 +137,29 @@ class WorkOrders:
             return None, f"{days} working days: {exc.message}"
 
     # -- writes ---------------------------------------------------------------------------------
+    def fill_deadlines(self, *, at: datetime | None = None) -> int:
+        """Set the deadline of each active order that has none because its calendar was not known then.
+
+        The deadline counts from the day the order was opened, as it would have; return how many were set.
+        """
+        filled = 0
+        rows = self._select("WHERE status IN ('open', 'in-progress') AND deadline IS NULL ORDER BY id", {})
+        for order in rows:
+            opened = datetime.strptime(order.opened, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+            deadline, why = self.deadline_for(order.kind, opened)
+            if deadline is None:
+                if why != order.deadline_note:  # e.g. the supplement now lists other years: say so
+                    with self.db.write(serial=True) as conn:
+                        conn.execute(text("UPDATE workorders SET deadline_note = :why WHERE id = :id "
+                                          "AND deadline IS NULL"), {"why": why, "id": order.id})
+                continue
+            with self.db.write(serial=True) as conn:
+                filled += conn.execute(text(
+                    "UPDATE workorders SET deadline = :d, deadline_note = :note WHERE id = :id AND deadline IS NULL"),
+                    {"d": deadline, "note": f"deadline set on {_stamp(at)} once the calendar was known",
+                     "id": order.id}).rowcount
+        return filled
+
     def open_or_refresh(self, finding: Finding, *, at: datetime | None = None,
                         actor: str | None = SYSTEM) -> tuple[WorkOrder, bool]:
         """Open a work order for a finding, or move the last-seen time of the one already about it.

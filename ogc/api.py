@@ -104,19 +104,35 @@ class OgcApi:
     """pygeoapi's API over the feature store's layers; collections added and removed while serving."""
 
     def __init__(self, settings, features, public: Callable[[LayerInfo], bool] | None = None) -> None:
-        ogc_crs.install()
-        claim_only_what_works()
-        from pygeoapi.api import API  # imported here, deliberately: pygeoapi is configured by our dict
-
         self.settings = settings
         self.features = features
         self.public = public or (lambda info: True)  # may everyone read this layer's data?
         self._key = register_store(features)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._openapi: dict | None = None
         self.config = build_config(settings)
         self.config["resources"] = {info.id: self.resource(info) for info in features.layers() if self.public(info)}
-        self.api = API(self.config, {})
+        self._api = None
+
+    @property
+    def api(self):
+        """pygeoapi's API over our config, made at first use (or by ``warm_up``): importing pygeoapi and building
+        pygeofilter's CQL parsers costs ~2 s of CPU, which the start-up's first answer does not wait for."""
+        if self._api is None:
+            with self._lock:
+                if self._api is None:
+                    ogc_crs.install()
+                    claim_only_what_works()
+                    from pygeoapi.api import API  # imported here, deliberately: pygeoapi is configured by our dict
+
+                    self._api = API(self.config, {})  # keeps self.config itself: the collections stay ours
+        return self._api
+
+    def warm_up(self) -> threading.Thread:
+        """Make pygeoapi's API in a background thread (the platform starts it once it is open)."""
+        thread = threading.Thread(target=lambda: self.api, name="ogc-warm-up", daemon=True)
+        thread.start()
+        return thread
 
     # -- collections -------------------------------------------------------------------------
     def resource(self, info: LayerInfo) -> dict:
@@ -143,13 +159,13 @@ class OgcApi:
         }
 
     def collection_ids(self) -> list[str]:
-        return list(self.api.config["resources"])
+        return list(self.config["resources"])
 
     def _swap(self, change) -> None:
-        with self._lock:
-            resources = dict(self.api.config["resources"])
+        with self._lock:  # self.config is the API's config too (pygeoapi keeps the dict it is given)
+            resources = dict(self.config["resources"])
             change(resources)
-            self.api.config["resources"] = resources
+            self.config["resources"] = resources
             self._openapi = None
 
     def sync_layer(self, layer_id: str) -> bool:
@@ -164,7 +180,7 @@ class OgcApi:
 
     def drop(self, layer_id: str) -> bool:
         """Withdraw a collection; False when there was none."""
-        present = layer_id in self.api.config["resources"]
+        present = layer_id in self.config["resources"]
         if present:
             self._swap(lambda resources: resources.pop(layer_id, None))
         return present

@@ -24,9 +24,11 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
 
     from server import (changes, csw, dcat, errors, files, harvest_api, health, http, internal, layers_api,
                         metrics, ogc_api, push_api, sparql_endpoint, throttle, validation_api, vocab)
+    from server.admin import admin_bp
     from server.portal import portal_bp
 
     app.register_blueprint(portal_bp)
+    app.register_blueprint(admin_bp)
     app.register_blueprint(dcat.bp)
     app.register_blueprint(sparql_endpoint.bp)
     app.register_blueprint(files.bp)
@@ -41,8 +43,10 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.register_blueprint(vocab.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)
+    from server.admin import audit_view  # the auditor's page, /admin/audit
     from server.admin.department_page import department_bp
 
+    app.register_blueprint(audit_view.bp)
     app.register_blueprint(department_bp)  # /admin/department (manage/dashboard.py's numbers)
     errors.register(app)
     http.register(app)

@@ -237,14 +237,11 @@ def safe_next(target: str | None) -> str | None:
     return target
 
 
-def audit_event(action: str, target: str, detail: dict | None = None) -> None:
-    """Record a sign-in event in the audit log (server/audit.py, where it is installed)."""
-    try:
-        from server.audit import audit
-    except ImportError:
-        log.info("%s %s %s", action, target, detail or "")
-        return
-    audit(action, target, detail=detail)
+def audit_event(action: str, target: str, detail: dict | None = None, principal: Principal | None = None) -> None:
+    """Record a sign-in event in the audit log (server/audit.py) by the request's principal or the one given."""
+    from server.audit import audit
+
+    audit(action, target, detail=detail, principal=principal)
 
 
 # -- the pages ---------------------------------------------------------------------------------------------
@@ -267,10 +264,12 @@ def login():
     try:
         account = _accounts().sign_in(login_name, request.form.get("password", ""))
     except SignInRefused as exc:
-        audit_event("sign-in-failed", login_name.strip().lower() or "(empty)", {"reason": exc.reason})
+        known = exc.account  # the account the login names, when there is one (locked, disabled, wrong password)
+        audit_event("sign-in.failed", f"account:{known.id}" if known else "login:" + login_name.strip().lower(),
+                    {"reason": exc.reason, "login": login_name.strip().lower(), "via": "password"})
         return _page(401, next_path=next_path, error=exc.message, login_name=login_name)
     _open_session(account)
-    audit_event("sign-in", account.login, {"via": "password"})
+    audit_event("sign-in.ok", f"account:{account.id}", {"via": "password", "login": account.login})
     return redirect(next_path or _home_link())
 
 
@@ -299,5 +298,5 @@ def logout():
     logout_user()
     session.clear()
     if account is not None:
-        audit_event("sign-out", account.login)
+        audit_event("sign-out", f"account:{account.id}", {"login": account.login}, principal=account.principal())
     return redirect(_login_link())

@@ -112,7 +112,7 @@ class CatalogTexts:
         """The writer, at start: drop rows of datasets the store no longer has; stamp later than every row."""
         from datetime import datetime
 
-        present = set(store.dataset_uris())
+        present = set(store.digests())  # every dataset's URI, checked against the store once at start (kept)
         rows = self.db.rows("SELECT uri, stamp FROM catalog_texts")
         gone = [uri for uri, _ in rows if uri not in present]
         stale = [uri for uri, stamp in rows if not stamp.startswith(FORMAT + " ")]

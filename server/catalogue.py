@@ -192,7 +192,7 @@ def reconcile_ledger(store, jobs) -> int:
     return len(lost)
 
 
-def remove_datasets(platform, ids) -> dict:
+def remove_datasets(platform, ids, via: dict | None = None) -> dict:
     """Remove datasets by identifier, whatever base URI they were published under; the ledger follows.
 
     Ids are matched against the stored datasets' URIs (their last segment), so `wodp remove ID` needs no
@@ -202,7 +202,13 @@ def remove_datasets(platform, ids) -> dict:
     for uri in platform.store.dataset_uris():
         by_id.setdefault(uri.rstrip("/").rsplit("/", 1)[-1], []).append(uri)
     uris = [u for i in ids for u in by_id.get(i, ())]
+    from server.audit import audit, dataset_digest
+
+    before = {uri: dataset_digest(platform.store, uri) for uri in uris}
     event = platform.store.remove_datasets(uris, reason="removed")
+    for uri in event.removed:  # one audit entry per dataset removed
+        audit("dataset.remove", f"dataset:{uri.rstrip('/').rsplit('/', 1)[-1]}", before.get(uri), None,
+              {**(via or {}), "uri": uri}, log_to=platform.audit)
     jobs = platform.harvesting.jobs if platform.harvesting is not None else None
     if jobs is not None and event.removed:
         entries = [e for e in (jobs.entry(u) for u in event.removed) if e is not None]

@@ -154,7 +154,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"  {'CSW records':<28} {platform.csw.repository.count()}")
     from server.cli_account import demo_accounts
 
-    print("\n".join(demo_accounts(platform.accounts, settings.base_uri)))
+    print("\n".join(demo_accounts(platform.accounts, settings.base_uri, platform.audit)))
     if args.build_only:
         print(f"  {'datasets':<28} {stored}")
         platform.close()
@@ -252,10 +252,11 @@ def cmd_load(args: argparse.Namespace) -> int:
     graphs = read_files(Path(p) for p in args.files)
     quads = [ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(uri)) for uri, ts in graphs.items() for t in ts]
     body = ox.serialize(quads, format=ox.RdfFormat.N_QUADS)
-    from server.internal import outcome_json
+    from server.audit import cli_detail
+    from server.internal import load_graphs
 
     def local(platform):
-        return outcome_json(platform.publisher.publish(graphs, "load", profile=args.profile))
+        return load_graphs(platform, graphs, args.profile, cli_detail())
 
     code = _with_store(settings, local,
                        lambda server: _post(server, f"/internal/load?profile={args.profile}", body,
@@ -266,11 +267,12 @@ def cmd_load(args: argparse.Namespace) -> int:
 def cmd_remove(args: argparse.Namespace) -> int:
     """Remove datasets by id, whatever base URI they were published under; exit 1 if an id was not found."""
     settings = _settings(args)
+    from server.audit import cli_detail
     from server.catalogue import remove_datasets
 
     code = _with_store(
         settings,
-        lambda platform: remove_datasets(platform, args.ids),  # matched by id: no base URI setting needed
+        lambda platform: remove_datasets(platform, args.ids, cli_detail()),  # by id: no base URI setting needed
         lambda server: _post(server, "/internal/remove", json.dumps(args.ids).encode(), "application/json"),
     )
     missing = _LAST.get("not_found")
@@ -410,6 +412,7 @@ def part_files(settings) -> dict:
             "catalog_order": settings.home / "catalog-order.sqlite",
             "quality_scores": settings.home / "quality-scores.sqlite", "datafiles": settings.home / "datafiles.sqlite",
             "freshness": settings.home / "freshness.sqlite", "workorders": settings.home / "workorders.sqlite",
+            "audit": settings.home / "audit.sqlite",
             "quality_checks": settings.home / "quality-checks.sqlite"}
 
 
@@ -435,7 +438,22 @@ def cmd_db(args: argparse.Namespace) -> int:
             print(f"  {part}: {held or 'none'} (code: {head}){'' if held == head else '  BEHIND'}")
         if only is not None:
             engine.dispose()
+    if url:  # the harvest queue's tables (procrastinate's own schema) live in the shared database too
+        behind += not _queue_schema(url, create=args.action == "upgrade")
     return 1 if behind and args.action == "current" else 0
+
+
+def _queue_schema(url: str, create: bool) -> bool:
+    """Show (and on upgrade create) the harvest queue's tables in the shared database; True when present."""
+    from harvesters.queue import ensure_schema, schema_present
+
+    if create:
+        created = ensure_schema(url)
+        print(f"  queue: procrastinate's tables {'created' if created else 'present'}")
+        return True
+    present = schema_present(url)
+    print(f"  queue: procrastinate's tables {'present' if present else 'none  BEHIND'}")
+    return present
 
 
 def _db_copy(settings, database) -> int:
@@ -471,6 +489,15 @@ def cmd_account(args: argparse.Namespace) -> int:
     from server.cli_account import cmd_account as run
 
     return run(args, _settings(args))
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    """Verify the audit log's chain and anchor (exit 1 naming the first bad entry), or export it."""
+    from server import audit_cli
+
+    settings = _settings(args)
+    return audit_cli.verify_command(settings, args) if args.action == "verify" else audit_cli.export_command(
+        settings, args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -525,6 +552,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = account_parser(sub)
     p.set_defaults(func=cmd_account)
+    p = sub.add_parser("audit", help="the staff audit log: verify its hash chain, export it")
+    actions = p.add_subparsers(dest="action", required=True)
+    a = actions.add_parser("verify", help="check every entry, the chain and the anchor; exit 1 on the first bad entry")
+    a.add_argument("--file", help="verify a full JSON Lines export instead of the log")
+    a = actions.add_parser("export", help="write entries as JSON Lines or CSV (UTF-8 with BOM, for Excel)")
+    a.add_argument("--since", help="from this time (ISO 8601; UTC unless it says, e.g. 2026-12-01T08:00+08:00)")
+    a.add_argument("--until", help="before this time (ISO 8601)")
+    a.add_argument("--actor", help="only this account id's entries")
+    a.add_argument("--action", dest="what", help="only this action (or a prefix ending with '.', e.g. dataset.)")
+    a.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    a.add_argument("-o", "--output", help="file to write (default: standard output)")
+    p.set_defaults(func=cmd_audit)
     p = sub.add_parser("db", help="the data layer (database.url or the SQLite files): current and upgrade its "
                                   "schema; copy the embedded files into the shared database")
     p.add_argument("action", choices=["current", "upgrade", "copy"])

@@ -44,15 +44,22 @@ def _print_account(a) -> None:
 
 
 def cmd_account(args: argparse.Namespace, settings) -> int:
-    """Run one `wodp account` action."""
+    """Run one `wodp account` action; each change is an entry of the audit log (server/audit.py)."""
+    from server.audit import AccountAudit, open_audit
+
     accounts = open_accounts(settings)
+    audit_log = open_audit(settings)
     try:
-        return _run(args, accounts)
+        return _run(args, accounts, AccountAudit(audit_log))
     finally:
+        audit_log.close()
         accounts.close()
 
 
-def _run(args, accounts) -> int:
+def _run(args, accounts, note=None) -> int:
+    from server.audit import AccountAudit
+
+    note = note or AccountAudit(None)
     action = args.action
     if action == "add":
         args.department = args.department_option or args.department
@@ -61,6 +68,7 @@ def _run(args, accounts) -> int:
             raise WodpError("say --role (admin, reviewer, publisher, auditor, public) and --login, or give a "
                             "department code for a push account")
         account, token = accounts.create(args.department, args.name)
+        note.account("account.add", None, account)
         print(f"account {account.id} for {account.department} {account.display_name}")
         print(f"token (shown this once only; it is stored hashed): {token}")
     elif action == "add":
@@ -68,6 +76,7 @@ def _run(args, accounts) -> int:
             raise WodpError("--login NAME is needed")
         password = _password(args, args.login, required=False)
         account = accounts.add(args.login, args.role, args.name, args.department, password)
+        note.account("account.add", None, account)
         print(f"account {account.id} {account.login} ({account.role}"
               f"{', ' + account.department if account.department else ''}) made")
         if not account.has_password:
@@ -76,32 +85,40 @@ def _run(args, accounts) -> int:
         for a in accounts.list(args.department, args.role):
             _print_account(a)
     elif action in ("disable", "enable"):
+        before = accounts.find(args.who)
         a = accounts.set_disabled(args.who, action == "disable")
+        note.account(f"account.{action}", before, a)
         print(f"account {a.login} {'disabled' if a.disabled else 'enabled'}")
     elif action == "role":
+        before = accounts.find(args.who)
         a = accounts.set_role(args.who, args.role, args.department)
+        note.account("account.role", before, a)
         print(f"account {a.login} is now {a.role}{' of ' + a.department if a.department else ''}")
     elif action == "passwd":
         account = accounts.find(args.who)
-        accounts.set_password(account.id, _password(args, account.login, required=True))
+        changed = accounts.set_password(account.id, _password(args, account.login, required=True))
+        note.account("account.password", account, changed)
         print(f"password of {account.login} set")
     elif action == "token":
-        _token(args, accounts)
+        _token(args, accounts, note)
     elif action == "revoke":
         t = accounts.revoke(args.id)
+        note.token("token.revoke", t)
         print(f"token {t.id} of account {t.account_id} revoked at {t.revoked}")
     else:
-        _grants(args, accounts)
+        _grants(args, accounts, note)
     return 0
 
 
-def _token(args, accounts) -> None:
+def _token(args, accounts, note) -> None:
     if args.token_action == "add":
         token, secret = accounts.add_token(args.who, args.scope or ["push"], args.name)
+        note.token("token.add", token)
         print(f"token {token.id} of account {token.account_id}, scopes {' '.join(token.scopes)}")
         print(f"token (shown this once only; it is stored hashed): {secret}")
     elif args.token_action == "revoke":
         t = accounts.revoke_token(args.id)
+        note.token("token.revoke", t)
         print(f"token {t.id} of account {t.account_id} revoked at {t.revoked}")
     else:
         for t in accounts.tokens(args.who):
@@ -110,7 +127,7 @@ def _token(args, accounts) -> None:
                   f"  last used {t.last_used or '-'}  {t.name or ''}".rstrip())
 
 
-def _grants(args, accounts) -> None:
+def _grants(args, accounts, note) -> None:
     if args.action == "grants":
         for g in accounts.grants(args.department):
             print(f"{g['dataset_id']}  {g['department']}  granted {g['granted']}  {g['note'] or ''}".rstrip())
@@ -120,8 +137,10 @@ def _grants(args, accounts) -> None:
     dataset_id = args.id if "." in args.id else channel_dataset_id(args.id)  # a bare 资源代码
     if args.action == "grant":
         granted = accounts.grant(args.department, dataset_id, args.note)
+        note.grant("grant.add", dataset_id, granted["department"])
         print(f"department {granted['department']} may publish {dataset_id}")
     elif accounts.ungrant(args.department, dataset_id):
+        note.grant("grant.remove", dataset_id, args.department.upper())
         print(f"grant of {dataset_id} to {args.department.upper()} withdrawn")
     else:
         raise WodpError(f"no grant of {dataset_id} to {args.department.upper()}")
@@ -130,7 +149,7 @@ def _grants(args, accounts) -> None:
 DEMO_ROLES = (("admin", None), ("reviewer", None), ("publisher", "D017"), ("auditor", None), ("public", None))
 
 
-def demo_accounts(accounts, base_uri: str) -> list[str]:
+def demo_accounts(accounts, base_uri: str, audit_log=None) -> list[str]:
     """Make the demo's one account per role (once per home); return the lines that say how to sign in.
 
     A password is made and shown only when its account is made: a later `wodp demo` on the same home says the
@@ -145,7 +164,11 @@ def demo_accounts(accounts, base_uri: str) -> list[str]:
             kept.append(login)
             continue
         password = f"Wd-{secrets.token_urlsafe(12)}-{secrets.randbelow(90) + 10}"
-        accounts.add(login, role, f"演示{role}", department, password)
+        account = accounts.add(login, role, f"演示{role}", department, password)
+        if audit_log is not None:
+            from server.audit import AccountAudit
+
+            AccountAudit(audit_log).account("account.add", None, account)
         made.append(f"  {role:<10} {login:<16} {password}" + (f"  (department {department})" if department else ""))
     lines = [f"demo accounts: sign in at {base_uri}/admin/login (?lang=en for English)"]
     if made:

@@ -49,8 +49,17 @@ def load():
     if not graphs:
         raise BadRequestError("no dcat:Dataset in the request body")
     profile = request.args.get("profile", "wuhan")
-    outcome = current_app.extensions["wodp"].publisher.publish(graphs, "load", profile=profile)
-    return jsonify(outcome_json(outcome))
+    return jsonify(load_graphs(current_app.extensions["wodp"], graphs, profile, {"via": "cli"}))
+
+
+def load_graphs(platform, graphs: dict, profile: str, via: dict) -> dict:
+    """Publish loaded graphs (`wodp load`, here or through the server) with an audit entry per dataset."""
+    from server.audit import audit_publication, digests_before
+
+    existed, before = digests_before(platform, graphs)
+    outcome = platform.publisher.publish(graphs, "load", profile=profile)
+    audit_publication(platform, graphs, outcome, before, existed, detail={**via, "source": "load"})
+    return outcome_json(outcome)
 
 
 def outcome_json(outcome) -> dict:
@@ -92,7 +101,8 @@ def remove():
         raise BadRequestError("expected a JSON list of dataset identifiers")
     from server.catalogue import remove_datasets
 
-    return jsonify(remove_datasets(current_app.extensions["wodp"], ids))
+    return jsonify(remove_datasets(current_app.extensions["wodp"], ids, {"via": "cli"}))
+
 
 
 @bp.post("/check-data")

@@ -1,4 +1,5 @@
-"""`wodp freshness`: each department's datasets on time, late, and not measurable, on a day."""
+"""`wodp freshness`: each department's datasets on time, late, and not measurable, on a day.
+`wodp calendar check FILE` / `wodp calendar show YEAR`: the official working-day calendar and its holiday supplement."""
 
 from __future__ import annotations
 
@@ -20,11 +21,24 @@ def add_parser(sub) -> None:
     p.add_argument("--measure", action="store_true",
                    help="measure today again (and open, refresh or resolve the overdue-update work orders)")
     p.set_defaults(func=cmd_freshness)
+    p = sub.add_parser("calendar", help="the official working-day calendar: check a holiday supplement file, or show "
+                                        "a year's holidays and 调休 days and where they come from")
+    calendar_sub = p.add_subparsers(dest="calendar_action", required=True)
+    c = calendar_sub.add_parser("check", help="check a holiday supplement file (YAML) and print what it holds")
+    c.add_argument("file")
+    c.set_defaults(func=cmd_calendar_check)
+    c = calendar_sub.add_parser("show", help="print a year's holidays and 调休 working days (library or "
+                                             "manage.holidays_file)")
+    c.add_argument("year", type=int)
+    c.set_defaults(func=cmd_calendar_show)
 
 
 def open_ledgers(settings):
     """Open the freshness ledger and the work orders as the settings say."""
     from manage.workorders import WorkOrders
+    from manage.workdays import configure
+
+    configure(settings)  # deadlines count on the holiday supplement too
 
     home = settings.home
     ledger = FreshnessLedger(open_part(settings.database, "freshness", home / "freshness.sqlite"),
@@ -104,3 +118,49 @@ def _print(ledger: FreshnessLedger, day: date) -> None:
     measured = totals["on-time"] + totals["late"]
     rate = "-" if not measured else f"{100 * totals['on-time'] / measured:.1f}%"
     print("all\t" + "\t".join(str(totals[s]) for s in STATUSES) + f"\t{rate}\t{sum(totals.values())} datasets")
+
+
+def _print_year(held) -> None:
+    where = "chinese-calendar (library)" if held.origin == "library" else f"holiday supplement {held.origin}"
+    print(f"{held.year}: from {where}; source: {held.source}")
+    print(f"holidays ({len(held.holidays)}):")
+    for h in held.holidays:
+        span = str(h.start) if h.start == h.end else f"{h.start} to {h.end}"
+        print(f"  {span}\t{(h.end - h.start).days + 1} days\t{h.name}")
+    print(f"调休 working days ({len(held.workdays)}):")
+    for day, serves in held.workdays.items():
+        print(f"  {day}\t{day.strftime('%A')}\t{serves or '-'}")
+
+
+def cmd_calendar_check(args: argparse.Namespace) -> int:
+    from manage.workdays import HolidayFileError, library_years, read_supplement_file
+
+    try:
+        supplement = read_supplement_file(args.file)
+    except HolidayFileError as exc:
+        print(f"wodp calendar check: {len(exc.problems)} problem(s):", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    first, last = library_years()
+    print(f"{args.file}: {len(supplement.years)} year(s), each holds")
+    for year, held in sorted(supplement.years.items()):
+        note = " (replaces the library's)" if first <= year <= last else " (the library does not hold it)"
+        print(f"{year}{note}: {len(held.holidays)} holidays, {sum(1 for h in held.holidays for _ in h.days())} days "
+              f"off, {len(held.workdays)} 调休 working days; source: {held.source}")
+    return 0
+
+
+def cmd_calendar_show(args: argparse.Namespace) -> int:
+    from manage.workdays import CalendarRangeError, calendar_year, configure
+    from server.cli import _settings
+
+    settings = _settings(args)
+    configure(settings)
+    try:
+        held = calendar_year(args.year)
+    except CalendarRangeError as exc:
+        print(f"wodp calendar show: {exc.message}", file=sys.stderr)
+        return 1
+    _print_year(held)
+    return 0

@@ -230,7 +230,20 @@ class PlatformCollector:
         self._sandbox(p.sandbox, gauge)
         self._pool(p.pool, gauge)
         self._harvest(p, gauge)
+        self._calendar(gauge)
+        if p.audit is not None:  # entries that could not be written (the action stood): any is an alert
+            gauge("audit_write_failures", "Audit log entries this process could not write since it started",
+                  getattr(p.audit, "failures", 0))
         return families
+
+    @staticmethod
+    def _calendar(gauge) -> None:
+        from manage.freshness import beijing_today
+        from manage.workdays import covered_days_ahead
+
+        gauge("calendar_covered_days_ahead", "Days after today (Beijing) the official working-day calendar is known "
+              "(chinese-calendar and manage.holidays_file); working-day deadlines beyond it are unknown",
+              covered_days_ahead(beijing_today()))
 
     def _count(self, store) -> int | None:
         cached = self._datasets
@@ -278,8 +291,8 @@ class PlatformCollector:
         if harvesting is None:
             return
         gauge("harvest_running_jobs", "Harvest jobs running in this process", harvesting.running())
-        h = platform.settings.harvest
-        scheduled = sum(1 for s in h.sources if s.enabled and s.schedule) if platform.scheduler is not None else 0
+        scheduled = sum(1 for s in harvesting.configured() if s.enabled and s.schedule) \
+            if platform.scheduler is not None else 0   # the settings' sources and the console's
         gauge("harvest_scheduled_sources", "Enabled harvest sources with a schedule the scheduler runs", scheduled)
         if harvesting.queue is not None:  # harvest.queue postgres: the tasks of every worker, by status
             try:

@@ -37,6 +37,7 @@ class Platform:
     harvesting: object | None = None  # harvesters.service.Harvesting: jobs, ledger, sources
     scheduler: object | None = None  # harvesters.scheduler.Scheduler when harvest.scheduler is on
     accounts: object | None = None  # access.accounts.AccountStore: accounts, sign-in, scoped tokens, push grants
+    audit: object | None = None  # access.audit.AuditLog: the staff audit log (server/audit.py writes it)
     changes: object | None = None  # server.changes.ChangeLog: derived index behind /changes
     features: object | None = None  # ogc.features.FeatureStore: layers behind /ogc (derived)
     layers: object | None = None  # ogc.layers.Layers: spatialization at the gate, layers kept in step
@@ -64,6 +65,9 @@ class Platform:
     def open(cls, settings: Settings, *, start_workers: bool = True, store: OxigraphStore | None = None) -> "Platform":
         """Open the store, the gate with its hooks and the derived indexes: the one factory of server and CLI."""
         private_dir(settings.home)  # a new home is its owner's only (it holds server.json, accounts.sqlite)
+        from manage.workdays import configure
+
+        configure(settings)  # the holiday supplement (manage.holidays_file): a file that does not hold stops here
         store = store or open_store(settings)
         # several processes writing one shared store take turns (sparql/shared.py): the start-up's recoveries
         # and checks of the derived indexes never run beside another process's publication
@@ -82,10 +86,12 @@ class Platform:
         platform.sandbox = open_sandbox(settings, start=start_workers)
         from server.search import SearchIndex  # derived index, follows publish events
 
-        platform.search = SearchIndex(open_part(settings.database, "search", settings.path(settings.search.path)))
+        platform.search = SearchIndex(open_part(settings.database, "search", settings.path(settings.search.path)),
+                                      settings.search.rank_candidates)
         platform.followers.append(platform.search)
         platform._open_aggregates()
         platform.followers += [platform.catalog_order, platform.quality_scores]
+        platform._open_audit()
         platform._open_gate()
         platform._open_push(settings.home)
         platform._open_layers()
@@ -98,7 +104,7 @@ class Platform:
         platform.verification = catch_up_all(platform.followers, store, platform.followed)  # by content
         repaired = sum(v.repaired for v in platform.verification)
         log.info("start-up check of %d derived indexes against %d datasets: %d repairs%s",
-                 len(platform.followers), len(store.digests()), repaired,
+                 len(platform.followers), store.count_datasets(), repaired,
                  "".join(f"; {v.follower} caught up" for v in platform.verification if v.caught_up))
         if settings.store.url and not isinstance(store, OxigraphStore):
             from sparql.remote_pool import RemotePool  # /sparql asks the remote engine itself: no workers, no snapshots
@@ -107,6 +113,7 @@ class Platform:
         elif start_workers:
             platform.pool = QueryPool(store, settings.sparql, settings.home / "snapshots")
             platform.pool.start()
+        platform.ogc.warm_up()  # pygeoapi's API is made beside the first answers, not before them
         return platform
 
     def _part(self, part: str, path: Path):
@@ -190,7 +197,8 @@ class Platform:
             store = SnapshotStore()
         platform = cls(settings=settings, store=store)
         home = settings.home
-        platform.search = SearchIndex(open_part(settings.database, "search", settings.path(settings.search.path)))
+        platform.search = SearchIndex(open_part(settings.database, "search", settings.path(settings.search.path)),
+                                      settings.search.rank_candidates)
         platform.quarantine, platform.tombstones = Quarantine(home / "quarantine"), Quarantine(home / "withdrawn")
         tombstones = platform.tombstones
         platform.changes = ChangeLog(open_part(settings.database, "changes", home / "changes.sqlite"),
@@ -203,6 +211,7 @@ class Platform:
         platform._open_catalog_texts(writer=False)
         platform._open_aggregates()
         platform.extras["reader"] = True
+        platform.ogc.warm_up()
         return platform
 
     def _open_aggregates(self) -> None:
@@ -225,6 +234,7 @@ class Platform:
                                          keep_days=self.settings.manage.freshness_keep_days)
         self.workorders = WorkOrders.from_settings(self._part("workorders", home / "workorders.sqlite"),
                                                    self.settings.manage)
+        self.workorders.fill_deadlines()  # orders opened while their year's calendar was not known yet
 
     def start_daily(self) -> None:
         """Re-measure freshness at start when today's is missing, then once a day (manage.freshness_job)."""
@@ -264,6 +274,17 @@ class Platform:
         if self.ogc is not None:
             self.ogc.sync_all()  # collections follow the layers (and the open types) of this generation
 
+    def _open_audit(self) -> None:
+        """Open the audit log and record the effective settings when they differ from the last start's."""
+        from server.audit import open_audit, record_settings
+
+        self.audit = open_audit(self.settings)
+        try:
+            record_settings(self.audit, self.settings)
+        except Exception as exc:  # noqa: BLE001  the start goes on; the missing entry is said
+            self.audit.failures = getattr(self.audit, "failures", 0) + 1
+            log.error("audit log: the settings at start-up could not be recorded: %s", exc)
+
     def _open_gate(self) -> None:
         """Make the publication gate: SHACL validation, quarantine, quality measurements."""
         from publish.screen import TextLimits
@@ -277,6 +298,10 @@ class Platform:
 
         # gives the publisher its ledger; fetched pages are read and mapped in the sandbox
         self.harvesting = Harvesting(self.settings, self.publisher, sandbox=self.sandbox)
+        if self.audit is not None:
+            from server.audit import HarvestAudit
+
+            self.harvesting.observers.append(HarvestAudit(self.audit))
 
     def _open_push(self, home: Path) -> None:
         """Open the accounts and the change log (which follows publish events)."""
@@ -477,7 +502,7 @@ class Platform:
             self.layers.state.close()
         if self.data_checks is not None:
             self.data_checks.checks.close()
-        for index in (self.accounts, self.changes, self.followed, self.catalog_texts, self.catalog_order,
+        for index in (self.accounts, self.audit, self.changes, self.followed, self.catalog_texts, self.catalog_order,
                       self.quality_scores, self.freshness, self.workorders):
             if index is not None:
                 index.close()

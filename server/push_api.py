@@ -19,7 +19,8 @@ from access.accounts import Account
 from access.roles import Action, allowed
 from server.errors import render_error
 from server.internal import ForbiddenError
-from harvesters.provenance import DEPARTMENT_ID_SPACE
+from harvesters.provenance import DEPARTMENT_ID_SPACE, account_uri, with_attribution
+from server.audit import audit, audit_publication, dataset_digest, digests_before
 from server.validation_api import (RDF_SUFFIXES, RDF_TYPES, graphs_from_ntriples, graphs_from_upload,
                                    graphs_to_ntriples, isolated)
 from core import jsonsafe
@@ -242,10 +243,14 @@ def push():
 
     graphs, problems = _graphs()
     _check_owner(account, graphs, problems)
-    existed = {uri: platform.store.record_modified(uri) is not None for uri in graphs}
+    agent = account_uri(platform.settings.base_uri, account.id)  # PROV: who made this version
+    graphs = {uri: with_attribution(uri, triples, agent) for uri, triples in graphs.items()}
+    existed, before = digests_before(platform, graphs)
     outcome = platform.publisher.publish(graphs, PUSH_SOURCE)
     log.info("push by account %s of %s: %d published, %d held back", account.id, account.department,
              len(outcome.published), len(outcome.held))
+    audit_publication(platform, graphs, outcome, before, existed, principal=account.principal(),
+                      detail={"department": account.department, "source": PUSH_SOURCE})
     prefix = platform.dataset_uri("")
     published = [{"id": uri[len(prefix):], "uri": uri, "status": "updated" if existed[uri] else "created"}
                  for uri in outcome.published]
@@ -282,9 +287,15 @@ def withdraw(dataset_id: str):
     uri = platform.dataset_uri(dataset_id)
     if state == "withdrawn":
         raise GoneError(f"dataset {dataset_id} was already withdrawn")
+    before = dataset_digest(platform.store, uri) if state == "published" else None
     if state == "published":
         platform.publisher.withdraw([uri], PUSH_SOURCE)
+        audit("dataset.withdraw", f"dataset:{dataset_id}", before, None,
+              {"department": account.department, "source": PUSH_SOURCE}, principal=account.principal())
     discarded = platform.quarantine.release(dataset_id)  # a held-back version goes too
+    if discarded:
+        audit("dataset.discard-held", f"dataset:{dataset_id}", None, None,
+              {"department": account.department, "source": PUSH_SOURCE}, principal=account.principal())
     log.info("dataset %s withdrawn by account %s of %s", dataset_id, account.id, account.department)
     return _json({"id": dataset_id, "uri": uri, "status": "withdrawn" if state == "published" else "discarded",
                   "held_version_discarded": discarded}, 200)

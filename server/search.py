@@ -21,8 +21,8 @@ import pyoxigraph as ox
 from sqlalchemy import text
 
 from core.database import Database, as_database
-from server.search_query import (FACETS, RECOUNT, SearchResult, index_text, matching_page, matching_uris,
-                                 run_search, vocabulary_labels)
+from server.search_query import (FACETS, RANK_CANDIDATES, RECOUNT, SearchResult, combo_key, index_text, matching_page,
+                                 matching_uris, run_search, vocabulary_labels)
 from sparql.followers import Follower
 
 __all__ = ["FACETS", "SearchIndex", "SearchResult", "read_datasets", "read_labels"]
@@ -225,8 +225,9 @@ class SearchIndex(Follower):
     matched and ranked by the same rules (server.search_query), so both answer a query alike.
     """
 
-    def __init__(self, where: "Path | Database") -> None:
+    def __init__(self, where: "Path | Database", rank_candidates: int = RANK_CANDIDATES) -> None:
         self.db = as_database(where, "search")
+        self.rank_candidates = rank_candidates  # search.rank_candidates (server.search_query._ranked_hits)
         self.path = self.db.path
         self._write_lock = threading.Lock()
 
@@ -269,7 +270,7 @@ class SearchIndex(Follower):
             docs, labels = read_datasets(store), read_labels(store)
             with self.db.write(serial=True) as conn:
                 self._pause_counting(conn)  # every row is counted once below, not one by one
-                tables = ["search_docs", "search_facets", "search_labels",
+                tables = ["search_docs", "search_facets", "search_labels", "search_doc_combos", "search_combos",
                           "search_text" if self.db.postgres else "search_fts", *RECOUNT]
                 for table in tables:
                     conn.execute(text(f"DELETE FROM {table}"))
@@ -334,7 +335,8 @@ class SearchIndex(Follower):
             if self.db.postgres:  # SQLite's triggers count the rows out as they go
                 values = conn.execute(text("SELECT facet, value FROM search_facets WHERE n = :n"), {"n": row[0]})
                 counts.add(row[1], row[2], row[3], [(f, v) for f, v in values], -1)
-            for sql in ("DELETE FROM search_docs WHERE n = :n", "DELETE FROM search_facets WHERE n = :n", words):
+            for sql in ("DELETE FROM search_docs WHERE n = :n", "DELETE FROM search_facets WHERE n = :n",
+                        "DELETE FROM search_doc_combos WHERE n = :n", words):
                 conn.execute(text(sql), {"n": row[0]})
         counts.write(conn)
 
@@ -347,7 +349,7 @@ class SearchIndex(Follower):
         if not docs:
             return
         n = conn.execute(text("SELECT COALESCE(MAX(n), 0) FROM search_docs")).fetchone()[0]
-        rows, facets, texts = [], [], []
+        rows, facets, texts, combos = [], [], [], []
         counts = _Counts()
         for doc in docs:
             n += 1
@@ -362,6 +364,7 @@ class SearchIndex(Follower):
             values += [("theme", t) for t in set(doc["themes"])] + [("format", f) for f in doc["formats"]]
             mine = [(f, v) for f, v in dict.fromkeys(values) if v]
             facets += [{"f": f, "v": v, "n": n} for f, v in mine]
+            combos.append((n, combo_key(mine)))
             counts.add(rows[-1]["spatial"], rows[-1]["distributions"], rows[-1]["downloadable"], mine, 1)
             columns = [index_text(" ".join(doc[k].values())) for k in ("title", "description")]
             columns.append(index_text(" ".join(doc["keywords"])))
@@ -374,6 +377,7 @@ class SearchIndex(Follower):
         if facets:
             conn.execute(text("INSERT INTO search_facets (facet, value, n) VALUES (:f, :v, :n) "
                               "ON CONFLICT DO NOTHING"), facets)
+        self._write_combos(conn, combos)
         if self.db.postgres:
             self._insert_tokens(conn, texts)
         else:
@@ -382,6 +386,26 @@ class SearchIndex(Follower):
                          [{"n": n, **{f"c{i}": c for i, c in enumerate(cols)}} for n, cols in texts])
         if counted and self.db.postgres:
             counts.write(conn)
+
+    @staticmethod
+    def _write_combos(conn, combos: list[tuple[int, str]]) -> None:
+        """Keep each dataset's combination of facet values (migration search_0003): numbered once, kept."""
+        keys = sorted({key for _, key in combos})
+        known: dict[str, int] = {}
+        for i in range(0, len(keys), 500):
+            part = keys[i:i + 500]
+            marks = ", ".join(f":k{j}" for j in range(len(part)))
+            known.update(conn.execute(text(f"SELECT key, combo FROM search_combos WHERE key IN ({marks})"),
+                                      {f"k{j}": k for j, k in enumerate(part)}).fetchall())
+        new = [k for k in keys if k not in known]
+        if new:
+            top = conn.execute(text("SELECT COALESCE(MAX(combo), 0) FROM search_combos")).fetchone()[0]
+            known.update({k: top + 1 + i for i, k in enumerate(new)})
+            conn.execute(text("INSERT INTO search_combos (combo, key) VALUES (:c, :k)"),
+                         [{"c": known[k], "k": k} for k in new])
+        if combos:
+            conn.execute(text("INSERT INTO search_doc_combos (n, combo) VALUES (:n, :c)"),
+                         [{"n": n, "c": known[key]} for n, key in combos])
 
     def _pause_counting(self, conn) -> None:
         """SQLite: stop the triggers counting rows one by one until _resume_counting, in this transaction only."""
@@ -424,7 +448,7 @@ class SearchIndex(Follower):
                page_size: int = 20, lang: str = "zh", sort: str = "relevance") -> SearchResult:
         """Return one page of datasets matching the words and filters, with facet counts."""
         with self.db.read() as conn:
-            return run_search(conn, q, filters, page, page_size, lang, sort)
+            return run_search(conn, q, filters, page, page_size, lang, sort, self.rank_candidates)
 
     def matching(self, q: str) -> set[str] | None:
         """Return the URIs of the datasets matching q, exactly as ``search`` counts them (None: q has no words).

@@ -18,6 +18,7 @@ MAX_PAGE = 10**9
 MAX_PAGE_SIZE = 100
 MAX_FILTER_VALUES = 50
 WEIGHTS = (10.0, 1.0, 4.0, 10.0, 1.0, 4.0)  # bm25: title, description, keywords (bigram, char columns)
+RANK_CANDIDATES = 10_000  # search.rank_candidates: the most matches a word search ranks by bm25
 
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff"
 _RUN = re.compile(rf"[{_CJK}]+|[^\W_{_CJK}]+")
@@ -209,9 +210,10 @@ def _pg(conn) -> bool:
     return conn.dialect.name == "postgresql"
 
 
-def _match_once(conn, match: Match, ranked: bool) -> None:
+def _match_once(conn, match: Match, ranked: bool, lo: int | None = None) -> None:
     """Run the words' full-text query once into a temporary table, with the bm25 rank when the hits are ordered
-    by it; the total, the hits and the facets then read that table (one full-text pass per search)."""
+    by it (then only for the matches numbered lo or more: the ranked candidates, _ranked_hits); the hits then
+    read that table."""
     pg, params = _pg(conn), {}
     if pg:
         conn.execute(text("CREATE TEMP TABLE IF NOT EXISTS search_matched (n integer PRIMARY KEY,"
@@ -220,19 +222,123 @@ def _match_once(conn, match: Match, ranked: bool) -> None:
         conn.execute(text("CREATE TEMP TABLE IF NOT EXISTS search_matched (n INTEGER PRIMARY KEY, rank REAL)"))
     conn.execute(text(f"DELETE FROM {_matched(pg)}"))
     if pg and ranked:  # bm25 as FTS5 computes it (bm25_scores), the matching rows with it
-        scored = bm25_scores(conn, match, {})
+        scored = bm25_scores(conn, match, {}, lo)
         conn.execute(text(f"INSERT INTO {_matched(pg)} (n, rank) SELECT * FROM "
                           "unnest(CAST(:ns AS integer[]), CAST(:ranks AS double precision[]))"),
                      {"ns": [n for n, _, _ in scored], "ranks": [r for _, _, r in scored]})
         return
-    if not pg and ranked:
-        params["match"] = match.fts
+    if not pg and ranked:  # FTS5 walks the matches from lo up only (a rowid range), with the whole index's IDF
+        params.update(match=match.fts, lo=lo if lo is not None else -(2**62))
         rank = "bm25(search_fts, %s)" % ", ".join(str(w) for w in WEIGHTS)
         conn.execute(text(f"INSERT INTO {_matched(pg)} (n, rank) SELECT rowid, {rank} FROM search_fts "
-                          "WHERE search_fts MATCH :match"), params)
+                          "WHERE search_fts MATCH :match AND rowid >= :lo"), params)
         return
     conn.execute(text(f"INSERT INTO {_matched(pg)} (n, rank) SELECT m.n, 0 FROM ({_matching_sql(pg, match, params)}) m"),
                  params)
+
+
+# -- counting a word search by combinations of facet values (migration search_0003) ----------------
+def combo_key(pairs: Iterable[tuple[str, str]]) -> str:
+    """The kept key of a dataset's facet values: the JSON list of its [facet, value] pairs, sorted."""
+    return json.dumps(sorted([list(p) for p in pairs]), ensure_ascii=False)
+
+
+def _combo_counts(conn, match: Match) -> list[tuple[dict[str, set[str]], int]]:
+    """Return (facet → values, datasets) of each combination of facet values among the datasets matching the
+    words: one pass over the matches, each counted by its kept combination number (search_doc_combos)."""
+    pg, params = _pg(conn), {}
+    if pg:
+        source = f"({_matching_sql(pg, match, params)}) m JOIN search_doc_combos x ON x.n = m.n"
+    else:  # FTS5 first, then each match's combination by its number
+        params["match"] = match.fts
+        source = "search_fts CROSS JOIN search_doc_combos x ON x.n = search_fts.rowid WHERE search_fts MATCH :match"
+    counted = conn.execute(text(f"SELECT x.combo, COUNT(*) FROM {source} GROUP BY x.combo"), params).fetchall()
+    if not counted:
+        return []
+    numbers = [int(c) for c, _ in counted]
+    marks = ", ".join(f":c{i}" for i in range(len(numbers)))
+    keys = dict(conn.execute(text(f"SELECT combo, key FROM search_combos WHERE combo IN ({marks})"),
+                             {f"c{i}": c for i, c in enumerate(numbers)}).fetchall())
+    out = []
+    for combo, count in counted:
+        values: dict[str, set[str]] = {}
+        for facet, value in json.loads(keys[combo]):
+            values.setdefault(facet, set()).add(value)
+        out.append((values, int(count)))
+    return out
+
+
+def _passes(values: dict[str, set[str]], filters: dict[str, list[str]], skip: str | None = None) -> bool:
+    """Tell whether a dataset of these facet values is kept by the filters (any chosen value of each facet)."""
+    return all(values.get(f, set()).intersection(chosen) for f, chosen in filters.items() if f != skip)
+
+
+def _counted_by_combos(combos, filters: dict[str, list[str]],
+                       labels: dict[str, dict[str, str]]) -> tuple[int, dict[str, list[tuple[str, str, int]]]]:
+    """The total and the facets of a word search, as the SQL counts them (_total, _facets): each facet counted
+    under the other facets' filters, ordered by count then value (code points: BINARY, COLLATE "C")."""
+    total = sum(count for values, count in combos if _passes(values, filters))
+    out = {}
+    for facet in FACETS:
+        counts: dict[str, int] = {}
+        for values, count in combos:
+            if _passes(values, filters, skip=facet):
+                for value in values.get(facet, ()):
+                    counts[value] = counts.get(value, 0) + count
+        rows = sorted(counts.items(), key=lambda r: (-r[1], r[0]))
+        out[facet] = _facet_rows(rows, facet, filters, labels.get(facet, {}))
+    return total, out
+
+
+def _filtered_matches(pg: bool, match: Match, filters: dict[str, list[str]], params: dict) -> tuple[str, str, str]:
+    """FROM, WHERE (never empty) and number column of the matching datasets kept by the filters, to be walked by
+    number (on SQLite FTS5's rowid, which FTS5 walks in either direction and stops where the LIMIT says)."""
+    where, fparams = _where(pg, None, filters)
+    params.update(fparams)
+    if pg:
+        where = where or " WHERE TRUE"
+        return f"({_matching_sql(pg, match, params)}) m JOIN search_docs d ON d.n = m.n", where, "m.n"
+    params["match"] = match.fts
+    where = " WHERE search_fts MATCH :match" + (" AND" + where[len(" WHERE"):] if where else "")
+    return "search_fts CROSS JOIN search_docs d ON d.n = search_fts.rowid", where, "search_fts.rowid"
+
+
+def _ranked_hits(conn, match: Match, filters: dict[str, list[str]], total: int, candidates: int,
+                 limit: int, offset: int) -> list[dict]:
+    """One page of a word search ordered by relevance, its cost bounded by ``candidates`` whatever the number of
+    matches: the candidates are the ``candidates`` matching datasets (filters applied) last added to the index
+    (the highest numbers: FTS5 walks its matches backwards and stops there); they come first, by bm25 (the
+    whole index's IDF and lengths), then modified (newest first) and number; the matches after them follow
+    newest-added first. With at most ``candidates`` matches (nearly every search) every match is ranked by bm25."""
+    pg, params = _pg(conn), {}
+    ranked = min(total, candidates)
+    lo = None  # every match ranked (the filters apply below)
+    if total > candidates:  # the number of the last candidate: FTS5 walks its matches from the highest down
+        if filters:
+            source, where, number = _filtered_matches(pg, match, filters, params)
+            sql = f"SELECT d.n FROM {source}{where} ORDER BY {number} DESC LIMIT 1 OFFSET :k"
+        elif pg:
+            sql = f"SELECT m.n FROM ({_matching_sql(pg, match, params)}) m ORDER BY m.n DESC LIMIT 1 OFFSET :k"
+        else:
+            params["match"] = match.fts
+            sql = "SELECT rowid FROM search_fts WHERE search_fts MATCH :match ORDER BY rowid DESC LIMIT 1 OFFSET :k"
+        lo = int(conn.execute(text(sql), {**params, "k": ranked - 1}).fetchone()[0])
+    hits: list[dict] = []
+    if offset < ranked:
+        _match_once(conn, match, ranked=True, lo=lo)
+        fwhere, fparams = _where(pg, None, filters)
+        hits = _dicts(conn.execute(text(
+            f"SELECT d.* FROM {_matched(pg)} m JOIN search_docs d ON d.n = m.n{fwhere}"
+            f" ORDER BY {_order(pg, 'relevance', MATCHED, 'zh')} LIMIT :limit OFFSET :offset"),
+            {**fparams, "limit": min(limit, ranked - offset), "offset": offset}))
+    rest = limit - len(hits)
+    if rest > 0 and total > ranked:
+        params = {}
+        source, where, number = _filtered_matches(pg, match, filters, params)
+        hits += _dicts(conn.execute(text(f"SELECT d.* FROM {source}{where} AND {number} < :lo ORDER BY {number} DESC"
+                                         " LIMIT :limit OFFSET :offset"),
+                                    {**params, "lo": lo, "limit": rest, "offset": max(0, offset - ranked)}))
+    return hits
 
 
 def matching_uris(conn, q: str) -> set[str] | None:
@@ -388,13 +494,17 @@ def _dicts(result) -> list[dict]:
     return [dict(zip(keys, row)) for row in result]
 
 
-def bm25_scores(conn, match: Match, filters: dict[str, list[str]]) -> list[tuple[int, str | None, float]]:
-    """PostgreSQL: return (number, modified, bm25) of the matching datasets, bm25 as FTS5's ``bm25()`` gives it.
+def bm25_scores(conn, match: Match, filters: dict[str, list[str]],
+                lo: int | None = None) -> list[tuple[int, str | None, float]]:
+    """PostgreSQL: return (number, modified, bm25) of the matching datasets (numbered lo or more when given),
+    bm25 as FTS5's ``bm25()`` gives it.
 
     The same formula as SQLite's fts5_aux.c over the same tokens: per phrase, the IDF of the rows holding it
-    and its weighted count in the row; the row's length in tokens against the average.
+    and its weighted count in the row; the row's length in tokens against the average (both of the whole index).
     """
     where, params = _where(True, match, filters)
+    if lo is not None:
+        where, params["lo"] = (where + " AND" if where else " WHERE") + " d.n >= :lo", lo
     counts = [f"wodp_phrase_count(t.{c}, :p{k})" for k, (g, _) in enumerate(match.phrases) for c in PG_COLUMNS[g]]
     rows = conn.execute(text(f"SELECT d.n, d.modified, t.ntok, {', '.join(counts)} FROM search_docs d "
                              f"JOIN search_text t ON t.n = d.n{where}"), params).fetchall()
@@ -422,11 +532,13 @@ def bm25_scores(conn, match: Match, filters: dict[str, list[str]]) -> list[tuple
 
 
 def run_search(conn, q: str, filters: Mapping[str, Iterable[str]] | None, page,
-               page_size, lang: str, sort: str) -> SearchResult:
+               page_size, lang: str, sort: str, candidates: int = RANK_CANDIDATES) -> SearchResult:
     """Search the index in one read snapshot (the caller's transaction), so that total, hits and facets agree.
 
-    The words are matched once (_match_once); the whole catalogue's counts and those under one facet value are
-    read from the kept counts (issue 11), so such a request does not grow with the catalogue.
+    Without words, the whole catalogue's counts and those under one facet value are read from the kept counts
+    (issue 11). With words, the total and the facets are counted in one pass over the matches by their kept
+    combinations of facet values (_combo_counts), and a relevance page ranks at most ``candidates`` matches
+    (_ranked_hits), so a word in most of the catalogue does not make every match scored.
     """
     lang = "en" if str(lang or "").lower().startswith("en") else "zh"
     page = _clamp(page, 1, MAX_PAGE, 1)
@@ -434,12 +546,19 @@ def run_search(conn, q: str, filters: Mapping[str, Iterable[str]] | None, page,
     sort = sort if sort in SORTS else "relevance"
     match, chosen = Match.of(q), clean_filters(filters)
     labels = {kind: vocabulary_labels(conn, kind, lang) for kind in ("department", "theme", "open_type")}
-    if match is not None:
-        _match_once(conn, match, ranked=sort == "relevance")
-        match = MATCHED
-    total = _total(conn, match, chosen)
     offset = (page - 1) * page_size
-    rows = _hits(conn, match, chosen, sort, lang, page_size, offset) if offset < total else []
-    facets = _facets(conn, match, chosen, labels)
+    if match is None:
+        total = _total(conn, None, chosen)
+        rows = _hits(conn, None, chosen, sort, lang, page_size, offset) if offset < total else []
+        facets = _facets(conn, None, chosen, labels)
+    else:
+        total, facets = _counted_by_combos(_combo_counts(conn, match), chosen, labels)
+        if offset >= total:
+            rows = []
+        elif sort == "relevance":
+            rows = _ranked_hits(conn, match, chosen, total, max(1, int(candidates)), page_size, offset)
+        else:
+            _match_once(conn, match, ranked=False)
+            rows = _hits(conn, MATCHED, chosen, sort, lang, page_size, offset)
     hits = [_hit(row, lang, query_words(q), labels) for row in rows]
     return SearchResult(total, page, page_size, hits, facets)

@@ -189,6 +189,8 @@ def verify_follower(follower, store, ledger: FollowedDigests, wanted: Mapping[st
             ledger.replace(name, wanted)
             return Verification(name, adopted=True)
         held = ledger.read(name)
+    if held == wanted:  # the usual start: nothing differs (one comparison in C, not three passes in Python)
+        return Verification(name)
     stale = sorted(u for u, d in wanted.items() if u in held and held[u] != d)
     missing = sorted(u for u in wanted if u not in held)
     extra = sorted(u for u in held if u not in wanted)

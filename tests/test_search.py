@@ -326,3 +326,29 @@ def test_a_dataset_read_from_its_graph_equals_the_store_reading(demo_platform):
         assert sorted(doc["keywords"]) == sorted(expected["keywords"])
         assert sorted(doc["themes"]) == sorted(expected["themes"])
         assert sorted(doc["formats"]) == sorted(expected["formats"])
+
+
+# -- a word in more datasets than are ranked (search.rank_candidates, issue 11) -----------------------
+@pytest.mark.parametrize("q, filters", [("公交", {}), ("市", {}), ("的", {}), ("of", {}), ("of", {"format": ["CSV"]}),
+                                        ("and", {"department": ["D012", "D020"]}), ("车", {"format": ["CSV"]})])
+def test_a_word_in_more_datasets_than_are_ranked_keeps_its_total_facets_and_the_stated_order(index, q, filters):
+    """With 2 candidates, a word matching more datasets: the total and facets are those of the whole ranking;
+    the pages list every match once: the 2 highest-numbered matches first, by bm25 as the full ranking orders
+    them, then the others by number, highest first."""
+    from sqlalchemy import text
+
+    full = index.search(q, filters, page_size=100)
+    assert full.total > 2  # more matches than candidates: the bound applies
+    ranking = ids(full)
+    index.rank_candidates = 2
+    try:
+        pages = [index.search(q, filters, page=p, page_size=2) for p in range(1, full.total // 2 + 3)]
+    finally:
+        index.rank_candidates = 10_000
+    assert {(p.total, str(p.facets)) for p in pages} == {(full.total, str(full.facets))}
+    with index.db.read() as conn:
+        number = dict(conn.execute(text("SELECT id, n FROM search_docs")).fetchall())
+    candidates = set(sorted(ranking, key=number.get, reverse=True)[:2])
+    expected = [i for i in ranking if i in candidates] + sorted(set(ranking) - candidates, key=number.get,
+                                                                reverse=True)
+    assert [i for p in pages for i in ids(p)] == expected

@@ -161,11 +161,21 @@ class CswRepository(Follower):
             return dict(self.db.rows(f"SELECT identifier, reason FROM {self._skipped} ORDER BY identifier"))
 
     def in_step_with(self, store) -> bool:
-        """Tell whether the repository holds (or has skipped) exactly the store's datasets at their times."""
+        """Tell whether the repository holds (or has skipped) exactly the store's datasets at their times.
+
+        When it keeps a digest of every record and skipped dataset, the counts decide here, and the start-up
+        check compares those digests with the store's (sparql/followers.py: the record's times are in the dataset
+        graph a digest covers) and repairs each difference: the store's times are not read again (2.6 s at 100,000
+        datasets). A repository without them (made before digests were kept) is compared time by time.
+        """
         with self._lock:
             skipped = set(self.db.rows(f"SELECT identifier, insert_date FROM {self._skipped}"))
-            return (self.count() + len(skipped) == store.count_datasets()
-                    and self.modified() | skipped == self.store_modified(store))
+            held = self.count() + len(skipped)
+            if held != store.count_datasets():
+                return False
+            if self.db.rows(f"SELECT COUNT(*) FROM {self._digests}")[0][0] == held:
+                return True
+            return self.modified() | skipped == self.store_modified(store)
 
     # -- writes --------------------------------------------------------------------------------
     def rebuild(self, store) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, redirect, request
 
-from manage.dashboard import DepartmentDashboard, department_dashboard, department_label
+from manage.dashboard import DepartmentDashboard, calendar_outlook, department_dashboard, department_label
 from manage.freshness import STATUSES
 
 department_bp = Blueprint("admin_department", __name__, template_folder="templates")
@@ -37,6 +37,16 @@ WORDS = {  # key: (zh-CN, en)
     "open": ("待处理", "open"), "in-progress": ("处理中", "in progress"), "resolved": ("已解决", "resolved"),
     "rejected": ("已驳回", "rejected"), "past": ("已超期", "past due"),
     "no_deadline": ("未定（{why}）", "not set ({why})"),
+    "deadline_unknown": ("办理期限未知：{year} 年节假日安排尚未配置", "deadline unknown: the calendar for {year} is not configured"),
+    "unknown_deadlines": ("办理期限未知的工单", "Work orders, deadline unknown"),
+    "calendar_warning": (
+        "节假日安排只配置到 {last} 年底（还有 {days} 天）：{year} 年的工作日无法计算，届时工单等办理期限将显示为“未知”。"
+        "请在国务院办公厅发布 {year} 年放假调休安排后，将其录入节假日补充文件（设置项 manage.holidays_file，"
+        "可用 wodp calendar check 检查），或升级 chinese-calendar。",
+        "The official calendar is configured up to the end of {last} ({days} days from now): working days of {year} "
+        "cannot be counted, and deadlines that reach it will show as unknown. Once the State Council's holiday "
+        "notice for {year} is out, enter it in the holiday supplement (setting manage.holidays_file; check it with "
+        "wodp calendar check) or update chinese-calendar."),
     "overdue-update": ("逾期未更新", "overdue update"), "broken-link": ("链接失效", "broken link"),
     "reminders": ("提醒", "Reminders"), "approaching": ("即将到期：还剩 {n} 个工作日", "due soon: {n} working days left"),
     "overdue": ("已超期", "past its deadline"), "due_today": ("今天到期", "due today"),
@@ -59,14 +69,21 @@ def gather(platform, code: str, as_of=None) -> DepartmentDashboard:
     harvesting = getattr(platform, "harvesting", None)
     return department_dashboard(code, freshness=platform.freshness, workorders=platform.workorders,
                                 quarantine=platform.quarantine, links=getattr(harvesting, "links", None),
-                                quality_scores=platform.quality_scores, as_of=as_of)
+                                quality_scores=platform.quality_scores, as_of=as_of,
+                                calendar_warning_days=_warning_days(platform))
+
+
+def _warning_days(platform) -> int:
+    settings = getattr(platform, "settings", None)
+    return settings.manage.calendar_warning_days if settings is not None else 30
 
 
 def render_department(platform, code: str | None, lang: str, *, choices: list[str] | None = None,
-                      settings=None, as_of=None, may_act: bool = False) -> str:
+                      settings=None, as_of=None, may_act: bool = False, calendar_notice: bool = False) -> str:
     """Render the page of one department (or, with no code, the choice of departments for staff).
 
     may_act: the viewer may move the department's work orders (a form per order, posting its CSRF token).
+    calendar_notice: the viewer keeps the settings (the admin): warn when the official calendar runs out soon.
     """
     from manage.workorders import TRANSITIONS
     from server.portal.views import render_page
@@ -78,7 +95,8 @@ def render_department(platform, code: str | None, lang: str, *, choices: list[st
         w=lambda key, **values: word(key, lang, **values), board=board, code=code, name=name,
         statuses=STATUSES, choices=[(c, department_label(c, lang) or c) for c in (choices or [])],
         kind_word=lambda kind: word(kind, lang) if kind in WORDS else kind, may_act=may_act,
-        moves=TRANSITIONS)
+        moves=TRANSITIONS,
+        outlook=calendar_outlook(board.as_of if board else as_of, _warning_days(platform)) if calendar_notice else None)
 
 
 @department_bp.route("/admin/department", methods=["GET", "HEAD"])
@@ -99,7 +117,7 @@ def department():
         code = None  # not one of ours: nothing to show but the choice
     may_act = code is not None and allowed(principal, Action.WORK_ORDERS, code)
     return render_department(current_app.extensions["wodp"], code, current_lang(), choices=choices,
-                             may_act=may_act)
+                             may_act=may_act, calendar_notice=allowed(principal, Action.MANAGE_SETTINGS, None))
 
 
 @department_bp.route("/admin/workorders/<int:order_id>/status", methods=["POST"])
