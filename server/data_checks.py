@@ -137,8 +137,12 @@ class DataChecks:
 
     # -- on demand -----------------------------------------------------------------------------------------
     def check_datasets(self, publisher, uris: Sequence[str] | None, owner_of: Callable[[str], str | None],
-                       profile_of: Callable[[str], str]) -> CheckReport:
-        """Check the files of the datasets named (all when None) and the catalogue's titles; publish again."""
+                       profile_of: Callable[[str], str], publish: Callable | None = None) -> CheckReport:
+        """Check the files of the datasets named (all when None) and the catalogue's titles; publish again.
+
+        ``publish(graphs, source, profile)`` publishes (default: the gate's own; the command's audits it).
+        """
+        publish = publish or publisher.publish
         if not self.settings.enabled:
             raise WodpError("data checks are off (settings data_checks.enabled)", status=409, code="disabled")
         store = publisher.store
@@ -162,7 +166,7 @@ class DataChecks:
         for uri, triples in graphs.items():
             by_owner.setdefault(owner_of(uri) or "load", {})[uri] = triples
         for owner, batch in sorted(by_owner.items()):
-            outcome = publisher.publish(batch, owner, profile_of(owner))
+            outcome = publish(batch, owner, profile_of(owner))
             report.republished += len(outcome.published)
             report.held += len(outcome.held)
         return report
@@ -294,9 +298,13 @@ def _without_data_measurements(uri: str, triples: list[ox.Triple], values: dict)
     return [t for t in triples if t.subject not in nodes and t.object not in nodes and t.subject not in metrics]
 
 
-def run_check_data(platform, ids: Sequence[str] | None) -> dict:
-    """`wodp check-data ID…|--all`: check the datasets named by identifier (all when None); answer the counts."""
+def run_check_data(platform, ids: Sequence[str] | None, via: dict | None = None) -> dict:
+    """`wodp check-data ID…|--all`: check the datasets named by identifier (all when None); answer the counts.
+
+    The datasets published again are in the audit log, one entry each, as `wodp load` leaves them (``via``).
+    """
     from harvesters.base import profile_of
+    from server.audit import audit_publication, digests_before
 
     by_id: dict[str, list[str]] = {}
     for uri in platform.store.dataset_uris():
@@ -319,8 +327,15 @@ def run_check_data(platform, ids: Sequence[str] | None) -> dict:
 
         sandbox = open_sandbox(platform.settings)
         checks.isolate = sandbox.run
+    def publish(graphs: dict, source: str, profile: str):
+        existed, before = digests_before(platform, graphs)
+        outcome = platform.publisher.publish(graphs, source, profile)
+        audit_publication(platform, graphs, outcome, before, existed,
+                          detail={**(via or {}), "source": source, "reason": "check-data"})
+        return outcome
+
     try:
-        report = checks.check_datasets(platform.publisher, uris, owner_of, profile)
+        report = checks.check_datasets(platform.publisher, uris, owner_of, profile, publish)
     finally:
         checks.isolate = isolate
         if sandbox is not None:

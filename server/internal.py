@@ -115,4 +115,4 @@ def check_data():
         raise BadRequestError('expected {"ids": [ID, ...]} or {"all": true}')
     from server.data_checks import run_check_data
 
-    return jsonify(run_check_data(current_app.extensions["wodp"], None if ask.get("all") else ids))
+    return jsonify(run_check_data(current_app.extensions["wodp"], None if ask.get("all") else ids, {"via": "cli"}))

@@ -310,12 +310,15 @@ def test_checks_at_publication_feed_dqv_and_check_data_refreshes_them(tmp_path, 
         assert any("1 行为空行" in o.detail for o in orders) and all(o.deadline for o in orders)
         csv_path.write_bytes(STATIONS.replace(",,,\n", "").replace("滠口新城,114.33,30.69,1号线\n", "", 1)
                              .encode("gbk"))
-        answer = run_check_data(platform, [dataset_id, "no-such-dataset"])
+        answer = run_check_data(platform, [dataset_id, "no-such-dataset"], {"via": "test"})
         assert (answer["datasets"], answer["files"], answer["republished"], answer["not_read"]) == (1, 1, 1, 0)
         assert answer["not_found"] == ["no-such-dataset"]
         assert platform.data_checks.checks.findings_for(dataset_id) == []
         assert answer["work_orders"]["resolved"] == 2  # fixed: the department's orders close themselves
         assert platform.workorders.for_department("D017", active_only=True) == []
+        last = next(platform.audit.entries(action="dataset.publish", newest_first=True))  # in the audit log
+        assert (last.target, last.detail["reason"], last.detail["via"]) == (f"dataset:{dataset_id}", "check-data",
+                                                                           "test")
         values = _measurements(platform, uri)
         assert (values["emptyRows"], values["duplicateRows"], values["splitSeriesSize"]) == ("0", "0", "0")
     finally:
