@@ -351,6 +351,16 @@ class ReviewSettings(_Section):
     overdue_days: int = Field(5, ge=1)
     files_dir: str = "submissions"
     max_file_bytes: int = Field(50 * 1024 * 1024, ge=1024)
+class DataChecksSettings(_Section):
+    """Data-quality checks on the data itself (tabular/): thresholds and bounds."""
+
+    enabled: bool = True
+    at_publication: bool = True
+    max_empty_share: float = Field(0.2, ge=0, le=1)
+    series_min_size: int = Field(3, ge=2, le=1000)
+    max_bytes: int = Field(100 * 1024 * 1024, ge=1024)
+    max_rows: int = Field(1_000_000, ge=1)
+    duckdb_memory_mb: int = Field(256, ge=64, le=65536)
 
 
 class Settings(_Section):
@@ -383,6 +393,7 @@ class Settings(_Section):
     manage: ManageSettings = Field(default_factory=ManageSettings)
     trends: TrendSettings = Field(default_factory=TrendSettings)
     oidc: OidcSettings = Field(default_factory=OidcSettings)
+    data_checks: DataChecksSettings = Field(default_factory=DataChecksSettings)
 
     def path(self, relative: str) -> Path:
         """Resolve a path setting against the data directory."""

@@ -94,6 +94,13 @@ class LinkTable:
             "JOIN link_status s ON s.url = l.url WHERE l.dataset = :d", {"d": dataset})[0]
         return (int(ok), int(checked)) if checked else None
 
+    def statuses(self, dataset: str) -> list[LinkStatus]:
+        """Return the last check of each link of a dataset (URI), in URL order; empty when none was checked."""
+        rows = self.db.rows("SELECT s.url, s.status, s.content_type, s.size, s.etag, s.last_modified, s.hash, "
+                            "s.error, s.broken FROM dataset_links l JOIN link_status s ON s.url = l.url "
+                            "WHERE l.dataset = :d ORDER BY s.url", {"d": dataset})
+        return [LinkStatus(*r[:8], broken=bool(r[8])) for r in rows]
+
     def published(self, dataset: str) -> tuple[int, int] | None:
         """Return the counts last published in the dataset's quality measurements."""
         rows = self.db.rows("SELECT ok, checked FROM link_quality WHERE dataset = :d", {"d": dataset})

@@ -96,6 +96,8 @@ class Layers(Follower):
         self.limits = limits  # settings input_limits (None: their defaults), for reading data files
         self.problems: dict[str, str] = {}  # dataset id -> why it has no layer
         self.listeners: list[Callable[[str, LayerInfo | None], None]] = []  # told of every layer put or dropped
+        # told of every data file read at the gate: (dataset URI, URL, media type, bytes, distribution node)
+        self.readers: list[Callable[[str, str, str | None, bytes, Any], None]] = []
         self._pending: dict[str, Any] = {}  # dataset URI -> Spatialized, _Kept or _Dropped
         self._reads: dict[str, str] = {}  # dataset URI -> "re-read", "unchanged" or "failed" (its last enrich)
         self._lock = threading.Lock()
@@ -144,6 +146,7 @@ class Layers(Follower):
                 return self._unchanged(uri, dataset_id, triples, row, fetched, layer)
             if fetched.body is None:  # 304, but the layer is gone: read the file again
                 fetched = Fetched(self.fetch(url), fetched.etag, fetched.last_modified)
+            self._tell_read(uri, url, media, fetched.body, dist)
             result = self._spatialize(fetched.body, media, url, options)
         except (DataFileError, SandboxError) as exc:
             self.problems[dataset_id] = str(exc)
@@ -163,6 +166,13 @@ class Layers(Follower):
         self.problems.pop(dataset_id, None)
         self._note(uri, "re-read", Spatialized(_layer_info(dataset_id, uri, triples, result), result.features, made))
         return layer_triples(self.base, uri, dataset_id, triples, result.report.placed, result.extent)
+
+    def _tell_read(self, uri: str, url: str, media: str | None, body: bytes, dist) -> None:
+        for reader in self.readers:
+            try:
+                reader(uri, url, media, body, dist)
+            except Exception:  # a reader (the data checks) must not break publication
+                log.exception("a data file reader failed for %s", url)
 
     def _unchanged(self, uri: str, dataset_id: str, triples: list[ox.Triple], row: DataFileRow,
                    fetched: Fetched, layer: LayerInfo) -> list[ox.Triple]:

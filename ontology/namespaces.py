@@ -61,6 +61,9 @@ WODP = ClosedNamespace(
         "departmentCategory", "source", "sourceKey", "jurisdiction", "sourceCRS",
         # quality metrics (DQV)
         "QualityDimension", "qualityScore", "completeness", "freshness", "conformance", "linkAvailability",
+        # data quality metrics (DQV, tabular/)
+        "DataQualityDimension", "emptyRows", "emptyColumns", "emptyCellShare", "duplicateRows", "mixedTypeColumns",
+        "unreadableFiles", "nonMachineReadableDistributions", "brokenLinks", "splitSeriesSize",
         # concept schemes
         "Departments", "DepartmentCategories", "Themes", "OpenTypes", "UpdateCycles",
         "SpatializationStatuses", "CoordinateSystems",

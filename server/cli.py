@@ -282,6 +282,25 @@ def cmd_remove(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_check_data(args: argparse.Namespace) -> int:
+    """Run the data-quality checks on datasets (or --all) and print the counts; exit 1 if an id was not found."""
+    settings = _settings(args)
+    if not args.all and not args.ids:
+        raise WodpError("name one or more datasets, or give --all")
+    from server.audit import cli_detail
+    from server.data_checks import run_check_data
+
+    ids = None if args.all else args.ids
+    body = json.dumps({"all": True} if args.all else {"ids": args.ids}).encode()
+    code = _with_store(settings, lambda platform: run_check_data(platform, ids, cli_detail()),
+                       lambda server: _post(server, "/internal/check-data", body, "application/json"))
+    missing = _LAST.get("not_found")
+    if missing:
+        print(f"wodp: no dataset {', '.join(missing)} in the catalogue", file=sys.stderr)
+        return 1
+    return code
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     from server.runners import cmd_worker as run_worker
 
@@ -395,7 +414,8 @@ def part_files(settings) -> dict:
             "quality_scores": settings.home / "quality-scores.sqlite", "datafiles": settings.home / "datafiles.sqlite",
             "submissions": settings.home / "submissions.sqlite",
             "freshness": settings.home / "freshness.sqlite", "workorders": settings.home / "workorders.sqlite",
-            "audit": settings.home / "audit.sqlite"}
+            "audit": settings.home / "audit.sqlite",
+            "quality_checks": settings.home / "quality-checks.sqlite"}
 
 
 def cmd_db(args: argparse.Namespace) -> int:
@@ -518,6 +538,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", nargs="?")
     p.add_argument("--all", action="store_true", help="run every enabled source")
     p.set_defaults(func=cmd_harvest)
+    p = sub.add_parser("check-data", help="check the data files of datasets (or --all) for empty rows and columns, "
+                                          "empty cells, duplicates, mixed types, formats, links and split series")
+    p.add_argument("ids", nargs="*")
+    p.add_argument("--all", action="store_true", help="check every published dataset")
+    p.set_defaults(func=cmd_check_data)
     p = sub.add_parser("remove", help="remove datasets by identifier")
     p.add_argument("ids", nargs="+")
     p.set_defaults(func=cmd_remove)

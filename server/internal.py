@@ -102,3 +102,17 @@ def remove():
     from server.catalogue import remove_datasets
 
     return jsonify(remove_datasets(current_app.extensions["wodp"], ids, {"via": "cli"}))
+
+
+
+@bp.post("/check-data")
+def check_data():
+    """Run the data-quality checks ({"ids": [...]} or {"all": true}) and answer their counts."""
+    _check()
+    ask = request.get_json(silent=True) or {}
+    ids = ask.get("ids")
+    if not ask.get("all") and not (isinstance(ids, list) and all(isinstance(i, str) for i in ids)):
+        raise BadRequestError('expected {"ids": [ID, ...]} or {"all": true}')
+    from server.data_checks import run_check_data
+
+    return jsonify(run_check_data(current_app.extensions["wodp"], None if ask.get("all") else ids, {"via": "cli"}))

@@ -51,6 +51,7 @@ class Platform:
     freshness: object | None = None  # manage.freshness.FreshnessLedger: each dataset's freshness per day
     workorders: object | None = None  # manage.workorders.WorkOrders: findings handed to departments
     daily: object | None = None  # manage.daily.DailyFreshness when manage.freshness_job is on (wodp serve)
+    data_checks: object | None = None  # server.data_checks.DataChecks: data-quality checks on the data itself
     followers: list = field(default_factory=list)  # every derived index (sparql.followers.Follower), in order
     storage: object | None = None  # core.storage.DiskGuard: disk full and I/O errors, recovery without restart
     _behind: set = field(default_factory=set)  # followers that failed an event; they catch up at recovery
@@ -95,6 +96,7 @@ class Platform:
         platform._open_gate()
         platform._open_push(settings.home)
         platform._open_layers()
+        platform._open_data_checks()
         platform._open_ogc()
         platform._open_csw()
         platform.followed = FollowedDigests(settings.home / "followers.sqlite")
@@ -355,6 +357,21 @@ class Platform:
             raise DataFileError(f"{url}: no such file in this catalogue's submissions")
         return store.path_of(found).read_bytes()
 
+    def _open_data_checks(self) -> None:
+        """Open the data-quality checks: a gate hook after the quality hook, told of each data file read."""
+        from server.data_checks import DataChecks, wuhan_districts
+        from tabular.findings import QualityChecks
+
+        checks = QualityChecks(self._part("quality_checks", self.settings.home / "quality-checks.sqlite"))
+        self.data_checks = DataChecks(self.settings, checks, self.fetch_data, districts=wuhan_districts(),
+                                      isolate=self.sandbox.run if self.sandbox is not None else None)
+        if self.harvesting is not None:
+            self.data_checks.link_table = self.harvesting.links  # broken links: the link monitor's results
+        self.data_checks.workorders = self.workorders  # findings handed to departments (manage/workorders.py)
+        self.publisher.add_hook(self.data_checks)
+        if self.layers is not None:
+            self.layers.readers.append(self.data_checks.file_read)
+
     def fetch_data(self, url: str) -> bytes:
         """Read a distribution's file: the demo's own files are rendered here, others fetched over HTTP."""
         from ogc.datafiles import DataFileError, http_fetch
@@ -510,6 +527,8 @@ class Platform:
             self.features.close()
         if self.layers is not None:
             self.layers.state.close()
+        if self.data_checks is not None:
+            self.data_checks.checks.close()
         for index in (self.accounts, self.audit, self.changes, self.followed, self.catalog_texts, self.catalog_order,
                       self.quality_scores, self.freshness, self.workorders):
             if index is not None:
@@ -520,7 +539,8 @@ class Platform:
         self.store.close()
 
 
-SANDBOX_TASKS = ("server.validation_api", "server.push_api", "ogc.layers", "harvesters.pages")  # imported once by each worker
+# imported once by each worker
+SANDBOX_TASKS = ("server.validation_api", "server.push_api", "ogc.layers", "harvesters.pages", "tabular.run")
 
 
 def open_sandbox(settings: Settings, *, start: bool = True):

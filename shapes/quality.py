@@ -113,6 +113,30 @@ def measurement_triples(uri: str, quality: Quality, at: datetime | None = None) 
     return out
 
 
+SHARE_METRICS = frozenset({"emptyCellShare"})  # data-quality metrics (tabular/) valued 0 to 1; the others count
+
+
+def data_quality_triples(uri: str, values: Mapping[str, float], at: datetime | None = None) -> list[ox.Triple]:
+    """Write the data-quality checks' values (metric local name → value) as dqv:QualityMeasurement nodes."""
+    subject = ox.NamedNode(uri)
+    stamp = ox.Literal((at or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ"), datatype=XSD.dateTime)
+    out: list[ox.Triple] = []
+    for metric, value in sorted(values.items()):
+        node = ox.NamedNode(f"{uri}#quality-{metric}")
+        literal = ox.Literal(f"{round(value, 4)}", datatype=XSD.decimal) if metric in SHARE_METRICS \
+            else ox.Literal(str(int(value)), datatype=XSD.integer)
+        out += [
+            ox.Triple(subject, DQV.hasQualityMeasurement, node),
+            ox.Triple(node, RDF.type, DQV.QualityMeasurement),
+            ox.Triple(node, DQV.computedOn, subject),
+            ox.Triple(node, DQV.isMeasurementOf, WODP[metric]),
+            ox.Triple(WODP[metric], RDF.type, DQV.Metric),
+            ox.Triple(node, DQV.value, literal),
+            ox.Triple(node, PROV.generatedAtTime, stamp),
+        ]
+    return out
+
+
 def strip_measurements(uri: str, triples: Sequence[ox.Triple]) -> list[ox.Triple]:
     """Remove earlier quality measurements from a dataset graph."""
     prefix = f"{uri}#quality-"

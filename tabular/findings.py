@@ -1,0 +1,144 @@
+"""Keep the data-quality checks' results per dataset (part ``quality_checks``) and give their measurements.
+
+``QualityChecks.save(dataset, runs, scope)`` replaces what the checks named in ``scope`` found before for the
+dataset (a file re-read replaces its file checks; a run over the catalogue's titles replaces split-series);
+``findings_for(dataset)`` is what work orders (manage/workorders.py) and dashboards read; ``measurements``
+gives one value per check for the dataset's DQV measurements (counts summed over its files, shares the
+largest), only for the checks that ran.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from sqlalchemy import text
+
+from core.database import Database, as_database
+from tabular.checks import CHECKS, CheckRun, Finding
+
+_SEVERITY = {"error": 0, "warning": 1, "info": 2}
+
+
+class QualityChecks:
+    """The checks' last values and findings, per dataset, on the data layer."""
+
+    def __init__(self, where: "Path | Database") -> None:
+        self.db = as_database(where, "quality_checks")
+        self._lock = threading.Lock()
+
+    def save(self, dataset_id: str, runs: Iterable[CheckRun], scope: Sequence[str] | None = None,
+             distribution: str | None = None) -> None:
+        """Replace, for one dataset, the results of the checks in ``scope`` (default: those in ``runs``).
+
+        ``distribution`` narrows the replacement to that distribution's rows (a file read again); without it
+        the dataset's rows of those checks go, whichever distribution they were of.
+        """
+        self.save_many([(dataset_id, list(runs), scope, distribution)])
+
+    def save_many(self, batch: Iterable[tuple[str, Sequence[CheckRun], Sequence[str] | None, str | None]]) -> None:
+        """Save several datasets' results (as ``save``) in one transaction."""
+        now = time.time()
+        with self._lock, self.db.write() as conn:
+            for dataset_id, runs, scope, distribution in batch:
+                self._save(conn, dataset_id, list(runs), scope, distribution, now)
+
+    @staticmethod
+    def _save(conn, dataset_id: str, runs: list[CheckRun], scope: Sequence[str] | None, distribution: str | None,
+              now: float) -> None:
+        checks = sorted(set(scope) if scope is not None else {r.check for r in runs})
+        where = "dataset = :d AND check_name = :c" + (" AND distribution = :x" if distribution is not None else "")
+        for check in checks:
+            params = {"d": dataset_id, "c": check, "x": distribution or ""}
+            conn.execute(text(f"DELETE FROM quality_check_runs WHERE {where}"), params)
+            conn.execute(text(f"DELETE FROM quality_check_findings WHERE {where}"), params)
+        values = [{"d": dataset_id, "x": r.distribution or "", "c": r.check, "v": float(r.value), "t": now}
+                  for r in runs]
+        if values:
+            conn.execute(text("INSERT INTO quality_check_runs (dataset, distribution, check_name, value, "
+                              "checked_at) VALUES (:d, :x, :c, :v, :t)"), values)
+        found = [{"d": f.dataset_id, "x": f.distribution or "", "c": f.check, "s": f.severity,
+                  "j": json.dumps(f.detail, ensure_ascii=False, default=str), "zh": f.message_zh,
+                  "en": f.message_en, "t": now} for r in runs for f in r.findings]
+        if found:
+            conn.execute(text("INSERT INTO quality_check_findings (dataset, distribution, check_name, severity, "
+                              "detail, message_zh, message_en, found_at) VALUES (:d, :x, :c, :s, :j, :zh, :en, "
+                              ":t)"), found)
+
+    def note_file(self, dataset_id: str, distribution: str, sniffed: str, encoding: str | None = None,
+                  rows: int | None = None, columns: int | None = None, notes: Sequence[str] = ()) -> None:
+        """Keep what a data file's bytes are and how it was read (the format check and previews use it)."""
+        params = {"d": dataset_id, "x": distribution, "s": sniffed, "e": encoding, "r": rows, "c": columns,
+                  "n": json.dumps(list(notes), ensure_ascii=False), "t": time.time()}
+        with self._lock, self.db.write() as conn:
+            conn.execute(text("DELETE FROM quality_check_files WHERE dataset = :d AND distribution = :x"), params)
+            conn.execute(text("INSERT INTO quality_check_files (dataset, distribution, sniffed, encoding, row_count, "
+                              "column_count, notes, checked_at) VALUES (:d, :x, :s, :e, :r, :c, :n, :t)"), params)
+
+    def files(self, dataset_id: str) -> dict[str, dict]:
+        """Return distribution → what its file was found to be (sniffed, encoding, rows, columns, notes)."""
+        rows = self.db.rows("SELECT distribution, sniffed, encoding, row_count, column_count, notes FROM "
+                            "quality_check_files WHERE dataset = :d", {"d": dataset_id})
+        return {x: {"sniffed": s, "encoding": e, "rows": r, "columns": c, "notes": json.loads(n or "[]")}
+                for x, s, e, r, c, n in rows}
+
+    def findings_for(self, dataset_id: str) -> list[Finding]:
+        """Return the dataset's current findings, errors first."""
+        rows = self.db.rows("SELECT dataset, distribution, check_name, severity, detail, message_zh, message_en "
+                            "FROM quality_check_findings WHERE dataset = :d", {"d": dataset_id})
+        found = [Finding(d, x or None, c, s, json.loads(j), zh, en) for d, x, c, s, j, zh, en in rows]
+        return sorted(found, key=lambda f: (_SEVERITY.get(f.severity, 9), f.check, f.distribution or ""))
+
+    def findings_of(self, check: str) -> list[Finding]:
+        """Return every dataset's current findings of one check (what a work-order sync of that kind takes)."""
+        rows = self.db.rows("SELECT dataset, distribution, check_name, severity, detail, message_zh, message_en "
+                            "FROM quality_check_findings WHERE check_name = :c ORDER BY dataset, distribution",
+                            {"c": check})
+        return [Finding(d, x or None, c, s, json.loads(j), zh, en) for d, x, c, s, j, zh, en in rows]
+
+    def checked(self, check: str) -> set[str]:
+        """Return the datasets a check has run on (found something or not): the scope of its findings."""
+        return {r[0] for r in self.db.rows("SELECT DISTINCT dataset FROM quality_check_runs WHERE check_name = :c",
+                                           {"c": check})}
+
+    def datasets_with_findings(self) -> list[str]:
+        """Return the datasets that have at least one finding."""
+        return [r[0] for r in self.db.rows("SELECT DISTINCT dataset FROM quality_check_findings ORDER BY dataset")]
+
+    def measurements(self, dataset_id: str, pending: Sequence[CheckRun] = ()) -> dict[str, float]:
+        """Return metric local name → value of each check run on the dataset (combined over its files).
+
+        ``pending`` runs, not saved yet, stand in for the stored runs of their checks.
+        """
+        replaced = {r.check for r in pending}
+        rows = [(c, v) for c, v in self.db.rows("SELECT check_name, value FROM quality_check_runs WHERE dataset = :d",
+                                                {"d": dataset_id}) if c not in replaced]
+        rows += [(r.check, float(r.value)) for r in pending]
+        out: dict[str, float] = {}
+        for check, value in rows:
+            if check not in CHECKS:
+                continue
+            metric, combine = CHECKS[check]
+            if metric in out:
+                out[metric] = out[metric] + value if combine == "sum" else max(out[metric], value)
+            else:
+                out[metric] = value
+        return out
+
+    def forget(self, dataset_ids: Iterable[str]) -> None:
+        """Drop everything known of withdrawn datasets."""
+        with self._lock, self.db.write() as conn:
+            for dataset_id in dataset_ids:
+                for table in ("quality_check_runs", "quality_check_findings", "quality_check_files"):
+                    conn.execute(text(f"DELETE FROM {table} WHERE dataset = :d"), {"d": dataset_id})
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def findings_for(dataset: str, store: QualityChecks) -> list[Finding]:
+    """Return a dataset's current data-quality findings (what work orders open or refresh)."""
+    return store.findings_for(dataset)
