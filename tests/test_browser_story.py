@@ -131,13 +131,13 @@ def test_report_review_publish_harvest_audit(browser, site, tmp_path):  # noqa: 
         story.click("form[action$='/submit'] button")
         assert page.locator("h1 .wb-status").inner_text() == "待审核"
         story.shoot("03-workbench-submitted")
-        story.click("a[href*='/admin/department'], nav a[href*='/admin/department']") \
-            if page.locator("a[href*='/admin/department']").count() else page.goto(f"{url}/admin/department")
-        page.wait_for_load_state("load")
+        story.click("nav.staff-nav a[href^='/admin/department']")  # the management center's links on every page
+        assert page.locator("h1").inner_text().startswith("部门数据概况")
         story.shoot("04-department")
 
         # the reviewer returns it with a reason
-        story.sign_in(who["reviewer"].login, "/admin/review")
+        story.sign_in(who["reviewer"].login, "/admin/")
+        story.click("nav.admin-nav a[href^='/admin/review']")
         assert VALUES["title"] in page.locator("table.wb-table").inner_text()
         story.shoot("05-review-queue")
         story.click(f"a[href*='/admin/review/{submission}']")
@@ -200,7 +200,9 @@ def test_report_review_publish_harvest_audit(browser, site, tmp_path):  # noqa: 
         story.shoot("11-admin-source-trend")
 
         # the auditor finds every step, by action and target
-        story.sign_in(who["auditor"].login, "/admin/audit")
+        story.sign_in(who["auditor"].login, "/admin/")
+        assert page.locator("nav.admin-nav a[href^='/admin/review']").count() == 0  # not the auditor's
+        story.click("nav.admin-nav a[href^='/admin/audit']")
         rows = page.locator("tr[data-seq]").evaluate_all(
             "rows => rows.map(r => [...r.querySelectorAll('td')].map(td => td.innerText.trim()))")
         seen = {(r[4], r[5], r[3]) for r in rows}
@@ -211,6 +213,9 @@ def test_report_review_publish_harvest_audit(browser, site, tmp_path):  # noqa: 
                      ("dataset.publish", ds, "reviewer"), ("harvest-source.add", hs, "admin"),
                      ("harvest.start", hs, "admin"), ("harvest.finish", hs, "admin")]:
             assert want in seen, want
+        actors = {r[4]: r[2] for r in rows}  # who did it (one of each of these), by login name and id
+        assert actors["submission.create"] == f"{who['publisher'].login} {who['publisher'].id}"
+        assert actors["review.approve"] == f"{who['reviewer'].login} {who['reviewer'].id}"
         for role in ("publisher", "reviewer", "admin"):
             assert ("sign-in.ok", f"account:{who[role].id}", role) in seen, role
         story.shoot("12-audit")
