@@ -279,7 +279,7 @@ def login():
         return _page(401, next_path=next_path, error=exc.message, login_name=login_name)
     _open_session(account)
     audit_event("sign-in.ok", f"account:{account.id}", {"via": "password", "login": account.login})
-    return redirect(next_path or _home_link())
+    return redirect(next_path or _home_link(account))
 
 
 def _open_session(account: Account) -> None:
@@ -290,10 +290,12 @@ def _open_session(account: Account) -> None:
     g.pop("wodp_principal", None)
 
 
-def _home_link() -> str:
+def _home_link(account: Account | None = None) -> str:
+    """Where a sign-in lands: the management center, or the portal for an account with no part in it (public)."""
     from server.portal.i18n import current_lang, link
 
-    return link(HOME_PATH, current_lang())
+    staff = account is None or allowed(account.principal(), Action.READ_MANAGEMENT, account.department)
+    return link(HOME_PATH if staff else "/", current_lang())
 
 
 @bp.route("/admin/logout", methods=["GET", "POST"])

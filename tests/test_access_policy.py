@@ -164,6 +164,14 @@ def test_sign_in_goes_to_next_and_sets_safe_cookie(app, platform):
     assert platform.accounts.get(account.id).last_sign_in is not None
 
 
+@pytest.mark.parametrize("role, department, lands", [("admin", None, "/admin/"), ("publisher", "D017", "/admin/"),
+                                                      ("auditor", None, "/admin/"), ("public", None, "/")])
+def test_sign_in_lands_where_the_account_has_a_place(app, platform, role, department, lands):
+    account = make_account(platform, role, department)
+    answer = sign_in_as(app.test_client(), account.login)
+    assert answer.status_code == 302 and answer.headers["Location"] == lands  # public: the portal, not a 403
+
+
 @pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/\\evil", "javascript:x"])
 def test_sign_in_never_sends_elsewhere(app, platform, target):
     client = app.test_client()

@@ -99,8 +99,20 @@ def page():
     older = (link("/admin/audit", current_lang(), raw | {"before": entries[-1].seq})
              if len(entries) == PAGE and entries[-1].seq > 1 else None)
     exports = {fmt: link(f"/admin/audit/export.{fmt}", "zh", raw) for fmt in FORMATS}
-    return _render("admin_audit.html", entries=entries, filters=raw, total=audit_log.count(), older=older,
+    return _render("admin_audit.html", entries=entries, logins=_logins(entries), filters=raw,
+                   total=audit_log.count(), older=older,
                    exports=exports, any_filter=any(raw.values()) or before is not None, report=None)
+
+
+def _logins(entries) -> dict[str, str]:
+    """The login name of each account the entries name as actor (an account gone keeps its id only)."""
+    accounts = getattr(current_app.extensions["wodp"], "accounts", None)
+    found = {}
+    for actor in {e.actor for e in entries if e.actor} if accounts is not None else ():
+        account = accounts.get(actor)
+        if account is not None:
+            found[actor] = account.login
+    return found
 
 
 @bp.get("/verify")

@@ -51,10 +51,44 @@ def render(template: str, section: str, status: int = 200, **context):
         admin_static=lambda name: url_for("admin.static", filename=name),
         site=settings.site, switch_href=link(request.path, other, args), when=when, HIDDEN=HIDDEN,
         account=current_account(), can_manage_accounts=allowed(current_principal(), Action.MANAGE_ACCOUNTS),
+        can=_nav_reach(current_principal()),
         site_name=settings.site.title_en if lang == "en" else settings.site.title_zh,
         site_description=settings.site.description_en if lang == "en" else settings.site.description_zh,
         **context)
     return page, status
+
+
+def _nav_reach(principal) -> dict[str, bool]:
+    """Which of the other management pages the nav offers: the ones the principal may open."""
+    return {"workbench": bool(principal.department) and allowed(principal, Action.CREATE, principal.department),
+            "review": allowed(principal, Action.REVIEW), "audit": allowed(principal, Action.READ_AUDIT)}
+
+
+def staff_nav() -> dict | None:
+    """The management center's links for the pages outside the console's frame (department, workbench, review,
+    audit): the pages the signed-in principal may open, the one shown marked; None for the anonymous."""
+    principal = current_principal()
+    if principal.id is None:
+        return None
+    lang, can = current_lang(), _nav_reach(principal)
+    every = allowed(principal, Action.READ_MANAGEMENT)
+    pages = [("/admin/", "overview", every), ("/admin/workbench", "nav_workbench", can["workbench"]),
+             ("/admin/review", "nav_review", can["review"]),
+             ("/admin/department", "department_page",
+              every or allowed(principal, Action.READ_MANAGEMENT, principal.department)),
+             ("/admin/audit", "nav_audit", can["audit"])]
+    links = [{"href": link(path, lang), "label": translate(key, lang),
+              "active": path != "/admin/" and request.path.startswith(path)} for path, key, shown in pages if shown]
+    account = current_account()
+    return {"title": translate("admin", lang), "links": links, "sign_out": link("/admin/logout", lang),
+            "sign_out_label": translate("auth_sign_out", lang),
+            "who": f"{account.display_name or account.login} · {translate('role_' + account.role, lang)}"
+            if account is not None else None}
+
+
+@admin_bp.app_context_processor
+def _staff_nav_processor() -> dict:
+    return {"staff_nav": staff_nav}
 
 
 def source_infos() -> list[trend_rules.SourceInfo]:

@@ -30,6 +30,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "submit": ("提交审核", "Submit"),
     "submit_publish": ("提交并发布", "Submit and publish"),
     "withdraw": ("撤回", "Withdraw"),
+    "withdraw_published": ("撤下已发布的数据集", "Withdraw the published dataset"),
     "files": ("数据文件", "Data files"),
     "file": ("文件", "File"),
     "file_kinds": ("CSV、XLSX、JSON、GeoJSON", "CSV, XLSX, JSON, GeoJSON"),

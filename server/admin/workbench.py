@@ -321,3 +321,28 @@ def workbench_withdraw(submission_id: str):
     sub = wb.withdraw(wb.store.get(submission_id), actor, role)
     audit("submission.withdraw", f"submission:{submission_id}", detail={"status": sub.status})
     return back("/admin/workbench", {"department": sub.department})
+
+
+def department_of_dataset(dataset_id: str, **_ignored) -> str | None:
+    """The department a published dataset belongs to (404: no such published dataset)."""
+    return _owner_of(dataset_id)
+
+
+@admin_bp.post("/datasets/<dataset_id>/withdraw")
+@require(Action.WITHDRAW, department=department_of_dataset)
+def dataset_withdraw(dataset_id: str):
+    """Withdraw a published dataset (a reviewer any, a publisher its department's): kept as a tombstone, answering
+    410 from now on; a version held back for it is discarded too. The reason, when given, goes to the audit log."""
+    from manage.review import SOURCE
+
+    platform = _platform()
+    uri = platform.dataset_uri(dataset_id)
+    reason = request.form.get("reason", "").strip()[:2000] or None
+    before = dataset_digest(dataset_id)
+    department = _owner_of(dataset_id)
+    platform.publisher.withdraw([uri], SOURCE)
+    detail = {"department": department, "via": "workbench", "reason": reason}
+    audit("dataset.withdraw", f"dataset:{dataset_id}", before, None, detail)
+    if platform.quarantine.release(dataset_id):  # a held-back version goes too
+        audit("dataset.discard-held", f"dataset:{dataset_id}", None, None, detail)
+    return back(f"/datasets/{dataset_id}")
