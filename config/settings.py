@@ -19,6 +19,20 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class FooterSettings(_Section):
+    """The portal footer's filing lines (server/portal/templates/portal_base.html); an empty value is not shown."""
+
+    sponsor_zh: str = ""
+    sponsor_en: str = ""
+    organizer_zh: str = ""
+    organizer_en: str = ""
+    site_code: str = ""
+    icp: str = ""
+    police: str = ""
+    police_code: str = ""
+    contact: str = ""
+
+
 class SiteSettings(_Section):
     base_uri: str = "http://127.0.0.1:8000"
     title_zh: str
@@ -27,6 +41,7 @@ class SiteSettings(_Section):
     description_en: str
     publisher: str
     proxies: int = Field(0, ge=0, le=5)
+    footer: FooterSettings = Field(default_factory=FooterSettings)
 
 
 class ServerSettings(_Section):
