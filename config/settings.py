@@ -19,20 +19,6 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class FooterSettings(_Section):
-    """The portal footer's filing lines (server/portal/templates/portal_base.html); an empty value is not shown."""
-
-    sponsor_zh: str = ""
-    sponsor_en: str = ""
-    organizer_zh: str = ""
-    organizer_en: str = ""
-    site_code: str = ""
-    icp: str = ""
-    police: str = ""
-    police_code: str = ""
-    contact: str = ""
-
-
 class SiteSettings(_Section):
     base_uri: str = "http://127.0.0.1:8000"
     title_zh: str
@@ -41,7 +27,16 @@ class SiteSettings(_Section):
     description_en: str
     publisher: str
     proxies: int = Field(0, ge=0, le=5)
-    footer: FooterSettings = Field(default_factory=FooterSettings)
+    # the portal footer's filing lines (server/portal/templates/portal_base.html); an empty value is not shown
+    footer_sponsor_zh: str = ""
+    footer_sponsor_en: str = ""
+    footer_organizer_zh: str = ""
+    footer_organizer_en: str = ""
+    footer_site_code: str = ""
+    footer_icp: str = ""
+    footer_police: str = ""
+    footer_police_code: str = ""
+    footer_contact: str = ""
 
 
 class ServerSettings(_Section):

@@ -26,7 +26,7 @@ FOOTER = {"sponsor_zh": "武汉市人民政府办公厅", "sponsor_en": "General
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory):
-    settings = load_settings({}, home=tmp_path_factory.mktemp("pages-home"), overrides={"site": {"footer": FOOTER}})
+    settings = load_settings({}, home=tmp_path_factory.mktemp("pages-home"), overrides={"site": {f"footer_{k}": v for k, v in FOOTER.items()}})
     platform = Platform.open(settings, start_workers=False)
     fill_store(platform.store)
     yield platform
