@@ -165,6 +165,8 @@ def test_sitemap_names_home_pages_and_every_dataset(client, platform):
     assert {f"{BASE}/", f"{BASE}/developers", f"{BASE}/privacy", f"{BASE}/help"} <= set(urls)
     for url in datasets:  # each is the dataset's page
         assert client.get(urlsplit(url).path, headers=HTML).status_code == 200
+    again = client.get("/sitemap.xml", headers={"If-None-Match": response.headers["ETag"]})
+    assert again.status_code == 304  # a crawler revalidates without the list being built again
 
 
 def test_sitemap_becomes_an_index_past_the_limit(client, platform, monkeypatch):

@@ -13,6 +13,7 @@ from xml.sax.saxutils import escape
 
 from flask import Response, abort, request
 
+from server import http
 from server.portal.i18n import current_lang, translate
 from server.portal.views import platform, portal_bp, render_page
 
@@ -135,25 +136,44 @@ def _dataset_urls(offset: int, size: int) -> list[str]:
     return [uri for _, uri in order.page(size, offset)]
 
 
+def _revalidated(number: int) -> tuple[str, Response | None]:
+    """The sitemap's ETag (it changes with the store), and a 304 when the crawler holds the current one."""
+    store = platform().store
+    etag = http.etag_for("sitemap", store.generation, number, SITEMAP_LIMIT)
+    if request.if_none_match and etag in request.if_none_match:
+        return etag, http.conditional(Response(), etag, store.last_modified())
+    return etag, None
+
+
+def _sent(response: Response, etag: str) -> Response:
+    return http.conditional(response, etag, platform().store.last_modified())
+
+
 @portal_bp.route("/sitemap.xml", methods=["GET", "HEAD"])
 def sitemap():
     """One sitemap while everything fits in 50,000 URLs, else a sitemap index of numbered sitemaps."""
+    etag, unchanged = _revalidated(0)
+    if unchanged is not None:
+        return unchanged
     base = platform().settings.base_uri
     fixed = _fixed_urls(base)
     total = len(fixed) + platform().catalog_order.count()
     if total <= SITEMAP_LIMIT:
-        return _urlset(fixed + _dataset_urls(0, SITEMAP_LIMIT))
+        return _sent(_urlset(fixed + _dataset_urls(0, SITEMAP_LIMIT)), etag)
     body = ['<?xml version="1.0" encoding="UTF-8"?>',
             '<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">']
     body += [f"<sitemap><loc>{escape(base)}/sitemap-{n}.xml</loc></sitemap>"
              for n in range(1, math.ceil(total / SITEMAP_LIMIT) + 1)]
     body.append("</sitemapindex>")
-    return Response("\n".join(body) + "\n", mimetype="application/xml")
+    return _sent(Response("\n".join(body) + "\n", mimetype="application/xml"), etag)
 
 
 @portal_bp.route("/sitemap-<int:number>.xml", methods=["GET", "HEAD"])
 def sitemap_part(number: int):
     """The number-th sitemap of the index: the fixed pages first, then the datasets in catalogue order."""
+    etag, unchanged = _revalidated(number)
+    if unchanged is not None:
+        return unchanged
     base = platform().settings.base_uri
     fixed = _fixed_urls(base)
     total = len(fixed) + platform().catalog_order.count()
@@ -162,7 +182,7 @@ def sitemap_part(number: int):
     start = (number - 1) * SITEMAP_LIMIT
     head = fixed[start:start + SITEMAP_LIMIT]
     offset = max(0, start - len(fixed))
-    return _urlset(head + _dataset_urls(offset, SITEMAP_LIMIT - len(head)))
+    return _sent(_urlset(head + _dataset_urls(offset, SITEMAP_LIMIT - len(head))), etag)
 
 
 @portal_bp.route("/favicon.svg", methods=["GET", "HEAD"])
