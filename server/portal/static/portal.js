@@ -5,7 +5,7 @@
   if (!button || !nav) { return; }
   nav.classList.add("foldable");
   button.addEventListener("click", function () {
-    var open = nav.classList.toggle("open");
+    var open = nav.classList.toggle("menu-open");
     button.setAttribute("aria-expanded", open ? "true" : "false");
   });
 }());
