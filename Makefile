@@ -8,7 +8,12 @@ PY     = $(VENV)/bin/python
 HOST  ?= 127.0.0.1
 PORT  ?= 8000
 
-.PHONY: demo serve test venv system-deps bench clean
+.PHONY: demo serve test venv system-deps test-assets bench clean
+
+# axe-core, injected into the portal's pages by the accessibility browser test (tests/test_browser_portal.py):
+# fetched from the npm registry with its integrity checked by npm, kept out of git (a test-only asset).
+AXE_VERSION ?= 4.14.1
+AXE = tests/assets/axe-core-$(AXE_VERSION)/axe.min.js
 
 $(VENV)/.installed: pyproject.toml
 	@set -e; py="$$(.ci/find-python312)"; echo "using $$py"; \
@@ -29,13 +34,21 @@ venv: $(VENV)/.installed $(CSW_VENV)/.installed
 system-deps:
 	@.ci/system-deps
 
+$(AXE):
+	@set -e; tmp="$$(mktemp -d)"; trap 'rm -rf "$$tmp"' EXIT; \
+	  (cd "$$tmp" && npm pack --silent "axe-core@$(AXE_VERSION)" >/dev/null && tar -xzf axe-core-$(AXE_VERSION).tgz); \
+	  mkdir -p "$(dir $(AXE))"; cp "$$tmp/package/axe.min.js" "$$tmp/package/LICENSE" "$(dir $(AXE))"; \
+	  echo "fetched axe-core $(AXE_VERSION) into $(dir $(AXE))"
+
+test-assets: $(AXE)
+
 demo: venv
 	$(VENV)/bin/wodp demo --host $(HOST) --port $(PORT)
 
 serve: venv
 	$(VENV)/bin/wodp serve --host $(HOST) --port $(PORT)
 
-test: system-deps venv
+test: system-deps venv test-assets
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: venv

@@ -27,6 +27,16 @@ class SiteSettings(_Section):
     description_en: str
     publisher: str
     proxies: int = Field(0, ge=0, le=5)
+    # the portal footer's filing lines (server/portal/templates/portal_base.html); an empty value is not shown
+    footer_sponsor_zh: str = ""
+    footer_sponsor_en: str = ""
+    footer_organizer_zh: str = ""
+    footer_organizer_en: str = ""
+    footer_site_code: str = ""
+    footer_icp: str = ""
+    footer_police: str = ""
+    footer_police_code: str = ""
+    footer_contact: str = ""
 
 
 class ServerSettings(_Section):

@@ -26,6 +26,27 @@ def _prefers_html() -> bool:
     return best == "text/html" and request.accept_mimetypes["text/html"] > request.accept_mimetypes["*/*"] * 0.99
 
 
+# Doors whose errors keep their bare HTML (their own clients and formats: OGC API, CSW, the internal doors).
+MACHINE_DOORS = ("/ogc", "/csw", "/internal/")
+
+
+def _portal_page(status: int, message: str) -> str | None:
+    """Render the error inside the portal (header, menu, search box, footer) in the request's language.
+
+    None when the portal cannot render (no platform, a template error): the caller falls back to a bare page.
+    """
+    try:
+        from server.portal.i18n import request_lang
+        from server.portal.views import render_page
+
+        lang = request_lang()
+        return render_page("portal_error.html", lang, status=status, message=message,
+                           reason=TITLES.get(status, "Error"), title=f"{status} {TITLES.get(status, 'Error')}")
+    except Exception:  # noqa: BLE001 - an error page must never fail: the bare page is the last resort
+        log.exception("the portal could not render the %s page", status)
+        return None
+
+
 def render_error(status: int, code: str, message: str) -> Response:
     """Make the error response the caller can read."""
     path = request.path
@@ -33,6 +54,9 @@ def render_error(status: int, code: str, message: str) -> Response:
         # SPARQL 1.1 Protocol: a 4xx/5xx status with a human-readable body.
         return Response(f"{code}: {message}\n", status=status, mimetype="text/plain")
     if not path.startswith("/api") and _prefers_html():
+        page = None if path.startswith(MACHINE_DOORS) else _portal_page(status, message)
+        if page is not None:
+            return Response(page, status=status, mimetype="text/html")
         title = TITLES.get(status, "Error")
         body = (
             "<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'>"
