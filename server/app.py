@@ -46,6 +46,11 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
 
     app.register_blueprint(audit_view.bp)
     app.register_blueprint(department_bp)  # /admin/department (manage/dashboard.py's numbers)
+    from server.admin import moderation  # /admin/moderation: comments approved or rejected (Action.REVIEW)
+    from server.portal.feedback import feedback_bp  # ratings and comments of the public (services/feedback.py)
+
+    app.register_blueprint(moderation.bp)
+    app.register_blueprint(feedback_bp)
     errors.register(app)
     http.register(app)
     from server import auth
@@ -65,6 +70,9 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         n = settings.site.proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)
     metrics.install(app)  # outermost: later wrappers (answer cache, web process) go inside (metrics.wrap_inner)
+    from server import usage_counting
+
+    usage_counting.install(app, platform)  # outside even the metrics: cached answers are counted too
     return app
 
 
