@@ -394,7 +394,8 @@ def part_files(settings) -> dict:
             "catalog_order": settings.home / "catalog-order.sqlite",
             "quality_scores": settings.home / "quality-scores.sqlite", "datafiles": settings.home / "datafiles.sqlite",
             "freshness": settings.home / "freshness.sqlite", "workorders": settings.home / "workorders.sqlite",
-            "audit": settings.home / "audit.sqlite"}
+            "audit": settings.home / "audit.sqlite", "usage": settings.home / "usage.sqlite",
+            "feedback": settings.home / "feedback.sqlite"}
 
 
 def cmd_db(args: argparse.Namespace) -> int:

@@ -171,3 +171,31 @@ def test_the_dataset_page_shows_the_counts(demo_client, demo_platform):
     assert f'id="usage-view-total">{totals["view"].total}<' in page
     assert f'id="usage-download-total">{totals["download"].total}<' in page
     assert f'id="usage-api-30">{totals["api"].last_30}<' in page
+
+
+def test_two_counters_add_up_on_both_backends(tmp_path, database_url):
+    """Two processes' counters on one database (SQLite file or PostgreSQL): the UPSERTs add up exactly."""
+    from core.database import open_database
+
+    def counter():
+        return UsageCounter(open_database(database_url, "usage", tmp_path / "usage.sqlite", auto_migrate=True),
+                            flush_s=0, department_of=lambda d: "D017")
+
+    a, b = counter(), counter()
+    threads = [threading.Thread(target=lambda c=c: [c.record("download", "demo.y", user_agent=BROWSER,
+                                                             address=f"2001:db8:{i % 2}::{i}") or
+                                                    (i % 40 == 0 and c.flush()) for i in range(300)])
+               for c in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    a.flush()
+    b.flush()
+    assert a.dataset_totals("demo.y")["download"].total == 600
+    assert b.visitors("demo.y", b.clock()) == 2  # two /48 networks
+    day = a.clock()
+    assert a.by_department_day(day, day, "D017") == [
+        {"department": "D017", "day": day.isoformat(), "view": 0, "download": 600, "api": 0}]
+    a.close()
+    b.close()
