@@ -19,6 +19,7 @@ import re
 import secrets
 import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date, datetime, timedelta, timezone
 from typing import Callable
 
@@ -37,6 +38,7 @@ BOT_PATTERN = re.compile(
     r"monitor|uptime|pingdom|harvest|ckan|pycsw|owslib|check_http", re.IGNORECASE)
 
 
+@lru_cache(maxsize=2048)  # User-Agents repeat: the pattern runs once per distinct one
 def is_bot(user_agent: str | None) -> bool:
     """Tell whether a User-Agent names a robot (an empty one counts as a robot: browsers always send one)."""
     return not user_agent or bool(BOT_PATTERN.search(user_agent))
@@ -55,6 +57,7 @@ def truncate_address(address: str | None) -> str | None:
     return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
 
 
+@lru_cache(maxsize=8192)
 def visitor_key(address: str | None, salt: str) -> str | None:
     """Hash the truncated address with the day's salt (None when there is no address)."""
     network = truncate_address(address)
