@@ -199,3 +199,45 @@ def test_two_counters_add_up_on_both_backends(tmp_path, database_url):
         {"department": "D017", "day": day.isoformat(), "view": 0, "download": 600, "api": 0}]
     a.close()
     b.close()
+
+
+def test_two_web_processes_add_up_and_flush_at_shutdown(tmp_path):
+    """wodp serve with two web processes and the writer: every view is counted once, written at shutdown at the
+    latest (the flush interval is longer than the test)."""
+    import os
+    import signal
+    import subprocess
+    import urllib.request
+
+    from tests.conftest import free_port
+    from tests.test_web_processes import ROOT, Server
+
+    env = dict(os.environ, WODP_HOME=str(tmp_path), PYTHONPATH=str(ROOT), WODP_SERVER__PROCESSES="2",
+               WODP_DEMO__DATASETS="20", WODP_DEMO__SPATIAL="3", WODP_LOGGING__LEVEL="WARNING",
+               WODP_CSW__ENABLED="false", WODP_SPARQL__WORKERS="1", WODP_SANDBOX__WORKERS="1",
+               WODP_SERVICES__USAGE_FLUSH_S="3600")
+    port = free_port()
+    subprocess.run([str(ROOT / ".venv/bin/wodp"), "demo", "--build-only", "--port", str(port)], env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
+    server = Server(tmp_path, port, env)
+    try:
+        with urllib.request.urlopen(f"{server.url}/catalog.nt?page_size=1", timeout=30) as answer:
+            import re
+
+            dataset = re.search(r"/datasets/([^>/]+)> <http://www.w3.org/1999/02/22-rdf-syntax-ns#type> "
+                                r"<http://www.w3.org/ns/dcat#Dataset>", answer.read().decode()).group(1)
+        pages = 0
+        for i in range(30):
+            for suffix in ("", ".ttl"):
+                request = urllib.request.Request(f"{server.url}/datasets/{dataset}{suffix}",
+                                                 headers={"User-Agent": BROWSER})
+                with urllib.request.urlopen(request, timeout=30) as answer:
+                    assert answer.status == 200
+                    pages += 1
+        assert len(server.web_pids()) == 2
+    finally:
+        os.killpg(server.proc.pid, signal.SIGTERM)
+        server.proc.wait(timeout=60)
+    counter = UsageCounter(tmp_path / "usage.sqlite", flush_s=0)
+    assert counter.dataset_totals(dataset)["view"].total == pages == 60
+    counter.close()
