@@ -186,7 +186,8 @@ class Feedback:
                 ox.Triple(node, RDF_TYPE, ox.NamedNode(OA + "Annotation")),
                 ox.Triple(node, ox.NamedNode(OA + "hasTarget"), target),
                 ox.Triple(node, ox.NamedNode(OA + "motivatedBy"), ox.NamedNode(DQV + "qualityAssessment")),
-                ox.Triple(node, ox.NamedNode(DCT + "created"), ox.Literal(created, datatype=ox.NamedNode(XSD + "dateTime"))),
+                ox.Triple(node, ox.NamedNode(DCT + "created"),
+                          ox.Literal(created, datatype=ox.NamedNode(XSD + "dateTime"))),
             ])
 
         rating = self.rating(dataset)

@@ -12,7 +12,6 @@ import pytest
 
 from server.audit import dataset_digest
 from services.feedback import APPROVED, PENDING, REJECTED, Feedback
-from tests.conftest import make_account, sign_in_as
 
 DQV = "http://www.w3.org/ns/dqv#"
 OA = "http://www.w3.org/ns/oa#"
