@@ -147,6 +147,8 @@ def test_comments_wait_for_moderation_and_decisions_are_audited(demo_app, demo_p
     assert [c.body for c in pending] == ["第三行的经度有误", "广告内容"]
     public = demo_app.test_client()
     assert "第三行的经度有误" not in public.get(f"/datasets/{dataset}").get_data(as_text=True)
+    own = user.get(f"/datasets/{dataset}").get_data(as_text=True)  # its author sees it is waiting
+    assert f'id="my-pending-{pending[0].id}"' in own
     # a publisher may not moderate; a user neither; anonymous is sent to sign in
     publisher, _ = _client(demo_app, sign_in, "publisher", "D017")
     assert publisher.get("/admin/moderation").status_code == 403

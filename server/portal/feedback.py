@@ -32,6 +32,7 @@ TEXT.update({  # key: (zh-CN, en); the dataset page's feedback and usage panel
     "f_sign_in_link": ("登录", "Sign in"),
     "f_staff": ("评分和评论面向公众账号。", "Ratings and comments are for public accounts."),
     "f_none": ("暂无评论。", "No comments yet."),
+    "f_my_pending": ("您的评论（待审核）", "Your comment (waiting for moderation)"),
 })
 
 
@@ -42,7 +43,7 @@ def _platform():
 def page_context(platform, dataset_id: str) -> dict:
     """What the dataset page shows of usage and feedback, and what the visitor may do."""
     out: dict = {"usage": None, "rating": None, "comments": [], "may_rate": False, "my_rating": None,
-                 "signed_in": False, "max_chars": platform.settings.services.comment_max_chars}
+                 "signed_in": False, "my_pending": [], "max_chars": platform.settings.services.comment_max_chars}
     if platform.usage is not None:
         out["usage"] = platform.usage.dataset_totals(dataset_id)
     if platform.feedback is not None:
@@ -53,6 +54,8 @@ def page_context(platform, dataset_id: str) -> dict:
         out["may_rate"] = principal.id is not None and principal.role == Role.PUBLIC
         if out["may_rate"]:
             out["my_rating"] = platform.feedback.rating_of(dataset_id, principal.id)
+            out["my_pending"] = [c for c in platform.feedback.comments(dataset_id, "pending")
+                                 if c.account == principal.id]
     return out
 
 
