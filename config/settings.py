@@ -264,6 +264,14 @@ class ManageSettings(_Section):
     calendar_warning_days: int = Field(30, ge=0, le=400)
 
 
+class ServicesSettings(_Section):
+    """The public's services (services/): usage counts, ratings and comments."""
+
+    usage_counting: bool = True
+    usage_flush_s: float = Field(5.0, gt=0, le=3600)
+    comment_max_chars: int = Field(2000, ge=1, le=20000)
+
+
 def _rate_limit(value: str) -> str:
     """Check a rate limit string of Flask-Limiter ("60/minute", "10/second;300/hour")."""
     from limits import parse_many
@@ -404,6 +412,7 @@ class Settings(_Section):
     trends: TrendSettings = Field(default_factory=TrendSettings)
     oidc: OidcSettings = Field(default_factory=OidcSettings)
     data_checks: DataChecksSettings = Field(default_factory=DataChecksSettings)
+    services: ServicesSettings = Field(default_factory=ServicesSettings)
 
     def path(self, relative: str) -> Path:
         """Resolve a path setting against the data directory."""

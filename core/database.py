@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 # the parts on the data layer, each a branch of the migrations
 PARTS = ("harvest", "changes", "search", "accounts", "links", "catalog_texts", "catalog_order", "quality_scores",
-         "datafiles", "submissions", "freshness", "workorders", "audit", "quality_checks")
+         "datafiles", "submissions", "freshness", "workorders", "audit", "quality_checks", "usage", "feedback")
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
 _migrate_lock = threading.Lock()
@@ -347,9 +347,12 @@ PART_TABLES = {  # what `wodp db copy` moves; the search index is derived and re
     "freshness": ("freshness_days", "freshness"),
     "workorders": ("workorders", "workorder_events"),
     "audit": ("audit_log", "audit_state"),
+    "usage": ("usage_counts", "usage_visitors", "usage_salts"),
+    "feedback": ("feedback_ratings", "feedback_comments"),
 }
 SERIALS = {"harvest_jobs": "id", "harvest_job_errors": "n", "harvest_job_log": "n", "harvest_history": "n",
-           "changes_log": "seq", "submission_events": "n", "workorders": "id", "workorder_events": "n"}
+           "changes_log": "seq", "submission_events": "n", "workorders": "id", "workorder_events": "n",
+           "feedback_comments": "id"}
 
 
 def copy_part(source: Database, target: Database, batch: int = 5000) -> dict[str, int]:

@@ -24,9 +24,10 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
 
     from server import (auth, changes, csw, dcat, errors, files, harvest_api, health, http, internal, layers_api,
                         metrics, ogc_api, push_api, sparql_endpoint, submitted_files, throttle, validation_api, vocab)
-    from server.admin import admin_bp, audit_view  # the management center; the auditor's page, /admin/audit
+    from server.admin import admin_bp, audit_view, moderation  # management center; auditor: /admin/audit
     from server.admin.department_page import department_bp
     from server.portal import portal_bp
+    from server.portal.feedback import feedback_bp
 
     app.register_blueprint(portal_bp)
     app.register_blueprint(admin_bp)  # the management center (/admin/...)
@@ -47,6 +48,8 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)
     app.register_blueprint(submitted_files.bp)
+    app.register_blueprint(moderation.bp)  # /admin/moderation: comments approved or rejected (Action.REVIEW)
+    app.register_blueprint(feedback_bp)  # ratings and comments of the public (services/feedback.py)
     errors.register(app)
     http.register(app)
     auth.install(app, settings)  # before the limits: the sign-in page is one of their doors
@@ -64,6 +67,9 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         n = settings.site.proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)
     metrics.install(app)  # outermost: later wrappers (answer cache, web process) go inside (metrics.wrap_inner)
+    from server import usage_counting
+
+    usage_counting.install(app, platform)  # outside even the metrics: cached answers are counted too
     return app
 
 

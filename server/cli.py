@@ -415,7 +415,8 @@ def part_files(settings) -> dict:
             "submissions": settings.home / "submissions.sqlite",
             "freshness": settings.home / "freshness.sqlite", "workorders": settings.home / "workorders.sqlite",
             "audit": settings.home / "audit.sqlite",
-            "quality_checks": settings.home / "quality-checks.sqlite"}
+            "quality_checks": settings.home / "quality-checks.sqlite", "usage": settings.home / "usage.sqlite",
+            "feedback": settings.home / "feedback.sqlite"}
 
 
 def cmd_db(args: argparse.Namespace) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from datetime import datetime, timezone
@@ -252,10 +253,17 @@ def dataset(name: str):
         etag = http.etag_for(etag, s.tianditu.model_dump_json(), s.spatial.boundary_file, s.features.max_limit)
         from server.portal import render_dataset_page
 
-        response = Response(render_dataset_page(platform, uri, lang), mimetype="text/html")
+        body = render_dataset_page(platform, uri, lang)
+        # the page shows usage counts and feedback (services/), which change without the dataset
+        etag = http.etag_for(etag, hashlib.sha256(body.encode("utf-8")).hexdigest())
+        response = Response(body, mimetype="text/html")
     else:
         triples = public_view(uri, platform.store.dataset_triples(uri))  # docs/access.md
         triples += name_triples(triples)
+        feedback = getattr(platform, "feedback", None)
+        if feedback is not None:  # DQV user feedback, added here: never part of the dataset's graph or digest
+            triples += feedback.feedback_triples(dataset_id, uri)
+            etag = http.etag_for(etag, feedback.version(dataset_id))
         response = Response(rdf_response.serialize(triples, fmt), content_type=rdf_response.content_type(fmt))
         response.headers["Link"] = f'<{uri}>; rel="canonical"'
     response.vary.add("Accept")

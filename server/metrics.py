@@ -176,10 +176,15 @@ def install(app) -> None:
 
 def wrap_inner(app, wrap) -> None:
     """Put ``wrap(inner)`` inside the request metrics (or outermost when they are not installed)."""
-    if isinstance(app.wsgi_app, RequestMetrics):
-        app.wsgi_app.inner = wrap(app.wsgi_app.inner)
+    holder, outer = None, app.wsgi_app
+    if getattr(outer, "outermost", False):  # the usage counting stays outside everything (server/usage_counting.py)
+        holder, outer = outer, outer.inner
+    if isinstance(outer, RequestMetrics):
+        outer.inner = wrap(outer.inner)
+    elif holder is not None:
+        holder.inner = wrap(outer)
     else:
-        app.wsgi_app = wrap(app.wsgi_app)
+        app.wsgi_app = wrap(outer)
 
 
 # -- the platform's state at scrape time ------------------------------------------------------------------------

@@ -50,6 +50,8 @@ class Platform:
     quality_scores: object | None = None  # server.quality_scores.QualityScores: each publisher's mean score
     freshness: object | None = None  # manage.freshness.FreshnessLedger: each dataset's freshness per day
     workorders: object | None = None  # manage.workorders.WorkOrders: findings handed to departments
+    usage: object | None = None  # services.usage.UsageCounter: views, downloads, API calls per dataset and day
+    feedback: object | None = None  # services.feedback.Feedback: ratings and moderated comments
     daily: object | None = None  # manage.daily.DailyFreshness when manage.freshness_job is on (wodp serve)
     data_checks: object | None = None  # server.data_checks.DataChecks: data-quality checks on the data itself
     followers: list = field(default_factory=list)  # every derived index (sparql.followers.Follower), in order
@@ -224,6 +226,26 @@ class Platform:
         self.catalog_order = CatalogOrder(self._part("catalog_order", home / "catalog-order.sqlite"))
         self.quality_scores = QualityScores(self._part("quality_scores", home / "quality-scores.sqlite"))
         self._open_management()
+        self._open_services()
+
+    def _open_services(self) -> None:
+        """Open the public's services: usage counts (each process buffers its own and flushes), feedback."""
+        from services.feedback import Feedback
+        from services.usage import UsageCounter
+
+        home, s = self.settings.home, self.settings.services
+        self.feedback = Feedback(self._part("feedback", home / "feedback.sqlite"), max_chars=s.comment_max_chars)
+        if s.usage_counting:
+            self.usage = UsageCounter(self._part("usage", home / "usage.sqlite"), flush_s=s.usage_flush_s,
+                                      department_of=self.department_of)
+            self.usage.start()
+
+    def department_of(self, dataset_id: str) -> str | None:
+        """Return the code of a dataset's publisher when it is one of our departments (publish.gate)."""
+        from publish.gate import department_of
+
+        uri = self.dataset_uri(dataset_id)
+        return department_of(uri, self.store.dataset_triples(uri))
 
     def _open_management(self) -> None:
         """Open the management center's state: the freshness ledger and the work orders (manage/)."""
@@ -530,7 +552,7 @@ class Platform:
         if self.data_checks is not None:
             self.data_checks.checks.close()
         for index in (self.accounts, self.audit, self.changes, self.followed, self.catalog_texts, self.catalog_order,
-                      self.quality_scores, self.freshness, self.workorders):
+                      self.quality_scores, self.freshness, self.workorders, self.usage, self.feedback):
             if index is not None:
                 index.close()
         for extra in self.extras.values():  # parts opened on first use (the workbench's submissions)

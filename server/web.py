@@ -213,6 +213,8 @@ class ResponseCache:
             return None
         if any(environ.get(name) for name in UNCACHED_WHEN):
             return None
+        if path.startswith("/datasets/"):  # a dataset's page and RDF carry its feedback and usage (services/),
+            return None                    # which change without a new store generation
         cookie = environ.get("HTTP_COOKIE", "")
         if cookie and any(not part.strip().startswith("lang=") for part in cookie.split(";") if part.strip()):
             return None  # a cookie other than the language may name who asks

@@ -197,8 +197,9 @@ def _quality(dataset: Resource, graph: dict) -> dict[str, float]:
     return out
 
 
-def schema_org(view: dict) -> dict:
-    """Describe the dataset as a schema.org Dataset (what search engines read)."""
+def schema_org(view: dict, rating=None) -> dict:
+    """Describe the dataset as a schema.org Dataset (what search engines read); ``rating`` (services.feedback
+    Rating) adds its aggregateRating."""
     doc = {
         "@context": "https://schema.org", "@type": "Dataset", "@id": view["uri"], "url": view["uri"],
         "name": view["title_zh"] or view["title"], "description": view["description_zh"] or view["description"],
@@ -222,6 +223,9 @@ def schema_org(view: dict) -> dict:
          "contentUrl": d["download"]}
         for d in view["distributions"] if d["download"]
     ]
+    if rating is not None:
+        doc["aggregateRating"] = {"@type": "AggregateRating", "ratingValue": rating.value,
+                                  "ratingCount": rating.count, "bestRating": 5, "worstRating": 1}
     return doc
 
 
@@ -239,8 +243,14 @@ def render_dataset_page(platform, dataset_uri: str, lang: str) -> str:
                         getattr(platform, "quality_scores", None))
     from server.portal.maps import dataset_map
 
-    map_config = dataset_map(platform, dataset_uri.rsplit("/", 1)[-1], lang)
-    return render_page("portal_dataset.html", lang, settings=platform.settings, d=view,
-                       jsonld=json_for_script(schema_org(view)), title=view["title"] or view["id"],
+    dataset_id = dataset_uri.rsplit("/", 1)[-1]
+    map_config = dataset_map(platform, dataset_id, lang)
+    fb = None
+    if getattr(platform, "feedback", None) is not None or getattr(platform, "usage", None) is not None:
+        from server.portal.feedback import page_context
+
+        fb = page_context(platform, dataset_id)
+    return render_page("portal_dataset.html", lang, settings=platform.settings, d=view, fb=fb,
+                       jsonld=json_for_script(schema_org(view, fb and fb["rating"])), title=view["title"] or view["id"],
                        rdf_forms=RDF_FORMS, map_config=map_config,
                        map_json=json_for_script(map_config) if map_config else None)
