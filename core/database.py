@@ -349,6 +349,7 @@ PART_TABLES = {  # what `wodp db copy` moves; the search index is derived and re
     "audit": ("audit_log", "audit_state"),
     "usage": ("usage_counts", "usage_visitors", "usage_salts"),
     "feedback": ("feedback_ratings", "feedback_comments"),
+    "quality_checks": ("quality_check_runs", "quality_check_findings", "quality_check_files"),
 }
 SERIALS = {"harvest_jobs": "id", "harvest_job_errors": "n", "harvest_job_log": "n", "harvest_history": "n",
            "changes_log": "seq", "submission_events": "n", "workorders": "id", "workorder_events": "n",

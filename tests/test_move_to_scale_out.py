@@ -110,10 +110,15 @@ def test_an_embedded_home_moves_to_oxigraph_server_and_postgresql_with_every_doo
         assert f"changes_log {before['changes']}" in copied, copied
         # 4. switch both settings and start
         moved = dict(shared, WODP_STORE__URL=engine.query_url)
+        # the management API needs an account: the first admin, made by the documented command, with a token
+        _wodp(moved, "account", "add", "--role", "admin", "--login", "mover")
+        made = _wodp(moved, "account", "token", "add", "mover", "--scope", "manage")
+        token = made.rsplit("hashed): ", 1)[1].split()[0]
         site = Site(moved, tmp_path / "scaled-out.log")
         try:
             after = _doors(site)
-            status, jobs = _get(site.url + "/api/harvest/jobs")
+            assert _get(site.url + "/api/harvest/jobs")[0] == 401  # not to anonymous callers
+            status, jobs = _get(site.url + "/api/harvest/jobs", Authorization=f"Bearer {token}")
         finally:
             site.stop()
         from sparql.remote import RemoteStore
