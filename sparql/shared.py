@@ -45,6 +45,14 @@ STATE_SCHEMA_LOCK = 7_204_117_023  # ... of the creation of store_state
 APPLICATION = "wodp-turn"  # the lock sessions' application_name, followed by the pid (``holder``)
 
 
+def _unavailable(doing: str, url: str, exc: Exception):
+    from core.database import masked
+    from sparql.errors import StoreError
+
+    return StoreError(f"{doing} failed: the shared database {masked(url)} did not answer: "
+                      f"{' '.join(str(exc).split())[:300]}", status=503)
+
+
 def _dsn(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://", 1).replace("postgres+psycopg://", "postgres://", 1)
 
@@ -87,10 +95,14 @@ class _PostgresLock:
         import psycopg
 
         try:
-            self._connect().execute("SELECT pg_advisory_lock(%s)", (self.key,))
-        except psycopg.OperationalError:  # the session broke while idle (a database restart): one new session
+            try:
+                self._connect().execute("SELECT pg_advisory_lock(%s)", (self.key,))
+            except psycopg.OperationalError:  # the session broke while idle (a database restart): one new session
+                self._drop()
+                self._connect().execute("SELECT pg_advisory_lock(%s)", (self.key,))
+        except psycopg.Error as exc:
             self._drop()
-            self._connect().execute("SELECT pg_advisory_lock(%s)", (self.key,))
+            raise _unavailable("taking the shared store's turn", self.url, exc) from exc
 
     def release(self) -> None:
         try:
@@ -280,10 +292,14 @@ class SharedState:
 
         with self._guard:
             try:
-                return self._connect().execute(sql, params).fetchall()
-            except psycopg.OperationalError:  # a broken session: one new one
+                try:
+                    return self._connect().execute(sql, params).fetchall()
+                except psycopg.OperationalError:  # a broken session: one new one
+                    self._conn = None
+                    return self._connect().execute(sql, params).fetchall()
+            except psycopg.Error as exc:
                 self._conn = None
-                return self._connect().execute(sql, params).fetchall()
+                raise _unavailable("reading or saving the store's generation", self.url, exc) from exc
 
     def read(self) -> tuple[int, float] | None:
         """The generation and time the processes moved the store to (None: never written)."""
