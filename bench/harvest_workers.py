@@ -196,10 +196,10 @@ def main() -> None:
         for n in sorted({r["workers"] for r in rounds}):
             rates = [r["datasets_per_s"] for r in rounds if r["workers"] == n]
             print(f"{n} workers: {', '.join(f'{x:.1f}' for x in rates)} datasets/s (mean {sum(rates) / len(rates):.1f})")
-        one = [r["datasets_per_s"] for r in rounds if r["workers"] == rounds[0]["workers"]]
-        last = [r["datasets_per_s"] for r in rounds if r["workers"] == rounds[-1]["workers"]]
-        print(f"throughput {rounds[-1]['workers']} workers / {rounds[0]['workers']}: "
-              f"{(sum(last) / len(last)) / (sum(one) / len(one)):.2f}x (means)")
+        fewest, most = min(r["workers"] for r in rounds), max(r["workers"] for r in rounds)
+        one = [r["datasets_per_s"] for r in rounds if r["workers"] == fewest]
+        last = [r["datasets_per_s"] for r in rounds if r["workers"] == most]
+        print(f"throughput {most} workers / {fewest}: {(sum(last) / len(last)) / (sum(one) / len(one)):.2f}x (means)")
 
 
 if __name__ == "__main__":
