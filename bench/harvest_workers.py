@@ -1,10 +1,15 @@
 """Benchmark harvest throughput with 1 and with 2 queue workers on the scaled-out configuration.
 
-Run: PYTHONPATH=. python bench/harvest_workers.py [--sources 4] [--datasets 500] [--workers 1 2]
+Run: PYTHONPATH=. python bench/harvest_workers.py [--sources 4] [--datasets 500] [--workers 1 2 1 2]
 Each round starts from nothing: a fresh PostgreSQL database (the queue, CSW's repository), a fresh Oxigraph
 server, a fresh WODP_HOME; ``--sources`` local CKAN sources of ``--datasets`` each are deferred to the queue,
 then ``--workers`` `wodp worker` processes take them. The clock runs from the workers' start to the last job's
-end (each worker's own start-up included: a platform, the queue). Prints datasets/s per round and the ratio.
+end (each worker's own start-up included: a platform, the queue). Prints datasets/s per round and the ratio,
+each round's per-step times summed over its jobs (the jobs' ``steps_s``, core/timings.py) in ms per dataset, and
+how long each worker held the store's and the indexes' turns and waited for them (sparql/shared.py, from the
+workers' logs), and the CPU seconds of the workers (with their children: sandbox, CSW indexer), of the Oxigraph
+server and of PostgreSQL during the round. ``--workers 1 2 1 2`` alternates rounds (the ratio is of the means).
+The shared database is migrated (`wodp db upgrade`) before the clock starts, as a deployment does.
 """
 
 from __future__ import annotations
@@ -13,7 +18,6 @@ import argparse
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -41,7 +45,35 @@ def _tests_package() -> None:
 _tests_package()
 
 
-def one_round(dsn: str, workers: int, sources: int, datasets: int, csw: bool) -> dict:
+def _cpu(pid: int | None) -> float:
+    """CPU seconds of a process and its descendants, those still running and those it has reaped."""
+    import psutil
+
+    if pid is None:
+        return 0.0
+    try:
+        proc = psutil.Process(pid)
+        t = proc.cpu_times()
+        total = t.user + t.system + t.children_user + t.children_system
+        for child in proc.children(recursive=True):
+            try:
+                c = child.cpu_times()
+                total += c.user + c.system
+            except psutil.Error:
+                pass
+        return total
+    except psutil.Error:
+        return 0.0
+
+
+def _postmaster(data: Path) -> int | None:
+    try:
+        return int((data / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def one_round(dsn: str, workers: int, sources: int, datasets: int, csw: bool, pg_data: Path) -> dict:
     import yaml
 
     from harvesters.queue import HarvestQueue
@@ -63,35 +95,45 @@ def one_round(dsn: str, workers: int, sources: int, datasets: int, csw: bool) ->
     env = {k: v for k, v in os.environ.items() if not k.startswith("WODP_")}
     env.update(WODP_HOME=str(root / "home"), WODP_CONFIG=str(config), PYTHONPATH=str(ROOT),
                WODP_STORE__URL=engine.query_url, WODP_DATABASE__URL=url, WODP_LOGGING__LEVEL="INFO")
+    upgrade = subprocess.run([sys.executable, "-m", "server.cli", "db", "upgrade"], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=300)
+    if upgrade.returncode != 0:
+        raise SystemExit(f"wodp db upgrade failed: {upgrade.stderr[-2000:]}")
     queue = HarvestQueue(SimpleNamespace(database=SimpleNamespace(url=url)))
-    procs = []
+    procs, turns = [], []
     try:
         for s in configured:
             queue.defer(s["name"])
+        pg_cpu = _cpu(_postmaster(pg_data))
+        engine_cpu = _cpu(engine.proc.pid)
         started = time.monotonic()
         logs = [open(root / f"worker-{i}.log", "wb") for i in range(workers)]
         procs = [subprocess.Popen([sys.executable, "-m", "server.cli", "worker"], cwd=ROOT, env=env,
                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True) for log in logs]
-        db = root / "home" / "harvest.sqlite"
         while True:
             time.sleep(0.5)
-            try:
-                with sqlite3.connect(db, timeout=5) as con:
-                    done = con.execute("SELECT count(*), min(started), max(finished) FROM jobs "
-                                       "WHERE status = 'succeeded'").fetchone()
-            except sqlite3.OperationalError:
-                continue
-            if done[0] == sources:
+            done = [j for j in _jobs(env) if j.status == "succeeded"]
+            if len(done) == sources:
                 break
             if any(p.poll() is not None for p in procs):
-                raise SystemExit("a worker ended early")
+                raise SystemExit("a worker ended early: " + (root / "worker-0.log").read_text(errors="replace")[-3000:])
         wall = time.monotonic() - started
-        with sqlite3.connect(db) as con:
-            per_job = con.execute("SELECT source, finished - started, pid FROM jobs ORDER BY id").fetchall()
         total = sources * datasets
+        cpu = {"workers": sum(_cpu(p.pid) for p in procs), "oxigraph": _cpu(engine.proc.pid) - engine_cpu,
+               "postgresql": _cpu(_postmaster(pg_data)) - pg_cpu}
+        steps: dict[str, float] = {}
+        for job in done:
+            for name, seconds in (job.figures.get("steps_s") or {}).items():
+                steps[name] = steps.get(name, 0.0) + seconds
         return {"workers": workers, "datasets": total, "wall_s": round(wall, 1),
-                "first_job_to_last_s": round(done[2] - done[1], 1),
-                "datasets_per_s": round(total / wall, 1), "jobs": per_job}
+                "first_job_to_last_s": round(max(j.finished for j in done) - min(j.started for j in done), 1),
+                "datasets_per_s": round(total / wall, 1),
+                "jobs": [(j.source, j.finished - j.started, j.pid) for j in sorted(done, key=lambda j: j.id)],
+                "steps_ms_per_dataset": {k: round(1000 * v / total, 3)
+                                         for k, v in sorted(steps.items(), key=lambda kv: -kv[1])},
+                "turns": turns,
+                "cpu_s": {k: round(v, 1) for k, v in cpu.items()},
+                "cpu_ms_per_dataset": {k: round(1000 * v / total, 2) for k, v in cpu.items()}}
     finally:
         queue.close()
         for p in procs:
@@ -106,9 +148,23 @@ def one_round(dsn: str, workers: int, sources: int, datasets: int, csw: bool) ->
         for i in range(len(procs)):
             for line in (root / f"worker-{i}.log").read_text(errors="replace").splitlines():
                 if "held the store" in line:
-                    print(f"    {line.split(': ', 1)[-1]}")
+                    turns.append(line.split(": ", 1)[-1])
         for f in fakes:
             f.close()
+
+
+def _jobs(env: dict) -> list:
+    """The harvest jobs of the round, read through the job store (on database.url)."""
+    from config import load_settings
+    from core.database import open_part
+    from harvesters.jobs import JobStore
+
+    settings = load_settings({k: v for k, v in env.items() if k.startswith("WODP_")})
+    jobs = JobStore(open_part(settings.database, "harvest", settings.path(settings.harvest.db_path)))
+    try:
+        return jobs.jobs(None, limit=1000)
+    finally:
+        jobs.close()
 
 
 def main() -> None:
@@ -122,16 +178,28 @@ def main() -> None:
 
     cluster, _ = start_cluster()
     try:
-        rounds = [one_round(cluster.dsn, n, args.sources, args.datasets, not args.without_csw) for n in args.workers]
+        rounds = [one_round(cluster.dsn, n, args.sources, args.datasets, not args.without_csw, cluster.data)
+                  for n in args.workers]
     finally:
         cluster.stop()
     for r in rounds:
-        print(json.dumps({k: v for k, v in r.items() if k != "jobs"}))
+        print(json.dumps({k: v for k, v in r.items() if k not in ("jobs", "steps_ms_per_dataset", "turns",
+                                                                  "cpu_ms_per_dataset")}))
+        print(f"    CPU ms per dataset: {r['cpu_ms_per_dataset']}")
         for source, seconds, pid in r["jobs"]:
             print(f"    {source}: {seconds:.1f} s in worker {pid}")
+        for line in r["turns"]:
+            print(f"    {line}")
+        print("    steps, ms per dataset (summed over the jobs): " + ", ".join(
+            f"{name} {ms:.2f}" for name, ms in r["steps_ms_per_dataset"].items()))
     if len(rounds) > 1:
-        print(f"throughput {rounds[-1]['workers']} workers / {rounds[0]['workers']}: "
-              f"{rounds[-1]['datasets_per_s'] / rounds[0]['datasets_per_s']:.2f}x")
+        for n in sorted({r["workers"] for r in rounds}):
+            rates = [r["datasets_per_s"] for r in rounds if r["workers"] == n]
+            print(f"{n} workers: {', '.join(f'{x:.1f}' for x in rates)} datasets/s (mean {sum(rates) / len(rates):.1f})")
+        fewest, most = min(r["workers"] for r in rounds), max(r["workers"] for r in rounds)
+        one = [r["datasets_per_s"] for r in rounds if r["workers"] == fewest]
+        last = [r["datasets_per_s"] for r in rounds if r["workers"] == most]
+        print(f"throughput {most} workers / {fewest}: {(sum(last) / len(last)) / (sum(one) / len(one)):.2f}x (means)")
 
 
 if __name__ == "__main__":

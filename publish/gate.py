@@ -209,8 +209,15 @@ class Publisher:
                         dataset_id, uri, list(triples), report_to_json(report), source,
                         department_of(uri, triples)))
         if accepted:
-            with step("store"), self._turn():  # other processes of this home publish before or after, never between
-                self._store_accepted(accepted, source, hashes, job)
+            with step("store: keep previous versions"):  # read before the turn (undone only on a full disk)
+                previous = self._previous(accepted) if self.storage is not None else None
+            prepare = getattr(self.store, "prepare", None)  # a shared store: its CPU work before the turn
+            if prepare is not None:
+                accepted = prepare(accepted)
+            # a store shared by several processes: the store's turn for the ledger's note, the write and the
+            # change log, then the indexes' turn for the other indexes and the ledger's rows (sparql/shared.py)
+            with step("store"), self._publication():
+                self._store_accepted(accepted, source, hashes, job, previous)
         if held:
             log.info("%s: %d datasets held back by validation", source, len(held))
             for note_held in self._each("held"):
@@ -218,11 +225,15 @@ class Publisher:
                                     (held, source, hashes, job))
         return PublishOutcome(tuple(accepted), held, warnings, tuple(superseded), warned, data_files)
 
-    def _store_accepted(self, accepted: dict[str, list[ox.Triple]], source: str, hashes, job) -> None:
+    def _previous(self, accepted: Mapping[str, Sequence[ox.Triple]]) -> dict[str, list[ox.Triple]]:
+        """The datasets' graphs as stored now (empty: not stored), to put back if the publication is undone."""
+        graphs_of = getattr(self.store, "dataset_graphs", None)
+        if graphs_of is not None:  # a remote store: one request for the batch
+            return graphs_of(list(accepted))
+        return {uri: self.store.dataset_triples(uri) for uri in accepted}
+
+    def _store_accepted(self, accepted: dict[str, list[ox.Triple]], source: str, hashes, job, previous) -> None:
         """Store valid datasets and record them in the ledger: both, or (when the disk is full) neither."""
-        with step("store: keep previous versions"):
-            previous = {uri: self.store.dataset_triples(uri) for uri in accepted} if self.storage is not None \
-                else None
         for intend in self._each("intend"):  # the ledger's rows written ahead: no restart leaves a gap
             try:
                 with step("ledger"):
@@ -295,7 +306,7 @@ class Publisher:
                 "nothing was withdrawn")
             kept.append(uri)
         if kept:
-            with self._turn():
+            with self._publication():
                 try:
                     self.store.remove_datasets(kept, reason=reason)
                 except WodpError:
@@ -306,11 +317,11 @@ class Publisher:
                     self._call_or_defer("recording the withdrawal in the ledger", withdrawn, (kept, source, job))
         return tuple(kept)
 
-    def _turn(self):
-        """Hold the store against the other processes of its home for a whole publication (a store shared by
-        several processes: sparql/shared.py); a store of one process needs no turn."""
-        exclusive = getattr(self.store, "exclusive", None)
-        return exclusive() if exclusive is not None else nullcontext()
+    def _publication(self):
+        """Take the turns of a store shared by several processes for one publication (sparql/shared.py): its
+        write in the store's turn, what follows in the indexes' turn; a store of one process needs no turn."""
+        publication = getattr(self.store, "publication", None)
+        return publication() if publication is not None else nullcontext()
 
 
 def _label(term) -> str:

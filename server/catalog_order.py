@@ -132,12 +132,19 @@ class CatalogOrder(Follower):
         change = 0
         for uri in removed:
             change -= conn.execute(text("DELETE FROM catalog_order_entries WHERE uri = :u"), {"u": uri}).rowcount
-        for uri, key in put.items():
-            known = conn.execute(text("SELECT 1 FROM catalog_order_entries WHERE uri = :u"),
-                                 {"u": uri}).fetchone() is not None
+        uris = list(put)
+        known: set[str] = set()
+        for start in range(0, len(uris), 500):  # which are listed already: one query per 500, not one each
+            chunk = uris[start:start + 500]
+            names = {f"u{n}": uri for n, uri in enumerate(chunk)}
+            known.update(row[0] for row in conn.execute(text(
+                f"SELECT uri FROM catalog_order_entries WHERE uri IN ({', '.join(':' + k for k in names)})"),
+                names).fetchall())
+        if put:
             conn.execute(text("INSERT INTO catalog_order_entries (uri, modified) VALUES (:u, :m) "
-                              "ON CONFLICT (uri) DO UPDATE SET modified = excluded.modified"), {"u": uri, "m": key})
-            change += not known
+                              "ON CONFLICT (uri) DO UPDATE SET modified = excluded.modified"),
+                         [{"u": uri, "m": key} for uri, key in put.items()])
+        change += sum(1 for uri in put if uri not in known)
         if change:
             row = conn.execute(text("SELECT value FROM catalog_order_meta WHERE key = 'count'")).fetchone()
             self._set(conn, "count", str(int(row[0]) + change if row else max(change, 0)))

@@ -71,6 +71,8 @@ def _id_of(uri: str) -> str:
 class ChangeLog(Follower):
     """The change log: its tables in the data layer (core.database), writers serialised."""
 
+    in_turn = True  # its rows follow the generations in order: written in the store's turn (sparql/shared.py)
+
     def __init__(self, where: "Path | Database", withdrawn: Callable[[str], bool] | None = None) -> None:
         self.db = as_database(where, "changes")
         self.path = self.db.path
@@ -111,7 +113,7 @@ class ChangeLog(Follower):
         rows = [(uri, "created" if uri in created else "updated", True) for uri in event.put]
         rows += [(uri, self._removal(event.reason, uri), False) for uri in event.removed]
         with self._write_lock:
-            modified = {uri: _text(store.record_modified(uri)) for uri, _, present in rows if present}
+            modified = {uri: _text(_modified(store, event, uri)) for uri, _, present in rows if present}
             with self.db.write(serial=True) as conn:
                 at = self._next_time(conn, event.at)
                 for uri, action, present in rows:
@@ -318,3 +320,14 @@ def atom_feed(settings, items: list[Change], more: bool, next_url: str, last: fl
                                           "label": ACTIONS[change.action]})
         ET.SubElement(entry, "summary").text = f"{change.uri} {change.action} at {change.when} (#{change.seq})"
     return ET.tostring(feed, encoding="utf-8", xml_declaration=True)
+
+
+def _modified(store, event, uri: str) -> datetime | None:
+    """When a dataset an event put last changed: its record's date in the graph the event carries (as stored),
+    else read from the store (one request each on a remote store)."""
+    carried = event.graphs.get(uri) if event.graphs else None
+    if carried is not None:
+        modified = records.record_dates(carried, uri)[1]
+        if modified is not None:
+            return records.parse_datetime(modified)
+    return store.record_modified(uri)

@@ -102,7 +102,8 @@ class Platform:
         platform._open_ogc()
         platform._open_csw()
         platform.followed = FollowedDigests(settings.home / "followers.sqlite")
-        store.subscribe(platform._on_publish)
+        store.subscribe(platform._on_publish_in_turn, in_turn=True)  # the change log: in the store's turn
+        store.subscribe(platform._on_publish)  # the other indexes: in the indexes' turn (sparql/shared.py)
         platform._open_catalog_texts(writer=True)
         platform.verification = catch_up_all(platform.followers, store, platform.followed)  # by content
         repaired = sum(v.repaired for v in platform.verification)
@@ -285,7 +286,7 @@ class Platform:
                 texts.close()
                 self.catalog_texts = None
                 return
-            self.store.subscribe(texts.follow)
+            self.store.subscribe(lambda event: self._timed("index: CatalogTexts", texts.follow, event))
 
     def refresh(self, path: str | None, generation: int, modified: float) -> None:
         """Read the writer's snapshot of ``generation`` from now on (a web process; see open_reader); on a remote
@@ -469,10 +470,24 @@ class Platform:
             self.csw = CswService(self.settings)
             self.followers.append(self.csw.repository)
 
+    def _on_publish_in_turn(self, event) -> None:
+        """Let the derived indexes that follow in the store's turn (the change log) follow an event."""
+        self._follow(event, [index for index in self.followers if getattr(index, "in_turn", False)])
+
     def _on_publish(self, event) -> None:
-        """Let every derived index follow an event, then note the digests each one applied (sparql/followers.py)."""
+        """Let the other derived indexes follow an event (in the indexes' turn, on a shared store). CSW's
+        repository first: its worker process builds the rows while this process updates the other indexes,
+        and its flush at the end waits for less."""
+        indexes = [index for index in self.followers if not getattr(index, "in_turn", False)]
+        if self.csw is not None and self.csw.repository in indexes:
+            indexes.remove(self.csw.repository)
+            indexes.insert(0, self.csw.repository)
+        self._follow(event, indexes)
+
+    def _follow(self, event, indexes: list) -> None:
+        """Let derived indexes follow an event, then note the digests each one applied (sparql/followers.py)."""
         applied = []
-        for index in self.followers:  # every derived index, in the order opened
+        for index in indexes:  # in the order opened
             name = follower_name(index)
             if index in self._behind:
                 self.lag[name] = self.lag.get(name, 0) + 1
@@ -502,11 +517,13 @@ class Platform:
                 continue
             if not index.keeps_digests:  # else the index wrote its digests with its rows
                 applied.append(name)
-        if self.csw is not None and getattr(self.store, "exclusive", None) is not None:
+        shared = getattr(self.store, "exclusive", None) is not None
+        if self.csw is not None and self.csw.repository in indexes and shared:
             # a store shared by several processes: the next publication may be another process's, whose CSW
-            # rows must land after ours, so ours are written before this turn ends (ogc/csw/indexer.py)
+            # rows must land after ours, so ours are written before this indexes' turn ends (ogc/csw/indexer.py)
             try:
-                self.csw.repository.flush()
+                with step("index: CswRepository (waiting for its rows)"):
+                    self.csw.repository.flush()
             except Exception as exc:  # noqa: BLE001  its digests stay old: the start-up check repairs them
                 log.warning("CSW rows of generation %d not written in turn: %s", event.generation,
                             excerpt(str(exc), 300))
@@ -522,6 +539,11 @@ class Platform:
                     self.followed.note_many((name, event.digests, event.removed) for name in applied)
         except Exception as exc:  # not noted: the next start-up's check follows these datasets again (harmless)
             log.warning("the digests of generation %d were not noted: %s", event.generation, excerpt(str(exc), 300))
+
+    @staticmethod
+    def _timed(name: str, follow, event) -> None:
+        with step(name):
+            follow(event)
 
     def index_lag(self) -> dict[str, int]:
         """Return how many publish events each derived index has not applied (0: in step with the store)."""

@@ -141,15 +141,18 @@ class QualityScores(Follower):
             else:
                 d[1] = _EXACT.add(d[1], _EXACT.multiply(decimal.Decimal(value), sign))
 
-        for graph in (*removed, *put):
-            for publisher, value in conn.execute(text("SELECT publisher, value FROM quality_pairs WHERE graph = :g"),
-                                                 {"g": graph}).fetchall():
+        graphs = list(dict.fromkeys((*removed, *put)))
+        for start in range(0, len(graphs), 500):  # the pairs they had: one query per 500 graphs, not two each
+            names = {f"g{n}": graph for n, graph in enumerate(graphs[start:start + 500])}
+            listed = ", ".join(":" + k for k in names)
+            for publisher, value in conn.execute(text(
+                    f"SELECT publisher, value FROM quality_pairs WHERE graph IN ({listed})"), names).fetchall():
                 add(publisher, value, -1)
-            conn.execute(text("DELETE FROM quality_pairs WHERE graph = :g"), {"g": graph})
-        for graph, pairs in put.items():
-            if pairs:
-                conn.execute(text("INSERT INTO quality_pairs (graph, publisher, value) VALUES (:g, :p, :v)"),
-                             [{"g": graph, "p": p, "v": v} for p, v in pairs])
+            conn.execute(text(f"DELETE FROM quality_pairs WHERE graph IN ({listed})"), names)
+        rows = [{"g": graph, "p": p, "v": v} for graph, pairs in put.items() for p, v in pairs]
+        if rows:  # one statement for the batch
+            conn.execute(text("INSERT INTO quality_pairs (graph, publisher, value) VALUES (:g, :p, :v)"), rows)
+        for pairs in put.values():
             for publisher, value in pairs:
                 add(publisher, value, 1)
         for publisher, (n, total, bad) in delta.items():

@@ -43,8 +43,9 @@ def cmd_worker(settings, concurrency: int, scheduler: bool) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         shared = getattr(platform.store, "_shared", None)
         if shared is not None:
-            log.info("worker %d held the store for its publications %.1f s, waited for other processes %.1f s",
-                     os.getpid(), shared.held_s, shared.waited_s)
+            log.info("worker %d held the store for its publications %.1f s, waited for other processes %.1f s; "
+                     "held the indexes %.1f s, waited %.1f s", os.getpid(), shared.store.held_s,
+                     shared.store.waited_s, shared.indexes.held_s, shared.indexes.waited_s)
         platform.close()
     return 0
 

@@ -327,11 +327,13 @@ class SearchIndex(Follower):
     def _delete(self, conn, uris: list[str]) -> None:
         words = "DELETE FROM search_text WHERE n = :n" if self.db.postgres else "DELETE FROM search_fts WHERE rowid = :n"
         counts = _Counts()
-        for uri in uris:
-            row = conn.execute(text("SELECT n, spatial, distributions, downloadable FROM search_docs WHERE uri = :uri"),
-                               {"uri": uri}).fetchone()
-            if not row:
-                continue
+        held, uris = [], list(dict.fromkeys(uris))
+        for start in range(0, len(uris), 500):  # which are indexed: one query per 500, not one each
+            names = {f"u{i}": uri for i, uri in enumerate(uris[start:start + 500])}
+            held += conn.execute(text("SELECT n, spatial, distributions, downloadable FROM search_docs "
+                                      f"WHERE uri IN ({', '.join(':' + k for k in names)}) ORDER BY n"),
+                                 names).fetchall()
+        for row in held:
             if self.db.postgres:  # SQLite's triggers count the rows out as they go
                 values = conn.execute(text("SELECT facet, value FROM search_facets WHERE n = :n"), {"n": row[0]})
                 counts.add(row[1], row[2], row[3], [(f, v) for f, v in values], -1)

@@ -52,11 +52,43 @@ def graph_digest(triples: Iterable[ox.Triple]) -> str:
     relabels them (SPARQL INSERT DATA does). Typed literals are hashed in the form the store keeps (numbers,
     booleans and times canonical), so the digest of what was written equals that of what is read back.
     """
+    return lines_digest(digest_lines(triples))
+
+
+def _typed(triples: Sequence[ox.Triple]) -> list[ox.Literal]:
+    return list({t.object for t in triples
+                 if isinstance(t.object, ox.Literal) and t.object.datatype.value not in _PLAIN})
+
+
+def _lines(triples: Sequence[ox.Triple], stored: Mapping[ox.Literal, ox.Literal]) -> set[str]:
+    return {f"{_term(t.subject)} {t.predicate} {_term(stored.get(t.object, t.object))}" for t in triples}
+
+
+def digest_lines(triples: Iterable[ox.Triple]) -> set[str]:
+    """The lines a graph's digest is made of (``graph_digest`` is ``lines_digest`` of them)."""
     triples = list(triples)
-    typed = list({t.object for t in triples if isinstance(t.object, ox.Literal) and t.object.datatype.value not in _PLAIN})
+    typed = _typed(triples)
+    return _lines(triples, _as_stored(typed) if typed else {})
+
+
+def digest_lines_many(graphs: Mapping[str, Sequence[ox.Triple]]) -> dict[str, set[str]]:
+    """``digest_lines`` of several graphs, with their typed literals read back in one go."""
+    typed = list({o for triples in graphs.values() for o in _typed(triples)})
     stored = _as_stored(typed) if typed else {}
-    lines = sorted({f"{_term(t.subject)} {t.predicate} {_term(stored.get(t.object, t.object))}" for t in triples})
-    return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
+    return {uri: _lines(triples, stored) for uri, triples in graphs.items()}
+
+
+def lines_digest(lines: Iterable[str]) -> str:
+    return hashlib.sha256("\n".join(sorted(set(lines))).encode("utf-8")).hexdigest()
+
+
+def digests_adding(parts: Mapping[str, tuple[set[str], Sequence[ox.Triple]]]) -> dict[str, str]:
+    """The digest of each graph made of lines known already and a few triples more (a catalogue record): the
+    same as ``graph_digest`` of the whole graph, with the typed literals of all the graphs' added triples
+    read back in one go."""
+    typed = list({o for _, extra in parts.values() for o in _typed(extra)})
+    stored = _as_stored(typed) if typed else {}
+    return {uri: lines_digest(lines | _lines(extra, stored)) for uri, (lines, extra) in parts.items()}
 
 
 class StoreDigests:

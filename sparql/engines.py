@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, Mapping
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import pyoxigraph as ox
@@ -65,6 +65,14 @@ def canonical(triples: Iterable[ox.Triple]) -> list[ox.Triple]:
     store = ox.Store()
     store.extend([ox.Quad(t.subject, t.predicate, t.object, graph) for t in triples])
     return [q.triple for q in store.quads_for_pattern(None, None, None, graph)]
+
+
+def canonical_graphs(graphs: Mapping[str, Iterable[ox.Triple]]) -> dict[str, list[ox.Triple]]:
+    """``canonical`` of several graphs at once (one in-memory store for all of them)."""
+    store = ox.Store()
+    store.extend([ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(uri))
+                  for uri, triples in graphs.items() for t in triples])
+    return {uri: [q.triple for q in store.quads_for_pattern(None, None, None, ox.NamedNode(uri))] for uri in graphs}
 
 
 # lexical forms Virtuoso 7.2.5 gives back exactly as written, by datatype (anything else goes as a stand-in)

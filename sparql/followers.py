@@ -28,6 +28,10 @@ class Follower:
     """A derived index of the store; ``follow`` is required, the rest have defaults."""
 
     keeps_digests = False  # True: ``digests`` reads the index's own table; else the platform notes them
+    # True: follows inside the store's turn of a publication, before the next write (the change log, whose
+    # rows follow the generations in order); False: in the indexes' turn, in generation order too, but beside
+    # the next publication's write (sparql/shared.py)
+    in_turn = False
 
     def follow(self, store, event) -> None:
         """Apply one publish event (sparql.store.PublishEvent: datasets put, created, removed)."""

@@ -38,17 +38,26 @@ def record_uri(dataset_uri: str) -> ox.NamedNode:
 def with_record(dataset_uri: str, triples: Sequence[ox.Triple], modified: ox.Literal,
                 issued: ox.Literal | None = None) -> list[ox.Triple]:
     """Return the triples without any old record, plus a record issued/modified as given."""
+    return without_record(dataset_uri, triples) + record_triples(dataset_uri, triples, modified, issued)
+
+
+def without_record(dataset_uri: str, triples: Sequence[ox.Triple]) -> list[ox.Triple]:
+    """Return the triples without the dataset's catalogue record (nor the catalogue's link to it)."""
     record = record_uri(dataset_uri)
-    out = [t for t in triples if t.subject != record and not (t.predicate == DCAT_RECORD and t.object == record)]
+    return [t for t in triples if t.subject != record and not (t.predicate == DCAT_RECORD and t.object == record)]
+
+
+def record_triples(dataset_uri: str, triples: Sequence[ox.Triple], modified: ox.Literal,
+                   issued: ox.Literal | None = None) -> list[ox.Triple]:
+    """Return the catalogue record of a dataset graph, issued/modified as given, linked from its catalogues."""
+    record = record_uri(dataset_uri)
     catalogs = {t.subject for t in triples if t.predicate == DCAT_DATASET_P}
-    out += [
+    return [
         ox.Triple(record, RDF_TYPE, CATALOG_RECORD),
         ox.Triple(record, FOAF_PRIMARY_TOPIC, ox.NamedNode(dataset_uri)),
         ox.Triple(record, ISSUED, issued or modified),
         ox.Triple(record, MODIFIED, modified),
-    ]
-    out += [ox.Triple(catalog, DCAT_RECORD, record) for catalog in catalogs]
-    return out
+    ] + [ox.Triple(catalog, DCAT_RECORD, record) for catalog in catalogs]
 
 
 def record_dates(triples: Sequence[ox.Triple], dataset_uri: str) -> tuple[ox.Literal | None, ox.Literal | None]:

@@ -34,8 +34,9 @@ import pyoxigraph as ox
 from core.storage import guarded
 from sparql import records
 from sparql.answers import Row, cut_short, json_boolean, json_term
-from sparql.digests import StoreDigests, graph_digest
-from sparql.engines import ENGINES, OXIGRAPH, VIRTUOSO, Engine, canonical, engine_from_server
+from core.timings import step
+from sparql.digests import StoreDigests, digest_lines_many, digests_adding, graph_digest
+from sparql.engines import ENGINES, OXIGRAPH, VIRTUOSO, Engine, canonical_graphs, engine_from_server
 from sparql.updates import TOO_LARGE, replacing_update
 from sparql.errors import StoreError
 from pyoxigraph import QueryTriples
@@ -54,21 +55,37 @@ def derived_urls(url: str) -> tuple[str, str, str]:
 
 
 def _one_process_at_a_time(method):
-    """Run a write with the home's lock held, from the engine's write to the end of its event's followers."""
+    """Run a write in the store's turn of its publication (sparql/shared.py): the engine's write, the new
+    generation and the change log's rows; the event's other followers run after the hand-over to the
+    indexes' turn (``_emit``), while another process may take the store's turn for its own write."""
 
     @functools.wraps(method)
     def held(self, *args, **kwargs):
-        with self.exclusive():
+        shared = self._shared
+        if shared is None:
+            return method(self, *args, **kwargs)
+        with shared.publication():
+            shared.write_turn()
             return method(self, *args, **kwargs)
 
     return held
+
+
+class Prepared(dict):
+    """Dataset graphs (uri → triples as given) made ready for the store before its turn (``prepare``)."""
+
+    def __init__(self, graphs: Mapping[str, Sequence[ox.Triple]], bodies: dict[str, list[ox.Triple]],
+                 lines: dict[str, set[str]]) -> None:
+        super().__init__(graphs)
+        self.bodies, self.lines = bodies, lines
 
 
 class RemoteStore:
     """A remote SPARQL 1.1 store; ``home`` is the path whose siblings keep the state and digest files."""
 
     def __init__(self, url: str, home: Path | None, *, update_url: str | None = None, gsp_url: str | None = None,
-                 timeout_s: float = 30.0, engine: str = "auto", reader: bool = False) -> None:
+                 timeout_s: float = 30.0, engine: str = "auto", reader: bool = False,
+                 database_url: str | None = None) -> None:
         if engine != "auto" and engine not in ENGINES:
             raise StoreError(f"store.engine {engine!r} is not one of auto, {', '.join(ENGINES)}")
         self._configured = (url, update_url, gsp_url)
@@ -94,13 +111,43 @@ class RemoteStore:
         self._last_stamp = None
         self.broken: str | None = None  # never set: a remote engine has no handle to reopen
         self._state_saved = True
-        # several writing processes on one home take turns (sparql/shared.py)
+        # several writing processes take turns (sparql/shared.py): on PostgreSQL (database.url), with the
+        # generation kept there, whatever machine they run on; else on lock files beside this home
         self._shared = None if self._state_file is None else SharedWrites(
-            home.parent / (home.name + ".lock"), on_acquire=self._catch_generation)
+            home.parent / (home.name + ".lock"), on_acquire=self._catch_generation, url=database_url)
+        if self._shared is not None and self._shared.state is not None:
+            self._shared.state.adopt(self.generation, self._modified)  # a home's own count, when first shared
+            self.generation, self._modified = self._read_state()
 
     def exclusive(self):
-        """Hold the store for a whole publication against the other processes of this home (re-entrant)."""
-        return self._shared.held() if self._shared is not None else nullcontext()
+        """Hold the store against the other processes — their writes and their indexes' follows — for the block
+        (a start-up's checks, a withdrawal; re-entrant)."""
+        return self._shared.exclusive() if self._shared is not None else nullcontext()
+
+    def publication(self):
+        """One publication (publish/gate.py): the store's turn up to its write's hand-over, then the indexes'
+        turn to its end (sparql/shared.py)."""
+        return self._shared.publication() if self._shared is not None else nullcontext()
+
+    def _read_state(self) -> tuple[int, float]:
+        """The generation and time of the last change: from the shared database when there is one."""
+        state = None if self._shared_state is None else self._shared_state.read()
+        return state if state is not None else OxigraphStore._read_state(self)
+
+    def _save_state(self) -> None:
+        OxigraphStore._save_state(self)
+        if self._shared_state is not None:
+            try:
+                self._shared_state.save(self.generation, self._modified)
+            except Exception as exc:  # noqa: BLE001  the change is in the engine; saved again at recovery
+                self._state_saved = False
+                log.warning("cannot save the store's generation %d in the shared database: %s", self.generation,
+                            str(exc)[:300])
+
+    @property
+    def _shared_state(self):
+        shared = self.__dict__.get("_shared")
+        return None if shared is None else shared.state
 
     def _catch_generation(self) -> None:
         """Take the generation another process of this home moved the store to (called with the lock held)."""
@@ -117,14 +164,13 @@ class RemoteStore:
         return self._read_state()
 
     # the bookkeeping of the embedded store, shared as is (state file, stamps, events, digests)
-    _read_state = OxigraphStore._read_state
     _bump = OxigraphStore._bump
-    _save_state = OxigraphStore._save_state
     _next_stamp = OxigraphStore._next_stamp
     stamp_after = OxigraphStore.stamp_after
     last_modified = OxigraphStore.last_modified
     subscribe = OxigraphStore.subscribe
     _emit = OxigraphStore._emit
+    _tell = OxigraphStore._tell
     _settle = OxigraphStore._settle
     _check_writable = OxigraphStore._check_writable
     announce_reset = OxigraphStore.announce_reset
@@ -246,6 +292,10 @@ class RemoteStore:
                 now[row["g"].value].append(ox.Triple(row["s"], row["p"], row["o"]))
         return now
 
+    def dataset_graphs(self, uris: Sequence[str]) -> dict[str, list[ox.Triple]]:
+        """Read several dataset graphs as they are now, in one query (empty: not stored)."""
+        return self._graphs_now(list(uris))
+
     def _replacing(self, graphs: Mapping[str, Sequence[ox.Triple]]) -> str:
         """One update replacing every graph, as the engine takes it (sparql/updates.py)."""
         return replacing_update(self.engine, graphs)
@@ -289,21 +339,39 @@ class RemoteStore:
             raise
         written.append(len(graphs))
 
+    def prepare(self, graphs: Mapping[str, Sequence[ox.Triple]]) -> "Prepared":
+        """Do before the store's turn what a write of these graphs needs and no other process changes: each
+        graph in stored form (canonical literals) without its catalogue record, and the lines of its digest.
+        ``put_datasets`` of the result adds the records (their dates are known only in the turn)."""
+        with step("store: prepare"):
+            bodies = canonical_graphs({uri: records.without_record(uri, t) for uri, t in graphs.items()})
+            return Prepared(graphs, bodies, digest_lines_many(bodies))
+
     @_one_process_at_a_time
     def put_datasets(self, graphs: Mapping[str, Sequence[ox.Triple]]) -> PublishEvent:
         """Replace the dataset graphs with the given triples, in one update request."""
+        if not isinstance(graphs, Prepared):
+            graphs = self.prepare(graphs)
         with self._write_lock:
-            present = self._present(list(graphs))
+            with step("store: which exist"):
+                present = self._present(list(graphs))
             stamp = records.now_literal(self._next_stamp())
             fresh = [uri for uri in graphs if uri not in present]
-            stored = {uri: canonical(records.with_record(uri, triples, stamp, present.get(uri)))
-                      for uri, triples in graphs.items()}
-            digests = {uri: graph_digest(triples) for uri, triples in stored.items()}
-            guarded(f"noting the digests of {len(graphs)} datasets", lambda: self._digests.intend(digests))
+            with step("store: records and digests"):
+                added = {uri: records.record_triples(uri, graphs.bodies[uri], stamp, present.get(uri))
+                         for uri in graphs}
+                added = canonical_graphs(added)
+                stored = {uri: graphs.bodies[uri] + added[uri] for uri in graphs}
+                digests = digests_adding({uri: (graphs.lines[uri], added[uri]) for uri in graphs})
+                guarded(f"noting the digests of {len(graphs)} datasets", lambda: self._digests.intend(digests))
             if stored:
-                self._apply(f"storing {len(graphs)} datasets", stored, list(present))
-            self._settle(digests)
-            event = PublishEvent(self._bump(), put=tuple(graphs), created=tuple(fresh), graphs=stored,
+                with step("store: write"):
+                    self._apply(f"storing {len(graphs)} datasets", stored, list(present))
+            with step("store: records and digests"):
+                self._settle(digests)
+            with step("store: generation"):
+                generation = self._bump()
+            event = PublishEvent(generation, put=tuple(graphs), created=tuple(fresh), graphs=stored,
                                  digests=digests)
             self._emit_lock.acquire()
         self._emit(event)

@@ -225,24 +225,39 @@ class OxigraphStore:
         return datetime.fromtimestamp(int(self._modified), tz=timezone.utc)
 
     # -- events ----------------------------------------------------------------------------
-    def subscribe(self, listener: Listener) -> None:
-        """Call listener after every change of the published datasets."""
-        self._listeners.append(listener)
+    def subscribe(self, listener: Listener, in_turn: bool = False) -> None:
+        """Call listener after every change of the published datasets.
+
+        in_turn: inside the store's turn of the publication (a store shared by several processes,
+        sparql/shared.py), before the others — for what must follow the generations in order before the next
+        write (the change log); the others follow in the indexes' turn, beside the next publication's write.
+        """
+        self._listeners.append((listener, in_turn))
 
     def _emit(self, event: PublishEvent) -> None:
-        """Tell the listeners; called with the emit lock taken under the write lock (commit order)."""
+        """Tell the listeners, those of the store's turn first; called with the emit lock taken under the write
+        lock (commit order)."""
         self._emitting.active = True
         try:
-            for listener in self._listeners:
-                try:
-                    listener(event)
-                except Exception:  # a derived index must not undo a publish
-                    # name the listener, never its repr: a bound method's repr holds its object's (a whole catalogue)
-                    name = getattr(listener, "__qualname__", type(listener).__name__)
-                    log.exception("publish listener %s failed on generation %d", name, event.generation)
+            self._tell(event, True)
+            shared = getattr(self, "_shared", None)
+            if shared is not None:  # a shared store: the indexes' turn is taken, the store's let go
+                shared.hand_over()
+            self._tell(event, False)
         finally:
             self._emitting.active = False
             self._emit_lock.release()
+
+    def _tell(self, event: PublishEvent, in_turn: bool) -> None:
+        for listener, turn in self._listeners:
+            if turn != in_turn:
+                continue
+            try:
+                listener(event)
+            except Exception:  # a derived index must not undo a publish
+                # name the listener, never its repr: a bound method's repr holds its object's (a whole catalogue)
+                name = getattr(listener, "__qualname__", type(listener).__name__)
+                log.exception("publish listener %s failed on generation %d", name, event.generation)
 
     # -- writes ----------------------------------------------------------------------------
     def put_datasets(self, graphs: Mapping[str, Sequence[ox.Triple]]) -> PublishEvent:
@@ -505,7 +520,7 @@ def open_store(where) -> "CatalogStore":
 
         return RemoteStore(settings.store.url, path, update_url=settings.store.update_url,
                            gsp_url=settings.store.gsp_url, timeout_s=settings.store.timeout_s,
-                           engine=settings.store.engine)
+                           engine=settings.store.engine, database_url=settings.database.url)
     return OxigraphStore(path)
 
 

@@ -691,3 +691,44 @@ def test_virtuoso_codec_sends_what_it_would_alter_under_a_stand_in_and_reads_it_
     plain, groups = blank_node_groups([ox.Triple(d, p, a), ox.Triple(a, p, b), ox.Triple(b, p, ox.Literal("x")),
                                        ox.Triple(d, p, ox.Literal("y"))], size=1)
     assert len(plain) == 1 and [len(g) for g in groups] == [3]
+
+
+def test_graphs_prepared_before_the_turn_are_stored_and_digested_as_whole_graphs():
+    """sparql/remote.py ``prepare``: the stored form and the digest made in two parts (the graph before the
+    store's turn, its catalogue record in it) equal those of the whole graph made at once."""
+    from sparql import records
+    from sparql.digests import digest_lines_many, digests_adding, graph_digest
+    from sparql.engines import canonical, canonical_graphs
+
+    xsd = "http://www.w3.org/2001/XMLSchema#"
+    p = lambda name: ox.NamedNode(f"http://example.org/p/{name}")  # noqa: E731
+    catalog = ox.NamedNode("http://example.org/catalog")
+    graphs = {}
+    for n in range(4):
+        uri = f"http://example.org/datasets/d{n}"
+        d, b = ox.NamedNode(uri), ox.BlankNode()
+        graphs[uri] = [ox.Triple(d, p("size"), ox.Literal("12.50", datatype=ox.NamedNode(xsd + "decimal"))),
+                       ox.Triple(d, p("at"), ox.Literal("2020-01-01T08:00:00+00:00",
+                                                        datatype=ox.NamedNode(xsd + "dateTime"))),
+                       ox.Triple(d, p("part"), b),
+                       ox.Triple(b, p("n"), ox.Literal("007", datatype=ox.NamedNode(xsd + "integer"))),
+                       ox.Triple(d, p("title"), ox.Literal("交通", language="zh")),
+                       ox.Triple(d, p("title"), ox.Literal("交通", language="zh")),
+                       ox.Triple(catalog, records.DCAT_DATASET_P, d),
+                       # an old record, replaced by the new one
+                       ox.Triple(records.record_uri(uri), records.MODIFIED, records.now_literal())]
+    stamp = records.now_literal()
+    issued = {uri: ox.Literal("2019-05-01T00:00:00.500Z", datatype=ox.NamedNode(xsd + "dateTime")) if n % 2
+              else None for n, uri in enumerate(graphs)}
+    whole = {uri: canonical(records.with_record(uri, t, stamp, issued[uri])) for uri, t in graphs.items()}
+    bodies = canonical_graphs({uri: records.without_record(uri, t) for uri, t in graphs.items()})
+    added = canonical_graphs({uri: records.record_triples(uri, bodies[uri], stamp, issued[uri]) for uri in graphs})
+    lines = digest_lines_many(bodies)
+    assert digests_adding({uri: (lines[uri], added[uri]) for uri in graphs}) == \
+        {uri: graph_digest(t) for uri, t in whole.items()}
+    for uri in graphs:
+        assert len(bodies[uri]) + len(added[uri]) == len(whole[uri]) == 11
+        assert {str(t) for t in bodies[uri] + added[uri] if not isinstance(t.object, ox.BlankNode)
+                and not isinstance(t.subject, ox.BlankNode)} == \
+            {str(t) for t in whole[uri] if not isinstance(t.object, ox.BlankNode)
+             and not isinstance(t.subject, ox.BlankNode)}

@@ -375,3 +375,78 @@ def test_the_store_turn_waits_for_another_process_and_is_freed_when_it_dies(tmp_
     finally:
         holder.kill()
         holder.wait()
+
+
+_PUBLISHER = """
+import sys, time; sys.path.insert(0, sys.argv[1]); from pathlib import Path
+from sparql.shared import SharedWrites
+turns = SharedWrites(Path(sys.argv[2]), url=sys.argv[3] or None)
+with turns.publication():
+    turns.write_turn()
+    if turns.state is not None:
+        turns.state.save(41, 1700000000.0)
+    print('store', flush=True); sys.stdin.readline()
+    turns.hand_over()
+    print('indexes', flush=True); sys.stdin.readline()
+print('done', flush=True); time.sleep(600)
+"""
+
+
+@pytest.fixture(params=["file", "postgresql"])
+def turn_place(request, tmp_path):
+    """Where the turns are kept: lock files beside a home, or advisory locks in PostgreSQL (database.url)."""
+    if request.param == "file":
+        return tmp_path / "store.lock", None
+    from tests.pg import fresh_database_url
+
+    return tmp_path / "store.lock", fresh_database_url(request.getfixturevalue("postgis_dsn"), "wodp_turns")
+
+
+def test_a_publication_lets_the_next_write_in_while_its_indexes_follow(turn_place):
+    """sparql/shared.py: a publication holds the store's turn for its write only; once it has handed over,
+    another process takes the store's turn while the first still holds the indexes' turn, and that second
+    publication's indexes wait for the first's; a holder killed frees both turns; the generation one process
+    saved is the one another reads (PostgreSQL)."""
+    import threading
+
+    from sparql.shared import SharedWrites, holder
+
+    path, url = turn_place
+    other = subprocess.Popen([sys.executable, "-c", _PUBLISHER, str(ROOT), str(path), url or ""],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    turns = SharedWrites(path, url=url)
+    try:
+        assert other.stdout.readline().strip() == "store"
+        if url:
+            assert holder(url, "store") == other.pid and holder(url, "indexes") is None
+            assert turns.state.read() == (41, 1700000000.0)
+        reached = {name: threading.Event() for name in ("write", "indexes")}
+
+        def publish():
+            with turns.publication():
+                turns.write_turn()
+                reached["write"].set()
+                turns.hand_over()
+                reached["indexes"].set()
+
+        thread = threading.Thread(target=publish, daemon=True)
+        thread.start()
+        assert not reached["write"].wait(1.0)  # the other process writes
+        other.stdin.write("\n")
+        other.stdin.flush()
+        assert other.stdout.readline().strip() == "indexes"
+        assert reached["write"].wait(10)  # its indexes follow: our write goes on meanwhile
+        assert not reached["indexes"].wait(1.0)  # but our indexes wait for its indexes
+        if url:
+            assert holder(url, "store") == os.getpid() and holder(url, "indexes") == other.pid
+        other.kill()  # SIGKILL while it holds the indexes' turn: let go at once
+        assert reached["indexes"].wait(10)
+        thread.join(10)
+        assert turns.store.waited_s > 0.5 and turns.indexes.waited_s > 0.5
+        assert (turns.store._depth, turns.indexes._depth) == (0, 0)  # both let go at the end of the publication
+        with turns.exclusive():  # and taken again at once
+            pass
+    finally:
+        other.kill()
+        other.wait()
+        turns.close()

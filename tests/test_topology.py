@@ -158,16 +158,19 @@ def _half_push(port: int, token: str, record: dict) -> socket.socket:
 
 
 # -- who holds the store's turn ------------------------------------------------------------------------------
-def _turn_holder(lock_file: Path) -> int | None:
-    """The pid holding the flock of the shared store's turn (sparql/shared.py), read from /proc/locks."""
-    inode = lock_file.stat().st_ino
-    for line in Path("/proc/locks").read_text().splitlines():
-        fields = line.split()
-        if "->" in fields or len(fields) < 6 or fields[1] != "FLOCK":
-            continue
-        if int(fields[5].split(":")[-1]) == inode:
-            return int(fields[4])
-    return None
+class _TurnHolder:
+    """Who holds the store's turn (sparql/shared.py): an advisory lock in the shared database, read from
+    pg_locks (its session is named after the process), through one session kept for the polling."""
+
+    def __init__(self, database_url: str) -> None:
+        import psycopg
+
+        self.conn = psycopg.connect(database_url, autocommit=True)
+
+    def __call__(self) -> int | None:
+        from sparql.shared import holder
+
+        return holder(self.conn, "store")
 
 
 # -- reading the doors ---------------------------------------------------------------------------------------
@@ -237,8 +240,8 @@ def test_nothing_is_lost_and_every_door_agrees_when_workers_and_the_web_are_kill
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     web = _start_web(top, port)
-    lock_file = next(top.home.glob("*.lock"))  # the store's turn, beside its state
     queue = _queue(top)
+    turn_holder = _TurnHolder(top.database_url)
     pushers = Pushers(port, token)
     try:
         assert all(queue.defer(name)["queued"] for name in (SLOW, *SOURCES))
@@ -247,7 +250,7 @@ def test_nothing_is_lost_and_every_door_agrees_when_workers_and_the_web_are_kill
         job = top.wait(lambda: next((j for j in top.jobs(SLOW) if j[2] == "running" and j[4]), None))
         top.wait(lambda: top.log_has(job[0], "batch 1:"))
         victim = next(w for w in harvest_workers if w.pid == job[4])
-        top.wait(lambda: _turn_holder(lock_file) == victim.pid, every=0.003)
+        top.wait(lambda: turn_holder() == victim.pid, every=0.003)
         victim.kill()
         harvest_workers.append(top.start("worker"))  # started again, as systemd would
         killed_harvest = time.monotonic() - started
@@ -255,7 +258,7 @@ def test_nothing_is_lost_and_every_door_agrees_when_workers_and_the_web_are_kill
         # 2. a gunicorn worker, holding the turn in the middle of a push; gunicorn starts another
         top.wait(lambda: pushers.confirmed() >= 4)
         web_workers = _gunicorn_workers(web.pid)
-        holder = top.wait(lambda: (lambda h: h if h in web_workers else None)(_turn_holder(lock_file)), every=0.003)
+        holder = top.wait(lambda: (lambda h: h if h in web_workers else None)(turn_holder()), every=0.003)
         orphans = [c.pid for c in psutil.Process(holder).children()]  # its pycsw
         assert orphans
         os.kill(holder, signal.SIGKILL)
@@ -285,6 +288,7 @@ def test_nothing_is_lost_and_every_door_agrees_when_workers_and_the_web_are_kill
         top.wait(lambda: queue.depth().get("todo", 0) + queue.depth().get("doing", 0) == 0)
     finally:
         queue.close()
+        turn_holder.conn.close()
     slow_jobs = top.jobs(SLOW)
     assert [j[2] for j in slow_jobs] == ["interrupted", "succeeded"] and slow_jobs[1][3] == slow_jobs[0][0]
     assert slow_jobs[0][4] == victim.pid and slow_jobs[1][4] != victim.pid
