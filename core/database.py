@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 # the parts on the data layer, each a branch of the migrations
 PARTS = ("harvest", "changes", "search", "accounts", "links", "catalog_texts", "catalog_order", "quality_scores",
-         "datafiles", "submissions", "freshness", "workorders", "audit")
+         "datafiles", "submissions", "freshness", "workorders", "audit", "applications", "quotas")
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
 _migrate_lock = threading.Lock()

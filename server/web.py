@@ -213,6 +213,8 @@ class ResponseCache:
             return None
         if any(environ.get(name) for name in UNCACHED_WHEN):
             return None
+        if "api_key=" in environ.get("QUERY_STRING", ""):
+            return None  # an API key's answer holds only while its grant does (server/access_guard.py)
         cookie = environ.get("HTTP_COOKIE", "")
         if cookie and any(not part.strip().startswith("lang=") for part in cookie.split(";") if part.strip()):
             return None  # a cookie other than the language may name who asks
