@@ -347,9 +347,12 @@ PART_TABLES = {  # what `wodp db copy` moves; the search index is derived and re
     "freshness": ("freshness_days", "freshness"),
     "workorders": ("workorders", "workorder_events"),
     "audit": ("audit_log", "audit_state"),
+    "applications": ("applications", "application_items", "application_grants", "application_reports"),
+    "quotas": ("quota_counters", "quota_usage"),
 }
 SERIALS = {"harvest_jobs": "id", "harvest_job_errors": "n", "harvest_job_log": "n", "harvest_history": "n",
-           "changes_log": "seq", "submission_events": "n", "workorders": "id", "workorder_events": "n"}
+           "changes_log": "seq", "submission_events": "n", "workorders": "id", "workorder_events": "n",
+           "applications": "id", "application_reports": "n"}
 
 
 def copy_part(source: Database, target: Database, batch: int = 5000) -> dict[str, int]:

@@ -395,7 +395,8 @@ def part_files(settings) -> dict:
             "quality_scores": settings.home / "quality-scores.sqlite", "datafiles": settings.home / "datafiles.sqlite",
             "submissions": settings.home / "submissions.sqlite",
             "freshness": settings.home / "freshness.sqlite", "workorders": settings.home / "workorders.sqlite",
-            "audit": settings.home / "audit.sqlite"}
+            "audit": settings.home / "audit.sqlite", "applications": settings.home / "applications.sqlite",
+            "quotas": settings.home / "quotas.sqlite"}
 
 
 def cmd_db(args: argparse.Namespace) -> int:
