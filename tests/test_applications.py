@@ -5,6 +5,7 @@ deadlines in working days across the 2026 National Day holiday; each step in the
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date, datetime, timedelta, timezone
 
@@ -168,6 +169,12 @@ def test_refusal_needs_and_shows_its_reason(site, sign_in):
     dataset_id, path, info = _conditional(app, files, 2)
     applicant = app.test_client()
     applicant_id = sign_in(applicant, "public")
+    english = applicant.get(f"/apply?datasets={dataset_id}&lang=en").get_data(as_text=True)
+    assert "Apply for conditionally open data" in english and 'name="csrf_token"' in english
+    assert applicant.post("/apply", data={"datasets": dataset_id}, headers={"X-CSRFToken": ""}).status_code == 400
+    assert app.test_client().get(f"/apply?datasets={dataset_id}").status_code == 401  # anonymous: sign in first
+    to_login = app.test_client().get(f"/apply?datasets={dataset_id}", headers={"Accept": "text/html"})
+    assert to_login.status_code == 302 and "/admin/login" in to_login.headers["Location"]
     assert _apply(applicant, dataset_id).status_code == 302
     (filed,) = platform.applications.of_account(applicant_id)
     publisher = app.test_client()
@@ -281,3 +288,36 @@ def test_overdue_first_in_the_bureau_queue(tmp_path, settings_factory):
     queue = applications.bureau_queue(date(2026, 11, 21))
     assert [a.id for a in queue] == [early.id, late.id] and queue[0].overdue(date(2026, 11, 21))
     applications.close()
+
+
+def test_the_key_opens_the_layer_download_too(site):
+    """The whole-layer GeoJSON of a granted 有条件开放 layer: the key (header or ?api_key=) reads it, anonymous
+    does not. (Its OGC API collection is not offered to anyone: pygeoapi is configured with public layers only.)"""
+    app, platform, files = site
+    layer = None
+    for uri, kind in ((row[0].value, row[1].value.rsplit("/", 1)[-1]) for row in platform.store.query(OPEN_TYPES)):
+        info = platform.features.layer(uri.rsplit("/", 1)[-1])
+        if kind == "conditional" and info is not None and info.kind == "feature" and info.count:
+            layer = (uri, info)
+            break
+    if layer is None:
+        pytest.skip("the demo made no 有条件开放 layer")
+    uri, info = layer
+    account = platform.accounts.add("layer-user", "public", "图层用户", None, None)
+    _, key = platform.accounts.add_token(account.id, ("data",), "test")
+    applications = platform.applications
+    now = datetime.now(timezone.utc)
+    today = beijing_day(now)
+    filed = applications.apply(account.id, [(uri, "D017", None)], purpose="p", scenario="s", fields="f",
+                               period_from=today, period_to=today + timedelta(days=5), committed=True, now=now)
+    items = f"/layers/{uri.rsplit('/', 1)[-1]}.geojson"
+    client = app.test_client()
+    assert client.get(items, headers={"Authorization": f"Bearer {key}"}).status_code == 403  # not granted yet
+    applications.decide_department(filed.id, "D017", "p", True, now=now)
+    applications.decide_bureau(filed.id, "r", True, now=now)
+    answer = client.get(items, headers={"Authorization": f"Bearer {key}"})
+    assert answer.status_code == 200 and len(json.loads(answer.get_data())["features"]) == info.count
+    assert client.get(items + f"?api_key={key}").status_code == 200
+    assert client.get(items).status_code == 403
+    applications.revoke(filed.id, "r", "测试撤销")
+    assert client.get(items, headers={"Authorization": f"Bearer {key}"}).status_code == 403
