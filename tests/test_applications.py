@@ -118,6 +118,9 @@ def test_the_whole_flow_opens_the_door_to_that_key_only(site, sign_in):
     sign_in(publisher, "publisher", department)
     assert f'id="q-{filed.id}"' in publisher.get("/admin/applications").get_data(as_text=True)
     assert f'id="pa-{filed.id}"' in publisher.get("/admin/department").get_data(as_text=True)
+    detail = publisher.get(f"/admin/applications/{filed.id}").get_data(as_text=True)
+    assert f'id="decide-{department}"' in detail and "交通规划研究" in detail and 'name="csrf_token"' in detail
+    assert 'id="decide-bureau"' not in detail
     assert publisher.post(f"/admin/applications/{filed.id}/department",
                           data={"department": department, "decision": "approve"}).status_code == 302
     assert platform.applications.get(filed.id).status == "bureau"
@@ -125,7 +128,9 @@ def test_the_whole_flow_opens_the_door_to_that_key_only(site, sign_in):
 
     # the bureau approves; the grant ends with the requested period
     assert f'id="q-{filed.id}"' in bureau.get("/admin/applications").get_data(as_text=True)
+    assert 'id="decide-bureau"' in bureau.get(f"/admin/applications/{filed.id}?lang=en").get_data(as_text=True)
     assert bureau.post(f"/admin/applications/{filed.id}/bureau", data={"decision": "approve"}).status_code == 302
+    assert 'id="revoke"' in bureau.get(f"/admin/applications/{filed.id}").get_data(as_text=True)
     granted = platform.applications.get(filed.id)
     assert granted.status == "approved" and granted.expires == filed.period_to
     assert [g.dataset for g in granted.grants] == [info["uri"]]
