@@ -330,8 +330,8 @@ class Applications:
         expires = None
         with self.db.write() as conn:
             if approve:
-                cap = beijing_day(now) + timedelta(days=self.settings.max_grant_days)
-                expires = min(date.fromisoformat(app.period_to), cap).isoformat()
+                expires = grant_expiry(date.fromisoformat(app.period_to), beijing_day(now),
+                                       self.settings.max_grant_days).isoformat()
                 conn.execute(text("INSERT INTO application_grants (application, dataset, account_id, granted, expires) "
                                   "VALUES (:app, :dataset, :account, :at, :expires)"),
                              [{"app": app_id, "dataset": i.dataset, "account": app.account_id, "at": _stamp(now),

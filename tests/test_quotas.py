@@ -8,7 +8,6 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
-import pytest
 
 from core.database import open_database
 from services.quotas import Quotas
