@@ -326,3 +326,44 @@ def test_the_key_opens_the_layer_download_too(site):
     assert client.get(items).status_code == 403
     applications.revoke(filed.id, "r", "测试撤销")
     assert client.get(items, headers={"Authorization": f"Bearer {key}"}).status_code == 403
+
+
+def test_the_store_on_both_backends(tmp_path, settings_factory, database_url):
+    from core.database import open_database
+
+    db = open_database(database_url, "applications", tmp_path / "applications.sqlite", auto_migrate=True)
+    applications = Applications(db, settings_factory().applications)
+    start = datetime(2026, 11, 2, 2, tzinfo=timezone.utc)
+    filed = applications.apply("acc", [("https://x/datasets/a", "D017", "甲"), ("https://x/datasets/b", "D017", "乙")],
+                               purpose="p", scenario="s", fields="f", period_from=date(2026, 11, 2),
+                               period_to=date(2026, 11, 20), committed=True, now=start)
+    assert filed.department_deadline == "2026-11-09"  # Mon 2 Nov + 5 working days
+    applications.decide_department(filed.id, "D017", "p", True, datasets=["https://x/datasets/a"], now=start)
+    after = applications.decide_department(filed.id, "D017", "p", False, "不开放", now=start)
+    assert [i.decision for i in after.items] == ["approved", "refused"] and after.status == "bureau"
+    applications.decide_bureau(filed.id, "r", True, now=start)
+    assert applications.grants_of("acc", date(2026, 11, 20)) == {"https://x/datasets/a"}
+    applications.report(filed.id, "acc", "用于研究", now=start + timedelta(days=3))
+    got = applications.get(filed.id)
+    assert got.next_report_due(30) == "2026-12-05" and len(got.reports) == 1
+    assert got.report_overdue(date(2026, 12, 6), 30) is False  # the grant ended on 20 Nov: nothing to report
+    applications.close()
+
+
+def test_an_overdue_use_report_is_shown(tmp_path, settings_factory, sign_in, site):
+    app, platform, files = site
+    dataset_id, path, info = _conditional(app, files, 4)
+    client = app.test_client()
+    account_id = sign_in(client, "public")
+    applications = platform.applications
+    start = datetime.now(timezone.utc) - timedelta(days=40)
+    filed = applications.apply(account_id, [(info["uri"], info["department"], None)], purpose="p", scenario="s",
+                               fields="f", period_from=beijing_day(start),
+                               period_to=beijing_day(start) + timedelta(days=300), committed=True, now=start)
+    applications.decide_department(filed.id, info["department"], "x", True, now=start)
+    applications.decide_bureau(filed.id, "y", True, now=start)
+    due = (beijing_day(start) + timedelta(days=platform.settings.applications.report_every_days)).isoformat()
+    page = client.get("/account/applications").get_data(as_text=True)
+    assert "report-overdue" in page and due in page
+    client.post(f"/account/applications/{filed.id}/report", data={"csrf_token": client.csrf_token, "report": "按期使用"})
+    assert "report-overdue" not in client.get("/account/applications").get_data(as_text=True)
