@@ -40,6 +40,8 @@ class Action(StrEnum):
     READ_AUDIT = "read-audit"
     MANAGE_SETTINGS = "manage-settings"
     WORK_ORDERS = "work-orders"          # open/assign/close data-quality work orders
+    DECIDE_APPLICATION = "decide-application"  # 有条件开放 applications: a department's decision on its datasets
+    GRANT_APPLICATION = "grant-application"    # the data bureau's decision, grants and their revocation
 
 
 class Reach(StrEnum):
@@ -54,9 +56,9 @@ ALL, OWN = Reach.ALL, Reach.OWN
 POLICY: dict[Role, dict[Action, Reach]] = {
     Role.ADMIN: {action: ALL for action in Action},
     Role.REVIEWER: {Action.READ_MANAGEMENT: ALL, Action.REVIEW: ALL, Action.PUBLISH: ALL, Action.WITHDRAW: ALL,
-                    Action.WORK_ORDERS: ALL},
+                    Action.WORK_ORDERS: ALL, Action.GRANT_APPLICATION: ALL},
     Role.PUBLISHER: {Action.READ_MANAGEMENT: OWN, Action.CREATE: OWN, Action.EDIT: OWN, Action.SUBMIT: OWN,
-                     Action.WITHDRAW: OWN, Action.WORK_ORDERS: OWN},
+                     Action.WITHDRAW: OWN, Action.WORK_ORDERS: OWN, Action.DECIDE_APPLICATION: OWN},
     Role.AUDITOR: {Action.READ_MANAGEMENT: ALL, Action.READ_AUDIT: ALL},
     Role.PUBLIC: {},
 }

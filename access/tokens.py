@@ -19,7 +19,8 @@ MAX_TOKEN = 200
 
 # what a token may be used for (a token carries one or more)
 SCOPES = {"push": "the department push API (POST/DELETE /api/datasets, GET its reports)",
-          "manage": "the management JSON APIs, with its account's role"}
+          "manage": "the management JSON APIs, with its account's role",
+          "data": "an API key: the data of the 有条件开放 datasets its account was granted (services/applications.py)"}
 
 
 def new_id() -> str:

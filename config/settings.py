@@ -381,6 +381,37 @@ class DataChecksSettings(_Section):
     duckdb_memory_mb: int = Field(256, ge=64, le=65536)
 
 
+class ApplicationSettings(_Section):
+    """有条件开放 applications: review deadlines, grants, use reports (services/applications.py)."""
+
+    department_days: int = Field(5, ge=1, le=60)
+    bureau_days: int = Field(5, ge=1, le=60)
+    max_grant_days: int = Field(365, ge=1, le=3650)
+    report_every_days: int = Field(30, ge=1, le=365)
+    commitment_version: str = Field("2026-1", min_length=1, max_length=40)
+    commitment_zh: str = ("本人/本单位承诺：仅在申请的用途、场景和期限内使用所获数据；不向第三方提供；采取必要的安全保护措施；"
+                          "不试图识别个人身份；期满或授权撤销后删除数据；按期报告使用情况。")
+    commitment_en: str = ("I undertake to use the data only for the stated purpose, scenario and period; not to pass it "
+                          "to third parties; to protect it; not to re-identify persons; to delete it when the grant "
+                          "ends or is revoked; and to report its use on time.")
+
+
+class QuotaLimit(_Section):
+    """Requests one API key may make per minute and per day (0: no limit)."""
+
+    per_minute: int = Field(60, ge=0)
+    per_day: int = Field(10000, ge=0)
+
+
+class QuotaSettings(_Section):
+    """API-key quotas per open type (services/quotas.py), counted on the data layer across processes."""
+
+    enabled: bool = True
+    unconditional: QuotaLimit = Field(default_factory=lambda: QuotaLimit(per_minute=120, per_day=50000))
+    conditional: QuotaLimit = Field(default_factory=QuotaLimit)
+    keep_days: int = Field(400, ge=1)
+
+
 class Settings(_Section):
     """All settings of one process, plus the data directory they were loaded for."""
 
@@ -413,6 +444,8 @@ class Settings(_Section):
     oidc: OidcSettings = Field(default_factory=OidcSettings)
     data_checks: DataChecksSettings = Field(default_factory=DataChecksSettings)
     services: ServicesSettings = Field(default_factory=ServicesSettings)
+    applications: ApplicationSettings = Field(default_factory=ApplicationSettings)
+    quotas: QuotaSettings = Field(default_factory=QuotaSettings)
 
     def path(self, relative: str) -> Path:
         """Resolve a path setting against the data directory."""

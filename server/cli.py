@@ -416,7 +416,8 @@ def part_files(settings) -> dict:
             "freshness": settings.home / "freshness.sqlite", "workorders": settings.home / "workorders.sqlite",
             "audit": settings.home / "audit.sqlite",
             "quality_checks": settings.home / "quality-checks.sqlite", "usage": settings.home / "usage.sqlite",
-            "feedback": settings.home / "feedback.sqlite"}
+            "feedback": settings.home / "feedback.sqlite", "applications": settings.home / "applications.sqlite",
+            "quotas": settings.home / "quotas.sqlite"}
 
 
 def cmd_db(args: argparse.Namespace) -> int:

@@ -25,7 +25,8 @@ from server.portal.i18n import request_lang
 bp = Blueprint("ogc_api", __name__)
 
 RESERVED = {"bbox", "bbox-crs", "crs", "f", "lang", "limit", "offset", "resulttype", "datetime", "sortby",
-            "properties", "skipGeometry", "q", "filter", "filter-lang", "filter-crs"}
+            "properties", "skipGeometry", "q", "filter", "filter-lang", "filter-crs",
+            "api_key"}  # the API key (server/access_guard.py), read by the guard, not a filter
 MAX_OFFSET = 2 ** 53
 PAGE = 1000
 

@@ -52,6 +52,8 @@ class Platform:
     workorders: object | None = None  # manage.workorders.WorkOrders: findings handed to departments
     usage: object | None = None  # services.usage.UsageCounter: views, downloads, API calls per dataset and day
     feedback: object | None = None  # services.feedback.Feedback: ratings and moderated comments
+    applications: object | None = None  # services.applications.Applications: 有条件开放 applications and grants
+    quotas: object | None = None  # services.quotas.Quotas: API keys' request counters and daily usage
     daily: object | None = None  # manage.daily.DailyFreshness when manage.freshness_job is on (wodp serve)
     data_checks: object | None = None  # server.data_checks.DataChecks: data-quality checks on the data itself
     followers: list = field(default_factory=list)  # every derived index (sparql.followers.Follower), in order
@@ -259,6 +261,21 @@ class Platform:
         self.workorders = WorkOrders.from_settings(self._part("workorders", home / "workorders.sqlite"),
                                                    self.settings.manage)
         self.workorders.fill_deadlines()  # orders opened while their year's calendar was not known yet
+        self._open_services()
+
+    def _open_services(self) -> None:
+        """Open the public's services' state: applications and grants, API-key quotas (services/)."""
+        from core.private import private_dir, private_sqlite
+        from services.applications import Applications
+        from services.quotas import Quotas
+
+        home = self.settings.home
+        if not self.settings.database.url:
+            private_dir(home)
+            private_sqlite(home / "applications.sqlite")  # applicants' purposes and account ids: the owner's only
+        self.applications = Applications(self._part("applications", home / "applications.sqlite"),
+                                         self.settings.applications)
+        self.quotas = Quotas(self._part("quotas", home / "quotas.sqlite"), self.settings.quotas)
 
     def start_daily(self) -> None:
         """Re-measure freshness at start when today's is missing, then once a day (manage.freshness_job)."""
@@ -574,7 +591,8 @@ class Platform:
         if self.data_checks is not None:
             self.data_checks.checks.close()
         for index in (self.accounts, self.audit, self.changes, self.followed, self.catalog_texts, self.catalog_order,
-                      self.quality_scores, self.freshness, self.workorders, self.usage, self.feedback):
+                      self.quality_scores, self.freshness, self.workorders, self.usage, self.feedback,
+                      self.applications, self.quotas):
             if index is not None:
                 index.close()
         for extra in self.extras.values():  # parts opened on first use (the workbench's submissions)

@@ -54,6 +54,12 @@ UNCACHED_WHEN = ("HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_AUTHORIZA
                  "HTTP_RANGE")
 
 
+def keyed(environ) -> bool:
+    """Tell whether a request bears a token or API key: the writer, which holds the accounts, grants and quota
+    counters, answers it (server/access_guard.py)."""
+    return bool(environ.get("HTTP_AUTHORIZATION")) or "api_key=" in environ.get("QUERY_STRING", "")
+
+
 def is_local(method: str, path: str) -> bool:
     """Tell whether a web process answers this request itself (reads of the read doors)."""
     return method in ("GET", "HEAD") and (path == "/" or path.startswith(LOCAL_PREFIXES))
@@ -215,6 +221,8 @@ class ResponseCache:
             return None
         if path.startswith("/datasets/"):  # a dataset's page and RDF carry its feedback and usage (services/),
             return None                    # which change without a new store generation
+        if "api_key=" in environ.get("QUERY_STRING", ""):
+            return None  # an API key's answer holds only while its grant does (server/access_guard.py)
         cookie = environ.get("HTTP_COOKIE", "")
         if cookie and any(not part.strip().startswith("lang=") for part in cookie.split(";") if part.strip()):
             return None  # a cookie other than the language may name who asks
@@ -261,7 +269,7 @@ class WebProcessApp:
         method, path = environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "")
         if path.startswith(HEALTH_PREFIX):  # answered here; /health/ready asks the writer (writer_readiness)
             return self.app(environ, start_response)
-        if not is_local(method, path) or not self.writer.ready():
+        if not is_local(method, path) or keyed(environ) or not self.writer.ready():
             return forward(self.writer, environ, start_response)
         try:
             generation = self.fresh()

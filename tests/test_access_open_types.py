@@ -278,7 +278,8 @@ def test_dataset_page(catalogue, kind, lang):
         assert has_download == (kind == "unconditional"), dataset_id
         assert ('id="apply-button"' in html) == (kind == "conditional")
         if kind == "conditional":
-            assert {"zh": ">申请</a>", "en": ">Apply</a>"}[lang] in html
+            assert {"zh": ">申请使用</a>", "en": ">Apply to use</a>"}[lang] in html
+            assert f"/apply?datasets={dataset_id}" in html  # the application form (docs/services.md)
         assert ('id="not-open"' in html) == (kind == "closed")
         assert ('id="map-section"' in html) == (kind == "unconditional" and dataset_id == picked[kind]["layer"])
         assert "/files/" not in html.split("</head>")[0] or kind == "unconditional"  # no contentUrl in JSON-LD

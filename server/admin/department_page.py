@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from flask import Blueprint, current_app, redirect, request
 
 from manage.dashboard import DepartmentDashboard, calendar_outlook, department_dashboard, department_label
@@ -52,6 +54,8 @@ WORDS = {  # key: (zh-CN, en)
     "reminders": ("提醒", "Reminders"), "approaching": ("即将到期：还剩 {n} 个工作日", "due soon: {n} working days left"),
     "overdue": ("已超期", "past its deadline"), "due_today": ("今天到期", "due today"),
     "more": ("另有 {n} 条提醒，见下方工单列表。", "{n} more reminders: see the work orders below."),
+    "applications": ("待审核的数据申请（超期在前）", "Applications waiting for the department (overdue first)"),
+    "applications_none": ("没有待审核的数据申请。", "No application is waiting."),
     "count": ("数量", "Count"), "status_col": ("状态", "Status"),
     "move": ("办理", "Update"), "note": ("说明", "Note"), "to": ("改为", "Move to"),
     "act_open": ("重新打开", "reopen"), "act_in-progress": ("开始处理", "start work"),
@@ -91,12 +95,14 @@ def render_department(platform, code: str | None, lang: str, *, choices: list[st
 
     board = gather(platform, code, as_of) if code else None
     name = department_label(code, lang) if code else None
+    applications = getattr(platform, "applications", None)
+    waiting = applications.department_queue(code) if code and applications is not None else None
     return render_page(
         "admin_department.html", lang, settings=settings, title=word("title", lang), active="admin",
         w=lambda key, **values: word(key, lang, **values), board=board, code=code, name=name,
         statuses=STATUSES, choices=[(c, department_label(c, lang) or c) for c in (choices or [])],
         kind_word=lambda kind: word(kind, lang) if kind in WORDS else kind, may_act=may_act,
-        moves=TRANSITIONS,
+        moves=TRANSITIONS, applications=waiting, applications_today=_today(),
         outlook=calendar_outlook(board.as_of if board else as_of, _warning_days(platform)) if calendar_notice else None)
 
 
@@ -145,6 +151,12 @@ def move_work_order(order_id: int):
 def _audit(action: str, target: str, before: str, after: str, detail: dict) -> None:
     """Append the change to the audit log (server/audit.py)."""
     audit(action, target, before=before, after=after, detail=detail)
+
+
+def _today():
+    from services.applications import beijing_day
+
+    return beijing_day(datetime.now(timezone.utc))
 
 
 def _department_codes() -> list[str]:

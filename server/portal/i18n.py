@@ -86,6 +86,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "no_distributions": ("暂无可下载的数据资源。", "No downloadable distribution."),
     "conditional_note": ("有条件开放数据需向提供部门申请。", "Conditionally open data is available on request."),
     "apply": ("申请", "Apply"),
+    "apply_use": ("申请使用", "Apply to use"),
     "on_application": ("需申请", "On application"),
     "not_open": ("不予开放", "Not open"),
     "apply_note": ("本数据集为有条件开放数据：元数据公开，数据须向提供部门（{publisher}）申请，获得授权后方可使用。",
