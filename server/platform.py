@@ -242,6 +242,7 @@ class Platform:
             self.usage = UsageCounter(self._part("usage", home / "usage.sqlite"), flush_s=s.usage_flush_s,
                                       department_of=self.department_of)
             self.usage.start()
+        self._open_applications()
 
     def department_of(self, dataset_id: str) -> str | None:
         """Return the code of a dataset's publisher when it is one of our departments (publish.gate)."""
@@ -261,10 +262,9 @@ class Platform:
         self.workorders = WorkOrders.from_settings(self._part("workorders", home / "workorders.sqlite"),
                                                    self.settings.manage)
         self.workorders.fill_deadlines()  # orders opened while their year's calendar was not known yet
-        self._open_services()
 
-    def _open_services(self) -> None:
-        """Open the public's services' state: applications and grants, API-key quotas (services/)."""
+    def _open_applications(self) -> None:
+        """Open the state of 有条件开放 applications and grants, and the API keys' quotas (services/)."""
         from core.private import private_dir, private_sqlite
         from services.applications import Applications
         from services.quotas import Quotas
