@@ -10,9 +10,12 @@ import pytest
 import yaml
 
 from server.search import SearchIndex
+from tests.conftest import shared_path
 from sparql.store import OxigraphStore
 
-SET = yaml.safe_load((Path(__file__).parent / "data" / "relevance.yml").read_text(encoding="utf-8"))["queries"]
+DATA = yaml.safe_load((Path(__file__).parent / "data" / "relevance.yml").read_text(encoding="utf-8"))
+SET = DATA["queries"]
+REAL = DATA["real"]
 TOP = 5
 REQUIRED = 0.9
 
@@ -72,3 +75,49 @@ def test_most_queries_have_an_expected_dataset_in_the_top_five(demo_index):
     for miss in misses:
         print("  miss:", miss)
     assert hits >= REQUIRED * len(SET), "\n".join(misses)
+
+
+def _real_graphs(records: list[dict], base: str) -> dict:
+    """Dataset graphs of a real portal's records (title, abstract, tags only: what its search reads)."""
+    import re
+
+    from pyoxigraph import Literal, NamedNode, Triple
+
+    dcat, dct, rdf = "http://www.w3.org/ns/dcat#", "http://purl.org/dc/terms/", "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+    graphs = {}
+    for i, r in enumerate(records):
+        d = NamedNode(f"{base}/datasets/real.{i}")
+        triples = [Triple(d, NamedNode(rdf + "type"), NamedNode(dcat + "Dataset")),
+                   Triple(d, NamedNode(dct + "identifier"), Literal(f"real.{i}")),
+                   Triple(d, NamedNode(dct + "title"), Literal(r["数据集名称"], language="zh-CN"))]
+        if r.get("摘要"):
+            triples.append(Triple(d, NamedNode(dct + "description"), Literal(r["摘要"], language="zh-CN")))
+        for tag in re.split(r"[,，、]", r.get("数据标签") or ""):
+            if tag.strip():
+                triples.append(Triple(d, NamedNode(dcat + "keyword"), Literal(tag.strip(), language="zh-CN")))
+        graphs[d.value] = triples
+    return graphs
+
+
+def test_the_set_over_a_real_city_portal(tmp_path):
+    """The real queries over the titles of a real city portal (../shared/data; skipped when absent)."""
+    records = json.loads(shared_path("data", *REAL["file"].split("/")).read_text(encoding="utf-8"))
+    titles = [r["数据集名称"] for r in records]
+    absent = [(c["q"], p) for c in REAL["queries"] for p in c["expect"] if not any(p in t for t in titles)]
+    assert absent == []
+    store = OxigraphStore(tmp_path / "store")
+    index = SearchIndex(tmp_path / "search.sqlite")
+    try:
+        store.put_datasets(_real_graphs(records, "https://data.wuhan.gov.cn"))
+        index.rebuild(store)
+        assert index.count() == len(records)
+        misses = _misses(index, REAL["queries"])
+    finally:
+        index.close()
+        store.close()
+    hits = len(REAL["queries"]) - len(misses)
+    print(f"\nrelevance over {REAL['file']} ({len(records)} datasets): {hits}/{len(REAL['queries'])} in the top {TOP}")
+    for miss in misses:
+        print("  miss:", miss)
+    assert len(REAL["queries"]) >= 30
+    assert hits >= REQUIRED * len(REAL["queries"]), "\n".join(misses)
