@@ -97,7 +97,6 @@ class SearchSettings(_Section):
     page_size: int = Field(20, ge=1, le=200)
     rank_candidates: int = Field(10_000, ge=1)
     synonyms: str = ""
-    jieba_cache: str = "cache/jieba"
 
 
 class DemoSettings(_Section):

@@ -548,7 +548,5 @@ def build_publisher(store: OxigraphStore, home: Path, limits=None):
 
 
 def search_text_files(settings: Settings) -> dict:
-    """The search's jieba cache directory (under WODP_HOME) and synonym file (search.synonyms; empty: ours)."""
-    s = settings.search
-    return {"cache_dir": settings.path(s.jieba_cache) if s.jieba_cache else None,
-            "synonyms": settings.path(s.synonyms) if s.synonyms else None}
+    """The search's synonym file (search.synonyms, relative to WODP_HOME; empty: server/search_synonyms.yml)."""
+    return {"synonyms": settings.path(settings.search.synonyms) if settings.search.synonyms else None}

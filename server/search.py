@@ -2,8 +2,9 @@
 
 Chinese text is indexed the CJKAnalyzer way: each run of CJK characters becomes its overlapping character
 bigrams (in the columns title, description, keywords) and its single characters (in the *_c columns), so
-two-character words such as 交通 match, and a longer query matches as a phrase of consecutive bigrams.
-Latin words are kept as words (case-insensitive, Porter-stemmed by FTS5).
+two-character words such as 交通 match, and a longer query matches as a phrase of consecutive bigrams; jieba's
+words of three characters or more follow (server.search_tokens). Latin words are kept as words (case-insensitive,
+Porter-stemmed by FTS5). Queries are cut into words by jieba and expanded by synonyms (docs/search.md).
 """
 
 from __future__ import annotations
@@ -228,11 +229,10 @@ class SearchIndex(Follower):
     """
 
     def __init__(self, where: "Path | Database", rank_candidates: int = RANK_CANDIDATES, *,
-                 cache_dir: Path | None = None, synonyms: Path | None = None) -> None:
-        """cache_dir: where jieba keeps its dictionary cache (under WODP_HOME; None: none written);
-        synonyms: the synonym file queries use (None: server/search_synonyms.yml). Both are the process's
+                 synonyms: Path | None = None) -> None:
+        """synonyms: the synonym file queries use (None: server/search_synonyms.yml), the process's
         (server.search_tokens.configure)."""
-        search_tokens.configure(cache_dir=cache_dir, synonyms=synonyms)
+        search_tokens.configure(synonyms=synonyms)
         self.db = as_database(where, "search")
         self.rank_candidates = rank_candidates  # search.rank_candidates (server.search_query._ranked_hits)
         self.path = self.db.path
