@@ -121,3 +121,11 @@ def test_the_set_over_a_real_city_portal(tmp_path):
         print("  miss:", miss)
     assert len(REAL["queries"]) >= 30
     assert hits >= REQUIRED * len(REAL["queries"]), "\n".join(misses)
+
+
+def test_the_home_pages_example_finds_the_bus_datasets(demo_client):
+    """The home page's own example (search_placeholder: 公交车) through the portal of the whole demo platform."""
+    data = demo_client.get("/datasets?q=公交车&format=json").get_json()
+    titles = [hit["title"] for hit in data["hits"][:TOP]]
+    assert data["total"] > 0 and len(titles) == TOP
+    assert all("公交" in title for title in titles), titles
