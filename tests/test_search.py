@@ -416,3 +416,18 @@ def test_an_index_made_by_another_tokenizer_is_rebuilt_once_at_start(index, stor
     assert set(everything(index, "公交")) == {"demo.bus-routes", "demo.charging", "demo.vehicle-inspection"}
     again, = catch_up_all([index], store, ledger)
     assert not again.caught_up and again.repaired == 0
+
+
+def test_jieba_starts_quietly_and_writes_no_file(tmp_path, monkeypatch, capfd):
+    """jieba's default start logs to stderr and writes its cache to the temp directory; ours does neither."""
+    import tempfile
+
+    from server.search_tokens import Segmenter, dictionary_words
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    words = dictionary_words()
+    assert {"交通运输局", "公交站点信息", "无条件开放"} <= set(words)  # department, demo subject, open type
+    segmenter = Segmenter(words)
+    assert segmenter.cut("武汉市公交站点信息") == ["武汉市", "公交站点信息"]
+    assert list(tmp_path.iterdir()) == []
+    assert capfd.readouterr().err == ""
