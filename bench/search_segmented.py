@@ -8,7 +8,8 @@ set (tests/data/relevance.yml: 74 queries, Chinese and English) ``--rounds`` tim
 relevance, as the portal's /datasets asks it (SearchIndex.search: total, facets and hits in one snapshot), and
 prints p50/p95 of wall and CPU time per search. ``--copies N`` indexes the demo's datasets N times (N × 1,700;
 59 ≈ 100,000) through the index's own rebuild, to see the same searches on a catalogue of that size.
-Also times: jieba's start (its dictionary and ours) and the index's rebuild (the one-time reindex a changed token scheme makes).
+Also times: jieba's start (its dictionary and ours) and the index's rebuild (the one-time reindex a changed
+token scheme makes).
 """
 
 from __future__ import annotations

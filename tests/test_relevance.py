@@ -83,7 +83,8 @@ def _real_graphs(records: list[dict], base: str) -> dict:
 
     from pyoxigraph import Literal, NamedNode, Triple
 
-    dcat, dct, rdf = "http://www.w3.org/ns/dcat#", "http://purl.org/dc/terms/", "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+    dcat, dct = "http://www.w3.org/ns/dcat#", "http://purl.org/dc/terms/"
+    rdf = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
     graphs = {}
     for i, r in enumerate(records):
         d = NamedNode(f"{base}/datasets/real.{i}")
