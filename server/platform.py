@@ -92,7 +92,7 @@ class Platform:
         from server.search import SearchIndex  # derived index, follows publish events
 
         platform.search = SearchIndex(open_part(settings.database, "search", settings.path(settings.search.path)),
-                                      settings.search.rank_candidates)
+                                      settings.search.rank_candidates, **search_text_files(settings))
         platform.followers.append(platform.search)
         platform._open_aggregates()
         platform.followers += [platform.catalog_order, platform.quality_scores]
@@ -204,7 +204,7 @@ class Platform:
         platform = cls(settings=settings, store=store)
         home = settings.home
         platform.search = SearchIndex(open_part(settings.database, "search", settings.path(settings.search.path)),
-                                      settings.search.rank_candidates)
+                                      settings.search.rank_candidates, **search_text_files(settings))
         platform.quarantine, platform.tombstones = Quarantine(home / "quarantine"), Quarantine(home / "withdrawn")
         tombstones = platform.tombstones
         platform.changes = ChangeLog(open_part(settings.database, "changes", home / "changes.sqlite"),
@@ -657,3 +657,8 @@ def build_publisher(store: OxigraphStore, home: Path, limits=None):
     return Publisher(store, Quarantine(home / "quarantine"), batch or get_validator("pyshacl"), profile="wuhan",
                      batch_validator=batch, tombstones=Quarantine(home / "withdrawn"), hooks=[QualityHook()],
                      digest=content_hash, limits=limits)
+
+
+def search_text_files(settings: Settings) -> dict:
+    """The search's synonym file (search.synonyms, relative to WODP_HOME; empty: server/search_synonyms.yml)."""
+    return {"synonyms": settings.path(settings.search.synonyms) if settings.search.synonyms else None}

@@ -2,8 +2,9 @@
 
 Chinese text is indexed the CJKAnalyzer way: each run of CJK characters becomes its overlapping character
 bigrams (in the columns title, description, keywords) and its single characters (in the *_c columns), so
-two-character words such as 交通 match, and a longer query matches as a phrase of consecutive bigrams.
-Latin words are kept as words (case-insensitive, Porter-stemmed by FTS5).
+two-character words such as 交通 match, and a longer query matches as a phrase of consecutive bigrams; jieba's
+words of three characters or more follow (server.search_tokens). Latin words are kept as words (case-insensitive,
+Porter-stemmed by FTS5). Queries are cut into words by jieba and expanded by synonyms (docs/search.md).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import logging
 import re
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Iterable
@@ -21,6 +23,7 @@ import pyoxigraph as ox
 from sqlalchemy import text
 
 from core.database import Database, as_database
+from server import search_tokens
 from server.search_query import (FACETS, RANK_CANDIDATES, RECOUNT, SearchResult, combo_key, index_text, matching_page,
                                  matching_uris, run_search, vocabulary_labels)
 from sparql.followers import Follower
@@ -225,7 +228,11 @@ class SearchIndex(Follower):
     matched and ranked by the same rules (server.search_query), so both answer a query alike.
     """
 
-    def __init__(self, where: "Path | Database", rank_candidates: int = RANK_CANDIDATES) -> None:
+    def __init__(self, where: "Path | Database", rank_candidates: int = RANK_CANDIDATES, *,
+                 synonyms: Path | None = None) -> None:
+        """synonyms: the synonym file queries use (None: server/search_synonyms.yml), the process's
+        (server.search_tokens.configure)."""
+        search_tokens.configure(synonyms=synonyms)
         self.db = as_database(where, "search")
         self.rank_candidates = rank_candidates  # search.rank_candidates (server.search_query._ranked_hits)
         self.path = self.db.path
@@ -248,9 +255,19 @@ class SearchIndex(Follower):
         """Return the number of indexed datasets."""
         return self.db.rows("SELECT COUNT(*) FROM search_docs")[0][0]
 
+    def token_scheme(self) -> str | None:
+        """Return the name of the tokens the index was built with (server.search_tokens.token_scheme)."""
+        return self._meta("tokens")
+
     def in_step_with(self, store) -> bool:
-        """Tell whether the index holds the store's generation and dataset count."""
-        return self.generation() == store.generation and self.count() == store.count_datasets()
+        """Tell whether the index holds the store's generation and dataset count, made by today's tokenizer.
+
+        An index made by another tokenizer (another jieba, our dictionary or index_text changed: a new
+        token_scheme) is not: the start-up check rebuilds it once (sparql.followers.verify_follower), and the
+        rebuild notes the new scheme.
+        """
+        return (self.token_scheme() == search_tokens.token_scheme() and self.generation() == store.generation
+                and self.count() == store.count_datasets())
 
     def stats(self) -> dict[str, int]:
         """Return the counts the home page shows (kept with the index's rows, not counted per view)."""
@@ -265,6 +282,7 @@ class SearchIndex(Follower):
     # -- writes ----------------------------------------------------------------------------
     def rebuild(self, store) -> None:
         """Replace the whole index by the store's datasets in one transaction (readers see old or new)."""
+        started, scheme = time.monotonic(), search_tokens.token_scheme()
         with self._write_lock:  # read under the lock too, so a later event is never overwritten
             generation = store.generation
             docs, labels = read_datasets(store), read_labels(store)
@@ -280,7 +298,10 @@ class SearchIndex(Follower):
                 self._resume_counting(conn)
                 self._write_labels(conn, labels)
                 self._set_generation(conn, generation, keep_newer=False)
-        log.info("search index rebuilt: %d datasets at generation %d", len(docs), generation)
+                conn.execute(text("INSERT INTO search_meta (key, value) VALUES ('tokens', :s) "
+                                  "ON CONFLICT(key) DO UPDATE SET value = excluded.value"), {"s": scheme})
+        log.info("search index rebuilt: %d datasets at generation %d (tokens %s) in %.1f s", len(docs), generation,
+                 scheme, time.monotonic() - started)
 
     def graphs_changed(self, store) -> None:
         """Follower contract: the labels come from the vocabulary and catalogue graphs; read them again."""

@@ -50,24 +50,41 @@ def _bigrams(run: str) -> list[str]:
 
 
 def index_text(text: str) -> tuple[str, str]:
-    """Return the bigram-and-word column text and the single-character column text of a string."""
+    """Return the bigram-and-word column text and the single-character column text of a string.
+
+    Each CJK run gives its bigrams (and its characters to the second column), Latin words stay words; then, after
+    all of them (so no phrase of consecutive tokens is broken), the run's words of three characters or more as
+    jieba cuts them with our dictionary (server.search_tokens): a dataset holding the word itself ranks higher.
+    """
+    from server.search_tokens import segmenter
+
     grams: list[str] = []
     chars: list[str] = []
+    words: list[str] = []
     for run in _RUN.findall(text or ""):
         if _is_cjk(run):
             grams += _bigrams(run)
             chars += list(run)
+            if len(run) >= 3:
+                words += [w for w in segmenter().cut(run) if len(w) >= 3 and _CJK_WORD.fullmatch(w)]
         else:
             grams.append(run)
-    return " ".join(grams), " ".join(chars)
+    return " ".join(grams + words), " ".join(chars)
 
 
 GROUPS = {"w": ("title", "description", "keywords"), "c": ("title_c", "description_c", "keywords_c")}
 PG_COLUMNS = {"w": ("title_t", "desc_t", "kw_t"), "c": ("title_c", "desc_c", "kw_c")}
 K1, B = 1.2, 0.75  # FTS5's bm25 constants
+MAX_ALTERNATIVES = 8  # the most words one query word stands for (itself and its synonyms)
+MAX_PHRASES = 64  # the most phrases of one query, alternatives included
+_CJK_WORD = re.compile(rf"[{_CJK}]+")
+
+Phrase = tuple[str, list[str]]  # column group ("w" words and bigrams, "c" characters) and its words, consecutive
+Alternative = list[Phrase]  # phrases all required (ANDed)
+Term = list[Alternative]  # one query word: any of its alternatives (ORed)
 
 
-def _term(runs: list[str]) -> list[tuple[str, list[str]]]:
+def _term(runs: list[str]) -> list[Phrase]:
     """Turn the runs of one query word into phrases (column group, words): one phrase, or one per run."""
     if any(_is_cjk(r) and len(r) == 1 for r in runs) and len(runs) > 1:
         return [t for r in runs for t in _term([r])]
@@ -76,38 +93,105 @@ def _term(runs: list[str]) -> list[tuple[str, list[str]]]:
     return [("w", [g for r in runs for g in (_bigrams(r) if _is_cjk(r) else [r])])]
 
 
-def query_phrases(q: str) -> list[tuple[str, list[str]]]:
-    """Return the phrases of user text, ANDed: (column group "w" words/bigrams or "c" characters, words)."""
-    terms: list[tuple[str, list[str]]] = []
+def _pieces(word: str) -> list[str]:
+    """The parts of one whitespace-separated query word that are each required: a Chinese run of three characters
+    or more is cut into words (jieba, our dictionary; adjacent words that together are a synonym joined again),
+    its one-character words (的, 坐, 查 …) dropped when longer words remain; any other word is one part."""
+    from server.search_tokens import segmenter, synonyms
+
+    runs = _RUN.findall(word)
+    if not (len(runs) == 1 and _is_cjk(runs[0]) and len(runs[0]) >= 3):
+        return [word]
+    cut = segmenter().cut(runs[0])
+    known = synonyms()
+    joined, i = [], 0
+    while i < len(cut):
+        j = next((j for j in range(len(cut), i + 1, -1) if known.knows("".join(cut[i:j]))), i + 1)
+        joined.append("".join(cut[i:j]))
+        i = j
+    longer = [p for p in joined if len(p) >= 2]
+    return longer or [runs[0]]
+
+
+def query_terms(q: str) -> list[Term]:
+    """Return the terms of user text, ANDed; each term its alternatives, ORed (the word, then its synonyms);
+    each alternative its phrases, ANDed (usually one)."""
+    from server.search_tokens import synonyms
+
+    terms: list[Term] = []
+    phrases = 0
     for word in (q or "")[:MAX_QUERY_CHARS].split():
-        runs = _RUN.findall(word)
-        if runs:
-            terms += _term(runs)
+        if not _RUN.search(word):
+            continue
+        for piece in _pieces(word):
+            words = synonyms().alternatives(piece)[:MAX_ALTERNATIVES]
+            alts = [_term(_RUN.findall(w)) for w in words]
+            if len(piece) >= 3 and _CJK_WORD.fullmatch(piece):
+                alts.insert(1, [("w", [piece])])  # the word as jieba cut it in the index (index_text): ranks higher
+            term: Term = []
+            for alt in alts:
+                if alt and alt not in term and (not term or phrases + len(alt) <= MAX_PHRASES):
+                    term.append(alt)
+                    phrases += len(alt)
+            if term:
+                terms.append(term)
     return terms[:MAX_TERMS]
 
 
+def query_phrases(q: str) -> list[Phrase]:
+    """Return every phrase of user text, in the order of the FTS5 expression (alternatives included)."""
+    return [p for term in query_terms(q) for alt in term for p in alt]
+
+
+def _fts_terms(terms: list[Term]) -> str:
+    def phrase(p: Phrase) -> str:
+        return '{%s} : "%s"' % (" ".join(GROUPS[p[0]]), " ".join(p[1]))
+
+    def alternative(alt: Alternative, alone: bool) -> str:
+        text_ = " AND ".join(phrase(p) for p in alt)
+        return text_ if alone or len(alt) == 1 else f"({text_})"
+
+    out = []
+    for term in terms:
+        if len(term) == 1:
+            out.append(alternative(term[0], True))
+        else:
+            out.append("(" + " OR ".join(alternative(a, False) for a in term) + ")")
+    return " AND ".join(out)
+
+
 def match_expression(q: str) -> str | None:
-    """Make a safe FTS5 query from user text: words ANDed, CJK runs as bigram phrases; None if empty."""
-    terms = ['{%s} : "%s"' % (" ".join(GROUPS[group]), " ".join(words)) for group, words in query_phrases(q)]
-    return " AND ".join(terms) or None
+    """Make a safe FTS5 query from user text: words ANDed, each word ORed with its synonyms, CJK runs as bigram
+    phrases; None if empty."""
+    return _fts_terms(query_terms(q)) or None
 
 
 @dataclass(frozen=True)
 class Match:
-    """A query's phrases, as FTS5 text (SQLite) and as FTS5's tokens of each phrase (PostgreSQL)."""
+    """A query as FTS5 text (SQLite) and as FTS5's tokens of each phrase (PostgreSQL), with its structure: terms
+    ANDed, each a tuple of alternatives ORed, each a tuple of phrase numbers ANDed."""
 
     fts: str
     phrases: tuple[tuple[str, tuple[str, ...]], ...]
+    terms: tuple[tuple[tuple[int, ...], ...], ...] = ()
 
     @classmethod
     def of(cls, q: str) -> "Match | None":
-        phrases = query_phrases(q)
-        if not phrases:
+        terms = query_terms(q)
+        if not terms:
             return None
         from server.search_tokens import tokenizer
 
-        tokens = tokenizer().tokens([" ".join(words) for _, words in phrases])
-        return cls(match_expression(q) or "", tuple((g, tuple(t)) for (g, _), t in zip(phrases, tokens)))
+        flat = [p for term in terms for alt in term for p in alt]
+        tokens = tokenizer().tokens([" ".join(words) for _, words in flat])
+        numbered, k = [], 0
+        for term in terms:
+            alts = []
+            for alt in term:
+                alts.append(tuple(range(k, k + len(alt))))
+                k += len(alt)
+            numbered.append(tuple(alts))
+        return cls(_fts_terms(terms), tuple((g, tuple(t)) for (g, _), t in zip(flat, tokens)), tuple(numbered))
 
 
 def query_words(q: str) -> list[str]:
@@ -180,7 +264,9 @@ def _matching_sql(pg: bool, match: Match, params: dict) -> str:
         return "SELECT rowid AS n FROM search_fts WHERE search_fts MATCH :match"
     for k, (_, tokens) in enumerate(match.phrases):
         params[f"p{k}"] = list(tokens)
-    conds = " AND ".join(_phrase_sql(k, g, t) for k, (g, t) in enumerate(match.phrases))
+    phrases = match.phrases
+    conds = " AND ".join("(" + " OR ".join("(" + " AND ".join(_phrase_sql(k, *phrases[k]) for k in alt) + ")"
+                                           for alt in term) + ")" for term in match.terms)
     return f"SELECT t.n FROM search_text t WHERE {conds}"
 
 

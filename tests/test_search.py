@@ -59,9 +59,49 @@ def test_two_character_words_match_and_title_hits_rank_first(index, q, expected,
     assert ids(result)[0] == first
 
 
-def test_a_three_character_query_matches_as_a_phrase(index):
+@pytest.fixture
+def no_synonyms(tmp_path):
+    from server import search_tokens
+
+    empty = tmp_path / "synonyms.yml"
+    empty.write_text("groups: []\n", encoding="utf-8")
+    search_tokens.configure(synonyms=empty)
+    yield
+    search_tokens.configure(synonyms=search_tokens.SYNONYMS_FILE)
+
+
+def test_a_three_character_query_matches_as_a_phrase(index, no_synonyms):
     # 机动车检验记录 holds 公交 and 交车 but not 公交车
     assert set(everything(index, "公交车")) == {"demo.bus-routes", "demo.charging"}
+
+
+def test_a_query_word_matches_its_synonyms_too(index):
+    # server/search_synonyms.yml: 公交车 = 公交 = 巴士 …; 机动车检验记录 says 不含公交
+    assert set(everything(index, "公交车")) == {"demo.bus-routes", "demo.charging", "demo.vehicle-inspection"}
+    assert set(everything(index, "巴士")) == set(everything(index, "公交车"))
+    assert set(everything(index, "bus")) >= {"demo.bus-routes"}
+    assert everything(index, "雾霾") == ["demo.air-quality"]  # 雾霾 is grouped with 空气质量, AQI …
+    assert everything(index, "霾") == []  # one character: no synonyms
+
+
+def test_a_long_chinese_query_is_cut_into_words_each_required(index):
+    # no spaces: jieba cuts 武汉市中小学校 into 武汉市 / 中小学校, found apart in the text (全市中小学校, 武汉)
+    assert everything(index, "坐公交") == everything(index, "公交")  # 坐 (one character) is dropped
+    assert everything(index, "教育学校") == ["demo.schools"]  # 教育 and 学校, not next to each other
+
+
+def test_editing_the_synonyms_needs_no_reindex(index, tmp_path):
+    from server import search_tokens
+
+    mine = tmp_path / "mine.yml"
+    mine.write_text("groups:\n  - [霾, 检验]\n  - [dust, 空气]\n", encoding="utf-8")
+    search_tokens.configure(synonyms=mine)
+    try:
+        assert everything(index, "dust") == ["demo.air-quality"]
+        assert set(everything(index, "公交车")) == {"demo.bus-routes", "demo.charging"}  # its group is gone
+    finally:
+        search_tokens.configure(synonyms=search_tokens.SYNONYMS_FILE)
+    assert "demo.vehicle-inspection" in everything(index, "公交车")
 
 
 def test_one_character_queries_match_single_characters(index):
@@ -195,7 +235,10 @@ def test_match_expression_quotes_every_term():
 
 
 def test_index_text_makes_bigrams_and_characters():
-    assert index_text("公交车 Bus 2号线") == ("公交 交车 Bus 2 号线", "公 交 车 号 线")
+    assert index_text("公交车 Bus 2号线") == ("公交 交车 Bus 2 号线 公交车", "公 交 车 号 线")
+    # jieba's words of three characters or more follow all the bigrams, so no phrase of bigrams is broken
+    assert index_text("江岸区公交站点信息 Bus") == ("江岸 岸区 区公 公交 交站 站点 点信 信息 Bus 江岸区 公交站点信息",
+                                               "江 岸 区 公 交 站 点 信 息")
 
 
 def test_snippet_cuts_around_the_first_word():
@@ -352,3 +395,39 @@ def test_a_word_in_more_datasets_than_are_ranked_keeps_its_total_facets_and_the_
     expected = [i for i in ranking if i in candidates] + sorted(set(ranking) - candidates, key=number.get,
                                                                 reverse=True)
     assert [i for p in pages for i in ids(p)] == expected
+
+
+def test_an_index_made_by_another_tokenizer_is_rebuilt_once_at_start(index, store):
+    """A changed tokenizer (jieba, our dictionary, index_text: server.search_tokens.token_scheme) makes the
+    start-up check rebuild the index once; the next start finds it in step."""
+    from sqlalchemy import text
+
+    from server import search_tokens
+    from sparql.followers import FollowedDigests, catch_up_all
+
+    assert index.token_scheme() == search_tokens.token_scheme() and index.in_step_with(store)
+    with index.db.write(serial=True) as conn:  # as an index made by the tokenizer before jieba left it
+        conn.execute(text("UPDATE search_meta SET value = 'bigrams' WHERE key = 'tokens'"))
+        conn.execute(text("DELETE FROM search_fts" if not index.db.postgres else "DELETE FROM search_text"))
+    assert not index.in_step_with(store) and everything(index, "公交") == []
+    ledger = FollowedDigests(None)
+    first, = catch_up_all([index], store, ledger)
+    assert first.caught_up and index.token_scheme() == search_tokens.token_scheme()
+    assert set(everything(index, "公交")) == {"demo.bus-routes", "demo.charging", "demo.vehicle-inspection"}
+    again, = catch_up_all([index], store, ledger)
+    assert not again.caught_up and again.repaired == 0
+
+
+def test_jieba_starts_quietly_and_writes_no_file(tmp_path, monkeypatch, capfd):
+    """jieba's default start logs to stderr and writes its cache to the temp directory; ours does neither."""
+    import tempfile
+
+    from server.search_tokens import Segmenter, dictionary_words
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    words = dictionary_words()
+    assert {"交通运输局", "公交站点信息", "无条件开放"} <= set(words)  # department, demo subject, open type
+    segmenter = Segmenter(words)
+    assert segmenter.cut("武汉市公交站点信息") == ["武汉市", "公交站点信息"]
+    assert list(tmp_path.iterdir()) == []
+    assert capfd.readouterr().err == ""
