@@ -343,6 +343,9 @@ def dataset_withdraw(dataset_id: str):
     platform.publisher.withdraw([uri], SOURCE)
     detail = {"department": department, "via": "workbench", "reason": reason}
     audit("dataset.withdraw", f"dataset:{dataset_id}", before, None, detail)
+    actor, role = who()
+    platform.submissions().withdraw_published(dataset_id, actor, role, reason=reason,
+                                              detail={"via": "workbench"})  # 已发布 → 已撤回
     if platform.quarantine.release(dataset_id):  # a held-back version goes too
         audit("dataset.discard-held", f"dataset:{dataset_id}", None, None, detail)
     return back(f"/datasets/{dataset_id}")
