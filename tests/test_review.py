@@ -248,10 +248,15 @@ def test_a_change_starts_from_the_published_dataset_with_its_files(app, sign_in)
 def test_an_admin_names_the_department_it_reports_for(app, sign_in):
     admin = app.test_client()
     sign_in(admin, "admin")
-    assert admin.get("/admin/workbench").status_code == 400
+    chooser = admin.get("/admin/workbench")  # an admin has no department: it chooses one, as on /admin/department
+    assert chooser.status_code == 200
+    text = chooser.get_data(as_text=True)
+    assert 'id="department-choice"' in text and '<option value="D012">D012 ' in text
+    assert "/admin/workbench/new" not in text  # nothing to start before a department is chosen
     assert admin.get("/admin/workbench?department=D999").status_code == 400
     page = admin.get("/admin/workbench?department=D012")
     assert page.status_code == 200 and "D012" in page.get_data(as_text=True)
+    assert '<option value="D012" selected>' in page.get_data(as_text=True)
     values = VALUES | {"resource_code": "420100-D012-00042",
                        "publisher": "https://data.wuhan.gov.cn/def/department/D012"}
     sid = submission_id(_location(admin.post("/admin/workbench/new",

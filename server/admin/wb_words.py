@@ -66,6 +66,8 @@ WORDS: dict[str, tuple[str, str]] = {
     "published_at": ("已发布：", "Published: "),
     "held": ("发布关卡未通过，仍在审核中：", "The publication gate held it back; it stays in review:"),
     "read_only": ("该报送当前不可编辑（{status}）。", "This submission cannot be edited now ({status})."),
+    "choose_department": ("选择报送部门", "Report for department"),
+    "show_department": ("查看", "Show"),
     "choose": ("请选择", "Choose"),
     "open": ("打开", "Open"),
     "mode": ("审核方式：{mode}", "Review: {mode}"),
