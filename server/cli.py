@@ -58,10 +58,13 @@ def stored_base_uri(settings: Settings) -> str | None:
         return None
 
 
-def keep_base_uri(settings: Settings) -> None:
-    """Refuse a base URI other than the home's (never a second URI for every dataset); remember a new home's."""
+def keep_base_uri(settings: Settings, store=None) -> None:
+    """Refuse a base URI other than the home's (never a second URI for every dataset); remember a new home's.
+
+    A home whose store holds no dataset yet (store given and empty) takes the new base URI.
+    """
     stored = stored_base_uri(settings)
-    if stored is None:
+    if stored is None or (stored != settings.base_uri and store is not None and store.count_datasets() == 0):
         settings.home.mkdir(parents=True, exist_ok=True)
         (settings.home / BASE_URI_FILE).write_text(settings.base_uri + "\n", "utf-8")
     elif stored != settings.base_uri:
@@ -164,11 +167,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from server import catalogue
     from server.platform import Platform
 
-    keep_base_uri(settings)
     sources = None
     if not args.build_only:
         settings, sources = _with_demo_sources(settings)
     platform = Platform.open(settings, start_workers=not args.build_only)
+    try:
+        keep_base_uri(settings, platform.store)
+    except WodpError:
+        platform.close()
+        raise
     demo = catalogue.load_demo(platform)
     stored = platform.store.count_datasets()
     print("demo catalogue built:")
@@ -214,12 +221,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from server.runners import serve_gunicorn
 
         return serve_gunicorn(settings, args.workers)
-    keep_base_uri(settings)
     metrics_mode(settings)
     from server import catalogue
     from server.platform import Platform
 
     platform = Platform.open(settings)
+    try:
+        keep_base_uri(settings, platform.store)
+    except WodpError:
+        platform.close()
+        raise
     catalogue.install_in(platform)  # writes only what changed: an unchanged home keeps its generation
     return serve(settings, platform)
 

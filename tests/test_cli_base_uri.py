@@ -32,8 +32,11 @@ def test_demo_twice_on_other_ports_keeps_one_catalogue(tmp_path):
     config.write_text(f"demo:\n  datasets: {DATASETS}\n  spatial: 0\nsandbox:\n  enabled: false\n", "utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("WODP_")}
     env.update(WODP_HOME=str(tmp_path / "home"), WODP_CONFIG=str(config), PYTHONPATH=str(ROOT))
+    # a home without datasets yet takes another base URI (its first start before site.base_uri was edited)
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "base-uri").write_text("http://127.0.0.1:8000\n")
 
-    first = _wodp(env, "demo", "--build-only", "--port", "8011")
+    first = _wodp(dict(env, WODP_SITE__BASE_URI="http://127.0.0.1:8011"), "demo", "--build-only")
     assert first.returncode == 0, first.stderr[-2000:]
     assert _figure(first.stdout, "stored datasets") == DATASETS
     assert (tmp_path / "home" / "base-uri").read_text().strip() == "http://127.0.0.1:8011"
