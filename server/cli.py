@@ -64,6 +64,14 @@ def keep_base_uri(settings: Settings, store=None) -> None:
     A home whose store holds no dataset yet (store given and empty) takes the new base URI.
     """
     stored = stored_base_uri(settings)
+    if stored is None and store is not None:
+        minted = _minted_base(store)  # a home made before the base URI was kept: its datasets tell
+        if minted and minted != settings.base_uri:
+            (settings.home / BASE_URI_FILE).write_text(minted + "\n", "utf-8")
+            raise WodpError(f"the datasets of {settings.home} were minted under {minted}, not {settings.base_uri}: "
+                            f"kept now in {settings.home / BASE_URI_FILE}; run the command again (site.base_uri "
+                            f"left at its default keeps it), or re-base through `wodp export` and `wodp load` "
+                            f"into a new WODP_HOME")
     if stored is None or (stored != settings.base_uri and store is not None and store.count_datasets() == 0):
         settings.home.mkdir(parents=True, exist_ok=True)
         (settings.home / BASE_URI_FILE).write_text(settings.base_uri + "\n", "utf-8")
@@ -72,6 +80,15 @@ def keep_base_uri(settings: Settings, store=None) -> None:
                         f"{stored}: its datasets would get a second URI. Leave site.base_uri at {stored} (or unset), "
                         f"or re-base deliberately: `wodp export` this home and `wodp load` it into a new WODP_HOME "
                         f"with the new site.base_uri")
+
+
+def _minted_base(store) -> str | None:
+    """Return the base URI of a dataset the store holds (every dataset is <base>/datasets/<id>), None if none."""
+    rows = list(store.query("SELECT ?d WHERE { GRAPH ?d { ?d a <http://www.w3.org/ns/dcat#Dataset> } } LIMIT 1"))
+    if not rows:
+        return None
+    uri = rows[0]["d"].value
+    return uri.rsplit("/datasets/", 1)[0] if "/datasets/" in uri else None
 
 
 def serve(settings: Settings, platform=None, demo=None) -> int:

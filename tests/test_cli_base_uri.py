@@ -52,3 +52,21 @@ def test_demo_twice_on_other_ports_keeps_one_catalogue(tmp_path):
     assert "built with http://127.0.0.1:8011" in moved.stderr and "wodp export" in moved.stderr
     again = _wodp(env, "demo", "--build-only")
     assert _figure(again.stdout, "stored datasets") == DATASETS
+
+
+def test_a_home_built_before_the_base_uri_was_kept_is_not_doubled(tmp_path):
+    """A home without WODP_HOME/base-uri (built by an older wodp) learns it from its datasets, once, and says so."""
+    config = tmp_path / "wodp.yml"
+    config.write_text(f"demo:\n  datasets: {DATASETS}\n  spatial: 0\nsandbox:\n  enabled: false\n", "utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WODP_")}
+    env.update(WODP_HOME=str(tmp_path / "home"), WODP_CONFIG=str(config), PYTHONPATH=str(ROOT))
+    first = _wodp(env, "demo", "--build-only", "--port", "8021")
+    assert first.returncode == 0, first.stderr[-2000:]
+    (tmp_path / "home" / "base-uri").unlink()  # as an older wodp left it
+
+    other = _wodp(env, "demo", "--build-only", "--port", "8022")
+    assert other.returncode == 1 and "minted under http://127.0.0.1:8021" in other.stderr, other.stderr[-2000:]
+    assert (tmp_path / "home" / "base-uri").read_text().strip() == "http://127.0.0.1:8021"
+    again = _wodp(env, "demo", "--build-only", "--port", "8022")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert _figure(again.stdout, "stored datasets") == DATASETS
