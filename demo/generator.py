@@ -67,6 +67,7 @@ class DemoDataset:
     year: int | None = None
     rows: int = 0  # == wodp:dataVolume == rows served by demo.files
     bbox: tuple[float, float, float, float] | None = None  # lon/lat, spatial datasets only
+    open_type: str = "unconditional"  # wodp:openType's local name
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,7 @@ def _dataset(rng: random.Random, base: str, plan: _Plan, spatial: bool) -> DemoD
                   cycle=cycle, open_type=open_type, bbox=bbox, keywords=_keywords(rng, plan))
     triples = _triples(base, plan, values)
     return DemoDataset(ident, f"{base}/datasets/{ident}", plan.department, spatial, formats, tuple(triples),
-                       plan.title, plan.subject.zh, plan.area.zh, plan.year, rows, bbox)
+                       plan.title, plan.subject.zh, plan.area.zh, plan.year, rows, bbox, open_type)
 
 
 def _formats(rng: random.Random, spatial: bool) -> tuple[str, ...]:
@@ -375,7 +376,9 @@ def _totals(datasets: tuple[DemoDataset, ...]) -> dict[str, int]:
     totals = {"datasets": len(datasets), "departments": len({d.department for d in datasets}),
               "spatial": sum(d.spatial for d in datasets),
               "distributions": sum(len(d.formats) for d in datasets),
-              "downloadable": sum(any(f != "API" for f in d.formats) for d in datasets)}
+              # downloadable by the public: restricted data (有条件开放 / 不予开放, access.policy.RESTRICTED) is not
+              "downloadable": sum(any(f != "API" for f in d.formats) and d.open_type not in ("conditional", "closed")
+                                  for d in datasets)}
     for fmt in FORMATS:
         totals[f"format.{fmt}"] = sum(fmt in d.formats for d in datasets)
     for name in ("unconditional", "conditional", "closed"):

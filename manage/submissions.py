@@ -25,7 +25,8 @@ DRAFT, SUBMITTED, RETURNED, PUBLISHED, WITHDRAWN = "draft", "submitted", "return
 EDITABLE = (DRAFT, RETURNED)
 # status → the statuses a step may start from
 STEPS = {"submit": EDITABLE, "withdraw": (DRAFT, SUBMITTED, RETURNED), "return": (SUBMITTED,),
-         "approve": (SUBMITTED,), "publish": (DRAFT, RETURNED, SUBMITTED)}
+         "approve": (SUBMITTED,), "publish": (DRAFT, RETURNED, SUBMITTED),
+         "withdraw-published": (PUBLISHED,)}  # its dataset withdrawn (workbench, push API): 已撤回
 STATUS_TEXT = {DRAFT: ("草稿", "draft"), SUBMITTED: ("待审核", "in review"), RETURNED: ("已退回", "returned"),
                PUBLISHED: ("已发布", "published"), WITHDRAWN: ("已撤回", "withdrawn")}
 
@@ -209,7 +210,7 @@ class SubmissionStore:
             raise BadRequestError("a returned submission needs a reason (退回原因)", code="reason-required")
         stamp = now()
         status = {"submit": SUBMITTED, "withdraw": WITHDRAWN, "return": RETURNED, "approve": SUBMITTED,
-                  "publish": PUBLISHED}[step]
+                  "publish": PUBLISHED, "withdraw-published": WITHDRAWN}[step]
         sets = {"status": status, "updated": stamp}
         if step == "submit":
             sets |= {"submitted": stamp, "decided": None, "decided_by": None}
@@ -222,6 +223,13 @@ class SubmissionStore:
             self._event(conn, submission_id, actor, role, step,
                         (detail or {}) | ({"reason": reason.strip()} if reason else {}))
         return self.get(submission_id)
+
+    def withdraw_published(self, dataset_id: str, actor: str | None, role: str | None = None, *,
+                           reason: str | None = None, detail: dict | None = None) -> list[Submission]:
+        """Mark the published submissions of a dataset just withdrawn as withdrawn (who and when in the history)."""
+        rows = self.db.rows("SELECT id FROM submissions WHERE dataset_id = :d AND status = :s ORDER BY updated, id",
+                            {"d": dataset_id, "s": PUBLISHED})
+        return [self.step(r[0], "withdraw-published", actor, role, reason=reason, detail=detail) for r in rows]
 
     # -- data files --------------------------------------------------------------------------------------
     def files(self, submission_id: str) -> list[SubmittedFile]:

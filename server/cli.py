@@ -29,16 +29,66 @@ def _settings(args: argparse.Namespace) -> Settings:
     if getattr(args, "port", None):
         overrides.setdefault("server", {})["port"] = args.port
     settings = load_settings(overrides=overrides)
-    if overrides and settings.site.base_uri == DEFAULT_BASE_URI:
-        # base_uri left at its default follows the address given on the command line
+    stored = stored_base_uri(settings)
+    if settings.site.base_uri == DEFAULT_BASE_URI and (overrides or stored):
+        # base_uri left at its default is the one this home's catalogue was built with (dataset URIs are their
+        # identity: another --port must not give every dataset a second URI); a new home's follows the address
+        # given on the command line
         host = settings.server.host if settings.server.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
-        overrides["site"] = {"base_uri": f"http://{host}:{settings.server.port}"}
+        overrides["site"] = {"base_uri": stored or f"http://{host}:{settings.server.port}"}
         settings = load_settings(overrides=overrides)
+        if stored and stored != f"http://{host}:{settings.server.port}" and getattr(args, "port", None):
+            print(f"wodp: this home's catalogue keeps its base URI {stored} (its dataset URIs); set site.base_uri "
+                  f"and re-base through `wodp export` and `wodp load` into a new home to change it", file=sys.stderr)
     logging.basicConfig(level=settings.logging.level, format=FORMAT)
     bound_log_lines(settings.logging.max_line_chars)  # no line carries a whole record (core/logs.py)
     # httpx logs every request URL at INFO; URLs may carry keys (Tianditu's tk=), so keep it to warnings
     logging.getLogger("httpx").setLevel(logging.WARNING)
     return settings
+
+
+BASE_URI_FILE = "base-uri"  # in WODP_HOME: the base URI the home's dataset URIs were minted under
+
+
+def stored_base_uri(settings: Settings) -> str | None:
+    """Return the base URI this home's catalogue was built with (None for a new home)."""
+    try:
+        return (settings.home / BASE_URI_FILE).read_text("utf-8").strip() or None
+    except OSError:
+        return None
+
+
+def keep_base_uri(settings: Settings, store=None) -> None:
+    """Refuse a base URI other than the home's (never a second URI for every dataset); remember a new home's.
+
+    A home whose store holds no dataset yet (store given and empty) takes the new base URI.
+    """
+    stored = stored_base_uri(settings)
+    if stored is None and store is not None:
+        minted = _minted_base(store)  # a home made before the base URI was kept: its datasets tell
+        if minted and minted != settings.base_uri:
+            (settings.home / BASE_URI_FILE).write_text(minted + "\n", "utf-8")
+            raise WodpError(f"the datasets of {settings.home} were minted under {minted}, not {settings.base_uri}: "
+                            f"kept now in {settings.home / BASE_URI_FILE}; run the command again (site.base_uri "
+                            f"left at its default keeps it), or re-base through `wodp export` and `wodp load` "
+                            f"into a new WODP_HOME")
+    if stored is None or (stored != settings.base_uri and store is not None and store.count_datasets() == 0):
+        settings.home.mkdir(parents=True, exist_ok=True)
+        (settings.home / BASE_URI_FILE).write_text(settings.base_uri + "\n", "utf-8")
+    elif stored != settings.base_uri:
+        raise WodpError(f"site.base_uri is {settings.base_uri} but the catalogue of {settings.home} was built with "
+                        f"{stored}: its datasets would get a second URI. Leave site.base_uri at {stored} (or unset), "
+                        f"or re-base deliberately: `wodp export` this home and `wodp load` it into a new WODP_HOME "
+                        f"with the new site.base_uri")
+
+
+def _minted_base(store) -> str | None:
+    """Return the base URI of a dataset the store holds (every dataset is <base>/datasets/<id>), None if none."""
+    rows = list(store.query("SELECT ?d WHERE { GRAPH ?d { ?d a <http://www.w3.org/ns/dcat#Dataset> } } LIMIT 1"))
+    if not rows:
+        return None
+    uri = rows[0]["d"].value
+    return uri.rsplit("/datasets/", 1)[0] if "/datasets/" in uri else None
 
 
 def serve(settings: Settings, platform=None, demo=None) -> int:
@@ -138,6 +188,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not args.build_only:
         settings, sources = _with_demo_sources(settings)
     platform = Platform.open(settings, start_workers=not args.build_only)
+    try:
+        keep_base_uri(settings, platform.store)
+    except WodpError:
+        platform.close()
+        raise
     demo = catalogue.load_demo(platform)
     stored = platform.store.count_datasets()
     print("demo catalogue built:")
@@ -188,6 +243,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from server.platform import Platform
 
     platform = Platform.open(settings)
+    try:
+        keep_base_uri(settings, platform.store)
+    except WodpError:
+        platform.close()
+        raise
     catalogue.install_in(platform)  # writes only what changed: an unchanged home keeps its generation
     return serve(settings, platform)
 
@@ -245,6 +305,7 @@ def _with_store(settings: Settings, local, remote) -> int:
 
 def cmd_load(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    keep_base_uri(settings)
     import pyoxigraph as ox
 
     from sparql.loader import read_files

@@ -292,6 +292,8 @@ def withdraw(dataset_id: str):
         platform.publisher.withdraw([uri], PUSH_SOURCE)
         audit("dataset.withdraw", f"dataset:{dataset_id}", before, None,
               {"department": account.department, "source": PUSH_SOURCE}, principal=account.principal())
+        platform.submissions().withdraw_published(dataset_id, account.id, account.role,
+                                                  detail={"via": "push"})  # its workbench submission: 已撤回
     discarded = platform.quarantine.release(dataset_id)  # a held-back version goes too
     if discarded:
         audit("dataset.discard-held", f"dataset:{dataset_id}", None, None,

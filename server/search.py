@@ -22,6 +22,8 @@ import pyoxigraph as ox
 
 from sqlalchemy import text
 
+from access.policy import RESTRICTED, open_type_of
+
 from core.database import Database, as_database
 from server import search_tokens
 from server.search_query import (FACETS, RANK_CANDIDATES, RECOUNT, SearchResult, combo_key, index_text, matching_page,
@@ -45,7 +47,7 @@ PREFIX foaf: <http://xmlns.com/foaf/0.1/>
 """
 DATASET_FIELDS = """SELECT ?d ?p ?o WHERE { %s GRAPH ?d { ?d a dcat:Dataset ; ?p ?o }
   FILTER(?p IN (dct:identifier, dct:title, dct:description, dcat:keyword, dct:publisher, dcat:theme,
-                wodp:openType, dct:modified, dct:issued, wodp:spatializationStatus, dct:spatial)) }"""
+                wodp:openType, dct:accessRights, dct:modified, dct:issued, wodp:spatializationStatus, dct:spatial)) }"""
 DISTRIBUTIONS = """SELECT ?d ?x ?f ?dl WHERE { %s GRAPH ?d { ?d a dcat:Dataset ; dcat:distribution ?x .
   OPTIONAL { ?x dct:format ?f } OPTIONAL { ?x dcat:downloadURL ?dl } } }"""
 LABELS = """SELECT ?g ?s ?p ?l WHERE { VALUES ?p { skos:prefLabel foaf:name } GRAPH ?g { ?s ?p ?l }
@@ -84,7 +86,7 @@ def _values(uris: Iterable[str] | None) -> str:
 def _empty_doc(uri: str) -> dict:
     return {"uri": uri, "id": _local(uri), "title": {}, "description": {}, "keywords": [],
             "department": None, "open_type": None, "modified": None, "issued": None, "spatial": False,
-            "themes": [], "formats": [], "distributions": set(), "downloadable": set()}
+            "themes": [], "formats": [], "distributions": set(), "downloadable": set(), "access": ([], [])}
 
 
 def _add_field(doc: dict, p: str, o) -> None:
@@ -102,6 +104,9 @@ def _add_field(doc: dict, p: str, o) -> None:
         doc["themes"].append(_local(value))
     elif name == "openType":
         doc["open_type"] = _local(value)
+        doc["access"][0].append(value)
+    elif name == "accessRights":
+        doc["access"][1].append(value)
     elif name in ("modified", "issued"):
         doc[name] = value[:10]
     elif name == "spatializationStatus":
@@ -132,7 +137,7 @@ def read_datasets(store, uris: Iterable[str] | None = None) -> list[dict]:
 
 
 _FIELDS = {"http://purl.org/dc/terms/" + n for n in ("identifier", "title", "description", "publisher", "modified",
-                                                     "issued", "spatial")} | {
+                                                     "issued", "spatial", "accessRights")} | {
     "http://www.w3.org/ns/dcat#keyword", "http://www.w3.org/ns/dcat#theme", "https://data.wuhan.gov.cn/def/wodp#openType",
     "https://data.wuhan.gov.cn/def/wodp#spatializationStatus"}
 _TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
@@ -181,6 +186,11 @@ def read_labels(store) -> list[tuple[str, str, str, str]]:
         if key not in best or rank < best[key][0]:
             best[key] = (rank, row["l"].value)
     return [(*key, label) for key, (_, label) in best.items()]
+
+
+def _public_downloads(doc: dict) -> int:
+    """Return the download links the public may follow: none when the data is restricted (access.policy)."""
+    return 0 if open_type_of(*doc["access"]) in RESTRICTED else len(doc["downloadable"])
 
 
 # -- the index -----------------------------------------------------------------------------------
@@ -381,7 +391,7 @@ class SearchIndex(Follower):
                          "desc_en": doc["description"].get("en"), "department": doc["department"],
                          "open_type": doc["open_type"], "modified": doc["modified"], "issued": doc["issued"],
                          "spatial": int(doc["spatial"]), "distributions": len(doc["distributions"]),
-                         "downloadable": len(doc["downloadable"]),
+                         "downloadable": _public_downloads(doc),
                          "themes": json.dumps(sorted(set(doc["themes"]))), "formats": json.dumps(doc["formats"])})
             values = [("department", doc["department"]), ("open_type", doc["open_type"])]
             values += [("theme", t) for t in set(doc["themes"])] + [("format", f) for f in doc["formats"]]

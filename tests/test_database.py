@@ -548,3 +548,63 @@ def test_wodp_db_current_and_upgrade(tmp_path, backend, request, capsys, monkeyp
             assert queue.depth().get("todo") == 1
         finally:
             queue.close()
+
+
+def test_home_totals_count_public_downloads_and_published_datasets_only(tmp_path, database_url):
+    """The home page's "downloadable" total leaves out restricted data (有条件开放 / 不予开放), on a new index and,
+    through search_0004, on an index that counted it; a withdrawn dataset leaves the "datasets" total."""
+    from pathlib import Path
+
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    import core.database as database
+    from server.search import read_datasets
+
+    import dataclasses
+
+    import pyoxigraph as ox
+
+    from ontology.namespaces import ACCESS_RIGHT, DCT, OPEN_TYPE, WODP
+    from tests.catalog_samples import dataset_triples
+
+    store = OxigraphStore(tmp_path / "store")
+    fill_store(store)
+    # restricted data whose graphs still carry download links: by its open type, and by dct:accessRights alone
+    sample = next(s for s in SAMPLES if s.open_type == "unconditional" and s.formats)
+    conditional, by_rights = (dataclasses.replace(sample, key=sample.key + k) for k in ("-c", "-r"))
+    swap = {conditional: [ox.Triple(ox.NamedNode(conditional.uri), WODP.openType, OPEN_TYPE.conditional)],
+            by_rights: [ox.Triple(ox.NamedNode(by_rights.uri), DCT.accessRights, ACCESS_RIGHT.NON_PUBLIC)]}
+    store.put_datasets({s.uri: [t for t in dataset_triples(s) if t.predicate != WODP.openType] + extra
+                        for s, extra in swap.items()})
+    index = SearchIndex(open_database(database_url, "search", tmp_path / "search.sqlite", auto_migrate=True))
+    try:
+        index.rebuild(store)
+        docs = read_datasets(store)
+        with_links = [d for d in docs if d["downloadable"]]
+        public = [d for d in with_links if d["uri"] not in (conditional.uri, by_rights.uri)]
+        assert len(public) == len(with_links) - 2 > 0
+        assert index.stats()["downloadable"] == len(public)
+        assert index.stats()["datasets"] == len(SAMPLES) + 2
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(Path(database.__file__).with_name("migrations")))
+        with index.db.engine.begin() as conn:  # an index as search_0003 kept it: restricted links counted
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "search_0003")
+            conn.execute(text("UPDATE search_docs SET downloadable = 1 WHERE uri = :u"), {"u": conditional.uri})
+            conn.execute(text("UPDATE search_doc_totals SET n = :n WHERE key = 'downloadable'"),
+                         {"n": len(public) + 1})
+        assert index.stats()["downloadable"] == len(public) + 1
+        database.prepare(index.db, migrate=True)
+        assert index.stats()["downloadable"] == len(public)  # recounted once by search_0004
+        kept, recount = _kept_and_recount(index)
+        assert kept == recount
+
+        index.follow(store, store.remove_datasets([public[0]["uri"], conditional.uri], "withdrawn"))
+        assert index.stats()["datasets"] == len(SAMPLES)
+        assert index.stats()["downloadable"] == len(public) - 1
+    finally:
+        index.close()
+        store.close()

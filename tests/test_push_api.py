@@ -149,8 +149,16 @@ def test_push_create_update_invalid_withdraw(client, push_platform, tokens):
     assert why.get_json()["held"] is True and why.get_json()["published"] is True
     assert why.get_json()["report"]["violations"] >= 1
 
+    # the dataset was also reported through the workbench: its published submission follows the withdrawal
+    subs = push_platform.submissions()
+    sub = subs.create("D017", "someone", "publisher", dataset_id=DATASET_ID, values={"title": RECORD["资源名称"]})
+    assert subs.step(sub.id, "publish", "someone", "publisher").status == "published"
     gone = client.delete(f"/api/datasets/{DATASET_ID}", headers=bearer(token))
     assert gone.status_code == 200 and gone.get_json()["status"] == "withdrawn"
+    assert subs.get(sub.id).status == "withdrawn"
+    last = subs.events(sub.id)[-1]
+    account, _ = push_platform.accounts.verify_token(token)
+    assert (last.action, last.actor, last.detail) == ("withdraw-published", account.id, {"via": "push"})
     assert client.get(f"/datasets/{DATASET_ID}.ttl").status_code == 410
     assert client.delete(f"/api/datasets/{DATASET_ID}", headers=bearer(token)).status_code == 410
     assert changes_of(client, DATASET_ID) == ["created", "updated", "withdrawn"]

@@ -147,6 +147,39 @@ def test_mode_none_publishes_at_once(app, sign_in):
         wb.mode = "new"
 
 
+def test_a_withdrawn_dataset_s_submission_says_withdrawn_with_who_and_when(app, sign_in):
+    from server.admin.workbench import workbench
+
+    publisher = app.test_client()
+    publisher_id = sign_in(publisher, "publisher", "D017")
+    with app.app_context():
+        wb = workbench()
+    wb.mode = "none"
+    try:
+        values = VALUES | {"resource_code": "420100-D017-08010", "title": "武汉市停车泊位 将撤回"}
+        sid = submission_id(_location(publisher.post("/admin/workbench/new",
+                                                     data=form_data(values, publisher.csrf_token))))
+        _location(publisher.post(f"/admin/workbench/{sid}/submit", data={"csrf_token": publisher.csrf_token}))
+    finally:
+        wb.mode = "new"
+    dataset = "wuhan.420100-D017-08010"
+    page = publisher.get(f"/admin/workbench/{sid}").get_data(as_text=True)
+    assert "已发布" in page and f'href="/datasets/{dataset}"' in page
+    _location(publisher.post(f"/admin/datasets/{dataset}/withdraw",
+                             data={"csrf_token": publisher.csrf_token, "reason": "数据已过时"}))
+    assert app.test_client().get(f"/datasets/{dataset}").status_code == 410
+    assert wb.store.get(sid).status == "withdrawn"
+    page = publisher.get(f"/admin/workbench/{sid}").get_data(as_text=True)
+    assert 'wb-status-withdrawn">已撤回' in page and 'wb-status-published">' not in page
+    assert f'href="/datasets/{dataset}"' not in page  # no link that answers 410
+    assert "撤回已发布数据集" in page and "撤回原因：数据已过时" in page
+    last = wb.store.events(sid)[-1]
+    assert (last.action, last.actor, last.detail["reason"]) == ("withdraw-published", publisher_id, "数据已过时")
+    listed = publisher.get("/admin/workbench").get_data(as_text=True)
+    row = listed[listed.index("武汉市停车泊位 将撤回"):]
+    assert "已撤回" in row[:row.index("</tr>")]
+
+
 def test_a_form_without_its_csrf_token_is_refused(app, sign_in):
     publisher = app.test_client()
     sign_in(publisher, "publisher", "D017")
@@ -215,10 +248,15 @@ def test_a_change_starts_from_the_published_dataset_with_its_files(app, sign_in)
 def test_an_admin_names_the_department_it_reports_for(app, sign_in):
     admin = app.test_client()
     sign_in(admin, "admin")
-    assert admin.get("/admin/workbench").status_code == 400
+    chooser = admin.get("/admin/workbench")  # an admin has no department: it chooses one, as on /admin/department
+    assert chooser.status_code == 200
+    text = chooser.get_data(as_text=True)
+    assert 'id="department-choice"' in text and '<option value="D012">D012 ' in text
+    assert "/admin/workbench/new" not in text  # nothing to start before a department is chosen
     assert admin.get("/admin/workbench?department=D999").status_code == 400
     page = admin.get("/admin/workbench?department=D012")
     assert page.status_code == 200 and "D012" in page.get_data(as_text=True)
+    assert '<option value="D012" selected>' in page.get_data(as_text=True)
     values = VALUES | {"resource_code": "420100-D012-00042",
                        "publisher": "https://data.wuhan.gov.cn/def/department/D012"}
     sid = submission_id(_location(admin.post("/admin/workbench/new",

@@ -20,6 +20,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "updated": ("更新时间", "Updated"),
     "submitted": ("提交时间", "Submitted"),
     "reason": ("退回原因", "Reason for return"),
+    "withdraw_reason": ("撤回原因", "Reason for withdrawal"),
     "none_yet": ("暂无报送。", "No submission yet."),
     "queue_empty": ("审核队列为空。", "The review queue is empty."),
     "days_unknown": ("未知：{year} 年节假日安排尚未配置", "unknown: the calendar for {year} is not configured"),
@@ -65,6 +66,8 @@ WORDS: dict[str, tuple[str, str]] = {
     "published_at": ("已发布：", "Published: "),
     "held": ("发布关卡未通过，仍在审核中：", "The publication gate held it back; it stays in review:"),
     "read_only": ("该报送当前不可编辑（{status}）。", "This submission cannot be edited now ({status})."),
+    "choose_department": ("选择报送部门", "Report for department"),
+    "show_department": ("查看", "Show"),
     "choose": ("请选择", "Choose"),
     "open": ("打开", "Open"),
     "mode": ("审核方式：{mode}", "Review: {mode}"),
@@ -74,7 +77,8 @@ WORDS: dict[str, tuple[str, str]] = {
 }
 ACTIONS = {"create": ("创建", "created"), "edit": ("编辑", "edited"), "attach": ("上传文件", "file attached"),
            "detach": ("删除文件", "file removed"), "submit": ("提交", "submitted"), "return": ("退回", "returned"),
-           "approve": ("审核通过", "approved"), "publish": ("发布", "published"), "withdraw": ("撤回", "withdrawn")}
+           "approve": ("审核通过", "approved"), "publish": ("发布", "published"), "withdraw": ("撤回", "withdrawn"),
+           "withdraw-published": ("撤回已发布数据集", "published dataset withdrawn")}
 
 
 def word(key: str, lang: str, **values) -> str:

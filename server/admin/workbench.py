@@ -10,7 +10,7 @@ import threading
 
 from flask import Response, current_app, redirect, request
 
-from access.roles import Action
+from access.roles import Action, allowed
 from core.errors import BadRequestError, NotFoundError
 from core.identifiers import is_dataset_id
 from manage import drafts
@@ -160,11 +160,20 @@ def login_of(account_id: str | None) -> str:
 @admin_bp.get("/workbench")
 @require(Action.CREATE, department=own_department)
 def workbench_home():
-    """List the department's drafts and submissions."""
+    """List the department's drafts and submissions; staff bound to none (an admin) first choose the department."""
+    principal, choices = current_principal(), []
+    if not principal.department and allowed(principal, Action.CREATE, None):  # as /admin/department does
+        from manage.dashboard import department_label
+        from server.admin.department_page import _department_codes
+
+        choices = [(c, department_label(c, lang()) or c) for c in _department_codes()]
+        if own_department() is None:
+            return page("workbench_list.html", word("workbench", lang()), department=None, subs=[],
+                        choices=choices, mode=workbench().mode)
     department = named_department()
     subs = workbench().store.of_department(department)
     return page("workbench_list.html", word("workbench", lang()), department=department, subs=subs,
-                mode=workbench().mode)
+                choices=choices, mode=workbench().mode)
 
 
 @admin_bp.route("/workbench/new", methods=["GET", "POST"])
@@ -343,6 +352,9 @@ def dataset_withdraw(dataset_id: str):
     platform.publisher.withdraw([uri], SOURCE)
     detail = {"department": department, "via": "workbench", "reason": reason}
     audit("dataset.withdraw", f"dataset:{dataset_id}", before, None, detail)
+    actor, role = who()
+    platform.submissions().withdraw_published(dataset_id, actor, role, reason=reason,
+                                              detail={"via": "workbench"})  # 已发布 → 已撤回
     if platform.quarantine.release(dataset_id):  # a held-back version goes too
         audit("dataset.discard-held", f"dataset:{dataset_id}", None, None, detail)
     return back(f"/datasets/{dataset_id}")
