@@ -221,11 +221,23 @@ class Server:
         deadline = time.monotonic() + 120
         while True:
             try:
-                urllib.request.urlopen(self.url + "/api/mappings", timeout=5).read()
+                urllib.request.urlopen(self.url + "/health/ready", timeout=5).read()
                 break
             except OSError:
                 assert self.proc.poll() is None and time.monotonic() < deadline, "wodp serve did not start"
                 time.sleep(0.5)
+        self.settle()
+
+    def settle(self, seconds: float = 60) -> None:
+        """Wait until the server's memory stops growing: work deferred past the first answer (pygeoapi's import,
+        workers starting) must not be counted as the growth an attack caused."""
+        deadline, last = time.monotonic() + seconds, self.rss()
+        while time.monotonic() < deadline:
+            time.sleep(1.0)
+            now = self.rss()
+            if abs(now - last) < 4 * 1024 * 1024:
+                return
+            last = now
 
     def wodp(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "server.cli", *args], cwd=ROOT, env=self.env,
