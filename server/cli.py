@@ -44,6 +44,8 @@ def _settings(args: argparse.Namespace) -> Settings:
     bound_log_lines(settings.logging.max_line_chars)  # no line carries a whole record (core/logs.py)
     # httpx logs every request URL at INFO; URLs may carry keys (Tianditu's tk=), so keep it to warnings
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # Alembic tells each plugin and context it sets up (~100 lines per start); core.database logs each migration
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     return settings
 
 
