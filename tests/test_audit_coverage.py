@@ -13,6 +13,7 @@ import io
 import os
 import subprocess
 import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from access.roles import Action
@@ -154,6 +155,42 @@ def test_every_action_of_the_policy_leaves_its_entry(tmp_path, sign_in):
         assert app.test_client().get(f"/datasets/{DATASET_ID}").status_code == 410
         assert reviewer.post(path, data={"csrf_token": reviewer.csrf_token}).status_code == 404  # gone now
         step(None, [], log.added())
+
+        # a 有条件开放 dataset reported and published, then applied for: the department decides for its datasets,
+        # the bureau grants (issue 13's applications)
+        code, cond_id = "420100-D017-08002", "wuhan.420100-D017-08002"
+        values = VALUES | {"resource_code": code, "title": "武汉市公共自行车租还记录 有条件开放",
+                           "open_type": "https://data.wuhan.gov.cn/def/open-type/conditional"}
+        cond = submission_id(_see_other(publisher.post("/admin/workbench/new",
+                                                       data=form_data(values, publisher.csrf_token))))
+        step(Action.CREATE, [("submission.create", f"submission:{cond}", pub, "publisher")], log.added())
+        _see_other(publisher.post(f"/admin/workbench/{cond}/submit", data={"csrf_token": publisher.csrf_token}))
+        step(Action.SUBMIT, [("submission.submit", f"submission:{cond}", pub, "publisher")], log.added())
+        _see_other(reviewer.post(f"/admin/review/{cond}/approve", data={"csrf_token": reviewer.csrf_token}))
+        step(Action.PUBLISH, [("review.approve", f"submission:{cond}", rev, "reviewer"),
+                              ("dataset.publish", f"dataset:{cond_id}", rev, "reviewer")], log.added())
+        applicant = app.test_client()
+        citizen = sign_in(applicant, "public")
+        log.skip()
+        from services.applications import beijing_day
+
+        today = beijing_day(datetime.now(timezone.utc))  # the form's dates are Beijing days
+        applied = applicant.post("/apply", data={
+            "csrf_token": applicant.csrf_token, "datasets": cond_id, "purpose": "出行研究", "scenario": "站点布局分析",
+            "fields": "站点, 时间", "period_from": today.isoformat(),
+            "period_to": (today + timedelta(days=30)).isoformat(), "commitment": "signed"})
+        assert applied.status_code == 302, applied.get_data(as_text=True)[:500]
+        (filed,) = platform.applications.of_account(citizen)
+        app_target = f"application:{filed.id}"
+        step(None, [("application.submit", app_target, citizen, "public")], log.added())
+        decided = publisher.post(f"/admin/applications/{filed.id}/department",
+                                 data={"department": "D017", "decision": "approve"})
+        assert decided.status_code == 302, decided.get_data(as_text=True)[:500]
+        step(Action.DECIDE_APPLICATION, [("application.department-decision", app_target, pub, "publisher")],
+             log.added())
+        granted = reviewer.post(f"/admin/applications/{filed.id}/bureau", data={"decision": "approve"})
+        assert granted.status_code == 302, granted.get_data(as_text=True)[:500]
+        step(Action.GRANT_APPLICATION, [("application.bureau-decision", app_target, rev, "reviewer")], log.added())
 
         # harvest sources: added, edited, run, disabled
         form = {"name": "audit-ckan", "kind": "ckan", "url": source.url, "schedule": "30 3 * * *", "enabled": "on",
