@@ -116,6 +116,7 @@ def current_principal() -> Principal:
             g.wodp_token_error = "invalid_token"
         else:
             principal, g.wodp_via, g.wodp_scopes = found[0].principal(), "token", found[1].scopes
+            g.wodp_token_id = found[1].id
     elif accounts is not None and current_user.is_authenticated:
         principal, g.wodp_via = current_user.account.principal(), "session"
     g.wodp_principal = principal
@@ -143,7 +144,36 @@ def authorize(action: Action, department: str | None = None) -> Principal:
     if not allowed(principal, action, department):
         where = f" for department {department}" if department else ""
         raise NotAllowed(f"无权执行此操作。 The role {principal.role or '(none)'} may not {action.value}{where}.")
+    if action is Action.READ_MANAGEMENT:
+        _note_management_access(principal)
     return principal
+
+
+_TOKEN_DAYS: set[tuple[str, str]] = set()  # (token id, UTC day) whose management reads this process recorded
+
+
+def _note_management_access(principal: Principal) -> None:
+    """Record who reads the management center: once per signed-in session, and once a day per token and process.
+
+    Reading changes nothing, so each page view is not an entry (a console polled every few seconds would bury the
+    changes); what the audit log keeps is that an account opened the management center's data, when and from where.
+    """
+    from server.audit import audit
+
+    if g.get("wodp_via") == "session":
+        if session.get("wodp_management_noted"):
+            return
+        session["wodp_management_noted"] = True
+        detail = {"via": "session", "path": request.path}
+    else:
+        key = (str(g.get("wodp_token_id")), time.strftime("%Y-%m-%d", time.gmtime()))
+        if key in _TOKEN_DAYS:
+            return
+        if len(_TOKEN_DAYS) > 10_000:
+            _TOKEN_DAYS.clear()
+        _TOKEN_DAYS.add(key)
+        detail = {"via": "token", "token": key[0], "path": request.path}
+    audit("management.read", f"account:{principal.id}", detail=detail)
 
 
 def require(action: Action, department=None):

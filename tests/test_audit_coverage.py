@@ -59,7 +59,7 @@ def _see_other(answer, code=303) -> str:
     return answer.headers["Location"]
 
 
-def test_every_action_of_the_policy_leaves_its_entry(tmp_path, sign_in):
+def test_every_action_of_the_policy_leaves_its_entry(tmp_path, sign_in, staff_token):
     from server.app import create_app
 
     source = FakeSource()
@@ -96,12 +96,22 @@ def test_every_action_of_the_policy_leaves_its_entry(tmp_path, sign_in):
         aud = sign_in(auditor, "auditor")
         log.skip()  # four sign-ins, seen above
 
-        # reading the management pages changes nothing and leaves nothing
+        # reading the management center changes nothing: each session leaves one entry, at its first read
         for client_, path in ((auditor, "/admin/sources"), (reviewer, "/admin/review"),
                               (publisher, "/admin/department"), (auditor, "/admin/settings")):
             assert client_.get(path).status_code == 200, path
+        step(Action.READ_MANAGEMENT, [("management.read", f"account:{aud}", aud, "auditor"),
+                                      ("management.read", f"account:{pub}", pub, "publisher")], log.added())
+        assert auditor.get("/admin/alerts").status_code == 200  # the same session again: nothing more
         step(None, [], log.added())
-        covered[Action.READ_MANAGEMENT] = []
+        machine = staff_token(platform, "auditor")  # a token: once a day (and process), whatever it reads
+        log.skip()
+        for path in ("/api/harvest/jobs", "/api/quality", "/api/harvest/jobs"):
+            assert app.test_client().get(path, headers={"Authorization": f"Bearer {machine}"}).status_code == 200
+        (entry,) = [e for e in platform.audit.entries() if e.seq > log.seen]
+        assert (entry.action, entry.role, entry.detail["via"]) == ("management.read", "auditor", "token")
+        assert entry.detail["token"] == machine.split(".")[1]
+        log.skip()
 
         # 报送: create, edit (a data file, the form), submit
         sid = submission_id(_see_other(publisher.post("/admin/workbench/new",
