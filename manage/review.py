@@ -56,10 +56,11 @@ class Workbench:
     """The rules of 数据报送 and 审核 over a SubmissionStore and the platform's Publisher."""
 
     def __init__(self, store: SubmissionStore, publisher, base_uri: str, *, mode: str = "new",
-                 overdue_days: int = 5, owner_rule=None) -> None:
+                 overdue_days: int = 5, owner_rule=None, attribute=None) -> None:
         self.store, self.publisher, self.base_uri = store, publisher, base_uri.rstrip("/")
         self.mode, self.overdue_days = mode, overdue_days
         self.owner_rule = owner_rule  # (department, dataset_id) -> None when allowed, else why not
+        self.attribute = attribute  # (uri, triples, account id) -> triples with prov:wasAttributedTo the account
 
     # -- the dataset a draft makes -----------------------------------------------------------------------
     def dataset_uri(self, dataset_id: str) -> str:
@@ -158,7 +159,10 @@ class Workbench:
         return self.store.step(sub.id, "withdraw", actor, role)
 
     def _publish(self, sub: Submission, checked: Checked, actor, role) -> Submission:
-        outcome = self.publisher.publish({checked.uri: checked.triples}, SOURCE)
+        triples = checked.triples
+        if self.attribute is not None and sub.created_by:  # the dataset's history names who reported the change
+            triples = self.attribute(checked.uri, triples, sub.created_by)
+        outcome = self.publisher.publish({checked.uri: triples}, SOURCE)
         if checked.uri in outcome.published:
             return self.store.step(sub.id, "publish", actor, role, detail={"uri": checked.uri})
         reports = {uri: report_to_json(r) for uri, r in outcome.held.items()}

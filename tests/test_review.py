@@ -101,6 +101,9 @@ def test_report_return_resubmit_approve_publish(app, sign_in):
     public = app.test_client()
     dataset = public.get(f"/datasets/{DATASET_ID}")
     assert dataset.status_code == 200 and VALUES["title"] in dataset.get_data(as_text=True)
+    turtle = public.get(f"/datasets/{DATASET_ID}.nt").get_data(as_text=True)  # its history names who reported it
+    assert (f"<http://127.0.0.1:8000/datasets/{DATASET_ID}> <http://www.w3.org/ns/prov#wasAttributedTo> "
+            f"<http://127.0.0.1:8000/accounts/{publisher_id}> .") in turtle
     query = ("SELECT ?t WHERE { <http://127.0.0.1:8000/datasets/%s> <http://purl.org/dc/terms/title> ?t }"
              % DATASET_ID)
     answer = public.get("/sparql", query_string={"query": query},

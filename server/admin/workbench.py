@@ -13,6 +13,7 @@ from flask import Response, current_app, redirect, request
 from access.roles import Action, allowed
 from core.errors import BadRequestError, NotFoundError
 from core.identifiers import is_dataset_id
+from harvesters.provenance import account_uri, with_attribution
 from manage import drafts
 from manage.profile_form import FILES, TOP, form_fields
 from manage.review import SubmissionInvalidError, Workbench
@@ -41,7 +42,9 @@ def workbench() -> Workbench:
             accounts = getattr(platform, "accounts", None)
             platform.extras["workbench"] = Workbench(
                 platform.submissions(), platform.publisher, s.base_uri, mode=s.review.mode,
-                overdue_days=s.review.overdue_days, owner_rule=getattr(accounts, "owner_rule", None))
+                overdue_days=s.review.overdue_days, owner_rule=getattr(accounts, "owner_rule", None),
+                attribute=lambda uri, triples, account: with_attribution(uri, triples,
+                                                                         account_uri(s.base_uri, account)))
         return platform.extras["workbench"]
 
 
