@@ -19,7 +19,7 @@ import hashlib
 import re
 import sqlite3
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -34,6 +34,7 @@ from core.database import Database, open_database
 from core.errors import BadRequestError, NotFoundError, WodpError
 from core.identifiers import is_dataset_id
 from core.private import private_dir, private_sqlite
+from core.stamps import parse_stamp as _parse, stamp as _stamp, utc_now as _now
 from ontology.namespaces import DEPARTMENT, FOAF, RDF, WODP
 
 LOGIN = re.compile(r"[a-z0-9][a-z0-9._@-]{1,63}")
@@ -62,18 +63,6 @@ def department_codes() -> dict[str, str]:
             zh = [n.value for n in names if (n.language or "").startswith("zh")]
             codes[uri[len(DEPARTMENT.base):]] = zh[0] if zh else ""
     return codes
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(microsecond=0)
-
-
-def _stamp(when: datetime) -> str:
-    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _parse(stamp: str | None) -> datetime | None:
-    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc) if stamp else None
 
 
 @dataclass(frozen=True)

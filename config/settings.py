@@ -465,7 +465,8 @@ SECTIONS: dict[str, type[_Section]] = {
 }
 
 
-def _secret_keys() -> set[tuple[str, str]]:
+def secret_keys() -> set[tuple[str, str]]:
+    """Return (section, key) of every setting marked secret."""
     out = set()
     for section, model in SECTIONS.items():
         for key, field in model.model_fields.items():
@@ -488,7 +489,7 @@ def _read_yaml(text: str, origin: str) -> dict[str, Any]:
 
 
 def _merge(base: dict[str, Any], overlay: Mapping[str, Any], origin: str) -> None:
-    secrets = _secret_keys()
+    secrets = secret_keys()
     for section, values in overlay.items():
         if section not in SECTIONS:
             raise SettingsError(

@@ -28,6 +28,7 @@ from sqlalchemy import text
 
 from core.database import as_database
 from core.errors import BadRequestError, NotFoundError, WodpError
+from core.stamps import parse_stamp as _parse, stamp as _stamp, utc_now as _now
 from manage.workdays import CalendarRangeError, add_working_days
 
 BEIJING = timezone(timedelta(hours=8))
@@ -53,18 +54,6 @@ class WrongStage(WodpError):
 
     status = 409
     code = "wrong-stage"
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(microsecond=0)
-
-
-def _stamp(when: datetime) -> str:
-    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _parse(stamp: str | None) -> datetime | None:
-    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc) if stamp else None
 
 
 def beijing_day(when: datetime) -> date:

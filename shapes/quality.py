@@ -90,7 +90,6 @@ def _to_date(text: str) -> date | None:
 
 def measurement_triples(uri: str, quality: Quality, at: datetime | None = None) -> list[ox.Triple]:
     """Write the measurements as dqv:QualityMeasurement nodes in the dataset's graph."""
-    subject = ox.NamedNode(uri)
     stamp = ox.Literal((at or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ"), datatype=XSD.dateTime)
     values: Mapping[str, float | None] = {
         "qualityScore": quality.score, "completeness": quality.completeness, "freshness": quality.freshness,
@@ -100,17 +99,22 @@ def measurement_triples(uri: str, quality: Quality, at: datetime | None = None) 
     for metric, value in values.items():
         if value is None:
             continue
-        node = ox.NamedNode(f"{uri}#quality-{metric}")
-        out += [
-            ox.Triple(subject, DQV.hasQualityMeasurement, node),
-            ox.Triple(node, RDF.type, DQV.QualityMeasurement),
-            ox.Triple(node, DQV.computedOn, subject),
-            ox.Triple(node, DQV.isMeasurementOf, WODP[metric]),
-            ox.Triple(WODP[metric], RDF.type, DQV.Metric),
-            ox.Triple(node, DQV.value, ox.Literal(f"{value}", datatype=XSD.decimal)),
-            ox.Triple(node, PROV.generatedAtTime, stamp),
-        ]
+        out += _measurement(uri, metric, ox.Literal(f"{value}", datatype=XSD.decimal), stamp)
     return out
+
+
+def _measurement(uri: str, metric: str, value: ox.Literal, stamp: ox.Literal) -> list[ox.Triple]:
+    """Return one dqv:QualityMeasurement of the dataset ``uri`` for the wodp metric ``metric``."""
+    subject, node = ox.NamedNode(uri), ox.NamedNode(f"{uri}#quality-{metric}")
+    return [
+        ox.Triple(subject, DQV.hasQualityMeasurement, node),
+        ox.Triple(node, RDF.type, DQV.QualityMeasurement),
+        ox.Triple(node, DQV.computedOn, subject),
+        ox.Triple(node, DQV.isMeasurementOf, WODP[metric]),
+        ox.Triple(WODP[metric], RDF.type, DQV.Metric),
+        ox.Triple(node, DQV.value, value),
+        ox.Triple(node, PROV.generatedAtTime, stamp),
+    ]
 
 
 SHARE_METRICS = frozenset({"emptyCellShare"})  # data-quality metrics (tabular/) valued 0 to 1; the others count
@@ -118,22 +122,12 @@ SHARE_METRICS = frozenset({"emptyCellShare"})  # data-quality metrics (tabular/)
 
 def data_quality_triples(uri: str, values: Mapping[str, float], at: datetime | None = None) -> list[ox.Triple]:
     """Write the data-quality checks' values (metric local name → value) as dqv:QualityMeasurement nodes."""
-    subject = ox.NamedNode(uri)
     stamp = ox.Literal((at or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ"), datatype=XSD.dateTime)
     out: list[ox.Triple] = []
     for metric, value in sorted(values.items()):
-        node = ox.NamedNode(f"{uri}#quality-{metric}")
         literal = ox.Literal(f"{round(value, 4)}", datatype=XSD.decimal) if metric in SHARE_METRICS \
             else ox.Literal(str(int(value)), datatype=XSD.integer)
-        out += [
-            ox.Triple(subject, DQV.hasQualityMeasurement, node),
-            ox.Triple(node, RDF.type, DQV.QualityMeasurement),
-            ox.Triple(node, DQV.computedOn, subject),
-            ox.Triple(node, DQV.isMeasurementOf, WODP[metric]),
-            ox.Triple(WODP[metric], RDF.type, DQV.Metric),
-            ox.Triple(node, DQV.value, literal),
-            ox.Triple(node, PROV.generatedAtTime, stamp),
-        ]
+        out += _measurement(uri, metric, literal, stamp)
     return out
 
 

@@ -122,13 +122,13 @@ def test_every_settings_overlay_loads():
 
 
 def test_the_secrets_example_names_secrets_only_in_the_environment():
-    from config.settings import _secret_keys
+    from config.settings import secret_keys
 
     env = _env_file(DEPLOY / "secrets.env.example")
     settings = _load(env, "secrets.env.example")
     assert settings.features.backend == "postgis"
     named = {tuple(k[len("WODP_"):].lower().split("__", 1)) for k in env}
-    assert named - {("features", "backend")} <= _secret_keys()
+    assert named - {("features", "backend")} <= secret_keys()
 
 
 @pytest.mark.parametrize("unit", UNITS, ids=lambda p: p.name)

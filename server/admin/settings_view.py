@@ -10,21 +10,10 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit, urlunsplit
 
-from config.settings import SECTIONS
+from config.settings import SECTIONS, secret_keys
 
 HIDDEN = object()   # stands for a secret that is set
 SECRET_WORDS = re.compile(r"(token|passw|secret|credential|api[_-]?key|^key$|_key$|dsn)", re.I)
-
-
-def secret_keys() -> set[tuple[str, str]]:
-    """Return (section, key) of every setting marked secret."""
-    out = set()
-    for section, model in SECTIONS.items():
-        for key, field in model.model_fields.items():
-            extra = field.json_schema_extra
-            if isinstance(extra, dict) and extra.get("secret"):
-                out.add((section, key))
-    return out
 
 
 def hide_url(text: str) -> str:
