@@ -143,8 +143,8 @@ class FakeTianditu:
 
 
 # -- the browser --------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
+def chromium(profile_dir, viewport: dict):
+    """Yield a headless Chromium context (zh-CN, no service workers); skip where Chromium is absent, fail under CI."""
     if not os.path.exists(CHROMIUM):
         if os.environ.get("CI") == "true":
             pytest.fail(f"{CHROMIUM} is missing: under CI `make test` installs chromium (.ci/system-deps)")
@@ -153,10 +153,15 @@ def browser(tmp_path_factory):
 
     with sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=CHROMIUM, headless=True,
-            args=FLAGS, viewport={"width": 1200, "height": 1400}, locale="zh-CN", service_workers="block")
+            str(profile_dir), executable_path=CHROMIUM, headless=True,
+            args=FLAGS, viewport=viewport, locale="zh-CN", service_workers="block")
         yield context
         context.close()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    yield from chromium(tmp_path_factory.mktemp("chromium-profile"), {"width": 1200, "height": 1400})
 
 
 class Visit:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_browser_map import CHROMIUM, FLAGS, Site, Visit
+from tests.test_browser_map import Site, Visit, chromium
 from tests.test_portal_map import BUS
 
 pytestmark = pytest.mark.slow
@@ -35,18 +35,7 @@ PAGES = {  # name: (path, checked by axe-core)
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{CHROMIUM} is missing: under CI `make test` installs chromium (.ci/system-deps)")
-        pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium fonts-noto-cjk)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-portal")), executable_path=CHROMIUM, headless=True,
-            args=FLAGS, viewport=PHONE, locale="zh-CN", service_workers="block")
-        yield context
-        context.close()
+    yield from chromium(tmp_path_factory.mktemp("chromium-portal"), PHONE)
 
 
 @pytest.fixture(scope="module")
