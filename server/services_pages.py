@@ -82,9 +82,11 @@ def _link(path: str, params: dict | None = None) -> str:
 def _page(template: str, title: str, status: int = 200, **context) -> Response:
     from server.portal.views import render_page
 
+    from manage.dashboard import department_label
+
     lang = _lang()
     body = render_page(template, lang, title=title, w=lambda key, **v: word(key, lang, **v), today=_today(),
-                       **context)
+                       dept=lambda code: department_label(code, lang) or code, **context)
     return Response(body, status=status, mimetype="text/html")
 
 
