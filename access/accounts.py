@@ -41,6 +41,7 @@ LOGIN = re.compile(r"[a-z0-9][a-z0-9._@-]{1,63}")
 _DEPARTMENT_CODE = re.compile(r"(?<![A-Za-z0-9])D\d{3}(?![A-Za-z0-9])")
 _COLUMNS = ("id", "login", "display_name", "role", "department", "external_id", "disabled", "failed_attempts",
             "locked_until", "created", "last_sign_in", "password_hash")
+TOUCH_EVERY_S = 60  # a token's time of last use is noted at most this often (not one write per API request)
 _TOKEN_COLUMNS = ("id", "account_id", "name", "scopes", "created", "revoked", "last_used")
 
 
@@ -339,13 +340,20 @@ class AccountStore:
         account = self.get(rows[0][2])
         if account is None or not account.active:
             return None
-        self._touch(token_id)
-        return account, self.token(token_id)
+        token = self.token(token_id)
+        self._touch(token, secret if tokens.needs_rehash(rows[0][0]) else None)
+        return account, token
 
-    def _touch(self, token_id: str) -> None:
+    def _touch(self, token: Token, rehash: str | None) -> None:
+        """Note the token's last use (at most once a minute: not a write per request) and re-store an old hash."""
+        now = _now()
+        if rehash is None and token.last_used and _stamp(now - timedelta(seconds=TOUCH_EVERY_S)) < token.last_used:
+            return
+        sql, params = "UPDATE account_tokens SET last_used = :now", {"now": _stamp(now), "id": token.id}
+        if rehash is not None:
+            sql, params["hash"] = sql + ", token_hash = :hash", tokens.hash_token(rehash)
         try:
-            self._run("UPDATE account_tokens SET last_used = :now WHERE id = :id",
-                      {"now": _stamp(_now()), "id": token_id})
+            self._run(sql + " WHERE id = :id", params)
         except (OperationalError, sqlite3.OperationalError):  # busy: the time of last use is informative only
             pass
 

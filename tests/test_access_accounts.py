@@ -11,7 +11,7 @@ import pytest
 
 from access.accounts import AccountStore, SignInRefused
 from access.passwords import PasswordPolicy
-from access.tokens import hash_token
+from access.tokens import scrypt_hash
 from core.errors import BadRequestError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -124,7 +124,7 @@ def test_push_accounts_become_publishers_and_their_tokens_keep_working(tmp_path,
         for token, revoked in ((live, None), (gone, "2025-01-01T00:00:00Z")):
             conn.execute(text("INSERT INTO push_accounts (id, department, name, token_hash, created, revoked) "
                               "VALUES (:id, 'D017', '交通局', :h, '2024-05-01T00:00:00Z', :r)"),
-                         {"id": token.split(".")[1], "h": hash_token(token), "r": revoked})
+                         {"id": token.split(".")[1], "h": scrypt_hash(token), "r": revoked})
     if database_url is None:
         engine.dispose()
     db = open_database(database_url, "accounts", path, auto_migrate=True)
@@ -190,3 +190,22 @@ def test_the_demo_has_one_account_per_role_printed_once(accounts):
     again = demo_accounts(accounts, "http://127.0.0.1:8000")
     assert len(again) == 2 and "made by an earlier run" in again[1]
     assert not any(password in "\n".join(again) for _, _, password, *_ in rows)
+
+
+def test_tokens_are_stored_as_salted_sha256_and_old_scrypt_ones_are_re_stored_at_first_use(accounts):
+    """A token (256 random bits) is checked by a fast salted hash; one stored by scrypt before still opens, once."""
+    account = accounts.add("key-holder", "public", "持钥人", None, "Long-enough-passw0rd")
+    token_id, secret = accounts.add_token(account.id, ("data",), "key")
+    stored = accounts.db.rows("SELECT token_hash FROM account_tokens WHERE id = :id", {"id": token_id.id})[0][0]
+    assert stored.startswith("sha256$") and secret not in stored and secret.split(".")[2] not in stored
+    assert accounts.verify_token(secret)[0].id == account.id
+    assert accounts.verify_token(secret[:-1] + ("A" if secret[-1] != "A" else "B")) is None
+    # a token of an earlier release, stored by scrypt
+    accounts._run("UPDATE account_tokens SET token_hash = :h, last_used = NULL WHERE id = :id",
+                  {"h": scrypt_hash(secret), "id": token_id.id})
+    assert accounts.verify_token(secret)[0].id == account.id
+    again = accounts.db.rows("SELECT token_hash, last_used FROM account_tokens WHERE id = :id", {"id": token_id.id})[0]
+    assert again[0].startswith("sha256$") and again[1] is not None
+    assert accounts.verify_token(secret)[0].id == account.id  # and opens from then on by its new form
+    accounts.revoke_token(token_id.id)
+    assert accounts.verify_token(secret) is None
