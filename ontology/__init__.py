@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from importlib import resources
 
-TURTLE_FILES = ("wodp.ttl", "departments.ttl", "themes.ttl", "open-types.ttl", "update-cycles.ttl")
+TURTLE_FILES = ("wodp.ttl", "departments.ttl", "themes.ttl", "open-types.ttl", "update-cycles.ttl",
+                "licences.ttl")
 
 
 def turtle_sources() -> dict[str, bytes]:

@@ -281,7 +281,10 @@ def test_dataset_page(catalogue, kind, lang):
             assert {"zh": ">申请使用</a>", "en": ">Apply to use</a>"}[lang] in html
             assert f"/apply?datasets={dataset_id}" in html  # the application form (docs/services.md)
         assert ('id="not-open"' in html) == (kind == "closed")
-        assert ('id="map-section"' in html) == (kind == "unconditional" and dataset_id == picked[kind]["layer"])
+        # the features only where the data is open; the extent (public metadata) may be drawn on any page
+        shows_features = f"/ogc/collections/{dataset_id}/items" in html
+        assert shows_features == (kind == "unconditional" and dataset_id == picked[kind]["layer"])
+        assert shows_features <= ('id="map-section"' in html)
         assert "/files/" not in html.split("</head>")[0] or kind == "unconditional"  # no contentUrl in JSON-LD
 
 

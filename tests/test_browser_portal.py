@@ -125,3 +125,33 @@ def test_screenshots(site, visit):
             _open(visit.page, site.url + PAGES[name][0], viewport)
             visit.page.screenshot(path=f"{out}/{name}-{size}.png", full_page=True)
             assert Path(f"{out}/{name}-{size}.png").stat().st_size > 1000
+
+
+def wide_preview(platform, dataset_id, rows=5):
+    """A stand-in for server.data_api.preview (tests/test_dataset_preview.py): one table wider than a phone."""
+    names = [f"字段{n}" for n in range(1, 11)]
+    records = [{name: f"武汉市江岸区解放大道{row}{n}号公交站台附近" for n, name in enumerate(names)}
+               for row in range(rows)]
+    return [{"name": "data.csv", "title": "CSV 文件", "rows": 1234, "bytes": 56789, "spatial": False,
+             "columns": [{"name": n, "type": "VARCHAR"} for n in names], "records": records}]
+
+
+def test_the_preview_scrolls_in_its_own_box_on_a_phone(site, visit, monkeypatch):
+    import sys
+    import types
+
+    module = types.ModuleType("server.data_api")
+    module.preview = wide_preview
+    monkeypatch.setitem(sys.modules, "server.data_api", module)  # the site runs in this process (a thread)
+    _open(visit.page, f"{site.url}/datasets/{BUS.id}", PHONE)
+    widths = visit.page.evaluate("() => [document.documentElement.scrollWidth, document.body.scrollWidth]")
+    assert max(widths) <= PHONE["width"], widths
+    box = visit.page.locator(".preview-scroll").first
+    inner, outer = box.evaluate("e => [e.scrollWidth, e.clientWidth]")
+    assert inner > outer and box.bounding_box()["x"] + box.bounding_box()["width"] <= PHONE["width"]
+    assert visit.page.locator("table.preview tbody tr").count() == 5
+    assert visit.page.locator("#map").get_attribute("data-extent") == "114.0,30.3,114.6,30.8"
+    if AXE.exists():
+        visit.page.add_script_tag(path=str(AXE))
+        result = visit.page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+        assert [v["id"] for v in result["violations"] if v["impact"] in ("serious", "critical")] == []

@@ -19,6 +19,7 @@ from sparql.store import VOCABULARY_GRAPH
 
 RDF_FORMS = (("ttl", "Turtle"), ("jsonld", "JSON-LD"), ("rdf", "RDF/XML"), ("nt", "N-Triples"))
 THEME_BASE = DEF + "theme/"
+IRI_UNSAFE = re.compile(r'[\x00-\x20<>"{}|^`\\]')
 LABELS = """SELECT ?s ?p ?l WHERE { GRAPH <%s> { VALUES ?s { %s } VALUES ?p { <%s> <%s> } ?s ?p ?l } }"""
 
 
@@ -58,6 +59,7 @@ def _graph(triples: list[ox.Triple]) -> dict:
 
 def _labels(store, nodes: set[str], lang: str) -> dict[str, str]:
     """Return URI → label (prefLabel before foaf:name; lang before Chinese) from the vocabulary graph."""
+    nodes = {n for n in nodes if not IRI_UNSAFE.search(n)}  # what a SPARQL IRI cannot hold has no label here
     if not nodes:
         return {}
     values = " ".join(f"<{n}>" for n in sorted(nodes))
@@ -103,7 +105,8 @@ def local_href(url: str, base_uri: str) -> str:
     return url[len(base_uri):] if url.startswith(base_uri + "/") else url
 
 
-def _distributions(dataset: Resource, graph: dict, base_uri: str, lang: str) -> list[dict]:
+def _distributions(dataset: Resource, graph: dict, base_uri: str, lang: str, labels: dict | None = None) -> list[dict]:
+    labels = labels or {}
     out = []
     for node in sorted(dataset.all(DCAT.distribution), key=lambda n: n.value):
         dist = Resource(node, graph)
@@ -115,6 +118,8 @@ def _distributions(dataset: Resource, graph: dict, base_uri: str, lang: str) -> 
             "download": download, "download_href": local_href(download, base_uri) if download else "",
             "access_href": local_href(access, base_uri) if access and access != dataset.node.value else "",
             "size": dist.value(DCAT.byteSize), "license": dist.value(DCT.license),
+            # the licence's name in our vocabularies (ontology/licences.ttl); an IRI we do not know stays itself
+            "license_label": labels.get(dist.value(DCT.license), ""),
         })
     return out
 
@@ -134,8 +139,11 @@ def dataset_view(store, uri: str, base_uri: str, lang: str, scores=None) -> dict
     d = Resource(node, graph)
     publisher = d.one(DCT.publisher)
     themes = [t.value for t in d.all(DCAT.theme) if t.value.startswith(THEME_BASE)]
-    coded = {v.value for v in (publisher, d.one(WODP.openType), d.one(WODP.updateCycle)) if v is not None}
-    labels = _labels(store, coded | set(themes), lang)
+    coded = {v.value for v in (publisher, d.one(WODP.openType), d.one(WODP.updateCycle))
+             if isinstance(v, ox.NamedNode)}  # a text (a cycle written out) has no label to look up
+    licences = {v.value for n in d.all(DCAT.distribution) for v in Resource(n, graph).all(DCT.license)
+                if isinstance(v, ox.NamedNode)}
+    labels = _labels(store, coded | set(themes) | licences, lang)
     if publisher is not None and publisher.value not in labels:
         agent = Resource(publisher, graph)  # its name, else the label the source gave it (a SKOS concept)
         labels[publisher.value] = agent.text(FOAF.name, lang) or agent.text(SKOS.prefLabel, lang) or _local(
@@ -157,11 +165,20 @@ def dataset_view(store, uri: str, base_uri: str, lang: str, scores=None) -> dict
         "cycle": label(d.one(WODP.updateCycle)),
         "issued": d.value(DCT.issued)[:10], "modified": d.value(DCT.modified)[:10],
         "volume": d.value(WODP.dataVolume), "contact": _contact(d, graph, lang),
-        "bbox": _spatial(d, graph), "distributions": _distributions(d, graph, base_uri, lang),
+        "bbox": _spatial(d, graph), "distributions": _distributions(d, graph, base_uri, lang, labels),
+        # what manage/freshness.py measures: the declared cycles (<IRI> or text) and every dct:modified
+        "cycle_values": _declared(d.all(WODP.updateCycle)),
+        "frequency_values": _declared(d.all(DCT.accrualPeriodicity)),
+        "modified_values": [v.value for v in d.all(DCT.modified)],
         "quality": _quality(d, graph),
         "department_score": None if publisher is None else (
             scores.score(publisher.value) if scores is not None else _department_score(store, publisher.value)),
     }
+
+
+def _declared(terms: list) -> list[str]:
+    """Encode declared values as manage/freshness.py reads them: ``<IRI>`` for an IRI, the text of a literal."""
+    return [f"<{t.value}>" if isinstance(t, ox.NamedNode) else t.value for t in terms]
 
 
 DEPARTMENT_SCORE = """PREFIX dqv: <http://www.w3.org/ns/dqv#>
@@ -242,9 +259,13 @@ def render_dataset_page(platform, dataset_uri: str, lang: str) -> str:
     view = dataset_view(platform.store, dataset_uri, platform.settings.base_uri, lang,
                         getattr(platform, "quality_scores", None))
     from server.portal.maps import dataset_map
+    from server.portal.preview import attach_tables, freshness_view, load_tables, size_text
 
     dataset_id = dataset_uri.rsplit("/", 1)[-1]
-    map_config = dataset_map(platform, dataset_id, lang)
+    map_config = dataset_map(platform, dataset_id, lang, extent=view["bbox"])
+    preview = load_tables(platform, dataset_id) if view["data_open"] else None  # no rows of data kept back
+    attach_tables(view["distributions"], preview.tables if preview else ())
+    view["freshness"] = freshness_view(view["cycle_values"], view["frequency_values"], view["modified_values"])
     fb = None
     if getattr(platform, "feedback", None) is not None or getattr(platform, "usage", None) is not None:
         from server.portal.feedback import page_context
@@ -252,5 +273,6 @@ def render_dataset_page(platform, dataset_uri: str, lang: str) -> str:
         fb = page_context(platform, dataset_id)
     return render_page("portal_dataset.html", lang, settings=platform.settings, d=view, fb=fb,
                        jsonld=json_for_script(schema_org(view, fb and fb["rating"])), title=view["title"] or view["id"],
-                       rdf_forms=RDF_FORMS, map_config=map_config,
+                       rdf_forms=RDF_FORMS, map_config=map_config, preview=preview,
+                       size_text=lambda n: size_text(n, lang),
                        map_json=json_for_script(map_config) if map_config else None)

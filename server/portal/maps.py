@@ -91,20 +91,28 @@ def feature_layers(plat) -> list:
         return []
 
 
-def dataset_map(plat, dataset_id: str, lang: str) -> dict | None:
-    """Return the map config of a dataset page, or None when the dataset has no layer (no map shown)."""
-    if plat.features is None:
+def dataset_map(plat, dataset_id: str, lang: str, extent=None) -> dict | None:
+    """Return the map config of a dataset page: its layer's features, and its extent (w, s, e, n: the
+    metadata's bounding box) drawn as a box; with neither, None (no map shown)."""
+    info = None
+    if plat.features is not None:
+        try:
+            info = plat.features.layer(dataset_id)
+        except Exception:
+            log.exception("cannot read the layer of %s", dataset_id)
+    layers = []
+    if info is not None and info.kind == "feature" and info.count > 0 and _public(plat, info):
+        entry = layer_entry(info, 0, lang, plat.settings.features.max_limit)
+        entry["checked"] = True
+        layers.append(entry)
+    if not layers and not extent:
         return None
-    try:
-        info = plat.features.layer(dataset_id)
-    except Exception:
-        log.exception("cannot read the layer of %s", dataset_id)
-        return None
-    if info is None or info.kind != "feature" or info.count == 0 or not _public(plat, info):
-        return None
-    entry = layer_entry(info, 0, lang, plat.settings.features.max_limit)
-    entry["checked"] = True
-    return map_config(plat.settings, lang, [entry], view=entry["bbox"])
+    config = map_config(plat.settings, lang, layers, view=(layers[0]["bbox"] if layers else None) or
+                        (list(extent) if extent else None))
+    if extent:
+        config["extent"] = list(extent)
+        config["words"]["map_extent"] = translate("map_extent", lang)
+    return config
 
 
 @portal_bp.route("/map", methods=["GET", "HEAD"])

@@ -25,6 +25,11 @@
     return text.replace(/\{(\w+)\}/g, function (_, k) { return values[k] !== undefined ? values[k] : ""; });
   }
   map.fitBounds(bounds(cfg.view), {padding: [24, 24], maxZoom: cfg.max_zoom - 3});
+  /* a dataset page's extent (its metadata's bounding box): a dashed box over the base map */
+  if (cfg.extent) {
+    L.rectangle(bounds(cfg.extent), {color: "#1f5fa8", weight: 2, dashArray: "6 4", fill: true, fillOpacity: 0.06,
+                                     interactive: false, className: "wodp-extent"}).addTo(map);
+  }
 
   /* base map: Tianditu tiles (base + labels) when configured; the offline district outlines otherwise */
   var tiles = [];
@@ -131,6 +136,7 @@
     el.setAttribute("data-features-drawn", String(count));
     el.setAttribute("data-features-drawn-state", pending ? "pending" : (failed ? "failed" : "done"));
     if (pending) { say(words.map_loading); return; }
+    if (!cfg.layers.length && cfg.extent) { say(words.map_extent); return; }  // no features: the extent alone
     var text = count < total ? fill(words.map_shown_of, {n: count, total: total}) : fill(words.map_shown, {n: count});
     say(failed ? text + " " + words.map_failed : text);
   }
