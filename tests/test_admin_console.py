@@ -345,3 +345,37 @@ def test_accounts_and_roles_are_managed_in_the_console(console, sign_in):
 def platform_client(client):
     """A fresh client of the same app (its own cookies)."""
     return client.application.test_client()
+
+
+def test_the_job_tables_explanation_is_chinese_on_the_chinese_page(console, sign_in):
+    """The 说明 column says each job's message in Chinese (figures carried); the English page keeps it as written."""
+    from collections import Counter
+
+    from harvesters.figures import Figures
+    from harvesters.runner import _summary
+
+    platform, client, _ = console
+    sign_in(client, "auditor")
+    jobs = platform.harvesting.jobs
+    figures = Figures(records_read=12, mapped=11, duplicates=1, unplaced_fields=Counter({"备注": 2}))
+    summary = _summary(Counter(new=3, unchanged=8, held=1), figures, 4)  # the runner's own sentence
+    done = put_job(jobs, "cfg-ckan", "succeeded", time.time() - 7200, 3)
+    jobs.note_message(done, summary)
+    stale = put_job(jobs, "cfg-ckan", "running", time.time() - 3600)
+    jobs.db.run("UPDATE harvest_jobs SET heartbeat = :h, pid = NULL WHERE id = :id",
+                {"h": time.time() - 3600, "id": stale})
+    (interrupted,) = jobs.recover(600)
+    assert interrupted.message.startswith("interrupted: no heartbeat for 600 s")
+
+    def explanations(page: str) -> list[str]:
+        return re.findall(r'<td class="message">([^<]*)</td>', page)
+
+    zh = explanations(client.get("/admin/sources/cfg-ckan").text)
+    assert zh == ["作业中断：600 秒无心跳；已发布的数据集各自保持作业之前或之后的状态，不会停在中间；重试即可完成",
+                  "读取记录 12，映射 11；新增 3，更新 0，未变 8，拦截 1，撤回 0，失败 0；未归位字段 1，重复记录 1；"
+                  "条件请求命中（304） 4"]
+    assert not any(re.search(r"[A-Za-z]{3,}", text) for text in zh)  # no English word left
+    en = explanations(client.get("/admin/sources/cfg-ckan?lang=en").text)
+    assert en[1].startswith("12 records read, 11 mapped; 3 new") and en[0].startswith("interrupted: no heartbeat for 600 s")
+    overview = explanations(client.get("/admin/").text)
+    assert zh[0] in overview and zh[1] in overview
