@@ -15,6 +15,8 @@ import hmac
 import json
 import logging
 import secrets
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 from flask import current_app, has_app_context, has_request_context, request
@@ -37,6 +39,21 @@ def open_audit(settings) -> AuditLog:
         private_dir(settings.home)
         private_sqlite(path)  # client addresses and account ids: its owner's only, as accounts.sqlite
     return AuditLog(open_part(settings.database, "audit", path), anchor=settings.home / ANCHOR_FILE)
+
+
+# who asked for work handed to a thread (a harvest run from the console): (principal, client address); the
+# thread runs in a copy of the asking request's context (harvesters.service.Harvesting.start)
+REQUESTER: ContextVar[tuple | None] = ContextVar("wodp_requester", default=None)
+
+
+@contextmanager
+def requester_kept():
+    """Keep the request's principal and address for the work it hands to a thread, while the block runs."""
+    token = REQUESTER.set((_principal(None), request.remote_addr if has_request_context() else None))
+    try:
+        yield
+    finally:
+        REQUESTER.reset(token)
 
 
 def _principal(principal):
@@ -168,20 +185,28 @@ class HarvestAudit:
         self.log = audit_log
 
     def _who(self):
-        return _principal(None) if has_request_context() else None
+        if has_request_context():
+            return _principal(None)
+        handed = REQUESTER.get()  # a run handed to a thread by a request: who asked
+        return handed[0] if handed else None
+
+    @staticmethod
+    def _address():
+        if has_request_context():
+            return request.remote_addr
+        handed = REQUESTER.get()
+        return handed[1] if handed else None
 
     def harvest_started(self, source: str, trigger: str) -> None:
         who = self._who()
         write(self.log, actor=getattr(who, "id", None), role=_role(who), action="harvest.start",
-              target=f"harvest-source:{source}", address=request.remote_addr if has_request_context() else None,
-              detail={"trigger": trigger})
+              target=f"harvest-source:{source}", address=self._address(), detail={"trigger": trigger})
 
     def harvest_queued(self, source: str, trigger: str) -> None:
         """A run put on the queue (harvest.queue postgres): who asked; the worker records its start and end."""
         who = self._who()
         write(self.log, actor=getattr(who, "id", None), role=_role(who), action="harvest.queue",
-              target=f"harvest-source:{source}", address=request.remote_addr if has_request_context() else None,
-              detail={"trigger": trigger})
+              target=f"harvest-source:{source}", address=self._address(), detail={"trigger": trigger})
 
     def harvest_ended(self, source: str, trigger: str, report: dict | None, error: BaseException | None) -> None:
         who = self._who()
@@ -193,8 +218,7 @@ class HarvestAudit:
         else:
             detail = {"trigger": trigger, "status": "error", "error": type(error).__name__ if error else None}
         write(self.log, actor=getattr(who, "id", None), role=_role(who), action="harvest.finish",
-              target=f"harvest-source:{source}", address=request.remote_addr if has_request_context() else None,
-              detail=detail)
+              target=f"harvest-source:{source}", address=self._address(), detail=detail)
 
 
 # -- settings at start-up --------------------------------------------------------------------------------------
