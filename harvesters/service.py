@@ -145,9 +145,11 @@ class Harvesting:
     def wait(self, timeout_s: float = 60.0) -> bool:
         """Wait for the runs started in the background (``start``) to end; return whether they all did."""
         deadline = time.monotonic() + timeout_s
-        for thread in list(self._background):
+        with self._lock:
+            threads = list(self._background)
+        for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
-        return not any(t.is_alive() for t in list(self._background))
+        return not any(t.is_alive() for t in threads)
 
     def running(self) -> int:
         """Return how many jobs run in this process now."""
