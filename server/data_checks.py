@@ -378,6 +378,13 @@ def run_check_data(platform, ids: Sequence[str] | None, via: dict | None = None,
             sandbox.close()
     out = report.as_json()
     out["not_found"] = [] if ids is None else [i for i in ids if i not in by_id]
+    from server.audit import audit  # the findings and work orders changed, whether or not a dataset was published
+
+    audit("data-checks.run", "data-checks", detail={**(via or {}), "changed_only": changed_only,
+                                                    **{k: out[k] for k in ("datasets", "files", "unchanged",
+                                                                           "not_read", "republished", "held",
+                                                                           "work_orders")}},
+          log_to=platform.audit)
     return out
 
 
