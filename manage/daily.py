@@ -87,7 +87,7 @@ class DailyFreshness:
 
     def __init__(self, store, ledger: FreshnessLedger, workorders: WorkOrders | None, *, hour: int = 2,
                  tick_s: float = 300.0, links=None, after: threading.Event | None = None,
-                 data_checks: Callable[[], dict] | None = None) -> None:
+                 data_checks: Callable[[threading.Event], dict] | None = None) -> None:
         self.store, self.ledger, self.workorders, self.links = store, ledger, workorders, links
         self.data_checks = data_checks
         self.after = after  # e.g. the demo's first harvests: measure what they published, not an empty store
@@ -118,7 +118,7 @@ class DailyFreshness:
         log.info("freshness re-measured for %s: %s", today, report)
         if self.data_checks is not None:
             try:
-                report["data_checks"] = checked = self.data_checks()
+                report["data_checks"] = checked = self.data_checks(self._stop)  # stops between datasets
                 log.info("data files checked for %s: %d checked, %d unchanged, %d failed%s", today,
                          checked["checked"], checked["unchanged"], checked["failed"],
                          "".join(f"\n  {why}" for why in checked["failed_files"]))

@@ -57,11 +57,13 @@ class CheckReport:
     republished: int = 0
     held: int = 0
     work_orders: dict = field(default_factory=dict)
+    stopped: bool = False  # the process was ending: the datasets after the last one checked wait for next time
 
     def as_json(self) -> dict:
         return {"datasets": self.datasets, "files": self.files, "unchanged": self.unchanged, "findings": dict(sorted(self.findings.items())),
                 "not_read": len(self.not_read), "not_read_files": self.not_read[:50],
-                "republished": self.republished, "held": self.held, "work_orders": self.work_orders}
+                "republished": self.republished, "held": self.held, "work_orders": self.work_orders,
+                "stopped": self.stopped}
 
 
 class DataChecks:
@@ -142,13 +144,14 @@ class DataChecks:
     # -- on demand -----------------------------------------------------------------------------------------
     def check_datasets(self, publisher, uris: Sequence[str] | None, owner_of: Callable[[str], str | None],
                        profile_of: Callable[[str], str], publish: Callable | None = None,
-                       changed_only: bool = False) -> CheckReport:
+                       changed_only: bool = False, stop: threading.Event | None = None) -> CheckReport:
         """Check the files of the datasets named (all when None) and the catalogue's titles; publish again.
 
         ``publish(graphs, source, profile)`` publishes (default: the gate's own; the command's audits it).
         ``changed_only`` (the daily job): read only the files new or changed since their last check (a
         conditional GET with the kept ETag / Last-Modified, else the same sha256), and publish again only the
-        datasets one of whose files was checked.
+        datasets one of whose files was checked. ``stop`` (set: the process is ending) ends the reading between
+        two datasets; what was checked is kept and published, the rest is looked at next time (``stopped``).
         """
         publish = publish or publisher.publish
         if not self.settings.enabled:
@@ -158,6 +161,9 @@ class DataChecks:
         report = CheckReport(datasets=len(uris))
         graphs = {}
         for uri in uris:
+            if stop is not None and stop.is_set():
+                report.stopped = True
+                break
             triples = store.dataset_triples(uri)
             if not triples:
                 continue
@@ -334,7 +340,8 @@ def _without_data_measurements(uri: str, triples: list[ox.Triple], values: dict)
     return [t for t in triples if t.subject not in nodes and t.object not in nodes and t.subject not in metrics]
 
 
-def run_check_data(platform, ids: Sequence[str] | None, via: dict | None = None, changed_only: bool = False) -> dict:
+def run_check_data(platform, ids: Sequence[str] | None, via: dict | None = None, changed_only: bool = False,
+                   stop: threading.Event | None = None) -> dict:
     """`wodp check-data ID…|--all`: check the datasets named by identifier (all when None); answer the counts.
 
     The datasets published again are in the audit log, one entry each, as `wodp load` leaves them (``via``).
@@ -371,7 +378,7 @@ def run_check_data(platform, ids: Sequence[str] | None, via: dict | None = None,
         return outcome
 
     try:
-        report = checks.check_datasets(platform.publisher, uris, owner_of, profile, publish, changed_only)
+        report = checks.check_datasets(platform.publisher, uris, owner_of, profile, publish, changed_only, stop)
     finally:
         checks.isolate = isolate
         if sandbox is not None:
@@ -388,13 +395,13 @@ def run_check_data(platform, ids: Sequence[str] | None, via: dict | None = None,
     return out
 
 
-def run_daily_data_checks(platform) -> dict:
+def run_daily_data_checks(platform, stop: threading.Event | None = None) -> dict:
     """The daily job's data checks: every published dataset's files new or changed since their last check.
 
     Answers the counts: datasets, files checked, unchanged (not read again), failed (each with why), findings,
     datasets published again (their DQV measurements follow; audited with ``via: daily``) and work orders.
     """
-    out = run_check_data(platform, None, {"via": "daily"}, changed_only=True)
+    out = run_check_data(platform, None, {"via": "daily"}, changed_only=True, stop=stop)
     failed = out.pop("not_read_files")
     out["checked"], out["failed"], out["failed_files"] = out.pop("files"), out.pop("not_read"), failed
     out.pop("not_found", None)

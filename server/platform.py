@@ -288,7 +288,7 @@ class Platform:
             if dc.enabled and dc.daily and self.data_checks is not None:
                 from server.data_checks import run_daily_data_checks
 
-                data_checks = lambda: run_daily_data_checks(self)  # noqa: E731 (files new or changed since)
+                data_checks = lambda stop: run_daily_data_checks(self, stop)  # noqa: E731 (files new or changed)
             self.daily = DailyFreshness(self.store, self.freshness, self.workorders, hour=m.freshness_hour,
                                         tick_s=m.freshness_tick_s,
                                         links=getattr(self.harvesting, "links", None), data_checks=data_checks,

@@ -94,7 +94,7 @@ def test_the_daily_job_checks_new_and_changed_files_only(tmp_path):
         checks = platform.data_checks.checks
         assert all(checks.files(i) == {} for i in ids.values())  # not spatial: not read at publication
         daily = DailyFreshness(platform.store, platform.freshness, platform.workorders, tick_s=3600,
-                               data_checks=lambda: run_daily_data_checks(platform))
+                               data_checks=lambda stop: run_daily_data_checks(platform, stop))
 
         first = daily.tick(datetime(2026, 12, 7, 2, 0, tzinfo=timezone.utc))["data_checks"]
         assert (first["checked"], first["unchanged"], first["failed"], first["republished"]) == (2, 0, 1, 2)
@@ -121,6 +121,10 @@ def test_the_daily_job_checks_new_and_changed_files_only(tmp_path):
             f"dataset:{ids[changing]}", "daily", "check-data")
 
         assert daily.tick(datetime(2026, 12, 8, 5, 0, tzinfo=timezone.utc)) is None  # once a day
+        ending = threading.Event()
+        ending.set()  # the process is ending: nothing more is read, and the report says so
+        stopped = run_daily_data_checks(platform, ending)
+        assert (stopped["stopped"], stopped["checked"], stopped["unchanged"]) == (True, 0, 0)
     finally:
         files.server.shutdown()
         platform.close()
