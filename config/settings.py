@@ -375,6 +375,7 @@ class DataChecksSettings(_Section):
 
     enabled: bool = True
     at_publication: bool = True
+    daily: bool = True
     max_empty_share: float = Field(0.2, ge=0, le=1)
     series_min_size: int = Field(3, ge=2, le=1000)
     max_bytes: int = Field(100 * 1024 * 1024, ge=1024)

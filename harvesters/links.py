@@ -188,7 +188,7 @@ def dataset_links(store, base_uri: str, only: set[str] | None, skip_own: bool = 
     return out
 
 
-def run_link_check(src, ctx, table: LinkTable, trigger: str = "manual") -> dict:
+def run_link_check(src, ctx, table: LinkTable, trigger: str = "manual", on_job=None) -> dict:
     """Check the links of the published datasets as one job; re-publish datasets whose availability changed."""
     jobs = ctx.jobs
     jobs.recover(ctx.settings.harvest.stale_after_s, source=src.name)
@@ -196,6 +196,8 @@ def run_link_check(src, ctx, table: LinkTable, trigger: str = "manual") -> dict:
         raise HarvestBusyError(f"a check of {src.name!r} is already running")
     interrupted, _ = jobs.interrupted(src.name)
     job = jobs.start(src.name, retry_of=interrupted.id if interrupted else None, trigger=trigger)
+    if on_job is not None:  # a run in the background: its job's id, as soon as it is recorded
+        on_job(job)
     started, counts, errors, report = time.time(), {}, [], {}
 
     def note(line: str) -> None:

@@ -90,8 +90,11 @@ class NoDatasetError(HarvestError):
     code = "no-dataset"
 
 
-def run_harvest(name: str, ctx: HarvestContext, trigger: str = "manual") -> dict:
-    """Run one job for a source; a failing source changes nothing published; return the job report."""
+def run_harvest(name: str, ctx: HarvestContext, trigger: str = "manual", on_job=None) -> dict:
+    """Run one job for a source; a failing source changes nothing published; return the job report.
+
+    ``on_job(job_id)`` is told the job's id as soon as the job is recorded (a run in the background).
+    """
     src = ctx.source(name)
     ctx.jobs.recover(ctx.settings.harvest.stale_after_s, source=name)
     if ctx.jobs.running(name):
@@ -99,6 +102,8 @@ def run_harvest(name: str, ctx: HarvestContext, trigger: str = "manual") -> dict
     interrupted, _ = ctx.jobs.interrupted(name)  # this job completes it (docs/harvesting.md)
     retry_of = interrupted.id if interrupted else None
     run = _Run(ctx.jobs.start(name, retry_of=retry_of, trigger=trigger), time.time(), ctx.jobs)
+    if on_job is not None:
+        on_job(run.job)
     note = _noter(ctx.jobs, run.job)
     if retry_of:
         note(f"retrying interrupted job {retry_of}")

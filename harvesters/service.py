@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
@@ -39,6 +40,7 @@ class Harvesting:
         self._lock = threading.Lock()
         self._running: set[str] = set()
         self._given_up: set[int] = set()
+        self._background: set[threading.Thread] = set()  # runs started by ``start``, ended before closing
         self.queue = None  # harvesters.queue.HarvestQueue when harvest.queue is postgres: submit defers there
         # told of each run: harvest_started(source, trigger), harvest_ended(source, trigger, report, error),
         # and harvest_queued(source, trigger) when a run is put on the queue for a worker
@@ -55,8 +57,9 @@ class Harvesting:
         """Return every source (config.settings.HarvestSource), enabled or not, settings' and console's."""
         return [k.source for k in self.table.all()]
 
-    def run(self, name: str, trigger: str = "manual") -> dict:
-        """Run one source now (refused while the same source runs in this process)."""
+    def run(self, name: str, trigger: str = "manual", on_job=None) -> dict:
+        """Run one source now (refused while the same source runs in this process); ``on_job(id)`` is told
+        the job's id once it is recorded."""
         with self._lock:
             if name in self._running:
                 raise HarvestBusyError(f"a harvest of {name!r} is already running")
@@ -71,9 +74,9 @@ class Harvesting:
             if src.kind == "links":
                 from harvesters.links import run_link_check
 
-                report = run_link_check(src, self.context, self.links, trigger)
+                report = run_link_check(src, self.context, self.links, trigger, on_job)
             else:
-                report = run_harvest(name, self.context, trigger)
+                report = run_harvest(name, self.context, trigger, on_job)
             status = str(report.get("status", "unknown"))
             return report
         except BaseException as exc:
@@ -100,6 +103,53 @@ class Harvesting:
             self._tell("harvest_queued", name, trigger)  # who asked (a worker runs it: harvest_started there)
             return deferred
         return self.run(name, trigger)
+
+    def start(self, name: str, trigger: str = "manual", wait_s: float = 30.0) -> dict:
+        """Hand a run to a worker and answer at once: put it on the queue (harvest.queue postgres), or run it
+        in a thread of this process (inline) and answer its job's id as soon as the job is recorded.
+
+        The thread keeps the caller's context (contextvars: who asked, for the audit log). A run refused
+        before its job exists (the source runs already, an unknown source) raises here, as ``run`` would.
+        """
+        if self.queue is not None:
+            return self.submit(name, trigger)
+        with self._lock:
+            if name in self._running:
+                raise HarvestBusyError(f"a harvest of {name!r} is already running")
+        recorded, outcome = threading.Event(), {}
+
+        def work() -> None:
+            try:
+                self.run(name, trigger, on_job=lambda job: (outcome.setdefault("id", job), recorded.set()))
+            except BaseException as exc:  # noqa: BLE001  before its job: raised to the caller; after: logged
+                outcome.setdefault("error", exc)
+                if "id" in outcome:
+                    log.exception("harvest of %s (job %s) failed", name, outcome["id"])
+            finally:
+                recorded.set()
+                with self._lock:
+                    self._background.discard(thread)
+
+        thread = threading.Thread(target=contextvars.copy_context().run, args=(work,), daemon=True,
+                                  name=f"wodp-harvest-{name}")
+        with self._lock:
+            self._background.add(thread)
+        thread.start()
+        recorded.wait(wait_s)
+        if "id" not in outcome and "error" in outcome:
+            raise outcome["error"]
+        if "id" not in outcome:
+            return {"source": name, "status": "starting", "message": f"the harvest of {name} is starting"}
+        return {"source": name, "status": "running", "id": outcome["id"]}
+
+    def wait(self, timeout_s: float = 60.0) -> bool:
+        """Wait for the runs started in the background (``start``) to end; return whether they all did."""
+        deadline = time.monotonic() + timeout_s
+        with self._lock:
+            threads = list(self._background)
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(t.is_alive() for t in threads)
 
     def running(self) -> int:
         """Return how many jobs run in this process now."""
@@ -145,6 +195,8 @@ class Harvesting:
         return out
 
     def close(self) -> None:
+        if not self.wait(self.settings.harvest.timeout_s * 2):  # a run in the background: its job is kept
+            log.warning("closing while a harvest runs in the background; its job will read as interrupted")
         if self.queue is not None:
             self.queue.close()
         self.links.close()

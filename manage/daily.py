@@ -1,10 +1,13 @@
-"""Re-measure freshness once a day; hand overdue updates and broken links to their departments as work orders."""
+"""Re-measure freshness once a day; hand overdue updates and broken links to their departments as work orders;
+then run the data-quality checks on the data files new or changed since their last check (a callable the
+platform gives: server.data_checks.run_daily_data_checks)."""
 
 from __future__ import annotations
 
 import logging
 import threading
 from datetime import date, datetime, timezone
+from typing import Callable
 
 from manage.freshness import BEIJING, FreshnessLedger, beijing_today
 from manage.workorders import Finding, SyncReport, WorkOrders
@@ -83,8 +86,10 @@ class DailyFreshness:
     """A daemon thread: re-measure at start when today's measure is missing, then once a day from a set hour."""
 
     def __init__(self, store, ledger: FreshnessLedger, workorders: WorkOrders | None, *, hour: int = 2,
-                 tick_s: float = 300.0, links=None, after: threading.Event | None = None) -> None:
+                 tick_s: float = 300.0, links=None, after: threading.Event | None = None,
+                 data_checks: Callable[[threading.Event], dict] | None = None) -> None:
         self.store, self.ledger, self.workorders, self.links = store, ledger, workorders, links
+        self.data_checks = data_checks
         self.after = after  # e.g. the demo's first harvests: measure what they published, not an empty store
         self.hour, self.tick_s = hour, tick_s
         self._stop = threading.Event()
@@ -111,6 +116,15 @@ class DailyFreshness:
             return None
         report = remeasure(self.store, self.ledger, self.workorders, today, now, links=self.links)
         log.info("freshness re-measured for %s: %s", today, report)
+        if self.data_checks is not None:
+            try:
+                report["data_checks"] = checked = self.data_checks(self._stop)  # stops between datasets
+                log.info("data files checked for %s: %d checked, %d unchanged, %d failed%s", today,
+                         checked["checked"], checked["unchanged"], checked["failed"],
+                         "".join(f"\n  {why}" for why in checked["failed_files"]))
+            except Exception as exc:  # the freshness is kept; the files are looked at again tomorrow
+                log.exception("the daily data checks failed")
+                report["data_checks"] = {"error": f"{type(exc).__name__}: {exc}"}
         return report
 
     def _loop(self) -> None:

@@ -14,6 +14,7 @@ import pyoxigraph as ox
 from manage.profile_form import FILES, TOP, FormField, field_by_name, field_by_path, form_fields, format_options
 from ontology.crs import IRIS, system_name
 from ontology.namespaces import DCAT, DCT, VCARD, WODP
+from shapes.report import merge_findings
 
 MAPPING = "china-core"
 ID_SPACE = "wuhan"  # department records' ids: wuhan.{资源代码} (harvesters/provenance.py DEPARTMENT_ID_SPACE)
@@ -201,7 +202,7 @@ def place(findings: list[dict], problems: list[dict], dataset_uri: str | None) -
     """Return field name (TOP, FILES) → the findings and mapping problems about it, violations first."""
     by_path, names = field_by_path(), field_by_name()
     placed: dict[str, list[dict]] = {}
-    for f in findings:
+    for f in merge_findings(findings):  # one problem of one field said once (several shapes may find it)
         focus, path = f.get("focus") or "", f.get("path") or ""
         if dataset_uri and focus == dataset_uri and path in by_path:
             where = by_path[path].name
@@ -221,9 +222,14 @@ def place(findings: list[dict], problems: list[dict], dataset_uri: str | None) -
         placed.setdefault(where, []).append({"severity": "Warning", "message_zh": p.get("message", ""),
                                              "message_en": p.get("message", ""), "value": p.get("value")})
     for where, items in placed.items():
-        seen: set = set()  # the DCAT-AP and Wuhan shapes may say the same thing of one field: said once
-        items[:] = [f for f in sorted(items, key=lambda f: f.get("severity") != "Violation")
-                    if not (f.get("message_zh") in seen or seen.add(f.get("message_zh")))]
+        kept: dict[str, dict] = {}  # the same words said of one field by two shapes: said once, both counted
+        for f in sorted(items, key=lambda f: f.get("severity") != "Violation"):
+            same = kept.get(f.get("message_zh"))
+            if same is None:
+                kept[f.get("message_zh")] = f
+            else:
+                same["sources"] = same.get("sources", 1) + f.get("sources", 1)
+        items[:] = list(kept.values())
     return placed
 
 

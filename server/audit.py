@@ -15,6 +15,8 @@ import hmac
 import json
 import logging
 import secrets
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 from flask import current_app, has_app_context, has_request_context, request
@@ -39,9 +41,65 @@ def open_audit(settings) -> AuditLog:
     return AuditLog(open_part(settings.database, "audit", path), anchor=settings.home / ANCHOR_FILE)
 
 
+# who asked for work handed to a thread (a harvest run from the console): (principal, client address); the
+# thread runs in a copy of the asking request's context (harvesters.service.Harvesting.start)
+REQUESTER: ContextVar[tuple | None] = ContextVar("wodp_requester", default=None)
+# a `wodp` command's identity (server/cli_policy.py): {"principal": the --as account's or None, "detail": via
+# cli, the OS user and host, and "as" the account's login}; set by server.cli.main and the /internal doors
+CLI: ContextVar[dict | None] = ContextVar("wodp_cli", default=None)
+
+
+@contextmanager
+def acting_from_cli(principal=None, detail: dict | None = None):
+    """Let the audit entries written while the block runs name a command's identity (principal, OS user, host)."""
+    token = CLI.set({"principal": principal, "detail": detail or os_identity()})
+    try:
+        yield
+    finally:
+        CLI.reset(token)
+
+
+def command_entry(settings, action: str, target: str, detail: dict | None = None, audit_log=None) -> None:
+    """Append a command's change to the home's log: by its --as account (else none), detail via cli, user, host."""
+    opened = audit_log is None
+    audit_log = open_audit(settings) if opened else audit_log
+    try:
+        who = _principal(None) if not has_request_context() else None
+        write(audit_log, actor=getattr(who, "id", None), role=_role(who), action=action, target=target,
+              address=None, detail={**cli_detail(), **(detail or {})})
+    finally:
+        if opened:
+            audit_log.close()
+
+
+def os_identity() -> dict:
+    """Who runs a command on this machine: via cli, the OS user (when the system knows one) and the host."""
+    import getpass
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except Exception:  # noqa: BLE001  no login name (a container)
+        user = None
+    return {"via": "cli", "user": user, "host": socket.gethostname()}
+
+
+@contextmanager
+def requester_kept():
+    """Keep the request's principal and address for the work it hands to a thread, while the block runs."""
+    token = REQUESTER.set((_principal(None), request.remote_addr if has_request_context() else None))
+    try:
+        yield
+    finally:
+        REQUESTER.reset(token)
+
+
 def _principal(principal):
     if principal is not None:
         return principal
+    acting = CLI.get()
+    if acting is not None:  # a command (here, or through an /internal door): its --as account, else none
+        return acting["principal"]
     if not has_request_context():
         return None
     try:
@@ -91,14 +149,9 @@ def dataset_digest(store, uri: str) -> str | None:
 
 
 def cli_detail() -> dict:
-    """Who acted from the command line: no account, the system user (when the system knows one)."""
-    import getpass
-
-    try:
-        user = getpass.getuser()
-    except Exception:  # noqa: BLE001  no login name (a container)
-        user = None
-    return {"via": "cli", "user": user}
+    """Who acted from the command line: via cli, the OS user and host, and the --as account's login if any."""
+    acting = CLI.get()
+    return dict(acting["detail"]) if acting is not None else os_identity()
 
 
 def audit_publication(platform, graphs: dict, outcome, before: dict, existed: dict, *, principal=None,
@@ -141,8 +194,9 @@ class AccountAudit:
         if has_request_context():
             audit(action, target, before, after, detail, log_to=self.log)
         elif self.log is not None:
-            write(self.log, actor=None, role=None, action=action, target=target, address=None, before=before,
-                  after=after, detail={**cli_detail(), **(detail or {})})
+            who = _principal(None)  # the command's --as account, else none (the OS account: detail names it)
+            write(self.log, actor=getattr(who, "id", None), role=_role(who), action=action, target=target,
+                  address=None, before=before, after=after, detail={**cli_detail(), **(detail or {})})
 
     def account(self, action: str, before, after) -> None:
         """An account made or changed: its role and department before and after, its login."""
@@ -168,20 +222,33 @@ class HarvestAudit:
         self.log = audit_log
 
     def _who(self):
-        return _principal(None) if has_request_context() else None
+        if has_request_context():
+            return _principal(None)
+        handed = REQUESTER.get()  # a run handed to a thread by a request: who asked
+        return handed[0] if handed else _principal(None)  # else a command's --as account, or none
+
+    @staticmethod
+    def _detail(detail: dict) -> dict:
+        """A run a command started (here or through an /internal door) names it: via cli, OS user, host."""
+        return {**cli_detail(), **detail} if CLI.get() is not None else detail
+
+    @staticmethod
+    def _address():
+        if has_request_context():
+            return request.remote_addr
+        handed = REQUESTER.get()
+        return handed[1] if handed else None
 
     def harvest_started(self, source: str, trigger: str) -> None:
         who = self._who()
         write(self.log, actor=getattr(who, "id", None), role=_role(who), action="harvest.start",
-              target=f"harvest-source:{source}", address=request.remote_addr if has_request_context() else None,
-              detail={"trigger": trigger})
+              target=f"harvest-source:{source}", address=self._address(), detail=self._detail({"trigger": trigger}))
 
     def harvest_queued(self, source: str, trigger: str) -> None:
         """A run put on the queue (harvest.queue postgres): who asked; the worker records its start and end."""
         who = self._who()
         write(self.log, actor=getattr(who, "id", None), role=_role(who), action="harvest.queue",
-              target=f"harvest-source:{source}", address=request.remote_addr if has_request_context() else None,
-              detail={"trigger": trigger})
+              target=f"harvest-source:{source}", address=self._address(), detail=self._detail({"trigger": trigger}))
 
     def harvest_ended(self, source: str, trigger: str, report: dict | None, error: BaseException | None) -> None:
         who = self._who()
@@ -193,8 +260,7 @@ class HarvestAudit:
         else:
             detail = {"trigger": trigger, "status": "error", "error": type(error).__name__ if error else None}
         write(self.log, actor=getattr(who, "id", None), role=_role(who), action="harvest.finish",
-              target=f"harvest-source:{source}", address=request.remote_addr if has_request_context() else None,
-              detail=detail)
+              target=f"harvest-source:{source}", address=self._address(), detail=self._detail(detail))
 
 
 # -- settings at start-up --------------------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 from access.audit import Anchor, verify, verify_entries
 from access.audit_export import export, read_jsonl, utc_bound
 from core.errors import BadRequestError
-from server.audit import ANCHOR_FILE, open_audit, write
+from server.audit import ANCHOR_FILE, CLI, cli_detail, open_audit, write
 
 
 @contextmanager
@@ -62,14 +61,9 @@ def export_command(settings, args) -> int:
             print(f"{n} entries written to {args.output}", file=sys.stderr)
         else:
             n = export(entries, sys.stdout, args.format)
-        write(audit_log, actor=None, role=None, action="audit.export", target="audit-log", address=None,
-              detail={"via": "cli", "user": _user(), "format": args.format, "entries": n,
+        who = CLI.get()["principal"] if CLI.get() is not None else None  # the --as account, else the OS account
+        write(audit_log, actor=getattr(who, "id", None), role=getattr(who, "role", None), action="audit.export",
+              target="audit-log", address=None,
+              detail={**cli_detail(), "format": args.format, "entries": n,
                       "filters": {k: v for k, v in filters.items() if v}})
     return 0
-
-
-def _user() -> str | None:
-    try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001  no login name (a container): none
-        return None

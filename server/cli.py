@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from contextlib import contextmanager
 import json
 import logging
 import os
@@ -262,9 +263,30 @@ def _running_server(settings: Settings) -> dict | None:
         return None
 
 
+@contextmanager
+def _identity(args: argparse.Namespace):
+    """Run a command as who it acts as (server/cli_policy.py): the OS account, or --as ACCOUNT once allowed."""
+    from server.audit import acting_from_cli, os_identity
+    from server.cli_policy import INSTANCE, acting_account
+
+    account = acting_account(_settings(args), args.as_account, args) if args.as_account else None
+    if args.command in INSTANCE:
+        yield
+        return
+    detail = os_identity() | ({"as": account.login} if account is not None else {})
+    with acting_from_cli(account.principal() if account is not None else None, detail):
+        yield
+
+
 def _post(server: dict, path: str, body: bytes, content_type: str) -> dict:
+    from server.audit import CLI
+
+    acting = CLI.get() or {}
+    who = acting.get("principal")
+    identity = {**acting.get("detail", {}), **({"account": who.id} if who is not None else {})}
     req = urllib.request.Request(server["url"] + path, data=body, method="POST",
-                                 headers={"Content-Type": content_type, "X-WODP-Token": server["token"]})
+                                 headers={"Content-Type": content_type, "X-WODP-Token": server["token"],
+                                          "X-WODP-Command": json.dumps(identity, ensure_ascii=True)})
     try:
         with urllib.request.urlopen(req, timeout=300) as resp:
             return json.loads(resp.read())
@@ -507,6 +529,10 @@ def cmd_db(args: argparse.Namespace) -> int:
             engine.dispose()
     if url:  # the harvest queue's tables (procrastinate's own schema) live in the shared database too
         behind += not _queue_schema(url, create=args.action == "upgrade")
+    if args.action == "upgrade":
+        from server.audit import command_entry
+
+        command_entry(settings, "db.upgrade", "database", {"database": database.masked(url) if url else "embedded"})
     return 1 if behind and args.action == "current" else 0
 
 
@@ -548,6 +574,10 @@ def _db_copy(settings, database) -> int:
         total += sum(counts.values())
         print(f"  {part}: " + ", ".join(f"{table} {n}" for table, n in counts.items()))
     print(f"copied {total} rows")
+    from server.audit import command_entry
+
+    command_entry(settings, "db.copy", "database", {"database": database.masked(settings.database.url),
+                                                    "rows": total})
     return 0
 
 
@@ -568,7 +598,14 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="wodp", description="Wuhan open government data platform")
+    parser = argparse.ArgumentParser(prog="wodp", description="Wuhan open government data platform",
+                                     epilog="A command acts as the operating-system account that runs it (the owner of "
+                                            "WODP_HOME: the instance's super-user); its audit entries name that user "
+                                            "and the host. --as ACCOUNT asks the access policy as a staff account "
+                                            "first (docs/access.md).")
+    parser.add_argument("--as", dest="as_account", metavar="ACCOUNT",
+                        help="act as this account (login or id): the access policy is asked first, and the audit "
+                             "entries name it")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, func, text in (("demo", cmd_demo, "build the demo catalogue into WODP_HOME and serve it"),
                              ("serve", cmd_serve, "serve the catalogue in WODP_HOME")):
@@ -644,7 +681,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        with _identity(args):
+            return args.func(args)
     except SettingsError as exc:
         print(f"wodp: settings: {exc}", file=sys.stderr)
         return 2

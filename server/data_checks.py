@@ -15,6 +15,7 @@ again through the gate so that their DQV measurements follow.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
@@ -28,7 +29,7 @@ from core.errors import WodpError
 from ontology.namespaces import DCAT, DCT, WODP
 from shapes.quality import data_quality_triples
 from tabular.checks import CHECKS, Distribution, Link, broken_links_run, not_machine_readable_run
-from tabular.findings import QualityChecks
+from tabular.findings import FileContent, QualityChecks
 from tabular.run import SCOPE, FileChecked, check_file
 from tabular.series import split_series
 
@@ -50,16 +51,19 @@ class CheckReport:
 
     datasets: int = 0
     files: int = 0
+    unchanged: int = 0  # files found the same as at their last check (not read again)
     findings: dict[str, int] = field(default_factory=dict)
     not_read: list[str] = field(default_factory=list)
     republished: int = 0
     held: int = 0
     work_orders: dict = field(default_factory=dict)
+    stopped: bool = False  # the process was ending: the datasets after the last one checked wait for next time
 
     def as_json(self) -> dict:
-        return {"datasets": self.datasets, "files": self.files, "findings": dict(sorted(self.findings.items())),
+        return {"datasets": self.datasets, "files": self.files, "unchanged": self.unchanged, "findings": dict(sorted(self.findings.items())),
                 "not_read": len(self.not_read), "not_read_files": self.not_read[:50],
-                "republished": self.republished, "held": self.held, "work_orders": self.work_orders}
+                "republished": self.republished, "held": self.held, "work_orders": self.work_orders,
+                "stopped": self.stopped}
 
 
 class DataChecks:
@@ -71,6 +75,7 @@ class DataChecks:
         self.limits = settings.input_limits
         self.checks = checks
         self.fetch = fetch
+        self.fetch_if_changed = None  # (url, etag, last_modified) -> ogc.datafile_state.Fetched (set by the platform)
         self.isolate = isolate
         self.districts = tuple(districts)
         self.base = settings.base_uri
@@ -86,7 +91,8 @@ class DataChecks:
         if not (self.settings.enabled and self.settings.at_publication):
             return
         try:
-            self._check_one(_dataset_id(uri), _dist_id(dist, url), url, media, raw)
+            self._check_one(_dataset_id(uri), _dist_id(dist, url), url, media, raw,
+                            FileContent(url, sha256=hashlib.sha256(raw).hexdigest()))
         except WodpError as exc:  # a check must never stop a publication
             log.warning("%s: the data checks of %s did not run: %s", _dataset_id(uri), url, exc.message)
 
@@ -137,10 +143,15 @@ class DataChecks:
 
     # -- on demand -----------------------------------------------------------------------------------------
     def check_datasets(self, publisher, uris: Sequence[str] | None, owner_of: Callable[[str], str | None],
-                       profile_of: Callable[[str], str], publish: Callable | None = None) -> CheckReport:
+                       profile_of: Callable[[str], str], publish: Callable | None = None,
+                       changed_only: bool = False, stop: threading.Event | None = None) -> CheckReport:
         """Check the files of the datasets named (all when None) and the catalogue's titles; publish again.
 
         ``publish(graphs, source, profile)`` publishes (default: the gate's own; the command's audits it).
+        ``changed_only`` (the daily job): read only the files new or changed since their last check (a
+        conditional GET with the kept ETag / Last-Modified, else the same sha256), and publish again only the
+        datasets one of whose files was checked. ``stop`` (set: the process is ending) ends the reading between
+        two datasets; what was checked is kept and published, the rest is looked at next time (``stopped``).
         """
         publish = publish or publisher.publish
         if not self.settings.enabled:
@@ -150,11 +161,14 @@ class DataChecks:
         report = CheckReport(datasets=len(uris))
         graphs = {}
         for uri in uris:
+            if stop is not None and stop.is_set():
+                report.stopped = True
+                break
             triples = store.dataset_triples(uri)
             if not triples:
                 continue
-            graphs[uri] = triples
-            self._check_files(uri, triples, report)
+            if self._check_files(uri, triples, report, changed_only) or not changed_only:
+                graphs[uri] = triples
         publishers = self._check_titles(store, report)
         for uri in graphs:
             for finding in self.checks.findings_for(_dataset_id(uri)):
@@ -171,30 +185,58 @@ class DataChecks:
             report.held += len(outcome.held)
         return report
 
-    def _check_files(self, uri: str, triples: Sequence[ox.Triple], report: CheckReport) -> None:
+    def _check_files(self, uri: str, triples: Sequence[ox.Triple], report: CheckReport,
+                     changed_only: bool = False) -> bool:
+        """Check the dataset's data files (only the new or changed ones); return whether one was checked."""
         dataset_id = _dataset_id(uri)
-        self.checks.save(dataset_id, [], scope=SCOPE)  # files no longer listed leave no results behind
-        for dist in distributions(uri, triples):
-            if not dist.url or not dist.url.startswith(("http://", "https://", "file:")) or \
-                    "/layers/" in dist.url or dist.url.startswith(f"{self.base}/ogc/"):
-                continue  # no file, or a layer's download this platform makes itself
+        dists = [d for d in distributions(uri, triples) if d.url and d.url.startswith(("http://", "https://", "file:"))
+                 and "/layers/" not in d.url and not d.url.startswith(f"{self.base}/ogc/")]  # not our layers' files
+        if changed_only:  # files no longer listed leave no results behind
+            self.checks.keep_only(dataset_id, [d.iri for d in dists], SCOPE)
+        else:
+            self.checks.save(dataset_id, [], scope=SCOPE)
+        known = self.checks.contents(dataset_id) if changed_only else {}
+        checked = False
+        for dist in dists:
+            before = known.get(dist.iri)
+            before = before if before is not None and before.url == dist.url and before.sha256 else None
             try:
-                raw = self.fetch(dist.url)
-            except WodpError as exc:
-                report.not_read.append(f"{dist.url}: {exc.message}")
+                fetched = self._fetch(dist.url, before)
+            except WodpError as exc:  # the fetch's message names the URL already
+                report.not_read.append(exc.message if exc.message.startswith(dist.url) else
+                                       f"{dist.url}: {exc.message}")
                 continue
-            if len(raw) > self.settings.max_bytes:
-                report.not_read.append(f"{dist.url}: larger than data_checks.max_bytes = {self.settings.max_bytes}")
+            if before is not None and (fetched.body is None or fetched.sha256 == before.sha256):
+                report.unchanged += 1  # the file checked last time: its results stand
+                self.checks.seen_unchanged(dataset_id, dist.iri, FileContent(
+                    dist.url, fetched.etag or before.etag, fetched.last_modified or before.last_modified))
+                continue
+            if fetched.body is None or len(fetched.body) > self.settings.max_bytes:
+                why = "no content" if fetched.body is None else \
+                    f"larger than data_checks.max_bytes = {self.settings.max_bytes}"
+                report.not_read.append(f"{dist.url}: {why}")
                 continue
             try:
                 self._check_one(dataset_id, dist.iri, dist.url, (dist.media_type or "").split("/media-types/")[-1],
-                                raw)
+                                fetched.body, FileContent(dist.url, fetched.etag, fetched.last_modified,
+                                                          fetched.sha256))
             except WodpError as exc:
                 report.not_read.append(f"{dist.url}: {exc.message}")
                 continue
             report.files += 1
+            checked = True
+        return checked
 
-    def _check_one(self, dataset_id: str, dist: str, url: str, media: str | None, raw: bytes) -> FileChecked:
+    def _fetch(self, url: str, before: FileContent | None):
+        """Fetch a file, conditionally on what identified it at its last check (bounded as the gate's reads)."""
+        from ogc.datafile_state import Fetched
+
+        if self.fetch_if_changed is None:
+            return Fetched(self.fetch(url))
+        return self.fetch_if_changed(url, before.etag if before else None, before.last_modified if before else None)
+
+    def _check_one(self, dataset_id: str, dist: str, url: str, media: str | None, raw: bytes,
+                   content: FileContent | None = None) -> FileChecked:
         args = (raw, url, dataset_id, dist, self.limits)
         options = {"media": media or None, "max_empty_share": self.settings.max_empty_share,
                    "max_rows": self.settings.max_rows, "memory_mb": self.settings.duckdb_memory_mb}
@@ -204,7 +246,7 @@ class DataChecks:
             result = self.isolate(check_file, *args, what=f"the data checks of {url}", background=True, **options)
         self.checks.save(dataset_id, result.runs, scope=SCOPE, distribution=dist)
         self.checks.note_file(dataset_id, dist, result.sniffed, result.encoding, result.rows, result.columns,
-                              result.notes)
+                              result.notes, content)
         return result
 
     def _check_titles(self, store, report: CheckReport) -> dict[str, str | None]:
@@ -298,7 +340,8 @@ def _without_data_measurements(uri: str, triples: list[ox.Triple], values: dict)
     return [t for t in triples if t.subject not in nodes and t.object not in nodes and t.subject not in metrics]
 
 
-def run_check_data(platform, ids: Sequence[str] | None, via: dict | None = None) -> dict:
+def run_check_data(platform, ids: Sequence[str] | None, via: dict | None = None, changed_only: bool = False,
+                   stop: threading.Event | None = None) -> dict:
     """`wodp check-data ID…|--all`: check the datasets named by identifier (all when None); answer the counts.
 
     The datasets published again are in the audit log, one entry each, as `wodp load` leaves them (``via``).
@@ -335,11 +378,31 @@ def run_check_data(platform, ids: Sequence[str] | None, via: dict | None = None)
         return outcome
 
     try:
-        report = checks.check_datasets(platform.publisher, uris, owner_of, profile, publish)
+        report = checks.check_datasets(platform.publisher, uris, owner_of, profile, publish, changed_only, stop)
     finally:
         checks.isolate = isolate
         if sandbox is not None:
             sandbox.close()
     out = report.as_json()
     out["not_found"] = [] if ids is None else [i for i in ids if i not in by_id]
+    from server.audit import audit  # the findings and work orders changed, whether or not a dataset was published
+
+    audit("data-checks.run", "data-checks", detail={**(via or {}), "changed_only": changed_only,
+                                                    **{k: out[k] for k in ("datasets", "files", "unchanged",
+                                                                           "not_read", "republished", "held",
+                                                                           "work_orders")}},
+          log_to=platform.audit)
+    return out
+
+
+def run_daily_data_checks(platform, stop: threading.Event | None = None) -> dict:
+    """The daily job's data checks: every published dataset's files new or changed since their last check.
+
+    Answers the counts: datasets, files checked, unchanged (not read again), failed (each with why), findings,
+    datasets published again (their DQV measurements follow; audited with ``via: daily``) and work orders.
+    """
+    out = run_check_data(platform, None, {"via": "daily"}, changed_only=True, stop=stop)
+    failed = out.pop("not_read_files")
+    out["checked"], out["failed"], out["failed_files"] = out.pop("files"), out.pop("not_read"), failed
+    out.pop("not_found", None)
     return out

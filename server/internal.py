@@ -8,7 +8,7 @@ import secrets
 from pathlib import Path
 
 import pyoxigraph as ox
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 
 from core.errors import BadRequestError, WodpError
 from server import throttle
@@ -33,12 +33,30 @@ def write_server_file(home: Path, url: str, pid: int) -> str:
 
 
 def _check() -> None:
+    """Refuse anyone but a local command of this home (it shows the token of server.json); then let the audit
+    entries of the request name that command (server.audit.CLI: its OS user and host, its --as account)."""
     expected = current_app.config.get("WODP_INTERNAL_TOKEN")
     given = request.headers.get(TOKEN_HEADER, "").encode("utf-8", "surrogateescape")  # bytes: any header
     if (request.remote_addr not in ("127.0.0.1", "::1") or not expected
             or not hmac.compare_digest(given, expected.encode("utf-8"))):
         throttle.token_refused()
         raise ForbiddenError("internal endpoints answer local commands of this data directory only")
+    g.wodp_command = _command()
+
+
+def _command():
+    """The command's identity from its X-WODP-Command header (server/cli_policy.py asked the policy there)."""
+    from server.audit import acting_from_cli
+
+    try:
+        said = json.loads(request.headers.get("X-WODP-Command") or "{}")
+    except ValueError:
+        said = {}
+    said = said if isinstance(said, dict) else {}
+    detail = {"via": "cli", **{k: str(said[k]) for k in ("user", "host", "as") if said.get(k) is not None}}
+    accounts = current_app.extensions["wodp"].accounts
+    account = accounts.get(str(said["account"])) if said.get("account") and accounts is not None else None
+    return acting_from_cli(account.principal() if account is not None else None, detail)
 
 
 @bp.post("/load")
@@ -49,7 +67,10 @@ def load():
     if not graphs:
         raise BadRequestError("no dcat:Dataset in the request body")
     profile = request.args.get("profile", "wuhan")
-    return jsonify(load_graphs(current_app.extensions["wodp"], graphs, profile, {"via": "cli"}))
+    from server.audit import cli_detail
+
+    with g.wodp_command:
+        return jsonify(load_graphs(current_app.extensions["wodp"], graphs, profile, cli_detail()))
 
 
 def load_graphs(platform, graphs: dict, profile: str, via: dict) -> dict:
@@ -83,13 +104,14 @@ def harvest():
     _check()
     ask = request.get_json(silent=True) or {}
     harvesting = current_app.extensions["wodp"].harvesting
-    if ask.get("all"):
-        retried = harvesting.recover()
-        done = {job["source"] for job in retried}
-        return jsonify(jobs=retried + [harvesting.run(n) for n in harvesting.sources() if n not in done])
-    if not isinstance(ask.get("source"), str):
+    if not ask.get("all") and not isinstance(ask.get("source"), str):
         raise BadRequestError('expected {"source": NAME} or {"all": true}')
-    return jsonify(jobs=[harvesting.submit(ask["source"])])  # queued for a worker with harvest.queue postgres
+    with g.wodp_command:
+        if ask.get("all"):
+            retried = harvesting.recover()
+            done = {job["source"] for job in retried}
+            return jsonify(jobs=retried + [harvesting.run(n) for n in harvesting.sources() if n not in done])
+        return jsonify(jobs=[harvesting.submit(ask["source"])])  # queued for a worker with harvest.queue postgres
 
 
 @bp.post("/remove")
@@ -99,9 +121,11 @@ def remove():
     ids = request.get_json(silent=True)
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
         raise BadRequestError("expected a JSON list of dataset identifiers")
+    from server.audit import cli_detail
     from server.catalogue import remove_datasets
 
-    return jsonify(remove_datasets(current_app.extensions["wodp"], ids, {"via": "cli"}))
+    with g.wodp_command:
+        return jsonify(remove_datasets(current_app.extensions["wodp"], ids, cli_detail()))
 
 
 
@@ -113,6 +137,9 @@ def check_data():
     ids = ask.get("ids")
     if not ask.get("all") and not (isinstance(ids, list) and all(isinstance(i, str) for i in ids)):
         raise BadRequestError('expected {"ids": [ID, ...]} or {"all": true}')
+    from server.audit import cli_detail
     from server.data_checks import run_check_data
 
-    return jsonify(run_check_data(current_app.extensions["wodp"], None if ask.get("all") else ids, {"via": "cli"}))
+    with g.wodp_command:
+        return jsonify(run_check_data(current_app.extensions["wodp"], None if ask.get("all") else ids,
+                                      cli_detail()))

@@ -90,6 +90,10 @@ def _measure(settings, ledger, orders) -> int:
     finally:
         links.close()
         store.close()
+    from server.audit import command_entry
+
+    command_entry(settings, "freshness.measure", f"freshness:{report['day']}",
+                  {k: report[k] for k in ("statuses", "work_orders", "broken_link_orders") if k in report})
     if "work_orders" in report:
         w = report["work_orders"]
         print(f"measured {report['day']}: overdue-update work orders opened {w['opened']}, refreshed "

@@ -278,14 +278,20 @@ class Platform:
         self.quotas = Quotas(self._part("quotas", home / "quotas.sqlite"), self.settings.quotas)
 
     def start_daily(self) -> None:
-        """Re-measure freshness at start when today's is missing, then once a day (manage.freshness_job)."""
+        """Re-measure freshness at start when today's is missing, then once a day (manage.freshness_job); the
+        same job checks the data files new or changed since their last check (data_checks.daily)."""
         from manage.daily import DailyFreshness
 
-        m = self.settings.manage
+        m, dc = self.settings.manage, self.settings.data_checks
         if m.freshness_job and self.freshness is not None:
+            data_checks = None
+            if dc.enabled and dc.daily and self.data_checks is not None:
+                from server.data_checks import run_daily_data_checks
+
+                data_checks = lambda stop: run_daily_data_checks(self, stop)  # noqa: E731 (files new or changed)
             self.daily = DailyFreshness(self.store, self.freshness, self.workorders, hour=m.freshness_hour,
                                         tick_s=m.freshness_tick_s,
-                                        links=getattr(self.harvesting, "links", None),
+                                        links=getattr(self.harvesting, "links", None), data_checks=data_checks,
                                         after=self.extras.get("warm_up"))  # the demo: once its harvests are in
             self.daily.start()
 
@@ -405,6 +411,7 @@ class Platform:
         checks = QualityChecks(self._part("quality_checks", self.settings.home / "quality-checks.sqlite"))
         self.data_checks = DataChecks(self.settings, checks, self.fetch_data, districts=wuhan_districts(),
                                       isolate=self.sandbox.run if self.sandbox is not None else None)
+        self.data_checks.fetch_if_changed = self.fetch_data_if_changed  # the daily job reads changed files only
         if self.harvesting is not None:
             self.data_checks.link_table = self.harvesting.links  # broken links: the link monitor's results
         self.data_checks.workorders = self.workorders  # findings handed to departments (manage/workorders.py)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -21,6 +22,16 @@ from core.database import Database, as_database
 from tabular.checks import CHECKS, CheckRun, Finding
 
 _SEVERITY = {"error": 0, "warning": 1, "info": 2}
+
+
+@dataclass(frozen=True)
+class FileContent:
+    """What identifies a data file's content when it was checked: its URL, the server's validators, sha256."""
+
+    url: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    sha256: str | None = None
 
 
 class QualityChecks:
@@ -69,14 +80,44 @@ class QualityChecks:
                               ":t)"), found)
 
     def note_file(self, dataset_id: str, distribution: str, sniffed: str, encoding: str | None = None,
-                  rows: int | None = None, columns: int | None = None, notes: Sequence[str] = ()) -> None:
-        """Keep what a data file's bytes are and how it was read (the format check and previews use it)."""
+                  rows: int | None = None, columns: int | None = None, notes: Sequence[str] = (),
+                  content: FileContent | None = None) -> None:
+        """Keep what a data file's bytes are, how it was read (the format check and previews use it), and what
+        identifies its content (``content``: URL, ETag, Last-Modified, sha256) for the daily job's next look."""
+        content = content or FileContent()
         params = {"d": dataset_id, "x": distribution, "s": sniffed, "e": encoding, "r": rows, "c": columns,
-                  "n": json.dumps(list(notes), ensure_ascii=False), "t": time.time()}
+                  "n": json.dumps(list(notes), ensure_ascii=False), "t": time.time(), "u": content.url,
+                  "et": content.etag, "lm": content.last_modified, "h": content.sha256}
         with self._lock, self.db.write() as conn:
             conn.execute(text("DELETE FROM quality_check_files WHERE dataset = :d AND distribution = :x"), params)
             conn.execute(text("INSERT INTO quality_check_files (dataset, distribution, sniffed, encoding, row_count, "
-                              "column_count, notes, checked_at) VALUES (:d, :x, :s, :e, :r, :c, :n, :t)"), params)
+                              "column_count, notes, checked_at, url, etag, last_modified, sha256) VALUES (:d, :x, :s, "
+                              ":e, :r, :c, :n, :t, :u, :et, :lm, :h)"), params)
+
+    def contents(self, dataset_id: str) -> dict[str, FileContent]:
+        """Return distribution → what identified its file's content when it was last checked."""
+        rows = self.db.rows("SELECT distribution, url, etag, last_modified, sha256 FROM quality_check_files "
+                            "WHERE dataset = :d", {"d": dataset_id})
+        return {x: FileContent(u, e, m, h) for x, u, e, m, h in rows}
+
+    def seen_unchanged(self, dataset_id: str, distribution: str, content: FileContent) -> None:
+        """Note that a file was found unchanged (keep the server's newest validators; its results stay)."""
+        self.db.run("UPDATE quality_check_files SET etag = :e, last_modified = :m WHERE dataset = :d AND "
+                    "distribution = :x", {"d": dataset_id, "x": distribution, "e": content.etag,
+                                          "m": content.last_modified})
+
+    def keep_only(self, dataset_id: str, distributions: Iterable[str], scope: Sequence[str]) -> None:
+        """Drop the file results of a dataset's distributions no longer listed (the checks in ``scope``)."""
+        listed = set(distributions)
+        gone = {r[0] for r in self.db.rows("SELECT distribution FROM quality_check_files WHERE dataset = :d "
+                                           "UNION SELECT distribution FROM quality_check_runs WHERE dataset = :d "
+                                           "AND distribution <> ''", {"d": dataset_id})} - listed
+        if gone:
+            self.save_many([(dataset_id, [], scope, x) for x in sorted(gone)])
+            with self._lock, self.db.write() as conn:
+                for x in sorted(gone):
+                    conn.execute(text("DELETE FROM quality_check_files WHERE dataset = :d AND distribution = :x"),
+                                 {"d": dataset_id, "x": x})
 
     def files(self, dataset_id: str) -> dict[str, dict]:
         """Return distribution → what its file was found to be (sniffed, encoding, rows, columns, notes)."""

@@ -235,19 +235,37 @@ def test_a_source_added_in_the_console_is_harvested_by_run_now(console, sign_in,
     assert "console-ckan" in Scheduler(platform.harvesting, platform.settings.harvest).due(
         since, since + timedelta(hours=1))
 
+    # run now: handed to a thread (the embedded set-up has no queue); the request answers while it runs
+    source.faults["/api/3/action/package_search"] = "block"
     ran = client.post("/admin/sources/console-ckan/run")
-    assert ran.status_code == 303
+    assert ran.status_code == 303  # answered; the run asks the source, which does not answer until released
+    assert source.blocked.wait(60) and not source.release.is_set()
     job_id = int(re.search(r"job=(\d+)", ran.headers["Location"]).group(1))
+    assert platform.harvesting.jobs.job(job_id).status == "running"
+    running = client.get(ran.headers["Location"])
+    assert f"采集作业 {job_id} 正在后台运行" in running.text and '<tr class="job-running">' in running.text
+    assert '<meta http-equiv="refresh" content="2">' in running.text  # it looks again until the job ends
+    again = client.post("/admin/sources/console-ckan/run")  # one run of a source at a time
+    assert again.status_code == 409 and "already running" in again.text
+    source.faults.clear()
+    source.release.set()
+    assert platform.harvesting.wait(120)
     job = platform.harvesting.jobs.job(job_id)
     assert job.status == "succeeded" and job.counts["new"] == 7 and job.source == "console-ckan"
+    assert [e[0] for e in entries if e[0].startswith("harvest.")] == []  # runs are audited by the observer
+    asked = client.post("/admin/sources/console-ckan/run", headers={"Accept": "application/json"})
+    assert asked.status_code == 202 and asked.get_json()["status"] == "running"
+    assert asked.headers["Location"] == f"/api/harvest/jobs/{asked.get_json()['job']}"
+    assert platform.harvesting.wait(120)
+    assert platform.harvesting.jobs.job(asked.get_json()["job"]).status == "succeeded"
     assert any("package_search" in r for r in source.requests)
     page = client.get(ran.headers["Location"])
-    assert f"采集作业 {job_id}：成功（新增 7" in page.text
-    assert page.text.count('<tr class="job-succeeded">') == 1
+    assert f"采集作业 {job_id}：成功（新增 7" in page.text and 'http-equiv="refresh"' not in page.text
+    assert page.text.count('<tr class="job-succeeded">') == 2
     assert 'id="trend-chart"' in page.text and "vendor/echarts/echarts.min.js" in page.text
     trend = client.get("/admin/api/trends?source=console-ckan&days=7").get_json()
     series = trend["sources"]["console-ckan"]
-    assert series["new"][-1] == 7 and sum(series["new"]) == 7 and series["runs"][-1] == 1
+    assert series["new"][-1] == 7 and sum(series["new"]) == 7 and series["runs"][-1] == 2  # then unchanged
     assert client.get("/admin/api/trends?source=nope").status_code == 404
     assert client.get("/admin/api/trends?days=0").status_code == 400
 
@@ -300,7 +318,8 @@ def test_console_is_guarded_by_the_policy(console, sign_in):
                  "/admin/api/trends?source=cfg-ckan"):
         assert admin.get(path).status_code == 200, path
     ran = admin.post("/admin/sources/cfg-ckan/run")   # a settings source runs too (and fails: nothing listens)
-    assert ran.status_code == 303 and platform.harvesting.jobs.jobs("cfg-ckan")[0].status == "failed"
+    assert ran.status_code == 303 and platform.harvesting.wait(120)
+    assert platform.harvesting.jobs.jobs("cfg-ckan")[0].status == "failed"
     no_csrf = app.test_client()
     sign_in(no_csrf, "admin")
     no_csrf.environ_base.pop("HTTP_X_CSRFTOKEN")
@@ -345,3 +364,37 @@ def test_accounts_and_roles_are_managed_in_the_console(console, sign_in):
 def platform_client(client):
     """A fresh client of the same app (its own cookies)."""
     return client.application.test_client()
+
+
+def test_the_job_tables_explanation_is_chinese_on_the_chinese_page(console, sign_in):
+    """The 说明 column says each job's message in Chinese (figures carried); the English page keeps it as written."""
+    from collections import Counter
+
+    from harvesters.figures import Figures
+    from harvesters.runner import _summary
+
+    platform, client, _ = console
+    sign_in(client, "auditor")
+    jobs = platform.harvesting.jobs
+    figures = Figures(records_read=12, mapped=11, duplicates=1, unplaced_fields=Counter({"备注": 2}))
+    summary = _summary(Counter(new=3, unchanged=8, held=1), figures, 4)  # the runner's own sentence
+    done = put_job(jobs, "cfg-ckan", "succeeded", time.time() - 7200, 3)
+    jobs.note_message(done, summary)
+    stale = put_job(jobs, "cfg-ckan", "running", time.time() - 3600)
+    jobs.db.run("UPDATE harvest_jobs SET heartbeat = :h, pid = NULL WHERE id = :id",
+                {"h": time.time() - 3600, "id": stale})
+    (interrupted,) = jobs.recover(600)
+    assert interrupted.message.startswith("interrupted: no heartbeat for 600 s")
+
+    def explanations(page: str) -> list[str]:
+        return re.findall(r'<td class="message">([^<]*)</td>', page)
+
+    zh = explanations(client.get("/admin/sources/cfg-ckan").text)
+    assert zh == ["作业中断：600 秒无心跳；已发布的数据集各自保持作业之前或之后的状态，不会停在中间；重试即可完成",
+                  "读取记录 12，映射 11；新增 3，更新 0，未变 8，拦截 1，撤回 0，失败 0；未归位字段 1，重复记录 1；"
+                  "条件请求命中（304） 4"]
+    assert not any(re.search(r"[A-Za-z]{3,}", text) for text in zh)  # no English word left
+    en = explanations(client.get("/admin/sources/cfg-ckan?lang=en").text)
+    assert en[1].startswith("12 records read, 11 mapped; 3 new") and en[0].startswith("interrupted: no heartbeat for 600 s")
+    overview = explanations(client.get("/admin/").text)
+    assert zh[0] in overview and zh[1] in overview

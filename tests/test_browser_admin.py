@@ -25,6 +25,18 @@ from server.platform import Platform
 from tests.test_admin_console import put_job
 from tests.test_browser_map import Visit, browser, near, pixel, png_pixels  # noqa: F401  (browser: a fixture)
 
+
+def wait_for_text(page, selector: str, text: str, tries: int = 60) -> None:
+    """Wait until an element holds text, across the page's own reloads (a job's page looks again while it runs)."""
+    for _ in range(tries):
+        try:
+            if text in page.locator(selector).inner_text(timeout=5_000):
+                return
+        except Exception:  # noqa: BLE001  the page was reloading: look again
+            pass
+        page.wait_for_timeout(1_000)
+    raise AssertionError(f"{selector} never said {text!r}: {page.locator(selector).inner_text()!r}")
+
 pytestmark = pytest.mark.slow
 NEW_RGB = (0x2F, 0x7D, 0x32)      # the "new" bars of server/admin/static/trends.js
 UPDATED_RGB = (0x1F, 0x5F, 0xA8)
@@ -181,7 +193,9 @@ def test_admin_adds_a_source_runs_it_and_sees_its_trend(browser, site, tmp_path)
         assert page.locator(".admin-done").inner_text() == "已新增采集源 city-ckan。"
         page.locator("form[action$='/admin/sources/city-ckan/run'] button").click()
         page.wait_for_load_state("load")
-        assert page.locator(".admin-done").inner_text().startswith("采集作业 ")
+        assert page.locator(".admin-done").inner_text().startswith("采集作业 ")  # running, then its result:
+        wait_for_text(page, ".admin-done", "成功")  # the page looks again every 2 s while the job runs
+        page.wait_for_load_state("load")
         assert "成功（新增 5，更新 0，拦截 0，失败 0）" in page.locator(".admin-done").inner_text()
         assert page.locator("tr.job-succeeded").count() == 1
         assert login in page.locator(".source-def").inner_text()   # who added it, by login name

@@ -23,6 +23,7 @@ import pytest
 from conftest import STAFF_PASSWORD, free_port, make_account
 from harvest_fixtures.fake_sources import FakeCkan, FakeSource, ckan_package
 from tests.test_browser_map import Visit, browser  # noqa: F401  (browser: a fixture)
+from tests.test_browser_admin import wait_for_text
 from tests.workbench_support import CSV, VALUES
 
 pytestmark = pytest.mark.slow
@@ -191,6 +192,8 @@ def test_report_review_publish_harvest_audit(browser, site, tmp_path):  # noqa: 
         page.wait_for_load_state("load")
         assert page.url.startswith(f"{url}/admin/sources/story-ckan")
         story.click("form[action$='/admin/sources/story-ckan/run'] button")
+        wait_for_text(page, ".admin-done", "成功")  # run in the background: the page looks again until it ends
+        page.wait_for_load_state("load")
         assert "成功（新增 4，" in page.locator(".admin-done").inner_text()
         page.wait_for_function("() => document.getElementById('trend-chart').dataset.state !== 'loading'",
                                timeout=30_000)

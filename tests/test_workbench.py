@@ -103,6 +103,50 @@ def test_a_missing_required_field_is_reported_beside_that_field(workbench):
     assert workbench.store.get(sub.id).status == "draft"
 
 
+def test_one_message_per_field_and_problem_with_the_count_of_its_sources(workbench, wb_platform):
+    """A missing 资源摘要 is found by three shapes (DCAT-AP 3, the Wuhan profile, its Chinese-text rule): said once."""
+    sub = workbench.store.create("D017", "acct-1", "publisher", values={**VALUES, "description": ""})
+    checked = workbench.check(sub)
+    (said,) = checked.placed["description"]
+    assert (said["severity"], said["message_zh"], said["sources"]) == ("Violation", "缺少资源摘要（dct:description）。", 3)
+    assert sorted(s.rsplit("/", 1)[-1] for s in said["shapes"]) == [
+        "dcat-ap-3#Dataset-description", "wuhan#description", "wuhan#descriptionZh"]
+    (spatial,) = checked.placed["spatial"]  # the same words from two shapes: once, both counted
+    assert spatial["sources"] == 2 and spatial["severity"] == "Warning"
+    assert checked.report["violations"] == 1  # what the officer reads: one problem to fix
+    template = wb_platform_app(wb_platform).jinja_env.from_string(
+        '{% import "workbench_macros.html" as m %}{{ m.findings(items, lang) }}')
+    html = template.render(items=checked.placed["description"], lang="zh")
+    assert html.count("<li") == 1 and "缺少资源摘要" in html and "（3 条规则发现）" in html
+    assert "(found by 3 rules)" in template.render(items=checked.placed["description"], lang="en")
+
+
+def test_merging_keeps_apart_other_values_and_other_kinds():
+    from shapes.report import merge_findings
+
+    d, p = "http://x/d", "http://purl.org/dc/terms/issued"
+    sh = "http://www.w3.org/ns/shacl#"
+    found = [{"focus": d, "path": p, "constraint": sh + "DatatypeConstraintComponent", "severity": "Violation",
+              "shape": "s1", "message_zh": "日期格式不对", "value": '"2024/1/1"'},
+             {"focus": d, "path": p, "constraint": sh + "DatatypeConstraintComponent", "severity": "Violation",
+              "shape": "s1", "message_zh": "日期格式不对", "value": '"2024/2/1"'},
+             {"focus": d, "path": p, "constraint": sh + "MaxCountConstraintComponent", "severity": "Warning",
+              "shape": "s2", "message_zh": "只应有一个", "value": None},
+             {"focus": d, "path": p, "constraint": sh + "MinCountConstraintComponent", "severity": "Warning",
+              "shape": "a", "message_zh": "建议给出", "value": None},
+             {"focus": d, "path": p, "constraint": sh + "QualifiedMinCountConstraintComponent",
+              "severity": "Violation", "shape": "b", "message_zh": "必须给出", "value": None}]
+    merged = merge_findings(found)
+    assert [(f["message_zh"], f["sources"]) for f in merged] == [
+        ("日期格式不对", 1), ("日期格式不对", 1), ("只应有一个", 1), ("必须给出", 2)]  # the most severe speaks
+
+
+def wb_platform_app(platform):
+    from server.app import create_app
+
+    return create_app(platform=platform)
+
+
 def test_another_departments_code_or_publisher_is_refused_beside_its_field(workbench):
     values = VALUES | {"resource_code": "420100-D012-00001",
                        "publisher": "https://data.wuhan.gov.cn/def/department/D012"}

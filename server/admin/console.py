@@ -12,6 +12,7 @@ from core.errors import BadRequestError, NotFoundError
 from manage import trends as trend_rules
 from server.admin import admin_bp
 from server.admin.settings_view import HIDDEN, effective_settings
+from server.admin.job_words import job_message
 from server.admin.words import translate
 from server.auth import authorize, current_account, current_principal, require
 from server.portal.i18n import current_lang, link
@@ -46,6 +47,7 @@ def render(template: str, section: str, status: int = 200, **context):
     page = render_template(
         template, lang=lang, html_lang="en" if lang == "en" else "zh-CN", section=section,
         t=lambda key, **values: translate(key, lang, **values),
+        job_note=lambda message: job_message(message, lang),  # a job's message, in Chinese on the zh page
         link=lambda path, params=None, keep_lang=True: link(path, lang if keep_lang else "zh", params),
         static=lambda name: url_for("portal.static", filename=name),
         admin_static=lambda name: url_for("admin.static", filename=name),

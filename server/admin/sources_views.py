@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from flask import redirect, request
+from flask import jsonify, redirect, request
 
 from access.roles import Action
 from core.errors import NotFoundError, WodpError
@@ -19,7 +19,7 @@ from server.admin import admin_bp
 from server.admin.console import current_alerts, harvesting, platform, render
 from server.admin.settings_view import hide_url
 from server.admin.words import translate
-from server.audit import audit
+from server.audit import audit, requester_kept
 from server.auth import current_principal, require
 from server.portal.i18n import current_lang, link
 
@@ -101,11 +101,13 @@ def _done() -> str | None:
     done, name, lang = request.args.get("done"), request.args.get("name", ""), current_lang()
     if done in ("added", "saved", "enabled", "disabled"):
         return translate(f"done_{done}", lang, name=name)
-    if done == "queued":
-        return translate("done_queued", lang)
+    if done in ("queued", "starting"):
+        return translate(f"done_{done}", lang)
     if done == "run":
         job = harvesting().jobs.job(int(request.args.get("job", "0") or 0)) if request.args.get(
             "job", "").isdigit() else None
+        if job is not None and job.status == "running":
+            return translate("done_running", lang, job=job.id)
         if job is not None:
             return translate("done_run", lang, job=job.id, status=translate(f"status_{job.status}", lang), **{
                 k: job.counts.get(k, 0) for k in ("new", "updated", "held", "failed")})
@@ -152,8 +154,11 @@ def source_page(name: str):
     jobs = [j.as_json() for j in harvesting().jobs.jobs(name, limit=50)]
     alerts = [a for a in current_alerts() if a.source == name]
     url = hide_url(known.source.url) if known.source.url else None
+    # just run from here and still running (or about to start): the page looks again every 2 s until it ends
+    refresh = request.args.get("done") in ("run", "starting") and (
+        any(j["status"] == "running" for j in jobs) or request.args.get("done") == "starting")
     return render("admin_source.html", "sources", known=known, url=url, jobs=jobs, alerts=alerts, done=_done(),
-                  changed_by=_login_of(known.updated_by),
+                  changed_by=_login_of(known.updated_by), refresh=refresh,
                   days=platform().settings.trends.days, title=f"{translate('source', current_lang())} {name}")
 
 
@@ -202,15 +207,24 @@ def enable_source(name: str):
 @admin_bp.post("/sources/<name>/run")
 @require(Action.HARVEST)
 def run_source(name: str):
-    """Run a source now (here, or queued for a harvest worker) and come back to its page with the result."""
+    """Hand a run of the source to a worker (the queue, or a thread of this process) and answer at once: back
+    to the source's page, which shows the job running (or queued); a JSON client gets 202 and the job's link."""
     _known(name)
     try:
-        report = harvesting().submit(name, trigger="console")
+        with requester_kept():  # the run's audit entries name who asked
+            report = harvesting().start(name, trigger="console")
     except WodpError as exc:
         return _source_refused(name, exc)
-    if report.get("status") == "queued":
+    status, job = report.get("status"), report.get("id")
+    if request.accept_mimetypes.best_match(["text/html", "application/json"]) == "application/json":
+        body = {"source": name, "status": status, "job": job, "message": report.get("message")}
+        answer = jsonify({k: v for k, v in body.items() if v is not None})
+        answer.status_code = 202
+        answer.headers["Location"] = f"/api/harvest/jobs/{job}" if job else f"/admin/sources/{name}"
+        return answer
+    if status == "queued":
         return _back(name, "queued")
-    return _back(name, "run", job=report.get("id"))
+    return _back(name, "run", job=job) if job else _back(name, "starting")
 
 
 def _login_of(account_id: str | None) -> str | None:

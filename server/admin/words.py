@@ -102,6 +102,10 @@ TEXT: dict[str, tuple[str, str]] = {
     "done_run": ("采集作业 {job}：{status}（新增 {new}，更新 {updated}，拦截 {held}，失败 {failed}）。",
                  "Harvest job {job}: {status} (new {new}, updated {updated}, held {held}, failed {failed})."),
     "done_queued": ("已排入采集队列。", "Queued for a harvest worker."),
+    "done_starting": ("采集已交给后台运行，稍后刷新本页查看作业。", "The harvest was handed to the background; reload "
+                      "this page to see its job."),
+    "done_running": ("采集作业 {job} 正在后台运行，刷新本页查看结果。", "Harvest job {job} is running in the background; "
+                     "reload this page to see its result."),
     "refused": ("未执行：{reason}", "Not done: {reason}"),
     "harvest_off": ("此进程未启用采集。", "Harvesting is not enabled in this process."),
     "accounts": ("账号与角色", "Accounts and roles"),
