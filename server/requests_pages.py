@@ -41,6 +41,7 @@ WORDS = {  # key: (zh-CN, en)
     "wanted": ("需要什么数据", "What data"), "use": ("用途", "For what use"),
     "department": ("提供部门", "Department"), "any_department": ("不确定（由数据局分配）", "Not sure (the data bureau assigns it)"),
     "dataset": ("数据集", "Dataset"), "field": ("字段（可选）", "Field (optional)"), "row": ("行（可选）", "Row (optional)"),
+    "field_l": ("字段", "Field"), "row_l": ("行", "Row"),
     "what": ("问题描述", "What is wrong"), "submit": ("提交", "Send"),
     "sign_in": ("登录后可提出数据需求或纠错。", "Sign in to request data or report an error."),
     "sign_in_link": ("登录", "Sign in"),

@@ -81,6 +81,13 @@ class Request:
     reply_days: int | None        # working days from the filing to the reply; None: unknown (reply_note)
     reply_note: str | None
 
+    def filed_local(self) -> str:
+        """The filing time in Beijing, to the minute (as the public reads it)."""
+        return _local(self.filed)
+
+    def replied_local(self) -> str:
+        return _local(self.replied)
+
     def overdue(self, today: date) -> bool:
         """Tell whether the department's deadline has passed without a reply."""
         return self.status == OPEN and self.deadline is not None and today > date.fromisoformat(self.deadline)
@@ -89,6 +96,10 @@ class Request:
         """Tell whether the reply came after the deadline."""
         return (self.replied is not None and self.deadline is not None
                 and beijing_day(parse_stamp(self.replied)) > date.fromisoformat(self.deadline))
+
+
+def _local(stamped: str | None) -> str:
+    return parse_stamp(stamped).astimezone(BEIJING).strftime("%Y-%m-%d %H:%M") if stamped else ""
 
 
 def _text(value: str | None, name: str, limit: int, required: bool = True) -> str | None:
