@@ -70,6 +70,9 @@ def test_an_error_report_across_the_spring_festival(store):
     assert on_time.deadline == "2026-02-27"
     answered = store.answer(on_time.id, "D017", "p1", "已补充", now=at("2026-02-14"))
     assert (answered.reply_days, answered.late_reply()) == (1, False)
+    after_holiday = store.request_data("u3", wanted="数据", use="研究", department="D017", now=at("2026-02-13"))
+    answered = store.answer(after_holiday.id, "D017", "p1", "已答复", now=at("2026-02-24"))
+    assert answered.reply_days == 2  # Sat Feb 14 (调休) and Tue Feb 24 (docs/services.md's example)
 
 
 def test_a_data_request_assigned_by_the_bureau_across_national_day(store):
