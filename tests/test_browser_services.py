@@ -19,6 +19,7 @@ import pytest
 
 from tests.conftest import STAFF_PASSWORD, make_account
 from tests.test_browser_map import Site, Visit, chromium
+from tests.test_browser_portal import AXE
 from tests.test_portal_map import BUS
 
 pytestmark = pytest.mark.slow
@@ -43,6 +44,7 @@ class Walk:
     def __init__(self, visit, url: str, shots: Path) -> None:
         self.page, self.url, self.shots = visit.page, url, shots
         self.overflow: dict[str, int] = {}
+        self.serious: dict[str, list] = {}  # axe-core's serious and critical findings per page (when it is fetched)
 
     def go(self, path: str) -> None:
         answer = self.page.goto(f"{self.url}{path}", wait_until="load")
@@ -72,6 +74,11 @@ class Walk:
             if size == "phone":
                 self.overflow[name] = self.page.evaluate("() => document.documentElement.scrollWidth - innerWidth")
             (self.shots / f"{name}-{size}.png").write_bytes(self.page.screenshot(full_page=True))
+            if AXE.exists():
+                self.page.add_script_tag(path=str(AXE))
+                found = self.page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+                self.serious[f"{name}-{size}"] = [(v["id"], [n["target"] for n in v["nodes"]][:3])
+                                                  for v in found["violations"] if v["impact"] in ("serious", "critical")]
         self.page.set_viewport_size({"width": 1280, "height": 900})
 
 
@@ -164,3 +171,4 @@ def test_rate_comment_report_request_and_the_replies(browser, site, tmp_path):
     finally:
         page.close()
     assert {name: px for name, px in walk.overflow.items() if px > 0} == {}
+    assert {name: found for name, found in walk.serious.items() if found} == {}
