@@ -51,6 +51,7 @@ WORDS = {  # key: (zh-CN, en)
     "filed": ("提交时间", "Filed"), "deadline": ("答复期限", "Reply due"), "status": ("状态", "Status"),
     "reply": ("答复", "Reply"), "replied": ("答复时间", "Replied"),
     "took": ("用时 {n} 个工作日", "took {n} working days"),
+    "took_0": ("用时不足 1 个工作日", "took less than a working day"), "colon": ("：", ": "),
     "took_unknown": ("用时未知（{why}）", "time taken unknown ({why})"),
     "late": ("逾期答复", "replied late"), "overdue": ("已超期", "overdue"),
     "unknown": ("未知（{why}）", "unknown ({why})"), "waiting_bureau": ("待数据局分配", "waiting for the data bureau"),

@@ -21,6 +21,7 @@ from tests.conftest import STAFF_PASSWORD, make_account
 from tests.test_browser_map import Site, Visit, chromium
 from tests.test_browser_portal import AXE
 from tests.test_portal_map import BUS
+from tests.test_requests import took_text
 
 pytestmark = pytest.mark.slow
 SIZES = {"desktop": (1280, 900), "phone": (390, 844)}
@@ -153,7 +154,7 @@ def test_rate_comment_report_request_and_the_replies(browser, site, tmp_path):
 
         # anyone reads the replies and the time they took
         walk.sign_out()
-        took = [f"用时 {platform.requests.get(n).reply_days} 个工作日" for n in (report, wanted)]
+        took = [took_text(platform.requests.get(n).reply_days) for n in (report, wanted)]
         walk.go(dataset_path)
         errors = page.locator("#errors").inner_text()
         assert "已核实，经度已更正并重新发布。" in errors and took[0] in errors

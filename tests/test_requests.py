@@ -32,6 +32,13 @@ def at(day: str, hour: int = 10) -> datetime:
     return datetime.fromisoformat(day).replace(hour=hour, tzinfo=BEIJING)
 
 
+def took_text(days: int, lang: str = "zh") -> str:
+    """What the pages say of the working days a reply took (0: less than one)."""
+    if days == 0:
+        return "took less than a working day" if lang == "en" else "用时不足 1 个工作日"
+    return f"took {days} working days" if lang == "en" else f"用时 {days} 个工作日"
+
+
 def _settings():
     from config import load_settings
 
@@ -239,11 +246,11 @@ def test_an_error_report_goes_to_its_department_and_the_reply_is_public(site, si
     (entry,) = _entries(platform, "request.reply")
     assert (entry.actor, entry.role, entry.detail["reply_days"]) == (publisher_id, "publisher", done.reply_days)
     # public: the reply and its time, on the dataset page, /requests and in the dataset's RDF
-    took = f"用时 {done.reply_days} 个工作日"
+    took = took_text(done.reply_days)
     for path in (f"/datasets/{dataset}", "/requests", f"/requests/{r.id}"):
         html = public.get(path).get_data(as_text=True)
         assert "已核实并更正经度" in html and took in html, path
-    assert f"took {done.reply_days} working days" in public.get(f"/requests/{r.id}?lang=en").get_data(as_text=True)
+    assert took_text(done.reply_days, "en") in public.get(f"/requests/{r.id}?lang=en").get_data(as_text=True)
     turtle = public.get(f"/datasets/{dataset}.ttl")
     graph = {(t.subject.value, t.predicate.value, t.object.value)
              for t in ox.parse(turtle.data, format=ox.RdfFormat.TURTLE)}
