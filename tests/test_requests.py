@@ -279,6 +279,8 @@ def test_a_data_request_assigned_by_the_bureau_and_answered(site, sign_in):
     sign_in(user, "public")
     form = user.get("/requests/new").get_data(as_text=True)
     assert 'name="wanted"' in form and '<option value="D017">' in form
+    english = user.get("/requests/new?lang=en").get_data(as_text=True)
+    assert "What data" in english and "Not sure (the data bureau assigns it)" in english
     assert user.post("/requests/new", data={"wanted": "x", "use": "y", "department": "NOPE"}).status_code == 400
     filed = user.post("/requests/new", data={"wanted": "全市充电桩位置", "use": "导航应用", "department": ""})
     assert filed.status_code == 303
