@@ -24,6 +24,7 @@ from server.audit import audit
 from server.portal.i18n import TEXT, current_lang, link
 
 bp = Blueprint("requests", __name__)
+LIST_LIMIT = 200  # the newest shown on /requests, of each kind (the page says how many there are in all)
 
 TEXT.update({  # key: (zh-CN, en); the menu, the footer and the dataset page's 纠错 panel
     "rq_errors": ("数据纠错", "Error reports"),
@@ -61,6 +62,7 @@ WORDS = {  # key: (zh-CN, en)
     "answered": ("已答复", "Replied"), "send_reply": ("提交答复", "Send the reply"),
     "assign": ("分配给部门", "Assign to a department"), "assign_do": ("分配", "Assign"),
     "where": ("位置", "Where"), "number": ("编号", "No."),
+    "shown": ("显示最新 {shown} 条，共 {total} 条。", "The newest {shown} of {total} are shown."),
 }
 
 
@@ -142,8 +144,9 @@ def listing():
     """The public 数据需求 page: every data request and error report, its status, deadline and reply."""
     requests = _requests()
     lang = current_lang()
-    return _page("requests_list.html", word("list_title", lang), data=requests.public("data"),
-                 errors=requests.public("error", limit=100))
+    return _page("requests_list.html", word("list_title", lang), data=requests.public("data", limit=LIST_LIMIT),
+                 errors=requests.public("error", limit=LIST_LIMIT),
+                 totals={kind: requests.count(kind) for kind in ("data", "error")})
 
 
 @bp.route("/requests/new", methods=["GET", "POST"])

@@ -184,6 +184,10 @@ class Requests:
         """Every request (of a kind), newest first: what the public 数据需求 page lists."""
         return self._list("WHERE kind = :k" if kind else "", {"k": kind} if kind else {}, limit)
 
+    def count(self, kind: str) -> int:
+        """How many requests of a kind were ever filed (the public page says when it shows fewer)."""
+        return int(self.db.rows("SELECT COUNT(*) FROM requests WHERE kind = :k", {"k": kind})[0][0])
+
     def of_dataset(self, dataset: str) -> list[Request]:
         """The error reports on a dataset, newest first."""
         return self._list("WHERE kind = :k AND dataset = :d", {"k": ERROR, "d": dataset})

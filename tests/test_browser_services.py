@@ -78,8 +78,9 @@ class Walk:
             if AXE.exists():
                 self.page.add_script_tag(path=str(AXE))
                 found = self.page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
-                self.serious[f"{name}-{size}"] = [(v["id"], [n["target"] for n in v["nodes"]][:3])
-                                                  for v in found["violations"] if v["impact"] in ("serious", "critical")]
+                self.serious[f"{name}-{size}"] = [
+                    (v["id"], [n["target"] for n in v["nodes"]][:3])
+                    for v in found["violations"] if v["impact"] in ("serious", "critical")]
         self.page.set_viewport_size({"width": 1280, "height": 900})
 
 

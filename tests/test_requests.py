@@ -273,7 +273,7 @@ def test_an_error_report_goes_to_its_department_and_the_reply_is_public(site, si
     assert 'href="/admin/requests"' in board  # the management center's link to the department's queue
 
 
-def test_a_data_request_assigned_by_the_bureau_and_answered(site, sign_in):
+def test_a_data_request_assigned_by_the_bureau_and_answered(site, sign_in, monkeypatch):
     app, platform, _ = site
     user = app.test_client()
     sign_in(user, "public")
@@ -308,6 +308,15 @@ def test_a_data_request_assigned_by_the_bureau_and_answered(site, sign_in):
     assert "全市充电桩位置" in listing and "已纳入2027年开放计划" in listing
     english = app.test_client().get("/requests?lang=en").get_data(as_text=True)
     assert "Data requests" in english and "replied" in english
+    assert 'id="data-shown"' not in listing  # every request is on the page: no note
+    from server import requests_pages
+
+    monkeypatch.setattr(requests_pages, "LIST_LIMIT", 1)
+    filed = user.post("/requests/new", data={"wanted": "公园名录", "use": "出游", "department": "D017"})
+    assert filed.status_code == 303
+    shown = app.test_client().get("/requests").get_data(as_text=True)
+    total = platform.requests.count("data")
+    assert total >= 2 and f"显示最新 1 条，共 {total} 条。" in shown and shown.count('class="request"') >= 1
 
 
 def test_overdue_requests_come_first_on_the_department_dashboard(site, sign_in):
