@@ -414,6 +414,14 @@ class QuotaSettings(_Section):
     keep_days: int = Field(400, ge=1)
 
 
+class RequestSettings(_Section):
+    """Error reports (纠错) and data requests (数据需求): the departments' reply deadlines (services/requests.py)."""
+
+    error_reply_days: int = Field(5, ge=1, le=60)
+    data_reply_days: int = Field(10, ge=1, le=60)
+    max_chars: int = Field(2000, ge=100, le=20000)
+
+
 class Settings(_Section):
     """All settings of one process, plus the data directory they were loaded for."""
 
@@ -448,6 +456,7 @@ class Settings(_Section):
     services: ServicesSettings = Field(default_factory=ServicesSettings)
     applications: ApplicationSettings = Field(default_factory=ApplicationSettings)
     quotas: QuotaSettings = Field(default_factory=QuotaSettings)
+    requests: RequestSettings = Field(default_factory=RequestSettings)
 
     def path(self, relative: str) -> Path:
         """Resolve a path setting against the data directory."""

@@ -29,6 +29,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     from server.admin.department_page import department_bp
     from server.portal import portal_bp
     from server.portal.feedback import feedback_bp
+    from server.requests_pages import bp as requests_bp
 
     app.register_blueprint(portal_bp)
     app.register_blueprint(admin_bp)  # the management center (/admin/...)
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.register_blueprint(moderation.bp)  # /admin/moderation: comments approved or rejected (Action.REVIEW)
     app.register_blueprint(feedback_bp)  # ratings and comments of the public (services/feedback.py)
     app.register_blueprint(services_pages.bp)  # /apply, /account/applications, /admin/applications
+    app.register_blueprint(requests_bp)  # /requests: 纠错 and 数据需求, the departments' replies (services/requests.py)
     errors.register(app)
     http.register(app)
     auth.install(app, settings)  # before the limits: the sign-in page is one of their doors

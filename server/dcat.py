@@ -264,6 +264,10 @@ def dataset(name: str):
         if feedback is not None:  # DQV user feedback, added here: never part of the dataset's graph or digest
             triples += feedback.feedback_triples(dataset_id, uri)
             etag = http.etag_for(etag, feedback.version(dataset_id))
+        requests = getattr(platform, "requests", None)
+        if requests is not None:  # 纠错 and their replies as Web Annotation, added likewise (services/requests.py)
+            triples += requests.annotation_triples(dataset_id, uri)
+            etag = http.etag_for(etag, requests.version(dataset_id))
         response = Response(rdf_response.serialize(triples, fmt), content_type=rdf_response.content_type(fmt))
         response.headers["Link"] = f'<{uri}>; rel="canonical"'
     response.vary.add("Accept")

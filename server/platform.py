@@ -54,6 +54,7 @@ class Platform:
     feedback: object | None = None  # services.feedback.Feedback: ratings and moderated comments
     applications: object | None = None  # services.applications.Applications: 有条件开放 applications and grants
     quotas: object | None = None  # services.quotas.Quotas: API keys' request counters and daily usage
+    requests: object | None = None  # services.requests.Requests: 纠错 error reports and 数据需求 data requests
     daily: object | None = None  # manage.daily.DailyFreshness when manage.freshness_job is on (wodp serve)
     data_checks: object | None = None  # server.data_checks.DataChecks: data-quality checks on the data itself
     followers: list = field(default_factory=list)  # every derived index (sparql.followers.Follower), in order
@@ -243,6 +244,18 @@ class Platform:
                                       department_of=self.department_of)
             self.usage.start()
         self._open_applications()
+        self._open_requests()
+
+    def _open_requests(self) -> None:
+        """Open the error reports and data requests, with their replies (services/requests.py)."""
+        from core.private import private_dir, private_sqlite
+        from services.requests import Requests
+
+        home = self.settings.home
+        if not self.settings.database.url:
+            private_dir(home)
+            private_sqlite(home / "requests.sqlite")  # requesters' account ids: the owner's only
+        self.requests = Requests(self._part("requests", home / "requests.sqlite"), self.settings.requests)
 
     def department_of(self, dataset_id: str) -> str | None:
         """Return the code of a dataset's publisher when it is one of our departments (publish.gate)."""
@@ -599,7 +612,7 @@ class Platform:
             self.data_checks.checks.close()
         for index in (self.accounts, self.audit, self.changes, self.followed, self.catalog_texts, self.catalog_order,
                       self.quality_scores, self.freshness, self.workorders, self.usage, self.feedback,
-                      self.applications, self.quotas):
+                      self.applications, self.quotas, self.requests):
             if index is not None:
                 index.close()
         for extra in self.extras.values():  # parts opened on first use (the workbench's submissions)

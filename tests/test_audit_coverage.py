@@ -204,6 +204,21 @@ def test_every_action_of_the_policy_leaves_its_entry(tmp_path, sign_in, staff_to
         assert granted.status_code == 302, granted.get_data(as_text=True)[:500]
         step(Action.GRANT_APPLICATION, [("application.bureau-decision", app_target, rev, "reviewer")], log.added())
 
+        # 纠错 and 数据需求 (issue 13's feedback that is answered): a citizen reports an error in the published
+        # dataset (sent to its department, D017, whose publisher replies) and asks for data without naming a
+        # department (the bureau assigns it)
+        filed_error = applicant.post(f"/requests/error/{cond_id}", data={"what": "第 2 行站点名称有误", "row": "2"})
+        assert filed_error.status_code == 303, filed_error.get_data(as_text=True)[:500]
+        (report,) = platform.requests.of_dataset(cond_id)
+        step(None, [("request.file", f"request:{report.id}", citizen, "public")], log.added())
+        _see_other(publisher.post(f"/requests/{report.id}/reply", data={"reply": "已更正"}))
+        step(Action.REPLY_REQUEST, [("request.reply", f"request:{report.id}", pub, "publisher")], log.added())
+        asked = applicant.post("/requests/new", data={"wanted": "充电桩位置", "use": "导航", "department": ""})
+        wanted = int(_see_other(asked).rsplit("/", 1)[-1])
+        step(None, [("request.file", f"request:{wanted}", citizen, "public")], log.added())
+        _see_other(reviewer.post(f"/requests/{wanted}/assign", data={"department": "D017"}))
+        step(Action.ASSIGN_REQUEST, [("request.assign", f"request:{wanted}", rev, "reviewer")], log.added())
+
         # harvest sources: added, edited, run, disabled
         form = {"name": "audit-ckan", "kind": "ckan", "url": source.url, "schedule": "30 3 * * *", "enabled": "on",
                 "csrf_token": admin.csrf_token}

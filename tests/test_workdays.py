@@ -36,6 +36,15 @@ def test_official_2026_calendar(day, working):
     assert is_working_day(day) is working
 
 
+def test_every_day_of_the_2026_spring_festival_and_national_day():
+    """Each day of the two weeks around each holiday, written out from the notice (not from the library)."""
+    spring = {date(2026, 2, d): d in (9, 10, 11, 12, 13, 14, 24, 25, 26, 27, 28) for d in range(8, 29)}
+    national = {date(2026, 10, d): d in (8, 9, 10, 12, 13, 14, 15, 16) for d in range(1, 18)}
+    national |= {date(2026, 9, d): d in (21, 22, 23, 24, 28, 29, 30, 20) for d in range(19, 31)}
+    wrong = {day: working for day, working in (spring | national).items() if is_working_day(day) is not working}
+    assert wrong == {}
+
+
 # (start, n, expected): each counted by hand on the notice above
 NATIONAL_DAY = [
     (date(2026, 9, 30), 1, date(2026, 10, 8)),    # Oct 1-7 off: the next working day is Thursday Oct 8

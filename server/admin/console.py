@@ -78,6 +78,8 @@ def staff_nav() -> dict | None:
              ("/admin/review", "nav_review", can["review"]),
              ("/admin/department", "department_page",
               every or allowed(principal, Action.READ_MANAGEMENT, principal.department)),
+             ("/admin/requests", "nav_requests", allowed(principal, Action.ASSIGN_REQUEST)  # 纠错 and 数据需求
+              or allowed(principal, Action.REPLY_REQUEST, principal.department)),
              ("/admin/audit", "nav_audit", can["audit"])]
     links = [{"href": link(path, lang), "label": translate(key, lang),
               "active": path != "/admin/" and request.path.startswith(path)} for path, key, shown in pages if shown]

@@ -56,6 +56,9 @@ WORDS = {  # key: (zh-CN, en)
     "more": ("另有 {n} 条提醒，见下方工单列表。", "{n} more reminders: see the work orders below."),
     "applications": ("待审核的数据申请（超期在前）", "Applications waiting for the department (overdue first)"),
     "applications_none": ("没有待审核的数据申请。", "No application is waiting."),
+    "requests": ("待答复的纠错与数据需求（超期在前）", "Error reports and data requests to answer (overdue first)"),
+    "requests_none": ("没有待答复的纠错或数据需求。", "No error report or data request is waiting."),
+    "rq_error": ("纠错", "error report"), "rq_data": ("数据需求", "data request"),
     "count": ("数量", "Count"), "status_col": ("状态", "Status"),
     "move": ("办理", "Update"), "note": ("说明", "Note"), "to": ("改为", "Move to"),
     "act_open": ("重新打开", "reopen"), "act_in-progress": ("开始处理", "start work"),
@@ -97,12 +100,14 @@ def render_department(platform, code: str | None, lang: str, *, choices: list[st
     name = department_label(code, lang) if code else None
     applications = getattr(platform, "applications", None)
     waiting = applications.department_queue(code) if code and applications is not None else None
+    requests = getattr(platform, "requests", None)  # 纠错 and 数据需求 (services/requests.py)
+    asked = requests.department_queue(code) if code and requests is not None else None
     return render_page(
         "admin_department.html", lang, settings=settings, title=word("title", lang), active="admin",
         w=lambda key, **values: word(key, lang, **values), board=board, code=code, name=name,
         statuses=STATUSES, choices=[(c, department_label(c, lang) or c) for c in (choices or [])],
         kind_word=lambda kind: word(kind, lang) if kind in WORDS else kind, may_act=may_act,
-        moves=TRANSITIONS, applications=waiting, applications_today=_today(),
+        moves=TRANSITIONS, applications=waiting, applications_today=_today(), requests=asked,
         outlook=calendar_outlook(board.as_of if board else as_of, _warning_days(platform)) if calendar_notice else None)
 
 

@@ -14,6 +14,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "nav_workbench": ("数据报送", "Reporting"),
     "nav_review": ("审核队列", "Review queue"),
     "nav_audit": ("审计日志", "Audit log"),
+    "nav_requests": ("纠错与需求", "Error reports and requests"),
     "settings": ("运行设置", "Settings"),
     "source": ("采集源", "Source"),
     "name": ("名称", "Name"),

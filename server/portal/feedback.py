@@ -46,6 +46,10 @@ def page_context(platform, dataset_id: str) -> dict:
                  "signed_in": False, "my_pending": [], "max_chars": platform.settings.services.comment_max_chars}
     if platform.usage is not None:
         out["usage"] = platform.usage.dataset_totals(dataset_id)
+    if getattr(platform, "requests", None) is not None:  # 纠错 and their replies (server/requests_pages.py)
+        from server.requests_pages import dataset_context
+
+        out["rq"] = dataset_context(platform, dataset_id)
     if platform.feedback is not None:
         out["rating"] = platform.feedback.rating(dataset_id)
         out["comments"] = platform.feedback.comments(dataset_id)

@@ -14,6 +14,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "catalogue": ("数据目录", "Data catalogue"),
     "sparql": ("SPARQL", "SPARQL"),
     "developers": ("开发者接口", "Developer APIs"),
+    "requests_menu": ("数据需求", "Data requests"),
     "switch": ("English", "中文"),
     "search": ("搜索", "Search"),
     "search_placeholder": ("搜索数据集，如：交通、教育、公交车", "Search datasets, e.g. transport, schools"),

@@ -127,7 +127,7 @@ def _urlset(urls: list[str]) -> Response:
 
 
 def _fixed_urls(base: str) -> list[str]:
-    return [f"{base}/", f"{base}/datasets", f"{base}/map", *(f"{base}/{p}" for p in PAGES)]
+    return [f"{base}/", f"{base}/datasets", f"{base}/map", *(f"{base}/{p}" for p in PAGES), f"{base}/requests"]
 
 
 def _dataset_urls(offset: int, size: int) -> list[str]:
