@@ -42,6 +42,7 @@ class Action(StrEnum):
     WORK_ORDERS = "work-orders"          # open/assign/close data-quality work orders
     DECIDE_APPLICATION = "decide-application"  # 有条件开放 applications: a department's decision on its datasets
     GRANT_APPLICATION = "grant-application"    # the data bureau's decision, grants and their revocation
+    REVIEW_SHOWCASE = "review-showcase"        # the showcase (应用成果): approve, return or take down an item
 
 
 class Reach(StrEnum):
@@ -56,7 +57,7 @@ ALL, OWN = Reach.ALL, Reach.OWN
 POLICY: dict[Role, dict[Action, Reach]] = {
     Role.ADMIN: {action: ALL for action in Action},
     Role.REVIEWER: {Action.READ_MANAGEMENT: ALL, Action.REVIEW: ALL, Action.PUBLISH: ALL, Action.WITHDRAW: ALL,
-                    Action.WORK_ORDERS: ALL, Action.GRANT_APPLICATION: ALL},
+                    Action.WORK_ORDERS: ALL, Action.GRANT_APPLICATION: ALL, Action.REVIEW_SHOWCASE: ALL},
     Role.PUBLISHER: {Action.READ_MANAGEMENT: OWN, Action.CREATE: OWN, Action.EDIT: OWN, Action.SUBMIT: OWN,
                      Action.WITHDRAW: OWN, Action.WORK_ORDERS: OWN, Action.DECIDE_APPLICATION: OWN},
     Role.AUDITOR: {Action.READ_MANAGEMENT: ALL, Action.READ_AUDIT: ALL},

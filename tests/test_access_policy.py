@@ -18,7 +18,8 @@ EVERY = {a: "all" for a in Action}
 EXPECTED = {
     "admin": EVERY,
     "reviewer": {Action.READ_MANAGEMENT: "all", Action.REVIEW: "all", Action.PUBLISH: "all",
-                 Action.WITHDRAW: "all", Action.WORK_ORDERS: "all", Action.GRANT_APPLICATION: "all"},
+                 Action.WITHDRAW: "all", Action.WORK_ORDERS: "all", Action.GRANT_APPLICATION: "all",
+                 Action.REVIEW_SHOWCASE: "all"},
     "publisher": {Action.READ_MANAGEMENT: "own", Action.CREATE: "own", Action.EDIT: "own", Action.SUBMIT: "own",
                   Action.WITHDRAW: "own", Action.WORK_ORDERS: "own", Action.DECIDE_APPLICATION: "own"},
     "auditor": {Action.READ_MANAGEMENT: "all", Action.READ_AUDIT: "all"},

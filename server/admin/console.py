@@ -76,7 +76,8 @@ def staff_nav() -> dict | None:
              ("/admin/review", "nav_review", can["review"]),
              ("/admin/department", "department_page",
               every or allowed(principal, Action.READ_MANAGEMENT, principal.department)),
-             ("/admin/audit", "nav_audit", can["audit"])]
+             ("/admin/audit", "nav_audit", can["audit"]),
+             ("/admin/showcase", "sc_queue", allowed(principal, Action.REVIEW_SHOWCASE))]
     links = [{"href": link(path, lang), "label": translate(key, lang),
               "active": path != "/admin/" and request.path.startswith(path)} for path, key, shown in pages if shown]
     account = current_account()
