@@ -32,9 +32,10 @@ TEXT.update({  # key: (zh-CN, en); the words of the showcase's pages and of its 
                 "has reviewed them."),
     "sc_all": ("全部", "All"), "sc_app": ("应用", "App"), "sc_analysis": ("分析", "Analysis"),
     "sc_visualisation": ("可视化", "Visualisation"),
-    "sc_count": ("共 {n} 项", "{n} items"), "sc_none": ("暂无应用成果。", "No item yet."),
+    "sc_count": ("共 {n} 项", "{n} item(s)"), "sc_sep": ("：", ": "), "sc_paren": ("（{x}）", " ({x})"), "sc_none": ("暂无应用成果。", "No item yet."),
     "sc_uses": ("使用的数据集", "Datasets used"), "sc_author": ("作者", "Author"),
-    "sc_open": ("访问", "Open"), "sc_submitted_at": ("提交时间（UTC）", "Submitted (UTC)"),
+    "sc_open": ("访问", "Open"), "sc_submitted_at": ("提交时间", "Submitted"),
+    "sc_link_h": ("链接", "Link"), "sc_decide": ("审核", "Decision"), "sc_all_for": ("查看全部", "See all"),
     "sc_filtered": ("使用数据集 {name} 的成果", "Items using {name}"), "sc_clear": ("清除筛选", "Clear the filter"),
     "sc_submit": ("提交应用成果", "Submit an item"), "sc_new": ("提交应用成果", "Submit an app or result"),
     "sc_kind": ("类型", "Kind"), "sc_title": ("名称", "Title"), "sc_description": ("简介", "Description"),
@@ -97,10 +98,16 @@ def _page(template: str, title: str, status: int = 200, **context) -> Response:
     return Response(body, status=status, mimetype="text/html")
 
 
-def _when(moment: float | None) -> str:
-    """Write a moment as local time (trends.utc_offset_h), to the minute."""
-    if moment is None:
+def _when(moment: float | str | None) -> str:
+    """Write a moment (seconds, or an ISO time in UTC as the part keeps them) as local time
+    (trends.utc_offset_h), to the minute."""
+    if moment is None or moment == "":
         return ""
+    if isinstance(moment, str):
+        try:
+            moment = datetime.fromisoformat(moment.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return moment  # shown as kept
     zone = timezone(timedelta(hours=_platform().settings.trends.utc_offset_h))
     return datetime.fromtimestamp(moment, zone).strftime("%Y-%m-%d %H:%M")
 

@@ -19,6 +19,31 @@ PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08
        b"\x00\x00\x00\x0cIDATx\x9cc\xf8\xcf\xc0\x00\x00\x03\x01\x01\x00\xc9\xfe\x92\xef\x00\x00\x00\x00IEND\xaeB`\x82")
 
 
+def chart_png(width: int = 480, height: int = 270) -> bytes:
+    """A PNG of a small bar chart (a screenshot an app's author would upload)."""
+    import struct
+    import zlib
+
+    bars = [0.35, 0.6, 0.45, 0.8, 0.7, 0.9]
+    rows = []
+    for y in range(height):
+        row = bytearray(b"\x00")
+        for x in range(width):
+            slot = width // len(bars)
+            n, inside = min(x // slot, len(bars) - 1), x % slot
+            bar = y >= height - int(bars[n] * (height - 20)) and slot // 6 <= inside < slot - slot // 6
+            row += bytes((11, 79, 156) if bar and y < height - 4 else (200, 22, 29) if y >= height - 4 else
+                         (244, 246, 249))
+        rows.append(bytes(row))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"".join(rows)))
+            + chunk(b"IEND", b""))
+
+
 def _known(*ids):
     return lambda d: d in ids
 
