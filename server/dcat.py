@@ -264,6 +264,10 @@ def dataset(name: str):
         if feedback is not None:  # DQV user feedback, added here: never part of the dataset's graph or digest
             triples += feedback.feedback_triples(dataset_id, uri)
             etag = http.etag_for(etag, feedback.version(dataset_id))
+        showcase = getattr(platform, "showcase", None)
+        if showcase is not None:  # approved apps and results that use it (dct:isReferencedBy), added here too
+            triples += showcase.reference_triples(dataset_id, uri, platform.settings.base_uri)
+            etag = http.etag_for(etag, showcase.version(dataset_id))
         response = Response(rdf_response.serialize(triples, fmt), content_type=rdf_response.content_type(fmt))
         response.headers["Link"] = f'<{uri}>; rel="canonical"'
     response.vary.add("Accept")

@@ -235,6 +235,30 @@ class Showcase:
                             "WHERE d.dataset = :d AND i.status = :s ORDER BY i.id", {"d": dataset, "s": APPROVED})
         return hashlib.sha256(repr([tuple(r) for r in rows]).encode()).hexdigest()[:16]
 
+    # -- publication ---------------------------------------------------------------------------------------
+    def reference_triples(self, dataset: str, dataset_uri: str, base_uri: str) -> list:
+        """Return the approved items that use a dataset as RDF, added when the dataset's RDF is served (never
+        stored with its graph, so its digest does not change): ``dct:isReferencedBy`` each item's page, the item a
+        schema.org work (SoftwareApplication, Report or CreativeWork) with its name, link and ``schema:isBasedOn``."""
+        import pyoxigraph as ox
+
+        schema, out = "https://schema.org/", []
+        types = {"app": "SoftwareApplication", "analysis": "Report", "visualisation": "CreativeWork"}
+        target = ox.NamedNode(dataset_uri)
+        for item in self.for_dataset(dataset, limit=500):
+            node = ox.NamedNode(f"{base_uri}/showcase/{item.id}")
+            try:
+                link = ox.NamedNode(item.link)
+            except ValueError:  # not an IRI pyoxigraph takes: carried as it is, typed as a URI
+                link = ox.Literal(item.link, datatype=ox.NamedNode("http://www.w3.org/2001/XMLSchema#anyURI"))
+            out += [ox.Triple(target, ox.NamedNode("http://purl.org/dc/terms/isReferencedBy"), node),
+                    ox.Triple(node, ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type"),
+                              ox.NamedNode(schema + types[item.kind])),
+                    ox.Triple(node, ox.NamedNode(schema + "name"), ox.Literal(item.title)),
+                    ox.Triple(node, ox.NamedNode(schema + "url"), link),
+                    ox.Triple(node, ox.NamedNode(schema + "isBasedOn"), target)]
+        return out
+
     # -- deciding ------------------------------------------------------------------------------------------
     def _move(self, item_id: int, frm: tuple[str, ...], to: str, by: str, reason: str | None) -> Item:
         before = self.get(item_id)

@@ -195,6 +195,9 @@ def test_submit_review_and_both_pages_show_the_link(app, platform, sign_in):
     author = sign_in(citizen, "public")
     rev = sign_in(reviewer, "reviewer")
     sign_in(publisher, "publisher", "D017")
+    from server.audit import dataset_digest
+
+    digest = dataset_digest(platform.store, platform.dataset_uri(BUS))
     page = citizen.get(f"/showcase/new?datasets={BUS}").get_data(as_text=True)
     assert SAMPLES[0].title_zh in page  # the dataset it starts from, named
     item = _new_id(citizen.post("/showcase/new", content_type="multipart/form-data",
@@ -231,6 +234,23 @@ def test_submit_review_and_both_pages_show_the_link(app, platform, sign_in):
     dataset = public.get(f"/datasets/{BUS}").get_data(as_text=True)
     assert re.search(rf'<a href="/showcase/{item}">武汉公交到站</a>', dataset)
     assert f"/showcase/{item}\"" not in public.get(f"/datasets/{SCHOOLS}").get_data(as_text=True)
+    # in RDF, the dataset is dct:isReferencedBy the item, added when served: its stored graph and digest unchanged
+    import pyoxigraph as ox
+
+    uri = platform.dataset_uri(BUS)
+    graph = [q.triple for q in ox.parse(public.get(f"/datasets/{BUS}.ttl").data, format=ox.RdfFormat.TURTLE)]
+    node = ox.NamedNode(f"{platform.settings.base_uri}/showcase/{item}")
+    assert ox.Triple(ox.NamedNode(uri), ox.NamedNode("http://purl.org/dc/terms/isReferencedBy"), node) in graph
+    about = {(t.predicate.value, t.object.value) for t in graph if t.subject == node}
+    assert about == {("http://www.w3.org/1999/02/22-rdf-syntax-ns#type", "https://schema.org/SoftwareApplication"),
+                     ("https://schema.org/name", "武汉公交到站"), ("https://schema.org/url", "https://bus.example.cn/"),
+                     ("https://schema.org/isBasedOn", uri)}
+    assert not any(t.object == node for t in platform.store.dataset_triples(uri))
+    assert dataset_digest(platform.store, uri) == digest
+    ours = {t for t in graph if t.subject == node or t.object == node}
+    assert len(ours) == 5
+    without = platform.validator.validate([t for t in graph if t not in ours])
+    assert set(platform.validator.validate(graph).findings) == set(without.findings)  # the shapes find no more
     english = public.get(f"/showcase/{item}?lang=en").get_data(as_text=True)
     assert "Datasets used" in english and SAMPLES[0].title_en in english
     # filters: by kind and by dataset
