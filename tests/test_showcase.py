@@ -209,8 +209,11 @@ def test_submit_review_and_both_pages_show_the_link(app, platform, sign_in):
     assert citizen.get(f"/showcase/{item}").status_code == 200
     assert f'href="/showcase/{item}"' not in app.test_client().get("/showcase").get_data(as_text=True)
     assert f"/showcase/{item}" not in app.test_client().get(f"/datasets/{BUS}").get_data(as_text=True)
-    # the queue: the reviewer's only
+    # the queue: the reviewer's only, linked from the management center's pages
     assert publisher.get("/admin/showcase").status_code == 403
+    assert 'href="/admin/showcase"' in reviewer.get("/admin/").get_data(as_text=True)
+    assert 'href="/admin/showcase"' in reviewer.get("/admin/review").get_data(as_text=True)
+    assert 'href="/admin/showcase"' not in publisher.get("/admin/department").get_data(as_text=True)
     assert citizen.post(f"/admin/showcase/{item}/decision", data={"decision": "approve"}).status_code == 403
     queue = reviewer.get("/admin/showcase").get_data(as_text=True)
     assert f'id="item-{item}"' in queue and "https://bus.example.cn/" in queue

@@ -61,7 +61,8 @@ def render(template: str, section: str, status: int = 200, **context):
 def _nav_reach(principal) -> dict[str, bool]:
     """Which of the other management pages the nav offers: the ones the principal may open."""
     return {"workbench": bool(principal.department) and allowed(principal, Action.CREATE, principal.department),
-            "review": allowed(principal, Action.REVIEW), "audit": allowed(principal, Action.READ_AUDIT)}
+            "review": allowed(principal, Action.REVIEW), "audit": allowed(principal, Action.READ_AUDIT),
+            "showcase": allowed(principal, Action.REVIEW_SHOWCASE)}
 
 
 def staff_nav() -> dict | None:
@@ -77,7 +78,7 @@ def staff_nav() -> dict | None:
              ("/admin/department", "department_page",
               every or allowed(principal, Action.READ_MANAGEMENT, principal.department)),
              ("/admin/audit", "nav_audit", can["audit"]),
-             ("/admin/showcase", "sc_queue", allowed(principal, Action.REVIEW_SHOWCASE))]
+             ("/admin/showcase", "sc_queue", can["showcase"])]
     links = [{"href": link(path, lang), "label": translate(key, lang),
               "active": path != "/admin/" and request.path.startswith(path)} for path, key, shown in pages if shown]
     account = current_account()
