@@ -63,6 +63,8 @@ TEXT.update({  # key: (zh-CN, en); the words of the showcase's pages and of its 
     "sc_on_dataset_none": ("暂无使用本数据集的应用成果。", "No app or result uses this dataset yet."),
     "sc_sign_in": ("登录后可提交应用成果。", "Sign in to submit an app or result."),
     "sc_submitter": ("提交账号", "Submitted by account"),
+    "sc_edit": ("修改后重新提交", "Change and submit again"),
+    "sc_keep_image": ("不选择新图片则保留原图片。", "Without a new image the present one is kept."),
 })
 
 TITLES = """SELECT ?d ?t WHERE { VALUES ?d { %s } GRAPH ?d { ?d <http://purl.org/dc/terms/title> ?t } }"""
@@ -230,31 +232,58 @@ def _ids(raw: str) -> list[str]:
 @bp.route("/showcase/new", methods=["GET", "POST"])
 def submit():
     """The submission form; its post files the item (waiting for review) and goes to the account's items."""
+    return _form_page(None)
+
+
+@bp.route("/showcase/<int:item_id>/edit", methods=["GET", "POST"])
+def resubmit(item_id: int):
+    """A returned item's form, filled in; its post changes the item and submits it again."""
+    account = _signed_in()
+    found = _showcase().get(item_id)
+    if found.account != account.id:
+        raise NotFoundError(f"no showcase item {item_id} of this account")
+    return _form_page(found)
+
+
+def _form_page(editing):
     from services.showcase import KINDS
 
     account = _signed_in()
     platform, lang = _platform(), _lang()
-    form = request.form if request.method == "POST" else {}
-    raw = form.get("datasets", request.args.get("datasets", ""))
+    if request.method == "POST":
+        form = request.form
+    elif editing is not None:
+        form = {"kind": editing.kind, "title": editing.title, "description": editing.description,
+                "link": editing.link, "author": editing.author}
+    else:
+        form = {}
+    raw = form.get("datasets", request.args.get("datasets", ",".join(editing.datasets) if editing else ""))
     errors = []
     if request.method == "POST":
         upload = request.files.get("image")
         data = upload.read(platform.settings.showcase.image_max_bytes + 1) if upload and upload.filename else None
+        values = dict(kind=form.get("kind", ""), title=form.get("title", ""), description=form.get("description", ""),
+                      link=form.get("link", ""), author=form.get("author", "") or account.display_name or account.login,
+                      datasets=_ids(raw), exists=dataset_exists, image=data)
         try:
-            found = _showcase().submit(
-                account.id, kind=form.get("kind", ""), title=form.get("title", ""),
-                description=form.get("description", ""), link=form.get("link", ""),
-                author=form.get("author", "") or account.display_name or account.login,
-                datasets=_ids(raw), exists=dataset_exists, image=data)
+            if editing is None:
+                found = _showcase().submit(account.id, **values)
+            else:
+                before = _showcase().resubmit(editing.id, account.id, **values)
+                found = _showcase().get(editing.id)
         except BadRequestError as exc:
             errors.append(exc.message)
         else:
-            audit("showcase.submit", f"showcase:{found.id}", after=found.status,
-                  detail={"kind": found.kind, "link": found.link, "datasets": list(found.datasets),
-                          "image": found.image_type})
+            detail = {"kind": found.kind, "link": found.link, "datasets": list(found.datasets),
+                      "image": found.image_type}
+            if editing is None:
+                audit("showcase.submit", f"showcase:{found.id}", after=found.status, detail=detail)
+            else:
+                audit("showcase.resubmit", f"showcase:{found.id}", before=before.status, after=found.status,
+                      detail=detail | {"returned_for": before.reason})
             return redirect(_link("/account/showcase") + f"#item-{found.id}", code=303)
     return _page("showcase_form.html", TEXT["sc_new"][lang == "en"], status=400 if errors else 200, form=form,
-                 raw=raw, errors=errors, kinds=KINDS, account=account,
+                 raw=raw, errors=errors, kinds=KINDS, account=account, editing=editing,
                  titles=dataset_titles(_ids(raw), lang),
                  kb=platform.settings.showcase.image_max_bytes // 1024)
 

@@ -126,6 +126,54 @@ class Showcase:
     def submit(self, account: str, *, kind: str, title: str, description: str, link: str, author: str,
                datasets: Iterable[str], exists: Callable[[str], bool], image: bytes | None = None) -> Item:
         """File an item (submitted, waiting for review); refuse it whole with the first fault found (400)."""
+        kind, title, description, link, author, ids, media = self._checked(
+            kind, title, description, link, author, datasets, exists, image)
+        with self.db.write() as conn:
+            row = conn.execute(text(
+                f"INSERT INTO showcase_items (kind, title, description, link, author, account, status, created, "
+                f"image_type) VALUES (:k, :t, :d, :l, :a, :acc, :s, :c, :img) RETURNING id"),
+                {"k": kind, "t": title, "d": description, "l": link, "a": author, "acc": account, "s": SUBMITTED,
+                 "c": _now(), "img": media}).fetchone()
+            item_id = int(row[0])
+            self._put_uses(conn, item_id, ids, image, media)
+        return self.get(item_id)
+
+    def resubmit(self, item_id: int, account: str, *, kind: str, title: str, description: str, link: str,
+                 author: str, datasets: Iterable[str], exists: Callable[[str], bool],
+                 image: bytes | None = None) -> Item:
+        """Change a returned item as its author asks and submit it again (its image kept unless a new one is
+        given); return it as it was before."""
+        before = self.get(item_id)
+        if before.account != account:
+            raise NotFoundError(f"no showcase item {item_id} of this account")
+        kind, title, description, link, author, ids, media = self._checked(
+            kind, title, description, link, author, datasets, exists, image)
+        with self.db.write() as conn:
+            done = conn.execute(text(
+                "UPDATE showcase_items SET kind = :k, title = :t, description = :d, link = :l, author = :a, "
+                "status = :s, decided = NULL, decided_by = NULL, reason = NULL, image_type = COALESCE(:img, "
+                "image_type) WHERE id = :id AND account = :acc AND status = :returned"),
+                {"k": kind, "t": title, "d": description, "l": link, "a": author, "s": SUBMITTED, "img": media,
+                 "id": item_id, "acc": account, "returned": RETURNED}).rowcount
+            if not done:
+                raise DecisionError(f"showcase item {item_id} is {before.status}: only a returned item is "
+                                    "submitted again")
+            conn.execute(text("DELETE FROM showcase_datasets WHERE item = :i"), {"i": item_id})
+            if media:
+                conn.execute(text("DELETE FROM showcase_images WHERE item = :i"), {"i": item_id})
+            self._put_uses(conn, item_id, ids, image, media)
+        return before
+
+    @staticmethod
+    def _put_uses(conn, item_id: int, ids: list[str], image: bytes | None, media: str | None) -> None:
+        conn.execute(text("INSERT INTO showcase_datasets (item, dataset, position) VALUES (:i, :d, :p)"),
+                     [{"i": item_id, "d": d, "p": n} for n, d in enumerate(ids)])
+        if media:
+            conn.execute(text("INSERT INTO showcase_images (item, media_type, sha256, data) VALUES (:i, :m, :h, :b)"),
+                         {"i": item_id, "m": media, "h": hashlib.sha256(image).hexdigest(), "b": image})
+
+    def _checked(self, kind, title, description, link, author, datasets, exists, image) -> tuple:
+        """Return an item's values checked and trimmed (the datasets without repeats), or refuse them (400)."""
         if kind not in KINDS:
             raise BadRequestError(f"the kind must be one of {', '.join(KINDS)}, got {str(kind)[:40]!r}")
         title = _text(title, "title", MAX_TITLE)
@@ -141,20 +189,7 @@ class Showcase:
         if unknown:
             raise BadRequestError("not in this catalogue: " + ", ".join(unknown))
         media = image_type(image, self.image_max_bytes) if image else None
-        with self.db.write() as conn:
-            row = conn.execute(text(
-                f"INSERT INTO showcase_items (kind, title, description, link, author, account, status, created, "
-                f"image_type) VALUES (:k, :t, :d, :l, :a, :acc, :s, :c, :img) RETURNING id"),
-                {"k": kind, "t": title, "d": description, "l": link, "a": author, "acc": account, "s": SUBMITTED,
-                 "c": _now(), "img": media}).fetchone()
-            item_id = int(row[0])
-            conn.execute(text("INSERT INTO showcase_datasets (item, dataset, position) VALUES (:i, :d, :p)"),
-                         [{"i": item_id, "d": d, "p": n} for n, d in enumerate(ids)])
-            if media:
-                conn.execute(text("INSERT INTO showcase_images (item, media_type, sha256, data) "
-                                  "VALUES (:i, :m, :h, :b)"),
-                             {"i": item_id, "m": media, "h": hashlib.sha256(image).hexdigest(), "b": image})
-        return self.get(item_id)
+        return kind, title, description, link, author, ids, media
 
     # -- reading -------------------------------------------------------------------------------------------
     def _items(self, where: str, params: dict, order: str = "id DESC", limit: int = 200,

@@ -97,6 +97,10 @@ def test_the_part_keeps_items_and_refuses_bad_ones(tmp_path, database_url):
             showcase.decide(first.id, False, "rev", "again")
         assert twice.value.status == 409
         assert (showcase.get(second.id).status, showcase.get(second.id).reason) == (RETURNED, "链接打不开")
+        with pytest.raises(Exception) as not_returned:
+            showcase.resubmit(first.id, "acct-1", kind="app", title="x", description="y", link="https://a.cn/",
+                              author="z", datasets=[BUS], exists=_known(BUS))
+        assert not_returned.value.status == 409 and showcase.get(first.id).status == APPROVED
         items, total = showcase.listing()
         assert ([i.id for i in items], total) == ([first.id], 1)
         assert [i.id for i in showcase.for_dataset(SCHOOLS)] == [first.id]  # the returned one is not shown
@@ -122,8 +126,7 @@ def files():
     server.close()
 
 
-@pytest.fixture(scope="module")
-def platform(tmp_path_factory):
+def open_platform(home):
     from config import load_settings
     from server.platform import Platform
 
@@ -131,20 +134,38 @@ def platform(tmp_path_factory):
         "csw": {"enabled": False}, "rate_limits": {"enabled": False},
         # a link monitor over no harvest source's datasets: it checks the showcase's links only
         "harvest": {"sources": [{"name": "links", "kind": "links", "options": {"sources": ["none"], "timeout_s": 5}}]},
-    }, home=tmp_path_factory.mktemp("showcase-home"))
+    }, home=home)
     platform = Platform.open(settings, start_workers=False)
     fill_store(platform.store)
+    return platform
+
+
+def make_app(platform):
+    from server.app import create_app
+
+    app = create_app(platform=platform)
+    app.config["TESTING"] = True
+    return app
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory):
+    platform = open_platform(tmp_path_factory.mktemp("showcase-home"))
     yield platform
     platform.close()
 
 
 @pytest.fixture(scope="module")
 def app(platform):
-    from server.app import create_app
+    return make_app(platform)
 
-    app = create_app(platform=platform)
-    app.config["TESTING"] = True
-    return app
+
+@pytest.fixture
+def checked(tmp_path):
+    """A platform of its own: its link monitor checks only the links the test submits (all on loopback)."""
+    platform = open_platform(tmp_path / "home")
+    yield make_app(platform), platform
+    platform.close()
 
 
 def _form(client, **extra) -> dict:
@@ -270,6 +291,19 @@ def test_submit_review_and_both_pages_show_the_link(app, platform, sign_in):
     mine = publisher.get("/account/showcase").get_data(as_text=True)
     assert "已退回" in mine and "请补充方法说明" in mine
     assert app.test_client().get(f"/showcase/{staff_item}").status_code == 404
+    # its author changes it and submits it again; it waits for review once more
+    assert citizen.get(f"/showcase/{staff_item}/edit").status_code == 404  # not the citizen's
+    form = publisher.get(f"/showcase/{staff_item}/edit").get_data(as_text=True)
+    assert "请补充方法说明" in form and 'value="客流分析报告"' in form and f'value="{SCHOOLS}"' in form
+    again = publisher.post(f"/showcase/{staff_item}/edit", content_type="multipart/form-data",
+                           data=_form(publisher, kind="analysis", title="客流分析报告（含方法）", datasets=SCHOOLS))
+    assert again.status_code == 303
+    changed = platform.showcase.get(staff_item)
+    assert (changed.status, changed.title, changed.reason, changed.datasets) == (
+        SUBMITTED, "客流分析报告（含方法）", None, (SCHOOLS,))
+    assert _entries(platform, f"showcase:{staff_item}")[-1] == ("showcase.resubmit", "publisher")
+    assert publisher.post(f"/showcase/{staff_item}/edit", content_type="multipart/form-data",
+                          data=_form(publisher, datasets=SCHOOLS)).status_code == 409  # waiting: not returned
     # the reviewer takes down the approved one (a reason needed); it leaves the public pages
     assert reviewer.post(f"/admin/showcase/{item}/withdraw", data={"reason": " "}).status_code == 400
     assert reviewer.post(f"/admin/showcase/{item}/withdraw", data={"reason": "应用已停止服务"}).status_code == 303
@@ -278,7 +312,8 @@ def test_submit_review_and_both_pages_show_the_link(app, platform, sign_in):
     assert f"/showcase/{item}\"" not in public.get(f"/datasets/{BUS}").get_data(as_text=True)
 
 
-def test_the_link_monitor_finds_a_broken_link(app, platform, sign_in, files):
+def test_the_link_monitor_finds_a_broken_link(checked, sign_in, files):
+    app, platform = checked
     citizen, reviewer = app.test_client(), app.test_client()
     sign_in(citizen, "public")
     sign_in(reviewer, "reviewer")
