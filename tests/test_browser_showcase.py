@@ -3,7 +3,8 @@
 A citizen signs in from the dataset page's link, submits an app with a screenshot and the dataset it uses; the link
 monitor checks its link on a local file server; the bureau's reviewer sees the check in the queue and approves
 it; an anonymous visitor finds it on /showcase, opens it, follows its dataset, and finds it again on the dataset
-page. No page scrolls sideways at 390 px. Screenshots go to $WODP_SCREENSHOTS (default: the test's temporary
+page. No page scrolls sideways at 390 px; axe-core (when `make test-assets` fetched it) finds no serious or critical
+violation on the form, the account's items, the queue, the list and the item. Screenshots go to $WODP_SCREENSHOTS (default: the test's temporary
 directory).
 """
 
@@ -19,6 +20,7 @@ from tests.catalog_samples import SAMPLES, fill_store
 from tests.conftest import STAFF_PASSWORD, free_port, make_account
 from tests.datafile_server import FileServer
 from tests.test_browser_map import Visit, chromium
+from tests.test_browser_portal import AXE, AXE_VERSION
 from tests.test_showcase import chart_png
 
 pytestmark = pytest.mark.slow
@@ -64,6 +66,20 @@ class Pages:
     def __init__(self, visit, url: str, shots: Path) -> None:
         self.page, self.url, self.shots = visit.page, url, shots
         self.overflow: dict[str, int] = {}
+        self.serious: dict[str, list] = {}
+
+    def axe(self, name: str) -> None:
+        """Note what axe-core (served from the local file) finds serious or critical on the page at both sizes."""
+        if not AXE.exists():
+            return
+        for size, (width, height) in SIZES.items():
+            self.page.set_viewport_size({"width": width, "height": height})
+            self.page.add_script_tag(path=str(AXE))
+            found = self.page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+            assert found["testEngine"]["version"] == AXE_VERSION
+            self.serious[f"{name}-{size}"] = [(v["id"], [n["target"] for n in v["nodes"]][:3])
+                                              for v in found["violations"] if v["impact"] in ("serious", "critical")]
+        self.page.set_viewport_size({"width": 1280, "height": 900})
 
     def go(self, path: str) -> None:
         self.page.goto(self.url + path, wait_until="load")
@@ -120,11 +136,13 @@ def test_an_app_is_submitted_approved_and_linked(browser, site, tmp_path):
         shot.write_bytes(chart_png())
         page.set_input_files("#sc-image", str(shot))
         pages.shoot("01-form")
+        pages.axe("01-form")
         pages.click("#sc-form button[type=submit]")
         assert "/account/showcase" in page.url, page.url
         row = page.locator("#sc-mine tbody tr").first
         assert "武汉公交到站查询" in row.inner_text() and "待审核" in row.inner_text()
         pages.shoot("02-mine")
+        pages.axe("02-mine")
         (item,) = platform.showcase.of_account(citizen.id)
 
         # the link monitor checks its link; the reviewer sees the check and approves
@@ -137,6 +155,7 @@ def test_an_app_is_submitted_approved_and_linked(browser, site, tmp_path):
         waiting = page.locator(f"#sc-waiting tr#item-{item.id}")
         assert "链接可用" in waiting.inner_text() and BUS.title_zh in waiting.inner_text()
         pages.shoot("03-queue")
+        pages.axe("03-queue")
         pages.click(f"#sc-waiting tr#item-{item.id} button.sc-approve")
         assert page.locator("#sc-waiting-none").count() == 1
         assert page.locator(f"#sc-shown tr#item-{item.id}").count() == 1
@@ -150,12 +169,14 @@ def test_an_app_is_submitted_approved_and_linked(browser, site, tmp_path):
         assert "武汉公交到站查询" in card.inner_text() and BUS.title_zh in card.inner_text()
         assert card.locator("img").evaluate("img => img.complete && img.naturalWidth") == 480  # the screenshot shows
         pages.shoot("04-list")
+        pages.axe("04-list")
         pages.click(f"#item-{item.id} h2 a")
         assert page.url == f"{url}/showcase/{item.id}"
         assert page.locator("#sc-open").get_attribute("href") == f"{files.url}/bus/"
         assert page.locator("#sc-link-state").count() == 0 or "链接暂不可用" not in page.locator(
             "#sc-link-state").inner_text()
         pages.shoot("05-item")
+        pages.axe("05-item")
         pages.click(f"#sc-datasets a[href='/datasets/{BUS.id}']")
         assert page.url == f"{url}/datasets/{BUS.id}"
         panel = page.locator("#showcase")
@@ -170,3 +191,7 @@ def test_an_app_is_submitted_approved_and_linked(browser, site, tmp_path):
     finally:
         page.close()
     assert pages.overflow and all(v <= 0 for v in pages.overflow.values()), pages.overflow
+    if os.environ.get("CI") == "true" and not AXE.exists():
+        pytest.fail(f"{AXE} is missing: `make test` fetches it (make test-assets)")
+    serious = {name: found for name, found in pages.serious.items() if found}
+    assert serious == {}  # axe-core: no serious violation
