@@ -348,3 +348,25 @@ def test_the_link_monitor_finds_a_broken_link(checked, sign_in, files):
     files.files["/app/gone.html"] = b"<html>back</html>"
     assert platform.harvesting.run("links")["broken"] == 0
     assert "链接暂不可用" not in public.get(f"/showcase/{bad}").get_data(as_text=True)
+
+
+def test_the_link_table_tells_each_urls_last_check(tmp_path, database_url):
+    """LinkTable.checks (what the showcase's pages read) on both engines: the last check, its time, broken since."""
+    import time
+
+    from core.database import open_database
+    from harvesters.links import LinkStatus, LinkTable
+
+    table = LinkTable(open_database(database_url, "links", tmp_path / "harvest.sqlite", auto_migrate=True))
+    try:
+        before = time.time()
+        table.save([LinkStatus("https://a.example.cn/", 200, "text/html", 10),
+                    LinkStatus("https://b.example.cn/", 404, error="HTTP 404", broken=True)], {})
+        found = table.checks(["https://a.example.cn/", "https://b.example.cn/", "https://never.example.cn/"])
+        assert set(found) == {"https://a.example.cn/", "https://b.example.cn/"}  # never checked: absent, not guessed
+        ok, bad = found["https://a.example.cn/"], found["https://b.example.cn/"]
+        assert (ok[0].broken, ok[0].status, ok[2]) == (False, 200, None)
+        assert (bad[0].broken, bad[0].error) == (True, "HTTP 404") and bad[1] >= before and bad[2] == bad[1]
+        assert table.broken() == []  # links of no dataset: not among the datasets' broken links
+    finally:
+        table.close()
