@@ -93,10 +93,10 @@ def _link(path: str, params: dict | None = None) -> str:
     return link(path, _lang(), params)
 
 
-def _page(template: str, title: str, status: int = 200, **context) -> Response:
+def _page(template: str, title: str, status: int = 200, active: str | None = "showcase", **context) -> Response:
     from server.portal.views import render_page
 
-    body = render_page(template, _lang(), title=title, active="showcase", when=_when, **context)
+    body = render_page(template, _lang(), title=title, active=active, when=_when, **context)
     return Response(body, status=status, mimetype="text/html")
 
 
@@ -317,7 +317,7 @@ def queue():
     waiting, shown = showcase.queue(), showcase.listing(limit=200)[0]
     decided = showcase.decided(50)
     every = [*waiting, *shown, *decided]
-    return _page("showcase_queue.html", TEXT["sc_queue"][_lang() == "en"], waiting=waiting, shown=shown,
+    return _page("showcase_queue.html", TEXT["sc_queue"][_lang() == "en"], active=None, waiting=waiting, shown=shown,
                  decided=decided, checks=link_checks(every),
                  titles=dataset_titles({d for i in every for d in i.datasets}, _lang()))
 
