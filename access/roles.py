@@ -44,6 +44,7 @@ class Action(StrEnum):
     GRANT_APPLICATION = "grant-application"    # the data bureau's decision, grants and their revocation
     REPLY_REQUEST = "reply-request"            # 纠错 and 数据需求: a department's reply to what was sent to it
     ASSIGN_REQUEST = "assign-request"          # the data bureau sends a request to a department
+    REVIEW_SHOWCASE = "review-showcase"        # the showcase (应用成果): approve, return or take down an item
 
 
 class Reach(StrEnum):
@@ -58,7 +59,8 @@ ALL, OWN = Reach.ALL, Reach.OWN
 POLICY: dict[Role, dict[Action, Reach]] = {
     Role.ADMIN: {action: ALL for action in Action},
     Role.REVIEWER: {Action.READ_MANAGEMENT: ALL, Action.REVIEW: ALL, Action.PUBLISH: ALL, Action.WITHDRAW: ALL,
-                    Action.WORK_ORDERS: ALL, Action.GRANT_APPLICATION: ALL, Action.ASSIGN_REQUEST: ALL},
+                    Action.WORK_ORDERS: ALL, Action.GRANT_APPLICATION: ALL, Action.ASSIGN_REQUEST: ALL,
+                    Action.REVIEW_SHOWCASE: ALL},
     Role.PUBLISHER: {Action.READ_MANAGEMENT: OWN, Action.CREATE: OWN, Action.EDIT: OWN, Action.SUBMIT: OWN,
                      Action.WITHDRAW: OWN, Action.WORK_ORDERS: OWN, Action.DECIDE_APPLICATION: OWN,
                      Action.REPLY_REQUEST: OWN},

@@ -398,6 +398,14 @@ class ApplicationSettings(_Section):
                           "ends or is revoked; and to report its use on time.")
 
 
+class ShowcaseSettings(_Section):
+    """The showcase (应用成果) of apps, analyses and visualisations (services/showcase.py)."""
+
+    image_max_bytes: int = Field(512 * 1024, ge=1024, le=10 * 1024 * 1024)
+    max_datasets: int = Field(20, ge=1, le=200)
+    page_size: int = Field(24, ge=1, le=200)
+
+
 class QuotaLimit(_Section):
     """Requests one API key may make per minute and per day (0: no limit)."""
 
@@ -457,6 +465,7 @@ class Settings(_Section):
     applications: ApplicationSettings = Field(default_factory=ApplicationSettings)
     quotas: QuotaSettings = Field(default_factory=QuotaSettings)
     requests: RequestSettings = Field(default_factory=RequestSettings)
+    showcase: ShowcaseSettings = Field(default_factory=ShowcaseSettings)
 
     def path(self, relative: str) -> Path:
         """Resolve a path setting against the data directory."""

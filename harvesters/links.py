@@ -87,6 +87,20 @@ class LinkTable:
                     conn.execute(text("INSERT INTO dataset_links (dataset, url) VALUES (:d, :u)"),
                                  [{"d": dataset, "u": u} for u in sorted(urls)])
 
+    def checks(self, urls: Iterable[str]) -> dict[str, tuple[LinkStatus, float, float | None]]:
+        """Return URL → (its last check, when it was made, since when it is broken) for the URLs ever checked."""
+        wanted = sorted(set(urls))
+        out: dict[str, tuple[LinkStatus, float, float | None]] = {}
+        for n in range(0, len(wanted), 500):
+            chunk = wanted[n:n + 500]
+            marks = ", ".join(f":u{i}" for i in range(len(chunk)))
+            for r in self.db.rows("SELECT url, status, content_type, size, etag, last_modified, hash, error, broken, "
+                                  f"checked_at, broken_since FROM link_status WHERE url IN ({marks})",
+                                  {f"u{i}": u for i, u in enumerate(chunk)}):
+                out[r[0]] = (LinkStatus(*r[:8], broken=bool(r[8])), float(r[9]),
+                             None if r[10] is None else float(r[10]))
+        return out
+
     def counts(self, dataset: str) -> tuple[int, int] | None:
         """Return (answering, checked) links of a dataset, or None when none of them was checked."""
         ok, checked = self.db.rows(
@@ -211,7 +225,9 @@ def run_link_check(src, ctx, table: LinkTable, trigger: str = "manual", on_job=N
                   "failed": report["broken"]}
         errors = [(r["url"], "broken-link", r["error"]) for r in report.pop("broken_links")]
         status = "succeeded"
-        message = (f"{report['checked']} links of {report['datasets']} datasets checked: {report['broken']} broken, "
+        others = "".join(f" and {n} of the {name}" for name, n in report.get("others", {}).items())
+        message = (f"{report['checked']} links of {report['datasets']} datasets{others} checked: "
+                   f"{report['broken']} broken, "
                    f"{len(report['changed_files'])} changed files; {report['republished']} datasets re-published "
                    f"with their link availability")
     except Exception as exc:  # a failing check changes nothing published
@@ -222,7 +238,7 @@ def run_link_check(src, ctx, table: LinkTable, trigger: str = "manual", on_job=N
         jobs.errors(job, errors)
         jobs.finish(job, status, counts, message)
     out = jobs.job(job).as_json()
-    out.update({k: v for k, v in report.items() if k in ("checked", "broken", "changed_files", "datasets")})
+    out.update({k: v for k, v in report.items() if k in ("checked", "broken", "changed_files", "datasets", "others")})
     out["errors"] = len(errors)
     out["duration_s"] = round(time.time() - started, 3)
     return out
@@ -235,8 +251,11 @@ def _check(src, ctx, table: LinkTable, job: int, note) -> dict:
     if options.get("sources"):
         only = {u for s in options["sources"] for u, e in ctx.jobs.entries(s).items() if e.state == "published"}
     links = dataset_links(store, ctx.settings.base_uri, only, options.get("skip_own", True))
-    urls = sorted({u for us in links.values() for u in us})
-    note(f"checking {len(urls)} links of {len(links)} datasets")
+    urls = {u for us in links.values() for u in us}
+    others = _more_links(ctx, options, note)
+    urls = sorted(urls | {u for us in others.values() for u in us})
+    note(f"checking {len(urls)} links of {len(links)} datasets"
+         + "".join(f", {len(us)} of the {name}" for name, us in sorted(others.items())))
     timeout = float(options.get("timeout_s", ctx.settings.harvest.timeout_s))
     limit = int(options.get("max_hash_bytes", MAX_HASH_BYTES))
     with httpx.Client(timeout=timeout, follow_redirects=True, transport=ctx.transport,
@@ -252,8 +271,23 @@ def _check(src, ctx, table: LinkTable, job: int, note) -> dict:
         note(f"changed: {url}")
     republished = _republish(src, ctx, table, links, job, note)
     return {"checked": len(results), "datasets": len(links), "ok": len(results) - len(broken),
+            "others": {name: len(us) for name, us in sorted(others.items())},
             "broken": len(broken), "changed_files": changed, "republished": republished,
             "broken_links": [{"url": r.url, "error": r.error} for r in broken]}
+
+
+def _more_links(ctx, options: Mapping[str, Any], note) -> dict[str, set[str]]:
+    """Return the other links to check (HarvestContext.more_links: the showcase's), http(s) only; a provider
+    that fails is said in the job's log and checks nothing (option ``others: false`` leaves them all out)."""
+    out: dict[str, set[str]] = {}
+    if options.get("others", True) is False:
+        return out
+    for name, provider in sorted(getattr(ctx, "more_links", {}).items()):
+        try:
+            out[name] = {u for u in provider() if isinstance(u, str) and u.startswith(("http://", "https://"))}
+        except Exception as exc:  # noqa: BLE001  the distributions are checked all the same
+            note(f"the {name}'s links could not be read: {type(exc).__name__}: {exc}")
+    return out
 
 
 def _republish(src, ctx, table: LinkTable, links: Mapping[str, set[str]], job: int, note) -> int:

@@ -33,6 +33,9 @@ class HarvestContext:
     headers: dict = field(default_factory=dict)
     sandbox: Any = None              # core.sandbox.Sandbox: where fetched pages are read and mapped (None: here)
     table: Any = None                # harvesters.sources.SourceTable: the settings' and the console's sources
+    # other links the link monitor checks beside the distributions': name → a callable giving their URLs (the
+    # showcase's items, services/showcase.py); their status is kept per URL, they belong to no dataset
+    more_links: dict = field(default_factory=dict)
 
     def isolate(self, function, *args, what: str, **kwargs):
         """Run the reading or mapping of one page in the sandbox (waiting for a slot, never turned away)."""

@@ -23,8 +23,8 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.extensions["wodp"] = platform
 
     from server import (auth, changes, csw, dcat, errors, files, harvest_api, health, http, internal, layers_api,
-                        metrics, ogc_api, push_api, services_pages, sparql_endpoint, submitted_files, throttle,
-                        validation_api, vocab)
+                        metrics, ogc_api, push_api, services_pages, showcase_pages, sparql_endpoint, submitted_files,
+                        throttle, validation_api, vocab)
     from server.admin import admin_bp, audit_view, moderation  # management center; auditor: /admin/audit
     from server.admin.department_page import department_bp
     from server.portal import portal_bp
@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.register_blueprint(feedback_bp)  # ratings and comments of the public (services/feedback.py)
     app.register_blueprint(services_pages.bp)  # /apply, /account/applications, /admin/applications
     app.register_blueprint(requests_bp)  # /requests: 纠错 and 数据需求, the departments' replies (services/requests.py)
+    app.register_blueprint(showcase_pages.bp)  # /showcase, /account/showcase, /admin/showcase (应用成果)
     errors.register(app)
     http.register(app)
     auth.install(app, settings)  # before the limits: the sign-in page is one of their doors

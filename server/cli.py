@@ -502,7 +502,8 @@ def part_files(settings) -> dict:
             "audit": settings.home / "audit.sqlite",
             "quality_checks": settings.home / "quality-checks.sqlite", "usage": settings.home / "usage.sqlite",
             "feedback": settings.home / "feedback.sqlite", "applications": settings.home / "applications.sqlite",
-            "quotas": settings.home / "quotas.sqlite", "requests": settings.home / "requests.sqlite"}
+            "quotas": settings.home / "quotas.sqlite", "requests": settings.home / "requests.sqlite",
+            "showcase": settings.home / "showcase.sqlite"}
 
 
 def cmd_db(args: argparse.Namespace) -> int:

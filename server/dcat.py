@@ -268,6 +268,10 @@ def dataset(name: str):
         if requests is not None:  # 纠错 and their replies as Web Annotation, added likewise (services/requests.py)
             triples += requests.annotation_triples(dataset_id, uri)
             etag = http.etag_for(etag, requests.version(dataset_id))
+        showcase = getattr(platform, "showcase", None)
+        if showcase is not None:  # approved apps and results that use it (dct:isReferencedBy), added here too
+            triples += showcase.reference_triples(dataset_id, uri, platform.settings.base_uri)
+            etag = http.etag_for(etag, showcase.version(dataset_id))
         response = Response(rdf_response.serialize(triples, fmt), content_type=rdf_response.content_type(fmt))
         response.headers["Link"] = f'<{uri}>; rel="canonical"'
     response.vary.add("Accept")

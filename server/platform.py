@@ -55,6 +55,7 @@ class Platform:
     applications: object | None = None  # services.applications.Applications: 有条件开放 applications and grants
     quotas: object | None = None  # services.quotas.Quotas: API keys' request counters and daily usage
     requests: object | None = None  # services.requests.Requests: 纠错 error reports and 数据需求 data requests
+    showcase: object | None = None  # services.showcase.Showcase: apps and results (应用成果) and their review
     daily: object | None = None  # manage.daily.DailyFreshness when manage.freshness_job is on (wodp serve)
     data_checks: object | None = None  # server.data_checks.DataChecks: data-quality checks on the data itself
     followers: list = field(default_factory=list)  # every derived index (sparql.followers.Follower), in order
@@ -99,6 +100,7 @@ class Platform:
         platform.followers += [platform.catalog_order, platform.quality_scores]
         platform._open_audit()
         platform._open_gate()
+        platform._check_showcase_links()
         platform._open_push(settings.home)
         platform._open_layers()
         platform._open_data_checks()
@@ -245,6 +247,7 @@ class Platform:
             self.usage.start()
         self._open_applications()
         self._open_requests()
+        self._open_showcase()
 
     def _open_requests(self) -> None:
         """Open the error reports and data requests, with their replies (services/requests.py)."""
@@ -256,6 +259,19 @@ class Platform:
             private_dir(home)
             private_sqlite(home / "requests.sqlite")  # requesters' account ids: the owner's only
         self.requests = Requests(self._part("requests", home / "requests.sqlite"), self.settings.requests)
+
+    def _open_showcase(self) -> None:
+        """Open the showcase (应用成果): items, the datasets they use, their images (services/showcase.py)."""
+        from services.showcase import Showcase
+
+        s = self.settings.showcase
+        self.showcase = Showcase(self._part("showcase", self.settings.home / "showcase.sqlite"),
+                                 image_max_bytes=s.image_max_bytes, max_datasets=s.max_datasets)
+
+    def _check_showcase_links(self) -> None:
+        """Let the link monitor check the showcase's links beside the distributions' (harvesters/links.py)."""
+        if self.harvesting is not None and self.showcase is not None:
+            self.harvesting.context.more_links["showcase"] = self.showcase.links_to_check
 
     def department_of(self, dataset_id: str) -> str | None:
         """Return the code of a dataset's publisher when it is one of our departments (publish.gate)."""
@@ -612,7 +628,7 @@ class Platform:
             self.data_checks.checks.close()
         for index in (self.accounts, self.audit, self.changes, self.followed, self.catalog_texts, self.catalog_order,
                       self.quality_scores, self.freshness, self.workorders, self.usage, self.feedback,
-                      self.applications, self.quotas, self.requests):
+                      self.applications, self.quotas, self.requests, self.showcase):
             if index is not None:
                 index.close()
         for extra in self.extras.values():  # parts opened on first use (the workbench's submissions)

@@ -19,7 +19,7 @@ EXPECTED = {
     "admin": EVERY,
     "reviewer": {Action.READ_MANAGEMENT: "all", Action.REVIEW: "all", Action.PUBLISH: "all",
                  Action.WITHDRAW: "all", Action.WORK_ORDERS: "all", Action.GRANT_APPLICATION: "all",
-                 Action.ASSIGN_REQUEST: "all"},
+                 Action.ASSIGN_REQUEST: "all", Action.REVIEW_SHOWCASE: "all"},
     "publisher": {Action.READ_MANAGEMENT: "own", Action.CREATE: "own", Action.EDIT: "own", Action.SUBMIT: "own",
                   Action.WITHDRAW: "own", Action.WORK_ORDERS: "own", Action.DECIDE_APPLICATION: "own",
                   Action.REPLY_REQUEST: "own"},

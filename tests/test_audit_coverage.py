@@ -218,6 +218,19 @@ def test_every_action_of_the_policy_leaves_its_entry(tmp_path, sign_in, staff_to
         step(None, [("request.file", f"request:{wanted}", citizen, "public")], log.added())
         _see_other(reviewer.post(f"/requests/{wanted}/assign", data={"department": "D017"}))
         step(Action.ASSIGN_REQUEST, [("request.assign", f"request:{wanted}", rev, "reviewer")], log.added())
+        # the showcase (应用成果): an app submitted by the public, approved by the bureau's reviewer, another
+        # returned with its reason
+        showcase = {"kind": "app", "title": "公共自行车地图", "description": "站点与可借车辆。", "author": "市民甲",
+                    "link": "https://bike.example.cn/", "datasets": cond_id, "csrf_token": applicant.csrf_token}
+        shown = applicant.post("/showcase/new", data=showcase)
+        item = _see_other(shown).rsplit("#item-", 1)[1]
+        step(None, [("showcase.submit", f"showcase:{item}", citizen, "public")], log.added())
+        _see_other(reviewer.post(f"/admin/showcase/{item}/decision", data={"decision": "approve"}))
+        step(Action.REVIEW_SHOWCASE, [("showcase.approve", f"showcase:{item}", rev, "reviewer")], log.added())
+        other = _see_other(applicant.post("/showcase/new", data=showcase)).rsplit("#item-", 1)[1]
+        log.skip()
+        _see_other(reviewer.post(f"/admin/showcase/{other}/decision", data={"decision": "return", "reason": "重复"}))
+        step(Action.REVIEW_SHOWCASE, [("showcase.return", f"showcase:{other}", rev, "reviewer")], log.added())
 
         # harvest sources: added, edited, run, disabled
         form = {"name": "audit-ckan", "kind": "ckan", "url": source.url, "schedule": "30 3 * * *", "enabled": "on",

@@ -76,7 +76,7 @@ def test_no_page_scrolls_sideways_on_a_phone(site, visit, name):
         assert visit.page.get_attribute(".menu-toggle", "aria-expanded") == "true"
         boxes = [a.bounding_box() for a in menu.locator("a").all()]
         assert visit.page.locator(".main-nav").bounding_box()["width"] == PHONE["width"]  # the whole width
-        assert len(boxes) == 7 and all(b["x"] >= 0 and b["x"] + b["width"] <= PHONE["width"] for b in boxes)
+        assert len(boxes) == 8 and all(b["x"] >= 0 and b["x"] + b["width"] <= PHONE["width"] for b in boxes)
         assert all(b["height"] < 60 for b in boxes)  # one line each, not a letter per line
         assert max(visit.page.evaluate("() => [document.documentElement.scrollWidth]")) <= PHONE["width"]
     assert visit.elsewhere() == []

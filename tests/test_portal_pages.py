@@ -198,5 +198,5 @@ def test_menu_has_a_fold_button_and_every_entry(client):
     page = Page(text)
     assert any(t == "button" and a.get("aria-controls") == "main-menu" for t, a in page.tags)
     menu = re.search(r'id="main-menu">(.*?)</div>', text, re.S).group(1)
-    assert [a for a in re.findall(r'href="([^"]+)"', menu)] == ["/", "/datasets", "/map", "/sparql", "/developers",
-                                                                 "/requests", "/help"]
+    assert [a for a in re.findall(r'href="([^"]+)"', menu)] == ["/", "/datasets", "/map", "/showcase", "/sparql",
+                                                                 "/developers", "/requests", "/help"]

@@ -63,7 +63,8 @@ def render(template: str, section: str, status: int = 200, **context):
 def _nav_reach(principal) -> dict[str, bool]:
     """Which of the other management pages the nav offers: the ones the principal may open."""
     return {"workbench": bool(principal.department) and allowed(principal, Action.CREATE, principal.department),
-            "review": allowed(principal, Action.REVIEW), "audit": allowed(principal, Action.READ_AUDIT)}
+            "review": allowed(principal, Action.REVIEW), "audit": allowed(principal, Action.READ_AUDIT),
+            "showcase": allowed(principal, Action.REVIEW_SHOWCASE)}
 
 
 def staff_nav() -> dict | None:
@@ -80,7 +81,8 @@ def staff_nav() -> dict | None:
               every or allowed(principal, Action.READ_MANAGEMENT, principal.department)),
              ("/admin/requests", "nav_requests", allowed(principal, Action.ASSIGN_REQUEST)  # 纠错 and 数据需求
               or allowed(principal, Action.REPLY_REQUEST, principal.department)),
-             ("/admin/audit", "nav_audit", can["audit"])]
+             ("/admin/audit", "nav_audit", can["audit"]),
+             ("/admin/showcase", "sc_queue", can["showcase"])]
     links = [{"href": link(path, lang), "label": translate(key, lang),
               "active": path != "/admin/" and request.path.startswith(path)} for path, key, shown in pages if shown]
     account = current_account()
