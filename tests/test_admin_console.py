@@ -398,3 +398,37 @@ def test_the_job_tables_explanation_is_chinese_on_the_chinese_page(console, sign
     assert en[1].startswith("12 records read, 11 mapped; 3 new") and en[0].startswith("interrupted: no heartbeat for 600 s")
     overview = explanations(client.get("/admin/").text)
     assert zh[0] in overview and zh[1] in overview
+
+
+# the management pages each role may open, as the policy table (access/roles.py) gives them
+NAV_PAGES = {"admin": {"/admin/workbench": True, "/admin/review": True, "/admin/applications": True,
+                       "/admin/requests": True, "/admin/moderation": True, "/admin/showcase": True,
+                       "/admin/audit": True},
+             "reviewer": {"/admin/workbench": False, "/admin/review": True, "/admin/applications": True,
+                          "/admin/requests": True, "/admin/moderation": True, "/admin/showcase": True,
+                          "/admin/audit": False},
+             "publisher": {"/admin/workbench": True, "/admin/review": False, "/admin/applications": True,
+                           "/admin/requests": True, "/admin/moderation": False, "/admin/showcase": False,
+                           "/admin/audit": False},
+             "auditor": {"/admin/workbench": False, "/admin/review": False, "/admin/applications": False,
+                         "/admin/requests": False, "/admin/moderation": False, "/admin/showcase": False,
+                         "/admin/audit": True}}
+
+
+@pytest.mark.parametrize("role", sorted(NAV_PAGES))
+def test_both_menus_offer_the_pages_the_role_may_open(console, sign_in, role):
+    """The console's menu and the staff bar of the pages outside it list the same management pages: each one the
+    role may open (it answers 200), and none it may not (it answers 403)."""
+    import re
+
+    platform, client, _ = console
+    sign_in(client, role)
+    framed = client.get("/admin/").get_data(as_text=True) if role != "publisher" else None
+    outside = client.get("/admin/department").get_data(as_text=True)
+    for path, shown in NAV_PAGES[role].items():
+        bar = re.search(r'<nav class="staff-nav".*?</nav>', outside, re.S)
+        assert bar and (f'href="{path}' in bar.group(0)) == shown, (role, path, "staff bar")
+        if framed is not None:
+            menu = re.search(r'<nav class="admin-nav".*?</nav>', framed, re.S).group(0)
+            assert (f'href="{path}"' in menu) == shown, (role, path, "console menu")
+        assert client.get(path).status_code == (200 if shown else 403), (role, path)

@@ -62,9 +62,15 @@ def render(template: str, section: str, status: int = 200, **context):
 
 def _nav_reach(principal) -> dict[str, bool]:
     """Which of the other management pages the nav offers: the ones the principal may open."""
-    return {"workbench": bool(principal.department) and allowed(principal, Action.CREATE, principal.department),
+    own = principal.department
+    return {"workbench": allowed(principal, Action.CREATE, own),  # an admin (no department) chooses one there
             "review": allowed(principal, Action.REVIEW), "audit": allowed(principal, Action.READ_AUDIT),
-            "showcase": allowed(principal, Action.REVIEW_SHOWCASE)}
+            "showcase": allowed(principal, Action.REVIEW_SHOWCASE),
+            "moderation": allowed(principal, Action.REVIEW),  # ratings' comments (server/admin/moderation.py)
+            "applications": allowed(principal, Action.GRANT_APPLICATION)  # 有条件开放 (server/services_pages.py)
+            or (bool(own) and allowed(principal, Action.DECIDE_APPLICATION, own)),
+            "requests": allowed(principal, Action.ASSIGN_REQUEST)  # 纠错 and 数据需求 (server/requests_pages.py)
+            or (bool(own) and allowed(principal, Action.REPLY_REQUEST, own))}
 
 
 def staff_nav() -> dict | None:
@@ -79,10 +85,11 @@ def staff_nav() -> dict | None:
              ("/admin/review", "nav_review", can["review"]),
              ("/admin/department", "department_page",
               every or allowed(principal, Action.READ_MANAGEMENT, principal.department)),
-             ("/admin/requests", "nav_requests", allowed(principal, Action.ASSIGN_REQUEST)  # 纠错 and 数据需求
-              or allowed(principal, Action.REPLY_REQUEST, principal.department)),
-             ("/admin/audit", "nav_audit", can["audit"]),
-             ("/admin/showcase", "sc_queue", can["showcase"])]
+             ("/admin/applications", "nav_applications", can["applications"]),
+             ("/admin/requests", "nav_requests", can["requests"]),
+             ("/admin/moderation", "nav_moderation", can["moderation"]),
+             ("/admin/showcase", "sc_queue", can["showcase"]),
+             ("/admin/audit", "nav_audit", can["audit"])]
     links = [{"href": link(path, lang), "label": translate(key, lang),
               "active": path != "/admin/" and request.path.startswith(path)} for path, key, shown in pages if shown]
     account = current_account()

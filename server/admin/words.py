@@ -15,6 +15,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "nav_review": ("审核队列", "Review queue"),
     "nav_audit": ("审计日志", "Audit log"),
     "nav_requests": ("纠错与需求", "Error reports and requests"),
+    "nav_applications": ("数据申请", "Applications"),
+    "nav_moderation": ("评论审核", "Comments"),
     "settings": ("运行设置", "Settings"),
     "source": ("采集源", "Source"),
     "name": ("名称", "Name"),
