@@ -413,6 +413,17 @@ class QuotaSettings(_Section):
     keep_days: int = Field(400, ge=1)
 
 
+class DataApiSettings(_Section):
+    """The data API (/api/data/{id}): tabular files loaded as Parquet files and queried by DuckDB (tabular/)."""
+
+    path: str = "datastore"
+    load_at_publication: bool = True
+    max_bytes: int = Field(100 * 1024 * 1024, ge=1024)
+    max_rows: int = Field(2_000_000, ge=1)
+    memory_mb: int = Field(256, ge=64, le=65536)
+    threads: int = Field(2, ge=1, le=64)
+
+
 class Settings(_Section):
     """All settings of one process, plus the data directory they were loaded for."""
 
@@ -447,6 +458,7 @@ class Settings(_Section):
     services: ServicesSettings = Field(default_factory=ServicesSettings)
     applications: ApplicationSettings = Field(default_factory=ApplicationSettings)
     quotas: QuotaSettings = Field(default_factory=QuotaSettings)
+    data_api: DataApiSettings = Field(default_factory=DataApiSettings)
 
     def path(self, relative: str) -> Path:
         """Resolve a path setting against the data directory."""

@@ -65,8 +65,9 @@ def demo_platform(tmp_path_factory):
 
     home = tmp_path_factory.mktemp("demo-home")
     # no rate limits: the session's tests all reach this one app from one address (limits: test_throttle.py)
-    settings = load_settings({}, overrides={"sparql": {"timeout_s": 5.0}, "rate_limits": {"enabled": False}},
-                             home=home)
+    # the data API loads a dataset's tables at its first request here (not all 1,700 at publication)
+    settings = load_settings({}, overrides={"sparql": {"timeout_s": 5.0}, "rate_limits": {"enabled": False},
+                                            "data_api": {"load_at_publication": False}}, home=home)
     platform = Platform.open(settings)
     load_demo(platform)
     yield platform

@@ -250,7 +250,10 @@ def render_dataset_page(platform, dataset_uri: str, lang: str) -> str:
         from server.portal.feedback import page_context
 
         fb = page_context(platform, dataset_id)
-    return render_page("portal_dataset.html", lang, settings=platform.settings, d=view, fb=fb,
+    from server.data_api import call_examples  # the data API's "how to call it" block (none without tables)
+
+    data_api = call_examples(platform, dataset_id)
+    return render_page("portal_dataset.html", lang, settings=platform.settings, d=view, fb=fb, data_api=data_api,
                        jsonld=json_for_script(schema_org(view, fb and fb["rating"])), title=view["title"] or view["id"],
                        rdf_forms=RDF_FORMS, map_config=map_config,
                        map_json=json_for_script(map_config) if map_config else None)
