@@ -422,6 +422,7 @@ class DataApiSettings(_Section):
     max_rows: int = Field(2_000_000, ge=1)
     memory_mb: int = Field(256, ge=64, le=65536)
     threads: int = Field(2, ge=1, le=64)
+    cache_mb: int = Field(512, ge=0, le=1048576)
 
 
 class Settings(_Section):

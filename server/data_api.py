@@ -118,7 +118,7 @@ def rows(dataset_id: str):
     store = platform.datastore
     cursor = store.cursor()
     try:
-        total, found = _run(cursor, store.path_of(dataset_id, table), query)
+        total, found = _run(cursor, store.relation(dataset_id, table), query)
     finally:
         cursor.close()
     etag = http.etag_for("data", dataset_id, table.file, request.query_string.decode("latin-1"), fmt)
@@ -134,11 +134,11 @@ def rows(dataset_id: str):
     return _json(body, etag)
 
 
-def _run(cursor, path: str, query):
+def _run(cursor, relation, query):
     import duckdb
 
     try:
-        return run_query(cursor, path, query)
+        return run_query(cursor, relation, query)
     except (duckdb.ConversionException, duckdb.BinderException, duckdb.InvalidInputException,
             duckdb.OutOfRangeException) as exc:  # a value DuckDB cannot compare with the column
         raise QueryError(f"a filter's value cannot be compared with its field: {str(exc).splitlines()[0]}") from None
@@ -280,7 +280,7 @@ def preview(platform, dataset_id: str, rows: int = 5) -> list[dict]:
             try:
                 names = [n for n, _ in table.columns]
                 query = parse_query([("page_size", str(min(rows, 1000)))], table.columns)
-                _, found = run_query(cursor, store.path_of(dataset_id, table), query)
+                _, found = run_query(cursor, ("read_parquet(?)", [store.path_of(dataset_id, table)]), query)
                 records = [dict(zip(names, (_cell(table, n, v) for n, v in zip(names, row)))) for row in found]
             except Exception:  # noqa: BLE001 - a preview never breaks the page; the API itself reports
                 records = []

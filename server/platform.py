@@ -421,7 +421,8 @@ class Platform:
         from tabular.datastore import DataStore
 
         s = self.settings.data_api
-        self.datastore = DataStore(self.settings.path(s.path), memory_mb=s.memory_mb, threads=s.threads)
+        self.datastore = DataStore(self.settings.path(s.path), memory_mb=s.memory_mb, threads=s.threads,
+                                   cache_mb=s.cache_mb)
         if not writer:
             return
         from ogc.columns import by_names

@@ -186,17 +186,18 @@ def where(query: Query) -> tuple[str, list]:
     return (" WHERE " + " AND ".join(parts)) if parts else "", params
 
 
-def run_query(cursor, path: str, query: Query) -> tuple[int, list[tuple]]:
-    """Return (rows matched, the page's rows as tuples in the order of ``query.fields``)."""
+def run_query(cursor, relation: tuple[str, list], query: Query) -> tuple[int, list[tuple]]:
+    """Return (rows matched, the page's rows as tuples in the order of ``query.fields``); ``relation`` is the
+    SQL to read the table from and its parameters (DataStore.relation)."""
     condition, params = where(query)
-    source = "read_parquet(?)"
-    total = cursor.execute(f"SELECT count(*) FROM {source}{condition}", [path, *params]).fetchone()[0]
+    source, source_params = relation
+    total = cursor.execute(f"SELECT count(*) FROM {source}{condition}", [*source_params, *params]).fetchone()[0]
     if query.offset >= total:
         return total, []
     order = [f"{quote(c)} {'DESC' if d else 'ASC'} NULLS LAST" for c, d in query.sort] + [quote(ROW_COLUMN)]
     columns = ", ".join(quote(f) for f in query.fields)
     sql = f"SELECT {columns} FROM {source}{condition} ORDER BY {', '.join(order)} LIMIT ? OFFSET ?"
-    rows = cursor.execute(sql, [path, *params, query.page_size, query.offset]).fetchall()
+    rows = cursor.execute(sql, [*source_params, *params, query.page_size, query.offset]).fetchall()
     return total, rows
 
 
