@@ -429,10 +429,25 @@ class Platform:
         from server.data_loading import DataLoader
 
         self.data_loader = DataLoader(self.datastore, self.settings, self.fetch_data, coordinates=by_names,
-                                      isolate=self.sandbox.run if self.sandbox is not None else None)
+                                      isolate=self.sandbox.run if self.sandbox is not None else None,
+                                      own_sources=self.demo_api_sources)
         self.data_loader.store = self.store
         self.followers.append(self.data_loader)
         self.publisher.add_hook(self.data_loader)  # recheck: files of datasets a harvest found unchanged
+
+    def demo_api_sources(self, uri: str) -> list:
+        """The rows behind a demo dataset's data API distribution, when it has no file of them (its only format
+        is the API): one table ``data.csv`` for the data API to load."""
+        from server.data_loading import Source
+
+        dataset_id = uri.rsplit("/", 1)[-1]
+        dataset = self.demo_dataset(dataset_id)
+        if dataset is None or "API" not in dataset.formats or set(dataset.formats) & {"CSV", "XLSX", "JSON", "GEOJSON"}:
+            return []
+        from demo.files import render_api_csv
+
+        return [Source("data.csv", "数据接口（API）", f"{self.settings.base_uri}/api/data/{dataset_id}", "text/csv",
+                       f"{uri}#api", content=lambda: render_api_csv(dataset))]
 
     def fetch_data(self, url: str) -> bytes:
         """Read a distribution's file: the demo's own files are rendered here, others fetched over HTTP."""
