@@ -471,3 +471,59 @@ def test_schemathesis_finds_no_server_error(site):
 
     run()
     assert 200 in answered and 400 in answered and len(answered) >= 100
+
+
+def test_remote_files_of_a_harvested_dataset_are_fetched_and_a_missing_one_reported(site, tmp_path):
+    """Distributions on another server (a harvested dataset's downloads) are fetched with the bounded fetch;
+    an XLSX keeps its cell types; a file the server does not have is reported with the answer's status."""
+    import http.server
+    import threading
+    from functools import partial
+
+    from openpyxl import Workbook
+
+    app, platform, _ = site
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["站点", "日期", "客流（人次）", "编码"])
+    sheet.append(["汉口火车站", datetime(2026, 1, 2), 35210, "0101"])
+    sheet.append(["武汉站", datetime(2026, 1, 3), 41877.5, "0102"])
+    book.save(tmp_path / "flow.xlsx")
+    (tmp_path / "stops.json").write_bytes(json.dumps([{"站名": "江汉路", "线路": 2}, {"站名": "光谷广场", "线路": 11}],
+                                                     ensure_ascii=False).encode("gb18030"))
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        kinds = _kinds(platform)
+        source = next(d for d in platform.demo.datasets if kinds.get(d.id) == "unconditional" and not d.spatial
+                      and len([f for f in d.formats if f != "API"]) >= 1 and "CSV" in d.formats)
+        graphs = _clone(platform, source.id, "demo.T997-00001", [f"{base}/flow.xlsx"])
+        (uri, triples), = graphs.items()
+        dist = next(t.subject for t in triples if t.predicate == DCAT.downloadURL)
+        extra = [ox.Triple(ox.NamedNode(uri), DCAT.distribution, ox.NamedNode(uri + "#remote-2")),
+                 ox.Triple(ox.NamedNode(uri), DCAT.distribution, ox.NamedNode(uri + "#remote-3"))]
+        for node, url in ((uri + "#remote-2", f"{base}/stops.json"), (uri + "#remote-3", f"{base}/gone.csv")):
+            extra += [ox.Triple(ox.NamedNode(node), t.predicate, t.object) for t in triples
+                      if t.subject == dist and t.predicate != DCAT.downloadURL]
+            extra.append(ox.Triple(ox.NamedNode(node), DCAT.downloadURL, ox.NamedNode(url)))
+        outcome = platform.publisher.publish({uri: triples + extra}, "demo")
+        assert len(outcome.published) == 1, [f.message_en for r in outcome.held.values() for f in r.findings]
+        assert platform.data_loader.wait(120)
+    finally:
+        server.shutdown()
+    client = app.test_client()
+    listed = client.get("/api/data/demo.T997-00001/tables").get_json()
+    tables = {t["name"]: t for t in listed["tables"]}
+    assert set(tables) == {"flow.xlsx", "stops.json"}
+    assert [n["name"] for n in listed["not_loaded"]] == ["gone.csv"] and "404" in listed["not_loaded"][0]["reason"]
+    types = {c["name"]: c["type"] for c in tables["flow.xlsx"]["columns"]}
+    assert types["编码"] == "VARCHAR" and types["日期"] == "DATE" and types["客流（人次）"].startswith("DECIMAL")
+    flow = client.get("/api/data/demo.T997-00001?table=flow.xlsx&客流（人次）__gt=40000").get_json()
+    assert flow["records"] == [{"站点": "武汉站", "日期": "2026-01-03", "客流（人次）": 41877.5, "编码": "0102"}]
+    stops = client.get("/api/data/demo.T997-00001?table=stops.json&sort=-线路").get_json()
+    assert [r["站名"] for r in stops["records"]] == ["光谷广场", "江汉路"]
+    docs = client.get("/api/data/demo.T997-00001/docs").get_data(as_text=True)
+    assert "gone.csv" in docs and "404" in docs  # the page says which file is missing and why
