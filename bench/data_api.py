@@ -23,7 +23,8 @@ from urllib.parse import quote
 QUERIES = {
     "equality + range, page 3": "所属行政区=江岸区&数值__gte=1000&数值__lt=4000&page=3&page_size=100",
     "range + sort desc": "数值__gte=1000&数值__lt=1100&sort=-数值&page_size=100",
-    "contains + date range": "类别__contains=学校&发布日期__gte=2020-01-01&发布日期__lt=2021-01-01&page_size=100",
+    "contains + date range": "类别__contains=学校&发布日期__gte=2020-01-01&发布日期__lt=2021-01-01"
+                             "&page_size=100",
     "in + sort, deep page": "所属行政区__in=江岸区,洪山区&sort=发布日期,-数值&page=200&page_size=100",
     "no filter, page 5000": "page=5000&page_size=100",
     "geojson, range": "经度__gte=114.3&经度__lt=114.31&format=geojson&page_size=100",

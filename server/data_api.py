@@ -260,7 +260,8 @@ def _title(platform, uri: str) -> str:
 
 def preview(platform, dataset_id: str, rows: int = 5) -> list[dict]:
     """The dataset's tables with their first rows, for the dataset page (no rows where the public may not read
-    them: a 有条件开放 or 不予开放 dataset's tables are listed with ``records`` empty). [] when none is loaded."""
+    them: a 有条件开放 or 不予开放 dataset's tables are listed with ``records`` empty). [] when none is
+    loaded."""
     try:
         uri = platform.dataset_uri(dataset_id)
         store = getattr(platform, "datastore", None)

@@ -103,7 +103,8 @@ def sources_of(uri: str, triples: Sequence[ox.Triple], base: str) -> list[Source
                      titles[0].value if titles else name)
         media = next((o.value.split("/media-types/", 1)[-1] for o in values.get(DCAT.mediaType, ())), None)
         name = path.rstrip("/").rsplit("/", 1)[-1] or f"table.{kind}"
-        found.append((ORDER.index(kind), name, url, title, media, node.value if isinstance(node, ox.NamedNode) else url))
+        distribution = node.value if isinstance(node, ox.NamedNode) else url
+        found.append((ORDER.index(kind), name, url, title, media, distribution))
     out, names = [], set()  # in a stable order (RDF has none): CSV first, then XLSX, JSON, GeoJSON, XLS; by name
     for _, name, url, title, media, distribution in sorted(found):
         base_name, count = name, 1
@@ -317,6 +318,8 @@ class DataLoader(Follower, GateHook):
         self.report.tables += len(tables)
         self.report.not_loaded += len(failures)
         self.report.reasons += [f"{dataset_id} {f.name}: {f.reason}" for f in failures]
+        for failure in failures:
+            log.warning("data API: %s %s (%s) not loaded: %s", dataset_id, failure.name, failure.source, failure.reason)
         del self.report.reasons[:-100]
         return manifest
 

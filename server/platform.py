@@ -442,12 +442,14 @@ class Platform:
 
         dataset_id = uri.rsplit("/", 1)[-1]
         dataset = self.demo_dataset(dataset_id)
-        if dataset is None or "API" not in dataset.formats or set(dataset.formats) & {"CSV", "XLSX", "JSON", "GEOJSON"}:
+        files = {"CSV", "XLSX", "JSON", "GEOJSON"}
+        if dataset is None or "API" not in dataset.formats or files & set(dataset.formats):
             return []
         from demo.files import render_api_csv
 
-        return [Source("data.csv", "数据接口（API）", f"{self.settings.base_uri}/api/data/{dataset_id}", "text/csv",
-                       f"{uri}#api", content=lambda: render_api_csv(dataset))]
+        url = f"{self.settings.base_uri}/api/data/{dataset_id}"
+        return [Source("data.csv", "数据接口（API）", url, "text/csv", f"{uri}#api",
+                       content=lambda: render_api_csv(dataset))]
 
     def fetch_data(self, url: str) -> bytes:
         """Read a distribution's file: the demo's own files are rendered here, others fetched over HTTP."""

@@ -64,7 +64,8 @@ def load_file(raw: bytes, name: str, limits: Any, folder: str, *, media: str | N
     con, scratch_table = scratch(memory_mb)  # one in-memory database per process, a table of its own
     try:
         load(table, con, scratch_table)
-        select = f"SELECT {narrowed(con, scratch_table, table)} FROM {quote(scratch_table)} ORDER BY {quote(ROW_COLUMN)}"
+        select = (f"SELECT {narrowed(con, scratch_table, table)} FROM {quote(scratch_table)} "
+                  f"ORDER BY {quote(ROW_COLUMN)}")
         columns = tuple((n, t.replace(",", ", ")) for n, t, *_ in con.execute(f"DESCRIBE {select}").fetchall()
                         if n != ROW_COLUMN)
         if not target.exists():
