@@ -42,12 +42,23 @@ def _param(name: str, schema: dict, description: str) -> dict:
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
 
 
-def openapi_document(base: str, dataset_id: str, title: str, manifest: Manifest, open_type: OpenType) -> dict:
-    """Build the dataset's OpenAPI 3.0.3 document."""
+RECORD = {"type": "object", "additionalProperties": True}
+ROWS = {"type": "object", "required": ["dataset", "table", "fields", "total", "page", "page_size", "pages", "records",
+                                       "links"], "properties": {
+    "dataset": {"type": "string"}, "table": {"type": "string"}, "title": {"type": "string"},
+    "fields": {"type": "array", "items": {"type": "object", "properties": {
+        "name": {"type": "string"}, "type": {"type": "string"}}}},
+    "total": {"type": "integer"}, "page": {"type": "integer"}, "page_size": {"type": "integer"},
+    "pages": {"type": "integer"}, "records": {"type": "array", "items": RECORD},
+    "links": {"type": "object", "properties": {k: {"type": "string", "nullable": True}
+                                                for k in ("self", "next", "prev")}}}}
+
+
+def common_parameters(manifest: Manifest, formats: list[str]) -> list[dict]:
+    """The parameters every table takes: table, fields, sort, page, page_size, format."""
     names = [t.name for t in manifest.tables]
     fields = sorted({n for t in manifest.tables for n, _ in t.columns})
-    formats = ["json", "csv"] + (["geojson"] if any(t.spatial for t in manifest.tables) else [])
-    common = [
+    return [
         _param("table", {"type": "string", "enum": names}, f"the table (default {names[0]})"),
         _param("fields", {"type": "string"}, "comma-separated fields to answer, in this order; fields: "
                + ", ".join(fields)),
@@ -57,19 +68,14 @@ def openapi_document(base: str, dataset_id: str, title: str, manifest: Manifest,
                "rows per page"),
         _param("format", {"type": "string", "enum": formats}, "answer format (else by Accept; default json)"),
     ]
+
+
+def openapi_document(base: str, dataset_id: str, title: str, manifest: Manifest, open_type: OpenType) -> dict:
+    """Build the dataset's OpenAPI 3.0.3 document."""
+    formats = ["json", "csv"] + (["geojson"] if any(t.spatial for t in manifest.tables) else [])
     keyed = open_type is OpenType.CONDITIONAL
     security = [{"bearer": []}, {"apiKey": []}] if keyed else [{}, {"bearer": []}, {"apiKey": []}]
-    record = {"type": "object", "additionalProperties": True}
-    rows_schema = {"type": "object", "required": ["dataset", "table", "fields", "total", "page", "page_size",
-                                                   "pages", "records", "links"], "properties": {
-        "dataset": {"type": "string"}, "table": {"type": "string"}, "title": {"type": "string"},
-        "fields": {"type": "array", "items": {"type": "object", "properties": {
-            "name": {"type": "string"}, "type": {"type": "string"}}}},
-        "total": {"type": "integer"}, "page": {"type": "integer"}, "page_size": {"type": "integer"},
-        "pages": {"type": "integer"}, "records": {"type": "array", "items": record},
-        "links": {"type": "object", "properties": {k: {"type": "string", "nullable": True}
-                                                    for k in ("self", "next", "prev")}}}}
-    content = {"application/json": {"schema": rows_schema}, "text/csv": {"schema": {"type": "string"}}}
+    content = {"application/json": {"schema": ROWS}, "text/csv": {"schema": {"type": "string"}}}
     if "geojson" in formats:
         content["application/geo+json"] = {"schema": {"type": "object", "required": ["type", "features"],
                                                       "properties": {"type": {"type": "string"},
@@ -89,13 +95,13 @@ def openapi_document(base: str, dataset_id: str, title: str, manifest: Manifest,
         "paths": {
             f"/api/data/{dataset_id}": {"get": {
                 "operationId": "rows", "summary": "Rows of a table", "security": security,
-                "parameters": common + column_parameters(manifest),
+                "parameters": common_parameters(manifest, formats) + column_parameters(manifest),
                 "responses": {"200": {"description": "a page of rows", "content": content}, **errors}}},
             f"/api/data/{dataset_id}/tables": {"get": {
                 "operationId": "tables", "summary": "The dataset's tables and their typed columns",
                 "responses": {"200": {"description": "the tables", "content": {"application/json": {
                     "schema": {"type": "object", "required": ["dataset", "tables"], "properties": {
-                        "dataset": {"type": "string"}, "tables": {"type": "array", "items": record}}}}}},
+                        "dataset": {"type": "string"}, "tables": {"type": "array", "items": RECORD}}}}}},
                     **{s: PROBLEM for s in ("403", "404", "503")}}}},
         },
         "components": {
