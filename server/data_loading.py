@@ -357,3 +357,25 @@ def _numeric(kind: str) -> bool:
 
 def _now() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def run_load_data(platform, ids: Sequence[str] | None) -> dict:
+    """`wodp load-data ID…|--all`: load the named datasets' files again now (all when None), reading every file
+    again; answer the counts and each file not loaded with its reason."""
+    loader = platform.data_loader
+    digests = platform.store.digests()
+    by_id = {uri.rstrip("/").rsplit("/", 1)[-1]: uri for uri in digests}
+    wanted = list(by_id) if ids is None else [i for i in ids if i in by_id]
+    out = {"datasets": 0, "tables": 0, "rows": 0, "not_loaded": 0, "not_loaded_files": [],
+           "not_found": [] if ids is None else [i for i in ids if i not in by_id]}
+    for dataset_id in wanted:
+        manifest = loader.load(by_id[dataset_id], digests[by_id[dataset_id]], force=True)
+        if manifest is None:
+            continue
+        out["datasets"] += 1
+        out["tables"] += len(manifest.tables)
+        out["rows"] += sum(t.rows for t in manifest.tables)
+        out["not_loaded"] += len(manifest.not_loaded)
+        out["not_loaded_files"] += [f"{dataset_id} {n.name} ({n.source}): {n.reason}" for n in manifest.not_loaded]
+    out["not_loaded_files"] = out["not_loaded_files"][:100]
+    return out

@@ -527,3 +527,36 @@ def test_remote_files_of_a_harvested_dataset_are_fetched_and_a_missing_one_repor
     assert [r["站名"] for r in stops["records"]] == ["光谷广场", "江汉路"]
     docs = client.get("/api/data/demo.T997-00001/docs").get_data(as_text=True)
     assert "gone.csv" in docs and "404" in docs  # the page says which file is missing and why
+
+
+def test_load_data_reads_every_file_again_and_names_those_not_loaded(site):
+    from server.data_loading import run_load_data
+
+    _, platform, _ = site
+    first = platform.demo.datasets[:5]
+    answer = run_load_data(platform, ["demo.NOPE-1"] + [d.id for d in first])
+    assert answer["not_found"] == ["demo.NOPE-1"] and answer["datasets"] == 5
+    assert answer["tables"] == sum(len(_files(d)) for d in first) and answer["not_loaded"] == 0
+    assert answer["rows"] == sum(d.rows * len(_files(d)) for d in first)
+
+
+def test_wodp_load_data_command(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WODP_")}
+    env.update(WODP_HOME=str(tmp_path), WODP_DEMO__DATASETS="12", WODP_DEMO__SPATIAL="2", PYTHONPATH=str(root),
+               WODP_DATA_API__LOAD_AT_PUBLICATION="false", WODP_LOGGING__LEVEL="WARNING", WODP_CSW__ENABLED="false")
+    subprocess.run([sys.executable, "-m", "server.cli", "demo", "--build-only"], env=env, check=True,
+                   capture_output=True, timeout=300)
+    done = subprocess.run([sys.executable, "-m", "server.cli", "load-data", "--all"], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    counts = json.loads(done.stdout)
+    assert counts["datasets"] == 12 and counts["tables"] >= 8 and counts["not_loaded"] == 0
+    missing = subprocess.run([sys.executable, "-m", "server.cli", "load-data", "demo.NOPE-00000"], env=env,
+                             capture_output=True, text=True, timeout=300)
+    assert missing.returncode == 1 and "demo.NOPE-00000" in missing.stderr
