@@ -40,6 +40,7 @@ class DataRefused(WodpError):
 class NotLoadedYet(WodpError):
     status = 503
     code = "not-loaded"
+    retry_after = 10  # the writer loads it meanwhile
 
 
 def _platform():

@@ -560,3 +560,22 @@ def test_wodp_load_data_command(tmp_path):
     missing = subprocess.run([sys.executable, "-m", "server.cli", "load-data", "demo.NOPE-00000"], env=env,
                              capture_output=True, text=True, timeout=300)
     assert missing.returncode == 1 and "demo.NOPE-00000" in missing.stderr
+
+
+def test_a_web_process_without_the_loader_answers_503_until_the_writer_loaded_it(site, tmp_path):
+    """A reader (web process) serves loaded tables only; a dataset not loaded yet is a 503 with Retry-After."""
+    from tabular.datastore import DataStore
+
+    app, platform, _ = site
+    loader, store = platform.data_loader, platform.datastore
+    dataset = next(m.dataset for m in store.manifests() if m.tables and _kinds(platform).get(m.dataset)
+                   == "unconditional")
+    platform.data_loader = None
+    platform.datastore = DataStore(tmp_path / "empty")
+    try:
+        answer = app.test_client().get(f"/api/data/{dataset}")
+        assert answer.status_code == 503 and answer.headers["Retry-After"] == "10"
+        platform.datastore = store
+        assert app.test_client().get(f"/api/data/{dataset}").status_code == 200
+    finally:
+        platform.data_loader, platform.datastore = loader, store
