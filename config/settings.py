@@ -430,6 +430,18 @@ class RequestSettings(_Section):
     max_chars: int = Field(2000, ge=100, le=20000)
 
 
+class DataApiSettings(_Section):
+    """The data API (/api/data/{id}): tabular files loaded as Parquet files and queried by DuckDB (tabular/)."""
+
+    path: str = "datastore"
+    load_at_publication: bool = True
+    max_bytes: int = Field(100 * 1024 * 1024, ge=1024)
+    max_rows: int = Field(2_000_000, ge=1)
+    memory_mb: int = Field(256, ge=64, le=65536)
+    threads: int = Field(2, ge=1, le=64)
+    cache_mb: int = Field(512, ge=0, le=1048576)
+
+
 class Settings(_Section):
     """All settings of one process, plus the data directory they were loaded for."""
 
@@ -466,6 +478,7 @@ class Settings(_Section):
     quotas: QuotaSettings = Field(default_factory=QuotaSettings)
     requests: RequestSettings = Field(default_factory=RequestSettings)
     showcase: ShowcaseSettings = Field(default_factory=ShowcaseSettings)
+    data_api: DataApiSettings = Field(default_factory=DataApiSettings)
 
     def path(self, relative: str) -> Path:
         """Resolve a path setting against the data directory."""

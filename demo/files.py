@@ -90,6 +90,14 @@ def render_file(dataset: DemoDataset, name: str) -> tuple[bytes, str]:
     return json.dumps(_geojson(dataset, data), ensure_ascii=False).encode("utf-8"), media
 
 
+def render_api_csv(dataset: DemoDataset) -> bytes:
+    """Return the rows behind a dataset's data API distribution as CSV (what the data API loads for a dataset
+    whose only distribution is its API). KeyError when the dataset has no API distribution."""
+    if "API" not in dataset.formats:
+        raise KeyError(f"dataset {dataset.id} has no data API")
+    return _csv(dataset, rows(dataset))
+
+
 def render_api_page(dataset: DemoDataset, page: int, page_size: int) -> dict:
     """Return one page of a dataset's rows for its data API, with the total and paging numbers.
 

@@ -22,6 +22,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.json.ensure_ascii = False
     app.extensions["wodp"] = platform
 
+    from server import data_api  # the data API (issue 13)
     from server import (auth, changes, csw, dcat, errors, files, harvest_api, health, http, internal, layers_api,
                         metrics, ogc_api, push_api, services_pages, showcase_pages, sparql_endpoint, submitted_files,
                         throttle, validation_api, vocab)
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.register_blueprint(dcat.bp)
     app.register_blueprint(sparql_endpoint.bp)
     app.register_blueprint(files.bp)
+    app.register_blueprint(data_api.bp)  # /api/data/{id}: rows of every tabular file (tabular/datastore.py)
     app.register_blueprint(internal.bp)
     app.register_blueprint(validation_api.bp)
     app.register_blueprint(harvest_api.bp)

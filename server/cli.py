@@ -367,6 +367,25 @@ def cmd_remove(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_load_data(args: argparse.Namespace) -> int:
+    """Load datasets' files (or --all) for the data API again and print the counts; exit 1 if an id was not
+    found or a file could not be loaded (each named with its reason)."""
+    settings = _settings(args)
+    if not args.all and not args.ids:
+        raise WodpError("name one or more datasets, or give --all")
+    from server.data_loading import run_load_data
+
+    ids = None if args.all else args.ids
+    body = json.dumps({"all": True} if args.all else {"ids": args.ids}).encode()
+    code = _with_store(settings, lambda platform: run_load_data(platform, ids),
+                       lambda server: _post(server, "/internal/load-data", body, "application/json"))
+    missing = _LAST.get("not_found")
+    if missing:
+        print(f"wodp: no dataset {', '.join(missing)} in the catalogue", file=sys.stderr)
+        return 1
+    return 1 if _LAST.get("not_loaded") else code
+
+
 def cmd_check_data(args: argparse.Namespace) -> int:
     """Run the data-quality checks on datasets (or --all) and print the counts; exit 1 if an id was not found."""
     settings = _settings(args)
@@ -646,6 +665,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("ids", nargs="*")
     p.add_argument("--all", action="store_true", help="check every published dataset")
     p.set_defaults(func=cmd_check_data)
+    p = sub.add_parser("load-data", help="load the CSV/XLSX/JSON files of datasets (or --all) for the data API "
+                                         "again, and name each file that cannot be loaded")
+    p.add_argument("ids", nargs="*")
+    p.add_argument("--all", action="store_true", help="load every published dataset's files")
+    p.set_defaults(func=cmd_load_data)
     p = sub.add_parser("remove", help="remove datasets by identifier")
     p.add_argument("ids", nargs="+")
     p.set_defaults(func=cmd_remove)

@@ -1,15 +1,16 @@
-"""Serve the demo catalogue's downloads and data APIs, generated from the dataset on request.
+"""Serve the demo catalogue's downloads, generated from the dataset on request (its data API is
+server/data_api.py, over the loaded tables).
 
-Both doors serve data: the open type decides who gets it (server.access_guard, docs/access.md).
+The door serves data: the open type decides who gets it (server.access_guard, docs/access.md).
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app
 
 from server import http
 from server.access_guard import require_data
-from core.errors import BadRequestError, NotFoundError
+from core.errors import NotFoundError
 from core.identifiers import is_dataset_id
 
 bp = Blueprint("files", __name__)
@@ -42,22 +43,3 @@ def download(dataset_id: str, name: str):
     response = Response(content, mimetype=media_type)
     response.headers["Content-Disposition"] = f'attachment; filename="{dataset_id}-{name}"'
     return http.conditional(response, http.etag_for("file", dataset_id, name, len(content)), None)
-
-
-@bp.route("/api/data/<dataset_id>", methods=["GET", "HEAD"])
-def data_api(dataset_id: str):
-    """Answer the rows of a demo dataset as paged JSON."""
-    dataset = _demo_dataset(dataset_id)
-    from demo.files import render_api_page
-
-    try:
-        page = int(request.args.get("page", "1"))
-        size = int(request.args.get("page_size", "50"))
-    except ValueError:
-        raise BadRequestError("page and page_size must be whole numbers") from None
-    if page < 1 or not 1 <= size <= 1000:
-        raise BadRequestError("page must be at least 1 and page_size between 1 and 1000")
-    try:
-        return jsonify(render_api_page(dataset, page, size))
-    except (KeyError, ValueError):
-        raise NotFoundError(f"dataset {dataset_id} has no data API") from None

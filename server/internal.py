@@ -129,6 +129,19 @@ def remove():
 
 
 
+@bp.post("/load-data")
+def load_data():
+    """Load datasets' files for the data API again ({"ids": [...]} or {"all": true}) and answer the counts."""
+    _check()
+    ask = request.get_json(silent=True) or {}
+    ids = ask.get("ids")
+    if not ask.get("all") and not (isinstance(ids, list) and all(isinstance(i, str) for i in ids)):
+        raise BadRequestError('expected {"ids": [ID, ...]} or {"all": true}')
+    from server.data_loading import run_load_data
+
+    return jsonify(run_load_data(current_app.extensions["wodp"], None if ask.get("all") else ids))
+
+
 @bp.post("/check-data")
 def check_data():
     """Run the data-quality checks ({"ids": [...]} or {"all": true}) and answer their counts."""

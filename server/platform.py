@@ -58,6 +58,8 @@ class Platform:
     showcase: object | None = None  # services.showcase.Showcase: apps and results (应用成果) and their review
     daily: object | None = None  # manage.daily.DailyFreshness when manage.freshness_job is on (wodp serve)
     data_checks: object | None = None  # server.data_checks.DataChecks: data-quality checks on the data itself
+    datastore: object | None = None  # tabular.datastore.DataStore: the data API's loaded tables (Parquet files)
+    data_loader: object | None = None  # server.data_loading.DataLoader: loads them at publication (writer only)
     followers: list = field(default_factory=list)  # every derived index (sparql.followers.Follower), in order
     storage: object | None = None  # core.storage.DiskGuard: disk full and I/O errors, recovery without restart
     _behind: set = field(default_factory=set)  # followers that failed an event; they catch up at recovery
@@ -104,6 +106,7 @@ class Platform:
         platform._open_push(settings.home)
         platform._open_layers()
         platform._open_data_checks()
+        platform._open_data_api()
         platform._open_ogc()
         platform._open_csw()
         platform.followed = FollowedDigests(settings.home / "followers.sqlite")
@@ -219,6 +222,7 @@ class Platform:
                        platform.search.matching_page)
         platform._open_catalog_texts(writer=False)
         platform._open_aggregates()
+        platform._open_data_api(writer=False)
         platform.extras["reader"] = True
         platform.ogc.warm_up()
         return platform
@@ -448,6 +452,41 @@ class Platform:
         if self.layers is not None:
             self.layers.readers.append(self.data_checks.file_read)
 
+    def _open_data_api(self, writer: bool = True) -> None:
+        """Open the data API's store (each process reads it); the writer also loads it as datasets are published."""
+        from tabular.datastore import DataStore
+
+        s = self.settings.data_api
+        self.datastore = DataStore(self.settings.path(s.path), memory_mb=s.memory_mb, threads=s.threads,
+                                   cache_mb=s.cache_mb)
+        if not writer:
+            return
+        from ogc.columns import by_names
+        from server.data_loading import DataLoader
+
+        self.data_loader = DataLoader(self.datastore, self.settings, self.fetch_data, coordinates=by_names,
+                                      isolate=self.sandbox.run if self.sandbox is not None else None,
+                                      own_sources=self.demo_api_sources)
+        self.data_loader.store = self.store
+        self.followers.append(self.data_loader)
+        self.publisher.add_hook(self.data_loader)  # recheck: files of datasets a harvest found unchanged
+
+    def demo_api_sources(self, uri: str) -> list:
+        """The rows behind a demo dataset's data API distribution, when it has no file of them (its only format
+        is the API): one table ``data.csv`` for the data API to load."""
+        from server.data_loading import Source
+
+        dataset_id = uri.rsplit("/", 1)[-1]
+        dataset = self.demo_dataset(dataset_id)
+        files = {"CSV", "XLSX", "JSON", "GEOJSON"}
+        if dataset is None or "API" not in dataset.formats or files & set(dataset.formats):
+            return []
+        from demo.files import render_api_csv
+
+        url = f"{self.settings.base_uri}/api/data/{dataset_id}"
+        return [Source("data.csv", "数据接口（API）", url, "text/csv", f"{uri}#api",
+                       content=lambda: render_api_csv(dataset))]
+
     def fetch_data(self, url: str) -> bytes:
         """Read a distribution's file: the demo's own files are rendered here, others fetched over HTTP."""
         from ogc.datafiles import DataFileError, http_fetch
@@ -626,6 +665,10 @@ class Platform:
             self.layers.state.close()
         if self.data_checks is not None:
             self.data_checks.checks.close()
+        if self.data_loader is not None:
+            self.data_loader.close()
+        if self.datastore is not None:
+            self.datastore.close()
         for index in (self.accounts, self.audit, self.changes, self.followed, self.catalog_texts, self.catalog_order,
                       self.quality_scores, self.freshness, self.workorders, self.usage, self.feedback,
                       self.applications, self.quotas, self.requests, self.showcase):
@@ -638,7 +681,8 @@ class Platform:
 
 
 # imported once by each worker
-SANDBOX_TASKS = ("server.validation_api", "server.push_api", "ogc.layers", "harvesters.pages", "tabular.run")
+SANDBOX_TASKS = ("server.validation_api", "server.push_api", "ogc.layers", "harvesters.pages", "tabular.run",
+                 "tabular.datastore")
 
 
 def open_sandbox(settings: Settings, *, start: bool = True):

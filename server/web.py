@@ -5,7 +5,7 @@ SPARQL workers and pycsw, and answers on a private Unix socket. A web process (`
 the public listening socket with its siblings and:
 
 - answers GET and HEAD of the read doors (LOCAL_PREFIXES: portal, dataset pages, /catalog, /changes, /ogc,
-  /def, /files, /layers) itself, from the writer's snapshot of the store and the writer's SQLite indexes;
+  /def, /files, /layers, /api/data) itself, from the writer's snapshot of the store and the writer's SQLite indexes;
 - hands every other request (writes, /api, /sparql, /csw, /internal, the demo's sources) to the writer over the
   Unix socket, body and answer streamed, with the client's address in a header only the writer's socket trusts;
   when the client goes away while the writer works, the Unix connection is closed, so the writer's own
@@ -40,7 +40,8 @@ from server.disconnect import client_gone
 log = logging.getLogger("wodp.web")
 DISCONNECT_POLL_S = 0.1  # how often a forwarded request looks at its client while the writer works
 
-LOCAL_PREFIXES = ("/datasets", "/catalog", "/changes", "/ogc", "/def/", "/files/", "/layers/", "/map", "/static/")
+LOCAL_PREFIXES = ("/datasets", "/catalog", "/changes", "/ogc", "/def/", "/files/", "/layers/", "/map", "/static/",
+                  "/api/data/")
 CACHED_PREFIXES = ("/datasets", "/catalog", "/changes", "/ogc", "/def/", "/map")
 CLIENT_HEADER = "X-WODP-Client-Addr"  # trusted on the writer's private socket only
 HEALTH_PREFIX = "/health/"  # answered by each web process (server/health.py)

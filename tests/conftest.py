@@ -65,8 +65,9 @@ def demo_platform(tmp_path_factory):
 
     home = tmp_path_factory.mktemp("demo-home")
     # no rate limits: the session's tests all reach this one app from one address (limits: test_throttle.py)
-    settings = load_settings({}, overrides={"sparql": {"timeout_s": 5.0}, "rate_limits": {"enabled": False}},
-                             home=home)
+    # the data API loads a dataset's tables at its first request here (not all 1,700 at publication)
+    settings = load_settings({}, overrides={"sparql": {"timeout_s": 5.0}, "rate_limits": {"enabled": False},
+                                            "data_api": {"load_at_publication": False}}, home=home)
     platform = Platform.open(settings)
     load_demo(platform)
     yield platform
@@ -144,7 +145,8 @@ def live_demo(tmp_path_factory):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("WODP_")}
     env.update(WODP_HOME=str(home), WODP_SITE__BASE_URI=f"http://127.0.0.1:{port}",
-               WODP_SPARQL__TIMEOUT_S="3", WODP_SPARQL__WORKERS="4", PYTHONPATH=str(ROOT))
+               WODP_SPARQL__TIMEOUT_S="3", WODP_SPARQL__WORKERS="4", PYTHONPATH=str(ROOT),
+               WODP_DATA_API__LOAD_AT_PUBLICATION="false")  # tables loaded at their first request: no 1,700 loads
     server = LiveServer(home, port, env)
     yield server
     server.stop()

@@ -40,15 +40,18 @@ def client(platform):
     return app.test_client()
 
 
-def test_developer_examples_each_answer_with_their_documented_type(demo_client, demo_platform):
+def test_developer_examples_each_answer_with_their_documented_type(demo_app, demo_client, demo_platform):
     """Every example of /developers, requested from the demo (with its SPARQL workers and CSW) as curl would."""
     client, base = demo_client, demo_platform.settings.base_uri
     response = client.get("/developers", headers=HTML)
     assert response.status_code == 200
     text = response.get_data(as_text=True)
     sample = demo_platform.catalog_order.page(1)[0][1].rsplit("/", 1)[-1]
-    documented = pages.examples(base, sample)
-    assert {e["section"] for e in documented} == {"dcat", "search", "sparql", "csw", "ogc", "changes"}
+    with demo_app.test_request_context("/developers"):
+        data_sample = pages.data_api_sample()
+    assert data_sample is not None
+    documented = pages.examples(base, sample, data_sample)
+    assert {e["section"] for e in documented} == {"dcat", "search", "sparql", "csw", "ogc", "changes", "data-api"}
     answered = []
     for example in documented:
         # the page shows the very command, built from site.base_uri
@@ -59,9 +62,9 @@ def test_developer_examples_each_answer_with_their_documented_type(demo_client, 
         assert result.status_code == 200, (example["path"], result.status_code, result.get_data(as_text=True)[:300])
         assert result.mimetype == example["media_type"], (example["path"], result.mimetype)
         answered.append(example["path"])
-    assert len(answered) == 12
+    assert len(answered) == 16
     assert "SPARQLWrapper" in text and "owslib" in text and "ogrinfo" in text
-    assert "建设中" in text  # the data APIs are said to be coming, not pretended
+    assert "建设中" not in text and f"/api/data/{data_sample}/docs" in text  # the data APIs are served
 
 
 def test_developers_page_in_english_and_pages_in_both_languages(client):

@@ -271,10 +271,11 @@ def render_dataset_page(platform, dataset_uri: str, lang: str) -> str:
         from server.portal.feedback import page_context
 
         fb = page_context(platform, dataset_id)
+    from server.data_api import call_examples  # the data API's "how to call it" block (none without tables)
     from server.showcase_pages import dataset_panel
 
     return render_page("portal_dataset.html", lang, settings=platform.settings, d=view, fb=fb,
-                       sc=dataset_panel(platform, dataset_id),
+                       sc=dataset_panel(platform, dataset_id), data_api=call_examples(platform, dataset_id),
                        jsonld=json_for_script(schema_org(view, fb and fb["rating"])), title=view["title"] or view["id"],
                        rdf_forms=RDF_FORMS, map_config=map_config, preview=preview,
                        size_text=lambda n: size_text(n, lang),

@@ -33,7 +33,7 @@ FAVICON = """<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64">
 """
 
 
-def examples(base: str, sample_id: str | None) -> list[dict]:
+def examples(base: str, sample_id: str | None, data_sample: str | None = None) -> list[dict]:
     """The developer page's examples: each a GET with its headers, the content type it answers, curl and Python.
 
     tests/test_portal_pages.py requests every one against the test app and checks its status and type.
@@ -68,6 +68,18 @@ def examples(base: str, sample_id: str | None) -> list[dict]:
         ("changes", "The same as an Atom feed", "同上（Atom 订阅）",
          "/changes.atom", {}, "application/atom+xml"),
     ]
+    if data_sample:  # a 无条件开放 dataset with a tabular file (the data API, docs/data-api.md)
+        data = f"/api/data/{quote(data_sample)}"
+        rows += [
+            ("data-api", "A dataset's tables and their typed columns", "数据集的数据表及字段类型",
+             f"{data}/tables", {}, "application/json"),
+            ("data-api", "Rows: 5 per page, page 2 (JSON)", "数据行：每页 5 行，第 2 页（JSON）",
+             f"{data}?" + urlencode({"page_size": 5, "page": 2}), {}, "application/json"),
+            ("data-api", "The same rows as CSV", "同上（CSV）",
+             f"{data}?" + urlencode({"page_size": 5, "page": 2, "format": "csv"}), {}, "text/csv"),
+            ("data-api", "The dataset's OpenAPI 3 document", "数据集的 OpenAPI 3 文档",
+             f"{data}/openapi.json", {}, "application/vnd.oai.openapi+json"),
+        ]
     out = []
     for section, en, zh, path, headers, media in rows:
         url = base + path
@@ -88,13 +100,35 @@ def _sample_dataset() -> str | None:
     return rows[0][1].rsplit("/", 1)[-1] if rows else None
 
 
+def data_api_sample() -> str | None:
+    """A 无条件开放 dataset of the catalogue's first pages with a tabular file: the data API's example."""
+    from server.access_guard import dataset_access
+    from server.data_loading import sources_of
+
+    p = platform()
+    order = getattr(p, "catalog_order", None)
+    if order is None:
+        return None
+    for number in (1, 2, 3):
+        for row in order.page(number):
+            uri = row[1]
+            try:
+                if dataset_access(p.store, uri).open_type.value == "unconditional" and sources_of(
+                        uri, p.store.dataset_triples(uri), p.settings.base_uri):
+                    return uri.rsplit("/", 1)[-1]
+            except ValueError:
+                continue
+    return None
+
+
 @portal_bp.route("/developers", methods=["GET", "HEAD"])
 def developers():
-    """Guide a developer through DCAT, SPARQL, CSW, OGC API, /changes and (coming) the data APIs."""
+    """Guide a developer through DCAT, SPARQL, CSW, OGC API, /changes and the data APIs."""
     lang = current_lang()
     base = platform().settings.base_uri
-    return render_page("portal_developers.html", lang, active="developers", base=base,
-                       examples=examples(base, _sample_dataset()), sample_query=SAMPLE_QUERY,
+    sample = data_api_sample()
+    return render_page("portal_developers.html", lang, active="developers", base=base, data_sample=sample,
+                       examples=examples(base, _sample_dataset(), sample), sample_query=SAMPLE_QUERY,
                        title=translate("developers", lang))
 
 

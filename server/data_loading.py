@@ -1,0 +1,381 @@
+"""Load every published dataset's tabular files into the data API's store (tabular.datastore), as CKAN's
+XLoader does: a derived index that follows the store's publish events.
+
+``DataLoader`` follows each publication: a dataset put is queued, a dataset removed has its tables dropped.
+A background thread of the writer process (low priority) loads the queue: it reads the dataset's
+distributions from the store, fetches each CSV/XLSX/JSON/GeoJSON file with the platform's bounded fetch
+(``Platform.fetch_data``: the demo's files, files reported through the workbench, ``file:`` inside
+spatial.data_dir, and remote http(s) files under harvest.timeout_s and spatial.max_bytes), reads it with
+``tabular.read`` (in the sandbox, unless it is the demo's own file) and writes its Parquet file and the
+dataset's manifest. A file that cannot be fetched or read is listed in the manifest with the reason
+(``not_loaded``), and counted in the loader's report; nothing is skipped without a word.
+
+A dataset published again is loaded again (a changed file gets a new Parquet file; an unchanged one keeps its
+own, named by its bytes' digest). The manifest keeps the digest of the dataset version it follows, so the
+start-up check (sparql/followers.py) queues what a stopped process had not loaded. A request for a dataset
+still in the queue loads it at once (``ensure``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any, Callable, Sequence
+from urllib.parse import unquote, urlsplit
+
+import pyoxigraph as ox
+
+from core.errors import WodpError
+from ontology.namespaces import DCAT, DCT
+from publish.hooks import GateHook
+from sparql.followers import Follower
+from tabular.datastore import DataStore, LoadedFile, Manifest, NotLoaded, StoredTable, load_file, parquet_name
+
+log = logging.getLogger(__name__)
+TABULAR_KEYS = {"CSV": "csv", "XLSX": "xlsx", "XLS": "xls", "JSON": "json", "GEOJSON": "geojson",
+                "TEXT/CSV": "csv", "APPLICATION/JSON": "json", "APPLICATION/GEO+JSON": "geojson",
+                "APPLICATION/VND.OPENXMLFORMATS-OFFICEDOCUMENT.SPREADSHEETML.SHEET": "xlsx",
+                "APPLICATION/VND.MS-EXCEL": "xls"}
+ORDER = ("csv", "xlsx", "json", "geojson", "xls")
+SUFFIXES = {".csv": "csv", ".xlsx": "xlsx", ".xls": "xls", ".json": "json", ".geojson": "geojson"}
+
+
+@dataclass(frozen=True)
+class Source:
+    """A tabular distribution of a dataset: its file name (the table's name), title, URL, media type."""
+
+    name: str
+    title: str
+    url: str
+    media: str | None
+    distribution: str
+    content: Callable[[], bytes] | None = field(default=None, compare=False)  # bytes made here, not fetched
+
+
+@dataclass
+class LoadReport:
+    """What the loader did since start-up: datasets and tables loaded, files not loaded (with reasons)."""
+
+    datasets: int = 0
+    tables: int = 0
+    not_loaded: int = 0
+    reasons: list[str] = field(default_factory=list)  # the latest ones, "dataset name: reason"
+
+    def as_json(self) -> dict:
+        return {"datasets": self.datasets, "tables": self.tables, "not_loaded": self.not_loaded,
+                "latest_not_loaded": self.reasons[-20:]}
+
+
+def _key(value: str) -> str:
+    if "/file-type/" in value:
+        return value.rstrip("/").rsplit("/", 1)[-1].upper()
+    return value.split("/media-types/", 1)[-1].upper()
+
+
+def sources_of(uri: str, triples: Sequence[ox.Triple], base: str) -> list[Source]:
+    """The dataset's distributions whose download is a tabular file (by format, media type or file suffix)."""
+    subject = ox.NamedNode(uri)
+    nodes = [t.object for t in triples if t.subject == subject and t.predicate == DCAT.distribution]
+    found = []
+    for node in nodes:
+        values: dict[ox.NamedNode, list[ox.Term]] = {}
+        for t in triples:
+            if t.subject == node and t.predicate in (DCT.format, DCAT.mediaType, DCAT.downloadURL, DCT.title):
+                values.setdefault(t.predicate, []).append(t.object)
+        urls = [o.value for o in values.get(DCAT.downloadURL, ())]
+        if not urls:
+            continue
+        url = urls[0]
+        if "/layers/" in url or url.startswith((f"{base}/ogc/", f"{base}/api/data/")):
+            continue  # files this platform makes from the dataset itself
+        path = unquote(urlsplit(url).path)
+        declared = [_key(o.value) for p in (DCT.format, DCAT.mediaType) for o in values.get(p, ())]
+        kind = next((TABULAR_KEYS[k] for k in declared if k in TABULAR_KEYS), None) or \
+            next((v for s, v in SUFFIXES.items() if path.lower().endswith(s)), None)
+        if kind is None:
+            continue
+        titles = values.get(DCT.title, ())
+        title = next((o.value for o in titles if (getattr(o, "language", "") or "").startswith("zh")),
+                     titles[0].value if titles else name)
+        media = next((o.value.split("/media-types/", 1)[-1] for o in values.get(DCAT.mediaType, ())), None)
+        name = path.rstrip("/").rsplit("/", 1)[-1] or f"table.{kind}"
+        distribution = node.value if isinstance(node, ox.NamedNode) else url
+        found.append((ORDER.index(kind), name, url, title, media, distribution))
+    out, names = [], set()  # in a stable order (RDF has none): CSV first, then XLSX, JSON, GeoJSON, XLS; by name
+    for _, name, url, title, media, distribution in sorted(found):
+        base_name, count = name, 1
+        while name in names:
+            count += 1
+            name = f"{base_name}_{count}"
+        names.add(name)
+        out.append(Source(name, title, url, media, distribution))
+    return out
+
+
+class DataLoader(Follower, GateHook):
+    """The data API's loader: follows publications, loads queued datasets in a background thread; at a harvest
+    that finds a dataset's metadata unchanged (the gate's ``recheck``), reads its files again."""
+
+    def __init__(self, datastore: DataStore, settings, fetch: Callable[[str], bytes], *,
+                 isolate: Callable[..., Any] | None = None, coordinates: Callable[[list[str]], tuple] | None = None,
+                 background: bool = True, own_sources: Callable[[str], list[Source]] | None = None) -> None:
+        self.datastore = datastore
+        self.settings = settings.data_api
+        self.limits = settings.input_limits
+        self.base = settings.base_uri
+        self.fetch = fetch
+        self.isolate = isolate
+        self.coordinates = coordinates or (lambda names: (None, None))
+        self.own_sources = own_sources  # tables the platform makes itself (the demo's API-only datasets)
+        self.report = LoadReport()
+        self.store = None
+        self._queue: OrderedDict[str, tuple[str, bool]] = OrderedDict()  # uri -> (digest, read the files again)
+        self._cond = threading.Condition()
+        self._locks: dict[str, threading.Lock] = {}
+        self._stop = False
+        self._busy = 0
+        self._thread: threading.Thread | None = None
+        self._background = background
+
+    keeps_digests = True  # the manifests hold the digest of the version each dataset was loaded from
+
+    # -- the follower --------------------------------------------------------------------------------------
+    def follow(self, store, event) -> None:
+        self.store = store
+        for uri in event.removed:
+            self._forget(uri)
+        if event.reset:
+            self.rebuild(store)
+            return
+        self._enqueue({u: event.digests.get(u, "") for u in event.put})
+
+    def in_step_with(self, store) -> bool:
+        self.store = store
+        return (self.datastore.root / ".started").exists()
+
+    def rebuild(self, store) -> None:
+        self.store = store
+        self.datastore.root.mkdir(parents=True, exist_ok=True)
+        (self.datastore.root / ".started").touch()
+        wanted = store.digests()
+        for manifest in list(self.datastore.manifests()):
+            if self._uri(manifest.dataset) not in wanted:
+                self.datastore.drop(manifest.dataset)
+        self._enqueue(wanted)
+
+    def digests(self) -> dict[str, str]:
+        return {self._uri(m.dataset): m.digest for m in self.datastore.manifests()}
+
+    def adopt(self, digests) -> None:
+        self._enqueue(dict(digests))
+
+    def repair(self, store, put, created, removed) -> None:
+        self.store = store
+        for uri in removed:
+            self._forget(uri)
+        self._enqueue(dict(put))
+
+    def _uri(self, dataset_id: str) -> str:
+        return f"{self.base}/datasets/{dataset_id}"
+
+    def _forget(self, uri: str) -> None:
+        with self._cond:
+            self._queue.pop(uri, None)
+        try:
+            self.datastore.drop(uri.rstrip("/").rsplit("/", 1)[-1])
+        except ValueError:
+            pass
+
+    def recheck(self, uris: Sequence[str]) -> dict[str, str]:
+        """Read again the files of these published datasets (unchanged metadata; a file may have changed): a
+        changed file is loaded again, an unchanged one keeps its table. Nothing to publish again here."""
+        again = {}
+        for uri in uris:
+            try:
+                manifest = self.datastore.manifest(uri.rstrip("/").rsplit("/", 1)[-1])
+            except ValueError:
+                continue
+            if manifest is not None and (manifest.tables or manifest.not_loaded):
+                again[uri] = manifest.digest
+        self._enqueue(again, force=True)
+        return {}
+
+    def _enqueue(self, digests: dict[str, str], force: bool = False) -> None:
+        if not digests:
+            return
+        with self._cond:
+            for uri, digest in digests.items():
+                self._queue.pop(uri, None)
+                self._queue[uri] = (digest, force)
+            self._cond.notify_all()
+        if self._background and self.settings.load_at_publication:
+            self.start()
+
+    # -- the background thread -----------------------------------------------------------------------------
+    def start(self) -> None:
+        with self._cond:
+            if self._thread is not None or self._stop:
+                return
+            self._thread = threading.Thread(target=self._run, name="data-loader", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:  # this thread only: below the requests in CPU priority (Linux)
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+        except (AttributeError, OSError):
+            pass
+        while True:
+            with self._cond:
+                while not self._queue and not self._stop:
+                    self._cond.wait()
+                if self._stop:
+                    return
+                uri, (digest, force) = self._queue.popitem(last=False)
+                self._busy += 1
+            try:
+                self.load(uri, digest, force=force)
+            except Exception:  # the loader keeps going; the dataset is loaded again at the next start-up
+                log.exception("the data API could not load %s", uri)
+            finally:
+                with self._cond:
+                    self._busy -= 1
+                    self._cond.notify_all()
+
+    def pending(self) -> int:
+        with self._cond:
+            return len(self._queue) + self._busy
+
+    def wait(self, timeout_s: float = 300.0) -> bool:
+        """Wait until the queue is loaded (True) or the time is up (False)."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._queue and not self._busy, timeout_s)
+
+    def drain(self) -> None:
+        """Load everything queued now, in this thread (the command line, tests)."""
+        while True:
+            with self._cond:
+                if not self._queue:
+                    return
+                uri, (digest, force) = self._queue.popitem(last=False)
+            self.load(uri, digest, force=force)
+
+    def ensure(self, dataset_id: str) -> Manifest | None:
+        """Return a dataset's manifest, loading it first when it is queued or was never loaded."""
+        uri = self._uri(dataset_id)
+        with self._cond:
+            queued = self._queue.pop(uri, None)
+        manifest = self.datastore.manifest(dataset_id)
+        if queued is None and manifest is not None:
+            return manifest
+        if self.store is None:
+            return manifest
+        if queued is None:
+            digest = self.store.digests().get(uri)
+            if digest is None:
+                return manifest
+            queued = (digest, False)
+        return self.load(uri, queued[0], force=queued[1])
+
+    def close(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    # -- loading one dataset -------------------------------------------------------------------------------
+    def load(self, uri: str, digest: str, *, force: bool = False) -> Manifest | None:
+        """Load (again) the tabular files of one published dataset; write its manifest; return it."""
+        dataset_id = uri.rstrip("/").rsplit("/", 1)[-1]
+        with self._cond:
+            lock = self._locks.setdefault(dataset_id, threading.Lock())
+        with lock:
+            current = self.datastore.manifest(dataset_id)
+            if current is not None and digest and current.digest == digest and not force:
+                return current
+            triples = self.store.dataset_triples(uri) if self.store is not None else []
+            if not triples:
+                return current
+            tables, failures = [], []
+            sources = sources_of(uri, triples, self.base)
+            if self.own_sources is not None:
+                sources += self.own_sources(uri)
+            for source in sources:
+                try:
+                    tables.append(self._load_source(dataset_id, source, current))
+                except WodpError as exc:
+                    failures.append(NotLoaded(source.name, source.url, exc.message, exc.code))
+                except Exception as exc:  # a broken file never stops the loader; its reason is reported
+                    log.exception("%s: %s could not be loaded", dataset_id, source.url)
+                    failures.append(NotLoaded(source.name, source.url, f"{type(exc).__name__}: {exc}"[:500]))
+            manifest = Manifest(dataset_id, digest, _now(), tuple(tables), tuple(failures))
+            self.datastore.put(manifest)
+        self.report.datasets += 1
+        self.report.tables += len(tables)
+        self.report.not_loaded += len(failures)
+        self.report.reasons += [f"{dataset_id} {f.name}: {f.reason}" for f in failures]
+        for failure in failures:
+            log.warning("data API: %s %s (%s) not loaded: %s", dataset_id, failure.name, failure.source, failure.reason)
+        del self.report.reasons[:-100]
+        return manifest
+
+    def _load_source(self, dataset_id: str, source: Source, current: Manifest | None) -> StoredTable:
+        raw = source.content() if source.content is not None else self.fetch(source.url)
+        if len(raw) > self.settings.max_bytes:
+            raise WodpError(f"{len(raw)} bytes, larger than data_api.max_bytes = {self.settings.max_bytes}",
+                            status=413, code="too-large")
+        same = next((t for t in (current.tables if current else ()) if t.source == source.url
+                     and t.file == parquet_name(raw) and (self.datastore.folder(dataset_id) / t.file).exists()), None)
+        if same is not None:  # the same bytes as loaded: the table stays as it is
+            return replace(same, name=source.name, title=source.title, distribution=source.distribution)
+        folder = str(self.datastore.folder(dataset_id))
+        options = {"media": source.media, "max_rows": self.settings.max_rows, "memory_mb": self.settings.memory_mb}
+        own = source.content is not None or (source.url.startswith(f"{self.base}/files/")
+                                             and not source.url.startswith(f"{self.base}/files/submitted/"))
+        if self.isolate is None or own:  # the demo's own files are ours: read here
+            loaded: LoadedFile = load_file(raw, source.url, self.limits, folder, **options)
+        else:
+            loaded = self.isolate(load_file, raw, source.url, self.limits, folder,
+                                  what=f"loading {source.url} for the data API", background=True, **options)
+        names = [n for n, _ in loaded.columns]
+        types = dict(loaded.columns)
+        lon, lat = self.coordinates(names)
+        if lon and lat and not all(_numeric(types[c]) for c in (lon, lat)):
+            lon = lat = None  # coordinates written as text are not read as a point here
+        return StoredTable(source.name, source.title, loaded.rows, loaded.bytes, loaded.columns, source.url, _now(),
+                           loaded.file, source.distribution, lon, lat,
+                           loaded.geometry[0] if loaded.geometry else None, loaded.encoding, loaded.notes)
+
+
+def _numeric(kind: str) -> bool:
+    return kind in ("BIGINT", "DOUBLE") or kind.startswith("DECIMAL")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def run_load_data(platform, ids: Sequence[str] | None) -> dict:
+    """`wodp load-data ID…|--all`: load the named datasets' files again now (all when None), reading every file
+    again; answer the counts and each file not loaded with its reason."""
+    loader = platform.data_loader
+    digests = platform.store.digests()
+    by_id = {uri.rstrip("/").rsplit("/", 1)[-1]: uri for uri in digests}
+    wanted = list(by_id) if ids is None else [i for i in ids if i in by_id]
+    out = {"datasets": 0, "tables": 0, "rows": 0, "not_loaded": 0, "not_loaded_files": [],
+           "not_found": [] if ids is None else [i for i in ids if i not in by_id]}
+    for dataset_id in wanted:
+        manifest = loader.load(by_id[dataset_id], digests[by_id[dataset_id]], force=True)
+        if manifest is None:
+            continue
+        out["datasets"] += 1
+        out["tables"] += len(manifest.tables)
+        out["rows"] += sum(t.rows for t in manifest.tables)
+        out["not_loaded"] += len(manifest.not_loaded)
+        out["not_loaded_files"] += [f"{dataset_id} {n.name} ({n.source}): {n.reason}" for n in manifest.not_loaded]
+    out["not_loaded_files"] = out["not_loaded_files"][:100]
+    return out
