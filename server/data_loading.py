@@ -346,7 +346,7 @@ class DataLoader(Follower, GateHook):
         lon, lat = self.coordinates(names)
         if lon and lat and not all(_numeric(types[c]) for c in (lon, lat)):
             lon = lat = None  # coordinates written as text are not read as a point here
-        return StoredTable(source.name, source.title, loaded.rows, loaded.bytes, loaded.columns, source.url, _now(),
+        return StoredTable(source.name, source.title, loaded.rows, len(raw), loaded.columns, source.url, _now(),
                            loaded.file, source.distribution, lon, lat,
                            loaded.geometry[0] if loaded.geometry else None, loaded.encoding, loaded.notes)
 

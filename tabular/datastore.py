@@ -105,7 +105,7 @@ class StoredTable:
     name: str  # the distribution's file name, unique in the dataset
     title: str
     rows: int
-    bytes: int
+    bytes: int  # the source file's size, as fetched (not the Parquet file's)
     columns: tuple[tuple[str, str], ...]
     source: str  # the download URL
     loaded: str  # ISO time

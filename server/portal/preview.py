@@ -61,16 +61,14 @@ class Preview:
     available: bool = True
 
 
-def load_tables(platform, dataset_id: str, rows: int = PREVIEW_ROWS) -> Preview | None:
+def load_tables(platform, dataset_id: str, rows: int = PREVIEW_ROWS) -> Preview:
     """Return the dataset's tables with their first rows from the data API (server.data_api.preview).
 
-    None when this installation has no data API (nothing is said on the page); a failure of the data API is
-    logged and gives a Preview that is not ``available`` (the page says so and answers as usual).
+    A failure of the data API is logged and gives a Preview that is not ``available`` (the page says so and
+    answers as usual).
     """
-    try:
-        from server.data_api import preview
-    except ImportError:
-        return None
+    from server.data_api import preview
+
     try:
         return Preview(tuple(_table(t) for t in preview(platform, dataset_id, rows=rows)))
     except Exception:  # the page must answer whatever the data store does
