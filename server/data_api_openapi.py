@@ -27,19 +27,24 @@ def column_parameters(manifest: Manifest) -> list[dict]:
         where = "" if len(tables) == len(manifest.tables) else f" (tables {', '.join(tables)})"
         schema = _SCHEMAS[kind]
         equal = f"{name}__eq" if name in RESERVED else name
-        params.append(_param(equal, schema, f"{name} equals this value{where}"))
+        zh_where = "" if len(tables) == len(manifest.tables) else f"（数据表 {'、'.join(tables)}）"
+        params.append(_param(equal, schema, f"{name} equals this value{where}", f"{name} 等于此值{zh_where}"))
         if kind in ORDERED:
             for op in ("gt", "gte", "lt", "lte"):
-                params.append(_param(f"{name}__{op}", schema, f"{name} {OPERATORS[op]} this value{where}"))
+                params.append(_param(f"{name}__{op}", schema, f"{name} {OPERATORS[op]} this value{where}",
+                                     f"{name} {OPERATORS[op]} 此值{zh_where}"))
         params.append(_param(f"{name}__in", {"type": "string"},
-                             f"{name} is one of these comma-separated values{where}"))
+                             f"{name} is one of these comma-separated values{where}",
+                             f"{name} 为这些值之一（以逗号分隔）{zh_where}"))
         params.append(_param(f"{name}__contains", {"type": "string"},
-                             f"{name}, as text, contains this text{where}"))
+                             f"{name}, as text, contains this text{where}", f"{name} 的文字包含此文字{zh_where}"))
     return params
 
 
-def _param(name: str, schema: dict, description: str) -> dict:
-    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+def _param(name: str, schema: dict, description: str, zh: str) -> dict:
+    """A query parameter; its Chinese description in the extension field x-description-zh (the docs page's)."""
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description,
+            "x-description-zh": zh}
 
 
 RECORD = {"type": "object", "additionalProperties": True}
@@ -59,14 +64,18 @@ def common_parameters(manifest: Manifest, formats: list[str]) -> list[dict]:
     names = [t.name for t in manifest.tables]
     fields = sorted({n for t in manifest.tables for n, _ in t.columns})
     return [
-        _param("table", {"type": "string", "enum": names}, f"the table (default {names[0]})"),
+        _param("table", {"type": "string", "enum": names}, f"the table (default {names[0]})",
+               f"数据表（默认 {names[0]}）"),
         _param("fields", {"type": "string"}, "comma-separated fields to answer, in this order; fields: "
-               + ", ".join(fields)),
-        _param("sort", {"type": "string"}, "comma-separated fields to sort by; -field sorts descending"),
-        _param("page", {"type": "integer", "minimum": 1, "maximum": 1000000000, "default": 1}, "page number"),
+               + ", ".join(fields), "返回的字段，以逗号分隔，按此顺序；字段：" + "、".join(fields)),
+        _param("sort", {"type": "string"}, "comma-separated fields to sort by; -field sorts descending",
+               "排序字段，以逗号分隔；-字段 为降序"),
+        _param("page", {"type": "integer", "minimum": 1, "maximum": 1000000000, "default": 1}, "page number",
+               "页码"),
         _param("page_size", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": 50},
-               "rows per page"),
-        _param("format", {"type": "string", "enum": formats}, "answer format (else by Accept; default json)"),
+               "rows per page", "每页行数"),
+        _param("format", {"type": "string", "enum": formats}, "answer format (else by Accept; default json)",
+               "返回格式（否则按 Accept；默认 json）"),
     ]
 
 
@@ -85,9 +94,15 @@ def openapi_document(base: str, dataset_id: str, title: str, manifest: Manifest,
               OpenType.CONDITIONAL: "有条件开放: only with an API key granted for this dataset "
                                     "(apply on the dataset page).",
               OpenType.UNDECLARED: "open type not declared."}.get(open_type, "")
+    access_zh = {OpenType.UNCONDITIONAL: "无条件开放：任何人均可调用，无需密钥。",
+                 OpenType.CONDITIONAL: "有条件开放：仅限获批本数据集的 API 密钥（在数据集页面申请）。",
+                 OpenType.UNDECLARED: "未声明开放类型。"}.get(open_type, "")
     return {
         "openapi": "3.0.3",
         "info": {"title": f"{title} — 数据接口 (data API)", "version": manifest.loaded,
+                 "x-description-zh": f"数据集 {dataset_id} 各数据表的行，可筛选、排序、分页。{access_zh}筛选：字段=值、"
+                                     "字段__gt|gte|lt|lte=值、字段__in=a,b、字段__contains=文字。"
+                                     "错误以 application/problem+json 返回。",
                  "description": f"Rows of the tabular files of dataset {dataset_id}, filtered, sorted and paged. "
                                 f"{access} Filters: FIELD=value, FIELD__gt|gte|lt|lte=value, FIELD__in=a,b, "
                                 f"FIELD__contains=text. Errors are application/problem+json."},

@@ -420,6 +420,16 @@ def test_openapi_documents_validate_and_the_docs_page_shows_the_calls(site):
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and f"curl" in html and "requests.get" in html
     assert "cdn" not in html.lower() and "OpenAPI 3" in html
+    # every parameter of the document is on the page, described in the page's language
+    import html as html_lib
+
+    document = client.get(f"/api/data/{dataset}/openapi.json").get_json()
+    parameters = document["paths"][f"/api/data/{dataset}"]["get"]["parameters"]
+    english = client.get(f"/api/data/{dataset}/docs?lang=en").get_data(as_text=True)
+    for p in parameters:
+        assert f"<code>{html_lib.escape(p['name'])}</code>" in html, p["name"]
+        assert html_lib.escape(p["x-description-zh"]) in html and html_lib.escape(p["description"]) in english
+    assert html_lib.escape(document["info"]["x-description-zh"]) in html and "Rows of the tabular" not in html
     dataset_page = client.get(f"/datasets/{dataset}").get_data(as_text=True)
     assert f"/api/data/{dataset}/docs" in dataset_page and "requests.get" in dataset_page
 
