@@ -24,6 +24,7 @@ import pytest
 
 from conftest import STAFF_PASSWORD, free_port, make_account
 from tests.test_browser_map import Visit, browser  # noqa: F401  (browser: a fixture)
+from tests.test_browser_portal import axe_serious
 from tests.test_browser_story import Story
 
 pytestmark = pytest.mark.slow
@@ -91,13 +92,21 @@ def test_apply_decide_grant_and_read_with_the_key(browser, site, tmp_path):  # n
     visit = Visit(browser)
     story = Story(visit, site.url, shots)
     page = story.page
+    serious: dict[str, list] = {}
+
+    def check(name: str) -> None:
+        """Shoot the page at both sizes, then let axe-core (served from the local file) look at it at each."""
+        story.shoot(name)
+        for size, viewport in (("phone", {"width": 390, "height": 844}), ("desktop", {"width": 1280, "height": 900})):
+            page.set_viewport_size(viewport)
+            serious[f"{name}-{size}"] = axe_serious(page)
     dataset_id, department = site.dataset["id"], site.dataset["department"]
     api = f"{site.url}/api/data/{dataset_id}?page_size=5"
     try:
         # anonymous: the page offers 申请使用, the data API refuses
         assert _get(api)[0] in (401, 403)
         page.goto(f"{site.url}/datasets/{dataset_id}", wait_until="load")
-        story.shoot("dataset")
+        check("dataset")
         story.click("a[href*='/apply?datasets=']")  # not signed in: the sign-in page first, then the form
         assert "/admin/login" in page.url, page.url
         page.fill("#login", site.accounts["public"].login)
@@ -113,13 +122,13 @@ def test_apply_decide_grant_and_read_with_the_key(browser, site, tmp_path):  # n
 
         page.fill("#period_to", (date.fromisoformat(today) + timedelta(days=90)).isoformat())
         page.check("input[name=commitment]")
-        story.shoot("apply")
+        check("apply")
         story.click("form.apply-form button[type=submit]")
         assert "/account/applications" in page.url, page.url
         filed = site.platform.applications.of_account(site.accounts["public"].id)
         assert len(filed) == 1 and filed[0].status == "department"
         app_id = filed[0].id
-        story.shoot("applied")
+        check("applied")
 
         # the department's publisher approves it in the management center
         story.sign_in(site.accounts["publisher"].login, "/admin/applications")
@@ -130,7 +139,7 @@ def test_apply_decide_grant_and_read_with_the_key(browser, site, tmp_path):  # n
 
         assert department_label(department) in page.inner_text(f"#decide-{department} h2")  # its name, not its code
         page.fill(f"#reason-{department}", "用途明确，同意")
-        story.shoot("department-decision")
+        check("department-decision")
         story.click(f"#decide-{department} button[value=approve]")
         assert site.platform.applications.get(app_id).status == "bureau"
         assert _get(api)[0] in (401, 403)  # not yet: the bureau decides last
@@ -144,7 +153,7 @@ def test_apply_decide_grant_and_read_with_the_key(browser, site, tmp_path):  # n
         # the applicant's key reads the data API; anonymous and another account's key are refused
         story.sign_in(site.accounts["public"].login, "/account/applications")
         key = _make_key(story)
-        story.shoot("key")
+        check("key")
         status, body = _get(api, key)
         assert status == 200, body
         assert body["dataset"] == dataset_id and body["total"] > 0 and len(body["records"]) == min(5, body["total"])
@@ -156,3 +165,4 @@ def test_apply_decide_grant_and_read_with_the_key(browser, site, tmp_path):  # n
         page.close()
     assert visit.elsewhere() == []  # nothing fetched from outside (no CDN)
     assert {name: px for name, px in story.overflow.items() if px > 0} == {}
+    assert {name: found for name, found in serious.items() if found} == {}  # no serious accessibility violation

@@ -108,12 +108,21 @@ def test_axe_finds_no_serious_violation(site, visit, name, size):
             pytest.fail(f"{AXE} is missing: `make test` fetches it (make test-assets)")
         pytest.skip(f"{AXE} is absent: run `make test-assets`")
     _open(visit.page, site.url + PAGES[name][0], PHONE if size == "phone" else DESKTOP)
-    visit.page.add_script_tag(path=str(AXE))
-    result = visit.page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
-    serious = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"]
-               if v["impact"] in ("serious", "critical")]
-    assert serious == [], serious
+    assert axe_serious(visit.page) == []
+
+
+def axe_serious(page) -> list:
+    """axe-core's serious and critical findings on the page as it stands: (rule, impact, first targets). Without
+    the local axe-core file: [] here, a failure under CI (`make test` fetches it: make test-assets)."""
+    if not AXE.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{AXE} is missing: `make test` fetches it (make test-assets)")
+        return []
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
     assert result["testEngine"]["version"] == AXE_VERSION
+    return [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"]
+            if v["impact"] in ("serious", "critical")]
 
 
 def test_screenshots(site, visit):

@@ -19,7 +19,7 @@ import pytest
 
 from tests.conftest import STAFF_PASSWORD, make_account
 from tests.test_browser_map import Site, Visit, chromium
-from tests.test_browser_portal import AXE
+from tests.test_browser_portal import axe_serious
 from tests.test_portal_map import BUS
 from tests.test_requests import took_text
 
@@ -75,12 +75,7 @@ class Walk:
             if size == "phone":
                 self.overflow[name] = self.page.evaluate("() => document.documentElement.scrollWidth - innerWidth")
             (self.shots / f"{name}-{size}.png").write_bytes(self.page.screenshot(full_page=True))
-            if AXE.exists():
-                self.page.add_script_tag(path=str(AXE))
-                found = self.page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
-                self.serious[f"{name}-{size}"] = [
-                    (v["id"], [n["target"] for n in v["nodes"]][:3])
-                    for v in found["violations"] if v["impact"] in ("serious", "critical")]
+            self.serious[f"{name}-{size}"] = axe_serious(self.page)
         self.page.set_viewport_size({"width": 1280, "height": 900})
 
 

@@ -20,7 +20,7 @@ from tests.catalog_samples import SAMPLES, fill_store
 from tests.conftest import STAFF_PASSWORD, free_port, make_account
 from tests.datafile_server import FileServer
 from tests.test_browser_map import Visit, chromium
-from tests.test_browser_portal import AXE, AXE_VERSION
+from tests.test_browser_portal import axe_serious
 from tests.test_showcase import chart_png
 
 pytestmark = pytest.mark.slow
@@ -70,15 +70,9 @@ class Pages:
 
     def axe(self, name: str) -> None:
         """Note what axe-core (served from the local file) finds serious or critical on the page at both sizes."""
-        if not AXE.exists():
-            return
         for size, (width, height) in SIZES.items():
             self.page.set_viewport_size({"width": width, "height": height})
-            self.page.add_script_tag(path=str(AXE))
-            found = self.page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
-            assert found["testEngine"]["version"] == AXE_VERSION
-            self.serious[f"{name}-{size}"] = [(v["id"], [n["target"] for n in v["nodes"]][:3])
-                                              for v in found["violations"] if v["impact"] in ("serious", "critical")]
+            self.serious[f"{name}-{size}"] = axe_serious(self.page)
         self.page.set_viewport_size({"width": 1280, "height": 900})
 
     def go(self, path: str) -> None:
@@ -191,7 +185,5 @@ def test_an_app_is_submitted_approved_and_linked(browser, site, tmp_path):
     finally:
         page.close()
     assert pages.overflow and all(v <= 0 for v in pages.overflow.values()), pages.overflow
-    if os.environ.get("CI") == "true" and not AXE.exists():
-        pytest.fail(f"{AXE} is missing: `make test` fetches it (make test-assets)")
     serious = {name: found for name, found in pages.serious.items() if found}
     assert serious == {}  # axe-core: no serious violation
