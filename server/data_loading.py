@@ -23,13 +23,13 @@ import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
 from typing import Any, Callable, Sequence
 from urllib.parse import unquote, urlsplit
 
 import pyoxigraph as ox
 
 from core.errors import WodpError
+from core.stamps import stamp, utc_now
 from ontology.namespaces import DCAT, DCT
 from publish.hooks import GateHook
 from sparql.followers import Follower
@@ -356,7 +356,7 @@ def _numeric(kind: str) -> bool:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return stamp(utc_now())
 
 
 def run_load_data(platform, ids: Sequence[str] | None) -> dict:

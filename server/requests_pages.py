@@ -21,7 +21,7 @@ from flask import Blueprint, Response, current_app, redirect, request
 from access.roles import Action, Role, allowed
 from core.errors import BadRequestError, NotFoundError
 from server.audit import audit
-from server.portal.i18n import TEXT, current_lang, link
+from server.portal.i18n import TEXT, current_lang, link, pick
 
 bp = Blueprint("requests", __name__)
 LIST_LIMIT = 200  # the newest shown on /requests, of each kind (the page says how many there are in all)
@@ -67,9 +67,7 @@ WORDS = {  # key: (zh-CN, en)
 
 
 def word(key: str, lang: str, **values) -> str:
-    zh, en = WORDS[key]
-    text = en if lang == "en" else zh
-    return text.format(**values) if values else text
+    return pick(WORDS, key, lang, **values)
 
 
 def _platform():

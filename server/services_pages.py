@@ -22,6 +22,7 @@ from core.errors import BadRequestError, NotFoundError
 from core.identifiers import is_dataset_id
 from ontology.namespaces import DCT
 from server.audit import audit
+from server.portal.i18n import pick
 
 bp = Blueprint("services", __name__)
 
@@ -58,9 +59,7 @@ WORDS = {  # key: (zh-CN, en)
 
 
 def word(key: str, lang: str, **values) -> str:
-    zh, en = WORDS[key]
-    text = en if lang == "en" else zh
-    return text.format(**values) if values else text
+    return pick(WORDS, key, lang, **values)
 
 
 def _platform():

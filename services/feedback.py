@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
 
 import pyoxigraph as ox
@@ -18,6 +17,7 @@ from sqlalchemy import text
 
 from core.database import as_database
 from core.errors import BadRequestError, NotFoundError, WodpError
+from core.stamps import stamp, utc_now
 
 PENDING, APPROVED, REJECTED = "pending", "approved", "rejected"
 MAX_COMMENT = 2000
@@ -35,7 +35,7 @@ class DecisionError(WodpError):
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return stamp(utc_now())
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Callable, Iterable
 from urllib.parse import urlsplit
 
@@ -22,6 +21,7 @@ from sqlalchemy import text
 
 from core.database import as_database
 from core.errors import BadRequestError, NotFoundError, WodpError
+from core.stamps import stamp, utc_now
 
 KINDS = ("app", "analysis", "visualisation")
 SUBMITTED, APPROVED, RETURNED, WITHDRAWN = "submitted", "approved", "returned", "withdrawn"
@@ -41,7 +41,7 @@ class DecisionError(WodpError):
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return stamp(utc_now())
 
 
 @dataclass(frozen=True)

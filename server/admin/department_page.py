@@ -9,6 +9,7 @@ from flask import Blueprint, current_app, redirect, request
 from manage.dashboard import DepartmentDashboard, calendar_outlook, department_dashboard, department_label
 from manage.freshness import STATUSES
 from server.audit import audit
+from server.portal.i18n import pick
 
 department_bp = Blueprint("admin_department", __name__, template_folder="templates")
 
@@ -67,9 +68,7 @@ WORDS = {  # key: (zh-CN, en)
 
 
 def word(key: str, lang: str, **values) -> str:
-    zh, en = WORDS[key]
-    text = en if lang == "en" else zh
-    return text.format(**values) if values else text
+    return pick(WORDS, key, lang, **values)
 
 
 def gather(platform, code: str, as_of=None) -> DepartmentDashboard:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from server.portal.i18n import pick
+
 WORDS: dict[str, tuple[str, str]] = {
     "workbench": ("数据报送工作台", "Data reporting workbench"),
     "review": ("审核", "Review"),
@@ -82,6 +84,4 @@ ACTIONS = {"create": ("创建", "created"), "edit": ("编辑", "edited"), "attac
 
 
 def word(key: str, lang: str, **values) -> str:
-    zh, en = WORDS[key]
-    text = en if lang == "en" else zh
-    return text.format(**values) if values else text
+    return pick(WORDS, key, lang, **values)

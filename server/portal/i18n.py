@@ -186,6 +186,13 @@ def translate(key: str, lang: str, **values) -> str:
     return text.format(**values) if values else text
 
 
+def pick(words: dict[str, tuple[str, str]], key: str, lang: str, **values) -> str:
+    """A page's own word table (key: (zh, en)): the text in the language, its {placeholders} filled."""
+    zh, en = words[key]
+    text = en if lang == "en" else zh
+    return text.format(**values) if values else text
+
+
 def link(path: str, lang: str, params: dict | None = None) -> str:
     """Make a site-relative link that keeps the language; None and empty values are left out."""
     items = [(k, v) for k, v in (params or {}).items() if v not in (None, "", [])]
