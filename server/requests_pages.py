@@ -35,9 +35,9 @@ TEXT.update({  # key: (zh-CN, en); the menu, the footer and the dataset page's �
 
 WORDS = {  # key: (zh-CN, en)
     "list_title": ("数据需求与纠错", "Data requests and error reports"),
-    "list_lead": ("公众提出的数据需求和数据纠错，由相关部门在规定的工作日内答复；答复及用时在此公开。",
+    "list_lead": ("公众提出的数据需求和数据纠错，由相关部门在规定的工作日内答复；答复后连同用时在此公开。",
                   "Data requests and error reports from the public are answered by the departments within the "
-                  "working days set; the replies and the time they took are public here."),
+                  "working days set; each is public here with its reply and the time it took."),
     "new_title": ("提出数据需求", "Request data"), "error_title": ("数据纠错", "Report an error"),
     "wanted": ("需要什么数据", "What data"), "use": ("用途", "For what use"),
     "department": ("提供部门", "Department"), "any_department": ("不确定（由数据局分配）", "Not sure (the data bureau assigns it)"),
@@ -63,6 +63,10 @@ WORDS = {  # key: (zh-CN, en)
     "assign": ("分配给部门", "Assign to a department"), "assign_do": ("分配", "Assign"),
     "where": ("位置", "Where"), "number": ("编号", "No."),
     "shown": ("显示最新 {shown} 条，共 {total} 条。", "The newest {shown} of {total} are shown."),
+    "waiting_n": ("另有 {n} 条正在办理，答复后公开。", "{n} more are being handled: each is shown with its reply."),
+    "mine_waiting": ("此件正在办理，部门答复后公开；现在只有您和办理人员能看到。",
+                     "This is being handled and is shown to the public with its reply; until then only you and "
+                     "the staff handling it see it."),
 }
 
 
@@ -114,6 +118,7 @@ def dataset_context(platform, dataset_id: str) -> dict:
 
     lang = current_lang()
     return {"reports": platform.requests.of_dataset(dataset_id), "today": _today(),
+            "waiting": platform.requests.waiting_on_dataset(dataset_id),
             "w": lambda key, **v: word(key, lang, **v),
             "dept": lambda code: (department_label(code, lang) or code) if code else ""}
 
@@ -144,7 +149,8 @@ def listing():
     lang = current_lang()
     return _page("requests_list.html", word("list_title", lang), data=requests.public("data", limit=LIST_LIMIT),
                  errors=requests.public("error", limit=LIST_LIMIT),
-                 totals={kind: requests.count(kind) for kind in ("data", "error")})
+                 totals={kind: requests.count(kind) for kind in ("data", "error")},
+                 waiting={kind: requests.count(kind, replied=False) for kind in ("data", "error")})
 
 
 @bp.route("/requests/new", methods=["GET", "POST"])
@@ -204,6 +210,8 @@ def detail(request_id: int):
     principal = current_principal()
     may_reply = r.status == "open" and allowed(principal, Action.REPLY_REQUEST, r.department)
     may_assign = r.status != "replied" and allowed(principal, Action.ASSIGN_REQUEST)
+    if r.status != "replied" and not (may_reply or may_assign or (principal.id and principal.id == r.account_id)):
+        raise NotFoundError(f"request {request_id} is public once its department has replied")
     lang = current_lang()
     return _page("requests_detail.html", f"{word('kind_' + r.kind, lang)} #{r.id}", r=r, may_reply=may_reply,
                  may_assign=may_assign, departments=_departments(lang) if may_assign else [])

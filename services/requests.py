@@ -180,17 +180,29 @@ class Requests:
                             {**(params or {}), "limit": limit})
         return [Request(*r) for r in rows]
 
+    # A request's text is made public with its department's reply: until a department has read and answered it,
+    # what anybody typed is seen only by its author and the staff who handle it (as comments wait for moderation).
     def public(self, kind: str | None = None, limit: int = 200) -> list[Request]:
-        """Every request (of a kind), newest first: what the public 数据需求 page lists."""
-        return self._list("WHERE kind = :k" if kind else "", {"k": kind} if kind else {}, limit)
+        """The replied requests (of a kind), newest first: what the public 数据需求 page lists."""
+        where, params = "WHERE status = :s", {"s": REPLIED}
+        if kind:
+            where, params["k"] = where + " AND kind = :k", kind
+        return self._list(where, params, limit)
 
-    def count(self, kind: str) -> int:
-        """How many requests of a kind were ever filed (the public page says when it shows fewer)."""
-        return int(self.db.rows("SELECT COUNT(*) FROM requests WHERE kind = :k", {"k": kind})[0][0])
+    def count(self, kind: str, replied: bool = True) -> int:
+        """How many requests of a kind are replied (public), or waiting for their reply (replied=False)."""
+        op = "=" if replied else "<>"
+        return int(self.db.rows(f"SELECT COUNT(*) FROM requests WHERE kind = :k AND status {op} :s",
+                                {"k": kind, "s": REPLIED})[0][0])
 
     def of_dataset(self, dataset: str) -> list[Request]:
-        """The error reports on a dataset, newest first."""
-        return self._list("WHERE kind = :k AND dataset = :d", {"k": ERROR, "d": dataset})
+        """The replied error reports on a dataset, newest first (the public's, and its RDF's)."""
+        return self._list("WHERE kind = :k AND dataset = :d AND status = :s", {"k": ERROR, "d": dataset, "s": REPLIED})
+
+    def waiting_on_dataset(self, dataset: str) -> int:
+        """How many error reports on a dataset wait for their reply (counted on its page, not shown)."""
+        return int(self.db.rows("SELECT COUNT(*) FROM requests WHERE kind = :k AND dataset = :d AND status <> :s",
+                                {"k": ERROR, "d": dataset, "s": REPLIED})[0][0])
 
     def of_account(self, account_id: str) -> list[Request]:
         return self._list("WHERE account_id = :a", {"a": account_id})

@@ -209,7 +209,7 @@ def test_every_action_of_the_policy_leaves_its_entry(tmp_path, sign_in, staff_to
         # department (the bureau assigns it)
         filed_error = applicant.post(f"/requests/error/{cond_id}", data={"what": "第 2 行站点名称有误", "row": "2"})
         assert filed_error.status_code == 303, filed_error.get_data(as_text=True)[:500]
-        (report,) = platform.requests.of_dataset(cond_id)
+        report = platform.requests.get(int(_see_other(filed_error).rsplit("/", 1)[-1]))
         step(None, [("request.file", f"request:{report.id}", citizen, "public")], log.added())
         _see_other(publisher.post(f"/requests/{report.id}/reply", data={"reply": "已更正"}))
         step(Action.REPLY_REQUEST, [("request.reply", f"request:{report.id}", pub, "publisher")], log.added())

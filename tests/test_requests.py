@@ -126,18 +126,20 @@ def test_error_reports_are_web_annotations(store):
     uri = "https://data.example/datasets/wuhan.x-5"
     r = store.report_error("u1", "wuhan.x-5", None, "D017", what="坐标偏移", field="经度", row="12",
                            now=at("2026-10-12"))
-    store.report_error("u1", "wuhan.other", None, "D017", what="别的数据集", now=at("2026-10-12"))
-    triples = store.annotation_triples("wuhan.x-5", uri)
-    graph = {(t.subject.value, t.predicate.value, t.object.value) for t in triples}
+    other = store.report_error("u1", "wuhan.other", None, "D017", what="别的数据集", now=at("2026-10-12"))
+    store.answer(other.id, "D017", "p1", "已纠正", now=at("2026-10-13"))
+    # published with its reply: before, what was typed is nobody's to read but its author's and the staff's
+    assert store.annotation_triples("wuhan.x-5", uri) == [] and store.waiting_on_dataset("wuhan.x-5") == 1
+    store.answer(r.id, "D017", "p1", "已纠正", now=at("2026-10-13"))
+    assert store.waiting_on_dataset("wuhan.x-5") == 0
+    graph = {(t.subject.value, t.predicate.value, t.object.value) for t in store.annotation_triples("wuhan.x-5", uri)}
     node = f"{uri}/feedback/error-{r.id}"
     assert {(uri, DQV + "hasQualityAnnotation", node), (node, RDF_TYPE, OA + "Annotation"),
             (node, RDF_TYPE, DQV + "UserQualityFeedback"), (node, OA + "motivatedBy", OA + "assessing"),
             (node, OA + "hasTarget", uri)} <= graph
     values = {o for s, p, o in graph if p == RDF_VALUE}
-    assert values == {"坐标偏移", "字段 field: 经度；行 row: 12"}
-    assert not any(s.startswith(f"{uri}/feedback/error-{r.id}/reply") for s, _, _ in graph)
-    store.answer(r.id, "D017", "p1", "已纠正", now=at("2026-10-13"))
-    graph = {(t.subject.value, t.predicate.value, t.object.value) for t in store.annotation_triples("wuhan.x-5", uri)}
+    assert values == {"坐标偏移", "字段 field: 经度；行 row: 12", "已纠正"}
+    assert not any("/feedback/error-" + str(other.id) in s for s, _, _ in graph)  # another dataset's
     reply = f"{node}/reply"
     assert {(reply, RDF_TYPE, OA + "Annotation"), (reply, OA + "motivatedBy", OA + "replying"),
             (reply, OA + "hasTarget", node),
@@ -213,15 +215,20 @@ def test_an_error_report_goes_to_its_department_and_the_reply_is_public(site, si
     assert user.post(f"/requests/error/{dataset}", data={"what": " "}).status_code == 400
     filed = user.post(f"/requests/error/{dataset}", data={"field": "经度", "row": "7", "what": "经度超出武汉范围"})
     assert filed.status_code == 303
-    (r,) = platform.requests.of_dataset(dataset)
-    assert filed.headers["Location"] == f"/requests/{r.id}"
+    r = platform.requests.get(int(filed.headers["Location"].rsplit("/", 1)[-1]))
+    assert filed.headers["Location"] == f"/requests/{r.id}" and r.dataset == dataset
     assert (r.account_id, r.department, r.status, r.field, r.row_ref) == (citizen, department, OPEN, "经度", "7")
     (entry,) = _entries(platform, "request.file")
     assert (entry.target, entry.actor, entry.role, entry.detail["department"]) == \
         (f"request:{r.id}", citizen, "public", department)
+    # not public before its reply: its author sees it, the public sees that one is being handled
     public = app.test_client()
     shown = public.get(f"/datasets/{dataset}").get_data(as_text=True)
-    assert "经度超出武汉范围" in shown and "办理中" in shown
+    assert "经度超出武汉范围" not in shown and "另有 1 条正在办理，答复后公开。" in shown
+    assert "经度超出武汉范围" not in public.get("/requests").get_data(as_text=True)
+    assert public.get(f"/requests/{r.id}").status_code == 404
+    mine = user.get(f"/requests/{r.id}").get_data(as_text=True)
+    assert "经度超出武汉范围" in mine and 'id="rq-not-public"' in mine and "办理中" in mine
     # another department's publisher may not reply; the department's may, once, with its CSRF token
     stranger = app.test_client()
     sign_in(stranger, "publisher", other)
@@ -286,7 +293,8 @@ def test_a_data_request_assigned_by_the_bureau_and_answered(site, sign_in, monke
     assert filed.status_code == 303
     r = platform.requests.get(int(filed.headers["Location"].rsplit("/", 1)[-1]))
     assert (r.kind, r.status, r.department) == (DATA, UNASSIGNED, None)
-    assert "待数据局分配" in app.test_client().get("/requests").get_data(as_text=True)
+    assert "全市充电桩位置" not in app.test_client().get("/requests").get_data(as_text=True)  # public with its reply
+    assert "待数据局分配" in user.get(f"/requests/{r.id}").get_data(as_text=True)  # its author sees where it is
     publisher = app.test_client()
     sign_in(publisher, "publisher", "D017")
     assert publisher.post(f"/requests/{r.id}/reply", data={"reply": "x"}).status_code == 403  # nobody's yet
@@ -314,6 +322,10 @@ def test_a_data_request_assigned_by_the_bureau_and_answered(site, sign_in, monke
     monkeypatch.setattr(requests_pages, "LIST_LIMIT", 1)
     filed = user.post("/requests/new", data={"wanted": "公园名录", "use": "出游", "department": "D017"})
     assert filed.status_code == 303
+    waiting = platform.requests.count("data", replied=False)
+    assert f"另有 {waiting} 条正在办理，答复后公开。" in app.test_client().get("/requests").get_data(as_text=True)
+    second = platform.requests.get(int(filed.headers["Location"].rsplit("/", 1)[-1]))
+    assert publisher.post(f"/requests/{second.id}/reply", data={"reply": "已开放"}).status_code == 303
     shown = app.test_client().get("/requests").get_data(as_text=True)
     total = platform.requests.count("data")
     assert total >= 2 and f"显示最新 1 条，共 {total} 条。" in shown and shown.count('class="request"') >= 1
