@@ -373,11 +373,12 @@ def cmd_load_data(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if not args.all and not args.ids:
         raise WodpError("name one or more datasets, or give --all")
+    from server.audit import cli_detail
     from server.data_loading import run_load_data
 
     ids = None if args.all else args.ids
     body = json.dumps({"all": True} if args.all else {"ids": args.ids}).encode()
-    code = _with_store(settings, lambda platform: run_load_data(platform, ids),
+    code = _with_store(settings, lambda platform: run_load_data(platform, ids, cli_detail()),
                        lambda server: _post(server, "/internal/load-data", body, "application/json"))
     missing = _LAST.get("not_found")
     if missing:

@@ -38,6 +38,7 @@ def action_of(args: argparse.Namespace) -> Action | None:
     if command == "freshness":
         return Action.WORK_ORDERS if args.measure else Action.READ_MANAGEMENT
     return {"load": Action.PUBLISH, "remove": Action.WITHDRAW, "check-data": Action.PUBLISH,
+            "load-data": Action.PUBLISH,  # the data API's tables: the data of published datasets
             "harvest": Action.HARVEST, "account": Action.MANAGE_ACCOUNTS, "audit": Action.READ_AUDIT,
             "db": Action.MANAGE_SETTINGS}[command]
 
@@ -48,8 +49,8 @@ def acting_account(settings, who: str, args: argparse.Namespace):
 
     if args.command in INSTANCE:
         raise CliRefusedError(f"wodp {args.command} runs the instance as its operating-system account; --as is for "
-                              "the commands that act (load, remove, check-data, harvest, account, audit, db, "
-                              "freshness)")
+                              "the commands that act (load, remove, check-data, load-data, harvest, account, "
+                              "audit, db, freshness)")
     accounts = open_accounts(settings)
     try:
         account = accounts.by_login(who.strip().lower()) or accounts.get(who)

@@ -98,11 +98,11 @@ def sources_of(uri: str, triples: Sequence[ox.Triple], base: str) -> list[Source
             next((v for s, v in SUFFIXES.items() if path.lower().endswith(s)), None)
         if kind is None:
             continue
-        titles = values.get(DCT.title, ())
+        name = path.rstrip("/").rsplit("/", 1)[-1] or f"table.{kind}"
+        titles = values.get(DCT.title, ())  # a distribution without a title is named by its file
         title = next((o.value for o in titles if (getattr(o, "language", "") or "").startswith("zh")),
                      titles[0].value if titles else name)
         media = next((o.value.split("/media-types/", 1)[-1] for o in values.get(DCAT.mediaType, ())), None)
-        name = path.rstrip("/").rsplit("/", 1)[-1] or f"table.{kind}"
         distribution = node.value if isinstance(node, ox.NamedNode) else url
         found.append((ORDER.index(kind), name, url, title, media, distribution))
     out, names = [], set()  # in a stable order (RDF has none): CSV first, then XLSX, JSON, GeoJSON, XLS; by name
@@ -359,9 +359,10 @@ def _now() -> str:
     return stamp(utc_now())
 
 
-def run_load_data(platform, ids: Sequence[str] | None) -> dict:
+def run_load_data(platform, ids: Sequence[str] | None, via: dict | None = None) -> dict:
     """`wodp load-data ID…|--all`: load the named datasets' files again now (all when None), reading every file
-    again; answer the counts and each file not loaded with its reason."""
+    again; answer the counts and each file not loaded with its reason. The run is in the audit log
+    (``data-api.load``, with ``via``: who ran the command, server.audit.cli_detail)."""
     loader = platform.data_loader
     digests = platform.store.digests()
     by_id = {uri.rstrip("/").rsplit("/", 1)[-1]: uri for uri in digests}
@@ -378,4 +379,9 @@ def run_load_data(platform, ids: Sequence[str] | None) -> dict:
         out["not_loaded"] += len(manifest.not_loaded)
         out["not_loaded_files"] += [f"{dataset_id} {n.name} ({n.source}): {n.reason}" for n in manifest.not_loaded]
     out["not_loaded_files"] = out["not_loaded_files"][:100]
+    from server.audit import audit
+
+    audit("data-api.load", "data-api", detail={**(via or {}), "all": ids is None,
+                                               **{k: out[k] for k in ("datasets", "tables", "rows", "not_loaded")}},
+          log_to=platform.audit)
     return out

@@ -137,9 +137,11 @@ def load_data():
     ids = ask.get("ids")
     if not ask.get("all") and not (isinstance(ids, list) and all(isinstance(i, str) for i in ids)):
         raise BadRequestError('expected {"ids": [ID, ...]} or {"all": true}')
+    from server.audit import cli_detail
     from server.data_loading import run_load_data
 
-    return jsonify(run_load_data(current_app.extensions["wodp"], None if ask.get("all") else ids))
+    with g.wodp_command:
+        return jsonify(run_load_data(current_app.extensions["wodp"], None if ask.get("all") else ids, cli_detail()))
 
 
 @bp.post("/check-data")

@@ -90,7 +90,8 @@ def test_every_command_is_classified():
 
     commands = set(build_parser()._subparsers._group_actions[0].choices)
     changing = commands - READING - INSTANCE
-    assert changing == {"load", "remove", "check-data", "harvest", "account", "audit", "db", "freshness"}
+    assert changing == {"load", "remove", "check-data", "load-data", "harvest", "account", "audit", "db",
+                        "freshness"}
     for command in changing:  # each asks the policy for one action
         assert action_of(type("Args", (), {"command": command, "measure": True})()) is not None, command
 
@@ -113,6 +114,7 @@ def test_every_changing_command_leaves_an_entry_naming_the_os_user_and_host(home
         (["account", "ungrant", "D012", "wuhan.420100-D017-09501"], "", ["grant.remove"]),
         (["load", str(turtle)], "", ["dataset.publish"]),
         (["check-data", dataset], "", ["dataset.publish", "data-checks.run"]),
+        (["load-data", dataset], "", ["data-api.load"]),
         (["harvest", "cli-ckan"], "", ["harvest.start", "harvest.finish"]),
         (["freshness", "--measure"], "", ["freshness.measure"]),
         (["audit", "export", "-o", str(tmp_path / "log.jsonl")], "", ["audit.export"]),
@@ -128,7 +130,8 @@ def test_every_changing_command_leaves_an_entry_naming_the_os_user_and_host(home
         for e in added:  # no account: the OS account that owns the home, named with its host
             assert e.actor is None and {k: e.detail.get(k) for k in IDENTITY} == IDENTITY, (argv, e.detail)
         performed.add(argv[0])
-    assert performed == {"load", "remove", "check-data", "harvest", "account", "audit", "db", "freshness"}
+    assert performed == {"load", "remove", "check-data", "load-data", "harvest", "account", "audit", "db",
+                         "freshness"}
     token_before = last_seq()
     code, out, _ = wodp(monkeypatch, capsys, "account", "token", "add", "ops-admin", "--scope", "manage")
     token_id = out.split("wodp.", 1)[1].split(".", 1)[0]

@@ -589,3 +589,19 @@ def test_a_web_process_without_the_loader_answers_503_until_the_writer_loaded_it
         assert app.test_client().get(f"/api/data/{dataset}").status_code == 200
     finally:
         platform.data_loader, platform.datastore = loader, store
+
+
+def test_a_distribution_without_a_title_is_named_by_its_file():
+    """Harvested distributions often have no dct:title: the table is still found, titled by its file name."""
+    from server.data_loading import sources_of
+
+    uri, base = "https://data.example/datasets/wuhan.x-1", "https://data.example"
+    node, titled = ox.NamedNode(f"{uri}#d1"), ox.NamedNode(f"{uri}#d2")
+    triples = [ox.Triple(ox.NamedNode(uri), DCAT.distribution, node),
+               ox.Triple(node, DCAT.downloadURL, ox.NamedNode("https://files.example/站点.csv")),
+               ox.Triple(ox.NamedNode(uri), DCAT.distribution, titled),
+               ox.Triple(titled, DCAT.downloadURL, ox.NamedNode("https://files.example/b.xlsx")),
+               ox.Triple(titled, DCT.title, ox.Literal("站点表", language="zh"))]
+    found = {(s.name, s.title, s.url) for s in sources_of(uri, triples, base)}
+    assert found == {("站点.csv", "站点.csv", "https://files.example/站点.csv"),
+                     ("b.xlsx", "站点表", "https://files.example/b.xlsx")}
