@@ -80,7 +80,10 @@ def test_the_daily_job_checks_new_and_changed_files_only(tmp_path):
 
     files = FileServer()
     files.files = {"/kept.csv": CLEAN.encode(), "/changing.csv": CLEAN.encode()}
-    settings = load_settings({}, overrides={"csw": {"enabled": False}}, home=tmp_path / "home")
+    # the data API's loader fetches the files too when a dataset is published: off here, so that every request
+    # the file server counts is the daily checks' own
+    settings = load_settings({}, overrides={"csw": {"enabled": False}, "data_api": {"load_at_publication": False}},
+                             home=tmp_path / "home")
     platform = Platform.open(settings, start_workers=False)
     try:
         base = settings.base_uri
