@@ -553,8 +553,33 @@ def cmd_db(args: argparse.Namespace) -> int:
     if args.action == "upgrade":
         from server.audit import command_entry
 
-        command_entry(settings, "db.upgrade", "database", {"database": database.masked(url) if url else "embedded"})
+        home_log = _log_before_the_move(settings, database)
+        try:
+            command_entry(settings, "db.upgrade", "database",
+                          {"database": database.masked(url) if url else "embedded"}, audit_log=home_log)
+        finally:
+            if home_log is not None:
+                home_log.close()
     return 1 if behind and args.action == "current" else 0
+
+
+def _log_before_the_move(settings, database):
+    """The home's own (embedded) audit log when the shared database's is still empty and the home has one: the
+    upgrade prepares a database for `wodp db copy`, which refuses a table holding rows; recorded in the home's log,
+    the entry is carried over by the copy, its chain whole. None otherwise (the settings' log)."""
+    from access.audit import AuditLog
+    from server.audit import ANCHOR_FILE
+
+    path = settings.home / "audit.sqlite"
+    if not settings.database.url or not path.exists():
+        return None
+    shared = database.open_database(settings.database.url, "audit", auto_migrate=True)
+    try:
+        if shared.rows("SELECT COUNT(*) FROM audit_log")[0][0]:
+            return None
+    finally:
+        shared.close()
+    return AuditLog(database.open_database(None, "audit", path), anchor=settings.home / ANCHOR_FILE)
 
 
 def _queue_schema(url: str, create: bool) -> bool:

@@ -142,6 +142,7 @@ class DataLoader(Follower, GateHook):
         self._background = background
 
     keeps_digests = True  # the manifests hold the digest of the version each dataset was loaded from
+    works_in_background = True  # loads not done when the process stopped are queued again at start-up
 
     # -- the follower --------------------------------------------------------------------------------------
     def follow(self, store, event) -> None:

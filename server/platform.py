@@ -115,9 +115,11 @@ class Platform:
         platform._open_catalog_texts(writer=True)
         platform.verification = catch_up_all(platform.followers, store, platform.followed)  # by content
         repaired = sum(v.repaired for v in platform.verification)
-        log.info("start-up check of %d derived indexes against %d datasets: %d repairs%s",
+        log.info("start-up check of %d derived indexes against %d datasets: %d repairs%s%s",
                  len(platform.followers), store.count_datasets(), repaired,
-                 "".join(f"; {v.follower} caught up" for v in platform.verification if v.caught_up))
+                 "".join(f"; {v.follower} caught up" for v in platform.verification if v.caught_up),
+                 "".join(f"; {v.follower}: {v.queued} datasets queued again" for v in platform.verification
+                         if v.queued))
         if settings.store.url and not isinstance(store, OxigraphStore):
             from sparql.remote_pool import RemotePool  # /sparql asks the remote engine itself: no workers, no snapshots
 

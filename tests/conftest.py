@@ -146,7 +146,8 @@ def live_demo(tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if not k.startswith("WODP_")}
     env.update(WODP_HOME=str(home), WODP_SITE__BASE_URI=f"http://127.0.0.1:{port}",
                WODP_SPARQL__TIMEOUT_S="3", WODP_SPARQL__WORKERS="4", PYTHONPATH=str(ROOT),
-               WODP_DATA_API__LOAD_AT_PUBLICATION="false")  # tables loaded at their first request: no 1,700 loads
+               WODP_DATA_API__LOAD_AT_PUBLICATION="false",  # tables loaded at their first request: no 1,700 loads
+               WODP_DATA_CHECKS__DAILY="false")  # nor the daily checks of every file at start-up (~90 s of CPU)
     server = LiveServer(home, port, env)
     yield server
     server.stop()

@@ -286,6 +286,31 @@ def test_uploads_abandoned_while_forwarded_to_the_writer_are_stopped_there(serve
         assert time.monotonic() < deadline, "the writer's sandbox workers were not replaced"
 
 
+# before the test that stops the module's server
+def test_web_processes_answer_the_data_api_from_the_loaded_tables(server):
+    """The writer loads the tables (Parquet files); every web process reads them with its own DuckDB."""
+    status, body = get(server.url + "/datasets?format=json&page_size=50")
+    ids = [hit["id"] for hit in json.loads(body)["hits"]]
+    deadline, found = time.monotonic() + 180, None
+    while found is None and time.monotonic() < deadline:
+        for dataset_id in ids:
+            status, body = get(f"{server.url}/api/data/{dataset_id}/tables")
+            if status == 200 and json.loads(body)["tables"]:
+                found = dataset_id
+                break
+        else:
+            time.sleep(1)
+    assert found is not None, "no dataset's tables were loaded"
+    answers = set()
+    for _ in range(12):  # fresh connections: the kernel spreads them over both processes
+        status, body = get(f"{server.url}/api/data/{found}?page_size=3&sort=-" + urllib.parse.quote(
+            json.loads(get(f"{server.url}/api/data/{found}/tables")[1])["tables"][0]["columns"][0]["name"]))
+        assert status == 200, body[:300]
+        page = json.loads(body)
+        answers.add((page["total"], json.dumps(page["records"], ensure_ascii=False)))
+    assert len(answers) == 1
+
+
 def test_sigterm_stops_every_process_within_seconds(server):
     family = [server.proc.pid] + [c.pid for c in psutil.Process(server.proc.pid).children(recursive=True)]
     assert len(family) >= 3  # the writer, two web processes, and the SPARQL workers
@@ -336,27 +361,3 @@ def test_the_front_answers_408_to_a_request_past_its_header_deadline():
         s.close()
     finally:
         server.close()
-
-
-def test_web_processes_answer_the_data_api_from_the_loaded_tables(server):
-    """The writer loads the tables (Parquet files); every web process reads them with its own DuckDB."""
-    status, body = get(server.url + "/datasets?format=json&page_size=50")
-    ids = [hit["id"] for hit in json.loads(body)["hits"]]
-    deadline, found = time.monotonic() + 180, None
-    while found is None and time.monotonic() < deadline:
-        for dataset_id in ids:
-            status, body = get(f"{server.url}/api/data/{dataset_id}/tables")
-            if status == 200 and json.loads(body)["tables"]:
-                found = dataset_id
-                break
-        else:
-            time.sleep(1)
-    assert found is not None, "no dataset's tables were loaded"
-    answers = set()
-    for _ in range(12):  # fresh connections: the kernel spreads them over both processes
-        status, body = get(f"{server.url}/api/data/{found}?page_size=3&sort=-" + urllib.parse.quote(
-            json.loads(get(f"{server.url}/api/data/{found}/tables")[1])["tables"][0]["columns"][0]["name"]))
-        assert status == 200, body[:300]
-        page = json.loads(body)
-        answers.add((page["total"], json.dumps(page["records"], ensure_ascii=False)))
-    assert len(answers) == 1
