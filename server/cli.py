@@ -370,40 +370,36 @@ def cmd_remove(args: argparse.Namespace) -> int:
 def cmd_load_data(args: argparse.Namespace) -> int:
     """Load datasets' files (or --all) for the data API again and print the counts; exit 1 if an id was not
     found or a file could not be loaded (each named with its reason)."""
-    settings = _settings(args)
-    if not args.all and not args.ids:
-        raise WodpError("name one or more datasets, or give --all")
-    from server.audit import cli_detail
     from server.data_loading import run_load_data
 
-    ids = None if args.all else args.ids
-    body = json.dumps({"all": True} if args.all else {"ids": args.ids}).encode()
-    code = _with_store(settings, lambda platform: run_load_data(platform, ids, cli_detail()),
-                       lambda server: _post(server, "/internal/load-data", body, "application/json"))
-    missing = _LAST.get("not_found")
-    if missing:
-        print(f"wodp: no dataset {', '.join(missing)} in the catalogue", file=sys.stderr)
-        return 1
-    return 1 if _LAST.get("not_loaded") else code
+    code = _on_datasets(args, run_load_data, "/internal/load-data")
+    return 1 if code == 0 and _LAST.get("not_loaded") else code
 
 
-def cmd_check_data(args: argparse.Namespace) -> int:
-    """Run the data-quality checks on datasets (or --all) and print the counts; exit 1 if an id was not found."""
+def _on_datasets(args: argparse.Namespace, run, door: str) -> int:
+    """Run a command on the datasets it names (or --all) here, or through the running server's door; exit 1 when
+    an id is not in the catalogue (each named)."""
     settings = _settings(args)
     if not args.all and not args.ids:
         raise WodpError("name one or more datasets, or give --all")
     from server.audit import cli_detail
-    from server.data_checks import run_check_data
 
     ids = None if args.all else args.ids
     body = json.dumps({"all": True} if args.all else {"ids": args.ids}).encode()
-    code = _with_store(settings, lambda platform: run_check_data(platform, ids, cli_detail()),
-                       lambda server: _post(server, "/internal/check-data", body, "application/json"))
+    code = _with_store(settings, lambda platform: run(platform, ids, cli_detail()),
+                       lambda server: _post(server, door, body, "application/json"))
     missing = _LAST.get("not_found")
     if missing:
         print(f"wodp: no dataset {', '.join(missing)} in the catalogue", file=sys.stderr)
         return 1
     return code
+
+
+def cmd_check_data(args: argparse.Namespace) -> int:
+    """Run the data-quality checks on datasets (or --all) and print the counts; exit 1 if an id was not found."""
+    from server.data_checks import run_check_data
+
+    return _on_datasets(args, run_check_data, "/internal/check-data")
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

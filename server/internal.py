@@ -133,28 +133,30 @@ def remove():
 def load_data():
     """Load datasets' files for the data API again ({"ids": [...]} or {"all": true}) and answer the counts."""
     _check()
-    ask = request.get_json(silent=True) or {}
-    ids = ask.get("ids")
-    if not ask.get("all") and not (isinstance(ids, list) and all(isinstance(i, str) for i in ids)):
-        raise BadRequestError('expected {"ids": [ID, ...]} or {"all": true}')
+    ids = _ids_or_all()
     from server.audit import cli_detail
     from server.data_loading import run_load_data
 
     with g.wodp_command:
-        return jsonify(run_load_data(current_app.extensions["wodp"], None if ask.get("all") else ids, cli_detail()))
+        return jsonify(run_load_data(current_app.extensions["wodp"], ids, cli_detail()))
+
+
+def _ids_or_all() -> list[str] | None:
+    """The datasets a command names in its body: {"ids": [ID, ...]}, or None for {"all": true}; else 400."""
+    ask = request.get_json(silent=True) or {}
+    ids = ask.get("ids")
+    if not ask.get("all") and not (isinstance(ids, list) and all(isinstance(i, str) for i in ids)):
+        raise BadRequestError('expected {"ids": [ID, ...]} or {"all": true}')
+    return None if ask.get("all") else ids
 
 
 @bp.post("/check-data")
 def check_data():
     """Run the data-quality checks ({"ids": [...]} or {"all": true}) and answer their counts."""
     _check()
-    ask = request.get_json(silent=True) or {}
-    ids = ask.get("ids")
-    if not ask.get("all") and not (isinstance(ids, list) and all(isinstance(i, str) for i in ids)):
-        raise BadRequestError('expected {"ids": [ID, ...]} or {"all": true}')
+    ids = _ids_or_all()
     from server.audit import cli_detail
     from server.data_checks import run_check_data
 
     with g.wodp_command:
-        return jsonify(run_check_data(current_app.extensions["wodp"], None if ask.get("all") else ids,
-                                      cli_detail()))
+        return jsonify(run_check_data(current_app.extensions["wodp"], ids, cli_detail()))
