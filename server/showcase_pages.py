@@ -26,7 +26,6 @@ from server.portal.i18n import TEXT
 bp = Blueprint("showcase", __name__)
 
 TEXT.update({  # key: (zh-CN, en); the words of the showcase's pages and of its panel on the dataset page
-    "showcase": ("应用成果", "Apps and results"),
     "sc_lead": ("基于本平台开放数据开发的应用、分析报告与可视化作品，经数据局审核后展示。",
                 "Apps, analyses and visualisations made with the platform's open data, shown once the data bureau "
                 "has reviewed them."),

@@ -203,3 +203,20 @@ def test_menu_has_a_fold_button_and_every_entry(client):
     menu = re.search(r'id="main-menu">(.*?)</div>', text, re.S).group(1)
     assert [a for a in re.findall(r'href="([^"]+)"', menu)] == ["/", "/datasets", "/map", "/showcase", "/sparql",
                                                                  "/developers", "/requests", "/help"]
+
+
+def test_the_words_of_the_page_frame_need_no_other_module():
+    """Every page extends portal_base.html: its words are in server.portal.i18n itself, not added by a module that
+    a process (or a test) may not have imported (the menu's 应用成果 was: any page then failed with KeyError)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    code = ("import re, sys; from server.portal import i18n; "
+            "src = open('server/portal/templates/portal_base.html', encoding='utf-8').read(); "
+            "keys = set(re.findall(r\"\\bt\\('([a-z_0-9]+)'\", src)); "
+            "missing = sorted(k for k in keys if k not in i18n.TEXT); "
+            "print(len(keys), missing); sys.exit(1 if missing or not keys else 0)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr

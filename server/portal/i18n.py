@@ -17,6 +17,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "requests_menu": ("数据需求", "Data requests"),
     "switch": ("English", "中文"),
     "search": ("搜索", "Search"),
+    "showcase": ("应用成果", "Apps and results"),  # the menu of every page (portal_base.html)
     "search_placeholder": ("搜索数据集，如：交通、教育、公交车", "Search datasets, e.g. transport, schools"),
     "stat_datasets": ("数据集", "datasets"),
     "stat_departments": ("提供部门", "departments"),
