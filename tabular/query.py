@@ -60,7 +60,12 @@ def parse_query(args: Iterable[tuple[str, str]], columns: Sequence[tuple[str, st
     types = dict(columns)
     names = [n for n, _ in columns]
     fields, sort, page, size, filters = tuple(names), (), 1, DEFAULT_PAGE_SIZE, []
+    seen: set[str] = set()
     for key, value in args:
+        if key in seen:  # two values of one parameter: neither is taken over the other without a word
+            hint = f"; to match any of several values: {key}__in=a,b" if key in types else ""
+            raise QueryError(f"{key} is given more than once: give it once{hint}")
+        seen.add(key)
         if key == "fields":
             fields = _fields(value, types)
         elif key == "sort":
