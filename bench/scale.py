@@ -93,7 +93,10 @@ def _free_port() -> int:
 def _config_file(home: Path, port: int) -> Path:
     path = home / "bench-scale.yml"
     path.write_text(f"site:\n  base_uri: {BASE_URI}\nserver:\n  port: {port}\n"
-                    "  cache_bytes: 0\nharvest:\n  scheduler: false\n", "utf-8")  # no answer cache: the work is measured
+                    "  cache_bytes: 0\nharvest:\n  scheduler: false\n"  # no answer cache: the work is measured
+                    # nor the background work of a first start on a home made before them: the daily check of
+                    # every data file and the data API's loads fetch each dataset's file (files.example.org)
+                    "data_checks:\n  daily: false\ndata_api:\n  load_at_publication: false\n", "utf-8")
     return path
 
 

@@ -16,7 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 import httpx
 
@@ -103,17 +103,30 @@ class LinkTable:
 
     def counts(self, dataset: str) -> tuple[int, int] | None:
         """Return (answering, checked) links of a dataset, or None when none of them was checked."""
-        ok, checked = self.db.rows(
-            "SELECT COALESCE(SUM(1 - s.broken), 0), COUNT(s.url) FROM dataset_links l "
-            "JOIN link_status s ON s.url = l.url WHERE l.dataset = :d", {"d": dataset})[0]
-        return (int(ok), int(checked)) if checked else None
+        return self.counts_of([dataset])[dataset]
+
+    def counts_of(self, datasets: Sequence[str]) -> dict[str, tuple[int, int] | None]:
+        """``counts`` of many datasets, from their ``statuses_of``."""
+        return {d: (sum(not s.broken for s in found), len(found)) if found else None
+                for d, found in self.statuses_of(datasets).items()}
 
     def statuses(self, dataset: str) -> list[LinkStatus]:
         """Return the last check of each link of a dataset (URI), in URL order; empty when none was checked."""
-        rows = self.db.rows("SELECT s.url, s.status, s.content_type, s.size, s.etag, s.last_modified, s.hash, "
-                            "s.error, s.broken FROM dataset_links l JOIN link_status s ON s.url = l.url "
-                            "WHERE l.dataset = :d ORDER BY s.url", {"d": dataset})
-        return [LinkStatus(*r[:8], broken=bool(r[8])) for r in rows]
+        return self.statuses_of([dataset])[dataset]
+
+    def statuses_of(self, datasets: Sequence[str]) -> dict[str, list[LinkStatus]]:
+        """``statuses`` of many datasets: one query per 500 of them (a publication's batch asks them together)."""
+        out: dict[str, list[LinkStatus]] = {d: [] for d in datasets}
+        wanted = sorted(set(datasets))
+        for n in range(0, len(wanted), 500):
+            chunk = wanted[n:n + 500]
+            marks = ", ".join(f":d{i}" for i in range(len(chunk)))
+            for r in self.db.rows("SELECT l.dataset, s.url, s.status, s.content_type, s.size, s.etag, "
+                                  "s.last_modified, s.hash, s.error, s.broken FROM dataset_links l JOIN link_status s "
+                                  f"ON s.url = l.url WHERE l.dataset IN ({marks}) ORDER BY l.dataset, s.url",
+                                  {f"d{i}": d for i, d in enumerate(chunk)}):
+                out[r[0]].append(LinkStatus(*r[1:9], broken=bool(r[9])))
+        return out
 
     def published(self, dataset: str) -> tuple[int, int] | None:
         """Return the counts last published in the dataset's quality measurements."""

@@ -32,6 +32,7 @@ class Harvesting:
         for hook in publisher.hooks:
             if getattr(hook, "links_of", False) is None:  # shapes.quality.QualityHook
                 hook.links_of = self.links.counts  # link availability in every publication
+                hook.links_of_many = self.links.counts_of  # a batch's at once
         from harvesters.sources import SourceTable
 
         self.table = SourceTable(self.jobs.db, settings.harvest.sources)  # settings' and console's sources

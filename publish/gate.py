@@ -190,6 +190,10 @@ class Publisher:
         warnings, warned = 0, {}
         with step("validate"):
             reports = self.reports(graphs, profile or self.profile) if graphs else {}
+        valid = [uri for uri in graphs if reports[uri].conforms]
+        for before in self._each("before_assess"):  # what assess needs of the whole batch, read at once
+            with step("quality"):
+                before(valid)
         for uri, triples in graphs.items():
             report = reports[uri]
             dataset_id = uri.rsplit("/", 1)[-1]

@@ -5,6 +5,8 @@ were added, at these points of one publication:
 
     admit(graphs, source)          before anything: which graphs this source may write (precedence)
     enrich(uri, triples)           before validation: what the part adds to a dataset (a layer's links)
+    before_assess(uris)            after validation, once per batch: the valid datasets about to be assessed
+                                   (a part reads what assess needs of all of them at once)
     assess(uri, triples, report)   after validation, for valid datasets: measurements (quality)
     published(created, updated, source, hashes, job)   after the store has them
     held(reports, source, hashes, job)                 datasets kept out by validation
@@ -43,6 +45,9 @@ class GateHook:
     def enrich(self, uri: str, triples: Sequence[ox.Triple]) -> list[ox.Triple]:
         """Return the dataset graph with what this part adds before validation."""
         return list(triples)
+
+    def before_assess(self, uris: Sequence[str]) -> None:
+        """Take note of the valid datasets of a batch, about to be assessed one by one."""
 
     def assess(self, uri: str, triples: Sequence[ox.Triple], report: ValidationReport) -> list[ox.Triple]:
         """Return a valid dataset's graph with what this part measures after validation."""

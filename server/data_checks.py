@@ -84,6 +84,7 @@ class DataChecks:
         self._departments: dict[str, list[str]] = {}  # dataset URI -> its publishers, for its work orders
         self.workorders = None  # manage.workorders.WorkOrders: findings handed to departments (set by the platform)
         self._lock = threading.Lock()
+        self._batch = threading.local()  # .read: uri -> (files, link statuses, stored runs) of the batch in hand
 
     # -- the gate ------------------------------------------------------------------------------------------
     def file_read(self, uri: str, url: str, media: str | None, raw: bytes, dist: ox.Term | None) -> None:
@@ -96,17 +97,29 @@ class DataChecks:
         except WodpError as exc:  # a check must never stop a publication
             log.warning("%s: the data checks of %s did not run: %s", _dataset_id(uri), url, exc.message)
 
+    def before_assess(self, uris: Sequence[str]) -> None:
+        """Read what ``assess`` needs of a batch's datasets at once (three queries per 500, not three each)."""
+        if not self.settings.enabled or not uris:
+            return
+        ids = {uri: _dataset_id(uri) for uri in uris}
+        files, runs = self.checks.files_of(list(ids.values())), self.checks.runs_of(list(ids.values()))
+        links = self.link_table.statuses_of(list(uris)) if self.link_table is not None else {}
+        self._batch.read = {uri: (files[i], links.get(uri), runs[i]) for uri, i in ids.items()}
+
     def assess(self, uri: str, triples: Sequence[ox.Triple], report) -> list[ox.Triple]:
         """Check the dataset's formats and links, and add the DQV measurements of every check that ran."""
         triples = list(triples)
         if not self.settings.enabled:
             return triples
         dataset_id = _dataset_id(uri)
-        files = self.checks.files(dataset_id)
+        read = getattr(self._batch, "read", {}).get(uri)  # this thread's batch (before_assess), else asked here
+        files, statuses, stored = read or (self.checks.files(dataset_id), None, None)
         dists = [replace_sniffed(d, files) for d in distributions(uri, triples)]
         runs = [not_machine_readable_run(dataset_id, dists)]
         if self.link_table is not None:
-            links = [Link(s.url, s.broken, s.status, s.error) for s in self.link_table.statuses(uri)]
+            if statuses is None:
+                statuses = self.link_table.statuses(uri)
+            links = [Link(s.url, s.broken, s.status, s.error) for s in statuses]
             run = broken_links_run(dataset_id, links)
             if run is not None:
                 runs.append(run)
@@ -115,7 +128,7 @@ class DataChecks:
         with self._lock:
             self._pending[uri] = runs  # kept once the store has the dataset (published), in one transaction
             self._departments[uri] = publishers
-        values = self.checks.measurements(dataset_id, runs)
+        values = self.checks.measurements(dataset_id, runs, stored)
         return _without_data_measurements(uri, triples, values) + data_quality_triples(uri, values)
 
     def published(self, created: Sequence[str], updated: Sequence[str], source: str, hashes, job) -> None:

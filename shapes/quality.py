@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Callable, Mapping, Sequence
@@ -154,9 +156,21 @@ class QualityHook:
     dataset's links; it is set once the monitor's table is open (harvesters.service.Harvesting).
     """
 
-    def __init__(self, links_of: Callable[[str], tuple[int, int] | None] | None = None) -> None:
-        self.links_of = links_of
+    def __init__(self, links_of: Callable[[str], tuple[int, int] | None] | None = None,
+                 links_of_many: Callable[[Sequence[str]], dict] | None = None) -> None:
+        self.links_of, self.links_of_many = links_of, links_of_many
+        self._batch = threading.local()  # .links: uri -> link counts of the batch in hand (before_assess)
+
+    def before_assess(self, uris: Sequence[str]) -> None:
+        """Read the link counts of a batch's datasets at once (the gate's before_assess point)."""
+        if self.links_of_many is not None and uris:
+            self._batch.links = self.links_of_many(list(uris))
 
     def assess(self, uri: str, triples: Sequence[ox.Triple], report: ValidationReport) -> list[ox.Triple]:
         """The gate's assess hook (publish/hooks.py): measure a valid dataset."""
-        return with_quality(uri, triples, report, self.links_of(uri) if self.links_of else None)
+        batch = getattr(self._batch, "links", {})
+        if uri in batch:
+            links = batch[uri]
+        else:
+            links = self.links_of(uri) if self.links_of else None
+        return with_quality(uri, triples, report, links)

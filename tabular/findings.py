@@ -121,10 +121,31 @@ class QualityChecks:
 
     def files(self, dataset_id: str) -> dict[str, dict]:
         """Return distribution → what its file was found to be (sniffed, encoding, rows, columns, notes)."""
-        rows = self.db.rows("SELECT distribution, sniffed, encoding, row_count, column_count, notes FROM "
-                            "quality_check_files WHERE dataset = :d", {"d": dataset_id})
-        return {x: {"sniffed": s, "encoding": e, "rows": r, "columns": c, "notes": json.loads(n or "[]")}
-                for x, s, e, r, c, n in rows}
+        return self.files_of([dataset_id])[dataset_id]
+
+    def files_of(self, dataset_ids: Sequence[str]) -> dict[str, dict[str, dict]]:
+        """``files`` of many datasets: one query per 500 of them (a publication's batch asks them together)."""
+        out: dict[str, dict[str, dict]] = {d: {} for d in dataset_ids}
+        for d, x, s, e, r, c, n in self._of(dataset_ids, "SELECT dataset, distribution, sniffed, encoding, row_count, "
+                                            "column_count, notes FROM quality_check_files WHERE dataset IN ({})"):
+            out[d][x] = {"sniffed": s, "encoding": e, "rows": r, "columns": c, "notes": json.loads(n or "[]")}
+        return out
+
+    def runs_of(self, dataset_ids: Sequence[str]) -> dict[str, list[tuple[str, float]]]:
+        """Return dataset → (check, value) of each of its stored check runs (``measurements``' ``stored``)."""
+        out: dict[str, list[tuple[str, float]]] = {d: [] for d in dataset_ids}
+        for d, c, v in self._of(dataset_ids, "SELECT dataset, check_name, value FROM quality_check_runs "
+                                "WHERE dataset IN ({})"):
+            out[d].append((c, v))
+        return out
+
+    def _of(self, dataset_ids: Sequence[str], sql: str) -> list:
+        ids, rows = sorted(set(dataset_ids)), []
+        for start in range(0, len(ids), 500):
+            part = ids[start:start + 500]
+            rows += self.db.rows(sql.format(", ".join(f":d{i}" for i in range(len(part)))),
+                                 {f"d{i}": d for i, d in enumerate(part)})
+        return rows
 
     def findings_for(self, dataset_id: str) -> list[Finding]:
         """Return the dataset's current findings, errors first."""
@@ -149,14 +170,17 @@ class QualityChecks:
         """Return the datasets that have at least one finding."""
         return [r[0] for r in self.db.rows("SELECT DISTINCT dataset FROM quality_check_findings ORDER BY dataset")]
 
-    def measurements(self, dataset_id: str, pending: Sequence[CheckRun] = ()) -> dict[str, float]:
+    def measurements(self, dataset_id: str, pending: Sequence[CheckRun] = (),
+                     stored: Sequence[tuple[str, float]] | None = None) -> dict[str, float]:
         """Return metric local name → value of each check run on the dataset (combined over its files).
 
-        ``pending`` runs, not saved yet, stand in for the stored runs of their checks.
+        ``pending`` runs, not saved yet, stand in for the stored runs of their checks; ``stored``: the stored
+        runs as ``runs_of`` read them (read here when not given).
         """
         replaced = {r.check for r in pending}
-        rows = [(c, v) for c, v in self.db.rows("SELECT check_name, value FROM quality_check_runs WHERE dataset = :d",
-                                                {"d": dataset_id}) if c not in replaced]
+        if stored is None:
+            stored = self.runs_of([dataset_id])[dataset_id]
+        rows = [(c, v) for c, v in stored if c not in replaced]
         rows += [(r.check, float(r.value)) for r in pending]
         out: dict[str, float] = {}
         for check, value in rows:

@@ -59,6 +59,11 @@ def test_checks_every_link_marks_broken_ones_and_publishes_availability(site):
     assert a.etag and len(a.hash) == 64
     assert {b["url"].rsplit("/", 1)[-1] for b in links.broken()} == {"gone.csv", "slow.csv"}
     assert (availability(h, 0), availability(h, 2), availability(h, 3)) == (1.0, 0.0, 0.0)
+    # a publication's batch reads them at once (before_assess): the same as one dataset at a time
+    uris = [h.uri(f"ck.pkg-{n:05d}") for n in range(4)] + ["https://example.org/never-checked"]
+    assert links.statuses_of(uris) == {u: links.statuses(u) for u in uris}
+    assert links.counts_of(uris) == {u: links.counts(u) for u in uris}
+    assert [links.counts(u) for u in uris] == [(1, 1), (1, 1), (0, 1), (0, 1), None]
     entry = h.jobs.entry(h.uri("ck.pkg-00002"))
     assert entry.source == "ck" and entry.state == "published"   # the owner stays the harvest source
 

@@ -451,6 +451,12 @@ def test_findings_kept_on_both_backends(tmp_path, database_url):
         store.note_file("ds-1", "d1", "csv", "GBK", 10, 3, ["read as GBK"])
         assert store.files("ds-1") == {"d1": {"sniffed": "csv", "encoding": "GBK", "rows": 10, "columns": 3,
                                               "notes": ["read as GBK"]}}
+        # a publication's batch reads them at once (before_assess): the same as one dataset at a time
+        ids = ["ds-1", "ds-2", "ds-none"]
+        assert store.files_of(ids) == {d: store.files(d) for d in ids} and store.files_of(ids)["ds-none"] == {}
+        runs = store.runs_of(ids)
+        assert {d: store.measurements(d, stored=runs[d]) for d in ids} == {d: store.measurements(d) for d in ids}
+        assert sorted(runs["ds-2"]) == [("broken-links", 0.0)] and runs["ds-none"] == []
         store.forget(["ds-1"])
         assert store.findings_for("ds-1") == [] and store.measurements("ds-1") == {} and store.files("ds-1") == {}
     finally:
