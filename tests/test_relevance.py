@@ -130,3 +130,16 @@ def test_the_home_pages_example_finds_the_bus_datasets(demo_client):
     titles = [hit["title"] for hit in data["hits"][:TOP]]
     assert data["total"] > 0 and len(titles) == TOP
     assert all("公交" in title for title in titles), titles
+
+
+@pytest.mark.parametrize("q", ["数据", "交通", "学校"])
+def test_relevance_pages_of_the_demo_are_slices_of_its_ranking(demo_index, q):
+    """Pages of 7 and 20 by relevance are the slices of one page of 100 (a page sorts only the matches ranked
+    at or above its last rank, ties included): nothing repeated, skipped or reordered across pages."""
+    _, index = demo_index
+    whole = [hit["id"] for hit in index.search(q, page_size=100, lang="zh").hits]
+    assert len(whole) == min(100, index.search(q).total) and len(whole) >= 40
+    for size in (7, 20):
+        paged = [hit["id"] for p in range(1, 40 // size + 2)
+                 for hit in index.search(q, page=p, page_size=size, lang="zh").hits]
+        assert paged == whole[:len(paged)], size

@@ -198,6 +198,19 @@ def test_pages_cover_the_result_once(index):
     assert all(p.total == len(SAMPLES) and p.pages == 3 for p in pages)
 
 
+@pytest.mark.parametrize("q, filters", [("市", {}), ("的", {}), ("of", {"format": ["CSV"]}), ("公交", {}),
+                                        ("and", {"department": ["D012", "D020"]})])
+def test_relevance_pages_are_slices_of_the_whole_ranking(index, q, filters):
+    """A relevance page sorts only the matches ranked at or above its last rank (ties included): every page
+    of every size is the slice of the whole ranking (one page holding every match)."""
+    whole = ids(index.search(q, filters, page_size=100))
+    assert len(whole) >= 3
+    for size in (1, 2):
+        paged = [i for p in range(1, len(whole) // size + 2) for i in ids(index.search(q, filters, page=p,
+                                                                                        page_size=size))]
+        assert paged == whole, size
+
+
 @pytest.mark.parametrize("page, size, expected_page, hits", [
     (4, 3, 4, 0), (10**9, 20, 10**9, 0), (10**30, 20, 10**9, 0), (-1, 20, 1, 7), (0, 20, 1, 7),
     ("x", 20, 1, 7), (1, 0, 1, 1), (1, 10**6, 1, 7),
