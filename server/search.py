@@ -305,6 +305,10 @@ class SearchIndex(Follower):
                 self._insert(conn, docs, counted=False)
                 for table, rows in RECOUNT.items():  # counted once after the rows, then kept with them
                     conn.execute(text(f"INSERT INTO {table} {rows}"))
+                if self.db.postgres:  # and the tokens bm25 averages (search_0006); FTS5 keeps its own
+                    conn.execute(text("DELETE FROM search_text_totals"))
+                    conn.execute(text("INSERT INTO search_text_totals (key, n) "
+                                      "SELECT 'tokens', COALESCE(SUM(ntok), 0) FROM search_text"))
                 self._resume_counting(conn)
                 self._write_labels(conn, labels)
                 self._set_generation(conn, generation, keep_newer=False)
@@ -357,7 +361,7 @@ class SearchIndex(Follower):
 
     def _delete(self, conn, uris: list[str]) -> None:
         words = "DELETE FROM search_text WHERE n = :n" if self.db.postgres else "DELETE FROM search_fts WHERE rowid = :n"
-        counts = _Counts()
+        counts, tokens = _Counts(), 0
         held, uris = [], list(dict.fromkeys(uris))
         for start in range(0, len(uris), 500):  # which are indexed: one query per 500, not one each
             names = {f"u{i}": uri for i, uri in enumerate(uris[start:start + 500])}
@@ -368,10 +372,13 @@ class SearchIndex(Follower):
             if self.db.postgres:  # SQLite's triggers count the rows out as they go
                 values = conn.execute(text("SELECT facet, value FROM search_facets WHERE n = :n"), {"n": row[0]})
                 counts.add(row[1], row[2], row[3], [(f, v) for f, v in values], -1)
+                ntok = conn.execute(text("SELECT ntok FROM search_text WHERE n = :n"), {"n": row[0]}).fetchone()
+                tokens -= ntok[0] if ntok else 0
             for sql in ("DELETE FROM search_docs WHERE n = :n", "DELETE FROM search_facets WHERE n = :n",
                         "DELETE FROM search_doc_combos WHERE n = :n", words):
                 conn.execute(text(sql), {"n": row[0]})
         counts.write(conn)
+        self._count_tokens(conn, tokens)
 
     def _insert(self, conn, docs: list[dict], *, counted: bool = True) -> None:
         """Add documents, numbered after the highest number held (both backends number alike).
@@ -412,7 +419,9 @@ class SearchIndex(Follower):
                               "ON CONFLICT DO NOTHING"), facets)
         self._write_combos(conn, combos)
         if self.db.postgres:
-            self._insert_tokens(conn, texts)
+            tokens = self._insert_tokens(conn, texts)
+            if counted:
+                self._count_tokens(conn, tokens)
         else:
             conn.execute(text("INSERT INTO search_fts (rowid, title, description, keywords, title_c, description_c,"
                               " keywords_c) VALUES (:n, :c0, :c1, :c2, :c3, :c4, :c5)"),
@@ -449,9 +458,16 @@ class SearchIndex(Follower):
         if not self.db.postgres:
             conn.execute(text("DELETE FROM search_meta WHERE key = 'bulk'"))
 
+    def _count_tokens(self, conn, tokens: int) -> None:
+        """PostgreSQL: keep the index's total of tokens with its rows (search_0006), for bm25's average."""
+        if self.db.postgres and tokens:
+            conn.execute(text("INSERT INTO search_text_totals (key, n) VALUES ('tokens', :d) ON CONFLICT (key) "
+                              "DO UPDATE SET n = search_text_totals.n + excluded.n"), {"d": tokens})
+
     @staticmethod
-    def _insert_tokens(conn, texts: list[tuple[int, list[str]]]) -> None:
-        """PostgreSQL: store each column's FTS5 tokens (server.search_tokens), their union and their count."""
+    def _insert_tokens(conn, texts: list[tuple[int, list[str]]]) -> int:
+        """PostgreSQL: store each column's FTS5 tokens (server.search_tokens), their union and their count;
+        return the tokens stored."""
         from server.search_tokens import tokenizer
 
         tokens = tokenizer().tokens([c for _, cols in texts for c in cols])
@@ -462,6 +478,7 @@ class SearchIndex(Follower):
                          "terms": sorted({t for c in cols for t in c}), "ntok": sum(len(c) for c in cols)})
         conn.execute(text("INSERT INTO search_text (n, title_t, desc_t, kw_t, title_c, desc_c, kw_c, terms, ntok) "
                           "VALUES (:n, :c0, :c1, :c2, :c3, :c4, :c5, :terms, :ntok)"), rows)
+        return sum(r["ntok"] for r in rows)
 
     @staticmethod
     def _write_labels(conn, labels: list[tuple[str, str, str, str]]) -> None:

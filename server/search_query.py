@@ -310,7 +310,7 @@ def _pg(conn) -> bool:
     return conn.dialect.name == "postgresql"
 
 
-def _match_once(conn, match: Match, ranked: bool, lo: int | None = None) -> None:
+def _match_once(conn, match: Match, ranked: bool, lo: int | None = None, matched: int | None = None) -> None:
     """Run the words' full-text query once into a temporary table, with the bm25 rank when the hits are ordered
     by it (then only for the matches numbered lo or more: the ranked candidates, _ranked_hits); the hits then
     read that table."""
@@ -322,7 +322,7 @@ def _match_once(conn, match: Match, ranked: bool, lo: int | None = None) -> None
         conn.execute(text("CREATE TEMP TABLE IF NOT EXISTS search_matched (n INTEGER PRIMARY KEY, rank REAL)"))
     conn.execute(text(f"DELETE FROM {_matched(pg)}"))
     if pg and ranked:  # bm25 as FTS5 computes it (bm25_scores), the matching rows with it
-        scored = bm25_scores(conn, match, {}, lo)
+        scored = bm25_scores(conn, match, {}, lo, matched)
         conn.execute(text(f"INSERT INTO {_matched(pg)} (n, rank) SELECT * FROM "
                           "unnest(CAST(:ns AS integer[]), CAST(:ranks AS double precision[]))"),
                      {"ns": [n for n, _, _ in scored], "ranks": [r for _, _, r in scored]})
@@ -404,7 +404,7 @@ def _filtered_matches(pg: bool, match: Match, filters: dict[str, list[str]], par
 
 
 def _ranked_hits(conn, match: Match, filters: dict[str, list[str]], total: int, candidates: int,
-                 limit: int, offset: int) -> list[dict]:
+                 limit: int, offset: int, matched: int | None = None) -> list[dict]:
     """One page of a word search ordered by relevance, its cost bounded by ``candidates`` whatever the number of
     matches: the candidates are the ``candidates`` matching datasets (filters applied) last added to the index
     (the highest numbers: FTS5 walks its matches backwards and stops there); they come first, by bm25 (the
@@ -425,7 +425,7 @@ def _ranked_hits(conn, match: Match, filters: dict[str, list[str]], total: int, 
         lo = int(conn.execute(text(sql), {**params, "k": ranked - 1}).fetchone()[0])
     hits: list[dict] = []
     if offset < ranked:
-        _match_once(conn, match, ranked=True, lo=lo)
+        _match_once(conn, match, ranked=True, lo=lo, matched=matched)
         fwhere, fparams = _where(pg, None, filters)
         # only the rows ranked at or above the page's last rank are joined to their documents and sorted by
         # (rank, modified, number): the same page as sorting every candidate (their ties included), without
@@ -601,7 +601,7 @@ def _dicts(result) -> list[dict]:
 
 
 def bm25_scores(conn, match: Match, filters: dict[str, list[str]],
-                lo: int | None = None) -> list[tuple[int, str | None, float]]:
+                lo: int | None = None, matched: int | None = None) -> list[tuple[int, str | None, float]]:
     """PostgreSQL: return (number, modified, bm25) of the matching datasets (numbered lo or more when given),
     bm25 as FTS5's ``bm25()`` gives it.
 
@@ -614,12 +614,29 @@ def bm25_scores(conn, match: Match, filters: dict[str, list[str]],
     counts = [_count_sql(c, k, tokens) for k, (g, tokens) in enumerate(match.phrases) for c in PG_COLUMNS[g]]
     rows = conn.execute(text(f"SELECT d.n, d.modified, t.ntok, {', '.join(counts)} FROM search_docs d "
                              f"JOIN search_text t ON t.n = d.n{where}"), params).fetchall()
-    n_rows, n_tokens = conn.execute(text("SELECT COUNT(*), COALESCE(SUM(ntok), 0) FROM search_text")).fetchone()
+    kept = conn.execute(text("SELECT (SELECT n FROM search_doc_totals WHERE key = 'datasets'), "
+                             "(SELECT n FROM search_text_totals WHERE key = 'tokens')")).fetchone()
+    if kept[1] is not None:  # kept with the rows (search_0006): not counted over the whole index per search
+        n_rows, n_tokens = kept[0] or 0, kept[1]
+    else:
+        n_rows, n_tokens = conn.execute(text("SELECT COUNT(*), COALESCE(SUM(ntok), 0) FROM search_text")).fetchone()
     avgdl = float(n_tokens) / float(n_rows) if n_rows else 0.0
+    # the rows holding a phrase, for its IDF: among the rows just read when they are every row that can hold it
+    # (every match, one term, the phrase an alternative alone: a row holding it matches), else counted
+    single = not filters and len(match.terms) == 1
+    alone = {alt[0] for alt in match.terms[0] if len(alt) == 1} if single and lo is None else set()
+    only = match.terms[0][0][0] if single and len(match.terms[0]) == 1 and len(match.terms[0][0]) == 1 else None
+    columns = [len(PG_COLUMNS[g]) for g, _ in match.phrases]
     idf = []
     for k, (g, tokens) in enumerate(match.phrases):
-        hits = conn.execute(text(f"SELECT COUNT(*) FROM search_text t WHERE {_phrase_sql(k, g, tokens)}"),
-                            _phrase_params(k, tokens)).fetchone()[0]
+        if k == only and matched is not None:  # the query is this phrase: every match holds it
+            hits = matched
+        elif k in alone:
+            first = 3 + sum(columns[:k])
+            hits = sum(1 for row in rows if any(row[first:first + columns[k]]))
+        else:
+            hits = conn.execute(text(f"SELECT COUNT(*) FROM search_text t WHERE {_phrase_sql(k, g, tokens)}"),
+                                _phrase_params(k, tokens)).fetchone()[0]
         value = math.log((n_rows - hits + 0.5) / (hits + 0.5))
         idf.append(value if value > 0.0 else 1e-6)
     weights = {"w": WEIGHTS[:3], "c": WEIGHTS[3:]}
@@ -658,11 +675,13 @@ def run_search(conn, q: str, filters: Mapping[str, Iterable[str]] | None, page,
         rows = _hits(conn, None, chosen, sort, lang, page_size, offset) if offset < total else []
         facets = _facets(conn, None, chosen, labels)
     else:
-        total, facets = _counted_by_combos(_combo_counts(conn, match), chosen, labels)
+        combos = _combo_counts(conn, match)
+        total, facets = _counted_by_combos(combos, chosen, labels)
         if offset >= total:
             rows = []
         elif sort == "relevance":
-            rows = _ranked_hits(conn, match, chosen, total, max(1, int(candidates)), page_size, offset)
+            rows = _ranked_hits(conn, match, chosen, total, max(1, int(candidates)), page_size, offset,
+                                matched=sum(count for _, count in combos))
         else:
             _match_once(conn, match, ranked=False)
             rows = _hits(conn, MATCHED, chosen, sort, lang, page_size, offset)
