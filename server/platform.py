@@ -208,7 +208,7 @@ class Platform:
             store = RemoteStore(s.url, settings.path(s.path), update_url=s.update_url, gsp_url=s.gsp_url,
                                 timeout_s=s.timeout_s, engine=s.engine, reader=True)
         else:
-            store = SnapshotStore()
+            store = SnapshotStore(settings.path(settings.store.path))
         platform = cls(settings=settings, store=store)
         home = settings.home
         platform.search = SearchIndex(open_part(settings.database, "search", settings.path(settings.search.path)),

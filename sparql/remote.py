@@ -41,6 +41,7 @@ from sparql.updates import TOO_LARGE, replacing_update
 from sparql.errors import StoreError
 from pyoxigraph import QueryTriples
 from sparql.shared import SharedWrites
+from sparql.public import read_whole, split, whole_quads
 from sparql.store import DCAT_DATASET, RDF_TYPE, Listener, OxigraphStore, PublishEvent
 
 log = logging.getLogger(__name__)
@@ -105,8 +106,9 @@ class RemoteStore:
         self._state_file = None if home is None or reader else home.parent / (home.name + ".state.json")
         if home is not None and not reader:
             home.parent.mkdir(parents=True, exist_ok=True)
-        self._digests = StoreDigests(None if self._state_file is None else
-                                     home.parent / (home.name + ".digests.sqlite"))
+        # a reader reads the writer's file too: the whole graphs of datasets stored as public views
+        side = None if home is None else home.parent / (home.name + ".digests.sqlite")
+        self._digests = StoreDigests(side if not reader or (side is not None and side.exists()) else None)
         self.generation, self._modified = self._read_state() if not reader else (-1, time.time())
         self._last_stamp = None
         self.broken: str | None = None  # never set: a remote engine has no handle to reopen
@@ -364,11 +366,13 @@ class RemoteStore:
                 stored = {uri: graphs.bodies[uri] + added[uri] for uri in graphs}
                 digests = digests_adding({uri: (graphs.lines[uri], added[uri]) for uri in graphs})
                 guarded(f"noting the digests of {len(graphs)} datasets", lambda: self._digests.intend(digests))
+            with step("store: public views"):
+                public, wholes = split(stored)  # sparql/public.py
             if stored:
                 with step("store: write"):
-                    self._apply(f"storing {len(graphs)} datasets", stored, list(present))
+                    self._apply(f"storing {len(graphs)} datasets", public, list(present))
             with step("store: records and digests"):
-                self._settle(digests)
+                self._settle(digests, wholes)
             with step("store: generation"):
                 generation = self._bump()
             event = PublishEvent(generation, put=tuple(graphs), created=tuple(fresh), graphs=stored,
@@ -384,9 +388,11 @@ class RemoteStore:
             gone = [uri for uri, triples in previous.items() if not triples]
             digests = {uri: graph_digest(triples) if triples else None for uri, triples in previous.items()}
             guarded("noting the digests of an undone publication", lambda: self._digests.intend(digests))
+            public, wholes = split({uri: triples for uri, triples in previous.items() if triples})
             if previous:
-                self._apply("undoing a publication", previous, list(previous))
-            self._settle(digests)
+                self._apply("undoing a publication", {uri: public.get(uri, []) for uri in previous},
+                            list(previous))
+            self._settle(digests, wholes)
             put = tuple(uri for uri in previous if previous[uri])
             event = PublishEvent(self._bump(), put=put, removed=tuple(gone), reason=reason,
                                  graphs={uri: list(previous[uri]) for uri in put},
@@ -451,7 +457,11 @@ class RemoteStore:
 
     # -- reads -------------------------------------------------------------------------------
     def dataset_triples(self, uri: str) -> list[ox.Triple]:
-        """Read one graph through the Graph Store Protocol (none: an empty list)."""
+        """Read one graph through the Graph Store Protocol (none: an empty list); a dataset the engine holds as
+        its public view is read whole from beside it (sparql/public.py)."""
+        whole = self._digests.whole(uri)
+        if whole is not None:
+            return read_whole(whole)
         engine = self.engine
         try:
             response = self._http.get(self.gsp_url, params={"graph": uri}, headers={"Accept": N_TRIPLES})
@@ -497,7 +507,8 @@ class RemoteStore:
             return iter([ox.Quad(t.subject, t.predicate, t.object, node) for t in self.dataset_triples(graph)])
         rows = self.query("SELECT ?s ?p ?o ?g WHERE { GRAPH ?g { ?s ?p ?o } }", use_default_graph_as_union=False)
         ours = self.engine.ours
-        return iter([ox.Quad(row["s"], row["p"], row["o"], row["g"]) for row in rows if ours(row["g"].value)])
+        return whole_quads((ox.Quad(row["s"], row["p"], row["o"], row["g"]) for row in rows
+                             if ours(row["g"].value)), self._digests.wholes())
 
     def snapshot(self, directory: Path) -> None:
         raise StoreError("a remote store has no snapshots: queries go to its endpoint")

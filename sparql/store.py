@@ -19,6 +19,7 @@ from core.timings import step
 from sparql import records
 from sparql.digests import StoreDigests, graph_digest
 from sparql.errors import StoreBusyError, StoreError
+from sparql.public import read_whole, split, whole_quads
 
 log = logging.getLogger(__name__)
 
@@ -273,28 +274,31 @@ class OxigraphStore:
                 digests = {uri: graph_digest(triples) for uri, triples in stored.items()}
                 # written ahead: a kill before settle is found at start-up
                 guarded(f"noting the digests of {len(graphs)} datasets", lambda: self._digests.intend(digests))
+            with step("store: public views"):
+                public, wholes = split(stored, canonical=True)  # sparql/public.py
             try:
                 if len(fresh) == len(graphs) and len(graphs) > 50:
-                    self._bulk_insert(stored)
+                    self._bulk_insert(public)
                 elif len(fresh) == len(graphs):
-                    self._insert_new(stored)
+                    self._insert_new(public)
                 else:  # new and replaced graphs in one transaction: readers see all old or all new
-                    self._replace_many(stored)
+                    self._replace_many(public)
             except (OSError, StoreError) as exc:
                 raise self._failed(exc, f"storing {len(graphs)} datasets") from exc
             with step("store: digests"):
-                self._settle(digests)
+                self._settle(digests, wholes)
             event = PublishEvent(self._bump(), put=tuple(graphs), created=tuple(fresh), graphs=stored,
                                  digests=digests)
             self._emit_lock.acquire()
         self._emit(event)
         return event
 
-    def _settle(self, digests) -> None:
-        """Confirm the digests of a committed write; when that fails (a full disk) they stay pending, and the
-        next start-up reads them from the store (sparql/digests.py)."""
+    def _settle(self, digests, wholes: Mapping[str, bytes] | None = None) -> None:
+        """Confirm the digests of a committed write and keep the whole graphs of those stored as public views;
+        when that fails (a full disk) they stay pending, and the next start-up reads them from the store
+        (sparql/digests.py)."""
         try:
-            self._digests.settle(digests)
+            self._digests.settle(digests, wholes)
         except Exception as exc:
             log.warning("the digests of a committed write stay pending: %s", str(exc)[:300])
 
@@ -312,7 +316,8 @@ class OxigraphStore:
             self._check_writable("undoing a publication")
             gone = [uri for uri, triples in previous.items() if not triples]
             parts = [f"DROP SILENT GRAPH {ox.NamedNode(uri)}" for uri in gone]
-            for uri, triples in previous.items():
+            public, wholes = split({uri: triples for uri, triples in previous.items() if triples}, canonical=True)
+            for uri, triples in public.items():
                 if triples:
                     body = ox.serialize(triples, format=ox.RdfFormat.N_TRIPLES).decode("utf-8")
                     graph = ox.NamedNode(uri)
@@ -323,7 +328,7 @@ class OxigraphStore:
                 self._store.update(" ;\n".join(parts))
             except (OSError, SyntaxError, ValueError) as exc:
                 raise self._failed(exc, "undoing a publication", "the publication may be half-stored") from exc
-            self._settle(digests)
+            self._settle(digests, wholes)
             put = tuple(uri for uri in previous if previous[uri])
             event = PublishEvent(self._bump(), put=put, removed=tuple(gone), reason=reason,
                                  graphs={uri: list(previous[uri]) for uri in put},
@@ -431,8 +436,16 @@ class OxigraphStore:
 
     # -- reads -----------------------------------------------------------------------------
     def dataset_triples(self, uri: str) -> list[ox.Triple]:
+        """The dataset graph as published: its whole graph where the store holds its public view."""
+        whole = self._whole(uri)
+        if whole is not None:
+            return read_whole(whole)
         graph = ox.NamedNode(uri)
         return [q.triple for q in self._store.quads_for_pattern(None, None, None, graph)]
+
+    def _whole(self, uri: str) -> bytes | None:
+        digests = self.__dict__.get("_digests")
+        return None if digests is None else digests.whole(uri)
 
     def record_modified(self, uri: str) -> datetime | None:
         """Return when the dataset last changed in this catalogue, or None if it is not here."""
@@ -473,8 +486,13 @@ class OxigraphStore:
         return self._store.query(sparql, **kwargs)
 
     def quads(self, graph: str | None = None) -> Iterator[ox.Quad]:
-        g = None if graph is None else ox.NamedNode(graph)
-        return self._store.quads_for_pattern(None, None, None, g)
+        """The quads of one graph or of all, as published (whole graphs, not public views: sparql/public.py)."""
+        if graph is not None:
+            node = ox.NamedNode(graph)
+            return iter([ox.Quad(t.subject, t.predicate, t.object, node) for t in self.dataset_triples(graph)])
+        digests = self.__dict__.get("_digests")
+        wholes = {} if digests is None else digests.wholes()
+        return whole_quads(self._store.quads_for_pattern(None, None, None, None), wholes)
 
     def snapshot(self, directory: Path) -> None:
         """Write a consistent read-only copy (hard links) for query workers."""
@@ -542,8 +560,11 @@ class SnapshotStore(OxigraphStore):
     OxigraphStore; every write raises StoreError. Requests in flight keep the snapshot they started on.
     """
 
-    def __init__(self) -> None:  # noqa: super().__init__ opens a read-write store; this one opens nothing yet
+    def __init__(self, store_path: Path | None = None) -> None:  # noqa: super().__init__ opens a read-write store
         self.path = None
+        # the writer's side file: the whole graphs of datasets stored as their public views (sparql/public.py)
+        if store_path is not None:
+            self._digests = StoreDigests(store_path.parent / (store_path.name + ".digests.sqlite"))
         self._store = ox.Store()  # empty until the first refresh
         self._write_lock = threading.Lock()
         self._listeners = []
