@@ -90,6 +90,12 @@ class Platform:
 
     @classmethod
     def _open_parts(cls, settings: Settings, store, start_workers: bool) -> "Platform":
+        from sparql.public import withhold_stored
+
+        rewritten = withhold_stored(store)  # before the digests are checked (docs/access.md)
+        if rewritten:
+            log.info("the store held %d restricted datasets whole: now their public views, kept whole beside it",
+                     rewritten)
         platform = cls(settings=settings, store=store)
         platform._open_storage()
         platform.sandbox = open_sandbox(settings, start=start_workers)
@@ -206,7 +212,8 @@ class Platform:
 
             s = settings.store
             store = RemoteStore(s.url, settings.path(s.path), update_url=s.update_url, gsp_url=s.gsp_url,
-                                timeout_s=s.timeout_s, engine=s.engine, reader=True)
+                                timeout_s=s.timeout_s, engine=s.engine, reader=True,
+                                database_url=settings.database.url)
         else:
             store = SnapshotStore(settings.path(settings.store.path))
         platform = cls(settings=settings, store=store)

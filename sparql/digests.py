@@ -11,11 +11,8 @@ start-up recomputes those digests from what the store really holds. The same sta
 for a dataset the table does not know and drops rows of datasets the store no longer has, so the table
 always ends up describing the store's content, whatever was interrupted.
 
-The same file keeps the *whole* graph of each dataset whose stored graph is its public view (``withheld``,
-sparql/public.py): the store holds only what anyone may read. Its row is taken out when a write is intended
-and put in when the write is settled, in the digests' transactions, so an interrupted write leaves the
-public view without its row (read back as the public view, never as an older whole graph), and the pending
-digest makes the next harvest store the dataset again.
+The digests are of the graphs as published: of the whole graph, also for a dataset the store holds as its
+public view (sparql/public.py).
 """
 
 from __future__ import annotations
@@ -31,8 +28,7 @@ import pyoxigraph as ox
 from core.sqlite import rollback
 
 SCHEMA = """CREATE TABLE IF NOT EXISTS digests(uri TEXT PRIMARY KEY, digest TEXT, pending TEXT);
-CREATE INDEX IF NOT EXISTS digests_pending ON digests(pending) WHERE pending IS NOT NULL;
-CREATE TABLE IF NOT EXISTS withheld(uri TEXT PRIMARY KEY, graph BLOB NOT NULL);"""
+CREATE INDEX IF NOT EXISTS digests_pending ON digests(pending) WHERE pending IS NOT NULL;"""
 
 
 def _term(term) -> str:
@@ -122,51 +118,21 @@ class StoreDigests:
                 rollback(self._db)  # also after a failed COMMIT (a full disk): the connection stays usable
                 raise
 
-    def _transaction(self, statements: Sequence[tuple[str, Iterable[tuple]]]) -> None:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                for sql, rows in statements:
-                    self._db.executemany(sql, rows)
-                self._db.execute("COMMIT")
-            except BaseException:
-                rollback(self._db)
-                raise
-
     def intend(self, digests: Mapping[str, str | None]) -> None:
-        """Save the digests a store write is about to give (None: the dataset is about to be removed), and take
-        out the whole graphs kept for those datasets (``settle`` puts back those of the new versions)."""
-        self._transaction([
-            ("INSERT INTO digests(uri, pending) VALUES (?, ?) ON CONFLICT(uri) DO UPDATE SET "
-             "pending = excluded.pending", [(u, d or "") for u, d in digests.items()]),
-            ("DELETE FROM withheld WHERE uri = ?", [(u,) for u in digests])])
+        """Save the digests a store write is about to give (None: the dataset is about to be removed)."""
+        self._many("INSERT INTO digests(uri, pending) VALUES (?, ?) ON CONFLICT(uri) DO UPDATE SET "
+                   "pending = excluded.pending", ((u, d or "") for u, d in digests.items()))
 
-    def settle(self, uris: Iterable[str], wholes: Mapping[str, bytes] | None = None) -> None:
-        """Make the pending digests of a committed write the digests (and forget removed datasets); keep the
-        whole graphs (N-Triples) of the datasets the write stored as their public views."""
+    def settle(self, uris: Iterable[str]) -> None:
+        """Make the pending digests of a committed write the digests (and forget removed datasets)."""
         uris = list(uris)
-        self._transaction([
-            ("DELETE FROM digests WHERE uri = ? AND pending = ''", [(u,) for u in uris]),
-            ("UPDATE digests SET digest = pending, pending = NULL WHERE uri = ? AND pending IS NOT NULL",
-             [(u,) for u in uris]),
-            ("INSERT INTO withheld(uri, graph) VALUES (?, ?) ON CONFLICT(uri) DO UPDATE SET graph = excluded.graph",
-             list((wholes or {}).items()))])
+        self._many("DELETE FROM digests WHERE uri = ? AND pending = ''", ((u,) for u in uris))
+        self._many("UPDATE digests SET digest = pending, pending = NULL WHERE uri = ? AND pending IS NOT NULL",
+                   ((u,) for u in uris))
 
     def clear(self) -> None:
         with self._lock:
             self._db.execute("DELETE FROM digests")
-            self._db.execute("DELETE FROM withheld")
-
-    def whole(self, uri: str) -> bytes | None:
-        """The whole graph (N-Triples) of a dataset the store holds as its public view; None for any other."""
-        with self._lock:
-            row = self._db.execute("SELECT graph FROM withheld WHERE uri = ?", (uri,)).fetchone()
-        return None if row is None else row[0]
-
-    def wholes(self) -> dict[str, bytes]:
-        """The whole graph of every dataset the store holds as its public view."""
-        with self._lock:
-            return dict(self._db.execute("SELECT uri, graph FROM withheld"))
 
     def pending(self) -> list[str]:
         """Return the datasets of a write that did not finish (a process killed while writing)."""
@@ -191,10 +157,6 @@ class StoreDigests:
         self._many("INSERT INTO digests(uri, digest, pending) VALUES (?, ?, NULL) ON CONFLICT(uri) DO UPDATE "
                    "SET digest = excluded.digest, pending = NULL", fixed.items())
         self._many("DELETE FROM digests WHERE uri = ?", ((u,) for u in gone))
-        with self._lock:
-            stray = [r[0] for r in self._db.execute("SELECT uri FROM withheld")
-                     if r[0] not in present]
-        self._many("DELETE FROM withheld WHERE uri = ?", ((u,) for u in stray))
         self.verified = True
         return len(fixed) + len(gone)
 

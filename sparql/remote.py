@@ -41,8 +41,8 @@ from sparql.updates import TOO_LARGE, replacing_update
 from sparql.errors import StoreError
 from pyoxigraph import QueryTriples
 from sparql.shared import SharedWrites
-from sparql.public import read_whole, split, whole_quads
-from sparql.store import DCAT_DATASET, RDF_TYPE, Listener, OxigraphStore, PublishEvent
+from sparql.public import WithheldGraphs, read_whole, split, whole_quads
+from sparql.store import DCAT_DATASET, RDF_TYPE, Listener, OxigraphStore, PublishEvent, withheld_path
 
 log = logging.getLogger(__name__)
 
@@ -106,9 +106,12 @@ class RemoteStore:
         self._state_file = None if home is None or reader else home.parent / (home.name + ".state.json")
         if home is not None and not reader:
             home.parent.mkdir(parents=True, exist_ok=True)
-        # a reader reads the writer's file too: the whole graphs of datasets stored as public views
-        side = None if home is None else home.parent / (home.name + ".digests.sqlite")
-        self._digests = StoreDigests(side if not reader or (side is not None and side.exists()) else None)
+        self._digests = StoreDigests(None if self._state_file is None else
+                                     home.parent / (home.name + ".digests.sqlite"))
+        # the whole graphs of the datasets the engine holds as public views (sparql/public.py): on database.url
+        # when set (every machine's processes read and write the same), else beside the home (a reader too)
+        self._withheld = WithheldGraphs(url=database_url) if database_url else WithheldGraphs(
+            None if home is None else withheld_path(home))
         self.generation, self._modified = self._read_state() if not reader else (-1, time.time())
         self._last_stamp = None
         self.broken: str | None = None  # never set: a remote engine has no handle to reopen
@@ -368,6 +371,7 @@ class RemoteStore:
                 guarded(f"noting the digests of {len(graphs)} datasets", lambda: self._digests.intend(digests))
             with step("store: public views"):
                 public, wholes = split(stored)  # sparql/public.py
+                guarded("noting a write of restricted datasets", lambda: self._withheld.take_out(graphs))
             if stored:
                 with step("store: write"):
                     self._apply(f"storing {len(graphs)} datasets", public, list(present))
@@ -389,6 +393,7 @@ class RemoteStore:
             digests = {uri: graph_digest(triples) if triples else None for uri, triples in previous.items()}
             guarded("noting the digests of an undone publication", lambda: self._digests.intend(digests))
             public, wholes = split({uri: triples for uri, triples in previous.items() if triples})
+            guarded("noting a write of restricted datasets", lambda: self._withheld.take_out(previous))
             if previous:
                 self._apply("undoing a publication", {uri: public.get(uri, []) for uri in previous},
                             list(previous))
@@ -411,6 +416,7 @@ class RemoteStore:
             if gone:
                 guarded(f"noting the removal of {len(gone)} datasets",
                         lambda: self._digests.intend(dict.fromkeys(gone)))
+                guarded(f"noting the removal of {len(gone)} datasets", lambda: self._withheld.take_out(gone))
                 self._apply(f"removing {len(gone)} datasets", {uri: [] for uri in gone}, gone)
                 self._settle(gone)
             event = PublishEvent(self._bump(), removed=tuple(gone), reason=reason)
@@ -442,12 +448,23 @@ class RemoteStore:
             else:
                 self._update("clearing the store", "DROP SILENT NAMED")
             self._digests.clear()
+            self._withheld.clear()
             event = PublishEvent(self._bump(), reset=True)
             self._emit_lock.acquire()
         self._emit(event)
         return event
 
     @_one_process_at_a_time
+    @_one_process_at_a_time
+    def store_public_views(self, graphs: Mapping[str, Sequence[ox.Triple]]) -> None:
+        """As OxigraphStore.store_public_views: the engine's whole graphs replaced by their public views."""
+        public, wholes = split(graphs)
+        with self._write_lock:
+            guarded("noting a write of restricted datasets", lambda: self._withheld.take_out(graphs))
+            self._apply(f"storing the public views of {len(graphs)} datasets", public, list(public))
+            guarded("keeping withheld graphs", lambda: self._withheld.put_in(wholes))
+            self._bump()
+
     def recover(self) -> bool:
         """Nothing to reopen (each request stands alone); save a state file a full disk kept back."""
         with self._write_lock:
@@ -459,9 +476,11 @@ class RemoteStore:
     def dataset_triples(self, uri: str) -> list[ox.Triple]:
         """Read one graph through the Graph Store Protocol (none: an empty list); a dataset the engine holds as
         its public view is read whole from beside it (sparql/public.py)."""
-        whole = self._digests.whole(uri)
-        if whole is not None:
-            return read_whole(whole)
+        whole = self._withheld.whole(uri)
+        return read_whole(whole) if whole is not None else self.stored_triples(uri)
+
+    def stored_triples(self, uri: str) -> list[ox.Triple]:
+        """The graph as the engine holds it (for a restricted dataset: its public view)."""
         engine = self.engine
         try:
             response = self._http.get(self.gsp_url, params={"graph": uri}, headers={"Accept": N_TRIPLES})
@@ -508,7 +527,7 @@ class RemoteStore:
         rows = self.query("SELECT ?s ?p ?o ?g WHERE { GRAPH ?g { ?s ?p ?o } }", use_default_graph_as_union=False)
         ours = self.engine.ours
         return whole_quads((ox.Quad(row["s"], row["p"], row["o"], row["g"]) for row in rows
-                             if ours(row["g"].value)), self._digests.wholes())
+                             if ours(row["g"].value)), self._withheld.wholes())
 
     def snapshot(self, directory: Path) -> None:
         raise StoreError("a remote store has no snapshots: queries go to its endpoint")
@@ -518,10 +537,11 @@ class RemoteStore:
         self._http.close()
         if self._shared is not None:
             self._shared.close()
-        try:
-            self._digests.close()
-        except Exception:  # noqa: BLE001  closed already
-            pass
+        for part in (self._digests, self._withheld):
+            try:
+                part.close()
+            except Exception:  # noqa: BLE001  closed already
+                pass
 
 
 def wait_until_up(url: str, timeout_s: float = 20.0) -> None:

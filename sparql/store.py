@@ -19,7 +19,7 @@ from core.timings import step
 from sparql import records
 from sparql.digests import StoreDigests, graph_digest
 from sparql.errors import StoreBusyError, StoreError
-from sparql.public import read_whole, split, whole_quads
+from sparql.public import WithheldGraphs, read_whole, split, whole_quads
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,7 @@ class OxigraphStore:
         self._listeners: list[Listener] = []
         self._state_file = None if path is None else path.parent / (path.name + ".state.json")
         self._digests = StoreDigests(None if path is None else path.parent / (path.name + ".digests.sqlite"))
+        self._withheld = WithheldGraphs(None if path is None else withheld_path(path))
         self.generation, self._modified = self._read_state()
         self._last_stamp: datetime | None = None
         # RocksDB refuses every write after a failed one (its "background error") until the handle is reopened
@@ -275,6 +276,7 @@ class OxigraphStore:
                 # written ahead: a kill before settle is found at start-up
                 guarded(f"noting the digests of {len(graphs)} datasets", lambda: self._digests.intend(digests))
             with step("store: public views"):
+                guarded("noting a write of restricted datasets", lambda: self._withheld.take_out(graphs))
                 public, wholes = split(stored, canonical=True)  # sparql/public.py
             try:
                 if len(fresh) == len(graphs) and len(graphs) > 50:
@@ -298,7 +300,8 @@ class OxigraphStore:
         when that fails (a full disk) they stay pending, and the next start-up reads them from the store
         (sparql/digests.py)."""
         try:
-            self._digests.settle(digests, wholes)
+            self._withheld.put_in(wholes or {})
+            self._digests.settle(digests)
         except Exception as exc:
             log.warning("the digests of a committed write stay pending: %s", str(exc)[:300])
 
@@ -324,6 +327,7 @@ class OxigraphStore:
                     parts.append(f"DROP SILENT GRAPH {graph} ; INSERT DATA {{ GRAPH {graph} {{ {body} }} }}")
             digests = {uri: graph_digest(triples) if triples else None for uri, triples in previous.items()}
             guarded("noting the digests of an undone publication", lambda: self._digests.intend(digests))
+            guarded("noting a write of restricted datasets", lambda: self._withheld.take_out(previous))
             try:
                 self._store.update(" ;\n".join(parts))
             except (OSError, SyntaxError, ValueError) as exc:
@@ -398,6 +402,7 @@ class OxigraphStore:
             if gone:
                 guarded(f"noting the removal of {len(gone)} datasets",
                         lambda: self._digests.intend(dict.fromkeys(gone)))
+                guarded(f"noting the removal of {len(gone)} datasets", lambda: self._withheld.take_out(gone))
                 try:  # one transaction
                     self._store.update(" ;\n".join(f"DROP SILENT GRAPH {ox.NamedNode(uri)}" for uri in gone))
                 except OSError as exc:
@@ -423,6 +428,7 @@ class OxigraphStore:
         with self._write_lock:
             self._store.clear()
             self._digests.clear()
+            self._withheld.clear()
             event = PublishEvent(self._bump(), reset=True)
             self._emit_lock.acquire()
         self._emit(event)
@@ -438,14 +444,31 @@ class OxigraphStore:
     def dataset_triples(self, uri: str) -> list[ox.Triple]:
         """The dataset graph as published: its whole graph where the store holds its public view."""
         whole = self._whole(uri)
-        if whole is not None:
-            return read_whole(whole)
+        return read_whole(whole) if whole is not None else self.stored_triples(uri)
+
+    def stored_triples(self, uri: str) -> list[ox.Triple]:
+        """The graph as the store holds it (for a restricted dataset: its public view)."""
         graph = ox.NamedNode(uri)
         return [q.triple for q in self._store.quads_for_pattern(None, None, None, graph)]
 
+    def store_public_views(self, graphs: Mapping[str, Sequence[ox.Triple]]) -> None:
+        """Replace graphs the store holds whole by their public views, keeping them whole beside the store
+        (sparql/public.py ``withhold_stored``). What is published does not change: no event, the same digests;
+        the generation moves (the query snapshots must not show the old graphs)."""
+        public, wholes = split(graphs)
+        with self._write_lock:
+            self._check_writable("storing public views")
+            guarded("noting a write of restricted datasets", lambda: self._withheld.take_out(graphs))
+            try:
+                self._replace_many(public)
+            except (OSError, StoreError) as exc:
+                raise self._failed(exc, f"storing the public views of {len(graphs)} datasets") from exc
+            guarded("keeping withheld graphs", lambda: self._withheld.put_in(wholes))
+            self._bump()
+
     def _whole(self, uri: str) -> bytes | None:
-        digests = self.__dict__.get("_digests")
-        return None if digests is None else digests.whole(uri)
+        withheld = self.__dict__.get("_withheld")
+        return None if withheld is None else withheld.whole(uri)
 
     def record_modified(self, uri: str) -> datetime | None:
         """Return when the dataset last changed in this catalogue, or None if it is not here."""
@@ -469,7 +492,11 @@ class OxigraphStore:
         """
         if not self._digests.verified and not getattr(self._emitting, "active", False):  # lock order: write, emit
             with self._write_lock:
-                fixed = self._digests.verify(self.dataset_uris(), self.dataset_triples)
+                present = self.dataset_uris()
+                fixed = self._digests.verify(present, self.dataset_triples)
+                stray = guarded("checking the withheld graphs", lambda: self._withheld.keep_only(present))
+            if stray:
+                log.info("withheld graphs: %d of datasets no longer stored dropped", stray)
             if fixed:
                 log.info("store digests: %d corrected from the stored graphs", fixed)
         return self._digests.all()
@@ -490,8 +517,8 @@ class OxigraphStore:
         if graph is not None:
             node = ox.NamedNode(graph)
             return iter([ox.Quad(t.subject, t.predicate, t.object, node) for t in self.dataset_triples(graph)])
-        digests = self.__dict__.get("_digests")
-        wholes = {} if digests is None else digests.wholes()
+        withheld = self.__dict__.get("_withheld")
+        wholes = {} if withheld is None else withheld.wholes()
         return whole_quads(self._store.quads_for_pattern(None, None, None, None), wholes)
 
     def snapshot(self, directory: Path) -> None:
@@ -521,6 +548,7 @@ class OxigraphStore:
             except (OSError, RuntimeError) as exc:  # a full disk: what was acknowledged is in RocksDB's log
                 log.warning("cannot flush the store at close: %s", str(exc))
         self._digests.close()
+        self._withheld.close()
 
 
 def open_store(where) -> "CatalogStore":
@@ -540,6 +568,11 @@ def open_store(where) -> "CatalogStore":
                            gsp_url=settings.store.gsp_url, timeout_s=settings.store.timeout_s,
                            engine=settings.store.engine, database_url=settings.database.url)
     return OxigraphStore(path)
+
+
+def withheld_path(store_path: Path) -> Path:
+    """The file beside a store (or a remote store's home) keeping the whole graphs of its public views."""
+    return store_path.parent / (store_path.name + ".withheld.sqlite")
 
 
 def read_generation(store_path: Path) -> tuple[int, float] | None:
@@ -564,7 +597,7 @@ class SnapshotStore(OxigraphStore):
         self.path = None
         # the writer's side file: the whole graphs of datasets stored as their public views (sparql/public.py)
         if store_path is not None:
-            self._digests = StoreDigests(store_path.parent / (store_path.name + ".digests.sqlite"))
+            self._withheld = WithheldGraphs(withheld_path(store_path))
         self._store = ox.Store()  # empty until the first refresh
         self._write_lock = threading.Lock()
         self._listeners = []

@@ -26,6 +26,28 @@ from tests.test_topology import _catalog_total
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = 40
+RESTRICTED_LINKS = """SELECT ?o WHERE { GRAPH ?g { ?g <https://data.wuhan.gov.cn/def/wodp#openType> ?t .
+  ?x <http://www.w3.org/ns/dcat#downloadURL> ?o
+  FILTER(?t != <https://data.wuhan.gov.cn/def/open-type/unconditional>) } }"""
+
+
+def _graph_digests(path: Path) -> dict[str, str]:
+    import pyoxigraph as ox
+
+    from sparql.digests import graph_digest
+
+    graphs: dict[str, list] = {}
+    for quad in ox.parse(path=str(path), format=ox.RdfFormat.N_QUADS):
+        graphs.setdefault(quad.graph_name.value, []).append(quad.triple)
+    return {uri: graph_digest(triples) for uri, triples in graphs.items()}
+
+
+def _restricted_links(path: Path) -> set[str]:
+    import pyoxigraph as ox
+
+    store = ox.Store()
+    store.bulk_load(path=str(path), format=ox.RdfFormat.N_QUADS)
+    return {row[0].value for row in store.query(RESTRICTED_LINKS)}
 
 
 class Site:
@@ -128,10 +150,18 @@ def test_an_embedded_home_moves_to_oxigraph_server_and_postgresql_with_every_doo
         direct = RemoteStore(engine.query_url, None, timeout_s=30)  # the engine itself holds the catalogue
         try:
             in_engine = direct.count_datasets()
+            engine_links = {row[0].value for row in direct.query(RESTRICTED_LINKS, use_default_graph_as_union=False)}
         finally:
             direct.close()
+        # the moved installation exports the catalogue as published, restricted datasets' links included
+        _wodp(moved, "export", "--output", str(tmp_path / "moved.nq"))
     finally:
         engine.stop()
+    exported = _graph_digests(tmp_path / "catalogue.nq")
+    restricted_links = _restricted_links(tmp_path / "catalogue.nq")
+    assert restricted_links  # the 40 demo datasets have restricted ones with files, or this proves nothing
+    assert not engine_links & restricted_links  # loaded whole, the engine holds their public views after the start
+    assert _graph_digests(tmp_path / "moved.nq") == exported
     assert after == before, (before, after)
     assert in_engine == before["catalog"]
     assert status == 200 and json.loads(jobs), jobs[:300]  # the embedded home's harvest jobs, copied

@@ -93,6 +93,24 @@ def _engine_links(store) -> set[str]:
         "SELECT ?o WHERE { GRAPH ?g { ?s <http://www.w3.org/ns/dcat#downloadURL> ?o } }")}
 
 
+class _Killed(BaseException):
+    """The process dies here (not an error the store handles)."""
+
+
+def _killed_in(store, method: str, graphs) -> None:
+    """Put ``graphs`` with the process killed when the store calls ``method``."""
+    def die(*args, **kwargs):
+        raise _Killed(method)
+
+    setattr(store, method, die)
+    try:
+        store.put_datasets(graphs)
+    except _Killed:
+        pass
+    finally:
+        delattr(store, method)
+
+
 def _check_store(store):
     """Put, change the open type, undo, remove, interrupt: the engine never holds a withheld link."""
     uri, url = "https://data.example.cn/dataset/p1", "https://dept.example.cn/files/p1.csv"
@@ -107,7 +125,7 @@ def _check_store(store):
 
     store.put_datasets({uri: _restricted_graph(uri, "unconditional", url)})  # opened: the link is public
     assert _engine_links(store) == {url}
-    assert store._digests.whole(uri) is None
+    assert store._withheld.whole(uri) is None
     opened = store.dataset_triples(uri)
 
     store.put_datasets({uri: _restricted_graph(uri, "closed", url)})
@@ -118,17 +136,21 @@ def _check_store(store):
     assert _engine_links(store) == set() and url in {t.object.value for t in store.dataset_triples(uri)}
     assert url in {q.object.value for q in store.quads()}
 
-    # a write interrupted after its intention: the public view is read, never the older whole graph
-    store._digests.intend({uri: "0" * 64})
-    assert url not in {t.object.value for t in store.dataset_triples(uri)}
-    assert open_type_in(uri, store.dataset_triples(uri)) is OpenType.CONDITIONAL
-    store._digests.verified = False
-    assert store.digests()[uri] != event.digests[uri]  # so the next harvest stores it again
-    store.put_datasets({uri: _restricted_graph(uri, "conditional", url)})
-    assert url in {t.object.value for t in store.dataset_triples(uri)}
+    # a process killed before the store's write, then after it: the public view is read, never an older whole
+    # graph, and the digest no longer matches the source's, so the next harvest stores the dataset again
+    moved = "https://dept.example.cn/files/p1-moved.csv"
+    for killed_in in ("_apply" if hasattr(store, "_apply") else "_replace_many", "_settle"):
+        _killed_in(store, killed_in, {uri: _restricted_graph(uri, "conditional", moved)})
+        read = {t.object.value for t in store.dataset_triples(uri)}
+        assert url not in read and moved not in read
+        assert open_type_in(uri, store.dataset_triples(uri)) is OpenType.CONDITIONAL
+        store._digests.verified = False
+        assert store.digests()[uri] != event.digests[uri]
+        store.put_datasets({uri: _restricted_graph(uri, "conditional", url)})
+        assert url in {t.object.value for t in store.dataset_triples(uri)}
 
     store.remove_datasets([uri])
-    assert store._digests.wholes() == {} and store.dataset_triples(uri) == []
+    assert store._withheld.wholes() == {} and store.dataset_triples(uri) == []
 
 
 def test_the_embedded_store_holds_public_views(tmp_path):
@@ -164,6 +186,37 @@ def test_a_remote_engine_holds_public_views(engine, tmp_path):
         server.stop()
 
 
+def test_processes_on_several_machines_share_the_whole_graphs_on_postgresql(postgis_dsn, tmp_path):
+    """Two homes (two machines) on one engine and one database.url: what one stores whole, the other reads whole."""
+    import uuid
+
+    from sparql.remote import RemoteStore
+    from tests.conftest import pg_schema_url
+
+    url = pg_schema_url(postgis_dsn, "w" + uuid.uuid4().hex[:12])
+    server = ENGINES["oxigraph"](tmp_path / "oxigraph", timeout_s=10).start()
+    try:
+        first = RemoteStore(server.query_url, tmp_path / "one" / "store", timeout_s=20, database_url=url)
+        other = RemoteStore(server.query_url, tmp_path / "two" / "store", timeout_s=20, database_url=url)
+        reader = RemoteStore(server.query_url, tmp_path / "three" / "store", timeout_s=20, reader=True,
+                             database_url=url)
+        try:
+            _check_store(first)
+            uri, url_ = "https://data.example.cn/dataset/p4", "https://dept.example.cn/files/p4.csv"
+            first.put_datasets({uri: _restricted_graph(uri, "conditional", url_)})
+            assert _engine_links(first) == set()
+            for store in (other, reader):
+                assert url_ in {t.object.value for t in store.dataset_triples(uri)}
+                assert url_ in {q.object.value for q in store.quads()}
+            other.remove_datasets([uri])
+            assert first.dataset_triples(uri) == [] and first._withheld.wholes() == {}
+        finally:
+            for store in (first, other, reader):
+                store.close()
+    finally:
+        server.stop()
+
+
 def test_a_web_process_snapshot_reads_the_whole_graph(tmp_path):
     from sparql.store import OxigraphStore, SnapshotStore
 
@@ -179,3 +232,46 @@ def test_a_web_process_snapshot_reads_the_whole_graph(tmp_path):
     finally:
         reader.close()
         store.close()
+
+
+def test_a_home_that_held_restricted_graphs_whole_is_rewritten_at_start_up(tmp_path):
+    """A home made before the store held public views (or a catalogue loaded into the engine directly): the next
+    start stores each restricted graph as its public view, keeps it whole beside, and changes no digest."""
+    from config import load_settings
+    from server.catalogue import load_demo
+    from server.platform import Platform
+
+    settings = load_settings({}, overrides={"demo": {"datasets": 60, "spatial": 6}}, home=tmp_path / "home")
+    platform = Platform.open(settings, start_workers=False)
+    try:
+        load_demo(platform)
+        restricted = _restricted(platform)
+        assert len(restricted) >= 5, restricted
+        whole = {uri: platform.store.dataset_triples(uri) for uri in restricted}
+        digests = platform.store.digests()
+        generation = platform.store.generation
+        platform.store._replace_many(whole)  # as an older home holds them
+        platform.store._withheld.clear()
+        assert _store_links(platform.store) & {link for links in restricted.values() for link in links}
+    finally:
+        platform.close()
+    platform = Platform.open(settings, start_workers=False)
+    try:
+        assert not _store_links(platform.store) & {link for links in restricted.values() for link in links}
+        assert {uri: graph_digest(platform.store.dataset_triples(uri)) for uri in restricted} == {
+            uri: graph_digest(triples) for uri, triples in whole.items()}
+        assert platform.store.digests() == digests
+        assert platform.store.generation == generation + 1  # the query snapshots move on; nothing was republished
+    finally:
+        platform.close()
+    platform = Platform.open(settings, start_workers=False)  # and once done, a start rewrites nothing
+    try:
+        assert platform.store.generation == generation + 1
+    finally:
+        platform.close()
+
+
+def _store_links(store) -> set[str]:
+    return {row[0].value for row in store.query(
+        "SELECT ?o WHERE { GRAPH ?g { ?s ?p ?o } VALUES ?p { <http://www.w3.org/ns/dcat#downloadURL> "
+        "<http://www.w3.org/ns/dcat#accessURL> } }")}
