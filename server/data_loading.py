@@ -56,6 +56,9 @@ class Source:
     content: Callable[[], bytes] | None = field(default=None, compare=False)  # bytes made here, not fetched
 
 
+LOGGED_ONE_BY_ONE = 20  # files not loaded logged each in its line; beyond, counted in one line per queue
+
+
 @dataclass
 class LoadReport:
     """What the loader did since start-up: datasets and tables loaded, files not loaded (with reasons)."""
@@ -140,6 +143,7 @@ class DataLoader(Follower, GateHook):
         self._busy = 0
         self._thread: threading.Thread | None = None
         self._background = background
+        self._logged = self._unlogged = 0  # files not loaded: logged one by one, then counted (_summarize)
 
     keeps_digests = True  # the manifests hold the digest of the version each dataset was loaded from
     works_in_background = True  # loads not done when the process stopped are queued again at start-up
@@ -245,6 +249,9 @@ class DataLoader(Follower, GateHook):
                 with self._cond:
                     self._busy -= 1
                     self._cond.notify_all()
+                    done = not self._queue
+                if done:
+                    self._summarize()
 
     def pending(self) -> int:
         with self._cond:
@@ -260,9 +267,10 @@ class DataLoader(Follower, GateHook):
         while True:
             with self._cond:
                 if not self._queue:
-                    return
+                    break
                 uri, (digest, force) = self._queue.popitem(last=False)
             self.load(uri, digest, force=force)
+        self._summarize()
 
     def ensure(self, dataset_id: str) -> Manifest | None:
         """Return a dataset's manifest, loading it first when it is queued or was never loaded."""
@@ -320,9 +328,24 @@ class DataLoader(Follower, GateHook):
         self.report.not_loaded += len(failures)
         self.report.reasons += [f"{dataset_id} {f.name}: {f.reason}" for f in failures]
         for failure in failures:
-            log.warning("data API: %s %s (%s) not loaded: %s", dataset_id, failure.name, failure.source, failure.reason)
+            if self._logged < LOGGED_ONE_BY_ONE:
+                self._logged += 1
+                log.warning("data API: %s %s (%s) not loaded: %s", dataset_id, failure.name, failure.source,
+                            failure.reason)
+            else:  # counted, and told in one line when the queue is done (_summarize)
+                self._unlogged += 1
         del self.report.reasons[:-100]
         return manifest
+
+    def _summarize(self) -> None:
+        """Log, in one line, the files not loaded that were not logged one by one (a whole catalogue whose
+        files cannot be fetched would otherwise write one line per file)."""
+        with self._cond:
+            unlogged, self._unlogged = self._unlogged, 0
+        if unlogged:
+            log.warning("data API: %d more files not loaded (%d in all since start-up, in %d datasets read); the "
+                        "latest: %s; each dataset's reasons: /api/data/{id}/tables (not_loaded) or `wodp load-data ID`",
+                        unlogged, self.report.not_loaded, self.report.datasets, "; ".join(self.report.reasons[-3:]))
 
     def _load_source(self, dataset_id: str, source: Source, current: Manifest | None) -> StoredTable:
         raw = source.content() if source.content is not None else self.fetch(source.url)

@@ -608,3 +608,41 @@ def test_a_distribution_without_a_title_is_named_by_its_file():
     found = {(s.name, s.title, s.url) for s in sources_of(uri, triples, base)}
     assert found == {("站点.csv", "站点.csv", "https://files.example/站点.csv"),
                      ("b.xlsx", "站点表", "https://files.example/b.xlsx")}
+
+
+def test_files_not_loaded_are_logged_one_by_one_then_counted_in_one_line(tmp_path, caplog):
+    """A catalogue whose files cannot be fetched: 20 lines naming a file each, then one line counting the rest."""
+    import logging
+
+    from config import load_settings
+    from core.errors import WodpError
+    from server.data_loading import LOGGED_ONE_BY_ONE, DataLoader
+    from tabular.datastore import DataStore
+
+    settings = load_settings({}, home=tmp_path)
+    base = settings.base_uri
+
+    def graph(n: int) -> list[ox.Triple]:
+        d, x = ox.NamedNode(f"{base}/datasets/t.{n}"), ox.NamedNode(f"{base}/datasets/t.{n}/csv")
+        return [ox.Triple(d, ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type"), DCAT.Dataset),
+                ox.Triple(d, DCAT.distribution, x), ox.Triple(x, DCT.format, ox.NamedNode(
+                    "http://publications.europa.eu/resource/authority/file-type/CSV")),
+                ox.Triple(x, DCAT.downloadURL, ox.NamedNode(f"http://files.example.org/{n}.csv"))]
+
+    class Store:
+        def dataset_triples(self, uri):
+            return graph(int(uri.rsplit(".", 1)[1]))
+
+    def fetch(url: str) -> bytes:
+        raise WodpError(f"{url} answered 404", status=502)
+
+    loader = DataLoader(DataStore(tmp_path / "datastore"), settings, fetch, background=False)
+    loader.store = Store()
+    loader._enqueue({f"{base}/datasets/t.{n}": f"d{n}" for n in range(35)})
+    with caplog.at_level(logging.WARNING, logger="server.data_loading"):
+        loader.drain()
+    lines = [r.getMessage() for r in caplog.records if r.name == "server.data_loading"]
+    assert len(lines) == LOGGED_ONE_BY_ONE + 1, lines
+    assert all("not loaded: http://files.example.org/" in line for line in lines[:-1])
+    assert lines[-1].startswith("data API: 15 more files not loaded (35 in all since start-up, in 35 datasets read)")
+    assert loader.report.not_loaded == 35
