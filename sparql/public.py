@@ -209,6 +209,21 @@ class WithheldGraphs:
         sql = f"SELECT uri FROM {self._table}"
         return {r[0] for r in self._run("reading withheld graphs", lambda c: c.execute(sql).fetchall())}
 
+    def wholes_of(self, uris: Sequence[str]) -> dict[str, bytes]:
+        """The whole graphs kept of these datasets (those the store holds as public views)."""
+        found: dict[str, bytes] = {}
+        uris = list(uris)
+        for i in range(0, len(uris), 500):
+            chunk = uris[i:i + 500]
+            if self._db is not None:
+                sql = f"SELECT uri, graph FROM withheld WHERE uri IN ({', '.join('?' * len(chunk))})"
+                rows = self._run("reading withheld graphs", lambda c: c.execute(sql, chunk).fetchall())
+            else:
+                sql = "SELECT uri, graph FROM store_withheld WHERE uri = ANY(%s)"
+                rows = self._run("reading withheld graphs", lambda c: c.execute(sql, (chunk,)).fetchall())
+            found.update((u, bytes(g)) for u, g in rows)
+        return found
+
     def wholes(self) -> dict[str, bytes]:
         """The whole graph of every dataset the store holds as its public view."""
         sql = f"SELECT uri, graph FROM {self._table}"

@@ -298,8 +298,11 @@ class RemoteStore:
         return now
 
     def dataset_graphs(self, uris: Sequence[str]) -> dict[str, list[ox.Triple]]:
-        """Read several dataset graphs as they are now, in one query (empty: not stored)."""
-        return self._graphs_now(list(uris))
+        """Read several dataset graphs as published now, in one query (empty: not stored); those the engine
+        holds as public views whole, from beside it (sparql/public.py)."""
+        graphs = self._graphs_now(list(uris))
+        graphs.update((uri, read_whole(body)) for uri, body in self._withheld.wholes_of(list(uris)).items())
+        return graphs
 
     def _replacing(self, graphs: Mapping[str, Sequence[ox.Triple]]) -> str:
         """One update replacing every graph, as the engine takes it (sparql/updates.py)."""
