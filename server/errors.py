@@ -21,6 +21,14 @@ TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not F
           503: "Service Unavailable", 507: "Insufficient Storage"}
 
 
+# In place of Werkzeug's own English description of an HTTP error (ours name what was wrong themselves)
+PLAIN_MESSAGES = {
+    404: "没有这个地址：请检查拼写，或从首页查找。 There is nothing at this address: check its spelling, or search "
+         "from the home page.",
+    405: "这个地址不接受此请求方法。 This address does not take this request method.",
+}
+
+
 def _prefers_html() -> bool:
     best = request.accept_mimetypes.best_match(["text/html", "application/json", "application/problem+json"])
     return best == "text/html" and request.accept_mimetypes["text/html"] > request.accept_mimetypes["*/*"] * 0.99
@@ -122,7 +130,10 @@ def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
         code = (exc.name or "error").lower().replace(" ", "-")
-        response = render_error(exc.code or 500, code, exc.description or exc.name)
+        message = exc.description or exc.name
+        if exc.description == type(exc).description and exc.code in PLAIN_MESSAGES:  # Werkzeug's default text
+            message = PLAIN_MESSAGES[exc.code]
+        response = render_error(exc.code or 500, code, message)
         if exc.code == 405 and exc.get_response().headers.get("Allow"):
             response.headers["Allow"] = exc.get_response().headers["Allow"]
         return response

@@ -119,6 +119,10 @@ def test_404_is_a_page_of_the_site_in_both_languages(client):
     assert "Page not found" in by_header.get_data(as_text=True)
     missing = client.get("/datasets/no-such-dataset", headers=HTML)
     assert missing.status_code == 404 and "页面不存在" in missing.get_data(as_text=True)
+    # the message is ours, in both languages, not Werkzeug's English default (also in problem+json)
+    assert "没有这个地址" in response.get_data(as_text=True) and "requested URL" not in response.get_data(as_text=True)
+    problem = client.get("/api/no/such/thing").get_json()
+    assert problem["status"] == 404 and problem["detail"].startswith("没有这个地址") and "There is nothing" in problem["detail"]
 
 
 def test_500_is_a_page_of_the_site_and_hides_the_internals(platform):
