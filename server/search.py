@@ -22,7 +22,7 @@ import pyoxigraph as ox
 
 from sqlalchemy import text
 
-from access.policy import RESTRICTED, open_type_of
+from access.policy import RESTRICTED, open_type_of, public_view
 
 from core.database import Database, as_database
 from server import search_tokens
@@ -148,7 +148,9 @@ _DOWNLOAD = "http://www.w3.org/ns/dcat#downloadURL"
 
 
 def doc_from_triples(uri: str, triples) -> dict | None:
-    """Read the indexed fields of one dataset from its graph, as read_datasets does from the store."""
+    """Read the indexed fields of one dataset from its graph, as read_datasets does from the store (which holds
+    a restricted dataset's public view: sparql/public.py)."""
+    triples = public_view(uri, list(triples))
     subject = ox.NamedNode(uri)
     own = [t for t in triples if t.subject == subject]
     if not any(t.predicate.value == _TYPE and t.object.value == _DATASET for t in own):
