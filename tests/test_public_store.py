@@ -174,6 +174,15 @@ def test_a_remote_engine_holds_public_views(engine, tmp_path):
         store = RemoteStore(server.query_url, tmp_path / "home" / "store", timeout_s=20)
         try:
             _check_store(store)
+            # a graph loaded whole into the engine with its own tools: stored as its public view at start-up
+            from sparql.public import withhold_stored
+
+            loaded, link = "https://data.example.cn/dataset/p5", "https://dept.example.cn/files/p5.csv"
+            store._apply("loading", {loaded: _restricted_graph(loaded, "closed", link)})
+            assert _engine_links(store) == {link}
+            assert withhold_stored(store) == 1 and _engine_links(store) == set()
+            assert link in {t.object.value for t in store.dataset_triples(loaded)}
+            assert withhold_stored(store) == 0
             # a web process (a reader) reads the whole graph beside the engine too
             uri, url = "https://data.example.cn/dataset/p2", "https://dept.example.cn/files/p2.csv"
             store.put_datasets({uri: _restricted_graph(uri, "closed", url)})
