@@ -1,6 +1,6 @@
 """Benchmark an end-to-end harvest of a local CKAN-style source: first harvest and a no-change re-harvest.
 
-Run: PYTHONPATH=. python bench/harvest.py [--datasets 10000] [--etags]
+Run: PYTHONPATH=. python bench/harvest.py [--datasets 10000] [--etags] [--progress 60]
 The clock stops when every derived index reports the store's count: the search index, and the CSW index as
 pycsw itself answers it (GetRecords resultType=hits through the running pycsw process).
 
@@ -150,6 +150,31 @@ def print_steps(report: dict) -> None:
         print("    steps (s): " + ", ".join(f"{k} {v:.2f}" for k, v in steps.items()), flush=True)
 
 
+def progress_lines(home: Path, meter: Meter, every_s: float, stop) -> None:
+    """Every ``every_s`` seconds of the first harvest, print one line: datasets stored so far (the store's
+    settled digests, read beside it), the rate since the last line and overall, memory, bytes written, disk,
+    and the free disk left. Lines printed before a run is stopped are its rate curve."""
+    import shutil as sh
+    import sqlite3
+
+    start, last_n, last_t = time.perf_counter(), 0, time.perf_counter()
+    mark = meter.mark()
+    while not stop.wait(every_s):
+        try:
+            with sqlite3.connect(f"file:{home / 'store.digests.sqlite'}?mode=ro", uri=True, timeout=5) as db:
+                n = db.execute("SELECT COUNT(*) FROM digests WHERE digest IS NOT NULL").fetchone()[0]
+        except sqlite3.Error:
+            continue
+        now = time.perf_counter()
+        written = sum(meter.since(mark).values())
+        print(f"  progress {now - start:7.0f} s  {n:9d} stored  {(n - last_n) / (now - last_t):6.0f}/s now  "
+              f"{n / (now - start):6.0f}/s overall  peak RSS {meter.peak_rss_mb():.0f} MB (children now "
+              f"{meter.peak_children / 2**20:.0f} MB at most)  written {written / max(n, 1) / 1024:.0f} KB/dataset  "
+              f"disk {disk_mb(home) / 1024:.1f} GB  free {sh.disk_usage(home).free / 2**30:.1f} GB  "
+              f"load {os.getloadavg()[0]:.1f}", flush=True)
+        last_n, last_t = n, now
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--datasets", type=int, default=10_000)
@@ -159,6 +184,8 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="print where the first harvest spends its time")
     parser.add_argument("--keep", action="store_true", help="keep the data directory (else removed at the end)")
     parser.add_argument("--without-csw", action="store_true", help="leave the CSW index out (to see its cost)")
+    parser.add_argument("--progress", type=float, default=0.0, metavar="S",
+                        help="print the stored count, rate, memory and disk every S seconds of the first harvest")
     args = parser.parse_args()
     from config import load_settings
     from harvesters.service import Harvesting
@@ -187,9 +214,18 @@ def main() -> None:
         start = time.perf_counter()
         if profiler:
             profiler.enable()
+        watching = None
+        if args.progress and label == "first harvest":
+            import threading
+
+            done = threading.Event()
+            watching = threading.Thread(target=progress_lines, args=(home, meter, args.progress, done), daemon=True)
+            watching.start()
         report = harvesting.run("bench")
         while not caught_up(platform):
             time.sleep(0.01)
+        if watching is not None:
+            done.set()
         elapsed = time.perf_counter() - start
         if profiler:
             profiler.disable()
