@@ -199,8 +199,9 @@ def main() -> None:
     meter = Meter({server.pid})
     home = Path(tempfile.mkdtemp(prefix="wodp-bench-harvest-"))
     batch = {"batch_size": args.batch_size} if args.batch_size else {}
-    settings = load_settings({}, overrides={"harvest": {**batch, "page_size": args.page_size, "sources": [
-        {"name": "bench", "kind": "ckan", "url": source_url}]}, "csw": {"enabled": not args.without_csw},
+    pages = max(1000, -(-args.datasets // args.page_size) + 1)  # harvest.max_pages (1,000) would end at 1,000,000
+    settings = load_settings({}, overrides={"harvest": {**batch, "page_size": args.page_size, "max_pages": pages,
+        "sources": [{"name": "bench", "kind": "ckan", "url": source_url}]}, "csw": {"enabled": not args.without_csw},
         # the data API's loads and the daily data checks fetch each published file in the background (here
         # files.example.org, unreachable): a pipeline of their own beside the harvest, not timed with it
         "data_api": {"load_at_publication": False}, "data_checks": {"daily": False}}, home=home)
