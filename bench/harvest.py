@@ -236,6 +236,8 @@ def main() -> None:
               f"new {report['new']} updated {report['updated']} unchanged {report['unchanged']} "
               f"failed {report['failed']} 304s {report['conditional_hits']}  store {platform.store.count_datasets()}"
               f"  search {platform.search.count()}  csw {csw_hits(platform) if platform.csw else '-'}", flush=True)
+        if report.get("status") != "succeeded":  # a failed job is no rate: say why
+            print(f"    THE JOB {str(report.get('status')).upper()}: {report.get('message')}", flush=True)
         own, children = (now - then for now, then in zip(meter.cpu_s(), cpu))
         print(f"    cpu {own:.1f} s in the harvesting process ({args.datasets / own:.0f} datasets per cpu-second), "
               f"{children:.1f} s in its children; load average {os.getloadavg()[0]:.1f}", flush=True)
