@@ -295,9 +295,12 @@ def sync_work_orders(workorders, checks: QualityChecks, publishers: dict[str, li
 
     known = {_dataset_id(u): (u, department_of(p)[0]) for u, p in publishers.items()}
     out = {"opened": 0, "refreshed": 0, "resolved": 0, "without_department": 0}
+    # a publication's batch reads its own datasets' findings, not the whole catalogue's (at 600,000 datasets the
+    # whole reads took 15 % of a harvest); the command's whole-catalogue sync reads them all at once
+    among = list(known) if len(known) <= 5000 else None
     for check in ORDER_CHECKS:
         orders = []
-        for f in checks.findings_of(check):
+        for f in checks.findings_of(check, among):
             uri, department = known.get(f.dataset_id, (None, ""))
             if uri is None:
                 continue
@@ -305,7 +308,7 @@ def sync_work_orders(workorders, checks: QualityChecks, publishers: dict[str, li
                 out["without_department"] += 1
                 continue
             orders.append(Order(department, uri, check, f.message_zh, f.distribution or ""))
-        scope = {known[i][0] for i in checks.checked(check) if i in known}
+        scope = {known[i][0] for i in checks.checked(check, among) if i in known}
         synced = workorders.sync(check, orders, scope=scope, at=at, check=CHECK_LABELS[check])
         out = {**out, "opened": out["opened"] + synced.opened, "refreshed": out["refreshed"] + synced.refreshed,
                "resolved": out["resolved"] + synced.resolved}

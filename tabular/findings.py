@@ -154,17 +154,21 @@ class QualityChecks:
         found = [Finding(d, x or None, c, s, json.loads(j), zh, en) for d, x, c, s, j, zh, en in rows]
         return sorted(found, key=lambda f: (_SEVERITY.get(f.severity, 9), f.check, f.distribution or ""))
 
-    def findings_of(self, check: str) -> list[Finding]:
-        """Return every dataset's current findings of one check (what a work-order sync of that kind takes)."""
-        rows = self.db.rows("SELECT dataset, distribution, check_name, severity, detail, message_zh, message_en "
-                            "FROM quality_check_findings WHERE check_name = :c ORDER BY dataset, distribution",
-                            {"c": check})
+    def findings_of(self, check: str, datasets: Sequence[str] | None = None) -> list[Finding]:
+        """Return the current findings of one check (what a work-order sync of that kind takes): of every
+        dataset, or of the ``datasets`` named (a publication's batch: not a read of the whole catalogue's)."""
+        rows = []
+        for where, params in _among(datasets, {"c": check}):
+            rows += self.db.rows("SELECT dataset, distribution, check_name, severity, detail, message_zh, message_en "
+                                 f"FROM quality_check_findings WHERE check_name = :c{where}", params)
+        rows.sort(key=lambda r: (r[0], r[1] or ""))
         return [Finding(d, x or None, c, s, json.loads(j), zh, en) for d, x, c, s, j, zh, en in rows]
 
-    def checked(self, check: str) -> set[str]:
-        """Return the datasets a check has run on (found something or not): the scope of its findings."""
-        return {r[0] for r in self.db.rows("SELECT DISTINCT dataset FROM quality_check_runs WHERE check_name = :c",
-                                           {"c": check})}
+    def checked(self, check: str, datasets: Sequence[str] | None = None) -> set[str]:
+        """Return the datasets a check has run on (found something or not), of all or of ``datasets``: the scope
+        of its findings."""
+        return {r[0] for where, params in _among(datasets, {"c": check}) for r in self.db.rows(
+            f"SELECT DISTINCT dataset FROM quality_check_runs WHERE check_name = :c{where}", params)}
 
     def datasets_with_findings(self) -> list[str]:
         """Return the datasets that have at least one finding."""
@@ -207,3 +211,15 @@ class QualityChecks:
 def findings_for(dataset: str, store: QualityChecks) -> list[Finding]:
     """Return a dataset's current data-quality findings (what work orders open or refresh)."""
     return store.findings_for(dataset)
+
+
+def _among(datasets: Sequence[str] | None, params: dict) -> list[tuple[str, dict]]:
+    """The WHERE tail and parameters limiting a read to ``datasets`` (None: all), 500 names a statement."""
+    if datasets is None:
+        return [("", params)]
+    datasets = list(dict.fromkeys(datasets))
+    out = []
+    for i in range(0, len(datasets), 500):
+        names = {f"d{k}": d for k, d in enumerate(datasets[i:i + 500])}
+        out.append((f" AND dataset IN ({', '.join(':' + n for n in names)})", {**params, **names}))
+    return out

@@ -445,6 +445,10 @@ def test_findings_kept_on_both_backends(tmp_path, database_url):
         assert findings_for("ds-1", store) == [links, rows]  # errors first
         assert store.measurements("ds-1") == {"emptyRows": 3, "emptyCellShare": 0.3, "brokenLinks": 1}
         assert store.findings_of("broken-links") == [links] and store.checked("broken-links") == {"ds-1", "ds-2"}
+        # a publication's batch reads only its own datasets
+        assert store.findings_of("broken-links", ["ds-1"]) == [links] and store.findings_of("broken-links", ["ds-2"]) == []
+        assert store.checked("broken-links", ["ds-2", "ds-9"]) == {"ds-2"} and store.checked("broken-links", []) == set()
+        assert store.findings_of("empty-rows", ["ds-1", "ds-2"]) == store.findings_of("empty-rows") == [rows]
         store.save("ds-1", [CheckRun("empty-rows", 0, (), "d1")], distribution="d1")  # d1 fixed
         assert [f.check for f in store.findings_for("ds-1")] == ["broken-links"]
         assert store.measurements("ds-1")["emptyRows"] == 1
