@@ -190,6 +190,30 @@ def read_labels(store) -> list[tuple[str, str, str, str]]:
     return [(*key, label) for key, (_, label) in best.items()]
 
 
+_LABEL_PREDICATES = {"http://www.w3.org/2004/02/skos/core#prefLabel", "http://xmlns.com/foaf/0.1/name"}
+
+
+def labels_in(graphs) -> set[tuple[str, str, str, str]]:
+    """The (kind, code, lang, label) that dataset graphs name, as ``read_labels`` reads them from the store."""
+    found = set()
+    for triples in graphs:
+        for t in triples:
+            if t.predicate.value in _LABEL_PREDICATES and isinstance(t.object, ox.Literal) \
+                    and isinstance(t.subject, ox.NamedNode) and t.subject.value.startswith(DEF):
+                uri = t.subject.value
+                kind = next((k for p, k in LABEL_KINDS.items() if uri.startswith(DEF + p)), None)
+                if kind is not None:
+                    found.add((kind, _local(uri), _lang(t.object), t.object.value))
+    return found
+
+
+def _vocabulary_labels(store) -> set[tuple[str, str, str, str]]:
+    """The labels of the vocabulary graph alone (a few hundred: bounded, unlike ``read_labels``)."""
+    rows = store.query(PREFIXES + "SELECT ?s ?p ?l WHERE { VALUES ?p { skos:prefLabel foaf:name } "
+                       f"GRAPH <{VOCABULARY_GRAPH}> {{ ?s ?p ?l }} FILTER(isLiteral(?l)) }}")
+    return labels_in([[ox.Triple(row["s"], row["p"], row["l"]) for row in rows if isinstance(row["s"], ox.NamedNode)]])
+
+
 def _public_downloads(doc: dict) -> int:
     """Return the download links the public may follow: none when the data is restricted (access.policy)."""
     return 0 if open_type_of(*doc["access"]) in RESTRICTED else len(doc["downloadable"])
@@ -346,11 +370,12 @@ class SearchIndex(Follower):
             docs = [d for uri in put if uri in carried if (d := doc_from_triples(uri, carried[uri]))]
             rest = [uri for uri in put if uri not in carried]
             docs += [d for i in range(0, len(rest), 500) for d in read_datasets(store, rest[i:i + 500])]
-            labels = read_labels(store)
+            labels = self._labels_after(store, event, carried, rest)
             with self.db.write(serial=True) as conn:
                 self._delete(conn, uris)
                 self._insert(conn, docs)
-                self._write_labels(conn, labels)
+                if labels is not None:
+                    self._write_labels(conn, labels)
                 self._set_generation(conn, event.generation, keep_newer=True)
 
     @staticmethod
@@ -481,6 +506,28 @@ class SearchIndex(Follower):
         conn.execute(text("INSERT INTO search_text (n, title_t, desc_t, kw_t, title_c, desc_c, kw_c, terms, ntok) "
                           "VALUES (:n, :c0, :c1, :c2, :c3, :c4, :c5, :terms, :ntok)"), rows)
         return sum(r["ntok"] for r in rows)
+
+    def _labels_after(self, store, event, carried, uncarried) -> list | None:
+        """The labels to write after an event, or None when they cannot have changed.
+
+        Reading every label of the store (``read_labels``: every dataset graph names its department) after each
+        batch grew with the catalogue: 26 % of a harvest at 600,000 datasets. It is read again only when the
+        event removed datasets, carried no graphs for some, or its graphs name a label the index does not hold
+        as it is. (A label a dataset no longer names stays until the next full read.)
+        """
+        if event.removed or uncarried:
+            return read_labels(store)
+        named = labels_in(carried[uri] for uri in event.put if uri in carried)
+        if not named:
+            return None
+        # a label the vocabulary graph gives wins over any dataset graph's (read_labels): those names change nothing
+        vocabulary = {(kind, code, lang) for kind, code, lang, _ in _vocabulary_labels(store)}
+        named = {n for n in named if n[:3] not in vocabulary}
+        if not named:
+            return None
+        with self.db.read() as conn:
+            held = {tuple(r) for r in conn.execute(text("SELECT kind, code, lang, label FROM search_labels"))}
+        return None if named <= held else read_labels(store)
 
     @staticmethod
     def _write_labels(conn, labels: list[tuple[str, str, str, str]]) -> None:

@@ -444,3 +444,30 @@ def test_jieba_starts_quietly_and_writes_no_file(tmp_path, monkeypatch, capfd):
     assert segmenter.cut("武汉市公交站点信息") == ["武汉市", "公交站点信息"]
     assert list(tmp_path.iterdir()) == []
     assert capfd.readouterr().err == ""
+
+
+def test_a_batch_reads_every_label_again_only_when_it_names_one_anew(index, store, monkeypatch):
+    """Labels are not re-read from every graph after each batch (that grew with the catalogue); a department
+    named anew or renamed (outside the vocabulary) is, and the index's labels then equal a rebuild's."""
+    import pyoxigraph as ox
+
+    import server.search as search
+
+    calls = []
+    real = search.read_labels
+    monkeypatch.setattr(search, "read_labels", lambda s: calls.append(1) or real(s))
+    uri = store.dataset_uris()[0]
+    triples = [t for t in store.dataset_triples(uri) if not t.subject.value.endswith("#record")]
+    store.put_datasets({uri: triples})  # the index follows (the fixture subscribed it)
+    assert calls == []
+    node = ox.NamedNode(search.DEF + "department/X999")
+    name = ox.NamedNode("http://xmlns.com/foaf/0.1/name")
+    store.put_datasets({uri: triples + [ox.Triple(node, name, ox.Literal("新设部门", language="zh"))]})
+    assert calls == [1] and index.labels("department")["X999"] == "新设部门"
+    store.put_datasets({uri: triples + [ox.Triple(node, name, ox.Literal("改名后的部门", language="zh"))]})
+    assert calls == [1, 1] and index.labels("department")["X999"] == "改名后的部门"
+    store.put_datasets({uri: triples + [ox.Triple(node, name, ox.Literal("改名后的部门", language="zh"))]})
+    assert calls == [1, 1]
+    followed = {kind: index.labels(kind) for kind in ("department", "theme", "open_type")}
+    index.rebuild(store)
+    assert {kind: index.labels(kind) for kind in ("department", "theme", "open_type")} == followed
