@@ -208,10 +208,19 @@ def labels_in(graphs) -> set[tuple[str, str, str, str]]:
 
 
 def _vocabulary_labels(store) -> set[tuple[str, str, str, str]]:
-    """The labels of the vocabulary graph alone (a few hundred: bounded, unlike ``read_labels``)."""
+    """The winning labels of the vocabulary graph alone, as ``read_labels`` ranks them (skos:prefLabel, then
+    foaf:name); a few hundred: bounded, unlike ``read_labels``."""
     rows = store.query(PREFIXES + "SELECT ?s ?p ?l WHERE { VALUES ?p { skos:prefLabel foaf:name } "
                        f"GRAPH <{VOCABULARY_GRAPH}> {{ ?s ?p ?l }} FILTER(isLiteral(?l)) }}")
-    return labels_in([[ox.Triple(row["s"], row["p"], row["l"]) for row in rows if isinstance(row["s"], ox.NamedNode)]])
+    best: dict[tuple[str, str, str], tuple[int, str]] = {}
+    for row in rows:
+        if not isinstance(row["s"], ox.NamedNode):
+            continue
+        for kind, code, lang, label in labels_in([[ox.Triple(row["s"], row["p"], row["l"])]]):
+            rank = 0 if row["p"].value.endswith("prefLabel") else 1
+            if (kind, code, lang) not in best or rank < best[(kind, code, lang)][0]:
+                best[(kind, code, lang)] = (rank, label)
+    return {(*key, label) for key, (_, label) in best.items()}
 
 
 def _public_downloads(doc: dict) -> int:
@@ -517,17 +526,14 @@ class SearchIndex(Follower):
         """
         if event.removed or uncarried:
             return read_labels(store)
-        named = labels_in(carried[uri] for uri in event.put if uri in carried)
-        if not named:
-            return None
-        # a label the vocabulary graph gives wins over any dataset graph's (read_labels): those names change nothing
-        vocabulary = {(kind, code, lang) for kind, code, lang, _ in _vocabulary_labels(store)}
-        named = {n for n in named if n[:3] not in vocabulary}
-        if not named:
-            return None
+        # the vocabulary graph's labels win over any dataset graph's (read_labels), and it changes without an event
+        # (put_graph): each of its labels must be held as it is, or everything is read again
+        vocabulary = _vocabulary_labels(store)
+        named = {n for n in labels_in(carried[uri] for uri in event.put if uri in carried)
+                 if n[:3] not in {v[:3] for v in vocabulary}}
         with self.db.read() as conn:
             held = {tuple(r) for r in conn.execute(text("SELECT kind, code, lang, label FROM search_labels"))}
-        return None if named <= held else read_labels(store)
+        return None if (named | vocabulary) <= held else read_labels(store)
 
     @staticmethod
     def _write_labels(conn, labels: list[tuple[str, str, str, str]]) -> None:
