@@ -529,8 +529,8 @@ class SearchIndex(Follower):
         # the vocabulary graph's labels win over any dataset graph's (read_labels), and it changes without an event
         # (put_graph): each of its labels must be held as it is, or everything is read again
         vocabulary = _vocabulary_labels(store)
-        named = {n for n in labels_in(carried[uri] for uri in event.put if uri in carried)
-                 if n[:3] not in {v[:3] for v in vocabulary}}
+        keys = {v[:3] for v in vocabulary}
+        named = {n for n in labels_in(carried[uri] for uri in event.put if uri in carried) if n[:3] not in keys}
         with self.db.read() as conn:
             held = {tuple(r) for r in conn.execute(text("SELECT kind, code, lang, label FROM search_labels"))}
         return None if (named | vocabulary) <= held else read_labels(store)

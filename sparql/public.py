@@ -190,8 +190,8 @@ class WithheldGraphs:
     def keep_only(self, present: Iterable[str]) -> int:
         """Drop the rows of datasets the store does not hold (a start-up's check); return how many."""
         present = set(present)
-        stray = [(u,) for u in self.wholes() if u not in present]
-        self.take_out(u for (u,) in stray)
+        stray = self.uris() - present
+        self.take_out(stray)
         return len(stray)
 
     def clear(self) -> None:

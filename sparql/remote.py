@@ -458,7 +458,6 @@ class RemoteStore:
         return event
 
     @_one_process_at_a_time
-    @_one_process_at_a_time
     def store_public_views(self, graphs: Mapping[str, Sequence[ox.Triple]]) -> None:
         """As OxigraphStore.store_public_views: the engine's whole graphs replaced by their public views."""
         public, wholes = split(graphs)
@@ -468,6 +467,7 @@ class RemoteStore:
             guarded("keeping withheld graphs", lambda: self._withheld.put_in(wholes))
             self._bump()
 
+    @_one_process_at_a_time
     def recover(self) -> bool:
         """Nothing to reopen (each request stands alone); save a state file a full disk kept back."""
         with self._write_lock:
