@@ -303,7 +303,9 @@ class OxigraphStore:
             self._withheld.put_in(wholes or {})
             self._digests.settle(digests)
         except Exception as exc:
-            log.warning("the digests of a committed write stay pending: %s", str(exc)[:300])
+            log.warning("the digests of a committed write of %d datasets stay pending, and %d restricted datasets "
+                        "are read as their public views until they are stored again: %s",
+                        len(digests), len(wholes or {}), str(exc)[:300])
 
     def _check_writable(self, doing: str) -> None:
         if self.broken is not None:
