@@ -301,11 +301,16 @@ class OxigraphStore:
         (sparql/digests.py)."""
         try:
             self._withheld.put_in(wholes or {})
+        except Exception as exc:  # their digests stay pending too: the next harvest stores them again
+            log.warning("the whole graphs of %d restricted datasets were not kept: they are read as their public "
+                        "views until stored again (the digests of the write's %d datasets stay pending): %s",
+                        len(wholes or {}), len(digests), str(exc)[:300])
+            return
+        try:
             self._digests.settle(digests)
         except Exception as exc:
-            log.warning("the digests of a committed write of %d datasets stay pending, and %d restricted datasets "
-                        "are read as their public views until they are stored again: %s",
-                        len(digests), len(wholes or {}), str(exc)[:300])
+            log.warning("the digests of a committed write of %d datasets stay pending: %s", len(digests),
+                        str(exc)[:300])
 
     def _check_writable(self, doing: str) -> None:
         if self.broken is not None:
