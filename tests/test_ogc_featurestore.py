@@ -311,6 +311,57 @@ def test_unknown_ids(store):
         query(store, "nope")
 
 
+@pytest.mark.parametrize("declared", [None, "Point"])
+def test_incremental_writes_keep_the_count_extent_and_type_a_full_read_gives(store, declared):
+    """Upserts and deletes work the summary out from the stored one; it must equal what rebuilding the layer gives,
+    also when the feature that made an edge is deleted or moved inwards, and when two features share an edge.
+    A writer that declares the geometry type (the catalogue records do) keeps it."""
+    import random
+
+    if not hasattr(store, "upsert_features"):
+        pytest.skip("this backend has no incremental writes")
+    rng = random.Random(7)
+    live: dict[str, dict] = {}
+    edge = (114.0, 30.0)  # two features sit on this corner: deleting one keeps it
+    store.upsert_features("catalog", [], info("catalog", kind="record"))
+    for step in range(60):
+        if step % 3 == 2 and live:
+            gone = rng.sample(sorted(live), k=min(len(live), rng.randint(1, 3)))
+            stored = store.delete_features("catalog", gone + ["never-there"])
+            for fid in gone:
+                del live[fid]
+        else:
+            put = []
+            for _ in range(rng.randint(1, 4)):
+                fid = f"f{rng.randint(0, 25)}"
+                kind = rng.choice(["point", "point", "square", "none", "corner"])
+                lon, lat = round(rng.uniform(114.0, 115.0), 6), round(rng.uniform(30.0, 31.0), 6)
+                if kind == "point":
+                    feature = point(fid, lon, lat)
+                elif kind == "square":
+                    feature = polygon(fid, [[[lon, lat], [lon + .05, lat], [lon + .05, lat + .05], [lon, lat]]])
+                elif kind == "corner":
+                    feature = point(fid, *edge)
+                else:
+                    feature = {"type": "Feature", "id": fid, "geometry": None, "properties": {}}
+                put = [f for f in put if f["id"] != fid] + [feature]
+            stored = store.upsert_features("catalog", put, info("catalog", kind="record", geometry_type=declared)
+                                            if declared else None)
+            live.update({f["id"]: f for f in put})
+        boxes = [shape(f["geometry"]).bounds for f in live.values() if f["geometry"]]
+        expected = (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes),
+                    max(b[3] for b in boxes)) if boxes else None
+        kinds = {f["geometry"]["type"] for f in live.values() if f["geometry"]}
+        assert stored.count == len(live), step
+        assert stored.bbox == (pytest.approx(expected) if expected else None), step
+        if declared and step % 3 != 2:
+            assert stored.geometry_type == declared
+        elif not declared:
+            assert stored.geometry_type == (kinds.pop() if len(kinds) == 1 else "Geometry" if kinds else None), step
+        assert store.layer("catalog") == stored
+        assert query(store, "catalog")[1] == len(live)
+
+
 def test_features_without_ids_are_numbered(store):
     store.put_layer(info(), [{"type": "Feature", "geometry": None, "properties": {"n": i}} for i in range(3)])
     assert ids(query(store)[0]) == ["1", "2", "3"]

@@ -15,6 +15,7 @@ ends, and a query that waited on the swap looks the name up again and reads the 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -31,7 +32,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from ogc.features import BBox, Feature, FeatureQuery, FeatureStoreError, LayerInfo
-from ogc.features.values import normalise_instant
+from ogc.features.values import extent_after, normalise_instant
 
 log = logging.getLogger(__name__)
 
@@ -266,8 +267,13 @@ class PostGISFeatureStore:
             types = conn.execute(sql.SQL("SELECT DISTINCT substr(ST_GeometryType(geom), 4) FROM {} "
                                          "WHERE geom IS NOT NULL LIMIT 2").format(t)).fetchall()
             geometry_type = None if not types else (types[0][0] if len(types) == 1 else "Geometry")
-        stored = dataclasses.replace(info, count=count, geometry_type=geometry_type,
-                                     bbox=None if box[0] is None else tuple(float(v) for v in box))
+        return self._register(conn, dataclasses.replace(info, count=count, geometry_type=geometry_type,
+                                                        bbox=None if box[0] is None else tuple(float(v) for v in box)),
+                              table)
+
+    @staticmethod
+    def _register(conn: psycopg.Connection, stored: LayerInfo, table: str) -> LayerInfo:
+        """Write a layer's registry row."""
         values = (stored.id, table, stored.dataset_uri, stored.title_zh, stored.title_en, stored.count,
                   list(stored.bbox) if stored.bbox else None, stored.geometry_type, Jsonb(stored.fields, _dumps),
                   stored.datetime_field, stored.kind, stored.modified.isoformat() if stored.modified else None,
@@ -302,17 +308,19 @@ class PostGISFeatureStore:
                     raise FeatureStoreError(f"layer {layer_id} does not exist")
                 conn.execute(_LAYER_DDL.format(sql.Identifier(table)))
                 self._index(conn, layer_id, table)
+                current = dataclasses.replace(info, count=0, bbox=None)
+            declared = info.geometry_type if info is not None else None
             info = info or current
-            self._delete_ids(conn, table, [self._parts(layer_id, f, 0)[0] for f in features])
+            removed = self._delete_ids(conn, table, [self._parts(layer_id, f, 0)[0] for f in features])
             top = conn.execute(sql.SQL("SELECT coalesce(max(position), 0) FROM {}").format(
                 sql.Identifier(table))).fetchone()[0]
             try:
                 with conn.transaction():  # a savepoint, so that a duplicate id gets its own message
-                    self._copy(conn, info, table, features, first=top + 1)
+                    added = self._copy(conn, info, table, features, first=top + 1)
             except psycopg.errors.UniqueViolation as exc:
                 raise FeatureStoreError(f"layer {layer_id!r}: duplicate feature id ({exc.diag.message_detail})"
                                         ) from exc
-            return self._refresh(conn, info, table)
+            return self._refresh_after(conn, info, current, table, removed, added, top, declared)
 
     def delete_features(self, layer_id: str, feature_ids: Iterable[str]) -> LayerInfo | None:
         """Delete features by id from a layer; return its new info (None when the layer does not exist)."""
@@ -321,13 +329,59 @@ class PostGISFeatureStore:
             current = self._info(conn, layer_id)
             if current is None:
                 return None
-            self._delete_ids(conn, table_name(layer_id), [str(i) for i in feature_ids])
-            return self._refresh(conn, current, table_name(layer_id))
+            table = table_name(layer_id)
+            removed = self._delete_ids(conn, table, [str(i) for i in feature_ids])
+            top = conn.execute(sql.SQL("SELECT coalesce(max(position), 0) FROM {}").format(
+                sql.Identifier(table))).fetchone()[0]
+            return self._refresh_after(conn, current, current, table, removed, 0, top, None)
 
     @staticmethod
-    def _delete_ids(conn: psycopg.Connection, table: str, ids: list[str]) -> None:
-        if ids:
-            conn.execute(sql.SQL("DELETE FROM {} WHERE fid = ANY(%s)").format(sql.Identifier(table)), (ids,))
+    def _delete_ids(conn: psycopg.Connection, table: str, ids: list[str]) -> list[tuple]:
+        """Delete rows by feature id; return the boxes (minx, miny, maxx, maxy) of the rows deleted."""
+        if not ids:
+            return []
+        return conn.execute(sql.SQL("DELETE FROM {} WHERE fid = ANY(%s) RETURNING ST_XMin(geom), ST_YMin(geom), "
+                                    "ST_XMax(geom), ST_YMax(geom)").format(sql.Identifier(table)), (ids,)).fetchall()
+
+    def _refresh_after(self, conn: psycopg.Connection, info: LayerInfo, current: LayerInfo, table: str,
+                       removed: list[tuple], added: int, after: int, declared: str | None) -> LayerInfo:
+        """Write count, extent and geometry type after an incremental write, from the stored ones and the rows
+        deleted and written (after position ``after``); the whole table is read only when a deleted row made an
+        edge that no older row reaches any more, or when rows were deleted from a layer of mixed geometry types
+        that the writer has not ``declared`` (a deletion may leave one type)."""
+        info = dataclasses.replace(info, geometry_type=declared)
+        if removed and declared is None and current.geometry_type == "Geometry":
+            return self._refresh(conn, info, table)  # a deletion may have left one type: only a full read says
+        t = sql.Identifier(table)
+        new = conn.execute(sql.SQL("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT "
+                                   "ST_Extent(geom) AS e FROM {} WHERE position > %s) s").format(t),
+                           (after,)).fetchone()
+        known, bbox = extent_after(current.bbox, None if new[0] is None else tuple(float(v) for v in new),
+                                   removed, functools.partial(self._reaches, conn, table, after))
+        if not known:
+            return self._refresh(conn, info, table)
+        geometry_type = info.geometry_type
+        if geometry_type is None:
+            types = {r[0] for r in conn.execute(sql.SQL(
+                "SELECT DISTINCT substr(ST_GeometryType(geom), 4) FROM {} WHERE position > %s AND geom IS NOT NULL "
+                "LIMIT 2").format(t), (after,))}
+            if current.geometry_type is not None:  # rows of it are left (a deleted edge is still reached)
+                types.add(current.geometry_type)
+            geometry_type = types.pop() if len(types) == 1 else ("Geometry" if types else None)
+        return self._register(conn, dataclasses.replace(info, count=current.count - len(removed) + added,
+                                                        bbox=bbox, geometry_type=geometry_type), table)
+
+    @staticmethod
+    def _reaches(conn: psycopg.Connection, table: str, before: int, edge: int, value: float) -> bool:
+        """Does a row older than this write (position <= ``before``) still reach this edge of the extent?
+        (the GiST index finds the candidates)"""
+        big = 1e30
+        envelope = ((-big, -big, value, big), (-big, -big, big, value), (value, -big, big, big),
+                    (-big, value, big, big))[edge]
+        test = ("ST_XMin(geom) <= %s", "ST_YMin(geom) <= %s", "ST_XMax(geom) >= %s", "ST_YMax(geom) >= %s")[edge]
+        return conn.execute(sql.SQL("SELECT 1 FROM {} WHERE geom && ST_MakeEnvelope(%s, %s, %s, %s, 4490) AND "
+                                    + test + " AND position <= %s LIMIT 1").format(sql.Identifier(table)),
+                            (*envelope, value, before)).fetchone() is not None
 
     # -- reads -------------------------------------------------------------------------------
     @staticmethod

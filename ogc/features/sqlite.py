@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from ogc.features import Feature, FeatureQuery, FeatureStoreError, LayerInfo
-from ogc.features.values import geometry_bbox, normalise_instant, trim_features
+from ogc.features.values import extent_after, geometry_bbox, normalise_instant, trim_features
 from core.sqlite import ThreadConnections, rollback
 
 SCHEMA = """
@@ -221,13 +221,14 @@ class SQLiteFeatureStore:
                 if info is None:
                     raise FeatureStoreError(f"layer {layer_id} does not exist")
                 tbl = self._new_table(conn)
-                entry = (tbl, True, info)
-                conn.execute("INSERT INTO layers VALUES (?, ?, 1, ?)", (layer_id, tbl, _info_to_json(info)))
+                entry = (tbl, True, replace(info, count=0, bbox=None))
+                conn.execute("INSERT INTO layers VALUES (?, ?, 1, ?)", (layer_id, tbl, _info_to_json(entry[2])))
             tbl, _, current = entry
-            self._delete_ids(conn, tbl, [str(f.get("id")) for f in features])
+            removed = self._delete_ids(conn, tbl, [str(f.get("id")) for f in features])
             top = conn.execute(f"SELECT coalesce(max(position), 0) FROM {tbl}").fetchone()[0]
-            self._insert(conn, tbl, info or current, features, start=top + 1)
-            return self._refresh(conn, layer_id, tbl, info or current)
+            added = self._insert(conn, tbl, info or current, features, start=top + 1)
+            return self._refresh(conn, layer_id, tbl, info or current, current, removed, added, after=top,
+                                 declared=info.geometry_type if info is not None else None)
 
     def delete_features(self, layer_id: str, feature_ids: Iterable[str]) -> LayerInfo | None:
         """Delete features by id from a layer; return its new info (None when the layer does not exist)."""
@@ -235,24 +236,65 @@ class SQLiteFeatureStore:
             entry = self._entry(conn, layer_id)
             if entry is None:
                 return None
-            self._delete_ids(conn, entry[0], [str(i) for i in feature_ids])
-            return self._refresh(conn, layer_id, entry[0], entry[2])
+            removed = self._delete_ids(conn, entry[0], [str(i) for i in feature_ids])
+            top = conn.execute(f"SELECT coalesce(max(position), 0) FROM {entry[0]}").fetchone()[0]
+            return self._refresh(conn, layer_id, entry[0], entry[2], entry[2], removed, 0, after=top, declared=None)
 
     @staticmethod
-    def _delete_ids(conn, tbl: str, ids: list[str]) -> None:
+    def _delete_ids(conn, tbl: str, ids: list[str]) -> list[tuple]:
+        """Delete rows by feature id; return the boxes (minx, miny, maxx, maxy) of the rows deleted."""
+        removed = []
         for i in range(0, len(ids), 500):
             chunk = ids[i:i + 500]
             marks = ",".join("?" * len(chunk))
-            positions = [r[0] for r in conn.execute(f"SELECT position FROM {tbl} WHERE fid IN ({marks})", chunk)]
-            conn.executemany(f"DELETE FROM {tbl} WHERE position = ?", [(p,) for p in positions])
-            conn.executemany(f"DELETE FROM {tbl}_rt WHERE position = ?", [(p,) for p in positions])
+            rows = conn.execute(f"SELECT position, minx, miny, maxx, maxy FROM {tbl} WHERE fid IN ({marks})",
+                                chunk).fetchall()
+            conn.executemany(f"DELETE FROM {tbl} WHERE position = ?", [(r[0],) for r in rows])
+            conn.executemany(f"DELETE FROM {tbl}_rt WHERE position = ?", [(r[0],) for r in rows])
+            removed += [r[1:] for r in rows]
+        return removed
 
-    def _refresh(self, conn, layer_id: str, tbl: str, info: LayerInfo) -> LayerInfo:
-        count, top = conn.execute(f"SELECT count(*), coalesce(max(position), 0) FROM {tbl}").fetchone()
-        stored = self._summarise(conn, tbl, info, count)
+    def _refresh(self, conn, layer_id: str, tbl: str, info: LayerInfo, current: LayerInfo, removed: list[tuple],
+                 added: int, after: int, declared: str | None) -> LayerInfo:
+        """Write the layer's count, extent and geometry type after an incremental write.
+
+        They are worked out from the stored ones, the rows deleted and the rows written after position ``after``,
+        so a write's cost does not grow with the layer; the whole table is read only when a deleted row made an
+        edge of the extent that no older row reaches any more, or when rows were deleted from a layer of mixed
+        geometry types that the writer has not ``declared`` (a deletion may leave one type).
+        """
+        count = current.count - len(removed) + added
+        new = conn.execute(f"SELECT min(minx), min(miny), max(maxx), max(maxy) FROM {tbl} WHERE position > ?",
+                           (after,)).fetchone()
+        known, bbox = extent_after(current.bbox, new if new[0] is not None else None, removed,
+                                   functools.partial(self._reaches, conn, tbl, after))
+        geometry_type = declared
+        if geometry_type is None:
+            types = {r[0] for r in conn.execute(
+                f"SELECT DISTINCT json_extract(geometry, '$.type') FROM {tbl} WHERE position > ? "
+                "AND geometry IS NOT NULL LIMIT 3", (after,))}
+            if removed and current.geometry_type == "Geometry":
+                known = False  # a deletion may have left one type: only a full read says
+            elif current.geometry_type is not None:  # rows of it are left, or a deleted edge is not reached and
+                types.add(current.geometry_type)      # the full read below gives the type
+            geometry_type = types.pop() if len(types) == 1 else ("Geometry" if types else None)
+        if not known:
+            stored = self._summarise(conn, tbl, replace(info, geometry_type=declared), count)
+        else:
+            stored = replace(info, count=count, bbox=bbox, geometry_type=geometry_type)
+        top = conn.execute(f"SELECT coalesce(max(position), 0) FROM {tbl}").fetchone()[0]
         conn.execute("UPDATE layers SET dense = ?, info = ? WHERE id = ?",
                      (int(count == top), _info_to_json(stored), layer_id))
         return stored
+
+    @staticmethod
+    def _reaches(conn, tbl: str, before: int, edge: int, value: float) -> bool:
+        """Does a row older than this write (position <= ``before``) still reach this edge of the extent?
+        (the R*Tree finds the candidates; its floats are rounded outwards, so each is checked on the table)"""
+        column, op = (("minx", "<="), ("miny", "<="), ("maxx", ">="), ("maxy", ">="))[edge]
+        return conn.execute(f"SELECT 1 FROM {tbl}_rt r JOIN {tbl} t USING (position) WHERE r.{column} {op} ? "
+                            f"AND t.{column} {op} ? AND t.position <= ? LIMIT 1",
+                            (value, value, before)).fetchone() is not None
 
     # -- reads -------------------------------------------------------------------------------
     def get(self, layer_id: str, feature_id: str) -> Feature | None:

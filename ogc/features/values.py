@@ -69,3 +69,21 @@ def trim_features(features: list[dict], query) -> list[dict]:
             if query.skip_geometry:
                 feature["geometry"] = None
     return features
+
+
+def extent_after(bbox: BBox | None, added: BBox | None, removed: list[tuple], reaches) -> tuple[bool, BBox | None]:
+    """A layer's extent after a write, from its stored extent, without reading the layer.
+
+    ``added`` is the extent of the rows written, ``removed`` the boxes of the rows deleted, and
+    ``reaches(i, value)`` tells whether a row left in the layer still reaches edge ``i`` (0 minx, 1 miny,
+    2 maxx, 3 maxy) at ``value``. Returns ``(False, None)`` when a deleted row made an edge that no row reaches
+    any more: only a full read gives the new edge then.
+    """
+    if bbox is not None:
+        for box in removed:
+            for i, edge in enumerate(bbox):
+                if box[i] is not None and box[i] == edge and not reaches(i, edge):
+                    return False, None
+    if bbox is None or added is None:
+        return True, bbox if added is None else tuple(added)
+    return True, (min(bbox[0], added[0]), min(bbox[1], added[1]), max(bbox[2], added[2]), max(bbox[3], added[3]))
