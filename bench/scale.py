@@ -1,6 +1,7 @@
 """Benchmark request costs at scale (issue 11): a home of N datasets, one publisher holding most of them.
 
 Run: PYTHONPATH=. python bench/scale.py --datasets 20000 [--home /tmp/h7-home-20k] [--build-only] [--requests 30]
+     PYTHONPATH=. python bench/scale.py --datasets 20000 --scaled-out [--processes 2]
 
 The home is built through the platform's own harvest path (a local CKAN source, as bench/harvest.py serves it)
 unless ``--home`` already holds that many datasets. 90% of the datasets belong to one organisation; the rest
@@ -8,6 +9,11 @@ are spread over 20 others. Then the bench starts ``wodp serve`` on a free port (
 install, start-up check of every derived index), times start-up to the first answer, measures p50/p95 of each
 request over HTTP, times a restart (nothing changed: no index may be rebuilt) and the shutdown after SIGTERM,
 and prints a table.
+
+``--scaled-out`` measures the scaled-out configuration instead: a throwaway PostgreSQL + PostGIS cluster
+(tests/pg.py: the shared data layer, search, CSW, features, jobs) and an Oxigraph server (tests/remote_engines.py:
+the triple store), both started by the bench and removed at its end, so the home is built anew each run;
+``--processes N`` serves with N web processes (server.processes).
 """
 
 from __future__ import annotations
@@ -51,11 +57,14 @@ def package(n: int) -> dict:
     }
 
 
+SCALED_OUT: dict[str, str] = {}  # WODP_STORE__URL and WODP_DATABASE__URL when --scaled-out
+
+
 def _settings(home: Path, port: int, source_url: str | None = None, csw: bool = True):
     from config import load_settings
 
     sources = [{"name": "scale", "kind": "ckan", "url": source_url or "http://127.0.0.1:9/"}]
-    return load_settings({}, overrides={
+    return load_settings(SCALED_OUT, overrides={
         "harvest": {"page_size": 1000, "sources": sources, "scheduler": False},
         "csw": {"enabled": csw},
         "site": {"base_uri": BASE_URI}}, home=home)
@@ -90,9 +99,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _config_file(home: Path, port: int) -> Path:
+def _config_file(home: Path, port: int, processes: int = 1) -> Path:
     path = home / "bench-scale.yml"
-    path.write_text(f"site:\n  base_uri: {BASE_URI}\nserver:\n  port: {port}\n"
+    path.write_text(f"site:\n  base_uri: {BASE_URI}\nserver:\n  port: {port}\n  processes: {processes}\n"
                     "  cache_bytes: 0\nharvest:\n  scheduler: false\n"  # no answer cache: the work is measured
                     # nor the background work of a first start on a home made before them: the daily check of
                     # every data file and the data API's loads fetch each dataset's file (files.example.org)
@@ -103,11 +112,11 @@ def _config_file(home: Path, port: int) -> Path:
 class Server:
     """`wodp serve` on the home, in its own process."""
 
-    def __init__(self, home: Path, port: int) -> None:
+    def __init__(self, home: Path, port: int, processes: int = 1) -> None:
         self.home, self.port = home, port
         self.url = f"http://127.0.0.1:{port}"
-        env = dict(os.environ, WODP_HOME=str(home), WODP_CONFIG=str(_config_file(home, port)),
-                   PYTHONPATH=str(ROOT))
+        env = dict(os.environ, WODP_HOME=str(home), WODP_CONFIG=str(_config_file(home, port, processes)),
+                   PYTHONPATH=str(ROOT), **SCALED_OUT)
         self.log = open(home / "bench-serve.log", "ab")
         self.started = time.perf_counter()
         self.proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve"],
@@ -234,6 +243,8 @@ def _dataset_id(key: str) -> str:
 
 
 def _generation(home: Path) -> int | None:
+    if SCALED_OUT:
+        return _shared_value("SELECT generation FROM store_state WHERE id = 1")
     from sparql.store import read_generation
 
     found = read_generation(home / "store")
@@ -241,6 +252,8 @@ def _generation(home: Path) -> int | None:
 
 
 def _search_generation(home: Path) -> str | None:
+    if SCALED_OUT:
+        return _shared_value("SELECT value FROM search_meta WHERE key = 'generation'")
     import sqlite3
 
     with sqlite3.connect(home / "search.sqlite") as db:
@@ -248,11 +261,19 @@ def _search_generation(home: Path) -> str | None:
     return row[0] if row else None
 
 
-def run(home: Path, count: int, times: int) -> None:
+def _shared_value(sql: str):
+    import psycopg
+
+    with psycopg.connect(SCALED_OUT["WODP_DATABASE__URL"]) as conn:
+        row = conn.execute(sql).fetchone()
+    return row[0] if row else None
+
+
+def run(home: Path, count: int, times: int, processes: int = 1) -> None:
     port = _free_port()
     rows = []
     before = (_generation(home), _search_generation(home))
-    server = Server(home, port)
+    server = Server(home, port, processes)
     first_start = server.wait_ready()
     first_cpu = cpu_seconds(server.proc.pid)
     settled = settle(server.proc.pid)  # steady state: the start's background work is not what is timed
@@ -262,14 +283,16 @@ def run(home: Path, count: int, times: int) -> None:
                                                server.proc.pid)
         rows.append((label, first, p50, p95, status, target, cpu))
     shutdown = server.stop()
-    server = Server(home, port)
+    server = Server(home, port, processes)
     second_start = server.wait_ready()
     second_cpu = cpu_seconds(server.proc.pid)
     again = (_generation(home), _search_generation(home))
     shutdown2 = server.stop()
     load = os.getloadavg()[0]
-    print(f"\n{count} datasets in {home} ({times} requests each after a first; ms; machine load {load:.1f} "
-          f"on {os.cpu_count()} cores; CPU/req: the server's CPU time per request)")
+    where = (f"scaled out: PostgreSQL + Oxigraph server, {processes} web process(es)" if SCALED_OUT
+             else f"embedded, {processes} web process(es)")
+    print(f"\n{count} datasets in {home}, {where} ({times} requests each after a first; ms; machine load {load:.1f} "
+          f"on {os.cpu_count()} cores; CPU/req: the web process's CPU time per request)")
     print(f"| {'request':<32} | {'first':>9} | {'p50':>9} | {'p95':>9} | {'CPU/req':>8} | status | target p95 |")
     print(f"|{'-' * 34}|{'-' * 11}|{'-' * 11}|{'-' * 11}|{'-' * 10}|--------|------------|")
     for label, first, p50, p95, status, target, cpu in rows:
@@ -289,13 +312,48 @@ def main() -> None:
     parser.add_argument("--home", type=Path)
     parser.add_argument("--requests", type=int, default=30)
     parser.add_argument("--build-only", action="store_true")
+    parser.add_argument("--scaled-out", action="store_true",
+                        help="PostgreSQL + Oxigraph server, started by the bench (the home is built anew)")
+    parser.add_argument("--processes", type=int, default=1, help="server.processes (web processes)")
     args = parser.parse_args()
+    if args.scaled_out:
+        scaled_out(args)
+        return
     home = args.home or Path(f"/tmp/wodp-bench-scale-{args.datasets}")
     marker = home / "bench-scale.json"
     if not marker.exists() or json.loads(marker.read_text())["datasets"] != args.datasets:
         build(home, args.datasets, 8000)
     if not args.build_only:
-        run(home, args.datasets, args.requests)
+        run(home, args.datasets, args.requests, args.processes)
+
+
+def scaled_out(args) -> None:
+    """Build and measure a home on a throwaway PostgreSQL cluster and Oxigraph server."""
+    import shutil
+    import tempfile
+
+    sys.path.insert(0, str(ROOT))
+    from bench.harvest_workers import _tests_package
+
+    _tests_package()
+    from tests.pg import fresh_database_url, start_cluster
+    from tests.remote_engines import OxigraphServer
+
+    root = Path(tempfile.mkdtemp(prefix="wodp-bench-scale-out-"))
+    cluster, _ = start_cluster()
+    engine = OxigraphServer(root / "oxigraph").start()
+    try:
+        SCALED_OUT.update(WODP_STORE__URL=engine.query_url,
+                          WODP_DATABASE__URL=fresh_database_url(cluster.dsn, "wodp_scale"),
+                          WODP_DATABASE__AUTO_MIGRATE="true")
+        home = root / "home"
+        build(home, args.datasets, 8000)
+        if not args.build_only:
+            run(home, args.datasets, args.requests, args.processes)
+    finally:
+        engine.stop()
+        cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":
