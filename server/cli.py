@@ -485,6 +485,8 @@ def _print_figures(figures: dict) -> None:
             print(f"  {title} of {where}: " + ", ".join(f"{v!r} ({n})" for v, n in values.items()))
     for reason in figures["held_reasons"]:
         print(f"  held for  {reason['path']}: {reason['message_en']} ({reason['datasets']} datasets)")
+    for kind in figures.get("warning_kinds", ()):
+        print(f"  warned    {kind['path']}: {kind['message_en']} ({kind['datasets']} datasets)")
 
 
 def cmd_export(args: argparse.Namespace) -> int:

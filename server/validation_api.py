@@ -116,10 +116,14 @@ def validate_graphs(validator, graphs: dict, profile: str, figures: Figures,
     """
     refused = screen(graphs, limits or TextLimits(), profile)
     reports = [refused.get(uri) or validator.validate(list(t), profile=profile) for uri, t in graphs.items()]
-    held = [r for r in reports if not r.conforms]
-    for report in held:
-        figures.add_held(report_to_json(report))
-    return merge_reports(reports), {**figures.as_json(), "valid": len(reports) - len(held), "held": len(held)}
+    held = 0
+    for uri, report in zip(graphs, reports):
+        if not report.conforms:  # counted as the harvest counts: reasons of the held, warnings of the published
+            figures.add_held(report_to_json(report))
+            held += 1
+        elif report.count("Warning"):
+            figures.add_warned(uri, report_to_json(report))
+    return merge_reports(reports), {**figures.as_json(), "valid": len(reports) - held, "held": held}
 
 
 def merge_reports(reports: list[ValidationReport]) -> ValidationReport:
@@ -259,10 +263,13 @@ def _html_figures(figures: dict) -> str:
     unplaced = ", ".join(f"{esc(k)} ({n})" for k, n in figures["unplaced_fields"].items()) or "—"
     unknown = "; ".join(f"{esc(field)}: " + ", ".join(f"{esc(v)} ({n})" for v, n in values.items())
                         for field, values in figures["unknown_values"].items()) or "—"
+    warned = "; ".join(f"{esc(k['message_zh'] or k['message_en'])} ({k['datasets']})"
+                       for k in figures.get("warning_kinds", ())) or "—"
     return (f"<p id='figures'>记录 / records read: {figures['records_read']} · 映射 / mapped: {figures['mapped']} · "
             f"通过 / valid: {figures['valid']} · 未通过 / held: {figures['held']} · 键冲突 / key collisions: "
             f"{figures['key_collisions']}</p><p>未映射字段 / unplaced fields: {unplaced}</p>"
-            f"<p>未识别的值 / unknown values: {unknown}</p>")
+            f"<p>未识别的值 / unknown values: {unknown}</p>"
+            f"<p id='warning-kinds'>警告（通过的数据集）/ warnings of the valid datasets: {warned}</p>")
 
 
 @bp.get("/api/quarantine")

@@ -115,6 +115,10 @@ def test_department_and_admin_read_the_same_figures(inventory):
         platform.close()
 
 
+def _warnings(report: dict) -> set:
+    return {(k["path"], k["message_en"], k["datasets"], len(k["nodes"])) for k in report["warning_kinds"]}
+
+
 def test_validate_gives_the_same_figures(inventory, tmp_path, capsys):
     """`wodp validate --mapping` and POST /api/validate count what a harvest of the same file counts."""
     from server.app import create_app
@@ -130,9 +134,14 @@ def test_validate_gives_the_same_figures(inventory, tmp_path, capsys):
     _assert_mapping_figures(printed)
     assert (printed["valid"], printed["held"]) == (harvested["new"], harvested["held"])
     assert _reasons(printed) == _reasons(harvested)
+    # the warnings of the datasets a harvest would publish, kind by kind, as the harvest's report counts them
+    # (the nodes they name are the same nodes, under the upload's dataset identifiers instead of the source's)
+    assert printed["warning_kinds"] and _warnings(printed) == _warnings(harvested)
     main(["validate", str(CASES), "--mapping", "china-core"])
     text = capsys.readouterr().out
     assert "records read 5, mapped 5, valid 3, held 2" in text and "备注 (2)" in text and "'内部使用' (1)" in text
+    kind = printed["warning_kinds"][0]
+    assert f"warned    {kind['path']}: {kind['message_en']} ({kind['datasets']} datasets)" in text
     platform = Platform.open(h.settings, start_workers=False)
     try:
         client = create_app(platform=platform).test_client()
@@ -140,9 +149,11 @@ def test_validate_gives_the_same_figures(inventory, tmp_path, capsys):
                              content_type="application/json").get_json()
         _assert_mapping_figures(answer)
         assert (answer["valid"], answer["held"], answer["datasets"]) == (3, 2, 5)
+        assert _warnings(answer) == _warnings(harvested)
         page = client.post("/api/validate?mapping=china-core", data=CASES.read_bytes(),
                            content_type="application/json", headers={"Accept": "text/html"}).get_data(as_text=True)
         assert "unplaced fields: 备注 (2)" in page and "内部使用 (1)" in page and "held: 2" in page
+        assert f"{kind['message_zh']} ({kind['datasets']})" in page
     finally:
         platform.close()
 
