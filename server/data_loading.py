@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Sequence
@@ -57,6 +58,8 @@ class Source:
 
 
 LOGGED_ONE_BY_ONE = 20  # files not loaded logged each in its line; beyond, counted in one line per queue
+HANDED_BYTES = 64 * 2**20  # the most bytes of files the gate read kept for the loader (the oldest go first)
+HANDED_S = 1800.0  # ... and for how long: a load later than that fetches the file itself
 
 
 @dataclass
@@ -119,6 +122,61 @@ def sources_of(uri: str, triples: Sequence[ox.Triple], base: str) -> list[Source
     return out
 
 
+class HandedFiles:
+    """The data files the gate has just read, kept for the load that follows their dataset's publication, so that
+    a department's server is asked for a published file once, not twice (the layers' read, then the loader's).
+
+    Bounded: at most HANDED_BYTES in all (the oldest dropped first) and HANDED_S old; a load that finds nothing
+    kept fetches the file itself, so what is dropped costs a fetch, never a file.
+    """
+
+    def __init__(self, max_bytes: int = HANDED_BYTES, max_age_s: float = HANDED_S) -> None:
+        self.max_bytes, self.max_age_s = max_bytes, max_age_s
+        self._files: OrderedDict[tuple[str, str], tuple[float, bytes]] = OrderedDict()  # (dataset, url) -> ...
+        self._urls: dict[str, set[str]] = {}  # dataset -> its urls kept
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def put(self, uri: str, url: str, raw: bytes) -> None:
+        if len(raw) > self.max_bytes:
+            return
+        with self._lock:
+            self._pop(uri, url)
+            self._files[(uri, url)] = (time.monotonic(), raw)
+            self._urls.setdefault(uri, set()).add(url)
+            self._bytes += len(raw)
+            while self._bytes > self.max_bytes:
+                self._pop(*next(iter(self._files)))
+
+    def take(self, uri: str, url: str) -> bytes | None:
+        """Return (and forget) the bytes kept of this dataset's file; None when none are, or they are too old."""
+        with self._lock:
+            kept = self._pop(uri, url)
+        return kept[1] if kept is not None and time.monotonic() - kept[0] < self.max_age_s else None
+
+    def drop(self, uri: str) -> None:
+        """Forget every file kept for a dataset (removed)."""
+        with self._lock:
+            for url in list(self._urls.get(uri, ())):
+                self._pop(uri, url)
+
+    def _pop(self, uri: str, url: str) -> tuple[float, bytes] | None:
+        kept = self._files.pop((uri, url), None)
+        if kept is not None:
+            self._bytes -= len(kept[1])
+            urls = self._urls[uri]
+            urls.discard(url)
+            if not urls:
+                del self._urls[uri]
+        return kept
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(files, bytes) kept."""
+        with self._lock:
+            return len(self._files), self._bytes
+
+
 class DataLoader(Follower, GateHook):
     """The data API's loader: follows publications, loads queued datasets in a background thread; at a harvest
     that finds a dataset's metadata unchanged (the gate's ``recheck``), reads its files again."""
@@ -144,6 +202,8 @@ class DataLoader(Follower, GateHook):
         self._thread: threading.Thread | None = None
         self._background = background
         self._logged = self._unlogged = 0  # files not loaded: logged one by one, then counted (_summarize)
+        self._handed = HandedFiles()  # the files the gate has just read (file_read), for the load that follows
+        self.fetched = 0  # files fetched by the loader itself (the bytes of the others were handed over)
 
     keeps_digests = True  # the manifests hold the digest of the version each dataset was loaded from
     works_in_background = True  # loads not done when the process stopped are queued again at start-up
@@ -187,7 +247,14 @@ class DataLoader(Follower, GateHook):
     def _uri(self, dataset_id: str) -> str:
         return f"{self.base}/datasets/{dataset_id}"
 
+    # -- the bytes the gate read ---------------------------------------------------------------------------
+    def file_read(self, uri: str, url: str, media: str | None, raw: bytes, dist=None) -> None:
+        """Keep a data file the gate has just read (ogc.layers.Layers tells of each one) for this dataset's load."""
+        if self.settings.load_at_publication and len(raw) <= self.settings.max_bytes:
+            self._handed.put(uri, url, raw)
+
     def _forget(self, uri: str) -> None:
+        self._handed.drop(uri)
         with self._cond:
             self._queue.pop(uri, None)
         try:
@@ -315,7 +382,7 @@ class DataLoader(Follower, GateHook):
                 sources += self.own_sources(uri)
             for source in sources:
                 try:
-                    tables.append(self._load_source(dataset_id, source, current))
+                    tables.append(self._load_source(uri, dataset_id, source, current))
                 except WodpError as exc:
                     failures.append(NotLoaded(source.name, source.url, exc.message, exc.code))
                 except Exception as exc:  # a broken file never stops the loader; its reason is reported
@@ -347,8 +414,11 @@ class DataLoader(Follower, GateHook):
                         "latest: %s; each dataset's reasons: /api/data/{id}/tables (not_loaded) or `wodp load-data ID`",
                         unlogged, self.report.not_loaded, self.report.datasets, "; ".join(self.report.reasons[-3:]))
 
-    def _load_source(self, dataset_id: str, source: Source, current: Manifest | None) -> StoredTable:
-        raw = source.content() if source.content is not None else self.fetch(source.url)
+    def _load_source(self, uri: str, dataset_id: str, source: Source, current: Manifest | None) -> StoredTable:
+        raw = source.content() if source.content is not None else self._handed.take(uri, source.url)
+        if raw is None:
+            raw = self.fetch(source.url)
+            self.fetched += 1
         if len(raw) > self.settings.max_bytes:
             raise WodpError(f"{len(raw)} bytes, larger than data_api.max_bytes = {self.settings.max_bytes}",
                             status=413, code="too-large")

@@ -479,6 +479,8 @@ class Platform:
         self.data_loader.store = self.store
         self.followers.append(self.data_loader)
         self.publisher.add_hook(self.data_loader)  # recheck: files of datasets a harvest found unchanged
+        if self.layers is not None:  # the files the gate reads are handed over, not fetched a second time
+            self.layers.readers.append(self.data_loader.file_read)
 
     def demo_api_sources(self, uri: str) -> list:
         """The rows behind a demo dataset's data API distribution, when it has no file of them (its only format

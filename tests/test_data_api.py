@@ -646,3 +646,25 @@ def test_files_not_loaded_are_logged_one_by_one_then_counted_in_one_line(tmp_pat
     assert all("not loaded: http://files.example.org/" in line for line in lines[:-1])
     assert lines[-1].startswith("data API: 15 more files not loaded (35 in all since start-up, in 35 datasets read)")
     assert loader.report.not_loaded == 35
+
+
+def test_the_files_handed_to_the_loader_stay_within_their_bounds(monkeypatch):
+    """What the gate read is kept for the load within a byte budget (the oldest go first) and an age; a dataset
+    removed takes its files with it. What is not kept is fetched again by the load, never lost."""
+    from server import data_loading
+    from server.data_loading import HandedFiles
+
+    handed = HandedFiles(max_bytes=10, max_age_s=60)
+    handed.put("d1", "a", b"1234")
+    handed.put("d1", "b", b"5678")
+    handed.put("d2", "a", b"90ab")  # 12 bytes: the oldest (d1, a) goes
+    assert handed.size == (2, 8)
+    assert handed.take("d1", "a") is None and handed.take("d1", "b") == b"5678"
+    assert handed.take("d1", "b") is None  # taken once
+    handed.put("d2", "c", b"x" * 11)  # larger than the whole budget: not kept
+    handed.drop("d2")
+    assert handed.size == (0, 0)
+    handed.put("d3", "a", b"old")
+    now = data_loading.time.monotonic()
+    monkeypatch.setattr(data_loading.time, "monotonic", lambda: now + 61)
+    assert handed.take("d3", "a") is None and handed.size == (0, 0)  # too old: the load fetches it

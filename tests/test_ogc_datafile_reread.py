@@ -253,3 +253,31 @@ def test_an_unreadable_file_is_reported_each_time_and_republishes_nothing_until_
     finally:
         platform.close()
         files.close()
+
+
+def test_a_published_file_is_fetched_once_for_its_layer_and_its_data_api_table(tmp_path):
+    """The gate reads the file for the layer (and the data checks); the data API's load takes those bytes instead
+    of asking the department's server a second time. A file the gate did not read (a dataset published again
+    with its file unchanged: 304) is fetched by the loader itself, and loaded all the same."""
+    from server.app import create_app
+
+    files = FileServer()
+    files.files["/pushed.csv"] = raw = _v1_gbk()
+    platform = _platform(tmp_path, [])
+    try:
+        client = create_app(platform=platform, start_workers=False).test_client()
+        headers = {"Authorization": f"Bearer {platform.accounts.create('D017')[1]}"}
+        body = json.dumps(_record(f"{files.url}/pushed.csv", 资源代码="420100-D017-09103"), ensure_ascii=False)
+        answer = client.post("/api/datasets", data=body.encode(), content_type="application/json", headers=headers)
+        assert answer.status_code in (200, 201), answer.get_data(as_text=True)
+        dataset_id = answer.get_json()["published"][0]["id"]
+        assert platform.data_loader.wait(120)
+        [table] = client.get(f"/api/data/{dataset_id}/tables").get_json()["tables"]
+        assert (table["rows"], table["bytes"]) == (219, len(raw))
+        assert files.gets.count(("/pushed.csv", 200)) == 1 and platform.data_loader.fetched == 0
+        assert platform.features.layer(dataset_id).count == 215
+        platform.data_loader.load(f"{platform.settings.base_uri}/datasets/{dataset_id}", "", force=True)
+        assert files.gets.count(("/pushed.csv", 200)) == 2 and platform.data_loader.fetched == 1  # nothing kept
+    finally:
+        platform.close()
+        files.close()
