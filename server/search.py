@@ -26,13 +26,14 @@ from access.policy import RESTRICTED, open_type_of, public_view
 
 from core.database import Database, as_database
 from server import search_tokens
-from server.search_query import (FACETS, RANK_CANDIDATES, RECOUNT, SearchResult, combo_key, index_text, matching_page,
-                                 matching_uris, run_search, vocabulary_labels)
+from server.search_query import (FACETS, POSTING_PLACE, RANK_CANDIDATES, RECOUNT, SearchResult, combo_key, index_text,
+                                 matching_page, matching_uris, run_search, vocabulary_labels)
 from sparql.followers import Follower
 
 __all__ = ["FACETS", "SearchIndex", "SearchResult", "read_datasets", "read_labels"]
 
 log = logging.getLogger(__name__)
+POSTINGS_CHUNK = 5000  # PostgreSQL: datasets whose postings are written together, in token order
 
 DEF = "https://data.wuhan.gov.cn/def/"
 LABEL_KINDS = {"department/": "department", "theme/": "theme", "open-type/": "open_type",
@@ -334,7 +335,7 @@ class SearchIndex(Follower):
             with self.db.write(serial=True) as conn:
                 self._pause_counting(conn)  # every row is counted once below, not one by one
                 tables = ["search_docs", "search_facets", "search_labels", "search_doc_combos", "search_combos",
-                          "search_text" if self.db.postgres else "search_fts", *RECOUNT]
+                          *(["search_text", "search_postings"] if self.db.postgres else ["search_fts"]), *RECOUNT]
                 for table in tables:
                     conn.execute(text(f"DELETE FROM {table}"))
                 self._insert(conn, docs, counted=False)
@@ -344,6 +345,8 @@ class SearchIndex(Follower):
                     conn.execute(text("DELETE FROM search_text_totals"))
                     conn.execute(text("INSERT INTO search_text_totals (key, n) "
                                       "SELECT 'tokens', COALESCE(SUM(ntok), 0) FROM search_text"))
+                    # the planner's figures of the new postings (a phrase's joins are planned from them)
+                    conn.execute(text("ANALYZE search_postings"))
                 self._resume_counting(conn)
                 self._write_labels(conn, labels)
                 self._set_generation(conn, generation, keep_newer=False)
@@ -396,7 +399,8 @@ class SearchIndex(Follower):
                           "ON CONFLICT(key) DO UPDATE SET value = excluded.value"), {"g": str(generation)})
 
     def _delete(self, conn, uris: list[str]) -> None:
-        words = "DELETE FROM search_text WHERE n = :n" if self.db.postgres else "DELETE FROM search_fts WHERE rowid = :n"
+        words = ["DELETE FROM search_text WHERE n = :n", "DELETE FROM search_postings WHERE n = :n"] \
+            if self.db.postgres else ["DELETE FROM search_fts WHERE rowid = :n"]
         counts, tokens = _Counts(), 0
         held, uris = [], list(dict.fromkeys(uris))
         for start in range(0, len(uris), 500):  # which are indexed: one query per 500, not one each
@@ -411,7 +415,7 @@ class SearchIndex(Follower):
                 ntok = conn.execute(text("SELECT ntok FROM search_text WHERE n = :n"), {"n": row[0]}).fetchone()
                 tokens -= ntok[0] if ntok else 0
             for sql in ("DELETE FROM search_docs WHERE n = :n", "DELETE FROM search_facets WHERE n = :n",
-                        "DELETE FROM search_doc_combos WHERE n = :n", words):
+                        "DELETE FROM search_doc_combos WHERE n = :n", *words):
                 conn.execute(text(sql), {"n": row[0]})
         counts.write(conn)
         self._count_tokens(conn, tokens)
@@ -502,19 +506,38 @@ class SearchIndex(Follower):
 
     @staticmethod
     def _insert_tokens(conn, texts: list[tuple[int, list[str]]]) -> int:
-        """PostgreSQL: store each column's FTS5 tokens (server.search_tokens), their union and their count;
-        return the tokens stored."""
+        """PostgreSQL: store each dataset's postings — per FTS5 token (server.search_tokens) of its six columns,
+        the count in each column and the places (search_0007) — and its number of tokens; return the tokens stored.
+
+        Written with COPY, POSTINGS_CHUNK datasets at a time in token order, so that the rows of one token lie
+        together on disk: a phrase's datasets are then read from a few pages, not one page each."""
         from server.search_tokens import tokenizer
 
-        tokens = tokenizer().tokens([c for _, cols in texts for c in cols])
-        rows = []
-        for i, (n, _) in enumerate(texts):
-            cols = tokens[6 * i:6 * i + 6]
-            rows.append({"n": n, **{f"c{j}": c for j, c in enumerate(cols)},
-                         "terms": sorted({t for c in cols for t in c}), "ntok": sum(len(c) for c in cols)})
-        conn.execute(text("INSERT INTO search_text (n, title_t, desc_t, kw_t, title_c, desc_c, kw_c, terms, ntok) "
-                          "VALUES (:n, :c0, :c1, :c2, :c3, :c4, :c5, :terms, :ntok)"), rows)
-        return sum(r["ntok"] for r in rows)
+        raw = conn.connection.driver_connection  # psycopg's, in the same transaction
+        total = 0
+        for start in range(0, len(texts), POSTINGS_CHUNK):
+            chunk = texts[start:start + POSTINGS_CHUNK]
+            tokens = tokenizer().tokens([c for _, cols in chunk for c in cols])
+            rows, lengths = [], []
+            for i, (n, _) in enumerate(chunk):
+                postings: dict[str, tuple[list[int], list[int]]] = {}
+                ntok = 0
+                for column, words in enumerate(tokens[6 * i:6 * i + 6]):
+                    ntok += len(words)
+                    for place, token in enumerate(words):
+                        counts, places = postings.get(token) or postings.setdefault(token, ([0] * 6, []))
+                        counts[column] += 1
+                        places.append(column * POSTING_PLACE + place)
+                rows += [(token, n, *counts, places) for token, (counts, places) in postings.items()]
+                lengths.append({"n": n, "ntok": ntok})
+                total += ntok
+            rows.sort()  # by token, then dataset (a pair no two rows share)
+            with raw.cursor().copy("COPY search_postings (token, n, c0, c1, c2, c3, c4, c5, pos) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            if lengths:
+                conn.execute(text("INSERT INTO search_text (n, ntok) VALUES (:n, :ntok)"), lengths)
+        return total
 
     def _labels_after(self, store, event, carried, uncarried) -> list | None:
         """The labels to write after an event, or None when they cannot have changed.

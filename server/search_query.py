@@ -73,7 +73,8 @@ def index_text(text: str) -> tuple[str, str]:
 
 
 GROUPS = {"w": ("title", "description", "keywords"), "c": ("title_c", "description_c", "keywords_c")}
-PG_COLUMNS = {"w": ("title_t", "desc_t", "kw_t"), "c": ("title_c", "desc_c", "kw_c")}
+PG_COLUMNS = {"w": (0, 1, 2), "c": (3, 4, 5)}  # PostgreSQL: search_postings' counts c0 … c5 of each group
+POSTING_PLACE = 100_000_000  # PostgreSQL: a posting's place is column × POSTING_PLACE + place in the column
 K1, B = 1.2, 0.75  # FTS5's bm25 constants
 MAX_ALTERNATIVES = 8  # the most words one query word stands for (itself and its synonyms)
 MAX_PHRASES = 64  # the most phrases of one query, alternatives included
@@ -249,39 +250,52 @@ RECOUNT = {
 }
 
 
-def _phrase_sql(k: int, group: str, tokens: tuple[str, ...]) -> str:
-    """PostgreSQL: the rows of search_text t holding phrase k (its tokens in a row) in one of its columns."""
+def _phrase_rows(k: int, group: str, tokens: tuple[str, ...], lo: bool = False) -> str:
+    """PostgreSQL: the datasets holding phrase k (its tokens one after the other in a column of its group) as rows
+    (n, f0, f1, f2): how often it stands in each of the group's three columns (search_postings, search_0007).
+
+    A phrase of one token (most of them: jieba cuts a query into words) is read from the primary key alone;
+    a longer one joins its tokens' rows on the dataset, from the places of its first token. ``lo``: only the
+    datasets numbered :lo or more (the ranked candidates)."""
+    a, b, c = PG_COLUMNS[group]
     if not tokens:
-        return "FALSE"
-    counts = " + ".join(_count_sql(c, k, tokens) for c in PG_COLUMNS[group])
-    return f"(t.terms @> CAST(:p{k} AS text[]) AND ({counts}) > 0)"
-
-
-def _count_sql(column: str, k: int, tokens: tuple[str, ...]) -> str:
-    """PostgreSQL: how often phrase k stands in a column of search_text t. A phrase of one token (most of them:
-    jieba cuts a query into words) is counted by built-ins, ~30× cheaper than a call of the SQL function
-    wodp_phrase_count (not inlined), which a phrase of several tokens needs."""
+        return "SELECT NULL::integer AS n, 0 AS f0, 0 AS f1, 0 AS f2 WHERE FALSE"
     if len(tokens) == 1:
-        return f"COALESCE(cardinality(array_positions(t.{column}, CAST(:q{k} AS text))), 0)"
-    return f"wodp_phrase_count(t.{column}, :p{k})"
+        return (f"SELECT n, c{a} AS f0, c{b} AS f1, c{c} AS f2 FROM search_postings WHERE token = :t{k}_0 "
+                f"AND c{a} + c{b} + c{c} > 0" + (" AND n >= :lo" if lo else ""))
+    joins = "".join(f" JOIN search_postings p{i} ON p{i}.token = :t{k}_{i} AND p{i}.n = p0.n"
+                    for i in range(1, len(tokens)))
+    follows = "".join(f" AND x.x + {i} = ANY(p{i}.pos)" for i in range(1, len(tokens)))
+    counts = ", ".join(f"count(*) FILTER (WHERE x.x / {POSTING_PLACE} = {col}) AS f{j}"
+                       for j, col in enumerate((a, b, c)))
+    # the datasets holding every token first (their rows joined on n), then the places of each, once a dataset
+    return (f"SELECT p0.n, s.f0, s.f1, s.f2 FROM search_postings p0{joins} CROSS JOIN LATERAL (SELECT {counts} "
+            f"FROM unnest(p0.pos) AS x(x) WHERE x.x / {POSTING_PLACE} IN ({a}, {b}, {c}){follows}) s "
+            f"WHERE p0.token = :t{k}_0 AND s.f0 + s.f1 + s.f2 > 0" + (" AND p0.n >= :lo" if lo else ""))
 
 
 def _phrase_params(k: int, tokens: tuple[str, ...]) -> dict:
-    """The parameters of phrase k: its tokens (p), and its one token (q) when it has one."""
-    return {f"p{k}": list(tokens), **({f"q{k}": tokens[0]} if len(tokens) == 1 else {})}
+    """The parameters of phrase k: its tokens, t{k}_0 …"""
+    return {f"t{k}_{i}": token for i, token in enumerate(tokens)}
 
 
 def _matching_sql(pg: bool, match: Match, params: dict) -> str:
-    """The numbers of the datasets whose text matches: FTS5 (SQLite) or the token arrays (PostgreSQL)."""
+    """The numbers of the datasets whose text matches: FTS5 (SQLite) or the postings (PostgreSQL: the terms'
+    sets of datasets intersected, each term the union of its alternatives, each the intersection of its phrases)."""
     if not pg:
         params["match"] = match.fts
         return "SELECT rowid AS n FROM search_fts WHERE search_fts MATCH :match"
     for k, (_, tokens) in enumerate(match.phrases):
         params.update(_phrase_params(k, tokens))
-    phrases = match.phrases
-    conds = " AND ".join("(" + " OR ".join("(" + " AND ".join(_phrase_sql(k, *phrases[k]) for k in alt) + ")"
-                                           for alt in term) + ")" for term in match.terms)
-    return f"SELECT t.n FROM search_text t WHERE {conds}"
+    return _set_of(match, lambda k: f"SELECT n FROM ({_phrase_rows(k, *match.phrases[k])}) p{k}")
+
+
+def _set_of(match: Match, phrase) -> str:
+    """PostgreSQL: the datasets matching, from each phrase's (``phrase(k)``: a SELECT of n): the terms' sets
+    intersected, each term the union of its alternatives, each the intersection of its phrases."""
+    terms = [" UNION ".join("(" + " INTERSECT ".join(f"({phrase(k)})" for k in alt) + ")" for alt in term)
+             for term in match.terms]
+    return "SELECT n FROM (" + " INTERSECT ".join(f"({t})" for t in terms) + ") AS matched(n)"
 
 
 def _matched(pg: bool) -> str:
@@ -323,9 +337,12 @@ def _match_once(conn, match: Match, ranked: bool, lo: int | None = None, matched
     conn.execute(text(f"DELETE FROM {_matched(pg)}"))
     if pg and ranked:  # bm25 as FTS5 computes it (bm25_scores), the matching rows with it
         scored = bm25_scores(conn, match, {}, lo, matched)
+        # as two texts: psycopg adapts a list of 10,000 numbers in ~25 ms, a join makes the text in ~2 ms (repr
+        # gives each double's shortest exact text, which PostgreSQL reads back to the same double)
         conn.execute(text(f"INSERT INTO {_matched(pg)} (n, rank) SELECT * FROM "
-                          "unnest(CAST(:ns AS integer[]), CAST(:ranks AS double precision[]))"),
-                     {"ns": [n for n, _, _ in scored], "ranks": [r for _, _, r in scored]})
+                          "unnest(CAST(string_to_array(:ns, ',') AS integer[]), "
+                          "CAST(string_to_array(:ranks, ',') AS double precision[]))"),
+                     {"ns": ",".join(str(n) for n, _ in scored), "ranks": ",".join(repr(r) for _, r in scored)})
         return
     if not pg and ranked:  # FTS5 walks the matches from lo up only (a rowid range), with the whole index's IDF
         params.update(match=match.fts, lo=lo if lo is not None else -(2**62))
@@ -601,19 +618,31 @@ def _dicts(result) -> list[dict]:
 
 
 def bm25_scores(conn, match: Match, filters: dict[str, list[str]],
-                lo: int | None = None, matched: int | None = None) -> list[tuple[int, str | None, float]]:
-    """PostgreSQL: return (number, modified, bm25) of the matching datasets (numbered lo or more when given),
-    bm25 as FTS5's ``bm25()`` gives it.
+                lo: int | None = None, matched: int | None = None) -> list[tuple[int, float]]:
+    """PostgreSQL: return (number, bm25) of the matching datasets (numbered lo or more when given), bm25 as
+    FTS5's ``bm25()`` gives it.
 
     The same formula as SQLite's fts5_aux.c over the same tokens: per phrase, the IDF of the rows holding it
     and its weighted count in the row; the row's length in tokens against the average (both of the whole index).
     """
-    where, params = _where(True, match, filters)
-    if lo is not None:
-        where, params["lo"] = (where + " AND" if where else " WHERE") + " d.n >= :lo", lo
-    counts = [_count_sql(c, k, tokens) for k, (g, tokens) in enumerate(match.phrases) for c in PG_COLUMNS[g]]
-    rows = conn.execute(text(f"SELECT d.n, d.modified, t.ntok, {', '.join(counts)} FROM search_docs d "
-                             f"JOIN search_text t ON t.n = d.n{where}"), params).fetchall()
+    where, params = _where(True, None, filters)  # on d, joined only for them
+    bounded = lo is not None
+    if bounded:
+        where, params["lo"] = (where + " AND" if where else " WHERE") + " h.n >= :lo", lo
+    # each phrase's rows once (numbered lo or more), the matches as sets of them, each match with its counts;
+    # unbounded, a phrase's rows are every row holding it: their number is its IDF's, read in the same pass
+    ctes, joins, counts = [], [], []
+    for k, (g, tokens) in enumerate(match.phrases):
+        params.update(_phrase_params(k, tokens))
+        ctes.append(f"p{k} AS MATERIALIZED ({_phrase_rows(k, g, tokens, lo=bounded)})")
+        joins.append(f" LEFT JOIN p{k} ON p{k}.n = h.n")
+        counts += [f"COALESCE(p{k}.f{j}, 0)" for j in range(3)]
+    holding = [] if bounded else [f"(SELECT count(*) FROM p{k})" for k in range(len(match.phrases))]
+    matching = _set_of(match, lambda k: f"SELECT n FROM p{k}")
+    docs = " JOIN search_docs d ON d.n = h.n" if filters else ""
+    rows = conn.execute(text(f"WITH {', '.join(ctes)} SELECT h.n, t.ntok, {', '.join(counts + holding)} "
+                             f"FROM ({matching}) h JOIN search_text t ON t.n = h.n{docs}{''.join(joins)}{where}"),
+                        params).fetchall()
     kept = conn.execute(text("SELECT (SELECT n FROM search_doc_totals WHERE key = 'datasets'), "
                              "(SELECT n FROM search_text_totals WHERE key = 'tokens')")).fetchone()
     if kept[1] is not None:  # kept with the rows (search_0006): not counted over the whole index per search
@@ -621,28 +650,24 @@ def bm25_scores(conn, match: Match, filters: dict[str, list[str]],
     else:
         n_rows, n_tokens = conn.execute(text("SELECT COUNT(*), COALESCE(SUM(ntok), 0) FROM search_text")).fetchone()
     avgdl = float(n_tokens) / float(n_rows) if n_rows else 0.0
-    # the rows holding a phrase, for its IDF: among the rows just read when they are every row that can hold it
-    # (every match, one term, the phrase an alternative alone: a row holding it matches), else counted
     single = not filters and len(match.terms) == 1
-    alone = {alt[0] for alt in match.terms[0] if len(alt) == 1} if single and lo is None else set()
     only = match.terms[0][0][0] if single and len(match.terms[0]) == 1 and len(match.terms[0][0]) == 1 else None
-    columns = [len(PG_COLUMNS[g]) for g, _ in match.phrases]
+    phrases = len(match.phrases)
     idf = []
     for k, (g, tokens) in enumerate(match.phrases):
-        if k == only and matched is not None:  # the query is this phrase: every match holds it
+        if not bounded:  # read with the rows (none read: nothing to score)
+            hits = rows[0][2 + 3 * phrases + k] if rows else 0
+        elif k == only and matched is not None:  # the query is this phrase: every match holds it
             hits = matched
-        elif k in alone:
-            first = 3 + sum(columns[:k])
-            hits = sum(1 for row in rows if any(row[first:first + columns[k]]))
         else:
-            hits = conn.execute(text(f"SELECT COUNT(*) FROM search_text t WHERE {_phrase_sql(k, g, tokens)}"),
+            hits = conn.execute(text(f"SELECT COUNT(*) FROM ({_phrase_rows(k, g, tokens)}) p"),
                                 _phrase_params(k, tokens)).fetchone()[0]
         value = math.log((n_rows - hits + 0.5) / (hits + 0.5))
         idf.append(value if value > 0.0 else 1e-6)
     weights = {"w": WEIGHTS[:3], "c": WEIGHTS[3:]}
     scored = []
     for row in rows:
-        n, modified, ntok, found = row[0], row[1], float(row[2]), row[3:]
+        n, ntok, found = row[0], float(row[1]), row[2:2 + 3 * phrases]
         score, i = 0.0, 0
         for k, (g, _) in enumerate(match.phrases):
             freq = 0.0
@@ -650,7 +675,7 @@ def bm25_scores(conn, match: Match, filters: dict[str, list[str]],
                 freq += w * found[i]
                 i += 1
             score += idf[k] * ((freq * (K1 + 1.0)) / (freq + K1 * (1.0 - B + B * ntok / avgdl)))
-        scored.append((n, modified, -1.0 * score))
+        scored.append((n, -1.0 * score))
     return scored
 
 

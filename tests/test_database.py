@@ -137,11 +137,11 @@ def _same_bm25(embedded: SearchIndex, shared: SearchIndex) -> None:
                 "SELECT d.n, bm25(search_fts, %s) FROM search_fts JOIN search_docs d ON d.n = search_fts.rowid "
                 "WHERE search_fts MATCH :m" % ", ".join(map(str, WEIGHTS))), {"m": match.fts}).fetchall())
         with shared.db.read() as conn:
-            ours = {n: score for n, _, score in bm25_scores(conn, match, {})}
+            ours = dict(bm25_scores(conn, match, {}))
             # the ranked candidates only (lo: the upper half), told how many match (as a search does): the IDF
             # of a one-phrase query is then that number, not counted; the scores are the same
             lo = sorted(ours)[len(ours) // 2] if ours else 0
-            upper = {n: score for n, _, score in bm25_scores(conn, match, {}, lo, matched=len(ours))}
+            upper = dict(bm25_scores(conn, match, {}, lo, matched=len(ours)))
         assert ours.keys() == fts.keys(), q
         assert upper == {n: score for n, score in ours.items() if n >= lo}, q
         for n in fts:
@@ -290,6 +290,43 @@ def test_an_index_made_before_the_kept_counts_is_counted_once_by_its_migration(t
         index.follow(store, store.put_datasets({copy.uri: dataset_triples(copy)}))
         kept, recount = _kept_and_recount(index)
         assert kept == recount and index.stats()["datasets"] == len(SAMPLES) + 1  # kept from then on
+    finally:
+        index.close()
+        store.close()
+
+
+def test_the_postings_migration_makes_the_rows_the_index_writes(tmp_path, postgis_dsn):
+    """search_0007 turns search_0006's token arrays into postings: down to the arrays and up again, every
+    posting (token, dataset, counts per column, places) is the one the index wrote, and the searches answer alike."""
+    from pathlib import Path
+
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    import core.database as database
+    from tests.conftest import pg_schema_url
+
+    store = OxigraphStore(tmp_path / "store")
+    fill_store(store)
+    index = SearchIndex(open_database(pg_schema_url(postgis_dsn, "postings"), "search", auto_migrate=True))
+    postings = "SELECT token, n, c0, c1, c2, c3, c4, c5, pos FROM search_postings ORDER BY token, n"
+    try:
+        index.rebuild(store)
+        with index.db.read() as conn:
+            written = conn.execute(text(postings)).fetchall()
+        answers = [_answer(index.search(q)) for q in QUERIES]
+        cfg = Config()
+        cfg.set_main_option("script_location", str(Path(database.__file__).with_name("migrations")))
+        with index.db.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "search_0006")
+            assert conn.execute(text("SELECT count(*) FROM search_text WHERE cardinality(title_t) > 0")).scalar() \
+                == len(SAMPLES)
+        database.prepare(index.db, migrate=True)
+        with index.db.read() as conn:
+            assert conn.execute(text(postings)).fetchall() == written and len(written) > 200
+        assert [_answer(index.search(q)) for q in QUERIES] == answers
     finally:
         index.close()
         store.close()
