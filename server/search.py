@@ -26,7 +26,7 @@ from access.policy import RESTRICTED, open_type_of, public_view
 
 from core.database import Database, as_database
 from server import search_tokens
-from server.search_query import (FACETS, POSTING_PLACE, RANK_CANDIDATES, RECOUNT, SearchResult, combo_key, index_text,
+from server.search_query import (FACETS, POSTINGS_SQL, RANK_CANDIDATES, RECOUNT, SearchResult, combo_key, index_text,
                                  matching_page, matching_uris, run_search, vocabulary_labels)
 from sparql.followers import Follower
 
@@ -509,34 +509,27 @@ class SearchIndex(Follower):
         """PostgreSQL: store each dataset's postings — per FTS5 token (server.search_tokens) of its six columns,
         the count in each column and the places (search_0007) — and its number of tokens; return the tokens stored.
 
-        Written with COPY, POSTINGS_CHUNK datasets at a time in token order, so that the rows of one token lie
-        together on disk: a phrase's datasets are then read from a few pages, not one page each."""
+        The tokens go to PostgreSQL as one array a column (a row a dataset, as search_0006 kept them), and the
+        postings are made from them there (POSTINGS_SQL, the migration's own statement), POSTINGS_CHUNK datasets
+        at a time in token order, so that the rows of one token lie together on disk: a phrase's datasets are
+        then read from a few pages, not one page each."""
         from server.search_tokens import tokenizer
 
-        raw = conn.connection.driver_connection  # psycopg's, in the same transaction
+        conn.execute(text("CREATE TEMP TABLE IF NOT EXISTS search_tokens_in (n integer NOT NULL, "
+                          + ", ".join(f"c{i} text[] NOT NULL" for i in range(6)) + ") ON COMMIT DROP"))
         total = 0
         for start in range(0, len(texts), POSTINGS_CHUNK):
             chunk = texts[start:start + POSTINGS_CHUNK]
             tokens = tokenizer().tokens([c for _, cols in chunk for c in cols])
-            rows, lengths = [], []
-            for i, (n, _) in enumerate(chunk):
-                postings: dict[str, tuple[list[int], list[int]]] = {}
-                ntok = 0
-                for column, words in enumerate(tokens[6 * i:6 * i + 6]):
-                    ntok += len(words)
-                    for place, token in enumerate(words):
-                        counts, places = postings.get(token) or postings.setdefault(token, ([0] * 6, []))
-                        counts[column] += 1
-                        places.append(column * POSTING_PLACE + place)
-                rows += [(token, n, *counts, places) for token, (counts, places) in postings.items()]
-                lengths.append({"n": n, "ntok": ntok})
-                total += ntok
-            rows.sort()  # by token, then dataset (a pair no two rows share)
-            with raw.cursor().copy("COPY search_postings (token, n, c0, c1, c2, c3, c4, c5, pos) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-            if lengths:
-                conn.execute(text("INSERT INTO search_text (n, ntok) VALUES (:n, :ntok)"), lengths)
+            rows = [{"n": n, **{f"c{j}": tokens[6 * i + j] for j in range(6)}} for i, (n, _) in enumerate(chunk)]
+            total += sum(len(t) for t in tokens)
+            conn.execute(text("INSERT INTO search_tokens_in (n, c0, c1, c2, c3, c4, c5) "
+                              "VALUES (:n, :c0, :c1, :c2, :c3, :c4, :c5)"), rows)
+            conn.execute(text(POSTINGS_SQL.format(source="search_tokens_in", columns=("c0", "c1", "c2", "c3", "c4",
+                                                                                       "c5"))))
+            conn.execute(text("INSERT INTO search_text (n, ntok) SELECT n, "
+                              + " + ".join(f"cardinality(c{i})" for i in range(6)) + " FROM search_tokens_in"))
+            conn.execute(text("DELETE FROM search_tokens_in"))
         return total
 
     def _labels_after(self, store, event, carried, uncarried) -> list | None:

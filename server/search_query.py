@@ -75,6 +75,15 @@ def index_text(text: str) -> tuple[str, str]:
 GROUPS = {"w": ("title", "description", "keywords"), "c": ("title_c", "description_c", "keywords_c")}
 PG_COLUMNS = {"w": (0, 1, 2), "c": (3, 4, 5)}  # PostgreSQL: search_postings' counts c0 … c5 of each group
 POSTING_PLACE = 100_000_000  # PostgreSQL: a posting's place is column × POSTING_PLACE + place in the column
+# PostgreSQL: the postings of the datasets in {source} (n and the six columns' token arrays {columns}), in token
+# order (migration search_0007 has its own copy of this statement, run over search_text's arrays)
+POSTINGS_SQL = ("INSERT INTO search_postings (token, n, c0, c1, c2, c3, c4, c5, pos) SELECT u.tok, t.n, "
+                + ", ".join(f"count(*) FILTER (WHERE u.col = {i})" for i in range(6))
+                + f", array_agg(u.col * {POSTING_PLACE} + u.i::integer - 1 ORDER BY u.col, u.i) "
+                "FROM {source} t CROSS JOIN LATERAL ("
+                + " UNION ALL ".join(f"SELECT {i} AS col, a.tok, a.i FROM unnest(t.{{columns[{i}]}}) "
+                                     "WITH ORDINALITY AS a(tok, i)" for i in range(6))
+                + ") u GROUP BY u.tok, t.n ORDER BY u.tok, t.n")
 K1, B = 1.2, 0.75  # FTS5's bm25 constants
 MAX_ALTERNATIVES = 8  # the most words one query word stands for (itself and its synonyms)
 MAX_PHRASES = 64  # the most phrases of one query, alternatives included
