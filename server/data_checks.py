@@ -58,12 +58,16 @@ class CheckReport:
     held: int = 0
     work_orders: dict = field(default_factory=dict)
     stopped: bool = False  # the process was ending: the datasets after the last one checked wait for next time
+    not_republished: int = 0  # checked, but the process ended before their publication: checked again next time
 
     def as_json(self) -> dict:
         return {"datasets": self.datasets, "files": self.files, "unchanged": self.unchanged, "findings": dict(sorted(self.findings.items())),
                 "not_read": len(self.not_read), "not_read_files": self.not_read[:50],
                 "republished": self.republished, "held": self.held, "work_orders": self.work_orders,
-                "stopped": self.stopped}
+                "stopped": self.stopped, "not_republished": self.not_republished}
+
+
+REPUBLISH_CHUNK = 200  # datasets published again at a time: a process ending waits for one such publication
 
 
 class DataChecks:
@@ -192,8 +196,17 @@ class DataChecks:
         by_owner: dict[str, dict] = {}  # then published again: their DQV measurements follow
         for uri, triples in graphs.items():
             by_owner.setdefault(owner_of(uri) or "load", {})[uri] = triples
-        for owner, batch in sorted(by_owner.items()):
-            outcome = publish(batch, owner, profile_of(owner))
+        chunks = [(owner, dict(list(batch.items())[i:i + REPUBLISH_CHUNK]))
+                  for owner, batch in sorted(by_owner.items()) for i in range(0, len(batch), REPUBLISH_CHUNK)]
+        for k, (owner, chunk) in enumerate(chunks):
+            if stop is not None and stop.is_set():  # the process is ending: the rest are checked again next time
+                left = [uri for _, rest in chunks[k:] for uri in rest]
+                self.checks.unsettle([_dataset_id(uri) for uri in left])
+                report.stopped, report.not_republished = True, len(left)
+                log.info("data checks: the process is ending; %d datasets checked but not published again will "
+                         "be checked again next time", len(left))
+                break
+            outcome = publish(chunk, owner, profile_of(owner))
             report.republished += len(outcome.published)
             report.held += len(outcome.held)
         return report

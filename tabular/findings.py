@@ -106,6 +106,15 @@ class QualityChecks:
                     "distribution = :x", {"d": dataset_id, "x": distribution, "e": content.etag,
                                           "m": content.last_modified})
 
+    def unsettle(self, dataset_ids: Iterable[str]) -> None:
+        """Forget what identified these datasets' files (their results stay): the daily job's next look reads
+        and checks them again, as new files, and publishes the datasets again (a check whose publication did not
+        happen: the process was ending)."""
+        with self._lock, self.db.write() as conn:
+            for dataset_id in dataset_ids:
+                conn.execute(text("UPDATE quality_check_files SET etag = NULL, last_modified = NULL, sha256 = NULL "
+                                  "WHERE dataset = :d"), {"d": dataset_id})
+
     def keep_only(self, dataset_id: str, distributions: Iterable[str], scope: Sequence[str]) -> None:
         """Drop the file results of a dataset's distributions no longer listed (the checks in ``scope``)."""
         listed = set(distributions)

@@ -131,3 +131,45 @@ def test_the_daily_job_checks_new_and_changed_files_only(tmp_path):
     finally:
         files.server.shutdown()
         platform.close()
+
+
+def test_a_process_ending_while_datasets_are_published_again_leaves_the_rest_for_the_next_look(tmp_path, monkeypatch):
+    """The republication after the checks goes REPUBLISH_CHUNK datasets at a time; a process ending stops it
+    between two (a shutdown waits for one, not for the catalogue). The datasets checked but not published again
+    are read and checked again at the next look, and published then: none is left without its measurements."""
+    from config import load_settings
+    from server import data_checks
+    from server.data_checks import run_daily_data_checks
+    from server.platform import Platform
+
+    files = FileServer()
+    files.files = {f"/{n}.csv": CLEAN.encode() for n in "abc"}
+    settings = load_settings({}, overrides={"csw": {"enabled": False}, "data_api": {"load_at_publication": False}},
+                             home=tmp_path / "home")
+    platform = Platform.open(settings, start_workers=False)
+    try:
+        graphs = {}
+        for code, n in zip(("09411", "09412", "09413"), "abc"):
+            graphs.update(_tabular_dataset(settings.base_uri, code, f"{files.url}/{n}.csv"))
+        uris = sorted(platform.publisher.publish(graphs, "load").published)
+        monkeypatch.setattr(data_checks, "REPUBLISH_CHUNK", 1)
+        ending, real, published = threading.Event(), platform.publisher.publish, []
+
+        def publish_then_end(graphs, source, profile=None):
+            published.append(sorted(graphs))
+            ending.set()  # SIGTERM arrives during the first publication
+            return real(graphs, source, profile)
+
+        monkeypatch.setattr(platform.publisher, "publish", publish_then_end)
+        first = run_daily_data_checks(platform, ending)
+        assert (first["checked"], first["republished"], first["not_republished"], first["stopped"]) == (3, 1, 2, True)
+        assert len(published) == 1
+        monkeypatch.setattr(platform.publisher, "publish", real)
+        second = run_daily_data_checks(platform, threading.Event())
+        assert (second["checked"], second["unchanged"], second["republished"], second["stopped"]) == (2, 1, 2, False)
+        assert all(_measurements(platform, uri)["duplicateRows"] == "0" for uri in uris)
+        # the published one's file was answered 304 the second time; the two others were read again
+        assert sorted(files.bodies.values()) == [1, 2, 2]
+    finally:
+        files.server.shutdown()
+        platform.close()
