@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 # the parts on the data layer, each a branch of the migrations
 PARTS = ("harvest", "changes", "search", "accounts", "links", "catalog_texts", "catalog_order", "quality_scores",
          "datafiles", "submissions", "freshness", "workorders", "audit", "quality_checks", "usage", "feedback",
-         "applications", "quotas", "requests", "showcase")
+         "applications", "quotas", "requests", "showcase", "throttle")
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
 _migrate_lock = threading.Lock()
@@ -364,7 +364,7 @@ PART_TABLES = {  # what `wodp db copy` moves; the search index is derived and re
     "quotas": ("quota_counters", "quota_usage"),
     "requests": ("requests",),
     "showcase": ("showcase_items", "showcase_datasets", "showcase_images"),
-}
+}  # the rate limits' counts (throttle) are not moved: they start again
 SERIALS = {"harvest_jobs": "id", "harvest_job_errors": "n", "harvest_job_log": "n", "harvest_history": "n",
            "changes_log": "seq", "submission_events": "n", "workorders": "id", "workorder_events": "n",
            "feedback_comments": "id", "applications": "id", "application_reports": "n",

@@ -521,7 +521,7 @@ def part_files(settings) -> dict:
             "quality_checks": settings.home / "quality-checks.sqlite", "usage": settings.home / "usage.sqlite",
             "feedback": settings.home / "feedback.sqlite", "applications": settings.home / "applications.sqlite",
             "quotas": settings.home / "quotas.sqlite", "requests": settings.home / "requests.sqlite",
-            "showcase": settings.home / "showcase.sqlite"}
+            "showcase": settings.home / "showcase.sqlite", "throttle": settings.home / "throttle.sqlite"}
 
 
 def cmd_db(args: argparse.Namespace) -> int:

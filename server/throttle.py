@@ -1,8 +1,10 @@
 """Limit how often one client may knock at the costly doors: token checks, validation, pushes, SPARQL, sign-in.
 
 Counts are kept per client address (``request.remote_addr``: the peer, or the client named by trusted proxies
-when ``site.proxies`` installs ProxyFix) by Flask-Limiter, in the storage ``rate_limits.storage_uri`` names
-(memory of this process by default). Past a limit the answer is 429 with ``Retry-After`` and a message naming
+when ``site.proxies`` installs ProxyFix) by Flask-Limiter, in the storage ``rate_limits.storage_uri`` names;
+when it names none, in the memory of the process if the platform runs in one, else on the data layer
+(server/throttle_store.py: the shared database with ``database.url``, ``throttle.sqlite`` with several web
+processes on one machine), so that every web process counts a client's requests together. Past a limit the answer is 429 with ``Retry-After`` and a message naming
 the limit and its setting, in the error shape of the door (``server.errors.render_error``).
 
 Token checks have two limits. Every request bearing a token (``Authorization`` or the internal
@@ -68,9 +70,25 @@ def _message(door: str, limits: str) -> str:
             f"(setting rate_limits.{door})")
 
 
-def _limiter(app: Flask, limits) -> Limiter:
+def _storage(settings) -> tuple[str, dict]:
+    """The storage URI and its options: rate_limits.storage_uri; else the data layer when the platform runs in
+    several processes (database.url, or server.processes > 1); else this process's memory."""
+    limits = settings.rate_limits
+    if limits.storage_uri:
+        return limits.storage_uri, {}
+    if settings.database.url or settings.server.processes > 1:
+        from core.database import open_part
+        import server.throttle_store  # noqa: F401  (registers wodp-database://)
+
+        return "wodp-database://", {"database": open_part(settings.database, "throttle",
+                                                          settings.home / "throttle.sqlite")}
+    return "memory://", {}
+
+
+def _limiter(app: Flask, limits, settings) -> Limiter:
+    uri, options = _storage(settings)
     return Limiter(
-        key_func=client_address, app=app, storage_uri=limits.storage_uri or "memory://",
+        key_func=client_address, app=app, storage_uri=uri, storage_options=options,
         # no X-RateLimit headers: Flask-Limiter would also put its window's Retry-After on every answer (200s,
         # and over a busy sandbox's own); a 429 gets its Retry-After from the error handler below
         strategy=limits.strategy, headers_enabled=False,
@@ -86,7 +104,7 @@ def install(app: Flask, settings) -> Limiter | None:
     if not limits.enabled:
         return None
     try:
-        limiter = _limiter(app, limits)
+        limiter = _limiter(app, limits, settings)
     except ConfigurationError as exc:
         raise SettingsError(f"rate_limits.storage_uri: {exc} (install the store's client library, e.g. "
                             "redis for redis://)") from exc

@@ -185,3 +185,54 @@ def test_retry_after_is_honest(platform):
     assert response.status_code == 429
     time.sleep(int(response.headers["Retry-After"]))
     assert validate(client).status_code == 400
+
+
+@pytest.mark.parametrize("strategy", ["moving-window", "fixed-window", "sliding-window-counter"])
+def test_the_data_layer_counts_alike_for_every_process(tmp_path, database_url, strategy):
+    """Two processes' limiters over the data layer (part throttle: the shared database, or one SQLite file on one
+    machine) count one client together under each strategy: the limit holds in all, not per process."""
+    from limits import parse
+    from limits.storage import storage_from_string
+    from limits.strategies import STRATEGIES
+
+    from core.database import open_database
+    import server.throttle_store  # noqa: F401
+
+    limit = parse("5/minute")
+
+    def limiter():  # what each web process makes: its own storage object over the same part
+        db = open_database(database_url, "throttle", tmp_path / "throttle.sqlite", auto_migrate=True)
+        return STRATEGIES[strategy](storage_from_string("wodp-database://", database=db))
+
+    first, second = limiter(), limiter()
+    answers = [(first if i % 2 else second).hit(limit, "203.0.113.7", "sparql") for i in range(8)]
+    assert answers == [True] * 5 + [False] * 3
+    assert first.hit(limit, "198.51.100.1", "sparql")  # another client has its own count
+    stats = second.get_window_stats(limit, "203.0.113.7", "sparql")
+    assert stats.remaining == 0 and time.time() < stats.reset_time <= time.time() + 61
+    first.clear(limit, "203.0.113.7", "sparql")
+    assert second.hit(limit, "203.0.113.7", "sparql")
+
+
+def test_several_web_processes_share_the_limits(tmp_path):
+    """With server.processes > 1 and no storage_uri, two apps (two web processes) over one home give a client
+    the limit once, not once each."""
+    from flask import Flask
+
+    from config import load_settings
+    from server import throttle
+
+    settings = load_settings({}, overrides={"rate_limits": LIMITS, "server": {"processes": 2}}, home=tmp_path)
+    apps = []
+    for _ in range(2):
+        app = Flask("wodp-test")
+        for method, path in (m for routes in throttle.DOORS.values() for m in routes):
+            if not any(r.rule == path for r in app.url_map.iter_rules()):
+                app.add_url_rule(path, path, lambda **_: "ok", methods=["GET", "HEAD", "POST", "DELETE"])
+        throttle.install(app, settings)
+        apps.append(app)
+    statuses = [client_at(apps[i % 2], "203.0.113.9").get("/sparql").status_code for i in range(5)]
+    assert statuses == [200, 200, 200, 429, 429]  # sparql: 3/minute, whichever process answers
+    assert (tmp_path / "throttle.sqlite").exists()
+    memory = load_settings({}, overrides={"rate_limits": LIMITS}, home=tmp_path / "one")
+    assert throttle._storage(memory)[0] == "memory://"  # one process: its memory, as before
