@@ -80,8 +80,8 @@ def _storage(settings) -> tuple[str, dict]:
         from core.database import open_part
         import server.throttle_store  # noqa: F401  (registers wodp-database://)
 
-        return "wodp-database://", {"database": open_part(settings.database, "throttle",
-                                                          settings.home / "throttle.sqlite")}
+        return "wodp-database://", {"database": lambda: open_part(settings.database, "throttle",
+                                                                  settings.home / "throttle.sqlite")}
     return "memory://", {}
 
 

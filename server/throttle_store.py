@@ -39,16 +39,30 @@ class DatabaseStorage(Storage, MovingWindowSupport, SlidingWindowCounterSupport,
     STORAGE_SCHEME = ["wodp-database"]
 
     def __init__(self, uri: str | None = None, wrap_exceptions: bool = False, database=None, **options) -> None:
+        """``database``: the part (a ``core.database.Database``), or a function that opens it — called at the
+        first count, so that a shared database unreachable at start-up does not stop the web process (the
+        limiter counts in memory meanwhile: Flask-Limiter's fallback)."""
         if database is None:
             raise ValueError("wodp-database:// needs the data layer's part: storage_options={'database': …}")
         super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
-        self.db = database
+        self._database = database
+        self._db = None
         self._steps = 0
         self._lock = threading.Lock()
 
     @property
-    def base_exceptions(self) -> type[Exception]:
-        return SQLAlchemyError
+    def db(self):
+        if self._db is None:
+            with self._lock:
+                if self._db is None:
+                    self._db = self._database() if callable(self._database) else self._database
+        return self._db
+
+    @property
+    def base_exceptions(self) -> tuple[type[Exception], ...]:
+        from core.database import DatabaseError
+
+        return SQLAlchemyError, DatabaseError
 
     def _pruned(self) -> None:
         with self._lock:
@@ -91,7 +105,7 @@ class DatabaseStorage(Storage, MovingWindowSupport, SlidingWindowCounterSupport,
     def check(self) -> bool:
         try:
             self.db.rows("SELECT 1")
-        except SQLAlchemyError:
+        except self.base_exceptions:
             return False
         return True
 
