@@ -247,6 +247,10 @@ class DataLoader(Follower, GateHook):
     def _uri(self, dataset_id: str) -> str:
         return f"{self.base}/datasets/{dataset_id}"
 
+    @staticmethod
+    def _id(uri: str) -> str:
+        return uri.rstrip("/").rsplit("/", 1)[-1]
+
     # -- the bytes the gate read ---------------------------------------------------------------------------
     def file_read(self, uri: str, url: str, media: str | None, raw: bytes, dist=None) -> None:
         """Keep a data file the gate has just read (ogc.layers.Layers tells of each one) for this dataset's load."""
@@ -277,6 +281,8 @@ class DataLoader(Follower, GateHook):
         return {}
 
     def _enqueue(self, digests: dict[str, str], force: bool = False) -> None:
+        if not self.settings.load_at_publication:  # loaded at first request: only the tables made must follow
+            digests = {u: d for u, d in digests.items() if self.datastore.loaded(self._id(u))}
         if not digests:
             return
         with self._cond:
@@ -350,7 +356,7 @@ class DataLoader(Follower, GateHook):
         if self.store is None:
             return manifest
         if queued is None:
-            digest = self.store.digests().get(uri)
+            digest = self.store.digests_of([uri]).get(uri)
             if digest is None:
                 return manifest
             queued = (digest, False)

@@ -21,6 +21,24 @@ def cut_short(response: httpx.Response) -> str | None:
     return None
 
 
+STOPPED_WORDS = ("cancelled", "canceled", "timeout", "time limit", "timed out")
+
+
+def broken_off(body: bytes, exc: Exception) -> tuple[str, bool]:
+    """Say why a 200 answer could not be read whole, and whether the engine stopped the query itself.
+
+    An engine that streams its answer has sent its 200 before the query ends; when it stops the query later (its
+    own time limit: ``oxigraph serve --timeout-s``), it can only break the answer off, and Oxigraph server writes
+    its message ("The SPARQL operation has been cancelled") after the part it sent. Such an answer is never passed
+    on as if it were whole: the parser's error names it, and the engine's words at its end tell a stop."""
+    tail = " ".join(body[-300:].decode("utf-8", "replace").split())
+    stopped = any(word in tail.lower() for word in STOPPED_WORDS)
+    if stopped:
+        return (f"the engine stopped the query at its own time limit and broke off its answer (which ends: "
+                f"{tail[-120:]!r})"), True
+    return f"its answer is not whole ({' '.join(str(exc).split())[:200]})", False
+
+
 class Row:
     """One solution of a SELECT answer: terms by position (``row[0]``) or by name (``row["g"]``)."""
 

@@ -61,15 +61,20 @@ def record_triples(dataset_uri: str, triples: Sequence[ox.Triple], modified: ox.
 
 
 def record_dates(triples: Sequence[ox.Triple], dataset_uri: str) -> tuple[ox.Literal | None, ox.Literal | None]:
-    """Return (issued, modified) of the record in a stored dataset graph."""
+    """Return (issued, modified) of the record in a stored dataset graph (the last of each, as written).
+
+    Read from the end: a graph made by ``with_record`` ends with its record, so a harvest's followers find both
+    dates in a few triples instead of scanning the graph each."""
     record = record_uri(dataset_uri)
     issued = modified = None
-    for t in triples:
+    for t in reversed(triples if isinstance(triples, (list, tuple)) else list(triples)):
         if t.subject == record:
             if t.predicate == ISSUED:
-                issued = t.object
+                issued = t.object if issued is None else issued
             elif t.predicate == MODIFIED:
-                modified = t.object
+                modified = t.object if modified is None else modified
+            if issued is not None and modified is not None:
+                break
     return issued, modified
 
 

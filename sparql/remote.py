@@ -33,7 +33,7 @@ import pyoxigraph as ox
 
 from core.storage import guarded
 from sparql import records
-from sparql.answers import Row, cut_short, json_boolean, json_term
+from sparql.answers import Row, broken_off, cut_short, json_boolean, json_term
 from core.timings import step
 from sparql.digests import StoreDigests, digest_lines_many, digests_adding, graph_digest
 from sparql.engines import ENGINES, OXIGRAPH, VIRTUOSO, Engine, canonical_graphs, engine_from_server
@@ -180,6 +180,8 @@ class RemoteStore:
     _check_writable = OxigraphStore._check_writable
     announce_reset = OxigraphStore.announce_reset
     digests = OxigraphStore.digests
+    digests_of = OxigraphStore.digests_of
+    _verify_digests = OxigraphStore._verify_digests
 
     def __repr__(self) -> str:
         return f"RemoteStore({self.url!r})"
@@ -262,17 +264,22 @@ class RemoteStore:
         if short:
             raise StoreError(f"a query failed: {short} ({self.url})", status=504)
         kind = response.headers.get("content-type", "").split(";")[0].strip()
-        if kind == RESULTS_JSON:
-            answer = response.json()
-            boolean = json_boolean(answer)
-            if boolean is not None:
-                return boolean
-            names = answer["head"].get("vars", [])
-            return [Row(names, [json_term(b.get(n), engine.codec) for n in names])
-                    for b in answer["results"]["bindings"]]
-        if kind in (N_TRIPLES, "text/plain"):
-            triples = [q.triple for q in ox.parse(response.content, format=ox.RdfFormat.N_TRIPLES)]
-            return engine.codec.decode(triples) if engine.codec else triples
+        try:
+            if kind == RESULTS_JSON:
+                answer = response.json()
+                boolean = json_boolean(answer)
+                if boolean is not None:
+                    return boolean
+                names = answer["head"].get("vars", [])
+                return [Row(names, [json_term(b.get(n), engine.codec) for n in names])
+                        for b in answer["results"]["bindings"]]
+            if kind in (N_TRIPLES, "text/plain"):
+                triples = [q.triple for q in ox.parse(response.content, format=ox.RdfFormat.N_TRIPLES)]
+                return engine.codec.decode(triples) if engine.codec else triples
+        except (ValueError, SyntaxError, LookupError, TypeError, AttributeError) as exc:  # not whole: never a part
+            why, stopped = broken_off(response.content, exc)
+            raise StoreError(f"a query failed: the store at {self.url} answered 200, but {why}",
+                             status=504 if stopped else 502) from exc
         raise StoreError(f"a query failed: the store at {self.url} answered in {kind or 'no media type'}, "
                          f"not {RESULTS_JSON} or {N_TRIPLES}", status=502)
 

@@ -11,7 +11,7 @@ import httpx
 import pyoxigraph as ox
 
 from sparql import errors
-from sparql.answers import cut_short, json_boolean
+from sparql.answers import broken_off, cut_short, json_boolean
 from sparql.errors import StoreError
 from sparql.fairness import ClientShares
 from sparql.formats import SELECT_FORMATS, formats_for, negotiate
@@ -19,7 +19,7 @@ from sparql.remote import N_TRIPLES, RESULTS_JSON, RemoteStore
 from sparql.results import Limits, write_boolean, write_graph, write_solutions
 from sparql.worker import query_kind
 
-ENGINE_TIMEOUT_WORDS = ("timeout", "time limit", "timed out", "estimated execution time", "s1tat")
+ENGINE_TIMEOUT_WORDS = ("timeout", "time limit", "timed out", "cancelled", "estimated execution time", "s1tat")
 
 
 class RemotePool:
@@ -82,29 +82,45 @@ class RemotePool:
         params += [("named-graph-uri", g) for g in named_graphs]
         if not default_graphs and not text.names_dataset and engine.union_parameter:
             params.append(("union-default-graph", ""))  # as the pool: the union of the dataset graphs
-        if kind == "graph":
-            asked = N_TRIPLES
-        elif kind == "ask" or (kind == "select" and engine.codec is not None):
-            asked = RESULTS_JSON
-        else:
-            asked = fmt.media_type
+        # asked in a format read whole here before anything is passed on (an engine that stops a query after its
+        # 200 can only break the answer off: sparql/answers.py broken_off), then written in the negotiated one
+        asked = N_TRIPLES if kind == "graph" else RESULTS_JSON
         limits = Limits(self.settings.max_results, self.settings.max_result_bytes)
         with self.shares.hold(client):
             started = time.monotonic()
             body = self._fetch(query, params, asked, started)
-        if kind == "graph":
-            triples = [q.triple for q in ox.parse(body, format=ox.RdfFormat.N_TRIPLES)]
-            if len(triples) > limits.max_results:
-                raise limits.too_many()
-            body = write_graph(engine.codec.decode(triples) if engine.codec else triples, fmt, limits)
-        elif kind == "ask":
-            value = json_boolean(json.loads(body))
-            if value is None:
-                raise StoreError(f"the store at {self.store.url} answered an ASK query without a boolean", status=502)
-            body = write_boolean(value, fmt)
-        elif kind == "select" and engine.codec is not None:
-            body = self._decoded_solutions(body, fmt, limits)
+        try:
+            if kind == "graph":
+                triples = [q.triple for q in ox.parse(body, format=ox.RdfFormat.N_TRIPLES)]
+                if len(triples) > limits.max_results:
+                    raise limits.too_many()
+                body = write_graph(engine.codec.decode(triples) if engine.codec else triples, fmt, limits)
+            elif kind == "ask":
+                value = json_boolean(json.loads(body))
+                if value is None:
+                    raise StoreError(f"the store at {self.store.url} answered an ASK query without a boolean",
+                                     status=502)
+                body = write_boolean(value, fmt)
+            elif engine.codec is not None:
+                body = self._decoded_solutions(body, fmt, limits)
+            else:
+                body = self._solutions(body, fmt, limits)
+        except (ValueError, SyntaxError, LookupError, TypeError, AttributeError) as exc:  # the answer is not whole
+            why, stopped = broken_off(body, exc)
+            if stopped:
+                self.stats["timeout"] += 1
+                raise errors.QueryTimeoutError(f"{why}; narrow the query") from exc
+            raise StoreError(f"the store at {self.store.url} answered 200, but {why}", status=502) from exc
         return QueryResult(fmt.media_type, body, time.monotonic() - started)
+
+    @staticmethod
+    def _solutions(body: bytes, fmt, limits: Limits) -> bytes:
+        """SELECT results read whole: passed on as the engine wrote them when JSON was asked, else written anew."""
+        if fmt.media_type == SELECT_FORMATS[0].media_type:
+            if len(json.loads(body)["results"]["bindings"]) > limits.max_results:
+                raise limits.too_many()
+            return body
+        return write_solutions(ox.parse_query_results(body, format=ox.QueryResultsFormat.JSON), fmt, limits)
 
     def _fetch(self, query: str, params, asked: str, started: float) -> bytes:
         """Read the engine's whole answer within our time and byte limits, or raise the error to show."""

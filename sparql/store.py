@@ -68,6 +68,7 @@ class CatalogStore(Protocol):
     def quads(self, graph: str | None = None) -> Iterator[ox.Quad]: ...
     def dataset_uris(self) -> list[str]: ...
     def digests(self) -> dict[str, str]: ...
+    def digests_of(self, uris: Iterable[str]) -> dict[str, str]: ...
     def count_datasets(self) -> int: ...
     def query(self, sparql: str, **kwargs) -> object: ...
     def last_modified(self) -> datetime: ...
@@ -497,6 +498,15 @@ class OxigraphStore:
         The first call checks the digest table against the store (a write cut short by a killed process,
         a store made before digests were kept) and corrects it from the stored graphs.
         """
+        self._verify_digests()
+        return self._digests.all()
+
+    def digests_of(self, uris: Iterable[str]) -> dict[str, str]:
+        """Return the digests of these dataset graphs as published (those not stored are left out)."""
+        self._verify_digests()
+        return self._digests.some(uris)
+
+    def _verify_digests(self) -> None:
         if not self._digests.verified and not getattr(self._emitting, "active", False):  # lock order: write, emit
             with self._write_lock:
                 present = self.dataset_uris()
@@ -506,7 +516,6 @@ class OxigraphStore:
                 log.info("withheld graphs: %d of datasets no longer stored dropped", stray)
             if fixed:
                 log.info("store digests: %d corrected from the stored graphs", fixed)
-        return self._digests.all()
 
     def count_datasets(self) -> int:
         rows = self._store.query(

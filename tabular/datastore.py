@@ -187,6 +187,13 @@ class DataStore:
             return None
         return Manifest.from_json(doc)
 
+    def loaded(self, dataset_id: str) -> bool:
+        """Tell whether a dataset has a manifest (its tables were loaded, or tried), without reading it."""
+        try:
+            return (self.folder(dataset_id) / MANIFEST).is_file()
+        except ValueError:
+            return False
+
     def manifests(self) -> Iterator[Manifest]:
         if not self.root.is_dir():
             return

@@ -668,3 +668,48 @@ def test_the_files_handed_to_the_loader_stay_within_their_bounds(monkeypatch):
     now = data_loading.time.monotonic()
     monkeypatch.setattr(data_loading.time, "monotonic", lambda: now + 61)
     assert handed.take("d3", "a") is None and handed.size == (0, 0)  # too old: the load fetches it
+
+
+def test_without_loads_at_publication_only_loaded_tables_are_followed(tmp_path):
+    """data_api.load_at_publication false: a dataset is loaded at its first request, from the store's digest of
+    it; publications queue only the datasets whose tables were made (so a catalogue of millions queues nothing
+    it would never load), and a queued one is loaded again at its next request."""
+    from config import load_settings
+    from server.data_loading import DataLoader
+    from tabular.datastore import DataStore
+
+    settings = load_settings({}, overrides={"data_api": {"load_at_publication": False}}, home=tmp_path)
+    base = settings.base_uri
+    version = {"t.1": "1", "t.2": "1"}
+
+    def graph(dataset_id: str) -> list[ox.Triple]:
+        d, x = ox.NamedNode(f"{base}/datasets/{dataset_id}"), ox.NamedNode(f"{base}/datasets/{dataset_id}/csv")
+        return [ox.Triple(d, DCAT.distribution, x),
+                ox.Triple(x, DCAT.downloadURL, ox.NamedNode(f"http://files.example.org/{dataset_id}.csv"))]
+
+    class Store:
+        def dataset_triples(self, uri):
+            return graph(uri.rsplit("/", 1)[1])
+
+        def digests_of(self, uris):
+            return {u: "v" + version[u.rsplit("/", 1)[1]] for u in uris}
+
+    fetched = []
+
+    def fetch(url: str) -> bytes:
+        fetched.append(url)
+        name = url.rsplit("/", 1)[1].removesuffix(".csv")
+        return f"名称,数值\n{name},{version[name]}\n".encode("utf-8")
+
+    loader = DataLoader(DataStore(tmp_path / "datastore"), settings, fetch, background=False)
+    loader.store = Store()
+    loader._enqueue({f"{base}/datasets/t.{n}": "v1" for n in (1, 2)})  # published: neither was ever loaded
+    assert loader.pending() == 0
+    first = loader.ensure("t.1")
+    assert first.digest == "v1" and first.tables[0].rows == 1 and len(fetched) == 1
+    version["t.1"] = version["t.2"] = "2"
+    loader._enqueue({f"{base}/datasets/t.{n}": "v2" for n in (1, 2)})  # both changed: t.1's table follows
+    assert loader.pending() == 1
+    again = loader.ensure("t.1")
+    assert again.digest == "v2" and len(fetched) == 2 and loader.pending() == 0
+    assert loader.ensure("t.2").digest == "v2" and len(fetched) == 3

@@ -224,3 +224,30 @@ def test_q_and_dates_on_postgis(postgis_platform, q):
     expected = int(next(iter(postgis_platform.store.query(MONTH_QUERY.format(start=month, end=following))))[0].value)
     last_day = (date(year + mon // 12, mon % 12 + 1, 1) - timedelta(days=1)).isoformat()
     assert _items(client, f"datetime={month}-01T00:00:00Z/{last_day}T23:59:59Z")["numberMatched"] == expected > 0
+
+
+def test_record_dates_are_the_last_written_whatever_the_order_of_the_graph():
+    """The record's dates as every follower reads them (sparql/records.record_dates reads from the end): the last
+    issued and modified of the dataset's own record, in any order of the triples, another record's ignored."""
+    import random
+
+    from sparql import records
+
+    uri, other = "http://h/datasets/a.1", "http://h/datasets/a.2"
+    when = [ox.Literal(f"2024-0{m}-01T00:00:00Z", datatype=ox.NamedNode("http://www.w3.org/2001/XMLSchema#dateTime"))
+            for m in range(1, 7)]
+    d = ox.NamedNode(uri)
+    body = [ox.Triple(d, ox.NamedNode(DCT_TITLE), ox.Literal(f"标题 {n}")) for n in range(20)]
+    graph = records.with_record(uri, body, when[1], when[0]) + records.record_triples(other, [], when[5], when[4])
+    assert records.record_dates(graph, uri) == (when[0], when[1])
+    record = records.record_uri(uri)
+    graph += [ox.Triple(record, ox.NamedNode(DCT_ISSUED), when[2]),
+              ox.Triple(record, ox.NamedNode(DCT_MODIFIED), when[3])]
+    rng = random.Random(7)
+    for _ in range(200):
+        rng.shuffle(graph)
+        issued = [t.object for t in graph if t.subject == record and t.predicate.value == DCT_ISSUED][-1]
+        modified = [t.object for t in graph if t.subject == record and t.predicate.value == DCT_MODIFIED][-1]
+        assert records.record_dates(graph, uri) == (issued, modified)
+        assert records.record_dates(iter(graph), uri) == (issued, modified)
+    assert records.record_dates(body, uri) == (None, None)
