@@ -182,6 +182,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=None, help="harvest.batch_size (default: the setting's)")
     parser.add_argument("--etags", action="store_true", help="let the source answer 304 to conditional requests")
     parser.add_argument("--profile", action="store_true", help="print where the first harvest spends its time")
+    parser.add_argument("--profile-again", action="store_true", help="print where the re-harvest spends its time")
     parser.add_argument("--keep", action="store_true", help="keep the data directory (else removed at the end)")
     parser.add_argument("--without-csw", action="store_true", help="leave the CSW index out (to see its cost)")
     parser.add_argument("--progress", type=float, default=0.0, metavar="S",
@@ -211,7 +212,8 @@ def main() -> None:
         csw_hits(platform)  # start pycsw before the clock (a server has it running)
     for label in ("first harvest", "no-change re-harvest"):
         mark, cpu = meter.mark(), meter.cpu_s()
-        profiler = cProfile.Profile() if args.profile and label == "first harvest" else None
+        profiler = cProfile.Profile() if (args.profile and label == "first harvest") or (
+            args.profile_again and label != "first harvest") else None
         start = time.perf_counter()
         if profiler:
             profiler.enable()

@@ -1,7 +1,9 @@
 """Benchmark request costs at scale (issue 11): a home of N datasets, one publisher holding most of them.
 
 Run: PYTHONPATH=. python bench/scale.py --datasets 20000 [--home /tmp/h7-home-20k] [--build-only] [--requests 30]
-     PYTHONPATH=. python bench/scale.py --datasets 20000 --scaled-out [--processes 1 2]
+     PYTHONPATH=. python bench/scale.py --datasets 20000 --scaled-out [--processes 1 2] [--keep]
+     WODP_STORE__URL=… WODP_DATABASE__URL=… PYTHONPATH=. python bench/scale.py --datasets 20000 --home H
+       (measures again a scaled-out home that --keep left running)
 
 The home is built through the platform's own harvest path (a local CKAN source, as bench/harvest.py serves it)
 unless ``--home`` already holds that many datasets. 90% of the datasets belong to one organisation; the rest
@@ -317,12 +319,16 @@ def main() -> None:
     parser.add_argument("--build-only", action="store_true")
     parser.add_argument("--scaled-out", action="store_true",
                         help="PostgreSQL + Oxigraph server, started by the bench (the home is built anew)")
+    parser.add_argument("--keep", action="store_true",
+                        help="--scaled-out: leave the PostgreSQL cluster, the Oxigraph server and the home running")
     parser.add_argument("--processes", type=int, nargs="+", default=[1],
                         help="server.processes (web processes); several values measure each in turn on one home")
     args = parser.parse_args()
     if args.scaled_out:
         scaled_out(args)
         return
+    if args.home and os.environ.get("WODP_STORE__URL") and os.environ.get("WODP_DATABASE__URL"):  # a kept one
+        SCALED_OUT.update({k: os.environ[k] for k in ("WODP_STORE__URL", "WODP_DATABASE__URL")})
     home = args.home or Path(f"/tmp/wodp-bench-scale-{args.datasets}")
     marker = home / "bench-scale.json"
     if not marker.exists() or json.loads(marker.read_text())["datasets"] != args.datasets:
@@ -357,9 +363,13 @@ def scaled_out(args) -> None:
             for processes in args.processes:
                 run(home, args.datasets, args.requests, processes)
     finally:
-        engine.stop()
-        cluster.stop()
-        shutil.rmtree(root, ignore_errors=True)
+        if args.keep:  # the engines run on, for a look at the home: say how to use them and stop them
+            print(f"kept: WODP_HOME={root / 'home'} " + " ".join(f"{k}={v}" for k, v in SCALED_OUT.items()) +
+                  f"\nstop: kill {engine.proc.pid}; pg_ctl -D {cluster.data} stop; rm -rf {root}", flush=True)
+        else:
+            engine.stop()
+            cluster.stop()
+            shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -271,8 +271,11 @@ class DataLoader(Follower, GateHook):
         changed file is loaded again, an unchanged one keeps its table. Nothing to publish again here."""
         again = {}
         for uri in uris:
+            dataset_id = self._id(uri)
+            if not self.datastore.loaded(dataset_id):  # a look at the folder (most datasets have no tables yet)
+                continue
             try:
-                manifest = self.datastore.manifest(uri.rstrip("/").rsplit("/", 1)[-1])
+                manifest = self.datastore.manifest(dataset_id)
             except ValueError:
                 continue
             if manifest is not None and (manifest.tables or manifest.not_loaded):

@@ -189,10 +189,9 @@ class DataStore:
 
     def loaded(self, dataset_id: str) -> bool:
         """Tell whether a dataset has a manifest (its tables were loaded, or tried), without reading it."""
-        try:
-            return (self.folder(dataset_id) / MANIFEST).is_file()
-        except ValueError:
+        if not _SAFE_ID.match(dataset_id) or dataset_id in (".", ".."):
             return False
+        return os.path.isfile(os.path.join(self.root, dataset_id, MANIFEST))  # (no Path: called per dataset)
 
     def manifests(self) -> Iterator[Manifest]:
         if not self.root.is_dir():
