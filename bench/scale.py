@@ -364,6 +364,9 @@ def scaled_out(args) -> None:
                 run(home, args.datasets, args.requests, processes)
     finally:
         if args.keep:  # the engines run on, for a look at the home: say how to use them and stop them
+            import atexit
+
+            atexit.unregister(cluster.stop)  # (tests/pg.py stops its clusters at exit)
             print(f"kept: WODP_HOME={root / 'home'} " + " ".join(f"{k}={v}" for k, v in SCALED_OUT.items()) +
                   f"\nstop: kill {engine.proc.pid}; pg_ctl -D {cluster.data} stop; rm -rf {root}", flush=True)
         else:

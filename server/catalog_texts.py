@@ -57,12 +57,17 @@ class CatalogTexts:
 
     @staticmethod
     def stamp(store, uri: str) -> str | None:
-        modified = store.record_modified(uri)
-        return None if modified is None else f"{FORMAT} {modified.isoformat()}"
+        return CatalogTexts.stamps(store, [uri])[uri]
+
+    @staticmethod
+    def stamps(store, uris: list[str]) -> dict[str, str | None]:
+        """The stamp of each dataset as its store holds it now (a remote store is asked once for them all)."""
+        modified = store.records_modified(uris)
+        return {uri: None if modified[uri] is None else f"{FORMAT} {modified[uri].isoformat()}" for uri in uris}
 
     def texts(self, store, uris: list[str]) -> list[str]:
         """Return the public N-Triples of each dataset, in order: from the table when its stamp matches."""
-        stamps = {uri: self.stamp(store, uri) for uri in uris}
+        stamps = self.stamps(store, uris)
         rows: dict[str, tuple[str, str]] = {}
         try:
             with self.db.read() as conn:

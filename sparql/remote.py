@@ -514,6 +514,19 @@ class RemoteStore:
                           f"{records.MODIFIED} ?m }} }} LIMIT 1", use_default_graph_as_union=False)
         return records.parse_datetime(next((row[0] for row in rows), None))
 
+    def records_modified(self, uris: Sequence[str]) -> dict[str, datetime | None]:
+        """``record_modified`` of each dataset, in one query per 200 (a /catalog page asked one per dataset)."""
+        found: dict[str, datetime | None] = dict.fromkeys(uris)
+        uris = list(found)
+        for start in range(0, len(uris), 200):
+            values = " ".join(f"({ox.NamedNode(u)} {records.record_uri(u)})" for u in uris[start:start + 200])
+            for row in self.query(f"SELECT ?g ?m WHERE {{ VALUES (?g ?r) {{ {values} }} "
+                                  f"GRAPH ?g {{ ?r {records.MODIFIED} ?m }} }}", use_default_graph_as_union=False):
+                uri = row["g"].value
+                if found.get(uri) is None:  # (as record_modified: the first the engine gives)
+                    found[uri] = records.parse_datetime(row["m"])
+        return found
+
     def has_dataset(self, uri: str) -> bool:
         node = ox.NamedNode(uri)
         return self.query(f"ASK {{ GRAPH {node} {{ {node} {RDF_TYPE} {DCAT_DATASET} }} }}",

@@ -749,3 +749,15 @@ def test_graphs_prepared_before_the_turn_are_stored_and_digested_as_whole_graphs
                 and not isinstance(t.subject, ox.BlankNode)} == \
             {str(t) for t in whole[uri] if not isinstance(t.object, ox.BlankNode)
              and not isinstance(t.subject, ox.BlankNode)}
+
+
+def test_records_modified_in_one_query_equal_one_at_a_time(store):
+    """A /catalog page asks the stamps of its datasets at once (one query per 200 on a remote store): the same
+    as record_modified of each, None for a dataset the store does not hold."""
+    uris = [f"http://h/datasets/m.{i}" for i in range(250)]
+    store.put_datasets({u: dataset(u, f"题{i}") for i, u in enumerate(uris[:240])})
+    asked = uris[::-1] + ["http://h/datasets/none"]
+    batch = store.records_modified(asked)
+    assert list(batch) == asked
+    assert batch == {u: store.record_modified(u) for u in asked}
+    assert sum(v is not None for v in batch.values()) == 240 and batch["http://h/datasets/none"] is None
