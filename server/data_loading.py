@@ -285,7 +285,11 @@ class DataLoader(Follower, GateHook):
 
     def _enqueue(self, digests: dict[str, str], force: bool = False) -> None:
         if not self.settings.load_at_publication:  # loaded at first request: only the tables made must follow
-            digests = {u: d for u, d in digests.items() if self.datastore.loaded(self._id(u))}
+            if len(digests) > 100:  # (a start-up's 100,000: the folder's names at once)
+                loaded = self.datastore.loaded_ids()
+                digests = {u: d for u, d in digests.items() if self._id(u) in loaded}
+            else:
+                digests = {u: d for u, d in digests.items() if self.datastore.loaded(self._id(u))}
         if not digests:
             return
         with self._cond:

@@ -21,14 +21,15 @@ import hashlib
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import pyoxigraph as ox
 
 from core.sqlite import rollback
 
 SCHEMA = """CREATE TABLE IF NOT EXISTS digests(uri TEXT PRIMARY KEY, digest TEXT, pending TEXT);
-CREATE INDEX IF NOT EXISTS digests_pending ON digests(pending) WHERE pending IS NOT NULL;"""
+CREATE INDEX IF NOT EXISTS digests_pending ON digests(pending) WHERE pending IS NOT NULL;
+CREATE TABLE IF NOT EXISTS digests_meta(key TEXT PRIMARY KEY, value TEXT);"""
 
 
 def _term(term) -> str:
@@ -153,6 +154,25 @@ class StoreDigests:
                 found.update(self._db.execute(f"SELECT uri, digest FROM digests WHERE digest IS NOT NULL AND uri IN "
                                               f"({','.join('?' * len(chunk))})", chunk))
         return found
+
+    def mark(self, generation: int) -> None:
+        """Note the store generation the table describes (each write's, after its digests are settled)."""
+        with self._lock:
+            self._db.execute("INSERT INTO digests_meta(key, value) VALUES ('generation', ?) ON CONFLICT(key) DO "
+                             "UPDATE SET value = excluded.value", (str(generation),))
+
+    def describes(self, generation: int, datasets: Callable[[], int]) -> bool:
+        """Tell whether the table is known to describe the store at this generation without listing the store:
+        every write it noted was settled (none pending), it was marked at this very generation, and it holds as
+        many datasets as the store (``datasets()``: a count, asked only when the rest holds)."""
+        with self._lock:
+            marked = self._db.execute("SELECT value FROM digests_meta WHERE key = 'generation'").fetchone()
+            if marked is None or marked[0] != str(generation):
+                return False
+            if self._db.execute("SELECT 1 FROM digests WHERE pending IS NOT NULL LIMIT 1").fetchone():
+                return False
+            held = self._db.execute("SELECT COUNT(*) FROM digests WHERE digest IS NOT NULL").fetchone()[0]
+        return held == datasets()
 
     def verify(self, dataset_uris: Sequence[str], read) -> int:
         """Make the table describe the store: recompute unfinished and unknown digests, drop gone datasets.

@@ -195,6 +195,10 @@ class OxigraphStore:
         self.generation += 1
         self._modified = time.time()
         self._save_state()
+        try:  # the digest table describes this generation (its write's digests were settled before)
+            self._digests.mark(self.generation)
+        except Exception as exc:  # only a saving lost: the next start lists the store to check the table
+            log.warning("the digest table's generation was not noted: %s", str(exc)[:300])
         return self.generation
 
     def _save_state(self) -> None:
@@ -514,8 +518,14 @@ class OxigraphStore:
     def _verify_digests(self) -> None:
         if not self._digests.verified and not getattr(self._emitting, "active", False):  # lock order: write, emit
             with self._write_lock:
+                if self._digests.describes(self.generation, self.count_datasets):
+                    # nothing pending, marked at this generation, as many datasets as the store: no listing of
+                    # the store (100,000 URIs from a remote engine took 5.8 s of every start-up)
+                    self._digests.verified = True
+                    return
                 present = self.dataset_uris()
                 fixed = self._digests.verify(present, self.dataset_triples)
+                self._digests.mark(self.generation)
                 stray = guarded("checking the withheld graphs", lambda: self._withheld.keep_only(present))
             if stray:
                 log.info("withheld graphs: %d of datasets no longer stored dropped", stray)

@@ -193,6 +193,14 @@ class DataStore:
             return False
         return os.path.isfile(os.path.join(self.root, dataset_id, MANIFEST))  # (no Path: called per dataset)
 
+    def loaded_ids(self) -> set[str]:
+        """The datasets that have a manifest (one look at the folder, then one per dataset found there)."""
+        try:
+            names = os.listdir(self.root)
+        except FileNotFoundError:
+            return set()
+        return {name for name in names if not name.startswith(".") and self.loaded(name)}
+
     def manifests(self) -> Iterator[Manifest]:
         if not self.root.is_dir():
             return

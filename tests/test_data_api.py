@@ -708,7 +708,8 @@ def test_without_loads_at_publication_only_loaded_tables_are_followed(tmp_path):
     first = loader.ensure("t.1")
     assert first.digest == "v1" and first.tables[0].rows == 1 and len(fetched) == 1
     version["t.1"] = version["t.2"] = "2"
-    loader._enqueue({f"{base}/datasets/t.{n}": "v2" for n in (1, 2)})  # both changed: t.1's table follows
+    changed = {f"{base}/datasets/t.{n}": "v2" for n in (1, 2)} | {f"{base}/datasets/u.{n}": "v" for n in range(200)}
+    loader._enqueue(changed)  # all changed (a start-up's many: the folder read once): t.1's table follows
     assert loader.pending() == 1
     again = loader.ensure("t.1")
     assert again.digest == "v2" and len(fetched) == 2 and loader.pending() == 0

@@ -183,6 +183,51 @@ def test_a_write_cut_between_its_digest_and_its_commit_is_found(tmp_path):
         store.close()
 
 
+def test_a_restart_trusts_a_settled_digest_table_and_lists_the_store_otherwise(tmp_path, monkeypatch):
+    """The digest table marks the generation it describes: a restart after clean writes does not list the store
+    (5.8 s at 100,000 datasets on a remote engine); a table of another generation, with a write pending, or of
+    another number of datasets than the store (a graph taken out behind the platform's back) is checked against
+    the store's listing, and corrected."""
+    import pyoxigraph as raw
+
+    from sparql.digests import StoreDigests, graph_digest
+    from sparql.store import OxigraphStore
+
+    def graph(n: int) -> list:
+        node = ox.NamedNode(f"http://127.0.0.1:8000/datasets/d{n}")
+        return [ox.Triple(node, ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type"), DATASET),
+                ox.Triple(node, DCT_TITLE, ox.Literal(f"题{n}"))]
+
+    listed = []
+    real = OxigraphStore.dataset_uris
+    monkeypatch.setattr(OxigraphStore, "dataset_uris", lambda self: listed.append(1) or real(self))
+    store = OxigraphStore(tmp_path / "store")
+    store.put_datasets({f"http://127.0.0.1:8000/datasets/d{n}": graph(n) for n in range(3)})
+    store.remove_datasets(["http://127.0.0.1:8000/datasets/d2"])
+    wanted = {u: graph_digest(store.dataset_triples(u)) for u in real(store)}
+    store.close()
+
+    def reopened() -> dict:
+        listed.clear()
+        again = OxigraphStore(tmp_path / "store")
+        try:
+            return again.digests()
+        finally:
+            again.close()
+
+    assert reopened() == wanted and listed == []  # settled at the generation it was marked: trusted
+    digests = StoreDigests(tmp_path / "store.digests.sqlite")
+    digests.mark(1)  # a table that missed writes (another home's processes wrote the shared store)
+    digests.close()
+    assert reopened() == wanted and listed == [1]
+    assert reopened() == wanted and listed == []  # checked, and marked again
+    gone = "http://127.0.0.1:8000/datasets/d1"
+    engine = raw.Store(str(tmp_path / "store"))
+    engine.remove_graph(ox.NamedNode(gone))  # behind the platform's back: the counts differ
+    del engine
+    assert reopened() == {u: d for u, d in wanted.items() if u != gone} and listed == [1]
+
+
 def test_a_digest_describes_typed_values_as_the_store_keeps_them(tmp_path):
     """"12.50"^^xsd:decimal is read back as "12.5": the digest of what was written equals what is read back,
     so such a dataset is not seen as changed (and every index repaired) at each start-up."""
