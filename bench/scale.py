@@ -319,6 +319,8 @@ def main() -> None:
     parser.add_argument("--build-only", action="store_true")
     parser.add_argument("--scaled-out", action="store_true",
                         help="PostgreSQL + Oxigraph server, started by the bench (the home is built anew)")
+    parser.add_argument("--written", action="store_true",
+                        help="--scaled-out: the bytes the build wrote a dataset (harvest, engine, PostgreSQL)")
     parser.add_argument("--keep", action="store_true",
                         help="--scaled-out: leave the PostgreSQL cluster, the Oxigraph server and the home running")
     parser.add_argument("--processes", type=int, nargs="+", default=[1],
@@ -336,6 +338,30 @@ def main() -> None:
     if not args.build_only:
         for processes in args.processes:
             run(home, args.datasets, args.requests, processes)
+
+
+def _written_scaled_out(engine, cluster) -> dict[str, int]:
+    """Bytes written so far: by this process and its children (the harvest, its CSW indexer), by the Oxigraph
+    server (/proc/PID/io), and by PostgreSQL (its WAL, and the pages its checkpoints and writers wrote: a
+    CHECKPOINT first, so that what the build dirtied is counted)."""
+    import psutil
+    import psycopg
+
+    def io(proc) -> int:
+        try:
+            return proc.io_counters().write_bytes
+        except (psutil.Error, OSError):
+            return 0
+
+    me = psutil.Process()
+    ours = io(me) + sum(io(child) for child in me.children(recursive=True) if child.pid != engine.proc.pid)
+    with psycopg.connect(cluster.dsn, autocommit=True) as conn:
+        conn.execute("CHECKPOINT")
+        wal = conn.execute("SELECT wal_bytes FROM pg_stat_wal").fetchone()[0]
+        pages = conn.execute("SELECT buffers_checkpoint + buffers_clean + buffers_backend "
+                             "FROM pg_stat_bgwriter").fetchone()[0]
+    return {"harvesting process and children": ours, "Oxigraph server": io(psutil.Process(engine.proc.pid)),
+            "PostgreSQL WAL": int(wal), "PostgreSQL pages": int(pages) * 8192}
 
 
 def scaled_out(args) -> None:
@@ -358,7 +384,15 @@ def scaled_out(args) -> None:
                           WODP_DATABASE__URL=fresh_database_url(cluster.dsn, "wodp_scale"),
                           WODP_DATABASE__AUTO_MIGRATE="true")
         home = root / "home"
+        before = _written_scaled_out(engine, cluster) if args.written else None
         build(home, args.datasets, 8000)
+        if before is not None:
+            after = _written_scaled_out(engine, cluster)
+            parts = {k: after[k] - before[k] for k in after}
+            print(f"written while building, KB a dataset: " + ", ".join(
+                f"{k} {v / 1024 / args.datasets:.1f}" for k, v in parts.items()) +
+                f"; in all {sum(parts.values()) / 1024 / args.datasets:.1f} (this cluster runs with "
+                "full_page_writes off: a production PostgreSQL writes more WAL)", flush=True)
         if not args.build_only:
             for processes in args.processes:
                 run(home, args.datasets, args.requests, processes)
