@@ -26,8 +26,8 @@ from access.policy import RESTRICTED, open_type_of, public_view
 
 from core.database import Database, as_database
 from server import search_tokens
-from server.search_query import (FACETS, POSTINGS_SQL, RANK_CANDIDATES, RECOUNT, SearchResult, combo_key, index_text,
-                                 matching_page, matching_uris, run_search, vocabulary_labels)
+from server.search_query import (FACETS, POSTINGS_SQL, RANK_CANDIDATES, RECOUNT, SearchResult, combo_key, common_tokens,
+                                 index_text, matching_page, matching_uris, run_search, vocabulary_labels)
 from sparql.followers import Follower
 
 __all__ = ["FACETS", "SearchIndex", "SearchResult", "read_datasets", "read_labels"]
@@ -281,6 +281,7 @@ class SearchIndex(Follower):
         search_tokens.configure(synonyms=synonyms)
         self.db = as_database(where, "search")
         self.rank_candidates = rank_candidates  # search.rank_candidates (server.search_query._ranked_hits)
+        self._common: tuple[float, frozenset[str]] | None = None  # (read at, tokens in very many datasets)
         self.path = self.db.path
         self._write_lock = threading.Lock()
 
@@ -568,8 +569,21 @@ class SearchIndex(Follower):
     def search(self, q: str = "", filters: dict[str, list[str]] | None = None, page: int = 1,
                page_size: int = 20, lang: str = "zh", sort: str = "relevance") -> SearchResult:
         """Return one page of datasets matching the words and filters, with facet counts."""
+        common = self._common_tokens()
         with self.db.read() as conn:
-            return run_search(conn, q, filters, page, page_size, lang, sort, self.rank_candidates)
+            return run_search(conn, q, filters, page, page_size, lang, sort, self.rank_candidates, common)
+
+    def _common_tokens(self) -> frozenset[str]:
+        """The tokens in very many datasets (PostgreSQL's statistics), read again every ten minutes."""
+        now = time.monotonic()
+        if self.db.path is None and (self._common is None or now - self._common[0] > 600):
+            try:
+                with self.db.read() as conn:
+                    self._common = (now, common_tokens(conn))
+            except Exception as exc:  # noqa: BLE001  only a saving lost: every phrase is read whole
+                log.info("search: the common tokens could not be read (%s)", exc)
+                self._common = (now, frozenset())
+        return self._common[1] if self._common is not None else frozenset()
 
     def matching(self, q: str) -> set[str] | None:
         """Return the URIs of the datasets matching q, exactly as ``search`` counts them (None: q has no words).

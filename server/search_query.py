@@ -258,7 +258,7 @@ RECOUNT = {
 }
 
 
-def _phrase_rows(k: int, group: str, tokens: tuple[str, ...], lo: bool = False) -> str:
+def _phrase_rows(k: int, group: str, tokens: tuple[str, ...], lo: bool = False, at: str | None = None) -> str:
     """PostgreSQL: the datasets holding phrase k (its tokens one after the other in a column of its group) as rows
     (n, f0, f1, f2): how often it stands in each of the group's three columns (search_postings, search_0007).
 
@@ -268,9 +268,9 @@ def _phrase_rows(k: int, group: str, tokens: tuple[str, ...], lo: bool = False) 
     a, b, c = PG_COLUMNS[group]
     if not tokens:
         return "SELECT NULL::integer AS n, 0 AS f0, 0 AS f1, 0 AS f2 WHERE FALSE"
-    if len(tokens) == 1:
+    if len(tokens) == 1:  # (at: the row of one dataset, looked up by key)
         return (f"SELECT n, c{a} AS f0, c{b} AS f1, c{c} AS f2 FROM search_postings WHERE token = :t{k}_0 "
-                f"AND c{a} + c{b} + c{c} > 0" + (" AND n >= :lo" if lo else ""))
+                f"AND c{a} + c{b} + c{c} > 0" + (" AND n >= :lo" if lo else "") + (f" AND n = {at}" if at else ""))
     joins = "".join(f" JOIN search_postings p{i} ON p{i}.token = :t{k}_{i} AND p{i}.n = p0.n"
                     for i in range(1, len(tokens)))
     follows = "".join(f" AND x.x + {i} = ANY(p{i}.pos)" for i in range(1, len(tokens)))
@@ -280,6 +280,26 @@ def _phrase_rows(k: int, group: str, tokens: tuple[str, ...], lo: bool = False) 
     return (f"SELECT p0.n, s.f0, s.f1, s.f2 FROM search_postings p0{joins} CROSS JOIN LATERAL (SELECT {counts} "
             f"FROM unnest(p0.pos) AS x(x) WHERE x.x / {POSTING_PLACE} IN ({a}, {b}, {c}){follows}) s "
             f"WHERE p0.token = :t{k}_0 AND s.f0 + s.f1 + s.f2 > 0" + (" AND p0.n >= :lo" if lo else ""))
+
+
+COMMON_ROWS = 20_000  # PostgreSQL: a token in more datasets than this is looked up by key in a ranking
+
+
+def common_tokens(conn, rows: int = COMMON_ROWS) -> frozenset[str]:
+    """PostgreSQL: the tokens its statistics say are held by more than ``rows`` datasets (the most common values
+    of ``search_postings.token`` and their frequencies, as ANALYZE last found them; none without statistics)."""
+    if not _pg(conn):
+        return frozenset()
+    found = conn.execute(text(
+        "SELECT CAST(CAST(s.most_common_vals AS text) AS text[]), s.most_common_freqs, c.reltuples "
+        "FROM pg_stats s JOIN pg_class c ON c.relname = s.tablename AND c.relnamespace = "
+        "(SELECT oid FROM pg_namespace WHERE nspname = s.schemaname) "
+        "WHERE s.schemaname = current_schema() AND s.tablename = 'search_postings' AND s.attname = 'token'"
+    )).fetchone()
+    if found is None or found[0] is None:
+        return frozenset()
+    values, freqs, total = found
+    return frozenset(v for v, f in zip(values, freqs) if f * max(total, 0) > rows)
 
 
 def _phrase_params(k: int, tokens: tuple[str, ...]) -> dict:
@@ -298,12 +318,23 @@ def _matching_sql(pg: bool, match: Match, params: dict) -> str:
     return _set_of(match, lambda k: f"SELECT n FROM ({_phrase_rows(k, *match.phrases[k])}) p{k}")
 
 
-def _set_of(match: Match, phrase) -> str:
+def _set_of(match: Match, phrase, common: frozenset[int] = frozenset()) -> str:
     """PostgreSQL: the datasets matching, from each phrase's (``phrase(k)``: a SELECT of n): the terms' sets
-    intersected, each term the union of its alternatives, each the intersection of its phrases."""
-    terms = [" UNION ".join("(" + " INTERSECT ".join(f"({phrase(k)})" for k in alt) + ")" for alt in term)
-             for term in match.terms]
-    return "SELECT n FROM (" + " INTERSECT ".join(f"({t})" for t in terms) + ") AS matched(n)"
+    intersected, each term the union of its alternatives, each the intersection of its phrases.
+
+    ``common``: phrases held by very many datasets. A set with one is intersected by semi-joins with the common
+    ones last (the planner may then look the others' matches up in the common word's rows by key), not by
+    INTERSECT, which reads and hashes every row of both."""
+    def every(sets: list[tuple[str, bool]]) -> str:
+        if not any(many for _, many in sets):
+            return " INTERSECT ".join(f"({sql})" for sql, _ in sets)
+        (first, _), *rest = sorted(sets, key=lambda s: s[1])
+        return f"SELECT n FROM ({first}) s WHERE " + " AND ".join(f"n IN ({sql})" for sql, _ in rest) \
+            if rest else first
+
+    terms = [(" UNION ".join(f"({every([(phrase(k), k in common) for k in alt])})" for alt in term),
+              all(k in common for alt in term for k in alt)) for term in match.terms]
+    return "SELECT n FROM (" + every(terms) + ") AS matched(n)"
 
 
 def _matched(pg: bool) -> str:
@@ -332,7 +363,8 @@ def _pg(conn) -> bool:
     return conn.dialect.name == "postgresql"
 
 
-def _match_once(conn, match: Match, ranked: bool, lo: int | None = None, matched: int | None = None) -> None:
+def _match_once(conn, match: Match, ranked: bool, lo: int | None = None, matched: int | None = None,
+                common: frozenset[str] = frozenset()) -> None:
     """Run the words' full-text query once into a temporary table, with the bm25 rank when the hits are ordered
     by it (then only for the matches numbered lo or more: the ranked candidates, _ranked_hits); the hits then
     read that table."""
@@ -344,7 +376,7 @@ def _match_once(conn, match: Match, ranked: bool, lo: int | None = None, matched
         conn.execute(text("CREATE TEMP TABLE IF NOT EXISTS search_matched (n INTEGER PRIMARY KEY, rank REAL)"))
     conn.execute(text(f"DELETE FROM {_matched(pg)}"))
     if pg and ranked:  # bm25 as FTS5 computes it, computed and kept by the database (_bm25_select)
-        sql, params = _bm25_select(conn, match, {}, lo, matched)
+        sql, params = _bm25_select(conn, match, {}, lo, matched, common)
         conn.execute(text(f"INSERT INTO {_matched(pg)} (n, rank) {sql}"), params)
         return
     if not pg and ranked:  # FTS5 walks the matches from lo up only (a rowid range), with the whole index's IDF
@@ -424,7 +456,8 @@ def _filtered_matches(pg: bool, match: Match, filters: dict[str, list[str]], par
 
 
 def _ranked_hits(conn, match: Match, filters: dict[str, list[str]], total: int, candidates: int,
-                 limit: int, offset: int, matched: int | None = None) -> list[dict]:
+                 limit: int, offset: int, matched: int | None = None,
+                 common: frozenset[str] = frozenset()) -> list[dict]:
     """One page of a word search ordered by relevance, its cost bounded by ``candidates`` whatever the number of
     matches: the candidates are the ``candidates`` matching datasets (filters applied) last added to the index
     (the highest numbers: FTS5 walks its matches backwards and stops there); they come first, by bm25 (the
@@ -445,7 +478,7 @@ def _ranked_hits(conn, match: Match, filters: dict[str, list[str]], total: int, 
         lo = int(conn.execute(text(sql), {**params, "k": ranked - 1}).fetchone()[0])
     hits: list[dict] = []
     if offset < ranked:
-        _match_once(conn, match, ranked=True, lo=lo, matched=matched)
+        _match_once(conn, match, ranked=True, lo=lo, matched=matched, common=common)
         fwhere, fparams = _where(pg, None, filters)
         # only the rows ranked at or above the page's last rank are joined to their documents and sorted by
         # (rank, modified, number): the same page as sorting every candidate (their ties included), without
@@ -626,15 +659,17 @@ def _dicts(result) -> list[dict]:
 
 
 def bm25_scores(conn, match: Match, filters: dict[str, list[str]],
-                lo: int | None = None, matched: int | None = None) -> list[tuple[int, float]]:
+                lo: int | None = None, matched: int | None = None,
+                common: frozenset[str] = frozenset()) -> list[tuple[int, float]]:
     """PostgreSQL: return (number, bm25) of the matching datasets (numbered lo or more when given), bm25 as
     FTS5's ``bm25()`` gives it (the statement _match_once writes into the ranked matches)."""
-    sql, params = _bm25_select(conn, match, filters, lo, matched)
+    sql, params = _bm25_select(conn, match, filters, lo, matched, common)
     return [(row[0], row[1]) for row in conn.execute(text(sql), params)]
 
 
 def _bm25_select(conn, match: Match, filters: dict[str, list[str]],
-                 lo: int | None = None, matched: int | None = None) -> tuple[str, dict]:
+                 lo: int | None = None, matched: int | None = None,
+                 common: frozenset[str] = frozenset()) -> tuple[str, dict]:
     """PostgreSQL: the SELECT of (n, rank) of the matching datasets, rank = −bm25, computed by the database.
 
     The same formula as SQLite's fts5_aux.c over the same tokens, in the same order of operations on doubles
@@ -659,12 +694,20 @@ def _bm25_select(conn, match: Match, filters: dict[str, list[str]],
     only = match.terms[0][0][0] if single and len(match.terms[0]) == 1 and len(match.terms[0][0]) == 1 else None
     ctes, joins, terms = [], [], []
     length = "(:k1 * (:b1 + ((:b * CAST(t.ntok AS double precision)) / :avgdl)))"
+    # (bounded, the candidates' rows are few already: read once, as any phrase's)
+    many = frozenset() if bounded else frozenset(k for k, (_, tokens) in enumerate(match.phrases)
+                                                 if len(tokens) == 1 and tokens[0] in common)
     for k, (g, tokens) in enumerate(match.phrases):
         params.update(_phrase_params(k, tokens))
-        ctes.append(f"p{k} AS MATERIALIZED ({_phrase_rows(k, g, tokens, lo=bounded)})")
-        joins.append(f" LEFT JOIN p{k} ON p{k}.n = h.n")
-        if not bounded:  # every row holding the phrase was read: their number
-            hits = f"(SELECT CAST(count(*) AS double precision) FROM p{k})"
+        if k in many:  # a word in very many datasets: each match's counts by key, its rows counted from the index
+            joins.append(f" LEFT JOIN LATERAL ({_phrase_rows(k, g, tokens, at='h.n')}) p{k} ON TRUE")
+            rows = f"({_phrase_rows(k, g, tokens)}) c"
+        else:  # its rows read once: matched, counted and joined from them
+            ctes.append(f"p{k} AS MATERIALIZED ({_phrase_rows(k, g, tokens, lo=bounded)})")
+            joins.append(f" LEFT JOIN p{k} ON p{k}.n = h.n")
+            rows = f"p{k}"
+        if not bounded:  # every row holding the phrase: their number
+            hits = f"(SELECT CAST(count(*) AS double precision) FROM {rows})"
         else:  # the query is this phrase: every match holds it; else counted apart
             params[f"h{k}"] = float(matched if k == only and matched is not None else conn.execute(
                 text(f"SELECT COUNT(*) FROM ({_phrase_rows(k, g, tokens)}) p"), _phrase_params(k, tokens)).fetchone()[0])
@@ -680,7 +723,8 @@ def _bm25_select(conn, match: Match, filters: dict[str, list[str]],
     score = terms[0]
     for term in terms[1:]:
         score = f"({score} + {term})"
-    matching = _set_of(match, lambda k: f"SELECT n FROM p{k}")
+    matching = _set_of(match, lambda k: f"SELECT n FROM ({_phrase_rows(k, *match.phrases[k], lo=bounded)}) p{k}"
+                       if k in many else f"SELECT n FROM p{k}", many)
     docs = " JOIN search_docs d ON d.n = h.n" if filters else ""
     return (f"WITH {', '.join(ctes)} SELECT h.n, -({score}) AS rank "
             f"FROM ({matching}) h CROSS JOIN LATERAL (SELECT ntok FROM search_text t WHERE t.n = h.n LIMIT 1) t"
@@ -688,7 +732,8 @@ def _bm25_select(conn, match: Match, filters: dict[str, list[str]],
 
 
 def run_search(conn, q: str, filters: Mapping[str, Iterable[str]] | None, page,
-               page_size, lang: str, sort: str, candidates: int = RANK_CANDIDATES) -> SearchResult:
+               page_size, lang: str, sort: str, candidates: int = RANK_CANDIDATES,
+               common: frozenset[str] = frozenset()) -> SearchResult:
     """Search the index in one read snapshot (the caller's transaction), so that total, hits and facets agree.
 
     Without words, the whole catalogue's counts and those under one facet value are read from the kept counts
@@ -714,7 +759,7 @@ def run_search(conn, q: str, filters: Mapping[str, Iterable[str]] | None, page,
             rows = []
         elif sort == "relevance":
             rows = _ranked_hits(conn, match, chosen, total, max(1, int(candidates)), page_size, offset,
-                                matched=sum(count for _, count in combos))
+                                matched=sum(count for _, count in combos), common=common)
         else:
             _match_once(conn, match, ranked=False)
             rows = _hits(conn, MATCHED, chosen, sort, lang, page_size, offset)
