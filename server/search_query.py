@@ -307,7 +307,7 @@ def _phrase_params(k: int, tokens: tuple[str, ...]) -> dict:
     return {f"t{k}_{i}": token for i, token in enumerate(tokens)}
 
 
-def _matching_sql(pg: bool, match: Match, params: dict) -> str:
+def _matching_sql(pg: bool, match: Match, params: dict, common: frozenset[str] = frozenset()) -> str:
     """The numbers of the datasets whose text matches: FTS5 (SQLite) or the postings (PostgreSQL: the terms'
     sets of datasets intersected, each term the union of its alternatives, each the intersection of its phrases)."""
     if not pg:
@@ -315,7 +315,8 @@ def _matching_sql(pg: bool, match: Match, params: dict) -> str:
         return "SELECT rowid AS n FROM search_fts WHERE search_fts MATCH :match"
     for k, (_, tokens) in enumerate(match.phrases):
         params.update(_phrase_params(k, tokens))
-    return _set_of(match, lambda k: f"SELECT n FROM ({_phrase_rows(k, *match.phrases[k])}) p{k}")
+    many = frozenset(k for k, (_, tokens) in enumerate(match.phrases) if len(tokens) == 1 and tokens[0] in common)
+    return _set_of(match, lambda k: f"SELECT n FROM ({_phrase_rows(k, *match.phrases[k])}) p{k}", many)
 
 
 def _set_of(match: Match, phrase, common: frozenset[int] = frozenset()) -> str:
@@ -395,12 +396,12 @@ def combo_key(pairs: Iterable[tuple[str, str]]) -> str:
     return json.dumps(sorted([list(p) for p in pairs]), ensure_ascii=False)
 
 
-def _combo_counts(conn, match: Match) -> list[tuple[dict[str, set[str]], int]]:
+def _combo_counts(conn, match: Match, common: frozenset[str] = frozenset()) -> list[tuple[dict[str, set[str]], int]]:
     """Return (facet → values, datasets) of each combination of facet values among the datasets matching the
     words: one pass over the matches, each counted by its kept combination number (search_doc_combos)."""
     pg, params = _pg(conn), {}
     if pg:
-        source = f"({_matching_sql(pg, match, params)}) m JOIN search_doc_combos x ON x.n = m.n"
+        source = f"({_matching_sql(pg, match, params, common)}) m JOIN search_doc_combos x ON x.n = m.n"
     else:  # FTS5 first, then each match's combination by its number
         params["match"] = match.fts
         source = "search_fts CROSS JOIN search_doc_combos x ON x.n = search_fts.rowid WHERE search_fts MATCH :match"
@@ -471,7 +472,7 @@ def _ranked_hits(conn, match: Match, filters: dict[str, list[str]], total: int, 
             source, where, number = _filtered_matches(pg, match, filters, params)
             sql = f"SELECT d.n FROM {source}{where} ORDER BY {number} DESC LIMIT 1 OFFSET :k"
         elif pg:
-            sql = f"SELECT m.n FROM ({_matching_sql(pg, match, params)}) m ORDER BY m.n DESC LIMIT 1 OFFSET :k"
+            sql = f"SELECT m.n FROM ({_matching_sql(pg, match, params, common)}) m ORDER BY m.n DESC LIMIT 1 OFFSET :k"
         else:
             params["match"] = match.fts
             sql = "SELECT rowid FROM search_fts WHERE search_fts MATCH :match ORDER BY rowid DESC LIMIT 1 OFFSET :k"
@@ -753,7 +754,7 @@ def run_search(conn, q: str, filters: Mapping[str, Iterable[str]] | None, page,
         rows = _hits(conn, None, chosen, sort, lang, page_size, offset) if offset < total else []
         facets = _facets(conn, None, chosen, labels)
     else:
-        combos = _combo_counts(conn, match)
+        combos = _combo_counts(conn, match, common)
         total, facets = _counted_by_combos(combos, chosen, labels)
         if offset >= total:
             rows = []
