@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -151,6 +152,7 @@ def one_round(dsn: str, workers: int, sources: int, datasets: int, csw: bool, pg
                     turns.append(line.split(": ", 1)[-1])
         for f in fakes:
             f.close()
+        shutil.rmtree(root, ignore_errors=True)  # (each round's home and engine: ~250 MB at 4 × 1,000 datasets)
 
 
 def _jobs(env: dict) -> list:
