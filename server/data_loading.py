@@ -262,7 +262,7 @@ class DataLoader(Follower, GateHook):
         with self._cond:
             self._queue.pop(uri, None)
         try:
-            self.datastore.drop(uri.rstrip("/").rsplit("/", 1)[-1])
+            self.datastore.drop(self._id(uri))
         except ValueError:
             pass
 
@@ -379,7 +379,7 @@ class DataLoader(Follower, GateHook):
     # -- loading one dataset -------------------------------------------------------------------------------
     def load(self, uri: str, digest: str, *, force: bool = False) -> Manifest | None:
         """Load (again) the tabular files of one published dataset; write its manifest; return it."""
-        dataset_id = uri.rstrip("/").rsplit("/", 1)[-1]
+        dataset_id = self._id(uri)
         with self._cond:
             lock = self._locks.setdefault(dataset_id, threading.Lock())
         with lock:

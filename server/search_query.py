@@ -315,8 +315,13 @@ def _matching_sql(pg: bool, match: Match, params: dict, common: frozenset[str] =
         return "SELECT rowid AS n FROM search_fts WHERE search_fts MATCH :match"
     for k, (_, tokens) in enumerate(match.phrases):
         params.update(_phrase_params(k, tokens))
-    many = frozenset(k for k, (_, tokens) in enumerate(match.phrases) if len(tokens) == 1 and tokens[0] in common)
-    return _set_of(match, lambda k: f"SELECT n FROM ({_phrase_rows(k, *match.phrases[k])}) p{k}", many)
+    return _set_of(match, lambda k: f"SELECT n FROM ({_phrase_rows(k, *match.phrases[k])}) p{k}",
+                   _common_phrases(match, common))
+
+
+def _common_phrases(match: Match, common: frozenset[str]) -> frozenset[int]:
+    """The phrases that are one token PostgreSQL's statistics call common (``common_tokens``)."""
+    return frozenset(k for k, (_, tokens) in enumerate(match.phrases) if len(tokens) == 1 and tokens[0] in common)
 
 
 def _set_of(match: Match, phrase, common: frozenset[int] = frozenset()) -> str:
@@ -677,8 +682,9 @@ def _bm25_select(conn, match: Match, filters: dict[str, list[str]],
     (so the same bits as Python's, and as FTS5's to 1e-12): per phrase, the IDF of the rows holding it and its
     weighted count in the row; the row's length in tokens against the average (both of the whole index). Each
     phrase's rows are read once (numbered lo or more): the matches are sets of them, the counts come from them,
-    and unbounded, their number is the phrase's IDF's. Nothing of the rows comes to Python (10,000 ranked rows
-    were ~60 ms of the web process's CPU a search)."""
+    and unbounded, their number is the phrase's IDF's — except, unbounded, a common word's (``common``), which is
+    counted from the index and looked up by key for each match. Nothing of the rows comes to Python (10,000
+    ranked rows were ~60 ms of the web process's CPU a search)."""
     where, params = _where(True, None, filters)  # on d, joined only for them
     bounded = lo is not None
     if bounded:
@@ -696,8 +702,7 @@ def _bm25_select(conn, match: Match, filters: dict[str, list[str]],
     ctes, joins, terms = [], [], []
     length = "(:k1 * (:b1 + ((:b * CAST(t.ntok AS double precision)) / :avgdl)))"
     # (bounded, the candidates' rows are few already: read once, as any phrase's)
-    many = frozenset() if bounded else frozenset(k for k, (_, tokens) in enumerate(match.phrases)
-                                                 if len(tokens) == 1 and tokens[0] in common)
+    many = frozenset() if bounded else _common_phrases(match, common)
     for k, (g, tokens) in enumerate(match.phrases):
         params.update(_phrase_params(k, tokens))
         if k in many:  # a word in very many datasets: each match's counts by key, its rows counted from the index
