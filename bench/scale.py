@@ -340,27 +340,20 @@ def main() -> None:
             run(home, args.datasets, args.requests, processes)
 
 
-def _written_scaled_out(engine, cluster) -> dict[str, int]:
-    """Bytes written so far: by this process and its children (the harvest, its CSW indexer), by the Oxigraph
-    server (/proc/PID/io), and by PostgreSQL (its WAL, and the pages its checkpoints and writers wrote: a
-    CHECKPOINT first, so that what the build dirtied is counted)."""
+def _written_engines(engine, cluster) -> dict[str, int]:
+    """Bytes the engines have written so far: the Oxigraph server (/proc/PID/io) and PostgreSQL (its WAL, and
+    the pages its checkpoints and writers wrote: a CHECKPOINT first, so that what the build dirtied is counted).
+    The harvesting process and its children are counted by bench/harvest.py's Meter (children that end between
+    two looks included)."""
     import psutil
     import psycopg
 
-    def io(proc) -> int:
-        try:
-            return proc.io_counters().write_bytes
-        except (psutil.Error, OSError):
-            return 0
-
-    me = psutil.Process()
-    ours = io(me) + sum(io(child) for child in me.children(recursive=True) if child.pid != engine.proc.pid)
     with psycopg.connect(cluster.dsn, autocommit=True) as conn:
         conn.execute("CHECKPOINT")
         wal = conn.execute("SELECT wal_bytes FROM pg_stat_wal").fetchone()[0]
         pages = conn.execute("SELECT buffers_checkpoint + buffers_clean + buffers_backend "
                              "FROM pg_stat_bgwriter").fetchone()[0]
-    return {"harvesting process and children": ours, "Oxigraph server": io(psutil.Process(engine.proc.pid)),
+    return {"Oxigraph server": psutil.Process(engine.proc.pid).io_counters().write_bytes,
             "PostgreSQL WAL": int(wal), "PostgreSQL pages": int(pages) * 8192}
 
 
@@ -384,11 +377,16 @@ def scaled_out(args) -> None:
                           WODP_DATABASE__URL=fresh_database_url(cluster.dsn, "wodp_scale"),
                           WODP_DATABASE__AUTO_MIGRATE="true")
         home = root / "home"
-        before = _written_scaled_out(engine, cluster) if args.written else None
+        if args.written:
+            from bench.harvest import Meter
+
+            meter = Meter({engine.proc.pid})
+            mark, before = meter.mark(), _written_engines(engine, cluster)
         build(home, args.datasets, 8000)
-        if before is not None:
-            after = _written_scaled_out(engine, cluster)
-            parts = {k: after[k] - before[k] for k in after}
+        if args.written:
+            after = _written_engines(engine, cluster)
+            parts = {"harvesting process and children": sum(meter.since(mark).values()),
+                     **{k: after[k] - before[k] for k in after}}
             print(f"written while building, KB a dataset: " + ", ".join(
                 f"{k} {v / 1024 / args.datasets:.1f}" for k, v in parts.items()) +
                 f"; in all {sum(parts.values()) / 1024 / args.datasets:.1f} (this cluster runs with "
