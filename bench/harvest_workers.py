@@ -10,6 +10,13 @@ how long each worker held the store's and the indexes' turns and waited for them
 workers' logs), and the CPU seconds of the workers (with their children: sandbox, CSW indexer), of the Oxigraph
 server and of PostgreSQL during the round. ``--workers 1 2 1 2`` alternates rounds (the ratio is of the means).
 The shared database is migrated (`wodp db upgrade`) before the clock starts, as a deployment does.
+
+For a long run (1.6 million datasets: ``--sources 2 --datasets 800000 --workers 2 --page-size 1000
+--progress 300``), ``--progress S`` prints a line every S seconds (datasets indexed for search so far, the rate,
+memory, disk, load), and each round ends with the peak memory of each worker (with its children) and of the
+Oxigraph server, the disk each part takes (the Oxigraph server's folder, the PostgreSQL database, the home), the
+bytes written (the workers and their children, the Oxigraph server, PostgreSQL's WAL and pages) and what every
+door counts at the end (the store, the search index, the CSW repository).
 """
 
 from __future__ import annotations
@@ -74,7 +81,105 @@ def _postmaster(data: Path) -> int | None:
         return None
 
 
-def one_round(dsn: str, workers: int, sources: int, datasets: int, csw: bool, pg_data: Path) -> dict:
+class Watch:
+    """Sample, every second, the resident memory of some process trees (peak of each tree's sum) and the bytes
+    each of their processes has written (children that end between two looks keep their last count)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.roots: dict[str, int] = {}                  # label → pid
+        self.peak: dict[str, int] = {}                   # label → peak RSS of the tree, bytes
+        self.now: dict[str, int] = {}
+        self.written: dict[int, tuple[str, int]] = {}    # pid → (label, write_bytes at the last look)
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def add(self, label: str, pid: int) -> None:
+        self.roots[label] = pid
+
+    def _loop(self) -> None:
+        while not self._stop.wait(1.0):
+            self.look()
+
+    def look(self) -> None:
+        import psutil
+
+        for label, pid in list(self.roots.items()):
+            try:
+                root = psutil.Process(pid)
+                procs = [root, *root.children(recursive=True)]
+            except psutil.Error:
+                continue
+            rss = 0
+            for proc in procs:
+                try:
+                    rss += proc.memory_info().rss
+                    self.written[proc.pid] = (label, proc.io_counters().write_bytes)
+                except psutil.Error:
+                    continue
+            self.now[label] = rss
+            self.peak[label] = max(self.peak.get(label, 0), rss)
+
+    def written_by(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for label, written in self.written.values():
+            out[label] = out.get(label, 0) + written
+        return out
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.look()
+
+
+def _count(url: str, sql: str) -> int | None:
+    import psycopg
+
+    from harvesters.queue import dsn
+
+    try:
+        with psycopg.connect(dsn(url), autocommit=True) as conn:
+            return conn.execute(sql).fetchone()[0]
+    except psycopg.Error:
+        return None
+
+
+def _disk(path: Path) -> int:
+    return sum(f.stat().st_blocks * 512 for f in path.rglob("*") if f.is_file())
+
+
+def _store_count(engine) -> int | None:
+    """The datasets the Oxigraph server holds (a graph per dataset, as the platform writes them)."""
+    import json as _json
+    import urllib.parse
+    import urllib.request
+
+    query = ("SELECT (COUNT(DISTINCT ?d) AS ?n) WHERE { GRAPH ?d { ?d a <http://www.w3.org/ns/dcat#Dataset> } }")
+    request = urllib.request.Request(engine.query_url + "?" + urllib.parse.urlencode({"query": query}),
+                                     headers={"Accept": "application/sparql-results+json"})
+    try:
+        with urllib.request.urlopen(request, timeout=3600) as answer:
+            return int(_json.load(answer)["results"]["bindings"][0]["n"]["value"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def progress_line(started: float, url: str, watch: "Watch", last: list) -> None:
+    """One line of a long round: datasets in the search index, rates, memory, disk, load."""
+    n = _count(url, "SELECT COUNT(*) FROM search_docs") or 0
+    now = time.monotonic()
+    rate_now = (n - last[0]) / max(now - last[1], 1e-9)
+    last[:] = [n, now]
+    free = shutil.disk_usage(tempfile.gettempdir()).free
+    memory = ", ".join(f"{k} {v / 2**20:.0f}" for k, v in watch.now.items())
+    print(f"  progress {now - started:7.0f} s  {n:9d} indexed  {rate_now:6.0f}/s now  "
+          f"{n / (now - started):6.0f}/s overall  RSS MB now: {memory}  free disk {free / 2**30:.1f} GB  "
+          f"load {os.getloadavg()[0]:.1f}", flush=True)
+
+
+def one_round(dsn: str, workers: int, sources: int, datasets: int, csw: bool, pg_data: Path,
+              page_size: int = 100, progress_s: float = 0.0) -> dict:
     import yaml
 
     from harvesters.queue import HarvestQueue
@@ -91,8 +196,13 @@ def one_round(dsn: str, workers: int, sources: int, datasets: int, csw: bool, pg
         fakes.append(source)
         configured.append({"name": f"src-{i}", "kind": "ckan", "url": source.url})
     config = root / "wodp.yml"
-    config.write_text(yaml.safe_dump({"harvest": {"sources": configured, "page_size": 100, "queue": "postgres"},
-                                      "csw": {"enabled": csw}}))
+    pages = max(1000, -(-datasets // page_size) + 1)  # harvest.max_pages (1,000) would end a large source early
+    config.write_text(yaml.safe_dump({
+        "harvest": {"sources": configured, "page_size": page_size, "max_pages": pages, "queue": "postgres"},
+        "csw": {"enabled": csw},
+        # the data API's loads and the daily data checks fetch each published file in the background (the
+        # files.example.org links lead nowhere): off, as in bench/harvest.py and bench/scale.py
+        "data_api": {"load_at_publication": False}, "data_checks": {"daily": False}}, allow_unicode=True))
     env = {k: v for k, v in os.environ.items() if not k.startswith("WODP_")}
     env.update(WODP_HOME=str(root / "home"), WODP_CONFIG=str(config), PYTHONPATH=str(ROOT),
                WODP_STORE__URL=engine.query_url, WODP_DATABASE__URL=url, WODP_LOGGING__LEVEL="INFO")
@@ -102,17 +212,28 @@ def one_round(dsn: str, workers: int, sources: int, datasets: int, csw: bool, pg
         raise SystemExit(f"wodp db upgrade failed: {upgrade.stderr[-2000:]}")
     queue = HarvestQueue(SimpleNamespace(database=SimpleNamespace(url=url)))
     procs, turns = [], []
+    watch = Watch()
+    watch.add("oxigraph", engine.proc.pid)
     try:
         for s in configured:
             queue.defer(s["name"])
         pg_cpu = _cpu(_postmaster(pg_data))
         engine_cpu = _cpu(engine.proc.pid)
+        from bench.scale import _written_engines
+
+        written_before = _written_engines(engine, SimpleNamespace(dsn=dsn))
         started = time.monotonic()
         logs = [open(root / f"worker-{i}.log", "wb") for i in range(workers)]
         procs = [subprocess.Popen([sys.executable, "-m", "server.cli", "worker"], cwd=ROOT, env=env,
                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True) for log in logs]
+        for i, p in enumerate(procs):
+            watch.add(f"worker {i + 1}", p.pid)
+        last_line, last = time.monotonic(), [0, started]
         while True:
-            time.sleep(0.5)
+            time.sleep(0.5 if datasets * sources < 100_000 else 5.0)
+            if progress_s and time.monotonic() - last_line >= progress_s:
+                progress_line(started, url, watch, last)
+                last_line = time.monotonic()
             done = [j for j in _jobs(env) if j.status == "succeeded"]
             if len(done) == sources:
                 break
@@ -120,6 +241,19 @@ def one_round(dsn: str, workers: int, sources: int, datasets: int, csw: bool, pg
                 raise SystemExit("a worker ended early: " + (root / "worker-0.log").read_text(errors="replace")[-3000:])
         wall = time.monotonic() - started
         total = sources * datasets
+        watch.stop()
+        written_after = _written_engines(engine, SimpleNamespace(dsn=dsn))
+        by_worker = {k: v for k, v in watch.written_by().items() if k != "oxigraph"}
+        written = {"workers and their children": sum(by_worker.values()),
+                   "PostgreSQL WAL": written_after["PostgreSQL WAL"] - written_before["PostgreSQL WAL"],
+                   "PostgreSQL pages": written_after["PostgreSQL pages"] - written_before["PostgreSQL pages"],
+                   "Oxigraph server": written_after["Oxigraph server"] - written_before["Oxigraph server"]}
+        database = url.rsplit("/", 1)[-1]
+        disk = {"Oxigraph server": _disk(root / "oxigraph"),
+                "PostgreSQL database": _count(url, f"SELECT pg_database_size('{database}')") or 0,
+                "home": _disk(root / "home")}
+        counts = {"store": _store_count(engine), "search": _count(url, "SELECT COUNT(*) FROM search_docs"),
+                  "csw": _count(url, "SELECT COUNT(*) FROM csw_records") if csw else None}
         cpu = {"workers": sum(_cpu(p.pid) for p in procs), "oxigraph": _cpu(engine.proc.pid) - engine_cpu,
                "postgresql": _cpu(_postmaster(pg_data)) - pg_cpu}
         steps: dict[str, float] = {}
@@ -134,8 +268,13 @@ def one_round(dsn: str, workers: int, sources: int, datasets: int, csw: bool, pg
                                          for k, v in sorted(steps.items(), key=lambda kv: -kv[1])},
                 "turns": turns,
                 "cpu_s": {k: round(v, 1) for k, v in cpu.items()},
-                "cpu_ms_per_dataset": {k: round(1000 * v / total, 2) for k, v in cpu.items()}}
+                "cpu_ms_per_dataset": {k: round(1000 * v / total, 2) for k, v in cpu.items()},
+                "peak_rss_mb": {k: round(v / 2**20) for k, v in watch.peak.items()},
+                "disk_mb": {k: round(v / 2**20) for k, v in disk.items()},
+                "written_kb_per_dataset": {k: round(v / 1024 / total, 1) for k, v in written.items()},
+                "counts": counts}
     finally:
+        watch.stop()
         queue.close()
         for p in procs:
             os.killpg(p.pid, signal.SIGTERM)
@@ -175,18 +314,21 @@ def main() -> None:
     parser.add_argument("--datasets", type=int, default=500)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--without-csw", action="store_true")
+    parser.add_argument("--page-size", type=int, default=100)
+    parser.add_argument("--progress", type=float, default=0.0, metavar="S",
+                        help="print the indexed count, rate, memory and disk every S seconds of a round")
     args = parser.parse_args()
     from tests.pg import start_cluster
 
     cluster, _ = start_cluster()
     try:
-        rounds = [one_round(cluster.dsn, n, args.sources, args.datasets, not args.without_csw, cluster.data)
-                  for n in args.workers]
+        rounds = [one_round(cluster.dsn, n, args.sources, args.datasets, not args.without_csw, cluster.data,
+                            args.page_size, args.progress) for n in args.workers]
     finally:
         cluster.stop()
     for r in rounds:
         print(json.dumps({k: v for k, v in r.items() if k not in ("jobs", "steps_ms_per_dataset", "turns",
-                                                                  "cpu_ms_per_dataset")}))
+                                                                  "cpu_ms_per_dataset")}, ensure_ascii=False))
         print(f"    CPU ms per dataset: {r['cpu_ms_per_dataset']}")
         for source, seconds, pid in r["jobs"]:
             print(f"    {source}: {seconds:.1f} s in worker {pid}")
