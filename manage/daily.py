@@ -9,7 +9,7 @@ import threading
 from datetime import date, datetime, timezone
 from typing import Callable
 
-from manage.freshness import BEIJING, FreshnessLedger, beijing_today
+from manage.freshness import BEIJING, FreshnessLedger, MeasureStopped, beijing_today
 from manage.workorders import Finding, SyncReport, WorkOrders
 
 log = logging.getLogger(__name__)
@@ -59,12 +59,14 @@ def broken_link_findings(broken: list[dict], departments: dict[str, str]) -> tup
 
 
 def remeasure(store, ledger: FreshnessLedger, workorders: WorkOrders | None, day: date | None = None,
-              now: datetime | None = None, links=None) -> dict:
+              now: datetime | None = None, links=None, give_way: Callable[[], object] | None = None,
+              stop: threading.Event | None = None) -> dict:
     """Measure the day's freshness, then open, refresh or resolve the overdue-update work orders, and the
-    broken-link ones from the link monitor's last checks (links: harvesters.links.LinkTable, when there is one)."""
+    broken-link ones from the link monitor's last checks (links: harvesters.links.LinkTable, when there is one).
+    ``give_way`` and ``stop``: see FreshnessLedger.measure."""
     now = now or datetime.now(timezone.utc)
     day = day or beijing_today(now)
-    totals = ledger.measure(store, day, now)
+    totals = ledger.measure(store, day, now, give_way=give_way, stop=stop)
     report: dict = {"day": day.isoformat(), "statuses": totals}
     if workorders is None:
         return report
@@ -83,12 +85,17 @@ def remeasure(store, ledger: FreshnessLedger, workorders: WorkOrders | None, day
 
 
 class DailyFreshness:
-    """A daemon thread: re-measure at start when today's measure is missing, then once a day from a set hour."""
+    """A daemon thread: re-measure at start when today's measure is missing, then once a day from a set hour.
+
+    In a process that serves requests (``foreground``: core/foreground.py) the measure gives way to them between
+    its slices; a stop ends it at the next slice, with nothing of that day written.
+    """
 
     def __init__(self, store, ledger: FreshnessLedger, workorders: WorkOrders | None, *, hour: int = 2,
                  tick_s: float = 300.0, links=None, after: threading.Event | None = None,
-                 data_checks: Callable[[threading.Event], dict] | None = None) -> None:
+                 data_checks: Callable[[threading.Event], dict] | None = None, foreground=None) -> None:
         self.store, self.ledger, self.workorders, self.links = store, ledger, workorders, links
+        self.foreground = foreground
         self.data_checks = data_checks
         self.after = after  # e.g. the demo's first harvests: measure what they published, not an empty store
         self.hour, self.tick_s = hour, tick_s
@@ -114,7 +121,13 @@ class DailyFreshness:
         today = beijing_today(now)
         if self.ledger.has_day(today) or not (first or now.astimezone(BEIJING).hour >= self.hour):
             return None
-        report = remeasure(self.store, self.ledger, self.workorders, today, now, links=self.links)
+        give_way = None if self.foreground is None else (lambda: self.foreground.give_way(stop=self._stop))
+        try:
+            report = remeasure(self.store, self.ledger, self.workorders, today, now, links=self.links,
+                               give_way=give_way, stop=self._stop)
+        except MeasureStopped as stopped:
+            log.info("%s", stopped)
+            return None
         log.info("freshness re-measured for %s: %s", today, report)
         if self.data_checks is not None:
             try:

@@ -137,7 +137,10 @@ def serve(settings: Settings, platform=None, demo=None) -> int:
 
         web = WebProcesses(settings, app, platform, ready=gate.ready if gate is not None else None)
     else:
+        from core.foreground import waitress_in_hand
+
         server = make_server(app, settings.server, host=host, port=port, proxies=settings.site.proxies)
+        platform.foreground.watch(waitress_in_hand(server.task_dispatcher))  # background work gives way to these
     url = f"http://{host}:{port}"
     app.config["WODP_INTERNAL_TOKEN"] = write_server_file(settings.home, url, os.getpid())
 

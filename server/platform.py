@@ -10,6 +10,7 @@ from pathlib import Path
 
 from config.settings import Settings
 from core.database import open_part
+from core.foreground import Foreground
 from core.private import private_dir
 from core.text import excerpt
 from core.timings import step
@@ -57,6 +58,8 @@ class Platform:
     requests: object | None = None  # services.requests.Requests: 纠错 error reports and 数据需求 data requests
     showcase: object | None = None  # services.showcase.Showcase: apps and results (应用成果) and their review
     daily: object | None = None  # manage.daily.DailyFreshness when manage.freshness_job is on (wodp serve)
+    # the requests this process has in hand, to which its background work gives way (core/foreground.py)
+    foreground: Foreground = field(default_factory=Foreground)
     data_checks: object | None = None  # server.data_checks.DataChecks: data-quality checks on the data itself
     datastore: object | None = None  # tabular.datastore.DataStore: the data API's loaded tables (Parquet files)
     data_loader: object | None = None  # server.data_loading.DataLoader: loads them at publication (writer only)
@@ -334,7 +337,8 @@ class Platform:
             self.daily = DailyFreshness(self.store, self.freshness, self.workorders, hour=m.freshness_hour,
                                         tick_s=m.freshness_tick_s,
                                         links=getattr(self.harvesting, "links", None), data_checks=data_checks,
-                                        after=self.extras.get("warm_up"))  # the demo: once its harvests are in
+                                        after=self.extras.get("warm_up"),  # the demo: once its harvests are in
+                                        foreground=self.foreground)
             self.daily.start()
 
     def _open_catalog_texts(self, writer: bool) -> None:

@@ -220,3 +220,49 @@ def test_the_daily_job_measures_at_start_when_missing_then_once_a_day_from_its_h
     assert job.tick(datetime(2026, 10, 8, 18, 5, tzinfo=utc))["day"] == "2026-10-09"   # 02:05 Beijing
     assert job.tick(datetime(2026, 10, 9, 3, 0, tzinfo=utc)) is None
     assert ledger.latest_day() == date(2026, 10, 9) and ledger.has_day(date(2026, 10, 8))
+
+
+def test_the_measure_goes_in_slices_giving_way_between_them_and_a_stop_keeps_nothing(measured):
+    import threading
+
+    from manage.freshness import MeasureStopped
+
+    store, ledger = measured
+    day = date(2026, 10, 9)
+    ledger.BATCH, ledger.STEP = 4, 2  # 13 datasets: slices of 4, 4, 4 and 1, a look every 2
+    calls = []
+    totals = ledger.measure(store, day, give_way=lambda: calls.append(1))
+    assert len(calls) == 2 + 2 + 2 + 1 and sum(totals.values()) == len(DATASETS)
+    got = {r["dataset"][len(BASE):]: (r["status"], r["due"], r["days_late"]) for r in ledger.rows(day)}
+    assert got == EXPECTED[day]   # the same as in one slice
+    # the day measured again, stopped during its first slice: the measure says so and the day is as it was
+    store.put_datasets({BASE + "daily-fresh": _graph("daily-fresh", "D017", "daily", None, "2026-09-01")})
+    stop = threading.Event()
+    with pytest.raises(MeasureStopped, match="after 4 of 13 datasets"):
+        ledger.measure(store, day, give_way=stop.set, stop=stop)
+    assert ledger.of_dataset(BASE + "daily-fresh")["status"] == "on-time"   # the first measure's, kept
+    assert len(ledger.rows(day)) == len(DATASETS) and ledger.has_day(day)
+
+
+def test_the_daily_job_gives_way_to_requests_in_hand_and_stops_between_slices(measured):
+    from datetime import datetime, timezone
+
+    from core.foreground import Foreground
+    from manage.daily import DailyFreshness
+
+    store, ledger = measured
+    ledger.BATCH = 5
+    in_hand = [1]
+    foreground = Foreground()
+    foreground.watch(lambda: in_hand[0])
+    job = DailyFreshness(store, ledger, None, foreground=foreground)
+    report = job.tick(datetime(2026, 10, 9, 3, 0, tzinfo=timezone.utc))
+    assert sum(report["statuses"].values()) == len(DATASETS)
+    # a request in hand all along: each of the 3 slices (one look each) waited out its 0.1 s, then went on
+    assert 0.3 <= foreground.waited_s < 2.0
+    in_hand[0] = 0
+    job.stop(wait_s=0)   # the server stopping: the next measure ends at its first slice, keeping nothing
+    fresh = DailyFreshness(store, ledger, None, foreground=foreground)
+    fresh._stop.set()
+    assert fresh.tick(datetime(2026, 10, 10, 3, 0, tzinfo=timezone.utc)) is None
+    assert not ledger.has_day(date(2026, 10, 10))
