@@ -115,6 +115,22 @@ def test_a_finding_that_disappears_resolves_its_order(orders):
     assert "链接检查" in statuses["b"].note
 
 
+def test_a_large_sync_goes_in_transactions_giving_way_and_a_wrong_finding_writes_nothing(orders):
+    found = [Finding("D017", f"http://example.org/datasets/{n}", "broken-link", "404", f"http://f/{n}.csv")
+             for n in range(7)]
+    with pytest.raises(ValueError, match="a empty-rows finding"):   # checked before anything is written
+        orders.sync("broken-link", found + [Finding("D017", "http://example.org/datasets/x", "empty-rows", "3")])
+    assert orders.for_department("D017") == []
+    orders.SYNC_BATCH = 3   # transactions of 3, 3 and 1 findings; a look at the requests at each one's start
+    looks = []
+    report = orders.sync("broken-link", found, at=SEP30, give_way=lambda: looks.append(1))
+    assert (report.opened, report.refreshed, report.resolved) == (7, 0, 0) and len(looks) == 3
+    later = datetime(2026, 10, 9, 2, 0, tzinfo=timezone.utc)
+    report = orders.sync("broken-link", found[2:], at=later)   # 0 and 1 are gone: resolved after the rest
+    assert (report.opened, report.refreshed, report.resolved) == (0, 5, 2)
+    assert sorted(o.dataset[-1] for o in orders.for_department("D017") if o.status == "resolved") == ["0", "1"]
+
+
 def test_reminders_are_due_in_the_last_working_days_and_once_overdue(orders):
     order, _ = orders.open_or_refresh(LINK, at=SEP30)             # deadline Tue Oct 13
     assert orders.due_reminders(date(2026, 10, 9)) == []          # Fri: Oct 10, 12, 13 still to work: 3 > 2
