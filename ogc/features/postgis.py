@@ -31,7 +31,7 @@ import shapely
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from ogc.features import BBox, Feature, FeatureQuery, FeatureStoreError, LayerInfo
+from ogc.features import Feature, FeatureQuery, FeatureStoreError, LayerInfo
 from ogc.features.values import extent_after, normalise_instant
 
 log = logging.getLogger(__name__)
