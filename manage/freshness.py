@@ -1,8 +1,8 @@
 """Measure every published dataset's last update against its declared update cycle, once a day, and keep it.
 
-For each dataset in the store (the store's digest table lists them; one SPARQL query a slice of 500, each slice's
-rows written to the data layer before the next, the slices giving way to the requests of a serving process:
-core/foreground.py) the day's status is one of:
+For each dataset in the store (the store lists them; one SPARQL query a slice of 500, each slice's rows written to
+the data layer before the next, giving way to the requests of a serving process: core/foreground.py) the day's
+status is one of:
 
 - ``on-time``: its last update (dct:modified) plus its cycle has not passed, the due day moved past holidays to
   the next working day of the official calendar (manage/workdays.py);
@@ -236,7 +236,9 @@ class FreshnessLedger:
         day = day or beijing_today(now)
         stamp = (now or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
         totals = dict.fromkeys(STATUSES, 0)
-        uris = sorted(store.digests())  # the datasets stored (the store's own table: no listing of the store)
+        # the datasets the store holds, listed by the store itself: the digest table beside a home knows only what
+        # the processes of its machine wrote (docs/scale-out.md, "Several machines")
+        uris = store.dataset_uris()
         with self.db.write(serial=True) as conn:
             conn.execute(_text("DELETE FROM freshness WHERE day = :day"), {"day": day.isoformat()})
             for start in range(0, len(uris), self.BATCH):

@@ -2,7 +2,8 @@
 
 - ``wodp worker``: a harvest worker. It opens its own platform (a writer of the shared store and indexes) and
   takes harvest tasks from the PostgreSQL queue (harvesters/queue.py) until stopped; ``--scheduler`` also runs
-  the sources' schedules there, deferring each due harvest to the queue (run it in one worker only).
+  the sources' schedules there, deferring each due harvest to the queue, and the daily job (freshness, work
+  orders, data checks: manage/daily.py) (run it in one worker only).
 - ``wodp serve --gunicorn --workers N``: the web under gunicorn. Each gunicorn worker opens its own platform
   over the shared engines (a remote store, ``store.url``): it answers reads itself and makes writes (pushes,
   loads) itself, in turn with the other processes of the home (sparql/shared.py); before each request it moves
@@ -35,6 +36,8 @@ def cmd_worker(settings, concurrency: int, scheduler: bool) -> int:
 
         platform.scheduler = Scheduler(harvesting, settings.harvest)  # due harvests are deferred to the queue
         platform.scheduler.start()
+    if scheduler:  # the daily job (freshness, work orders, data checks) in one process of the deployment: the
+        platform.start_daily()  # gunicorn web workers run none of it
     print(f"wodp worker {os.getpid()} taking harvest tasks ({concurrency} at a time) for {settings.home}",
           flush=True)
     try:

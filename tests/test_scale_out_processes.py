@@ -231,6 +231,29 @@ def test_two_workers_take_the_harvests_of_four_sources(topology):
         top.stop(worker)
 
 
+def test_the_scheduler_worker_measures_freshness_of_every_dataset(topology):
+    """The daily job runs in `wodp worker --scheduler` (gunicorn's web workers run none of it): at its start it
+    measures today's freshness of every dataset the store holds, and stops cleanly on SIGTERM."""
+    from manage.freshness import FreshnessLedger, beijing_today
+
+    top = topology
+    settings = top.settings()
+    ledger = FreshnessLedger(_part(settings, "freshness", settings.home / "freshness.sqlite"))
+    try:
+        today = beijing_today()
+        assert not ledger.has_day(today)
+        scheduler = top.start("worker", "--scheduler")
+        top.wait(lambda: ledger.has_day(today))
+        rows = ledger.rows(today)
+        assert len(rows) == _count_store(top) >= len(FOUR) * PER_SOURCE
+        assert {r["status"] for r in rows} <= {"on-time", "late", "no-cycle", "cycle-unreadable", "no-deadline",
+                                               "no-modified", "calendar-unknown"}
+        top.stop(scheduler)
+        assert scheduler.returncode in (0, -15)
+    finally:
+        ledger.close()
+
+
 def test_a_killed_worker_leaves_its_task_to_another_and_nothing_half_done(topology):
     top = topology
     first = top.start("worker")
