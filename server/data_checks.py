@@ -67,7 +67,7 @@ class CheckReport:
                 "stopped": self.stopped, "not_republished": self.not_republished}
 
 
-REPUBLISH_CHUNK = 200  # datasets published again at a time: a process ending waits for one such publication
+REPUBLISH_CHUNK = 50  # datasets published again at a time: a process ending waits for one such publication (200: ~5 s)
 
 
 class DataChecks:
