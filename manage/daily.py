@@ -73,13 +73,13 @@ def remeasure(store, ledger: FreshnessLedger, workorders: WorkOrders | None, day
     report["deadlines_set"] = workorders.fill_deadlines(at=now)  # orders whose calendar is known by now
     findings, scope, orphans = overdue_update_findings(ledger, day)
     synced: SyncReport = workorders.sync(OVERDUE_UPDATE, findings, scope=scope, at=now, check="更新时效",
-                                         give_way=give_way)
+                                         give_way=give_way, stop=stop)
     report |= {"work_orders": {"opened": synced.opened, "refreshed": synced.refreshed,
                                "resolved": synced.resolved}, "late_without_department": orphans}
     if links is not None:
         departments = {row["dataset"]: row["department"] for row in ledger.rows(day)}
         found, orphans = broken_link_findings(links.broken(), departments)
-        synced = workorders.sync(BROKEN_LINK, found, at=now, check="链接检查", give_way=give_way)
+        synced = workorders.sync(BROKEN_LINK, found, at=now, check="链接检查", give_way=give_way, stop=stop)
         report |= {"broken_link_orders": {"opened": synced.opened, "refreshed": synced.refreshed,
                                           "resolved": synced.resolved}, "broken_without_department": orphans}
     return report

@@ -14,6 +14,7 @@ reopens it. A check that no longer finds what an open order is about resolves it
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, fields
 from datetime import date, datetime, timezone
 from typing import Callable, Iterable, Mapping
@@ -98,6 +99,7 @@ class SyncReport:
     opened: int
     refreshed: int
     resolved: int
+    stopped: bool = False  # the process was ending: what was found is written, nothing resolved (next time)
 
 
 COLUMNS = ", ".join(f.name for f in fields(WorkOrder))
@@ -220,14 +222,15 @@ class WorkOrders:
 
     def sync(self, kind: str, findings: Iterable[Finding], *, scope: Iterable[str] | None = None,
              at: datetime | None = None, check: str | None = None,
-             give_way: Callable[[], object] | None = None) -> SyncReport:
+             give_way: Callable[[], object] | None = None, stop: threading.Event | None = None) -> SyncReport:
         """Apply one check's findings of a kind: open or refresh each, resolve the active orders it no longer finds.
 
         scope: the datasets the check looked at (None: all); orders about other datasets are left as they are.
         The findings are written 500 to a transaction (a daily check at 100,000 datasets finds ~90,000: one
         transaction held the work orders for a minute, while departments' replies waited), the orders gone are
         resolved last, in one: a sync cut short has opened and refreshed some, and resolved none. ``give_way``
-        is called every 50 findings (core/foreground.py).
+        is called every 50 findings (core/foreground.py); when ``stop`` is set (the process ending) the sync ends
+        there, what it wrote kept, nothing resolved (``stopped``).
         """
         at = at or datetime.now(timezone.utc)
         findings = list(findings)
@@ -242,11 +245,16 @@ class WorkOrders:
         for start in range(0, len(findings), self.SYNC_BATCH):
             with self.db.write(serial=True) as conn:
                 for n, finding in enumerate(findings[start:start + self.SYNC_BATCH]):
-                    if give_way is not None and n % 50 == 0:
-                        give_way()
+                    if n % 50 == 0:
+                        if stop is not None and stop.is_set():
+                            break
+                        if give_way is not None:
+                            give_way()
                     new = self._open_or_refresh(conn, finding, at, SYSTEM, fetch=False)[1]
                     opened, refreshed = opened + new, refreshed + (not new)
                     seen.add((finding.dataset, finding.subject))
+            if stop is not None and stop.is_set():
+                return SyncReport(opened, refreshed, 0, stopped=True)
         with self.db.write(serial=True) as conn:
             gone = [i for i, d, s in conn.execute(text(
                 "SELECT id, dataset, subject FROM workorders WHERE kind = :kind AND status IN ('open', 'in-progress')"),

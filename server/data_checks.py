@@ -192,7 +192,7 @@ class DataChecks:
                 report.findings[finding.check] = report.findings.get(finding.check, 0) + 1
         if self.workorders is not None:  # split series may name datasets not checked here: every dataset's
             report.work_orders = sync_work_orders(self.workorders, self.checks,
-                                                  {u: [p] if p else [] for u, p in publishers.items()})
+                                                  {u: [p] if p else [] for u, p in publishers.items()}, stop=stop)
         by_owner: dict[str, dict] = {}  # then published again: their DQV measurements follow
         for uri, triples in graphs.items():
             by_owner.setdefault(owner_of(uri) or "load", {})[uri] = triples
@@ -296,8 +296,10 @@ CHECK_LABELS = {"empty-rows": "空行检查", "empty-columns": "空列检查", "
                 "not-machine-readable": "机读格式检查", "split-series": "拆分发布检查"}
 
 
-def sync_work_orders(workorders, checks: QualityChecks, publishers: dict[str, list[str]], at=None) -> dict:
-    """Open, refresh or resolve the work orders of each data check for these datasets (URI → publishers).
+def sync_work_orders(workorders, checks: QualityChecks, publishers: dict[str, list[str]], at=None,
+                     stop: threading.Event | None = None) -> dict:
+    """Open, refresh or resolve the work orders of each data check for these datasets (URI → publishers);
+    ``stop`` set (the process ending) ends it as WorkOrders.sync says.
 
     An order is about (check, dataset URI, distribution or ""), goes to the dataset's department, and says the
     finding in Chinese; a dataset the check ran on without finding it again has its order resolved. Findings of
@@ -322,9 +324,12 @@ def sync_work_orders(workorders, checks: QualityChecks, publishers: dict[str, li
                 continue
             orders.append(Order(department, uri, check, f.message_zh, f.distribution or ""))
         scope = {known[i][0] for i in checks.checked(check, among) if i in known}
-        synced = workorders.sync(check, orders, scope=scope, at=at, check=CHECK_LABELS[check])
+        synced = workorders.sync(check, orders, scope=scope, at=at, check=CHECK_LABELS[check], stop=stop)
         out = {**out, "opened": out["opened"] + synced.opened, "refreshed": out["refreshed"] + synced.refreshed,
                "resolved": out["resolved"] + synced.resolved}
+        if synced.stopped:  # the process is ending: the other checks' orders are synced next time
+            out["stopped"] = True
+            break
     return out
 
 

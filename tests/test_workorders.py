@@ -129,6 +129,14 @@ def test_a_large_sync_goes_in_transactions_giving_way_and_a_wrong_finding_writes
     report = orders.sync("broken-link", found[2:], at=later)   # 0 and 1 are gone: resolved after the rest
     assert (report.opened, report.refreshed, report.resolved) == (0, 5, 2)
     assert sorted(o.dataset[-1] for o in orders.for_department("D017") if o.status == "resolved") == ["0", "1"]
+    # the process ending: the findings seen so far are written, no order is resolved (next time)
+    import threading
+
+    stop = threading.Event()
+    orders.SYNC_BATCH = 3
+    report = orders.sync("broken-link", found[4:], at=later, give_way=stop.set, stop=stop)
+    assert report.stopped and (report.opened, report.refreshed, report.resolved) == (0, 3, 0)
+    assert sorted(o.dataset[-1] for o in orders.for_department("D017") if o.status == "resolved") == ["0", "1"]
 
 
 def test_reminders_are_due_in_the_last_working_days_and_once_overdue(orders):
