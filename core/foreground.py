@@ -7,8 +7,9 @@ long — at 100,000 datasets the measure took ~25 s, and the searches of those s
 
 Such work runs in short steps (~5 ms) and calls ``give_way()`` between two: while the process has requests in
 hand (being served, or waiting for a thread), it waits for them, at most ``max_wait_s`` (0.1 s) at a time, so
-that it still ends under a steady load (with a request always in hand, it gets ~5% of the interpreter). The server says how many requests it has in hand (``watch``: server/cli.py, waitress's task
-dispatcher); a process that serves nothing gives way to nothing.
+that it still ends under a steady load (with a request always in hand, it gets ~5% of the interpreter). The
+server says how many requests it has in hand (``watch``: server/cli.py, waitress's task dispatcher); a process
+that serves nothing gives way to nothing.
 """
 
 from __future__ import annotations

@@ -74,15 +74,19 @@ def remeasure(store, ledger: FreshnessLedger, workorders: WorkOrders | None, day
     findings, scope, orphans = overdue_update_findings(ledger, day)
     synced: SyncReport = workorders.sync(OVERDUE_UPDATE, findings, scope=scope, at=now, check="更新时效",
                                          give_way=give_way, stop=stop)
-    report |= {"work_orders": {"opened": synced.opened, "refreshed": synced.refreshed,
-                               "resolved": synced.resolved}, "late_without_department": orphans}
+    report |= {"work_orders": _synced(synced), "late_without_department": orphans}
     if links is not None:
         departments = {row["dataset"]: row["department"] for row in ledger.rows(day)}
         found, orphans = broken_link_findings(links.broken(), departments)
         synced = workorders.sync(BROKEN_LINK, found, at=now, check="链接检查", give_way=give_way, stop=stop)
-        report |= {"broken_link_orders": {"opened": synced.opened, "refreshed": synced.refreshed,
-                                          "resolved": synced.resolved}, "broken_without_department": orphans}
+        report |= {"broken_link_orders": _synced(synced), "broken_without_department": orphans}
     return report
+
+
+def _synced(synced: SyncReport) -> dict:
+    """A sync's counts for the report; a sync the stop cut short says so and counts the findings it left."""
+    out = {"opened": synced.opened, "refreshed": synced.refreshed, "resolved": synced.resolved}
+    return out | ({"stopped": True, "not_written": synced.left} if synced.stopped else {})
 
 
 class DailyFreshness:

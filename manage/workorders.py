@@ -100,6 +100,7 @@ class SyncReport:
     refreshed: int
     resolved: int
     stopped: bool = False  # the process was ending: what was found is written, nothing resolved (next time)
+    left: int = 0  # findings not written because of the stop (counted, not dropped without a word)
 
 
 COLUMNS = ", ".join(f.name for f in fields(WorkOrder))
@@ -254,7 +255,7 @@ class WorkOrders:
                     opened, refreshed = opened + new, refreshed + (not new)
                     seen.add((finding.dataset, finding.subject))
             if stop is not None and stop.is_set():
-                return SyncReport(opened, refreshed, 0, stopped=True)
+                return SyncReport(opened, refreshed, 0, stopped=True, left=len(findings) - opened - refreshed)
         with self.db.write(serial=True) as conn:
             gone = [i for i, d, s in conn.execute(text(
                 "SELECT id, dataset, subject FROM workorders WHERE kind = :kind AND status IN ('open', 'in-progress')"),

@@ -328,7 +328,7 @@ def sync_work_orders(workorders, checks: QualityChecks, publishers: dict[str, li
         out = {**out, "opened": out["opened"] + synced.opened, "refreshed": out["refreshed"] + synced.refreshed,
                "resolved": out["resolved"] + synced.resolved}
         if synced.stopped:  # the process is ending: the other checks' orders are synced next time
-            out["stopped"] = True
+            out["stopped"], out["not_written"] = True, synced.left
             break
     return out
 

@@ -136,6 +136,9 @@ def test_a_large_sync_goes_in_transactions_giving_way_and_a_wrong_finding_writes
     orders.SYNC_BATCH = 3
     report = orders.sync("broken-link", found[4:], at=later, give_way=stop.set, stop=stop)
     assert report.stopped and (report.opened, report.refreshed, report.resolved) == (0, 3, 0)
+    assert report.left == 0   # the stop came after the last of the three was written
+    report = orders.sync("broken-link", found[4:], at=later, stop=stop)   # stopped before the first: all counted
+    assert report.stopped and (report.opened, report.refreshed, report.left) == (0, 0, 3)
     assert sorted(o.dataset[-1] for o in orders.for_department("D017") if o.status == "resolved") == ["0", "1"]
 
 
