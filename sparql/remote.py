@@ -25,7 +25,7 @@ import time
 from contextlib import nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping, Sequence
+from typing import Collection, Iterable, Iterator, Mapping, Sequence
 from urllib.parse import urlsplit
 
 import httpx
@@ -311,20 +311,24 @@ class RemoteStore:
         graphs.update((uri, read_whole(body)) for uri, body in self._withheld.wholes_of(list(uris)).items())
         return graphs
 
-    def _replacing(self, graphs: Mapping[str, Sequence[ox.Triple]]) -> str:
-        """One update replacing every graph, as the engine takes it (sparql/updates.py)."""
-        return replacing_update(self.engine, graphs)
+    def _replacing(self, graphs: Mapping[str, Sequence[ox.Triple]], present: Collection[str] | None = None) -> str:
+        """One update replacing every graph, as the engine takes it (sparql/updates.py); only the graphs of
+        ``present`` (None: all) may exist, so only those are dropped."""
+        return replacing_update(self.engine, graphs, present)
 
-    def _apply(self, doing: str, graphs: Mapping[str, Sequence[ox.Triple]], present: Sequence[str] = ()) -> None:
-        """Replace the graphs (empty: drop) in one request; on an engine that does not undo a request it
-        refused part-way (Virtuoso), put back the graphs of ``present`` as they were before."""
+    def _apply(self, doing: str, graphs: Mapping[str, Sequence[ox.Triple]],
+               present: Collection[str] | None = None) -> None:
+        """Replace the graphs (empty: drop) in one request. ``present``: the graphs of them the store may hold
+        now (None: any), read in this process's turn of the store; the others are written without a drop. On
+        an engine that does not undo a request it refused part-way (Virtuoso), put those back as they were."""
         engine = self.engine
+        present = None if present is None else set(present)
         if engine.atomic_request:
-            self._update(doing, self._replacing(graphs))
+            self._update(doing, self._replacing(graphs, present))
             return
-        before = self._graphs_now(list(present))
+        before = self._graphs_now(list(graphs if present is None else present))
         try:
-            self._write_parts(doing, graphs)
+            self._write_parts(doing, graphs, present)
         except StoreError as exc:
             if getattr(exc, "refused", 0) < 500 and not getattr(exc, "partial", False):
                 raise  # refused before any of it ran
@@ -338,17 +342,18 @@ class RemoteStore:
             raise StoreError(f"{exc.message} (the graphs it had replaced were put back as they were)",
                              status=502) from exc
 
-    def _write_parts(self, doing: str, graphs: Mapping[str, Sequence[ox.Triple]], written: list | None = None) -> None:
+    def _write_parts(self, doing: str, graphs: Mapping[str, Sequence[ox.Triple]],
+                     present: Collection[str] | None = None, written: list | None = None) -> None:
         """Write in one request, or, when the engine finds the request too large to compile (Virtuoso), in
         halves (each one transaction); a failure after a part was written is marked ``partial``."""
         written = [] if written is None else written
         try:
-            self._update(doing, self._replacing(graphs))
+            self._update(doing, self._replacing(graphs, present))
         except StoreError as exc:
             if getattr(exc, "refused", 0) == 400 and TOO_LARGE.search(exc.message) and len(graphs) > 1:
                 items = list(graphs.items())
-                self._write_parts(doing, dict(items[: len(items) // 2]), written)
-                self._write_parts(doing, dict(items[len(items) // 2:]), written)
+                self._write_parts(doing, dict(items[: len(items) // 2]), present, written)
+                self._write_parts(doing, dict(items[len(items) // 2:]), present, written)
                 return
             exc.partial = bool(written)
             raise
@@ -384,7 +389,7 @@ class RemoteStore:
                 guarded("noting a write of restricted datasets", lambda: self._withheld.take_out(graphs))
             if stored:
                 with step("store: write"):
-                    self._apply(f"storing {len(graphs)} datasets", public, list(present))
+                    self._apply(f"storing {len(graphs)} datasets", public, present)
             with step("store: records and digests"):
                 self._settle(digests, wholes)
             with step("store: generation"):

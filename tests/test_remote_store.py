@@ -107,6 +107,26 @@ def test_put_read_query_remove(server, store, tmp_path):
         again.close()
 
 
+def test_a_batch_drops_only_the_graphs_the_store_holds_and_replaces_them_whole(store, monkeypatch):
+    held = [f"http://h/datasets/held.{i}" for i in range(3)]
+    store.put_datasets({u: dataset(u, f"旧{i}") for i, u in enumerate(held)})
+    sent = []
+    update = store._update
+    monkeypatch.setattr(store, "_update", lambda doing, text: (sent.append(text), update(doing, text))[1])
+    fresh = [f"http://h/datasets/fresh.{i}" for i in range(4)]
+    store.put_datasets({u: dataset(u, f"新{i}") for i, u in enumerate(held[:2] + fresh)})
+    assert len(sent) == 1
+    drops, inserts = sent[0].split("INSERT", 1)
+    # not held: written without a drop (a drop costs the engine about as much as the insert)
+    assert all(uri not in drops and f"<{uri}> {{" in inserts for uri in fresh)
+    assert all(uri in drops for uri in held[:2]) and held[2] not in sent[0]
+    # the held graphs are replaced whole: the old title is gone, and nothing else moved
+    assert [titles(store, u) for u in held] == [["新0"], ["新1"], ["旧2"]]
+    assert [titles(store, u) for u in fresh] == [[f"新{i + 2}"] for i in range(4)]
+    assert all(len(store.dataset_triples(u)) == len(store.dataset_triples(held[2])) for u in held[:2] + fresh)
+    assert store.count_datasets() == 7
+
+
 # a batch spoiled after it is made: malformed text (the engine refuses it before running any of it), or an
 # operation that fails when it runs, after the batch's drops and insert (creating a graph the batch just wrote)
 SPOILERS = {
@@ -127,9 +147,9 @@ def test_failed_batch_leaves_the_store_as_it_was(store, monkeypatch, spoiler):
     batch["http://h/datasets/new"] = dataset("http://h/datasets/new", "新")
     replacing, spoiled = store._replacing, []
 
-    def spoil(graphs):  # the batch only: putting graphs back (Virtuoso) is not spoiled
+    def spoil(graphs, present=None):  # the batch only: putting graphs back (Virtuoso) is not spoiled
         spoiled.append(graphs)
-        return replacing(graphs) + (SPOILERS[spoiler](graphs) if len(spoiled) == 1 else "")
+        return replacing(graphs, present) + (SPOILERS[spoiler](graphs) if len(spoiled) == 1 else "")
 
     monkeypatch.setattr(store, "_replacing", spoil)
     with pytest.raises(StoreError, match=r"storing 4 datasets failed: the store at .*/(update|sparql) answered "
