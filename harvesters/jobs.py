@@ -9,7 +9,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from sqlalchemy import text
 
@@ -203,9 +203,18 @@ class JobStore:
         return {r[0]: DatasetEntry(*r) for r in rows}
 
     def entry(self, uri: str) -> DatasetEntry | None:
-        rows = self._run("SELECT uri, source, channel, rank, hash, state FROM harvest_datasets WHERE uri = :uri",
-                         {"uri": uri})
-        return DatasetEntry(*rows[0]) if rows else None
+        return self.entries_of([uri]).get(uri)
+
+    def entries_of(self, uris: Sequence[str]) -> dict[str, DatasetEntry]:
+        """Return the ledger's entries of those datasets that have one (one query per 500)."""
+        wanted, found = list(dict.fromkeys(uris)), {}
+        for n in range(0, len(wanted), 500):
+            chunk = wanted[n:n + 500]
+            marks = ", ".join(f":u{i}" for i in range(len(chunk)))
+            for row in self._run(f"SELECT uri, source, channel, rank, hash, state FROM harvest_datasets "
+                                 f"WHERE uri IN ({marks})", {f"u{i}": u for i, u in enumerate(chunk)}):
+                found[row[0]] = DatasetEntry(*row)
+        return found
 
     def record(self, changes: Iterable[tuple[str, str, str | None, int | None, str | None, str, str]],
                job: int | None) -> None:

@@ -140,8 +140,9 @@ class Ledger:
         """Split graphs into those the source may write and those a higher-ranked channel holds."""
         mine = self.rank(source)
         allowed, superseded = {}, []
+        entries = self.jobs.entries_of(list(graphs)) if mine is not None else {}
         for uri, triples in graphs.items():
-            entry = self.jobs.entry(uri)
+            entry = entries.get(uri)
             if (mine is not None and entry is not None and entry.source != source and entry.rank is not None
                     and entry.state in ("published", "held") and entry.rank < mine):
                 superseded.append(uri)

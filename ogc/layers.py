@@ -100,6 +100,7 @@ class Layers(Follower):
         self.readers: list[Callable[[str, str, str | None, bytes, Any], None]] = []
         self._pending: dict[str, Any] = {}  # dataset URI -> Spatialized, _Kept or _Dropped
         self._reads: dict[str, str] = {}  # dataset URI -> "re-read", "unchanged" or "failed" (its last enrich)
+        self._batch = threading.local()  # .rows: dataset URI -> its data file's row, read for the batch in hand
         self._lock = threading.Lock()
 
     @property
@@ -113,6 +114,17 @@ class Layers(Follower):
         self.check = DataFileCheck(fetch)
 
     # -- at the gate ---------------------------------------------------------------------------------------
+    def before_enrich(self, uris: Sequence[str]) -> None:
+        """The gate's before_enrich hook: read the data-file rows of a batch's datasets at once (one query per
+        500, not one per dataset); each is used by the dataset's enrich, once."""
+        rows = self.state.get_many(uris)
+        self._batch.rows = {uri: rows.get(uri) for uri in uris}
+
+    def _row(self, uri: str) -> DataFileRow | None:
+        """The dataset's data-file row: read with its batch (before_enrich), else now."""
+        batch = getattr(self._batch, "rows", {})
+        return batch.pop(uri) if uri in batch else self.state.get(uri)
+
     def enrich(self, uri: str, triples: Sequence[ox.Triple]) -> list[ox.Triple]:
         """Spatialize a spatial dataset; return its graph with the layer's distributions, service and extent.
 
@@ -122,10 +134,11 @@ class Layers(Follower):
         triples = list(triples)
         dataset_id = uri.rsplit("/", 1)[-1]
         layer = self.features.layer(dataset_id)
+        row = self._row(uri)
         if layer is not None:  # unless this version brings a layer, drop the old one
             self._put_pending(uri, _Dropped())
         if not is_spatial(uri, triples):
-            if layer is not None or self.state.get(uri) is not None:  # no longer spatial: forget its file too
+            if layer is not None or row is not None:  # no longer spatial: forget its file too
                 self._put_pending(uri, _Dropped(forget=True))
             return triples
         url, media, dist = data_distribution(uri, triples)
@@ -136,7 +149,6 @@ class Layers(Follower):
         options = self._options(uri, triples, dist)
         fingerprint = recipe(url, media, options.crs, options.crs_origin, options.default_crs, self.max_rows,
                              getattr(options.boundary, "name", None), type(options.geocoder).__name__)
-        row = self.state.get(uri)
         row = row if row is not None and row.recipe == fingerprint else None
         fetched = None
         try:

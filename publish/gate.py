@@ -180,6 +180,9 @@ class Publisher:
             self.quarantine.hold(uri.rsplit("/", 1)[-1], uri, [], report_to_json(report), source,
                                  department_of(uri, graphs[uri]))
         graphs = {uri: triples for uri, triples in graphs.items() if uri not in held}
+        for before in self._each("before_enrich"):  # what enrich needs of the whole batch, read at once
+            with step("enrich"):
+                before(list(graphs))
         for enrich in self._each("enrich"):  # e.g. a layer's distributions and extent, validated with the rest
             with step("enrich"):
                 graphs = {uri: enrich(uri, triples) for uri, triples in graphs.items()}

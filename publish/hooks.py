@@ -4,6 +4,8 @@ A hook is any object with some of these methods; the gate calls each hook's meth
 were added, at these points of one publication:
 
     admit(graphs, source)          before anything: which graphs this source may write (precedence)
+    before_enrich(uris)            once per batch, before enrich: the datasets about to be enriched (a part
+                                   reads what enrich needs of all of them at once)
     enrich(uri, triples)           before validation: what the part adds to a dataset (a layer's links)
     before_assess(uris)            after validation, once per batch: the valid datasets about to be assessed
                                    (a part reads what assess needs of all of them at once)
@@ -41,6 +43,9 @@ class GateHook:
     def admit(self, graphs: Graphs, source: str) -> tuple[dict[str, Sequence[ox.Triple]], tuple[str, ...]]:
         """Return the graphs this source may write, and the URIs it may not (held by a higher-ranked source)."""
         return dict(graphs), ()
+
+    def before_enrich(self, uris: Sequence[str]) -> None:
+        """Take note of the datasets of a batch, about to be enriched one by one."""
 
     def enrich(self, uri: str, triples: Sequence[ox.Triple]) -> list[ox.Triple]:
         """Return the dataset graph with what this part adds before validation."""

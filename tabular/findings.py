@@ -51,29 +51,35 @@ class QualityChecks:
         self.save_many([(dataset_id, list(runs), scope, distribution)])
 
     def save_many(self, batch: Iterable[tuple[str, Sequence[CheckRun], Sequence[str] | None, str | None]]) -> None:
-        """Save several datasets' results (as ``save``) in one transaction."""
-        now = time.time()
+        """Save several datasets' results (as ``save``) in one transaction: the rows of all of them go first,
+        then the new ones, each kind of statement sent once for the batch (a dataset named twice: in turn)."""
+        now, batch = time.time(), [(d, list(runs), scope, x) for d, runs, scope, x in batch]
         with self._lock, self.db.write() as conn:
-            for dataset_id, runs, scope, distribution in batch:
-                self._save(conn, dataset_id, list(runs), scope, distribution, now)
+            if len({d for d, *_ in batch}) < len(batch):
+                for dataset_id, runs, scope, distribution in batch:
+                    self._save(conn, [(dataset_id, runs, scope, distribution)], now)
+            else:
+                self._save(conn, batch, now)
 
     @staticmethod
-    def _save(conn, dataset_id: str, runs: list[CheckRun], scope: Sequence[str] | None, distribution: str | None,
-              now: float) -> None:
-        checks = sorted(set(scope) if scope is not None else {r.check for r in runs})
-        where = "dataset = :d AND check_name = :c" + (" AND distribution = :x" if distribution is not None else "")
-        for check in checks:
-            params = {"d": dataset_id, "c": check, "x": distribution or ""}
-            conn.execute(text(f"DELETE FROM quality_check_runs WHERE {where}"), params)
-            conn.execute(text(f"DELETE FROM quality_check_findings WHERE {where}"), params)
+    def _save(conn, batch: list[tuple[str, list[CheckRun], Sequence[str] | None, str | None]], now: float) -> None:
+        gone: dict[bool, list[dict]] = {False: [], True: []}  # by whether one distribution's rows go
+        for dataset_id, runs, scope, distribution in batch:
+            checks = sorted(set(scope) if scope is not None else {r.check for r in runs})
+            gone[distribution is not None] += [{"d": dataset_id, "c": c, "x": distribution or ""} for c in checks]
+        for narrowed, params in gone.items():
+            where = "dataset = :d AND check_name = :c" + (" AND distribution = :x" if narrowed else "")
+            if params:
+                conn.execute(text(f"DELETE FROM quality_check_runs WHERE {where}"), params)
+                conn.execute(text(f"DELETE FROM quality_check_findings WHERE {where}"), params)
         values = [{"d": dataset_id, "x": r.distribution or "", "c": r.check, "v": float(r.value), "t": now}
-                  for r in runs]
+                  for dataset_id, runs, _, _ in batch for r in runs]
         if values:
             conn.execute(text("INSERT INTO quality_check_runs (dataset, distribution, check_name, value, "
                               "checked_at) VALUES (:d, :x, :c, :v, :t)"), values)
         found = [{"d": f.dataset_id, "x": f.distribution or "", "c": f.check, "s": f.severity,
                   "j": json.dumps(f.detail, ensure_ascii=False, default=str), "zh": f.message_zh,
-                  "en": f.message_en, "t": now} for r in runs for f in r.findings]
+                  "en": f.message_en, "t": now} for _, runs, _, _ in batch for r in runs for f in r.findings]
         if found:
             conn.execute(text("INSERT INTO quality_check_findings (dataset, distribution, check_name, severity, "
                               "detail, message_zh, message_en, found_at) VALUES (:d, :x, :c, :s, :j, :zh, :en, "

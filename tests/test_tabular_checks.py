@@ -467,6 +467,50 @@ def test_findings_kept_on_both_backends(tmp_path, database_url):
         store.close()
 
 
+def test_a_batch_of_check_results_equals_saving_them_one_at_a_time(tmp_path, database_url):
+    """save_many deletes the rows of the whole batch, then writes the new ones: the same rows as one save after
+    another, a distribution's rows replaced alone, and a dataset named twice ending as its last entry says."""
+    from core.database import open_database
+    from tabular.checks import CheckRun, Finding
+    from tabular.findings import QualityChecks
+
+    def broken(d, n):
+        return Finding(d, None, "broken-links", "error", {"count": n}, f"{n} 个链接无法访问", f"{n} links broken")
+
+    def empty(d, x, n):
+        return Finding(d, x, "empty-rows", "warning", {"count": n}, f"{n} 行为空行", f"{n} empty rows")
+
+    first = [(f"ds-{i}", [CheckRun("broken-links", i, (broken(f"ds-{i}", i),)),
+                          CheckRun("empty-rows", 1, (empty(f"ds-{i}", "d1", 1),), "d1"),
+                          CheckRun("empty-rows", 2, (empty(f"ds-{i}", "d2", 2),), "d2")], None, None) for i in range(4)]
+    then = [("ds-0", [CheckRun("broken-links", 0)], ["broken-links"], None),  # fixed: its finding goes
+            ("ds-1", [CheckRun("empty-rows", 0, (), "d1")], None, "d1"),  # d1 fixed, d2 stays
+            ("ds-2", [CheckRun("empty-rows", 5, (empty("ds-2", None, 5),))], ["empty-rows"], None),  # all of it
+            ("ds-3", [CheckRun("broken-links", 7, (broken("ds-3", 7),))], None, None),
+            ("ds-3", [CheckRun("broken-links", 8, (broken("ds-3", 8),))], None, None)]  # named twice: the last
+    kept = {}
+    for name, batched in (("batched", True), ("one-by-one", False)):
+        store = QualityChecks(open_database(database_url, "quality_checks",
+                                            tmp_path / f"{name}.sqlite", auto_migrate=True))
+        try:
+            store.forget([f"ds-{i}" for i in range(4)])
+            for batch in (first, then):
+                if batched:
+                    store.save_many(batch)
+                else:
+                    for dataset_id, runs, scope, distribution in batch:
+                        store.save(dataset_id, runs, scope, distribution)
+            kept[name] = {d: (store.findings_for(d), store.measurements(d)) for d in ("ds-0", "ds-1", "ds-2", "ds-3")}
+        finally:
+            store.close()
+    assert kept["batched"] == kept["one-by-one"]
+    assert kept["batched"]["ds-0"] == ([empty("ds-0", "d1", 1), empty("ds-0", "d2", 2)],
+                                       {"brokenLinks": 0, "emptyRows": 3})
+    assert kept["batched"]["ds-1"][0] == [broken("ds-1", 1), empty("ds-1", "d2", 2)]
+    assert kept["batched"]["ds-2"][0] == [broken("ds-2", 2), empty("ds-2", None, 5)]
+    assert kept["batched"]["ds-3"][0][0] == broken("ds-3", 8) and kept["batched"]["ds-3"][1]["brokenLinks"] == 8
+
+
 def test_rows_are_numbered_by_the_line_they_start_on():
     text = '名称,说明\n甲,"两行\n的说明"\n,\n乙,短\n'
     table = read_table(text.encode(), "multi.csv", LIMITS)
