@@ -38,6 +38,7 @@ import pyoxigraph as ox
 from sparql.errors import StoreError
 
 XSD = "http://www.w3.org/2001/XMLSchema#"
+XSD_STRING = ox.NamedNode(XSD + "string")
 STAND_IN = "urn:wodp:as-written:"  # + "datatype:" + the quoted IRI of the datatype as written
 VIRTUOSO_MAX_IRI = 1500  # characters; measured: 1,509 kept, 2,009 cut to 1,879 by Virtuoso 7.2.5
 # graphs Virtuoso keeps for itself (its RDF views, LDP and URIQA descriptions): never ours to read or drop
@@ -61,18 +62,33 @@ def _root(url: str, tails: tuple[str, ...]) -> str:
 def canonical(triples: Iterable[ox.Triple]) -> list[ox.Triple]:
     """The triples as Oxigraph stores them (numbers, booleans and times in canonical form, no duplicates): the
     form of the embedded store, which the remote store keeps too, on every engine."""
-    graph = ox.NamedNode("urn:wodp:canonical")
-    store = ox.Store()
-    store.extend([ox.Quad(t.subject, t.predicate, t.object, graph) for t in triples])
-    return [q.triple for q in store.quads_for_pattern(None, None, None, graph)]
+    return canonical_graphs({"": triples})[""]
+
+
+_CANONICAL = ox.NamedNode("urn:wodp:canonical")
 
 
 def canonical_graphs(graphs: Mapping[str, Iterable[ox.Triple]]) -> dict[str, list[ox.Triple]]:
-    """``canonical`` of several graphs at once (one in-memory store for all of them)."""
-    store = ox.Store()
-    store.extend([ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(uri))
-                  for uri, triples in graphs.items() for t in triples])
-    return {uri: [q.triple for q in store.quads_for_pattern(None, None, None, ox.NamedNode(uri))] for uri in graphs}
+    """``canonical`` of several graphs at once, in the order given. Only typed literals other than strings can
+    change (IRIs, blank nodes, strings and language-tagged strings are stored as they are): those are put once
+    each into an in-memory store, which writes each in its canonical form."""
+    graphs = {uri: list(triples) for uri, triples in graphs.items()}
+    typed: dict[ox.Literal, ox.Literal] = {}
+    for triples in graphs.values():
+        for t in triples:
+            o = t.object
+            if isinstance(o, ox.Literal) and o.datatype != XSD_STRING and not o.language:
+                typed[o] = o
+    if typed:
+        literals = list(typed)
+        store = ox.Store()
+        store.extend([ox.Quad(ox.NamedNode(f"{_CANONICAL.value}:{i}"), _CANONICAL, literal)
+                      for i, literal in enumerate(literals)])
+        for quad in store.quads_for_pattern(None, _CANONICAL, None, ox.DefaultGraph()):
+            typed[literals[int(quad.subject.value.rsplit(":", 1)[1])]] = quad.object
+    return {uri: list(dict.fromkeys(
+        t if not isinstance(t.object, ox.Literal) or (c := typed.get(t.object)) is None or c == t.object
+        else ox.Triple(t.subject, t.predicate, c) for t in triples)) for uri, triples in graphs.items()}
 
 
 # lexical forms Virtuoso 7.2.5 gives back exactly as written, by datatype (anything else goes as a stand-in)

@@ -730,6 +730,32 @@ def test_virtuoso_codec_sends_what_it_would_alter_under_a_stand_in_and_reads_it_
     assert len(plain) == 1 and [len(g) for g in groups] == [3]
 
 
+def test_canonical_graphs_are_what_the_embedded_store_keeps():
+    """Each graph as pyoxigraph's store gives it back (typed literals in canonical form, duplicates once), in
+    the order given, whichever graph a literal is in."""
+    from sparql.engines import canonical_graphs
+
+    xsd = "http://www.w3.org/2001/XMLSchema#"
+    terms = [ox.Literal("01", datatype=ox.NamedNode(xsd + "integer")), ox.Literal("1", datatype=ox.NamedNode(xsd + "integer")),
+             ox.Literal("1.50", datatype=ox.NamedNode(xsd + "decimal")), ox.Literal("1e3", datatype=ox.NamedNode(xsd + "double")),
+             ox.Literal("2020-01-01T00:00:00.000Z", datatype=ox.NamedNode(xsd + "dateTime")),
+             ox.Literal("1", datatype=ox.NamedNode(xsd + "boolean")), ox.Literal("abc", datatype=ox.NamedNode(xsd + "integer")),
+             ox.Literal(" 5 ", datatype=ox.NamedNode(xsd + "int")), ox.Literal("P1Y2M", datatype=ox.NamedNode(xsd + "duration")),
+             ox.Literal("POINT(1 2)", datatype=ox.NamedNode("http://www.opengis.net/ont/geosparql#wktLiteral")),
+             ox.Literal("x", language="ZH-cn"), ox.Literal("武汉"), ox.Literal("武汉", datatype=ox.NamedNode(xsd + "string")),
+             ox.BlankNode("b1"), ox.NamedNode("http://h/o")]
+    p = ox.NamedNode("http://h/p")
+    graphs = {f"http://h/datasets/{g}": [ox.Triple(ox.NamedNode(f"http://h/s{g}"), p, o) for o in terms[g::2] + terms]
+              for g in range(2)}
+    store = ox.Store()
+    store.extend([ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(u)) for u, ts in graphs.items() for t in ts])
+    got = canonical_graphs(graphs)
+    for uri in graphs:
+        kept = [q.triple for q in store.quads_for_pattern(None, None, None, ox.NamedNode(uri))]
+        assert sorted(map(str, got[uri])) == sorted(map(str, kept)) and len(got[uri]) == len(kept) < len(graphs[uri])
+    assert [t.object.value for t in got["http://h/datasets/0"][:3]] == ["1", "1.5", "2020-01-01T00:00:00Z"]
+
+
 def test_graphs_prepared_before_the_turn_are_stored_and_digested_as_whole_graphs():
     """sparql/remote.py ``prepare``: the stored form and the digest made in two parts (the graph before the
     store's turn, its catalogue record in it) equal those of the whole graph made at once."""
