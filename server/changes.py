@@ -116,12 +116,11 @@ class ChangeLog(Follower):
             modified = {uri: _text(_modified(store, event, uri)) for uri, _, present in rows if present}
             with self.db.write(serial=True) as conn:
                 at = self._next_time(conn, event.at)
-                for uri, action, present in rows:
-                    row = conn.execute(text("SELECT generation FROM changes_seen WHERE uri = :uri"),
-                                       {"uri": uri}).fetchone()
-                    if row and row[0] > event.generation:
-                        continue  # a later event for this dataset was logged first: this one is stale
-                    self._log(conn, at, event.generation, uri, action, present, modified.get(uri))
+                logged = self._generations(conn, [uri for uri, _, _ in rows])
+                # a later event for a dataset logged first makes this one stale for it
+                self._log_many(conn, at, event.generation, [
+                    (uri, action, present, modified.get(uri)) for uri, action, present in rows
+                    if logged.get(uri, -1) <= event.generation])
                 self._set_generation(conn, event.generation)
 
     def graphs_changed(self, store) -> None:
@@ -163,16 +162,12 @@ class ChangeLog(Follower):
             with self.db.write(serial=True) as conn:
                 seen = dict(conn.execute(text("SELECT uri, modified FROM changes_seen WHERE present = 1")).fetchall())
                 at = self._next_time(conn, time.time())
-                n = 0
-                for uri in sorted(current):
-                    if uri not in seen or seen[uri] != current[uri]:
-                        action = "created" if uri not in seen else "updated"
-                        self._log(conn, at, generation, uri, action, True, current[uri])
-                        n += 1
-                for uri in sorted(set(seen) - set(current)):
-                    action = "withdrawn" if self.withdrawn(_id_of(uri)) else "removed"
-                    self._log(conn, at, generation, uri, action, False, None)
-                    n += 1
+                entries = [(uri, "created" if uri not in seen else "updated", True, current[uri])
+                           for uri in sorted(current) if uri not in seen or seen[uri] != current[uri]]
+                entries += [(uri, "withdrawn" if self.withdrawn(_id_of(uri)) else "removed", False, None)
+                            for uri in sorted(set(seen) - set(current))]
+                self._log_many(conn, at, generation, entries)
+                n = len(entries)
                 conn.execute(text("DELETE FROM changes_meta WHERE key = 'generation'"))
                 self._set_generation(conn, generation)
         if n:
@@ -185,15 +180,31 @@ class ChangeLog(Follower):
         return max(moment, float(row[0])) if row else moment
 
     @staticmethod
-    def _log(conn, at: float, generation: int, uri: str, action: str, present: bool, modified) -> None:
+    def _generations(conn, uris: list[str]) -> dict[str, int]:
+        """The generation each of these datasets was last logged at (one query per 500)."""
+        found: dict[str, int] = {}
+        for n in range(0, len(uris), 500):
+            chunk = uris[n:n + 500]
+            marks = ", ".join(f":u{i}" for i in range(len(chunk)))
+            found.update(conn.execute(text(f"SELECT uri, generation FROM changes_seen WHERE uri IN ({marks})"),
+                                      {f"u{i}": u for i, u in enumerate(chunk)}).fetchall())
+        return found
+
+    @staticmethod
+    def _log_many(conn, at: float, generation: int, entries: list[tuple[str, str, bool, object]]) -> None:
+        """Log changes (uri, action, present, modified), in order: each statement sent once for all of them."""
+        if not entries:
+            return
         conn.execute(text("INSERT INTO changes_log(at, generation, id, uri, action) "
                           "VALUES (:at, :generation, :id, :uri, :action)"),
-                     {"at": at, "generation": generation, "id": _id_of(uri), "uri": uri, "action": action})
+                     [{"at": at, "generation": generation, "id": _id_of(uri), "uri": uri, "action": action}
+                      for uri, action, _, _ in entries])
         conn.execute(text("INSERT INTO changes_seen (uri, generation, present, modified) "
                           "VALUES (:uri, :generation, :present, :modified) ON CONFLICT(uri) DO UPDATE SET "
                           "generation = excluded.generation, present = excluded.present, "
                           "modified = excluded.modified"),
-                     {"uri": uri, "generation": generation, "present": int(present), "modified": modified})
+                     [{"uri": uri, "generation": generation, "present": int(present), "modified": modified}
+                      for uri, _, present, modified in entries])
 
     @staticmethod
     def _set_generation(conn, generation: int) -> None:
