@@ -24,7 +24,7 @@ import threading
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
@@ -43,6 +43,15 @@ PARTS = ("harvest", "changes", "search", "accounts", "links", "catalog_texts", "
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
 _migrate_lock = threading.Lock()
+
+
+def in_lists(values: Sequence, name: str = "v", size: int = 500) -> Iterator[tuple[str, dict]]:
+    """For a statement ``… IN ({marks})`` over many values: yield ``(marks, params)`` for each ``size`` of them,
+    ``marks`` being ``:v0, :v1, …`` and ``params`` their values (one statement per ``size``, on SQLite and
+    PostgreSQL alike)."""
+    for n in range(0, len(values), size):
+        chunk = values[n:n + size]
+        yield ", ".join(f":{name}{i}" for i in range(len(chunk))), {f"{name}{i}": v for i, v in enumerate(chunk)}
 
 
 class DatabaseError(WodpError):

@@ -13,7 +13,7 @@ from typing import Any, Iterable, Sequence
 
 from sqlalchemy import text
 
-from core.database import Database, as_database
+from core.database import Database, as_database, in_lists
 
 COUNTS = ("new", "updated", "unchanged", "held", "withdrawn", "failed", "superseded")
 CHANGES = ("created", "updated", "withdrawn")
@@ -207,12 +207,10 @@ class JobStore:
 
     def entries_of(self, uris: Sequence[str]) -> dict[str, DatasetEntry]:
         """Return the ledger's entries of those datasets that have one (one query per 500)."""
-        wanted, found = list(dict.fromkeys(uris)), {}
-        for n in range(0, len(wanted), 500):
-            chunk = wanted[n:n + 500]
-            marks = ", ".join(f":u{i}" for i in range(len(chunk)))
+        found = {}
+        for marks, params in in_lists(list(dict.fromkeys(uris))):
             for row in self._run(f"SELECT uri, source, channel, rank, hash, state FROM harvest_datasets "
-                                 f"WHERE uri IN ({marks})", {f"u{i}": u for i, u in enumerate(chunk)}):
+                                 f"WHERE uri IN ({marks})", params):
                 found[row[0]] = DatasetEntry(*row)
         return found
 

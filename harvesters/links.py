@@ -22,7 +22,7 @@ import httpx
 
 from sqlalchemy import text
 
-from core.database import Database, as_database
+from core.database import Database, as_database, in_lists
 from harvesters.base import FetchResult, HarvestBusyError, HarvestError, Harvester, profile_of
 from harvesters.http import USER_AGENT
 
@@ -91,12 +91,9 @@ class LinkTable:
         """Return URL → (its last check, when it was made, since when it is broken) for the URLs ever checked."""
         wanted = sorted(set(urls))
         out: dict[str, tuple[LinkStatus, float, float | None]] = {}
-        for n in range(0, len(wanted), 500):
-            chunk = wanted[n:n + 500]
-            marks = ", ".join(f":u{i}" for i in range(len(chunk)))
+        for marks, params in in_lists(wanted):
             for r in self.db.rows("SELECT url, status, content_type, size, etag, last_modified, hash, error, broken, "
-                                  f"checked_at, broken_since FROM link_status WHERE url IN ({marks})",
-                                  {f"u{i}": u for i, u in enumerate(chunk)}):
+                                  f"checked_at, broken_since FROM link_status WHERE url IN ({marks})", params):
                 out[r[0]] = (LinkStatus(*r[:8], broken=bool(r[8])), float(r[9]),
                              None if r[10] is None else float(r[10]))
         return out
@@ -118,13 +115,10 @@ class LinkTable:
         """``statuses`` of many datasets: one query per 500 of them (a publication's batch asks them together)."""
         out: dict[str, list[LinkStatus]] = {d: [] for d in datasets}
         wanted = sorted(set(datasets))
-        for n in range(0, len(wanted), 500):
-            chunk = wanted[n:n + 500]
-            marks = ", ".join(f":d{i}" for i in range(len(chunk)))
+        for marks, params in in_lists(wanted):
             for r in self.db.rows("SELECT l.dataset, s.url, s.status, s.content_type, s.size, s.etag, "
                                   "s.last_modified, s.hash, s.error, s.broken FROM dataset_links l JOIN link_status s "
-                                  f"ON s.url = l.url WHERE l.dataset IN ({marks}) ORDER BY l.dataset, s.url",
-                                  {f"d{i}": d for i, d in enumerate(chunk)}):
+                                  f"ON s.url = l.url WHERE l.dataset IN ({marks}) ORDER BY l.dataset, s.url", params):
                 out[r[0]].append(LinkStatus(*r[1:9], broken=bool(r[9])))
         return out
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from core.database import Database, as_database
+from core.database import Database, as_database, in_lists
 
 COLUMNS = ("dataset", "url", "etag", "last_modified", "sha256", "recipe", "outcome", "placed", "extent")
 
@@ -81,11 +81,8 @@ class DataFileState:
         if self._memory is not None:
             return {d: self._memory[d] for d in wanted if d in self._memory}
         found: dict[str, DataFileRow] = {}
-        for n in range(0, len(wanted), 500):
-            chunk = wanted[n:n + 500]
-            marks = ", ".join(f":d{i}" for i in range(len(chunk)))
-            for row in self.db.rows(f"SELECT {', '.join(COLUMNS)} FROM datafiles WHERE dataset IN ({marks})",
-                                    {f"d{i}": d for i, d in enumerate(chunk)}):
+        for marks, params in in_lists(wanted):
+            for row in self.db.rows(f"SELECT {', '.join(COLUMNS)} FROM datafiles WHERE dataset IN ({marks})", params):
                 found[row[0]] = DataFileRow(*row)
         return found
 

@@ -25,7 +25,7 @@ from typing import Iterable
 
 from sqlalchemy import text
 
-from core.database import Database, as_database
+from core.database import Database, as_database, in_lists
 from sparql import records
 from sparql.followers import Follower
 
@@ -134,12 +134,9 @@ class CatalogOrder(Follower):
             change -= conn.execute(text("DELETE FROM catalog_order_entries WHERE uri = :u"), {"u": uri}).rowcount
         uris = list(put)
         known: set[str] = set()
-        for start in range(0, len(uris), 500):  # which are listed already: one query per 500, not one each
-            chunk = uris[start:start + 500]
-            names = {f"u{n}": uri for n, uri in enumerate(chunk)}
+        for marks, params in in_lists(uris):  # which are listed already: one query per 500, not one each
             known.update(row[0] for row in conn.execute(text(
-                f"SELECT uri FROM catalog_order_entries WHERE uri IN ({', '.join(':' + k for k in names)})"),
-                names).fetchall())
+                f"SELECT uri FROM catalog_order_entries WHERE uri IN ({marks})"), params).fetchall())
         if put:
             conn.execute(text("INSERT INTO catalog_order_entries (uri, modified) VALUES (:u, :m) "
                               "ON CONFLICT (uri) DO UPDATE SET modified = excluded.modified"),

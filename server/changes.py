@@ -27,7 +27,7 @@ from sparql import records
 from sparql.formats import parse_accept
 from sqlalchemy import text
 
-from core.database import Database, as_database
+from core.database import Database, as_database, in_lists
 from sparql.followers import Follower
 
 log = logging.getLogger(__name__)
@@ -183,11 +183,9 @@ class ChangeLog(Follower):
     def _generations(conn, uris: list[str]) -> dict[str, int]:
         """The generation each of these datasets was last logged at (one query per 500)."""
         found: dict[str, int] = {}
-        for n in range(0, len(uris), 500):
-            chunk = uris[n:n + 500]
-            marks = ", ".join(f":u{i}" for i in range(len(chunk)))
+        for marks, params in in_lists(uris):
             found.update(conn.execute(text(f"SELECT uri, generation FROM changes_seen WHERE uri IN ({marks})"),
-                                      {f"u{i}": u for i, u in enumerate(chunk)}).fetchall())
+                                      params).fetchall())
         return found
 
     @staticmethod

@@ -24,7 +24,7 @@ from typing import Iterable, Sequence
 import pyoxigraph as ox
 from sqlalchemy import text
 
-from core.database import Database, as_database
+from core.database import Database, as_database, in_lists
 from sparql.followers import Follower
 
 log = logging.getLogger(__name__)
@@ -142,9 +142,7 @@ class QualityScores(Follower):
                 d[1] = _EXACT.add(d[1], _EXACT.multiply(decimal.Decimal(value), sign))
 
         graphs = list(dict.fromkeys((*removed, *put)))
-        for start in range(0, len(graphs), 500):  # the pairs they had: one query per 500 graphs, not two each
-            names = {f"g{n}": graph for n, graph in enumerate(graphs[start:start + 500])}
-            listed = ", ".join(":" + k for k in names)
+        for listed, names in in_lists(graphs):  # the pairs they had: one query per 500 graphs, not two each
             for publisher, value in conn.execute(text(
                     f"SELECT publisher, value FROM quality_pairs WHERE graph IN ({listed})"), names).fetchall():
                 add(publisher, value, -1)

@@ -24,7 +24,7 @@ from sqlalchemy import text
 
 from access.policy import RESTRICTED, open_type_of, public_view
 
-from core.database import Database, as_database
+from core.database import Database, as_database, in_lists
 from server import search_tokens
 from server.search_query import (FACETS, POSTINGS_SQL, RANK_CANDIDATES, RECOUNT, SearchResult, combo_key, common_tokens,
                                  index_text, matching_page, matching_uris, run_search, vocabulary_labels)
@@ -404,11 +404,9 @@ class SearchIndex(Follower):
             if self.db.postgres else ["DELETE FROM search_fts WHERE rowid = :n"]
         counts, tokens = _Counts(), 0
         held, uris = [], list(dict.fromkeys(uris))
-        for start in range(0, len(uris), 500):  # which are indexed: one query per 500, not one each
-            names = {f"u{i}": uri for i, uri in enumerate(uris[start:start + 500])}
+        for marks, params in in_lists(uris):  # which are indexed: one query per 500, not one each
             held += conn.execute(text("SELECT n, spatial, distributions, downloadable FROM search_docs "
-                                      f"WHERE uri IN ({', '.join(':' + k for k in names)}) ORDER BY n"),
-                                 names).fetchall()
+                                      f"WHERE uri IN ({marks}) ORDER BY n"), params).fetchall()
         for row in held:
             if self.db.postgres:  # SQLite's triggers count the rows out as they go
                 values = conn.execute(text("SELECT facet, value FROM search_facets WHERE n = :n"), {"n": row[0]})
@@ -475,11 +473,9 @@ class SearchIndex(Follower):
         """Keep each dataset's combination of facet values (migration search_0003): numbered once, kept."""
         keys = sorted({key for _, key in combos})
         known: dict[str, int] = {}
-        for i in range(0, len(keys), 500):
-            part = keys[i:i + 500]
-            marks = ", ".join(f":k{j}" for j in range(len(part)))
+        for marks, params in in_lists(keys):
             known.update(conn.execute(text(f"SELECT key, combo FROM search_combos WHERE key IN ({marks})"),
-                                      {f"k{j}": k for j, k in enumerate(part)}).fetchall())
+                                      params).fetchall())
         new = [k for k in keys if k not in known]
         if new:
             top = conn.execute(text("SELECT COALESCE(MAX(combo), 0) FROM search_combos")).fetchone()[0]

@@ -18,7 +18,7 @@ from typing import Iterable, Sequence
 
 from sqlalchemy import text
 
-from core.database import Database, as_database
+from core.database import Database, as_database, in_lists
 from tabular.checks import CHECKS, CheckRun, Finding
 
 _SEVERITY = {"error": 0, "warning": 1, "info": 2}
@@ -155,11 +155,9 @@ class QualityChecks:
         return out
 
     def _of(self, dataset_ids: Sequence[str], sql: str) -> list:
-        ids, rows = sorted(set(dataset_ids)), []
-        for start in range(0, len(ids), 500):
-            part = ids[start:start + 500]
-            rows += self.db.rows(sql.format(", ".join(f":d{i}" for i in range(len(part)))),
-                                 {f"d{i}": d for i, d in enumerate(part)})
+        rows = []
+        for marks, params in in_lists(sorted(set(dataset_ids))):
+            rows += self.db.rows(sql.format(marks), params)
         return rows
 
     def findings_for(self, dataset_id: str) -> list[Finding]:
@@ -233,8 +231,4 @@ def _among(datasets: Sequence[str] | None, params: dict) -> list[tuple[str, dict
     if datasets is None:
         return [("", params)]
     datasets = list(dict.fromkeys(datasets))
-    out = []
-    for i in range(0, len(datasets), 500):
-        names = {f"d{k}": d for k, d in enumerate(datasets[i:i + 500])}
-        out.append((f" AND dataset IN ({', '.join(':' + n for n in names)})", {**params, **names}))
-    return out
+    return [(f" AND dataset IN ({marks})", {**params, **names}) for marks, names in in_lists(datasets, "d")]
