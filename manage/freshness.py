@@ -242,6 +242,9 @@ class FreshnessLedger:
         with self.db.write(serial=True) as conn:
             conn.execute(_text("DELETE FROM freshness WHERE day = :day"), {"day": day.isoformat()})
             for start in range(0, len(uris), self.BATCH):
+                if stop is not None and stop.is_set():  # before each slice: the listing can take a second
+                    raise MeasureStopped(f"the freshness measure of {day} was stopped after {start} of {len(uris)} "
+                                         "datasets; nothing of it was kept")
                 values = " ".join(f"<{uri}>" for uri in uris[start:start + self.BATCH])
                 batch = []
                 for n, row in enumerate(store.query(QUERY % values)):
@@ -250,9 +253,6 @@ class FreshnessLedger:
                     batch.append(self._row(row, day))
                     totals[batch[-1]["status"]] += 1
                 self._insert(conn, batch)
-                if stop is not None and stop.is_set():
-                    raise MeasureStopped(f"the freshness measure of {day} was stopped after {start + len(batch)} "
-                                         f"of {len(uris)} datasets; nothing of it was kept")
             conn.execute(_text("DELETE FROM freshness_days WHERE day = :day"), {"day": day.isoformat()})
             conn.execute(_text("INSERT INTO freshness_days (day, measured_at, datasets) VALUES (:day, :at, :n)"),
                          {"day": day.isoformat(), "at": stamp, "n": sum(totals.values())})

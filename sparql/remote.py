@@ -538,9 +538,11 @@ class RemoteStore:
                           use_default_graph_as_union=False)
 
     def dataset_uris(self) -> list[str]:
-        rows = self.query("SELECT ?d WHERE { GRAPH ?d { ?d a <http://www.w3.org/ns/dcat#Dataset> } } ORDER BY ?d",
+        """Return the URIs of all datasets, sorted here: Oxigraph server's ORDER BY of 100,000 IRIs took 17 s
+        (the listing alone 1 s), and a stopping server waited for it (as OxigraphStore.dataset_uris)."""
+        rows = self.query("SELECT ?d WHERE { GRAPH ?d { ?d a <http://www.w3.org/ns/dcat#Dataset> } }",
                           use_default_graph_as_union=False)
-        return [row[0].value for row in rows]
+        return sorted({row[0].value for row in rows})
 
     def count_datasets(self) -> int:
         rows = self.query("SELECT (COUNT(?d) AS ?n) WHERE { GRAPH ?d { ?d a <http://www.w3.org/ns/dcat#Dataset> } }",

@@ -242,6 +242,11 @@ def test_the_measure_goes_in_slices_giving_way_between_them_and_a_stop_keeps_not
         ledger.measure(store, day, give_way=stop.set, stop=stop)
     assert ledger.of_dataset(BASE + "daily-fresh")["status"] == "on-time"   # the first measure's, kept
     assert len(ledger.rows(day)) == len(DATASETS) and ledger.has_day(day)
+    # a stop that came while the datasets were listed (a second at 100,000 on a remote store): no slice is read
+    calls.clear()
+    with pytest.raises(MeasureStopped, match="after 0 of 13 datasets"):
+        ledger.measure(store, day, give_way=lambda: calls.append(1), stop=stop)
+    assert calls == [] and len(ledger.rows(day)) == len(DATASETS)
 
 
 def test_the_daily_job_gives_way_to_requests_in_hand_and_stops_between_slices(measured):
