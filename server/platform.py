@@ -14,6 +14,7 @@ from core.foreground import Foreground
 from core.private import private_dir
 from core.text import excerpt
 from core.timings import step
+from server import search_tokens
 from sparql.followers import FollowedDigests, catch_up_all, follower_name
 from sparql.pool import QueryPool
 from sparql.store import OxigraphStore, open_store
@@ -137,6 +138,7 @@ class Platform:
             platform.pool = QueryPool(store, settings.sparql, settings.home / "snapshots")
             platform.pool.start()
         platform.ogc.warm_up()  # pygeoapi's API is made beside the first answers, not before them
+        search_tokens.warm_up()  # and the search's segmenter (jieba's dictionary)
         return platform
 
     def _part(self, part: str, path: Path):
@@ -237,6 +239,7 @@ class Platform:
         platform._open_data_api(writer=False)
         platform.extras["reader"] = True
         platform.ogc.warm_up()
+        search_tokens.warm_up()
         return platform
 
     def _open_aggregates(self) -> None:

@@ -66,6 +66,7 @@ SYNONYMS_FILE = Path(__file__).with_name("search_synonyms.yml")
 _settings: dict = {"synonyms": SYNONYMS_FILE}
 _lock = threading.Lock()
 _segmenter: "Segmenter | None" = None
+_scheme: str | None = None  # token_scheme(), named once
 _synonyms: "Synonyms | None" = None
 
 
@@ -113,7 +114,6 @@ class Segmenter:
     """
 
     def __init__(self, words: list[str]) -> None:
-        import hashlib
         import logging
 
         import jieba
@@ -127,8 +127,7 @@ class Segmenter:
         for word in words:
             tk.add_word(word)
         self._tk = tk
-        digest = hashlib.sha1("\n".join(words).encode()).hexdigest()[:12]
-        self.scheme = f"jieba-{jieba.__version__}/{SCHEME_VERSION}/{digest}"
+        self.scheme = _scheme_of(words)
         self._cut_lock = threading.Lock()
 
     def cut(self, run: str) -> list[str]:
@@ -147,9 +146,31 @@ def segmenter() -> Segmenter:
     return _segmenter
 
 
+def warm_up() -> threading.Thread:
+    """Make the segmenter in a background thread (the platform starts it once it is open): a start does not wait
+    for jieba's dictionary (0.55 s of CPU, more on a busy machine), and a first search seldom does."""
+    thread = threading.Thread(target=segmenter, name="search-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
+def _scheme_of(words: list[str]) -> str:
+    import hashlib
+
+    import jieba
+
+    digest = hashlib.sha1("\n".join(words).encode()).hexdigest()[:12]
+    return f"jieba-{jieba.__version__}/{SCHEME_VERSION}/{digest}"
+
+
 def token_scheme() -> str:
-    """The name of the index text's making (jieba's version, ours, the dictionary): a change rebuilds the index."""
-    return segmenter().scheme
+    """The name of the index text's making (jieba's version, ours, the dictionary): a change rebuilds the index.
+
+    Named from the dictionary's words, without making the segmenter: the start-up check asks it of every start."""
+    global _scheme
+    if _scheme is None:
+        _scheme = _segmenter.scheme if _segmenter is not None else _scheme_of(dictionary_words())
+    return _scheme
 
 
 class Synonyms:
