@@ -17,7 +17,11 @@ def private_dir(path: Path) -> Path:
     """Make a directory (and its parents) readable by its owner only when it is new; return it."""
     path = Path(path)
     if not path.exists():
-        path.mkdir(parents=True, mode=0o700)
+        try:
+            path.mkdir(parents=True, mode=0o700)
+        except FileExistsError:  # another process of the same new home made it in between (several start at once)
+            if not path.is_dir():
+                raise
     return path
 
 
