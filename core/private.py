@@ -16,12 +16,8 @@ SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 def private_dir(path: Path) -> Path:
     """Make a directory (and its parents) readable by its owner only when it is new; return it."""
     path = Path(path)
-    if not path.exists():
-        try:
-            path.mkdir(parents=True, mode=0o700)
-        except FileExistsError:  # another process of the same new home made it in between (several start at once)
-            if not path.is_dir():
-                raise
+    if not path.exists():  # exist_ok: another process of the same new home may make it in between (several start)
+        path.mkdir(parents=True, mode=0o700, exist_ok=True)
     return path
 
 

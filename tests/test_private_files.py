@@ -1,5 +1,3 @@
-
-
 def test_a_home_made_by_another_process_in_between_is_taken_as_it_is(tmp_path, monkeypatch):
     """Several processes of one new home start at once (web and workers): the one that finds the directory made
     between its look and its mkdir goes on (test_topology once failed on it with FileExistsError)."""
