@@ -392,6 +392,104 @@ def test_both_repositories_answer_the_same(csw_platform, csw_pg_platform):
     print({c: a for c, (a, _) in counts.items()})
 
 
+ANYTEXT_PATTERNS = ["交通", "交通运输", "交", "武汉市交通运输局", "DATA", "Data", "data", "_通", "交_", "通%局",
+                    "2023", "wuhan", "É", "数据", "no such words 不存在"]
+
+
+def _like_filter(pattern: str, negated: bool = False) -> str:
+    like = ('<ogc:PropertyIsLike wildCard="%" singleChar="_" escapeChar="\\"><ogc:PropertyName>csw:AnyText'
+            f'</ogc:PropertyName><ogc:Literal>%{pattern}%</ogc:Literal></ogc:PropertyIsLike>')
+    body = f"<ogc:Not>{like}</ogc:Not>" if negated else like
+    return f'<ogc:Filter xmlns:ogc="http://www.opengis.net/ogc">{body}</ogc:Filter>'
+
+
+def test_anytext_on_postgresql_is_found_through_the_pairs_index_with_the_scans_answer(csw_pg_platform):
+    """csw:AnyText on PostgreSQL: the records the character pairs' index lets through, then ILIKE, are exactly
+    the records a scan of every text with ILIKE finds (patterns Chinese and ASCII, of one character and many,
+    with wildcards, negated); and PostgreSQL can answer the pairs' condition from the index (ogc/csw/anytext.py)."""
+    import psycopg
+
+    from ogc.csw import anytext
+
+    url = csw_pg_platform.extras["csw_url"]
+    database = csw_pg_platform.csw.repository.db
+    with psycopg.connect(database.url) as conn:
+        def scan(pattern: str) -> int:
+            return conn.execute("SELECT count(*) FROM csw_records WHERE anytext ILIKE %s",
+                                (f"%{pattern}%",)).fetchone()[0]
+
+        expected = {p: scan(p) for p in ANYTEXT_PATTERNS}
+        found = {p: _hits(url, _like_filter(p)) for p in ANYTEXT_PATTERNS}
+        assert found == expected
+        total = csw_pg_platform.store.count_datasets()
+        assert {p: _hits(url, _like_filter(p, negated=True)) for p in ("交通", "DATA")} == {
+            "交通": total - expected["交通"], "DATA": total - expected["DATA"]}
+        assert expected["交通"] > 0 and expected["data"] > 0 and expected["no such words 不存在"] == 0
+        assert expected["DATA"] == expected["data"]  # ILIKE: case does not matter, with the index or without
+
+        conn.execute("SET enable_seqscan = off")
+        where = anytext.with_grams("anytext ilike :pvalue0", ["%交通%"])
+        assert where.startswith("(anytext_grams @> ")
+        plan = "\n".join(r[0] for r in conn.execute("EXPLAIN SELECT count(*) FROM csw_records WHERE "
+                                                     + where.replace(":pvalue0", "'%%交通%%'")).fetchall())
+        assert "csw_records_anytext_grams_idx" in plan, plan
+
+
+def test_anytext_pairs_of_a_pattern_are_held_by_every_text_it_matches():
+    """The pairs condition never loses a match: a text ILIKE matches holds the pattern's pairs; patterns whose
+    case folding could differ from the database's, escaped or without two fixed characters, are left to the scan."""
+    from ogc.csw.anytext import gram_codes, pattern_codes, with_grams
+
+    for text, pattern in [("武汉市交通运输局 公交线路", "%交通%"), ("Wuhan Open DATA", "%open data%"),
+                          ("İSTANBUL", "%istanbul%"), ("\u212aELVIN", "%kelvin%"), ("交通运输局", "%交通_输%"),
+                          ("𠀀𠀁 rare", "%𠀀𠀁%")]:
+        assert pattern_codes(pattern), pattern
+        assert set(pattern_codes(pattern)) <= set(gram_codes(text)), (text, pattern)
+    assert not set(pattern_codes("%交通%")) <= set(gram_codes("交 通"))
+    for pattern in ["%交%", "%É%", "%Σα%", "%Ａ1%", "%a\\_b%", "%_%", "%%"]:
+        assert pattern_codes(pattern) == [], pattern
+    assert with_grams("title ilike :pvalue0 and anytext ilike :pvalue1", ["%交通%", "%交%"]) == (
+        "title ilike :pvalue0 and anytext ilike :pvalue1")
+    rewritten = with_grams("anytext is null or not anytext ilike :pvalue0", ["%交通%"])
+    assert rewritten.startswith("anytext is null or not (anytext_grams @> '{") and rewritten.endswith(
+        "}'::integer[] AND anytext ilike :pvalue0)")
+
+
+def test_a_repository_made_before_the_pairs_index_gets_it_filled(tmp_path, postgis_dsn):
+    """Opening a PostgreSQL repository that has no pairs column (made by an older version) adds it, fills it
+    for every record, then makes the index: the same records are found as by the scan."""
+    import psycopg
+
+    from demo.generator import build_demo_catalog
+    from ogc.csw import anytext
+    from ogc.csw.repository import CswRepository
+    from sparql.store import OxigraphStore
+    from tests.pg import fresh_database_url
+
+    catalog = build_demo_catalog("http://127.0.0.1:8000")
+    store = OxigraphStore(None)
+    store.put_datasets({d.uri: list(d.triples) for d in catalog.datasets[:300]})
+    url = fresh_database_url(postgis_dsn, "cswgrams")
+    repo = CswRepository(url)
+    repo.rebuild(store)
+    repo.close()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP INDEX csw_records_anytext_grams_idx")
+        conn.execute("ALTER TABLE csw_records DROP COLUMN anytext_grams")
+    CswRepository(url).close()
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT anytext, anytext_grams FROM csw_records").fetchall()
+        assert len(rows) == 300 and all(grams == anytext.gram_codes(text) for text, grams in rows)
+        assert conn.execute("SELECT to_regclass('csw_records_anytext_grams_idx') IS NOT NULL").fetchone()[0]
+        title = conn.execute("SELECT title FROM csw_records ORDER BY identifier LIMIT 1").fetchone()[0]
+        for pattern in (title[:2], title[-3:], "交通", "data"):
+            scan = conn.execute("SELECT count(*) FROM csw_records WHERE anytext ILIKE %s", (f"%{pattern}%",)).fetchone()
+            codes = anytext.pattern_codes(f"%{pattern}%")
+            paired = conn.execute("SELECT count(*) FROM csw_records WHERE anytext_grams @> %s::integer[]"
+                                  " AND anytext ILIKE %s", (codes, f"%{pattern}%")).fetchone()
+            assert paired == scan and (scan[0] > 0 or pattern in ("交通", "data")), pattern
+
+
 def test_postgres_password_stays_out_of_files_logs_and_command_lines(csw_pg_platform):
     """database.url is a secret: pycsw gets it through the environment, never a file or an argument."""
     import pathlib
@@ -593,7 +691,7 @@ def test_repository_has_pycsws_own_schema(tmp_path):
 def test_postgres_repository_has_pycsws_own_columns(tmp_path, postgis_dsn):
     """Our PostgreSQL table has the columns of pycsw 2.6.2's admin.setup_db on PostGIS (name, type, NOT NULL),
     its native geometry column and trigger; it leaves out only the full-text column and index (docs/csw.md)
-    and the B-tree indexes on free text."""
+    and the B-tree indexes on free text, and adds csw:AnyText's character pairs with their GIN index."""
     import subprocess
 
     import psycopg
@@ -627,9 +725,9 @@ def test_postgres_repository_has_pycsws_own_columns(tmp_path, postgis_dsn):
     with psycopg.connect(url) as conn:
         theirs, ours = shape(conn, "records"), shape(conn, "csw_records")
     assert theirs[0] - ours[0] == {("anytext_tsvector", "tsvector", "YES")}
-    assert ours[0] - theirs[0] == set()
+    assert ours[0] - theirs[0] == {("anytext_grams", "_int4", "NO")}  # csw:AnyText's pairs (ogc/csw/anytext.py)
     assert ("wkb_geometry", "geometry", "YES") in ours[0]
-    assert theirs[1] - ours[1] == set(FREE_TEXT) | {"anytext_tsvector"} and ours[1] <= theirs[1]
+    assert theirs[1] - ours[1] == set(FREE_TEXT) | {"anytext_tsvector"} and ours[1] - {"anytext_grams"} <= theirs[1]
     assert theirs[2] == {"ftsupdate", "records_update_geometry"} and ours[2] == {"csw_records_update_geometry"}
 
 

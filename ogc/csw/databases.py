@@ -28,6 +28,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from core.errors import WodpError
 from core.sqlite import rollback
+from ogc.csw import anytext
 from ogc.csw.records import COLUMNS
 
 NOT_NULL = ("identifier", "typename", "schema", "mdsource", "insert_date", "xml", "anytext")
@@ -77,7 +78,8 @@ def postgres_ddl(table: str) -> list[str]:
     columns = ", ".join(f"{c} {'VARCHAR' if c == 'xml' else 'TEXT'}{' NOT NULL' if c in NOT_NULL else ''}"
                         for c in COLUMNS)
     ddl = [f"CREATE TABLE IF NOT EXISTS {table} ({columns}, {GEOMETRY_COLUMN} geometry(Geometry, 4326),"
-           f" PRIMARY KEY (identifier))"]
+           f" {anytext.COLUMN} integer[] NOT NULL DEFAULT '{{}}', PRIMARY KEY (identifier))",
+           grams_index(table)]
     ddl += [f"CREATE INDEX IF NOT EXISTS ix_{table}_{c} ON {table} ({c})" for c in COLUMNS
             if c not in UNINDEXED and c not in FREE_TEXT]
     # pycsw 2.6.2's own trigger (admin.setup_db): the native geometry follows wkt_geometry on every write
@@ -95,6 +97,11 @@ $body$ LANGUAGE plpgsql""",
             f" FOR EACH ROW EXECUTE PROCEDURE {table}_update_geometry()",
             f"CREATE INDEX IF NOT EXISTS {table}_{GEOMETRY_COLUMN}_idx ON {table} USING GIST ({GEOMETRY_COLUMN})"]
     return ddl
+
+
+def grams_index(table: str) -> str:
+    """The GIN index of the character pairs of each record's text (ogc/csw/anytext.py)."""
+    return f"CREATE INDEX IF NOT EXISTS {anytext.index_name(table)} ON {table} USING GIN ({anytext.COLUMN})"
 
 
 class SqliteDatabase:
@@ -223,6 +230,25 @@ class PostgresDatabase:
             fresh = self.rows("SELECT to_regclass(?) IS NULL", (table,))[0][0]
             for statement in [*(postgres_ddl(table) if fresh else []), *extra]:
                 self.run(statement)
+            if not fresh:
+                self._add_grams(table)
+
+    def _add_grams(self, table: str) -> None:
+        """Give a repository made before the pairs' index its column, filled, then the index (once; pycsw's
+        filters use the pairs only when the index is there, so no record is missed meanwhile)."""
+        if self.rows("SELECT to_regclass(?) IS NOT NULL", (anytext.index_name(table),))[0][0]:
+            return
+        self.run(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {anytext.COLUMN} integer[] NOT NULL DEFAULT '{{}}'")
+        done = ""
+        while True:  # in slices: one record's text at a time in memory, not the whole repository's
+            found = self.rows(f"SELECT identifier, anytext FROM {table} WHERE identifier > ? ORDER BY identifier"
+                              " LIMIT 2000", (done,))
+            if not found:
+                break
+            self.many(f"UPDATE {table} SET {anytext.COLUMN} = ? WHERE identifier = ?",
+                      [(anytext.gram_codes(text), identifier) for identifier, text in found])
+            done = found[-1][0]
+        self.run(grams_index(table))
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:

@@ -22,6 +22,7 @@ from typing import Iterable
 import pyoxigraph as ox
 
 from core.text import excerpt
+from ogc.csw import anytext
 from ogc.csw.databases import PostgresDatabase, SqliteDatabase, open_database
 from ogc.csw.indexer import IndexerError, RowWorker
 from ogc.csw.records import COLUMNS, dataset_row
@@ -256,7 +257,11 @@ class CswRepository(Follower):
             db.many(f"DELETE FROM {table} WHERE identifier = ?", gone)
             db.many(f"DELETE FROM {self._skipped} WHERE identifier = ?", gone + [(row["identifier"],) for row in rows])
             db.many(f"DELETE FROM {self._digests} WHERE identifier = ?", gone)
-            db.many(db.upsert(table, COLUMNS), [tuple(row[c] for c in COLUMNS) for row in rows])
+            if db.kind == "postgresql":  # the character pairs of the text, for csw:AnyText (ogc/csw/anytext.py)
+                db.many(db.upsert(table, (*COLUMNS, anytext.COLUMN)),
+                        [(*(row[c] for c in COLUMNS), anytext.gram_codes(row["anytext"])) for row in rows])
+            else:
+                db.many(db.upsert(table, COLUMNS), [tuple(row[c] for c in COLUMNS) for row in rows])
             db.many(db.upsert(self._skipped, SKIPPED_COLUMNS),
                     [(uri, date, reason) for uri, (date, reason) in skipped.items()])
             # a row written without a digest (a follower told nothing) loses its old one: verified again

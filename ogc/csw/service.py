@@ -24,6 +24,7 @@ import time
 import warnings
 from urllib.parse import parse_qsl, urlencode
 
+from ogc.csw import anytext
 from ogc.csw.owsexception import CONTENT_TYPE, exception_report, has_doctype, request_version
 
 log = logging.getLogger("ogc.csw.service")
@@ -86,6 +87,7 @@ def map_table_once() -> None:
     if getattr(base, "maps_table_once", False):
         return
     mapped: dict[tuple, tuple] = {}
+    grams: dict[tuple, object] = {}  # (database, table) → True, or when the pairs' index was last looked for
     lock = threading.Lock()
 
     class Repository(base):
@@ -114,6 +116,28 @@ def map_table_once() -> None:
             for qbl in self.queryables:
                 self.queryables["_all"].update(self.queryables[qbl])
             self.queryables["_all"].update(self.context.md_core_model["mappings"])
+
+        def query(self, constraint, sortby=None, typenames=None, maxrecords=10, startposition=0):
+            """pycsw's query, with the character pairs' condition before a csw:AnyText ILIKE (anytext.py)."""
+            if "where" in constraint and str(self.dbtype).startswith("postgresql") and self._has_grams():
+                constraint = {**constraint, "where": anytext.with_grams(constraint["where"], constraint["values"])}
+            return base.query(self, constraint, sortby, typenames, maxrecords, startposition)
+
+        def _has_grams(self) -> bool:
+            """Whether the table has the pairs' index (made with its column filled: databases.py); once seen, kept;
+            until then looked for again at most once a minute."""
+            key = (str(self.engine.url), self.dataset.__tablename__)
+            with lock:
+                seen = grams.get(key)
+            if seen is True or (seen is not None and time.monotonic() - seen < 60):
+                return seen is True
+            from sqlalchemy import text
+
+            name = anytext.index_name(self.dataset.__tablename__)
+            found = bool(self.session.execute(text("SELECT to_regclass(:name) IS NOT NULL"), {"name": name}).scalar())
+            with lock:
+                grams[key] = True if found else time.monotonic()
+            return found
 
     pycsw_repository.Repository = Repository
 
