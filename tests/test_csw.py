@@ -403,33 +403,57 @@ def _like_filter(pattern: str, negated: bool = False) -> str:
     return f'<ogc:Filter xmlns:ogc="http://www.opengis.net/ogc">{body}</ogc:Filter>'
 
 
-def test_anytext_on_postgresql_is_found_through_the_pairs_index_with_the_scans_answer(csw_pg_platform):
-    """csw:AnyText on PostgreSQL: the records the character pairs' index lets through, then ILIKE, are exactly
-    the records a scan of every text with ILIKE finds (patterns Chinese and ASCII, of one character and many,
-    with wildcards, negated); and PostgreSQL can answer the pairs' condition from the index (ogc/csw/anytext.py)."""
+def test_anytext_is_found_through_the_pairs_index_with_the_scans_answer(any_platform):
+    """csw:AnyText on either database: the records the character pairs' index lets through, then pycsw's LIKE
+    (ILIKE on PostgreSQL), are exactly the records a scan of every text finds (patterns Chinese and ASCII, of one
+    character and many, with wildcards, negated), after a publish and a withdrawal too (ogc/csw/anytext.py)."""
+    import sqlite3
+
+    from ogc.csw import anytext
+
+    url = any_platform.extras["csw_url"]
+    repository = any_platform.csw.repository
+    if repository.db.kind == "sqlite":
+        fts, _ = anytext.sqlite_tables(repository.table)
+        with sqlite3.connect(repository.path) as conn:
+            assert conn.execute(f"SELECT count(*) FROM {fts} WHERE {fts} MATCH ?",
+                                (anytext.tokens(anytext.pattern_codes("%交通%")),)).fetchone()[0] > 0
+
+    def scan(pattern: str) -> int:
+        like = "ILIKE" if repository.db.kind == "postgresql" else "LIKE"
+        return repository.db.rows(f"SELECT count(*) FROM {repository.table} WHERE anytext {like} ?",
+                                  (f"%{pattern}%",))[0][0]
+
+    expected = {p: scan(p) for p in ANYTEXT_PATTERNS}
+    assert {p: _hits(url, _like_filter(p)) for p in ANYTEXT_PATTERNS} == expected
+    total = any_platform.store.count_datasets()
+    assert {p: _hits(url, _like_filter(p, negated=True)) for p in ("交通", "DATA")} == {
+        "交通": total - expected["交通"], "DATA": total - expected["DATA"]}
+    assert expected["交通"] > 0 and expected["data"] > 0 and expected["no such words 不存在"] == 0
+    assert expected["DATA"] == expected["data"]  # case does not matter to AnyText, with the index or without
+
+    publisher, source = any_platform.publisher, any_platform.demo.datasets[5]
+    uri, triples = _clone(source, "demo.D999-00002", "琥珀色的测试数据集")
+    assert not publisher.publish({uri: triples}, "demo").held
+    assert (_hits(url, _like_filter("琥珀色")), scan("琥珀色")) == (1, 1)
+    uri, triples = _clone(source, "demo.D999-00002", "翡翠色的测试数据集")  # the same dataset, a new title
+    assert not publisher.publish({uri: triples}, "demo").held
+    assert [_hits(url, _like_filter(word)) for word in ("琥珀色", "翡翠色")] == [0, 1]
+    publisher.withdraw([uri], "demo")
+    assert [_hits(url, _like_filter(word)) for word in ("琥珀色", "翡翠色")] == [0, 0]
+    assert {p: _hits(url, _like_filter(p)) for p in ANYTEXT_PATTERNS} == expected
+
+
+def test_anytext_pairs_index_serves_postgresql(csw_pg_platform):
+    """PostgreSQL can answer the pairs' condition from its GIN index."""
     import psycopg
 
     from ogc.csw import anytext
 
-    url = csw_pg_platform.extras["csw_url"]
-    database = csw_pg_platform.csw.repository.db
-    with psycopg.connect(database.url) as conn:
-        def scan(pattern: str) -> int:
-            return conn.execute("SELECT count(*) FROM csw_records WHERE anytext ILIKE %s",
-                                (f"%{pattern}%",)).fetchone()[0]
-
-        expected = {p: scan(p) for p in ANYTEXT_PATTERNS}
-        found = {p: _hits(url, _like_filter(p)) for p in ANYTEXT_PATTERNS}
-        assert found == expected
-        total = csw_pg_platform.store.count_datasets()
-        assert {p: _hits(url, _like_filter(p, negated=True)) for p in ("交通", "DATA")} == {
-            "交通": total - expected["交通"], "DATA": total - expected["DATA"]}
-        assert expected["交通"] > 0 and expected["data"] > 0 and expected["no such words 不存在"] == 0
-        assert expected["DATA"] == expected["data"]  # ILIKE: case does not matter, with the index or without
-
+    with psycopg.connect(csw_pg_platform.csw.repository.db.url) as conn:
         conn.execute("SET enable_seqscan = off")
         where = anytext.with_grams("anytext ilike :pvalue0", ["%交通%"])
-        assert where.startswith("(anytext_grams @> ")
+        assert where.startswith("(anytext ilike :pvalue0 AND anytext_grams @> ")
         plan = "\n".join(r[0] for r in conn.execute("EXPLAIN SELECT count(*) FROM csw_records WHERE "
                                                      + where.replace(":pvalue0", "'%%交通%%'")).fetchall())
         assert "csw_records_anytext_grams_idx" in plan, plan
@@ -451,8 +475,15 @@ def test_anytext_pairs_of_a_pattern_are_held_by_every_text_it_matches():
     assert with_grams("title ilike :pvalue0 and anytext ilike :pvalue1", ["%交通%", "%交%"]) == (
         "title ilike :pvalue0 and anytext ilike :pvalue1")
     rewritten = with_grams("anytext is null or not anytext ilike :pvalue0", ["%交通%"])
-    assert rewritten.startswith("anytext is null or not (anytext_grams @> '{") and rewritten.endswith(
-        "}'::integer[] AND anytext ilike :pvalue0)")
+    assert rewritten.startswith("anytext is null or not (anytext ilike :pvalue0 AND anytext_grams @> '{")
+    assert rewritten.endswith("}'::integer[])")
+    # a word whose every pair is in most records is left to the scan (the index would be slower)
+    common, rare = pattern_codes("%统计%")[0], pattern_codes("%交通%")[0]
+    assert with_grams("anytext ilike :pvalue0", ["%统计%"], {common: 0.38}) == "anytext ilike :pvalue0"
+    assert with_grams("anytext ilike :pvalue0", ["%交通%"], {common: 0.38, rare: 0.07}) != "anytext ilike :pvalue0"
+    both = pattern_codes("%交通统计%")
+    assert with_grams("anytext ilike :pvalue0", ["%交通统计%"], {common: 0.38}) == (
+        f"(anytext ilike :pvalue0 AND anytext_grams @> '{{{','.join(map(str, both))}}}'::integer[])")
 
 
 def test_a_repository_made_before_the_pairs_index_gets_it_filled(tmp_path, postgis_dsn):
@@ -488,6 +519,39 @@ def test_a_repository_made_before_the_pairs_index_gets_it_filled(tmp_path, postg
             paired = conn.execute("SELECT count(*) FROM csw_records WHERE anytext_grams @> %s::integer[]"
                                   " AND anytext ILIKE %s", (codes, f"%{pattern}%")).fetchone()
             assert paired == scan and (scan[0] > 0 or pattern in ("交通", "data")), pattern
+
+
+def test_an_sqlite_repository_made_before_the_pairs_gets_them_filled(tmp_path):
+    """The embedded repository of an older version (no pairs tables) gets them at open, filled from its records:
+    each word's candidates by the pairs hold every record LIKE finds."""
+    import sqlite3
+
+    from demo.generator import build_demo_catalog
+    from ogc.csw import anytext
+    from ogc.csw.repository import CswRepository
+    from sparql.store import OxigraphStore
+
+    catalog = build_demo_catalog("http://127.0.0.1:8000")
+    store = OxigraphStore(None)
+    store.put_datasets({d.uri: list(d.triples) for d in catalog.datasets[:300]})
+    path = tmp_path / "csw.sqlite"
+    repo = CswRepository(path)
+    repo.rebuild(store)
+    repo.close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TABLE records_pairs")
+        conn.execute("DROP TABLE records_pairs_rows")
+    CswRepository(path).close()
+    with sqlite3.connect(path) as conn:
+        title = conn.execute("SELECT title FROM records ORDER BY identifier LIMIT 1").fetchone()[0]
+        assert conn.execute("SELECT count(*) FROM records_pairs_rows").fetchone()[0] == 300
+        for pattern in (title[:2], title[-3:], "data"):
+            like = conn.execute("SELECT count(*) FROM records WHERE anytext LIKE ?", (f"%{pattern}%",)).fetchone()
+            where = anytext.with_grams("anytext like :pvalue0", [f"%{pattern}%"], table="records", dialect="sqlite")
+            assert "MATCH" in where
+            paired = conn.execute(f"SELECT count(*) FROM records WHERE {where.replace(':pvalue0', '?')}",
+                                  (f"%{pattern}%",)).fetchone()
+            assert paired == like and like[0] > 0, pattern
 
 
 def test_postgres_password_stays_out_of_files_logs_and_command_lines(csw_pg_platform):
@@ -685,6 +749,9 @@ def test_repository_has_pycsws_own_schema(tmp_path):
     assert [c[0] for c in tables.pop("skipped_records")] == ["identifier", "insert_date", "reason"]  # ours only
     assert "wodp_digests" in tables  # ours alone: the digests of the versions written (start-up verification)
     del tables["wodp_digests"]
+    pairs = {name: tables.pop(name) for name in list(tables) if name.startswith("records_pairs")}
+    assert pairs["records_pairs_rows"] == [("n", "INTEGER", 0, 1), ("identifier", "TEXT", 1, 0)]  # ours alone:
+    assert "records_pairs" in pairs  # csw:AnyText's pairs, an FTS5 table and its shadow tables (ogc/csw/anytext.py)
     assert (tables, indexes, rows) == schema(theirs)
 
 

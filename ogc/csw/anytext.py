@@ -6,7 +6,7 @@ help: a Chinese word is mostly two characters, and a trigram index finds nothing
 pattern. So each row also keeps ``anytext_grams``, the codes of the adjacent character pairs of its text (lower-
 cased), in a GIN index, and the filter pycsw built is given a necessary condition in front of the same ILIKE:
 
-    (anytext_grams @> '{…pairs of 交通…}' AND anytext ILIKE :pvalue0)
+    (anytext ILIKE :pvalue0 AND anytext_grams @> '{…pairs of 交通…}')
 
 A record whose text contains the pattern's fixed parts contains their pairs, so the index keeps every match and
 the ILIKE still decides: the answer is the scan's, found in the few records that hold the pairs. Two codes can
@@ -14,7 +14,9 @@ share a value (pairs outside the Basic Multilingual Plane): more candidates, nev
 
 The condition is added only where its folding of case is surely the database's: every character of the pattern
 is ASCII or has no case (Chinese, digits, punctuation). A pattern with another cased letter (É, Σ, Ａ), with an
-escape, or without two fixed characters side by side, is answered by the scan, as before.
+escape, or without two fixed characters side by side, is answered by the scan, as before; so is a word whose
+every pair is in more than a quarter of the records (the database's statistics say so: "data", 统计 in the
+demo), where reading the candidates through the index costs more than reading every text once.
 
 Nothing is imported here: ``service`` uses it inside pycsw's own environment, ``repository`` in ours.
 """
@@ -24,7 +26,9 @@ from __future__ import annotations
 import re
 
 COLUMN = "anytext_grams"
-FILTER = re.compile(r"\banytext ilike :(pvalue\d+)")
+FILTER = re.compile(r"\banytext ilike :(pvalue\d+)")  # what pycsw writes on PostgreSQL
+SQLITE_FILTER = re.compile(r"\banytext like :(pvalue\d+)")  # and on SQLite (LIKE: ASCII case folded, as ILIKE)
+UNSELECTIVE = 0.25  # above this share of records holding the rarest pair, the index is slower than the scan
 
 
 def index_name(table: str) -> str:
@@ -64,15 +68,37 @@ def pattern_codes(pattern: str) -> list[int]:
     return sorted({code for part in fixed if len(part) > 1 for code in gram_codes(part)})
 
 
-def with_grams(where: str, values: list) -> str:
-    """pycsw's WHERE text with the pairs' condition in front of each ``anytext ilike :pvalueN`` it can help."""
+def tokens(codes: list[int]) -> str:
+    """The codes as FTS5 terms (SQLite keeps the pairs in an FTS5 table: one term per pair)."""
+    return " ".join(f"g{code & 0xFFFFFFFF:x}" for code in codes)
+
+
+def sqlite_tables(table: str) -> tuple[str, str]:
+    """SQLite's pairs: an FTS5 table of terms by number, and the records' numbers (FTS5 keeps no identifier)."""
+    return f"{table}_pairs", f"{table}_pairs_rows"
+
+
+def with_grams(where: str, values: list, frequencies: dict[int, float] | None = None, *,
+               table: str = "", dialect: str = "postgresql") -> str:
+    """pycsw's WHERE text with the pairs' condition beside each ``anytext ilike :pvalueN`` it can help.
+
+    frequencies: the share of records holding each pair, as the database's statistics tell it (pg_stats); a
+    pattern whose every pair is in more than UNSELECTIVE of the records is left to the scan, which reads each
+    text once instead of through the index. The ILIKE comes first: a scan then reads the pairs only of the
+    records whose text matches (the pairs of a record are kept apart from its row, TOAST, and cost a read).
+    """
+    frequencies = frequencies or {}
 
     def condition(match: re.Match) -> str:
         number = int(match.group(1).removeprefix("pvalue"))
         value = values[number] if number < len(values) else None
         codes = pattern_codes(value) if isinstance(value, str) else []
-        if not codes:
+        if not codes or min(frequencies.get(code, 0.0) for code in codes) > UNSELECTIVE:
             return match.group(0)
-        return f"({COLUMN} @> '{{{','.join(map(str, codes))}}}'::integer[] AND {match.group(0)})"
+        if dialect == "sqlite":
+            fts, numbers = sqlite_tables(table)
+            return (f"({match.group(0)} AND identifier IN (SELECT identifier FROM {numbers} WHERE n IN"
+                    f" (SELECT rowid FROM {fts} WHERE {fts} MATCH '{tokens(codes)}')))")
+        return f"({match.group(0)} AND {COLUMN} @> '{{{','.join(map(str, codes))}}}'::integer[])"
 
-    return FILTER.sub(condition, where)
+    return (SQLITE_FILTER if dialect == "sqlite" else FILTER).sub(condition, where)

@@ -138,6 +138,45 @@ class SqliteDatabase:
                                    (WGS84_WKT,))
                 self._conn.execute("INSERT INTO geometry_columns VALUES ('public', 'public', ?,"
                                    " 'wkt_geometry', 3, 2, 4326, 'WKT')", (table,))
+            self._add_pairs(table)
+
+    def _add_pairs(self, table: str) -> None:
+        """Make csw:AnyText's pairs tables (ogc/csw/anytext.py), filled from the records already there: pycsw
+        uses them once they exist, and they appear with this transaction, filled."""
+        fts, numbers = anytext.sqlite_tables(table)
+        if self._conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (fts,)).fetchone():
+            return
+        self._conn.execute(f"CREATE TABLE {numbers} (n INTEGER PRIMARY KEY, identifier TEXT NOT NULL UNIQUE)")
+        self._conn.execute(f"CREATE VIRTUAL TABLE {fts} USING fts5(pairs, content='', detail='none')")
+        found = self._conn.execute(f"SELECT identifier, anytext FROM {table}")
+        while batch := found.fetchmany(2000):
+            self.add_pairs(table, batch)
+
+    def add_pairs(self, table: str, records: Iterable[tuple[str, str]]) -> None:
+        """Note the pairs of records written (identifier, AnyText), after forget_pairs of their old texts."""
+        fts, numbers = anytext.sqlite_tables(table)
+        for identifier, text in records:
+            n = self._conn.execute(f"INSERT INTO {numbers} (identifier) VALUES (?)", (identifier,)).lastrowid
+            self._conn.execute(f"INSERT INTO {fts} (rowid, pairs) VALUES (?, ?)",
+                               (n, anytext.tokens(anytext.gram_codes(text))))
+
+    def forget_pairs(self, table: str, identifiers: list[str], everything: bool = False) -> None:
+        """Take out the pairs of records about to be replaced or deleted (before their rows change: a contentless
+        FTS5 table forgets a document by being told its terms again, made from the AnyText still in the row)."""
+        fts, numbers = anytext.sqlite_tables(table)
+        if everything:
+            self._conn.execute(f"INSERT INTO {fts} ({fts}) VALUES ('delete-all')")
+            self._conn.execute(f"DELETE FROM {numbers}")
+            return
+        for start in range(0, len(identifiers), 500):
+            chunk = identifiers[start:start + 500]
+            marks = ", ".join("?" * len(chunk))
+            for n, text in self._conn.execute(f"SELECT p.n, r.anytext FROM {numbers} p JOIN {table} r"
+                                              f" ON r.identifier = p.identifier WHERE p.identifier IN ({marks})",
+                                              chunk).fetchall():
+                self._conn.execute(f"INSERT INTO {fts} ({fts}, rowid, pairs) VALUES ('delete', ?, ?)",
+                                   (n, anytext.tokens(anytext.gram_codes(text))))
+            self._conn.execute(f"DELETE FROM {numbers} WHERE identifier IN ({marks})", chunk)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -249,6 +288,7 @@ class PostgresDatabase:
                       [(anytext.gram_codes(text), identifier) for identifier, text in found])
             done = found[-1][0]
         self.run(grams_index(table))
+        self.run(f"ANALYZE {table}")
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:

@@ -190,6 +190,8 @@ class CswRepository(Follower):
             self._write(rows, delete_all=True, skipped=skipped,
                         digests={uri: digests.get(uri, "") for uri in [r["identifier"] for r in rows] + list(skipped)})
             self._measure(len(rows), started)
+            if self.db.kind == "postgresql":  # statistics now, not at autovacuum's turn: pycsw's filters read them
+                self.db.run(f"ANALYZE {self.table}")  # (which words the pairs' index helps: ogc/csw/anytext.py)
         log.info("csw repository rebuilt: %d records (%.0f rows/s)%s", len(rows), self.last_write["rows_per_s"],
                  f", {len(skipped)} datasets skipped (GET /api/indexes)" if skipped else "")
 
@@ -252,6 +254,8 @@ class CswRepository(Follower):
             if delete_all:
                 for name in (table, self._skipped, self._digests):
                     db.run(f"DELETE FROM {name}")
+            if db.kind == "sqlite":  # csw:AnyText's pairs, kept apart from the rows on SQLite (ogc/csw/anytext.py)
+                db.forget_pairs(table, [row["identifier"] for row in rows] + delete, everything=delete_all)
             written = [row["identifier"] for row in rows] + list(skipped)
             gone = [(uri,) for uri in delete]
             db.many(f"DELETE FROM {table} WHERE identifier = ?", gone)
@@ -262,6 +266,7 @@ class CswRepository(Follower):
                         [(*(row[c] for c in COLUMNS), anytext.gram_codes(row["anytext"])) for row in rows])
             else:
                 db.many(db.upsert(table, COLUMNS), [tuple(row[c] for c in COLUMNS) for row in rows])
+                db.add_pairs(table, [(row["identifier"], row["anytext"]) for row in rows])
             db.many(db.upsert(self._skipped, SKIPPED_COLUMNS),
                     [(uri, date, reason) for uri, (date, reason) in skipped.items()])
             # a row written without a digest (a follower told nothing) loses its old one: verified again

@@ -87,7 +87,7 @@ def map_table_once() -> None:
     if getattr(base, "maps_table_once", False):
         return
     mapped: dict[tuple, tuple] = {}
-    grams: dict[tuple, object] = {}  # (database, table) → True, or when the pairs' index was last looked for
+    pairs: dict[tuple, tuple] = {}  # (database, table) → (when looked at, the pairs' frequencies or None)
     lock = threading.Lock()
 
     class Repository(base):
@@ -118,25 +118,42 @@ def map_table_once() -> None:
             self.queryables["_all"].update(self.context.md_core_model["mappings"])
 
         def query(self, constraint, sortby=None, typenames=None, maxrecords=10, startposition=0):
-            """pycsw's query, with the character pairs' condition before a csw:AnyText ILIKE (anytext.py)."""
-            if "where" in constraint and str(self.dbtype).startswith("postgresql") and self._has_grams():
-                constraint = {**constraint, "where": anytext.with_grams(constraint["where"], constraint["values"])}
+            """pycsw's query, with the character pairs' condition beside a csw:AnyText ILIKE (anytext.py)."""
+            dialect = str(self.dbtype).split("+")[0]
+            if "where" in constraint and dialect in ("postgresql", "sqlite"):
+                frequencies = self._pairs(dialect)
+                if frequencies is not None:
+                    where = anytext.with_grams(constraint["where"], constraint["values"], frequencies,
+                                               table=self.dataset.__tablename__, dialect=dialect)
+                    constraint = {**constraint, "where": where}
             return base.query(self, constraint, sortby, typenames, maxrecords, startposition)
 
-        def _has_grams(self) -> bool:
-            """Whether the table has the pairs' index (made with its column filled: databases.py); once seen, kept;
-            until then looked for again at most once a minute."""
-            key = (str(self.engine.url), self.dataset.__tablename__)
-            with lock:
-                seen = grams.get(key)
-            if seen is True or (seen is not None and time.monotonic() - seen < 60):
-                return seen is True
+        def _pairs(self, dialect: str) -> dict[int, float] | None:
+            """None while the table has no pairs' index (it is made with the column filled: databases.py), else
+            how frequent the common pairs are (PostgreSQL's statistics; SQLite has none: {}); both looked at again
+            every 10 min."""
             from sqlalchemy import text
 
-            name = anytext.index_name(self.dataset.__tablename__)
-            found = bool(self.session.execute(text("SELECT to_regclass(:name) IS NOT NULL"), {"name": name}).scalar())
+            key = (str(self.engine.url), self.dataset.__tablename__)
             with lock:
-                grams[key] = True if found else time.monotonic()
+                known = pairs.get(key)
+            if known is not None and time.monotonic() - known[0] < 600:
+                return known[1]
+            table = self.dataset.__tablename__
+            found = None
+            if dialect == "sqlite":
+                fts = anytext.sqlite_tables(table)[0]
+                if self.session.execute(text("SELECT 1 FROM sqlite_master WHERE name = :name"), {"name": fts}).first():
+                    found = {}
+            elif self.session.execute(text("SELECT to_regclass(:name) IS NOT NULL"),
+                                    {"name": anytext.index_name(table)}).scalar():
+                row = self.session.execute(text(
+                    "SELECT most_common_elems::text::integer[], most_common_elem_freqs FROM pg_stats"
+                    " WHERE tablename = :table AND attname = :column"), {"table": table, "column": anytext.COLUMN}
+                ).first()
+                found = dict(zip(row[0], row[1])) if row and row[0] else {}
+            with lock:
+                pairs[key] = (time.monotonic(), found)
             return found
 
     pycsw_repository.Repository = Repository
