@@ -1,22 +1,24 @@
-"""An index for ``csw:AnyText`` on PostgreSQL: the character pairs of each record's text, to pick candidates.
+"""An index for ``csw:AnyText``: the character pairs of each record's text, to pick the candidates of a LIKE.
 
-pycsw 2.6.2 answers ``csw:AnyText like '%交通%'`` on PostgreSQL by ``anytext ILIKE '%交通%'`` (databases.py says
-why not its English full-text search): a scan of every record's text, ~0.8 s at 100,000 records. pg_trgm cannot
-help: a Chinese word is mostly two characters, and a trigram index finds nothing to look up in a two-character
-pattern. So each row also keeps ``anytext_grams``, the codes of the adjacent character pairs of its text (lower-
-cased), in a GIN index, and the filter pycsw built is given a necessary condition in front of the same ILIKE:
+pycsw 2.6.2 answers ``csw:AnyText like '%交通%'`` with ``anytext LIKE '%交通%'`` on SQLite and ``ILIKE`` on
+PostgreSQL (databases.py says why not its English full-text search): a read of every record's text, 0.5–0.9 s
+at 100,000 records. Trigram indexes (SQLite FTS5's, pg_trgm) cannot help: a Chinese word is mostly two
+characters, and a two-character pattern has no trigram to look up. So each record also keeps the codes of the
+adjacent character pairs of its text, lower-cased: on PostgreSQL in a column ``anytext_grams`` with a GIN index,
+on SQLite in an FTS5 table (one term per pair); and the filter pycsw built gets a necessary condition beside it:
 
-    (anytext ILIKE :pvalue0 AND anytext_grams @> '{…pairs of 交通…}')
+    (anytext ILIKE :pvalue0 AND anytext_grams @> '{…pairs of 交通运输…}')
 
-A record whose text contains the pattern's fixed parts contains their pairs, so the index keeps every match and
-the ILIKE still decides: the answer is the scan's, found in the few records that hold the pairs. Two codes can
-share a value (pairs outside the Basic Multilingual Plane): more candidates, never fewer.
+A record whose text contains the pattern's fixed parts holds their pairs, so the index keeps every match and the
+LIKE still decides: the answer is the scan's, read from the records that hold the pairs. Two codes can share a
+value (pairs outside the Basic Multilingual Plane): more candidates, never fewer. A word of two characters
+without case (交通, 统计, 20) is its pair exactly: it is answered from the pairs alone, no text read.
 
 The condition is added only where its folding of case is surely the database's: every character of the pattern
 is ASCII or has no case (Chinese, digits, punctuation). A pattern with another cased letter (É, Σ, Ａ), with an
-escape, or without two fixed characters side by side, is answered by the scan, as before; so is a word whose
-every pair is in more than a quarter of the records (the database's statistics say so: "data", 统计 in the
-demo), where reading the candidates through the index costs more than reading every text once.
+escape, or without two fixed characters side by side, is answered by the scan, as before. On PostgreSQL so is a
+word whose every pair is in more than a quarter of the records (its statistics say so: "data", 统计 in the
+demo): reading that many candidates through the index costs more than reading every text once.
 
 Nothing is imported here: ``service`` uses it inside pycsw's own environment, ``repository`` in ours.
 """
@@ -43,15 +45,12 @@ def _folded(text: str) -> str:
     return "".join(c.lower()[0] for c in text)
 
 
-def _code(pair: str) -> int:
-    value = (ord(pair[0]) << 16 | ord(pair[1])) & 0xFFFFFFFF  # exact for two characters of the BMP
-    return value - (1 << 32) if value >= 1 << 31 else value  # a PostgreSQL integer
-
-
 def gram_codes(text: str) -> list[int]:
-    """The sorted codes of the distinct adjacent character pairs of text, lower-cased (what a row keeps)."""
-    low = _folded(text or "")
-    return sorted({_code(low[i:i + 2]) for i in range(len(low) - 1)})
+    """The sorted codes of the distinct adjacent character pairs of text, lower-cased (what a row keeps): the two
+    code points side by side in 32 bits (exact within the BMP), as a signed PostgreSQL integer."""
+    points = list(map(ord, _folded(text or "")))
+    codes = {(a << 16 | b) & 0xFFFFFFFF for a, b in zip(points, points[1:])}
+    return sorted(c - (1 << 32) if c >= 1 << 31 else c for c in codes)
 
 
 def _surely_folded(c: str) -> bool:
@@ -78,6 +77,14 @@ def sqlite_tables(table: str) -> tuple[str, str]:
     return f"{table}_pairs", f"{table}_pairs_rows"
 
 
+def is_one_pair(pattern: str) -> bool:
+    """Whether the pattern is a two-character word without case (%交通%, %20%): then holding the pair is the
+    match itself, exactly (a character without case folds only from itself), and the LIKE has nothing to add."""
+    return (len(pattern) == 4 and pattern[0] == pattern[3] == "%" and "%" not in pattern[1:3]
+            and "_" not in pattern[1:3] and "\\" not in pattern
+            and all(c.lower() == c == c.upper() and ord(c) < 0x10000 for c in pattern[1:3]))
+
+
 def with_grams(where: str, values: list, frequencies: dict[int, float] | None = None, *,
                table: str = "", dialect: str = "postgresql") -> str:
     """pycsw's WHERE text with the pairs' condition beside each ``anytext ilike :pvalueN`` it can help.
@@ -97,8 +104,10 @@ def with_grams(where: str, values: list, frequencies: dict[int, float] | None = 
             return match.group(0)
         if dialect == "sqlite":
             fts, numbers = sqlite_tables(table)
-            return (f"({match.group(0)} AND identifier IN (SELECT identifier FROM {numbers} WHERE n IN"
-                    f" (SELECT rowid FROM {fts} WHERE {fts} MATCH '{tokens(codes)}')))")
-        return f"({match.group(0)} AND {COLUMN} @> '{{{','.join(map(str, codes))}}}'::integer[])"
+            pairs = (f"identifier IN (SELECT identifier FROM {numbers} WHERE n IN"
+                     f" (SELECT rowid FROM {fts} WHERE {fts} MATCH '{tokens(codes)}'))")
+        else:
+            pairs = f"{COLUMN} @> '{{{','.join(map(str, codes))}}}'::integer[]"
+        return f"({pairs})" if is_one_pair(value) else f"({match.group(0)} AND {pairs})"
 
     return (SQLITE_FILTER if dialect == "sqlite" else FILTER).sub(condition, where)
