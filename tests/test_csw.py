@@ -462,7 +462,7 @@ def test_anytext_pairs_index_serves_postgresql(csw_pg_platform):
 def test_anytext_pairs_of_a_pattern_are_held_by_every_text_it_matches():
     """The pairs condition never loses a match: a text ILIKE matches holds the pattern's pairs; patterns whose
     case folding could differ from the database's, escaped or without two fixed characters, are left to the scan."""
-    from ogc.csw.anytext import gram_codes, pattern_codes, with_grams
+    from ogc.csw.anytext import gram_codes, pattern_codes, tokens, with_grams
 
     for text, pattern in [("武汉市交通运输局 公交线路", "%交通%"), ("Wuhan Open DATA", "%open data%"),
                           ("İSTANBUL", "%istanbul%"), ("\u212aELVIN", "%kelvin%"), ("交通运输局", "%交通_输%"),
@@ -481,13 +481,26 @@ def test_anytext_pairs_of_a_pattern_are_held_by_every_text_it_matches():
     assert with_grams("anytext ilike :pvalue0", ["%交通%"]) == (
         f"(anytext_grams @> '{{{pattern_codes('%交通%')[0]}}}'::integer[])")
     assert with_grams("anytext ilike :pvalue0", ["%ab%"]).startswith("(anytext ilike :pvalue0 AND ")
-    # a word whose every pair is in most records is left to the scan (the index would be slower)
-    common, rare = pattern_codes("%统计%")[0], pattern_codes("%交通%")[0]
-    assert with_grams("anytext ilike :pvalue0", ["%统计%"], {common: 0.38}) == "anytext ilike :pvalue0"
-    assert with_grams("anytext ilike :pvalue0", ["%交通%"], {common: 0.38, rare: 0.07}) != "anytext ilike :pvalue0"
+    # a word whose pairs are in too many records is left to the scan (the index would be slower), except a
+    # single pair on SQLite, answered from the pairs alone (no text read)
+    common = set(pattern_codes("%统计%"))
+    asked = []
+
+    def too_common(codes):
+        asked.append(codes)
+        return set(codes) <= common
+
+    assert with_grams("anytext ilike :pvalue0", ["%统计%"], too_common) == "anytext ilike :pvalue0"
+    assert with_grams("anytext ilike :pvalue0", ["%交通%"], too_common) != "anytext ilike :pvalue0"
     both = pattern_codes("%交通统计%")
-    assert with_grams("anytext ilike :pvalue0", ["%交通统计%"], {common: 0.38}) == (
+    assert with_grams("anytext ilike :pvalue0", ["%交通统计%"], too_common) == (
         f"(anytext ilike :pvalue0 AND anytext_grams @> '{{{','.join(map(str, both))}}}'::integer[])")
+    assert with_grams("anytext like :pvalue0", ["%统计%"], too_common, table="records", dialect="sqlite") == (
+        "(identifier IN (SELECT identifier FROM records_pairs_rows WHERE n IN (SELECT rowid FROM records_pairs"
+        f" WHERE records_pairs MATCH '{tokens(sorted(common))}')))")
+    assert with_grams("anytext like :pvalue0", ["%统计局%"], lambda codes: True, table="records",
+                      dialect="sqlite") == "anytext like :pvalue0"
+    assert asked == [pattern_codes("%统计%"), pattern_codes("%交通%"), both]
 
 
 def test_a_repository_made_before_the_pairs_index_gets_it_filled(tmp_path, postgis_dsn):

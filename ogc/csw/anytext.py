@@ -26,11 +26,14 @@ Nothing is imported here: ``service`` uses it inside pycsw's own environment, ``
 from __future__ import annotations
 
 import re
+from typing import Callable
 
 COLUMN = "anytext_grams"
 FILTER = re.compile(r"\banytext ilike :(pvalue\d+)")  # what pycsw writes on PostgreSQL
 SQLITE_FILTER = re.compile(r"\banytext like :(pvalue\d+)")  # and on SQLite (LIKE: ASCII case folded, as ILIKE)
-UNSELECTIVE = 0.25  # above this share of records holding the rarest pair, the index is slower than the scan
+# above this share of the records among the candidates, the index is slower than the scan (measured at 100,300
+# records, bench/csw_postgres.py: on PostgreSQL a candidate's pairs are read from TOAST; SQLite reads its row)
+UNSELECTIVE = {"postgresql": 0.25, "sqlite": 0.5}
 
 
 def index_name(table: str) -> str:
@@ -77,6 +80,12 @@ def sqlite_tables(table: str) -> tuple[str, str]:
     return f"{table}_pairs", f"{table}_pairs_rows"
 
 
+def fts_match(table: str, codes: list[int]) -> str:
+    """The numbers of the records holding every pair, from SQLite's FTS5 table (the terms are hexadecimal)."""
+    fts = sqlite_tables(table)[0]
+    return f"SELECT rowid FROM {fts} WHERE {fts} MATCH '{tokens(codes)}'"
+
+
 def is_one_pair(pattern: str) -> bool:
     """Whether the pattern is a two-character word without case (%交通%, %20%): then holding the pair is the
     match itself, exactly (a character without case folds only from itself), and the LIKE has nothing to add."""
@@ -85,29 +94,27 @@ def is_one_pair(pattern: str) -> bool:
             and all(c.lower() == c == c.upper() and ord(c) < 0x10000 for c in pattern[1:3]))
 
 
-def with_grams(where: str, values: list, frequencies: dict[int, float] | None = None, *,
+def with_grams(where: str, values: list, too_common: Callable[[list[int]], bool] | None = None, *,
                table: str = "", dialect: str = "postgresql") -> str:
     """pycsw's WHERE text with the pairs' condition beside each ``anytext ilike :pvalueN`` it can help.
 
-    frequencies: the share of records holding each pair, as the database's statistics tell it (pg_stats); a
-    pattern whose every pair is in more than UNSELECTIVE of the records is left to the scan, which reads each
-    text once instead of through the index. The ILIKE comes first: a scan then reads the pairs only of the
-    records whose text matches (the pairs of a record are kept apart from its row, TOAST, and cost a read).
+    too_common(codes): whether so many records hold the pairs that reading them through the index costs more
+    than reading each text once (the pattern is then left to the scan); asked only where the LIKE is still
+    needed after the pairs, and on PostgreSQL for a single pair too (see ``service``: each database's own
+    measure). The LIKE comes first: a scan then reads the pairs only of the records whose text matches.
     """
-    frequencies = frequencies or {}
 
     def condition(match: re.Match) -> str:
         number = int(match.group(1).removeprefix("pvalue"))
         value = values[number] if number < len(values) else None
         codes = pattern_codes(value) if isinstance(value, str) else []
-        if not codes or min(frequencies.get(code, 0.0) for code in codes) > UNSELECTIVE:
+        alone = bool(codes) and is_one_pair(value)
+        if not codes or (too_common is not None and (dialect != "sqlite" or not alone) and too_common(codes)):
             return match.group(0)
         if dialect == "sqlite":
-            fts, numbers = sqlite_tables(table)
-            pairs = (f"identifier IN (SELECT identifier FROM {numbers} WHERE n IN"
-                     f" (SELECT rowid FROM {fts} WHERE {fts} MATCH '{tokens(codes)}'))")
+            pairs = f"identifier IN (SELECT identifier FROM {sqlite_tables(table)[1]} WHERE n IN ({fts_match(table, codes)}))"
         else:
             pairs = f"{COLUMN} @> '{{{','.join(map(str, codes))}}}'::integer[]"
-        return f"({pairs})" if is_one_pair(value) else f"({match.group(0)} AND {pairs})"
+        return f"({pairs})" if alone else f"({match.group(0)} AND {pairs})"
 
     return (SQLITE_FILTER if dialect == "sqlite" else FILTER).sub(condition, where)

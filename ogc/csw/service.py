@@ -87,7 +87,7 @@ def map_table_once() -> None:
     if getattr(base, "maps_table_once", False):
         return
     mapped: dict[tuple, tuple] = {}
-    pairs: dict[tuple, tuple] = {}  # (database, table) → (when looked at, the pairs' frequencies or None)
+    pairs: dict[tuple, tuple] = {}  # (database, table) → (when looked at, what _pairs_facts found: None, no index)
     lock = threading.Lock()
 
     class Repository(base):
@@ -118,43 +118,62 @@ def map_table_once() -> None:
             self.queryables["_all"].update(self.context.md_core_model["mappings"])
 
         def query(self, constraint, sortby=None, typenames=None, maxrecords=10, startposition=0):
-            """pycsw's query, with the character pairs' condition beside a csw:AnyText ILIKE (anytext.py)."""
+            """pycsw's query, with the character pairs' condition beside a csw:AnyText LIKE (anytext.py)."""
             dialect = str(self.dbtype).split("+")[0]
             if "where" in constraint and dialect in ("postgresql", "sqlite"):
-                frequencies = self._pairs(dialect)
-                if frequencies is not None:
-                    where = anytext.with_grams(constraint["where"], constraint["values"], frequencies,
+                too_common = self._too_common(dialect)
+                if too_common is not None:
+                    where = anytext.with_grams(constraint["where"], constraint["values"], too_common,
                                                table=self.dataset.__tablename__, dialect=dialect)
                     constraint = {**constraint, "where": where}
             return base.query(self, constraint, sortby, typenames, maxrecords, startposition)
 
-        def _pairs(self, dialect: str) -> dict[int, float] | None:
-            """None while the table has no pairs' index (it is made with the column filled: databases.py), else
-            how frequent the common pairs are (PostgreSQL's statistics; SQLite has none: {}); both looked at again
-            every 10 min."""
+        def _too_common(self, dialect: str):
+            """None while the table has no pairs' index (it is made filled: databases.py), else how to tell a
+            pattern whose candidates are too many for the index to pay: PostgreSQL's statistics of the pairs
+            (pg_stats, the rarest pair's share), SQLite's count of the candidates up to that share (FTS5,
+            a few ms). What is known of the table is looked at again after a minute."""
             from sqlalchemy import text
 
-            key = (str(self.engine.url), self.dataset.__tablename__)
+            table = self.dataset.__tablename__
+            key = (str(self.engine.url), table)
             with lock:
                 known = pairs.get(key)
-            if known is not None and time.monotonic() - known[0] < 600:
-                return known[1]
-            table = self.dataset.__tablename__
-            found = None
+            if known is None or time.monotonic() - known[0] > 60:
+                known = (time.monotonic(), self._pairs_facts(dialect, table))
+                with lock:
+                    pairs[key] = known
+            facts = known[1]
+            if facts is None:
+                return None
+            share = anytext.UNSELECTIVE[dialect]
+            if dialect == "postgresql":
+                return lambda codes: min(facts.get(code, 0.0) for code in codes) > share
+            cap = int(facts["records"] * share) + 1
+
+            def too_common(codes: list[int]) -> bool:
+                found = self.session.execute(text(
+                    f"SELECT count(*) FROM ({anytext.fts_match(table, codes)} LIMIT {cap})")).scalar()
+                return found >= cap
+
+            return too_common
+
+        def _pairs_facts(self, dialect: str, table: str) -> dict | None:
+            from sqlalchemy import text
+
             if dialect == "sqlite":
-                fts = anytext.sqlite_tables(table)[0]
-                if self.session.execute(text("SELECT 1 FROM sqlite_master WHERE name = :name"), {"name": fts}).first():
-                    found = {}
-            elif self.session.execute(text("SELECT to_regclass(:name) IS NOT NULL"),
-                                    {"name": anytext.index_name(table)}).scalar():
-                row = self.session.execute(text(
-                    "SELECT most_common_elems::text::integer[], most_common_elem_freqs FROM pg_stats"
-                    " WHERE tablename = :table AND attname = :column"), {"table": table, "column": anytext.COLUMN}
-                ).first()
-                found = dict(zip(row[0], row[1])) if row and row[0] else {}
-            with lock:
-                pairs[key] = (time.monotonic(), found)
-            return found
+                fts, numbers = anytext.sqlite_tables(table)
+                if not self.session.execute(text("SELECT 1 FROM sqlite_master WHERE name = :name"),
+                                            {"name": fts}).first():
+                    return None
+                return {"records": self.session.execute(text(f"SELECT count(*) FROM {numbers}")).scalar()}
+            if not self.session.execute(text("SELECT to_regclass(:name) IS NOT NULL"),
+                                        {"name": anytext.index_name(table)}).scalar():
+                return None
+            row = self.session.execute(text(
+                "SELECT most_common_elems::text::integer[], most_common_elem_freqs FROM pg_stats"
+                " WHERE tablename = :table AND attname = :column"), {"table": table, "column": anytext.COLUMN}).first()
+            return dict(zip(row[0], row[1])) if row and row[0] else {}
 
     pycsw_repository.Repository = Repository
 
