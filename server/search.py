@@ -353,8 +353,19 @@ class SearchIndex(Follower):
                 self._set_generation(conn, generation, keep_newer=False)
                 conn.execute(text("INSERT INTO search_meta (key, value) VALUES ('tokens', :s) "
                                   "ON CONFLICT(key) DO UPDATE SET value = excluded.value"), {"s": scheme})
+        if self.db.postgres:
+            self._vacuum_postings()
         log.info("search index rebuilt: %d datasets at generation %d (tokens %s) in %.1f s", len(docs), generation,
                  scheme, time.monotonic() - started)
+
+    def _vacuum_postings(self) -> None:
+        """PostgreSQL: mark the new postings' pages all-visible (VACUUM, outside any transaction), so that a word's
+        rows and its facet counts are read from the indexes alone at once, not after autovacuum comes by."""
+        try:
+            with self.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text("VACUUM (ANALYZE) search_postings"))
+        except Exception as exc:  # the index is whole without it; searches read the heap until autovacuum runs
+            log.warning("search: VACUUM of the postings after the rebuild failed (%s)", exc)
 
     def graphs_changed(self, store) -> None:
         """Follower contract: the labels come from the vocabulary and catalogue graphs; read them again."""
@@ -456,9 +467,9 @@ class SearchIndex(Follower):
         if facets:
             conn.execute(text("INSERT INTO search_facets (facet, value, n) VALUES (:f, :v, :n) "
                               "ON CONFLICT DO NOTHING"), facets)
-        self._write_combos(conn, combos)
+        numbers = self._write_combos(conn, combos)
         if self.db.postgres:
-            tokens = self._insert_tokens(conn, texts)
+            tokens = self._insert_tokens(conn, texts, numbers)
             if counted:
                 self._count_tokens(conn, tokens)
         else:
@@ -469,8 +480,9 @@ class SearchIndex(Follower):
             counts.write(conn)
 
     @staticmethod
-    def _write_combos(conn, combos: list[tuple[int, str]]) -> None:
-        """Keep each dataset's combination of facet values (migration search_0003): numbered once, kept."""
+    def _write_combos(conn, combos: list[tuple[int, str]]) -> dict[int, int]:
+        """Keep each dataset's combination of facet values (migration search_0003): numbered once, kept.
+        Return each dataset's combination number."""
         keys = sorted({key for _, key in combos})
         known: dict[str, int] = {}
         for marks, params in in_lists(keys):
@@ -485,6 +497,7 @@ class SearchIndex(Follower):
         if combos:
             conn.execute(text("INSERT INTO search_doc_combos (n, combo) VALUES (:n, :c)"),
                          [{"n": n, "c": known[key]} for n, key in combos])
+        return {n: known[key] for n, key in combos}
 
     def _pause_counting(self, conn) -> None:
         """SQLite: stop the triggers counting rows one by one until _resume_counting, in this transaction only."""
@@ -502,9 +515,11 @@ class SearchIndex(Follower):
                               "DO UPDATE SET n = search_text_totals.n + excluded.n"), {"d": tokens})
 
     @staticmethod
-    def _insert_tokens(conn, texts: list[tuple[int, list[str]]]) -> int:
+    def _insert_tokens(conn, texts: list[tuple[int, list[str]]], combos: dict[int, int]) -> int:
         """PostgreSQL: store each dataset's postings — per FTS5 token (server.search_tokens) of its six columns,
-        the count in each column and the places (search_0007) — and its number of tokens; return the tokens stored.
+        the count in each column and the places (search_0007), with the dataset's combination of facet values
+        (``combos``) and number of tokens (search_0009) — and its number of tokens (search_text); return the tokens
+        stored.
 
         The tokens go to PostgreSQL as one array a column (a row a dataset, as search_0006 kept them), and the
         postings are made from them there (POSTINGS_SQL, the migration's own statement), POSTINGS_CHUNK datasets
@@ -513,19 +528,20 @@ class SearchIndex(Follower):
         from server.search_tokens import tokenizer
 
         conn.execute(text("CREATE TEMP TABLE IF NOT EXISTS search_tokens_in (n integer NOT NULL, "
-                          + ", ".join(f"c{i} text[] NOT NULL" for i in range(6)) + ") ON COMMIT DROP"))
+                          + ", ".join(f"c{i} text[] NOT NULL" for i in range(6))
+                          + ", combo integer NOT NULL, ntok integer NOT NULL) ON COMMIT DROP"))
         total = 0
         for start in range(0, len(texts), POSTINGS_CHUNK):
             chunk = texts[start:start + POSTINGS_CHUNK]
             tokens = tokenizer().tokens([c for _, cols in chunk for c in cols])
-            rows = [{"n": n, **{f"c{j}": tokens[6 * i + j] for j in range(6)}} for i, (n, _) in enumerate(chunk)]
+            rows = [{"n": n, **{f"c{j}": tokens[6 * i + j] for j in range(6)}, "combo": combos[n],
+                     "ntok": sum(len(t) for t in tokens[6 * i:6 * i + 6])} for i, (n, _) in enumerate(chunk)]
             total += sum(len(t) for t in tokens)
-            conn.execute(text("INSERT INTO search_tokens_in (n, c0, c1, c2, c3, c4, c5) "
-                              "VALUES (:n, :c0, :c1, :c2, :c3, :c4, :c5)"), rows)
+            conn.execute(text("INSERT INTO search_tokens_in (n, c0, c1, c2, c3, c4, c5, combo, ntok) "
+                              "VALUES (:n, :c0, :c1, :c2, :c3, :c4, :c5, :combo, :ntok)"), rows)
             conn.execute(text(POSTINGS_SQL.format(source="search_tokens_in", columns=("c0", "c1", "c2", "c3", "c4",
                                                                                        "c5"))))
-            conn.execute(text("INSERT INTO search_text (n, ntok) SELECT n, "
-                              + " + ".join(f"cardinality(c{i})" for i in range(6)) + " FROM search_tokens_in"))
+            conn.execute(text("INSERT INTO search_text (n, ntok) SELECT n, ntok FROM search_tokens_in"))
             conn.execute(text("DELETE FROM search_tokens_in"))
         return total
 

@@ -74,15 +74,16 @@ def index_text(text: str) -> tuple[str, str]:
 GROUPS = {"w": ("title", "description", "keywords"), "c": ("title_c", "description_c", "keywords_c")}
 PG_COLUMNS = {"w": (0, 1, 2), "c": (3, 4, 5)}  # PostgreSQL: search_postings' counts c0 … c5 of each group
 POSTING_PLACE = 100_000_000  # PostgreSQL: a posting's place is column × POSTING_PLACE + place in the column
-# PostgreSQL: the postings of the datasets in {source} (n and the six columns' token arrays {columns}), in token
+# PostgreSQL: the postings of the datasets in {source} (n, the six columns' token arrays {columns}, and the
+# dataset's combination of facet values and number of tokens, carried in each posting: search_0009), in token
 # order (migration search_0007 has its own copy of this statement, run over search_text's arrays)
-POSTINGS_SQL = ("INSERT INTO search_postings (token, n, c0, c1, c2, c3, c4, c5, pos) SELECT u.tok, t.n, "
+POSTINGS_SQL = ("INSERT INTO search_postings (token, n, c0, c1, c2, c3, c4, c5, pos, combo, ntok) SELECT u.tok, t.n, "
                 + ", ".join(f"count(*) FILTER (WHERE u.col = {i})" for i in range(6))
-                + f", array_agg(u.col * {POSTING_PLACE} + u.i::integer - 1 ORDER BY u.col, u.i) "
+                + f", array_agg(u.col * {POSTING_PLACE} + u.i::integer - 1 ORDER BY u.col, u.i), t.combo, t.ntok "
                 "FROM {source} t CROSS JOIN LATERAL ("
                 + " UNION ALL ".join(f"SELECT {i} AS col, a.tok, a.i FROM unnest(t.{{columns[{i}]}}) "
                                      "WITH ORDINALITY AS a(tok, i)" for i in range(6))
-                + ") u GROUP BY u.tok, t.n ORDER BY u.tok, t.n")
+                + ") u GROUP BY u.tok, t.n, t.combo, t.ntok ORDER BY u.tok, t.n")
 K1, B = 1.2, 0.75  # FTS5's bm25 constants
 MAX_ALTERNATIVES = 8  # the most words one query word stands for (itself and its synonyms)
 MAX_PHRASES = 64  # the most phrases of one query, alternatives included
@@ -258,27 +259,33 @@ RECOUNT = {
 }
 
 
-def _phrase_rows(k: int, group: str, tokens: tuple[str, ...], lo: bool = False, at: str | None = None) -> str:
+def _phrase_rows(k: int, group: str, tokens: tuple[str, ...], lo: bool = False, at: str | None = None,
+                 combo: bool = False) -> str:
     """PostgreSQL: the datasets holding phrase k (its tokens one after the other in a column of its group) as rows
-    (n, f0, f1, f2): how often it stands in each of the group's three columns (search_postings, search_0007).
+    (n, f0, f1, f2, ntok): how often it stands in each of the group's three columns (search_postings, search_0007),
+    and the dataset's number of tokens (search_0009); with ``combo``, its combination of facet values too.
 
     A phrase of one token (most of them: jieba cuts a query into words) is read from the primary key alone;
     a longer one joins its tokens' rows on the dataset, from the places of its first token. ``lo``: only the
-    datasets numbered :lo or more (the ranked candidates)."""
+    datasets numbered :lo or more (the ranked candidates). (Without ``combo`` the columns are all in the primary
+    key: the planner reads one token's rows from it alone, not from the heap or a partial index.)"""
     a, b, c = PG_COLUMNS[group]
+    combos = ", combo" if combo else ""
     if not tokens:
-        return "SELECT NULL::integer AS n, 0 AS f0, 0 AS f1, 0 AS f2 WHERE FALSE"
+        return f"SELECT NULL::integer AS n, 0 AS f0, 0 AS f1, 0 AS f2, 0 AS ntok{combos and ', 0 AS combo'} WHERE FALSE"
     if len(tokens) == 1:  # (at: the row of one dataset, looked up by key)
-        return (f"SELECT n, c{a} AS f0, c{b} AS f1, c{c} AS f2 FROM search_postings WHERE token = :t{k}_0 "
-                f"AND c{a} + c{b} + c{c} > 0" + (" AND n >= :lo" if lo else "") + (f" AND n = {at}" if at else ""))
+        return (f"SELECT n, c{a} AS f0, c{b} AS f1, c{c} AS f2, ntok{combos} FROM search_postings "
+                f"WHERE token = :t{k}_0 AND c{a} + c{b} + c{c} > 0" + (" AND n >= :lo" if lo else "")
+                + (f" AND n = {at}" if at else ""))
     joins = "".join(f" JOIN search_postings p{i} ON p{i}.token = :t{k}_{i} AND p{i}.n = p0.n"
                     for i in range(1, len(tokens)))
     follows = "".join(f" AND x.x + {i} = ANY(p{i}.pos)" for i in range(1, len(tokens)))
     counts = ", ".join(f"count(*) FILTER (WHERE x.x / {POSTING_PLACE} = {col}) AS f{j}"
                        for j, col in enumerate((a, b, c)))
     # the datasets holding every token first (their rows joined on n), then the places of each, once a dataset
-    return (f"SELECT p0.n, s.f0, s.f1, s.f2 FROM search_postings p0{joins} CROSS JOIN LATERAL (SELECT {counts} "
-            f"FROM unnest(p0.pos) AS x(x) WHERE x.x / {POSTING_PLACE} IN ({a}, {b}, {c}){follows}) s "
+    return (f"SELECT p0.n, s.f0, s.f1, s.f2, p0.ntok{combos and ', p0.combo'} FROM search_postings p0{joins} "
+            f"CROSS JOIN LATERAL (SELECT {counts} FROM unnest(p0.pos) AS x(x) "
+            f"WHERE x.x / {POSTING_PLACE} IN ({a}, {b}, {c}){follows}) s "
             f"WHERE p0.token = :t{k}_0 AND s.f0 + s.f1 + s.f2 > 0" + (" AND p0.n >= :lo" if lo else ""))
 
 
@@ -307,16 +314,19 @@ def _phrase_params(k: int, tokens: tuple[str, ...]) -> dict:
     return {f"t{k}_{i}": token for i, token in enumerate(tokens)}
 
 
-def _matching_sql(pg: bool, match: Match, params: dict, common: frozenset[str] = frozenset()) -> str:
+def _matching_sql(pg: bool, match: Match, params: dict, common: frozenset[str] = frozenset(),
+                  cols: str = "n") -> str:
     """The numbers of the datasets whose text matches: FTS5 (SQLite) or the postings (PostgreSQL: the terms'
-    sets of datasets intersected, each term the union of its alternatives, each the intersection of its phrases)."""
+    sets of datasets intersected, each term the union of its alternatives, each the intersection of its phrases;
+    ``cols`` "n, combo": with each dataset's combination of facet values, carried in its postings)."""
     if not pg:
         params["match"] = match.fts
         return "SELECT rowid AS n FROM search_fts WHERE search_fts MATCH :match"
     for k, (_, tokens) in enumerate(match.phrases):
         params.update(_phrase_params(k, tokens))
-    return _set_of(match, lambda k: f"SELECT n FROM ({_phrase_rows(k, *match.phrases[k])}) p{k}",
-                   _common_phrases(match, common))
+    return _set_of(match, lambda k: f"SELECT {cols} FROM "
+                   f"({_phrase_rows(k, *match.phrases[k], combo='combo' in cols)}) p{k}",
+                   _common_phrases(match, common), cols)
 
 
 def _common_phrases(match: Match, common: frozenset[str]) -> frozenset[int]:
@@ -324,7 +334,7 @@ def _common_phrases(match: Match, common: frozenset[str]) -> frozenset[int]:
     return frozenset(k for k, (_, tokens) in enumerate(match.phrases) if len(tokens) == 1 and tokens[0] in common)
 
 
-def _set_of(match: Match, phrase, common: frozenset[int] = frozenset()) -> str:
+def _set_of(match: Match, phrase, common: frozenset[int] = frozenset(), cols: str = "n") -> str:
     """PostgreSQL: the datasets matching, from each phrase's (``phrase(k)``: a SELECT of n): the terms' sets
     intersected, each term the union of its alternatives, each the intersection of its phrases.
 
@@ -335,12 +345,12 @@ def _set_of(match: Match, phrase, common: frozenset[int] = frozenset()) -> str:
         if not any(many for _, many in sets):
             return " INTERSECT ".join(f"({sql})" for sql, _ in sets)
         (first, _), *rest = sorted(sets, key=lambda s: s[1])
-        return f"SELECT n FROM ({first}) s WHERE " + " AND ".join(f"n IN ({sql})" for sql, _ in rest) \
-            if rest else first
+        return f"SELECT {cols} FROM ({first}) s WHERE " + " AND ".join(f"n IN (SELECT n FROM ({sql}) r)"
+                                                                       for sql, _ in rest) if rest else first
 
     terms = [(" UNION ".join(f"({every([(phrase(k), k in common) for k in alt])})" for alt in term),
               all(k in common for alt in term for k in alt)) for term in match.terms]
-    return "SELECT n FROM (" + every(terms) + ") AS matched(n)"
+    return f"SELECT {cols} FROM (" + every(terms) + ") AS matched"
 
 
 def _matched(pg: bool) -> str:
@@ -401,12 +411,26 @@ def combo_key(pairs: Iterable[tuple[str, str]]) -> str:
     return json.dumps(sorted([list(p) for p in pairs]), ensure_ascii=False)
 
 
+def _one_token(match: Match) -> tuple[str, str] | None:
+    """The column group and token of a query that is one phrase of one token (most searches: one word), or None."""
+    if len(match.terms) == 1 and len(match.terms[0]) == 1 and len(match.terms[0][0]) == 1:
+        group, tokens = match.phrases[match.terms[0][0][0]]
+        if len(tokens) == 1:
+            return group, tokens[0]
+    return None
+
+
 def _combo_counts(conn, match: Match, common: frozenset[str] = frozenset()) -> list[tuple[dict[str, set[str]], int]]:
     """Return (facet → values, datasets) of each combination of facet values among the datasets matching the
     words: one pass over the matches, each counted by its kept combination number (search_doc_combos)."""
     pg, params = _pg(conn), {}
-    if pg:
-        source = f"({_matching_sql(pg, match, params, common)}) m JOIN search_doc_combos x ON x.n = m.n"
+    one = _one_token(match)
+    if pg and one is not None:  # one word of one token: the combinations in its postings, read from the group's
+        group, params["t0_0"] = one  # index in combination order (search_0009), joined to nothing
+        a, b, c = PG_COLUMNS[group]
+        source = f"search_postings x WHERE x.token = :t0_0 AND c{a} + c{b} + c{c} > 0"
+    elif pg:
+        source = f"({_matching_sql(pg, match, params, common, cols='n, combo')}) x"
     else:  # FTS5 first, then each match's combination by its number
         params["match"] = match.fts
         source = "search_fts CROSS JOIN search_doc_combos x ON x.n = search_fts.rowid WHERE search_fts MATCH :match"
@@ -700,9 +724,13 @@ def _bm25_select(conn, match: Match, filters: dict[str, list[str]],
     single = not filters and len(match.terms) == 1
     only = match.terms[0][0][0] if single and len(match.terms[0]) == 1 and len(match.terms[0][0]) == 1 else None
     ctes, joins, terms = [], [], []
-    length = "(:k1 * (:b1 + ((:b * CAST(t.ntok AS double precision)) / :avgdl)))"
     # (bounded, the candidates' rows are few already: read once, as any phrase's)
     many = frozenset() if bounded else _common_phrases(match, common)
+    # one phrase read once: its rows are the matches (h), with their counts and lengths, joined to nothing
+    direct = len(match.phrases) == 1 and 0 not in many
+    # the dataset's number of tokens, from any phrase's row of it (every match holds one: search_0009)
+    ntok = "h.ntok" if direct else "COALESCE(" + ", ".join(f"p{k}.ntok" for k in range(len(match.phrases))) + ")"
+    length = f"(:k1 * (:b1 + ((:b * CAST({ntok} AS double precision)) / :avgdl)))"
     for k, (g, tokens) in enumerate(match.phrases):
         params.update(_phrase_params(k, tokens))
         if k in many:  # a word in very many datasets: each match's counts by key, its rows counted from the index
@@ -710,7 +738,8 @@ def _bm25_select(conn, match: Match, filters: dict[str, list[str]],
             rows = f"({_phrase_rows(k, g, tokens)}) c"
         else:  # its rows read once: matched, counted and joined from them
             ctes.append(f"p{k} AS MATERIALIZED ({_phrase_rows(k, g, tokens, lo=bounded)})")
-            joins.append(f" LEFT JOIN p{k} ON p{k}.n = h.n")
+            if not direct:
+                joins.append(f" LEFT JOIN p{k} ON p{k}.n = h.n")
             rows = f"p{k}"
         if not bounded:  # every row holding the phrase: their number
             hits = f"(SELECT CAST(count(*) AS double precision) FROM {rows})"
@@ -724,17 +753,18 @@ def _bm25_select(conn, match: Match, filters: dict[str, list[str]],
         weights = WEIGHTS[:3] if g == "w" else WEIGHTS[3:]
         for j, w in enumerate(weights):
             params[f"w{k}_{j}"] = w
-        freq = f"((:w{k}_0 * COALESCE(p{k}.f0, 0) + :w{k}_1 * COALESCE(p{k}.f1, 0)) + :w{k}_2 * COALESCE(p{k}.f2, 0))"
+        p = "h" if direct else f"p{k}"
+        freq = f"((:w{k}_0 * COALESCE({p}.f0, 0) + :w{k}_1 * COALESCE({p}.f1, 0)) + :w{k}_2 * COALESCE({p}.f2, 0))"
         terms.append(f"(i{k}.idf * (({freq} * :k1p1) / ({freq} + {length})))")
     score = terms[0]
     for term in terms[1:]:
         score = f"({score} + {term})"
-    matching = _set_of(match, lambda k: f"SELECT n FROM ({_phrase_rows(k, *match.phrases[k], lo=bounded)}) p{k}"
-                       if k in many else f"SELECT n FROM p{k}", many)
+    matching = "p0" if direct else "(" + _set_of(
+        match, lambda k: f"SELECT n FROM ({_phrase_rows(k, *match.phrases[k], lo=bounded)}) p{k}"
+        if k in many else f"SELECT n FROM p{k}", many) + ")"
     docs = " JOIN search_docs d ON d.n = h.n" if filters else ""
     return (f"WITH {', '.join(ctes)} SELECT h.n, -({score}) AS rank "
-            f"FROM ({matching}) h CROSS JOIN LATERAL (SELECT ntok FROM search_text t WHERE t.n = h.n LIMIT 1) t"
-            f"{docs}{''.join(joins)}{where}", params)
+            f"FROM {matching} h{docs}{''.join(joins)}{where}", params)
 
 
 def run_search(conn, q: str, filters: Mapping[str, Iterable[str]] | None, page,

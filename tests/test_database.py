@@ -342,8 +342,11 @@ def test_the_newest_datasets_are_read_from_an_index_not_sorted(tmp_path, databas
 
 
 def test_the_postings_migration_makes_the_rows_the_index_writes(tmp_path, postgis_dsn):
-    """search_0007 turns search_0006's token arrays into postings: down to the arrays and up again, every
-    posting (token, dataset, counts per column, places) is the one the index wrote, and the searches answer alike."""
+    """search_0007 turns search_0006's token arrays into postings, and search_0009 writes in each its dataset's
+    combination of facet values and length: down to the arrays and up again, every posting (token, dataset, counts
+    per column, places, combination, length) is the one the index wrote, and the searches answer alike. A one-word
+    search counts its facets from the word's group index (search_0009), not by joining every match to its
+    combination."""
     from pathlib import Path
 
     from alembic import command
@@ -356,7 +359,7 @@ def test_the_postings_migration_makes_the_rows_the_index_writes(tmp_path, postgi
     store = OxigraphStore(tmp_path / "store")
     fill_store(store)
     index = SearchIndex(open_database(pg_schema_url(postgis_dsn, "postings"), "search", auto_migrate=True))
-    postings = "SELECT token, n, c0, c1, c2, c3, c4, c5, pos FROM search_postings ORDER BY token, n"
+    postings = "SELECT token, n, c0, c1, c2, c3, c4, c5, pos, combo, ntok FROM search_postings ORDER BY token, n"
     try:
         index.rebuild(store)
         with index.db.read() as conn:
@@ -372,6 +375,13 @@ def test_the_postings_migration_makes_the_rows_the_index_writes(tmp_path, postgi
         database.prepare(index.db, migrate=True)
         with index.db.read() as conn:
             assert conn.execute(text(postings)).fetchall() == written and len(written) > 200
+            assert conn.execute(text("SELECT count(DISTINCT combo) FROM search_postings")).scalar() > 1
+            conn.execute(text("SET LOCAL enable_seqscan = off"))  # (a few rows: the planner would read them all)
+            conn.execute(text("SET LOCAL enable_bitmapscan = off"))
+            plan = "\n".join(r[0] for r in conn.execute(text(
+                "EXPLAIN SELECT x.combo, COUNT(*) FROM search_postings x WHERE x.token = '交通' "
+                "AND c0 + c1 + c2 > 0 GROUP BY x.combo")))
+            assert "search_postings_w_combo" in plan and "search_doc_combos" not in plan, plan
         assert [_answer(index.search(q)) for q in QUERIES] == answers
     finally:
         index.close()

@@ -421,7 +421,8 @@ def test_an_index_made_by_another_tokenizer_is_rebuilt_once_at_start(index, stor
     assert index.token_scheme() == search_tokens.token_scheme() and index.in_step_with(store)
     with index.db.write(serial=True) as conn:  # as an index made by the tokenizer before jieba left it
         conn.execute(text("UPDATE search_meta SET value = 'bigrams' WHERE key = 'tokens'"))
-        conn.execute(text("DELETE FROM search_fts" if not index.db.postgres else "DELETE FROM search_text"))
+        for table in (["search_text", "search_postings"] if index.db.postgres else ["search_fts"]):
+            conn.execute(text(f"DELETE FROM {table}"))  # (its words gone: no search finds them)
     assert not index.in_step_with(store) and everything(index, "公交") == []
     ledger = FollowedDigests(None)
     first, = catch_up_all([index], store, ledger)
