@@ -571,6 +571,107 @@ def test_an_sqlite_repository_made_before_the_pairs_gets_them_filled(tmp_path):
             assert paired == like and like[0] > 0, pattern
 
 
+def _written_behind_our_back(conn, table: str, mark: str = "?") -> None:
+    """Copy a record under a new identifier with a word no other holds, as SQL from outside our writer would
+    write it (on PostgreSQL its pairs left at the column's default, none)."""
+    conn.execute(f"CREATE TEMP TABLE copied AS SELECT * FROM {table} ORDER BY identifier LIMIT 1")
+    conn.execute("UPDATE copied SET identifier = 'urn:outside:1', anytext = anytext || ' 鹦鹉螺号'")
+    if table == "csw_records":
+        conn.execute("UPDATE copied SET anytext_grams = '{}'")
+    conn.execute(f"INSERT INTO {table} SELECT * FROM copied")
+
+
+def test_records_written_without_their_pairs_get_them_at_open_on_sqlite(tmp_path, caplog):
+    """A record row that our writer did not write has no pairs, and a word of its text would miss it; opening
+    the repository gives it its pairs and says how many it repaired. A record deleted behind our back leaves its
+    pairs' number: then every record's pairs are made again (and said so)."""
+    import sqlite3
+
+    from demo.generator import build_demo_catalog
+    from ogc.csw import anytext
+    from ogc.csw.repository import CswRepository
+    from sparql.store import OxigraphStore
+
+    catalog = build_demo_catalog("http://127.0.0.1:8000")
+    store = OxigraphStore(None)
+    store.put_datasets({d.uri: list(d.triples) for d in catalog.datasets[:50]})
+    path = tmp_path / "csw.sqlite"
+    repo = CswRepository(path)
+    repo.rebuild(store)
+    repo.close()
+
+    def found(word: str) -> tuple[int, int]:
+        with sqlite3.connect(path) as conn:
+            like = conn.execute("SELECT count(*) FROM records WHERE anytext LIKE ?", (f"%{word}%",)).fetchone()[0]
+            where = anytext.with_grams("anytext like :pvalue0", [f"%{word}%"], table="records", dialect="sqlite")
+            sql = f"SELECT count(*) FROM records WHERE {where.replace(':pvalue0', '?')}"
+            return like, conn.execute(sql, (f"%{word}%",) if "?" in sql else ()).fetchone()[0]
+
+    with sqlite3.connect(path) as conn:
+        _written_behind_our_back(conn, "records")
+    assert found("鹦鹉") == (1, 0)  # missed by the pairs
+    with caplog.at_level("WARNING", logger="ogc.csw.databases"):
+        CswRepository(path).close()
+    assert found("鹦鹉") == (1, 1) and found("鹦鹉螺号") == (1, 1)
+    assert "1 records written without their character pairs were given them" in caplog.text
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM records_pairs_rows").fetchone()[0] == 51
+        conn.execute("DELETE FROM records WHERE identifier = 'urn:outside:1'")
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="ogc.csw.databases"):
+        CswRepository(path).close()
+    assert "1 records gone without our writer: the pairs of all 50 records made again" in caplog.text
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM records_pairs_rows").fetchone()[0] == 50
+    assert found("鹦鹉") == (0, 0)
+    for word in ("交通", "data", catalog.datasets[0].title[:2]):
+        like, paired = found(word)
+        assert like == paired, word
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="ogc.csw.databases"):
+        CswRepository(path).close()  # in step: nothing said
+    assert "pairs" not in caplog.text
+
+
+def test_records_written_without_their_pairs_get_them_at_open_on_postgresql(tmp_path, postgis_dsn, caplog):
+    """The same on PostgreSQL: a row written with the pairs column at its default is found through the index
+    at open and given its pairs."""
+    import psycopg
+
+    from demo.generator import build_demo_catalog
+    from ogc.csw import anytext
+    from ogc.csw.repository import CswRepository
+    from sparql.store import OxigraphStore
+    from tests.pg import fresh_database_url
+
+    catalog = build_demo_catalog("http://127.0.0.1:8000")
+    store = OxigraphStore(None)
+    store.put_datasets({d.uri: list(d.triples) for d in catalog.datasets[:50]})
+    url = fresh_database_url(postgis_dsn, "cswrepair")
+    repo = CswRepository(url)
+    repo.rebuild(store)
+    repo.close()
+
+    def found(word: str) -> tuple[int, int]:
+        with psycopg.connect(url) as conn:
+            like = conn.execute("SELECT count(*) FROM csw_records WHERE anytext ILIKE %s", (f"%{word}%",)).fetchone()
+            paired = conn.execute("SELECT count(*) FROM csw_records WHERE anytext_grams @> %s::integer[]",
+                                  (anytext.pattern_codes(f"%{word}%"),)).fetchone()
+            return like[0], paired[0]
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        _written_behind_our_back(conn, "csw_records")
+    assert found("鹦鹉") == (1, 0)
+    with caplog.at_level("WARNING", logger="ogc.csw.databases"):
+        CswRepository(url).close()
+    assert found("鹦鹉") == (1, 1) and found("螺号") == (1, 1)
+    assert "1 records written without their character pairs were given them" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="ogc.csw.databases"):
+        CswRepository(url).close()  # in step: nothing said
+    assert "pairs" not in caplog.text
+
+
 def test_postgres_password_stays_out_of_files_logs_and_command_lines(csw_pg_platform):
     """database.url is a secret: pycsw gets it through the environment, never a file or an argument."""
     import pathlib

@@ -18,6 +18,7 @@ The geometry is pycsw's "native PostGIS" layout: a ``wkb_geometry geometry(Geome
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import sqlite3
@@ -30,6 +31,8 @@ from core.errors import WodpError
 from core.sqlite import rollback
 from ogc.csw import anytext
 from ogc.csw.records import COLUMNS
+
+log = logging.getLogger(__name__)
 
 NOT_NULL = ("identifier", "typename", "schema", "mdsource", "insert_date", "xml", "anytext")
 UNINDEXED = ("identifier", "xml", "anytext", "wkt_geometry")  # pycsw indexes every other column
@@ -139,6 +142,30 @@ class SqliteDatabase:
                 self._conn.execute("INSERT INTO geometry_columns VALUES ('public', 'public', ?,"
                                    " 'wkt_geometry', 3, 2, 4326, 'WKT')", (table,))
             self._add_pairs(table)
+            self._repair_pairs(table)
+
+    def _repair_pairs(self, table: str) -> int:
+        """Give their pairs to records written by anything but our writer (an administrator's SQL: pycsw's own
+        transactions are off), which would otherwise be missed by a word their text holds; return how many.
+
+        A record without a number gets its pairs. A number whose record is gone cannot be taken out of the
+        contentless FTS5 table (it forgets a text by being told its terms, and the text is gone): then every
+        record's pairs are made again. (A record's text changed by such a writer is not seen here.)"""
+        fts, numbers = anytext.sqlite_tables(table)
+        gone = self._conn.execute(f"SELECT count(*) FROM {numbers} p WHERE NOT EXISTS "
+                                  f"(SELECT 1 FROM {table} r WHERE r.identifier = p.identifier)").fetchone()[0]
+        if gone:
+            self.forget_pairs(table, [], everything=True)
+            missing = self._conn.execute(f"SELECT identifier, anytext FROM {table}").fetchall()
+        else:
+            missing = self._conn.execute(f"SELECT identifier, anytext FROM {table} r WHERE NOT EXISTS "
+                                         f"(SELECT 1 FROM {numbers} p WHERE p.identifier = r.identifier)").fetchall()
+        self.add_pairs(table, missing)
+        if gone or missing:
+            log.warning("csw repository %s: %s", self, f"{gone} records gone without our writer: the pairs of all "
+                        f"{len(missing)} records made again" if gone else
+                        f"{len(missing)} records written without their character pairs were given them")
+        return len(missing)
 
     def _add_pairs(self, table: str) -> None:
         """Make csw:AnyText's pairs tables (ogc/csw/anytext.py), filled from the records already there: pycsw
@@ -271,6 +298,20 @@ class PostgresDatabase:
                 self.run(statement)
             if not fresh:
                 self._add_grams(table)
+                self._repair_grams(table)
+
+    def _repair_grams(self, table: str) -> int:
+        """Give their pairs to records written by anything but our writer (an administrator's SQL: pycsw's own
+        transactions are off), whose column kept its default, no pairs: found through the index (an empty array
+        is a key of its own in GIN), given theirs; return how many. (A text changed by such a writer is not seen
+        here.)"""
+        found = self.rows(f"SELECT identifier, anytext FROM {table} WHERE {anytext.COLUMN} <@ '{{}}'::integer[]")
+        repaired = [(codes, identifier) for identifier, text in found if (codes := anytext.gram_codes(text))]
+        if repaired:
+            self.many(f"UPDATE {table} SET {anytext.COLUMN} = ? WHERE identifier = ?", repaired)
+            log.warning("csw repository %s: %d records written without their character pairs were given them",
+                        self, len(repaired))
+        return len(repaired)
 
     def _add_grams(self, table: str) -> None:
         """Give a repository made before the pairs' index its column, filled, then the index (once; pycsw's
