@@ -329,6 +329,22 @@ def _matching_sql(pg: bool, match: Match, params: dict, common: frozenset[str] =
                    _common_phrases(match, common), cols)
 
 
+def _all_rare(conn, match: Match, common: frozenset[str]) -> bool:
+    """PostgreSQL: tell whether no phrase of the query is in more than COMMON_ROWS datasets — as its statistics
+    say (``common``) and as each phrase's first token's rows, counted up to that bound from the primary key, confirm
+    (statistics can be missing or old: a word in every dataset must not be ranked whole)."""
+    if _common_phrases(match, common):
+        return False
+    firsts = sorted({tokens[0] for _, tokens in match.phrases if tokens})
+    if not firsts:
+        return True
+    counts = ", ".join(f"(SELECT count(*) FROM (SELECT 1 FROM search_postings WHERE token = :g{i} LIMIT :most) x)"
+                       for i in range(len(firsts)))
+    found = conn.execute(text(f"SELECT GREATEST({counts})"),
+                         {"most": COMMON_ROWS + 1, **{f"g{i}": t for i, t in enumerate(firsts)}}).scalar()
+    return found <= COMMON_ROWS
+
+
 def _common_phrases(match: Match, common: frozenset[str]) -> frozenset[int]:
     """The phrases that are one token PostgreSQL's statistics call common (``common_tokens``)."""
     return frozenset(k for k, (_, tokens) in enumerate(match.phrases) if len(tokens) == 1 and tokens[0] in common)
@@ -420,12 +436,17 @@ def _one_token(match: Match) -> tuple[str, str] | None:
     return None
 
 
-def _combo_counts(conn, match: Match, common: frozenset[str] = frozenset()) -> list[tuple[dict[str, set[str]], int]]:
+def _combo_counts(conn, match: "Match | str", common: frozenset[str] = frozenset()
+                  ) -> list[tuple[dict[str, set[str]], int]]:
     """Return (facet → values, datasets) of each combination of facet values among the datasets matching the
-    words: one pass over the matches, each counted by its kept combination number (search_doc_combos)."""
+    words: one pass over the matches, each counted by its kept combination number (search_doc_combos).
+    ``match`` MATCHED (PostgreSQL): the matches ranked already, each combination looked up by key."""
     pg, params = _pg(conn), {}
-    one = _one_token(match)
-    if pg and one is not None:  # one word of one token: the combinations in its postings, read from the group's
+    one = None if match == MATCHED else _one_token(match)
+    if match == MATCHED:  # (LATERAL with LIMIT 1: the temporary table has no statistics, see _ranked_hits)
+        source = (f"{_matched(pg)} m CROSS JOIN LATERAL (SELECT combo FROM search_doc_combos x WHERE x.n = m.n "
+                  "LIMIT 1) x")
+    elif pg and one is not None:  # one word of one token: the combinations in its postings, read from the group's
         group, params["t0_0"] = one  # index in combination order (search_0009), joined to nothing
         a, b, c = PG_COLUMNS[group]
         source = f"search_postings x WHERE x.token = :t0_0 AND c{a} + c{b} + c{c} > 0"
@@ -487,12 +508,14 @@ def _filtered_matches(pg: bool, match: Match, filters: dict[str, list[str]], par
 
 def _ranked_hits(conn, match: Match, filters: dict[str, list[str]], total: int, candidates: int,
                  limit: int, offset: int, matched: int | None = None,
-                 common: frozenset[str] = frozenset()) -> list[dict]:
+                 common: frozenset[str] = frozenset(), ranked_all: bool = False) -> list[dict]:
     """One page of a word search ordered by relevance, its cost bounded by ``candidates`` whatever the number of
     matches: the candidates are the ``candidates`` matching datasets (filters applied) last added to the index
     (the highest numbers: FTS5 walks its matches backwards and stops there); they come first, by bm25 (the
     whole index's IDF and lengths), then modified (newest first) and number; the matches after them follow
-    newest-added first. With at most ``candidates`` matches (nearly every search) every match is ranked by bm25."""
+    newest-added first. With at most ``candidates`` matches (nearly every search) every match is ranked by bm25.
+    ``ranked_all``: every match is in the ranked matches already (run_search), with the same scores as a
+    bounded ranking gives the candidates: those below the last candidate are taken out."""
     pg, params = _pg(conn), {}
     ranked = min(total, candidates)
     lo = None  # every match ranked (the filters apply below)
@@ -508,7 +531,10 @@ def _ranked_hits(conn, match: Match, filters: dict[str, list[str]], total: int, 
         lo = int(conn.execute(text(sql), {**params, "k": ranked - 1}).fetchone()[0])
     hits: list[dict] = []
     if offset < ranked:
-        _match_once(conn, match, ranked=True, lo=lo, matched=matched, common=common)
+        if not ranked_all:
+            _match_once(conn, match, ranked=True, lo=lo, matched=matched, common=common)
+        elif lo is not None:
+            conn.execute(text(f"DELETE FROM {_matched(pg)} WHERE n < :lo"), {"lo": lo})
         fwhere, fparams = _where(pg, None, filters)
         # only the rows ranked at or above the page's last rank are joined to their documents and sorted by
         # (rank, modified, number): the same page as sorting every candidate (their ties included), without
@@ -789,13 +815,21 @@ def run_search(conn, q: str, filters: Mapping[str, Iterable[str]] | None, page,
         rows = _hits(conn, None, chosen, sort, lang, page_size, offset) if offset < total else []
         facets = _facets(conn, None, chosen, labels)
     else:
-        combos = _combo_counts(conn, match, common)
+        # PostgreSQL, a relevance page of several phrases, none in very many datasets: every match is ranked
+        # first, once, and the facets are counted from the ranked matches, so the phrases (a word and its
+        # synonyms: up to seven tokens joined on the dataset) are found once, not once for the counts and again
+        # for the ranking. (One token's facets are read from its index alone: _combo_counts.)
+        once = (_pg(conn) and sort == "relevance" and _one_token(match) is None
+                and _all_rare(conn, match, common))
+        if once:
+            _match_once(conn, match, ranked=True, common=common)
+        combos = _combo_counts(conn, MATCHED if once else match, common)
         total, facets = _counted_by_combos(combos, chosen, labels)
         if offset >= total:
             rows = []
         elif sort == "relevance":
             rows = _ranked_hits(conn, match, chosen, total, max(1, int(candidates)), page_size, offset,
-                                matched=sum(count for _, count in combos), common=common)
+                                matched=sum(count for _, count in combos), common=common, ranked_all=once)
         else:
             _match_once(conn, match, ranked=False)
             rows = _hits(conn, MATCHED, chosen, sort, lang, page_size, offset)
