@@ -503,24 +503,33 @@ def test_anytext_pairs_of_a_pattern_are_held_by_every_text_it_matches():
     assert asked == [pattern_codes("%统计%"), pattern_codes("%交通%"), both]
 
 
+def _repository_of_demo(target, datasets: int):
+    """A CSW repository (a file or a database.url) rebuilt from the first datasets of the demo catalogue, closed;
+    return the catalogue."""
+    from demo.generator import build_demo_catalog
+    from ogc.csw.repository import CswRepository
+    from sparql.store import OxigraphStore
+
+    catalog = build_demo_catalog("http://127.0.0.1:8000")
+    store = OxigraphStore(None)
+    store.put_datasets({d.uri: list(d.triples) for d in catalog.datasets[:datasets]})
+    repo = CswRepository(target)
+    repo.rebuild(store)
+    repo.close()
+    return catalog
+
+
 def test_a_repository_made_before_the_pairs_index_gets_it_filled(tmp_path, postgis_dsn):
     """Opening a PostgreSQL repository that has no pairs column (made by an older version) adds it, fills it
     for every record, then makes the index: the same records are found as by the scan."""
     import psycopg
 
-    from demo.generator import build_demo_catalog
     from ogc.csw import anytext
     from ogc.csw.repository import CswRepository
-    from sparql.store import OxigraphStore
     from tests.pg import fresh_database_url
 
-    catalog = build_demo_catalog("http://127.0.0.1:8000")
-    store = OxigraphStore(None)
-    store.put_datasets({d.uri: list(d.triples) for d in catalog.datasets[:300]})
     url = fresh_database_url(postgis_dsn, "cswgrams")
-    repo = CswRepository(url)
-    repo.rebuild(store)
-    repo.close()
+    _repository_of_demo(url, 300)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("DROP INDEX csw_records_anytext_grams_idx")
         conn.execute("ALTER TABLE csw_records DROP COLUMN anytext_grams")
@@ -543,18 +552,11 @@ def test_an_sqlite_repository_made_before_the_pairs_gets_them_filled(tmp_path):
     each word's candidates by the pairs hold every record LIKE finds."""
     import sqlite3
 
-    from demo.generator import build_demo_catalog
     from ogc.csw import anytext
     from ogc.csw.repository import CswRepository
-    from sparql.store import OxigraphStore
 
-    catalog = build_demo_catalog("http://127.0.0.1:8000")
-    store = OxigraphStore(None)
-    store.put_datasets({d.uri: list(d.triples) for d in catalog.datasets[:300]})
     path = tmp_path / "csw.sqlite"
-    repo = CswRepository(path)
-    repo.rebuild(store)
-    repo.close()
+    _repository_of_demo(path, 300)
     with sqlite3.connect(path) as conn:
         conn.execute("DROP TABLE records_pairs")
         conn.execute("DROP TABLE records_pairs_rows")
@@ -587,18 +589,11 @@ def test_records_written_without_their_pairs_get_them_at_open_on_sqlite(tmp_path
     pairs' number: then every record's pairs are made again (and said so)."""
     import sqlite3
 
-    from demo.generator import build_demo_catalog
     from ogc.csw import anytext
     from ogc.csw.repository import CswRepository
-    from sparql.store import OxigraphStore
 
-    catalog = build_demo_catalog("http://127.0.0.1:8000")
-    store = OxigraphStore(None)
-    store.put_datasets({d.uri: list(d.triples) for d in catalog.datasets[:50]})
     path = tmp_path / "csw.sqlite"
-    repo = CswRepository(path)
-    repo.rebuild(store)
-    repo.close()
+    catalog = _repository_of_demo(path, 50)
 
     def found(word: str) -> tuple[int, int]:
         with sqlite3.connect(path) as conn:
@@ -638,19 +633,12 @@ def test_records_written_without_their_pairs_get_them_at_open_on_postgresql(tmp_
     at open and given its pairs."""
     import psycopg
 
-    from demo.generator import build_demo_catalog
     from ogc.csw import anytext
     from ogc.csw.repository import CswRepository
-    from sparql.store import OxigraphStore
     from tests.pg import fresh_database_url
 
-    catalog = build_demo_catalog("http://127.0.0.1:8000")
-    store = OxigraphStore(None)
-    store.put_datasets({d.uri: list(d.triples) for d in catalog.datasets[:50]})
     url = fresh_database_url(postgis_dsn, "cswrepair")
-    repo = CswRepository(url)
-    repo.rebuild(store)
-    repo.close()
+    _repository_of_demo(url, 50)
 
     def found(word: str) -> tuple[int, int]:
         with psycopg.connect(url) as conn:
