@@ -205,6 +205,55 @@ def test_search_answers_alike_on_sqlite_and_postgresql(tmp_path, postgis_dsn):
         dispose_engines()
 
 
+def test_a_word_in_very_many_datasets_is_not_ranked_whole_without_statistics(tmp_path, postgis_dsn, monkeypatch):
+    """A relevance search of several phrases is ranked whole, once, only when none is in very many datasets.
+    PostgreSQL's statistics can be missing or old (here: none are read), so each phrase's first token is counted
+    up to the bound as well: with the bound at 2 datasets, a query with a word in more takes the bounded path,
+    one with only rarer words the ranked-once path, and both answer as SQLite does."""
+    from sqlalchemy import text
+
+    import server.search_query as search_query
+    from core.database import dispose_engines
+    from server.search_query import Match
+    from tests.conftest import pg_schema_url
+
+    store = OxigraphStore(tmp_path / "store")
+    fill_store(store)
+    embedded = SearchIndex(tmp_path / "search.sqlite")
+    shared = SearchIndex(open_database(pg_schema_url(postgis_dsn, "rare"), "search", auto_migrate=True))
+    try:
+        for index in (embedded, shared):
+            index.rebuild(store)
+        monkeypatch.setattr(search_query, "COMMON_ROWS", 2)
+        with shared.db.read() as conn:
+            rows = dict(conn.execute(text("SELECT token, count(*) FROM search_postings GROUP BY token")).fetchall())
+            kinds = set()
+            for q in QUERIES:
+                match = Match.of(q)
+                if match is None:
+                    continue
+                firsts = {tokens[0] for _, tokens in match.phrases if tokens}
+                rare = all(rows.get(t, 0) <= 2 for t in firsts)
+                assert search_query._all_rare(conn, match, frozenset()) == rare, q
+                words = {tokens[0] for _, tokens in match.phrases if len(tokens) == 1}
+                if words:  # a one-token phrase the statistics call common: not counted, not rare
+                    assert not search_query._all_rare(conn, match, frozenset(words)), q
+                if search_query._one_token(match) is None:
+                    kinds.add(rare)
+        assert kinds == {True, False}  # several-phrase queries of both kinds: both paths are taken
+        for q in QUERIES:
+            for bound in (10_000, 2):
+                embedded.rank_candidates = shared.rank_candidates = bound
+                for page, size in ((1, 100), (2, 2)):
+                    assert _answer(embedded.search(q, page=page, page_size=size)) == \
+                        _answer(shared.search(q, page=page, page_size=size)), (q, bound, page)
+    finally:
+        embedded.close()
+        shared.close()
+        store.close()
+        dispose_engines()
+
+
 def _kept_and_recount(index: SearchIndex) -> tuple[list, list]:
     """The kept counts (zeros left by removals aside) and the same tables counted again from the index's rows."""
     from sqlalchemy import text
