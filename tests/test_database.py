@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 
 import pytest
@@ -150,17 +151,29 @@ def _same_bm25(embedded: SearchIndex, shared: SearchIndex, common: frozenset[str
     assert compared >= 20
 
 
-def test_search_answers_alike_on_sqlite_and_postgresql(tmp_path, postgis_dsn):
+@contextlib.contextmanager
+def _both_indexes(tmp_path, postgis_dsn: str, schema: str):
+    """The samples' search index on SQLite and on PostgreSQL (a schema of its own), rebuilt; closed after."""
     from core.database import dispose_engines
     from tests.conftest import pg_schema_url
 
     store = OxigraphStore(tmp_path / "store")
     fill_store(store)
     embedded = SearchIndex(tmp_path / "search.sqlite")
-    shared = SearchIndex(open_database(pg_schema_url(postgis_dsn, "parity"), "search", auto_migrate=True))
+    shared = SearchIndex(open_database(pg_schema_url(postgis_dsn, schema), "search", auto_migrate=True))
     try:
         for index in (embedded, shared):
             index.rebuild(store)
+        yield embedded, shared
+    finally:
+        embedded.close()
+        shared.close()
+        store.close()
+        dispose_engines()
+
+
+def test_search_answers_alike_on_sqlite_and_postgresql(tmp_path, postgis_dsn):
+    with _both_indexes(tmp_path, postgis_dsn, "parity") as (embedded, shared):
         assert embedded.count() == shared.count() == len(SAMPLES)
         assert embedded.stats() == shared.stats()
         asked = 0
@@ -198,11 +211,6 @@ def test_search_answers_alike_on_sqlite_and_postgresql(tmp_path, postgis_dsn):
         del shared._common_tokens
         _same_bm25(embedded, shared)
         assert sum(embedded.search(q).total > 0 for q in QUERIES) >= 10  # the queries find things
-    finally:
-        embedded.close()
-        shared.close()
-        store.close()
-        dispose_engines()
 
 
 def test_a_word_in_very_many_datasets_is_not_ranked_whole_without_statistics(tmp_path, postgis_dsn, monkeypatch):
@@ -213,17 +221,9 @@ def test_a_word_in_very_many_datasets_is_not_ranked_whole_without_statistics(tmp
     from sqlalchemy import text
 
     import server.search_query as search_query
-    from core.database import dispose_engines
     from server.search_query import Match
-    from tests.conftest import pg_schema_url
 
-    store = OxigraphStore(tmp_path / "store")
-    fill_store(store)
-    embedded = SearchIndex(tmp_path / "search.sqlite")
-    shared = SearchIndex(open_database(pg_schema_url(postgis_dsn, "rare"), "search", auto_migrate=True))
-    try:
-        for index in (embedded, shared):
-            index.rebuild(store)
+    with _both_indexes(tmp_path, postgis_dsn, "rare") as (embedded, shared):
         monkeypatch.setattr(search_query, "COMMON_ROWS", 2)
         with shared.db.read() as conn:
             rows = dict(conn.execute(text("SELECT token, count(*) FROM search_postings GROUP BY token")).fetchall())
@@ -247,11 +247,6 @@ def test_a_word_in_very_many_datasets_is_not_ranked_whole_without_statistics(tmp
                 for page, size in ((1, 100), (2, 2)):
                     assert _answer(embedded.search(q, page=page, page_size=size)) == \
                         _answer(shared.search(q, page=page, page_size=size)), (q, bound, page)
-    finally:
-        embedded.close()
-        shared.close()
-        store.close()
-        dispose_engines()
 
 
 def _kept_and_recount(index: SearchIndex) -> tuple[list, list]:
